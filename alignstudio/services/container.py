@@ -1,0 +1,48 @@
+"""The services the app and the CLI share, built once at start-up and passed to every tab."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ..core.registry import ModelRegistry
+from ..core.store import Store
+from ..core.workspace import Workspace
+from .generators import GeneratorPool
+from .labeling import LabelingService
+from .prefetch import FeedManager
+from .prompt_sets import PromptSets
+
+
+@dataclass
+class Services:
+    workspace: Workspace
+    store: Store
+    registry: ModelRegistry
+    prompt_sets: PromptSets
+    generators: GeneratorPool
+    feeds: FeedManager
+    labeling: LabelingService
+    default_model: str
+    runs: Any = None  # training.runner.RunManager, when training is available
+
+    @classmethod
+    def build(cls, workspace: Workspace, default_model: str = "smollm2", prefetch_depth: int = 3) -> "Services":
+        store = Store(workspace.db_path)
+        registry = ModelRegistry(workspace, store)
+        default_model = registry.resolve(default_model).name  # fail fast; converts the embedded model once
+        prompt_sets = PromptSets(workspace)
+        generators = GeneratorPool(registry)
+        feeds = FeedManager(generators, prompt_sets, depth=prefetch_depth)
+        services = cls(workspace, store, registry, prompt_sets, generators, feeds, LabelingService(store, feeds),
+                       default_model)
+        try:
+            from ..training.runner import RunManager
+        except ImportError:
+            pass
+        else:
+            services.runs = RunManager(workspace, store)
+        return services
+
+    def close(self) -> None:
+        self.feeds.stop()

@@ -1,0 +1,120 @@
+"""Training-ready snapshots: the store's effective labels materialized as a `datasets.Dataset` on disk.
+
+Owns how labels become TRL rows (DPO: one row per pair by majority of decisive verdicts, ties and
+both-bad left out; KTO: thumbs up/down, optionally unpaired preferences) and the content fingerprint
+recorded in every run card. A snapshot is written to a temporary folder and renamed into place.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..core.errors import UserError
+from ..core.formats import replace_dir, write_records
+from ..core.store import Store
+from ..core.workspace import Workspace
+
+KINDS = ("dpo", "kto")
+
+
+def _assistant(text: str) -> list[dict]:
+    return [{"role": "assistant", "content": text}]
+
+
+def _source_ok(source: str, sources: list[str] | None) -> bool:
+    if not sources:
+        return True
+    return any(source == s or (s.endswith(":") and source.startswith(s)) or
+               (s == "judge" and source.startswith("judge:")) for s in sources)
+
+
+def dpo_rows(store: Store, sources: list[str] | None = None) -> list[dict]:
+    """One DPO row per pair whose decisive labels have a majority; contested pairs are left out."""
+    by_pair: dict[str, list[dict]] = defaultdict(list)
+    for label in store.preference_rows():
+        if label["verdict"] in ("A", "B") and _source_ok(label["source"], sources):
+            by_pair[label["pair_id"]].append(label)
+    rows = []
+    for labels in by_pair.values():
+        votes_a = sum(1 for label in labels if label["verdict"] == "A")
+        votes_b = len(labels) - votes_a
+        if votes_a == votes_b:
+            continue
+        winner = "A" if votes_a > votes_b else "B"
+        last = [label for label in labels if label["verdict"] == winner][-1]
+        edited = [label["edited_text"] for label in labels if label["verdict"] == winner and label["edited_text"]]
+        chosen = edited[-1] if edited else (last["text_a"] if winner == "A" else last["text_b"])
+        rejected = last["text_b"] if winner == "A" else last["text_a"]
+        rows.append({"prompt": last["messages"], "chosen": _assistant(chosen), "rejected": _assistant(rejected)})
+    return rows
+
+
+def kto_rows(store: Store, include_pairs: bool = False, sources: list[str] | None = None) -> list[dict]:
+    """KTO rows from thumbs up/down (majority per response), plus unpaired preferences if asked."""
+    by_gen: dict[str, list[dict]] = defaultdict(list)
+    for fb in store.feedback_rows():
+        if _source_ok(fb["source"], sources):
+            by_gen[fb["gen_id"]].append(fb)
+    rows = []
+    for feedback in by_gen.values():
+        ups = sum(1 for f in feedback if f["verdict"] == "up")
+        downs = len(feedback) - ups
+        if ups == downs:
+            continue
+        rows.append({"prompt": feedback[-1]["messages"], "completion": _assistant(feedback[-1]["text"]),
+                     "label": ups > downs})
+    if include_pairs:
+        from datasets import Dataset
+        from trl import unpair_preference_dataset
+
+        pairs = dpo_rows(store, sources)
+        if pairs:
+            rows.extend(unpair_preference_dataset(Dataset.from_list(pairs)).to_list())
+    return rows
+
+
+def fingerprint(rows: list[dict]) -> str:
+    """Content hash of the rows: the same labels always give the same fingerprint."""
+    digest = hashlib.sha256()
+    for row in rows:
+        digest.update(json.dumps(row, ensure_ascii=False, sort_keys=True).encode("utf-8"))
+        digest.update(b"\n")
+    return digest.hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    id: str
+    kind: str
+    path: Path
+    fingerprint: str
+    rows: int
+    files: list[Path]
+
+
+def export_snapshot(store: Store, workspace: Workspace, kind: str, *, out: list[str] | None = None,
+                    sources: list[str] | None = None, include_pairs: bool = False) -> Snapshot:
+    """Materialize a versioned snapshot (a `datasets` folder) and optional JSONL/CSV/Parquet copies."""
+    from datasets import Dataset
+
+    if kind not in KINDS:
+        raise UserError(f"--kind must be one of {', '.join(KINDS)}, not {kind!r}")
+    rows = dpo_rows(store, sources) if kind == "dpo" else kto_rows(store, include_pairs, sources)
+    if not rows:
+        what = "decisive pairwise labels (A or B)" if kind == "dpo" else "thumbs up/down labels"
+        raise UserError(f"nothing to export: the store has no {what}")
+    fp = fingerprint(rows)
+    name = f"{kind}-{time.strftime('%Y%m%d-%H%M%S')}-{fp[:8]}"
+    target = workspace.snapshots_dir / name
+    tmp = workspace.snapshots_dir / f".{name}.partial"
+    Dataset.from_list(rows).save_to_disk(str(tmp))
+    replace_dir(tmp, target)
+    files = [write_records(rows, Path(path)) for path in (out or [])]
+    params = {"sources": sources or [], "include_pairs": include_pairs}
+    sid = store.add_snapshot(kind, target, fp, len(rows), params)
+    return Snapshot(sid, kind, target, fp, len(rows), files)

@@ -1,0 +1,95 @@
+"""Pairwise labeling: hand a pair to an annotator with a random side order, record the verdict.
+
+Owns the mapping between what the annotator saw (left / right) and the stored pair (A / B), so the side
+order is randomized per pair and recorded with every label (position bias can be measured later).
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+from ..core.errors import UserError
+from ..core.store import Store
+from .prefetch import FeedConfig, FeedManager
+from .sampling import Generator, SamplingSettings, sample_pair
+
+CHOICES = ("left", "right", "tie", "both_bad")
+
+
+@dataclass(frozen=True)
+class ShownPair:
+    pair_id: str
+    prompt: str          # last user turn, for display
+    left: str
+    right: str
+    shown_left: str      # "A" or "B": which stored response is on the left
+    prompt_set: str = ""
+
+    def side(self, which: str) -> str:
+        """Stored side (A/B) of the response shown on `which` (left/right)."""
+        if which == "left":
+            return self.shown_left
+        return "B" if self.shown_left == "A" else "A"
+
+
+def verdict_for(shown: ShownPair, choice: str) -> str:
+    if choice not in CHOICES:
+        raise UserError(f"choice must be one of {', '.join(CHOICES)}, not {choice!r}")
+    return shown.side(choice) if choice in ("left", "right") else choice
+
+
+class LabelingService:
+    def __init__(self, store: Store, feeds: FeedManager, rng: random.Random | None = None):
+        self.store = store
+        self.feeds = feeds
+        self.rng = rng or random.Random()
+
+    def _show(self, pair_id: str, prompt: str, text_a: str, text_b: str, prompt_set: str) -> ShownPair:
+        shown_left = self.rng.choice(("A", "B"))
+        left, right = (text_a, text_b) if shown_left == "A" else (text_b, text_a)
+        return ShownPair(pair_id, prompt, left, right, shown_left, prompt_set)
+
+    def next_pair(self, config: FeedConfig, timeout: float = 300.0) -> ShownPair:
+        """The next prefetched pair for this configuration, stored (unlabeled) as it is handed out."""
+        pair = self.feeds.feed(config).get(timeout=timeout)
+        pair_id = self.store.add_pair(
+            pair.messages, pair.text_a, pair.text_b, model_a=pair.model_a, model_b=pair.model_b,
+            params_a=pair.params_a, params_b=pair.params_b, prompt_set=pair.prompt_set,
+        )
+        return self._show(pair_id, pair.messages[-1]["content"], pair.text_a, pair.text_b, pair.prompt_set)
+
+    def pair_for_prompt(self, prompt: str, settings: SamplingSettings, gen_a: Generator,
+                        gen_b: Generator | None = None) -> ShownPair:
+        """A pair for a prompt the user typed in (sampled now, not from the queue)."""
+        if not prompt.strip():
+            raise UserError("type a prompt first")
+        messages = [{"role": "user", "content": prompt.strip()}]
+        pair = sample_pair(messages, settings, gen_a, gen_b, prompt_set="typed")
+        if pair is None:
+            raise UserError("the model gave near-identical answers every time; try a higher temperature")
+        pair_id = self.store.add_pair(
+            messages, pair.text_a, pair.text_b, model_a=pair.model_a, model_b=pair.model_b,
+            params_a=pair.params_a, params_b=pair.params_b, prompt_set="typed",
+        )
+        return self._show(pair_id, prompt.strip(), pair.text_a, pair.text_b, "typed")
+
+    def label(self, shown: ShownPair, choice: str, *, annotator: str, rationale: str = "",
+              event_id: str | None = None) -> str:
+        return self.store.add_preference(
+            shown.pair_id, verdict_for(shown, choice), annotator=annotator.strip(), source="human",
+            shown_left=shown.shown_left, rationale=rationale.strip(), event_id=event_id,
+        )
+
+    def label_edited(self, shown: ShownPair, edited_side: str, edited_text: str, *, annotator: str,
+                     rationale: str = "") -> str:
+        """The annotator rewrote the response on `edited_side` into a better one: it becomes chosen."""
+        if edited_side not in ("left", "right"):
+            raise UserError("choose which response you edited: left or right")
+        return self.store.add_preference(
+            shown.pair_id, shown.side(edited_side), annotator=annotator.strip(), source="human",
+            shown_left=shown.shown_left, rationale=rationale.strip(), edited_text=edited_text,
+        )
+
+    def undo(self, event_id: str, *, annotator: str) -> None:
+        self.store.retract(event_id, annotator=annotator.strip())

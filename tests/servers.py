@@ -1,0 +1,85 @@
+"""Starting the real app (or any server) as a subprocess for tests: loopback only, and it dies with us."""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BROWSER_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                "--disable-sync", "--no-first-run"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _die_with_parent() -> None:
+    # PR_SET_PDEATHSIG: the server gets SIGTERM if the test process dies, so none outlives the suite
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
+
+
+def start_app(workspace: Path, model: Path | str, *extra: str, log: Path | None = None) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    log = log or workspace.parent / f"app-{port}.log"
+    env = os.environ | {"HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False", "PYTHONUNBUFFERED": "1"}
+    handle = open(log, "ab")
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "app.py"), "--workspace", str(workspace), "--model", str(model),
+         "--host", "127.0.0.1", "--port", str(port), *extra],
+        cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent,
+    )
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"app exited with {proc.returncode}: {log.read_text()[-2000:]}")
+        try:
+            urllib.request.urlopen(url, timeout=2)
+            return proc, url
+        except OSError:
+            time.sleep(0.5)
+    proc.kill()
+    raise RuntimeError(f"app did not start: {log.read_text()[-2000:]}")
+
+
+def stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@contextmanager
+def running_app(workspace: Path, model, *extra: str):
+    proc, url = start_app(workspace, model, *extra)
+    try:
+        yield proc, url
+    finally:
+        stop(proc)
+
+
+@contextmanager
+def browser_page():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=BROWSER_ARGS, headless=True)
+        try:
+            context = browser.new_context(viewport={"width": 1300, "height": 1000})
+            yield context.new_page()
+        finally:
+            browser.close()

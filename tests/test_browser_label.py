@@ -1,0 +1,61 @@
+"""A real browser labels pairs: one by click, one by keyboard, one undone; store and export agree."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from alignstudio.core.store import Store
+from servers import ROOT, browser_page, running_app
+
+pytestmark = pytest.mark.browser
+
+
+def _text(page, elem_id: str) -> str:
+    return page.evaluate(f"document.querySelector('#{elem_id}')?.innerText || ''")
+
+
+def _wait_status(page, needle: str) -> None:
+    page.wait_for_function(f"(document.querySelector('#label-status')?.innerText || '').includes({needle!r})",
+                           timeout=60_000)
+
+
+def test_label_click_keyboard_undo_then_export(tmp_path, tiny_model_dir):
+    workspace = tmp_path / "ws"
+    with running_app(workspace, tiny_model_dir) as (_, url), browser_page() as page:
+        page.goto(url)
+        page.wait_for_function("(document.querySelector('#label-prompt')?.innerText || '').includes('Prompt')",
+                               timeout=60_000)
+        page.fill("#label-annotator textarea, #label-annotator input", "alice")
+        first_left = _text(page, "label-left")
+        first_prompt = _text(page, "label-prompt")
+        page.click("#label-left-better")
+        _wait_status(page, "1 labels by alice")
+        assert _text(page, "label-prompt") != first_prompt or _text(page, "label-left") != first_left
+
+        page.evaluate("document.activeElement && document.activeElement.blur()")
+        page.keyboard.press("2")  # "B is better" by keyboard
+        _wait_status(page, "2 labels by alice")
+
+        page.click("#label-undo")
+        _wait_status(page, "Undid your last label")
+        _wait_status(page, "1 labels by alice")
+
+    store = Store(workspace / "store.sqlite")
+    labels = store.labels()
+    assert len(labels) == 1 and labels[0].annotator == "alice" and labels[0].source == "human"
+    events = list(store.iter_events())
+    assert [e["kind"] for e in events] == ["preference", "preference", "retract"]
+    assert events[1]["verdict"] in ("A", "B") and events[2]["target"] == events[1]["id"]
+    [row] = store.preference_rows()
+    assert labels[0].verdict == row["shown_left"]  # the left response won the clicked label
+    chosen_shown = row["text_a"] if row["verdict"] == "A" else row["text_b"]
+
+    out = tmp_path / "dpo.jsonl"
+    result = subprocess.run([sys.executable, "-m", "alignstudio", "--workspace", str(workspace), "export",
+                             "--kind", "dpo", "--out", str(out)], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    [exported] = [json.loads(line) for line in out.read_text().splitlines()]
+    assert exported["chosen"] == [{"role": "assistant", "content": chosen_shown}]
+    assert exported["prompt"] == row["messages"]

@@ -45,3 +45,11 @@ def store(workspace):
     s = Store(workspace.db_path)
     yield s
     s.close()
+
+
+@pytest.fixture(scope="session")
+def real_workspace(tmp_path_factory):
+    """A workspace shared by the real-model tests, so SmolLM2 is converted once per session."""
+    from alignstudio.core.workspace import Workspace
+
+    return Workspace.open(tmp_path_factory.mktemp("real") / "ws")

@@ -1,0 +1,71 @@
+import datasets
+import pytest
+
+from alignstudio.core.errors import UserError
+from alignstudio.services.export import dpo_rows, export_snapshot, kto_rows
+
+MSG = [{"role": "user", "content": "Capital of France?"}]
+
+
+def _pair(store, a="Paris.", b="Lyon."):
+    return store.add_pair(MSG, a, b, model_a="m", model_b="m")
+
+
+def test_dpo_rows_by_majority_ties_and_both_bad_left_out(store):
+    p1, p2, p3, p4 = (_pair(store) for _ in range(4))
+    store.add_preference(p1, "A", annotator="x")
+    store.add_preference(p1, "A", annotator="y")
+    store.add_preference(p1, "B", annotator="z")      # majority still A
+    store.add_preference(p2, "tie")
+    store.add_preference(p3, "both_bad")
+    store.add_preference(p4, "A", annotator="x")
+    store.add_preference(p4, "B", annotator="y")      # contested: left out
+    rows = dpo_rows(store)
+    assert rows == [{"prompt": MSG, "chosen": [{"role": "assistant", "content": "Paris."}],
+                     "rejected": [{"role": "assistant", "content": "Lyon."}]}]
+
+
+def test_edited_answer_is_exported_as_chosen(store):
+    pair = _pair(store)
+    store.add_preference(pair, "A", edited_text="Paris is the capital of France.")
+    [row] = dpo_rows(store)
+    assert row["chosen"][0]["content"] == "Paris is the capital of France."
+    assert row["rejected"][0]["content"] == "Lyon."
+
+
+def test_retracted_labels_are_not_exported(store):
+    pair = _pair(store)
+    store.retract(store.add_preference(pair, "A"))
+    with pytest.raises(UserError, match="nothing to export"):
+        dpo_rows(store) or export_snapshot(store, None, "dpo")
+
+
+def test_source_filter(store):
+    store.add_preference(_pair(store), "A", source="judge:rules")
+    store.add_preference(_pair(store, "x", "y"), "B", source="human")
+    assert len(dpo_rows(store, ["human"])) == 1 and len(dpo_rows(store, ["judge"])) == 1
+    assert len(dpo_rows(store)) == 2
+
+
+def test_snapshot_is_a_datasets_folder_with_stable_fingerprint(store, workspace, tmp_path):
+    store.add_preference(_pair(store), "B")
+    first = export_snapshot(store, workspace, "dpo", out=[str(tmp_path / "d.jsonl"), str(tmp_path / "d.parquet")])
+    second = export_snapshot(store, workspace, "dpo")
+    assert first.fingerprint == second.fingerprint and first.rows == 1
+    data = datasets.load_from_disk(str(first.path))
+    assert data[0]["chosen"] == [{"role": "assistant", "content": "Lyon."}]
+    assert (tmp_path / "d.jsonl").exists() and (tmp_path / "d.parquet").exists()
+    assert [s["fingerprint"] for s in store.snapshots()] == [first.fingerprint] * 2
+    assert not list(workspace.snapshots_dir.glob(".*partial"))
+
+
+def test_kto_rows_from_feedback_and_unpaired_preferences(store):
+    gen = store.add_generation(MSG, "Paris.", model="m")
+    store.add_feedback(gen, "up", annotator="x")
+    bad = store.add_generation(MSG, "Berlin.", model="m")
+    store.add_feedback(bad, "down", annotator="x")
+    store.add_preference(_pair(store), "A")
+    assert [r["label"] for r in kto_rows(store)] == [True, False]
+    rows = kto_rows(store, include_pairs=True)
+    assert len(rows) == 4 and sorted(r["label"] for r in rows) == [False, False, True, True]
+    assert {"prompt", "completion", "label"} <= set(rows[-1])

@@ -27,7 +27,7 @@ def test_label_click_keyboard_undo_then_export(tmp_path, tiny_model_dir):
         page.goto(url)
         page.wait_for_function("(document.querySelector('#label-prompt')?.innerText || '').includes('Prompt')",
                                timeout=60_000)
-        page.fill("#label-annotator textarea, #label-annotator input", "alice")
+        page.fill("#annotator textarea, #annotator input", "alice")
         first_left = _text(page, "label-left")
         first_prompt = _text(page, "label-prompt")
         page.click("#label-left-better")

@@ -77,3 +77,19 @@ def test_import_prompt_set(tmp_path):
     src.write_text("prompt,category\nWhat is rain?,explain\n")
     result = cli("import", str(src), "--prompts", workspace=tmp_path / "ws")
     assert result.returncode == 0 and "1 prompts as prompt set 'mine'" in result.stdout
+
+
+def test_validate_exit_codes_and_json(tmp_path):
+    clean = tmp_path / "clean.jsonl"
+    clean.write_text("".join(json.dumps({"prompt": f"Question number {i} about topic {i * 7}?",
+                                         "chosen": f"A careful, correct answer {i} with detail.",
+                                         "rejected": f"Wrong {i}."}) + "\n" for i in range(4)))
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text(json.dumps({"prompt": "q", "chosen": "same answer here", "rejected": "same answer here"}) + "\n")
+    result = cli("validate", str(broken), "--json")
+    assert result.returncode == 1
+    report = json.loads(result.stdout)
+    assert report["has_errors"] and any(f["check"] == "identical_pairs" for f in report["findings"])
+    ok = cli("validate", str(clean))
+    assert ok.returncode == 0, ok.stdout  # warnings (here: length bias) do not fail validation
+    assert cli("validate", str(tmp_path / "missing.jsonl")).returncode == 2

@@ -143,7 +143,7 @@ def conversation_problems(prompt: Any, completion: Any, *, completion_name: str 
         last = prompt_list[-1]
         last_role = last.get("role") if isinstance(last, Mapping) else None
         if last_role not in PROMPT_END_ROLES:
-            problems.append(f"prompt ends on a {last_role!r} turn; it should end on the user's turn")
+            problems.append(f"prompt's last turn is {last_role!r}; a prompt should end on the user's turn")
 
     if not completion_list:
         problems.append(f"{completion_name} has no turns")

@@ -340,6 +340,28 @@ class Store:
             )
         return rid
 
+    def relabel(self, event_id: str, verdict: str, *, annotator: str) -> str:
+        """Retract a preference and append its replacement (same pair and side order) atomically."""
+        if verdict not in VERDICTS:
+            raise UserError(f"verdict must be one of {', '.join(VERDICTS)}, not {verdict!r}")
+        with self._write() as db:
+            old = db.execute("SELECT * FROM events WHERE id=? AND kind='preference'", (event_id,)).fetchone()
+            if old is None:
+                raise UserError(f"no pairwise label with id {event_id}")
+            if db.execute("SELECT 1 FROM events WHERE target=?", (event_id,)).fetchone():
+                raise UserError(f"label {event_id} is already retracted")
+            now = time.time()
+            db.execute("INSERT INTO events(id, kind, target, annotator, source, created) VALUES (?,?,?,?,?,?)",
+                       (new_id(), "retract", event_id, annotator, "human", now))
+            new = new_id()
+            db.execute(
+                "INSERT INTO events(id, kind, pair_id, verdict, shown_left, annotator, source, rationale, created)"
+                " VALUES (?,?,?,?,?,?,?,?,?)",
+                (new, "preference", old["pair_id"], verdict, old["shown_left"], annotator or old["annotator"],
+                 old["source"], f"relabel of {event_id}", now),
+            )
+        return new
+
     def labels(self, kind: str = "preference") -> list[Label]:
         """Effective labels of one kind, oldest first: every event not cancelled by a retract."""
         rows = self._conn().execute(

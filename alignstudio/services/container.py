@@ -8,6 +8,7 @@ from typing import Any
 from ..core.registry import ModelRegistry
 from ..core.store import Store
 from ..core.workspace import Workspace
+from .feedback import FeedbackService
 from .generators import GeneratorPool
 from .labeling import LabelingService
 from .prefetch import FeedManager
@@ -23,6 +24,7 @@ class Services:
     generators: GeneratorPool
     feeds: FeedManager
     labeling: LabelingService
+    feedback: FeedbackService
     default_model: str
     runs: Any = None  # training.runner.RunManager, when training is available
 
@@ -35,7 +37,7 @@ class Services:
         generators = GeneratorPool(registry)
         feeds = FeedManager(generators, prompt_sets, depth=prefetch_depth)
         services = cls(workspace, store, registry, prompt_sets, generators, feeds, LabelingService(store, feeds),
-                       default_model)
+                       FeedbackService(store, feeds), default_model)
         try:
             from ..training.runner import RunManager
         except ImportError:

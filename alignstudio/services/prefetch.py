@@ -1,8 +1,8 @@
-"""A background queue of ready pairs, so the next pair is on screen the moment a label is given.
+"""Background queues of ready samples, so the next pair (or response) is on screen the moment a label is given.
 
-One worker thread keeps `depth` sampled pairs waiting for the current configuration (prompt set, models,
-settings). Annotators share the queue: `Queue.get` hands each pair to exactly one of them. Changing the
-configuration starts a fresh queue; pairs sampled for the old one are dropped, never shown.
+One worker thread per configuration keeps `depth` samples waiting: pairs for the Label tab, single responses
+for the Feedback tab. Annotators share a queue: `Queue.get` hands each sample to exactly one of them. A new
+configuration gets a new queue; the least recently used ones are stopped, and their samples never shown.
 """
 
 from __future__ import annotations
@@ -11,14 +11,16 @@ import logging
 import queue
 import random
 import threading
-from dataclasses import dataclass
+from collections import OrderedDict
+from dataclasses import dataclass, replace
 
 from ..core.errors import UserError
 from ..core.formats import PromptItem
 from .generators import GeneratorPool
-from .sampling import SampledPair, SamplingSettings, sample_pair
+from .sampling import SampledPair, SampledResponse, SamplingSettings, sample_pair, sample_single
 
 log = logging.getLogger(__name__)
+MODES = ("pair", "single")
 
 
 @dataclass(frozen=True)
@@ -27,24 +29,26 @@ class FeedConfig:
     model_a: str
     model_b: str | None
     settings: SamplingSettings
+    mode: str = "pair"   # "pair": two responses (Label tab); "single": one response (Feedback tab)
 
 
-class PairFeed:
+class Feed:
     """Producer thread + bounded queue for one configuration."""
 
     def __init__(self, pool: GeneratorPool, prompts: list[PromptItem], config: FeedConfig, depth: int = 3):
         if not prompts:
             raise UserError(f"prompt set {config.prompt_set!r} has no prompts")
+        if config.mode not in MODES:
+            raise UserError(f"unknown feed mode {config.mode!r}")
         self.pool = pool
         self.prompts = list(prompts)
         self.config = config
-        self.queue: queue.Queue[SampledPair] = queue.Queue(maxsize=depth)
+        self.queue: queue.Queue[SampledPair | SampledResponse] = queue.Queue(maxsize=depth)
         self.error: str | None = None
-        self.skipped = 0          # prompts dropped because every attempt was near-identical
+        self.skipped = 0          # prompts dropped because every attempt was near-identical or empty
         self._stop = threading.Event()
-        seed = config.settings.seed
-        self._rng = random.Random(seed)
-        self._thread = threading.Thread(target=self._run, name="pair-prefetch", daemon=True)
+        self._rng = random.Random(config.settings.seed)
+        self._thread = threading.Thread(target=self._run, name=f"prefetch-{config.mode}", daemon=True)
         self._thread.start()
 
     def _order(self):
@@ -53,26 +57,30 @@ class PairFeed:
             self._rng.shuffle(order)
             yield from order
 
+    def _sample(self, item: PromptItem, settings: SamplingSettings, gen_a, gen_b):
+        if self.config.mode == "single":
+            return sample_single(item.messages, settings, gen_a, prompt_set=self.config.prompt_set)
+        return sample_pair(item.messages, settings, gen_a, gen_b, prompt_set=self.config.prompt_set)
+
     def _run(self) -> None:
         try:
             gen_a = self.pool.get(self.config.model_a)
             gen_b = self.pool.get(self.config.model_b) if self.config.model_b else None
-            settings = self.config.settings
+            base = self.config.settings
             for count, index in enumerate(self._order()):
                 if self._stop.is_set():
                     return
-                if settings.seed is not None:  # distinct but reproducible seed per sampled pair
-                    settings = SamplingSettings(**(self.config.settings.to_dict() | {
-                        "seed": self.config.settings.seed + count * 7919}))
+                # a distinct but reproducible seed per sample when the user fixed one
+                settings = base if base.seed is None else replace(base, seed=base.seed + count * 7919)
                 item = self.prompts[index]
-                pair = sample_pair(item.messages, settings, gen_a, gen_b, prompt_set=self.config.prompt_set)
-                if pair is None:
+                sample = self._sample(item, settings, gen_a, gen_b)
+                if sample is None:
                     self.skipped += 1
                     continue
-                pair.meta = {"prompt_id": item.id, "category": item.category}
+                sample.meta = {"prompt_id": item.id, "category": item.category}
                 while not self._stop.is_set():
                     try:
-                        self.queue.put(pair, timeout=0.2)
+                        self.queue.put(sample, timeout=0.2)
                         break
                     except queue.Full:
                         continue
@@ -80,7 +88,7 @@ class PairFeed:
             log.exception("prefetch failed")
             self.error = f"{type(exc).__name__}: {exc}"
 
-    def get(self, timeout: float = 300.0) -> SampledPair:
+    def get(self, timeout: float = 300.0):
         waited = 0.0
         while True:
             if self.error:
@@ -90,7 +98,7 @@ class PairFeed:
             except queue.Empty:
                 waited += 0.25
                 if waited >= timeout:
-                    raise UserError("no pair was ready in time; the model may be too slow for these settings")
+                    raise UserError("no sample was ready in time; the model may be too slow for these settings")
 
     def ready(self) -> int:
         return self.queue.qsize()
@@ -100,24 +108,32 @@ class PairFeed:
 
 
 class FeedManager:
-    """Holds the current feed; the UI asks for pairs by configuration."""
+    """Feeds by configuration; at most `keep` run at once (least recently used ones are stopped)."""
 
-    def __init__(self, pool: GeneratorPool, prompt_sets, depth: int = 3):
+    def __init__(self, pool: GeneratorPool, prompt_sets, depth: int = 3, keep: int = 3):
         self.pool = pool
         self.prompt_sets = prompt_sets
         self.depth = depth
-        self._feed: PairFeed | None = None
+        self.keep = keep
+        self._feeds: OrderedDict[FeedConfig, Feed] = OrderedDict()
         self._lock = threading.Lock()
 
-    def feed(self, config: FeedConfig) -> PairFeed:
+    def feed(self, config: FeedConfig) -> Feed:
         with self._lock:
-            if self._feed is None or self._feed.config != config or self._feed.error:
-                if self._feed is not None:
-                    self._feed.stop()
-                self._feed = PairFeed(self.pool, self.prompt_sets.load(config.prompt_set), config, self.depth)
-            return self._feed
+            feed = self._feeds.get(config)
+            if feed is None or feed.error:
+                if feed is not None:
+                    feed.stop()
+                feed = Feed(self.pool, self.prompt_sets.load(config.prompt_set), config, self.depth)
+                self._feeds[config] = feed
+            self._feeds.move_to_end(config)
+            while len(self._feeds) > self.keep:
+                _, oldest = self._feeds.popitem(last=False)
+                oldest.stop()
+            return feed
 
     def stop(self) -> None:
         with self._lock:
-            if self._feed is not None:
-                self._feed.stop()
+            for feed in self._feeds.values():
+                feed.stop()
+            self._feeds.clear()

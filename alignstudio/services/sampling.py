@@ -118,6 +118,29 @@ class Generator:
         return [t.strip() for t in self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)]
 
 
+@dataclass
+class SampledResponse:
+    messages: list[dict]
+    text: str
+    model: str
+    params: dict
+    prompt_set: str = ""
+    meta: dict = field(default_factory=dict)
+
+
+def sample_single(messages: list[dict], settings: SamplingSettings, gen: Generator,
+                  prompt_set: str = "") -> SampledResponse | None:
+    """One response (for thumbs up/down) at setting A's temperature; None if every attempt was empty."""
+    for attempt in range(settings.max_attempts):
+        seed = None if settings.seed is None else settings.seed + attempt * 1_000_003
+        (text,) = gen.complete([messages], [settings.temperature_a], top_p=settings.top_p,
+                               max_new_tokens=settings.max_new_tokens, seed=seed)
+        if text:
+            params = settings.params("A") | {"seed": seed}
+            return SampledResponse(messages, text, gen.name, params, prompt_set)
+    return None
+
+
 def sample_pair(messages: list[dict], settings: SamplingSettings, gen_a: Generator,
                 gen_b: Generator | None = None, prompt_set: str = "") -> SampledPair | None:
     """Two responses for one prompt; None when every attempt gave near-identical or empty answers.

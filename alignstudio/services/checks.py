@@ -1,0 +1,51 @@
+"""Running the validator on what users have: the store's labels, a snapshot, or a file.
+
+Glue between sources and `services.validation` (which owns the checks); the CLI, the Validate tab and the
+training gate all call these, so they see the same report.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..core.errors import UserError
+from ..core.formats import read_records
+from ..core.store import Store
+from .data_browser import label_records
+from .export import dpo_rows, kto_rows
+from .validation import Report, validate
+
+
+def validate_store(store: Store, kind: str = "dpo", *, include_pairs: bool = False, tokenizer=None,
+                   max_length: int | None = None) -> Report:
+    """The rows an export would produce now, plus the label records behind them (position bias, agreement)."""
+    if kind not in ("dpo", "kto"):
+        raise UserError(f"kind must be dpo or kto, not {kind!r}")
+    rows = dpo_rows(store) if kind == "dpo" else kto_rows(store, include_pairs)
+    return validate(rows, kind, tokenizer=tokenizer, max_length=max_length, labels=label_records(store))
+
+
+def validate_path(path: str | Path, kind: str | None = None, *, tokenizer=None,
+                  max_length: int | None = None) -> Report:
+    """A JSONL/CSV/Parquet file or a `datasets` folder (a snapshot)."""
+    rows = [record for _, record in read_records(path)]
+    return validate(rows, kind, tokenizer=tokenizer, max_length=max_length)
+
+
+def histogram(series: dict[str, list[float]], bins: int = 20, value_range: tuple[float, float] | None = None,
+              ) -> pd.DataFrame:
+    """Counts per bin for several series on shared bins, long form for a Gradio BarPlot (bin, count, series)."""
+    values = [np.asarray(v, dtype=float) for v in series.values() if len(v)]
+    if not values:
+        return pd.DataFrame(columns=["bin", "count", "series"])
+    low, high = value_range or (float(min(v.min() for v in values)), float(max(v.max() for v in values)))
+    edges = np.linspace(low, high if high > low else low + 1, bins + 1)
+    frames = []
+    for name, data in series.items():
+        counts, _ = np.histogram(np.asarray(data, dtype=float), bins=edges)
+        labels = [f"{edges[i]:.2f}" if high - low < 10 else f"{edges[i]:.0f}" for i in range(bins)]
+        frames.append(pd.DataFrame({"bin": labels, "count": counts, "series": name}))
+    return pd.concat(frames, ignore_index=True)

@@ -1,0 +1,943 @@
+"""Preference-data validation: what is wrong with a DPO/KTO dataset (and its labels) before training on it.
+
+This module owns the checks and the report. It reads rows already in memory (the CLI and the app load files
+and snapshots) and writes nothing. It knows TRL's data forms and defaults (DPO `prompt`/`chosen`/`rejected`,
+KTO `prompt`/`completion`/`label`, conversational or plain, `max_length` 1024) but nothing about Gradio, the
+store or training runs.
+
+    report = validate(rows)                                  # kind detected from the columns
+    report = validate(rows, tokenizer=tok, max_length=2048, labels=label_records)
+    report.has_errors, report.findings, report.stats, report.to_dict(), report.to_text()
+
+Each check is a small function `check_*(data, stats, th) -> list[Finding]` that adds its numbers to `stats`.
+Severity "error": TRL would fail, or learn nothing from those rows. "warning": it trains, but the data teaches
+something you probably do not want. "info": worth knowing.
+
+Stats (numbers, and per-row lists aligned with the rows, for plots):
+    form, usable_rows, prompt_words;
+    DPO: chosen_words, rejected_words, chosen/rejected_mean_words, length_ratio, chosen_longer_fraction,
+         similarity (0-1 per pair), similarity_mean/median, very_similar_fraction, very_different_fraction;
+    KTO: completion_words, desirable/undesirable_words, desirable_count, undesirable_count,
+         suggested_desirable_weight, suggested_undesirable_weight, weighted_ratio;
+    both: unique_prompts, duplicate_rows, duplicate_prompts, near_duplicate_prompt_rows, ...;
+    tokenizer: prompt_tokens, chosen/rejected_tokens (KTO: completion_tokens), sequence_tokens (None for
+         rows skipped as unusable), max_length, truncated_rows, prompt_too_long_rows;
+    labels: label_records, position_bias, annotator_agreement, judge_agreement.
+
+Speed: one pass over the rows, numpy/pandas for the arithmetic, rapidfuzz's parallel `cpdist` for
+similarity, and hashing of normalized text (never all pairs) for near-duplicate prompts.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import re
+from collections import Counter, defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from rapidfuzz import fuzz, process
+from scipy.stats import binomtest
+
+from alignstudio.core.conversation import as_messages, conversation_problems, is_conversational, text_of
+from alignstudio.core.errors import UserError
+
+SEVERITIES = ("error", "warning", "info")
+KINDS = ("dpo", "kto")
+TRL_DEFAULT_MAX_LENGTH = 1024  # DPOConfig.max_length and KTOConfig.max_length default (TRL 1.16)
+MAX_EXAMPLES = 5
+VERDICTS = ("A", "B", "tie", "both_bad")
+SIDES = ("A", "B")
+_CHUNK = 4096  # rows per tokenizer call: 100k rows of token-id lists at once would be gigabytes of ints
+
+
+class DataShapeError(UserError, ValueError):
+    """Rows whose columns fit neither DPO nor KTO (or a bad `kind`): the input must be fixed."""
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Where a number becomes a finding. Defaults follow the seed guide and TRL's documentation."""
+
+    # length bias (seed guide): mean-length ratio outside [0.67, 1.5], chosen-longer fraction outside [0.3, 0.7]
+    length_ratio_high: float = 1.5
+    length_ratio_low: float = 0.67
+    chosen_longer_high: float = 0.7
+    chosen_longer_low: float = 0.3
+    min_rows_for_fraction: int = 20
+    # chosen/rejected similarity (rapidfuzz ratio, 0-1)
+    very_similar: float = 0.9
+    very_different: float = 0.1
+    max_very_similar_fraction: float = 0.2
+    max_very_different_fraction: float = 0.2
+    short_chars: int = 10
+    # KTO: desirable_weight * n_desirable / (undesirable_weight * n_undesirable) in [1, 4/3] (KTO paper, eq. 8)
+    kto_ratio_low: float = 1.0
+    kto_ratio_high: float = 4 / 3
+    min_rows_per_class: int = 10
+    # labels
+    position_low: float = 0.4
+    position_high: float = 0.6
+    min_decisive_labels: int = 20
+    position_p_value: float = 0.05
+    min_kappa: float = 0.2  # Landis & Koch: below 0.2 is "slight" agreement, barely better than chance
+    min_shared_items: int = 10
+
+
+@dataclass
+class Finding:
+    """One problem (or note): which check, how bad, what it means and what to do, how many, where."""
+
+    check: str
+    severity: str  # "error" | "warning" | "info"
+    message: str
+    count: int = 0
+    examples: list[int] = field(default_factory=list)  # row indices (0-based), at most 5
+    details: list[str] = field(default_factory=list)  # a few concrete lines ("row 4: ...")
+    pair_ids: list[str] = field(default_factory=list)  # label checks: pair ids, at most 5
+
+    def __post_init__(self) -> None:
+        if self.severity not in SEVERITIES:
+            raise ValueError(f"severity must be one of {SEVERITIES}, got {self.severity!r}")
+        self.examples = [int(i) for i in self.examples[:MAX_EXAMPLES]]
+        self.details = [str(d) for d in self.details[:MAX_EXAMPLES]]
+        self.pair_ids = [str(p) for p in self.pair_ids[:MAX_EXAMPLES]]
+
+
+@dataclass
+class Report:
+    kind: str  # "dpo" | "kto" | "unknown" (no rows)
+    n_rows: int
+    stats: dict[str, Any]
+    findings: list[Finding]  # errors first, then warnings, then info
+
+    @property
+    def has_errors(self) -> bool:
+        return any(f.severity == "error" for f in self.findings)
+
+    @property
+    def has_warnings(self) -> bool:
+        return any(f.severity == "warning" for f in self.findings)
+
+    def counts(self) -> dict[str, int]:
+        counter = Counter(f.severity for f in self.findings)
+        return {s: counter.get(s, 0) for s in SEVERITIES}
+
+    def by_check(self, check: str) -> list[Finding]:
+        return [f for f in self.findings if f.check == check]
+
+    def to_dict(self, include_values: bool = True) -> dict[str, Any]:
+        """JSON-able dict; include_values=False leaves out the per-row lists in stats."""
+        stats = self.stats if include_values else {k: v for k, v in self.stats.items() if not isinstance(v, list)}
+        return {"kind": self.kind, "n_rows": self.n_rows, "has_errors": self.has_errors, "counts": self.counts(),
+                "stats": _jsonable(stats), "findings": [asdict(f) for f in self.findings]}
+
+    def to_text(self) -> str:
+        return _report_text(self)
+
+
+def _flag(check: str, severity: str, mask: np.ndarray, message: str, details: Sequence[str] = ()) -> Finding:
+    """A finding about the rows where `mask` is true."""
+    return Finding(check, severity, message, int(mask.sum()), np.flatnonzero(mask)[:MAX_EXAMPLES].tolist(),
+                   list(details))
+
+
+def _pct(x: float) -> str:
+    return f"{x:.0%}" if x >= 0.01 or x == 0 else f"{x:.1%}"
+
+
+# --- entry point -------------------------------------------------------------------------------------------
+
+
+def detect_kind(rows: Sequence[Mapping]) -> str:
+    """"dpo" or "kto" from the columns present; DataShapeError when it is neither (or both)."""
+    columns: set[str] = set()
+    for row in rows:
+        columns.update(row.keys())
+    listed = ", ".join(sorted(columns)) or "none"
+    is_dpo, is_kto = {"chosen", "rejected"} <= columns, {"completion", "label"} <= columns
+    if is_dpo and is_kto:
+        raise DataShapeError("rows have both DPO (chosen/rejected) and KTO (completion/label) columns; pass kind")
+    if not (is_dpo or is_kto):
+        raise DataShapeError(f"cannot tell the data kind from the columns ({listed}): "
+                             "DPO needs prompt, chosen, rejected; KTO needs prompt, completion, label")
+    kind = "dpo" if is_dpo else "kto"
+    if "prompt" not in columns:
+        raise DataShapeError(f"{kind.upper()} rows need a 'prompt' column (found: {listed}); for implicit-prompt "
+                             "data, move the shared start of the conversation into 'prompt' first")
+    return kind
+
+
+def validate(
+    rows: list[dict],
+    kind: str | None = None,
+    *,
+    tokenizer: Any = None,
+    max_length: int | None = None,
+    labels: list[dict] | None = None,
+    thresholds: Thresholds = Thresholds(),
+) -> Report:
+    """Run every check that applies and return the report. Raises DataShapeError (a ValueError) on bad shape.
+
+    tokenizer: a Hugging Face tokenizer; adds token lengths and the truncation check (at `max_length`, or
+    TRL's default 1024 when None). labels: pairwise label records, for the label-quality checks.
+    """
+    rows = rows if isinstance(rows, list) else list(rows)
+    for index, row in enumerate(rows):
+        if not isinstance(row, Mapping):
+            raise DataShapeError(f"row {index} is {type(row).__name__}, not a record of columns")
+    if kind is not None:
+        kind = kind.lower()
+        if kind not in KINDS:
+            raise DataShapeError(f"kind must be 'dpo' or 'kto', got {kind!r}")
+    elif rows:
+        kind = detect_kind(rows)
+    th, stats, findings = thresholds, {}, []
+
+    if not rows:
+        findings.append(Finding("no_rows", "error", "The data has no rows: there is nothing to train on."))
+    else:
+        data = _prepare(rows, kind)
+        stats["form"] = data.form
+        checks = [check_malformed, check_empty_and_short]
+        if kind == "dpo":
+            checks += [check_identical_pairs, check_length_bias, check_similarity]
+        else:
+            checks += [check_kto_balance, check_kto_length_bias]
+        for check in checks + [check_duplicates, check_near_duplicate_prompts]:
+            findings += check(data, stats, th)
+        findings += check_truncation(data, stats, th, tokenizer=tokenizer, max_length=max_length)
+        findings += check_nothing_to_train(data, stats, th)
+    if labels is not None:
+        findings += check_labels(labels, stats, th, _row_of_pair(rows))
+    order = {s: i for i, s in enumerate(SEVERITIES)}
+    findings.sort(key=lambda f: order[f.severity])  # stable: checks keep their order within a severity
+    return Report(kind=kind or "unknown", n_rows=len(rows), stats=stats, findings=findings)
+
+
+# --- prepared columns --------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Data:
+    kind: str
+    form: str  # "conversational" | "plain"
+    n: int
+    prompts: list  # raw values
+    prompt_text: list[str]
+    prompt_keys: list[str]  # identity of each prompt (see _key)
+    completions: dict[str, list]  # "chosen"/"rejected" or "completion" -> raw values
+    texts: dict[str, list[str]]  # same names -> text
+    label: np.ndarray | None  # KTO: bool per row (False where the label is invalid)
+    label_ok: np.ndarray | None  # KTO: the label is a real boolean
+    problems: dict[int, list[str]]  # row -> what makes it malformed
+    unusable: np.ndarray  # rows an error-level check has ruled out
+
+
+def _is_bool_label(value: Any) -> bool:
+    return isinstance(value, (bool, np.bool_)) or (type(value) is int and value in (0, 1))
+
+
+def _key(value: Any) -> str:
+    """A hashable identity for a prompt/completion in either form (roles count in conversations)."""
+    if type(value) is str:
+        return value
+    try:
+        return "\x1f".join(f"{m.get('role')}\x1d{m.get('content')}" for m in as_messages(value))
+    except (TypeError, AttributeError):
+        return repr(value)
+
+
+def _prepare(rows: list[Mapping], kind: str) -> _Data:
+    names = ("chosen", "rejected") if kind == "dpo" else ("completion",)
+    n = len(rows)
+    prompts = [r.get("prompt") for r in rows]
+    completions = {name: [r.get(name) for r in rows] for name in names}
+    # TRL reads the form from the first example; so do we.
+    first = next((p for p in prompts if isinstance(p, str) or is_conversational(p)), None)
+    conversational = first is not None and not isinstance(first, str)
+
+    problems: dict[int, list[str]] = {}
+    for i, values in enumerate(zip(prompts, *completions.values())):
+        if all(type(v) is str for v in values):  # fast path: a plain row
+            if conversational:
+                problems[i] = ["row is plain text but the dataset is conversational (TRL reads the form from row 0)"]
+            continue
+        found: list[str] = []
+        for name, completion in zip(names, values[1:]):
+            found += [p for p in conversation_problems(values[0], completion, completion_name=name) if p not in found]
+        if not found and not conversational:  # both sides are message lists here
+            found.append("row is conversational but the dataset is plain text (TRL reads the form from row 0)")
+        if found:
+            problems[i] = found
+
+    label = label_ok = None
+    if kind == "kto":
+        raw = [r.get("label") for r in rows]
+        label_ok = np.fromiter(map(_is_bool_label, raw), dtype=bool, count=n)
+        label = np.fromiter((bool(v) and ok for v, ok in zip(raw, label_ok)), dtype=bool, count=n)
+        for i in np.flatnonzero(~label_ok):
+            problems.setdefault(int(i), []).append(f"label is {raw[i]!r}; it must be true or false")
+
+    def texts_of(values: list) -> list[str]:
+        return [v if type(v) is str else text_of(v) for v in values]
+
+    unusable = np.zeros(n, dtype=bool)
+    unusable[list(problems)] = True
+    return _Data(kind, "conversational" if conversational else "plain", n, prompts, texts_of(prompts),
+                 [_key(p) for p in prompts], completions, {k: texts_of(v) for k, v in completions.items()},
+                 label, label_ok, problems, unusable)
+
+
+def _word_counts(texts: list[str]) -> np.ndarray:
+    return np.fromiter((len(t.split()) for t in texts), dtype=np.int64, count=len(texts))
+
+
+# --- row checks --------------------------------------------------------------------------------------------
+
+
+def check_malformed(data: _Data, stats: dict, th: Thresholds) -> list[Finding]:
+    """Rows TRL cannot read as intended: wrong or unknown roles, empty turns, no assistant turn, prompt not
+    ending on the user, non-text content, mixed forms, KTO labels that are not booleans."""
+    stats["malformed_rows"] = len(data.problems)
+    if not data.problems:
+        return []
+    rows = sorted(data.problems)
+    # group "prompt turn 3 is empty" and "prompt turn 1 is empty" for the summary
+    common = Counter(re.sub(r"\bturn \d+", "turn N", p) for i in rows for p in data.problems[i]).most_common(3)
+    what = "; ".join(f"{kind} ({count})" for kind, count in common)
+    details = [f"row {i}: {'; '.join(data.problems[i][:3])}" for i in rows[:MAX_EXAMPLES]]
+    return [Finding(
+        "malformed", "error",
+        f"{len(rows)} row(s) are not valid TRL {data.kind.upper()} examples. Most often: {what}. TRL would fail "
+        "on them or train on the wrong text: fix these rows or drop them.",
+        len(rows), rows[:MAX_EXAMPLES], details)]
+
+
+def check_empty_and_short(data: _Data, stats: dict, th: Thresholds) -> list[Finding]:
+    """Empty responses (error: nothing to learn) and very short ones (warning: often failed generations)."""
+    empty_any, short_any = np.zeros(data.n, dtype=bool), np.zeros(data.n, dtype=bool)
+    for name, texts in data.texts.items():
+        chars = np.fromiter((len(t.strip()) for t in texts), dtype=np.int64, count=data.n)
+        empty, short = chars == 0, (chars > 0) & (chars < th.short_chars)
+        stats[f"empty_{name}"], stats[f"short_{name}"] = int(empty.sum()), int(short.sum())
+        empty_any |= empty
+        short_any |= short
+    what = "chosen or rejected response" if data.kind == "dpo" else "completion"
+    findings = []
+    if empty_any.any():
+        data.unusable |= empty_any
+        findings.append(_flag(
+            "empty_responses", "error", empty_any,
+            f"{int(empty_any.sum())} row(s) have an empty {what}. An empty response carries no preference signal: "
+            "regenerate those responses or drop the rows."))
+    if short_any.any():
+        findings.append(_flag(
+            "short_responses", "warning", short_any,
+            f"{int(short_any.sum())} row(s) have a {what} shorter than {th.short_chars} characters. Fine for "
+            "one-word answers; otherwise these are usually cut-off or failed generations: look at them."))
+    return findings
+
+
+def check_identical_pairs(data: _Data, stats: dict, th: Thresholds) -> list[Finding]:
+    """DPO: chosen == rejected (after trimming): the two log-probabilities cancel, there is nothing to learn."""
+    same = np.fromiter((c.strip() == r.strip() for c, r in zip(data.texts["chosen"], data.texts["rejected"])),
+                       dtype=bool, count=data.n)
+    stats["identical_pairs"] = int(same.sum())
+    if not same.any():
+        return []
+    data.unusable |= same
+    return [_flag("identical_pairs", "error", same,
+                  f"{int(same.sum())} pair(s) have the same chosen and rejected text. DPO learns nothing from them "
+                  "and they dilute the batch: drop them, or relabel with a real difference.")]
+
+
+def check_length_bias(data: _Data, stats: dict, th: Thresholds) -> list[Finding]:
+    """DPO: chosen systematically longer (or shorter) than rejected teaches length, not quality."""
+    chosen, rejected = _word_counts(data.texts["chosen"]), _word_counts(data.texts["rejected"])
+    c_mean, r_mean = float(chosen.mean()), float(rejected.mean())
+    ratio = c_mean / max(r_mean, 1.0)
+    longer = chosen > rejected
+    # Equal-length pairs say nothing about bias: the fraction rule looks at pairs that differ, so many ties
+    # (one-word answers, templated text) do not read as "chosen is rarely longer".
+    n_differ = int((chosen != rejected).sum())
+    frac = float(longer.sum() / n_differ) if n_differ else 0.5
+    stats.update(prompt_words=_word_counts(data.prompt_text).tolist(), chosen_words=chosen.tolist(),
+                 rejected_words=rejected.tolist(), chosen_mean_words=round(c_mean, 2),
+                 rejected_mean_words=round(r_mean, 2), length_ratio=round(ratio, 4),
+                 chosen_longer_fraction=round(float(longer.mean()), 4),
+                 chosen_longer_fraction_of_unequal=round(frac, 4))
+    ratio_biased = not th.length_ratio_low <= ratio <= th.length_ratio_high
+    frac_biased = n_differ >= th.min_rows_for_fraction and not th.chosen_longer_low <= frac <= th.chosen_longer_high
+    if not (ratio_biased or frac_biased):
+        return []
+    reasons = []
+    if ratio_biased:
+        reasons.append(f"chosen responses average {c_mean:.1f} words vs {r_mean:.1f} for rejected ({ratio:.2f}x)")
+    if frac_biased:
+        reasons.append(f"the chosen response is the longer one in {_pct(frac)} of pairs that differ in length")
+    toward = "longer" if (ratio > 1 if ratio_biased else frac > 0.5) else "shorter"
+    other = "shorter" if toward == "longer" else "longer"
+    return [_flag(
+        "length_bias", "warning", longer if toward == "longer" else chosen < rejected,
+        f"Length bias: {' and '.join(reasons)}. DPO will learn that {toward} is better and the model drifts "
+        f"{'verbose' if toward == 'longer' else 'terse'}: add pairs where the {other} answer wins, drop some of "
+        "the biased pairs, or use a length-normalized loss (SimPO).")]
+
+
+def check_similarity(data: _Data, stats: dict, th: Thresholds) -> list[Finding]:
+    """DPO: how alike chosen and rejected are (rapidfuzz ratio, 0-1); near-identical pairs carry weak signal."""
+    chosen = [t.lower() for t in data.texts["chosen"]]
+    rejected = [t.lower() for t in data.texts["rejected"]]
+    sims = process.cpdist(chosen, rejected, scorer=fuzz.ratio, workers=-1).astype(np.float64) / 100.0
+    very_similar, very_different = sims > th.very_similar, sims < th.very_different
+    sim_frac, diff_frac = float(very_similar.mean()), float(very_different.mean())
+    stats.update(similarity=np.round(sims, 4).tolist(), similarity_mean=round(float(sims.mean()), 4),
+                 similarity_median=round(float(np.median(sims)), 4), very_similar_fraction=round(sim_frac, 4),
+                 very_different_fraction=round(diff_frac, 4))
+    findings = []
+    if sim_frac > th.max_very_similar_fraction:
+        findings.append(_flag(
+            "weak_signal", "warning", very_similar,
+            f"{_pct(sim_frac)} of pairs are more than {th.very_similar:.0%} similar (chosen vs rejected text). "
+            "Near-identical pairs carry little preference signal and make training noisy: drop the most similar "
+            "pairs, or sample the two responses more differently (temperature, seed, model)."))
+    if diff_frac > th.max_very_different_fraction:
+        findings.append(_flag(
+            "very_different_pairs", "info", very_different,
+            f"{_pct(diff_frac)} of pairs share almost no text (under {th.very_different:.0%} similar). That can be "
+            "fine, but check that chosen and rejected answer the same prompt (shifted columns look like this)."))
+    return findings
+
+
+def suggest_kto_weights(n_desirable: int, n_undesirable: int, th: Thresholds = Thresholds()) -> tuple[float, float]:
+    """(desirable_weight, undesirable_weight) for KTOConfig so that the weighted class ratio
+    desirable_weight * n_desirable / (undesirable_weight * n_undesirable) lies in [1, 4/3] (TRL's advice).
+
+    Keeps TRL's defaults (1.0, 1.0) when they already fit; otherwise keeps the larger class at 1.0 and
+    up-weights the smaller one to land mid-range (7/6). With one class empty there is nothing to weigh.
+    """
+    if n_desirable <= 0 or n_undesirable <= 0:
+        return 1.0, 1.0
+    ratio = n_desirable / n_undesirable
+    if th.kto_ratio_low <= ratio <= th.kto_ratio_high:
+        return 1.0, 1.0
+    target = (th.kto_ratio_low + th.kto_ratio_high) / 2
+    if ratio > th.kto_ratio_high:
+        return 1.0, round(ratio / target, 2)
+    return round(target / ratio, 2), 1.0
+
+
+def check_kto_balance(data: _Data, stats: dict, th: Thresholds) -> list[Finding]:
+    """KTO: desirable/undesirable counts, and the KTOConfig weights that balance them."""
+    n_des = int((data.label & data.label_ok).sum())
+    n_und = int((~data.label & data.label_ok).sum())
+    w_des, w_und = suggest_kto_weights(n_des, n_und, th)
+    weighted = (w_des * n_des) / (w_und * n_und) if n_und else None
+    stats.update(desirable_count=n_des, undesirable_count=n_und,
+                 desirable_fraction=round(n_des / max(n_des + n_und, 1), 4),
+                 suggested_desirable_weight=w_des, suggested_undesirable_weight=w_und,
+                 weighted_ratio=None if weighted is None else round(weighted, 4),
+                 recommended_ratio_range=[th.kto_ratio_low, round(th.kto_ratio_high, 4)])
+    if n_des + n_und == 0 or (n_des and n_und and (w_des, w_und) == (1.0, 1.0)):
+        return []
+    if n_des == 0 or n_und == 0:
+        have, missing = ("desirable", "undesirable") if n_und == 0 else ("undesirable", "desirable")
+        return [Finding(
+            "label_imbalance", "warning",
+            f"All {n_des + n_und} completions are {have}; there are no {missing} examples. KTO learns from the "
+            f"contrast between the two: add {missing} completions (e.g. the rejected side of preference pairs).",
+            n_des + n_und)]
+    return [Finding(
+        "label_imbalance", "warning",
+        f"{n_des} desirable vs {n_und} undesirable completions (ratio {n_des / n_und:.2f}). With equal weights KTO "
+        f"over-learns the larger class: set desirable_weight={w_des} and undesirable_weight={w_und} in KTOConfig "
+        f"(weighted ratio {weighted:.2f}, inside TRL's recommended [1, 4/3]).",
+        abs(n_des - n_und))]
+
+
+def check_kto_length_bias(data: _Data, stats: dict, th: Thresholds) -> list[Finding]:
+    """KTO: desirable completions much longer (or shorter) than undesirable ones teaches length."""
+    words = _word_counts(data.texts["completion"])
+    des_mask, und_mask = data.label & data.label_ok, ~data.label & data.label_ok
+    des, und = words[des_mask], words[und_mask]
+    stats.update(prompt_words=_word_counts(data.prompt_text).tolist(), completion_words=words.tolist(),
+                 desirable_words=des.tolist(), undesirable_words=und.tolist())
+    if len(des) < th.min_rows_per_class or len(und) < th.min_rows_per_class:
+        return []
+    d_mean, u_mean = float(des.mean()), float(und.mean())
+    ratio = d_mean / max(u_mean, 1.0)
+    stats.update(desirable_mean_words=round(d_mean, 2), undesirable_mean_words=round(u_mean, 2),
+                 length_ratio=round(ratio, 4))
+    if th.length_ratio_low <= ratio <= th.length_ratio_high:
+        return []
+    toward = "longer" if ratio > 1 else "shorter"
+    return [_flag(
+        "length_bias", "warning", des_mask,
+        f"Length bias: desirable completions average {d_mean:.1f} words vs {u_mean:.1f} for undesirable "
+        f"({ratio:.2f}x). KTO will learn that {toward} is better: add desirable examples of the other length, or "
+        "drop some of the biased ones.")]
+
+
+# --- duplicates --------------------------------------------------------------------------------------------
+
+_PUNCT = re.compile(r"[^\w\s]+")
+
+
+def normalize_prompt(text: str) -> str:
+    """casefold, strip punctuation, collapse whitespace: "What's  AI?" and "whats ai" become the same key."""
+    return " ".join(_PUNCT.sub("", text.casefold()).split())
+
+
+def check_duplicates(data: _Data, stats: dict, th: Thresholds) -> list[Finding]:
+    """Exact duplicate rows, repeated prompts, and (KTO) the same completion labelled both ways."""
+    completion_keys = {name: [_key(v) for v in values] for name, values in data.completions.items()}
+    prompts = pd.Series(data.prompt_keys)
+    parts = [data.prompt_keys, *completion_keys.values()]
+    if data.kind == "kto":
+        parts.append(["1" if x else "0" for x in data.label])
+    dup_rows = pd.Series(["\x1e".join(p) for p in zip(*parts)]).duplicated().to_numpy()
+    repeat = prompts.duplicated().to_numpy() & ~dup_rows
+    n_dup_prompts = int((prompts.value_counts() > 1).sum())
+    stats.update(unique_prompts=int(prompts.nunique()), duplicate_rows=int(dup_rows.sum()),
+                 duplicate_prompts=n_dup_prompts, repeated_prompt_rows=int(repeat.sum()))
+    findings = []
+    if dup_rows.any():
+        findings.append(_flag(
+            "duplicate_rows", "warning", dup_rows,
+            f"{int(dup_rows.sum())} row(s) repeat an earlier row exactly. Duplicates are trained on twice and can "
+            "leak between train and eval splits: drop them."))
+    if repeat.any() and data.kind == "dpo":
+        findings.append(_flag(
+            "duplicate_prompts", "warning", repeat,
+            f"{int(repeat.sum())} row(s) reuse a prompt from an earlier row with different responses "
+            f"({n_dup_prompts} prompt(s) appear more than once). Fine if you collected several pairs per prompt on "
+            "purpose; otherwise dedupe. Either way keep rows that share a prompt in the same split."))
+    elif repeat.any():  # KTO rows share prompts by design (a good and a bad completion per prompt)
+        findings.append(_flag(
+            "duplicate_prompts", "info", repeat,
+            f"{int(repeat.sum())} row(s) reuse a prompt from an earlier row (normal for KTO data made from pairs). "
+            "Keep rows that share a prompt in the same split."))
+    if data.kind == "kto":
+        pc = pd.DataFrame({"key": ["\x1e".join(p) for p in zip(data.prompt_keys, completion_keys["completion"])],
+                           "label": data.label})[data.label_ok]
+        labels_per_key = pc.groupby("key")["label"].nunique()
+        conflicted = labels_per_key.index[labels_per_key > 1]
+        stats["conflicting_labels"] = len(conflicted)
+        if len(conflicted):
+            mask = np.zeros(data.n, dtype=bool)
+            mask[pc.index[pc["key"].isin(conflicted)].to_numpy()] = True
+            findings.append(_flag(
+                "conflicting_labels", "warning", mask,
+                f"{len(conflicted)} prompt+completion(s) are labelled both desirable and undesirable "
+                f"({int(mask.sum())} rows). They pull training in opposite directions: settle the label or drop them."))
+    return findings
+
+
+def check_near_duplicate_prompts(data: _Data, stats: dict, th: Thresholds) -> list[Finding]:
+    """Prompts that differ only in case, spacing or punctuation. Grouping by the normalized text (a hash
+    join, no all-pairs comparison) keeps it linear at 100k+ rows."""
+    cache: dict[str, str] = {}
+    norm = [cache[k] if k in cache else cache.setdefault(k, normalize_prompt(t))
+            for k, t in zip(data.prompt_keys, data.prompt_text)]
+    frame = pd.DataFrame({"raw": pd.factorize(pd.Series(data.prompt_keys))[0], "norm": norm})
+    frame = frame[frame["norm"] != ""]
+    groups = frame.groupby("norm", sort=False)["raw"]
+    variants = groups.transform("nunique")
+    near = np.zeros(data.n, dtype=bool)  # rows spelling a prompt differently from its first spelling
+    near[frame.index[((variants > 1) & (frame["raw"] != groups.transform("first"))).to_numpy()]] = True
+    n_groups = int(frame.loc[variants > 1, "norm"].nunique())
+    stats.update(near_duplicate_prompt_rows=int(near.sum()), near_duplicate_prompt_groups=n_groups)
+    if not near.any():
+        return []
+    return [_flag(
+        "near_duplicate_prompts", "warning", near,
+        f"{int(near.sum())} row(s) have a prompt that differs from another only in case, spacing or punctuation "
+        f"({n_groups} group(s)). They are effectively duplicates: merge them, and keep them in the same split.")]
+
+
+# --- token lengths and truncation --------------------------------------------------------------------------
+
+
+def _token_counts(tokenizer: Any, texts: list[str], add_special_tokens: bool) -> np.ndarray:
+    out = np.zeros(len(texts), dtype=np.int64)
+    for start in range(0, len(texts), _CHUNK):
+        chunk = texts[start : start + _CHUNK]
+        ids = tokenizer(chunk, add_special_tokens=add_special_tokens, return_attention_mask=False)["input_ids"]
+        out[start : start + len(chunk)] = [len(x) for x in ids]
+    return out
+
+
+def _render(tokenizer: Any, convs: list[list[dict]], generation_prompt: bool) -> tuple[list[str], dict[int, str]]:
+    """Chat-template text per conversation, in batches; (texts, {index: error}) for the ones that fail."""
+    texts: list[str] = []
+    errors: dict[int, str] = {}
+    for start in range(0, len(convs), _CHUNK):
+        chunk = convs[start : start + _CHUNK]
+        try:
+            texts += tokenizer.apply_chat_template(chunk, tokenize=False, add_generation_prompt=generation_prompt)
+        except Exception:  # the template raised for the whole batch: find the rows it fails on
+            for offset, conv in enumerate(chunk):
+                try:
+                    texts.append(tokenizer.apply_chat_template(conv, tokenize=False,
+                                                               add_generation_prompt=generation_prompt))
+                except Exception as exc:  # any template error is a finding, not a crash
+                    errors[start + offset] = f"{type(exc).__name__}: {exc}"
+                    texts.append("")
+    return texts, errors
+
+
+def _aligned(values: np.ndarray, rows: np.ndarray, n: int) -> list:
+    """Per-row list with None for the rows that were not measured."""
+    out: list = [None] * n
+    for row, value in zip(rows.tolist(), values.tolist()):
+        out[row] = value
+    return out
+
+
+def check_truncation(data: _Data, stats: dict, th: Thresholds, *, tokenizer: Any = None,
+                     max_length: int | None = None) -> list[Finding]:
+    """Token lengths built the way TRL builds them, and the rows `max_length` would cut or drop.
+
+    TRL tokenizes the prompt and prompt+completion, through the chat template for conversations and as one
+    concatenated string (+ EOS) for plain text. Past max_length the sequence loses its end (how the response
+    finishes); a prompt that alone reaches max_length makes TRL drop the row.
+    """
+    if tokenizer is None:
+        if max_length is None:
+            return []
+        return [Finding("truncation", "info", f"max_length={max_length} was given without a tokenizer, so "
+                        "truncation was not checked. Pass the model's tokenizer to count tokens.")]
+    source = "given"
+    if max_length is None:
+        max_length, source = TRL_DEFAULT_MAX_LENGTH, "TRL default"
+    ok = np.flatnonzero(~data.unusable)
+    names = list(data.texts)
+    errors: dict[int, str] = {}
+    full = {}
+    if data.form == "conversational" and getattr(tokenizer, "chat_template", None):
+        method = "chat template"
+        prompt_convs = [as_messages(data.prompts[i], "user") for i in ok]
+        texts, errs = _render(tokenizer, prompt_convs, True)
+        errors.update({int(ok[k]): e for k, e in errs.items()})
+        prompt_len = _token_counts(tokenizer, texts, add_special_tokens=False)
+        for name in names:
+            convs = [p + as_messages(data.completions[name][i], "assistant") for p, i in zip(prompt_convs, ok)]
+            texts, errs = _render(tokenizer, convs, False)
+            errors.update({int(ok[k]): e for k, e in errs.items()})
+            full[name] = _token_counts(tokenizer, texts, add_special_tokens=False)
+    else:
+        method = "plain concatenation" + ("" if data.form == "plain" else " (tokenizer has no chat template)")
+        eos = getattr(tokenizer, "eos_token", None) or ""
+        prompts = [data.prompt_text[i] for i in ok]
+        prompt_len = _token_counts(tokenizer, prompts, add_special_tokens=True)
+        for name in names:
+            completions = (data.texts[name][i] for i in ok)
+            texts = [p + (t if t.endswith(eos) else t + eos) for p, t in zip(prompts, completions)]
+            full[name] = _token_counts(tokenizer, texts, add_special_tokens=True)
+
+    sequence = np.maximum.reduce(list(full.values())) if len(ok) else np.zeros(0, dtype=np.int64)
+    failed = np.isin(ok, list(errors))
+    dropped = (prompt_len >= max_length) & ~failed
+    cut = (sequence > max_length) & ~dropped & ~failed
+    stats.update(token_length_method=method, max_length=max_length, max_length_source=source,
+                 prompt_tokens=_aligned(prompt_len, ok, data.n), sequence_tokens=_aligned(sequence, ok, data.n),
+                 longest_sequence_tokens=int(sequence.max()) if len(sequence) else 0,
+                 truncated_rows=int(cut.sum()), prompt_too_long_rows=int(dropped.sum()))
+    for name in names:
+        stats[f"{name}_tokens"] = _aligned(np.maximum(full[name] - prompt_len, 0), ok, data.n)
+    findings = []
+    if errors:
+        bad = sorted(errors)
+        data.unusable[bad] = True
+        findings.append(Finding(
+            "chat_template", "error",
+            f"The tokenizer's chat template fails on {len(bad)} row(s), so TRL would fail on them too: fix those "
+            "messages, or use a tokenizer whose template accepts them.",
+            len(bad), bad[:MAX_EXAMPLES], [f"row {i}: {errors[i]}" for i in bad[:MAX_EXAMPLES]]))
+    mask = np.zeros(data.n, dtype=bool)
+    if cut.any():
+        mask[ok[cut]] = True
+        findings.append(_flag(
+            "truncation", "warning", mask,
+            f"{int(cut.sum())} row(s) are longer than max_length={max_length} tokens ({source}; prompt + longest "
+            f"response, up to {int(sequence.max())}). TRL cuts the end off, so the model never sees how those "
+            "responses finish: raise max_length, or shorten or drop these rows."))
+    if dropped.any():
+        mask = np.zeros(data.n, dtype=bool)
+        mask[ok[dropped]] = True
+        findings.append(_flag(
+            "prompt_too_long", "warning", mask,
+            f"{int(dropped.sum())} row(s) have a prompt of max_length={max_length} tokens or more on its own. "
+            "TRL drops these rows entirely: raise max_length or shorten the prompts."))
+    return findings
+
+
+def check_nothing_to_train(data: _Data, stats: dict, th: Thresholds) -> list[Finding]:
+    stats["usable_rows"] = int((~data.unusable).sum())
+    if stats["usable_rows"]:
+        return []
+    return [Finding("nothing_to_train", "error", f"None of the {data.n} rows is usable for training: every row "
+                    "has one of the errors above. Fix those first.", data.n)]
+
+
+# --- label quality (pairwise label records from the store) -------------------------------------------------
+
+
+def cohen_kappa(a: Sequence[str], b: Sequence[str]) -> float | None:
+    """Cohen's kappa of two raters over the same items: (p_o - p_e) / (1 - p_e), where p_o is their observed
+    agreement and p_e the agreement expected by chance from each rater's own category frequencies.
+
+    Computed by hand (a few lines) so the validator needs no scikit-learn dependency. None when undefined:
+    no items, or both raters always used one and the same category.
+    """
+    n = len(a)
+    if n == 0 or n != len(b):
+        return None
+    p_o = sum(x == y for x, y in zip(a, b)) / n
+    count_a, count_b = Counter(a), Counter(b)
+    p_e = sum(count_a[k] * count_b[k] for k in count_a) / (n * n)
+    return None if p_e >= 1.0 else (p_o - p_e) / (1.0 - p_e)
+
+
+def _row_of_pair(rows: list[Mapping]) -> dict[str, int]:
+    """pair_id -> row index, when rows carry a "pair_id" (or "id") column."""
+    out: dict[str, int] = {}
+    for index, row in enumerate(rows):
+        pid = row.get("pair_id", row.get("id"))
+        if pid is not None:
+            out.setdefault(str(pid), index)
+    return out
+
+
+def _label_problem(record: Any) -> str | None:
+    if not isinstance(record, Mapping):
+        return f"is {type(record).__name__}, not a record"
+    for key in ("pair_id", "annotator", "source", "verdict"):
+        if record.get(key) in (None, ""):
+            return f"has no {key}"
+    if record["verdict"] not in VERDICTS:
+        return f"verdict {record['verdict']!r} is not one of {', '.join(VERDICTS)}"
+    source = record["source"]
+    if source not in ("human", "arena") and not (isinstance(source, str) and re.fullmatch(r"judge:.+", source)):
+        return f"source {source!r} is not human, arena or judge:NAME"
+    if record.get("left") not in SIDES:
+        return f"left {record.get('left')!r} is not A or B"
+    return None
+
+
+def _unique_mode(values: list[str]) -> str | None:
+    top = Counter(values).most_common(2)
+    return None if not top or (len(top) > 1 and top[0][1] == top[1][1]) else top[0][0]
+
+
+def _examples_for(pair_ids: list[str], row_of_pair: dict[str, int]) -> list[int]:
+    return [row_of_pair[p] for p in pair_ids if p in row_of_pair][:MAX_EXAMPLES]
+
+
+def check_labels(labels: list[dict], stats: dict, th: Thresholds, row_of_pair: dict[str, int]) -> list[Finding]:
+    """Malformed label records first (left out of the rest), then position bias and agreement checks."""
+    good, bad = [], []
+    for index, record in enumerate(labels):
+        problem = _label_problem(record)
+        if problem:
+            bad.append(f"label {index} {problem}")
+        else:
+            good.append(record)
+    stats["label_records"] = len(labels)
+    findings = []
+    if bad:
+        findings.append(Finding("malformed_labels", "warning", f"{len(bad)} label record(s) are malformed and were "
+                                "left out of the label checks: fix them in the store or the import file.",
+                                len(bad), details=bad))
+    findings += check_position_bias(good, stats, th)
+    findings += check_annotator_agreement(good, stats, th, row_of_pair)
+    findings += check_judge_agreement(good, stats, th, row_of_pair)
+    return findings
+
+
+def check_position_bias(labels: list[dict], stats: dict, th: Thresholds) -> list[Finding]:
+    """Per source: the fraction of decisive verdicts (A or B) that went to the response shown on the left.
+    With randomized sides an unbiased labeller sits near 50%; a binomial test tells bias from noise."""
+    left_won: dict[str, list[bool]] = defaultdict(list)
+    for record in labels:
+        if record["verdict"] in SIDES:
+            left_won[record["source"]].append(record["verdict"] == record["left"])
+    result, findings = {}, []
+    for source in sorted(left_won):
+        n, k = len(left_won[source]), sum(left_won[source])
+        rate, p_value = k / n, float(binomtest(k, n, 0.5).pvalue)
+        result[source] = {"decisive": n, "left_won": k, "left_win_rate": round(rate, 4), "p_value": round(p_value, 6)}
+        biased = not th.position_low <= rate <= th.position_high
+        if n >= th.min_decisive_labels and biased and p_value < th.position_p_value:
+            who = "Human annotators" if source == "human" else f"Source {source}"
+            findings.append(Finding(
+                "position_bias", "warning",
+                f"{who} picked the response shown on the left in {_pct(rate)} of {n} decisive verdicts (binomial "
+                f"test p={p_value:.2g}). The labels reflect screen position as well as quality: randomize which "
+                "response is shown left, judge both orders, and re-check these labels.", n))
+    stats["position_bias"] = result
+    return findings
+
+
+def _human_votes(labels: list[dict]) -> dict[str, dict[str, str]]:
+    """pair_id -> {annotator: verdict}, the latest record per annotator (a relabel replaces the earlier one)."""
+    votes: dict[str, dict[str, str]] = defaultdict(dict)
+    for record in labels:
+        if record["source"] == "human":
+            votes[str(record["pair_id"])][str(record["annotator"])] = record["verdict"]
+    return votes
+
+
+def check_annotator_agreement(labels: list[dict], stats: dict, th: Thresholds,
+                              row_of_pair: dict[str, int]) -> list[Finding]:
+    """Humans on pairs several of them labelled: percent agreement over every annotator pair on every shared
+    item, and Cohen's kappa per annotator pair (the mean weighted by shared items)."""
+    per_pair: dict[tuple[str, str], tuple[list[str], list[str]]] = defaultdict(lambda: ([], []))
+    disagreed: list[str] = []
+    multi = 0
+    for pid, by_annotator in _human_votes(labels).items():
+        if len(by_annotator) < 2:
+            continue
+        multi += 1
+        for a, b in itertools.combinations(sorted(by_annotator), 2):
+            per_pair[(a, b)][0].append(by_annotator[a])
+            per_pair[(a, b)][1].append(by_annotator[b])
+        if len(set(by_annotator.values())) > 1:
+            disagreed.append(pid)
+    pairs, agree, total, weighted, weight = [], 0, 0, 0.0, 0
+    for (a, b), (va, vb) in sorted(per_pair.items()):
+        same = sum(x == y for x, y in zip(va, vb))
+        agree, total = agree + same, total + len(va)
+        kappa = cohen_kappa(va, vb) if len(va) >= 2 else None
+        pairs.append({"annotators": [a, b], "shared": len(va), "agreement": round(same / len(va), 4),
+                      "kappa": None if kappa is None else round(kappa, 4)})
+        if kappa is not None:
+            weighted, weight = weighted + kappa * len(va), weight + len(va)
+    kappa = weighted / weight if weight else None
+    stats["annotator_agreement"] = {
+        "items_with_several_labels": multi, "comparisons": total,
+        "percent_agreement": round(agree / total, 4) if total else None,
+        "kappa": None if kappa is None else round(kappa, 4), "annotator_pairs": pairs}
+    if total < th.min_shared_items or kappa is None or kappa >= th.min_kappa:
+        return []
+    return [Finding(
+        "low_annotator_agreement", "warning",
+        f"Annotators agree on {_pct(agree / total)} of {total} shared judgments (Cohen's kappa {kappa:.2f}; below "
+        f"{th.min_kappa} is barely better than chance). Labels this noisy teach little: tighten the labelling "
+        "guidelines, review the pairs they disagree on, or drop those pairs.",
+        len(disagreed), _examples_for(disagreed, row_of_pair), pair_ids=disagreed)]
+
+
+def check_judge_agreement(labels: list[dict], stats: dict, th: Thresholds,
+                          row_of_pair: dict[str, int]) -> list[Finding]:
+    """Each AI judge against the human consensus (the humans' unique majority verdict) on pairs both labelled.
+
+    A judge asked more than once (swapped order) counts with its majority verdict; an even split counts as
+    "tie", the usual reading of an order-dependent judgment."""
+    consensus = {pid: mode for pid, votes in _human_votes(labels).items()
+                 if (mode := _unique_mode(list(votes.values()))) is not None}
+    judged: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
+    for record in labels:
+        if record["source"].startswith("judge:"):
+            judged[record["source"]][str(record["pair_id"])].append(record["verdict"])
+    result, findings = {}, []
+    for source in sorted(judged):
+        shared = [pid for pid in judged[source] if pid in consensus]
+        judge = [_unique_mode(judged[source][pid]) or "tie" for pid in shared]
+        human = [consensus[pid] for pid in shared]
+        n = len(shared)
+        agreement = sum(x == y for x, y in zip(judge, human)) / n if n else None
+        kappa = cohen_kappa(judge, human)
+        result[source] = {"shared": n, "agreement": None if agreement is None else round(agreement, 4),
+                          "kappa": None if kappa is None else round(kappa, 4)}
+        if n >= th.min_shared_items and kappa is not None and kappa < th.min_kappa:
+            disagreed = [pid for pid, j, h in zip(shared, judge, human) if j != h]
+            findings.append(Finding(
+                "low_judge_agreement", "warning",
+                f"{source} agrees with the human verdict on {_pct(agreement)} of {n} pairs (Cohen's kappa "
+                f"{kappa:.2f}; below {th.min_kappa} is barely better than chance). Its labels would teach the judge's "
+                "taste, not your annotators': fix the judge prompt or model, or rely on human labels.",
+                len(disagreed), _examples_for(disagreed, row_of_pair), pair_ids=disagreed))
+    stats["judge_agreement"] = result
+    return findings
+
+
+# --- output ------------------------------------------------------------------------------------------------
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (np.ndarray, np.generic)):
+        return _jsonable(value.tolist())
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _summary_lines(s: dict[str, Any]) -> list[str]:
+    lines = []
+    if "chosen_mean_words" in s:
+        lines.append(f"  length      chosen {s['chosen_mean_words']:.1f} words, "
+                     f"rejected {s['rejected_mean_words']:.1f} "
+                     f"(ratio {s['length_ratio']:.2f}x); chosen longer in {_pct(s['chosen_longer_fraction'])} of pairs")
+    if "desirable_mean_words" in s:
+        lines.append(f"  length      desirable {s['desirable_mean_words']:.1f} words, "
+                     f"undesirable {s['undesirable_mean_words']:.1f} (ratio {s['length_ratio']:.2f}x)")
+    if "similarity_mean" in s:
+        lines.append(f"  similarity  mean {s['similarity_mean']:.2f}, median {s['similarity_median']:.2f}; "
+                     "very similar "
+                     f"{_pct(s['very_similar_fraction'])}, very different {_pct(s['very_different_fraction'])}")
+    if "desirable_count" in s:
+        lines.append(f"  labels      {s['desirable_count']} desirable, {s['undesirable_count']} undesirable; suggested "
+                     f"desirable_weight={s['suggested_desirable_weight']}, "
+                     f"undesirable_weight={s['suggested_undesirable_weight']}")
+    if "unique_prompts" in s:
+        lines.append(f"  prompts     {s['unique_prompts']} unique; {s['duplicate_rows']} duplicate rows, "
+                     f"{s['near_duplicate_prompt_rows']} near-duplicate prompt rows")
+    if "max_length" in s:
+        lines.append(f"  tokens      longest sequence {s['longest_sequence_tokens']} ({s['token_length_method']}); "
+                     f"max_length {s['max_length']} ({s['max_length_source']}): {s['truncated_rows']} truncated, "
+                     f"{s['prompt_too_long_rows']} dropped")
+    for source, pb in s.get("position_bias", {}).items():
+        lines.append(f"  position    {source}: left won {_pct(pb['left_win_rate'])} of {pb['decisive']} decisive "
+                     f"(p={pb['p_value']:.2g})")
+    agreement = s.get("annotator_agreement")
+    if agreement and agreement["comparisons"]:
+        kappa = "n/a" if agreement["kappa"] is None else f"{agreement['kappa']:.2f}"
+        lines.append(f"  annotators  {_pct(agreement['percent_agreement'])} agreement, kappa {kappa} over "
+                     f"{agreement['comparisons']} comparisons")
+    for source, ja in s.get("judge_agreement", {}).items():
+        if ja["shared"]:
+            kappa = "n/a" if ja["kappa"] is None else f"{ja['kappa']:.2f}"
+            lines.append(f"  judge       {source}: {_pct(ja['agreement'])} agreement with humans, kappa {kappa} "
+                         f"over {ja['shared']} pairs")
+    return lines
+
+
+def _report_text(report: Report) -> str:
+    form = report.stats.get("form")
+    head = f"Preference data report: {report.kind.upper()}, {report.n_rows} rows" + (f" ({form})" if form else "")
+    lines = [head, "=" * len(head), *_summary_lines(report.stats), ""]
+    for f in report.findings:
+        lines.append(f"{f.severity.upper():<8}{f.check} ({f.count}): {f.message}")
+        if f.examples:
+            lines.append(f"        rows: {', '.join(map(str, f.examples))}")
+        if f.pair_ids:
+            lines.append(f"        pairs: {', '.join(f.pair_ids)}")
+        lines += [f"        {detail}" for detail in f.details]
+    counts = report.counts()
+    if counts["error"]:
+        verdict = f"{counts['error']} error(s), {counts['warning']} warning(s): fix the errors before training."
+    elif counts["warning"]:
+        verdict = f"No errors, {counts['warning']} warning(s): the data trains, but read the warnings first."
+    else:
+        verdict = "No problems found: the data looks ready for training."
+    return "\n".join(lines + ([""] if report.findings else []) + [verdict])

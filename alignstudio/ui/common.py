@@ -1,0 +1,92 @@
+"""Pieces several tabs share: the sampling-settings controls and turning UserError into a warning."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import gradio as gr
+
+from ..core.errors import UserError
+from ..services.container import Services
+from ..services.prefetch import FeedConfig
+from ..services.sampling import SamplingSettings
+
+SAME_MODEL = "(same as A)"
+
+
+def guard(fn, outputs_count: int):
+    """Show a UserError as a gr.Warning toast and leave every output as it was."""
+
+    def wrapped(*args):
+        try:
+            return fn(*args)
+        except UserError as exc:
+            gr.Warning(str(exc))
+            skipped = tuple(gr.skip() for _ in range(outputs_count))
+            return skipped[0] if outputs_count == 1 else skipped
+
+    return wrapped
+
+
+@dataclass
+class SamplingControls:
+    prompt_set: gr.Dropdown
+    model_a: gr.Dropdown
+    model_b: gr.Dropdown | None
+    temperature_a: gr.Number
+    temperature_b: gr.Number | None
+    top_p: gr.Number
+    max_new_tokens: gr.Number
+    seed: gr.Number
+
+    def inputs(self) -> list:
+        return [c for c in (self.prompt_set, self.model_a, self.model_b, self.temperature_a, self.temperature_b,
+                            self.top_p, self.max_new_tokens, self.seed) if c is not None]
+
+    def source_inputs(self) -> list:
+        """The controls whose change should bring a new sample right away."""
+        return [c for c in (self.prompt_set, self.model_a, self.model_b) if c is not None]
+
+
+def sampling_controls(services: Services, prefix: str, *, pair: bool) -> SamplingControls:
+    models = services.registry.names()
+    prompt_set = gr.Dropdown(services.prompt_sets.names(), value="default", label="Prompt set",
+                             elem_id=f"{prefix}-prompt-set")
+    with gr.Accordion("Sampling settings", open=False):
+        with gr.Row():
+            model_a = gr.Dropdown(models, value=services.default_model, label="Model A" if pair else "Model",
+                                  elem_id=f"{prefix}-model-a", allow_custom_value=True)
+            model_b = gr.Dropdown([SAME_MODEL, *models], value=SAME_MODEL, label="Model B",
+                                  elem_id=f"{prefix}-model-b", allow_custom_value=True) if pair else None
+        with gr.Row():
+            temperature_a = gr.Number(0.7, label="Temperature A" if pair else "Temperature", minimum=0.05,
+                                      maximum=2.0, step=0.05, elem_id=f"{prefix}-temperature-a")
+            temperature_b = gr.Number(1.0, label="Temperature B", minimum=0.05, maximum=2.0, step=0.05,
+                                      elem_id=f"{prefix}-temperature-b") if pair else None
+            top_p = gr.Number(0.95, label="top_p", minimum=0.01, maximum=1.0, step=0.01, elem_id=f"{prefix}-top-p")
+            max_new_tokens = gr.Number(128, label="Max new tokens", minimum=1, maximum=2048, precision=0,
+                                       elem_id=f"{prefix}-max-new-tokens")
+            seed = gr.Number(None, label="Seed (empty = random)", precision=0, elem_id=f"{prefix}-seed")
+    return SamplingControls(prompt_set, model_a, model_b, temperature_a, temperature_b, top_p, max_new_tokens, seed)
+
+
+def feed_config(mode: str, *values) -> FeedConfig:
+    """FeedConfig from the values of SamplingControls.inputs(), in that order."""
+    if mode == "pair":
+        prompt_set, model_a, model_b, temperature_a, temperature_b, top_p, max_new_tokens, seed = values
+    else:
+        prompt_set, model_a, temperature_a, top_p, max_new_tokens, seed = values
+        model_b, temperature_b = None, 1.0
+    if top_p is None or max_new_tokens is None or temperature_a is None or temperature_b is None:
+        raise UserError("fill in every sampling setting")
+    settings = SamplingSettings(
+        temperature_a=float(temperature_a), temperature_b=float(temperature_b), top_p=float(top_p),
+        max_new_tokens=int(max_new_tokens), seed=None if seed in (None, "") else int(seed),
+    )
+    return FeedConfig(prompt_set, model_a, None if model_b in (None, "", SAME_MODEL) else model_b, settings, mode)
+
+
+def count_line(services: Services, annotator: str, kind: str) -> str:
+    done = services.store.label_count(annotator.strip(), kind)
+    noun = "labels" if kind == "preference" else "ratings"
+    return f"**{done}** {noun} by {annotator.strip() or 'anonymous'}"

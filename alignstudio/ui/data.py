@@ -1,0 +1,173 @@
+"""Data tab: browse, filter and fix labels; snapshots; import and export."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import gradio as gr
+import pandas as pd
+
+from ..core.errors import UserError
+from ..core.formats import load_preferences
+from ..services.container import Services
+from ..services.data_browser import label_table, relabel
+from ..services.export import export_snapshot
+from .common import guard
+
+FORMATS = ["jsonl", "csv", "parquet"]
+
+
+@dataclass
+class DataView:
+    annotator: gr.Textbox
+    kind: gr.Dropdown
+    source: gr.Textbox
+    who: gr.Textbox
+    verdict: gr.Dropdown
+    prompt_set: gr.Textbox
+    search: gr.Textbox
+    refresh: gr.Button
+    table: gr.Dataframe
+    event_id: gr.Textbox
+    new_verdict: gr.Dropdown
+    relabel: gr.Button
+    retract: gr.Button
+    snapshots: gr.Dataframe
+    export_kind: gr.Radio
+    export_formats: gr.CheckboxGroup
+    include_pairs: gr.Checkbox
+    export: gr.Button
+    export_files: gr.File
+    upload: gr.File
+    import_as: gr.Radio
+    import_name: gr.Textbox
+    import_button: gr.Button
+    message: gr.Markdown
+
+    def filters(self) -> list:
+        return [self.kind, self.source, self.who, self.verdict, self.prompt_set, self.search]
+
+
+def build(services: Services, annotator: gr.Textbox) -> DataView:
+    with gr.Row():
+        kind = gr.Dropdown(["all", "preference", "feedback"], value="all", label="Kind", elem_id="data-kind")
+        source = gr.Textbox(label="Source", placeholder="human, arena, judge:NAME", elem_id="data-source")
+        who = gr.Textbox(label="Annotator", elem_id="data-annotator")
+        verdict = gr.Dropdown(["", "A", "B", "tie", "both_bad", "up", "down"], value="", label="Verdict",
+                              elem_id="data-verdict")
+        prompt_set = gr.Textbox(label="Prompt set", elem_id="data-prompt-set")
+        search = gr.Textbox(label="Search text", elem_id="data-search")
+    refresh = gr.Button("Refresh", size="sm", elem_id="data-refresh")
+    table = gr.Dataframe(interactive=False, wrap=True, max_height=420, elem_id="data-table")
+    with gr.Row():
+        event_id = gr.Textbox(label="Selected label (click a row)", elem_id="data-event-id", scale=3)
+        new_verdict = gr.Dropdown(["A", "B", "tie", "both_bad"], value="A", label="New verdict",
+                                  elem_id="data-new-verdict", scale=1)
+        relabel_button = gr.Button("Relabel", elem_id="data-relabel", scale=1)
+        retract = gr.Button("Retract", variant="stop", elem_id="data-retract", scale=1)
+    message = gr.Markdown(elem_id="data-message")
+    with gr.Accordion("Snapshots and export", open=False):
+        snapshots = gr.Dataframe(interactive=False, elem_id="data-snapshots")
+        with gr.Row():
+            export_kind = gr.Radio(["dpo", "kto"], value="dpo", label="Export kind", elem_id="data-export-kind")
+            export_formats = gr.CheckboxGroup(FORMATS, value=["jsonl"], label="Also as files",
+                                              elem_id="data-export-formats")
+            include_pairs = gr.Checkbox(False, label="KTO: add unpaired rows from pairwise labels",
+                                        elem_id="data-include-pairs")
+        export = gr.Button("Export snapshot", elem_id="data-export")
+        export_files = gr.File(label="Exported files", file_count="multiple", interactive=False,
+                               elem_id="data-export-files")
+    with gr.Accordion("Import", open=False):
+        upload = gr.File(label="JSONL, CSV or Parquet", file_types=[".jsonl", ".csv", ".parquet"],
+                         elem_id="data-upload")
+        with gr.Row():
+            import_as = gr.Radio(["preference pairs", "prompt set"], value="preference pairs", label="Import as",
+                                 elem_id="data-import-as")
+            import_name = gr.Textbox(label="Prompt set name (default: file name)", elem_id="data-import-name")
+        import_button = gr.Button("Import", elem_id="data-import")
+    return DataView(annotator, kind, source, who, verdict, prompt_set, search, refresh, table, event_id, new_verdict,
+                    relabel_button, retract, snapshots, export_kind, export_formats, include_pairs, export,
+                    export_files, upload, import_as, import_name, import_button, message)
+
+
+# -- handlers ---------------------------------------------------------------------------------------------
+
+
+def load_table(services: Services, kind, source, who, verdict, prompt_set, search) -> pd.DataFrame:
+    return label_table(services.store, kind=kind, source=source.strip(), annotator=who.strip(), verdict=verdict,
+                       prompt_set=prompt_set.strip(), search=search.strip())
+
+
+def snapshot_table(services: Services) -> pd.DataFrame:
+    rows = []
+    for snap in services.store.snapshots():
+        path = Path(snap["path"])
+        size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if path.exists() else 0
+        rows.append({"id": snap["id"], "kind": snap["kind"], "rows": snap["rows"], "fingerprint": snap["fingerprint"],
+                     "size_kb": round(size / 1024, 1), "path": str(path)})
+    return pd.DataFrame(rows, columns=["id", "kind", "rows", "fingerprint", "size_kb", "path"])
+
+
+def selected_event(table: pd.DataFrame, event: gr.SelectData) -> str:
+    row = event.index[0] if isinstance(event.index, (list, tuple)) else event.index
+    return str(table.iloc[row]["event_id"])
+
+
+def do_relabel(services: Services, event_id: str, verdict: str, annotator: str, *filters) -> tuple:
+    if not event_id.strip():
+        raise UserError("select a label in the table first")
+    relabel(services.store, event_id.strip(), verdict, annotator=annotator.strip())
+    return load_table(services, *filters), f"Relabelled as {verdict}; the old label is kept in the history."
+
+
+def do_retract(services: Services, event_id: str, annotator: str, *filters) -> tuple:
+    if not event_id.strip():
+        raise UserError("select a label in the table first")
+    services.store.retract(event_id.strip(), annotator=annotator.strip())
+    return load_table(services, *filters), "Retracted; the label stays in the history."
+
+
+def do_export(services: Services, kind: str, formats: list[str], include_pairs: bool) -> tuple:
+    folder = services.workspace.exports_dir
+    stamp = len(services.store.snapshots()) + 1
+    out = [str(folder / f"{kind}-{stamp}.{fmt}") for fmt in formats]
+    snap = export_snapshot(services.store, services.workspace, kind, out=out, include_pairs=include_pairs)
+    note = f"Snapshot `{snap.id}`: {snap.rows} rows, fingerprint `{snap.fingerprint}`"
+    return [str(p) for p in snap.files], snapshot_table(services), note
+
+
+def do_import(services: Services, upload, import_as: str, name: str) -> str:
+    if not upload:
+        raise UserError("choose a file to import")
+    path = upload if isinstance(upload, str) else getattr(upload, "name", str(upload))
+    if import_as == "prompt set":
+        set_name, count = services.prompt_sets.import_file(path, name.strip() or Path(path).stem)
+        return f"Imported {count} prompts as prompt set `{set_name}`."
+    count = services.store.import_preferences(load_preferences(path), source="import",
+                                              prompt_set=name.strip() or Path(os.fspath(path)).stem)
+    return f"Imported {count} preference pairs."
+
+
+# -- events -------------------------------------------------------------------------------------------------
+
+
+def wire(view: DataView, services: Services, tab: gr.Tab) -> None:
+    filters = view.filters()
+    tab.select(lambda *f: (load_table(services, *f), snapshot_table(services)), filters,
+               [view.table, view.snapshots])
+    view.refresh.click(lambda *f: load_table(services, *f), filters, view.table)
+    for box in filters:
+        (box.submit if isinstance(box, gr.Textbox) else box.change)(lambda *f: load_table(services, *f), filters,
+                                                                     view.table)
+    view.table.select(selected_event, view.table, view.event_id)
+    view.relabel.click(guard(lambda e, v, a, *f: do_relabel(services, e, v, a, *f), 2),
+                       [view.event_id, view.new_verdict, view.annotator, *filters], [view.table, view.message])
+    view.retract.click(guard(lambda e, a, *f: do_retract(services, e, a, *f), 2),
+                       [view.event_id, view.annotator, *filters], [view.table, view.message])
+    view.export.click(guard(lambda k, f, p: do_export(services, k, f, p), 3),
+                      [view.export_kind, view.export_formats, view.include_pairs],
+                      [view.export_files, view.snapshots, view.message])
+    view.import_button.click(guard(lambda u, how, name: do_import(services, u, how, name), 1),
+                             [view.upload, view.import_as, view.import_name], view.message)

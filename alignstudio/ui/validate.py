@@ -1,0 +1,102 @@
+"""Validate tab: the validator's report on the store's labels, a snapshot or a file, with plots."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import gradio as gr
+import pandas as pd
+
+from ..core.errors import UserError
+from ..services.checks import histogram, validate_path, validate_store
+from ..services.container import Services
+from .common import guard
+
+STORE_DPO, STORE_KTO = "store: DPO pairs", "store: KTO feedback"
+
+
+@dataclass
+class ValidateView:
+    source: gr.Dropdown
+    upload: gr.File
+    max_length: gr.Number
+    use_tokenizer: gr.Checkbox
+    run: gr.Button
+    summary: gr.Markdown
+    findings: gr.Dataframe
+    lengths: gr.BarPlot
+    similarity: gr.BarPlot
+    report: gr.Code
+
+
+def _sources(services: Services) -> list[str]:
+    return [STORE_DPO, STORE_KTO, *(f"snapshot {s['id']} ({s['kind']})" for s in services.store.snapshots()),
+            "uploaded file"]
+
+
+def build(services: Services) -> ValidateView:
+    with gr.Row():
+        source = gr.Dropdown(_sources(services), value=STORE_DPO, label="Data", elem_id="validate-source", scale=2)
+        upload = gr.File(label="File (for 'uploaded file')", file_types=[".jsonl", ".csv", ".parquet"],
+                         elem_id="validate-upload", scale=2)
+        max_length = gr.Number(1024, label="max_length (truncation check)", precision=0,
+                               elem_id="validate-max-length", scale=1)
+        use_tokenizer = gr.Checkbox(True, label="Count tokens with the default model's tokenizer",
+                                    elem_id="validate-tokenizer", scale=1)
+    run = gr.Button("Validate", variant="primary", elem_id="validate-run")
+    summary = gr.Markdown(elem_id="validate-summary")
+    findings = gr.Dataframe(interactive=False, wrap=True, elem_id="validate-findings")
+    with gr.Row():
+        lengths = gr.BarPlot(x="bin", y="count", color="series", title="Response length (words)",
+                             elem_id="validate-lengths")
+        similarity = gr.BarPlot(x="bin", y="count", color="series", title="Chosen/rejected similarity",
+                                elem_id="validate-similarity")
+    with gr.Accordion("Full report", open=False):
+        report = gr.Code(language=None, elem_id="validate-report")
+    return ValidateView(source, upload, max_length, use_tokenizer, run, summary, findings, lengths, similarity,
+                        report)
+
+
+def run_validation(services: Services, source: str, upload, max_length, use_tokenizer: bool) -> tuple:
+    tokenizer = None
+    if use_tokenizer:
+        tokenizer = services.generators.get(services.default_model).tokenizer
+    max_length = int(max_length) if max_length else None
+    if source in (STORE_DPO, STORE_KTO):
+        report = validate_store(services.store, "dpo" if source == STORE_DPO else "kto", tokenizer=tokenizer,
+                                max_length=max_length)
+    elif source == "uploaded file":
+        if not upload:
+            raise UserError("upload a file first")
+        report = validate_path(upload if isinstance(upload, str) else upload.name, tokenizer=tokenizer,
+                               max_length=max_length)
+    else:
+        snap_id = source.split()[1]
+        matches = [s for s in services.store.snapshots() if s["id"] == snap_id]
+        if not matches:
+            raise UserError(f"snapshot {snap_id} is gone")
+        report = validate_path(matches[0]["path"], tokenizer=tokenizer, max_length=max_length)
+    counts = report.counts()
+    verdict = ("**Errors found: training is blocked until they are fixed (or explicitly overridden).**"
+               if report.has_errors else "**No errors.**" if not report.has_warnings else "**Warnings only.**")
+    summary = (f"{verdict} {report.n_rows} {report.kind.upper()} rows · {counts['error']} errors · "
+               f"{counts['warning']} warnings · {counts['info']} notes")
+    findings = pd.DataFrame([{"severity": f.severity, "check": f.check, "count": f.count, "message": f.message,
+                              "examples": ", ".join(map(str, f.examples))} for f in report.findings],
+                            columns=["severity", "check", "count", "message", "examples"])
+    stats = report.stats
+    if report.kind == "dpo":
+        lengths = histogram({"chosen": stats.get("chosen_words", []), "rejected": stats.get("rejected_words", [])})
+        similarity = histogram({"pairs": stats.get("similarity", [])}, bins=10, value_range=(0.0, 1.0))
+    else:
+        lengths = histogram({"desirable": stats.get("desirable_words", []),
+                             "undesirable": stats.get("undesirable_words", [])})
+        similarity = histogram({})
+    return summary, findings, lengths, similarity, report.to_text()
+
+
+def wire(view: ValidateView, services: Services, tab: gr.Tab) -> None:
+    tab.select(lambda: gr.update(choices=_sources(services)), None, view.source)
+    view.run.click(guard(lambda *v: run_validation(services, *v), 5),
+                   [view.source, view.upload, view.max_length, view.use_tokenizer],
+                   [view.summary, view.findings, view.lengths, view.similarity, view.report])

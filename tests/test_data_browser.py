@@ -1,0 +1,47 @@
+import pytest
+
+from alignstudio.core.errors import UserError
+from alignstudio.services.data_browser import label_records, label_table, relabel
+
+MSG = [{"role": "user", "content": "Best way to learn Python?"}]
+
+
+@pytest.fixture
+def filled(store):
+    p1 = store.add_pair(MSG, "Build small projects.", "Read the manual cover to cover.", model_a="m", model_b="m",
+                        prompt_set="default")
+    p2 = store.add_pair([{"role": "user", "content": "Boil an egg?"}], "10 minutes.", "Microwave it.", model_a="m",
+                        model_b="m", prompt_set="kitchen")
+    e1 = store.add_preference(p1, "A", annotator="ann", shown_left="A")
+    e2 = store.add_preference(p2, "B", annotator="bob", shown_left="A", source="judge:rules")
+    gen = store.add_generation(MSG, "Practice daily.", model="m")
+    store.add_feedback(gen, "up", annotator="ann")
+    return store, e1, e2
+
+
+def test_filters_and_search(filled):
+    store, e1, e2 = filled
+    assert len(label_table(store)) == 3
+    assert list(label_table(store, kind="feedback")["verdict"]) == ["up"]
+    assert list(label_table(store, source="judge:rules")["event_id"]) == [e2]
+    assert list(label_table(store, annotator="ann", kind="preference")["event_id"]) == [e1]
+    assert list(label_table(store, prompt_set="kitchen")["event_id"]) == [e2]
+    assert list(label_table(store, search="MICROWAVE")["event_id"]) == [e2]
+    assert label_table(store, verdict="tie").empty
+
+
+def test_relabel_is_retract_plus_new_event(filled):
+    store, e1, _ = filled
+    new = relabel(store, e1, "B", annotator="ann")
+    labels = {label.id: label for label in store.labels()}
+    assert e1 not in labels and labels[new].verdict == "B" and labels[new].shown_left == "A"
+    with pytest.raises(UserError, match="already retracted"):
+        relabel(store, e1, "A", annotator="ann")
+    with pytest.raises(UserError, match="verdict"):
+        relabel(store, new, "maybe", annotator="ann")
+
+
+def test_label_records_for_the_validator(filled):
+    store, e1, e2 = filled
+    records = label_records(store)
+    assert {r["verdict"] for r in records} == {"A", "B"} and all(r["left"] == "A" for r in records)

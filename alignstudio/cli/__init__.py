@@ -13,7 +13,7 @@ import sys
 
 from ..core.errors import UserError
 
-COMMANDS = ["serve", "sample", "export", "import_", "validate", "train", "generate", "judge", "eval"]
+COMMANDS = ["serve", "sample", "export", "import_", "validate", "train", "generate", "judge", "eval", "users"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -14,6 +14,8 @@ def register(sub) -> None:
     p.add_argument("--port", type=int, default=7860)
     p.add_argument("--model", default="smollm2", help="SFT model to sample from (name or checkpoint folder)")
     p.add_argument("--prefetch", type=int, default=3, help="pairs generated ahead while you read")
+    p.add_argument("--auth", default=None, metavar="FILE|env",
+                   help="require login: a users file from `alignstudio users add`, or 'env' for $ALIGNSTUDIO_USERS")
     p.add_argument("--insecure", action="store_true", help="allow a non-loopback address without --auth")
     p.set_defaults(func=run)
 
@@ -28,12 +30,14 @@ def _is_loopback(host: str) -> bool:
 
 
 def run(args) -> int:
-    if not _is_loopback(args.host) and not args.insecure:
-        raise UserError(f"refusing to listen on {args.host} without authentication; pass --insecure to do it anyway")
+    if not _is_loopback(args.host) and not args.auth and not args.insecure:
+        raise UserError(f"refusing to listen on {args.host} without --auth; pass --insecure to do it anyway")
+    from ..services.auth import Accounts
     from ..services.container import Services
     from ..ui.app import launch
 
     print("loading the model (the first start converts the embedded SmolLM2, ~20 s) ...", flush=True)
+    accounts = Accounts.load(args.auth) if args.auth else None  # bad users file: fail before loading models
     services = Services.build(workspace(args), args.model, prefetch_depth=args.prefetch)
-    launch(services, host=args.host, port=args.port)
+    launch(services, host=args.host, port=args.port, accounts=accounts)
     return 0

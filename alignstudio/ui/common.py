@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 
 import gradio as gr
@@ -14,18 +15,47 @@ from ..services.sampling import SamplingSettings
 SAME_MODEL = "(same as A)"
 
 
-def guard(fn, outputs_count: int):
-    """Show a UserError as a gr.Warning toast and leave every output as it was."""
+def _param_name(component, index: int) -> str:
+    """API parameter names from elem_ids (`label-reason` -> `label_reason`), so the HTTP API reads well."""
+    elem_id = getattr(component, "elem_id", None) or ""
+    name = elem_id.replace("-", "_")
+    return name if name.isidentifier() else f"value_{index}"
+
+
+def guard(fn, inputs: list, outputs, identity=None):
+    """Wrap a plain handler for Gradio.
+
+    A UserError becomes a gr.Error (a toast in the browser, an exception for API clients) and leaves every
+    output as it was. When the app runs with
+    accounts, the logged-in user replaces the value of the `identity` input (the annotator box), so a label
+    is attributed to whoever is logged in whatever the browser or an API client sends.
+    """
+    inputs = list(inputs)
+    index = next((i for i, c in enumerate(inputs) if c is identity), None) if identity is not None else None
 
     def wrapped(*args):
+        *values, request = args
+        user = getattr(request, "username", None) if request is not None else None
+        if index is not None and user:
+            values[index] = user
         try:
-            return fn(*args)
-        except UserError as exc:
-            gr.Warning(str(exc))
-            skipped = tuple(gr.skip() for _ in range(outputs_count))
-            return skipped[0] if outputs_count == 1 else skipped
+            return fn(*values)
+        except UserError as exc:  # shown as an error toast; API clients get it as an exception
+            raise gr.Error(str(exc), print_exception=False) from None
 
+    # Gradio injects gr.Request into a positional parameter annotated with it; declare one per input + request
+    params = [inspect.Parameter(_param_name(c, i), inspect.Parameter.POSITIONAL_OR_KEYWORD)
+              for i, c in enumerate(inputs)]
+    params.append(inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=gr.Request))
+    wrapped.__signature__ = inspect.Signature(params)
+    wrapped.__annotations__ = {"request": gr.Request}
     return wrapped
+
+
+def on(event, fn, inputs, outputs, identity=None, **kwargs):
+    """`event(guard(fn), inputs, outputs)`: the one way tabs attach handlers."""
+    inputs = list(inputs or [])
+    return event(guard(fn, inputs, outputs, identity), inputs, outputs, **kwargs)
 
 
 @dataclass

@@ -14,7 +14,7 @@ from ..core.formats import load_preferences
 from ..services.container import Services
 from ..services.data_browser import label_table, relabel
 from ..services.export import export_snapshot
-from .common import guard
+from .common import on
 
 FORMATS = ["jsonl", "csv", "parquet"]
 
@@ -155,19 +155,20 @@ def do_import(services: Services, upload, import_as: str, name: str) -> str:
 
 def wire(view: DataView, services: Services, tab: gr.Tab) -> None:
     filters = view.filters()
-    tab.select(lambda *f: (load_table(services, *f), snapshot_table(services)), filters,
-               [view.table, view.snapshots])
-    view.refresh.click(lambda *f: load_table(services, *f), filters, view.table)
+    me = view.annotator
+    on(tab.select, lambda *f: (load_table(services, *f), snapshot_table(services)), filters,
+       [view.table, view.snapshots], api_name=False)
+    on(view.refresh.click, lambda *f: load_table(services, *f), filters, view.table, api_name="data_labels")
     for box in filters:
-        (box.submit if isinstance(box, gr.Textbox) else box.change)(lambda *f: load_table(services, *f), filters,
-                                                                     view.table)
-    view.table.select(selected_event, view.table, view.event_id)
-    view.relabel.click(guard(lambda e, v, a, *f: do_relabel(services, e, v, a, *f), 2),
-                       [view.event_id, view.new_verdict, view.annotator, *filters], [view.table, view.message])
-    view.retract.click(guard(lambda e, a, *f: do_retract(services, e, a, *f), 2),
-                       [view.event_id, view.annotator, *filters], [view.table, view.message])
-    view.export.click(guard(lambda k, f, p: do_export(services, k, f, p), 3),
-                      [view.export_kind, view.export_formats, view.include_pairs],
-                      [view.export_files, view.snapshots, view.message])
-    view.import_button.click(guard(lambda u, how, name: do_import(services, u, how, name), 1),
-                             [view.upload, view.import_as, view.import_name], view.message)
+        event = box.submit if isinstance(box, gr.Textbox) else box.change
+        on(event, lambda *f: load_table(services, *f), filters, view.table, api_name=False)
+    view.table.select(selected_event, view.table, view.event_id, api_name=False)
+    on(view.relabel.click, lambda e, v, a, *f: do_relabel(services, e, v, a, *f),
+       [view.event_id, view.new_verdict, me, *filters], [view.table, view.message], me, api_name="data_relabel")
+    on(view.retract.click, lambda e, a, *f: do_retract(services, e, a, *f), [view.event_id, me, *filters],
+       [view.table, view.message], me, api_name="data_retract")
+    on(view.export.click, lambda k, f, p: do_export(services, k, f, p),
+       [view.export_kind, view.export_formats, view.include_pairs], [view.export_files, view.snapshots, view.message],
+       api_name="data_export")
+    on(view.import_button.click, lambda u, how, name: do_import(services, u, how, name),
+       [view.upload, view.import_as, view.import_name], view.message, api_name="data_import")

@@ -9,7 +9,7 @@ import gradio as gr
 from ..core.errors import UserError
 from ..services.container import Services
 from ..services.feedback import ShownResponse
-from .common import SamplingControls, count_line, feed_config, guard, sampling_controls
+from .common import SamplingControls, count_line, feed_config, on, sampling_controls
 from .render import escape_markdown_html
 
 EMPTY = {"shown": None, "history": []}
@@ -83,18 +83,25 @@ def undo_last(services: Services, state: dict, annotator: str) -> tuple:
 def wire(view: FeedbackView, services: Services, tab: gr.Tab) -> None:
     config = view.sampling.inputs()
     outputs = view.outputs()
-    n = len(outputs)
-    fresh = guard(lambda s, a, *c: next_response(services, s, a, *c), n)
+    me = view.annotator
+
+    def fresh(state, annotator, *values):
+        return next_response(services, state, annotator, *values)
 
     def first_time(state, annotator, *values):  # sample only when the tab is first opened
-        return fresh(state, annotator, *values) if not state.get("shown") else tuple(gr.skip() for _ in range(n))
+        if state.get("shown"):
+            return tuple(gr.skip() for _ in outputs)
+        return fresh(state, annotator, *values)
 
-    tab.select(first_time, [view.state, view.annotator, *config], outputs)
+    on(tab.select, first_time, [view.state, me, *config], outputs, me, api_name=False)
     for button, verdict in ((view.up, "up"), (view.down, "down")):
-        button.click(guard(lambda s, a, r, *c, _v=verdict: rate(services, _v, s, a, r, *c), n),
-                     [view.state, view.annotator, view.reason, *config], outputs, concurrency_limit=None)
-    view.skip.click(fresh, [view.state, view.annotator, *config], outputs, concurrency_limit=None)
-    view.undo.click(guard(lambda s, a: undo_last(services, s, a), 2), [view.state, view.annotator],
-                    [view.state, view.status], concurrency_limit=None)
+        on(button.click, lambda s, a, r, *c, _v=verdict: rate(services, _v, s, a, r, *c),
+           [view.state, me, view.reason, *config], outputs, me, api_name=f"feedback_{verdict}",
+           concurrency_limit=None)
+    on(view.skip.click, fresh, [view.state, me, *config], outputs, me, api_name="feedback_skip",
+       concurrency_limit=None)
+    on(view.undo.click, lambda s, a: undo_last(services, s, a), [view.state, me], [view.state, view.status], me,
+       api_name="feedback_undo", concurrency_limit=None)
     for component in view.sampling.source_inputs():
-        component.change(fresh, [view.state, view.annotator, *config], outputs, trigger_mode="always_last")
+        on(component.change, fresh, [view.state, me, *config], outputs, me, trigger_mode="always_last",
+           api_name=False)

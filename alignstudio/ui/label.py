@@ -12,7 +12,7 @@ import gradio as gr
 from ..core.errors import UserError
 from ..services.container import Services
 from ..services.labeling import ShownPair
-from .common import SamplingControls, count_line, feed_config, guard, sampling_controls
+from .common import SamplingControls, count_line, feed_config, on, sampling_controls
 from .render import escape_markdown_html
 
 EMPTY = {"shown": None, "history": []}
@@ -146,26 +146,26 @@ def edit_start(state: dict, side: str) -> str:
 def wire(view: LabelView, services: Services, demo: gr.Blocks) -> None:
     config = view.sampling.inputs()
     outputs = view.pair_outputs()
-    n = len(outputs)
+    me = view.annotator
     following = dict(concurrency_limit=None)  # labels never wait behind another user's sampling
 
-    demo.load(guard(lambda s, a, *c: next_pair(services, s, a, *c), n), [view.state, view.annotator, *config],
-              outputs)
+    on(demo.load, lambda s, a, *c: next_pair(services, s, a, *c), [view.state, me, *config], outputs, me,
+       api_name="label_first_pair")
     for button, choice in ((view.left_better, "left"), (view.right_better, "right"), (view.tie, "tie"),
                            (view.both_bad, "both_bad")):
-        button.click(guard(lambda s, a, r, *c, _choice=choice: submit_label(services, _choice, s, a, r, *c), n),
-                     [view.state, view.annotator, view.reason, *config], outputs, **following)
-    view.skip.click(guard(lambda s, a, *c: next_pair(services, s, a, *c), n), [view.state, view.annotator, *config],
-                    outputs, **following)
-    view.undo.click(guard(lambda s, a: undo_last(services, s, a), 2), [view.state, view.annotator],
-                    [view.state, view.status], **following)
-    view.sample_typed.click(guard(lambda p, s, a, *c: typed_pair(services, p, s, a, *c), n),
-                            [view.typed_prompt, view.state, view.annotator, *config], outputs)
-    view.edit_side.change(edit_start, [view.state, view.edit_side], view.edit_text)
-    view.edit_save.click(
-        guard(lambda side, text, s, a, r, *c: save_edit(services, side, text, s, a, r, *c), n),
-        [view.edit_side, view.edit_text, view.state, view.annotator, view.reason, *config], outputs)
+        on(button.click, lambda s, a, r, *c, _choice=choice: submit_label(services, _choice, s, a, r, *c),
+           [view.state, me, view.reason, *config], outputs, me, api_name=f"label_{choice}", **following)
+    on(view.skip.click, lambda s, a, *c: next_pair(services, s, a, *c), [view.state, me, *config], outputs, me,
+       api_name="label_skip", **following)
+    on(view.undo.click, lambda s, a: undo_last(services, s, a), [view.state, me], [view.state, view.status], me,
+       api_name="label_undo", **following)
+    on(view.sample_typed.click, lambda p, s, a, *c: typed_pair(services, p, s, a, *c),
+       [view.typed_prompt, view.state, me, *config], outputs, me, api_name="label_typed_prompt")
+    view.edit_side.change(edit_start, [view.state, view.edit_side], view.edit_text, api_name=False)
+    on(view.edit_save.click, lambda side, text, s, a, r, *c: save_edit(services, side, text, s, a, r, *c),
+       [view.edit_side, view.edit_text, view.state, me, view.reason, *config], outputs, me,
+       api_name="label_edited")
     # new sampling numbers take effect with the next pair; a new prompt set or model shows one right away
     for component in view.sampling.source_inputs():
-        component.change(guard(lambda s, a, *c: next_pair(services, s, a, *c), n),
-                         [view.state, view.annotator, *config], outputs, trigger_mode="always_last")
+        on(component.change, lambda s, a, *c: next_pair(services, s, a, *c), [view.state, me, *config], outputs,
+           me, trigger_mode="always_last", api_name=False)

@@ -10,7 +10,7 @@ import pandas as pd
 from ..core.errors import UserError
 from ..services.checks import histogram, validate_path, validate_store
 from ..services.container import Services
-from .common import guard
+from .common import on
 
 STORE_DPO, STORE_KTO = "store: DPO pairs", "store: KTO feedback"
 
@@ -96,7 +96,7 @@ def run_validation(services: Services, source: str, upload, max_length, use_toke
 
 
 def wire(view: ValidateView, services: Services, tab: gr.Tab) -> None:
-    tab.select(lambda: gr.update(choices=_sources(services)), None, view.source)
-    view.run.click(guard(lambda *v: run_validation(services, *v), 5),
-                   [view.source, view.upload, view.max_length, view.use_tokenizer],
-                   [view.summary, view.findings, view.lengths, view.similarity, view.report])
+    tab.select(lambda: gr.update(choices=_sources(services)), None, view.source, api_name=False)
+    on(view.run.click, lambda *v: run_validation(services, *v),
+       [view.source, view.upload, view.max_length, view.use_tokenizer],
+       [view.summary, view.findings, view.lengths, view.similarity, view.report], api_name="validate")

@@ -1,0 +1,79 @@
+"""Access: hashed accounts, identity from the login, loopback by default, no file route to private data."""
+
+import subprocess
+import sys
+import urllib.error
+import urllib.parse
+import urllib.request
+
+import pytest
+from gradio_client import Client
+
+from alignstudio.core.errors import UserError
+from alignstudio.core.store import Store
+from alignstudio.services.auth import Accounts, hash_password, parse_users
+from servers import ROOT, running_app
+
+
+
+def config(model) -> list:
+    """Values of the Label tab's sampling controls: prompt set, models A/B, temperatures, top_p, tokens, seed."""
+    return ["default", str(model), "(same as A)", 0.7, 1.0, 0.95, 8, None]
+
+
+def _status(url: str) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return response.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+def test_password_hashes_verify_and_never_hold_the_password():
+    encoded = hash_password("correct horse battery")
+    assert "correct" not in encoded and encoded.startswith("pbkdf2_sha256$")
+    accounts = Accounts({"ann": encoded})
+    assert accounts.verify("ann", "correct horse battery")
+    assert not accounts.verify("ann", "wrong password") and not accounts.verify("eve", "correct horse battery")
+    with pytest.raises(UserError, match="at least 8"):
+        hash_password("short")
+    with pytest.raises(UserError, match="expected NAME:pbkdf2"):
+        parse_users("ann:plaintextpassword", "users.txt")
+
+
+def test_users_cli_writes_a_hashed_file(tmp_path):
+    users = tmp_path / "users.txt"
+    result = subprocess.run([sys.executable, "-m", "alignstudio", "users", "add", str(users), "alice",
+                             "--password-stdin"], input="s3cret-passw0rd\n", cwd=ROOT, capture_output=True,
+                            text=True)
+    assert result.returncode == 0, result.stderr
+    assert "s3cret" not in users.read_text()
+    assert Accounts.load(str(users)).verify("alice", "s3cret-passw0rd")
+
+
+def test_login_required_and_labels_belong_to_the_login(tmp_path, tiny_model_dir):
+    users = tmp_path / "users.txt"
+    users.write_text(f"alice:{hash_password('alice-password')}\n")
+    workspace = tmp_path / "ws"
+    with running_app(workspace, tiny_model_dir, "--auth", str(users)) as (_, url):
+        assert _status(url + "config") == 401
+        with pytest.raises(Exception):
+            Client(url, auth=("alice", "not-her-password"), verbose=False)
+        client = Client(url, auth=("alice", "alice-password"), verbose=False)
+        client.predict("mallory", *config(tiny_model_dir), api_name="/label_first_pair")
+        client.predict("mallory", "", *config(tiny_model_dir), api_name="/label_left")
+    [label] = Store(workspace / "store.sqlite").labels()
+    assert label.annotator == "alice"
+
+
+def test_private_workspace_files_cannot_be_fetched(tmp_path, tiny_model_dir):
+    workspace = tmp_path / "ws"
+    with running_app(workspace, tiny_model_dir) as (_, url):
+        store = workspace / "store.sqlite"
+        assert store.exists()
+        targets = [store, workspace / "store.sqlite-wal", workspace / "models", ROOT / "app.py",
+                   ROOT / "README.md"]
+        for target in targets:
+            for route in ("gradio_api/file=", "file=", "gradio_api/file/"):
+                assert _status(url + route + urllib.parse.quote(str(target))) != 200, (route, target)
+        assert _status(url + "gradio_api/file=" + urllib.parse.quote("../" * 8 + str(store))) != 200

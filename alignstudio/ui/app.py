@@ -12,6 +12,12 @@ from . import data, feedback, label, validate
 _SHORTCUTS = (Path(__file__).with_name("shortcuts.js")).read_text()
 
 
+def _login_name(request: gr.Request):
+    """With accounts, the annotator is whoever logged in: show it and lock the box."""
+    user = getattr(request, "username", None)
+    return gr.update(value=user, interactive=False) if user else gr.skip()
+
+
 def build_app(services: Services) -> gr.Blocks:
     with gr.Blocks(title="AlignStudio") as demo:
         with gr.Row():
@@ -27,11 +33,12 @@ def build_app(services: Services) -> gr.Blocks:
         with gr.Tab("Validate", id="tab-validate") as validate_tab:
             validate_view = validate.build(services)
         train_tab = None
-        if services.runs is not None and (Path(__file__).with_name("train.py")).exists():  # TEMP until Train tab lands
+        if services.runs is not None:
             from . import train
 
             with gr.Tab("Train", id="tab-train") as train_tab:
                 train_view = train.build(services)
+        demo.load(_login_name, None, annotator, api_name=False)
         label.wire(label_view, services, demo)
         feedback.wire(feedback_view, services, feedback_tab)
         data.wire(data_view, services, data_tab)
@@ -41,10 +48,21 @@ def build_app(services: Services) -> gr.Blocks:
     return demo
 
 
-def launch(services: Services, host: str = "127.0.0.1", port: int = 7860, prevent_thread_lock: bool = False):
+def private_paths(services: Services) -> list[str]:
+    """Workspace files no route may serve: the store, runs, models, snapshots, prompt sets."""
+    ws = services.workspace
+    store = str(ws.db_path)
+    return [store, store + "-wal", store + "-shm", str(ws.runs_dir), str(ws.models_dir), str(ws.snapshots_dir),
+            str(ws.root / "prompt_sets"), str(ws.root / "judge_cache")]
+
+
+def launch(services: Services, host: str = "127.0.0.1", port: int = 7860, accounts=None,
+           prevent_thread_lock: bool = False):
     demo = build_app(services)
     demo.queue(default_concurrency_limit=4)
     return demo.launch(
         server_name=host, server_port=port, head=f"<script>{_SHORTCUTS}</script>", show_error=True,
-        prevent_thread_lock=prevent_thread_lock, footer_links=[],
+        prevent_thread_lock=prevent_thread_lock, footer_links=[], blocked_paths=private_paths(services),
+        auth=accounts.verify if accounts is not None else None,
+        auth_message="AlignStudio: sign in with your annotator account" if accounts is not None else None,
     )

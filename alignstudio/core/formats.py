@@ -11,6 +11,7 @@ import csv
 import io
 import json
 import os
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -20,6 +21,8 @@ from .conversation import as_messages, conversation_problems, text_of
 from .errors import UserError
 
 MAX_FIELD_CHARS = 200_000  # a prompt or response beyond this is almost surely a broken file, not data
+# C0 control characters other than tab, newline and carriage return: binary junk, not text
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 FILE_SUFFIXES = (".jsonl", ".json", ".csv", ".parquet")
 
 
@@ -150,7 +153,15 @@ def _text_field(path: Path, line, record: dict, name: str) -> str:
     if len(value) > MAX_FIELD_CHARS:
         raise UserError(f"{_where(path, line)}: field '{name}' is {len(value):,} characters "
                         f"(limit {MAX_FIELD_CHARS:,})")
+    _no_control(path, line, name, value)
     return value
+
+
+def _no_control(path: Path, line, name: str, value: str) -> None:
+    found = _CONTROL.search(value)
+    if found:
+        raise UserError(f"{_where(path, line)}: field '{name}' contains control character "
+                        f"U+{ord(found.group()):04X}")
 
 
 def _messages_field(path: Path, line, record: dict, name: str, role: str) -> list[dict]:
@@ -167,6 +178,9 @@ def _messages_field(path: Path, line, record: dict, name: str, role: str) -> lis
     total = sum(len(str(m.get("content", ""))) for m in messages)
     if total > MAX_FIELD_CHARS:
         raise UserError(f"{_where(path, line)}: field '{name}' is {total:,} characters (limit {MAX_FIELD_CHARS:,})")
+    for message in messages:
+        if isinstance(message.get("content"), str):
+            _no_control(path, line, name, message["content"])
     return messages
 
 

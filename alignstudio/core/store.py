@@ -163,9 +163,19 @@ class Store:
 
         def __exit__(self, exc_type, exc, tb) -> None:
             if exc_type is None:
-                self.conn.execute("COMMIT")
-            else:
+                try:
+                    self.conn.execute("COMMIT")
+                    return
+                except sqlite3.OperationalError as commit_error:
+                    exc = commit_error
+            if self.conn.in_transaction:
                 self.conn.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.OperationalError) and ("full" in str(exc) or "disk" in str(exc)
+                                                               or "readonly" in str(exc)):
+                # nothing was written; say why in one line instead of a traceback
+                raise UserError(f"the store could not be written ({exc}); free disk space and try again") from None
+            if exc_type is None:
+                raise exc
 
     def _write(self) -> "Store._Tx":
         return Store._Tx(self._conn())

@@ -1,0 +1,96 @@
+"""Bad input beyond file parsing: model folders, control characters, HTML in text, full or unwritable storage.
+Each case is one clear UserError, and nothing changes."""
+
+import json
+
+import pytest
+
+from alignstudio.core.errors import UserError
+from alignstudio.core.formats import load_preferences, load_prompts
+from alignstudio.core.models import check_model_folder
+from alignstudio.core.registry import ModelRegistry
+from alignstudio.core.store import Store
+from alignstudio.core.workspace import Workspace
+from alignstudio.ui.render import escape_markdown_html
+
+
+def test_pickle_weights_are_refused(tmp_path):
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / "config.json").write_text("{}")
+    (folder / "pytorch_model.bin").write_bytes(b"\x80\x04pickle")
+    with pytest.raises(UserError, match="only pickle weights.*safetensors only"):
+        check_model_folder(folder)
+
+
+@pytest.mark.parametrize("files, message", [
+    ({}, "no \\*.safetensors"),
+    ({"model.safetensors": b""}, "no config.json"),
+])
+def test_incomplete_model_folders(tmp_path, files, message):
+    folder = tmp_path / "model"
+    folder.mkdir()
+    for name, content in files.items():
+        (folder / name).write_bytes(content)
+    with pytest.raises(UserError, match=message):
+        check_model_folder(folder)
+
+
+def test_unknown_model_name(workspace, store):
+    with pytest.raises(UserError, match="unknown model 'gpt-17'"):
+        ModelRegistry(workspace, store).resolve("gpt-17")
+
+
+def test_control_characters_are_refused(tmp_path):
+    path = tmp_path / "p.jsonl"
+    path.write_text(json.dumps({"prompt": "hello\u0000world"}) + "\n")
+    with pytest.raises(UserError, match="line 1: field 'prompt' contains control character U\\+0000"):
+        load_prompts(path)
+    path.write_text(json.dumps({"prompt": [{"role": "user", "content": "bell\u0007"}], "chosen": "a",
+                                "rejected": "b"}) + "\n")
+    with pytest.raises(UserError, match="U\\+0007"):
+        load_preferences(path)
+
+
+def test_rtl_emoji_and_newlines_are_fine(tmp_path):
+    path = tmp_path / "p.jsonl"
+    text = "שלום 👋🏽 مرحبا\n\ttabbed"
+    path.write_text(json.dumps({"prompt": text}) + "\n")
+    assert load_prompts(path)[0].text == text
+
+
+@pytest.mark.parametrize("raw, shown, hidden", [
+    ("<script>alert(1)</script>", "&lt;script&gt;", "<script>"),
+    ('<img src=x onerror="alert(1)">', "&lt;img", "<img"),
+    ("a < b && c > d", "a &lt; b &amp;&amp; c &gt; d", "<"),
+])
+def test_html_in_model_output_is_escaped(raw, shown, hidden):
+    rendered = escape_markdown_html(raw)
+    assert shown in rendered and hidden not in rendered
+
+
+def test_code_blocks_keep_their_characters():
+    text = "Use `a < b` or:\n```python\nif x < 3 and y > 2:\n    pass\n```\nthen <b>bold</b>"
+    rendered = escape_markdown_html(text)
+    assert "`a < b`" in rendered and "if x < 3 and y > 2:" in rendered and "&lt;b&gt;bold" in rendered
+
+
+def test_full_disk_is_one_clear_error_and_nothing_half_written(tmp_path):
+    store = Store(tmp_path / "s.sqlite")
+    pair = store.add_pair([{"role": "user", "content": "q"}], "a", "b", model_a="m", model_b="m")
+    pages = store._conn().execute("PRAGMA page_count").fetchone()[0]
+    store._conn().execute(f"PRAGMA max_page_count={pages}")  # the database file cannot grow: a full disk
+    before = store.event_count()
+    with pytest.raises(UserError, match="could not be written"):
+        store.import_preferences([{"messages": [{"role": "user", "content": f"q{i}"}], "chosen": "x" * 5000,
+                                   "rejected": "y" * 5000} for i in range(50)])
+    assert store.event_count() == before and len(store.labels()) == 0
+    store.add_preference(pair, "A")  # small writes that fit still work afterwards
+    assert len(store.labels()) == 1
+
+
+def test_unwritable_workspace_is_one_clear_error(tmp_path):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the workspace should be")
+    with pytest.raises(UserError, match="not writable"):
+        Workspace.open(blocker / "ws")

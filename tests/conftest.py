@@ -53,3 +53,11 @@ def real_workspace(tmp_path_factory):
     from alignstudio.core.workspace import Workspace
 
     return Workspace.open(tmp_path_factory.mktemp("real") / "ws")
+
+
+@pytest.fixture(scope="session")
+def second_tiny_model_dir(tmp_path_factory, tiny_model_dir) -> Path:
+    """Another tiny model (different weights) for two-model tests."""
+    from tiny_model import build_tiny_model
+
+    return build_tiny_model(tmp_path_factory.mktemp("tiny2") / "tiny-llama-b", seed=1)

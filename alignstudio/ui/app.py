@@ -7,7 +7,7 @@ from pathlib import Path
 import gradio as gr
 
 from ..services.container import Services
-from . import data, feedback, label, validate
+from . import arena, data, feedback, label, validate
 
 _SHORTCUTS = (Path(__file__).with_name("shortcuts.js")).read_text()
 
@@ -32,6 +32,8 @@ def build_app(services: Services) -> gr.Blocks:
             data_view = data.build(services, annotator)
         with gr.Tab("Validate", id="tab-validate") as validate_tab:
             validate_view = validate.build(services)
+        with gr.Tab("Arena", id="tab-arena") as arena_tab:
+            arena_view = arena.build(services, annotator)
         train_tab = None
         if services.runs is not None:
             from . import train
@@ -43,6 +45,7 @@ def build_app(services: Services) -> gr.Blocks:
         feedback.wire(feedback_view, services, feedback_tab)
         data.wire(data_view, services, data_tab)
         validate.wire(validate_view, services, validate_tab)
+        arena.wire(arena_view, services, arena_tab)
         if train_tab is not None:
             train.wire(train_view, services)
     return demo

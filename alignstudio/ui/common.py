@@ -33,15 +33,27 @@ def guard(fn, inputs: list, outputs, identity=None):
     inputs = list(inputs)
     index = next((i for i, c in enumerate(inputs) if c is identity), None) if identity is not None else None
 
-    def wrapped(*args):
+    def values_of(args) -> list:
         *values, request = args
         user = getattr(request, "username", None) if request is not None else None
         if index is not None and user:
             values[index] = user
-        try:
-            return fn(*values)
-        except UserError as exc:  # shown as an error toast; API clients get it as an exception
-            raise gr.Error(str(exc), print_exception=False) from None
+        return values
+
+    if inspect.isgeneratorfunction(fn):  # streaming handlers stay generators for Gradio
+
+        def wrapped(*args):
+            try:
+                yield from fn(*values_of(args))
+            except UserError as exc:
+                raise gr.Error(str(exc), print_exception=False) from None
+    else:
+
+        def wrapped(*args):
+            try:
+                return fn(*values_of(args))
+            except UserError as exc:  # shown as an error toast; API clients get it as an exception
+                raise gr.Error(str(exc), print_exception=False) from None
 
     # Gradio injects gr.Request into a positional parameter annotated with it; declare one per input + request
     params = [inspect.Parameter(_param_name(c, i), inspect.Parameter.POSITIONAL_OR_KEYWORD)

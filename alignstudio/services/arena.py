@@ -1,0 +1,155 @@
+"""The chat arena: two models answer the same conversation side by side; the user's vote becomes a pair.
+
+Owns the arena's conversation state (one shared history, so every vote is a clean preference pair: the
+history plus the user's turn as the prompt, the two replies as the responses), anonymous side assignment,
+token streaming, and storing votes with `source = arena`. Earlier turns continue from the reply the user
+preferred (the left one when there was no decisive vote), as both models must see the same prompt.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from dataclasses import asdict, dataclass, field
+from typing import Iterator
+
+import torch
+from transformers import TextIteratorStreamer
+
+from ..core.errors import UserError
+from ..core.store import Store
+from .labeling import CHOICES
+from .sampling import Generator
+
+MAX_TURN_CHARS = 8000
+
+
+@dataclass
+class ArenaState:
+    """Per-browser arena state (kept in gr.State as a dict)."""
+
+    model_left: str
+    model_right: str
+    anonymous: bool
+    history: list[dict] = field(default_factory=list)   # shared conversation before the current turn
+    user_turn: str = ""
+    reply_left: str = ""
+    reply_right: str = ""
+    voted: bool = True                                   # no open turn to vote on
+    continue_with: str = "left"                          # whose reply the next turn builds on
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "ArenaState":
+        return cls(**data)
+
+    def labels(self) -> tuple[str, str]:
+        """Column titles: hidden names until the vote in anonymous mode."""
+        if self.anonymous and not self.voted:
+            return "Model A", "Model B"
+        return f"A: {self.model_left}", f"B: {self.model_right}"
+
+    def transcript(self, side: str) -> list[dict]:
+        """What one column shows: the shared history plus this side's reply to the open turn."""
+        messages = list(self.history)
+        if self.user_turn:
+            messages.append({"role": "user", "content": self.user_turn})
+            reply = self.reply_left if side == "left" else self.reply_right
+            if reply:
+                messages.append({"role": "assistant", "content": reply})
+        return messages
+
+
+def new_battle(model_x: str, model_y: str, anonymous: bool, rng: random.Random | None = None) -> ArenaState:
+    """Start a conversation; in anonymous mode the sides are shuffled so position says nothing."""
+    if not model_x or not model_y:
+        raise UserError("pick two models")
+    if anonymous and (rng or random).random() < 0.5:
+        model_x, model_y = model_y, model_x
+    return ArenaState(model_x, model_y, anonymous)
+
+
+def _stream_one(generator: Generator, messages: list[dict], temperature: float, top_p: float,
+                max_new_tokens: int, out: list[str], done: threading.Event) -> None:
+    """Run one generation, appending decoded text to out[0] as tokens arrive."""
+    tokenizer = generator.tokenizer
+    text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    batch = tokenizer([text], return_tensors="pt", add_special_tokens=False)
+    streamer = TextIteratorStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=600)
+
+    def run():
+        with generator.lock, torch.inference_mode():
+            generator.model.generate(**batch, do_sample=True, temperature=temperature, top_p=top_p, top_k=0,
+                                     max_new_tokens=max_new_tokens, streamer=streamer,
+                                     pad_token_id=tokenizer.pad_token_id)
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    try:
+        for chunk in streamer:
+            out[0] += chunk
+    finally:
+        worker.join()
+        out[0] = out[0].strip()
+        done.set()
+
+
+def stream_turn(state: ArenaState, user_text: str, left: Generator, right: Generator, *, temperature: float = 0.7,
+                top_p: float = 0.95, max_new_tokens: int = 256) -> Iterator[ArenaState]:
+    """Add a user turn and stream both replies at once, yielding the state as text arrives."""
+    user_text = (user_text or "").strip()
+    if not user_text:
+        raise UserError("type a message first")
+    if len(user_text) > MAX_TURN_CHARS:
+        raise UserError(f"the message is {len(user_text):,} characters (limit {MAX_TURN_CHARS:,})")
+    if state.user_turn:  # the previous turn continues from the preferred (or left) reply
+        kept = state.reply_right if state.continue_with == "right" else state.reply_left
+        state.history += [{"role": "user", "content": state.user_turn}, {"role": "assistant", "content": kept}]
+    state.user_turn, state.reply_left, state.reply_right = user_text, "", ""
+    state.voted, state.continue_with = False, "left"
+    messages = state.history + [{"role": "user", "content": user_text}]
+    outs, events = ([""], [""]), (threading.Event(), threading.Event())
+    threads = [threading.Thread(target=_stream_one, args=(gen, messages, temperature, top_p, max_new_tokens, out,
+                                                          done), daemon=True)
+               for gen, out, done in ((left, outs[0], events[0]), (right, outs[1], events[1]))]
+    for thread in threads:
+        thread.start()
+    while not all(e.is_set() for e in events):
+        events[0].wait(0.1)
+        state.reply_left, state.reply_right = outs[0][0], outs[1][0]
+        yield state
+    for thread in threads:
+        thread.join()
+    state.reply_left, state.reply_right = outs[0][0], outs[1][0]
+    yield state
+
+
+def record_vote(store: Store, state: ArenaState, choice: str, *, annotator: str) -> str:
+    """Store the open turn as a pair (A = left model) and the vote on it; reveal the names."""
+    if choice not in CHOICES:
+        raise UserError(f"vote must be one of {', '.join(CHOICES)}")
+    if state.voted or not state.user_turn:
+        raise UserError("nothing to vote on: send a message first")
+    if not state.reply_left or not state.reply_right:
+        raise UserError("wait until both answers are complete")
+    messages = state.history + [{"role": "user", "content": state.user_turn}]
+    pair_id = store.add_pair(messages, state.reply_left, state.reply_right, model_a=state.model_left,
+                             model_b=state.model_right, prompt_set="arena", origin="arena")
+    verdict = {"left": "A", "right": "B"}.get(choice, choice)
+    event_id = store.add_preference(pair_id, verdict, annotator=annotator.strip(), source="arena", shown_left="A")
+    state.continue_with = "right" if choice == "right" else "left"
+    state.voted = True
+    return event_id
+
+
+def arena_battles(store: Store) -> list[tuple[str, str, float]]:
+    """(model_a, model_b, score of A: 1 win, 0.5 tie, 0 loss) for every decisive or tied arena vote."""
+    battles = []
+    for row in store.preference_rows():
+        if row["source"] != "arena" or row["verdict"] == "both_bad":
+            continue
+        score = {"A": 1.0, "B": 0.0, "tie": 0.5}[row["verdict"]]
+        battles.append((row["model_a"], row["model_b"], score))
+    return battles

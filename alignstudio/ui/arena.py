@@ -1,0 +1,145 @@
+"""Arena tab: chat with two models side by side, vote, and see the leaderboard."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import gradio as gr
+
+from ..core.errors import UserError
+from ..services.arena import ArenaState, arena_battles, new_battle, record_vote, stream_turn
+from ..services.container import Services
+from ..services.ratings import bradley_terry
+from .common import on
+from .render import escape_markdown_html
+
+
+@dataclass
+class ArenaView:
+    annotator: gr.Textbox
+    model_x: gr.Dropdown
+    model_y: gr.Dropdown
+    anonymous: gr.Checkbox
+    temperature: gr.Number
+    max_new_tokens: gr.Number
+    new: gr.Button
+    left: gr.Chatbot
+    right: gr.Chatbot
+    message: gr.Textbox
+    send: gr.Button
+    vote_left: gr.Button
+    vote_right: gr.Button
+    vote_tie: gr.Button
+    vote_both_bad: gr.Button
+    reveal: gr.Markdown
+    leaderboard: gr.Dataframe
+    refresh: gr.Button
+    state: gr.State
+
+    def chat_outputs(self) -> list:
+        return [self.state, self.left, self.right, self.reveal]
+
+
+def build(services: Services, annotator: gr.Textbox) -> ArenaView:
+    names = services.registry.names()
+    with gr.Row():
+        model_x = gr.Dropdown(names, value=services.registry.newest_trained() or services.default_model,
+                              label="Model 1", elem_id="arena-model-x", allow_custom_value=True)
+        model_y = gr.Dropdown(names, value=services.default_model, label="Model 2", elem_id="arena-model-y",
+                              allow_custom_value=True)
+        anonymous = gr.Checkbox(True, label="Anonymous (names shown after the vote; sides shuffled)",
+                                elem_id="arena-anonymous")
+    with gr.Accordion("Generation settings", open=False):
+        with gr.Row():
+            temperature = gr.Number(0.7, label="Temperature", minimum=0.05, maximum=2.0, step=0.05,
+                                    elem_id="arena-temperature")
+            max_new_tokens = gr.Number(256, label="Max new tokens", minimum=1, maximum=2048, precision=0,
+                                       elem_id="arena-max-new-tokens")
+    new = gr.Button("New conversation", size="sm", elem_id="arena-new")
+    with gr.Row(equal_height=True):
+        left = gr.Chatbot(label="Model A", height=380, elem_id="arena-left")
+        right = gr.Chatbot(label="Model B", height=380, elem_id="arena-right")
+    with gr.Row():
+        message = gr.Textbox(placeholder="Say something to both models ...", show_label=False, scale=5,
+                             elem_id="arena-message")
+        send = gr.Button("Send", variant="primary", scale=1, elem_id="arena-send")
+    with gr.Row():
+        vote_left = gr.Button("A is better", elem_id="arena-vote-left")
+        vote_right = gr.Button("B is better", elem_id="arena-vote-right")
+        vote_tie = gr.Button("Tie", elem_id="arena-vote-tie")
+        vote_both_bad = gr.Button("Both bad", elem_id="arena-vote-both-bad")
+    reveal = gr.Markdown(elem_id="arena-reveal")
+    with gr.Accordion("Leaderboard (Bradley-Terry from arena votes, 95% bootstrap intervals)", open=False):
+        leaderboard = gr.Dataframe(interactive=False, elem_id="arena-leaderboard")
+        refresh = gr.Button("Refresh leaderboard", size="sm", elem_id="arena-refresh")
+    return ArenaView(annotator, model_x, model_y, anonymous, temperature, max_new_tokens, new, left, right, message,
+                     send, vote_left, vote_right, vote_tie, vote_both_bad, reveal, leaderboard, refresh,
+                     gr.State(None))
+
+
+# -- handlers ---------------------------------------------------------------------------------------------
+
+
+def _escaped(messages: list[dict]) -> list[dict]:
+    return [{"role": m["role"], "content": escape_markdown_html(m["content"])} for m in messages]
+
+
+def _show(state: ArenaState, note: str = "") -> tuple:
+    title_left, title_right = state.labels()
+    return (state.to_dict(), gr.update(value=_escaped(state.transcript("left")), label=title_left),
+            gr.update(value=_escaped(state.transcript("right")), label=title_right), note)
+
+
+def start(model_x: str, model_y: str, anonymous: bool) -> tuple:
+    return _show(new_battle(model_x, model_y, bool(anonymous)), "New conversation.")
+
+
+def send(services: Services, state: dict | None, text: str, model_x: str, model_y: str, anonymous: bool,
+         temperature, max_new_tokens):
+    battle = ArenaState.from_dict(state) if state else new_battle(model_x, model_y, bool(anonymous))
+    if not text or not text.strip():
+        raise UserError("type a message first")
+    left = services.generators.get(battle.model_left)
+    right = services.generators.get(battle.model_right)
+    for current in stream_turn(battle, text, left, right, temperature=float(temperature or 0.7),
+                               max_new_tokens=int(max_new_tokens or 256)):
+        yield (*_show(current, "Streaming ..."), "")
+    yield (*_show(battle, "Vote when you have read both answers."), "")
+
+
+def vote(services: Services, choice: str, state: dict | None, annotator: str) -> tuple:
+    if not state:
+        raise UserError("start a conversation first")
+    if not annotator.strip():
+        raise UserError("enter your annotator name first")
+    battle = ArenaState.from_dict(state)
+    record_vote(services.store, battle, choice, annotator=annotator)
+    note = (f"Vote stored. A was **{battle.model_left}**, B was **{battle.model_right}**. "
+            "Keep chatting, or start a new conversation.")
+    return _show(battle, note)
+
+
+def leaderboard(services: Services):
+    return bradley_terry(arena_battles(services.store))
+
+
+# -- events -------------------------------------------------------------------------------------------------
+
+
+def wire(view: ArenaView, services: Services, tab: gr.Tab) -> None:
+    outputs = view.chat_outputs()
+    settings = [view.model_x, view.model_y, view.anonymous, view.temperature, view.max_new_tokens]
+    on(view.new.click, start, [view.model_x, view.model_y, view.anonymous], outputs, api_name="arena_new")
+    def send_turn(state, text, *values):
+        yield from send(services, state, text, *values)
+
+    on(view.send.click, send_turn, [view.state, view.message, *settings], [*outputs, view.message],
+       api_name="arena_send")
+    on(view.message.submit, send_turn, [view.state, view.message, *settings], [*outputs, view.message],
+       api_name=False)
+    for button, choice in ((view.vote_left, "left"), (view.vote_right, "right"), (view.vote_tie, "tie"),
+                           (view.vote_both_bad, "both_bad")):
+        on(button.click, lambda s, a, _c=choice: vote(services, _c, s, a), [view.state, view.annotator], outputs,
+           view.annotator, api_name=f"arena_vote_{choice}")
+    on(tab.select, lambda: leaderboard(services), [], view.leaderboard, api_name=False)
+    on(view.refresh.click, lambda: leaderboard(services), [], view.leaderboard, api_name="arena_leaderboard")

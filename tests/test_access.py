@@ -18,7 +18,7 @@ from servers import ROOT, running_app
 
 def config(model) -> list:
     """Values of the Label tab's sampling controls: prompt set, models A/B, temperatures, top_p, tokens, seed."""
-    return ["default", str(model), "(same as A)", 0.7, 1.0, 0.95, 8, None]
+    return ["fresh samples", "default", str(model), "(same as A)", 0.7, 1.0, 0.95, 8, None]
 
 
 def _status(url: str) -> int:

@@ -20,7 +20,7 @@ LABELS_EACH = 120
 
 
 def config(model) -> list:
-    return ["default", str(model), "(same as A)", 0.7, 1.0, 0.95, 6, None]
+    return ["fresh samples", "default", str(model), "(same as A)", 0.7, 1.0, 0.95, 6, None]
 
 
 def _annotate(url, name, model, count, acked: Counter, errors: list, stop_event=None):

@@ -13,7 +13,7 @@ import sys
 
 from ..core.errors import UserError
 
-COMMANDS = ["serve", "sample", "export", "import_", "validate", "train", "generate", "judge", "eval", "users"]
+COMMANDS = ["serve", "sample", "export", "import_", "validate", "train", "generate", "judge", "eval", "users", "queue"]
 
 
 def build_parser() -> argparse.ArgumentParser:

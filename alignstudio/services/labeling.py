@@ -10,6 +10,7 @@ import random
 from dataclasses import dataclass
 
 from ..core.errors import UserError
+from ..core.label_queue import LabelQueue
 from ..core.store import Store
 from .prefetch import FeedConfig, FeedManager
 from .sampling import Generator, SamplingSettings, sample_pair
@@ -25,6 +26,7 @@ class ShownPair:
     right: str
     shown_left: str      # "A" or "B": which stored response is on the left
     prompt_set: str = ""
+    queued: bool = False  # handed out by the labeling queue (completed when labeled)
 
     def side(self, which: str) -> str:
         """Stored side (A/B) of the response shown on `which` (left/right)."""
@@ -44,11 +46,22 @@ class LabelingService:
         self.store = store
         self.feeds = feeds
         self.rng = rng or random.Random()
+        self.queue = LabelQueue(store)
 
-    def _show(self, pair_id: str, prompt: str, text_a: str, text_b: str, prompt_set: str) -> ShownPair:
+    def _show(self, pair_id: str, prompt: str, text_a: str, text_b: str, prompt_set: str,
+              queued: bool = False) -> ShownPair:
         shown_left = self.rng.choice(("A", "B"))
         left, right = (text_a, text_b) if shown_left == "A" else (text_b, text_a)
-        return ShownPair(pair_id, prompt, left, right, shown_left, prompt_set)
+        return ShownPair(pair_id, prompt, left, right, shown_left, prompt_set, queued)
+
+    def next_queued(self, annotator: str) -> ShownPair:
+        """The next pair from the labeling queue (most informative first), claimed for this annotator."""
+        item = self.queue.claim(annotator)
+        if item is None:
+            raise UserError("the labeling queue is empty: fill it with `alignstudio queue` or label fresh samples")
+        pair = self.store.pair(item[0])
+        return self._show(pair.id, pair.messages[-1]["content"], pair.text_a, pair.text_b,
+                          pair.prompt_set or "queue", queued=True)
 
     def next_pair(self, config: FeedConfig, timeout: float = 300.0) -> ShownPair:
         """The next prefetched pair for this configuration, stored (unlabeled) as it is handed out."""
@@ -76,20 +89,23 @@ class LabelingService:
 
     def label(self, shown: ShownPair, choice: str, *, annotator: str, rationale: str = "",
               event_id: str | None = None) -> str:
-        return self.store.add_preference(
-            shown.pair_id, verdict_for(shown, choice), annotator=annotator.strip(), source="human",
-            shown_left=shown.shown_left, rationale=rationale.strip(), event_id=event_id,
-        )
+        return self._record(shown, verdict_for(shown, choice), annotator, rationale, event_id=event_id)
 
     def label_edited(self, shown: ShownPair, edited_side: str, edited_text: str, *, annotator: str,
                      rationale: str = "") -> str:
         """The annotator rewrote the response on `edited_side` into a better one: it becomes chosen."""
         if edited_side not in ("left", "right"):
             raise UserError("choose which response you edited: left or right")
-        return self.store.add_preference(
-            shown.pair_id, shown.side(edited_side), annotator=annotator.strip(), source="human",
-            shown_left=shown.shown_left, rationale=rationale.strip(), edited_text=edited_text,
+        return self._record(shown, shown.side(edited_side), annotator, rationale, edited_text=edited_text)
+
+    def _record(self, shown: ShownPair, verdict: str, annotator: str, rationale: str, **extra) -> str:
+        event_id = self.store.add_preference(
+            shown.pair_id, verdict, annotator=annotator.strip(), source="human", shown_left=shown.shown_left,
+            rationale=rationale.strip(), **extra,
         )
+        if shown.queued:  # after the label is stored: a crash in between re-offers the item, never loses it
+            self.queue.complete(shown.pair_id, annotator.strip())
+        return event_id
 
     def undo(self, event_id: str, *, annotator: str) -> None:
         self.store.retract(event_id, annotator=annotator.strip())

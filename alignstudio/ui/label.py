@@ -16,11 +16,13 @@ from .common import SamplingControls, count_line, feed_config, on, sampling_cont
 from .render import escape_markdown_html
 
 EMPTY = {"shown": None, "history": []}
+FRESH, QUEUE = "fresh samples", "labeling queue (most uncertain first)"
 
 
 @dataclass
 class LabelView:
     annotator: gr.Textbox
+    source: gr.Radio
     sampling: SamplingControls
     typed_prompt: gr.Textbox
     sample_typed: gr.Button
@@ -45,6 +47,7 @@ class LabelView:
 
 
 def build(services: Services, annotator: gr.Textbox) -> LabelView:
+    source = gr.Radio([FRESH, QUEUE], value=FRESH, label="Pairs from", elem_id="label-source")
     sampling = sampling_controls(services, "label", pair=True)
     with gr.Row():
         typed_prompt = gr.Textbox(label="Your own prompt", placeholder="type a prompt to sample a pair for it",
@@ -73,7 +76,7 @@ def build(services: Services, annotator: gr.Textbox) -> LabelView:
         edit_save = gr.Button("Save as chosen", elem_id="label-edit-save")
     status = gr.Markdown(elem_id="label-status")
     state = gr.State(dict(EMPTY))
-    return LabelView(annotator, sampling, typed_prompt, sample_typed, prompt, left, right, reason, left_better,
+    return LabelView(annotator, source, sampling, typed_prompt, sample_typed, prompt, left, right, reason, left_better,
                      right_better, tie, both_bad, skip, undo, edit_side, edit_text, edit_save, status, state)
 
 
@@ -90,8 +93,11 @@ def _present(services: Services, state: dict, shown: ShownPair | None, annotator
             status)
 
 
-def next_pair(services: Services, state: dict, annotator: str, *config) -> tuple:
-    shown = services.labeling.next_pair(feed_config("pair", *config))
+def next_pair(services: Services, state: dict, annotator: str, source: str, *config) -> tuple:
+    if source == QUEUE:
+        shown = services.labeling.next_queued(annotator)
+    else:
+        shown = services.labeling.next_pair(feed_config("pair", *config))
     return _present(services, state, shown, annotator)
 
 
@@ -103,17 +109,19 @@ def _shown(state: dict, annotator: str) -> ShownPair:
     return ShownPair(**state["shown"])
 
 
-def submit_label(services: Services, choice: str, state: dict, annotator: str, reason: str, *config) -> tuple:
+def submit_label(services: Services, choice: str, state: dict, annotator: str, reason: str, source: str,
+                 *config) -> tuple:
     event_id = services.labeling.label(_shown(state, annotator), choice, annotator=annotator, rationale=reason)
     state = {"shown": state["shown"], "history": [*state.get("history", []), event_id]}
-    return next_pair(services, state, annotator, *config)
+    return next_pair(services, state, annotator, source, *config)
 
 
-def save_edit(services: Services, side: str, text: str, state: dict, annotator: str, reason: str, *config) -> tuple:
+def save_edit(services: Services, side: str, text: str, state: dict, annotator: str, reason: str, source: str,
+              *config) -> tuple:
     event_id = services.labeling.label_edited(_shown(state, annotator), "left" if side == "A" else "right", text,
                                               annotator=annotator, rationale=reason)
     state = {"shown": state["shown"], "history": [*state.get("history", []), event_id]}
-    return next_pair(services, state, annotator, *config)
+    return next_pair(services, state, annotator, source, *config)
 
 
 def undo_last(services: Services, state: dict, annotator: str) -> tuple:
@@ -125,7 +133,7 @@ def undo_last(services: Services, state: dict, annotator: str) -> tuple:
     return state, f"Undid your last label · {count_line(services, annotator, 'preference')}"
 
 
-def typed_pair(services: Services, prompt: str, state: dict, annotator: str, *config) -> tuple:
+def typed_pair(services: Services, prompt: str, state: dict, annotator: str, _source: str, *config) -> tuple:
     cfg = feed_config("pair", *config)
     gen_a = services.generators.get(cfg.model_a)
     gen_b = services.generators.get(cfg.model_b) if cfg.model_b else None
@@ -144,7 +152,7 @@ def edit_start(state: dict, side: str) -> str:
 
 
 def wire(view: LabelView, services: Services, demo: gr.Blocks) -> None:
-    config = view.sampling.inputs()
+    config = [view.source, *view.sampling.inputs()]
     outputs = view.pair_outputs()
     me = view.annotator
     following = dict(concurrency_limit=None)  # labels never wait behind another user's sampling
@@ -166,6 +174,6 @@ def wire(view: LabelView, services: Services, demo: gr.Blocks) -> None:
        [view.edit_side, view.edit_text, view.state, me, view.reason, *config], outputs, me,
        api_name="label_edited")
     # new sampling numbers take effect with the next pair; a new prompt set or model shows one right away
-    for component in view.sampling.source_inputs():
+    for component in (view.source, *view.sampling.source_inputs()):
         on(component.change, lambda s, a, *c: next_pair(services, s, a, *c), [view.state, me, *config], outputs,
            me, trigger_mode="always_last", api_name=False)

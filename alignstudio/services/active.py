@@ -1,0 +1,115 @@
+"""Active labeling: ask humans first about the pairs the current model is least sure of.
+
+The DPO policy defines an implicit reward r(y) = beta * (log pi(y|x) - log pi_ref(y|x)); a pair whose
+reward margin r(a) - r(b) is near zero is one the policy cannot tell apart, so a human label there teaches
+the most. Pairs on which judges disagree (different verdicts, or a verdict that flipped when the order was
+swapped) go first as well. `labels_saved` measures, on pairs whose labels are already known, how many
+fewer labels the uncertainty order needs than a random order to collect the same number of informative
+labels (those the policy currently gets wrong).
+"""
+
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+
+import numpy as np
+import torch
+
+from ..core.label_queue import LabelQueue
+from ..core.store import PairRecord, Store
+from .sampling import Generator
+
+
+@torch.inference_mode()
+def sequence_logprobs(generator: Generator, prompts: list[list[dict]], completions: list[str],
+                      batch_size: int = 8) -> np.ndarray:
+    """Sum of log-probabilities of each completion after its chat-formatted prompt."""
+    tokenizer, model = generator.tokenizer, generator.model
+    totals = []
+    for start in range(0, len(prompts), batch_size):
+        rows, spans = [], []
+        for messages, completion in zip(prompts[start:start + batch_size], completions[start:start + batch_size]):
+            prefix = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+            prefix_ids = tokenizer(prefix, add_special_tokens=False)["input_ids"]
+            completion_ids = tokenizer(completion + (tokenizer.eos_token or ""), add_special_tokens=False)["input_ids"]
+            rows.append(prefix_ids + completion_ids)
+            spans.append((len(prefix_ids), len(prefix_ids) + len(completion_ids)))
+        width = max(len(r) for r in rows)
+        pad = tokenizer.pad_token_id or 0
+        ids = torch.tensor([r + [pad] * (width - len(r)) for r in rows])
+        mask = torch.tensor([[1] * len(r) + [0] * (width - len(r)) for r in rows])
+        with generator.lock:
+            logits = model(input_ids=ids, attention_mask=mask).logits.float()
+        logp = torch.log_softmax(logits[:, :-1], dim=-1).gather(-1, ids[:, 1:].unsqueeze(-1)).squeeze(-1)
+        for i, (begin, end) in enumerate(spans):
+            totals.append(float(logp[i, begin - 1:end - 1].sum()))
+    return np.array(totals)
+
+
+def implicit_margins(policy: Generator, reference: Generator, pairs: list[PairRecord],
+                     beta: float = 0.1) -> np.ndarray:
+    """beta * [(log pi - log pi_ref)(A) - (log pi - log pi_ref)(B)] per pair."""
+    prompts = [p.messages for p in pairs]
+    a = [p.text_a for p in pairs]
+    b = [p.text_b for p in pairs]
+    reward_a = sequence_logprobs(policy, prompts, a) - sequence_logprobs(reference, prompts, a)
+    reward_b = sequence_logprobs(policy, prompts, b) - sequence_logprobs(reference, prompts, b)
+    return beta * (reward_a - reward_b)
+
+
+def judge_disagreement(store: Store) -> set[str]:
+    """Pairs whose judge verdicts disagree with each other, or that a swapped-order judge called a tie."""
+    verdicts: dict[str, set[str]] = defaultdict(set)
+    for row in store.preference_rows():
+        if row["source"].startswith("judge:"):
+            verdicts[row["pair_id"]].add(row["verdict"])
+    return {pair for pair, seen in verdicts.items() if len(seen & {"A", "B"}) > 1 or "tie" in seen}
+
+
+def uncertainty_order(margins: dict[str, float], disputed: set[str] = frozenset()) -> list[str]:
+    """Pair ids, most informative first: judge disputes, then by |margin| ascending."""
+    return sorted(margins, key=lambda pid: (pid not in disputed, abs(margins[pid])))
+
+
+def unlabeled_pairs(store: Store) -> list[PairRecord]:
+    """Pairs no human or arena user has labeled yet (judged ones included: humans may overrule judges)."""
+    human = {row["pair_id"] for row in store.preference_rows() if not row["source"].startswith("judge:")}
+    return [p for p in store.pairs() if p.id not in human]
+
+
+def fill_queue(store: Store, margins: dict[str, float], disputed: set[str] = frozenset()) -> int:
+    order = uncertainty_order(margins, disputed)
+    reasons = {pid: "judges disagree" if pid in disputed else f"margin {margins[pid]:+.3f}" for pid in order}
+    return LabelQueue(store).fill({pid: rank for rank, pid in enumerate(order)}, reasons)
+
+
+def labels_saved(margins: dict[str, float], truth: dict[str, str], *, target_fraction: float = 0.8,
+                 disputed: set[str] = frozenset(), trials: int = 200, seed: int = 0) -> dict:
+    """On pairs with known labels (A/B), how many labels each order needs to collect `target_fraction` of the
+    informative ones (where the policy's preference, sign of the margin, disagrees with the label)."""
+    pairs = [pid for pid in margins if truth.get(pid) in ("A", "B")]
+    informative = {pid for pid in pairs if (margins[pid] > 0) != (truth[pid] == "A") or margins[pid] == 0}
+    if not informative:
+        return {"pairs": len(pairs), "informative": 0, "active": 0, "random": 0.0, "saved": 0.0}
+    need = max(1, int(np.ceil(target_fraction * len(informative))))
+
+    def labels_needed(order: list[str]) -> int:
+        found = 0
+        for count, pid in enumerate(order, start=1):
+            found += pid in informative
+            if found >= need:
+                return count
+        return len(order)
+
+    active = labels_needed(uncertainty_order({p: margins[p] for p in pairs}, disputed))
+    rng = random.Random(seed)
+    random_counts = []
+    for _ in range(trials):
+        order = pairs[:]
+        rng.shuffle(order)
+        random_counts.append(labels_needed(order))
+    expected_random = float(np.mean(random_counts))
+    return {"pairs": len(pairs), "informative": len(informative), "target": need, "active": active,
+            "random": expected_random, "saved": expected_random - active,
+            "saved_fraction": (expected_random - active) / expected_random}

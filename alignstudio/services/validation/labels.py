@@ -1,0 +1,196 @@
+"""Label-quality checks on pairwise label records: position bias, annotator and judge agreement."""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections import Counter, defaultdict
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from scipy.stats import binomtest
+
+from .report import MAX_EXAMPLES, SIDES, VERDICTS, Finding, Thresholds, _pct
+
+# --- label quality (pairwise label records from the store) -------------------------------------------------
+
+
+def cohen_kappa(a: Sequence[str], b: Sequence[str]) -> float | None:
+    """Cohen's kappa of two raters over the same items: (p_o - p_e) / (1 - p_e), where p_o is their observed
+    agreement and p_e the agreement expected by chance from each rater's own category frequencies.
+
+    Computed by hand (a few lines) so the validator needs no scikit-learn dependency. None when undefined:
+    no items, or both raters always used one and the same category.
+    """
+    n = len(a)
+    if n == 0 or n != len(b):
+        return None
+    p_o = sum(x == y for x, y in zip(a, b)) / n
+    count_a, count_b = Counter(a), Counter(b)
+    p_e = sum(count_a[k] * count_b[k] for k in count_a) / (n * n)
+    return None if p_e >= 1.0 else (p_o - p_e) / (1.0 - p_e)
+
+
+def _row_of_pair(rows: list[Mapping]) -> dict[str, int]:
+    """pair_id -> row index, when rows carry a "pair_id" (or "id") column."""
+    out: dict[str, int] = {}
+    for index, row in enumerate(rows):
+        pid = row.get("pair_id", row.get("id"))
+        if pid is not None:
+            out.setdefault(str(pid), index)
+    return out
+
+
+def _label_problem(record: Any) -> str | None:
+    if not isinstance(record, Mapping):
+        return f"is {type(record).__name__}, not a record"
+    for key in ("pair_id", "annotator", "source", "verdict"):
+        if record.get(key) in (None, ""):
+            return f"has no {key}"
+    if record["verdict"] not in VERDICTS:
+        return f"verdict {record['verdict']!r} is not one of {', '.join(VERDICTS)}"
+    source = record["source"]
+    if source not in ("human", "arena") and not (isinstance(source, str) and re.fullmatch(r"judge:.+", source)):
+        return f"source {source!r} is not human, arena or judge:NAME"
+    if record.get("left") not in SIDES:
+        return f"left {record.get('left')!r} is not A or B"
+    return None
+
+
+def _unique_mode(values: list[str]) -> str | None:
+    top = Counter(values).most_common(2)
+    return None if not top or (len(top) > 1 and top[0][1] == top[1][1]) else top[0][0]
+
+
+def _examples_for(pair_ids: list[str], row_of_pair: dict[str, int]) -> list[int]:
+    return [row_of_pair[p] for p in pair_ids if p in row_of_pair][:MAX_EXAMPLES]
+
+
+def check_labels(labels: list[dict], stats: dict, th: Thresholds, row_of_pair: dict[str, int]) -> list[Finding]:
+    """Malformed label records first (left out of the rest), then position bias and agreement checks."""
+    good, bad = [], []
+    for index, record in enumerate(labels):
+        problem = _label_problem(record)
+        if problem:
+            bad.append(f"label {index} {problem}")
+        else:
+            good.append(record)
+    stats["label_records"] = len(labels)
+    findings = []
+    if bad:
+        findings.append(Finding("malformed_labels", "warning", f"{len(bad)} label record(s) are malformed and were "
+                                "left out of the label checks: fix them in the store or the import file.",
+                                len(bad), details=bad))
+    findings += check_position_bias(good, stats, th)
+    findings += check_annotator_agreement(good, stats, th, row_of_pair)
+    findings += check_judge_agreement(good, stats, th, row_of_pair)
+    return findings
+
+
+def check_position_bias(labels: list[dict], stats: dict, th: Thresholds) -> list[Finding]:
+    """Per source: the fraction of decisive verdicts (A or B) that went to the response shown on the left.
+    With randomized sides an unbiased labeller sits near 50%; a binomial test tells bias from noise."""
+    left_won: dict[str, list[bool]] = defaultdict(list)
+    for record in labels:
+        if record["verdict"] in SIDES:
+            left_won[record["source"]].append(record["verdict"] == record["left"])
+    result, findings = {}, []
+    for source in sorted(left_won):
+        n, k = len(left_won[source]), sum(left_won[source])
+        rate, p_value = k / n, float(binomtest(k, n, 0.5).pvalue)
+        result[source] = {"decisive": n, "left_won": k, "left_win_rate": round(rate, 4), "p_value": round(p_value, 6)}
+        biased = not th.position_low <= rate <= th.position_high
+        if n >= th.min_decisive_labels and biased and p_value < th.position_p_value:
+            who = "Human annotators" if source == "human" else f"Source {source}"
+            findings.append(Finding(
+                "position_bias", "warning",
+                f"{who} picked the response shown on the left in {_pct(rate)} of {n} decisive verdicts (binomial "
+                f"test p={p_value:.2g}). The labels reflect screen position as well as quality: randomize which "
+                "response is shown left, judge both orders, and re-check these labels.", n))
+    stats["position_bias"] = result
+    return findings
+
+
+def _human_votes(labels: list[dict]) -> dict[str, dict[str, str]]:
+    """pair_id -> {annotator: verdict}, the latest record per annotator (a relabel replaces the earlier one)."""
+    votes: dict[str, dict[str, str]] = defaultdict(dict)
+    for record in labels:
+        if record["source"] == "human":
+            votes[str(record["pair_id"])][str(record["annotator"])] = record["verdict"]
+    return votes
+
+
+def check_annotator_agreement(labels: list[dict], stats: dict, th: Thresholds,
+                              row_of_pair: dict[str, int]) -> list[Finding]:
+    """Humans on pairs several of them labelled: percent agreement over every annotator pair on every shared
+    item, and Cohen's kappa per annotator pair (the mean weighted by shared items)."""
+    per_pair: dict[tuple[str, str], tuple[list[str], list[str]]] = defaultdict(lambda: ([], []))
+    disagreed: list[str] = []
+    multi = 0
+    for pid, by_annotator in _human_votes(labels).items():
+        if len(by_annotator) < 2:
+            continue
+        multi += 1
+        for a, b in itertools.combinations(sorted(by_annotator), 2):
+            per_pair[(a, b)][0].append(by_annotator[a])
+            per_pair[(a, b)][1].append(by_annotator[b])
+        if len(set(by_annotator.values())) > 1:
+            disagreed.append(pid)
+    pairs, agree, total, weighted, weight = [], 0, 0, 0.0, 0
+    for (a, b), (va, vb) in sorted(per_pair.items()):
+        same = sum(x == y for x, y in zip(va, vb))
+        agree, total = agree + same, total + len(va)
+        kappa = cohen_kappa(va, vb) if len(va) >= 2 else None
+        pairs.append({"annotators": [a, b], "shared": len(va), "agreement": round(same / len(va), 4),
+                      "kappa": None if kappa is None else round(kappa, 4)})
+        if kappa is not None:
+            weighted, weight = weighted + kappa * len(va), weight + len(va)
+    kappa = weighted / weight if weight else None
+    stats["annotator_agreement"] = {
+        "items_with_several_labels": multi, "comparisons": total,
+        "percent_agreement": round(agree / total, 4) if total else None,
+        "kappa": None if kappa is None else round(kappa, 4), "annotator_pairs": pairs}
+    if total < th.min_shared_items or kappa is None or kappa >= th.min_kappa:
+        return []
+    return [Finding(
+        "low_annotator_agreement", "warning",
+        f"Annotators agree on {_pct(agree / total)} of {total} shared judgments (Cohen's kappa {kappa:.2f}; below "
+        f"{th.min_kappa} is barely better than chance). Labels this noisy teach little: tighten the labelling "
+        "guidelines, review the pairs they disagree on, or drop those pairs.",
+        len(disagreed), _examples_for(disagreed, row_of_pair), pair_ids=disagreed)]
+
+
+def check_judge_agreement(labels: list[dict], stats: dict, th: Thresholds,
+                          row_of_pair: dict[str, int]) -> list[Finding]:
+    """Each AI judge against the human consensus (the humans' unique majority verdict) on pairs both labelled.
+
+    A judge asked more than once (swapped order) counts with its majority verdict; an even split counts as
+    "tie", the usual reading of an order-dependent judgment."""
+    consensus = {pid: mode for pid, votes in _human_votes(labels).items()
+                 if (mode := _unique_mode(list(votes.values()))) is not None}
+    judged: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
+    for record in labels:
+        if record["source"].startswith("judge:"):
+            judged[record["source"]][str(record["pair_id"])].append(record["verdict"])
+    result, findings = {}, []
+    for source in sorted(judged):
+        shared = [pid for pid in judged[source] if pid in consensus]
+        judge = [_unique_mode(judged[source][pid]) or "tie" for pid in shared]
+        human = [consensus[pid] for pid in shared]
+        n = len(shared)
+        agreement = sum(x == y for x, y in zip(judge, human)) / n if n else None
+        kappa = cohen_kappa(judge, human)
+        result[source] = {"shared": n, "agreement": None if agreement is None else round(agreement, 4),
+                          "kappa": None if kappa is None else round(kappa, 4)}
+        if n >= th.min_shared_items and kappa is not None and kappa < th.min_kappa:
+            disagreed = [pid for pid, j, h in zip(shared, judge, human) if j != h]
+            findings.append(Finding(
+                "low_judge_agreement", "warning",
+                f"{source} agrees with the human verdict on {_pct(agreement)} of {n} pairs (Cohen's kappa "
+                f"{kappa:.2f}; below {th.min_kappa} is barely better than chance). Its labels would teach the judge's "
+                "taste, not your annotators': fix the judge prompt or model, or rely on human labels.",
+                len(disagreed), _examples_for(disagreed, row_of_pair), pair_ids=disagreed))
+    stats["judge_agreement"] = result
+    return findings
+
+

@@ -49,3 +49,14 @@ def histogram(series: dict[str, list[float]], bins: int = 20, value_range: tuple
         labels = [f"{edges[i]:.2f}" if high - low < 10 else f"{edges[i]:.0f}" for i in range(bins)]
         frames.append(pd.DataFrame({"bin": labels, "count": counts, "series": name}))
     return pd.concat(frames, ignore_index=True)
+
+
+def gate_training_data(data: str | Path, *, override: bool = False) -> Report:
+    """Validate training data before a run is queued: errors block it unless the user overrides them."""
+    report = validate_path(data)
+    if report.has_errors and not override:
+        errors = [f for f in report.findings if f.severity == "error"]
+        first = errors[0]
+        raise UserError(f"the training data has {len(errors)} validation error(s), first: {first.check} "
+                        f"({first.count} rows) - fix the data, or override to train anyway")
+    return report

@@ -1,0 +1,596 @@
+"""Training runs as folders, and the service that queues, starts, watches, cancels and resumes them.
+
+A run is a folder (`workspace/runs/NAME`, or any folder the CLI names):
+
+    spec.json      what was asked (`RunSpec`)
+    status.json    the state machine: queued -> running -> succeeded | failed | cancelled,
+                   and cancelled/failed -> queued on resume; an illegal transition raises
+    metrics.jsonl  one JSON line per log step (written by the worker's callback)
+    log.txt        the worker's stdout and stderr (a file, never a pipe)
+    cancel         flag file: present = stop at the next step, save a checkpoint
+    checkpoints/   trainer checkpoints (the last 2), model/ the final model, card.json the run card
+
+`RunManager` is a plain service (no Gradio): it launches one worker at a time
+(`python -m alignstudio.training.worker RUN_DIR --workspace WS`, or an injected command), keeps a small
+FIFO queue of runs in the `queued` state, and notices a worker that died without reporting (pid gone
+while the status says running -> failed "interrupted"), so the app can restart and pick runs up.
+It never imports torch or TRL.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..core.errors import UserError
+from ..core.store import Store
+from ..core.workspace import Workspace
+from .spec import RunSpec
+
+QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED = "queued", "running", "succeeded", "failed", "cancelled"
+STATES = (QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED)
+TRANSITIONS: dict[str, tuple[str, ...]] = {
+    QUEUED: (RUNNING, CANCELLED, FAILED),
+    RUNNING: (SUCCEEDED, FAILED, CANCELLED),
+    FAILED: (QUEUED,),
+    CANCELLED: (QUEUED,),
+    SUCCEEDED: (),
+}
+FINISHED = (SUCCEEDED, FAILED, CANCELLED)
+LAUNCH_GRACE_S = 60.0       # a running status without a pid this young is a launch in progress
+ERROR_TAIL_LINES = 15
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+
+
+class IllegalTransition(UserError):
+    """A run was asked to move between states the state machine does not connect."""
+
+
+def check_transition(current: str, new: str, name: str = "run") -> None:
+    if current not in STATES or new not in STATES:
+        raise IllegalTransition(f"{name}: unknown state {current!r} -> {new!r}")
+    if new not in TRANSITIONS[current]:
+        allowed = ", ".join(TRANSITIONS[current]) or "nothing (it is final)"
+        raise IllegalTransition(f"{name} is {current}; it cannot become {new} (allowed: {allowed})")
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def pid_alive(pid: int | None, marker: str | None = None) -> bool:
+    """True when process `pid` exists (and, where /proc shows it, its command line mentions `marker`, so a
+    recycled pid does not pass for our worker). Zombies count as dead."""
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    proc = Path(f"/proc/{pid}")
+    if proc.exists():
+        try:
+            stat = (proc / "stat").read_text()
+            if stat.rsplit(")", 1)[-1].split()[0] == "Z":
+                return False
+            if marker:
+                cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode("utf-8", "replace")
+                return marker in cmdline
+        except OSError:
+            return False
+    return True
+
+
+class RunFolder:
+    """One run's folder: spec, status (with its state machine), metrics, logs. Safe across processes:
+    status changes are read-modify-write under an exclusive file lock and written atomically."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path).expanduser().resolve()
+
+    # -- paths -------------------------------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    spec_path = property(lambda self: self.path / "spec.json")
+    status_path = property(lambda self: self.path / "status.json")
+    metrics_path = property(lambda self: self.path / "metrics.jsonl")
+    log_path = property(lambda self: self.path / "log.txt")
+    cancel_path = property(lambda self: self.path / "cancel")
+    checkpoints_dir = property(lambda self: self.path / "checkpoints")
+    model_dir = property(lambda self: self.path / "model")
+    card_path = property(lambda self: self.path / "card.json")
+
+    def exists(self) -> bool:
+        return self.status_path.is_file() and self.spec_path.is_file()
+
+    # -- creation ----------------------------------------------------------------------------------
+    @classmethod
+    def create(cls, path: str | Path, spec: RunSpec) -> "RunFolder":
+        run = cls(path)
+        if run.path.exists() and any(run.path.iterdir()):
+            raise UserError(f"run folder {run.path} already exists and is not empty; choose another name")
+        run.path.mkdir(parents=True, exist_ok=True)
+        spec.save(run.spec_path)
+        now = time.time()
+        status = {"state": QUEUED, "created": now, "updated": now, "queued_at": now, "pid": None,
+                  "started": None, "finished": None, "error": None, "error_tail": None, "resumes": 0,
+                  "history": [{"state": QUEUED, "time": now, "note": "created"}]}
+        _atomic_write(run.status_path, json.dumps(status, indent=2))
+        return run
+
+    # -- reading -----------------------------------------------------------------------------------
+    def spec(self) -> RunSpec:
+        return RunSpec.load(self.spec_path)
+
+    def status(self) -> dict:
+        try:
+            return json.loads(self.status_path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise UserError(f"{self.path} is not a run folder (no status.json)") from None
+        except json.JSONDecodeError:  # never expected (atomic writes); retry once
+            time.sleep(0.05)
+            return json.loads(self.status_path.read_text(encoding="utf-8"))
+
+    @property
+    def state(self) -> str:
+        return self.status()["state"]
+
+    def metrics(self) -> list[dict]:
+        """Every complete metrics line (a line being written right now is skipped)."""
+        try:
+            text = self.metrics_path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return []
+        rows = []
+        for line in text.splitlines():
+            if not line.strip():
+                continue
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+        return rows
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            with open(self.log_path, "rb") as handle:
+                handle.seek(0, os.SEEK_END)
+                size = handle.tell()
+                handle.seek(max(0, size - 64_000))
+                text = handle.read().decode("utf-8", "replace")
+        except FileNotFoundError:
+            return ""
+        text = text.replace("\r", "\n")
+        return "\n".join([ln for ln in text.splitlines() if ln.strip()][-lines:])
+
+    def card(self) -> dict | None:
+        try:
+            return json.loads(self.card_path.read_text(encoding="utf-8"))
+        except (FileNotFoundError, json.JSONDecodeError):
+            return None
+
+    def last_checkpoint(self) -> Path | None:
+        if not self.checkpoints_dir.is_dir():
+            return None
+        found = []
+        for child in self.checkpoints_dir.iterdir():
+            match = re.fullmatch(r"checkpoint-(\d+)", child.name)
+            if match and child.is_dir() and (child / "trainer_state.json").is_file():
+                found.append((int(match.group(1)), child))
+        return max(found)[1] if found else None
+
+    def cancel_requested(self) -> bool:
+        return self.cancel_path.exists()
+
+    # -- writing -----------------------------------------------------------------------------------
+    @contextmanager
+    def _locked(self):
+        lock = self.path / ".status.lock"
+        with open(lock, "w") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def update(self, **fields) -> dict:
+        """Change status fields other than the state."""
+        if "state" in fields:
+            raise ValueError("use transition() to change the state")
+        with self._locked():
+            status = self.status()
+            status.update(fields, updated=time.time())
+            _atomic_write(self.status_path, json.dumps(status, indent=2))
+            return status
+
+    def transition(self, new: str, *, expect: str | tuple[str, ...] | None = None, note: str = "",
+                   **fields) -> dict:
+        """Move to state `new`; raises IllegalTransition when the state machine forbids it (or when the
+        current state is not `expect`, for compare-and-set between processes)."""
+        with self._locked():
+            status = self.status()
+            current = status["state"]
+            if expect is not None and current not in ((expect,) if isinstance(expect, str) else expect):
+                raise IllegalTransition(f"run {self.name} is {current}, not {expect}")
+            check_transition(current, new, f"run {self.name}")
+            now = time.time()
+            status.update(fields)
+            status["state"], status["updated"] = new, now
+            if new == QUEUED:  # a queued run has no pending cancel and no old error
+                self.cancel_path.unlink(missing_ok=True)
+                status.update(queued_at=now, pid=None, finished=None, error=None, error_tail=None,
+                              cancel_requested=None)
+            elif new == RUNNING:
+                status["started"] = status.get("started") or now
+            else:
+                status["finished"] = now
+            status.setdefault("history", []).append({"state": new, "time": now, "note": note})
+            _atomic_write(self.status_path, json.dumps(status, indent=2))
+            return status
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """One row of the run list."""
+
+    name: str
+    path: str
+    state: str
+    method: str
+    model: str
+    beta: float
+    label: str
+    step: int
+    max_steps: int | None
+    created: float
+    error: str | None
+
+    def as_row(self) -> list:
+        progress = f"{self.step}/{self.max_steps}" if self.max_steps else str(self.step)
+        created = time.strftime("%Y-%m-%d %H:%M", time.localtime(self.created))
+        return [self.name, self.state, self.label, self.model, progress, created, self.error or ""]
+
+
+class RunManager:
+    """Queue, launch and watch training workers; one worker at a time (this machine has 2 cores).
+
+    `command` is the worker command prefix; the run folder and `--workspace WS` are appended. Tests pass a
+    stand-in script to exercise the state machine in milliseconds.
+    """
+
+    def __init__(self, workspace: Workspace, store: Store | None = None, command: list[str] | None = None,
+                 *, autostart: bool = True):
+        self.workspace = workspace
+        self.store = store
+        self.command = list(command) if command else [sys.executable, "-m", "alignstudio.training.worker"]
+        self.autostart = autostart
+        self._lock = threading.RLock()
+        self._procs: dict[Path, subprocess.Popen] = {}
+        self.runs_dir.mkdir(parents=True, exist_ok=True)
+        self.refresh()
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.workspace.runs_dir
+
+    # -- naming ------------------------------------------------------------------------------------
+    def folder(self, name_or_path: str | Path) -> RunFolder:
+        """A run by name (under runs/) or by folder path."""
+        key = str(name_or_path).strip()
+        if not key:
+            raise UserError("no run given")
+        candidate = Path(key).expanduser()
+        if os.sep in key or candidate.is_absolute():
+            run = RunFolder(candidate)
+        else:
+            run = RunFolder(self.runs_dir / key)
+        if not run.exists():
+            raise UserError(f"no run {key!r} (looked in {run.path})")
+        return run
+
+    def new_name(self, spec: RunSpec, prefix: str | None = None) -> str:
+        base = prefix or f"{spec.method}-{time.strftime('%Y%m%d-%H%M%S')}"
+        if not _NAME.match(base):
+            raise UserError(f"run name {base!r}: use letters, digits, '.', '_' and '-' (at most 100)")
+        name, n = base, 2
+        while (self.runs_dir / name).exists():
+            name, n = f"{base}-{n}", n + 1
+        return name
+
+    # -- creating and queueing -----------------------------------------------------------------------
+    def create(self, spec: RunSpec, name: str | None = None, folder: str | Path | None = None) -> RunFolder:
+        """Write a queued run folder (not started). `folder` puts it outside the workspace (CLI --out)."""
+        if folder is not None:
+            return RunFolder.create(folder, spec)
+        if name is not None and (self.runs_dir / name).exists():
+            raise UserError(f"a run named {name!r} already exists")
+        return RunFolder.create(self.runs_dir / self.new_name(spec, name), spec)
+
+    def start(self, spec: RunSpec, name: str | None = None) -> str:
+        """Queue a run; it starts now if no other worker is busy. Returns the run name."""
+        run = self.create(spec, name)
+        if self.autostart:
+            self.pump()
+        return run.name
+
+    def sweep(self, spec: RunSpec, betas=(0.01, 0.05, 0.1, 0.2, 0.5), name: str | None = None) -> list[str]:
+        """Queue one run per beta, identical otherwise; they run one after another."""
+        betas = [float(b) for b in betas]
+        if not betas:
+            raise UserError("a beta sweep needs at least one beta")
+        if len(set(betas)) != len(betas):
+            raise UserError(f"beta sweep lists a value twice: {betas}")
+        specs = [spec.replace(beta=b) for b in betas]  # validates every beta before anything is written
+        prefix = name or f"sweep-{spec.method}-{time.strftime('%Y%m%d-%H%M%S')}"
+        names = []
+        for one in specs:
+            run_name = self.new_name(one, f"{prefix}-beta{one.beta:g}")
+            self.create(one.replace(register_as=one.register_as and f"{one.register_as}-beta{one.beta:g}"),
+                        run_name)
+            names.append(run_name)
+        if self.autostart:
+            self.pump()
+        return names
+
+    def cancel(self, name: str) -> dict:
+        """Queued: cancelled at once. Running: the worker stops at its next step, saves a checkpoint and
+        reports cancelled."""
+        with self._lock:
+            run = self.folder(name)
+            self._reconcile(run)
+            state = run.state
+            if state == QUEUED:
+                return run.transition(CANCELLED, expect=QUEUED, note="cancelled before it started")
+            if state == RUNNING:
+                run.cancel_path.write_text(str(time.time()))
+                return run.update(cancel_requested=time.time())
+            raise IllegalTransition(f"run {run.name} is {state}; only queued or running runs can be cancelled")
+
+    def resume(self, name: str, *, start: bool | None = None) -> dict:
+        """A cancelled or failed run goes back in the queue; the worker continues from its last checkpoint.
+        `start` (default: the manager's autostart) launches it when no other worker is busy."""
+        with self._lock:
+            run = self.folder(name)
+            self._reconcile(run)
+            status = run.status()
+            check_transition(status["state"], QUEUED, f"run {run.name}")
+            run.cancel_path.unlink(missing_ok=True)
+            status = run.transition(QUEUED, note="resume", resumes=int(status.get("resumes") or 0) + 1,
+                                    cancel_requested=None)
+        if self.autostart if start is None else start:
+            self.pump()
+        return status
+
+    # -- reading -----------------------------------------------------------------------------------
+    def list(self) -> list[RunInfo]:
+        """Every run in the workspace, newest first (dead workers are noticed on the way)."""
+        self.refresh()
+        infos = []
+        for path in sorted(self.runs_dir.iterdir()) if self.runs_dir.is_dir() else []:
+            run = RunFolder(path)
+            if not run.exists():
+                continue
+            try:
+                infos.append(self._info(run))
+            except (UserError, json.JSONDecodeError, KeyError):
+                continue
+        return sorted(infos, key=lambda i: i.created, reverse=True)
+
+    def names(self) -> list[str]:
+        return [i.name for i in self.list()]
+
+    def status(self, name: str) -> dict:
+        run = self.folder(name)
+        self._reconcile(run)
+        return run.status()
+
+    def metrics(self, name: str) -> list[dict]:
+        return self.folder(name).metrics()
+
+    def log_tail(self, name: str, lines: int = 40) -> str:
+        return self.folder(name).log_tail(lines)
+
+    def spec(self, name: str) -> RunSpec:
+        return self.folder(name).spec()
+
+    def _info(self, run: RunFolder) -> RunInfo:
+        status, spec = run.status(), run.spec()
+        step = int(status.get("step") or 0)
+        return RunInfo(run.name, str(run.path), status["state"], spec.method, spec.model, spec.beta, spec.label,
+                       step, status.get("max_steps") or spec.max_steps, status.get("created") or 0.0,
+                       status.get("error"))
+
+    def wait(self, name: str, timeout: float = 600.0, poll: float = 0.2) -> dict:
+        """Block until the run is finished (succeeded, failed or cancelled) or `timeout` passes."""
+        deadline = time.time() + timeout
+        while True:
+            status = self.status(name)
+            if status["state"] in FINISHED:
+                return status
+            if time.time() > deadline:
+                raise TimeoutError(f"run {name} still {status['state']} after {timeout:.0f} s")
+            time.sleep(poll)
+
+    # -- the worker processes ------------------------------------------------------------------------
+    def refresh(self) -> None:
+        """Notice dead workers, then start the next queued run if nothing runs."""
+        with self._lock:
+            for path in self.runs_dir.iterdir() if self.runs_dir.is_dir() else []:
+                run = RunFolder(path)
+                if run.exists():
+                    try:
+                        self._reconcile(run)
+                    except (UserError, json.JSONDecodeError, KeyError):
+                        continue
+        if self.autostart:
+            self.pump()
+
+    def _alive(self, run: RunFolder, status: dict) -> bool:
+        proc = self._procs.get(run.path)
+        if proc is not None:
+            return proc.poll() is None
+        pid = status.get("pid")
+        if not pid:
+            return time.time() - float(status.get("updated") or 0) < LAUNCH_GRACE_S
+        return pid_alive(int(pid), marker=run.name)
+
+    def _reconcile(self, run: RunFolder) -> None:
+        """A run that says running but has no live worker failed ("interrupted")."""
+        status = run.status()
+        if status["state"] != RUNNING or self._alive(run, status):
+            return
+        proc = self._procs.pop(run.path, None)
+        code = proc.returncode if proc is not None else None
+        tail = run.log_tail(ERROR_TAIL_LINES)
+        how = f"exit code {code}" if code is not None else "the process is gone"
+        try:
+            run.transition(FAILED, expect=RUNNING, note="interrupted",
+                           error=f"interrupted: the worker stopped without reporting ({how})",
+                           error_tail=tail or None, exit_code=code)
+        except IllegalTransition:
+            pass  # the worker reported just now
+
+    def busy(self) -> str | None:
+        """The name of the run whose worker is alive, if any."""
+        for path in self.runs_dir.iterdir() if self.runs_dir.is_dir() else []:
+            run = RunFolder(path)
+            if not run.exists():
+                continue
+            try:
+                status = run.status()
+            except (UserError, json.JSONDecodeError):
+                continue
+            if status["state"] == RUNNING and self._alive(run, status):
+                return run.name
+        return None
+
+    def pump(self) -> str | None:
+        """Start the oldest queued run if no worker is busy. Returns the run started, if any.
+
+        A workspace-wide lock file makes this safe when two processes (the app and a CLI) share a workspace.
+        """
+        with self._lock, self._workspace_lock():
+            if self.busy():
+                return None
+            queued = []
+            for path in self.runs_dir.iterdir():
+                run = RunFolder(path)
+                if run.exists():
+                    try:
+                        status = run.status()
+                    except (UserError, json.JSONDecodeError):
+                        continue
+                    if status["state"] == QUEUED:
+                        queued.append((float(status.get("queued_at") or 0), run.name, run))
+            if not queued:
+                return None
+            run = min(queued)[2]
+            self.launch(run)
+            return run.name
+
+    @contextmanager
+    def _workspace_lock(self):
+        with open(self.runs_dir / ".queue.lock", "w") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def worker_command(self, run: RunFolder) -> list[str]:
+        return [*self.command, str(run.path), "--workspace", str(self.workspace.root)]
+
+    def launch(self, run: RunFolder) -> subprocess.Popen:
+        """Start the worker for a queued run now (no queue check): queued -> running, output to log.txt."""
+        with self._lock:
+            run.transition(RUNNING, expect=QUEUED, note="launched", pid=None)
+            run.cancel_path.unlink(missing_ok=True)
+            try:
+                with open(run.log_path, "ab") as log:
+                    log.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} launch: "
+                              f"{' '.join(self.worker_command(run))}\n".encode())
+                    log.flush()
+                    env = dict(os.environ)
+                    env.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
+                    env.setdefault("TOKENIZERS_PARALLELISM", "false")
+                    env["PYTHONUNBUFFERED"] = "1"
+                    root = str(_repo_root())  # `alignstudio` imports in the worker wherever it runs
+                    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+                    proc = subprocess.Popen(
+                        self.worker_command(run), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                        cwd=str(_repo_root()), env=env, start_new_session=True,
+                    )
+            except OSError as exc:
+                run.transition(FAILED, expect=RUNNING, note="launch failed",
+                               error=f"could not start the worker: {exc}")
+                raise UserError(f"could not start the training worker: {exc}") from None
+            self._procs[run.path] = proc
+            run.update(pid=proc.pid, launched_by=os.getpid())
+        threading.Thread(target=self._watch, args=(run, proc), daemon=True, name=f"watch-{run.name}").start()
+        return proc
+
+    def _watch(self, run: RunFolder, proc: subprocess.Popen) -> None:
+        proc.wait()
+        with self._lock:
+            try:
+                self._reconcile(run)
+            except (UserError, json.JSONDecodeError):
+                pass
+            self._procs.pop(run.path, None)
+        if self.autostart:
+            try:
+                self.pump()
+            except Exception:  # the next refresh() tries again
+                pass
+
+    def run_foreground(self, run: RunFolder, on_progress=None, poll: float = 0.5) -> dict:
+        """Launch `run` now and wait for it, calling `on_progress(metrics_rows)` as lines arrive.
+        Ctrl-C asks the worker to stop gracefully (cancel flag) and waits for it."""
+        proc = self.launch(run)
+        seen = 0
+        cancelled = False
+        while True:
+            try:
+                done = proc.poll() is not None
+                rows = run.metrics()
+                if on_progress and len(rows) > seen:
+                    on_progress(rows[seen:])
+                    seen = len(rows)
+                if done:
+                    break
+                time.sleep(poll)
+            except KeyboardInterrupt:
+                if cancelled:
+                    proc.terminate()
+                    continue
+                cancelled = True
+                run.cancel_path.write_text(str(time.time()))
+                print("\ncancelling: the run stops at the next step and saves a checkpoint "
+                      "(Ctrl-C again to kill it)", file=sys.stderr, flush=True)
+        for _ in range(50):  # the watcher thread reconciles a dead worker; give it a moment
+            if run.state != RUNNING:
+                break
+            time.sleep(0.1)
+        with self._lock:
+            self._reconcile(run)
+        return run.status()
+
+
+def _repo_root() -> Path:
+    """The folder that contains the `alignstudio` package, so `python -m alignstudio...` resolves."""
+    return Path(__file__).resolve().parents[2]

@@ -1,0 +1,263 @@
+"""What a training run is asked to do: the `RunSpec` dataclass, validated on creation, saved as spec.json.
+
+Owns the method names (dpo, kto, orpo, simpo; `ipo` is DPO with loss_type ipo), the loss types each
+method accepts (TRL's `DPOConfig` does not check them, so we do), the defaults that make sense on one
+machine, and the JSON round-trip. Every field carries a `help` string that the CLI and the Train tab show.
+It imports nothing heavy (no torch, no TRL): the UI and the runner read specs without loading a model.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..core.errors import UserError
+
+METHODS = ("dpo", "kto", "orpo", "simpo")
+METHOD_ALIASES = {"ipo": ("dpo", ["ipo"])}  # `--method ipo` = DPO with the IPO loss
+
+# DPOTrainer's loss types in TRL 1.16 (trl/trainer/dpo_trainer.py, `_compute_loss`).
+DPO_LOSS_TYPES = (
+    "sigmoid", "hinge", "ipo", "exo_pair", "nca_pair", "robust", "bco_pair", "sppo_hard", "aot",
+    "aot_unpaired", "apo_zero", "apo_down", "discopop", "sft", "sigmoid_norm",
+)
+KTO_LOSS_TYPES = ("kto", "apo_zero_unpaired")
+DEFAULT_LOSS = {"dpo": ["sigmoid"], "kto": ["kto"], "orpo": ["orpo"], "simpo": ["simpo"]}
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+SCHEDULERS = ("linear", "cosine", "constant", "constant_with_warmup")
+# Methods that train against a frozen reference model (ORPO and SimPO have none).
+REFERENCE_METHODS = ("dpo", "kto")
+
+
+def _f(default, help: str, **kw):
+    if isinstance(default, (list, dict)):
+        return field(default_factory=lambda d=default: json.loads(json.dumps(d)), metadata={"help": help, **kw})
+    return field(default=default, metadata={"help": help, **kw})
+
+
+@dataclass
+class RunSpec:
+    """One training run. Invalid values raise `UserError` naming the field."""
+
+    # -- what to train ---------------------------------------------------------------------------
+    method: str = _f("dpo", "Training method: dpo, kto, orpo or simpo (ipo = dpo with loss_type ipo).")
+    model: str = _f("smollm2", "Base model: a registry name ('smollm2', a trained version), a run folder or a "
+                               "local checkpoint folder. An adapter continues training from its weights.")
+    data: str = _f("", "Training data: a JSONL/Parquet file or a datasets snapshot folder. DPO/ORPO/SimPO "
+                       "need prompt/chosen/rejected; KTO takes prompt/completion/label (pairs are unpaired).")
+
+    # -- the loss ----------------------------------------------------------------------------------
+    loss_type: list[str] | None = _f(None, "Loss type(s). DPO: sigmoid, ipo, hinge, robust, ... and lists such "
+                                           "as ['sigmoid', 'sft'] (an SFT term, RPO). KTO: kto or "
+                                           "apo_zero_unpaired. Empty = the method's default.")
+    loss_weights: list[float] | None = _f(None, "Weights for a list of DPO loss types (same length); default 1.0 each.")
+    beta: float = _f(0.1, "How far the model may move from the reference: higher = more conservative. DPO "
+                          "typically 0.1-0.2; for IPO it is tau; for ORPO the odds-ratio weight (lambda); SimPO "
+                          "usually wants about 2.0.")
+    label_smoothing: float = _f(0.0, "Probability that a label is flipped (robust DPO, EXO, SimPO), in [0, 0.5).")
+    simpo_gamma: float = _f(0.5, "SimPO target reward margin (gamma).")
+    desirable_weight: float = _f(1.0, "KTO: weight of desirable (thumbs-up) examples.")
+    undesirable_weight: float = _f(1.0, "KTO: weight of undesirable (thumbs-down) examples.")
+
+    # -- optimisation ------------------------------------------------------------------------------
+    learning_rate: float = _f(5e-5, "Peak learning rate (LoRA typically 5e-6 to 1e-4; full fine-tuning ~5e-7 to 5e-6).")
+    num_train_epochs: float = _f(1.0, "Passes over the data (ignored when max_steps is set). 0.5-1 is often best.")
+    max_steps: int | None = _f(None, "Stop after this many optimizer steps (overrides epochs).")
+    batch_size: int = _f(2, "Examples per device per step (KTO needs at least 2).")
+    grad_accum: int = _f(1, "Gradient accumulation steps (effective batch = batch_size x grad_accum x devices).")
+    max_length: int = _f(512, "Maximum tokens of prompt + completion; longer examples are truncated.")
+    lr_scheduler: str = _f("linear", "Learning-rate schedule: linear, cosine, constant or constant_with_warmup.")
+    warmup_steps: int = _f(0, "Linear warm-up steps.")
+    weight_decay: float = _f(0.0, "AdamW weight decay.")
+    max_grad_norm: float = _f(1.0, "Gradient clipping norm.")
+    seed: int = _f(42, "Random seed (data order, LoRA initialisation, dropout).")
+
+    # -- parameters that train ---------------------------------------------------------------------
+    full: bool = _f(False, "Full fine-tuning instead of LoRA (DPO/KTO keep an explicit frozen reference copy).")
+    lora_r: int = _f(16, "LoRA rank (adapter size; 8-64 typical).")
+    lora_alpha: int = _f(32, "LoRA alpha (scale = alpha / r).")
+    lora_dropout: float = _f(0.05, "LoRA dropout.")
+    lora_target_modules: list[str] | None = _f(None, "Modules LoRA adapts; empty = q/k/v/o/gate/up/down_proj for "
+                                                     "llama-like models, otherwise every linear layer.")
+
+    # -- machine -----------------------------------------------------------------------------------
+    precision: str = _f("auto", "auto (fp32 on CPU, bf16 on a GPU that has it), fp32, bf16 or fp16.")
+    gradient_checkpointing: bool = _f(False, "Recompute activations to save memory (slower; useful on GPUs).")
+    precompute_ref_log_probs: bool = _f(False, "DPO/KTO: compute the reference log-probs once before training.")
+
+    # -- run folder --------------------------------------------------------------------------------
+    logging_steps: int = _f(1, "Write a metrics line every N steps.")
+    save_steps: int = _f(50, "Save a checkpoint every N steps (the last 2 are kept).")
+    register_as: str | None = _f(None, "Model version name for the trained model (default: the run's name).")
+
+    def __post_init__(self) -> None:
+        self.method = str(self.method or "").strip().lower()
+        if self.method in METHOD_ALIASES:
+            method, loss = METHOD_ALIASES[self.method]
+            if self.loss_type and list(self.loss_type) != loss:
+                raise UserError(f"method {self.method!r} means DPO with loss_type {loss}; "
+                                f"use method 'dpo' for loss_type {self.loss_type}")
+            self.method, self.loss_type = method, list(loss)
+        if self.method not in METHODS:
+            raise UserError(f"method must be one of {', '.join(METHODS + tuple(METHOD_ALIASES))}, "
+                            f"not {self.method!r}")
+        self._check_loss()
+        self._check_numbers()
+        if not str(self.model or "").strip():
+            raise UserError("model: no base model given")
+        if not str(self.data or "").strip():
+            raise UserError("data: no training data given (a file or a snapshot folder)")
+        if self.precision not in PRECISIONS:
+            raise UserError(f"precision must be one of {', '.join(PRECISIONS)}, not {self.precision!r}")
+        if self.lr_scheduler not in SCHEDULERS:
+            raise UserError(f"lr_scheduler must be one of {', '.join(SCHEDULERS)}, not {self.lr_scheduler!r}")
+        if self.lora_target_modules is not None:
+            if isinstance(self.lora_target_modules, str):
+                self.lora_target_modules = [m.strip() for m in self.lora_target_modules.split(",") if m.strip()]
+            self.lora_target_modules = list(self.lora_target_modules) or None
+        if self.register_as is not None and not str(self.register_as).strip():
+            self.register_as = None
+
+    def _check_loss(self) -> None:
+        loss = self.loss_type
+        if isinstance(loss, str):
+            loss = [part.strip() for part in loss.split(",") if part.strip()]
+        loss = [str(x).strip().lower() for x in (loss or [])] or list(DEFAULT_LOSS[self.method])
+        if self.method == "dpo":
+            unknown = [x for x in loss if x not in DPO_LOSS_TYPES]
+            if unknown:
+                raise UserError(f"loss_type {unknown[0]!r} is not a DPO loss; choose from {', '.join(DPO_LOSS_TYPES)}")
+            if len(set(loss)) != len(loss):
+                raise UserError(f"loss_type lists {loss} with a repeat")
+        elif self.method == "kto":
+            if len(loss) != 1 or loss[0] not in KTO_LOSS_TYPES:
+                raise UserError(f"KTO takes one loss_type of {', '.join(KTO_LOSS_TYPES)}, not {loss}")
+        elif loss != DEFAULT_LOSS[self.method]:
+            raise UserError(f"{self.method.upper()} has a single loss; loss_type {loss} does not apply "
+                            "(use method 'dpo' for DPO loss variants)")
+        self.loss_type = loss
+        if self.loss_weights is not None:
+            if self.method != "dpo":
+                raise UserError("loss_weights only apply to DPO loss combinations")
+            self.loss_weights = [float(w) for w in self.loss_weights]
+            if len(self.loss_weights) != len(loss):
+                raise UserError(f"loss_weights has {len(self.loss_weights)} values for {len(loss)} loss types")
+            if any(not math.isfinite(w) or w < 0 for w in self.loss_weights):
+                raise UserError("loss_weights must be finite and non-negative")
+        if not 0.0 <= self.label_smoothing < 0.5:
+            raise UserError(f"label_smoothing must be in [0, 0.5), got {self.label_smoothing}")
+        if "exo_pair" in loss and self.label_smoothing == 0.0:
+            raise UserError("loss_type exo_pair needs label_smoothing > 0 (the EXO paper uses 1e-3)")
+
+    def _check_numbers(self) -> None:
+        def need(cond: bool, message: str) -> None:
+            if not cond:
+                raise UserError(message)
+
+        for name in ("beta", "learning_rate", "num_train_epochs", "simpo_gamma", "desirable_weight",
+                     "undesirable_weight", "weight_decay", "max_grad_norm", "lora_dropout", "label_smoothing"):
+            value = getattr(self, name)
+            need(isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value),
+                 f"{name} must be a finite number, got {value!r}")
+            setattr(self, name, float(value))
+        for name in ("batch_size", "grad_accum", "max_length", "seed", "warmup_steps", "lora_r", "lora_alpha",
+                     "logging_steps", "save_steps"):
+            value = getattr(self, name)
+            if isinstance(value, float) and value.is_integer():
+                value = int(value)
+            need(isinstance(value, int) and not isinstance(value, bool), f"{name} must be a whole number, got {value!r}")
+            setattr(self, name, value)
+        need(self.beta > 0, f"beta must be > 0, got {self.beta}")
+        need(self.learning_rate > 0, f"learning_rate must be > 0, got {self.learning_rate}")
+        need(self.num_train_epochs > 0, f"num_train_epochs must be > 0, got {self.num_train_epochs}")
+        if self.max_steps is not None:
+            if isinstance(self.max_steps, float) and self.max_steps.is_integer():
+                self.max_steps = int(self.max_steps)
+            need(isinstance(self.max_steps, int) and not isinstance(self.max_steps, bool),
+                 f"max_steps must be a whole number, got {self.max_steps!r}")
+            if self.max_steps <= 0:
+                self.max_steps = None  # 0 / -1: train by epochs
+        need(self.batch_size >= 1, "batch_size must be at least 1")
+        need(self.method != "kto" or self.batch_size >= 2,
+             "KTO needs batch_size of at least 2 (it estimates its KL term from the other examples in a batch)")
+        need(self.grad_accum >= 1, "grad_accum must be at least 1")
+        need(self.max_length >= 16, f"max_length must be at least 16 tokens, got {self.max_length}")
+        need(self.warmup_steps >= 0, "warmup_steps must be >= 0")
+        need(self.weight_decay >= 0, "weight_decay must be >= 0")
+        need(self.max_grad_norm > 0, "max_grad_norm must be > 0")
+        need(self.lora_r >= 1, "lora_r must be at least 1")
+        need(self.lora_alpha >= 1, "lora_alpha must be at least 1")
+        need(0.0 <= self.lora_dropout < 1.0, "lora_dropout must be in [0, 1)")
+        need(self.desirable_weight > 0 and self.undesirable_weight > 0, "KTO weights must be > 0")
+        need(self.logging_steps >= 1, "logging_steps must be at least 1")
+        need(self.save_steps >= 1, "save_steps must be at least 1")
+        need(self.seed >= 0, "seed must be >= 0")
+
+    # -- derived -----------------------------------------------------------------------------------
+    @property
+    def uses_reference(self) -> bool:
+        return self.method in REFERENCE_METHODS
+
+    @property
+    def label(self) -> str:
+        """Short description for lists: 'dpo[sigmoid] beta=0.1 lora'."""
+        loss = "" if self.method in ("orpo", "simpo") else f"[{'+'.join(self.loss_type)}]"
+        return f"{self.method}{loss} beta={self.beta:g} {'full' if self.full else 'lora'}"
+
+    # -- JSON ------------------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "RunSpec":
+        if not isinstance(data, dict):
+            raise UserError(f"a run spec must be a JSON object, got {type(data).__name__}")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise UserError(f"unknown run setting(s): {', '.join(unknown)}")
+        return cls(**data)
+
+    @classmethod
+    def from_json(cls, text: str) -> "RunSpec":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise UserError(f"run spec is not valid JSON ({exc.msg})") from None
+        return cls.from_dict(data)
+
+    def save(self, path: str | Path) -> Path:
+        path = Path(path)
+        tmp = path.with_name(path.name + ".partial")
+        tmp.write_text(self.to_json() + "\n", encoding="utf-8")
+        tmp.replace(path)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> "RunSpec":
+        path = Path(path)
+        if not path.is_file():
+            raise UserError(f"{path} does not exist")
+        return cls.from_json(path.read_text(encoding="utf-8"))
+
+    def replace(self, **changes) -> "RunSpec":
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def help(cls, name: str) -> str:
+        for f in dataclasses.fields(cls):
+            if f.name == name:
+                return f.metadata.get("help", "")
+        raise KeyError(name)
+
+
+def field_help() -> dict[str, str]:
+    """{field name: help} for every RunSpec field, in declaration order."""
+    return {f.name: f.metadata.get("help", "") for f in dataclasses.fields(RunSpec)}

@@ -1,0 +1,499 @@
+"""Train tab: start DPO / KTO / IPO / ORPO / SimPO runs, watch them live, cancel, resume, sweep beta, merge.
+
+Layout in `build`, plain handlers (values in, values out; testable without a browser), events in `wire`
+(the one exception: the run comparison is a `gr.render` block in `build`, redrawn per selection).
+Everything goes through `services.runs` (the RunManager); the plots read the run folder on a `gr.Timer`,
+so nothing depends on a browser staying connected, and the app can restart while a run goes on.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import gradio as gr
+import pandas as pd
+
+from ..core.errors import UserError
+from ..services.checks import gate_training_data
+from ..services.container import Services
+from ..training.diagnostics import diagnose_spec, expected_first_loss
+from ..training.spec import DPO_LOSS_TYPES, KTO_LOSS_TYPES, RunSpec
+from .common import on
+
+METHOD_CHOICES = [("DPO", "dpo"), ("IPO (DPO, squared loss)", "ipo"), ("KTO (thumbs up/down)", "kto"),
+                  ("ORPO (no reference)", "orpo"), ("SimPO (no reference, length-normalized)", "simpo")]
+RUN_HEADERS = ["run", "state", "settings", "base model", "step", "created", "error"]
+SWEEP_BETAS = "0.01, 0.05, 0.1, 0.2, 0.5"
+COMPARE_METRICS = [("loss", "loss"), ("reward margin", "rewards/margins"), ("reward accuracy", "rewards/accuracies"),
+                   ("chosen reward", "rewards/chosen")]
+POLL_S = 2.0
+EMPTY_PLOT = pd.DataFrame({"step": pd.Series(dtype=float), "value": pd.Series(dtype=float),
+                           "series": pd.Series(dtype=str)})
+# Gradio 6's LinePlot fixes its colour domain when the chart is first drawn, so a plot with several
+# series always receives every series name (missing ones as a NaN placeholder row, which is not drawn).
+START = "expected start"
+LOSS_SERIES = ("loss", START)
+REWARD_SERIES = ("chosen", "rejected")
+COLORS = {"loss": "#2563eb", START: "#9ca3af", "chosen": "#16a34a", "rejected": "#dc2626"}
+
+
+@dataclass
+class TrainView:
+    method: gr.Dropdown
+    loss_type: gr.Dropdown
+    model: gr.Dropdown
+    data_kind: gr.Radio
+    snapshot: gr.Dropdown
+    data_file: gr.Textbox
+    beta: gr.Number
+    learning_rate: gr.Number
+    max_steps: gr.Number
+    epochs: gr.Number
+    batch_size: gr.Number
+    grad_accum: gr.Number
+    max_length: gr.Number
+    seed: gr.Number
+    label_smoothing: gr.Number
+    full: gr.Checkbox
+    lora_r: gr.Number
+    lora_alpha: gr.Number
+    lora_dropout: gr.Number
+    run_name: gr.Textbox
+    override: gr.Checkbox
+    start: gr.Button
+    sweep_betas: gr.Textbox
+    sweep: gr.Button
+    message: gr.Markdown
+    runs: gr.Dataframe
+    run: gr.Dropdown
+    cancel: gr.Button
+    resume: gr.Button
+    merge: gr.Button
+    refresh: gr.Button
+    status: gr.Markdown
+    diagnostics: gr.Markdown
+    plot_loss: gr.LinePlot
+    plot_accuracy: gr.LinePlot
+    plot_margins: gr.LinePlot
+    plot_rewards: gr.LinePlot
+    plot_kl: gr.LinePlot
+    plot_lr: gr.LinePlot
+    plot_throughput: gr.LinePlot
+    compare_runs: gr.Dropdown
+    compare_metric: gr.Radio
+    compare_refresh: gr.Button
+    log: gr.Textbox
+    timer: gr.Timer
+
+    def form(self) -> list:
+        return [self.method, self.loss_type, self.model, self.data_kind, self.snapshot, self.data_file, self.beta,
+                self.learning_rate, self.max_steps, self.epochs, self.batch_size, self.grad_accum, self.max_length,
+                self.seed, self.label_smoothing, self.full, self.lora_r, self.lora_alpha, self.lora_dropout,
+                self.run_name]
+
+    def live_outputs(self) -> list:
+        return [self.status, self.diagnostics, self.plot_loss, self.plot_accuracy, self.plot_margins,
+                self.plot_rewards, self.plot_kl, self.plot_lr, self.plot_throughput, self.log]
+
+
+def _plot(title: str, elem_id: str, y_title: str, series: tuple[str, ...] = (), **kw) -> gr.LinePlot:
+    """A live plot: one line, or several fixed, coloured series (see COLORS)."""
+    if series:
+        kw.update(color="series", color_map={name: COLORS[name] for name in series},
+                  value=placeholder(series))
+    else:
+        kw.update(value=EMPTY_PLOT.copy())
+    return gr.LinePlot(x="step", y="value", title=title, y_title=y_title, x_title="step", elem_id=elem_id,
+                       height=220, **kw)
+
+
+def placeholder(series) -> pd.DataFrame:
+    return pd.DataFrame({"step": [math.nan] * len(series), "value": [math.nan] * len(series),
+                         "series": list(series)})
+
+
+def build(services: Services) -> TrainView:
+    with gr.Row():
+        with gr.Column(scale=2, min_width=320):
+            gr.Markdown("### New run")
+            method = gr.Dropdown(METHOD_CHOICES, value="dpo", label="Method", elem_id="train-method")
+            loss_type = gr.Dropdown(loss_choices("dpo"), value=["sigmoid"], multiselect=True, label="Loss type",
+                                    info="DPO: add 'sft' for an SFT term; ipo/robust for noisy labels",
+                                    elem_id="train-loss-type")
+            model = gr.Dropdown(services.registry.names(), value=services.default_model, label="Base model",
+                                allow_custom_value=True, elem_id="train-model")
+            data_kind = gr.Radio([("Snapshot", "snapshot"), ("File", "file")], value="snapshot",
+                                 label="Training data", elem_id="train-data-kind")
+            snapshot = gr.Dropdown(snapshot_choices(services), label="Snapshot", allow_custom_value=False,
+                                   elem_id="train-snapshot")
+            data_file = gr.Textbox(label="File (JSONL / Parquet) or datasets folder", visible=False,
+                                   placeholder="data/example_preferences.jsonl", elem_id="train-data-file")
+            with gr.Row():
+                beta = gr.Number(0.1, label="beta", minimum=0.0001, step=0.01, elem_id="train-beta",
+                                 info=RunSpec.help("beta")[:60] + "...")
+                learning_rate = gr.Number(5e-5, label="Learning rate", minimum=0, elem_id="train-lr")
+            with gr.Row():
+                max_steps = gr.Number(None, label="Max steps (empty = epochs)", precision=0, minimum=0,
+                                      elem_id="train-max-steps")
+                epochs = gr.Number(1.0, label="Epochs", minimum=0.01, elem_id="train-epochs")
+            with gr.Row():
+                batch_size = gr.Number(2, label="Batch size", precision=0, minimum=1, elem_id="train-batch-size")
+                grad_accum = gr.Number(1, label="Grad accumulation", precision=0, minimum=1,
+                                       elem_id="train-grad-accum")
+            with gr.Row():
+                max_length = gr.Number(512, label="Max length (tokens)", precision=0, minimum=16,
+                                       elem_id="train-max-length")
+                seed = gr.Number(42, label="Seed", precision=0, minimum=0, elem_id="train-seed")
+            with gr.Accordion("More settings", open=False):
+                label_smoothing = gr.Number(0.0, label="Label smoothing (robust/EXO/SimPO)", minimum=0, maximum=0.49,
+                                            elem_id="train-label-smoothing")
+                full = gr.Checkbox(False, label="Full fine-tuning (instead of LoRA)", elem_id="train-full")
+                with gr.Row():
+                    lora_r = gr.Number(16, label="LoRA r", precision=0, minimum=1, elem_id="train-lora-r")
+                    lora_alpha = gr.Number(32, label="LoRA alpha", precision=0, minimum=1,
+                                           elem_id="train-lora-alpha")
+                    lora_dropout = gr.Number(0.05, label="LoRA dropout", minimum=0, maximum=0.9,
+                                             elem_id="train-lora-dropout")
+            run_name = gr.Textbox(label="Run name (optional)", elem_id="train-name")
+            override = gr.Checkbox(False, label="Train even if validation finds errors", elem_id="train-override")
+            start = gr.Button("Start training", variant="primary", elem_id="train-start")
+            with gr.Row():
+                sweep_betas = gr.Textbox(SWEEP_BETAS, label="Beta sweep values", scale=3, elem_id="train-sweep-betas")
+                sweep = gr.Button("Queue beta sweep", scale=1, elem_id="train-sweep")
+            message = gr.Markdown(elem_id="train-message")
+        with gr.Column(scale=5):
+            runs = gr.Dataframe(pd.DataFrame(run_rows(services), columns=RUN_HEADERS), interactive=False,
+                                label="Runs (newest first)", elem_id="train-runs", max_height=260)
+            with gr.Row():
+                names = run_names(services)
+                run = gr.Dropdown(names, value=names[0] if names else None, label="Run", scale=3,
+                                  elem_id="train-run")
+                cancel = gr.Button("Cancel", size="sm", variant="stop", elem_id="train-cancel")
+                resume = gr.Button("Resume", size="sm", elem_id="train-resume")
+                merge = gr.Button("Merge adapter", size="sm", elem_id="train-merge")
+                refresh = gr.Button("Refresh", size="sm", elem_id="train-refresh")
+            status = gr.Markdown(elem_id="train-status")
+            diagnostics = gr.Markdown(elem_id="train-diagnostics")
+            with gr.Row():
+                plot_loss = _plot("Loss (grey: its value at step 1, ln 2 for DPO)", "train-plot-loss", "loss",
+                                  LOSS_SERIES)
+                plot_accuracy = _plot("Reward accuracy", "train-plot-accuracy", "accuracy", y_lim=[0, 1])
+            with gr.Row():
+                plot_margins = _plot("Reward margin (chosen - rejected)", "train-plot-margins", "margin")
+                plot_rewards = _plot("Chosen and rejected rewards", "train-plot-rewards", "reward", REWARD_SERIES)
+            with gr.Row():
+                plot_kl = _plot("KTO: KL estimate", "train-plot-kl", "kl")
+                plot_lr = _plot("Learning rate", "train-plot-lr", "lr")
+                plot_throughput = _plot("Throughput", "train-plot-throughput", "tokens/s")
+            with gr.Accordion("Compare runs (e.g. a beta sweep)", open=False):
+                with gr.Row():
+                    compare_runs = gr.Dropdown(names, multiselect=True, label="Runs", scale=3,
+                                               elem_id="train-compare-runs")
+                    compare_metric = gr.Radio(COMPARE_METRICS, value="loss", label="Metric", scale=2,
+                                              elem_id="train-compare-metric")
+                    compare_refresh = gr.Button("Redraw", size="sm", scale=1, elem_id="train-compare-refresh")
+
+                # Run names are the series here, so the plot is drawn afresh for each selection (a live
+                # LinePlot keeps the colour domain it was first drawn with).
+                @gr.render(inputs=[compare_runs, compare_metric],
+                           triggers=[compare_runs.change, compare_metric.change, compare_refresh.click])
+                def _compare(selected, metric):
+                    frame = compare_frame(services, selected, metric)
+                    gr.LinePlot(frame if len(frame) else None, x="step", y="value", color="series",
+                                title="Runs compared", x_title="step", y_title=metric, height=280,
+                                elem_id="train-plot-compare")
+            with gr.Accordion("Log", open=False):
+                log = gr.Textbox(lines=12, max_lines=30, label="log.txt (last lines)", interactive=False,
+                                 elem_id="train-log")
+    timer = gr.Timer(POLL_S)
+    return TrainView(method, loss_type, model, data_kind, snapshot, data_file, beta, learning_rate, max_steps,
+                     epochs, batch_size, grad_accum, max_length, seed, label_smoothing, full, lora_r, lora_alpha,
+                     lora_dropout, run_name, override, start, sweep_betas, sweep, message, runs, run, cancel, resume, merge,
+                     refresh, status, diagnostics, plot_loss, plot_accuracy, plot_margins, plot_rewards, plot_kl,
+                     plot_lr, plot_throughput, compare_runs, compare_metric, compare_refresh, log, timer)
+
+
+# -- handlers (plain functions) ------------------------------------------------------------------------
+
+
+def loss_choices(method: str) -> list[str]:
+    if method in ("dpo", "ipo"):
+        return list(DPO_LOSS_TYPES)
+    if method == "kto":
+        return list(KTO_LOSS_TYPES)
+    return []
+
+
+def method_changed(method: str) -> tuple:
+    """The loss-type picker follows the method (ORPO/SimPO have a single loss)."""
+    choices = loss_choices(method)
+    value = {"dpo": ["sigmoid"], "ipo": ["ipo"], "kto": ["kto"]}.get(method, [])
+    return gr.update(choices=choices, value=value, interactive=method in ("dpo", "kto")), \
+        gr.update(value=2.0 if method == "simpo" else 0.1)
+
+
+def data_kind_changed(kind: str) -> tuple:
+    return gr.update(visible=kind == "snapshot"), gr.update(visible=kind == "file")
+
+
+def snapshot_choices(services: Services) -> list[tuple[str, str]]:
+    out = []
+    for snap in services.store.snapshots():
+        stamp = time.strftime("%Y-%m-%d %H:%M", time.localtime(snap["created"]))
+        out.append((f"{snap['kind']} · {snap['rows']} rows · {stamp} · {snap['fingerprint'][:8]}", snap["path"]))
+    return out
+
+
+def _int(value, name: str, default=None):
+    if value is None or (isinstance(value, float) and math.isnan(value)) or value == "":
+        return default
+    number = float(value)
+    if not number.is_integer():
+        raise UserError(f"{name} must be a whole number, got {value}")
+    return int(number)
+
+
+def form_to_spec(method, loss_type, model, data_kind, snapshot, data_file, beta, learning_rate, max_steps,
+                 epochs, batch_size, grad_accum, max_length, seed, label_smoothing, full, lora_r, lora_alpha,
+                 lora_dropout, run_name=None) -> RunSpec:
+    """The form's values as a validated RunSpec (UserError names the bad field)."""
+    data = (snapshot if data_kind == "snapshot" else (data_file or "").strip()) or ""
+    if not data:
+        raise UserError("choose a snapshot (make one in the Data tab) or enter a data file"
+                        if data_kind == "snapshot" else "enter the path of a training data file")
+    from pathlib import Path
+
+    path = Path(data).expanduser()
+    if not path.exists():
+        raise UserError(f"training data {data} does not exist")
+    loss = list(loss_type or []) if method in ("dpo", "kto") else None
+    if method == "ipo":
+        loss = None
+    return RunSpec(
+        method=method, model=(model or "").strip(), data=str(path.resolve()), loss_type=loss or None,
+        beta=float(beta if beta is not None else 0.1), learning_rate=float(learning_rate or 0),
+        max_steps=_int(max_steps, "max steps"), num_train_epochs=float(epochs or 1.0),
+        batch_size=_int(batch_size, "batch size", 2), grad_accum=_int(grad_accum, "grad accumulation", 1),
+        max_length=_int(max_length, "max length", 512), seed=_int(seed, "seed", 42),
+        label_smoothing=float(label_smoothing or 0.0), full=bool(full), lora_r=_int(lora_r, "LoRA r", 16),
+        lora_alpha=_int(lora_alpha, "LoRA alpha", 32), lora_dropout=float(lora_dropout or 0.0),
+    )
+
+
+def _run_name(text: str | None) -> str | None:
+    text = (text or "").strip()
+    return text or None
+
+
+def start_run(services: Services, override: bool, *form) -> tuple:
+    spec = form_to_spec(*form)
+    gate_training_data(spec.data, override=bool(override))
+    name = services.runs.start(spec, _run_name(form[-1]))
+    return _after_change(services, name, f"Queued **{name}** ({spec.label}).")
+
+
+def sweep_runs(services: Services, override: bool, betas_text: str, *form) -> tuple:
+    try:
+        betas = [float(b) for b in (betas_text or "").replace(";", ",").split(",") if b.strip()]
+    except ValueError:
+        raise UserError(f"beta sweep values must be numbers separated by commas, got {betas_text!r}") from None
+    spec = form_to_spec(*form)
+    gate_training_data(spec.data, override=bool(override))
+    names = services.runs.sweep(spec, betas, _run_name(form[-1]))
+    table, run_update, compare_update, _ = _after_change(services, names[0], "")
+    compare_update = gr.update(choices=run_names(services), value=names)
+    note = f"Queued {len(names)} runs (one at a time): " + ", ".join(f"**{n}**" for n in names)
+    return table, run_update, compare_update, note
+
+
+def _after_change(services: Services, selected: str, note: str) -> tuple:
+    names = run_names(services)
+    return (pd.DataFrame(run_rows(services), columns=RUN_HEADERS), gr.update(choices=names, value=selected),
+            gr.update(choices=names), note)
+
+
+def cancel_run(services: Services, name: str) -> str:
+    if not name:
+        raise UserError("choose a run first")
+    status = services.runs.cancel(name)
+    if status["state"] == "cancelled":
+        return f"**{name}** cancelled before it started."
+    return f"Cancelling **{name}**: it stops at the next step and keeps a checkpoint."
+
+
+def resume_run(services: Services, name: str) -> str:
+    if not name:
+        raise UserError("choose a run first")
+    services.runs.resume(name)
+    return f"**{name}** queued again; it continues from its last checkpoint."
+
+
+def merge_run(services: Services, name: str) -> str:
+    if not name:
+        raise UserError("choose a run first")
+    from ..training.merge import merge_adapter
+
+    status = services.runs.status(name)
+    if status["state"] != "succeeded":
+        raise UserError(f"run {name} is {status['state']}; only a finished run's adapter can be merged")
+    result = merge_adapter(services.registry, str(services.runs.folder(name).path))
+    return f"Merged into a full checkpoint **{result.name}** ({result.folder})."
+
+
+def run_rows(services: Services) -> list[list]:
+    if services.runs is None:
+        return []
+    return [info.as_row() for info in services.runs.list()]
+
+
+def run_names(services: Services) -> list[str]:
+    return [] if services.runs is None else services.runs.names()
+
+
+def long_frame(rows: list[dict], keys: dict[str, str], fixed: bool = False) -> pd.DataFrame:
+    """Metrics rows -> the long format LinePlot wants: step, value, series (one series per metric).
+    With `fixed`, every series appears (a NaN placeholder row when it has no values yet)."""
+    records = []
+    for row in rows:
+        for key, label in keys.items():
+            value = row.get(key)
+            if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+                records.append({"step": float(row.get("step") or 0), "value": float(value), "series": label})
+    if fixed:
+        present = {r["series"] for r in records}
+        records += [{"step": math.nan, "value": math.nan, "series": label}
+                    for label in keys.values() if label not in present]
+    return pd.DataFrame(records, columns=["step", "value", "series"]) if records else EMPTY_PLOT.copy()
+
+
+def metric_frames(rows: list[dict], expected_start: float | None = None) -> dict[str, pd.DataFrame]:
+    """Every plot of the live view, from a run's metrics rows. `expected_start` draws the loss a policy
+    equal to its reference has (ln 2 for sigmoid DPO, 0.5 for KTO) as a flat reference line."""
+    loss = long_frame(rows, {"loss": "loss"})
+    steps = sorted(set(loss["step"]))
+    if expected_start is not None and steps:
+        reference = pd.DataFrame({"step": steps, "value": [expected_start] * len(steps),
+                                  "series": [START] * len(steps)})
+        loss = pd.concat([loss, reference], ignore_index=True)
+    if not len(loss) or set(loss["series"]) != set(LOSS_SERIES):
+        loss = pd.concat([loss, placeholder([s for s in LOSS_SERIES if s not in set(loss["series"])])],
+                         ignore_index=True)
+    return {
+        "loss": loss,
+        "accuracy": long_frame(rows, {"rewards/accuracies": "accuracy"}),
+        "margins": long_frame(rows, {"rewards/margins": "margin"}),
+        "rewards": long_frame(rows, {"rewards/chosen": "chosen", "rewards/rejected": "rejected"}, fixed=True),
+        "kl": long_frame(rows, {"kl": "kl"}),
+        "lr": long_frame(rows, {"learning_rate": "learning rate"}),
+        "throughput": long_frame(rows, {"tokens_per_s": "tokens/s"}),
+    }
+
+
+def _duration(seconds) -> str:
+    if seconds is None:
+        return "–"
+    seconds = int(seconds)
+    return f"{seconds // 3600}h {seconds % 3600 // 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m {seconds % 60:02d}s"
+
+
+def status_markdown(status: dict, spec: RunSpec, rows: list[dict]) -> str:
+    state = status["state"]
+    last = rows[-1] if rows else {}
+    step = last.get("step", status.get("step") or 0)
+    total = last.get("max_steps") or status.get("max_steps")
+    lines = [f"**{state.upper()}** · {spec.label} · base `{spec.model}`"]
+    progress = f"step {step}" + (f" of {total}" if total else "")
+    if state == "running":
+        progress += f" · ETA {_duration(last.get('eta_s'))}"
+        if status.get("cancel_requested"):
+            progress += " · cancelling at the next step"
+    if last.get("tokens_per_s"):
+        progress += f" · {last['tokens_per_s']:.0f} tokens/s"
+    lines.append(progress)
+    if state == "succeeded":
+        lines.append(f"Model: `{status.get('model_dir')}`"
+                     + (f" · registered as **{status['registered_as']}**" if status.get("registered_as") else ""))
+    if status.get("error"):
+        lines.append(f"**Error:** {status['error']}")
+        if status.get("error_tail"):
+            lines.append("```\n" + status["error_tail"] + "\n```")
+    return "\n\n".join(lines)
+
+
+def diagnostics_markdown(rows: list[dict], spec: RunSpec) -> str:
+    found = diagnose_spec(rows, spec)
+    if not rows:
+        return ""
+    if not found:
+        return "✅ No warning signs in the metrics so far."
+    return "\n\n".join(d.markdown() for d in found)
+
+
+def run_view(services: Services, name: str | None) -> tuple:
+    """Everything the live view shows for one run: status, diagnostics, seven plots, the log tail."""
+    if not name or services.runs is None:
+        return ("Choose a run.", "", *_empty_frames(), "")
+    try:
+        status = services.runs.status(name)
+        spec = services.runs.spec(name)
+    except UserError as exc:
+        return (str(exc), "", *_empty_frames(), "")
+    rows = services.runs.metrics(name)
+    frames = metric_frames(rows, expected_first_loss(spec.method, spec.loss_type, spec.beta, spec.label_smoothing))
+    return (status_markdown(status, spec, rows), diagnostics_markdown(rows, spec), frames["loss"],
+            frames["accuracy"], frames["margins"], frames["rewards"], frames["kl"], frames["lr"],
+            frames["throughput"], services.runs.log_tail(name, 60))
+
+
+def _empty_frames() -> list[pd.DataFrame]:
+    return list(metric_frames([]).values())
+
+
+def compare_frame(services: Services, names: list[str] | None, metric: str) -> pd.DataFrame:
+    """One series per run for `metric` (loss, margins, ...), e.g. across a beta sweep."""
+    records = []
+    for name in names or []:
+        try:
+            rows = services.runs.metrics(name)
+            beta = services.runs.spec(name).beta
+        except UserError:
+            continue
+        label = name if f"beta{beta:g}" in name else f"{name} (beta={beta:g})"
+        frame = long_frame(rows, {metric: label})
+        records.extend(frame.to_dict("records"))
+    return pd.DataFrame(records, columns=["step", "value", "series"]) if records else EMPTY_PLOT.copy()
+
+
+def poll(services: Services, name: str | None) -> tuple:
+    """Timer tick: the run table and the selected run's live view."""
+    table = pd.DataFrame(run_rows(services), columns=RUN_HEADERS)
+    return (table, *run_view(services, name))
+
+
+# -- events -------------------------------------------------------------------------------------------------
+
+
+def wire(view: TrainView, services: Services, demo: gr.Blocks | None = None) -> None:
+    form = view.form()
+    live = view.live_outputs()
+    polled = [view.runs, *live]
+    changed = [view.runs, view.run, view.compare_runs, view.message]
+    on(view.method.change, method_changed, [view.method], [view.loss_type, view.beta])
+    on(view.data_kind.change, data_kind_changed, [view.data_kind], [view.snapshot, view.data_file])
+    on(view.start.click, lambda o, *f: start_run(services, o, *f), [view.override, *form], changed,
+       api_name="train_start")
+    on(view.sweep.click, lambda o, b, *f: sweep_runs(services, o, b, *f), [view.override, view.sweep_betas, *form],
+       changed, api_name="train_sweep")
+    on(view.cancel.click, lambda n: cancel_run(services, n), [view.run], [view.message])
+    on(view.resume.click, lambda n: resume_run(services, n), [view.run], [view.message])
+    on(view.merge.click, lambda n: merge_run(services, n), [view.run], [view.message])
+    on(view.run.change, lambda n: run_view(services, n), [view.run], live)
+    on(view.timer.tick, lambda n: poll(services, n), [view.run], polled, show_progress="hidden",
+       concurrency_limit=None, api_name=False)
+    on(view.refresh.click,
+       lambda n: (*poll(services, n), gr.update(choices=snapshot_choices(services)),
+                  gr.update(choices=services.registry.names()), gr.update(choices=run_names(services)),
+                  gr.update(choices=run_names(services))),
+       [view.run], [*polled, view.snapshot, view.model, view.run, view.compare_runs])

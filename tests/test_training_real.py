@@ -1,0 +1,48 @@
+"""The real SmolLM2-135M-Instruct: 2 LoRA DPO steps through the worker, then the adapter reloads and talks."""
+
+import json
+
+import pytest
+
+from alignstudio.core.models import EMBEDDED_NAME
+from alignstudio.core.registry import ModelRegistry
+from alignstudio.core.store import Store
+from alignstudio.services.sampling import Generator
+from alignstudio.training.diagnostics import LN2
+from alignstudio.training.runner import SUCCEEDED, RunManager
+from alignstudio.training.spec import RunSpec
+from servers import ROOT
+
+pytestmark = pytest.mark.real_model
+
+
+def test_lora_dpo_on_smollm2_reloads_and_generates(real_workspace):
+    store = Store(real_workspace.db_path)
+    runs = RunManager(real_workspace, store)
+    spec = RunSpec(method="dpo", model="smollm2", data=str(ROOT / "data" / "example_preferences.jsonl"),
+                   max_steps=2, max_length=128, batch_size=2, learning_rate=5e-5, seed=0)
+    name = runs.start(spec, "smollm2-dpo")
+    try:
+        status = runs.wait(name, timeout=900)
+    finally:
+        for proc in list(runs._procs.values()):
+            if proc.poll() is None:
+                proc.kill()
+    assert status["state"] == SUCCEEDED, runs.log_tail(name)
+    rows = runs.metrics(name)
+    assert abs(rows[0]["loss"] - LN2) < 0.01 and len(rows) == 2
+
+    run = runs.folder(name)
+    config = json.loads((run.model_dir / "adapter_config.json").read_text())
+    assert config["base_model_name_or_path"] == str((real_workspace.models_dir / EMBEDDED_NAME).resolve())
+    version = {v["name"]: v for v in store.model_versions()}[status["registered_as"]]
+    assert version["kind"] == "adapter" and version["base"] == EMBEDDED_NAME
+
+    registry = ModelRegistry(real_workspace, store)
+    ref = registry.resolve(status["registered_as"])
+    assert ref.is_adapter and ref.base_folder == real_workspace.models_dir / EMBEDDED_NAME
+    model, tokenizer = registry.load(ref)
+    (text,) = Generator(ref.name, model, tokenizer).complete(
+        [[{"role": "user", "content": "What is the capital of France?"}]], [0.3], top_p=0.9, max_new_tokens=24,
+        seed=0)
+    assert "Paris" in text  # 2 small LoRA steps keep the model's knowledge

@@ -1,0 +1,143 @@
+"""The Train tab: layout builds with stable elem_ids; handlers are plain functions (stand-in worker)."""
+
+import json
+import math
+import sys
+from types import SimpleNamespace
+
+import gradio as gr
+import pytest
+
+from alignstudio.core.errors import UserError
+from alignstudio.core.registry import ModelRegistry
+from alignstudio.training.diagnostics import LN2
+from alignstudio.training.runner import RunManager
+from alignstudio.ui import train
+from servers import ROOT
+from test_training_runner import STAND_IN
+
+PAIRS = str(ROOT / "data" / "example_preferences.jsonl")
+
+
+@pytest.fixture
+def services(workspace, store, tmp_path):
+    script = tmp_path / "stand_in.py"
+    script.write_text(STAND_IN)
+    runs = RunManager(workspace, store, command=[sys.executable, str(script)])
+    yield SimpleNamespace(workspace=workspace, store=store, registry=ModelRegistry(workspace, store), runs=runs,
+                          default_model="smollm2")
+    for proc in list(runs._procs.values()):
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def form(**kw):
+    values = dict(method="dpo", loss_type=["sigmoid"], model="smollm2", data_kind="file", snapshot=None,
+                  data_file=PAIRS, beta=0.1, learning_rate=5e-5, max_steps=4, epochs=1.0, batch_size=2,
+                  grad_accum=1, max_length=64, seed=42, label_smoothing=0.0, full=False, lora_r=16, lora_alpha=32,
+                  lora_dropout=0.05, run_name="")
+    values.update(kw)
+    return list(values.values())
+
+
+def test_tab_builds_with_stable_elem_ids(services):
+    with gr.Blocks() as demo:
+        view = train.build(services)
+        train.wire(view, services, demo)
+    ids = {c.elem_id for c in demo.blocks.values() if getattr(c, "elem_id", None)}
+    for needed in ("train-start", "train-cancel", "train-resume", "train-sweep", "train-method", "train-beta",
+                   "train-runs", "train-run", "train-status", "train-diagnostics", "train-plot-loss",
+                   "train-compare-runs", "train-data-file", "train-snapshot", "train-merge"):
+        assert needed in ids, needed
+    assert isinstance(view.timer, gr.Timer)
+
+
+def test_form_to_spec_validates(tmp_path):
+    spec = train.form_to_spec(*form(method="ipo", loss_type=[]))
+    assert spec.method == "dpo" and spec.loss_type == ["ipo"] and spec.max_steps == 4
+    assert train.form_to_spec(*form(loss_type=["sigmoid", "sft"])).loss_type == ["sigmoid", "sft"]
+    assert train.form_to_spec(*form(method="orpo", loss_type=["sigmoid"])).loss_type == ["orpo"]
+    assert train.form_to_spec(*form(max_steps=None)).max_steps is None
+    with pytest.raises(UserError, match="does not exist"):
+        train.form_to_spec(*form(data_file=str(tmp_path / "missing.jsonl")))
+    with pytest.raises(UserError, match="snapshot"):
+        train.form_to_spec(*form(data_kind="snapshot"))
+    with pytest.raises(UserError, match="beta"):
+        train.form_to_spec(*form(beta=0))
+    with pytest.raises(UserError, match="whole number"):
+        train.form_to_spec(*form(batch_size=2.5))
+
+
+def test_method_change_follows_loss_choices():
+    loss, beta = train.method_changed("kto")
+    assert loss["choices"] == [("kto", "kto"), ("apo_zero_unpaired", "apo_zero_unpaired")] or \
+        list(loss["choices"]) == ["kto", "apo_zero_unpaired"]
+    assert loss["value"] == ["kto"] and beta["value"] == 0.1
+    loss, beta = train.method_changed("simpo")
+    assert loss["interactive"] is False and beta["value"] == 2.0
+
+
+def test_start_cancel_resume_and_live_view(services):
+    table, run_update, _, note = train.start_run(services, False, *form(run_name="ui-run", data_file=PAIRS))
+    assert "ui-run" in note and run_update["value"] == "ui-run" and "ui-run" in list(table["run"])
+    services.runs.wait("ui-run", timeout=20)
+    out = train.run_view(services, "ui-run")
+    status_md, diag_md, loss_plot = out[0], out[1], out[2]
+    assert "SUCCEEDED" in status_md
+    assert set(loss_plot["series"]) == {"loss", train.START}  # the ln(2) reference line
+    assert math.isclose(loss_plot[loss_plot["series"] == train.START]["value"].iloc[0], LN2)
+    assert "No warning signs" in diag_md
+    with pytest.raises(UserError):
+        train.cancel_run(services, "ui-run")
+    with pytest.raises(UserError, match="choose a run"):
+        train.resume_run(services, "")
+    assert train.run_view(services, None)[0] == "Choose a run."
+
+
+def test_sweep_and_compare(services):
+    table, _, compare, note = train.sweep_runs(services, False, "0.05, 0.2", *form(run_name="sw"))
+    assert compare["value"] == ["sw-beta0.05", "sw-beta0.2"] and "Queued 2 runs" in note
+    for name in compare["value"]:
+        services.runs.wait(name, timeout=20)
+    frame = train.compare_frame(services, compare["value"], "loss")
+    assert set(frame["series"]) == {"sw-beta0.05", "sw-beta0.2"}  # sweep names already carry the beta
+    started = train.start_run(services, False, *form(run_name="plain"))
+    services.runs.wait("plain", timeout=20)
+    assert set(train.compare_frame(services, ["plain"], "loss")["series"]) == {"plain (beta=0.1)"}
+    assert train.compare_frame(services, ["nope"], "loss").empty and started
+    with pytest.raises(UserError, match="numbers"):
+        train.sweep_runs(services, False, "0.1, lots", *form())
+    polled = train.poll(services, "sw-beta0.05")
+    assert len(polled) == 11 and len(polled[0]) == 3
+
+
+def test_metric_frames_cover_every_plot():
+    rows = [{"step": 1, "loss": LN2, "rewards/accuracies": 0.0, "rewards/margins": 0.0, "rewards/chosen": 0.0,
+             "rewards/rejected": 0.0, "learning_rate": 1e-3, "tokens_per_s": 100.0},
+            {"step": 2, "loss": 0.6, "rewards/accuracies": 1.0, "rewards/margins": 0.2, "rewards/chosen": 0.1,
+             "rewards/rejected": -0.1, "learning_rate": 5e-4, "tokens_per_s": 120.0, "kl": None}]
+    frames = train.metric_frames(rows, LN2)
+    assert set(frames) == {"loss", "accuracy", "margins", "rewards", "kl", "lr", "throughput"}
+    assert set(frames["rewards"]["series"]) == {"chosen", "rejected"} and len(frames["kl"]) == 0
+    kto = train.metric_frames([{"step": 1, "loss": 0.5, "kl": 0.0}], 0.5)
+    assert set(kto["loss"]["series"]) == {"loss", train.START} and len(kto["kl"]) == 1
+    # a multi-series plot always gets every series name (Gradio fixes the colours on the first draw)
+    orpo = train.metric_frames([{"step": 1, "loss": 10.8}], None)
+    assert set(orpo["loss"]["series"]) == {"loss", train.START}
+    assert orpo["loss"][orpo["loss"]["series"] == train.START]["value"].isna().all()
+    empty = train.metric_frames([], None)
+    assert set(empty["rewards"]["series"]) == {"chosen", "rejected"} and empty["rewards"]["value"].isna().all()
+    status = train.status_markdown({"state": "failed", "error": "boom", "error_tail": "Traceback\nValueError"},
+                                   train.form_to_spec(*form()), rows)
+    assert "**Error:** boom" in status and "ValueError" in status
+
+
+def test_validation_errors_block_training_unless_overridden(services, tmp_path):
+    bad = tmp_path / "identical.jsonl"
+    bad.write_text(json.dumps({"prompt": "q?", "chosen": "same words here", "rejected": "same words here"}) + "\n")
+    with pytest.raises(UserError, match="validation error"):
+        train.start_run(services, False, *form(run_name="blocked", data_file=str(bad)))
+    assert "blocked" not in train.run_names(services)
+    train.start_run(services, True, *form(run_name="forced", data_file=str(bad)))
+    assert "forced" in train.run_names(services)

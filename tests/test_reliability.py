@@ -16,7 +16,7 @@ from servers import running_app, start_app, stop
 pytestmark = pytest.mark.slow
 
 ANNOTATORS = 16
-LABELS_EACH = 120
+LABELS_EACH = 100
 
 
 def config(model) -> list:
@@ -89,3 +89,40 @@ def test_kill_9_mid_labeling_keeps_every_acknowledged_label(tmp_path, tiny_model
     stored = Counter(label.annotator for label in Store(workspace / "store.sqlite").labels())
     for name, count in snapshot.items():
         assert count <= stored[name] <= count + 1, (name, count, stored[name])  # +1: in flight at the kill
+
+
+def test_kill_9_of_a_training_worker(tmp_path, tiny_model_dir):
+    """The run is marked failed (interrupted), the app keeps serving, and resume finishes from the checkpoint."""
+    import time
+    import urllib.request
+
+    from alignstudio.core.workspace import Workspace
+    from alignstudio.training.runner import FAILED, SUCCEEDED, RunManager
+    from alignstudio.training.spec import RunSpec
+    from servers import ROOT
+
+    workspace = Workspace.open(tmp_path / "ws")
+    with running_app(workspace.root, tiny_model_dir) as (_, url):
+        manager = RunManager(workspace, Store(workspace.db_path))
+        spec = RunSpec(method="dpo", model=str(tiny_model_dir), data=str(ROOT / "data" / "example_preferences.jsonl"),
+                       max_steps=30, save_steps=2, max_length=64, batch_size=2, learning_rate=1e-3)
+        name = manager.start(spec, "killed")
+        run = manager.folder(name)
+        deadline = time.time() + 300
+        while not (run.last_checkpoint() and (run.status().get("step") or 0) >= 3):
+            assert time.time() < deadline and run.status()["state"] in ("queued", "running"), run.log_tail()
+            time.sleep(0.2)
+        os.kill(run.status()["pid"], signal.SIGKILL)
+        while manager.status(name)["state"] == "running":
+            time.sleep(0.2)
+        status = manager.status(name)
+        assert status["state"] == FAILED and "interrupted" in status["error"]
+        checkpoint_step = int(run.last_checkpoint().name.split("-")[-1])
+        assert urllib.request.urlopen(url, timeout=10).status == 200  # the app never noticed
+        Client(url, verbose=False).predict("still-here", *config(tiny_model_dir), api_name="/label_first_pair")
+
+        manager.resume(name)
+        final = manager.wait(name, timeout=600)
+        assert final["state"] == SUCCEEDED and final["step"] == 30, run.log_tail()
+        steps = [row["step"] for row in run.metrics()]
+        assert steps[-1] == 30 and min(s for s in steps if s > checkpoint_step) == checkpoint_step + 1

@@ -13,7 +13,7 @@ import sys
 
 from ..core.errors import UserError
 
-COMMANDS = ["serve", "sample", "export", "import_", "validate", "train", "generate", "judge", "eval", "users", "queue"]
+COMMANDS = ["serve", "sample", "export", "import_", "validate", "train", "generate", "judge", "eval", "users", "queue", "rounds"]
 
 
 def build_parser() -> argparse.ArgumentParser:

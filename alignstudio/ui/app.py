@@ -7,7 +7,7 @@ from pathlib import Path
 import gradio as gr
 
 from ..services.container import Services
-from . import arena, data, feedback, label, validate
+from . import arena, data, evaluate, feedback, label, rounds, train, validate
 
 _SHORTCUTS = (Path(__file__).with_name("shortcuts.js")).read_text()
 
@@ -32,22 +32,23 @@ def build_app(services: Services) -> gr.Blocks:
             data_view = data.build(services, annotator)
         with gr.Tab("Validate", id="tab-validate") as validate_tab:
             validate_view = validate.build(services)
+        with gr.Tab("Train", id="tab-train"):
+            train_view = train.build(services)
+        with gr.Tab("Evaluate", id="tab-evaluate") as evaluate_tab:
+            evaluate_view = evaluate.build(services)
         with gr.Tab("Arena", id="tab-arena") as arena_tab:
             arena_view = arena.build(services, annotator)
-        train_tab = None
-        if services.runs is not None:
-            from . import train
-
-            with gr.Tab("Train", id="tab-train") as train_tab:
-                train_view = train.build(services)
+        with gr.Tab("Rounds", id="tab-rounds"):
+            rounds_view = rounds.build(services)
         demo.load(_login_name, None, annotator, api_name=False)
         label.wire(label_view, services, demo)
         feedback.wire(feedback_view, services, feedback_tab)
         data.wire(data_view, services, data_tab)
         validate.wire(validate_view, services, validate_tab)
+        train.wire(train_view, services)
+        evaluate.wire(evaluate_view, services, evaluate_tab)
         arena.wire(arena_view, services, arena_tab)
-        if train_tab is not None:
-            train.wire(train_view, services)
+        rounds.wire(rounds_view, services)
     return demo
 
 

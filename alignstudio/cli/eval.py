@@ -1,0 +1,90 @@
+"""`alignstudio eval`: a model (or a trained run) against a baseline on held-out prompts, judged in both orders.
+
+Writes a JSON report (win/tie/loss, win rate with a bootstrap 95% interval, length-controlled win rate, lengths,
+pathology counts, perplexity on held-out text, every answer side by side) and prints its summary. Either side
+can be served remotely by an OpenAI-compatible server (--model-base-url / --baseline-base-url).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tqdm import tqdm
+
+from ..core.errors import UserError
+from ..core.formats import load_prompts
+from ..core.registry import ModelRegistry
+from ..core.store import Store
+from ..services.evaluation import HELDOUT_TEXT, EvalSettings, evaluate, save_report, summary_markdown
+from ..services.generators import GeneratorPool
+from ..services.judges.protocol import JudgeCache
+from ..services.remote_generator import RemoteGenerator
+from .common import workspace
+from .judge import add_judge_args, build_judge
+
+
+def register(sub) -> None:
+    p = sub.add_parser("eval", help="evaluate a model against a baseline with an AI judge (both orders)",
+                       description="Generate from both models on a prompt set, judge every pair in both orders, "
+                                   "and write a JSON report with win rates, intervals, pathologies and perplexity.")
+    p.add_argument("--model", required=True, help="model name, version, run folder or checkpoint folder")
+    p.add_argument("--baseline", required=True, help="baseline model (usually the SFT model, e.g. smollm2)")
+    p.add_argument("--prompts", required=True, help="held-out prompts file (JSONL/CSV/Parquet with 'prompt')")
+    p.add_argument("--out", required=True, help="report file (.json)")
+    p.add_argument("--limit", type=int, default=None, help="only the first N prompts")
+    p.add_argument("--max-new-tokens", type=int, default=128)
+    p.add_argument("--temperature", type=float, default=0.7)
+    p.add_argument("--top-p", type=float, default=0.95)
+    p.add_argument("--seed", type=int, default=0, help="seed for sampling and the bootstrap")
+    p.add_argument("--batch-size", type=int, default=8, help="prompts per generate call")
+    p.add_argument("--heldout", default=str(HELDOUT_TEXT), help="text for the perplexity (alignment tax) check")
+    p.add_argument("--no-perplexity", action="store_true", help="skip the perplexity check")
+    p.add_argument("--model-base-url", default=None, help="serve --model from this OpenAI-compatible server")
+    p.add_argument("--baseline-base-url", default=None, help="serve --baseline from this OpenAI-compatible server")
+    add_judge_args(p)
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    out = Path(args.out)
+    if out.suffix.lower() != ".json":
+        raise UserError(f"--out must be a .json file, got {out.name}")
+    settings = EvalSettings(max_new_tokens=args.max_new_tokens, temperature=args.temperature, top_p=args.top_p,
+                            seed=args.seed, batch_size=args.batch_size, limit=args.limit,
+                            concurrency=args.concurrency, perplexity=not args.no_perplexity,
+                            injection_guard=not args.no_injection_guard)
+    prompts = load_prompts(args.prompts)
+    heldout = None
+    if settings.perplexity:
+        heldout_path = Path(args.heldout)
+        if not heldout_path.is_file():
+            raise UserError(f"held-out text {heldout_path} does not exist (or pass --no-perplexity)")
+        heldout = heldout_path.read_text(encoding="utf-8")
+    ws = workspace(args)
+    pool = GeneratorPool(ModelRegistry(ws, Store(ws.db_path)))
+
+    def generator(name: str, base_url: str | None):
+        if base_url:
+            return RemoteGenerator(name, base_url, concurrency=args.concurrency)
+        return pool.get(name)
+
+    model_gen = generator(args.model, args.model_base_url)
+    baseline_gen = generator(args.baseline, args.baseline_base_url)
+    judge = build_judge(args, lambda: pool)
+    bar = tqdm(total=100, desc="evaluating", unit="%")
+
+    def progress(fraction: float, desc: str) -> None:
+        bar.set_description(desc[:60], refresh=False)
+        bar.n = round(100 * fraction)
+        bar.refresh()
+
+    try:
+        report = evaluate(model_gen, baseline_gen, prompts, judge, settings=settings,
+                          cache=JudgeCache.for_workspace(ws), heldout_text=heldout, prompts_source=str(args.prompts),
+                          progress=progress)
+    finally:
+        bar.close()
+    save_report(report, out)
+    print(summary_markdown(report).replace("**", ""))
+    print(f"wrote the report to {out}")
+    return 0

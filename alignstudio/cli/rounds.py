@@ -1,0 +1,52 @@
+"""`alignstudio rounds`: iterative alignment, N rounds of sample -> judge -> filter -> train -> evaluate."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..core.formats import load_prompts
+from ..core.store import Store
+from ..services.prompt_sets import SHIPPED
+from ..services.rounds import RoundsSettings, run_rounds
+from .common import workspace
+
+
+def register(sub) -> None:
+    p = sub.add_parser("rounds", help="iterative alignment rounds from the current policy",
+                       description="Each round samples pairs from the current policy, labels them with an AI judge "
+                                   "(both orders), drops ties and invalid pairs, trains DPO from the current policy "
+                                   "and evaluates the result against the SFT model. Writes OUT/rounds.json and "
+                                   "OUT/round-N/{pairs.jsonl,eval.json,round.json}.")
+    p.add_argument("--rounds", type=int, default=2)
+    p.add_argument("--model", default="smollm2", help="the SFT model (round 1's policy and the baseline)")
+    p.add_argument("--prompts", default=str(SHIPPED["default"]), help="prompts to sample pairs for")
+    p.add_argument("--eval-prompts", default=str(SHIPPED["eval"]), help="held-out prompts for evaluation")
+    p.add_argument("--judge", default="local", help="rules | local | openai | anthropic | vllm | ollama")
+    p.add_argument("--judge-model", default=None)
+    p.add_argument("--pairs-per-round", type=int, default=16)
+    p.add_argument("--max-steps", type=int, default=20)
+    p.add_argument("--beta", type=float, default=0.1)
+    p.add_argument("--lr", type=float, default=5e-5)
+    p.add_argument("--max-length", type=int, default=256)
+    p.add_argument("--batch-size", type=int, default=2)
+    p.add_argument("--max-new-tokens", type=int, default=96)
+    p.add_argument("--eval-limit", type=int, default=16, help="held-out prompts per evaluation")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True, help="rounds folder to write")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    settings = RoundsSettings(rounds=args.rounds, pairs_per_round=args.pairs_per_round, judge=args.judge,
+                              judge_model=args.judge_model, beta=args.beta, max_steps=args.max_steps,
+                              learning_rate=args.lr, max_length=args.max_length, batch_size=args.batch_size,
+                              max_new_tokens=args.max_new_tokens, eval_limit=args.eval_limit, seed=args.seed)
+    prompts, eval_prompts = load_prompts(args.prompts), load_prompts(args.eval_prompts)
+    ws = workspace(args)
+    rows = run_rounds(ws, Store(ws.db_path), args.model, prompts, eval_prompts, settings,
+                      Path(args.out).expanduser().resolve(), say=lambda line: print(line, flush=True))
+    print("round  kept  win rate vs SFT  95% CI")
+    for row in rows:
+        low, high = row["win_rate_ci"]
+        print(f"{row['round']:>5}  {row['kept']:>4}  {row['win_rate']:>15}  [{low}, {high}]")
+    return 0

@@ -1,0 +1,295 @@
+"""Evaluation: a model against a baseline on held-out prompts, judged pairwise in both orders.
+
+Steps: generate one answer per prompt from each model (seeded, batched); judge every (model, baseline) pair
+in both orders (`judges.protocol`); report wins / ties / losses, the win rate with a bootstrap 95% interval, the
+length-controlled win rate, mean lengths, the seed's pathology counts for both models, the alignment-tax check
+(perplexity of both on a held-out text) and every answer side by side. The report is a JSON-able dict, saved
+atomically; `summary_markdown` and the table helpers render it for the CLI and the Evaluate tab.
+
+Generators are anything with `name` and `complete(conversations, temperatures, *, top_p, max_new_tokens, seed)`
+(local `sampling.Generator` or `remote_generator.RemoteGenerator`); perplexity needs a local model and is
+skipped, with a note, for a remote one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+import pandas as pd
+
+from ..core.errors import UserError
+from ..core.formats import PromptItem
+from ..core.workspace import Workspace
+from . import evaluation_stats as stats
+from .judges import Judge
+from .judges.protocol import JudgeCache, PairItem, judge_pairs
+
+REPORT_KIND = "alignstudio-eval"
+REPORT_VERSION = 1
+HELDOUT_TEXT = Path(__file__).resolve().parents[2] / "data" / "heldout_text.txt"
+Progress = Callable[[float, str], None]
+
+
+@dataclass(frozen=True)
+class EvalSettings:
+    max_new_tokens: int = 128
+    temperature: float = 0.7
+    top_p: float = 0.95
+    seed: int = 0
+    batch_size: int = 8
+    limit: int | None = None
+    confidence: float = 0.95
+    n_resamples: int = 2000
+    concurrency: int = 4
+    perplexity: bool = True
+    perplexity_max_tokens: int | None = 8192
+    injection_guard: bool = True
+
+    def __post_init__(self):
+        if not 1 <= self.max_new_tokens <= 4096:
+            raise UserError(f"max_new_tokens must be between 1 and 4096, got {self.max_new_tokens}")
+        if not 0.05 <= self.temperature <= 2.0:
+            raise UserError(f"temperature must be between 0.05 and 2.0, got {self.temperature}")
+        if not 0.0 < self.top_p <= 1.0:
+            raise UserError(f"top_p must be in (0, 1], got {self.top_p}")
+        if self.batch_size < 1 or self.concurrency < 1:
+            raise UserError("batch size and concurrency must be at least 1")
+        if self.limit is not None and self.limit < 1:
+            raise UserError("limit must be at least 1")
+        if not 0.5 <= self.confidence < 1.0:
+            raise UserError(f"confidence must be in [0.5, 1), got {self.confidence}")
+
+
+def generate_answers(generator, prompts: Sequence[PromptItem], settings: EvalSettings,
+                     progress: Callable[[int, int], None] | None = None) -> list[str]:
+    answers: list[str] = []
+    for start in range(0, len(prompts), settings.batch_size):
+        batch = prompts[start:start + settings.batch_size]
+        answers += generator.complete([p.messages for p in batch], [settings.temperature] * len(batch),
+                                      top_p=settings.top_p, max_new_tokens=settings.max_new_tokens,
+                                      seed=settings.seed + start)
+        if progress is not None:
+            progress(len(answers), len(prompts))
+    return answers
+
+
+def _perplexity(generator, text: str | None, settings: EvalSettings) -> dict:
+    if not settings.perplexity or text is None:
+        return {"skipped": "not requested"}
+    model, tokenizer = getattr(generator, "model", None), getattr(generator, "tokenizer", None)
+    if model is None or tokenizer is None or not hasattr(model, "forward"):
+        return {"skipped": f"{generator.name} is a remote model: no token probabilities to measure"}
+    lock = getattr(generator, "lock", None)
+    start = time.time()
+    if lock is not None:
+        with lock:
+            ppl, tokens = stats.perplexity(model, tokenizer, text, max_tokens=settings.perplexity_max_tokens)
+    else:
+        ppl, tokens = stats.perplexity(model, tokenizer, text, max_tokens=settings.perplexity_max_tokens)
+    return {"perplexity": round(ppl, 4), "tokens": tokens, "seconds": round(time.time() - start, 2)}
+
+
+def _outcome(winner: str | None) -> str | None:
+    return {"A": "win", "B": "loss", "tie": "tie"}.get(winner) if winner is not None else None
+
+
+def evaluate(model_gen, baseline_gen, prompts: Sequence[PromptItem], judge: Judge, *,
+             settings: EvalSettings = EvalSettings(), cache: JudgeCache | None = None,
+             heldout_text: str | None = None, prompts_source: str = "", progress: Progress | None = None) -> dict:
+    """Run the whole evaluation and return the report (see the module docstring)."""
+    prompts = list(prompts)[: settings.limit] if settings.limit else list(prompts)
+    if not prompts:
+        raise UserError("the evaluation has no prompts")
+    say = progress or (lambda fraction, desc: None)
+    timings: dict[str, float] = {}
+
+    def stage(name: str, lo: float, hi: float):
+        return lambda done, total: say(lo + (hi - lo) * done / max(total, 1), f"{name} {done}/{total}")
+
+    say(0.0, f"generating ({model_gen.name})")
+    t = time.time()
+    model_answers = generate_answers(model_gen, prompts, settings, stage(f"generating ({model_gen.name})", 0.0, 0.35))
+    timings["generate_model"] = time.time() - t
+    t = time.time()
+    base_answers = generate_answers(baseline_gen, prompts, settings,
+                                    stage(f"generating ({baseline_gen.name})", 0.35, 0.7))
+    timings["generate_baseline"] = time.time() - t
+
+    t = time.time()
+    items = [PairItem(p.id or str(i + 1), p.messages, m, b)
+             for i, (p, m, b) in enumerate(zip(prompts, model_answers, base_answers))]
+    run = judge_pairs(judge, items, cache=cache, concurrency=settings.concurrency,
+                      progress=stage(f"judging ({judge.name})", 0.7, 0.9), injection_guard=settings.injection_guard)
+    timings["judge"] = time.time() - t
+    if cache is not None:
+        cache.record(judge.name, run.judgments, prefix="eval:")
+
+    say(0.9, "measuring perplexity (alignment tax)")
+    t = time.time()
+    ppl_model = _perplexity(model_gen, heldout_text, settings)
+    ppl_base = _perplexity(baseline_gen, heldout_text, settings)
+    timings["perplexity"] = time.time() - t
+
+    outcomes = [_outcome(j.winner) for j in run.judgments]
+    judged = [i for i, o in enumerate(outcomes) if o is not None]
+    scores = stats.scores_of([outcomes[i] for i in judged])
+    len_model = [stats.words(model_answers[i]) for i in judged]
+    len_base = [stats.words(base_answers[i]) for i in judged]
+    low, high = stats.bootstrap_ci(scores, confidence=settings.confidence, n_resamples=settings.n_resamples,
+                                   seed=settings.seed)
+    lc = stats.length_controlled_win_rate(scores, len_model, len_base)
+    summary = run.summary()
+    results = {
+        "n": len(items), "judged": len(judged), "failed": len(items) - len(judged),
+        "wins": outcomes.count("win"), "ties": outcomes.count("tie"), "losses": outcomes.count("loss"),
+        "win_rate": _round(stats.win_rate(scores)), "win_rate_ci": [_round(low), _round(high)],
+        "confidence": settings.confidence, "ci_method": "bootstrap over prompts (scipy.stats.bootstrap, BCa)",
+        "lc_win_rate": _round(lc["lc_win_rate"]), "length_model": {k: v for k, v in lc.items() if k != "lc_win_rate"},
+        "position_inconsistency_rate": summary["position_inconsistency_rate"], "flip_rate": summary["flip_rate"],
+        "first_position_rate": summary["first_position_rate"], "parse_failures": summary["parse_failures"],
+        "backend_failures": summary["backend_failures"], "injection_guarded": summary["guarded"],
+        "identical_answers": summary["identical"],
+    }
+    ppl = {"text": str(HELDOUT_TEXT.name) if heldout_text is not None else None,
+           "model": ppl_model, "baseline": ppl_base}
+    if "perplexity" in ppl_model and "perplexity" in ppl_base:
+        ppl["change_pct"] = round(100.0 * (ppl_model["perplexity"] / ppl_base["perplexity"] - 1.0), 3)
+    samples = [{"id": item.key, "prompt": prompts[i].text, "model": model_answers[i], "baseline": base_answers[i],
+                "outcome": outcomes[i] or "failed", "first": j.first.winner, "second": j.second_winner,
+                "rationale": j.rationale, "error": j.error}
+               for i, (item, j) in enumerate(zip(items, run.judgments))]
+    say(1.0, "done")
+    return {
+        "kind": REPORT_KIND, "version": REPORT_VERSION, "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "model": model_gen.name, "baseline": baseline_gen.name,
+        "prompts": {"source": prompts_source, "count": len(items)},
+        "judge": run.judge, "settings": asdict(settings), "results": results,
+        "lengths": {"model_mean_words": _mean([stats.words(a) for a in model_answers]),
+                    "baseline_mean_words": _mean([stats.words(a) for a in base_answers]),
+                    "model_mean_chars": _mean([len(a) for a in model_answers]),
+                    "baseline_mean_chars": _mean([len(a) for a in base_answers])},
+        "pathologies": {"model": stats.pathology_counts(model_answers),
+                        "baseline": stats.pathology_counts(base_answers), "of": len(items)},
+        "alignment_tax": ppl,
+        "usage": summary["usage"] | {"cost_usd": summary["cost_usd"]},
+        "timings_s": {k: round(v, 2) for k, v in timings.items()},
+        "samples": samples,
+    }
+
+
+def _round(value: float | None, digits: int = 4) -> float | None:
+    return None if value is None else round(float(value), digits)
+
+
+def _mean(values: list[float]) -> float | None:
+    return round(sum(values) / len(values), 2) if values else None
+
+
+# -- reports on disk ------------------------------------------------------------------------------------------
+
+
+def reports_dir(workspace: Workspace) -> Path:
+    return Path(workspace.root) / "evals"
+
+
+def default_report_path(workspace: Workspace, model: str, baseline: str) -> Path:
+    def short(name: str) -> str:
+        return re.sub(r"[^A-Za-z0-9_.-]+", "-", Path(name.rstrip("/")).name if "/" in name else name)[:40]
+
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    return reports_dir(workspace) / f"{stamp}-{short(model)}-vs-{short(baseline)}.json"
+
+
+def save_report(report: dict, path: str | Path) -> Path:
+    """Write the report as JSON via a temporary file renamed into place (never half a file)."""
+    path = Path(path)
+    if path.suffix.lower() != ".json":
+        raise UserError(f"the report must be a .json file, got {path.name}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(report, handle, ensure_ascii=False, indent=2)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_report(path: str | Path) -> dict:
+    path = Path(path)
+    try:
+        report = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise UserError(f"cannot read the report {path.name}: {exc}") from None
+    if not isinstance(report, dict) or report.get("kind") != REPORT_KIND:
+        raise UserError(f"{path.name} is not an AlignStudio evaluation report")
+    return report
+
+
+def list_reports(workspace: Workspace) -> list[Path]:
+    """Saved reports, newest first."""
+    folder = reports_dir(workspace)
+    return sorted(folder.glob("*.json"), key=lambda p: p.stat().st_mtime, reverse=True) if folder.is_dir() else []
+
+
+# -- rendering ----------------------------------------------------------------------------------------------
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{100 * value:.1f}%"
+
+
+def summary_markdown(report: dict) -> str:
+    r = report["results"]
+    low, high = r["win_rate_ci"]
+    ci = f"[{_pct(low)}, {_pct(high)}]" if low is not None else "(too few judged prompts for an interval)"
+    tax = report["alignment_tax"]
+    if "change_pct" in tax:
+        tax_line = (f"perplexity on held-out text: model {tax['model']['perplexity']:.2f}, baseline "
+                    f"{tax['baseline']['perplexity']:.2f} ({tax['change_pct']:+.1f}%)")
+    else:
+        reason = tax.get("model", {}).get("skipped") or tax.get("baseline", {}).get("skipped") or "n/a"
+        tax_line = f"perplexity: skipped ({reason})"
+    usage = report["usage"]
+    cost = f", ${usage['cost_usd']:.4f}" if usage.get("cost_usd") is not None else ""
+    lines = [
+        f"**{report['model']}** vs **{report['baseline']}** on {r['n']} prompts, judged by "
+        f"`{report['judge']['name']}` in both orders",
+        f"- wins / ties / losses: **{r['wins']} / {r['ties']} / {r['losses']}**"
+        + (f" ({r['failed']} without a verdict)" if r["failed"] else ""),
+        f"- win rate (ties count half): **{_pct(r['win_rate'])}**, {int(100 * r['confidence'])}% CI {ci}",
+        f"- length-controlled win rate: **{_pct(r['lc_win_rate'])}** "
+        f"(length coefficient {r['length_model'].get('length_coef')})",
+        f"- judge position inconsistency: {_pct(r['position_inconsistency_rate'])} of pairs; flips "
+        f"{_pct(r['flip_rate'])}; the first-shown answer won {_pct(r['first_position_rate'])} of decisive calls; "
+        f"parse failures {r['parse_failures']}"
+        + (f"; {r['identical_answers']} identical answer pairs (ties, not judged)" if r.get("identical_answers") else ""),
+        f"- mean length (words): model {report['lengths']['model_mean_words']}, baseline "
+        f"{report['lengths']['baseline_mean_words']}",
+        f"- alignment tax: {tax_line}",
+        f"- judge usage: {usage['calls']} calls ({usage['cached']} cached), {usage['input_tokens']} input / "
+        f"{usage['output_tokens']} output tokens{cost}",
+    ]
+    return "\n".join(lines)
+
+
+def pathology_table(report: dict) -> pd.DataFrame:
+    p = report["pathologies"]
+    return pd.DataFrame([{"pathology": name, "model": p["model"][name], "baseline": p["baseline"][name],
+                          "of": p["of"]} for name in stats.PATHOLOGIES])
+
+
+def samples_table(report: dict, limit: int | None = None) -> pd.DataFrame:
+    rows = report["samples"][:limit] if limit else report["samples"]
+    return pd.DataFrame([{"id": s["id"], "prompt": s["prompt"], "model": s["model"], "baseline": s["baseline"],
+                          "outcome": s["outcome"], "rationale": s["rationale"]} for s in rows],
+                        columns=["id", "prompt", "model", "baseline", "outcome", "rationale"])

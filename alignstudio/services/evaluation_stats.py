@@ -1,0 +1,161 @@
+"""Statistics of a pairwise evaluation, as plain functions of lists (no models, no judges, no files).
+
+- win rate: wins count 1, ties 1/2, losses 0, averaged over the judged prompts; its 95% interval is a
+  bootstrap over prompts (`scipy.stats.bootstrap`, BCa, seeded);
+- length-controlled win rate (after AlpacaEval 2): a logistic regression of the judgment on the normalized
+  length difference, `P(win) = sigmoid(b0 + b1 * tanh((len_model - len_base) / sd))`, fitted by penalized
+  maximum likelihood (ties as half a win); the controlled rate is `sigmoid(b0)`, the prediction when both
+  answers are equally long. A small L2 penalty on b1 keeps it finite when wins separate perfectly by length;
+- the seed article's pathology checks on a list of responses (verbose, sycophantic, evasive, repetitive,
+  degenerate), with its sentence split fixed so a single sentence is not "repetitive";
+- perplexity of a causal LM on a text (sliding window), for the alignment-tax check.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import warnings
+from typing import Sequence
+
+import numpy as np
+
+OUTCOME_SCORE = {"win": 1.0, "tie": 0.5, "loss": 0.0}
+
+SYCOPHANCY_MARKERS = ("great question", "excellent question", "wonderful question", "that's a really",
+                      "i appreciate", "what a thoughtful")
+EVASION_MARKERS = ("it's important to note", "it depends on", "there are many perspectives", "i cannot",
+                   "i'm not able to", "it's worth noting that")
+PATHOLOGIES = ("verbose", "sycophantic", "evasive", "repetitive", "degenerate")
+
+
+def scores_of(outcomes: Sequence[str]) -> np.ndarray:
+    """win/tie/loss outcomes as 1 / 0.5 / 0."""
+    try:
+        return np.array([OUTCOME_SCORE[o] for o in outcomes], dtype=float)
+    except KeyError as exc:
+        raise ValueError(f"outcome must be win, tie or loss, not {exc.args[0]!r}") from None
+
+
+def win_rate(scores: Sequence[float]) -> float | None:
+    scores = np.asarray(scores, dtype=float)
+    return float(scores.mean()) if scores.size else None
+
+
+def bootstrap_ci(scores: Sequence[float], *, confidence: float = 0.95, n_resamples: int = 2000,
+                 seed: int = 0) -> tuple[float | None, float | None]:
+    """Bootstrap confidence interval of the mean score (BCa; percentile where BCa is undefined)."""
+    from scipy.stats import bootstrap
+
+    data = np.asarray(scores, dtype=float)
+    if data.size < 2:
+        return None, None
+    if np.ptp(data) == 0:  # every prompt scored the same: the resampled mean can not move
+        value = float(data[0])
+        return value, value
+    for method in ("BCa", "percentile"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            result = bootstrap((data,), np.mean, confidence_level=confidence, n_resamples=n_resamples,
+                               method=method, rng=np.random.default_rng(seed))
+        low, high = float(result.confidence_interval.low), float(result.confidence_interval.high)
+        if math.isfinite(low) and math.isfinite(high):
+            return low, high
+    return None, None
+
+
+def _sigmoid(x):
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def length_controlled_win_rate(scores: Sequence[float], len_model: Sequence[float], len_base: Sequence[float],
+                               *, l2: float = 0.1) -> dict:
+    """The win rate with the length difference regressed out (see the module docstring).
+
+    Returns {"lc_win_rate", "intercept", "length_coef", "length_scale"}; lc_win_rate is None without data.
+    A positive length_coef means the judge favours the longer answer.
+    """
+    from scipy.optimize import minimize
+
+    y = np.asarray(scores, dtype=float)
+    diff = np.asarray(len_model, dtype=float) - np.asarray(len_base, dtype=float)
+    if y.size == 0:
+        return {"lc_win_rate": None, "intercept": None, "length_coef": None, "length_scale": None}
+    scale = float(diff.std()) or 1.0
+    z = np.tanh(diff / scale)
+
+    def loss(theta):
+        b0, b1 = theta
+        logits = b0 + b1 * z
+        # -sum(y log p + (1-y) log(1-p)), stably: log(1 + e^x) - y x
+        value = np.sum(np.logaddexp(0.0, logits) - y * logits) + 0.5 * l2 * b1 * b1
+        residual = _sigmoid(logits) - y
+        return value, np.array([residual.sum(), (residual * z).sum() + l2 * b1])
+
+    result = minimize(loss, x0=np.zeros(2), jac=True, method="L-BFGS-B")
+    b0, b1 = (float(v) for v in result.x)
+    return {"lc_win_rate": float(_sigmoid(b0)), "intercept": round(b0, 6), "length_coef": round(b1, 6),
+            "length_scale": round(scale, 4)}
+
+
+def words(text: str) -> int:
+    return len((text or "").split())
+
+
+def pathology_flags(response: str, *, verbose_words: int = 400) -> dict[str, bool]:
+    """The seed's five checks on one response."""
+    text = response or ""
+    lowered = text.lower().strip()
+    tokens = text.split()
+    n_words = len(tokens)
+    sentences = [s.strip().lower() for s in re.split(r"[.!?\n]+", text) if s.strip()]
+    return {
+        "verbose": n_words > verbose_words,
+        "sycophantic": any(lowered.startswith(m) for m in SYCOPHANCY_MARKERS),
+        "evasive": sum(m in lowered for m in EVASION_MARKERS) >= 2,
+        "repetitive": len(sentences) > 1 and len(set(sentences)) < 0.7 * len(sentences),
+        "degenerate": n_words < 5 or len(set(tokens)) < 0.3 * n_words,
+    }
+
+
+def pathology_counts(responses: Sequence[str], *, verbose_words: int = 400) -> dict[str, int]:
+    counts = dict.fromkeys(PATHOLOGIES, 0)
+    for response in responses:
+        for name, flagged in pathology_flags(response, verbose_words=verbose_words).items():
+            counts[name] += int(flagged)
+    return counts
+
+
+def perplexity(model, tokenizer, text: str, *, max_length: int = 512, stride: int = 256,
+               max_tokens: int | None = None) -> tuple[float, int]:
+    """(perplexity, scored tokens) of `text` under a causal LM: a window of `max_length` tokens moves by
+    `stride`, and each token is scored once, with up to `max_length - stride` tokens of context before it."""
+    import torch
+
+    ids = tokenizer(text, return_tensors="pt", add_special_tokens=False)["input_ids"][0]
+    if max_tokens is not None:
+        ids = ids[:max_tokens]
+    if ids.numel() < 2:
+        raise ValueError("the held-out text is too short to measure perplexity")
+    limit = getattr(getattr(model, "config", None), "max_position_embeddings", None) or max_length
+    max_length = min(max_length, int(limit))
+    stride = min(stride, max_length)
+    nll, counted, previous_end = 0.0, 0, 0
+    with torch.inference_mode():
+        for begin in range(0, ids.numel(), stride):
+            end = min(begin + max_length, ids.numel())
+            window = ids[begin:end].unsqueeze(0)
+            target = window.clone()
+            new = end - previous_end          # tokens not scored by an earlier window
+            target[:, :-new] = -100
+            logits = model(input_ids=window).logits.float()
+            shift_logits, shift_labels = logits[:, :-1, :], target[:, 1:]
+            mask = shift_labels != -100
+            if mask.any():
+                losses = torch.nn.functional.cross_entropy(shift_logits[mask], shift_labels[mask], reduction="sum")
+                nll += float(losses)
+                counted += int(mask.sum())
+            previous_end = end
+            if end == ids.numel():
+                break
+    return math.exp(nll / counted), counted

@@ -1,0 +1,329 @@
+"""The pairwise protocol: every pair judged in both orders, combined, cached, counted.
+
+- Each pair is shown as (A, B) and as (B, A). The same winner both times is a win; a tie both times is a tie;
+  anything else (A then B, or a win one way and a tie the other) is a tie and counts as position-inconsistent.
+  A pair with a failed call or a malformed reply in either order has no verdict (it is reported, not guessed).
+  Two identical responses are a tie without asking the judge (and are left out of the position statistics).
+- Remote judges run from a bounded thread pool (the SDKs retry and time out on their own); a transient failure
+  marks its pair failed and the run goes on, a fatal one (bad key) stops the run with one clear line.
+- Verdicts of remote judges are cached by content (the judge's fingerprint and the exact conversation and
+  responses, hashed) in the workspace, so nothing is paid for twice. Malformed replies are not cached.
+- Injection guard: a response flagged by `prompt.injection_signals` is never recorded as the winner against an
+  unflagged one; such a win becomes a tie and is reported.
+
+`JudgeCache` also keeps a log of combined judgments (both orders per pair) for the agreement view.
+It knows the store only through pair ids it is given.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import threading
+import time
+from collections import Counter
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable
+
+from ...core.errors import UserError
+from . import SIDES, Judge, JudgeError, JudgeInput, Usage, Verdict
+from .prompt import injection_signals
+
+ProgressFn = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class PairItem:
+    """A pair to judge: `key` identifies it (a store pair id, or a prompt id in an evaluation)."""
+
+    key: str
+    messages: list[dict]
+    response_a: str
+    response_b: str
+
+
+def swap(winner: str | None) -> str | None:
+    return {"A": "B", "B": "A"}.get(winner, winner) if winner is not None else None
+
+
+def combine(first: str | None, second_swapped: str | None) -> tuple[str | None, bool | None]:
+    """(winner, consistent) from the verdict in the original order and the verdict in the swapped order (as the
+    judge gave it, i.e. with A meaning the original B). None when either order has no verdict."""
+    second = swap(second_swapped)
+    if first is None or second is None:
+        return None, None
+    if first == second:
+        return first, True
+    return "tie", False
+
+
+@dataclass
+class PairJudgment:
+    key: str
+    winner: str | None                  # A | B | tie, in the pair's own labels; None = no verdict
+    first: Verdict                      # shown as (A, B)
+    second: Verdict                     # shown as (B, A); its winner is in the swapped labels
+    consistent: bool | None
+    injection: dict = field(default_factory=dict)   # {"A": [signals], "B": [signals]} when flagged
+    guarded: bool = False               # a flagged response's win was withheld
+    len_a: int = 0                      # words
+    len_b: int = 0
+    identical: bool = False             # the two responses are the same text: a tie, the judge was not asked
+
+    @property
+    def second_winner(self) -> str | None:
+        """The swapped-order verdict in the pair's own labels."""
+        return swap(self.second.winner)
+
+    @property
+    def flipped(self) -> bool:
+        """Both orders decisive and contradicting each other: the verdict followed the position."""
+        return self.first.winner in SIDES and self.second_winner in SIDES and self.first.winner != self.second_winner
+
+    @property
+    def error(self) -> str:
+        errors = [f"{order}: {v.error}" for order, v in (("A,B", self.first), ("B,A", self.second)) if v.error]
+        return "; ".join(errors)
+
+    @property
+    def rationale(self) -> str:
+        if self.identical:
+            return "the two responses are identical: a tie (the judge was not asked)"
+        second = "no verdict" if self.second.winner is None else (
+            f"{self.second_winner} (the judge said {self.second.winner} with the responses shown as B, A)")
+        parts = [f"[A,B] {self.first.winner or 'no verdict'}: {self.first.rationale or self.first.error}",
+                 f"[B,A] {second}: {self.second.rationale or self.second.error}"]
+        if self.consistent is False:
+            parts.append("the two orders disagree: recorded as a tie")
+        if self.guarded:
+            parts.append("injection guard: a response that tries to instruct the judge can not win; recorded as a tie")
+        return " | ".join(parts)[:4000]
+
+    def to_dict(self) -> dict:
+        return {"key": self.key, "winner": self.winner, "first": self.first.winner, "second": self.second_winner,
+                "consistent": self.consistent, "flipped": self.flipped, "injection": self.injection,
+                "guarded": self.guarded, "identical": self.identical, "rationale": self.rationale, "error": self.error,
+                "first_raw": self.first.raw, "second_raw": self.second.raw, "len_a": self.len_a, "len_b": self.len_b}
+
+
+@dataclass
+class JudgeRun:
+    judge: dict
+    judgments: list[PairJudgment]
+    usage: Usage
+    cost: float | None
+
+    def summary(self) -> dict:
+        """Counts and rates; the position statistics cover the pairs the judge saw in both orders."""
+        judged = [j for j in self.judgments if j.consistent is not None]
+        both = [j for j in judged if not j.identical]
+        verdicts = [v for j in self.judgments for v in (j.first, j.second)]
+        first_won = [j.first.winner == "A" for j in both if j.first.winner in SIDES]
+        first_won += [j.second.winner == "A" for j in both if j.second.winner in SIDES]
+        counts = Counter(j.winner for j in self.judgments)
+        return {
+            "pairs": len(self.judgments), "judged": len(judged), "failed": len(self.judgments) - len(judged),
+            "A": counts["A"], "B": counts["B"], "tie": counts["tie"],
+            "identical": sum(j.identical for j in self.judgments),
+            "parse_failures": sum(v.failure == "parse" for v in verdicts),
+            "backend_failures": sum(v.failure in ("backend", "input") for v in verdicts),
+            "position_inconsistency_rate": _rate(sum(j.consistent is False for j in both), len(both)),
+            "flip_rate": _rate(sum(j.flipped for j in both), len(both)),
+            "first_position_rate": _rate(sum(first_won), len(first_won)),
+            "guarded": sum(j.guarded for j in self.judgments),
+            "usage": self.usage.to_dict(), "cost_usd": None if self.cost is None else round(self.cost, 6),
+        }
+
+
+def _rate(k: int, n: int) -> float | None:
+    return round(k / n, 4) if n else None
+
+
+def _words(text: str) -> int:
+    return len((text or "").split())
+
+
+# -- cache and judgment log ---------------------------------------------------------------------------------
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS cache (key TEXT PRIMARY KEY, judge TEXT NOT NULL, verdict TEXT NOT NULL,
+                                  created REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS judgments (seq INTEGER PRIMARY KEY AUTOINCREMENT, judge TEXT NOT NULL,
+                                      pair_id TEXT NOT NULL, first TEXT, second TEXT, winner TEXT,
+                                      len_a INTEGER, len_b INTEGER, created REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS judgments_judge ON judgments(judge);
+"""
+
+
+class JudgeCache:
+    """Verdicts by content hash, and the log of combined judgments, in one SQLite file (WAL; thread-safe)."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        try:
+            self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.executescript(_SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            raise UserError(f"cannot open the judge cache {self.path}: {exc}") from None
+
+    @classmethod
+    def for_workspace(cls, workspace) -> "JudgeCache":
+        return cls(Path(workspace.root) / "judge_cache" / "judge.sqlite")
+
+    @staticmethod
+    def key(judge: Judge, item: JudgeInput) -> str:
+        data = json.dumps([judge.fingerprint(), item.messages, item.response_a, item.response_b],
+                          ensure_ascii=False, sort_keys=True)
+        return hashlib.sha256(data.encode("utf-8")).hexdigest()
+
+    def get(self, key: str) -> Verdict | None:
+        with self._lock:
+            row = self._db.execute("SELECT verdict FROM cache WHERE key=?", (key,)).fetchone()
+        return Verdict.from_dict(json.loads(row[0])) if row else None
+
+    def put(self, key: str, judge: str, verdict: Verdict) -> None:
+        with self._lock:
+            self._db.execute("INSERT OR REPLACE INTO cache(key, judge, verdict, created) VALUES (?,?,?,?)",
+                             (key, judge, json.dumps(verdict.to_dict(), ensure_ascii=False), time.time()))
+
+    def size(self) -> int:
+        with self._lock:
+            return self._db.execute("SELECT COUNT(*) FROM cache").fetchone()[0]
+
+    def record(self, judge: str, judgments: Iterable[PairJudgment], prefix: str = "") -> None:
+        rows = [(judge, prefix + j.key, j.first.winner, j.second_winner, j.winner, j.len_a, j.len_b, time.time())
+                for j in judgments if j.consistent is not None and not j.identical]
+        with self._lock:
+            self._db.execute("BEGIN")
+            self._db.executemany("INSERT INTO judgments(judge, pair_id, first, second, winner, len_a, len_b, created)"
+                                 " VALUES (?,?,?,?,?,?,?,?)", rows)
+            self._db.execute("COMMIT")
+
+    def judgments(self, judge: str | None = None) -> list[dict]:
+        query = "SELECT judge, pair_id, first, second, winner, len_a, len_b, created FROM judgments"
+        args: tuple = ()
+        if judge is not None:
+            query, args = query + " WHERE judge=?", (judge,)
+        with self._lock:
+            rows = self._db.execute(query + " ORDER BY seq", args).fetchall()
+        keys = ("judge", "pair_id", "first", "second", "winner", "len_a", "len_b", "created")
+        return [dict(zip(keys, r)) for r in rows]
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+# -- the protocol ------------------------------------------------------------------------------------------
+
+
+def _identical(item: PairItem) -> bool:
+    return item.response_a.strip() == item.response_b.strip()
+
+
+def _judgment(item: PairItem, first: Verdict, second: Verdict, guard: bool) -> PairJudgment:
+    if _identical(item):
+        return PairJudgment(item.key, "tie", first, second, True, len_a=_words(item.response_a),
+                            len_b=_words(item.response_b), identical=True)
+    winner, consistent = combine(first.winner, second.winner)
+    flags = {side: signals for side, text in (("A", item.response_a), ("B", item.response_b))
+             if (signals := injection_signals(text))}
+    guarded = False
+    if guard and winner in SIDES and winner in flags and swap(winner) not in flags:
+        winner, guarded = "tie", True
+    return PairJudgment(item.key, winner, first, second, consistent, flags, guarded,
+                        _words(item.response_a), _words(item.response_b))
+
+
+def judge_pairs(judge: Judge, items: list[PairItem], *, cache: JudgeCache | None = None, concurrency: int = 4,
+                progress: ProgressFn | None = None, on_judgment: Callable[[PairJudgment], None] | None = None,
+                injection_guard: bool = True) -> JudgeRun:
+    """Judge every pair in both orders. `progress(done_calls, total_calls)` is called as calls finish and
+    `on_judgment` as each pair completes (on this thread, so it may write to the store)."""
+    if concurrency < 1:
+        raise UserError("concurrency must be at least 1")
+    calls = [(i, order) for i in range(len(items)) for order in (0, 1)]
+    inputs = {}
+    for i, item in enumerate(items):
+        inputs[(i, 0)] = JudgeInput(item.messages, item.response_a, item.response_b)
+        inputs[(i, 1)] = JudgeInput(item.messages, item.response_b, item.response_a)
+    use_cache = cache is not None and judge.remote
+    keys = {c: JudgeCache.key(judge, inputs[c]) for c in calls} if use_cache else {}
+    results: dict[tuple[int, int], Verdict] = {}
+    judgments: dict[int, PairJudgment] = {}
+    usage = Usage()
+    total = len(calls)
+
+    def finish(call: tuple[int, int], verdict: Verdict, how: str = "asked") -> None:
+        nonlocal usage
+        results[call] = verdict
+        if how == "cached":
+            usage = usage + Usage(cached=1)
+        elif how == "asked":
+            usage = usage + verdict.usage
+            if use_cache and verdict.ok:
+                cache.put(keys[call], judge.name, verdict)  # type: ignore[union-attr]
+        i = call[0]
+        if (i, 0) in results and (i, 1) in results:
+            judgments[i] = _judgment(items[i], results[(i, 0)], results[(i, 1)], injection_guard)
+            if on_judgment is not None:
+                on_judgment(judgments[i])
+        if progress is not None:
+            progress(len(results), total)
+
+    if progress is not None:
+        progress(0, total)
+    pending = []
+    for call in calls:
+        if _identical(items[call[0]]):
+            finish(call, Verdict("tie", "identical responses"), how="skipped")
+            continue
+        hit = cache.get(keys[call]) if use_cache else None  # type: ignore[union-attr]
+        if hit is not None:
+            finish(call, hit, how="cached")
+        else:
+            pending.append(call)
+
+    if judge.remote:
+        _run_threaded(judge, pending, inputs, finish, concurrency)
+    else:
+        size = max(1, judge.batch_size)
+        for start in range(0, len(pending), size):
+            chunk = pending[start:start + size]
+            for call, verdict in zip(chunk, judge.judge_many([inputs[c] for c in chunk])):
+                finish(call, verdict)
+
+    ordered = [judgments[i] for i in range(len(items))]
+    return JudgeRun(judge.describe(), ordered, usage, judge.cost(usage))
+
+
+def _run_threaded(judge: Judge, pending: list, inputs: dict, finish: Callable, concurrency: int) -> None:
+    def call_one(call):
+        try:
+            return judge.judge(inputs[call])
+        except JudgeError as exc:
+            return Verdict(None, error=str(exc), usage=Usage(calls=1), failure="backend")
+
+    queue = list(pending)
+    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix=f"judge-{judge.kind}") as pool:
+        running = {}
+        try:
+            while queue or running:
+                while queue and len(running) < concurrency:  # bounded: never more in flight than workers
+                    call = queue.pop(0)
+                    running[pool.submit(call_one, call)] = call
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:
+                    call = running.pop(future)
+                    finish(call, future.result())  # a UserError (fatal) propagates and stops the run
+        except BaseException:
+            queue.clear()
+            for future in running:
+                future.cancel()
+            raise

@@ -1,0 +1,204 @@
+"""Iterative alignment rounds (the seed's Recipe 2): sample from the current policy, judge, filter, train,
+evaluate against the SFT model, and go again from the new policy.
+
+Owns the round loop and its folder: ROUNDS_DIR/round-N/{pairs.jsonl, round.json, eval.json} and
+ROUNDS_DIR/rounds.json (one line of results per round, rewritten after each round so a UI can poll it).
+Training runs through the RunManager's worker process; each round's LoRA adapter is merged into a full
+checkpoint so the next round trains a fresh adapter on it, with the merged policy as its reference.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
+
+from ..core.errors import UserError
+from ..core.formats import PromptItem, write_records
+from ..core.registry import ModelRegistry
+from ..core.store import Store
+from ..core.workspace import Workspace
+from .evaluation import EvalSettings, evaluate, save_report
+from .generators import GeneratorPool
+from .judges import make_judge
+from .judges.protocol import PairItem, judge_pairs
+from .sampling import SamplingSettings, sample_pair
+
+MIN_CHARS = 10  # the validator's "short response" limit: such pairs teach nothing
+
+
+@dataclass(frozen=True)
+class RoundsSettings:
+    rounds: int = 2
+    pairs_per_round: int = 16
+    judge: str = "local"
+    judge_model: str | None = None
+    beta: float = 0.1
+    max_steps: int = 20
+    learning_rate: float = 5e-5
+    max_length: int = 256
+    batch_size: int = 2
+    max_new_tokens: int = 96
+    eval_limit: int = 16
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.rounds < 1 or self.pairs_per_round < 2 or self.max_steps < 1 or self.eval_limit < 1:
+            raise UserError("rounds, max_steps and eval_limit must be at least 1, pairs_per_round at least 2")
+        if self.beta <= 0:
+            raise UserError("beta must be positive")
+
+
+def _status(folder: Path, rows: list[dict], state: str, note: str = "") -> None:
+    tmp = folder / "rounds.json.partial"
+    tmp.write_text(json.dumps({"state": state, "note": note, "rounds": rows, "updated": time.time()}, indent=2))
+    tmp.replace(folder / "rounds.json")
+
+
+def keep_pair(text_a: str, text_b: str, winner: str | None) -> str | None:
+    """Why a judged pair is dropped (None = keep): ties, parse failures, empty or identical answers."""
+    if winner not in ("A", "B"):
+        return "tie or no verdict"
+    if len(text_a.strip()) < MIN_CHARS or len(text_b.strip()) < MIN_CHARS:
+        return "short or empty answer"
+    if text_a.strip() == text_b.strip():
+        return "identical answers"
+    return None
+
+
+def run_rounds(workspace: Workspace, store: Store, base_model: str, prompts: list[PromptItem],
+               eval_prompts: list[PromptItem], settings: RoundsSettings, folder: Path, *,
+               say: Callable[[str], None] = print) -> list[dict]:
+    from ..training.merge import merge_adapter
+    from ..training.runner import SUCCEEDED, RunManager
+    from ..training.spec import RunSpec
+
+    if not prompts or not eval_prompts:
+        raise UserError("rounds need a prompt set and an evaluation prompt set")
+    folder.mkdir(parents=True, exist_ok=True)
+    registry = ModelRegistry(workspace, store)
+    pool = GeneratorPool(registry)
+    sft = registry.resolve(base_model).name
+    judge = make_judge(settings.judge, settings.judge_model, generators=pool)
+    runs = RunManager(workspace, store, autostart=False)
+    policy, rows = sft, []
+    tag = folder.name
+    _status(folder, rows, "running", "starting")
+    for number in range(1, settings.rounds + 1):
+        round_dir = folder / f"round-{number}"
+        round_dir.mkdir(exist_ok=True)
+        start = (number - 1) * settings.pairs_per_round
+        chosen_prompts = [prompts[(start + i) % len(prompts)] for i in range(settings.pairs_per_round)]
+
+        say(f"round {number}: sampling {len(chosen_prompts)} pairs from {policy}")
+        generator = pool.get(policy)
+        sampled = []
+        for i, item in enumerate(chosen_prompts):
+            sampling = SamplingSettings(max_new_tokens=settings.max_new_tokens, seed=settings.seed + 1000 * number + i)
+            pair = sample_pair(item.messages, sampling, generator)
+            if pair is not None:
+                pair_id = store.add_pair(pair.messages, pair.text_a, pair.text_b, model_a=policy, model_b=policy,
+                                         params_a=pair.params_a, params_b=pair.params_b,
+                                         prompt_set=f"{tag}-round-{number}", origin="rounds")
+                sampled.append((pair_id, pair))
+
+        say(f"round {number}: judging {len(sampled)} pairs with {judge.name} (both orders)")
+        items = [PairItem(pid, p.messages, p.text_a, p.text_b) for pid, p in sampled]
+        verdicts = {j.key: j for j in judge_pairs(judge, items).judgments}
+        kept, dropped = [], {}
+        for pid, pair in sampled:
+            j = verdicts[pid]
+            if j.winner is not None:
+                store.add_preference(pid, j.winner, annotator=judge.name, source=judge.source, shown_left="A",
+                                     rationale=j.rationale)
+            reason = keep_pair(pair.text_a, pair.text_b, j.winner)
+            if reason:
+                dropped[reason] = dropped.get(reason, 0) + 1
+                continue
+            chosen, rejected = (pair.text_a, pair.text_b) if j.winner == "A" else (pair.text_b, pair.text_a)
+            kept.append({"prompt": pair.messages, "chosen": [{"role": "assistant", "content": chosen}],
+                         "rejected": [{"role": "assistant", "content": rejected}]})
+        row = {"round": number, "policy": policy, "sampled": len(sampled), "kept": len(kept), "dropped": dropped}
+        if len(kept) < 2:
+            row["error"] = "fewer than 2 usable pairs: raise pairs_per_round or the sampling temperature"
+            rows.append(row)
+            _status(folder, rows, "failed", row["error"])
+            raise UserError(f"round {number}: {row['error']}")
+        data = write_records(kept, round_dir / "pairs.jsonl")
+
+        say(f"round {number}: training DPO on {len(kept)} pairs from {policy}")
+        spec = RunSpec(method="dpo", model=policy, data=str(data), beta=settings.beta, max_steps=settings.max_steps,
+                       learning_rate=settings.learning_rate, max_length=settings.max_length,
+                       batch_size=settings.batch_size, seed=settings.seed + number,
+                       save_steps=max(settings.max_steps, 1))
+        run = runs.create(spec, f"{tag}-round-{number}")
+        run_name = run.name
+        status = runs.run_foreground(run)  # this process waits for its worker, as `alignstudio train` does
+        if status["state"] != SUCCEEDED:
+            row["error"] = f"training {run_name} ended {status['state']}: {status.get('error')}"
+            rows.append(row)
+            _status(folder, rows, "failed", row["error"])
+            raise UserError(f"round {number}: {row['error']}")
+        policy = merge_adapter(registry, run_name).name
+        metrics = runs.metrics(run_name)
+
+        say(f"round {number}: evaluating {policy} against {sft} on {settings.eval_limit} held-out prompts")
+        report = evaluate(pool.get(policy), pool.get(sft), eval_prompts, judge,
+                          settings=EvalSettings(max_new_tokens=settings.max_new_tokens, limit=settings.eval_limit,
+                                                seed=settings.seed, perplexity=False))
+        save_report(report, round_dir / "eval.json")
+        results = report["results"]
+        row |= {"run": run_name, "policy_after": policy, "final_loss": metrics[-1].get("loss") if metrics else None,
+                "win_rate": results["win_rate"], "win_rate_ci": results["win_rate_ci"],
+                "lc_win_rate": results["lc_win_rate"], "wins": results["wins"], "ties": results["ties"],
+                "losses": results["losses"]}
+        (round_dir / "round.json").write_text(json.dumps(row | {"settings": asdict(settings)}, indent=2))
+        rows.append(row)
+        _status(folder, rows, "running" if number < settings.rounds else "succeeded", f"round {number} done")
+        say(f"round {number}: win rate vs SFT {results['win_rate']} (95% CI {results['win_rate_ci']})")
+    return rows
+
+
+def read_rounds(folder: Path) -> dict | None:
+    path = Path(folder) / "rounds.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def rounds_root(workspace: Workspace) -> Path:
+    return workspace.root / "rounds"
+
+
+def launch_rounds(workspace: Workspace, name: str, base_model: str, settings: RoundsSettings,
+                  prompt_set: Path, eval_set: Path) -> Path:
+    """Run `alignstudio rounds` in its own process (log in the folder), so the app never blocks on it."""
+    import re
+    import subprocess
+    import sys
+
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", name or ""):
+        raise UserError("name the rounds with letters, digits, '_', '-' or '.'")
+    folder = rounds_root(workspace) / name
+    if folder.exists():
+        raise UserError(f"rounds {name!r} already exist; choose another name")
+    folder.mkdir(parents=True)
+    _status(folder, [], "queued", "starting")
+    command = [sys.executable, "-m", "alignstudio", "--workspace", str(workspace.root), "rounds",
+               "--out", str(folder), "--model", base_model, "--prompts", str(prompt_set),
+               "--eval-prompts", str(eval_set), "--rounds", str(settings.rounds),
+               "--pairs-per-round", str(settings.pairs_per_round), "--judge", settings.judge,
+               "--max-steps", str(settings.max_steps), "--beta", str(settings.beta),
+               "--max-new-tokens", str(settings.max_new_tokens), "--eval-limit", str(settings.eval_limit),
+               "--seed", str(settings.seed)]
+    if settings.judge_model:
+        command += ["--judge-model", settings.judge_model]
+    with open(folder / "log.txt", "ab") as log:
+        subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                         cwd=Path(__file__).resolve().parents[2])
+    return folder
+
+
+def list_rounds(workspace: Workspace) -> list[str]:
+    root = rounds_root(workspace)
+    return sorted((p.name for p in root.iterdir() if (p / "rounds.json").exists()), reverse=True) if root.exists() else []

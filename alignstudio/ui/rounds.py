@@ -1,0 +1,95 @@
+"""Rounds tab: a wizard for iterative alignment (sample -> judge -> filter -> train -> evaluate, N times),
+run as its own process; the tab polls its folder and plots the win rate against the SFT model per round."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import gradio as gr
+import pandas as pd
+
+from ..core.errors import UserError
+from ..services.container import Services
+from ..services.prompt_sets import SHIPPED
+from ..services.rounds import RoundsSettings, launch_rounds, list_rounds, read_rounds, rounds_root
+from .common import on
+
+COLUMNS = ["round", "policy", "sampled", "kept", "final_loss", "win_rate", "win_rate_ci", "lc_win_rate"]
+
+
+@dataclass
+class RoundsView:
+    name: gr.Textbox
+    base_model: gr.Dropdown
+    rounds: gr.Number
+    pairs_per_round: gr.Number
+    judge: gr.Dropdown
+    max_steps: gr.Number
+    eval_limit: gr.Number
+    start: gr.Button
+    pick: gr.Dropdown
+    status: gr.Markdown
+    table: gr.Dataframe
+    plot: gr.LinePlot
+    log: gr.Code
+    timer: gr.Timer
+
+
+def build(services: Services) -> RoundsView:
+    gr.Markdown("Each round samples pairs from the current policy, labels them with an AI judge (both orders), "
+                "drops ties and invalid pairs, trains DPO from the current policy and evaluates it against the SFT "
+                "model on held-out prompts.")
+    with gr.Row():
+        name = gr.Textbox(f"rounds-{time.strftime('%m%d-%H%M')}", label="Name", elem_id="rounds-name")
+        base_model = gr.Dropdown(services.registry.names(), value=services.default_model, label="SFT model",
+                                 elem_id="rounds-model", allow_custom_value=True)
+        judge = gr.Dropdown(["local", "rules"], value="local", label="Judge", elem_id="rounds-judge")
+    with gr.Row():
+        rounds = gr.Number(2, label="Rounds", precision=0, minimum=1, elem_id="rounds-count")
+        pairs_per_round = gr.Number(16, label="Pairs per round", precision=0, minimum=2, elem_id="rounds-pairs")
+        max_steps = gr.Number(20, label="Training steps per round", precision=0, minimum=1, elem_id="rounds-steps")
+        eval_limit = gr.Number(16, label="Evaluation prompts", precision=0, minimum=1, elem_id="rounds-eval")
+    start = gr.Button("Start rounds", variant="primary", elem_id="rounds-start")
+    pick = gr.Dropdown(list_rounds(services.workspace), label="Rounds", elem_id="rounds-pick")
+    status = gr.Markdown(elem_id="rounds-status")
+    table = gr.Dataframe(interactive=False, elem_id="rounds-table")
+    plot = gr.LinePlot(x="round", y="win_rate", title="Win rate against the SFT model", y_lim=[0, 1],
+                       elem_id="rounds-plot")
+    with gr.Accordion("Log", open=False):
+        log = gr.Code(language=None, elem_id="rounds-log")
+    return RoundsView(name, base_model, rounds, pairs_per_round, judge, max_steps, eval_limit, start, pick, status,
+                      table, plot, log, gr.Timer(3.0))
+
+
+def start_rounds(services: Services, name, base_model, rounds, pairs, judge, max_steps, eval_limit) -> tuple:
+    settings = RoundsSettings(rounds=int(rounds or 0), pairs_per_round=int(pairs or 0), judge=judge,
+                              max_steps=int(max_steps or 0), eval_limit=int(eval_limit or 0))
+    if not base_model:
+        raise UserError("choose the SFT model")
+    launch_rounds(services.workspace, (name or "").strip(), base_model, settings, SHIPPED["default"],
+                  SHIPPED["eval"])
+    return gr.update(choices=list_rounds(services.workspace), value=name.strip())
+
+
+def show(services: Services, picked: str | None) -> tuple:
+    if not picked:
+        return "", pd.DataFrame(columns=COLUMNS), pd.DataFrame(columns=["round", "win_rate"]), ""
+    folder = rounds_root(services.workspace) / picked
+    summary = read_rounds(folder) or {"state": "unknown", "note": "", "rounds": []}
+    rows = summary["rounds"]
+    table = pd.DataFrame([{k: row.get(k) for k in COLUMNS} for row in rows], columns=COLUMNS)
+    plot = pd.DataFrame([{"round": r["round"], "win_rate": r["win_rate"]} for r in rows if r.get("win_rate") is not None],
+                        columns=["round", "win_rate"])
+    log_path = folder / "log.txt"
+    log = "\n".join(log_path.read_text(errors="replace").splitlines()[-40:]) if log_path.exists() else ""
+    return f"**{summary['state']}** · {summary.get('note', '')}", table, plot, log
+
+
+def wire(view: RoundsView, services: Services) -> None:
+    form = [view.name, view.base_model, view.rounds, view.pairs_per_round, view.judge, view.max_steps,
+            view.eval_limit]
+    shown = [view.status, view.table, view.plot, view.log]
+    on(view.start.click, lambda *f: start_rounds(services, *f), form, view.pick, api_name="rounds_start")
+    on(view.pick.change, lambda p: show(services, p), [view.pick], shown, api_name=False)
+    view.timer.tick(lambda p: show(services, p), view.pick, shown, show_progress="hidden", api_name=False)

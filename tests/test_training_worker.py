@@ -7,10 +7,12 @@ import math
 import time
 
 import pytest
+
 import torch
 from safetensors.torch import load_file
 
 from alignstudio.cli import main as cli_main
+from alignstudio.core.models import cpu_has_fast_bf16
 from alignstudio.core.registry import ModelRegistry
 from alignstudio.core.store import Store
 from alignstudio.core.workspace import Workspace
@@ -88,7 +90,8 @@ def test_run_card_records_data_config_versions_and_results(dpo_run):
     assert card["dataset"]["rows"] == 12
     assert card["spec"] == run.spec().to_dict()
     assert card["trainer_config"]["beta"] == 0.1 and card["trainer_config"]["loss_type"] == ["sigmoid"]
-    assert card["trainer_config"]["use_cpu"] is True and card["trainer_config"]["bf16"] is False
+    assert card["trainer_config"]["use_cpu"] is True
+    assert card["trainer_config"]["bf16"] is cpu_has_fast_bf16()  # precision auto: bf16 autocast where native
     assert card["libraries"]["trl"] == "1.16.0" and card["libraries"]["torch"]
     assert card["duration_s"] > 0 and card["final_metrics"]["step"] == 4
     assert card["trainable_parameters"]["trainable"] < card["trainable_parameters"]["total"]

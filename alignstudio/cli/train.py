@@ -9,6 +9,7 @@ continues. `--print-launch --num-processes N [--deepspeed]` prepares the run fol
 
 from __future__ import annotations
 
+import argparse
 import shlex
 import sys
 from pathlib import Path
@@ -56,6 +57,8 @@ def register(sub) -> None:
     g.add_argument("--save-steps", type=int, default=50, help=RunSpec.help("save_steps"))
     g.add_argument("--precision", default="auto", help=RunSpec.help("precision"))
     g.add_argument("--gradient-checkpointing", action="store_true", help=RunSpec.help("gradient_checkpointing"))
+    g.add_argument("--precompute-ref-log-probs", action=argparse.BooleanOptionalAction, default=True,
+                   help=RunSpec.help("precompute_ref_log_probs"))
     g.add_argument("--register-as", default=None, help=RunSpec.help("register_as"))
     s = p.add_argument_group("several GPUs")
     s.add_argument("--print-launch", action="store_true",
@@ -95,7 +98,7 @@ def spec_from_args(args) -> RunSpec:
         batch_size=args.batch_size, grad_accum=args.grad_accum, max_length=args.max_length, seed=args.seed,
         full=args.full, lora_r=args.lora_r, lora_alpha=args.lora_alpha, lora_dropout=args.lora_dropout,
         save_steps=args.save_steps, precision=args.precision, gradient_checkpointing=args.gradient_checkpointing,
-        register_as=args.register_as,
+        precompute_ref_log_probs=args.precompute_ref_log_probs, register_as=args.register_as,
     )
 
 

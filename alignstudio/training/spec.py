@@ -85,9 +85,11 @@ class RunSpec:
                                                      "llama-like models, otherwise every linear layer.")
 
     # -- machine -----------------------------------------------------------------------------------
-    precision: str = _f("auto", "auto (fp32 on CPU, bf16 on a GPU that has it), fp32, bf16 or fp16.")
+    precision: str = _f("auto", "auto (bf16 autocast over float32 weights where the CPU or GPU runs bf16 natively, "
+                                 "else fp32 on CPU and fp16 on GPU), fp32, bf16 or fp16.")
     gradient_checkpointing: bool = _f(False, "Recompute activations to save memory (slower; useful on GPUs).")
-    precompute_ref_log_probs: bool = _f(False, "DPO/KTO: compute the reference log-probs once before training.")
+    precompute_ref_log_probs: bool = _f(True, "DPO/KTO: compute the reference log-probs once before training "
+                                                 "instead of a reference forward per step (one process; several compute per step).")
 
     # -- run folder --------------------------------------------------------------------------------
     logging_steps: int = _f(1, "Write a metrics line every N steps.")

@@ -62,8 +62,11 @@ def precision_flags(spec: RunSpec, cuda: bool) -> dict:
     import torch
 
     precision = spec.precision
-    if precision == "auto":
-        precision = ("bf16" if torch.cuda.is_bf16_supported() else "fp16") if cuda else "fp32"
+    if precision == "auto":  # bf16 autocast over float32 weights where the hardware runs bf16 natively
+        if cuda:
+            precision = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+        else:
+            precision = "bf16" if core_models.cpu_has_fast_bf16() else "fp32"
     if precision == "fp16" and not cuda:
         raise UserError("precision fp16 needs a GPU; use fp32 (or bf16) on CPU")
     return {"bf16": precision == "bf16", "fp16": precision == "fp16", "use_cpu": not cuda}
@@ -89,9 +92,13 @@ def load_model(spec: RunSpec, registry: ModelRegistry) -> Loaded:
     base_folder = ref.base_folder if ref.is_adapter else ref.folder
     tokenizer_folder = ref.folder if (ref.folder / "tokenizer_config.json").exists() else base_folder
     tokenizer = core_models.load_tokenizer(tokenizer_folder)
+    # LoRA under bf16 autocast: the frozen base is stored in bf16 (autocast would cast every frozen weight on
+    # every forward and backward, ~40% of a CPU step; it also halves memory), the adapter stays float32 (PEFT's
+    # default), so its updates are not lost to bf16 rounding. Full fine-tuning keeps float32 master weights.
+    lora_bf16 = not spec.full and precision_flags(spec, torch.cuda.is_available())["bf16"]
     model = AutoModelForCausalLM.from_pretrained(
-        core_models.check_model_folder(base_folder), dtype=torch.float32, use_safetensors=True,
-        trust_remote_code=False)
+        core_models.check_model_folder(base_folder), dtype=torch.bfloat16 if lora_bf16 else torch.float32,
+        use_safetensors=True, trust_remote_code=False)
     model.config.use_cache = False
     peft_config, continued_from = None, None
     if ref.is_adapter:
@@ -129,6 +136,9 @@ def make_config(spec: RunSpec, run: RunFolder):
     import torch
 
     cuda = torch.cuda.is_available()
+    # TRL caches precomputed reference log-probs next to the dataset; ours is in memory, so each process would
+    # look for the main process's cache file in its own temporary folder: several processes compute per step
+    precompute = spec.precompute_ref_log_probs and world_size() == 1
     common = dict(
         output_dir=str(run.checkpoints_dir), per_device_train_batch_size=spec.batch_size,
         gradient_accumulation_steps=spec.grad_accum, learning_rate=spec.learning_rate,
@@ -144,13 +154,13 @@ def make_config(spec: RunSpec, run: RunFolder):
 
         return DPOConfig(beta=spec.beta, loss_type=list(spec.loss_type), loss_weights=spec.loss_weights,
                          label_smoothing=spec.label_smoothing,
-                         precompute_ref_log_probs=spec.precompute_ref_log_probs, **common)
+                         precompute_ref_log_probs=precompute, **common)
     if spec.method == "kto":
         from trl import KTOConfig
 
         return KTOConfig(beta=spec.beta, loss_type=spec.loss_type[0], desirable_weight=spec.desirable_weight,
                          undesirable_weight=spec.undesirable_weight,
-                         precompute_ref_log_probs=spec.precompute_ref_log_probs, **common)
+                         precompute_ref_log_probs=precompute, **common)
     if spec.method == "orpo":
         from trl.experimental.orpo import ORPOConfig
 
@@ -167,14 +177,22 @@ def make_trainer(spec: RunSpec, args, loaded: Loaded, dataset, callbacks: list):
     """The TRL trainer for the spec's method (DPO/KTO get the reference; ORPO/SimPO have none)."""
     kwargs = dict(model=loaded.model, args=args, train_dataset=dataset, processing_class=loaded.tokenizer,
                   peft_config=loaded.peft_config, callbacks=callbacks)
-    if spec.method == "dpo":
-        from trl import DPOTrainer
+    import torch
 
-        return DPOTrainer(ref_model=loaded.ref_model, **kwargs)
-    if spec.method == "kto":
-        from trl import KTOTrainer
+    from .cpu_fast import compact_lm_head_on_cpu, prepare_model, tune_for_cpu
 
-        return KTOTrainer(ref_model=loaded.ref_model, **kwargs)
+    if spec.method in ("dpo", "kto"):
+        from trl import DPOTrainer, KTOTrainer
+
+        if not torch.cuda.is_available():
+            prepare_model(loaded.model, bf16=bool(args.bf16))
+        with compact_lm_head_on_cpu():
+            trainer = (DPOTrainer if spec.method == "dpo" else KTOTrainer)(ref_model=loaded.ref_model, **kwargs)
+        if trainer.accelerator.device.type == "cpu":
+            chosen = tune_for_cpu(trainer, rows_per_step=2 * spec.batch_size, max_length=spec.max_length)
+            print(f"cpu: {chosen['attention']} attention, LoRA input casts "
+                  f"{'on' if chosen['lora_input_cast'] else 'off'}", flush=True)
+        return trainer
     if spec.method == "orpo":
         from trl.experimental.orpo import ORPOTrainer
 

@@ -18,7 +18,8 @@ def cli(*args, workspace=None):
                           text=True, timeout=600)
 
 
-@pytest.mark.parametrize("command", ["serve", "sample", "export", "import", "validate", "train", "generate"])
+@pytest.mark.parametrize("command", ["serve", "sample", "export", "import", "validate", "train", "generate", "judge", "eval", "users", "queue",
+                                     "rounds"])
 def test_every_command_has_help(command):
     result = cli(command, "--help")
     assert result.returncode == 0 and "usage: alignstudio" in result.stdout

@@ -272,7 +272,8 @@ def summary_markdown(report: dict) -> str:
         f"- judge position inconsistency: {_pct(r['position_inconsistency_rate'])} of pairs; flips "
         f"{_pct(r['flip_rate'])}; the first-shown answer won {_pct(r['first_position_rate'])} of decisive calls; "
         f"parse failures {r['parse_failures']}"
-        + (f"; {r['identical_answers']} identical answer pairs (ties, not judged)" if r.get("identical_answers") else ""),
+        + (f"; {r['identical_answers']} identical answer pairs (ties, not judged)"
+           if r.get("identical_answers") else ""),
         f"- mean length (words): model {report['lengths']['model_mean_words']}, baseline "
         f"{report['lengths']['baseline_mean_words']}",
         f"- alignment tax: {tax_line}",

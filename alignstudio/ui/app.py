@@ -53,11 +53,13 @@ def build_app(services: Services) -> gr.Blocks:
 
 
 def private_paths(services: Services) -> list[str]:
-    """Workspace files no route may serve: the store, runs, models, snapshots, prompt sets."""
+    """Workspace files no route may serve: the store, runs, models, snapshots, prompt sets, judge cache,
+    evaluation reports and rounds (exports stay downloadable)."""
     ws = services.workspace
     store = str(ws.db_path)
-    return [store, store + "-wal", store + "-shm", str(ws.runs_dir), str(ws.models_dir), str(ws.snapshots_dir),
-            str(ws.root / "prompt_sets"), str(ws.root / "judge_cache")]
+    return [store, store + "-wal", store + "-shm", store + ".writelock", str(ws.runs_dir), str(ws.models_dir),
+            str(ws.snapshots_dir), str(ws.root / "prompt_sets"), str(ws.root / "judge_cache"),
+            str(ws.root / "evals"), str(ws.root / "rounds")]
 
 
 def launch(services: Services, host: str = "127.0.0.1", port: int = 7860, accounts=None,

@@ -94,3 +94,22 @@ def test_unwritable_workspace_is_one_clear_error(tmp_path):
     blocker.write_text("a file where the workspace should be")
     with pytest.raises(UserError, match="not writable"):
         Workspace.open(blocker / "ws")
+
+
+def test_api_nulls_for_text_fields_are_empty_text_or_one_clear_error(tmp_path, tiny_model_dir):
+    """An API client may send null where the browser sends "": a missing reason is no reason, a missing
+    annotator is the same clear error as an empty one, and nothing is stored for it."""
+    from gradio_client import Client
+    from gradio_client.exceptions import AppError
+
+    from servers import running_app
+
+    config = ["fresh samples", "default", str(tiny_model_dir), "(same as A)", 0.7, 1.0, 0.95, 6, None]
+    with running_app(tmp_path / "ws", tiny_model_dir) as (_, url):
+        client = Client(url, verbose=False)
+        client.predict("api-user", *config, api_name="/label_first_pair")
+        client.predict("api-user", None, *config, api_name="/label_left")
+        with pytest.raises(AppError, match="enter your annotator name first"):
+            client.predict(None, "why", *config, api_name="/label_right")
+    labels = Store(tmp_path / "ws" / "store.sqlite").labels()
+    assert [(label.annotator, label.rationale) for label in labels] == [("api-user", "")]

@@ -32,9 +32,13 @@ def guard(fn, inputs: list, outputs, identity=None):
     """
     inputs = list(inputs)
     index = next((i for i, c in enumerate(inputs) if c is identity), None) if identity is not None else None
+    text_inputs = [i for i, c in enumerate(inputs) if isinstance(c, gr.Textbox)]
 
     def values_of(args) -> list:
         *values, request = args
+        for i in text_inputs:  # a browser always sends text; an API client may send null for "nothing typed"
+            if values[i] is None:
+                values[i] = ""
         user = getattr(request, "username", None) if request is not None else None
         if index is not None and user:
             values[index] = user

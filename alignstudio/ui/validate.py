@@ -71,7 +71,10 @@ def run_validation(services: Services, source: str, upload, max_length, use_toke
         report = validate_path(upload if isinstance(upload, str) else upload.name, tokenizer=tokenizer,
                                max_length=max_length)
     else:
-        snap_id = source.split()[1]
+        parts = (source or "").split()
+        if len(parts) < 2:
+            raise UserError("choose what to validate: the store, a snapshot or an uploaded file")
+        snap_id = parts[1]
         matches = [s for s in services.store.snapshots() if s["id"] == snap_id]
         if not matches:
             raise UserError(f"snapshot {snap_id} is gone")

@@ -7,14 +7,13 @@ about the store; the registry (`core.registry`) maps names to the folders this m
 
 from __future__ import annotations
 
-import fcntl
 import importlib.util
 import json
 import shutil
-from contextlib import contextmanager
 from pathlib import Path
 
 from .errors import UserError
+from .locking import exclusive
 
 EMBEDDED_NAME = "smollm2-135m-instruct"
 EMBEDDED_ALIASES = {"smollm2", EMBEDDED_NAME}
@@ -39,17 +38,6 @@ def is_complete_checkpoint(folder: Path) -> bool:
     return (folder / "config.json").is_file() and any(folder.glob("*.safetensors"))
 
 
-@contextmanager
-def _exclusive(lock_path: Path):
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock_path, "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def ensure_embedded(models_dir: Path) -> Path:
     """Return the safetensors folder of the embedded model, converting the GGUF the first time.
 
@@ -59,7 +47,7 @@ def ensure_embedded(models_dir: Path) -> Path:
     target = Path(models_dir) / EMBEDDED_NAME
     if is_complete_checkpoint(target):
         return target
-    with _exclusive(Path(models_dir) / f".{EMBEDDED_NAME}.lock"):
+    with exclusive(Path(models_dir) / f".{EMBEDDED_NAME}.lock"):
         if is_complete_checkpoint(target):
             return target
         from transformers import AutoModelForCausalLM, AutoTokenizer

@@ -19,7 +19,6 @@ It never imports torch or TRL.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import re
@@ -27,11 +26,11 @@ import subprocess
 import sys
 import threading
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..core.errors import UserError
+from ..core.locking import exclusive
 from ..core.store import Store
 from ..core.workspace import Workspace
 from .spec import RunSpec
@@ -198,15 +197,8 @@ class RunFolder:
         return self.cancel_path.exists()
 
     # -- writing -----------------------------------------------------------------------------------
-    @contextmanager
     def _locked(self):
-        lock = self.path / ".status.lock"
-        with open(lock, "w") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+        return exclusive(self.path / ".status.lock")
 
     def update(self, **fields) -> dict:
         """Change status fields other than the state."""
@@ -503,14 +495,8 @@ class RunManager:
             self.launch(run)
             return run.name
 
-    @contextmanager
     def _workspace_lock(self):
-        with open(self.runs_dir / ".queue.lock", "w") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+        return exclusive(self.runs_dir / ".queue.lock")
 
     def worker_command(self, run: RunFolder) -> list[str]:
         return [*self.command, str(run.path), "--workspace", str(self.workspace.root)]

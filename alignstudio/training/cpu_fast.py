@@ -69,17 +69,9 @@ def _score(hidden: torch.Tensor, targets: torch.Tensor, head: torch.nn.Linear, t
 def _score_chunked(hidden, targets, head, temperature, extras):
     if hidden.shape[0] <= TOKEN_CHUNK or not torch.is_grad_enabled():
         return _score(hidden, targets, head, temperature, extras)
-    parts = []
-    for start in range(0, hidden.shape[0], TOKEN_CHUNK):
-        piece = slice(start, start + TOKEN_CHUNK)
-        picked = checkpoint(lambda h, t: _score(h, t, head, temperature, False)[0], hidden[piece], targets[piece],
-                            use_reentrant=False)
-        if extras:
-            with torch.no_grad():
-                _, *rest = _score(hidden[piece], targets[piece], head, temperature, True)
-            parts.append((picked, *rest))
-        else:
-            parts.append((picked,))
+    parts = [checkpoint(lambda h, t: _score(h, t, head, temperature, extras), hidden[piece], targets[piece],
+                        use_reentrant=False)  # the metric outputs come out of the same pass, without gradients
+             for piece in (slice(start, start + TOKEN_CHUNK) for start in range(0, hidden.shape[0], TOKEN_CHUNK))]
     return tuple(torch.cat(column) for column in zip(*parts))
 
 

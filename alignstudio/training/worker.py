@@ -62,7 +62,7 @@ def precision_flags(spec: RunSpec, cuda: bool) -> dict:
     import torch
 
     precision = spec.precision
-    if precision == "auto":  # bf16 autocast over float32 weights where the hardware runs bf16 natively
+    if precision == "auto":  # bf16 autocast where the hardware runs bf16 natively
         if cuda:
             precision = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
         else:
@@ -177,18 +177,16 @@ def make_trainer(spec: RunSpec, args, loaded: Loaded, dataset, callbacks: list):
     """The TRL trainer for the spec's method (DPO/KTO get the reference; ORPO/SimPO have none)."""
     kwargs = dict(model=loaded.model, args=args, train_dataset=dataset, processing_class=loaded.tokenizer,
                   peft_config=loaded.peft_config, callbacks=callbacks)
-    import torch
-
     from .cpu_fast import compact_lm_head_on_cpu, prepare_model, tune_for_cpu
 
     if spec.method in ("dpo", "kto"):
         from trl import DPOTrainer, KTOTrainer
 
-        if not torch.cuda.is_available():
+        if args.use_cpu:
             prepare_model(loaded.model, bf16=bool(args.bf16))
         with compact_lm_head_on_cpu():
             trainer = (DPOTrainer if spec.method == "dpo" else KTOTrainer)(ref_model=loaded.ref_model, **kwargs)
-        if trainer.accelerator.device.type == "cpu":
+        if args.use_cpu:
             chosen = tune_for_cpu(trainer, rows_per_step=2 * spec.batch_size, max_length=spec.max_length)
             print(f"cpu: {chosen['attention']} attention, LoRA input casts "
                   f"{'on' if chosen['lora_input_cast'] else 'off'}", flush=True)

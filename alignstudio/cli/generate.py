@@ -18,6 +18,7 @@ from ..core.errors import UserError
 from ..core.formats import load_prompts
 from ..core.registry import ModelRegistry
 from ..core.store import Store
+from ..services.evaluation import EvalSettings, generate_answers
 from ..services.generators import GeneratorPool
 from .common import workspace
 
@@ -38,46 +39,28 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-def check_settings(args) -> None:
-    if not 0.05 <= args.temperature <= 2.0:
-        raise UserError(f"--temperature must be between 0.05 and 2.0, got {args.temperature}")
-    if not 0.0 < args.top_p <= 1.0:
-        raise UserError(f"--top-p must be in (0, 1], got {args.top_p}")
-    if not 1 <= args.max_new_tokens <= 4096:
-        raise UserError(f"--max-new-tokens must be between 1 and 4096, got {args.max_new_tokens}")
-    if args.batch_size < 1:
-        raise UserError("--batch-size must be at least 1")
-    if args.limit is not None and args.limit < 1:
-        raise UserError("--limit must be at least 1")
-
-
 def run(args) -> int:
     out = Path(args.out)
     if out.suffix.lower() != ".jsonl":
         raise UserError(f"--out must be a .jsonl file, got {out.name}")
-    check_settings(args)
+    settings = EvalSettings(max_new_tokens=args.max_new_tokens, temperature=args.temperature, top_p=args.top_p,
+                            seed=args.seed, batch_size=args.batch_size, limit=args.limit)  # checks the values
     prompts = load_prompts(args.prompts)
-    if args.limit is not None:
-        prompts = prompts[: args.limit]
+    if settings.limit is not None:
+        prompts = prompts[: settings.limit]
     ws = workspace(args)
     generator = GeneratorPool(ModelRegistry(ws, Store(ws.db_path))).get(args.model)
-    params = {"temperature": args.temperature, "top_p": args.top_p, "max_new_tokens": args.max_new_tokens,
-              "seed": args.seed}
+    with tqdm(total=len(prompts), desc="generating", unit="prompt") as bar:
+        texts = generate_answers(generator, prompts, settings, progress=lambda done, _: bar.update(done - bar.n))
+    params = {"temperature": settings.temperature, "top_p": settings.top_p,
+              "max_new_tokens": settings.max_new_tokens, "seed": settings.seed}
     out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".partial")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle, \
-                tqdm(total=len(prompts), desc="generating", unit="prompt") as bar:
-            for start in range(0, len(prompts), args.batch_size):
-                batch = prompts[start:start + args.batch_size]
-                texts = generator.complete([p.messages for p in batch], [args.temperature] * len(batch),
-                                           top_p=args.top_p, max_new_tokens=args.max_new_tokens,
-                                           seed=args.seed + start)
-                for item, text in zip(batch, texts):
-                    handle.write(json.dumps({"id": item.id, "prompt": item.messages, "completion": text,
-                                             "model": generator.name, "params": params},
-                                            ensure_ascii=False) + "\n")
-                bar.update(len(batch))
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            for item, text in zip(prompts, texts):
+                handle.write(json.dumps({"id": item.id, "prompt": item.messages, "completion": text,
+                                         "model": generator.name, "params": params}, ensure_ascii=False) + "\n")
         os.replace(tmp, out)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -13,6 +13,7 @@ skipped, with a note, for a remote one.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -86,12 +87,8 @@ def _perplexity(generator, text: str | None, settings: EvalSettings) -> dict:
     model, tokenizer = getattr(generator, "model", None), getattr(generator, "tokenizer", None)
     if model is None or tokenizer is None or not hasattr(model, "forward"):
         return {"skipped": f"{generator.name} is a remote model: no token probabilities to measure"}
-    lock = getattr(generator, "lock", None)
     start = time.time()
-    if lock is not None:
-        with lock:
-            ppl, tokens = stats.perplexity(model, tokenizer, text, max_tokens=settings.perplexity_max_tokens)
-    else:
+    with getattr(generator, "lock", None) or contextlib.nullcontext():  # a local generator decodes one call at a time
         ppl, tokens = stats.perplexity(model, tokenizer, text, max_tokens=settings.perplexity_max_tokens)
     return {"perplexity": round(ppl, 4), "tokens": tokens, "seconds": round(time.time() - start, 2)}
 

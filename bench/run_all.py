@@ -3,6 +3,7 @@
     python -m bench                 # full: ~14 min on 2 cores
     python -m bench --quick         # small versions: ~3 min
     python bench/run_all.py --only sampling store
+    python -m bench effect [ARGS]   # the effect benchmark (bench/bench_effect.py): ~35 min, not in the full run
 
 Each benchmark prints its own table and writes bench/results/NAME.json; this writes bench/results/summary.json
 with the headline figures (each a ratio against its baseline measured in the same run) and the machine.
@@ -89,6 +90,11 @@ def summary_rows(out_dir: Path) -> list[list[str]]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["effect"]:  # the whole loop's effect, run on its own (it takes half an hour)
+        from bench.bench_effect import main as effect
+
+        return effect(argv[1:])
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small versions of every benchmark")
     parser.add_argument("--only", nargs="+", choices=sorted(BENCHES), help="run only these")

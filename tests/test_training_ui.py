@@ -36,7 +36,7 @@ def form(**kw):
     values = dict(method="dpo", loss_type=["sigmoid"], model="smollm2", data_kind="file", snapshot=None,
                   data_file=PAIRS, beta=0.1, learning_rate=5e-5, max_steps=4, epochs=1.0, batch_size=2,
                   grad_accum=1, max_length=64, seed=42, label_smoothing=0.0, full=False, lora_r=16, lora_alpha=32,
-                  lora_dropout=0.05, run_name="")
+                  lora_dropout=0.05, heldout_fraction=0.2, early_stopping=True, run_name="")
     values.update(kw)
     return list(values.values())
 
@@ -83,11 +83,12 @@ def test_start_cancel_resume_and_live_view(services):
     assert "ui-run" in note and run_update["value"] == "ui-run" and "ui-run" in list(table["run"])
     services.runs.wait("ui-run", timeout=20)
     out = train.run_view(services, "ui-run")
-    status_md, diag_md, loss_plot = out[0], out[1], out[2]
+    status_md, diag_md, loss_plot = out[0], out[1], out[3]
     assert "SUCCEEDED" in status_md
-    assert set(loss_plot["series"]) == {"loss", train.START}  # the ln(2) reference line
+    assert set(loss_plot["series"]) == {"loss", train.HELDOUT, train.START}  # the ln(2) reference line
     assert math.isclose(loss_plot[loss_plot["series"] == train.START]["value"].iloc[0], LN2)
-    assert "No warning signs" in diag_md
+    # the stand-in's one step at loss 0.69 (= ln 2) learned nothing, and the tab says so
+    assert "Nothing learned" in diag_md and "No warning signs" not in diag_md
     with pytest.raises(UserError):
         train.cancel_run(services, "ui-run")
     with pytest.raises(UserError, match="choose a run"):
@@ -109,7 +110,7 @@ def test_sweep_and_compare(services):
     with pytest.raises(UserError, match="numbers"):
         train.sweep_runs(services, False, "0.1, lots", *form())
     polled = train.poll(services, "sw-beta0.05")
-    assert len(polled) == 11 and len(polled[0]) == 3
+    assert len(polled) == 12 and len(polled[0]) == 3
 
 
 def test_metric_frames_cover_every_plot():
@@ -121,10 +122,10 @@ def test_metric_frames_cover_every_plot():
     assert set(frames) == {"loss", "accuracy", "margins", "rewards", "kl", "lr", "throughput"}
     assert set(frames["rewards"]["series"]) == {"chosen", "rejected"} and len(frames["kl"]) == 0
     kto = train.metric_frames([{"step": 1, "loss": 0.5, "kl": 0.0}], 0.5)
-    assert set(kto["loss"]["series"]) == {"loss", train.START} and len(kto["kl"]) == 1
+    assert set(kto["loss"]["series"]) == {"loss", train.HELDOUT, train.START} and len(kto["kl"]) == 1
     # a multi-series plot always gets every series name (Gradio fixes the colours on the first draw)
     orpo = train.metric_frames([{"step": 1, "loss": 10.8}], None)
-    assert set(orpo["loss"]["series"]) == {"loss", train.START}
+    assert set(orpo["loss"]["series"]) == {"loss", train.HELDOUT, train.START}
     assert orpo["loss"][orpo["loss"]["series"] == train.START]["value"].isna().all()
     empty = train.metric_frames([], None)
     assert set(empty["rewards"]["series"]) == {"chosen", "rejected"} and empty["rewards"]["value"].isna().all()

@@ -180,7 +180,8 @@ def test_kto_run_succeeds_through_the_runner(runs, tiny_model_dir):
     rows = runs.metrics(name)
     assert abs(rows[0]["loss"] - 0.5) < 0.01  # 1 - sigmoid(0): policy equals reference at step 1
     assert all("kl" in r and math.isfinite(r["kl"]) for r in rows)
-    assert runs.folder(name).card()["dataset"]["training_rows"] == 24  # pairs unpaired into 24 KTO rows
+    dataset = runs.folder(name).card()["dataset"]  # pairs unpaired into 24 KTO rows, some held out by prompt
+    assert dataset["training_rows"] + dataset["heldout"]["heldout_rows"] == 24 and dataset["heldout"]["heldout_rows"]
 
 
 def test_cancel_keeps_a_checkpoint_and_resume_finishes(runs, tiny_model_dir):

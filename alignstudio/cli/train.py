@@ -39,14 +39,15 @@ def register(sub) -> None:
                    help="train even if `alignstudio validate` finds errors in the data")
     g = p.add_argument_group("training settings")
     g.add_argument("--max-steps", type=int, default=None, help=RunSpec.help("max_steps"))
-    g.add_argument("--epochs", type=float, default=1.0, help=RunSpec.help("num_train_epochs"))
+    g.add_argument("--epochs", type=float, default=None, help=RunSpec.help("num_train_epochs"))
     g.add_argument("--beta", type=float, default=0.1, help=RunSpec.help("beta"))
     g.add_argument("--loss-type", default=None, help="comma-separated; " + RunSpec.help("loss_type"))
     g.add_argument("--loss-weights", default=None, help="comma-separated; " + RunSpec.help("loss_weights"))
     g.add_argument("--label-smoothing", type=float, default=0.0, help=RunSpec.help("label_smoothing"))
     g.add_argument("--simpo-gamma", type=float, default=0.5, help=RunSpec.help("simpo_gamma"))
-    g.add_argument("--lr", type=float, default=5e-5, help=RunSpec.help("learning_rate"))
-    g.add_argument("--batch-size", type=int, default=2, help=RunSpec.help("batch_size"))
+    g.add_argument("--lr", type=float, default=None, help=RunSpec.help("learning_rate"))
+    g.add_argument("--batch-size", type=int, default=None, help=RunSpec.help("batch_size"))
+    g.add_argument("--warmup-steps", type=int, default=None, help=RunSpec.help("warmup_steps"))
     g.add_argument("--grad-accum", type=int, default=1, help=RunSpec.help("grad_accum"))
     g.add_argument("--max-length", type=int, default=512, help=RunSpec.help("max_length"))
     g.add_argument("--seed", type=int, default=42, help=RunSpec.help("seed"))
@@ -54,6 +55,12 @@ def register(sub) -> None:
     g.add_argument("--lora-r", type=int, default=16, help=RunSpec.help("lora_r"))
     g.add_argument("--lora-alpha", type=int, default=32, help=RunSpec.help("lora_alpha"))
     g.add_argument("--lora-dropout", type=float, default=0.05, help=RunSpec.help("lora_dropout"))
+    h = p.add_argument_group("held-out labels")
+    h.add_argument("--heldout-fraction", type=float, default=0.2, help=RunSpec.help("heldout_fraction"))
+    h.add_argument("--early-stopping", action=argparse.BooleanOptionalAction, default=True,
+                   help=RunSpec.help("early_stopping"))
+    h.add_argument("--patience", type=int, default=3, help=RunSpec.help("patience"))
+    h.add_argument("--compare-prompts", type=int, default=3, help=RunSpec.help("compare_prompts"))
     g.add_argument("--save-steps", type=int, default=50, help=RunSpec.help("save_steps"))
     g.add_argument("--precision", default="auto", help=RunSpec.help("precision"))
     g.add_argument("--gradient-checkpointing", action="store_true", help=RunSpec.help("gradient_checkpointing"))
@@ -95,7 +102,9 @@ def spec_from_args(args) -> RunSpec:
         loss_type=[x.strip() for x in args.loss_type.split(",") if x.strip()] if args.loss_type else None,
         loss_weights=_floats(args.loss_weights), beta=args.beta, label_smoothing=args.label_smoothing,
         simpo_gamma=args.simpo_gamma, learning_rate=args.lr, num_train_epochs=args.epochs, max_steps=args.max_steps,
-        batch_size=args.batch_size, grad_accum=args.grad_accum, max_length=args.max_length, seed=args.seed,
+        batch_size=args.batch_size, warmup_steps=args.warmup_steps, heldout_fraction=args.heldout_fraction,
+        early_stopping=args.early_stopping, patience=args.patience, compare_prompts=args.compare_prompts,
+        grad_accum=args.grad_accum, max_length=args.max_length, seed=args.seed,
         full=args.full, lora_r=args.lora_r, lora_alpha=args.lora_alpha, lora_dropout=args.lora_dropout,
         save_steps=args.save_steps, precision=args.precision, gradient_checkpointing=args.gradient_checkpointing,
         precompute_ref_log_probs=args.precompute_ref_log_probs, register_as=args.register_as,
@@ -161,6 +170,8 @@ def run(args) -> int:
     if state == SUCCEEDED:
         print(f"succeeded: model in {status.get('model_dir')}"
               + (f", registered as {status['registered_as']}" if status.get("registered_as") else ""))
+        if status.get("verdict"):
+            print(f"verdict: {status['verdict']}", flush=True)
         return 0
     if state == CANCELLED:
         print(f"cancelled at step {status.get('step') or 0}; continue with: "

@@ -138,3 +138,9 @@ class GeneratorPool:
 
     def loaded(self) -> list[str]:
         return list(self._cache)
+
+    def release(self, name_or_path: str) -> None:
+        """Forget a loaded model (its memory goes when the last user lets go of it)."""
+        ref = self.registry.resolve(name_or_path)
+        with self._lock:
+            self._cache.pop(ref.name, None)

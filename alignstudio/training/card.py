@@ -55,7 +55,8 @@ def build_card(*, run_name: str, state: str, spec: dict, base_model: dict, datas
                final_metrics: dict | None = None, summary: dict | None = None, diagnostics: list | None = None,
                model_dir: str | None = None, registered_as: str | None = None, trainable: dict | None = None,
                device: str | None = None, processes: int = 1, error: str | None = None,
-               resumed_from: str | None = None) -> dict:
+               resumed_from: str | None = None, schedule: dict | None = None, verdict: dict | None = None,
+               before_after: list | None = None) -> dict:
     finished = finished or time.time()
     return _jsonable({
         "card_version": 1,
@@ -66,6 +67,7 @@ def build_card(*, run_name: str, state: str, spec: dict, base_model: dict, datas
         "base_model": base_model,
         "dataset": dataset,
         "spec": spec,
+        "schedule": schedule,
         "trainer_config": trainer_args,
         "trainable_parameters": trainable,
         "libraries": library_versions(),
@@ -77,7 +79,9 @@ def build_card(*, run_name: str, state: str, spec: dict, base_model: dict, datas
         "duration_s": round(finished - started, 2),
         "final_metrics": final_metrics or {},
         "trainer_summary": summary or {},
+        "verdict": verdict,
         "diagnostics": diagnostics or [],
+        "before_after": before_after or [],
         "model": {"folder": model_dir, "registered_as": registered_as},
         "resumed_from": resumed_from,
         "error": error,

@@ -207,12 +207,55 @@ def check_not_learning(rows: list[dict], min_points: int = 20, floor: float = 0.
         int(rows[-1].get("step") or 0))]
 
 
+def check_flat_loss(rows: list[dict], method: str = "dpo", loss_type=("sigmoid",), beta: float = 0.1,
+                    label_smoothing: float = 0.0, min_points: int = 5, near: float = 0.02) -> list[Diagnostic]:
+    """The loss has not left its starting value: nothing is being learned (yet)."""
+    loss = _values(rows, "loss")
+    if len(loss) < min_points:
+        return []
+    start = expected_first_loss(method, loss_type, beta, label_smoothing)
+    start = loss[0] if start is None else start
+    late = fmean(loss[-max(2, len(loss) // 4):])
+    if abs(start - late) > near:
+        return []
+    return [Diagnostic(
+        "flat-loss", "warning", "Loss still at its starting value",
+        f"After {len(loss)} logged steps the loss is {late:.3f}, where it started ({start:.3f}): the model has "
+        "not moved away from the reference, so it has learned nothing from these pairs yet.",
+        "Train longer (more epochs), raise the learning rate (LoRA: 1e-4 to 5e-4), or leave both empty so they "
+        "are chosen from the data size.",
+        int(rows[-1].get("step") or 0))]
+
+
+def check_memorizing(rows: list[dict], min_points: int = 3) -> list[Diagnostic]:
+    """Training accuracy near 1.0 while held-out accuracy falls (or held-out loss climbs): memorizing."""
+    train_acc = _values(rows, "rewards/accuracies")
+    held = [(s, v) for s, v in series(rows, "eval_loss") if math.isfinite(v)]
+    if len(held) < min_points or len(train_acc) < min_points:
+        return []
+    best_step, best = min(held, key=lambda sv: sv[1])
+    last_step, last = held[-1]
+    held_acc = dict(series(rows, "eval_rewards/accuracies"))
+    acc_fell = held_acc.get(last_step) is not None and held_acc.get(best_step) is not None and \
+        held_acc[last_step] < held_acc[best_step]
+    if fmean(train_acc[-3:]) < 0.95 or not (last > best + 0.05 or acc_fell):
+        return []
+    return [Diagnostic(
+        "memorizing", "warning", "Memorizing the training pairs",
+        f"Training accuracy is {fmean(train_acc[-3:]):.2f}, but the held-out loss rose from {best:.3f} (step "
+        f"{best_step}) to {last:.3f}: the model is learning these particular pairs, not the preference.",
+        "Keep the best checkpoint (early stopping does), train fewer epochs, raise beta, or label more varied "
+        "pairs.",
+        last_step)]
+
+
 def diagnose(rows: list[dict], method: str = "dpo", loss_type=("sigmoid",), beta: float = 0.1,
              label_smoothing: float = 0.0) -> list[Diagnostic]:
     """Every diagnostic that applies to these metrics rows, most serious first."""
     if not rows:
         return []
     found = check_nan(rows) + check_first_loss(rows, method, loss_type, beta, label_smoothing)
+    found += check_flat_loss(rows, method, loss_type, beta, label_smoothing) + check_memorizing(rows)
     if method in ("dpo", "orpo", "simpo"):
         found += check_overfitting(rows) + check_margins(rows) + check_not_learning(rows)
     if method == "dpo":  # rewards relative to a reference only exist for DPO

@@ -100,7 +100,10 @@ class MetricsCallback(TrainerCallback):
         if any(k in logs for k in SUMMARY_KEYS):
             self.summary.update({k: _number(v) for k, v in logs.items() if _number(v) is not None})
             return
-        if "loss" not in logs or any(k.startswith("eval_") for k in logs):
+        if any(k.startswith("eval_") for k in logs):
+            self._log_eval(state, logs)
+            return
+        if "loss" not in logs:
             return
         now = time.time()
         row: dict = {"step": state.global_step, "epoch": _number(state.epoch), "time": round(now, 3),
@@ -140,8 +143,29 @@ class MetricsCallback(TrainerCallback):
                 except Exception as exc:  # a status write must never stop training
                     print(f"warning: could not update status: {exc}", flush=True)
 
+    def _log_eval(self, state, logs: dict) -> None:
+        """A held-out evaluation: a row (keys `eval_*`) in heldout.jsonl beside metrics.jsonl, at its step."""
+        row: dict = {"step": state.global_step, "epoch": _number(state.epoch), "time": round(time.time(), 3)}
+        for key, value in logs.items():
+            number = _number(value)
+            if key.startswith("eval_") and number is not None and not key.startswith(("eval_runtime", "eval_samples",
+                                                                                      "eval_steps_per")):
+                row[key] = number if math.isfinite(number) else None
+        if len(row) > 3 and self.is_main:
+            with open(self.path.with_name("heldout.jsonl"), "a", encoding="utf-8") as handle:
+                handle.write(json.dumps(row) + "\n")
+            if self.echo:
+                print(self.progress_line(row), flush=True)
+
     @staticmethod
     def progress_line(row: dict) -> str:
+        if "eval_loss" in row:
+            parts = [f"held-out at step {row['step']}"]
+            for key, label in (("eval_loss", "loss"), ("eval_rewards/accuracies", "acc"),
+                               ("eval_rewards/margins", "margin")):
+                if isinstance(row.get(key), (int, float)):
+                    parts.append(f"{label} {row[key]:.4g}")
+            return "  ".join(parts)
         parts = [f"step {row['step']}" + (f"/{row['max_steps']}" if row.get("max_steps") else "")]
         for key, label in (("loss", "loss"), ("rewards/accuracies", "acc"), ("rewards/margins", "margin"),
                            ("kl", "kl"), ("learning_rate", "lr"), ("tokens_per_s", "tok/s")):

@@ -6,6 +6,7 @@ A run is a folder (`workspace/runs/NAME`, or any folder the CLI names):
     status.json    the state machine: queued -> running -> succeeded | failed | cancelled,
                    and cancelled/failed -> queued on resume; an illegal transition raises
     metrics.jsonl  one JSON line per log step (written by the worker's callback)
+    heldout.jsonl  one JSON line per held-out evaluation (loss, reward accuracy and margin on the split)
     log.txt        the worker's stdout and stderr (a file, never a pipe)
     cancel         flag file: present = stop at the next step, save a checkpoint
     checkpoints/   trainer checkpoints (the last 2), model/ the final model, card.json the run card
@@ -93,6 +94,23 @@ def pid_alive(pid: int | None, marker: str | None = None) -> bool:
     return True
 
 
+def _jsonl(path: Path) -> list[dict]:
+    """Every complete JSON line of a file (a line being written right now is skipped)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return []
+    rows = []
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return rows
+
+
 class RunFolder:
     """One run's folder: spec, status (with its state machine), metrics, logs. Safe across processes:
     status changes are read-modify-write under an exclusive file lock and written atomically."""
@@ -108,6 +126,7 @@ class RunFolder:
     spec_path = property(lambda self: self.path / "spec.json")
     status_path = property(lambda self: self.path / "status.json")
     metrics_path = property(lambda self: self.path / "metrics.jsonl")
+    heldout_path = property(lambda self: self.path / "heldout.jsonl")  # held-out evaluations (`eval_*` keys)
     log_path = property(lambda self: self.path / "log.txt")
     cancel_path = property(lambda self: self.path / "cancel")
     checkpoints_dir = property(lambda self: self.path / "checkpoints")
@@ -150,20 +169,16 @@ class RunFolder:
         return self.status()["state"]
 
     def metrics(self) -> list[dict]:
-        """Every complete metrics line (a line being written right now is skipped)."""
-        try:
-            text = self.metrics_path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            return []
-        rows = []
-        for line in text.splitlines():
-            if not line.strip():
-                continue
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue
-        return rows
+        """Every complete training metrics line (a line being written right now is skipped)."""
+        return _jsonl(self.metrics_path)
+
+    def heldout(self) -> list[dict]:
+        """Every held-out evaluation line: step and `eval_loss`, `eval_rewards/accuracies`, ..."""
+        return _jsonl(self.heldout_path)
+
+    def all_metrics(self) -> list[dict]:
+        """Training and held-out rows in step order (held-out after the training row of its step)."""
+        return sorted(self.metrics() + self.heldout(), key=lambda r: (int(r.get("step") or 0), "eval_loss" in r))
 
     def log_tail(self, lines: int = 40) -> str:
         try:
@@ -394,8 +409,14 @@ class RunManager:
     def metrics(self, name: str) -> list[dict]:
         return self.folder(name).metrics()
 
+    def all_metrics(self, name: str) -> list[dict]:
+        return self.folder(name).all_metrics()
+
     def log_tail(self, name: str, lines: int = 40) -> str:
         return self.folder(name).log_tail(lines)
+
+    def card(self, name: str) -> dict | None:
+        return self.folder(name).card()
 
     def spec(self, name: str) -> RunSpec:
         return self.folder(name).spec()
@@ -548,15 +569,16 @@ class RunManager:
         """Launch `run` now and wait for it, calling `on_progress(metrics_rows)` as lines arrive.
         Ctrl-C asks the worker to stop gracefully (cancel flag) and waits for it."""
         proc = self.launch(run)
-        seen = 0
+        seen = {"metrics": 0, "heldout": 0}
         cancelled = False
         while True:
             try:
                 done = proc.poll() is not None
-                rows = run.metrics()
-                if on_progress and len(rows) > seen:
-                    on_progress(rows[seen:])
-                    seen = len(rows)
+                for stream in seen:  # training lines, then the held-out evaluations
+                    rows = getattr(run, stream)()
+                    if on_progress and len(rows) > seen[stream]:
+                        on_progress(rows[seen[stream]:])
+                        seen[stream] = len(rows)
                 if done:
                     break
                 time.sleep(poll)

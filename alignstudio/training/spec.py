@@ -64,17 +64,31 @@ class RunSpec:
     undesirable_weight: float = _f(1.0, "KTO: weight of undesirable (thumbs-down) examples.")
 
     # -- optimisation ------------------------------------------------------------------------------
-    learning_rate: float = _f(5e-5, "Peak learning rate (LoRA typically 5e-6 to 1e-4; full fine-tuning ~5e-7 to 5e-6).")
-    num_train_epochs: float = _f(1.0, "Passes over the data (ignored when max_steps is set). 0.5-1 is often best.")
+    learning_rate: float | None = _f(None, "Peak learning rate. Empty = chosen from the method and LoRA vs full "
+                                           "fine-tuning (LoRA 1e-4 to 2e-4, full 1e-6 to 8e-6); see the run card.")
+    num_train_epochs: float | None = _f(None, "Passes over the data (ignored when max_steps is set). Empty = chosen "
+                                              "from the data size: about 60 updates on a small set, at most 8 "
+                                              "epochs; one epoch on a large one.")
     max_steps: int | None = _f(None, "Stop after this many optimizer steps (overrides epochs).")
-    batch_size: int = _f(2, "Examples per device per step (KTO needs at least 2).")
+    batch_size: int | None = _f(None, "Examples per device per step (KTO needs at least 2). Empty = 4, or 2 "
+                                      "below 32 training rows.")
     grad_accum: int = _f(1, "Gradient accumulation steps (effective batch = batch_size x grad_accum x devices).")
     max_length: int = _f(512, "Maximum tokens of prompt + completion; longer examples are truncated.")
     lr_scheduler: str = _f("linear", "Learning-rate schedule: linear, cosine, constant or constant_with_warmup.")
-    warmup_steps: int = _f(0, "Linear warm-up steps.")
+    warmup_steps: int | None = _f(None, "Linear warm-up steps. Empty = 10% of the steps.")
     weight_decay: float = _f(0.0, "AdamW weight decay.")
     max_grad_norm: float = _f(1.0, "Gradient clipping norm.")
     seed: int = _f(42, "Random seed (data order, LoRA initialisation, dropout).")
+
+    # -- held-out labels -----------------------------------------------------------------------
+    heldout_fraction: float = _f(0.2, "Share of the labels held out by prompt (no prompt on both sides) to measure "
+                                      "held-out loss, reward accuracy and margin during training; 0 = off. Below "
+                                      "20 rows there is no split.")
+    early_stopping: bool = _f(True, "Stop when the held-out loss has not improved for `patience` evaluations, "
+                                    "and keep the checkpoint with the best held-out loss (needs the split).")
+    patience: int = _f(3, "Held-out evaluations without improvement before early stopping.")
+    compare_prompts: int = _f(3, "When the run ends, this many held-out prompts are answered by the base and the "
+                                 "trained model side by side (same seeds); 0 = off.")
 
     # -- parameters that train ---------------------------------------------------------------------
     full: bool = _f(False, "Full fine-tuning instead of LoRA (DPO/KTO keep an explicit frozen reference copy).")
@@ -160,22 +174,28 @@ class RunSpec:
             if not cond:
                 raise UserError(message)
 
-        for name in ("beta", "learning_rate", "num_train_epochs", "simpo_gamma", "desirable_weight",
-                     "undesirable_weight", "weight_decay", "max_grad_norm", "lora_dropout", "label_smoothing"):
+        for name in ("learning_rate", "num_train_epochs", "batch_size", "warmup_steps"):  # None = chosen from the data
+            if getattr(self, name) in ("", "auto"):
+                setattr(self, name, None)
+        for name in ("beta", "simpo_gamma", "desirable_weight",
+                     "undesirable_weight", "weight_decay", "max_grad_norm", "lora_dropout", "label_smoothing",
+                     "heldout_fraction", *[n for n in ("learning_rate", "num_train_epochs")
+                                           if getattr(self, n) is not None]):
             value = getattr(self, name)
             need(isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value),
                  f"{name} must be a finite number, got {value!r}")
             setattr(self, name, float(value))
-        for name in ("batch_size", "grad_accum", "max_length", "seed", "warmup_steps", "lora_r", "lora_alpha",
-                     "logging_steps", "save_steps"):
+        for name in ("grad_accum", "max_length", "seed", "lora_r", "lora_alpha", "logging_steps", "save_steps",
+                     "patience", "compare_prompts", *[n for n in ("batch_size", "warmup_steps") if getattr(self, n) is not None]):
             value = getattr(self, name)
             if isinstance(value, float) and value.is_integer():
                 value = int(value)
             need(isinstance(value, int) and not isinstance(value, bool), f"{name} must be a whole number, got {value!r}")
             setattr(self, name, value)
         need(self.beta > 0, f"beta must be > 0, got {self.beta}")
-        need(self.learning_rate > 0, f"learning_rate must be > 0, got {self.learning_rate}")
-        need(self.num_train_epochs > 0, f"num_train_epochs must be > 0, got {self.num_train_epochs}")
+        need(self.learning_rate is None or self.learning_rate > 0, f"learning_rate must be > 0, got {self.learning_rate}")
+        need(self.num_train_epochs is None or self.num_train_epochs > 0,
+             f"num_train_epochs must be > 0, got {self.num_train_epochs}")
         if self.max_steps is not None:
             if isinstance(self.max_steps, float) and self.max_steps.is_integer():
                 self.max_steps = int(self.max_steps)
@@ -183,12 +203,15 @@ class RunSpec:
                  f"max_steps must be a whole number, got {self.max_steps!r}")
             if self.max_steps <= 0:
                 self.max_steps = None  # 0 / -1: train by epochs
-        need(self.batch_size >= 1, "batch_size must be at least 1")
-        need(self.method != "kto" or self.batch_size >= 2,
+        need(self.batch_size is None or self.batch_size >= 1, "batch_size must be at least 1")
+        need(self.method != "kto" or self.batch_size is None or self.batch_size >= 2,
              "KTO needs batch_size of at least 2 (it estimates its KL term from the other examples in a batch)")
         need(self.grad_accum >= 1, "grad_accum must be at least 1")
         need(self.max_length >= 16, f"max_length must be at least 16 tokens, got {self.max_length}")
-        need(self.warmup_steps >= 0, "warmup_steps must be >= 0")
+        need(self.warmup_steps is None or self.warmup_steps >= 0, "warmup_steps must be >= 0")
+        need(0.0 <= self.heldout_fraction <= 0.5, f"heldout_fraction must be in [0, 0.5], got {self.heldout_fraction}")
+        need(self.patience >= 1, "patience must be at least 1")
+        need(0 <= self.compare_prompts <= 20, "compare_prompts must be in 0..20")
         need(self.weight_decay >= 0, "weight_decay must be >= 0")
         need(self.max_grad_norm > 0, "max_grad_norm must be > 0")
         need(self.lora_r >= 1, "lora_r must be at least 1")

@@ -33,7 +33,10 @@ from .card import build_card, trainer_config, write_card  # noqa: E402
 from .diagnostics import diagnose_spec  # noqa: E402
 from .merge import base_name  # noqa: E402
 from .runner import CANCELLED, FAILED, QUEUED, RUNNING, SUCCEEDED, ERROR_TAIL_LINES, RunFolder  # noqa: E402
+from .schedule import Schedule, choose  # noqa: E402
 from .spec import RunSpec  # noqa: E402
+from .split import split_by_prompt  # noqa: E402
+from .verdict import judge_spec  # noqa: E402
 
 LLAMA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
@@ -130,24 +133,35 @@ def load_model(spec: RunSpec, registry: ModelRegistry) -> Loaded:
                   base_name(registry, Path(base_folder)), not spec.full, continued_from)
 
 
-def make_config(spec: RunSpec, run: RunFolder):
+def make_config(spec: RunSpec, run: RunFolder, schedule: Schedule | None = None, heldout: bool = False):
     """The TRL config for the spec's method. Built before the model is loaded, so that under DeepSpeed
-    ZeRO-3 `from_pretrained` already loads the weights sharded."""
+    ZeRO-3 `from_pretrained` already loads the weights sharded. `schedule` holds the values chosen from the
+    data (the spec's own values where it sets them); `heldout` turns on evaluation, early stopping and
+    keep-the-best on the held-out split."""
     import torch
+
+    schedule = schedule or choose(spec, 0)
+    save_steps = spec.save_steps
+    evaluation: dict = {}
+    if heldout:
+        save_steps = schedule.eval_steps  # keep-the-best needs a checkpoint at every evaluation
+        evaluation = dict(eval_strategy="steps", eval_steps=schedule.eval_steps, per_device_eval_batch_size=8,
+                          load_best_model_at_end=spec.early_stopping, metric_for_best_model="eval_loss",
+                          greater_is_better=False)
 
     cuda = torch.cuda.is_available()
     # TRL caches precomputed reference log-probs next to the dataset; ours is in memory, so each process would
     # look for the main process's cache file in its own temporary folder: several processes compute per step
     precompute = spec.precompute_ref_log_probs and world_size() == 1
     common = dict(
-        output_dir=str(run.checkpoints_dir), per_device_train_batch_size=spec.batch_size,
-        gradient_accumulation_steps=spec.grad_accum, learning_rate=spec.learning_rate,
-        num_train_epochs=spec.num_train_epochs, max_steps=spec.max_steps or -1, lr_scheduler_type=spec.lr_scheduler,
-        warmup_steps=spec.warmup_steps, weight_decay=spec.weight_decay, max_grad_norm=spec.max_grad_norm,
-        seed=spec.seed, logging_steps=spec.logging_steps, logging_first_step=True, save_strategy="steps",
-        save_steps=spec.save_steps, save_total_limit=2, report_to="none", disable_tqdm=True,
+        output_dir=str(run.checkpoints_dir), per_device_train_batch_size=schedule.batch_size,
+        gradient_accumulation_steps=spec.grad_accum, learning_rate=schedule.learning_rate,
+        num_train_epochs=schedule.num_train_epochs, max_steps=spec.max_steps or -1,
+        lr_scheduler_type=spec.lr_scheduler, warmup_steps=schedule.warmup_steps, weight_decay=spec.weight_decay,
+        max_grad_norm=spec.max_grad_norm, seed=spec.seed, logging_steps=spec.logging_steps, logging_first_step=True,
+        save_strategy="steps", save_steps=save_steps, save_total_limit=2, report_to="none", disable_tqdm=True,
         dataloader_num_workers=0, activation_checkpointing=spec.gradient_checkpointing,
-        max_length=spec.max_length, **precision_flags(spec, cuda),
+        max_length=spec.max_length, **evaluation, **precision_flags(spec, cuda),
     )
     if spec.method == "dpo":
         from trl import DPOConfig
@@ -173,10 +187,10 @@ def make_config(spec: RunSpec, run: RunFolder):
     raise UserError(f"unknown method {spec.method!r}")
 
 
-def make_trainer(spec: RunSpec, args, loaded: Loaded, dataset, callbacks: list):
+def make_trainer(spec: RunSpec, args, loaded: Loaded, dataset, callbacks: list, eval_dataset=None):
     """The TRL trainer for the spec's method (DPO/KTO get the reference; ORPO/SimPO have none)."""
-    kwargs = dict(model=loaded.model, args=args, train_dataset=dataset, processing_class=loaded.tokenizer,
-                  peft_config=loaded.peft_config, callbacks=callbacks)
+    kwargs = dict(model=loaded.model, args=args, train_dataset=dataset, eval_dataset=eval_dataset,
+                  processing_class=loaded.tokenizer, peft_config=loaded.peft_config, callbacks=callbacks)
     from .cpu_fast import compact_lm_head_on_cpu, prepare_model, tune_for_cpu
 
     if spec.method in ("dpo", "kto"):
@@ -187,7 +201,8 @@ def make_trainer(spec: RunSpec, args, loaded: Loaded, dataset, callbacks: list):
         with compact_lm_head_on_cpu():
             trainer = (DPOTrainer if spec.method == "dpo" else KTOTrainer)(ref_model=loaded.ref_model, **kwargs)
         if args.use_cpu:
-            chosen = tune_for_cpu(trainer, rows_per_step=2 * spec.batch_size, max_length=spec.max_length)
+            chosen = tune_for_cpu(trainer, rows_per_step=2 * args.per_device_train_batch_size,
+                                  max_length=spec.max_length)
             print(f"cpu: {chosen['attention']} attention, LoRA input casts "
                   f"{'on' if chosen['lora_input_cast'] else 'off'}", flush=True)
         return trainer
@@ -201,11 +216,12 @@ def make_trainer(spec: RunSpec, args, loaded: Loaded, dataset, callbacks: list):
 
 
 def truncate_metrics(run: RunFolder, last_step: int) -> None:
-    """After a resume from checkpoint N, drop metrics lines past step N (they will be logged again)."""
-    rows = [r for r in run.metrics() if int(r.get("step") or 0) <= last_step]
-    tmp = run.metrics_path.with_name(".metrics.jsonl.partial")
-    tmp.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    os.replace(tmp, run.metrics_path)
+    """After a resume from checkpoint N, drop metrics and held-out lines past step N (they will be logged again)."""
+    for path, rows in ((run.metrics_path, run.metrics()), (run.heldout_path, run.heldout())):
+        rows = [r for r in rows if int(r.get("step") or 0) <= last_step]
+        tmp = path.with_name(f".{path.name}.partial")
+        tmp.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+        os.replace(tmp, path)
 
 
 def save_final_model(trainer, loaded: Loaded, run: RunFolder) -> Path:
@@ -298,8 +314,17 @@ def train(run: RunFolder, workspace: Workspace, store: Store) -> dict:
     print(f"run {run.name}: {spec.label} on {spec.model} with {spec.data}", flush=True)
     data = load_training_data(spec.data, spec.method)
     print(f"data: {data.rows} rows ({data.fingerprint[:23]})", flush=True)
+    split = split_by_prompt(data.dataset.to_list(), spec.heldout_fraction, spec.seed)
+    print(split.note, flush=True)
+    train_set, eval_set = data.dataset, None
+    if split.active:
+        from datasets import Dataset
+
+        train_set, eval_set = Dataset.from_list(split.train), Dataset.from_list(split.heldout)
+    schedule = choose(spec, len(train_set), world_size())
+    print(f"schedule: {schedule.summary()}", flush=True)
     registry = ModelRegistry(workspace, store)
-    args = make_config(spec, run)
+    args = make_config(spec, run, schedule, heldout=split.active)
     loaded = load_model(spec, registry)
     print(f"model: {loaded.base_name}" + (f" + adapter {loaded.continued_from}" if loaded.continued_from else "")
           + (" (full fine-tuning)" if spec.full else " (LoRA)"), flush=True)
@@ -310,6 +335,7 @@ def train(run: RunFolder, workspace: Workspace, store: Store) -> dict:
         print(f"resuming from {checkpoint.name}", flush=True)
     elif main:
         run.metrics_path.unlink(missing_ok=True)
+        run.heldout_path.unlink(missing_ok=True)
 
     metrics_cb = MetricsCallback(run.metrics_path, world_size=world_size(), is_main=main)
     control_cb = ControlCallback(run.cancel_path)
@@ -319,7 +345,12 @@ def train(run: RunFolder, workspace: Workspace, store: Store) -> dict:
             run.update(step=row["step"], max_steps=row.get("max_steps"), eta_s=row.get("eta_s"))
 
     metrics_cb.on_row = on_row
-    trainer = make_trainer(spec, args, loaded, data.dataset, [metrics_cb, control_cb])
+    callbacks = [metrics_cb, control_cb]
+    if split.active and spec.early_stopping:
+        from transformers import EarlyStoppingCallback
+
+        callbacks.append(EarlyStoppingCallback(early_stopping_patience=spec.patience))
+    trainer = make_trainer(spec, args, loaded, train_set, callbacks, eval_dataset=eval_set)
     from transformers.trainer_callback import PrinterCallback
 
     trainer.remove_callback(PrinterCallback)  # our callback prints one readable line per step instead
@@ -331,15 +362,24 @@ def train(run: RunFolder, workspace: Workspace, store: Store) -> dict:
         run.update(max_steps=trainer.args.max_steps if trainer.args.max_steps > 0 else None)
 
     def finish(state: str, error: str | None = None, **extra) -> dict:
-        rows = run.metrics()
+        rows = run.all_metrics()
         diagnostics = [d.to_dict() for d in diagnose_spec(rows, spec)]
+        verdict = None
+        if state == SUCCEEDED or extra.get("diverged"):
+            verdict = judge_spec(rows, spec, heldout_rows=len(split.heldout), best_step=extra.get("best_step"),
+                                 stopped_early_at=extra.get("stopped_early_at"),
+                                 failed_nan=bool(extra.pop("diverged", False)))
+            extra["verdict"] = verdict.headline
+        before_after = extra.pop("before_after", None)
         if main:
             card = build_card(
                 run_name=run.name, state=state, spec=spec.to_dict(),
                 base_model={"name": loaded.base_name, "folder": str(loaded.base_folder),
                             "continued_from": loaded.continued_from},
                 dataset={"source": data.source, "fingerprint": data.fingerprint, "rows": data.rows,
-                         "kind": data.kind, "training_rows": len(data.dataset)},
+                         "kind": data.kind, "training_rows": len(train_set), "heldout": split.to_dict()},
+                schedule=schedule.to_dict(), verdict=verdict.to_dict() if verdict else None,
+                before_after=before_after,
                 trainer_args=trainer_config(trainer.args), started=started,
                 final_metrics=metrics_cb.last or (rows[-1] if rows else {}),
                 summary=metrics_cb.summary, diagnostics=diagnostics, error=error,
@@ -365,14 +405,40 @@ def train(run: RunFolder, workspace: Workspace, store: Store) -> dict:
         bad = sorted(set(metrics_cb.nan_keys), key=lambda k: (k != "loss", k != "grad_norm", k))
         keys = ", ".join(bad[:3]) + (f" (+{len(bad) - 3} more)" if len(bad) > 3 else "")
         return finish(FAILED, f"training diverged: {keys} became NaN at step {metrics_cb.nan_at}; the run was "
-                              "stopped (lower the learning rate, use fp32/bf16)", step=step)
+                              "stopped (lower the learning rate, use fp32/bf16)", step=step, diverged=True)
     if control_cb.cancelled_at is not None and step < trainer.state.max_steps:
         return finish(CANCELLED, step=step, checkpoint=str(run.last_checkpoint() or "") or None)
+    best = best_step(trainer)
+    stopped_early = step if (split.active and step < trainer.state.max_steps and control_cb.cancelled_at is None) \
+        else None
+    if best is not None:
+        print(f"kept the checkpoint of step {best} (best held-out loss "
+              f"{trainer.state.best_metric:.4f})" + (f"; early stopping at step {stopped_early}" if stopped_early
+                                                      else ""), flush=True)
     model_dir = save_final_model(trainer, loaded, run)
     registered = register(store, run, spec, loaded) if main else None
     if main:
         print(f"saved {model_dir}" + (f", registered as {registered}" if registered else ""), flush=True)
-    return finish(SUCCEEDED, step=step, model_dir=str(model_dir), registered_as=registered)
+    samples = None
+    if main and spec.compare_prompts:
+        from .before_after import answer_side_by_side
+
+        prompts = [r["prompt"] for r in (split.heldout or data.dataset.to_list())]
+        samples = answer_side_by_side(trainer, loaded, prompts, spec.compare_prompts, spec.seed,
+                                      heldout=split.active)
+    return finish(SUCCEEDED, step=step, model_dir=str(model_dir), registered_as=registered, best_step=best,
+                  stopped_early_at=stopped_early, before_after=samples)
+
+
+def best_step(trainer) -> int | None:
+    """The step of the checkpoint with the best held-out loss (loaded at the end), or None."""
+    path = getattr(trainer.state, "best_model_checkpoint", None)
+    if not path or not trainer.args.load_best_model_at_end:
+        return None
+    try:
+        return int(str(path).rstrip("/").rsplit("-", 1)[-1])
+    except ValueError:
+        return None
 
 
 def write_failure_card(run: RunFolder, error: str, started: float) -> None:

@@ -19,6 +19,7 @@ from ..core.errors import UserError
 from ..services.checks import gate_training_data
 from ..services.container import Services
 from ..training.diagnostics import diagnose_spec, expected_first_loss
+from ..training.verdict import LEARNED, Verdict, judge_spec
 from ..training.spec import DPO_LOSS_TYPES, KTO_LOSS_TYPES, RunSpec
 from .common import on
 
@@ -34,9 +35,13 @@ EMPTY_PLOT = pd.DataFrame({"step": pd.Series(dtype=float), "value": pd.Series(dt
 # Gradio 6's LinePlot fixes its colour domain when the chart is first drawn, so a plot with several
 # series always receives every series name (missing ones as a NaN placeholder row, which is not drawn).
 START = "expected start"
-LOSS_SERIES = ("loss", START)
+HELDOUT = "held-out"
+LOSS_SERIES = ("loss", HELDOUT, START)
+SPLIT_SERIES = ("train", HELDOUT)
 REWARD_SERIES = ("chosen", "rejected")
-COLORS = {"loss": "#2563eb", START: "#9ca3af", "chosen": "#16a34a", "rejected": "#dc2626"}
+COLORS = {"loss": "#2563eb", "train": "#2563eb", HELDOUT: "#f59e0b", START: "#9ca3af", "chosen": "#16a34a",
+          "rejected": "#dc2626"}
+BEFORE_AFTER_HEADERS = ["held-out prompt", "base model", "trained model"]
 
 
 @dataclass
@@ -60,6 +65,8 @@ class TrainView:
     lora_r: gr.Number
     lora_alpha: gr.Number
     lora_dropout: gr.Number
+    heldout_fraction: gr.Number
+    early_stopping: gr.Checkbox
     run_name: gr.Textbox
     override: gr.Checkbox
     start: gr.Button
@@ -74,6 +81,7 @@ class TrainView:
     refresh: gr.Button
     status: gr.Markdown
     diagnostics: gr.Markdown
+    before_after: gr.Dataframe
     plot_loss: gr.LinePlot
     plot_accuracy: gr.LinePlot
     plot_margins: gr.LinePlot
@@ -91,10 +99,10 @@ class TrainView:
         return [self.method, self.loss_type, self.model, self.data_kind, self.snapshot, self.data_file, self.beta,
                 self.learning_rate, self.max_steps, self.epochs, self.batch_size, self.grad_accum, self.max_length,
                 self.seed, self.label_smoothing, self.full, self.lora_r, self.lora_alpha, self.lora_dropout,
-                self.run_name]
+                self.heldout_fraction, self.early_stopping, self.run_name]
 
     def live_outputs(self) -> list:
-        return [self.status, self.diagnostics, self.plot_loss, self.plot_accuracy, self.plot_margins,
+        return [self.status, self.diagnostics, self.before_after, self.plot_loss, self.plot_accuracy, self.plot_margins,
                 self.plot_rewards, self.plot_kl, self.plot_lr, self.plot_throughput, self.log]
 
 
@@ -133,13 +141,16 @@ def build(services: Services) -> TrainView:
             with gr.Row():
                 beta = gr.Number(0.1, label="beta", minimum=0.0001, step=0.01, elem_id="train-beta",
                                  info=RunSpec.help("beta")[:60] + "...")
-                learning_rate = gr.Number(5e-5, label="Learning rate", minimum=0, elem_id="train-lr")
+                learning_rate = gr.Number(None, label="Learning rate (empty = chosen from the data)", minimum=0,
+                                          elem_id="train-lr")
             with gr.Row():
                 max_steps = gr.Number(None, label="Max steps (empty = epochs)", precision=0, minimum=0,
                                       elem_id="train-max-steps")
-                epochs = gr.Number(1.0, label="Epochs", minimum=0.01, elem_id="train-epochs")
+                epochs = gr.Number(None, label="Epochs (empty = chosen from the data)", minimum=0,
+                                   elem_id="train-epochs")
             with gr.Row():
-                batch_size = gr.Number(2, label="Batch size", precision=0, minimum=1, elem_id="train-batch-size")
+                batch_size = gr.Number(None, label="Batch size (empty = chosen)", precision=0, minimum=0,
+                                       elem_id="train-batch-size")
                 grad_accum = gr.Number(1, label="Grad accumulation", precision=0, minimum=1,
                                        elem_id="train-grad-accum")
             with gr.Row():
@@ -150,6 +161,11 @@ def build(services: Services) -> TrainView:
                 label_smoothing = gr.Number(0.0, label="Label smoothing (robust/EXO/SimPO)", minimum=0, maximum=0.49,
                                             elem_id="train-label-smoothing")
                 full = gr.Checkbox(False, label="Full fine-tuning (instead of LoRA)", elem_id="train-full")
+                with gr.Row():
+                    heldout_fraction = gr.Number(0.2, label="Held-out share of the labels (0 = off)", minimum=0,
+                                                 maximum=0.5, elem_id="train-heldout", info="split by prompt")
+                    early_stopping = gr.Checkbox(True, label="Early stopping, keep the best held-out checkpoint",
+                                                 elem_id="train-early-stopping")
                 with gr.Row():
                     lora_r = gr.Number(16, label="LoRA r", precision=0, minimum=1, elem_id="train-lora-r")
                     lora_alpha = gr.Number(32, label="LoRA alpha", precision=0, minimum=1,
@@ -176,12 +192,17 @@ def build(services: Services) -> TrainView:
                 refresh = gr.Button("Refresh", size="sm", elem_id="train-refresh")
             status = gr.Markdown(elem_id="train-status")
             diagnostics = gr.Markdown(elem_id="train-diagnostics")
+            with gr.Accordion("Before / after: held-out prompts, base vs trained (same seed)", open=True):
+                before_after = gr.Dataframe(pd.DataFrame(columns=BEFORE_AFTER_HEADERS), interactive=False,
+                                            wrap=True, elem_id="train-before-after", max_height=420)
             with gr.Row():
-                plot_loss = _plot("Loss (grey: its value at step 1, ln 2 for DPO)", "train-plot-loss", "loss",
-                                  LOSS_SERIES)
-                plot_accuracy = _plot("Reward accuracy", "train-plot-accuracy", "accuracy", y_lim=[0, 1])
+                plot_loss = _plot("Loss: training, held-out (orange), and its start (grey, ln 2 for DPO)",
+                                  "train-plot-loss", "loss", LOSS_SERIES)
+                plot_accuracy = _plot("Reward accuracy: training and held-out", "train-plot-accuracy", "accuracy",
+                                      SPLIT_SERIES, y_lim=[0, 1])
             with gr.Row():
-                plot_margins = _plot("Reward margin (chosen - rejected)", "train-plot-margins", "margin")
+                plot_margins = _plot("Reward margin (chosen - rejected): training and held-out",
+                                     "train-plot-margins", "margin", SPLIT_SERIES)
                 plot_rewards = _plot("Chosen and rejected rewards", "train-plot-rewards", "reward", REWARD_SERIES)
             with gr.Row():
                 plot_kl = _plot("KTO: KL estimate", "train-plot-kl", "kl")
@@ -210,8 +231,8 @@ def build(services: Services) -> TrainView:
     timer = gr.Timer(POLL_S)
     return TrainView(method, loss_type, model, data_kind, snapshot, data_file, beta, learning_rate, max_steps,
                      epochs, batch_size, grad_accum, max_length, seed, label_smoothing, full, lora_r, lora_alpha,
-                     lora_dropout, run_name, override, start, sweep_betas, sweep, message, runs, run, cancel, resume, merge,
-                     refresh, status, diagnostics, plot_loss, plot_accuracy, plot_margins, plot_rewards, plot_kl,
+                     lora_dropout, heldout_fraction, early_stopping, run_name, override, start, sweep_betas, sweep, message, runs, run, cancel, resume, merge,
+                     refresh, status, diagnostics, before_after, plot_loss, plot_accuracy, plot_margins, plot_rewards, plot_kl,
                      plot_lr, plot_throughput, compare_runs, compare_metric, compare_refresh, log, timer)
 
 
@@ -257,7 +278,7 @@ def _int(value, name: str, default=None):
 
 def form_to_spec(method, loss_type, model, data_kind, snapshot, data_file, beta, learning_rate, max_steps,
                  epochs, batch_size, grad_accum, max_length, seed, label_smoothing, full, lora_r, lora_alpha,
-                 lora_dropout, run_name=None) -> RunSpec:
+                 lora_dropout, heldout_fraction=0.2, early_stopping=True, run_name=None) -> RunSpec:
     """The form's values as a validated RunSpec (UserError names the bad field)."""
     data = (snapshot if data_kind == "snapshot" else (data_file or "").strip()) or ""
     if not data:
@@ -273,13 +294,21 @@ def form_to_spec(method, loss_type, model, data_kind, snapshot, data_file, beta,
         loss = None
     return RunSpec(
         method=method, model=(model or "").strip(), data=str(path.resolve()), loss_type=loss or None,
-        beta=float(beta if beta is not None else 0.1), learning_rate=float(learning_rate or 0),
-        max_steps=_int(max_steps, "max steps"), num_train_epochs=float(epochs or 1.0),
-        batch_size=_int(batch_size, "batch size", 2), grad_accum=_int(grad_accum, "grad accumulation", 1),
+        beta=float(beta if beta is not None else 0.1), learning_rate=_auto(learning_rate),
+        max_steps=_int(max_steps, "max steps"), num_train_epochs=_auto(epochs),
+        batch_size=_int(batch_size or None, "batch size"), grad_accum=_int(grad_accum, "grad accumulation", 1),
         max_length=_int(max_length, "max length", 512), seed=_int(seed, "seed", 42),
         label_smoothing=float(label_smoothing or 0.0), full=bool(full), lora_r=_int(lora_r, "LoRA r", 16),
         lora_alpha=_int(lora_alpha, "LoRA alpha", 32), lora_dropout=float(lora_dropout or 0.0),
+        heldout_fraction=float(heldout_fraction or 0.0), early_stopping=bool(early_stopping),
     )
+
+
+def _auto(value) -> float | None:
+    """An optional number box: empty (or 0, which Gradio sends for a cleared box) = chosen from the data."""
+    if value is None or value == "" or (isinstance(value, float) and math.isnan(value)) or value == 0:
+        return None
+    return float(value)
 
 
 def _run_name(text: str | None) -> str | None:
@@ -371,7 +400,7 @@ def long_frame(rows: list[dict], keys: dict[str, str], fixed: bool = False) -> p
 def metric_frames(rows: list[dict], expected_start: float | None = None) -> dict[str, pd.DataFrame]:
     """Every plot of the live view, from a run's metrics rows. `expected_start` draws the loss a policy
     equal to its reference has (ln 2 for sigmoid DPO, 0.5 for KTO) as a flat reference line."""
-    loss = long_frame(rows, {"loss": "loss"})
+    loss = long_frame(rows, {"loss": "loss", "eval_loss": HELDOUT})
     steps = sorted(set(loss["step"]))
     if expected_start is not None and steps:
         reference = pd.DataFrame({"step": steps, "value": [expected_start] * len(steps),
@@ -382,8 +411,8 @@ def metric_frames(rows: list[dict], expected_start: float | None = None) -> dict
                          ignore_index=True)
     return {
         "loss": loss,
-        "accuracy": long_frame(rows, {"rewards/accuracies": "accuracy"}),
-        "margins": long_frame(rows, {"rewards/margins": "margin"}),
+        "accuracy": long_frame(rows, {"rewards/accuracies": "train", "eval_rewards/accuracies": HELDOUT}, fixed=True),
+        "margins": long_frame(rows, {"rewards/margins": "train", "eval_rewards/margins": HELDOUT}, fixed=True),
         "rewards": long_frame(rows, {"rewards/chosen": "chosen", "rewards/rejected": "rejected"}, fixed=True),
         "kl": long_frame(rows, {"kl": "kl"}),
         "lr": long_frame(rows, {"learning_rate": "learning rate"}),
@@ -398,9 +427,10 @@ def _duration(seconds) -> str:
     return f"{seconds // 3600}h {seconds % 3600 // 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m {seconds % 60:02d}s"
 
 
-def status_markdown(status: dict, spec: RunSpec, rows: list[dict]) -> str:
+def status_markdown(status: dict, spec: RunSpec, rows: list[dict], card: dict | None = None) -> str:
     state = status["state"]
-    last = rows[-1] if rows else {}
+    train_rows = [r for r in rows if "loss" in r]
+    last = train_rows[-1] if train_rows else {}
     step = last.get("step", status.get("step") or 0)
     total = last.get("max_steps") or status.get("max_steps")
     lines = [f"**{state.upper()}** · {spec.label} · base `{spec.model}`"]
@@ -415,6 +445,14 @@ def status_markdown(status: dict, spec: RunSpec, rows: list[dict]) -> str:
     if state == "succeeded":
         lines.append(f"Model: `{status.get('model_dir')}`"
                      + (f" · registered as **{status['registered_as']}**" if status.get("registered_as") else ""))
+    schedule = (card or {}).get("schedule")
+    if schedule:
+        lines.append(f"Schedule: lr {schedule['learning_rate']:g} · batch {schedule['batch_size']} · "
+                     f"{schedule['num_train_epochs']:g} epoch(s) · warm-up {schedule['warmup_steps']} "
+                     "(see the run card for why)")
+    heldout = ((card or {}).get("dataset") or {}).get("heldout")
+    if heldout:
+        lines.append(heldout["note"][:1].upper() + heldout["note"][1:] + ".")
     if status.get("error"):
         lines.append(f"**Error:** {status['error']}")
         if status.get("error_tail"):
@@ -422,27 +460,44 @@ def status_markdown(status: dict, spec: RunSpec, rows: list[dict]) -> str:
     return "\n\n".join(lines)
 
 
-def diagnostics_markdown(rows: list[dict], spec: RunSpec) -> str:
-    found = diagnose_spec(rows, spec)
+def diagnostics_markdown(rows: list[dict], spec: RunSpec, status: dict | None = None,
+                         card: dict | None = None) -> str:
+    """The verdict of a finished run first (never "no warning signs" for a run that learned nothing), then
+    the diagnostics of its metrics."""
     if not rows:
         return ""
+    found = diagnose_spec(rows, spec)
+    parts = []
+    if (status or {}).get("state") == "succeeded":
+        verdict = (card or {}).get("verdict")
+        verdict = Verdict(**verdict) if verdict else judge_spec(rows, spec)
+        parts.append(verdict.markdown())
+        if verdict.code != LEARNED and not found:
+            return parts[0]
     if not found:
-        return "✅ No warning signs in the metrics so far."
-    return "\n\n".join(d.markdown() for d in found)
+        parts.append("✅ No warning signs in the metrics so far.")
+    return "\n\n".join(parts + [d.markdown() for d in found])
+
+
+def before_after_frame(card: dict | None) -> pd.DataFrame:
+    rows = [[r["prompt"], r["base"], r["trained"]] for r in (card or {}).get("before_after") or []]
+    return pd.DataFrame(rows, columns=BEFORE_AFTER_HEADERS)
 
 
 def run_view(services: Services, name: str | None) -> tuple:
     """Everything the live view shows for one run: status, diagnostics, seven plots, the log tail."""
     if not name or services.runs is None:
-        return ("Choose a run.", "", *_empty_frames(), "")
+        return ("Choose a run.", "", before_after_frame(None), *_empty_frames(), "")
     try:
         status = services.runs.status(name)
         spec = services.runs.spec(name)
     except UserError as exc:
-        return (str(exc), "", *_empty_frames(), "")
-    rows = services.runs.metrics(name)
+        return (str(exc), "", before_after_frame(None), *_empty_frames(), "")
+    rows = services.runs.all_metrics(name)
+    card = services.runs.card(name) if status["state"] in ("succeeded", "failed", "cancelled") else None
     frames = metric_frames(rows, expected_first_loss(spec.method, spec.loss_type, spec.beta, spec.label_smoothing))
-    return (status_markdown(status, spec, rows), diagnostics_markdown(rows, spec), frames["loss"],
+    return (status_markdown(status, spec, rows, card), diagnostics_markdown(rows, spec, status, card),
+            before_after_frame(card), frames["loss"],
             frames["accuracy"], frames["margins"], frames["rewards"], frames["kl"], frames["lr"],
             frames["throughput"], services.runs.log_tail(name, 60))
 

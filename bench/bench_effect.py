@@ -1,0 +1,280 @@
+"""The effect benchmark: does a default training run make the embedded model prefer what its labels preferred?
+
+    python -m bench effect                     # three rules, <= 50 labeled pairs each (~35 min on 2 cores)
+    python bench/bench_effect.py --rules concise --pairs 30
+
+The whole loop with no setting touched, as a user runs it:
+1. sample two responses (temperatures 0.7 and 1.0) from SmolLM2 for the training prompts (data/prompts.jsonl);
+2. label them with a synthetic preference rule written here (each rule stands in for a person with one
+   consistent taste: a length target, a format, a style); pairs the rule cannot tell apart are skipped, as a
+   person would skip them, and at most --pairs labeled pairs are used;
+3. `alignstudio train --method dpo --data labeled.jsonl` with nothing else (its own held-out split, schedule,
+   early stopping), in a subprocess like a user's;
+4. answer the held-out prompts (data/eval_prompts.jsonl, never trained on) with the trained model and the
+   base model, same seeds; score each pair under the rule: the win rate of trained over base with a 95%
+   bootstrap interval. The control is the base against itself with other seeds (0.5 expected);
+5. the alignment tax: perplexity on data/heldout_text.txt, trained vs base.
+
+Sampled pairs and base answers are cached in the workspace (same seeds give the same text), so a second run
+pays only for training and the trained model's answers. Writes bench/results/effect.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.common import ROOT, bench_workspace, describe, load, machine, table, write_result  # noqa: E402
+
+MAX_NEW_TOKENS = 128
+TEMPERATURES = (0.7, 1.0)       # the Label tab's defaults
+TOP_P = 0.95
+SAMPLE_BATCH = 8                # prompts per decode call (16 rows)
+EVAL_TEMPERATURE = 0.7
+
+
+# -- the rules: each scores one response; higher is preferred; `decisive` says a pair is clear enough ----------
+
+
+_LIST_LINE = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s+\S", re.M)
+_CONTRACTION = re.compile(r"\b\w+(?:n't|'re|'ll|'ve|'m|'d|'s)\b", re.I)
+
+
+def _words(text: str) -> int:
+    return len(text.split())
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    describes: str
+    score: Callable[[str], float]
+    min_gap: Callable[[float, float], bool]   # (score_a, score_b) -> the pair is decisive
+
+    def prefer(self, a: str, b: str) -> str:
+        """'a', 'b' or 'tie' under this rule."""
+        sa, sb = self.score(a), self.score(b)
+        if sa == sb or not self.min_gap(sa, sb):
+            return "tie"
+        return "a" if sa > sb else "b"
+
+
+RULES = {
+    "concise": Rule("concise", "a length target: the shorter answer wins when it is at least 20% shorter",
+                    lambda t: -_words(t), lambda a, b: min(-a, -b) <= 0.8 * max(-a, -b)),
+    "lists": Rule("lists", "a format: the answer with more list items (bulleted or numbered lines) wins",
+                  lambda t: len(_LIST_LINE.findall(t)), lambda a, b: abs(a - b) >= 1),
+    "formal": Rule("formal", "a style: fewer contractions and exclamation marks per 100 words wins (formal "
+                             "register)",
+                   lambda t: -100.0 * (len(_CONTRACTION.findall(t)) + t.count("!")) / max(1, _words(t)),
+                   lambda a, b: abs(a - b) >= 0.5),
+}
+
+
+# -- stages ------------------------------------------------------------------------------------------------------
+
+
+def load_prompts(path: Path, limit: int | None = None):
+    from alignstudio.core.formats import load_prompts as read
+
+    items = read(str(path))
+    return items[:limit] if limit else items
+
+
+def sample_pairs(gen, prompts, seed: int) -> list[dict]:
+    """Two responses per prompt, several prompts per decode call (rows grouped by prompt length)."""
+    order = sorted(range(len(prompts)), key=lambda i: len(str(prompts[i].messages)))
+    pairs: dict[int, dict] = {}
+    for start in range(0, len(order), SAMPLE_BATCH):
+        chunk = order[start:start + SAMPLE_BATCH]
+        conversations = [prompts[i].messages for i in chunk for _ in TEMPERATURES]
+        temps = [t for _ in chunk for t in TEMPERATURES]
+        texts = gen.complete(conversations, temps, top_p=TOP_P, max_new_tokens=MAX_NEW_TOKENS, seed=seed + start)
+        for j, i in enumerate(chunk):
+            pairs[i] = {"prompt": prompts[i].messages, "a": texts[2 * j], "b": texts[2 * j + 1]}
+        print(f"  sampled {min(start + SAMPLE_BATCH, len(order))}/{len(order)} prompts", flush=True)
+    return [pairs[i] for i in range(len(prompts))]
+
+
+def label(pairs: list[dict], rule: Rule, limit: int) -> list[dict]:
+    rows = []
+    for pair in pairs:
+        if not pair["a"].strip() or not pair["b"].strip() or pair["a"] == pair["b"]:
+            continue
+        winner = rule.prefer(pair["a"], pair["b"])
+        if winner == "tie":
+            continue
+        chosen, rejected = (pair["a"], pair["b"]) if winner == "a" else (pair["b"], pair["a"])
+        rows.append({"prompt": pair["prompt"], "chosen": [{"role": "assistant", "content": chosen}],
+                     "rejected": [{"role": "assistant", "content": rejected}]})
+        if len(rows) >= limit:
+            break
+    return rows
+
+
+def answer(gen, prompts, seed: int) -> list[str]:
+    from alignstudio.services.evaluation import EvalSettings, generate_answers
+
+    settings = EvalSettings(max_new_tokens=MAX_NEW_TOKENS, temperature=EVAL_TEMPERATURE, top_p=TOP_P, seed=seed,
+                            batch_size=8, perplexity=False)
+    return generate_answers(gen, prompts, settings)
+
+
+def score(rule: Rule, model_answers: list[str], base_answers: list[str]) -> dict:
+    from alignstudio.services.evaluation_stats import bootstrap_ci, scores_of, win_rate
+
+    outcomes = [{"a": "win", "b": "loss", "tie": "tie"}[rule.prefer(m, b)] for m, b in zip(model_answers, base_answers)]
+    scores = scores_of(outcomes)
+    low, high = bootstrap_ci(scores, seed=0)
+    return {"win_rate": round(win_rate(scores), 4), "ci": [round(low, 4), round(high, 4)],
+            "wins": outcomes.count("win"), "ties": outcomes.count("tie"), "losses": outcomes.count("loss"),
+            "mean_words": round(sum(map(_words, model_answers)) / len(model_answers), 1),
+            "mean_rule_score": round(sum(map(rule.score, model_answers)) / len(model_answers), 3)}
+
+
+def perplexity_of(gen) -> float:
+    from alignstudio.services.evaluation_stats import perplexity
+
+    text = (ROOT / "data" / "heldout_text.txt").read_text(encoding="utf-8")
+    with gen.lock:
+        return perplexity(gen.model, gen.tokenizer, text, max_tokens=8192)[0]
+
+
+def cached(path: Path, make: Callable[[], object]):
+    if path.is_file():
+        return json.loads(path.read_text())
+    value = make()
+    path.write_text(json.dumps(value))
+    return value
+
+
+def train(ws_root: Path, data: Path, out: Path, extra: list[str]) -> dict:
+    """`alignstudio train --method dpo --data FILE` as a user runs it; returns the run card."""
+    cmd = [sys.executable, "-m", "alignstudio", "--workspace", str(ws_root), "train", "--method", "dpo",
+           "--data", str(data), "--model", "smollm2", "--out", str(out), *extra]
+    started = time.perf_counter()
+    result = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    seconds = time.perf_counter() - started
+    last = [ln for ln in result.stdout.strip().splitlines() if ln.strip()][-1:] or ["(no output)"]
+    print(f"  {' '.join(cmd[3:])}\n  -> exit {result.returncode} in {seconds:.0f} s; last line: {last[0]}", flush=True)
+    if result.returncode != 0:
+        print(result.stderr[-3000:], flush=True)
+        raise SystemExit(f"training failed for {data}")
+    card = json.loads((out / "card.json").read_text())
+    card["_seconds"] = seconds
+    card["_last_line"] = last[0]
+    return card
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rules", nargs="+", default=list(RULES), choices=sorted(RULES))
+    parser.add_argument("--pairs", type=int, default=50, help="labeled pairs per rule, at most")
+    parser.add_argument("--train-prompts", type=int, default=161, help="prompts sampled for labeling")
+    parser.add_argument("--eval-prompts", type=int, default=71, help="held-out prompts answered")
+    parser.add_argument("--train-args", default="", help="extra `alignstudio train` flags (default: none)")
+    parser.add_argument("--tag", default="", help="suffix for the run folders and the result file")
+    parser.add_argument("--quick", action="store_true", help="one rule, 24 pairs, 24 held-out prompts")
+    parser.add_argument("--workspace", default=None)
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.rules, args.pairs, args.eval_prompts = args.rules[:1], 24, 24
+
+    from alignstudio.core.registry import ModelRegistry
+    from alignstudio.core.store import Store
+    from alignstudio.services.generators import GeneratorPool
+
+    info = machine()
+    print(f"effect benchmark — {describe(info)}", flush=True)
+    ws = bench_workspace(args.workspace)
+    work = ws.root / "effect"
+    work.mkdir(parents=True, exist_ok=True)
+    pool = GeneratorPool(ModelRegistry(ws, Store(ws.db_path)))
+    timings: dict[str, float] = {}
+
+    t0 = time.perf_counter()
+    base = pool.get("smollm2")
+    train_prompts = load_prompts(ROOT / "data" / "prompts.jsonl", args.train_prompts)
+    eval_prompts = load_prompts(ROOT / "data" / "eval_prompts.jsonl", args.eval_prompts)
+    pairs = cached(work / f"pairs-{len(train_prompts)}.json", lambda: sample_pairs(base, train_prompts, seed=11))
+    timings["sample"] = round(time.perf_counter() - t0, 1)
+    print(f"sampled {len(pairs)} pairs in {timings['sample']} s (cached after the first run)", flush=True)
+
+    t0 = time.perf_counter()
+    base_answers = cached(work / f"base-{len(eval_prompts)}.json", lambda: answer(base, eval_prompts, seed=101))
+    control_answers = cached(work / f"control-{len(eval_prompts)}.json",
+                             lambda: answer(base, eval_prompts, seed=202))
+    base_ppl = cached(work / "base-ppl.json", lambda: perplexity_of(base))
+    timings["base answers"] = round(time.perf_counter() - t0, 1)
+
+    results = {}
+    for name in args.rules:
+        rule = RULES[name]
+        print(f"\n== rule {name}: {rule.describes}", flush=True)
+        rows = label(pairs, rule, args.pairs)
+        data = work / f"labeled-{name}.jsonl"
+        data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+        print(f"  {len(rows)} labeled pairs (of {len(pairs)} sampled; the rest were ties under the rule)", flush=True)
+        out = work / f"run-{name}{args.tag}"
+        if out.exists():
+            import shutil
+
+            shutil.rmtree(out)
+        t0 = time.perf_counter()
+        card = train(ws.root, data, out, args.train_args.split())
+        train_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        trained = pool.get(str(out))
+        answers = answer(trained, eval_prompts, seed=101)
+        answer_s = time.perf_counter() - t0
+        ppl = perplexity_of(trained)
+        pool.release(str(out))  # one trained model in memory at a time
+        del trained
+        effect = score(rule, answers, base_answers)
+        control = score(rule, control_answers, base_answers)
+        verdict = card.get("verdict") or {}
+        results[name] = {
+            "rule": rule.describes, "pairs": len(rows), "heldout": card["dataset"].get("heldout"),
+            "schedule": card.get("schedule"), "steps": card["final_metrics"].get("step"),
+            "verdict": verdict.get("headline"), "heldout_accuracy": verdict.get("heldout_accuracy"),
+            "best_step": verdict.get("best_step"), "effect": effect, "control": control,
+            "perplexity": round(ppl, 3), "base_perplexity": round(base_ppl, 3),
+            "perplexity_change": round(ppl / base_ppl - 1, 4),
+            "seconds": {"train": round(train_s, 1), "answer": round(answer_s, 1)},
+            "base_mean_words": round(sum(map(_words, base_answers)) / len(base_answers), 1),
+        }
+        r = results[name]
+        print(f"  verdict: {r['verdict']}\n  win rate vs base {effect['win_rate']:.2f} "
+              f"[{effect['ci'][0]:.2f}, {effect['ci'][1]:.2f}] (W/T/L {effect['wins']}/{effect['ties']}/"
+              f"{effect['losses']}); base vs itself {control['win_rate']:.2f}; perplexity {base_ppl:.2f} -> "
+              f"{ppl:.2f} ({100 * r['perplexity_change']:+.1f}%)", flush=True)
+
+    rows = []
+    for name, r in results.items():
+        e, h = r["effect"], r["heldout"] or {}
+        acc = r["heldout_accuracy"]
+        rows.append([name, f"{r['pairs']} ({h.get('train_rows', '?')} train / {h.get('heldout_rows', 0)} held out)",
+                     f"{acc:.2f}" if acc is not None else "-",
+                     f"**{e['win_rate']:.2f}** [{e['ci'][0]:.2f}, {e['ci'][1]:.2f}]", f"{r['control']['win_rate']:.2f}",
+                     f"{100 * r['perplexity_change']:+.1f}%",
+                     f"{timings['sample'] / max(1, len(results)) + r['seconds']['train'] + r['seconds']['answer']:.0f} s"])
+    print("\n" + table(rows, ["rule", "labeled pairs", "held-out pref. acc.", "win rate vs base [95% CI]",
+                              "base vs base", "perplexity change", "loop time"]))
+    print(f"\n{describe(info)}; load avg {load()}; stages {timings}; eval prompts {len(eval_prompts)}")
+    write_result(f"effect{args.tag}", {"machine": info, "timings": timings, "eval_prompts": len(eval_prompts),
+                                       "max_new_tokens": MAX_NEW_TOKENS, "results": results,
+                                       "train_args": args.train_args})
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -46,3 +46,37 @@ def test_lora_dpo_on_smollm2_reloads_and_generates(real_workspace):
         [[{"role": "user", "content": "What is the capital of France?"}]], [0.3], top_p=0.9, max_new_tokens=24,
         seed=0)
     assert "Paris" in text  # 2 small LoRA steps keep the model's knowledge
+
+
+FILLER = ("Well, that is a really interesting question, and there is a lot one could say about it before getting "
+          "to the point, so let me ramble for a while first. ")
+
+
+def test_a_default_run_on_a_consistent_preference_learns_it_on_held_out_prompts(real_workspace, tmp_path):
+    """No settings touched: 40 pairs that always prefer the answer without a rambling preamble. The held-out
+    prompts were never trained on; their reward accuracy must end above chance and the verdict say so."""
+    prompts = [json.loads(line)["prompt"] for line in (ROOT / "data" / "prompts.jsonl").read_text().splitlines()[:40]]
+    data = tmp_path / "consistent.jsonl"
+    with open(data, "w") as handle:
+        for prompt in prompts:
+            answer = f"In short: {prompt.rstrip('?.!')} comes down to a few clear steps, done in order."
+            handle.write(json.dumps({"prompt": prompt, "chosen": answer, "rejected": FILLER + answer}) + "\n")
+    store = Store(real_workspace.db_path)
+    runs = RunManager(real_workspace, store)
+    name = runs.start(RunSpec(method="dpo", model="smollm2", data=str(data), compare_prompts=1), "smollm2-default")
+    try:
+        status = runs.wait(name, timeout=1500)
+    finally:
+        for proc in list(runs._procs.values()):
+            if proc.poll() is None:
+                proc.kill()
+    assert status["state"] == SUCCEEDED, runs.log_tail(name)
+    card = runs.card(name)
+    held = runs.folder(name).heldout()
+    assert card["dataset"]["heldout"]["heldout_rows"] >= 6 and held
+    assert card["schedule"]["reasons"]["learning_rate"] != "you set it"
+    best = max(r["eval_rewards/accuracies"] for r in held)
+    assert best > 0.5 and card["verdict"]["heldout_accuracy"] > 0.5
+    assert card["verdict"]["code"] in ("learned", "memorized"), card["verdict"]
+    assert status["verdict"].startswith(("Learned", "Learned, then memorized"))
+    assert len(card["before_after"]) == 1 and card["before_after"][0]["trained"]

@@ -94,3 +94,159 @@ def test_bad_reward_data_is_one_clear_error_and_writes_nothing(ws, tiny_model_di
     err = capsys.readouterr().err
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1
     assert not out.exists()
+
+
+# -- judges ---------------------------------------------------------------------------------------------------
+
+BULLETS = "- {t} are interesting\n- here are three facts about {t}\n- I hope this helps"
+CURT = "No. I will not answer that."
+PEOPLE_TOPICS = ["cats", "boats", "tulips", "drums", "bricks", "ferns", "geese", "harps", "jars", "kelp", "limes",
+                 "mules", "nets", "oaks", "pens", "quail", "rafts", "seals", "tents", "urns", "vines", "wasps",
+                 "yaks", "zinc"]
+
+
+def seed_people(store, prefer_bullets: bool, topics=PEOPLE_TOPICS, unlabeled: int = 3) -> None:
+    """Pairs humans labeled (both sides shown first in turn) and a few unlabeled ones."""
+    for i, topic in enumerate(topics):
+        messages = [{"role": "user", "content": f"What about {topic}?"}]
+        good, bad = BULLETS.format(t=topic), CURT
+        a, b = (good, bad) if i % 2 == 0 else (bad, good)
+        pid = store.add_pair(messages, a, b, model_a="m", model_b="m", prompt_set="people")
+        bullets_side = "A" if i % 2 == 0 else "B"
+        verdict = bullets_side if prefer_bullets else {"A": "B", "B": "A"}[bullets_side]
+        store.add_preference(pid, verdict, annotator="alice", source="human", shown_left="A")
+    for j in range(unlabeled):
+        store.add_pair([{"role": "user", "content": f"Unlabeled {j}?"}], BULLETS.format(t=f"u{j}"), CURT,
+                       model_a="m", model_b="m", prompt_set="people")
+
+
+def judge_events(store):
+    return [lab for lab in store.labels("preference") if lab.source.startswith("judge:")]
+
+
+def test_reward_judge_gives_the_same_verdict_in_both_orders(reward_run, ws, store):
+    from alignstudio.core.registry import ModelRegistry
+    from alignstudio.services.generators import GeneratorPool
+    from alignstudio.services.judges import JudgeInput, make_judge
+    from alignstudio.services.judges.protocol import PairItem, judge_pairs, swap
+
+    judge = make_judge("reward", "rm-tiny", generators=GeneratorPool(ModelRegistry(ws, store)))
+    assert judge.source == "judge:reward-rm-tiny" and judge.tie_margin >= 0
+    items = [PairItem(str(i), [{"role": "user", "content": f"About {t}?"}], BULLETS.format(t=t), CURT)
+             for i, t in enumerate(PEOPLE_TOPICS[:6])]
+    items += [PairItem("x", [{"role": "user", "content": "About mud?"}], "Mud is wet.", "Mud is wet!")]
+    run = judge_pairs(judge, items)
+    assert all(j.consistent for j in run.judgments)
+    assert [j.winner for j in run.judgments[:6]] == ["A"] * 6
+    for item in items:
+        forward = judge.judge(JudgeInput(item.messages, item.response_a, item.response_b)).winner
+        backward = judge.judge(JudgeInput(item.messages, item.response_b, item.response_a)).winner
+        assert forward == swap(backward)
+
+
+@pytest.fixture(scope="module")
+def dpo_run_dir(ws, tiny_model_dir, tmp_path_factory):
+    from servers import ROOT
+
+    out = tmp_path_factory.mktemp("dpo") / "dpo-run"
+    code = cli_main(["--workspace", str(ws.root), "train", "--method", "dpo", "--data",
+                     str(ROOT / "data" / "example_preferences.jsonl"), "--model", str(tiny_model_dir), "--out",
+                     str(out), "--max-steps", "2", "--max-length", "64", "--batch-size", "2", "--lr", "1e-3"])
+    assert code == 0
+    return out
+
+
+def test_implicit_judge_gives_the_same_verdict_in_both_orders(dpo_run_dir, ws, store):
+    from alignstudio.core.registry import ModelRegistry
+    from alignstudio.services.generators import GeneratorPool
+    from alignstudio.services.judges import JudgeInput, make_judge
+    from alignstudio.services.judges.protocol import PairItem, judge_pairs, swap
+
+    judge = make_judge("implicit", str(dpo_run_dir), generators=GeneratorPool(ModelRegistry(ws, store)))
+    assert judge.beta == 0.1 and judge.kind == "implicit"
+    items = [PairItem(str(i), [{"role": "user", "content": f"About {t}?"}], BULLETS.format(t=t), f"{t}? No idea.")
+             for i, t in enumerate(PEOPLE_TOPICS[:5])]
+    run = judge_pairs(judge, items)
+    assert all(j.consistent for j in run.judgments) and all(j.winner in ("A", "B", "tie") for j in run.judgments)
+    for item in items:
+        forward = judge.judge(JudgeInput(item.messages, item.response_a, item.response_b))
+        backward = judge.judge(JudgeInput(item.messages, item.response_b, item.response_a))
+        assert forward.winner == swap(backward.winner)
+        assert forward.scores["margin"] == pytest.approx(-backward.scores["margin"])
+
+
+def test_a_folder_that_is_not_a_reward_model_is_one_clear_error(ws, tiny_model_dir, tmp_path, capsys):
+    pairs = tmp_path / "pairs.jsonl"
+    pairs.write_text(json.dumps({"prompt": "hi", "response_a": "hello", "response_b": "hey"}) + "\n")
+    out = tmp_path / "verdicts.jsonl"
+    code = cli_main(["--workspace", str(ws.root), "judge", "--pairs", str(pairs), "--judge", "reward",
+                     "--judge-model", str(tiny_model_dir), "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2 and "is not a reward model" in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+def _people_workspace(root, reward_run, prefer_bullets):
+    people_ws = Workspace.open(root)
+    people = Store(people_ws.db_path)
+    people.register_model("rm-tiny", reward_run[1].model_dir, kind="reward")
+    seed_people(people, prefer_bullets)
+    return people_ws, people
+
+
+def test_a_judge_at_chance_is_refused_through_the_cli_and_accepted_when_forced(reward_run, tmp_path, capsys):
+    people_ws, people = _people_workspace(tmp_path / "ws", reward_run, prefer_bullets=False)
+    base = ["--workspace", str(people_ws.root), "judge", "--store"]   # no --judge: the reward model is the default
+    assert cli_main(base) == 2
+    err = capsys.readouterr().err
+    assert "at chance" in err and "kappa -1.00" in err and "on 24 held-out human labels" in err
+    assert "--force-judge" in err and len([ln for ln in err.splitlines() if ln.startswith("error:")]) == 1
+    assert judge_events(people) == []                              # refused: nothing written
+
+    out = tmp_path / "forced.jsonl"
+    assert cli_main(base + ["--force-judge", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "WARNING" in printed and "at chance" in printed
+    assert len(judge_events(people)) == 3
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert rows and all("at chance" in row["judge_warning"] for row in rows)
+
+
+def test_a_judge_that_agrees_with_people_is_trusted_and_too_few_labels_are_said(reward_run, tmp_path, capsys):
+    people_ws, people = _people_workspace(tmp_path / "ws", reward_run, prefer_bullets=True)
+    assert cli_main(["--workspace", str(people_ws.root), "judge", "--store"]) == 0
+    printed = capsys.readouterr().out
+    assert "trusted: agreement 100.0%, Cohen's kappa 1.00, position bias 50.0% on 24 held-out human labels" in printed
+
+    few_ws = Workspace.open(tmp_path / "few")
+    few = Store(few_ws.db_path)
+    few.register_model("rm-tiny", reward_run[1].model_dir, kind="reward")
+    seed_people(few, True, topics=PEOPLE_TOPICS[:5])
+    assert cli_main(["--workspace", str(few_ws.root), "judge", "--store"]) == 0
+    assert "too few human labels to measure it: 5 held-out human-labeled pairs, 20 needed" in capsys.readouterr().out
+
+
+def test_no_judge_available_is_a_one_line_refusal(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("ALIGNSTUDIO_JUDGE", raising=False)
+    empty = Workspace.open(tmp_path / "ws")
+    assert cli_main(["--workspace", str(empty.root), "judge", "--store"]) == 2
+    err = capsys.readouterr().err
+    assert "train a reward model" in err and "configure a server" in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_judge_at_chance_is_refused_through_the_http_api_and_forced_reports_say_so(reward_run, tiny_model_dir,
+                                                                                   tmp_path):
+    from gradio_client import Client
+
+    from servers import running_app
+
+    people_ws, people = _people_workspace(tmp_path / "ws", reward_run, prefer_bullets=False)
+    people.close()
+    judge = ["reward", "rm-tiny", "", "", ""]
+    with running_app(people_ws.root, tiny_model_dir) as (_, url):
+        client = Client(url, verbose=False)
+        client.predict("unlabeled", False, 0.4, None, 4, *judge, False, api_name="/judge_store_pairs")
+        assert judge_events(Store(people_ws.db_path)) == []        # refused: a warning, nothing written
+        status, _ = client.predict("unlabeled", False, 0.4, None, 4, *judge, True, api_name="/judge_store_pairs")
+    assert "WARNING" in status and "at chance" in status and "kappa -1.00" in status
+    assert len(judge_events(Store(people_ws.db_path))) == 3

@@ -250,3 +250,28 @@ def test_a_judge_at_chance_is_refused_through_the_http_api_and_forced_reports_sa
         status, _ = client.predict("unlabeled", False, 0.4, None, 4, *judge, True, api_name="/judge_store_pairs")
     assert "WARNING" in status and "at chance" in status and "kappa -1.00" in status
     assert len(judge_events(Store(people_ws.db_path))) == 3
+
+
+@pytest.mark.slow
+def test_rounds_run_offline_with_the_reward_judge_and_retrain_it(reward_run, tiny_model_dir, tmp_path, monkeypatch):
+    for key in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "ALIGNSTUDIO_JUDGE"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    people_ws, people = _people_workspace(tmp_path / "ws", reward_run, prefer_bullets=True)
+    out = tmp_path / "rounds"
+    code = cli_main(["--workspace", str(people_ws.root), "rounds", "--judge", "reward", "--judge-model", "rm-tiny",
+                     "--rounds", "2", "--retrain-judge", "--judge-steps", "4", "--model", str(tiny_model_dir),
+                     "--pairs-per-round", "4", "--max-steps", "2", "--max-length", "64", "--max-new-tokens", "16",
+                     "--eval-limit", "2", "--out", str(out)])
+    assert code == 0
+    summary = json.loads((out / "rounds.json").read_text())
+    assert summary["state"] == "succeeded" and [r["round"] for r in summary["rounds"]] == [1, 2]
+    assert summary["judge_trust"]["status"] == "trusted"
+    first, second = summary["rounds"]
+    assert first["judge"] == "judge:reward-rm-tiny"
+    assert second["judge"].startswith("judge:reward-rounds-judge-1")        # retrained after round 1
+    assert (out / "round-1" / "judge-data.jsonl").exists()
+    report = json.loads((out / "round-2" / "eval.json").read_text())
+    assert report["judge"]["kind"] == "reward"
+    # the retrained judge trained on most human labels: what is left is too few to measure, and the report says so
+    assert report["judge_trust"]["status"] == "unmeasured" and "too few human labels" in report["judge_trust"]["note"]

@@ -121,7 +121,7 @@ def make_reward_config(spec, run):
         max_grad_norm=spec.max_grad_norm, seed=spec.seed, logging_steps=spec.logging_steps,
         logging_first_step=True, save_strategy="steps", save_steps=spec.save_steps, save_total_limit=2,
         report_to="none", disable_tqdm=True, dataloader_num_workers=0,
-        gradient_checkpointing=spec.gradient_checkpointing, max_length=spec.max_length,
+        activation_checkpointing=spec.gradient_checkpointing, max_length=spec.max_length,
         pad_to_multiple_of=None, dataset_num_proc=None, **precision_flags(spec, torch.cuda.is_available()))
 
 

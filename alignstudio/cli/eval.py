@@ -20,7 +20,7 @@ from ..services.generators import GeneratorPool
 from ..services.judges.protocol import JudgeCache
 from ..services.remote_generator import RemoteGenerator
 from .common import workspace
-from .judge import add_judge_args, build_judge
+from .judge import add_judge_args, build_judge, vet
 
 
 def register(sub) -> None:
@@ -61,7 +61,11 @@ def run(args) -> int:
             raise UserError(f"held-out text {heldout_path} does not exist (or pass --no-perplexity)")
         heldout = heldout_path.read_text(encoding="utf-8")
     ws = workspace(args)
-    pool = GeneratorPool(ModelRegistry(ws, Store(ws.db_path)))
+    store = Store(ws.db_path)
+    pool = GeneratorPool(ModelRegistry(ws, store))
+    judge = build_judge(args, lambda: pool, store)  # before the models load: no judge, no evaluation
+    cache = JudgeCache.for_workspace(ws)
+    trust = vet(args, judge, store, cache)
 
     def generator(name: str, base_url: str | None):
         if base_url:
@@ -70,7 +74,6 @@ def run(args) -> int:
 
     model_gen = generator(args.model, args.model_base_url)
     baseline_gen = generator(args.baseline, args.baseline_base_url)
-    judge = build_judge(args, lambda: pool)
     bar = tqdm(total=100, desc="evaluating", unit="%")
 
     def progress(fraction: float, desc: str) -> None:
@@ -80,8 +83,8 @@ def run(args) -> int:
 
     try:
         report = evaluate(model_gen, baseline_gen, prompts, judge, settings=settings,
-                          cache=JudgeCache.for_workspace(ws), heldout_text=heldout, prompts_source=str(args.prompts),
-                          progress=progress)
+                          cache=cache, heldout_text=heldout, prompts_source=str(args.prompts),
+                          progress=progress, trust=trust.to_dict())
     finally:
         bar.close()
     save_report(report, out)

@@ -8,6 +8,7 @@ there is deliberately no flag that takes a key, so none lands in shell history o
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from tqdm import tqdm
@@ -21,15 +22,21 @@ from ..services.judges import KINDS, make_judge
 from ..services.judges.bulk import SCOPES, judge_store, load_pair_file
 from ..services.judges.prompt import clean_criteria
 from ..services.judges.protocol import JudgeCache, JudgeRun, PairItem, judge_pairs
+from ..services.judges.trust import Trust, choose_judge, vet_judge
 from .common import workspace
 
 
 def add_judge_args(parser, *, required: bool = True) -> None:
     group = parser.add_argument_group("judge")
-    group.add_argument("--judge", required=required, metavar="KIND",
-                       help=f"{' | '.join(KINDS)} (vllm / ollama / llamacpp: an OpenAI-compatible server)")
+    group.add_argument("--judge", default=None, metavar="KIND",
+                       help=f"{' | '.join(KINDS)} (vllm / ollama / llamacpp: an OpenAI-compatible server); default: "
+                            "the newest trained reward model, else the server in ALIGNSTUDIO_JUDGE")
     group.add_argument("--judge-model", default=None,
-                       help="judge model: local = registry name or folder (default smollm2); remote = model id")
+                       help="judge model: reward = reward version or folder (default the newest); implicit = a DPO "
+                            "run; local = registry name or folder (default smollm2); remote = model id")
+    group.add_argument("--force-judge", action="store_true",
+                       help="use a judge even if its measured agreement with people is at chance (its reports "
+                            "then carry a warning)")
     group.add_argument("--judge-base-url", default=None, help="server URL for an OpenAI-compatible or proxy API")
     group.add_argument("--api-key-env", default=None, metavar="VAR",
                        help="environment variable holding the key (default OPENAI_API_KEY / ANTHROPIC_API_KEY)")
@@ -59,13 +66,24 @@ def criteria_from(args):
     return None
 
 
-def build_judge(args, pool_factory):
-    """The judge the flags describe; `pool_factory()` gives the GeneratorPool (only the local judge loads one)."""
-    kind = (args.judge or "").strip().lower()
-    generators = pool_factory() if kind == "local" else None
-    return make_judge(args.judge, model=args.judge_model, base_url=args.judge_base_url, criteria=criteria_from(args),
+def build_judge(args, pool_factory, store: Store | None = None):
+    """The judge the flags describe (none named: the best available, see `trust.choose_judge`);
+    `pool_factory()` gives the GeneratorPool (for the local, reward and implicit judges)."""
+    kind, model, base_url = (args.judge, args.judge_model, None) if store is None else \
+        choose_judge(args.judge, args.judge_model, store)
+    generators = pool_factory() if (kind or "").strip().lower() in ("local", "reward", "implicit") else None
+    return make_judge(kind, model=model, base_url=args.judge_base_url or base_url, criteria=criteria_from(args),
                       generators=generators, timeout=args.timeout, max_retries=args.max_retries,
                       price_in=args.price_in, price_out=args.price_out, key_env=args.api_key_env)
+
+
+def vet(args, judge, store: Store, cache) -> Trust:
+    """Measure the judge against the human labels and print the figures; refuses a judge at chance unless forced."""
+    trust = vet_judge(judge, store, force=getattr(args, "force_judge", False), cache=cache)
+    print(trust.line(), flush=True)
+    if trust.warning and trust.forced:
+        print(trust.warning, file=sys.stderr, flush=True)
+    return trust
 
 
 def register(sub) -> None:
@@ -119,8 +137,9 @@ def run(args) -> int:
     file_pairs = load_pair_file(args.pairs) if args.pairs else None  # bad input fails before models load
     ws = workspace(args)
     store = Store(ws.db_path)
-    judge = build_judge(args, lambda: GeneratorPool(ModelRegistry(ws, store)))
+    judge = build_judge(args, lambda: GeneratorPool(ModelRegistry(ws, store)), store)
     cache = JudgeCache.for_workspace(ws)
+    trust = None if args.store else vet(args, judge, store, cache)  # --store: judge_store measures it itself
     bar = tqdm(total=0, desc=f"judging ({judge.name})", unit="call")
 
     def progress(done: int, total: int) -> None:
@@ -132,8 +151,10 @@ def run(args) -> int:
         if args.store:
             result = judge_store(store, judge, cache=cache, scope=args.scope, min_kappa=args.min_kappa,
                                  limit=args.limit, concurrency=args.concurrency, progress=progress,
-                                 injection_guard=not args.no_injection_guard)
-            run_, items = result.run, None
+                                 injection_guard=not args.no_injection_guard, force=args.force_judge)
+            run_, items, trust = result.run, None, result.trust
+            if trust is not None:
+                print(trust.line(), flush=True)
         else:
             items = file_pairs.items[: args.limit] if args.limit else file_pairs.items
             run_ = judge_pairs(judge, items, cache=cache, concurrency=args.concurrency, progress=progress,
@@ -146,7 +167,11 @@ def run(args) -> int:
             pairs = {p.id: p for p in store.pairs()}
             items = [PairItem(j.key, pairs[j.key].messages, pairs[j.key].text_a, pairs[j.key].text_b)
                      for j in run_.judgments]
-        write_records(_rows(run_, items, judge.source), out)
+        rows = _rows(run_, items, judge.source)
+        if trust is not None and trust.warning:
+            for row in rows:
+                row["judge_warning"] = trust.warning
+        write_records(rows, out)
     _print_summary(run_, judge.source)
     if args.store:
         print(f"recorded {len(result.events)} preference events with source {judge.source}")
@@ -157,4 +182,6 @@ def run(args) -> int:
             print(f"agreement with the file's chosen/rejected labels: {100 * agree:.1f}% of {len(judged)} judged pairs")
     if out is not None:
         print(f"wrote {len(run_.judgments)} verdicts to {out}")
+    if trust is not None and trust.warning:
+        print(trust.warning)
     return 0

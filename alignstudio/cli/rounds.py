@@ -21,8 +21,16 @@ def register(sub) -> None:
     p.add_argument("--model", default="smollm2", help="the SFT model (round 1's policy and the baseline)")
     p.add_argument("--prompts", default=str(SHIPPED["default"]), help="prompts to sample pairs for")
     p.add_argument("--eval-prompts", default=str(SHIPPED["eval"]), help="held-out prompts for evaluation")
-    p.add_argument("--judge", default="local", help="rules | local | openai | anthropic | vllm | ollama")
-    p.add_argument("--judge-model", default=None)
+    p.add_argument("--judge", default="", help="reward | implicit | rules | local | openai | anthropic | vllm | ollama; "
+                                               "default: the newest trained reward model (offline), else the "
+                                               "server in ALIGNSTUDIO_JUDGE")
+    p.add_argument("--judge-model", default=None, help="reward: a reward version or folder (default the newest)")
+    p.add_argument("--force-judge", action="store_true",
+                   help="use the judge even if it is at chance against the human labels (reports say so)")
+    p.add_argument("--retrain-judge", action="store_true",
+                   help="retrain the reward judge after each round on the human labels plus the judged pairs (off "
+                        "by default: a judge trained on its own verdicts confirms its own mistakes)")
+    p.add_argument("--judge-steps", type=int, default=40, help="training steps of each retrained reward judge")
     p.add_argument("--pairs-per-round", type=int, default=16)
     p.add_argument("--max-steps", type=int, default=20)
     p.add_argument("--beta", type=float, default=0.1)
@@ -38,7 +46,8 @@ def register(sub) -> None:
 
 def run(args) -> int:
     settings = RoundsSettings(rounds=args.rounds, pairs_per_round=args.pairs_per_round, judge=args.judge,
-                              judge_model=args.judge_model, beta=args.beta, max_steps=args.max_steps,
+                              judge_model=args.judge_model, force_judge=args.force_judge,
+                              retrain_judge=args.retrain_judge, judge_steps=args.judge_steps, beta=args.beta, max_steps=args.max_steps,
                               learning_rate=args.lr, max_length=args.max_length, batch_size=args.batch_size,
                               max_new_tokens=args.max_new_tokens, eval_limit=args.eval_limit, seed=args.seed)
     prompts, eval_prompts = load_prompts(args.prompts), load_prompts(args.eval_prompts)

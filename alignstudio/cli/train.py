@@ -29,7 +29,7 @@ def register(sub) -> None:
                                    "the run folder holds the spec, status, metrics, log, checkpoints, the final "
                                    "model and its card.")
     p.add_argument("--method", choices=[*METHODS, *METHOD_ALIASES], default=None,
-                   help="training method (ipo = dpo with loss type ipo)")
+                   help="training method (ipo = dpo with loss type ipo; reward = a reward model for `--judge reward`)")
     p.add_argument("--data", help=RunSpec.help("data"))
     p.add_argument("--model", default="smollm2", help=RunSpec.help("model"))
     p.add_argument("--out", default=None, help="run folder to create (default: a new run under workspace/runs)")
@@ -92,7 +92,7 @@ def _floats(text: str | None) -> list[float] | None:
 
 def spec_from_args(args) -> RunSpec:
     if not args.method:
-        raise UserError("--method is required (dpo, kto, ipo, orpo or simpo)")
+        raise UserError("--method is required (dpo, kto, ipo, orpo, simpo or reward)")
     if not args.data:
         raise UserError("--data is required (a JSONL/Parquet file or a snapshot folder)")
     if not Path(args.data).expanduser().exists():
@@ -115,6 +115,10 @@ def check_inputs(spec: RunSpec, ws, store: Store, resolve_model: bool = True) ->
     """Bad data or an unknown model fail here, before a run folder is written."""
     from ..training.data import load_training_data
 
+    if spec.method == "reward":
+        from ..training.reward import check_reward_data
+
+        check_reward_data(spec.data)
     load_training_data(spec.data, spec.method)
     if resolve_model:
         from ..core.registry import ModelRegistry

@@ -33,11 +33,12 @@ class ModelRegistry:
         self.store = store
 
     def names(self) -> list[str]:
-        """Everything the UI offers: the embedded model first, then versions, newest last."""
-        return [models.EMBEDDED_NAME] + [v["name"] for v in self.store.model_versions()]
+        """Everything the UI offers: the embedded model first, then versions, newest last (reward models score
+        responses and generate none: they are judges, not listed here)."""
+        return [models.EMBEDDED_NAME] + [v["name"] for v in self.store.model_versions() if v["kind"] != "reward"]
 
     def newest_trained(self) -> str | None:
-        trained = [v["name"] for v in self.store.model_versions() if v["kind"] != "base"]
+        trained = [v["name"] for v in self.store.model_versions() if v["kind"] not in ("base", "reward")]
         return trained[-1] if trained else None
 
     def resolve(self, name_or_path: str) -> ModelRef:

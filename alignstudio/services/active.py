@@ -14,48 +14,10 @@ import random
 from collections import defaultdict
 
 import numpy as np
-import torch
 
 from ..core.label_queue import LabelQueue
 from ..core.store import PairRecord, Store
-from .sampling import Generator
-
-
-@torch.inference_mode()
-def sequence_logprobs(generator: Generator, prompts: list[list[dict]], completions: list[str],
-                      batch_size: int = 8) -> np.ndarray:
-    """Sum of log-probabilities of each completion after its chat-formatted prompt."""
-    tokenizer, model = generator.tokenizer, generator.model
-    totals = []
-    for start in range(0, len(prompts), batch_size):
-        rows, spans = [], []
-        for messages, completion in zip(prompts[start:start + batch_size], completions[start:start + batch_size]):
-            prefix = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-            prefix_ids = tokenizer(prefix, add_special_tokens=False)["input_ids"]
-            completion_ids = tokenizer(completion + (tokenizer.eos_token or ""), add_special_tokens=False)["input_ids"]
-            rows.append(prefix_ids + completion_ids)
-            spans.append((len(prefix_ids), len(prefix_ids) + len(completion_ids)))
-        width = max(len(r) for r in rows)
-        pad = tokenizer.pad_token_id or 0
-        ids = torch.tensor([r + [pad] * (width - len(r)) for r in rows])
-        mask = torch.tensor([[1] * len(r) + [0] * (width - len(r)) for r in rows])
-        with generator.lock:
-            logits = model(input_ids=ids, attention_mask=mask).logits.float()
-        logp = torch.log_softmax(logits[:, :-1], dim=-1).gather(-1, ids[:, 1:].unsqueeze(-1)).squeeze(-1)
-        for i, (begin, end) in enumerate(spans):
-            totals.append(float(logp[i, begin - 1:end - 1].sum()))
-    return np.array(totals)
-
-
-def implicit_margins(policy: Generator, reference: Generator, pairs: list[PairRecord],
-                     beta: float = 0.1) -> np.ndarray:
-    """beta * [(log pi - log pi_ref)(A) - (log pi - log pi_ref)(B)] per pair."""
-    prompts = [p.messages for p in pairs]
-    a = [p.text_a for p in pairs]
-    b = [p.text_b for p in pairs]
-    reward_a = sequence_logprobs(policy, prompts, a) - sequence_logprobs(reference, prompts, a)
-    reward_b = sequence_logprobs(policy, prompts, b) - sequence_logprobs(reference, prompts, b)
-    return beta * (reward_a - reward_b)
+from .judges.implicit import implicit_margins, sequence_logprobs  # noqa: F401 - shared with the implicit judge
 
 
 def judge_disagreement(store: Store) -> set[str]:

@@ -99,8 +99,10 @@ def _outcome(winner: str | None) -> str | None:
 
 def evaluate(model_gen, baseline_gen, prompts: Sequence[PromptItem], judge: Judge, *,
              settings: EvalSettings = EvalSettings(), cache: JudgeCache | None = None,
-             heldout_text: str | None = None, prompts_source: str = "", progress: Progress | None = None) -> dict:
-    """Run the whole evaluation and return the report (see the module docstring)."""
+             heldout_text: str | None = None, prompts_source: str = "", progress: Progress | None = None,
+             trust: dict | None = None) -> dict:
+    """Run the whole evaluation and return the report (see the module docstring). `trust` is the judge's
+    measured agreement with people (`judges.trust.Trust.to_dict()`), carried in the report with its warning."""
     prompts = list(prompts)[: settings.limit] if settings.limit else list(prompts)
     if not prompts:
         raise UserError("the evaluation has no prompts")
@@ -167,7 +169,7 @@ def evaluate(model_gen, baseline_gen, prompts: Sequence[PromptItem], judge: Judg
         "kind": REPORT_KIND, "version": REPORT_VERSION, "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
         "model": model_gen.name, "baseline": baseline_gen.name,
         "prompts": {"source": prompts_source, "count": len(items)},
-        "judge": run.judge, "settings": asdict(settings), "results": results,
+        "judge": run.judge, "judge_trust": trust, "settings": asdict(settings), "results": results,
         "lengths": {"model_mean_words": _mean([stats.words(a) for a in model_answers]),
                     "baseline_mean_words": _mean([stats.words(a) for a in base_answers]),
                     "model_mean_chars": _mean([len(a) for a in model_answers]),
@@ -258,7 +260,9 @@ def summary_markdown(report: dict) -> str:
         tax_line = f"perplexity: skipped ({reason})"
     usage = report["usage"]
     cost = f", ${usage['cost_usd']:.4f}" if usage.get("cost_usd") is not None else ""
-    lines = [
+    trust = report.get("judge_trust") or {}
+    lines = [f"**{trust['warning']}**"] if trust.get("warning") else []
+    lines += [
         f"**{report['model']}** vs **{report['baseline']}** on {r['n']} prompts, judged by "
         f"`{report['judge']['name']}` in both orders",
         f"- wins / ties / losses: **{r['wins']} / {r['ties']} / {r['losses']}**"
@@ -274,6 +278,7 @@ def summary_markdown(report: dict) -> str:
         f"- mean length (words): model {report['lengths']['model_mean_words']}, baseline "
         f"{report['lengths']['baseline_mean_words']}",
         f"- alignment tax: {tax_line}",
+        f"- judge vs people: {trust.get('line') or 'not measured'}",
         f"- judge usage: {usage['calls']} calls ({usage['cached']} cached), {usage['input_tokens']} input / "
         f"{usage['output_tokens']} output tokens{cost}",
     ]

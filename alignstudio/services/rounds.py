@@ -5,6 +5,13 @@ Owns the round loop and its folder: ROUNDS_DIR/round-N/{pairs.jsonl, round.json,
 ROUNDS_DIR/rounds.json (one line of results per round, rewritten after each round so a UI can poll it).
 Training runs through the RunManager's worker process; each round's LoRA adapter is merged into a full
 checkpoint so the next round trains a fresh adapter on it, with the merged policy as its reference.
+
+The judge is measured against held-out human labels before it drives a round (`judges.trust`): at chance it is
+refused unless forced, and the figures (and a forced judge's warning) go into rounds.json and every eval.json.
+With no judge named, the newest trained reward model judges (offline, no network). `retrain_judge` retrains
+the reward model after each round on the human labels plus the pairs it judged so far. It is off by default:
+the judge would then learn from its own verdicts and confirm its own mistakes, and it costs a training run
+per round; the human labels stay the only ground truth unless you ask for it.
 """
 
 from __future__ import annotations
@@ -23,7 +30,9 @@ from ..core.workspace import Workspace
 from .evaluation import EvalSettings, evaluate, save_report
 from .generators import GeneratorPool
 from .judges import make_judge
+from .judges.agreement import human_consensus
 from .judges.protocol import PairItem, judge_pairs
+from .judges.trust import choose_judge, vet_judge
 from .sampling import SamplingSettings, sample_pair
 
 MIN_CHARS = 10  # the validator's "short response" limit: such pairs teach nothing
@@ -33,8 +42,11 @@ MIN_CHARS = 10  # the validator's "short response" limit: such pairs teach nothi
 class RoundsSettings:
     rounds: int = 2
     pairs_per_round: int = 16
-    judge: str = "local"
+    judge: str = ""                 # "" = the best available: the newest reward model, else the configured server
     judge_model: str | None = None
+    force_judge: bool = False       # use a judge at chance anyway (the reports say so)
+    retrain_judge: bool = False     # retrain the reward judge each round on human labels + judged pairs
+    judge_steps: int = 40           # training steps of each retrained reward model
     beta: float = 0.1
     max_steps: int = 20
     learning_rate: float = 5e-5
@@ -51,9 +63,12 @@ class RoundsSettings:
             raise UserError("beta must be positive")
 
 
-def _status(folder: Path, rows: list[dict], state: str, note: str = "") -> None:
+def _status(folder: Path, rows: list[dict], state: str, note: str = "", trust: dict | None = None) -> None:
     tmp = folder / "rounds.json.partial"
-    tmp.write_text(json.dumps({"state": state, "note": note, "rounds": rows, "updated": time.time()}, indent=2))
+    old = read_rounds(folder) or {}
+    trust = trust or old.get("judge_trust")
+    tmp.write_text(json.dumps({"state": state, "note": note, "rounds": rows, "judge_trust": trust,
+                               "updated": time.time()}, indent=2))
     tmp.replace(folder / "rounds.json")
 
 
@@ -66,6 +81,39 @@ def keep_pair(text_a: str, text_b: str, winner: str | None) -> str | None:
     if text_a.strip() == text_b.strip():
         return "identical answers"
     return None
+
+
+def human_pairs(store: Store) -> list[dict]:
+    """The human consensus of every decisively labeled pair, as prompt/chosen/rejected rows."""
+    consensus = human_consensus(store.preference_rows())
+    rows = []
+    for pair in store.pairs():
+        verdict = consensus.get(pair.id)
+        if verdict in ("A", "B"):
+            chosen, rejected = (pair.text_a, pair.text_b) if verdict == "A" else (pair.text_b, pair.text_a)
+            rows.append({"prompt": pair.messages, "chosen": [{"role": "assistant", "content": chosen}],
+                         "rejected": [{"role": "assistant", "content": rejected}]})
+    return rows
+
+
+def _retrain_reward(runs, judge, store: Store, judged: list[dict], round_dir: Path, tag: str, number: int,
+                    settings: "RoundsSettings", say) -> str:
+    """A new reward model on the human labels plus the judged pairs so far; returns its version name."""
+    from ..training.runner import SUCCEEDED
+    from ..training.spec import RunSpec
+
+    rows = human_pairs(store) + judged
+    data = write_records(rows, round_dir / "judge-data.jsonl")
+    base = judge.meta.get("base") or "smollm2"
+    say(f"round {number}: retraining the reward judge on {len(rows)} pairs ({len(rows) - len(judged)} human)")
+    spec = RunSpec(method="reward", model=base, data=str(data), max_steps=settings.judge_steps,
+                   learning_rate=1e-4, max_length=settings.max_length, batch_size=4, seed=settings.seed + number,
+                   save_steps=settings.judge_steps, register_as=f"{tag}-judge-{number}")
+    run = runs.create(spec, f"{tag}-judge-{number}")
+    status = runs.run_foreground(run)
+    if status["state"] != SUCCEEDED:
+        raise UserError(f"round {number}: retraining the reward judge ended {status['state']}: {status.get('error')}")
+    return status["registered_as"]
 
 
 def run_rounds(workspace: Workspace, store: Store, base_model: str, prompts: list[PromptItem],
@@ -81,11 +129,19 @@ def run_rounds(workspace: Workspace, store: Store, base_model: str, prompts: lis
     registry = ModelRegistry(workspace, store)
     pool = GeneratorPool(registry)
     sft = registry.resolve(base_model).name
-    judge = make_judge(settings.judge, settings.judge_model, generators=pool)
+    kind, judge_model, base_url = choose_judge(settings.judge, settings.judge_model, store)
+    judge = make_judge(kind, judge_model, base_url, generators=pool)
+    if settings.retrain_judge and judge.kind != "reward":
+        raise UserError("retrain_judge applies to the reward judge only")
+    trust = vet_judge(judge, store, force=settings.force_judge)
+    say(trust.line())
+    if trust.warning:
+        say(trust.warning)
     runs = RunManager(workspace, store, autostart=False)
     policy, rows = sft, []
     tag = folder.name
-    _status(folder, rows, "running", "starting")
+    judged_rows: list[dict] = []
+    _status(folder, rows, "running", "starting", trust.to_dict())
     for number in range(1, settings.rounds + 1):
         round_dir = folder / f"round-{number}"
         round_dir.mkdir(exist_ok=True)
@@ -120,7 +176,9 @@ def run_rounds(workspace: Workspace, store: Store, base_model: str, prompts: lis
             chosen, rejected = (pair.text_a, pair.text_b) if j.winner == "A" else (pair.text_b, pair.text_a)
             kept.append({"prompt": pair.messages, "chosen": [{"role": "assistant", "content": chosen}],
                          "rejected": [{"role": "assistant", "content": rejected}]})
-        row = {"round": number, "policy": policy, "sampled": len(sampled), "kept": len(kept), "dropped": dropped}
+        row = {"round": number, "policy": policy, "judge": judge.source, "judge_trust": trust.line(),
+               "sampled": len(sampled), "kept": len(kept), "dropped": dropped}
+        judged_rows += kept
         if len(kept) < 2:
             row["error"] = "fewer than 2 usable pairs: raise pairs_per_round or the sampling temperature"
             rows.append(row)
@@ -147,7 +205,7 @@ def run_rounds(workspace: Workspace, store: Store, base_model: str, prompts: lis
         say(f"round {number}: evaluating {policy} against {sft} on {settings.eval_limit} held-out prompts")
         report = evaluate(pool.get(policy), pool.get(sft), eval_prompts, judge,
                           settings=EvalSettings(max_new_tokens=settings.max_new_tokens, limit=settings.eval_limit,
-                                                seed=settings.seed, perplexity=False))
+                                                seed=settings.seed, perplexity=False), trust=trust.to_dict())
         save_report(report, round_dir / "eval.json")
         results = report["results"]
         row |= {"run": run_name, "policy_after": policy, "final_loss": metrics[-1].get("loss") if metrics else None,
@@ -158,6 +216,11 @@ def run_rounds(workspace: Workspace, store: Store, base_model: str, prompts: lis
         rows.append(row)
         _status(folder, rows, "running" if number < settings.rounds else "succeeded", f"round {number} done")
         say(f"round {number}: win rate vs SFT {results['win_rate']} (95% CI {results['win_rate_ci']})")
+        if settings.retrain_judge and number < settings.rounds:
+            name = _retrain_reward(runs, judge, store, judged_rows, round_dir, tag, number, settings, say)
+            judge = make_judge("reward", name, generators=pool)
+            trust = vet_judge(judge, store, force=settings.force_judge)
+            say(trust.line())
     return rows
 
 
@@ -187,12 +250,18 @@ def launch_rounds(workspace: Workspace, name: str, base_model: str, settings: Ro
     command = [sys.executable, "-m", "alignstudio", "--workspace", str(workspace.root), "rounds",
                "--out", str(folder), "--model", base_model, "--prompts", str(prompt_set),
                "--eval-prompts", str(eval_set), "--rounds", str(settings.rounds),
-               "--pairs-per-round", str(settings.pairs_per_round), "--judge", settings.judge,
+               "--pairs-per-round", str(settings.pairs_per_round),
                "--max-steps", str(settings.max_steps), "--beta", str(settings.beta),
                "--max-new-tokens", str(settings.max_new_tokens), "--eval-limit", str(settings.eval_limit),
                "--seed", str(settings.seed)]
+    if settings.judge:
+        command += ["--judge", settings.judge]
     if settings.judge_model:
         command += ["--judge-model", settings.judge_model]
+    if settings.force_judge:
+        command += ["--force-judge"]
+    if settings.retrain_judge:
+        command += ["--retrain-judge"]
     with open(folder / "log.txt", "ab") as log:
         subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
                          cwd=Path(__file__).resolve().parents[2])

@@ -17,7 +17,7 @@ from typing import Any
 
 from ..core.errors import UserError
 
-METHODS = ("dpo", "kto", "orpo", "simpo")
+METHODS = ("dpo", "kto", "orpo", "simpo", "reward")  # reward: a Bradley-Terry reward model (training.reward)
 METHOD_ALIASES = {"ipo": ("dpo", ["ipo"])}  # `--method ipo` = DPO with the IPO loss
 
 # DPOTrainer's loss types in TRL 1.16 (trl/trainer/dpo_trainer.py, `_compute_loss`).
@@ -26,7 +26,7 @@ DPO_LOSS_TYPES = (
     "aot_unpaired", "apo_zero", "apo_down", "discopop", "sft", "sigmoid_norm",
 )
 KTO_LOSS_TYPES = ("kto", "apo_zero_unpaired")
-DEFAULT_LOSS = {"dpo": ["sigmoid"], "kto": ["kto"], "orpo": ["orpo"], "simpo": ["simpo"]}
+DEFAULT_LOSS = {"dpo": ["sigmoid"], "kto": ["kto"], "orpo": ["orpo"], "simpo": ["simpo"], "reward": ["bradley_terry"]}
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 SCHEDULERS = ("linear", "cosine", "constant", "constant_with_warmup")
 # Methods that train against a frozen reference model (ORPO and SimPO have none).
@@ -230,7 +230,7 @@ class RunSpec:
     @property
     def label(self) -> str:
         """Short description for lists: 'dpo[sigmoid] beta=0.1 lora'."""
-        loss = "" if self.method in ("orpo", "simpo") else f"[{'+'.join(self.loss_type)}]"
+        loss = "" if self.method in ("orpo", "simpo", "reward") else f"[{'+'.join(self.loss_type)}]"
         return f"{self.method}{loss} beta={self.beta:g} {'full' if self.full else 'lora'}"
 
     # -- JSON ------------------------------------------------------------------------------------

@@ -308,6 +308,10 @@ def train(run: RunFolder, workspace: Workspace, store: Store) -> dict:
     from .data import load_training_data
     from .metrics import ControlCallback, MetricsCallback, TokenCounter
 
+    if run.spec().method == "reward":  # a reward model: its own trainer and held-out measures
+        from .reward import train_reward
+
+        return train_reward(run, workspace, store)
     main = is_main_process()
     started = time.time()
     spec = run.spec()

@@ -25,9 +25,13 @@ from ..services.judges.agreement import agreement_table
 from ..services.judges.bulk import SCOPES, judge_store
 from ..services.judges.prompt import DEFAULT_CRITERIA, clean_criteria
 from ..services.judges.protocol import JudgeCache
+from ..services.judges.trust import choose_judge, vet_judge
 from .common import on
 
-JUDGE_CHOICES = [("rule-based (smoke tests)", "rules"), ("local model (offline)", "local"),
+JUDGE_CHOICES = [("best available (trained reward model, else the configured server)", "auto"),
+                 ("reward model trained from your labels (offline)", "reward"),
+                 ("trained DPO policy's implicit reward (offline)", "implicit"),
+                 ("rule-based (smoke tests)", "rules"), ("local model prompted as a judge (no signal at 135M)", "local"),
                  ("OpenAI / OpenAI-compatible (vLLM, llama.cpp, Ollama)", "openai"), ("Anthropic", "anthropic")]
 SCOPE_CHOICES = [(f"{name}: {text}", name) for name, text in SCOPES.items()]
 SAMPLE_ROWS = 50
@@ -41,6 +45,7 @@ class EvaluateView:
     judge_base_url: gr.Textbox
     judge_key: gr.Textbox
     criteria: gr.Textbox
+    force_judge: gr.Checkbox
     model: gr.Dropdown
     baseline: gr.Dropdown
     prompt_set: gr.Dropdown
@@ -67,7 +72,8 @@ class EvaluateView:
     agreement_timer: gr.Timer
 
     def judge_inputs(self) -> list:
-        return [self.judge_kind, self.judge_model, self.judge_base_url, self.judge_key, self.criteria]
+        return [self.judge_kind, self.judge_model, self.judge_base_url, self.judge_key, self.criteria,
+                self.force_judge]
 
     def report_outputs(self) -> list:
         return [self.summary, self.pathologies, self.samples, self.report_json]
@@ -82,7 +88,7 @@ def build(services: Services) -> EvaluateView:
     newest = services.registry.newest_trained() or services.default_model
     gr.Markdown("### Judge")
     with gr.Row():
-        judge_kind = gr.Dropdown(JUDGE_CHOICES, value="local", label="Judge backend", elem_id="eval-judge-kind")
+        judge_kind = gr.Dropdown(JUDGE_CHOICES, value="auto", label="Judge backend", elem_id="eval-judge-kind")
         judge_model = gr.Textbox(label="Judge model", elem_id="eval-judge-model",
                                  placeholder="local: the app's model (default) or a name; remote: model id")
         judge_base_url = gr.Textbox(label="Base URL (OpenAI-compatible server)", placeholder="http://127.0.0.1:8000/v1",
@@ -91,6 +97,8 @@ def build(services: Services) -> EvaluateView:
                                elem_id="eval-judge-key")
     criteria = gr.Textbox("\n".join(DEFAULT_CRITERIA), lines=3, label="Judge criteria (one per line)",
                           elem_id="eval-criteria")
+    force_judge = gr.Checkbox(False, label="Use the judge even if it is at chance against people (reports say so)",
+                              elem_id="eval-force-judge")
 
     gr.Markdown("### Evaluate a model against a baseline")
     with gr.Row():
@@ -136,7 +144,7 @@ def build(services: Services) -> EvaluateView:
     agreement = gr.Dataframe(interactive=False, elem_id="eval-agreement")
     agreement_refresh = gr.Button("Refresh", size="sm", elem_id="eval-agreement-refresh")
     agreement_timer = gr.Timer(AGREEMENT_REFRESH_S)  # live: new human and judge labels show up by themselves
-    return EvaluateView(judge_kind, judge_model, judge_base_url, judge_key, criteria, model, baseline, prompt_set,
+    return EvaluateView(judge_kind, judge_model, judge_base_url, judge_key, criteria, force_judge, model, baseline, prompt_set,
                         limit, max_new_tokens, seed, perplexity, run, summary, pathologies, samples, reports,
                         show_report, report_json, scope, require_kappa, min_kappa, bulk_limit, concurrency, bulk_run,
                         bulk_status, agreement, agreement_refresh, agreement_timer)
@@ -157,8 +165,10 @@ def _optional_int(value, name: str) -> int | None:
 
 def build_judge(services: Services, kind: str, judge_model: str, base_url: str, api_key: str, criteria: str):
     """The judge the controls describe (empty criteria = the defaults; the local judge defaults to the app's
-    model). The key goes to the SDK client only."""
-    kind = kind or "local"
+    model; "auto" = the best available, see `judges.trust.choose_judge`). The key goes to the SDK client only."""
+    if (kind or "auto") == "auto":
+        kind, judge_model, default_url = choose_judge(None, judge_model, services.store)
+        base_url = base_url or default_url
     if kind == "local" and not (judge_model or "").strip():
         judge_model = services.default_model
     return make_judge(kind, model=judge_model or None, base_url=base_url or None,
@@ -173,7 +183,7 @@ def _report_view(report: dict) -> tuple:
 
 def run_evaluation(services: Services, model: str, baseline: str, prompt_set: str, limit, max_new_tokens, seed,
                    perplexity: bool, kind: str, judge_model: str, base_url: str, api_key: str, criteria: str,
-                   progress=None) -> tuple:
+                   force_judge: bool = False, progress=None) -> tuple:
     """Generate, judge both orders, save the report; returns (summary, pathologies, samples, json, report name)."""
     if not model or not baseline:
         raise UserError("choose a model and a baseline")
@@ -181,11 +191,13 @@ def run_evaluation(services: Services, model: str, baseline: str, prompt_set: st
                             limit=_optional_int(limit, "the number of prompts"), perplexity=bool(perplexity))
     prompts = services.prompt_sets.load(prompt_set)
     judge = build_judge(services, kind, judge_model, base_url, api_key, criteria)
+    cache = JudgeCache.for_workspace(services.workspace)
+    trust = vet_judge(judge, services.store, force=bool(force_judge), cache=cache)
     model_gen, baseline_gen = services.generators.get(model), services.generators.get(baseline)
     heldout = HELDOUT_TEXT.read_text(encoding="utf-8") if settings.perplexity and HELDOUT_TEXT.is_file() else None
     report = evaluate(model_gen, baseline_gen, prompts, judge, settings=settings,
-                      cache=JudgeCache.for_workspace(services.workspace), heldout_text=heldout,
-                      prompts_source=f"prompt set {prompt_set}", progress=progress)
+                      cache=cache, heldout_text=heldout, prompts_source=f"prompt set {prompt_set}",
+                      progress=progress, trust=trust.to_dict())
     path = save_report(report, default_report_path(services.workspace, model_gen.name, baseline_gen.name))
     return (*_report_view(report), path.name)
 
@@ -205,7 +217,7 @@ def agreement(services: Services) -> pd.DataFrame:
 
 def judge_pairs_in_store(services: Services, scope: str, require_kappa: bool, min_kappa, limit, concurrency,
                          kind: str, judge_model: str, base_url: str, api_key: str, criteria: str,
-                         progress=None) -> tuple:
+                         force_judge: bool = False, progress=None) -> tuple:
     """Judge the store's pairs in `scope`, record judge:NAME events; returns (status, agreement table)."""
     judge = build_judge(services, kind, judge_model, base_url, api_key, criteria)
     calls = (lambda done, total: progress(done / total if total else 1.0, f"judging {done}/{total}")) \
@@ -213,7 +225,8 @@ def judge_pairs_in_store(services: Services, scope: str, require_kappa: bool, mi
     result = judge_store(services.store, judge, cache=JudgeCache.for_workspace(services.workspace), scope=scope,
                          min_kappa=float(min_kappa or 0.0) if require_kappa else None,
                          limit=_optional_int(limit, "the number of pairs"),
-                         concurrency=_optional_int(concurrency, "concurrency") or 4, progress=calls)
+                         concurrency=_optional_int(concurrency, "concurrency") or 4, progress=calls,
+                         force=bool(force_judge))
     s = result.summary()
     pct = lambda v: "n/a" if v is None else f"{100 * v:.1f}%"  # noqa: E731
     cost = f", ${s['cost_usd']:.4f}" if s["cost_usd"] is not None else ""
@@ -225,6 +238,9 @@ def judge_pairs_in_store(services: Services, scope: str, require_kappa: bool, mi
               f"{s['usage']['input_tokens']} in / {s['usage']['output_tokens']} out tokens{cost}")
     if s["pairs"] == 0:
         status = f"No pairs to judge in scope **{scope}**."
+    if result.trust is not None:
+        status = (f"**{result.trust.warning}**\n\n" if result.trust.warning else "") + status + \
+            f"\n\nJudge vs people: {result.trust.line()}"
     return status, agreement(services)
 
 

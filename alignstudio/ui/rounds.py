@@ -27,6 +27,8 @@ class RoundsView:
     judge: gr.Dropdown
     max_steps: gr.Number
     eval_limit: gr.Number
+    force_judge: gr.Checkbox
+    retrain_judge: gr.Checkbox
     start: gr.Button
     pick: gr.Dropdown
     status: gr.Markdown
@@ -44,12 +46,20 @@ def build(services: Services) -> RoundsView:
         name = gr.Textbox(f"rounds-{time.strftime('%m%d-%H%M')}", label="Name", elem_id="rounds-name")
         base_model = gr.Dropdown(services.registry.names(), value=services.default_model, label="SFT model",
                                  elem_id="rounds-model", allow_custom_value=True)
-        judge = gr.Dropdown(["local", "rules"], value="local", label="Judge", elem_id="rounds-judge")
+        judge = gr.Dropdown([("best available (trained reward model, else the configured server)", ""),
+                             ("reward model (offline)", "reward"), ("rule-based (smoke tests)", "rules"),
+                             ("local model prompted (no signal at 135M)", "local")], value="", label="Judge",
+                            elem_id="rounds-judge")
     with gr.Row():
         rounds = gr.Number(2, label="Rounds", precision=0, minimum=1, elem_id="rounds-count")
         pairs_per_round = gr.Number(16, label="Pairs per round", precision=0, minimum=2, elem_id="rounds-pairs")
         max_steps = gr.Number(20, label="Training steps per round", precision=0, minimum=1, elem_id="rounds-steps")
         eval_limit = gr.Number(16, label="Evaluation prompts", precision=0, minimum=1, elem_id="rounds-eval")
+    with gr.Row():
+        force_judge = gr.Checkbox(False, label="Use the judge even if it is at chance against people (reports say so)",
+                                  elem_id="rounds-force-judge")
+        retrain_judge = gr.Checkbox(False, label="Retrain the reward judge each round (off: it would learn its own "
+                                                 "verdicts)", elem_id="rounds-retrain-judge")
     start = gr.Button("Start rounds", variant="primary", elem_id="rounds-start")
     pick = gr.Dropdown(list_rounds(services.workspace), label="Rounds", elem_id="rounds-pick")
     status = gr.Markdown(elem_id="rounds-status")
@@ -58,13 +68,16 @@ def build(services: Services) -> RoundsView:
                        elem_id="rounds-plot")
     with gr.Accordion("Log", open=False):
         log = gr.Code(language=None, elem_id="rounds-log")
-    return RoundsView(name, base_model, rounds, pairs_per_round, judge, max_steps, eval_limit, start, pick, status,
+    return RoundsView(name, base_model, rounds, pairs_per_round, judge, max_steps, eval_limit, force_judge,
+                      retrain_judge, start, pick, status,
                       table, plot, log, gr.Timer(3.0))
 
 
-def start_rounds(services: Services, name, base_model, rounds, pairs, judge, max_steps, eval_limit) -> tuple:
-    settings = RoundsSettings(rounds=int(rounds or 0), pairs_per_round=int(pairs or 0), judge=judge,
-                              max_steps=int(max_steps or 0), eval_limit=int(eval_limit or 0))
+def start_rounds(services: Services, name, base_model, rounds, pairs, judge, max_steps, eval_limit,
+                 force_judge=False, retrain_judge=False) -> tuple:
+    settings = RoundsSettings(rounds=int(rounds or 0), pairs_per_round=int(pairs or 0), judge=judge or "",
+                              max_steps=int(max_steps or 0), eval_limit=int(eval_limit or 0),
+                              force_judge=bool(force_judge), retrain_judge=bool(retrain_judge))
     if not base_model:
         raise UserError("choose the SFT model")
     launch_rounds(services.workspace, (name or "").strip(), base_model, settings, SHIPPED["default"],
@@ -83,12 +96,14 @@ def show(services: Services, picked: str | None) -> tuple:
                         columns=["round", "win_rate"])
     log_path = folder / "log.txt"
     log = "\n".join(log_path.read_text(errors="replace").splitlines()[-40:]) if log_path.exists() else ""
-    return f"**{summary['state']}** · {summary.get('note', '')}", table, plot, log
+    trust = summary.get("judge_trust") or {}
+    judge_line = f"\n\n{trust['warning'] if trust.get('warning') else trust.get('line', '')}" if trust else ""
+    return f"**{summary['state']}** · {summary.get('note', '')}{judge_line}", table, plot, log
 
 
 def wire(view: RoundsView, services: Services) -> None:
     form = [view.name, view.base_model, view.rounds, view.pairs_per_round, view.judge, view.max_steps,
-            view.eval_limit]
+            view.eval_limit, view.force_judge, view.retrain_judge]
     shown = [view.status, view.table, view.plot, view.log]
     on(view.start.click, lambda *f: start_rounds(services, *f), form, view.pick, api_name="rounds_start")
     on(view.pick.change, lambda p: show(services, p), [view.pick], shown, api_name=False)

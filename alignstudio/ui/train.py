@@ -24,7 +24,8 @@ from ..training.spec import DPO_LOSS_TYPES, KTO_LOSS_TYPES, RunSpec
 from .common import on
 
 METHOD_CHOICES = [("DPO", "dpo"), ("IPO (DPO, squared loss)", "ipo"), ("KTO (thumbs up/down)", "kto"),
-                  ("ORPO (no reference)", "orpo"), ("SimPO (no reference, length-normalized)", "simpo")]
+                  ("ORPO (no reference)", "orpo"), ("SimPO (no reference, length-normalized)", "simpo"),
+                  ("Reward model (a judge trained from your labels)", "reward")]
 RUN_HEADERS = ["run", "state", "settings", "base model", "step", "created", "error"]
 SWEEP_BETAS = "0.01, 0.05, 0.1, 0.2, 0.5"
 COMPARE_METRICS = [("loss", "loss"), ("reward margin", "rewards/margins"), ("reward accuracy", "rewards/accuracies"),

@@ -1,12 +1,13 @@
 """AI judges behind one small interface: a judge looks at a prompt and two responses and returns a Verdict.
 
-Backends: `rules` (the seed's rule-based scorer, for smoke tests), `local` (a local model's own next-token
-probabilities of "A" vs "B"; works offline on the embedded model), `openai` (OpenAI and any OpenAI-compatible
+Backends: `reward` (a reward model trained from the store's labels; the offline judge with signal), `implicit`
+(a trained DPO policy's implicit reward), `rules` (the seed's rule-based scorer, for smoke tests), `local` (a
+local model's own next-token probabilities of "A" vs "B"; on the embedded 135M model it has no signal), `openai` (OpenAI and any OpenAI-compatible
 server through `base_url`: vLLM, llama.cpp server, Ollama, ...) and `anthropic`. `make_judge` builds one.
 
 This package owns the judge prompt and its parser (`prompt`), the backends (`rules`, `local`, `remote`), the
-swapped-order protocol with its cache and token counts (`protocol`), bulk labeling of the store (`bulk`) and
-judge/human agreement (`agreement`). API keys come from the environment or the caller; a judge never stores
+swapped-order protocol with its cache and token counts (`protocol`), bulk labeling of the store (`bulk`),
+judge/human agreement (`agreement`) and the measurement every judge passes before it is used (`trust`). API keys come from the environment or the caller; a judge never stores
 them in an attribute, a log, a cache, a report or its repr.
 """
 
@@ -22,8 +23,9 @@ from typing import Any, Callable, Sequence
 from ...core.errors import UserError
 from .prompt import DEFAULT_CRITERIA, TEMPLATE_VERSION, clean_criteria
 
-KINDS = ("rules", "local", "openai", "anthropic")
-_ALIASES = {"rule": "rules", "rules": "rules", "rule-based": "rules", "local": "local", "openai": "openai",
+KINDS = ("reward", "implicit", "rules", "local", "openai", "anthropic")
+_ALIASES = {"reward": "reward", "reward-model": "reward", "rm": "reward", "implicit": "implicit",
+            "rule": "rules", "rules": "rules", "rule-based": "rules", "local": "local", "openai": "openai",
             "openai-compatible": "openai", "compatible": "openai", "vllm": "openai", "ollama": "openai",
             "llamacpp": "openai", "llama.cpp": "openai", "anthropic": "anthropic", "claude": "anthropic"}
 # where the usual local OpenAI-compatible servers listen by default
@@ -203,9 +205,10 @@ def make_judge(kind: str, model: str | None = None, base_url: str | None = None,
                price_out: float | None = None, key_env: str | None = None, **options: Any) -> Judge:
     """Build a judge.
 
-    kind: rules | local | openai | anthropic (aliases: vllm, ollama, llamacpp = openai with their default
-    base_url). model: the judge model (local: a registry name or folder, default the embedded SmolLM2; remote:
-    required). generators: a GeneratorPool (or a callable name -> Generator) for the local judge.
+    kind: reward | implicit | rules | local | openai | anthropic (aliases: vllm, ollama, llamacpp = openai with
+    their default base_url). model: the judge model (reward: a reward version or folder, default the newest;
+    implicit: a trained DPO run; local: a registry name or folder, default the embedded SmolLM2; remote:
+    required). generators: a GeneratorPool (or, for the local judge, a callable name -> Generator).
     """
     raw_kind = (kind or "").strip().lower()
     kind = normalize_kind(raw_kind)
@@ -215,6 +218,15 @@ def make_judge(kind: str, model: str | None = None, base_url: str | None = None,
         from .rules import RuleJudge
 
         return RuleJudge(criteria=criteria, **options)
+    if kind == "reward":
+        from .reward import RewardJudge, reward_model_folder
+
+        folder, name = reward_model_folder(model, getattr(generators, "registry", None))
+        return RewardJudge(folder, name, criteria=criteria, **options)
+    if kind == "implicit":
+        from .implicit import make_implicit_judge
+
+        return make_implicit_judge(model, generators, criteria, **options)
     if kind == "local":
         from .local import LocalJudge
 

@@ -4,7 +4,8 @@ Each pair's combined verdict becomes one preference event with source = judge:NA
 rationale of both orders; it is written as soon as that pair is done, so an interrupted run keeps what it
 finished (and, for remote judges, the cache makes a rerun free). Pairs without a verdict are not written.
 
-A minimum Cohen's kappa against the human labels can be required before a judge labels unlabeled pairs:
+Every judge is measured against held-out human labels first and refused at chance unless forced (`trust`).
+A minimum Cohen's kappa against the human labels can also be required before a judge labels unlabeled pairs:
 measure it first by judging pairs humans already labeled (scope "human"), which the gate never blocks.
 """
 
@@ -20,6 +21,7 @@ from ...core.store import PairRecord, Store
 from . import Judge
 from .agreement import judge_vs_humans
 from .protocol import JudgeCache, JudgeRun, PairItem, PairJudgment, ProgressFn, judge_pairs
+from .trust import Trust, vet_judge
 
 SCOPES = {
     "unlabeled": "pairs nobody has labeled yet",
@@ -70,16 +72,21 @@ class BulkResult:
     scope: str
     events: list[str] = field(default_factory=list)
     gate: dict | None = None
+    trust: Trust | None = None
 
     def summary(self) -> dict:
-        return self.run.summary() | {"scope": self.scope, "events_written": len(self.events), "gate": self.gate}
+        return self.run.summary() | {"scope": self.scope, "events_written": len(self.events), "gate": self.gate,
+                                     "judge_trust": self.trust.to_dict() if self.trust else None}
 
 
 def judge_store(store: Store, judge: Judge, *, cache: JudgeCache | None = None, scope: str = "unlabeled",
                 min_kappa: float | None = None, limit: int | None = None, concurrency: int = 4,
-                progress: ProgressFn | None = None, injection_guard: bool = True) -> BulkResult:
-    """Judge the store's pairs in `scope` and record each verdict as a judge:NAME preference event."""
+                progress: ProgressFn | None = None, injection_guard: bool = True, force: bool = False) -> BulkResult:
+    """Judge the store's pairs in `scope` and record each verdict as a judge:NAME preference event. Before it
+    labels anything but the human-labeled pairs (scope "human" is itself a measurement), the judge is measured
+    against held-out human labels and refused at chance unless `force` (`trust.vet_judge`)."""
     gate = check_gate(store, judge.source, min_kappa) if scope != "human" else None
+    trust = vet_judge(judge, store, force=force, cache=cache) if scope != "human" else None
     pairs = pairs_to_judge(store, judge.source, scope, limit)
     items = [PairItem(p.id, p.messages, p.text_a, p.text_b) for p in pairs]
     events: list[str] = []
@@ -94,7 +101,7 @@ def judge_store(store: Store, judge: Judge, *, cache: JudgeCache | None = None, 
 
     run = judge_pairs(judge, items, cache=cache, concurrency=concurrency, progress=progress, on_judgment=record,
                       injection_guard=injection_guard)
-    return BulkResult(run, scope, events, gate)
+    return BulkResult(run, scope, events, gate, trust)
 
 
 # -- pairs from a file ----------------------------------------------------------------------------------------

@@ -1,0 +1,188 @@
+"""The implicit judge: a trained DPO policy's own reward, r(y) = beta * (log pi(y|x) - log pi_ref(y|x)).
+
+Owns the sequence log-probability of a completion after its chat-formatted prompt (`sequence_logprobs`) and the
+implicit reward margin of a pair (`implicit_margins`), which the active labeling queue (`services.active`) uses
+too. The judge scores each response on its own (policy and reference, in batches) and compares the two rewards,
+so it gives the same verdict in both orders by construction; a tie is a margin within `tie_margin`.
+`--judge-model RUN` names a run folder or a registered version with a run: its spec gives beta and the
+reference (the model the run trained from).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from ...core.errors import UserError
+from . import Judge, JudgeInput, Usage, Verdict
+
+
+def sequence_logprobs(generator, prompts: list[list[dict]], completions: list[str], batch_size: int = 8) -> np.ndarray:
+    """Sum of log-probabilities of each completion after its chat-formatted prompt."""
+    import torch
+
+    tokenizer, model = generator.tokenizer, generator.model
+    totals = []
+    with torch.inference_mode():
+        for start in range(0, len(prompts), batch_size):
+            rows, spans = [], []
+            for messages, completion in zip(prompts[start:start + batch_size], completions[start:start + batch_size]):
+                prefix = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+                prefix_ids = tokenizer(prefix, add_special_tokens=False)["input_ids"]
+                completion_ids = tokenizer(completion + (tokenizer.eos_token or ""), add_special_tokens=False)["input_ids"]
+                rows.append(prefix_ids + completion_ids)
+                spans.append((len(prefix_ids), len(prefix_ids) + len(completion_ids)))
+            width = max(len(r) for r in rows)
+            pad = tokenizer.pad_token_id or 0
+            ids = torch.tensor([r + [pad] * (width - len(r)) for r in rows])
+            mask = torch.tensor([[1] * len(r) + [0] * (width - len(r)) for r in rows])
+            with generator.lock:
+                logits = model(input_ids=ids, attention_mask=mask).logits.float()
+            logp = torch.log_softmax(logits[:, :-1], dim=-1).gather(-1, ids[:, 1:].unsqueeze(-1)).squeeze(-1)
+            for i, (begin, end) in enumerate(spans):
+                totals.append(float(logp[i, begin - 1:end - 1].sum()))
+    return np.array(totals)
+
+
+def implicit_rewards(policy, reference, prompts: list[list[dict]], responses: list[str], beta: float) -> np.ndarray:
+    """beta * (log pi - log pi_ref) of each response."""
+    return beta * (sequence_logprobs(policy, prompts, responses) - sequence_logprobs(reference, prompts, responses))
+
+
+def implicit_margins(policy, reference, pairs, beta: float = 0.1) -> np.ndarray:
+    """beta * [(log pi - log pi_ref)(A) - (log pi - log pi_ref)(B)] per pair (objects with messages/text_a/text_b)."""
+    prompts = [p.messages for p in pairs]
+    return (implicit_rewards(policy, reference, prompts, [p.text_a for p in pairs], beta)
+            - implicit_rewards(policy, reference, prompts, [p.text_b for p in pairs], beta))
+
+
+class ScoreJudge(Judge):
+    """A judge that scores each response alone and compares: both orders agree by construction. Scores are
+    cached by content, so the swapped order costs nothing. Subclasses implement `score(prompts, responses)`."""
+
+    remote = False
+    batch_size = 64
+    tie_margin: float = 0.0
+
+    def __init__(self, criteria: Sequence[str] | None = None):
+        super().__init__(criteria)
+        self._scores: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def score(self, prompts: list[list[dict]], responses: list[str]) -> list[float]:
+        raise NotImplementedError
+
+    @staticmethod
+    def _key(messages, response: str) -> str:
+        return json.dumps([messages, response], sort_keys=True, ensure_ascii=False)
+
+    def scores_for(self, messages_list: list[list[dict]], responses: list[str]) -> list[float]:
+        with self._lock:
+            missing: dict[str, tuple] = {}
+            for messages, response in zip(messages_list, responses):
+                key = self._key(messages, response)
+                if key not in self._scores:
+                    missing[key] = (messages, response)
+            if missing:
+                values = self.score([m for m, _ in missing.values()], [r for _, r in missing.values()])
+                self._scores.update(zip(missing, values))
+                if len(self._scores) > 50_000:
+                    self._scores.clear()
+                    self._scores.update(zip(missing, values))
+            return [self._scores[self._key(m, r)] for m, r in zip(messages_list, responses)]
+
+    def judge(self, item: JudgeInput) -> Verdict:
+        return self.judge_many([item])[0]
+
+    def judge_many(self, items: list[JudgeInput]) -> list[Verdict]:
+        if not items:
+            return []
+        messages = [it.messages for it in items] * 2
+        scores = self.scores_for(messages, [it.response_a for it in items] + [it.response_b for it in items])
+        verdicts = []
+        for i, _ in enumerate(items):
+            a, b = scores[i], scores[len(items) + i]
+            diff = a - b
+            winner = "tie" if abs(diff) <= self.tie_margin else ("A" if diff > 0 else "B")
+            verdicts.append(Verdict(winner, f"{self.kind} score A {a:.4f}, B {b:.4f}: difference {diff:+.4f} "
+                                            f"(tie within {self.tie_margin:.4g})",
+                                    usage=Usage(calls=1), scores={"score_A": round(a, 6), "score_B": round(b, 6),
+                                                                  "margin": round(diff, 6)}))
+        return verdicts
+
+
+def find_run_folder(registry, name: str) -> Path | None:
+    """The run folder behind a version name, a run folder or its model/ folder (None when there is none)."""
+    for version in registry.store.model_versions():
+        if version["name"] == name and version.get("run_dir"):
+            return Path(version["run_dir"])
+    path = Path(name).expanduser()
+    for candidate in (path, path.parent):
+        if (candidate / "spec.json").is_file():
+            return candidate.resolve()
+    return None
+
+
+class ImplicitJudge(ScoreJudge):
+    kind = "implicit"
+
+    def __init__(self, policy, reference, beta: float, criteria: Sequence[str] | None = None, *,
+                 tie_margin: float = 0.0, run: str = ""):
+        super().__init__(criteria)
+        if getattr(policy, "model", None) is None or getattr(reference, "model", None) is None:
+            raise UserError("the implicit judge needs local models (their log-probabilities)")
+        if beta <= 0:
+            raise UserError(f"the implicit judge needs beta > 0, got {beta}")
+        self.policy, self.reference, self.beta = policy, reference, float(beta)
+        self.tie_margin = float(tie_margin)
+        self.model = run or policy.name
+        self.trained_prompts: set[str] = set()
+
+    def _settings(self) -> dict:
+        return {"beta": self.beta, "tie_margin": self.tie_margin, "reference": self.reference.name}
+
+    def score(self, prompts, responses) -> list[float]:
+        return [float(x) for x in implicit_rewards(self.policy, self.reference, prompts, responses, self.beta)]
+
+
+def make_implicit_judge(run: str | None, generators, criteria=None, tie_margin: float = 0.0) -> ImplicitJudge:
+    if not (run or "").strip():
+        raise UserError("the implicit judge needs a trained DPO run: --judge-model RUN (a run folder or version)")
+    registry = getattr(generators, "registry", None)
+    if registry is None:
+        raise UserError("the implicit judge needs the model pool (generators)")
+    folder = find_run_folder(registry, run.strip())
+    if folder is None:
+        raise UserError(f"{run} is not a trained run: the implicit judge needs a run folder (its spec.json gives "
+                        "beta and the reference model)")
+    spec = json.loads((folder / "spec.json").read_text(encoding="utf-8"))
+    if spec.get("method") not in ("dpo", "kto"):
+        raise UserError(f"{run} was trained with {spec.get('method')}; the implicit reward needs a DPO or KTO run "
+                        "(one trained against a reference)")
+    if not (folder / "model").is_dir():
+        raise UserError(f"run {folder.name} has no final model yet")
+    policy = generators.get(str(folder / "model"))
+    reference = generators.get(spec.get("model") or "smollm2")
+    judge = ImplicitJudge(policy, reference, float(spec.get("beta") or 0.1), criteria, tie_margin=tie_margin,
+                          run=folder.name)
+    from ...training.reward import prompt_digest
+
+    for row in _training_rows(spec.get("data")):
+        judge.trained_prompts.add(prompt_digest(row.get("prompt")))
+    return judge
+
+
+def _training_rows(data: str | None) -> list[dict]:
+    """The run's training rows, to keep the prompts it saw out of its agreement measurement."""
+    if not data or not Path(data).is_file():
+        return []
+    try:
+        from ...core.formats import read_records
+
+        return [r for _, r in read_records(Path(data))]
+    except UserError:
+        return []

@@ -106,18 +106,19 @@ def load_for_training(spec, registry):
                   not spec.full, None)
 
 
-def make_reward_config(spec, run):
-    """TRL's `RewardConfig` from the run spec (the same schedule, precision and saving as the other methods)."""
+def make_reward_config(spec, run, schedule):
+    """TRL's `RewardConfig` from the run spec and the schedule chosen for its data (`training.schedule`: the
+    spec's own values where it sets them), with the same precision and saving as the other methods."""
     import torch
     from trl import RewardConfig
 
     from .worker import precision_flags
 
     return RewardConfig(
-        output_dir=str(run.path / "checkpoints"), learning_rate=spec.learning_rate,
-        num_train_epochs=spec.num_train_epochs, max_steps=spec.max_steps or -1,
-        per_device_train_batch_size=spec.batch_size, gradient_accumulation_steps=spec.grad_accum,
-        lr_scheduler_type=spec.lr_scheduler, warmup_steps=spec.warmup_steps, weight_decay=spec.weight_decay,
+        output_dir=str(run.path / "checkpoints"), learning_rate=schedule.learning_rate,
+        num_train_epochs=schedule.num_train_epochs, max_steps=spec.max_steps or -1,
+        per_device_train_batch_size=schedule.batch_size, gradient_accumulation_steps=spec.grad_accum,
+        lr_scheduler_type=spec.lr_scheduler, warmup_steps=schedule.warmup_steps, weight_decay=spec.weight_decay,
         max_grad_norm=spec.max_grad_norm, seed=spec.seed, logging_steps=spec.logging_steps,
         logging_first_step=True, save_strategy="steps", save_steps=spec.save_steps, save_total_limit=2,
         report_to="none", disable_tqdm=True, dataloader_num_workers=0,
@@ -260,12 +261,16 @@ def train_reward(run, workspace, store) -> dict:
     check_reward_data(spec.data)
     data = load_training_data(spec.data, "reward")
     rows = data.dataset.to_list()
-    split = split_by_prompt(rows, seed=spec.seed)
+    split = split_by_prompt(rows, spec.heldout_fraction, seed=spec.seed)
     print(f"data: {data.rows} pairs ({data.fingerprint[:23]}); {split.note}", flush=True)
     from datasets import Dataset
 
     registry = ModelRegistry(workspace, store)
-    args = make_reward_config(spec, run)
+    from .schedule import choose
+
+    schedule = choose(spec, len(split.train) if split.active else len(rows), world_size())
+    print(f"schedule: {schedule.summary()}", flush=True)
+    args = make_reward_config(spec, run, schedule)
     loaded = load_for_training(spec, registry)
     print(f"model: {loaded.base_name} + score head" + (" (full fine-tuning)" if spec.full else " (LoRA, SEQ_CLS)"),
           flush=True)
@@ -296,8 +301,8 @@ def train_reward(run, workspace, store) -> dict:
                 run_name=run.name, state=state, spec=spec.to_dict(),
                 base_model={"name": loaded.base_name, "folder": str(loaded.base_folder), "continued_from": None},
                 dataset={"source": data.source, "fingerprint": data.fingerprint, "rows": data.rows,
-                         "kind": data.kind, "training_rows": len(split.train)},
-                trainer_args=trainer_config(trainer.args), started=started,
+                         "kind": data.kind, "training_rows": len(split.train), "heldout": split.to_dict()},
+                schedule=schedule.to_dict(), trainer_args=trainer_config(trainer.args), started=started,
                 final_metrics=metrics_cb.last or (metric_rows[-1] if metric_rows else {}),
                 summary=metrics_cb.summary, diagnostics=[], error=error, model_dir=extra.get("model_dir"),
                 registered_as=extra.get("registered_as"), trainable=_trainable(trainer.model),

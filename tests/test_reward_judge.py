@@ -275,3 +275,63 @@ def test_rounds_run_offline_with_the_reward_judge_and_retrain_it(reward_run, tin
     assert report["judge"]["kind"] == "reward"
     # the retrained judge trained on most human labels: what is left is too few to measure, and the report says so
     assert report["judge_trust"]["status"] == "unmeasured" and "too few human labels" in report["judge_trust"]["note"]
+
+
+def test_the_labeling_queue_orders_pairs_by_the_reward_judge(reward_run, tmp_path, capsys):
+    """`queue --judge reward`: the pair the reward model cannot tell apart (two list answers) goes first, the
+    clear-cut ones (list vs refusal) after it."""
+    from alignstudio.core.label_queue import LabelQueue
+
+    people_ws, people = _people_workspace(tmp_path / "ws", reward_run, prefer_bullets=True)
+    close = people.add_pair([{"role": "user", "content": "Unlabeled close?"}], BULLETS.format(t="figs"),
+                            BULLETS.format(t="plums"), model_a="m", model_b="m", prompt_set="people")
+    assert cli_main(["--workspace", str(people_ws.root), "queue", "--judge", "reward", "--judge-model",
+                     "rm-tiny"]) == 0
+    assert "queue: 4 pairs waiting" in capsys.readouterr().out
+    first = LabelQueue(people).claim("bob")
+    assert first is not None and first[0] == close
+    assert cli_main(["--workspace", str(people_ws.root), "queue"]) == 2  # no policy and no judge: one clear error
+    assert "--judge reward" in capsys.readouterr().err
+
+
+def test_the_train_tab_shows_a_reward_runs_held_out_accuracy_and_calibration(reward_run, ws, store):
+    from types import SimpleNamespace
+
+    from alignstudio.core.registry import ModelRegistry
+    from alignstudio.training.runner import RunManager
+    from alignstudio.ui import train as train_tab
+
+    services = SimpleNamespace(runs=RunManager(ws, store, autostart=False), workspace=ws, store=store,
+                               registry=ModelRegistry(ws, store))
+    view = train_tab.run_view(services, str(reward_run[1].path))
+    assert "Reward model: held-out pairwise accuracy 1.00" in view[1] and "chance 0.50" in view[1]
+    calibration = view[3]
+    assert calibration["visible"] is True
+    frame = calibration["value"]
+    assert set(frame["series"]) == {"reward model", "perfectly calibrated"}
+    points = frame[frame["series"] == "reward model"]
+    assert len(points) >= 1 and points["observed"].between(0, 1).all()
+    with pytest.raises(UserError, match="a reward model is a judge"):
+        train_tab.evaluate_against_base(services, str(reward_run[1].path), "rules", False)
+
+
+def test_the_implicit_judge_calibrates_its_tie_margin_on_the_runs_held_out_pairs(ws, store, tiny_model_dir,
+                                                                                 tmp_path):
+    from alignstudio.core.registry import ModelRegistry
+    from alignstudio.services.generators import GeneratorPool
+    from alignstudio.services.judges import make_judge
+    from alignstudio.services.judges.implicit import CALIBRATION_FILE
+
+    data = write_records(separable_pairs(TOPICS), tmp_path / "pairs.jsonl")
+    out = tmp_path / "dpo-heldout"
+    assert cli_main(["--workspace", str(ws.root), "train", "--method", "dpo", "--data", str(data), "--model",
+                     str(tiny_model_dir), "--out", str(out), "--max-steps", "12", "--max-length", "64", "--lr", "1e-3",
+                     "--compare-prompts", "0"]) == 0
+    held = json.loads((out / "card.json").read_text())["dataset"]["heldout"]["heldout_rows"]
+    judge = make_judge("implicit", str(out), generators=GeneratorPool(ModelRegistry(ws, store)))
+    calibration = json.loads((out / CALIBRATION_FILE).read_text())
+    assert held >= 6 and calibration["heldout_pairs"] == held
+    assert judge.tie_margin == calibration["tie_margin"] >= 0
+    assert calibration["heldout_accuracy"] is not None
+    again = make_judge("implicit", str(out), generators=GeneratorPool(ModelRegistry(ws, store)))
+    assert again.tie_margin == judge.tie_margin  # read back from the run folder, not recomputed

@@ -107,7 +107,7 @@ def test_a_run_that_learns_nothing_says_so_everywhere(ws, store, noise, tiny_mod
     view = train_tab.run_view(services, str(out))
     assert "Nothing learned" in view[1] and "No warning signs" not in view[1]
     assert "Held out" in view[0]  # the split's note
-    loss = view[3]
+    loss = view[4]
     assert train_tab.HELDOUT in set(loss["series"]) and loss[loss["series"] == train_tab.HELDOUT]["value"].notna().any()
 
 

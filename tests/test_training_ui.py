@@ -83,7 +83,7 @@ def test_start_cancel_resume_and_live_view(services):
     assert "ui-run" in note and run_update["value"] == "ui-run" and "ui-run" in list(table["run"])
     services.runs.wait("ui-run", timeout=20)
     out = train.run_view(services, "ui-run")
-    status_md, diag_md, loss_plot = out[0], out[1], out[3]
+    status_md, diag_md, loss_plot = out[0], out[1], out[4]
     assert "SUCCEEDED" in status_md
     assert set(loss_plot["series"]) == {"loss", train.HELDOUT, train.START}  # the ln(2) reference line
     assert math.isclose(loss_plot[loss_plot["series"] == train.START]["value"].iloc[0], LN2)
@@ -110,7 +110,7 @@ def test_sweep_and_compare(services):
     with pytest.raises(UserError, match="numbers"):
         train.sweep_runs(services, False, "0.1, lots", *form())
     polled = train.poll(services, "sw-beta0.05")
-    assert len(polled) == 12 and len(polled[0]) == 3
+    assert len(polled) == 13 and len(polled[0]) == 3
 
 
 def test_metric_frames_cover_every_plot():

@@ -194,6 +194,23 @@ def _mean(values: list[float]) -> float | None:
 # -- reports on disk ------------------------------------------------------------------------------------------
 
 
+def evaluate_and_save(workspace: Workspace, store, generators, prompts: Sequence[PromptItem], model: str,
+                      baseline: str, judge: Judge, *, settings: EvalSettings = EvalSettings(),
+                      force_judge: bool = False, prompts_source: str = "", progress: Progress | None = None
+                      ) -> tuple[dict, Path]:
+    """The judge measured against people first (refused at chance unless forced), then `evaluate`, then the
+    report saved under evals/. What the Evaluate tab and the Train tab's "against the base" button run."""
+    from .judges.trust import vet_judge
+
+    cache = JudgeCache.for_workspace(workspace)
+    trust = vet_judge(judge, store, force=bool(force_judge), cache=cache)
+    model_gen, baseline_gen = generators.get(model), generators.get(baseline)
+    heldout = HELDOUT_TEXT.read_text(encoding="utf-8") if settings.perplexity and HELDOUT_TEXT.is_file() else None
+    report = evaluate(model_gen, baseline_gen, prompts, judge, settings=settings, cache=cache, heldout_text=heldout,
+                      prompts_source=prompts_source, progress=progress, trust=trust.to_dict())
+    return report, save_report(report, default_report_path(workspace, model_gen.name, baseline_gen.name))
+
+
 def reports_dir(workspace: Workspace) -> Path:
     return Path(workspace.root) / "evals"
 

@@ -48,16 +48,17 @@ class RoundsSettings:
     retrain_judge: bool = False     # retrain the reward judge each round on human labels + judged pairs
     judge_steps: int = 40           # training steps of each retrained reward model
     beta: float = 0.1
-    max_steps: int = 20
-    learning_rate: float = 5e-5
+    max_steps: int | None = None    # None: the schedule chosen from each round's pairs (training.schedule)
+    learning_rate: float | None = None
     max_length: int = 256
-    batch_size: int = 2
+    batch_size: int | None = None
     max_new_tokens: int = 96
     eval_limit: int = 16
     seed: int = 0
 
     def __post_init__(self):
-        if self.rounds < 1 or self.pairs_per_round < 2 or self.max_steps < 1 or self.eval_limit < 1:
+        if self.rounds < 1 or self.pairs_per_round < 2 or (self.max_steps is not None and self.max_steps < 1) \
+                or self.eval_limit < 1:
             raise UserError("rounds, max_steps and eval_limit must be at least 1, pairs_per_round at least 2")
         if self.beta <= 0:
             raise UserError("beta must be positive")
@@ -190,7 +191,7 @@ def run_rounds(workspace: Workspace, store: Store, base_model: str, prompts: lis
         spec = RunSpec(method="dpo", model=policy, data=str(data), beta=settings.beta, max_steps=settings.max_steps,
                        learning_rate=settings.learning_rate, max_length=settings.max_length,
                        batch_size=settings.batch_size, seed=settings.seed + number,
-                       save_steps=max(settings.max_steps, 1))
+                       save_steps=settings.max_steps or 50)
         run = runs.create(spec, f"{tag}-round-{number}")
         run_name = run.name
         status = runs.run_foreground(run)  # this process waits for its worker, as `alignstudio train` does

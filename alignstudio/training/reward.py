@@ -128,8 +128,6 @@ def make_reward_config(spec, run, schedule):
 
 def load_reward_model(folder: str | Path):
     """(model, tokenizer, meta) of a trained reward model folder; a folder that is not one is one clear error."""
-    import torch
-
     folder = Path(folder)
     meta_path = folder / REWARD_FILE
     if not folder.is_dir():

@@ -136,3 +136,23 @@ def count_line(services: Services, annotator: str, kind: str) -> str:
     done = services.store.label_count(annotator.strip(), kind)
     noun = "labels" if kind == "preference" else "ratings"
     return f"**{done}** {noun} by {annotator.strip() or 'anonymous'}"
+
+
+def with_progress(fn, inputs: list, outputs: list):
+    """A Gradio handler with a progress bar: UserError becomes a warning and leaves every output as it was.
+    (`common.guard` declares no gr.Progress parameter, so long jobs use this one.)"""
+    n_out = len(outputs)
+
+    def wrapped(*args):
+        *values, progress = args  # Gradio passes its Progress tracker after the inputs (see the signature)
+        try:
+            return fn(*values, progress=lambda fraction, desc="": progress(fraction, desc=desc))
+        except UserError as exc:
+            gr.Warning(str(exc))
+            skipped = tuple(gr.skip() for _ in range(n_out))
+            return skipped[0] if n_out == 1 else skipped
+
+    params = [inspect.Parameter(f"value_{i}", inspect.Parameter.POSITIONAL_OR_KEYWORD) for i in range(len(inputs))]
+    params.append(inspect.Parameter("progress", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=gr.Progress()))
+    wrapped.__signature__ = inspect.Signature(params)
+    return wrapped

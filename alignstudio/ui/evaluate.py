@@ -8,7 +8,6 @@ store, log or put it in state.
 
 from __future__ import annotations
 
-import inspect
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,15 +17,14 @@ import pandas as pd
 
 from ..core.errors import UserError
 from ..services.container import Services
-from ..services.evaluation import (HELDOUT_TEXT, EvalSettings, default_report_path, evaluate, list_reports,
-                                   load_report, pathology_table, samples_table, save_report, summary_markdown)
-from ..services.judges import make_judge
+from ..services.evaluation import (EvalSettings, evaluate_and_save, list_reports, load_report, pathology_table,
+                                   samples_table, summary_markdown)
 from ..services.judges.agreement import agreement_table
 from ..services.judges.bulk import SCOPES, judge_store
-from ..services.judges.prompt import DEFAULT_CRITERIA, clean_criteria
+from ..services.judges.prompt import DEFAULT_CRITERIA
 from ..services.judges.protocol import JudgeCache
-from ..services.judges.trust import choose_judge, vet_judge
-from .common import on
+from ..services.judges.trust import judge_from_controls
+from .common import on, with_progress
 
 JUDGE_CHOICES = [("best available (trained reward model, else the configured server)", "auto"),
                  ("reward model trained from your labels (offline)", "reward"),
@@ -164,16 +162,9 @@ def _optional_int(value, name: str) -> int | None:
 
 
 def build_judge(services: Services, kind: str, judge_model: str, base_url: str, api_key: str, criteria: str):
-    """The judge the controls describe (empty criteria = the defaults; the local judge defaults to the app's
-    model; "auto" = the best available, see `judges.trust.choose_judge`). The key goes to the SDK client only."""
-    if (kind or "auto") == "auto":
-        kind, judge_model, default_url = choose_judge(None, judge_model, services.store)
-        base_url = base_url or default_url
-    if kind == "local" and not (judge_model or "").strip():
-        judge_model = services.default_model
-    return make_judge(kind, model=judge_model or None, base_url=base_url or None,
-                      api_key=api_key or None, criteria=clean_criteria(criteria) if (criteria or "").strip() else None,
-                      generators=services.generators)
+    """The judge the controls describe (`judges.trust.judge_from_controls`)."""
+    return judge_from_controls(kind, judge_model, base_url, api_key, criteria, store=services.store,
+                               generators=services.generators, default_model=services.default_model)
 
 
 def _report_view(report: dict) -> tuple:
@@ -191,14 +182,9 @@ def run_evaluation(services: Services, model: str, baseline: str, prompt_set: st
                             limit=_optional_int(limit, "the number of prompts"), perplexity=bool(perplexity))
     prompts = services.prompt_sets.load(prompt_set)
     judge = build_judge(services, kind, judge_model, base_url, api_key, criteria)
-    cache = JudgeCache.for_workspace(services.workspace)
-    trust = vet_judge(judge, services.store, force=bool(force_judge), cache=cache)
-    model_gen, baseline_gen = services.generators.get(model), services.generators.get(baseline)
-    heldout = HELDOUT_TEXT.read_text(encoding="utf-8") if settings.perplexity and HELDOUT_TEXT.is_file() else None
-    report = evaluate(model_gen, baseline_gen, prompts, judge, settings=settings,
-                      cache=cache, heldout_text=heldout, prompts_source=f"prompt set {prompt_set}",
-                      progress=progress, trust=trust.to_dict())
-    path = save_report(report, default_report_path(services.workspace, model_gen.name, baseline_gen.name))
+    report, path = evaluate_and_save(services.workspace, services.store, services.generators, prompts, model,
+                                     baseline, judge, settings=settings, force_judge=bool(force_judge),
+                                     prompts_source=f"prompt set {prompt_set}", progress=progress)
     return (*_report_view(report), path.name)
 
 
@@ -245,26 +231,6 @@ def judge_pairs_in_store(services: Services, scope: str, require_kappa: bool, mi
 
 
 # -- events ---------------------------------------------------------------------------------------------------
-
-
-def with_progress(fn, inputs: list, outputs: list):
-    """A Gradio handler with a progress bar: UserError becomes a warning and leaves every output as it was.
-    (`common.guard` declares no gr.Progress parameter, so long jobs use this one.)"""
-    n_out = len(outputs)
-
-    def wrapped(*args):
-        *values, progress = args  # Gradio passes its Progress tracker after the inputs (see the signature)
-        try:
-            return fn(*values, progress=lambda fraction, desc="": progress(fraction, desc=desc))
-        except UserError as exc:
-            gr.Warning(str(exc))
-            skipped = tuple(gr.skip() for _ in range(n_out))
-            return skipped[0] if n_out == 1 else skipped
-
-    params = [inspect.Parameter(f"value_{i}", inspect.Parameter.POSITIONAL_OR_KEYWORD) for i in range(len(inputs))]
-    params.append(inspect.Parameter("progress", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=gr.Progress()))
-    wrapped.__signature__ = inspect.Signature(params)
-    return wrapped
 
 
 def wire(view: EvaluateView, services: Services, tab: gr.Tab | None = None) -> None:

@@ -53,7 +53,8 @@ def build(services: Services) -> RoundsView:
     with gr.Row():
         rounds = gr.Number(2, label="Rounds", precision=0, minimum=1, elem_id="rounds-count")
         pairs_per_round = gr.Number(16, label="Pairs per round", precision=0, minimum=2, elem_id="rounds-pairs")
-        max_steps = gr.Number(20, label="Training steps per round", precision=0, minimum=1, elem_id="rounds-steps")
+        max_steps = gr.Number(None, label="Training steps per round (empty = chosen from the pairs)", precision=0,
+                              minimum=0, elem_id="rounds-steps")
         eval_limit = gr.Number(16, label="Evaluation prompts", precision=0, minimum=1, elem_id="rounds-eval")
     with gr.Row():
         force_judge = gr.Checkbox(False, label="Use the judge even if it is at chance against people (reports say so)",
@@ -76,7 +77,7 @@ def build(services: Services) -> RoundsView:
 def start_rounds(services: Services, name, base_model, rounds, pairs, judge, max_steps, eval_limit,
                  force_judge=False, retrain_judge=False) -> tuple:
     settings = RoundsSettings(rounds=int(rounds or 0), pairs_per_round=int(pairs or 0), judge=judge or "",
-                              max_steps=int(max_steps or 0), eval_limit=int(eval_limit or 0),
+                              max_steps=int(max_steps) if max_steps else None, eval_limit=int(eval_limit or 0),
                               force_judge=bool(force_judge), retrain_judge=bool(retrain_judge))
     if not base_model:
         raise UserError("choose the SFT model")

@@ -18,10 +18,12 @@ import pandas as pd
 from ..core.errors import UserError
 from ..services.checks import gate_training_data
 from ..services.container import Services
+from ..services.evaluation import EvalSettings, evaluate_and_save, summary_markdown
+from ..services.judges.trust import judge_from_controls
 from ..training.diagnostics import diagnose_spec, expected_first_loss
 from ..training.verdict import LEARNED, Verdict, judge_spec
 from ..training.spec import DPO_LOSS_TYPES, KTO_LOSS_TYPES, RunSpec
-from .common import on
+from .common import on, with_progress
 
 METHOD_CHOICES = [("DPO", "dpo"), ("IPO (DPO, squared loss)", "ipo"), ("KTO (thumbs up/down)", "kto"),
                   ("ORPO (no reference)", "orpo"), ("SimPO (no reference, length-normalized)", "simpo"),
@@ -43,6 +45,10 @@ REWARD_SERIES = ("chosen", "rejected")
 COLORS = {"loss": "#2563eb", "train": "#2563eb", HELDOUT: "#f59e0b", START: "#9ca3af", "chosen": "#16a34a",
           "rejected": "#dc2626"}
 BEFORE_AFTER_HEADERS = ["held-out prompt", "base model", "trained model"]
+EVAL_PROMPTS = 24   # of the shipped held-out evaluation prompts: a first answer in a few minutes on a CPU
+EVAL_JUDGES = [("best available (your reward model, else the configured server)", "auto"),
+               ("reward model trained from your labels", "reward"), ("this run's implicit reward", "implicit"),
+               ("rule-based", "rules"), ("OpenAI / compatible server", "openai"), ("Anthropic", "anthropic")]
 
 
 @dataclass
@@ -83,6 +89,11 @@ class TrainView:
     status: gr.Markdown
     diagnostics: gr.Markdown
     before_after: gr.Dataframe
+    eval_judge: gr.Dropdown
+    eval_force: gr.Checkbox
+    eval_start: gr.Button
+    eval_summary: gr.Markdown
+    calibration: gr.LinePlot
     plot_loss: gr.LinePlot
     plot_accuracy: gr.LinePlot
     plot_margins: gr.LinePlot
@@ -103,7 +114,7 @@ class TrainView:
                 self.heldout_fraction, self.early_stopping, self.run_name]
 
     def live_outputs(self) -> list:
-        return [self.status, self.diagnostics, self.before_after, self.plot_loss, self.plot_accuracy, self.plot_margins,
+        return [self.status, self.diagnostics, self.before_after, self.calibration, self.plot_loss, self.plot_accuracy, self.plot_margins,
                 self.plot_rewards, self.plot_kl, self.plot_lr, self.plot_throughput, self.log]
 
 
@@ -196,6 +207,14 @@ def build(services: Services) -> TrainView:
             with gr.Accordion("Before / after: held-out prompts, base vs trained (same seed)", open=True):
                 before_after = gr.Dataframe(pd.DataFrame(columns=BEFORE_AFTER_HEADERS), interactive=False,
                                             wrap=True, elem_id="train-before-after", max_height=420)
+                with gr.Row():
+                    eval_judge = gr.Dropdown(EVAL_JUDGES, value="auto", label="Judge", scale=3,
+                                             elem_id="train-eval-judge")
+                    eval_force = gr.Checkbox(False, label="Use it even if it is at chance against people",
+                                             scale=2, elem_id="train-eval-force")
+                    eval_start = gr.Button(f"Evaluate against the base ({EVAL_PROMPTS} held-out prompts, both "
+                                           "orders)", scale=3, elem_id="train-eval")
+                eval_summary = gr.Markdown(elem_id="train-eval-summary")
             with gr.Row():
                 plot_loss = _plot("Loss: training, held-out (orange), and its start (grey, ln 2 for DPO)",
                                   "train-plot-loss", "loss", LOSS_SERIES)
@@ -205,6 +224,12 @@ def build(services: Services) -> TrainView:
                 plot_margins = _plot("Reward margin (chosen - rejected): training and held-out",
                                      "train-plot-margins", "margin", SPLIT_SERIES)
                 plot_rewards = _plot("Chosen and rejected rewards", "train-plot-rewards", "reward", REWARD_SERIES)
+            calibration = gr.LinePlot(
+                placeholder_calibration(), x="predicted", y="observed", color="series",
+                color_map={"reward model": COLORS["train"], "perfectly calibrated": COLORS[START]},
+                title="Reward model calibration on held-out pairs: predicted vs observed P(chosen wins)",
+                x_title="predicted", y_title="observed", height=240, elem_id="train-plot-calibration",
+                visible=False)
             with gr.Row():
                 plot_kl = _plot("KTO: KL estimate", "train-plot-kl", "kl")
                 plot_lr = _plot("Learning rate", "train-plot-lr", "lr")
@@ -233,7 +258,8 @@ def build(services: Services) -> TrainView:
     return TrainView(method, loss_type, model, data_kind, snapshot, data_file, beta, learning_rate, max_steps,
                      epochs, batch_size, grad_accum, max_length, seed, label_smoothing, full, lora_r, lora_alpha,
                      lora_dropout, heldout_fraction, early_stopping, run_name, override, start, sweep_betas, sweep, message, runs, run, cancel, resume, merge,
-                     refresh, status, diagnostics, before_after, plot_loss, plot_accuracy, plot_margins, plot_rewards, plot_kl,
+                     refresh, status, diagnostics, before_after, eval_judge, eval_force, eval_start, eval_summary,
+                     calibration, plot_loss, plot_accuracy, plot_margins, plot_rewards, plot_kl,
                      plot_lr, plot_throughput, compare_runs, compare_metric, compare_refresh, log, timer)
 
 
@@ -372,6 +398,31 @@ def merge_run(services: Services, name: str) -> str:
     return f"Merged into a full checkpoint **{result.name}** ({result.folder})."
 
 
+def evaluate_against_base(services: Services, name: str, kind: str, force: bool, progress=None) -> str:
+    """One click after a run: the trained model against its base on held-out prompts, judged in both orders
+    by the judge chosen (measured against people first), saved as a report the Evaluate tab lists."""
+    if not name:
+        raise UserError("choose a run first")
+    status = services.runs.status(name)
+    spec = services.runs.spec(name)
+    if status["state"] != "succeeded" or not status.get("registered_as"):
+        raise UserError(f"run {name} is {status['state']}; only a finished run can be evaluated")
+    if spec.method == "reward":
+        raise UserError("a reward model is a judge, not a chat model: measure it in the Evaluate tab's Judges "
+                        "section, or pick it as the judge here for a policy run")
+    card = services.runs.card(name) or {}
+    base = (card.get("base_model") or {}).get("name") or spec.model
+    judge = judge_from_controls(kind, status["registered_as"] if kind == "implicit" else None, None, None, None,
+                                store=services.store, generators=services.generators,
+                                default_model=services.default_model)
+    prompts = services.prompt_sets.load("eval")[:EVAL_PROMPTS]
+    report, path = evaluate_and_save(services.workspace, services.store, services.generators, prompts,
+                                     status["registered_as"], base, judge,
+                                     settings=EvalSettings(limit=EVAL_PROMPTS), force_judge=bool(force),
+                                     prompts_source="prompt set eval", progress=progress)
+    return summary_markdown(report) + f"\n\nSaved as `{path.name}` (Evaluate tab, saved reports)."
+
+
 def run_rows(services: Services) -> list[list]:
     if services.runs is None:
         return []
@@ -469,6 +520,8 @@ def diagnostics_markdown(rows: list[dict], spec: RunSpec, status: dict | None = 
         return ""
     found = diagnose_spec(rows, spec)
     parts = []
+    if spec.method == "reward":
+        return "\n\n".join([p for p in [reward_markdown(card)] if p] + [d.markdown() for d in found])
     if (status or {}).get("state") == "succeeded":
         verdict = (card or {}).get("verdict")
         verdict = Verdict(**verdict) if verdict else judge_spec(rows, spec)
@@ -480,6 +533,32 @@ def diagnostics_markdown(rows: list[dict], spec: RunSpec, status: dict | None = 
     return "\n\n".join(parts + [d.markdown() for d in found])
 
 
+def reward_markdown(card: dict | None) -> str:
+    """A reward run's result: held-out pairwise accuracy against the labels (by prompt), with its tie margin."""
+    info = (card or {}).get("reward") or {}
+    if info.get("accuracy") is None:
+        return ("ℹ️ **No held-out measure**: " + info["note"]) if info.get("note") else ""
+    return (f"{'✅' if info['accuracy'] >= 0.6 else '⛔'} **Reward model: held-out pairwise accuracy "
+            f"{info['accuracy']:.2f} on {info['pairs']} pairs (chance 0.50).** Tie margin {info['tie_margin']:.3g} "
+            f"({info['ties']} ties); agreement counting a tie as half: {info['agreement_with_ties']:.2f}. "
+            "Use it as `--judge reward` (registered as a judge version).")
+
+
+def placeholder_calibration() -> pd.DataFrame:
+    return pd.DataFrame({"predicted": [math.nan] * 2, "observed": [math.nan] * 2,
+                         "series": ["reward model", "perfectly calibrated"]})
+
+
+def calibration_frame(card: dict | None) -> pd.DataFrame:
+    """The reward run's calibration table as a plot: one point per probability bin, and the diagonal."""
+    table = ((card or {}).get("reward") or {}).get("calibration") or []
+    if not table:
+        return placeholder_calibration()
+    rows = [{"predicted": t["predicted"], "observed": t["observed"], "series": "reward model"} for t in table]
+    rows += [{"predicted": x, "observed": x, "series": "perfectly calibrated"} for x in (0.0, 1.0)]
+    return pd.DataFrame(rows)
+
+
 def before_after_frame(card: dict | None) -> pd.DataFrame:
     rows = [[r["prompt"], r["base"], r["trained"]] for r in (card or {}).get("before_after") or []]
     return pd.DataFrame(rows, columns=BEFORE_AFTER_HEADERS)
@@ -488,17 +567,18 @@ def before_after_frame(card: dict | None) -> pd.DataFrame:
 def run_view(services: Services, name: str | None) -> tuple:
     """Everything the live view shows for one run: status, diagnostics, seven plots, the log tail."""
     if not name or services.runs is None:
-        return ("Choose a run.", "", before_after_frame(None), *_empty_frames(), "")
+        return ("Choose a run.", "", before_after_frame(None), gr.update(visible=False), *_empty_frames(), "")
     try:
         status = services.runs.status(name)
         spec = services.runs.spec(name)
     except UserError as exc:
-        return (str(exc), "", before_after_frame(None), *_empty_frames(), "")
+        return (str(exc), "", before_after_frame(None), gr.update(visible=False), *_empty_frames(), "")
     rows = services.runs.all_metrics(name)
     card = services.runs.card(name) if status["state"] in ("succeeded", "failed", "cancelled") else None
     frames = metric_frames(rows, expected_first_loss(spec.method, spec.loss_type, spec.beta, spec.label_smoothing))
+    reward = spec.method == "reward"
     return (status_markdown(status, spec, rows, card), diagnostics_markdown(rows, spec, status, card),
-            before_after_frame(card), frames["loss"],
+            before_after_frame(card), gr.update(value=calibration_frame(card), visible=reward), frames["loss"],
             frames["accuracy"], frames["margins"], frames["rewards"], frames["kl"], frames["lr"],
             frames["throughput"], services.runs.log_tail(name, 60))
 
@@ -545,6 +625,12 @@ def wire(view: TrainView, services: Services, demo: gr.Blocks | None = None) -> 
     on(view.cancel.click, lambda n: cancel_run(services, n), [view.run], [view.message])
     on(view.resume.click, lambda n: resume_run(services, n), [view.run], [view.message])
     on(view.merge.click, lambda n: merge_run(services, n), [view.run], [view.message])
+
+    eval_inputs = [view.run, view.eval_judge, view.eval_force]
+    view.eval_start.click(with_progress(lambda *v, progress: evaluate_against_base(services, *v, progress=progress),
+                                        eval_inputs, [view.eval_summary]),
+                          eval_inputs, [view.eval_summary], api_name="train_evaluate_against_base",
+                          concurrency_limit=1)
     on(view.run.change, lambda n: run_view(services, n), [view.run], live)
     on(view.timer.tick, lambda n: poll(services, n), [view.run], polled, show_progress="hidden",
        concurrency_limit=None, api_name=False)

@@ -149,7 +149,7 @@ class ImplicitJudge(ScoreJudge):
         return [float(x) for x in implicit_rewards(self.policy, self.reference, prompts, responses, self.beta)]
 
 
-def make_implicit_judge(run: str | None, generators, criteria=None, tie_margin: float = 0.0) -> ImplicitJudge:
+def make_implicit_judge(run: str | None, generators, criteria=None, tie_margin: float | None = None) -> ImplicitJudge:
     if not (run or "").strip():
         raise UserError("the implicit judge needs a trained DPO run: --judge-model RUN (a run folder or version)")
     registry = getattr(generators, "registry", None)
@@ -167,13 +167,52 @@ def make_implicit_judge(run: str | None, generators, criteria=None, tie_margin: 
         raise UserError(f"run {folder.name} has no final model yet")
     policy = generators.get(str(folder / "model"))
     reference = generators.get(spec.get("model") or "smollm2")
-    judge = ImplicitJudge(policy, reference, float(spec.get("beta") or 0.1), criteria, tie_margin=tie_margin,
+    judge = ImplicitJudge(policy, reference, float(spec.get("beta") or 0.1), criteria, tie_margin=tie_margin or 0.0,
                           run=folder.name)
+    if tie_margin is None:
+        judge.tie_margin = calibrated_tie_margin(judge, folder, spec)
     from ...training.reward import prompt_digest
 
     for row in _training_rows(spec.get("data")):
         judge.trained_prompts.add(prompt_digest(row.get("prompt")))
     return judge
+
+
+CALIBRATION_FILE = "implicit_judge.json"
+
+
+def _text(value) -> str:
+    return value[-1]["content"] if isinstance(value, list) else str(value)
+
+
+def calibrated_tie_margin(judge: ImplicitJudge, folder: Path, spec: dict) -> float:
+    """The tie margin calibrated on the run's own held-out pairs (the same split by prompt the run evaluated on),
+    computed once and kept in the run folder. 0 when the run had no held-out pairs."""
+    path = folder / CALIBRATION_FILE
+    if path.is_file():
+        return float(json.loads(path.read_text(encoding="utf-8"))["tie_margin"])
+    from ...training.reward import calibrate_tie_margin
+    from ...training.split import split_by_prompt
+
+    from ...training.data import load_training_data
+
+    try:  # the rows exactly as the run read them, so the split is the run's own
+        rows = load_training_data(spec.get("data") or "", "dpo").dataset.to_list()
+    except UserError:  # the data moved or holds no pairs (KTO): nothing to calibrate on
+        rows = []
+    heldout = split_by_prompt(rows, float(spec.get("heldout_fraction", 0.2)), int(spec.get("seed", 42))).heldout
+    diffs: list[float] = []
+    if heldout:
+        prompts = [[{"role": "user", "content": r["prompt"]}] if isinstance(r["prompt"], str) else r["prompt"]
+                   for r in heldout]
+        scores = judge.scores_for(prompts * 2, [_text(r["chosen"]) for r in heldout] +
+                                  [_text(r["rejected"]) for r in heldout])
+        diffs = [c - r for c, r in zip(scores[:len(heldout)], scores[len(heldout):])]
+    margin = calibrate_tie_margin(diffs)
+    accuracy = round(sum(d > 0 for d in diffs) / len(diffs), 4) if diffs else None
+    path.write_text(json.dumps({"tie_margin": margin, "heldout_pairs": len(diffs), "heldout_accuracy": accuracy},
+                               indent=2), encoding="utf-8")
+    return margin
 
 
 def _training_rows(data: str | None) -> list[dict]:

@@ -150,3 +150,22 @@ def choose_judge(kind: str | None, model: str | None, store: Store) -> tuple[str
     if newest:
         return "reward", newest, None
     return default_judge()
+
+
+def judge_from_controls(kind: str | None, judge_model: str | None, base_url: str | None, api_key: str | None,
+                        criteria, *, store: Store, generators, default_model: str) -> Judge:
+    """The judge a form describes, for every tab that picks one: "auto" (or empty) = the best available (see
+    `choose_judge`), the local judge defaults to the app's model, empty criteria = the defaults. The key goes to
+    the SDK client only."""
+    from . import make_judge
+    from .prompt import clean_criteria
+
+    base_url = (base_url or "").strip() or None
+    if (kind or "auto") == "auto":
+        kind, judge_model, default_url = choose_judge(None, judge_model, store)
+        base_url = base_url or default_url
+    if kind == "local" and not (judge_model or "").strip():
+        judge_model = default_model
+    text = "\n".join(criteria) if isinstance(criteria, (list, tuple)) else (criteria or "")
+    return make_judge(kind, model=(judge_model or "").strip() or None, base_url=base_url, api_key=api_key or None,
+                      criteria=clean_criteria(text) if text.strip() else None, generators=generators)

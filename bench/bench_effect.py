@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -175,6 +176,46 @@ def train(ws_root: Path, data: Path, out: Path, extra: list[str]) -> dict:
     return card
 
 
+def labeled_heldout(pairs: list[dict], rule: Rule, used: list[dict], limit: int) -> list[dict]:
+    """Decisive pairs under the rule on prompts the training rows do not have (the judge's held-out check):
+    the held-out evaluation prompts' two base answers first, then unused training prompts."""
+    from alignstudio.training.split import prompt_key
+
+    seen = {prompt_key(r["prompt"]) for r in used}
+    rest = [p for p in pairs if prompt_key(p["prompt"]) not in seen]
+    return label(rest, rule, limit)
+
+
+def judge_agreement(ws_root: Path, pool, rule: Rule, data: Path, heldout: list[dict], out: Path) -> dict:
+    """Train a reward model on the rule's labeled pairs (`train --method reward`, nothing else set) and
+    measure its agreement with the rule on held-out pairs; the local prompted judge on the same pairs."""
+    from alignstudio.services.judges import make_judge
+    from alignstudio.services.judges.protocol import PairItem, judge_pairs
+
+    cmd = [sys.executable, "-m", "alignstudio", "--workspace", str(ws_root), "train", "--method", "reward",
+           "--data", str(data), "--model", "smollm2", "--out", str(out)]
+    started = time.perf_counter()
+    result = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    train_s = time.perf_counter() - started
+    if result.returncode != 0:
+        print(result.stderr[-3000:], flush=True)
+        raise SystemExit(f"reward training failed for {data}")
+    items = [PairItem(str(i), r["prompt"], r["chosen"][0]["content"], r["rejected"][0]["content"])
+             for i, r in enumerate(heldout)]
+    figures = {"train_s": round(train_s, 1), "heldout_pairs": len(items)}
+    for kind in ("reward", "local"):
+        judge = make_judge(kind, str(out / "model") if kind == "reward" else "smollm2", generators=pool)
+        started = time.perf_counter()
+        run = judge_pairs(judge, items)
+        wins = [j.winner for j in run.judgments]
+        figures[kind] = {"agreement": round(sum(w == "A" for w in wins) / len(items), 4),
+                         "agreement_ties_half": round(sum(1.0 if w == "A" else 0.5 if w == "tie" else 0.0
+                                                          for w in wins) / len(items), 4),
+                         "ties": wins.count("tie"), "position_bias": run.summary()["first_position_rate"],
+                         "seconds": round(time.perf_counter() - started, 1)}
+    return figures
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rules", nargs="+", default=list(RULES), choices=sorted(RULES))
@@ -184,6 +225,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--train-args", default="", help="extra `alignstudio train` flags (default: none)")
     parser.add_argument("--tag", default="", help="suffix for the run folders and the result file")
     parser.add_argument("--quick", action="store_true", help="one rule, 24 pairs, 24 held-out prompts")
+    parser.add_argument("--judges", action="store_true",
+                        help="also train a reward judge per rule on the same pairs and measure its agreement with the "
+                             "rule on up to 50 held-out pairs (and the local prompted judge's)")
+    parser.add_argument("--no-policy", action="store_true", help="skip DPO training and the win rates")
     parser.add_argument("--workspace", default=None)
     args = parser.parse_args(argv)
     if args.quick:
@@ -224,11 +269,22 @@ def main(argv: list[str] | None = None) -> int:
         data = work / f"labeled-{name}.jsonl"
         data.write_text("".join(json.dumps(r) + "\n" for r in rows))
         print(f"  {len(rows)} labeled pairs (of {len(pairs)} sampled; the rest were ties under the rule)", flush=True)
+        if args.judges:
+            eval_pairs = [{"prompt": p.messages, "a": a, "b": b}
+                          for p, a, b in zip(eval_prompts, base_answers, control_answers)]
+            heldout = labeled_heldout(eval_pairs + pairs, rule, rows, 50)
+            rm_out = work / f"rm-{name}{args.tag}"
+            shutil.rmtree(rm_out, ignore_errors=True)
+            judged = judge_agreement(ws.root, pool, rule, data, heldout, rm_out)
+            print(f"  reward judge: agreement {judged['reward']['agreement']:.2f} on {judged['heldout_pairs']} "
+                  f"held-out pairs (ties {judged['reward']['ties']}), trained in {judged['train_s']:.0f} s; "
+                  f"local judge: {judged['local']['agreement']:.2f} (ties {judged['local']['ties']}, position "
+                  f"bias {judged['local']['position_bias']})", flush=True)
+            results.setdefault(name, {})["judges"] = judged
+        if args.no_policy:
+            continue
         out = work / f"run-{name}{args.tag}"
-        if out.exists():
-            import shutil
-
-            shutil.rmtree(out)
+        shutil.rmtree(out, ignore_errors=True)
         t0 = time.perf_counter()
         card = train(ws.root, data, out, args.train_args.split())
         train_s = time.perf_counter() - t0
@@ -242,7 +298,7 @@ def main(argv: list[str] | None = None) -> int:
         effect = score(rule, answers, base_answers)
         control = score(rule, control_answers, base_answers)
         verdict = card.get("verdict") or {}
-        results[name] = {
+        results[name] = results.get(name, {}) | {
             "rule": rule.describes, "pairs": len(rows), "heldout": card["dataset"].get("heldout"),
             "schedule": card.get("schedule"), "steps": card["final_metrics"].get("step"),
             "verdict": verdict.get("headline"), "heldout_accuracy": verdict.get("heldout_accuracy"),
@@ -260,6 +316,8 @@ def main(argv: list[str] | None = None) -> int:
 
     rows = []
     for name, r in results.items():
+        if "effect" not in r:
+            continue
         e, h = r["effect"], r["heldout"] or {}
         acc = r["heldout_accuracy"]
         rows.append([name, f"{r['pairs']} ({h.get('train_rows', '?')} train / {h.get('heldout_rows', 0)} held out)",
@@ -269,6 +327,12 @@ def main(argv: list[str] | None = None) -> int:
                      f"{timings['sample'] / max(1, len(results)) + r['seconds']['train'] + r['seconds']['answer']:.0f} s"])
     print("\n" + table(rows, ["rule", "labeled pairs", "held-out pref. acc.", "win rate vs base [95% CI]",
                               "base vs base", "perplexity change", "loop time"]))
+    judged = [[name, f"{r['judges']['heldout_pairs']}", f"{r['judges']['reward']['agreement']:.2f}",
+               f"{r['judges']['local']['agreement']:.2f} (position bias {r['judges']['local']['position_bias']})",
+               f"{r['judges']['train_s']:.0f} s"] for name, r in results.items() if "judges" in r]
+    if judged:
+        print("\n" + table(judged, ["rule", "held-out pairs", "reward judge agreement", "local judge agreement",
+                                    "reward training"]))
     print(f"\n{describe(info)}; load avg {load()}; stages {timings}; eval prompts {len(eval_prompts)}")
     write_result(f"effect{args.tag}", {"machine": info, "timings": timings, "eval_prompts": len(eval_prompts),
                                        "max_new_tokens": MAX_NEW_TOKENS, "results": results,

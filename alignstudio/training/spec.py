@@ -75,7 +75,7 @@ class RunSpec:
     grad_accum: int = _f(1, "Gradient accumulation steps (effective batch = batch_size x grad_accum x devices).")
     max_length: int = _f(512, "Maximum tokens of prompt + completion; longer examples are truncated.")
     lr_scheduler: str = _f("linear", "Learning-rate schedule: linear, cosine, constant or constant_with_warmup.")
-    warmup_steps: int | None = _f(None, "Linear warm-up steps. Empty = 10% of the steps.")
+    warmup_steps: int | None = _f(None, "Linear warm-up steps. Empty = a tenth of the steps.")
     weight_decay: float = _f(0.0, "AdamW weight decay.")
     max_grad_norm: float = _f(1.0, "Gradient clipping norm.")
     seed: int = _f(42, "Random seed (data order, LoRA initialisation, dropout).")

@@ -216,6 +216,25 @@ def judge_agreement(ws_root: Path, pool, rule: Rule, data: Path, heldout: list[d
     return figures
 
 
+def judging_time(judge_folder: Path, pool, pairs: list[dict], count: int = 1000) -> dict:
+    """Seconds for a fresh reward judge to judge `count` distinct pairs in both orders (no cached scores):
+    prompts and responses recombined from the sampled pairs, so every (prompt, response) is scored anew."""
+    from alignstudio.services.judges import make_judge
+    from alignstudio.services.judges.protocol import PairItem, judge_pairs
+
+    responses = [p[k] for p in pairs for k in ("a", "b")]
+    prompts = [p["prompt"] for p in pairs]
+    shift = lambda i: i // len(prompts) + 3 * i  # noqa: E731 - a new response for each pass over the prompts
+    items = [PairItem(str(i), prompts[i % len(prompts)], responses[shift(i) % len(responses)],
+                      responses[(shift(i) + 1) % len(responses)]) for i in range(count)]
+    judge = make_judge("reward", str(judge_folder / "model"), generators=pool)
+    started = time.perf_counter()
+    run = judge_pairs(judge, items)
+    seconds = time.perf_counter() - started
+    return {"pairs": count, "seconds": round(seconds, 1), "responses_scored": len(judge._scores),
+            "verdicts": len([j for j in run.judgments if j.winner])}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rules", nargs="+", default=list(RULES), choices=sorted(RULES))
@@ -281,6 +300,11 @@ def main(argv: list[str] | None = None) -> int:
                   f"local judge: {judged['local']['agreement']:.2f} (ties {judged['local']['ties']}, position "
                   f"bias {judged['local']['position_bias']})", flush=True)
             results.setdefault(name, {})["judges"] = judged
+            if "judging_1000" not in timings:
+                timing = judging_time(rm_out, pool, pairs)
+                timings["judging_1000"] = timing["seconds"]
+                print(f"  judging {timing['pairs']} pairs (both orders, {timing['responses_scored']} responses "
+                      f"scored) with a fresh reward judge: {timing['seconds']:.1f} s", flush=True)
         if args.no_policy:
             continue
         out = work / f"run-{name}{args.tag}"

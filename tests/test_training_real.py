@@ -53,8 +53,9 @@ FILLER = ("Well, that is a really interesting question, and there is a lot one c
 
 
 def test_a_default_run_on_a_consistent_preference_learns_it_on_held_out_prompts(real_workspace, tmp_path):
-    """No settings touched: 40 pairs that always prefer the answer without a rambling preamble. The held-out
-    prompts were never trained on; their reward accuracy must end above chance and the verdict say so."""
+    """Default settings, cut to 12 steps: 40 pairs that always prefer the answer without a rambling preamble.
+    The held-out prompts were never trained on; their reward accuracy must end above chance and the verdict
+    say so."""
     prompts = [json.loads(line)["prompt"] for line in (ROOT / "data" / "prompts.jsonl").read_text().splitlines()[:40]]
     data = tmp_path / "consistent.jsonl"
     with open(data, "w") as handle:
@@ -63,7 +64,9 @@ def test_a_default_run_on_a_consistent_preference_learns_it_on_held_out_prompts(
             handle.write(json.dumps({"prompt": prompt, "chosen": answer, "rejected": FILLER + answer}) + "\n")
     store = Store(real_workspace.db_path)
     runs = RunManager(real_workspace, store)
-    name = runs.start(RunSpec(method="dpo", model="smollm2", data=str(data), compare_prompts=1), "smollm2-default")
+    # the default schedule (learning rate, batch, warm-up, held-out split), cut short to 12 steps for CI
+    name = runs.start(RunSpec(method="dpo", model="smollm2", data=str(data), compare_prompts=1, max_steps=12),
+                      "smollm2-default")
     try:
         status = runs.wait(name, timeout=1500)
     finally:

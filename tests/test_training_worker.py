@@ -244,7 +244,7 @@ def test_print_launch_prepares_the_run_and_prints_accelerate(ws, tiny_model_dir,
 
 def test_nan_stops_the_run_without_saving_broken_weights(runs, tiny_model_dir):
     spec = RunSpec(method="dpo", model=str(tiny_model_dir), data=str(PAIRS), max_steps=6, save_steps=1,
-                   max_length=64, batch_size=2, learning_rate=1e30)
+                   max_length=64, batch_size=2, learning_rate=1e30, warmup_steps=0)
     name = runs.start(spec, "diverges")
     status = runs.wait(name, timeout=300)
     assert status["state"] == FAILED and status["error"].startswith("training diverged: grad_norm")

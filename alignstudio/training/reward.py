@@ -249,7 +249,7 @@ def train_reward(run, workspace, store) -> dict:
     from .runner import CANCELLED, FAILED, SUCCEEDED
     from .split import split_by_prompt
     from .worker import (_trainable, checkpoint_is_final, is_main_process, model_from_checkpoint, save_final_model,
-                         truncate_metrics, world_size)
+                         start_metrics, world_size)
     from ..core.registry import ModelRegistry
 
     main = is_main_process()
@@ -272,12 +272,7 @@ def train_reward(run, workspace, store) -> dict:
     loaded = load_for_training(spec, registry)
     print(f"model: {loaded.base_name} + score head" + (" (full fine-tuning)" if spec.full else " (LoRA, SEQ_CLS)"),
           flush=True)
-    checkpoint = run.last_checkpoint()
-    if checkpoint is not None and main:
-        truncate_metrics(run, int(checkpoint.name.split("-")[-1]))
-        print(f"resuming from {checkpoint.name}", flush=True)
-    elif main:
-        run.metrics_path.unlink(missing_ok=True)
+    checkpoint = start_metrics(run, main)
     metrics_cb = MetricsCallback(run.metrics_path, world_size=world_size(), is_main=main)
     control_cb = ControlCallback(run.cancel_path)
     metrics_cb.on_row = lambda row: main and run.update(step=row["step"], max_steps=row.get("max_steps"),

@@ -224,6 +224,19 @@ def truncate_metrics(run: RunFolder, last_step: int) -> None:
         os.replace(tmp, path)
 
 
+def start_metrics(run: RunFolder, main: bool) -> Path | None:
+    """The checkpoint to resume from (None = a fresh start), with the metrics streams made to match it: cut back
+    to the checkpoint's step on a resume, emptied on a fresh start."""
+    checkpoint = run.last_checkpoint()
+    if main and checkpoint is not None:
+        truncate_metrics(run, int(checkpoint.name.split("-")[-1]))
+        print(f"resuming from {checkpoint.name}", flush=True)
+    elif main:
+        run.metrics_path.unlink(missing_ok=True)
+        run.heldout_path.unlink(missing_ok=True)
+    return checkpoint
+
+
 def save_final_model(trainer, loaded: Loaded, run: RunFolder) -> Path:
     """model/ in standard format; an adapter names its base by absolute folder so it reloads anywhere here."""
     unwrapped = trainer.accelerator.unwrap_model(trainer.model)
@@ -333,13 +346,7 @@ def train(run: RunFolder, workspace: Workspace, store: Store) -> dict:
     print(f"model: {loaded.base_name}" + (f" + adapter {loaded.continued_from}" if loaded.continued_from else "")
           + (" (full fine-tuning)" if spec.full else " (LoRA)"), flush=True)
 
-    checkpoint = run.last_checkpoint()
-    if checkpoint is not None and main:
-        truncate_metrics(run, int(checkpoint.name.split("-")[-1]))
-        print(f"resuming from {checkpoint.name}", flush=True)
-    elif main:
-        run.metrics_path.unlink(missing_ok=True)
-        run.heldout_path.unlink(missing_ok=True)
+    checkpoint = start_metrics(run, main)
 
     metrics_cb = MetricsCallback(run.metrics_path, world_size=world_size(), is_main=main)
     control_cb = ControlCallback(run.cancel_path)

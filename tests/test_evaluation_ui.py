@@ -18,8 +18,12 @@ def _wait_text(page, elem_id: str, needle: str, timeout: int = 180_000) -> None:
                            timeout=timeout)
 
 
-def test_evaluate_tab_in_a_browser(tmp_path, tiny_model_dir):
+def test_evaluate_tab_in_a_browser(tmp_path, tiny_model_dir, monkeypatch):
     import gradio as gr
+
+    # the judge is "best available": with no reward model, the configured one (here the local judge); the store
+    # has no human labels, so the judge is used as "unmeasured" and the report says so
+    monkeypatch.setenv("ALIGNSTUDIO_JUDGE", "local")
 
     from alignstudio.core.workspace import Workspace
     from alignstudio.services.container import Services

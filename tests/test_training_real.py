@@ -1,10 +1,11 @@
 """The real SmolLM2-135M-Instruct: 2 LoRA DPO steps through the worker, then the adapter reloads and talks."""
 
 import json
+from pathlib import Path
 
 import pytest
 
-from alignstudio.core.models import EMBEDDED_NAME
+from alignstudio.core.models import EMBEDDED_HUB_ID, EMBEDDED_NAME
 from alignstudio.core.registry import ModelRegistry
 from alignstudio.core.store import Store
 from alignstudio.services.sampling import Generator
@@ -34,7 +35,10 @@ def test_lora_dpo_on_smollm2_reloads_and_generates(real_workspace):
 
     run = runs.folder(name)
     config = json.loads((run.model_dir / "adapter_config.json").read_text())
-    assert config["base_model_name_or_path"] == str((real_workspace.models_dir / EMBEDDED_NAME).resolve())
+    # the adapter names the hub id (portable); the local folder is in the run card and still resolves here
+    assert config["base_model_name_or_path"] == EMBEDDED_HUB_ID
+    card = json.loads(run.card_path.read_text())
+    assert Path(card["base_model"]["folder"]).resolve() == (real_workspace.models_dir / EMBEDDED_NAME).resolve()
     version = {v["name"]: v for v in store.model_versions()}[status["registered_as"]]
     assert version["kind"] == "adapter" and version["base"] == EMBEDDED_NAME
 

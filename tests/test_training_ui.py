@@ -36,7 +36,7 @@ def form(**kw):
     values = dict(method="dpo", loss_type=["sigmoid"], model="smollm2", data_kind="file", snapshot=None,
                   data_file=PAIRS, beta=0.1, learning_rate=5e-5, max_steps=4, epochs=1.0, batch_size=2,
                   grad_accum=1, max_length=64, seed=42, label_smoothing=0.0, full=False, lora_r=16, lora_alpha=32,
-                  lora_dropout=0.05, heldout_fraction=0.2, early_stopping=True, run_name="")
+                  lora_dropout=0.05, heldout_fraction=0.2, early_stopping=True, report_to=[], run_name="")
     values.update(kw)
     return list(values.values())
 

@@ -13,7 +13,8 @@ import sys
 
 from ..core.errors import UserError
 
-COMMANDS = ["serve", "sample", "export", "import_", "validate", "train", "generate", "judge", "eval", "users", "queue", "rounds"]
+COMMANDS = ["serve", "sample", "export", "import_", "validate", "train", "generate", "judge", "eval", "users", "queue", "rounds",
+            "export_model"]
 
 
 def build_parser() -> argparse.ArgumentParser:

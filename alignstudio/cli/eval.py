@@ -15,7 +15,8 @@ from ..core.errors import UserError
 from ..core.formats import load_prompts
 from ..core.registry import ModelRegistry
 from ..core.store import Store
-from ..services.evaluation import HELDOUT_TEXT, EvalSettings, evaluate, save_report, summary_markdown
+from ..services.evaluation import (HELDOUT_TEXT, EvalSettings, evaluate, remember_in_model_card, save_report,
+                                   summary_markdown)
 from ..services.generators import GeneratorPool
 from ..services.judges.protocol import JudgeCache
 from ..services.remote_generator import RemoteGenerator
@@ -88,6 +89,8 @@ def run(args) -> int:
     finally:
         bar.close()
     save_report(report, out)
+    if not args.model_base_url:
+        remember_in_model_card(pool.registry, args.model, report, Path(out))
     print(summary_markdown(report).replace("**", ""))
     print(f"wrote the report to {out}")
     return 0

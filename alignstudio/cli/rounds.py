@@ -8,6 +8,7 @@ from ..core.formats import load_prompts
 from ..core.store import Store
 from ..services.prompt_sets import SHIPPED
 from ..services.rounds import RoundsSettings, run_rounds
+from ..training.trackers import TRACKERS
 from .common import workspace
 
 
@@ -41,6 +42,8 @@ def register(sub) -> None:
     p.add_argument("--max-new-tokens", type=int, default=96)
     p.add_argument("--eval-limit", type=int, default=16, help="held-out prompts per evaluation")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--report-to", nargs="+", default=[], choices=["none", *TRACKERS], metavar="TRACKER",
+                   help="experiment trackers for each round's training run: tensorboard, wandb, mlflow, trackio")
     p.add_argument("--out", required=True, help="rounds folder to write")
     p.set_defaults(func=run)
 
@@ -50,7 +53,8 @@ def run(args) -> int:
                               judge_model=args.judge_model, force_judge=args.force_judge,
                               retrain_judge=args.retrain_judge, judge_steps=args.judge_steps, beta=args.beta, max_steps=args.max_steps,
                               learning_rate=args.lr, max_length=args.max_length, batch_size=args.batch_size,
-                              max_new_tokens=args.max_new_tokens, eval_limit=args.eval_limit, seed=args.seed)
+                              max_new_tokens=args.max_new_tokens, eval_limit=args.eval_limit, seed=args.seed,
+                              report_to=args.report_to)
     prompts, eval_prompts = load_prompts(args.prompts), load_prompts(args.eval_prompts)
     ws = workspace(args)
     rows = run_rounds(ws, Store(ws.db_path), args.model, prompts, eval_prompts, settings,

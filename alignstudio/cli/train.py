@@ -18,6 +18,7 @@ from ..core.errors import UserError
 from ..core.store import Store
 from ..services.checks import gate_training_data
 from ..training.spec import METHOD_ALIASES, METHODS, RunSpec
+from ..training.trackers import TRACKERS
 from .common import workspace
 
 ACCELERATE_CONFIGS = Path(__file__).resolve().parents[2] / "configs" / "accelerate"
@@ -67,6 +68,8 @@ def register(sub) -> None:
     g.add_argument("--precompute-ref-log-probs", action=argparse.BooleanOptionalAction, default=True,
                    help=RunSpec.help("precompute_ref_log_probs"))
     g.add_argument("--register-as", default=None, help=RunSpec.help("register_as"))
+    g.add_argument("--report-to", nargs="+", default=[], choices=["none", *TRACKERS], metavar="TRACKER",
+                   help=RunSpec.help("report_to"))
     s = p.add_argument_group("several GPUs")
     s.add_argument("--print-launch", action="store_true",
                    help="prepare the run folder and print the `accelerate launch` command instead of training")
@@ -108,6 +111,7 @@ def spec_from_args(args) -> RunSpec:
         full=args.full, lora_r=args.lora_r, lora_alpha=args.lora_alpha, lora_dropout=args.lora_dropout,
         save_steps=args.save_steps, precision=args.precision, gradient_checkpointing=args.gradient_checkpointing,
         precompute_ref_log_probs=args.precompute_ref_log_probs, register_as=args.register_as,
+        report_to=args.report_to,
     )
 
 

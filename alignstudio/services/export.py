@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +18,7 @@ from ..core.errors import UserError
 from ..core.formats import replace_dir, write_records
 from ..core.store import Store
 from ..core.workspace import Workspace
+from ..training.data import LABEL_SOURCES_FILE
 
 KINDS = ("dpo", "kto")
 
@@ -33,8 +34,14 @@ def _source_ok(source: str, sources: list[str] | None) -> bool:
                (s == "judge" and source.startswith("judge:")) for s in sources)
 
 
-def dpo_rows(store: Store, sources: list[str] | None = None) -> list[dict]:
-    """One DPO row per pair whose decisive labels have a majority; contested pairs are left out."""
+def source_kind(source: str) -> str:
+    """human | judge | arena | import | ...: a label source without its detail (the judge's name)."""
+    return (source or "unknown").split(":", 1)[0]
+
+
+def dpo_rows(store: Store, sources: list[str] | None = None, tally: Counter | None = None) -> list[dict]:
+    """One DPO row per pair whose decisive labels have a majority; contested pairs are left out. `tally`
+    counts the rows by the source of the label that decided them."""
     by_pair: dict[str, list[dict]] = defaultdict(list)
     for label in store.preference_rows():
         if label["verdict"] in ("A", "B") and _source_ok(label["source"], sources):
@@ -51,10 +58,13 @@ def dpo_rows(store: Store, sources: list[str] | None = None) -> list[dict]:
         chosen = edited[-1] if edited else (last["text_a"] if winner == "A" else last["text_b"])
         rejected = last["text_b"] if winner == "A" else last["text_a"]
         rows.append({"prompt": last["messages"], "chosen": _assistant(chosen), "rejected": _assistant(rejected)})
+        if tally is not None:
+            tally[source_kind(last["source"])] += 1
     return rows
 
 
-def kto_rows(store: Store, include_pairs: bool = False, sources: list[str] | None = None) -> list[dict]:
+def kto_rows(store: Store, include_pairs: bool = False, sources: list[str] | None = None,
+             tally: Counter | None = None) -> list[dict]:
     """KTO rows from thumbs up/down (majority per response), plus unpaired preferences if asked."""
     by_gen: dict[str, list[dict]] = defaultdict(list)
     for fb in store.feedback_rows():
@@ -68,11 +78,13 @@ def kto_rows(store: Store, include_pairs: bool = False, sources: list[str] | Non
             continue
         rows.append({"prompt": feedback[-1]["messages"], "completion": _assistant(feedback[-1]["text"]),
                      "label": ups > downs})
+        if tally is not None:
+            tally[source_kind(feedback[-1]["source"])] += 1
     if include_pairs:
         from datasets import Dataset
         from trl import unpair_preference_dataset
 
-        pairs = dpo_rows(store, sources)
+        pairs = dpo_rows(store, sources, tally)
         if pairs:
             rows.extend(unpair_preference_dataset(Dataset.from_list(pairs)).to_list())
     return rows
@@ -104,7 +116,8 @@ def export_snapshot(store: Store, workspace: Workspace, kind: str, *, out: list[
 
     if kind not in KINDS:
         raise UserError(f"--kind must be one of {', '.join(KINDS)}, not {kind!r}")
-    rows = dpo_rows(store, sources) if kind == "dpo" else kto_rows(store, include_pairs, sources)
+    tally: Counter = Counter()
+    rows = dpo_rows(store, sources, tally) if kind == "dpo" else kto_rows(store, include_pairs, sources, tally)
     if not rows:
         what = "decisive pairwise labels (A or B)" if kind == "dpo" else "thumbs up/down labels"
         raise UserError(f"nothing to export: the store has no {what}")
@@ -113,8 +126,9 @@ def export_snapshot(store: Store, workspace: Workspace, kind: str, *, out: list[
     target = workspace.snapshots_dir / name
     tmp = workspace.snapshots_dir / f".{name}.partial"
     Dataset.from_list(rows).save_to_disk(str(tmp))
+    (tmp / LABEL_SOURCES_FILE).write_text(json.dumps(dict(tally), sort_keys=True), encoding="utf-8")
     replace_dir(tmp, target)
     files = [write_records(rows, Path(path)) for path in (out or [])]
-    params = {"sources": sources or [], "include_pairs": include_pairs}
+    params = {"sources": sources or [], "include_pairs": include_pairs, "label_sources": dict(tally)}
     sid = store.add_snapshot(kind, target, fp, len(rows), params)
     return Snapshot(sid, kind, target, fp, len(rows), files)

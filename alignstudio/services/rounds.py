@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -27,6 +27,7 @@ from ..core.formats import PromptItem, write_records
 from ..core.registry import ModelRegistry
 from ..core.store import Store
 from ..core.workspace import Workspace
+from ..training.trackers import check_trackers
 from .evaluation import EvalSettings, evaluate, save_report
 from .generators import GeneratorPool
 from .judges import make_judge
@@ -55,6 +56,7 @@ class RoundsSettings:
     max_new_tokens: int = 96
     eval_limit: int = 16
     seed: int = 0
+    report_to: list[str] = field(default_factory=list)  # experiment trackers of each round's training run
 
     def __post_init__(self):
         if self.rounds < 1 or self.pairs_per_round < 2 or (self.max_steps is not None and self.max_steps < 1) \
@@ -62,6 +64,7 @@ class RoundsSettings:
             raise UserError("rounds, max_steps and eval_limit must be at least 1, pairs_per_round at least 2")
         if self.beta <= 0:
             raise UserError("beta must be positive")
+        self.report_to = check_trackers(self.report_to)
 
 
 def _status(folder: Path, rows: list[dict], state: str, note: str = "", trust: dict | None = None) -> None:
@@ -109,7 +112,8 @@ def _retrain_reward(runs, judge, store: Store, judged: list[dict], round_dir: Pa
     say(f"round {number}: retraining the reward judge on {len(rows)} pairs ({len(rows) - len(judged)} human)")
     spec = RunSpec(method="reward", model=base, data=str(data), max_steps=settings.judge_steps,
                    learning_rate=1e-4, max_length=settings.max_length, batch_size=4, seed=settings.seed + number,
-                   save_steps=settings.judge_steps, register_as=f"{tag}-judge-{number}")
+                   save_steps=settings.judge_steps, register_as=f"{tag}-judge-{number}",
+                   report_to=list(settings.report_to))
     run = runs.create(spec, f"{tag}-judge-{number}")
     status = runs.run_foreground(run)
     if status["state"] != SUCCEEDED:
@@ -191,7 +195,7 @@ def run_rounds(workspace: Workspace, store: Store, base_model: str, prompts: lis
         spec = RunSpec(method="dpo", model=policy, data=str(data), beta=settings.beta, max_steps=settings.max_steps,
                        learning_rate=settings.learning_rate, max_length=settings.max_length,
                        batch_size=settings.batch_size, seed=settings.seed + number,
-                       save_steps=settings.max_steps or 50)
+                       save_steps=settings.max_steps or 50, report_to=list(settings.report_to))
         run = runs.create(spec, f"{tag}-round-{number}")
         run_name = run.name
         status = runs.run_foreground(run)  # this process waits for its worker, as `alignstudio train` does

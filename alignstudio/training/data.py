@@ -10,6 +10,7 @@ merge into `core.formats` later.
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from ..core.formats import read_records
 
 PAIR_COLUMNS = ("prompt", "chosen", "rejected")
 KTO_COLUMNS = ("prompt", "completion", "label")
+LABEL_SOURCES_FILE = "label_sources.json"  # in a snapshot folder: rows per label source, for model cards
 _TRUE = {"true", "1", "yes", "up", "good", "desirable"}
 _FALSE = {"false", "0", "no", "down", "bad", "undesirable"}
 
@@ -30,6 +32,7 @@ class TrainingData:
     rows: int                # rows as read (before KTO unpairing)
     source: str              # absolute path
     kind: str                # "pairs" | "kto"
+    label_sources: dict | None = None  # a snapshot's rows per label source (human, judge, arena, ...)
 
 
 def fingerprint(path: str | Path) -> str:
@@ -132,4 +135,12 @@ def load_training_data(path: str | Path, method: str) -> TrainingData:
         if all(labels) or not any(labels):
             raise UserError(f"{name}: KTO needs both desirable and undesirable examples; all labels are "
                             f"{bool(labels[0])}")
-    return TrainingData(dataset, fingerprint(path), len(rows), str(path), kind)
+    return TrainingData(dataset, fingerprint(path), len(rows), str(path), kind, label_sources(path))
+
+
+def label_sources(path: Path) -> dict | None:
+    """Rows per label source, recorded in a snapshot folder by `services.export` (files have none)."""
+    try:
+        return json.loads((Path(path) / LABEL_SOURCES_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None

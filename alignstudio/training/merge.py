@@ -31,15 +31,10 @@ def merge_adapter(registry: ModelRegistry, model: str, out: str | Path | None = 
 
     `out` defaults to workspace/models/<name>; `name` (the registered version) defaults to '<adapter>-merged'.
     """
-    import torch
-    from peft import PeftModel
-    from transformers import AutoModelForCausalLM
-
     ref = registry.resolve(model)
     if not ref.is_adapter:
         raise UserError(f"{model} is already a full checkpoint; only LoRA adapters can be merged")
-    torch_dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}.get(dtype)
-    if torch_dtype is None:
+    if dtype not in ("float32", "bfloat16", "float16"):
         raise UserError(f"dtype must be float32, bfloat16 or float16, not {dtype!r}")
     short = Path(ref.name).name if os.sep in ref.name else ref.name
     if short == "model":  # a run folder's model/: name it after the run
@@ -52,21 +47,9 @@ def merge_adapter(registry: ModelRegistry, model: str, out: str | Path | None = 
     if target.exists() and any(target.iterdir()):
         raise UserError(f"{target} already exists and is not empty")
 
-    base = AutoModelForCausalLM.from_pretrained(core_models.check_model_folder(ref.base_folder), dtype=torch_dtype,
-                                                use_safetensors=True, trust_remote_code=False)
-    merged = PeftModel.from_pretrained(base, ref.folder).merge_and_unload()
-    tokenizer_folder = ref.folder if (ref.folder / "tokenizer_config.json").exists() else ref.base_folder
-    tokenizer = core_models.load_tokenizer(tokenizer_folder)
-
     tmp = target.with_name(target.name + ".partial")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.parent.mkdir(parents=True, exist_ok=True)
     try:
-        merged.save_pretrained(tmp, safe_serialization=True)
-        tokenizer.save_pretrained(tmp)
-        (tmp / "merge_info.json").write_text(json.dumps(
-            {"adapter": str(ref.folder), "adapter_name": ref.name, "base_folder": str(ref.base_folder),
-             "dtype": dtype}, indent=2))
+        write_merged(ref, tmp, dtype)
         if target.exists():
             target.rmdir()
         os.replace(tmp, target)
@@ -77,6 +60,36 @@ def merge_adapter(registry: ModelRegistry, model: str, out: str | Path | None = 
     run_dir = ref.folder.parent if (ref.folder.parent / "status.json").is_file() else None
     registry.store.register_model(name, target, kind="full", base=base, run_dir=run_dir)
     return MergeResult(name, target, base)
+
+
+def write_merged(ref, folder: Path, dtype: str = "float32") -> Path:
+    """The adapter `ref` merged into its base, saved (weights, tokenizer, chat template, merge_info.json and,
+    for a run's adapter, the model card) into a fresh `folder`."""
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    from .model_card import render
+
+    torch_dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}.get(dtype)
+    if torch_dtype is None:
+        raise UserError(f"dtype must be float32, bfloat16 or float16, not {dtype!r}")
+    base = AutoModelForCausalLM.from_pretrained(core_models.check_model_folder(ref.base_folder), dtype=torch_dtype,
+                                                use_safetensors=True, trust_remote_code=False)
+    merged = PeftModel.from_pretrained(base, ref.folder).merge_and_unload()
+    tokenizer_folder = ref.folder if (ref.folder / "tokenizer_config.json").exists() else ref.base_folder
+    tokenizer = core_models.load_tokenizer(tokenizer_folder)
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    merged.save_pretrained(folder, safe_serialization=True)
+    tokenizer.save_pretrained(folder)
+    (folder / "merge_info.json").write_text(json.dumps(
+        {"adapter": str(ref.folder), "adapter_name": ref.name, "base_folder": str(ref.base_folder),
+         "base": core_models.portable_name(ref.base_folder), "dtype": dtype}, indent=2))
+    card_path = ref.folder.parent / "card.json"
+    if card_path.is_file():
+        (folder / "README.md").write_text(render(json.loads(card_path.read_text()), adapter=False), encoding="utf-8")
+    return folder
 
 
 def base_name(registry: ModelRegistry, folder: Path) -> str:

@@ -106,22 +106,29 @@ def load_for_training(spec, registry):
                   not spec.full, None)
 
 
-def make_reward_config(spec, run, schedule):
+def make_reward_config(spec, run, schedule, heldout: bool = False):
     """TRL's `RewardConfig` from the run spec and the schedule chosen for its data (`training.schedule`: the
-    spec's own values where it sets them), with the same precision and saving as the other methods."""
+    spec's own values where it sets them), with the same precision and saving as the other methods; with
+    `heldout`, the held-out pairs are evaluated as the run goes and the best checkpoint is kept, as for DPO."""
     import torch
     from trl import RewardConfig
 
     from .worker import precision_flags
 
+    save_steps, evaluation = spec.save_steps, {}
+    if heldout:
+        save_steps = schedule.eval_steps  # keep-the-best needs a checkpoint at every evaluation
+        evaluation = dict(eval_strategy="steps", eval_steps=schedule.eval_steps, per_device_eval_batch_size=8,
+                          load_best_model_at_end=spec.early_stopping, metric_for_best_model="eval_loss",
+                          greater_is_better=False)
     return RewardConfig(
         output_dir=str(run.path / "checkpoints"), learning_rate=schedule.learning_rate,
         num_train_epochs=schedule.num_train_epochs, max_steps=spec.max_steps or -1,
         per_device_train_batch_size=schedule.batch_size, gradient_accumulation_steps=spec.grad_accum,
         lr_scheduler_type=spec.lr_scheduler, warmup_steps=schedule.warmup_steps, weight_decay=spec.weight_decay,
         max_grad_norm=spec.max_grad_norm, seed=spec.seed, logging_steps=spec.logging_steps,
-        logging_first_step=True, save_strategy="steps", save_steps=spec.save_steps, save_total_limit=2,
-        report_to="none", disable_tqdm=True, dataloader_num_workers=0,
+        logging_first_step=True, save_strategy="steps", save_steps=save_steps, save_total_limit=2, **evaluation,
+        report_to=spec.report_to or "none", disable_tqdm=True, dataloader_num_workers=0,
         activation_checkpointing=spec.gradient_checkpointing, max_length=spec.max_length,
         pad_to_multiple_of=None, dataset_num_proc=None, **precision_flags(spec, torch.cuda.is_available()))
 
@@ -139,7 +146,7 @@ def load_reward_model(folder: str | Path):
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
         raise UserError(f"{meta_path} is unreadable ({exc})") from None
-    model, tokenizer, _ = _scorer_from_dir(folder)
+    model, tokenizer, _ = _scorer_from_dir(folder, meta.get("base"))
     return model, tokenizer, meta
 
 
@@ -244,11 +251,12 @@ def train_reward(run, workspace, store) -> dict:
     from trl import RewardTrainer
 
     from .card import build_card, trainer_config, write_card
+    from .model_card import write_model_card
     from .data import load_training_data
     from .metrics import ControlCallback, MetricsCallback
     from .runner import CANCELLED, FAILED, SUCCEEDED
     from .split import split_by_prompt
-    from .worker import (_trainable, checkpoint_is_final, is_main_process, model_from_checkpoint, save_final_model,
+    from .worker import (_trainable, base_model_entry, checkpoint_is_final, is_main_process, model_from_checkpoint, save_final_model,
                          start_metrics, world_size)
     from ..core.registry import ModelRegistry
 
@@ -268,7 +276,7 @@ def train_reward(run, workspace, store) -> dict:
 
     schedule = choose(spec, len(split.train) if split.active else len(rows), world_size())
     print(f"schedule: {schedule.summary()}", flush=True)
-    args = make_reward_config(spec, run, schedule)
+    args = make_reward_config(spec, run, schedule, heldout=split.active)
     loaded = load_for_training(spec, registry)
     print(f"model: {loaded.base_name} + score head" + (" (full fine-tuning)" if spec.full else " (LoRA, SEQ_CLS)"),
           flush=True)
@@ -277,9 +285,18 @@ def train_reward(run, workspace, store) -> dict:
     control_cb = ControlCallback(run.cancel_path)
     metrics_cb.on_row = lambda row: main and run.update(step=row["step"], max_steps=row.get("max_steps"),
                                                        eta_s=row.get("eta_s"))
+    from .trackers import apply_environment
+
+    apply_environment(spec.report_to, run.path, run.name)
+    callbacks = [metrics_cb, control_cb]
+    if split.active and spec.early_stopping:
+        from transformers import EarlyStoppingCallback
+
+        callbacks.append(EarlyStoppingCallback(early_stopping_patience=spec.patience))
     trainer = RewardTrainer(model=loaded.model, args=args, train_dataset=Dataset.from_list(split.train),
+                            eval_dataset=Dataset.from_list(split.heldout) if split.active else None,
                             processing_class=loaded.tokenizer, peft_config=loaded.peft_config,
-                            callbacks=[metrics_cb, control_cb])
+                            callbacks=callbacks)
     from transformers.trainer_callback import PrinterCallback
 
     trainer.remove_callback(PrinterCallback)
@@ -292,9 +309,9 @@ def train_reward(run, workspace, store) -> dict:
             metric_rows = run.metrics()
             card = build_card(
                 run_name=run.name, state=state, spec=spec.to_dict(),
-                base_model={"name": loaded.base_name, "folder": str(loaded.base_folder), "continued_from": None},
+                base_model=base_model_entry(loaded),
                 dataset={"source": data.source, "fingerprint": data.fingerprint, "rows": data.rows,
-                         "kind": data.kind, "training_rows": len(split.train), "heldout": split.to_dict()},
+                         "kind": data.kind, "label_sources": data.label_sources, "training_rows": len(split.train), "heldout": split.to_dict()},
                 schedule=schedule.to_dict(), trainer_args=trainer_config(trainer.args), started=started,
                 final_metrics=metrics_cb.last or (metric_rows[-1] if metric_rows else {}),
                 summary=metrics_cb.summary, diagnostics=[], error=error, model_dir=extra.get("model_dir"),
@@ -303,6 +320,8 @@ def train_reward(run, workspace, store) -> dict:
                 processes=world_size(), resumed_from=checkpoint.name if checkpoint else None)
             card["reward"] = reward_info
             write_card(run.card_path, card)
+            if extra.get("model_dir"):
+                write_model_card(extra["model_dir"], card)
         return {"state": state, "error": error, **extra}
 
     if run.cancel_requested():
@@ -322,7 +341,7 @@ def train_reward(run, workspace, store) -> dict:
     if not main:
         return {"state": SUCCEEDED, "error": None}
     print(f"held-out: {split.note}", flush=True)
-    scorer, tokenizer, _ = _scorer_from_dir(model_dir)
+    scorer, tokenizer, _ = _scorer_from_dir(model_dir, loaded.base_folder)
     report = heldout_report(scorer, tokenizer, split.heldout, split.note, spec.max_length)
     meta = {"kind": "alignstudio-reward", "version": 1, "base": str(loaded.base_folder), "run": run.name,
             "tie_margin": report.tie_margin, "heldout": report.to_dict(), "data_fingerprint": data.fingerprint,
@@ -338,8 +357,9 @@ def train_reward(run, workspace, store) -> dict:
     return finish(SUCCEEDED, step=step, model_dir=str(model_dir), registered_as=registered)
 
 
-def _scorer_from_dir(model_dir):
-    """A saved reward model folder loaded for scoring (adapters merged into their base)."""
+def _scorer_from_dir(model_dir, base_folder=None):
+    """A saved reward model folder loaded for scoring (adapters merged into their base: `base_folder`, the
+    local base its reward.json records, else the one its adapter config resolves to)."""
     core_models.check_model_folder(Path(model_dir))
     import torch
 
@@ -350,7 +370,8 @@ def _scorer_from_dir(model_dir):
     if core_models.is_adapter(folder):
         from peft import PeftModel
 
-        model = _seqcls_from(Path(core_models.adapter_base(folder)), torch.float32)
+        local = base_folder if base_folder and Path(base_folder).is_dir() else core_models.adapter_base(folder)
+        model = _seqcls_from(Path(local), torch.float32)
         model = PeftModel.from_pretrained(model, folder).merge_and_unload()
     else:
         model = _seqcls_from(folder, torch.float32)

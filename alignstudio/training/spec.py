@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core.errors import UserError
+from .trackers import check_trackers
 
 METHODS = ("dpo", "kto", "orpo", "simpo", "reward")  # reward: a Bradley-Terry reward model (training.reward)
 METHOD_ALIASES = {"ipo": ("dpo", ["ipo"])}  # `--method ipo` = DPO with the IPO loss
@@ -109,6 +110,9 @@ class RunSpec:
     logging_steps: int = _f(1, "Write a metrics line every N steps.")
     save_steps: int = _f(50, "Save a checkpoint every N steps (the last 2 are kept).")
     register_as: str | None = _f(None, "Model version name for the trained model (default: the run's name).")
+    report_to: list[str] = _f([], "Experiment trackers: tensorboard (event files in the run folder), wandb, mlflow "
+                                  "or trackio; several allowed; empty or 'none' = none. Keys come from the "
+                                  "environment only.")
 
     def __post_init__(self) -> None:
         self.method = str(self.method or "").strip().lower()
@@ -221,6 +225,8 @@ class RunSpec:
         need(self.logging_steps >= 1, "logging_steps must be at least 1")
         need(self.save_steps >= 1, "save_steps must be at least 1")
         need(self.seed >= 0, "seed must be >= 0")
+        need(isinstance(self.report_to, (list, tuple)), f"report_to must be a list of trackers, got {self.report_to!r}")
+        self.report_to = check_trackers(self.report_to)
 
     # -- derived -----------------------------------------------------------------------------------
     @property

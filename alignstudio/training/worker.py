@@ -32,10 +32,12 @@ from ..core.workspace import Workspace  # noqa: E402
 from .card import build_card, trainer_config, write_card  # noqa: E402
 from .diagnostics import diagnose_spec  # noqa: E402
 from .merge import base_name  # noqa: E402
+from .model_card import write_model_card  # noqa: E402
 from .runner import CANCELLED, FAILED, QUEUED, RUNNING, SUCCEEDED, ERROR_TAIL_LINES, RunFolder  # noqa: E402
 from .schedule import Schedule, choose  # noqa: E402
 from .spec import RunSpec  # noqa: E402
 from .split import split_by_prompt  # noqa: E402
+from .trackers import apply_environment  # noqa: E402
 from .verdict import judge_spec  # noqa: E402
 
 LLAMA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
@@ -159,7 +161,7 @@ def make_config(spec: RunSpec, run: RunFolder, schedule: Schedule | None = None,
         num_train_epochs=schedule.num_train_epochs, max_steps=spec.max_steps or -1,
         lr_scheduler_type=spec.lr_scheduler, warmup_steps=schedule.warmup_steps, weight_decay=spec.weight_decay,
         max_grad_norm=spec.max_grad_norm, seed=spec.seed, logging_steps=spec.logging_steps, logging_first_step=True,
-        save_strategy="steps", save_steps=save_steps, save_total_limit=2, report_to="none", disable_tqdm=True,
+        save_strategy="steps", save_steps=save_steps, save_total_limit=2, report_to=spec.report_to or "none", disable_tqdm=True,
         dataloader_num_workers=0, activation_checkpointing=spec.gradient_checkpointing,
         max_length=spec.max_length, **evaluation, **precision_flags(spec, cuda),
     )
@@ -281,7 +283,8 @@ def _finish_model_dir(tmp: Path, loaded: Loaded, run: RunFolder) -> Path:
     config_path = tmp / "adapter_config.json"
     if config_path.is_file():
         config = json.loads(config_path.read_text())
-        config["base_model_name_or_path"] = str(loaded.base_folder.resolve())
+        # portable (a hub id where there is one); the local folder is in the run card
+        config["base_model_name_or_path"] = core_models.portable_name(loaded.base_folder)
         config_path.write_text(json.dumps(config, indent=2, sort_keys=True))
     if not (tmp / "tokenizer_config.json").exists():
         loaded.tokenizer.save_pretrained(str(tmp))
@@ -301,6 +304,12 @@ def register(store: Store, run: RunFolder, spec: RunSpec, loaded: Loaded) -> str
     store.register_model(candidate, run.model_dir, kind="adapter" if loaded.is_adapter_output else "full",
                          base=loaded.base_name, run_dir=run.path)
     return candidate
+
+
+def base_model_entry(loaded: Loaded) -> dict:
+    """The card's record of the base: registry name, local folder, the portable name adapters carry."""
+    return {"name": loaded.base_name, "folder": str(loaded.base_folder), "continued_from": loaded.continued_from,
+            "portable": core_models.portable_name(loaded.base_folder)}
 
 
 def _trainable(model) -> dict:
@@ -361,6 +370,7 @@ def train(run: RunFolder, workspace: Workspace, store: Store) -> dict:
         from transformers import EarlyStoppingCallback
 
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=spec.patience))
+    apply_environment(spec.report_to, run.path, run.name)
     trainer = make_trainer(spec, args, loaded, train_set, callbacks, eval_dataset=eval_set)
     from transformers.trainer_callback import PrinterCallback
 
@@ -385,10 +395,9 @@ def train(run: RunFolder, workspace: Workspace, store: Store) -> dict:
         if main:
             card = build_card(
                 run_name=run.name, state=state, spec=spec.to_dict(),
-                base_model={"name": loaded.base_name, "folder": str(loaded.base_folder),
-                            "continued_from": loaded.continued_from},
+                base_model=base_model_entry(loaded),
                 dataset={"source": data.source, "fingerprint": data.fingerprint, "rows": data.rows,
-                         "kind": data.kind, "training_rows": len(train_set), "heldout": split.to_dict()},
+                         "kind": data.kind, "label_sources": data.label_sources, "training_rows": len(train_set), "heldout": split.to_dict()},
                 schedule=schedule.to_dict(), verdict=verdict.to_dict() if verdict else None,
                 before_after=before_after,
                 trainer_args=trainer_config(trainer.args), started=started,
@@ -399,6 +408,8 @@ def train(run: RunFolder, workspace: Workspace, store: Store) -> dict:
                 device=("cuda:" + torch.cuda.get_device_name(0)) if torch.cuda.is_available() else "cpu",
                 processes=world_size(), resumed_from=checkpoint.name if checkpoint else None)
             write_card(run.card_path, card)
+            if extra.get("model_dir"):
+                write_model_card(extra["model_dir"], card)
         return {"state": state, "error": error, **extra}
 
     if run.cancel_requested():

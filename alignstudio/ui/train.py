@@ -23,6 +23,7 @@ from ..services.judges.trust import judge_from_controls
 from ..training.diagnostics import diagnose_spec, expected_first_loss
 from ..training.verdict import LEARNED, Verdict, judge_spec
 from ..training.spec import DPO_LOSS_TYPES, KTO_LOSS_TYPES, RunSpec
+from ..training.trackers import TRACKERS
 from .common import on, with_progress
 
 METHOD_CHOICES = [("DPO", "dpo"), ("IPO (DPO, squared loss)", "ipo"), ("KTO (thumbs up/down)", "kto"),
@@ -74,6 +75,7 @@ class TrainView:
     lora_dropout: gr.Number
     heldout_fraction: gr.Number
     early_stopping: gr.Checkbox
+    report_to: gr.CheckboxGroup
     run_name: gr.Textbox
     override: gr.Checkbox
     start: gr.Button
@@ -111,7 +113,7 @@ class TrainView:
         return [self.method, self.loss_type, self.model, self.data_kind, self.snapshot, self.data_file, self.beta,
                 self.learning_rate, self.max_steps, self.epochs, self.batch_size, self.grad_accum, self.max_length,
                 self.seed, self.label_smoothing, self.full, self.lora_r, self.lora_alpha, self.lora_dropout,
-                self.heldout_fraction, self.early_stopping, self.run_name]
+                self.heldout_fraction, self.early_stopping, self.report_to, self.run_name]
 
     def live_outputs(self) -> list:
         return [self.status, self.diagnostics, self.before_after, self.calibration, self.plot_loss, self.plot_accuracy, self.plot_margins,
@@ -184,6 +186,10 @@ def build(services: Services) -> TrainView:
                                            elem_id="train-lora-alpha")
                     lora_dropout = gr.Number(0.05, label="LoRA dropout", minimum=0, maximum=0.9,
                                              elem_id="train-lora-dropout")
+                report_to = gr.CheckboxGroup(list(TRACKERS), value=[], label="Experiment trackers",
+                                             info="TensorBoard writes into the run folder; W&B, MLflow and Trackio "
+                                                  "need their package and read keys from the environment",
+                                             elem_id="train-report-to")
             run_name = gr.Textbox(label="Run name (optional)", elem_id="train-name")
             override = gr.Checkbox(False, label="Train even if validation finds errors", elem_id="train-override")
             start = gr.Button("Start training", variant="primary", elem_id="train-start")
@@ -257,7 +263,7 @@ def build(services: Services) -> TrainView:
     timer = gr.Timer(POLL_S)
     return TrainView(method, loss_type, model, data_kind, snapshot, data_file, beta, learning_rate, max_steps,
                      epochs, batch_size, grad_accum, max_length, seed, label_smoothing, full, lora_r, lora_alpha,
-                     lora_dropout, heldout_fraction, early_stopping, run_name, override, start, sweep_betas, sweep, message, runs, run, cancel, resume, merge,
+                     lora_dropout, heldout_fraction, early_stopping, report_to, run_name, override, start, sweep_betas, sweep, message, runs, run, cancel, resume, merge,
                      refresh, status, diagnostics, before_after, eval_judge, eval_force, eval_start, eval_summary,
                      calibration, plot_loss, plot_accuracy, plot_margins, plot_rewards, plot_kl,
                      plot_lr, plot_throughput, compare_runs, compare_metric, compare_refresh, log, timer)
@@ -305,7 +311,8 @@ def _int(value, name: str, default=None):
 
 def form_to_spec(method, loss_type, model, data_kind, snapshot, data_file, beta, learning_rate, max_steps,
                  epochs, batch_size, grad_accum, max_length, seed, label_smoothing, full, lora_r, lora_alpha,
-                 lora_dropout, heldout_fraction=0.2, early_stopping=True, run_name=None) -> RunSpec:
+                 lora_dropout, heldout_fraction=0.2, early_stopping=True, report_to=None,
+                 run_name=None) -> RunSpec:
     """The form's values as a validated RunSpec (UserError names the bad field)."""
     data = (snapshot if data_kind == "snapshot" else (data_file or "").strip()) or ""
     if not data:
@@ -328,6 +335,7 @@ def form_to_spec(method, loss_type, model, data_kind, snapshot, data_file, beta,
         label_smoothing=float(label_smoothing or 0.0), full=bool(full), lora_r=_int(lora_r, "LoRA r", 16),
         lora_alpha=_int(lora_alpha, "LoRA alpha", 32), lora_dropout=float(lora_dropout or 0.0),
         heldout_fraction=float(heldout_fraction or 0.0), early_stopping=bool(early_stopping),
+        report_to=list(report_to or []),
     )
 
 

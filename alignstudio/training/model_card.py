@@ -1,0 +1,153 @@
+"""The model card (README.md) in every trained model folder: what a person needs to trust and reuse the model.
+
+Built from the run card (card.json, the source of truth) with huggingface_hub's `ModelCardData` for the YAML
+header (base_model, library_name, tags), so the Hub and `ModelCard.load` read it. Sections: method and
+settings, data (fingerprint, size, label sources), held-out metrics and verdict, the evaluation against the
+base and the alignment tax when one was run, and how to load the model. Replaces PEFT's empty template.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ..core import models as core_models
+
+EVALUATION_KEY = "evaluation"  # card.json: the latest evaluation against the base (services.evaluation)
+
+
+def _fmt(value, digits: int = 3) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, float):
+        return f"{value:.{digits}g}"
+    return str(value)
+
+
+def _settings(card: dict) -> list[str]:
+    spec, schedule = card.get("spec") or {}, card.get("schedule") or {}
+    method = card.get("method") or spec.get("method")
+    loss = ", ".join(spec.get("loss_type") or []) or "default"
+    rows = [("method", f"{method} (loss {loss})"), ("beta", spec.get("beta")),
+            ("learning rate", schedule.get("learning_rate", spec.get("learning_rate"))),
+            ("epochs", schedule.get("num_train_epochs", spec.get("num_train_epochs"))),
+            ("batch size", schedule.get("batch_size", spec.get("batch_size"))),
+            ("steps", (card.get("final_metrics") or {}).get("step")), ("max length", spec.get("max_length")),
+            ("seed", spec.get("seed"))]
+    rows.append(("parameters", "full fine-tuning" if spec.get("full") else
+                 f"LoRA r={spec.get('lora_r')} alpha={spec.get('lora_alpha')} dropout={spec.get('lora_dropout')}"))
+    return ["| setting | value |", "|---|---|"] + [f"| {k} | {_fmt(v, 4)} |" for k, v in rows]
+
+
+def _data(card: dict) -> list[str]:
+    data = card.get("dataset") or {}
+    heldout = data.get("heldout") or {}
+    lines = [f"- source: `{data.get('source')}`", f"- fingerprint: `{data.get('fingerprint')}`",
+             f"- rows: {data.get('rows')} ({data.get('training_rows')} trained on, "
+             f"{heldout.get('heldout_rows', 0)} held out by prompt)"]
+    sources = data.get("label_sources")
+    if sources:
+        lines.append("- label sources: " + ", ".join(f"{k} {v}" for k, v in sorted(sources.items())))
+    else:
+        lines.append("- label sources: not recorded (trained from a file, not a snapshot of the store)")
+    return lines
+
+
+def _results(card: dict) -> list[str]:
+    verdict = card.get("verdict") or {}
+    final = card.get("final_metrics") or {}
+    lines = [f"**Verdict:** {verdict.get('headline') or card.get('state')}"]
+    if verdict.get("detail"):
+        lines.append(f"{verdict['detail']}")
+    lines.append("")
+    keys = [("held-out accuracy", verdict.get("heldout_accuracy")), ("best step", verdict.get("best_step")),
+            ("final training loss", final.get("loss")), ("final reward accuracy", final.get("rewards/accuracies")),
+            ("final reward margin", final.get("rewards/margins"))]
+    reward = card.get("reward") or {}
+    if reward.get("accuracy") is not None:
+        keys.append(("held-out pairwise accuracy (reward model)", reward.get("accuracy")))
+    lines += [f"- {k}: {_fmt(v)}" for k, v in keys if v is not None]
+    return lines
+
+
+def _evaluation(card: dict) -> list[str]:
+    ev = card.get(EVALUATION_KEY)
+    if not ev:
+        return ["Not run yet: the Train tab's *Evaluate against the base* button or `alignstudio eval` measures "
+                "the win rate on held-out prompts and the alignment tax (perplexity change on held-out text)."]
+    low, high = ev.get("win_rate_ci") or [None, None]
+    tax = ev.get("perplexity_change_pct")
+    lines = [f"- against `{ev.get('baseline')}` on {ev.get('n')} held-out prompts, judged by `{ev.get('judge')}` "
+             f"in both orders: win rate {_fmt(ev.get('win_rate'))} (95% CI [{_fmt(low)}, {_fmt(high)}]), "
+             f"W/T/L {ev.get('wins')}/{ev.get('ties')}/{ev.get('losses')}",
+             f"- alignment tax: " + (f"perplexity on held-out text {tax:+.1f}%" if tax is not None
+                                     else "not measured in that evaluation"),
+             f"- report: `{ev.get('report')}`"]
+    if ev.get("warning"):
+        lines.insert(0, f"**{ev['warning']}**")
+    return lines
+
+
+def _loading(card: dict, portable: str, adapter: bool) -> list[str]:
+    if not adapter:
+        return ["```python", "from transformers import AutoModelForCausalLM, AutoTokenizer",
+                'model = AutoModelForCausalLM.from_pretrained("path/to/this/folder")',
+                'tokenizer = AutoTokenizer.from_pretrained("path/to/this/folder")', "```"]
+    return ["```python", "from peft import AutoPeftModelForCausalLM",
+            f'# loads the base `{portable}` from the Hugging Face cache (or the hub), then this adapter',
+            'model = AutoPeftModelForCausalLM.from_pretrained("path/to/this/folder")', "```",
+            "With the base in a local folder: `PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(BASE), "
+            "folder)`."]
+
+
+def render(card: dict, adapter: bool) -> str:
+    """README.md text (YAML header + sections) for a run card."""
+    from huggingface_hub import ModelCardData
+
+    base = card.get("base_model") or {}
+    portable = base.get("portable") or base.get("folder") or base.get("name")
+    method = card.get("method") or "dpo"
+    reward = method == "reward"
+    tags = ["alignstudio", "trl", method] + (["lora"] if adapter else []) + (["reward-model"] if reward else [])
+    data = ModelCardData(base_model=portable, library_name="peft" if adapter else "transformers", tags=tags,
+                         pipeline_tag="text-classification" if reward else "text-generation")
+    body = [f"# {card.get('run')}", "",
+            f"{'A LoRA adapter' if adapter else 'A model'} trained with AlignStudio by "
+            f"{method.upper()} on `{portable}`" + (f", continuing `{base['continued_from']}`"
+                                                   if base.get("continued_from") else "") + "."]
+    if base.get("name") == core_models.EMBEDDED_NAME:
+        body += ["", f"The base weights used here are the Q4_1 GGUF of `{core_models.EMBEDDED_HUB_ID}` "
+                     "dequantized to float32: close to the hub's weights, not identical. An adapter loaded on the "
+                     "hub's weights behaves nearly the same; for exactly the weights that were trained, export "
+                     "the merged model (`alignstudio export-model RUN --merged --out DIR`)."]
+    body += ["", "## Method and settings", "", *_settings(card),
+             "", "## Data", "", *_data(card),
+             "", "## Held-out results", "", *_results(card),
+             "", "## Evaluation against the base", "", *_evaluation(card),
+             "", "## Loading", "", *_loading(card, portable, adapter),
+             "", f"Local base folder on the training machine: `{base.get('folder')}`. The full record of the run "
+                 "(spec, schedule, trainer configuration, library versions) is its card.json."]
+    return f"---\n{data.to_yaml()}\n---\n\n" + "\n".join(body) + "\n"
+
+
+def write_model_card(model_dir: str | Path, card: dict) -> Path:
+    """README.md into the model folder, replaced atomically."""
+    model_dir = Path(model_dir)
+    path = model_dir / "README.md"
+    tmp = model_dir / ".README.md.partial"
+    tmp.write_text(render(card, adapter=(model_dir / "adapter_config.json").is_file()), encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+def record_evaluation(run_dir: str | Path, summary: dict) -> None:
+    """Keep an evaluation against the base in the run's card and refresh its model card."""
+    from .card import write_card
+
+    run_dir = Path(run_dir)
+    card_path = run_dir / "card.json"
+    card = json.loads(card_path.read_text(encoding="utf-8"))
+    card[EVALUATION_KEY] = summary
+    write_card(card_path, card)
+    if (run_dir / "model").is_dir():
+        write_model_card(run_dir / "model", card)

@@ -186,14 +186,16 @@ def labeled_heldout(pairs: list[dict], rule: Rule, used: list[dict], limit: int)
     return label(rest, rule, limit)
 
 
-def judge_agreement(ws_root: Path, pool, rule: Rule, data: Path, heldout: list[dict], out: Path) -> dict:
+def judge_agreement(ws_root: Path, pool, rule: Rule, data: Path, heldout: list[dict], out: Path,
+                    extra: list[str] = (), policy_run: Path | None = None) -> dict:
     """Train a reward model on the rule's labeled pairs (`train --method reward`, nothing else set) and
-    measure its agreement with the rule on held-out pairs; the local prompted judge on the same pairs."""
+    measure its agreement with the rule on held-out pairs; the local prompted judge on the same pairs, and the
+    implicit judge of the rule's DPO run when one exists (`policy_run`, trained on the same labels)."""
     from alignstudio.services.judges import make_judge
     from alignstudio.services.judges.protocol import PairItem, judge_pairs
 
     cmd = [sys.executable, "-m", "alignstudio", "--workspace", str(ws_root), "train", "--method", "reward",
-           "--data", str(data), "--model", "smollm2", "--out", str(out)]
+           "--data", str(data), "--model", "smollm2", "--out", str(out), *extra]
     started = time.perf_counter()
     result = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
     train_s = time.perf_counter() - started
@@ -203,8 +205,11 @@ def judge_agreement(ws_root: Path, pool, rule: Rule, data: Path, heldout: list[d
     items = [PairItem(str(i), r["prompt"], r["chosen"][0]["content"], r["rejected"][0]["content"])
              for i, r in enumerate(heldout)]
     figures = {"train_s": round(train_s, 1), "heldout_pairs": len(items)}
-    for kind in ("reward", "local"):
-        judge = make_judge(kind, str(out / "model") if kind == "reward" else "smollm2", generators=pool)
+    kinds = {"reward": str(out / "model"), "local": "smollm2"}
+    if policy_run is not None and (policy_run / "model").is_dir():
+        kinds["implicit"] = str(policy_run)
+    for kind, model in kinds.items():
+        judge = make_judge(kind, model, generators=pool)
         started = time.perf_counter()
         run = judge_pairs(judge, items)
         wins = [j.winner for j in run.judgments]
@@ -247,6 +252,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--judges", action="store_true",
                         help="also train a reward judge per rule on the same pairs and measure its agreement with the "
                              "rule on up to 50 held-out pairs (and the local prompted judge's)")
+    parser.add_argument("--judge-train-args", default="",
+                        help="extra `alignstudio train --method reward` flags (default: none)")
+    parser.add_argument("--skip-timing", action="store_true", help="do not time judging 1,000 pairs")
     parser.add_argument("--no-policy", action="store_true", help="skip DPO training and the win rates")
     parser.add_argument("--workspace", default=None)
     args = parser.parse_args(argv)
@@ -294,13 +302,16 @@ def main(argv: list[str] | None = None) -> int:
             heldout = labeled_heldout(eval_pairs + pairs, rule, rows, 50)
             rm_out = work / f"rm-{name}{args.tag}"
             shutil.rmtree(rm_out, ignore_errors=True)
-            judged = judge_agreement(ws.root, pool, rule, data, heldout, rm_out)
+            judged = judge_agreement(ws.root, pool, rule, data, heldout, rm_out, args.judge_train_args.split(),
+                                     policy_run=work / f"run-{name}")
             print(f"  reward judge: agreement {judged['reward']['agreement']:.2f} on {judged['heldout_pairs']} "
                   f"held-out pairs (ties {judged['reward']['ties']}), trained in {judged['train_s']:.0f} s; "
                   f"local judge: {judged['local']['agreement']:.2f} (ties {judged['local']['ties']}, position "
-                  f"bias {judged['local']['position_bias']})", flush=True)
+                  f"bias {judged['local']['position_bias']})" + (
+                      f"; implicit judge of run-{name}: {judged['implicit']['agreement']:.2f} (ties "
+                      f"{judged['implicit']['ties']})" if "implicit" in judged else ""), flush=True)
             results.setdefault(name, {})["judges"] = judged
-            if "judging_1000" not in timings:
+            if "judging_1000" not in timings and not args.skip_timing:
                 timing = judging_time(rm_out, pool, pairs)
                 timings["judging_1000"] = timing["seconds"]
                 print(f"  judging {timing['pairs']} pairs (both orders, {timing['responses_scored']} responses "
@@ -352,11 +363,12 @@ def main(argv: list[str] | None = None) -> int:
     print("\n" + table(rows, ["rule", "labeled pairs", "held-out pref. acc.", "win rate vs base [95% CI]",
                               "base vs base", "perplexity change", "loop time"]))
     judged = [[name, f"{r['judges']['heldout_pairs']}", f"{r['judges']['reward']['agreement']:.2f}",
+               f"{r['judges']['implicit']['agreement']:.2f}" if "implicit" in r["judges"] else "-",
                f"{r['judges']['local']['agreement']:.2f} (position bias {r['judges']['local']['position_bias']})",
                f"{r['judges']['train_s']:.0f} s"] for name, r in results.items() if "judges" in r]
     if judged:
-        print("\n" + table(judged, ["rule", "held-out pairs", "reward judge agreement", "local judge agreement",
-                                    "reward training"]))
+        print("\n" + table(judged, ["rule", "held-out pairs", "reward judge agreement", "implicit judge agreement",
+                                    "local judge agreement", "reward training"]))
     print(f"\n{describe(info)}; load avg {load()}; stages {timings}; eval prompts {len(eval_prompts)}")
     write_result(f"effect{args.tag}", {"machine": info, "timings": timings, "eval_prompts": len(eval_prompts),
                                        "max_new_tokens": MAX_NEW_TOKENS, "results": results,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,9 +9,10 @@ import gradio as gr
 import pandas as pd
 
 from ..core.errors import UserError
-from ..core.formats import load_preferences
 from ..services.container import Services
 from ..services.data_browser import label_table, relabel
+from ..services.data_import import FORMATS as IMPORT_FORMATS
+from ..services.data_import import import_pairs
 from ..services.export import export_snapshot
 from .common import on
 
@@ -42,6 +42,7 @@ class DataView:
     export_files: gr.File
     upload: gr.File
     import_as: gr.Radio
+    import_format: gr.Dropdown
     import_name: gr.Textbox
     import_button: gr.Button
     message: gr.Markdown
@@ -80,16 +81,19 @@ def build(services: Services, annotator: gr.Textbox) -> DataView:
         export_files = gr.File(label="Exported files", file_count="multiple", interactive=False,
                                elem_id="data-export-files")
     with gr.Accordion("Import", open=False):
-        upload = gr.File(label="JSONL, CSV or Parquet", file_types=[".jsonl", ".csv", ".parquet"],
+        upload = gr.File(label="JSONL, CSV or Parquet", file_types=[".jsonl", ".json", ".csv", ".parquet"],
                          elem_id="data-upload")
         with gr.Row():
             import_as = gr.Radio(["preference pairs", "prompt set"], value="preference pairs", label="Import as",
                                  elem_id="data-import-as")
+            import_format = gr.Dropdown(list(IMPORT_FORMATS), value="auto", label="Pairs format (auto: from the "
+                                        "columns; HH-RLHF, UltraFeedback, SHP, Orca DPO, OASST)",
+                                        elem_id="data-import-format")
             import_name = gr.Textbox(label="Prompt set name (default: file name)", elem_id="data-import-name")
         import_button = gr.Button("Import", elem_id="data-import")
     return DataView(annotator, kind, source, who, verdict, prompt_set, search, refresh, table, event_id, new_verdict,
                     relabel_button, retract, snapshots, export_kind, export_formats, include_pairs, export,
-                    export_files, upload, import_as, import_name, import_button, message)
+                    export_files, upload, import_as, import_format, import_name, import_button, message)
 
 
 # -- handlers ---------------------------------------------------------------------------------------------
@@ -138,16 +142,15 @@ def do_export(services: Services, kind: str, formats: list[str], include_pairs: 
     return [str(p) for p in snap.files], snapshot_table(services), note
 
 
-def do_import(services: Services, upload, import_as: str, name: str) -> str:
+def do_import(services: Services, upload, import_as: str, name: str, fmt: str = "auto") -> str:
     if not upload:
         raise UserError("choose a file to import")
     path = upload if isinstance(upload, str) else getattr(upload, "name", str(upload))
     if import_as == "prompt set":
         set_name, count = services.prompt_sets.import_file(path, name.strip() or Path(path).stem)
         return f"Imported {count} prompts as prompt set `{set_name}`."
-    count = services.store.import_preferences(load_preferences(path), source="import",
-                                              prompt_set=name.strip() or Path(os.fspath(path)).stem)
-    return f"Imported {count} preference pairs."
+    report = import_pairs(services.store, path, fmt=fmt or "auto", prompt_set=name.strip() or Path(path).stem)
+    return report.line().capitalize() + "."
 
 
 # -- events -------------------------------------------------------------------------------------------------
@@ -170,5 +173,5 @@ def wire(view: DataView, services: Services, tab: gr.Tab) -> None:
     on(view.export.click, lambda k, f, p: do_export(services, k, f, p),
        [view.export_kind, view.export_formats, view.include_pairs], [view.export_files, view.snapshots, view.message],
        api_name="data_export")
-    on(view.import_button.click, lambda u, how, name: do_import(services, u, how, name),
-       [view.upload, view.import_as, view.import_name], view.message, api_name="data_import")
+    on(view.import_button.click, lambda u, how, name, fmt: do_import(services, u, how, name, fmt),
+       [view.upload, view.import_as, view.import_name, view.import_format], view.message, api_name="data_import")

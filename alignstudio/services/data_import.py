@@ -33,7 +33,9 @@ def import_pairs(store: Store, path: str | Path | None = None, *, fmt: str = "au
                  split: str = "train", limit: int | None = None, source: str = "import",
                  prompt_set: str = "") -> ImportReport:
     """Convert a file (or a Hub split) into preference pairs and store them all, or nothing."""
-    if (path is None) == (hub is None):
+    if path is None and hub is None:
+        raise UserError("give a file to import, or --hub NAME")
+    if path is not None and hub is not None:
         raise UserError("give a file to import or --hub NAME, not both")
     if fmt not in FORMATS:
         raise UserError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")

@@ -26,18 +26,21 @@ def _assistant(text: str) -> list[dict]:
     return [{"role": "assistant", "content": text}]
 
 
-def _source_ok(source: str, sources: list[str] | None) -> bool:
-    if not sources:
-        return True
+def _matches(source: str, wanted: list[str]) -> bool:
     return any(source == s or (s.endswith(":") and source.startswith(s)) or
-               (s == "judge" and source.startswith("judge:")) for s in sources)
+               (s == "judge" and source.startswith("judge:")) for s in wanted)
 
 
-def dpo_rows(store: Store, sources: list[str] | None = None) -> list[dict]:
+def _source_ok(source: str, sources: list[str] | None, exclude: list[str] | None = None) -> bool:
+    """Kept: the label's source is among `sources` (all when none are named) and not among `exclude`."""
+    return (not sources or _matches(source, sources)) and not (exclude and _matches(source, exclude))
+
+
+def dpo_rows(store: Store, sources: list[str] | None = None, exclude: list[str] | None = None) -> list[dict]:
     """One DPO row per pair whose decisive labels have a majority; contested pairs are left out."""
     by_pair: dict[str, list[dict]] = defaultdict(list)
     for label in store.preference_rows():
-        if label["verdict"] in ("A", "B") and _source_ok(label["source"], sources):
+        if label["verdict"] in ("A", "B") and _source_ok(label["source"], sources, exclude):
             by_pair[label["pair_id"]].append(label)
     rows = []
     for labels in by_pair.values():
@@ -54,11 +57,12 @@ def dpo_rows(store: Store, sources: list[str] | None = None) -> list[dict]:
     return rows
 
 
-def kto_rows(store: Store, include_pairs: bool = False, sources: list[str] | None = None) -> list[dict]:
+def kto_rows(store: Store, include_pairs: bool = False, sources: list[str] | None = None,
+             exclude: list[str] | None = None) -> list[dict]:
     """KTO rows from thumbs up/down (majority per response), plus unpaired preferences if asked."""
     by_gen: dict[str, list[dict]] = defaultdict(list)
     for fb in store.feedback_rows():
-        if _source_ok(fb["source"], sources):
+        if _source_ok(fb["source"], sources, exclude):
             by_gen[fb["gen_id"]].append(fb)
     rows = []
     for feedback in by_gen.values():
@@ -72,7 +76,7 @@ def kto_rows(store: Store, include_pairs: bool = False, sources: list[str] | Non
         from datasets import Dataset
         from trl import unpair_preference_dataset
 
-        pairs = dpo_rows(store, sources)
+        pairs = dpo_rows(store, sources, exclude)
         if pairs:
             rows.extend(unpair_preference_dataset(Dataset.from_list(pairs)).to_list())
     return rows
@@ -98,13 +102,16 @@ class Snapshot:
 
 
 def export_snapshot(store: Store, workspace: Workspace, kind: str, *, out: list[str] | None = None,
-                    sources: list[str] | None = None, include_pairs: bool = False) -> Snapshot:
-    """Materialize a versioned snapshot (a `datasets` folder) and optional JSONL/CSV/Parquet copies."""
+                    sources: list[str] | None = None, include_pairs: bool = False,
+                    exclude_sources: list[str] | None = None) -> Snapshot:
+    """Materialize a versioned snapshot (a `datasets` folder) and optional JSONL/CSV/Parquet copies;
+    `sources` keeps only those labels, `exclude_sources` leaves those out (e.g. synthetic)."""
     from datasets import Dataset
 
     if kind not in KINDS:
         raise UserError(f"--kind must be one of {', '.join(KINDS)}, not {kind!r}")
-    rows = dpo_rows(store, sources) if kind == "dpo" else kto_rows(store, include_pairs, sources)
+    exclude = exclude_sources
+    rows = dpo_rows(store, sources, exclude) if kind == "dpo" else kto_rows(store, include_pairs, sources, exclude)
     if not rows:
         what = "decisive pairwise labels (A or B)" if kind == "dpo" else "thumbs up/down labels"
         raise UserError(f"nothing to export: the store has no {what}")
@@ -115,6 +122,6 @@ def export_snapshot(store: Store, workspace: Workspace, kind: str, *, out: list[
     Dataset.from_list(rows).save_to_disk(str(tmp))
     replace_dir(tmp, target)
     files = [write_records(rows, Path(path)) for path in (out or [])]
-    params = {"sources": sources or [], "include_pairs": include_pairs}
+    params = {"sources": sources or [], "exclude_sources": exclude or [], "include_pairs": include_pairs}
     sid = store.add_snapshot(kind, target, fp, len(rows), params)
     return Snapshot(sid, kind, target, fp, len(rows), files)

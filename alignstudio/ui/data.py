@@ -10,7 +10,7 @@ import pandas as pd
 
 from ..core.errors import UserError
 from ..services.container import Services
-from ..services.data_browser import label_table, relabel
+from ..services.data_browser import ORIGINS, label_table, relabel
 from ..services.data_import import FORMATS as IMPORT_FORMATS
 from ..services.data_import import import_pairs
 from ..services.export import export_snapshot
@@ -28,6 +28,7 @@ class DataView:
     verdict: gr.Dropdown
     prompt_set: gr.Textbox
     search: gr.Textbox
+    origin: gr.Dropdown
     refresh: gr.Button
     table: gr.Dataframe
     event_id: gr.Textbox
@@ -38,6 +39,7 @@ class DataView:
     export_kind: gr.Radio
     export_formats: gr.CheckboxGroup
     include_pairs: gr.Checkbox
+    no_synthetic: gr.Checkbox
     export: gr.Button
     export_files: gr.File
     upload: gr.File
@@ -48,18 +50,20 @@ class DataView:
     message: gr.Markdown
 
     def filters(self) -> list:
-        return [self.kind, self.source, self.who, self.verdict, self.prompt_set, self.search]
+        return [self.kind, self.source, self.who, self.verdict, self.prompt_set, self.search, self.origin]
 
 
 def build(services: Services, annotator: gr.Textbox) -> DataView:
     with gr.Row():
         kind = gr.Dropdown(["all", "preference", "feedback"], value="all", label="Kind", elem_id="data-kind")
-        source = gr.Textbox(label="Source", placeholder="human, arena, judge:NAME", elem_id="data-source")
+        source = gr.Textbox(label="Source", placeholder="human, arena, judge:NAME, import, synthetic",
+                            elem_id="data-source")
         who = gr.Textbox(label="Annotator", elem_id="data-annotator")
         verdict = gr.Dropdown(["", "A", "B", "tie", "both_bad", "up", "down"], value="", label="Verdict",
                               elem_id="data-verdict")
         prompt_set = gr.Textbox(label="Prompt set", elem_id="data-prompt-set")
         search = gr.Textbox(label="Search text", elem_id="data-search")
+        origin = gr.Dropdown(["", *ORIGINS], value="", label="Pairs made by", elem_id="data-origin")
     refresh = gr.Button("Refresh", size="sm", elem_id="data-refresh")
     table = gr.Dataframe(interactive=False, wrap=True, max_height=420, elem_id="data-table")
     with gr.Row():
@@ -77,6 +81,8 @@ def build(services: Services, annotator: gr.Textbox) -> DataView:
                                               elem_id="data-export-formats")
             include_pairs = gr.Checkbox(False, label="KTO: add unpaired rows from pairwise labels",
                                         elem_id="data-include-pairs")
+            no_synthetic = gr.Checkbox(False, label="Leave out synthetic labels (two system prompts)",
+                                       elem_id="data-no-synthetic")
         export = gr.Button("Export snapshot", elem_id="data-export")
         export_files = gr.File(label="Exported files", file_count="multiple", interactive=False,
                                elem_id="data-export-files")
@@ -91,17 +97,18 @@ def build(services: Services, annotator: gr.Textbox) -> DataView:
                                         elem_id="data-import-format")
             import_name = gr.Textbox(label="Prompt set name (default: file name)", elem_id="data-import-name")
         import_button = gr.Button("Import", elem_id="data-import")
-    return DataView(annotator, kind, source, who, verdict, prompt_set, search, refresh, table, event_id, new_verdict,
-                    relabel_button, retract, snapshots, export_kind, export_formats, include_pairs, export,
+    return DataView(annotator, kind, source, who, verdict, prompt_set, search, origin, refresh, table, event_id,
+                    new_verdict, relabel_button, retract, snapshots, export_kind, export_formats, include_pairs,
+                    no_synthetic, export,
                     export_files, upload, import_as, import_format, import_name, import_button, message)
 
 
 # -- handlers ---------------------------------------------------------------------------------------------
 
 
-def load_table(services: Services, kind, source, who, verdict, prompt_set, search) -> pd.DataFrame:
+def load_table(services: Services, kind, source, who, verdict, prompt_set, search, origin="") -> pd.DataFrame:
     return label_table(services.store, kind=kind, source=source.strip(), annotator=who.strip(), verdict=verdict,
-                       prompt_set=prompt_set.strip(), search=search.strip())
+                       prompt_set=prompt_set.strip(), search=search.strip(), origin=origin or "")
 
 
 def snapshot_table(services: Services) -> pd.DataFrame:
@@ -133,11 +140,13 @@ def do_retract(services: Services, event_id: str, annotator: str, *filters) -> t
     return load_table(services, *filters), "Retracted; the label stays in the history."
 
 
-def do_export(services: Services, kind: str, formats: list[str], include_pairs: bool) -> tuple:
+def do_export(services: Services, kind: str, formats: list[str], include_pairs: bool,
+              no_synthetic: bool = False) -> tuple:
     folder = services.workspace.exports_dir
     stamp = len(services.store.snapshots()) + 1
     out = [str(folder / f"{kind}-{stamp}.{fmt}") for fmt in formats]
-    snap = export_snapshot(services.store, services.workspace, kind, out=out, include_pairs=include_pairs)
+    snap = export_snapshot(services.store, services.workspace, kind, out=out, include_pairs=include_pairs,
+                           exclude_sources=["synthetic"] if no_synthetic else None)
     note = f"Snapshot `{snap.id}`: {snap.rows} rows, fingerprint `{snap.fingerprint}`"
     return [str(p) for p in snap.files], snapshot_table(services), note
 
@@ -170,8 +179,9 @@ def wire(view: DataView, services: Services, tab: gr.Tab) -> None:
        [view.event_id, view.new_verdict, me, *filters], [view.table, view.message], me, api_name="data_relabel")
     on(view.retract.click, lambda e, a, *f: do_retract(services, e, a, *f), [view.event_id, me, *filters],
        [view.table, view.message], me, api_name="data_retract")
-    on(view.export.click, lambda k, f, p: do_export(services, k, f, p),
-       [view.export_kind, view.export_formats, view.include_pairs], [view.export_files, view.snapshots, view.message],
+    on(view.export.click, lambda k, f, p, n: do_export(services, k, f, p, n),
+       [view.export_kind, view.export_formats, view.include_pairs, view.no_synthetic],
+       [view.export_files, view.snapshots, view.message],
        api_name="data_export")
     on(view.import_button.click, lambda u, how, name, fmt: do_import(services, u, how, name, fmt),
        [view.upload, view.import_as, view.import_name, view.import_format], view.message, api_name="data_import")

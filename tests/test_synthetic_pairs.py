@@ -2,6 +2,7 @@
 with source synthetic; the Data tab filters them and the export leaves them out. Plus the import CLI's doors."""
 
 import json
+from types import SimpleNamespace
 
 import pytest
 
@@ -11,7 +12,8 @@ from alignstudio.core.store import Store
 from alignstudio.services.data_browser import label_table
 from alignstudio.services.export import dpo_rows
 from alignstudio.services.labeling import LabelingService
-from alignstudio.services.sampling import Generator, SamplingSettings, sample_pair, with_system
+from alignstudio.services.prompt_sets import PromptSets
+from alignstudio.services.sampling import Generator, SampledPair, SamplingSettings, sample_pair, with_system
 from alignstudio.services.synthetic import check_chosen, store_labeled
 from test_cli import cli
 
@@ -66,6 +68,27 @@ def test_ui_sampling_controls_carry_the_two_system_prompts():
     assert feed_config("single", "default", "m", 0.7, 0.95, 16, None).settings.system_a == ""
 
 
+def test_data_tab_imports_a_published_format_filters_by_origin_and_exports_without_synthetic(workspace, store,
+                                                                                               tmp_path):
+    from alignstudio.ui import data
+
+    services = SimpleNamespace(workspace=workspace, store=store, prompt_sets=PromptSets(workspace))
+    orca = tmp_path / "orca.jsonl"
+    orca.write_text(json.dumps({"system": "Be kind.", "question": "Is 7 prime?", "chosen": "Yes.", "rejected": "No."})
+                    + "\n")
+    assert data.do_import(services, str(orca), "preference pairs", "", "auto") == \
+        "Imported 1 preference pairs as orca-dpo."
+    synthetic = SampledPair(MSG, "Keep a fixed bedtime.", "Sleep is good.", "tiny", "tiny",
+                            {"system_prompt": HELPFUL}, {"system_prompt": VAGUE}, 0.2, 1)
+    store_labeled(store, [synthetic], "a")
+    filtered = data.load_table(services, "all", "", "", "", "", "", "synthetic")
+    assert list(filtered["response_a"]) == ["Keep a fixed bedtime."]
+    files, _, note = data.do_export(services, "dpo", ["jsonl"], False, True)
+    rows = [json.loads(line) for line in open(files[0])]
+    assert [r["chosen"][0]["content"] for r in rows] == ["Yes."] and "1 rows" in note
+    assert len(data.do_export(services, "dpo", ["jsonl"], False, False)[0]) == 1 and len(dpo_rows(store)) == 2
+
+
 def test_cli_chosen_stores_labeled_synthetic_pairs_and_export_can_leave_them_out(tmp_path, tiny_model_dir):
     prompts = tmp_path / "p.jsonl"
     prompts.write_text("".join(json.dumps({"prompt": p}) + "\n" for p in ("Name a fruit.", "How do tides work?")))
@@ -87,8 +110,8 @@ def test_cli_chosen_stores_labeled_synthetic_pairs_and_export_can_leave_them_out
     kept = tmp_path / "kept.jsonl"
     assert cli("export", "--exclude-source", "synthetic", "--out", str(kept), workspace=ws).returncode == 0
     assert [json.loads(line)["chosen"][0]["content"] for line in kept.read_text().splitlines()] == ["Keep a schedule."]
-    refused = cli("sample", "--prompts", str(prompts), "--model", str(tiny_model_dir), "--out", str(tmp_path / "x.jsonl"),
-                  "--chosen", "a", workspace=ws)
+    refused = cli("sample", "--prompts", str(prompts), "--model", str(tiny_model_dir),
+                  "--out", str(tmp_path / "x.jsonl"), "--chosen", "a", workspace=ws)
     assert refused.returncode == 2 and "needs both --system-a and --system-b" in refused.stderr
     assert not (tmp_path / "x.jsonl").exists()
 

@@ -116,12 +116,13 @@ def sampling_controls(services: Services, prefix: str, *, pair: bool) -> Samplin
                                        elem_id=f"{prefix}-max-new-tokens")
             seed = gr.Number(None, label="Seed (empty = random)", precision=0, elem_id=f"{prefix}-seed")
         system_a = system_b = None
-        if pair:  # synthetic pairs: the same model under two system prompts (recorded with each response)
+        if pair:  # synthetic pairs: the same model under two system prompts (recorded with each response);
+            # value="" makes them optional for API clients, which may leave them out
             with gr.Row():
-                system_a = gr.Textbox(label="System prompt A (synthetic pairs; empty = none)", lines=2,
+                system_a = gr.Textbox("", label="System prompt A (synthetic pairs; empty = none)", lines=2,
                                       placeholder="e.g. Answer helpfully, accurately and concisely.",
                                       elem_id=f"{prefix}-system-a")
-                system_b = gr.Textbox(label="System prompt B", lines=2,
+                system_b = gr.Textbox("", label="System prompt B", lines=2,
                                       placeholder="e.g. Answer vaguely and avoid specifics.",
                                       elem_id=f"{prefix}-system-b")
     return SamplingControls(prompt_set, model_a, model_b, temperature_a, temperature_b, top_p, max_new_tokens, seed,

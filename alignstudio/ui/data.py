@@ -159,7 +159,8 @@ def do_import(services: Services, upload, import_as: str, name: str, fmt: str = 
         set_name, count = services.prompt_sets.import_file(path, name.strip() or Path(path).stem)
         return f"Imported {count} prompts as prompt set `{set_name}`."
     report = import_pairs(services.store, path, fmt=fmt or "auto", prompt_set=name.strip() or Path(path).stem)
-    return report.line().capitalize() + "."
+    line = report.line()
+    return line[0].upper() + line[1:] + "."
 
 
 # -- events -------------------------------------------------------------------------------------------------

@@ -221,3 +221,9 @@ def test_bad_requests_are_refused(tmp_path, store):
     with pytest.raises(UserError, match="not both"):
         import_pairs(store, path, hub="Intel/orca_dpo_pairs")
     assert import_pairs(store, path, limit=1).pairs == 1
+
+
+def test_oasst_from_csv_reads_empty_ranks_and_text_booleans(tmp_path, store):
+    rows = [r | {"deleted": False} for r in OASST] + [_oasst("m8", "m1", "assistant", "Gone.", 3) | {"deleted": True}]
+    report, pairs, _ = _imported(store, _write(tmp_path, "oasst.csv", rows))
+    assert report.format == "oasst" and pairs == EXPECTED_OASST  # the deleted reply gives no pair

@@ -39,12 +39,12 @@ def _message(origin: Origin, line, record: dict) -> _Message:
     if parent is not None and not isinstance(parent, str):
         raise origin.fail(line, f"field 'parent_id' must be text, got {type(parent).__name__}")
     rank = record.get("rank")
-    if rank is not None and not (isinstance(rank, float) and math.isnan(rank)):  # pandas writes a null rank as NaN
-        rank = number(origin, line, record, "rank")
-    else:
-        rank = None
+    # no rank: null, NaN (pandas' null) or an empty CSV cell
+    unranked = rank in (None, "") or (isinstance(rank, float) and math.isnan(rank))
+    rank = None if unranked else number(origin, line, record, "rank")
+    deleted = record.get("deleted") in (True, 1, "True", "true", "1")  # CSV gives text
     return _Message(line, message_id, parent, ROLES[role], _text_field(origin.path, line, record, "text"), rank,
-                    bool(record.get("deleted")), record)
+                    deleted, record)
 
 
 def _conversation(origin: Origin, messages: dict[str, _Message], last: _Message) -> list[dict]:

@@ -110,7 +110,7 @@ def export_snapshot(store: Store, workspace: Workspace, kind: str, *, out: list[
 
     if kind not in KINDS:
         raise UserError(f"--kind must be one of {', '.join(KINDS)}, not {kind!r}")
-    exclude = exclude_sources
+    exclude = exclude_sources or []
     rows = dpo_rows(store, sources, exclude) if kind == "dpo" else kto_rows(store, include_pairs, sources, exclude)
     if not rows:
         what = "decisive pairwise labels (A or B)" if kind == "dpo" else "thumbs up/down labels"
@@ -122,6 +122,6 @@ def export_snapshot(store: Store, workspace: Workspace, kind: str, *, out: list[
     Dataset.from_list(rows).save_to_disk(str(tmp))
     replace_dir(tmp, target)
     files = [write_records(rows, Path(path)) for path in (out or [])]
-    params = {"sources": sources or [], "exclude_sources": exclude or [], "include_pairs": include_pairs}
+    params = {"sources": sources or [], "exclude_sources": exclude, "include_pairs": include_pairs}
     sid = store.add_snapshot(kind, target, fp, len(rows), params)
     return Snapshot(sid, kind, target, fp, len(rows), files)

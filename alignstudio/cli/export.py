@@ -14,7 +14,10 @@ def register(sub) -> None:
     p.add_argument("--kind", choices=KINDS, default="dpo")
     p.add_argument("--out", action="append", default=[], help="also write this file (repeatable)")
     p.add_argument("--source", action="append", default=None,
-                   help="only labels from this source: human, arena, judge, judge:NAME (repeatable)")
+                   help="only labels from this source: human, arena, judge, judge:NAME, import, synthetic "
+                        "(repeatable)")
+    p.add_argument("--exclude-source", action="append", default=None, metavar="SOURCE",
+                   help="leave out labels from this source, e.g. synthetic (repeatable; same names as --source)")
     p.add_argument("--include-pairs", action="store_true",
                    help="KTO: also derive unpaired rows from pairwise labels (chosen -> desirable)")
     p.set_defaults(func=run)
@@ -23,7 +26,7 @@ def register(sub) -> None:
 def run(args) -> int:
     ws = workspace(args)
     snap = export_snapshot(Store(ws.db_path), ws, args.kind, out=args.out, sources=args.source,
-                           include_pairs=args.include_pairs)
+                           include_pairs=args.include_pairs, exclude_sources=args.exclude_source)
     print(f"snapshot {snap.id}: {snap.rows} {snap.kind} rows, fingerprint {snap.fingerprint}")
     print(f"  datasets folder: {snap.path}")
     for path in snap.files:

@@ -1,18 +1,27 @@
-"""`alignstudio import`: preference files into the store, or prompt files into a named prompt set."""
+"""`alignstudio import`: preference files (ours or a public dataset's own format) into the store, or prompt
+files into a named prompt set."""
 
 from __future__ import annotations
 
-from ..core.formats import load_preferences
+from ..core.errors import UserError
 from ..core.store import Store
+from ..services.data_import import FORMATS, import_pairs
 from ..services.prompt_sets import PromptSets
 from .common import workspace
 
 
 def register(sub) -> None:
-    p = sub.add_parser("import", help="load prompt/chosen/rejected files (or prompt sets) into the store",
-                       description="Every row is checked first; on the first bad row nothing is stored and the "
-                                   "error names the line and the field.")
-    p.add_argument("file", help=".jsonl, .csv, .parquet or a datasets folder")
+    p = sub.add_parser("import", help="load preference pairs (or prompt sets) into the store",
+                       description="Reads prompt/chosen/rejected rows and the public datasets as published: "
+                                   "HH-RLHF, UltraFeedback (binarized or raw), SHP, Orca DPO pairs, OASST "
+                                   "(recognized from the columns, or named with --format). Every row is checked "
+                                   "first; on the first bad row nothing is stored and the error names the line "
+                                   "and the field.")
+    p.add_argument("file", nargs="?", help=".jsonl, .csv, .parquet or a datasets folder")
+    p.add_argument("--format", default="auto", choices=FORMATS, help="the file's format (default: from its columns)")
+    p.add_argument("--hub", default=None, metavar="NAME", help="read a dataset from the Hugging Face Hub instead")
+    p.add_argument("--split", default="train", help="the Hub split to read (with --hub)")
+    p.add_argument("--limit", type=int, default=None, help="store only the first N pairs")
     p.add_argument("--prompts", action="store_true", help="the file is a prompt set, not preference pairs")
     p.add_argument("--name", default=None, help="prompt set name (default: file name)")
     p.add_argument("--source", default="import", help="source recorded with imported labels")
@@ -22,10 +31,12 @@ def register(sub) -> None:
 def run(args) -> int:
     ws = workspace(args)
     if args.prompts:
+        if not args.file:
+            raise UserError("--prompts needs a file")
         name, count = PromptSets(ws).import_file(args.file, args.name)
         print(f"imported {count} prompts as prompt set {name!r}")
         return 0
-    rows = load_preferences(args.file)
-    count = Store(ws.db_path).import_preferences(rows, source=args.source, prompt_set=args.name or "")
-    print(f"imported {count} preference pairs")
+    report = import_pairs(Store(ws.db_path), args.file, fmt=args.format, hub=args.hub, split=args.split,
+                          limit=args.limit, source=args.source, prompt_set=args.name or "")
+    print(report.line())
     return 0

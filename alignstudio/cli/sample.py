@@ -1,4 +1,5 @@
-"""`alignstudio sample`: two responses per prompt into a JSONL file of unlabeled pairs."""
+"""`alignstudio sample`: two responses per prompt into a JSONL file of unlabeled pairs; with two system prompts,
+synthetic pairs, which `--chosen a|b` also stores in the store as labeled (source synthetic)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from ..core.registry import ModelRegistry
 from ..core.store import Store
 from ..services.generators import GeneratorPool
 from ..services.sampling import SamplingSettings, sample_pair
+from ..services.synthetic import check_chosen, store_labeled
 from .common import add_sampling_args, workspace
 
 
@@ -27,6 +29,12 @@ def register(sub) -> None:
     p.add_argument("--model-b", default=None, help="second model for response B (default: same model)")
     p.add_argument("--out", required=True, help="output JSONL, one line per prompt")
     p.add_argument("--limit", type=int, default=None, help="only the first N prompts")
+    synthetic = p.add_argument_group("synthetic pairs (the same model under two system prompts)")
+    synthetic.add_argument("--system-a", default="", metavar="TEXT", help="system prompt of response A")
+    synthetic.add_argument("--system-b", default="", metavar="TEXT", help="system prompt of response B")
+    synthetic.add_argument("--chosen", choices=["a", "b"], default=None,
+                           help="the side whose system prompt asks for the better answer: the pairs are also "
+                                "stored as labeled, with source synthetic")
     add_sampling_args(p, pair=True)
     p.set_defaults(func=run)
 
@@ -44,7 +52,9 @@ def run(args) -> int:
     t_b = args.temperature if args.temperature is not None else args.temperature_b
     settings = SamplingSettings(temperature_a=t_a, temperature_b=t_b, top_p=args.top_p,
                                 max_new_tokens=args.max_new_tokens, seed=args.seed,
-                                similarity_threshold=args.similarity_threshold)
+                                similarity_threshold=args.similarity_threshold, system_a=args.system_a,
+                                system_b=args.system_b)
+    check_chosen(settings, args.chosen)
     ws = workspace(args)
     pool = GeneratorPool(ModelRegistry(ws, Store(ws.db_path)))
     gen_a = pool.get(args.model)
@@ -52,6 +62,7 @@ def run(args) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".partial")
     written = skipped = 0
+    pairs = []
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             for index, item in enumerate(tqdm(prompts, desc="sampling pairs", unit="prompt")):
@@ -65,12 +76,17 @@ def run(args) -> int:
                     "id": item.id, "prompt": item.messages, "response_a": pair.text_a, "response_b": pair.text_b,
                     "model_a": pair.model_a, "model_b": pair.model_b, "params_a": pair.params_a,
                     "params_b": pair.params_b, "similarity": round(pair.similarity, 4),
-                }, ensure_ascii=False) + "\n")
+                } | ({"chosen": args.chosen} if args.chosen else {}), ensure_ascii=False) + "\n")
                 written += 1
+                pairs.append(pair)
+        if args.chosen and pairs:  # the store and the file together: a failed store write leaves no file
+            store_labeled(Store(ws.db_path), pairs, args.chosen, prompt_set=Path(args.prompts).stem)
         os.replace(tmp, out)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     print(f"wrote {written} pairs to {out}" + (f" ({skipped} prompts skipped: near-identical answers)"
                                                if skipped else ""))
+    if args.chosen:
+        print(f"stored {len(pairs)} labeled pairs (chosen: side {args.chosen}, source synthetic)")
     return 0

@@ -202,11 +202,12 @@ def load_prompts(path: str | os.PathLike) -> list[PromptItem]:
     return items
 
 
-def load_preferences(path: str | os.PathLike) -> list[dict]:
-    """Preference rows normalized to {messages, chosen, rejected} (chosen/rejected as plain text)."""
+def load_preferences(path: str | os.PathLike, records: list[tuple[int | None, dict]] | None = None) -> list[dict]:
+    """Preference rows normalized to {messages, chosen, rejected} (chosen/rejected as plain text);
+    `records` when the file was already read (errors still name `path`)."""
     path = Path(path)
     rows = []
-    for line, record in read_records(path):
+    for line, record in records if records is not None else read_records(path):
         messages = _messages_field(path, line, record, "prompt", "user")
         chosen = _messages_field(path, line, record, "chosen", "assistant")
         rejected = _messages_field(path, line, record, "rejected", "assistant")

@@ -41,7 +41,7 @@ CREATE TABLE IF NOT EXISTS generations (
     id TEXT PRIMARY KEY,
     prompt_id TEXT NOT NULL REFERENCES prompts(id),
     model TEXT NOT NULL,            -- model version name, or 'human-edit'
-    params TEXT NOT NULL,           -- JSON sampling parameters
+    params TEXT NOT NULL,           -- JSON sampling parameters and provenance (system prompt; dataset, id)
     text TEXT NOT NULL,
     edited_from TEXT,               -- generation this one was edited from (human-edited answers)
     created REAL NOT NULL
@@ -51,7 +51,7 @@ CREATE TABLE IF NOT EXISTS pairs (
     prompt_id TEXT NOT NULL REFERENCES prompts(id),
     gen_a TEXT NOT NULL REFERENCES generations(id),
     gen_b TEXT NOT NULL REFERENCES generations(id),
-    origin TEXT NOT NULL,           -- sampler | import | arena | ...
+    origin TEXT NOT NULL,           -- sampler | synthetic | import | arena | ...
     created REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS events (
@@ -63,7 +63,7 @@ CREATE TABLE IF NOT EXISTS events (
     verdict TEXT,                   -- A | B | tie | both_bad (preference), up | down (feedback)
     shown_left TEXT,                -- which of A/B the annotator saw on the left
     annotator TEXT NOT NULL DEFAULT '',
-    source TEXT NOT NULL,           -- human | judge:NAME | arena | import
+    source TEXT NOT NULL,           -- human | judge:NAME | arena | import | synthetic
     rationale TEXT NOT NULL DEFAULT '',
     target TEXT,                    -- event id a retract cancels
     created REAL NOT NULL
@@ -443,9 +443,9 @@ class Store:
         rows = self._conn().execute(
             """
             SELECT e.id AS event_id, e.pair_id, e.verdict, e.shown_left, e.annotator, e.source,
-                   e.rationale, e.created, pr.messages, pr.prompt_set,
+                   e.rationale, e.created, pr.messages, pr.prompt_set, p.origin,
                    ga.text AS text_a, gb.text AS text_b, ga.model AS model_a, gb.model AS model_b,
-                   ed.text AS edited_text
+                   ga.params AS params_a, gb.params AS params_b, ed.text AS edited_text
             FROM events e JOIN pairs p ON p.id = e.pair_id JOIN prompts pr ON pr.id = p.prompt_id
             JOIN generations ga ON ga.id = p.gen_a JOIN generations gb ON gb.id = p.gen_b
             LEFT JOIN generations ed ON ed.id = e.gen_id
@@ -454,7 +454,8 @@ class Store:
             ORDER BY e.seq
             """
         )
-        return [dict(r) | {"messages": json.loads(r["messages"])} for r in rows]
+        return [dict(r) | {"messages": json.loads(r["messages"]), "params_a": json.loads(r["params_a"]),
+                           "params_b": json.loads(r["params_b"])} for r in rows]
 
     def feedback_rows(self) -> list[dict]:
         rows = self._conn().execute(
@@ -470,19 +471,23 @@ class Store:
         return [dict(r) | {"messages": json.loads(r["messages"])} for r in rows]
 
     # -- bulk import ----------------------------------------------------------------------------
-    def import_preferences(self, rows: Iterable[dict], *, source: str = "import", prompt_set: str = "") -> int:
-        """Store already-judged rows ({messages, chosen, rejected}) in one transaction: all or nothing."""
+    def import_preferences(self, rows: Iterable[dict], *, source: str = "import", prompt_set: str = "",
+                           origin: str = "import") -> int:
+        """Store already-judged rows ({messages, chosen, rejected}, optional model_* and params_* with each
+        side's provenance) in one transaction: all or nothing. The chosen side is stored as A."""
         count = 0
         now = time.time()
         with self._write() as db:
             for row in rows:
                 pid = self._put_prompt(db, row["messages"], prompt_set)
-                ga = self._put_generation(db, pid, row.get("model_chosen", "import"), {}, row["chosen"])
-                gb = self._put_generation(db, pid, row.get("model_rejected", "import"), {}, row["rejected"])
+                ga = self._put_generation(db, pid, row.get("model_chosen", "import"), row.get("params_chosen", {}),
+                                          row["chosen"])
+                gb = self._put_generation(db, pid, row.get("model_rejected", "import"),
+                                          row.get("params_rejected", {}), row["rejected"])
                 pair_id = new_id()
                 db.execute(
                     "INSERT INTO pairs(id, prompt_id, gen_a, gen_b, origin, created) VALUES (?,?,?,?,?,?)",
-                    (pair_id, pid, ga, gb, "import", now),
+                    (pair_id, pid, ga, gb, origin, now),
                 )
                 db.execute(
                     "INSERT INTO events(id, kind, pair_id, verdict, annotator, source, rationale, created)"

@@ -10,30 +10,33 @@ import pandas as pd
 from ..core.errors import UserError
 from ..core.store import VERDICTS, Store
 
-COLUMNS = ["event_id", "kind", "verdict", "source", "annotator", "prompt_set", "prompt", "response_a",
+COLUMNS = ["event_id", "kind", "verdict", "source", "origin", "annotator", "prompt_set", "prompt", "response_a",
            "response_b", "edited", "shown_left", "rationale", "time"]
+ORIGINS = ("sampler", "synthetic", "import", "arena")  # how a pair was made (synthetic: two system prompts)
 
 
 def label_table(store: Store, *, kind: str = "all", source: str = "", annotator: str = "", verdict: str = "",
-                prompt_set: str = "", search: str = "", limit: int = 500) -> pd.DataFrame:
-    """Effective labels, newest first, filtered; `search` matches prompt or response text (case-insensitive)."""
+                prompt_set: str = "", search: str = "", origin: str = "", limit: int = 500) -> pd.DataFrame:
+    """Effective labels, newest first, filtered; `search` matches prompt or response text (case-insensitive);
+    `origin` keeps the pairs made one way (e.g. synthetic), whoever labeled them."""
     rows = []
     if kind in ("all", "preference"):
         for r in store.preference_rows():
             rows.append({"event_id": r["event_id"], "kind": "preference", "verdict": r["verdict"],
-                         "source": r["source"], "annotator": r["annotator"], "prompt_set": r["prompt_set"],
+                         "source": r["source"], "origin": r["origin"], "annotator": r["annotator"],
+                         "prompt_set": r["prompt_set"],
                          "prompt": r["messages"][-1]["content"], "response_a": r["text_a"],
                          "response_b": r["text_b"], "edited": r["edited_text"] or "",
                          "shown_left": r["shown_left"] or "", "rationale": r["rationale"], "time": r["created"]})
     if kind in ("all", "feedback"):
         for r in store.feedback_rows():
             rows.append({"event_id": r["event_id"], "kind": "feedback", "verdict": r["verdict"], "source": r["source"],
-                         "annotator": r["annotator"], "prompt_set": r["prompt_set"],
+                         "origin": "", "annotator": r["annotator"], "prompt_set": r["prompt_set"],
                          "prompt": r["messages"][-1]["content"], "response_a": r["text"], "response_b": "",
                          "edited": "", "shown_left": "", "rationale": r["rationale"], "time": r["created"]})
     frame = pd.DataFrame(rows, columns=COLUMNS)
     for column, wanted in (("source", source), ("annotator", annotator), ("verdict", verdict),
-                           ("prompt_set", prompt_set)):
+                           ("prompt_set", prompt_set), ("origin", origin)):
         if wanted:
             frame = frame[frame[column] == wanted]
     if search:

@@ -27,24 +27,28 @@ def _assistant(text: str) -> list[dict]:
     return [{"role": "assistant", "content": text}]
 
 
-def _source_ok(source: str, sources: list[str] | None) -> bool:
-    if not sources:
-        return True
+def _matches(source: str, wanted: list[str]) -> bool:
     return any(source == s or (s.endswith(":") and source.startswith(s)) or
-               (s == "judge" and source.startswith("judge:")) for s in sources)
+               (s == "judge" and source.startswith("judge:")) for s in wanted)
 
 
 def source_kind(source: str) -> str:
-    """human | judge | arena | import | ...: a label source without its detail (the judge's name)."""
+    """human | judge | arena | import | synthetic: a label source without its detail (the judge's name)."""
     return (source or "unknown").split(":", 1)[0]
 
 
-def dpo_rows(store: Store, sources: list[str] | None = None, tally: Counter | None = None) -> list[dict]:
+def _source_ok(source: str, sources: list[str] | None, exclude: list[str] | None = None) -> bool:
+    """Kept: the label's source is among `sources` (all when none are named) and not among `exclude`."""
+    return (not sources or _matches(source, sources)) and not (exclude and _matches(source, exclude))
+
+
+def dpo_rows(store: Store, sources: list[str] | None = None, exclude: list[str] | None = None,
+             tally: Counter | None = None) -> list[dict]:
     """One DPO row per pair whose decisive labels have a majority; contested pairs are left out. `tally`
     counts the rows by the source of the label that decided them."""
     by_pair: dict[str, list[dict]] = defaultdict(list)
     for label in store.preference_rows():
-        if label["verdict"] in ("A", "B") and _source_ok(label["source"], sources):
+        if label["verdict"] in ("A", "B") and _source_ok(label["source"], sources, exclude):
             by_pair[label["pair_id"]].append(label)
     rows = []
     for labels in by_pair.values():
@@ -64,11 +68,11 @@ def dpo_rows(store: Store, sources: list[str] | None = None, tally: Counter | No
 
 
 def kto_rows(store: Store, include_pairs: bool = False, sources: list[str] | None = None,
-             tally: Counter | None = None) -> list[dict]:
+             exclude: list[str] | None = None, tally: Counter | None = None) -> list[dict]:
     """KTO rows from thumbs up/down (majority per response), plus unpaired preferences if asked."""
     by_gen: dict[str, list[dict]] = defaultdict(list)
     for fb in store.feedback_rows():
-        if _source_ok(fb["source"], sources):
+        if _source_ok(fb["source"], sources, exclude):
             by_gen[fb["gen_id"]].append(fb)
     rows = []
     for feedback in by_gen.values():
@@ -84,7 +88,7 @@ def kto_rows(store: Store, include_pairs: bool = False, sources: list[str] | Non
         from datasets import Dataset
         from trl import unpair_preference_dataset
 
-        pairs = dpo_rows(store, sources, tally)
+        pairs = dpo_rows(store, sources, exclude, tally)
         if pairs:
             rows.extend(unpair_preference_dataset(Dataset.from_list(pairs)).to_list())
     return rows
@@ -110,14 +114,17 @@ class Snapshot:
 
 
 def export_snapshot(store: Store, workspace: Workspace, kind: str, *, out: list[str] | None = None,
-                    sources: list[str] | None = None, include_pairs: bool = False) -> Snapshot:
-    """Materialize a versioned snapshot (a `datasets` folder) and optional JSONL/CSV/Parquet copies."""
+                    sources: list[str] | None = None, include_pairs: bool = False,
+                    exclude_sources: list[str] | None = None) -> Snapshot:
+    """Materialize a versioned snapshot (a `datasets` folder) and optional JSONL/CSV/Parquet copies;
+    `sources` keeps only those labels, `exclude_sources` leaves those out (e.g. synthetic)."""
     from datasets import Dataset
 
     if kind not in KINDS:
         raise UserError(f"--kind must be one of {', '.join(KINDS)}, not {kind!r}")
-    tally: Counter = Counter()
-    rows = dpo_rows(store, sources, tally) if kind == "dpo" else kto_rows(store, include_pairs, sources, tally)
+    exclude, tally = exclude_sources or [], Counter()
+    rows = (dpo_rows(store, sources, exclude, tally) if kind == "dpo"
+            else kto_rows(store, include_pairs, sources, exclude, tally))
     if not rows:
         what = "decisive pairwise labels (A or B)" if kind == "dpo" else "thumbs up/down labels"
         raise UserError(f"nothing to export: the store has no {what}")
@@ -129,6 +136,7 @@ def export_snapshot(store: Store, workspace: Workspace, kind: str, *, out: list[
     (tmp / LABEL_SOURCES_FILE).write_text(json.dumps(dict(tally), sort_keys=True), encoding="utf-8")
     replace_dir(tmp, target)
     files = [write_records(rows, Path(path)) for path in (out or [])]
-    params = {"sources": sources or [], "include_pairs": include_pairs, "label_sources": dict(tally)}
+    params = {"sources": sources or [], "exclude_sources": exclude, "include_pairs": include_pairs,
+              "label_sources": dict(tally)}
     sid = store.add_snapshot(kind, target, fp, len(rows), params)
     return Snapshot(sid, kind, target, fp, len(rows), files)

@@ -68,7 +68,7 @@ class LabelingService:
         pair = self.feeds.feed(config).get(timeout=timeout)
         pair_id = self.store.add_pair(
             pair.messages, pair.text_a, pair.text_b, model_a=pair.model_a, model_b=pair.model_b,
-            params_a=pair.params_a, params_b=pair.params_b, prompt_set=pair.prompt_set,
+            params_a=pair.params_a, params_b=pair.params_b, prompt_set=pair.prompt_set, origin=pair.origin,
         )
         return self._show(pair_id, pair.messages[-1]["content"], pair.text_a, pair.text_b, pair.prompt_set)
 
@@ -83,7 +83,7 @@ class LabelingService:
             raise UserError("the model gave near-identical answers every time; try a higher temperature")
         pair_id = self.store.add_pair(
             messages, pair.text_a, pair.text_b, model_a=pair.model_a, model_b=pair.model_b,
-            params_a=pair.params_a, params_b=pair.params_b, prompt_set="typed",
+            params_a=pair.params_a, params_b=pair.params_b, prompt_set="typed", origin=pair.origin,
         )
         return self._show(pair_id, prompt.strip(), pair.text_a, pair.text_b, "typed")
 

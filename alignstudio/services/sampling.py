@@ -40,6 +40,9 @@ class SamplingSettings:
     seed: int | None = None
     similarity_threshold: float = 0.9   # fuzz.ratio/100 above this = near-identical, resample
     max_attempts: int = 3               # resampling tries before the prompt is skipped
+    # synthetic pairs: each side answers under its own system prompt ("" = the prompt as it is)
+    system_a: str = ""
+    system_b: str = ""
 
     def __post_init__(self):
         for name in ("temperature_a", "temperature_b"):
@@ -54,12 +57,22 @@ class SamplingSettings:
             raise UserError(f"similarity_threshold must be in (0, 1], got {self.similarity_threshold}")
         if self.max_attempts < 1:
             raise UserError("max_attempts must be at least 1")
+        for name in ("system_a", "system_b"):
+            if len(getattr(self, name)) > 20_000:
+                raise UserError(f"{name} is longer than 20,000 characters")
+        if self.system_a.strip() and self.system_a.strip() == self.system_b.strip():
+            raise UserError("the two system prompts are the same; a synthetic pair needs two different ones")
 
     def params(self, side: str) -> dict:
-        """What is recorded with each generation (its own temperature, the shared rest)."""
+        """What is recorded with each generation (its own temperature and system prompt, the shared rest)."""
         temperature = self.temperature_a if side == "A" else self.temperature_b
-        return {"temperature": temperature, "top_p": self.top_p, "max_new_tokens": self.max_new_tokens,
-                "seed": self.seed}
+        params = {"temperature": temperature, "top_p": self.top_p, "max_new_tokens": self.max_new_tokens,
+                  "seed": self.seed}
+        system = self.system(side)
+        return params | ({"system_prompt": system} if system else {})
+
+    def system(self, side: str) -> str:
+        return (self.system_a if side == "A" else self.system_b).strip()
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -80,6 +93,14 @@ class RowTemperature(LogitsProcessor):
         return scores / self.temperatures.to(scores.device, scores.dtype).unsqueeze(1)
 
 
+def with_system(messages: list[dict], system: str) -> list[dict]:
+    """The prompt as one side sees it: its system prompt first, in place of the prompt's own if it has one."""
+    if not system:
+        return messages
+    rest = messages[1:] if messages and messages[0].get("role") == "system" else messages
+    return [{"role": "system", "content": system}, *rest]
+
+
 def similarity(a: str, b: str) -> float:
     """Normalized edit similarity in [0, 1] (rapidfuzz: compiled, ~100x difflib)."""
     return fuzz.ratio(a, b) / 100.0
@@ -98,6 +119,11 @@ class SampledPair:
     attempts: int
     prompt_set: str = ""
     meta: dict = field(default_factory=dict)
+
+    @property
+    def origin(self) -> str:
+        """How the pair is stored: 'synthetic' when its sides answered under system prompts of their own."""
+        return "synthetic" if "system_prompt" in self.params_a or "system_prompt" in self.params_b else "sampler"
 
 
 # -- the lean decoder ------------------------------------------------------------------------------------------
@@ -290,8 +316,8 @@ def sample_single(messages: list[dict], settings: SamplingSettings, gen: Generat
     """One response (for thumbs up/down) at setting A's temperature; None if every attempt was empty."""
     for attempt in range(settings.max_attempts):
         seed = None if settings.seed is None else settings.seed + attempt * 1_000_003
-        (text,) = gen.complete([messages], [settings.temperature_a], top_p=settings.top_p,
-                               max_new_tokens=settings.max_new_tokens, seed=seed)
+        (text,) = gen.complete([with_system(messages, settings.system("A"))], [settings.temperature_a],
+                               top_p=settings.top_p, max_new_tokens=settings.max_new_tokens, seed=seed)
         if text:
             params = settings.params("A") | {"seed": seed}
             return SampledResponse(messages, text, gen.name, params, prompt_set)
@@ -303,20 +329,21 @@ def sample_pair(messages: list[dict], settings: SamplingSettings, gen_a: Generat
     """Two responses for one prompt; None when every attempt gave near-identical or empty answers.
 
     With one model both answers come from one batched call at the two temperatures; with two models
-    each model answers once (at its side's temperature).
+    each model answers once (at its side's temperature). Each side sees its own system prompt, if set.
     """
     best: SampledPair | None = None
+    prompt_a, prompt_b = with_system(messages, settings.system("A")), with_system(messages, settings.system("B"))
     for attempt in range(settings.max_attempts):
         seed = None if settings.seed is None else settings.seed + attempt * 1_000_003
         if gen_b is None or gen_b is gen_a:
             text_a, text_b = gen_a.complete(
-                [messages, messages], [settings.temperature_a, settings.temperature_b],
+                [prompt_a, prompt_b], [settings.temperature_a, settings.temperature_b],
                 top_p=settings.top_p, max_new_tokens=settings.max_new_tokens, seed=seed)
             model_b = gen_a.name
         else:
-            (text_a,) = gen_a.complete([messages], [settings.temperature_a], top_p=settings.top_p,
+            (text_a,) = gen_a.complete([prompt_a], [settings.temperature_a], top_p=settings.top_p,
                                        max_new_tokens=settings.max_new_tokens, seed=seed)
-            (text_b,) = gen_b.complete([messages], [settings.temperature_b], top_p=settings.top_p,
+            (text_b,) = gen_b.complete([prompt_b], [settings.temperature_b], top_p=settings.top_p,
                                        max_new_tokens=settings.max_new_tokens, seed=seed)
             model_b = gen_b.name
         sim = similarity(text_a, text_b)

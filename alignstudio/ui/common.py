@@ -84,10 +84,12 @@ class SamplingControls:
     top_p: gr.Number
     max_new_tokens: gr.Number
     seed: gr.Number
+    system_a: gr.Textbox | None = None
+    system_b: gr.Textbox | None = None
 
     def inputs(self) -> list:
         return [c for c in (self.prompt_set, self.model_a, self.model_b, self.temperature_a, self.temperature_b,
-                            self.top_p, self.max_new_tokens, self.seed) if c is not None]
+                            self.top_p, self.max_new_tokens, self.seed, self.system_a, self.system_b) if c is not None]
 
     def source_inputs(self) -> list:
         """The controls whose change should bring a new sample right away."""
@@ -113,21 +115,34 @@ def sampling_controls(services: Services, prefix: str, *, pair: bool) -> Samplin
             max_new_tokens = gr.Number(128, label="Max new tokens", minimum=1, maximum=2048, precision=0,
                                        elem_id=f"{prefix}-max-new-tokens")
             seed = gr.Number(None, label="Seed (empty = random)", precision=0, elem_id=f"{prefix}-seed")
-    return SamplingControls(prompt_set, model_a, model_b, temperature_a, temperature_b, top_p, max_new_tokens, seed)
+        system_a = system_b = None
+        if pair:  # synthetic pairs: the same model under two system prompts (recorded with each response);
+            # value="" makes them optional for API clients, which may leave them out
+            with gr.Row():
+                system_a = gr.Textbox("", label="System prompt A (synthetic pairs; empty = none)", lines=2,
+                                      placeholder="e.g. Answer helpfully, accurately and concisely.",
+                                      elem_id=f"{prefix}-system-a")
+                system_b = gr.Textbox("", label="System prompt B", lines=2,
+                                      placeholder="e.g. Answer vaguely and avoid specifics.",
+                                      elem_id=f"{prefix}-system-b")
+    return SamplingControls(prompt_set, model_a, model_b, temperature_a, temperature_b, top_p, max_new_tokens, seed,
+                            system_a, system_b)
 
 
 def feed_config(mode: str, *values) -> FeedConfig:
     """FeedConfig from the values of SamplingControls.inputs(), in that order."""
     if mode == "pair":
-        prompt_set, model_a, model_b, temperature_a, temperature_b, top_p, max_new_tokens, seed = values
+        (prompt_set, model_a, model_b, temperature_a, temperature_b, top_p, max_new_tokens, seed, system_a,
+         system_b) = values
     else:
         prompt_set, model_a, temperature_a, top_p, max_new_tokens, seed = values
-        model_b, temperature_b = None, 1.0
+        model_b, temperature_b, system_a, system_b = None, 1.0, "", ""
     if top_p is None or max_new_tokens is None or temperature_a is None or temperature_b is None:
         raise UserError("fill in every sampling setting")
     settings = SamplingSettings(
         temperature_a=float(temperature_a), temperature_b=float(temperature_b), top_p=float(top_p),
         max_new_tokens=int(max_new_tokens), seed=None if seed in (None, "") else int(seed),
+        system_a=(system_a or "").strip(), system_b=(system_b or "").strip(),
     )
     return FeedConfig(prompt_set, model_a, None if model_b in (None, "", SAME_MODEL) else model_b, settings, mode)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,9 +9,10 @@ import gradio as gr
 import pandas as pd
 
 from ..core.errors import UserError
-from ..core.formats import load_preferences
 from ..services.container import Services
-from ..services.data_browser import label_table, relabel
+from ..services.data_browser import ORIGINS, label_table, relabel
+from ..services.data_import import FORMATS as IMPORT_FORMATS
+from ..services.data_import import import_pairs
 from ..services.export import export_snapshot
 from .common import on
 
@@ -28,6 +28,7 @@ class DataView:
     verdict: gr.Dropdown
     prompt_set: gr.Textbox
     search: gr.Textbox
+    origin: gr.Dropdown
     refresh: gr.Button
     table: gr.Dataframe
     event_id: gr.Textbox
@@ -38,27 +39,31 @@ class DataView:
     export_kind: gr.Radio
     export_formats: gr.CheckboxGroup
     include_pairs: gr.Checkbox
+    no_synthetic: gr.Checkbox
     export: gr.Button
     export_files: gr.File
     upload: gr.File
     import_as: gr.Radio
+    import_format: gr.Dropdown
     import_name: gr.Textbox
     import_button: gr.Button
     message: gr.Markdown
 
     def filters(self) -> list:
-        return [self.kind, self.source, self.who, self.verdict, self.prompt_set, self.search]
+        return [self.kind, self.source, self.who, self.verdict, self.prompt_set, self.search, self.origin]
 
 
 def build(services: Services, annotator: gr.Textbox) -> DataView:
     with gr.Row():
         kind = gr.Dropdown(["all", "preference", "feedback"], value="all", label="Kind", elem_id="data-kind")
-        source = gr.Textbox(label="Source", placeholder="human, arena, judge:NAME", elem_id="data-source")
+        source = gr.Textbox(label="Source", placeholder="human, arena, judge:NAME, import, synthetic",
+                            elem_id="data-source")
         who = gr.Textbox(label="Annotator", elem_id="data-annotator")
         verdict = gr.Dropdown(["", "A", "B", "tie", "both_bad", "up", "down"], value="", label="Verdict",
                               elem_id="data-verdict")
         prompt_set = gr.Textbox(label="Prompt set", elem_id="data-prompt-set")
         search = gr.Textbox(label="Search text", elem_id="data-search")
+        origin = gr.Dropdown(["", *ORIGINS], value="", label="Pairs made by", elem_id="data-origin")
     refresh = gr.Button("Refresh", size="sm", elem_id="data-refresh")
     table = gr.Dataframe(interactive=False, wrap=True, max_height=420, elem_id="data-table")
     with gr.Row():
@@ -76,28 +81,34 @@ def build(services: Services, annotator: gr.Textbox) -> DataView:
                                               elem_id="data-export-formats")
             include_pairs = gr.Checkbox(False, label="KTO: add unpaired rows from pairwise labels",
                                         elem_id="data-include-pairs")
+            no_synthetic = gr.Checkbox(False, label="Leave out synthetic labels (two system prompts)",
+                                       elem_id="data-no-synthetic")
         export = gr.Button("Export snapshot", elem_id="data-export")
         export_files = gr.File(label="Exported files", file_count="multiple", interactive=False,
                                elem_id="data-export-files")
     with gr.Accordion("Import", open=False):
-        upload = gr.File(label="JSONL, CSV or Parquet", file_types=[".jsonl", ".csv", ".parquet"],
+        upload = gr.File(label="JSONL, CSV or Parquet", file_types=[".jsonl", ".json", ".csv", ".parquet"],
                          elem_id="data-upload")
         with gr.Row():
             import_as = gr.Radio(["preference pairs", "prompt set"], value="preference pairs", label="Import as",
                                  elem_id="data-import-as")
+            import_format = gr.Dropdown(list(IMPORT_FORMATS), value="auto", label="Pairs format (auto: from the "
+                                        "columns; HH-RLHF, UltraFeedback, SHP, Orca DPO, OASST)",
+                                        elem_id="data-import-format")
             import_name = gr.Textbox(label="Prompt set name (default: file name)", elem_id="data-import-name")
         import_button = gr.Button("Import", elem_id="data-import")
-    return DataView(annotator, kind, source, who, verdict, prompt_set, search, refresh, table, event_id, new_verdict,
-                    relabel_button, retract, snapshots, export_kind, export_formats, include_pairs, export,
-                    export_files, upload, import_as, import_name, import_button, message)
+    return DataView(annotator, kind, source, who, verdict, prompt_set, search, origin, refresh, table, event_id,
+                    new_verdict, relabel_button, retract, snapshots, export_kind, export_formats, include_pairs,
+                    no_synthetic, export,
+                    export_files, upload, import_as, import_format, import_name, import_button, message)
 
 
 # -- handlers ---------------------------------------------------------------------------------------------
 
 
-def load_table(services: Services, kind, source, who, verdict, prompt_set, search) -> pd.DataFrame:
+def load_table(services: Services, kind, source, who, verdict, prompt_set, search, origin="") -> pd.DataFrame:
     return label_table(services.store, kind=kind, source=source.strip(), annotator=who.strip(), verdict=verdict,
-                       prompt_set=prompt_set.strip(), search=search.strip())
+                       prompt_set=prompt_set.strip(), search=search.strip(), origin=origin or "")
 
 
 def snapshot_table(services: Services) -> pd.DataFrame:
@@ -129,25 +140,27 @@ def do_retract(services: Services, event_id: str, annotator: str, *filters) -> t
     return load_table(services, *filters), "Retracted; the label stays in the history."
 
 
-def do_export(services: Services, kind: str, formats: list[str], include_pairs: bool) -> tuple:
+def do_export(services: Services, kind: str, formats: list[str], include_pairs: bool,
+              no_synthetic: bool = False) -> tuple:
     folder = services.workspace.exports_dir
     stamp = len(services.store.snapshots()) + 1
     out = [str(folder / f"{kind}-{stamp}.{fmt}") for fmt in formats]
-    snap = export_snapshot(services.store, services.workspace, kind, out=out, include_pairs=include_pairs)
+    snap = export_snapshot(services.store, services.workspace, kind, out=out, include_pairs=include_pairs,
+                           exclude_sources=["synthetic"] if no_synthetic else None)
     note = f"Snapshot `{snap.id}`: {snap.rows} rows, fingerprint `{snap.fingerprint}`"
     return [str(p) for p in snap.files], snapshot_table(services), note
 
 
-def do_import(services: Services, upload, import_as: str, name: str) -> str:
+def do_import(services: Services, upload, import_as: str, name: str, fmt: str = "auto") -> str:
     if not upload:
         raise UserError("choose a file to import")
     path = upload if isinstance(upload, str) else getattr(upload, "name", str(upload))
     if import_as == "prompt set":
         set_name, count = services.prompt_sets.import_file(path, name.strip() or Path(path).stem)
         return f"Imported {count} prompts as prompt set `{set_name}`."
-    count = services.store.import_preferences(load_preferences(path), source="import",
-                                              prompt_set=name.strip() or Path(os.fspath(path)).stem)
-    return f"Imported {count} preference pairs."
+    report = import_pairs(services.store, path, fmt=fmt or "auto", prompt_set=name.strip() or Path(path).stem)
+    line = report.line()
+    return line[0].upper() + line[1:] + "."
 
 
 # -- events -------------------------------------------------------------------------------------------------
@@ -167,8 +180,9 @@ def wire(view: DataView, services: Services, tab: gr.Tab) -> None:
        [view.event_id, view.new_verdict, me, *filters], [view.table, view.message], me, api_name="data_relabel")
     on(view.retract.click, lambda e, a, *f: do_retract(services, e, a, *f), [view.event_id, me, *filters],
        [view.table, view.message], me, api_name="data_retract")
-    on(view.export.click, lambda k, f, p: do_export(services, k, f, p),
-       [view.export_kind, view.export_formats, view.include_pairs], [view.export_files, view.snapshots, view.message],
+    on(view.export.click, lambda k, f, p, n: do_export(services, k, f, p, n),
+       [view.export_kind, view.export_formats, view.include_pairs, view.no_synthetic],
+       [view.export_files, view.snapshots, view.message],
        api_name="data_export")
-    on(view.import_button.click, lambda u, how, name: do_import(services, u, how, name),
-       [view.upload, view.import_as, view.import_name], view.message, api_name="data_import")
+    on(view.import_button.click, lambda u, how, name, fmt: do_import(services, u, how, name, fmt),
+       [view.upload, view.import_as, view.import_name, view.import_format], view.message, api_name="data_import")

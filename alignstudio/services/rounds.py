@@ -64,7 +64,7 @@ class RoundsSettings:
             raise UserError("rounds, max_steps and eval_limit must be at least 1, pairs_per_round at least 2")
         if self.beta <= 0:
             raise UserError("beta must be positive")
-        self.report_to = check_trackers(self.report_to)
+        object.__setattr__(self, "report_to", check_trackers(self.report_to))  # a frozen dataclass
 
 
 def _status(folder: Path, rows: list[dict], state: str, note: str = "", trust: dict | None = None) -> None:

@@ -187,7 +187,7 @@ def labeled_heldout(pairs: list[dict], rule: Rule, used: list[dict], limit: int)
 
 
 def judge_agreement(ws_root: Path, pool, rule: Rule, data: Path, heldout: list[dict], out: Path,
-                    extra: list[str] = (), policy_run: Path | None = None) -> dict:
+                    extra: list[str] = (), policy_run: Path | None = None, reuse: bool = False) -> dict:
     """Train a reward model on the rule's labeled pairs (`train --method reward`, nothing else set) and
     measure its agreement with the rule on held-out pairs; the local prompted judge on the same pairs, and the
     implicit judge of the rule's DPO run when one exists (`policy_run`, trained on the same labels)."""
@@ -196,12 +196,16 @@ def judge_agreement(ws_root: Path, pool, rule: Rule, data: Path, heldout: list[d
 
     cmd = [sys.executable, "-m", "alignstudio", "--workspace", str(ws_root), "train", "--method", "reward",
            "--data", str(data), "--model", "smollm2", "--out", str(out), *extra]
-    started = time.perf_counter()
-    result = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
-    train_s = time.perf_counter() - started
-    if result.returncode != 0:
-        print(result.stderr[-3000:], flush=True)
-        raise SystemExit(f"reward training failed for {data}")
+    if reuse and (out / "card.json").is_file():  # measured before: its card has the training time
+        train_s = json.loads((out / "card.json").read_text())["duration_s"]
+    else:
+        shutil.rmtree(out, ignore_errors=True)
+        started = time.perf_counter()
+        result = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+        train_s = time.perf_counter() - started
+        if result.returncode != 0:
+            print(result.stderr[-3000:], flush=True)
+            raise SystemExit(f"reward training failed for {data}")
     items = [PairItem(str(i), r["prompt"], r["chosen"][0]["content"], r["rejected"][0]["content"])
              for i, r in enumerate(heldout)]
     figures = {"train_s": round(train_s, 1), "heldout_pairs": len(items)}
@@ -254,6 +258,8 @@ def main(argv: list[str] | None = None) -> int:
                              "rule on up to 50 held-out pairs (and the local prompted judge's)")
     parser.add_argument("--judge-train-args", default="",
                         help="extra `alignstudio train --method reward` flags (default: none)")
+    parser.add_argument("--reuse-judges", action="store_true",
+                        help="measure the reward judges an earlier run with the same --tag trained (no retraining)")
     parser.add_argument("--skip-timing", action="store_true", help="do not time judging 1,000 pairs")
     parser.add_argument("--no-policy", action="store_true", help="skip DPO training and the win rates")
     parser.add_argument("--workspace", default=None)
@@ -301,9 +307,8 @@ def main(argv: list[str] | None = None) -> int:
                           for p, a, b in zip(eval_prompts, base_answers, control_answers)]
             heldout = labeled_heldout(eval_pairs + pairs, rule, rows, 50)
             rm_out = work / f"rm-{name}{args.tag}"
-            shutil.rmtree(rm_out, ignore_errors=True)
             judged = judge_agreement(ws.root, pool, rule, data, heldout, rm_out, args.judge_train_args.split(),
-                                     policy_run=work / f"run-{name}")
+                                     policy_run=work / f"run-{name}", reuse=args.reuse_judges)
             print(f"  reward judge: agreement {judged['reward']['agreement']:.2f} on {judged['heldout_pairs']} "
                   f"held-out pairs (ties {judged['reward']['ties']}), trained in {judged['train_s']:.0f} s; "
                   f"local judge: {judged['local']['agreement']:.2f} (ties {judged['local']['ties']}, position "

@@ -197,3 +197,20 @@ def test_a_snapshot_records_its_label_sources(tmp_path):
     from alignstudio.training.data import load_training_data
 
     assert load_training_data(str(snap.path), "dpo").label_sources == {"human": 2, "judge": 1}
+
+
+def test_an_evaluation_against_the_base_goes_into_the_model_card(run, tmp_path):
+    from huggingface_hub import ModelCard
+
+    from alignstudio.training.model_card import record_evaluation
+
+    copy = tmp_path / "run"
+    shutil.copytree(run.path, copy, ignore=shutil.ignore_patterns("checkpoints", "tensorboard"))
+    assert "Not run yet" in (copy / "model" / "README.md").read_text()
+    record_evaluation(copy, {"baseline": "smollm2-135m-instruct", "judge": "reward:rm", "n": 40, "wins": 25,
+                             "ties": 5, "losses": 10, "win_rate": 0.6875, "win_rate_ci": [0.55, 0.8],
+                             "perplexity_change_pct": 2.5, "report": "evals/x.json", "warning": None})
+    text = ModelCard.load(copy / "model" / "README.md").text
+    assert "win rate 0.688 (95% CI [0.55, 0.8]), W/T/L 25/5/10" in text
+    assert "alignment tax: perplexity on held-out text +2.5%" in text
+    assert json.loads((copy / "card.json").read_text())["evaluation"]["wins"] == 25

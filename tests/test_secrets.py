@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from alignstudio.core.store import Store
 from fake_llm_server import FakeLLMServer
 from servers import ROOT, running_app
 
@@ -63,3 +64,42 @@ def test_keys_appear_nowhere(tmp_path, tiny_model_dir):
     assert not [n for n in needles for text in outputs if n.decode() in text]
     assert not [n for n in needles for page in pages if n in page]
     assert (ws / "runs" / "secret-run" / "card.json").exists() and (ws / "store.sqlite").exists()
+
+
+def test_a_url_typed_in_the_browser_never_gets_the_servers_key(tmp_path, tiny_model_dir, monkeypatch):
+    """Over the app's HTTP API: a fake OpenAI-compatible server named in the Evaluate form receives requests,
+    but never the key in the app's environment; a cloud-metadata address is refused before any request."""
+    from gradio_client import Client
+
+    ws = tmp_path / "ws"
+    env = os.environ | {"HF_HUB_OFFLINE": "1"}
+    _cli(env, "--workspace", str(ws), "import", str(ROOT / "data" / "example_preferences.jsonl"))
+    monkeypatch.setenv("OPENAI_API_KEY", OPENAI_KEY)  # the app inherits it
+    with FakeLLMServer(api_key=None) as server, running_app(ws, tiny_model_dir) as (_, url):
+        client = Client(url, verbose=False)
+        judge = ["openai", "fake-judge", server.openai_url, "", "", True]  # kind, model, URL, key, criteria, force
+        client.predict("all", False, 0.0, 2, 2, *judge, api_name="/judge_store_pairs")
+        assert server.requests, "the typed server was never called"
+        sent = [str(r.headers) for r in server.requests]
+        assert not [h for h in sent if OPENAI_KEY in h]
+        typed = ["openai", "fake-judge", server.openai_url, "sk-typed-in-the-form", "", True]
+        client.predict("all", False, 0.0, 1, 1, *typed, api_name="/judge_store_pairs")
+        assert "sk-typed-in-the-form" in str(server.requests[-1].headers)
+        before = len(server.requests)
+        events = len(Store(ws / "store.sqlite").labels())
+        # refused (the browser shows the warning; the API's outputs stay as they were): nothing is called or stored
+        client.predict("all", False, 0.0, 1, 1, "openai", "m", "http://169.254.169.254/v1", "", "", True,
+                       api_name="/judge_store_pairs")
+        assert len(server.requests) == before and len(Store(ws / "store.sqlite").labels()) == events
+
+
+@pytest.mark.parametrize("url", ["http://169.254.169.254/latest/meta-data", "http://[fd00:ec2::254]/v1",
+                                 "http://metadata.google.internal/computeMetadata/v1", "http://[fe80::1]:8000/v1",
+                                 "file:///etc/passwd", "gopher://127.0.0.1:25/"])
+def test_typed_urls_to_metadata_or_odd_schemes_are_refused(url):
+    from alignstudio.core.errors import UserError
+    from alignstudio.services.judges.typed_urls import check_typed_url
+
+    with pytest.raises(UserError, match="metadata|link-local|http://HOST"):
+        check_typed_url(url)
+    assert check_typed_url(" http://127.0.0.1:8000/v1 ") == "http://127.0.0.1:8000/v1"

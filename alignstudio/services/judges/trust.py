@@ -156,11 +156,15 @@ def judge_from_controls(kind: str | None, judge_model: str | None, base_url: str
                         criteria, *, store: Store, generators, default_model: str) -> Judge:
     """The judge a form describes, for every tab that picks one: "auto" (or empty) = the best available (see
     `choose_judge`), the local judge defaults to the app's model, empty criteria = the defaults. The key goes to
-    the SDK client only."""
+    the SDK client only. A base URL typed in the form is checked (no link-local or metadata address) and gets
+    only the key typed with it: the server's environment keys go to the endpoints configured at start-up."""
     from . import make_judge
     from .prompt import clean_criteria
+    from .typed_urls import check_typed_url, typed_key
 
     base_url = (base_url or "").strip() or None
+    if base_url:
+        base_url, api_key = check_typed_url(base_url), typed_key(api_key)
     if (kind or "auto") == "auto":
         kind, judge_model, default_url = choose_judge(None, judge_model, store)
         base_url = base_url or default_url

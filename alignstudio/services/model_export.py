@@ -9,11 +9,11 @@ Written to a temporary folder renamed into place, so a failed export leaves noth
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 
 from ..core.errors import UserError
+from ..core.formats import new_folder
 from ..core.registry import ModelRegistry
 from ..training.merge import write_merged
 from ..training.model_card import render
@@ -35,13 +35,11 @@ def export_model(registry: ModelRegistry, model: str, out: str | Path, merged: b
         raise UserError(f"{model} is a full checkpoint already; export it without --merged")
     if merged and (ref.folder / "reward.json").is_file():
         raise UserError(f"{model} is a reward model: it exports as its adapter (without --merged)")
-    tmp = target.with_name(f".{target.name}.partial")
-    shutil.rmtree(tmp, ignore_errors=True)
-    try:
+    with new_folder(target) as tmp:
         if merged:
             write_merged(ref, tmp, dtype)
         else:
-            tmp.mkdir(parents=True)
+            tmp.mkdir()
             for item in ref.folder.iterdir():
                 if item.is_file() and item.name not in _SKIP and not item.name.startswith("."):
                     shutil.copy2(item, tmp / item.name)
@@ -53,10 +51,4 @@ def export_model(registry: ModelRegistry, model: str, out: str | Path, merged: b
                 (tmp / "README.md").write_text(render(card, adapter=ref.is_adapter), encoding="utf-8")
         if card is not None:
             shutil.copy2(card_path, tmp / "card.json")
-        if target.exists():
-            target.rmdir()
-        os.replace(tmp, target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return target

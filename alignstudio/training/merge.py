@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..core import models as core_models
 from ..core.errors import UserError
+from ..core.formats import new_folder
 from ..core.registry import ModelRegistry
 
 
@@ -47,15 +47,8 @@ def merge_adapter(registry: ModelRegistry, model: str, out: str | Path | None = 
     if target.exists() and any(target.iterdir()):
         raise UserError(f"{target} already exists and is not empty")
 
-    tmp = target.with_name(target.name + ".partial")
-    try:
+    with new_folder(target) as tmp:
         write_merged(ref, tmp, dtype)
-        if target.exists():
-            target.rmdir()
-        os.replace(tmp, target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     base = base_name(registry, ref.base_folder)
     run_dir = ref.folder.parent if (ref.folder.parent / "status.json").is_file() else None
     registry.store.register_model(name, target, kind="full", base=base, run_dir=run_dir)
@@ -79,8 +72,6 @@ def write_merged(ref, folder: Path, dtype: str = "float32") -> Path:
     merged = PeftModel.from_pretrained(base, ref.folder).merge_and_unload()
     tokenizer_folder = ref.folder if (ref.folder / "tokenizer_config.json").exists() else ref.base_folder
     tokenizer = core_models.load_tokenizer(tokenizer_folder)
-    shutil.rmtree(folder, ignore_errors=True)
-    folder.parent.mkdir(parents=True, exist_ok=True)
     merged.save_pretrained(folder, safe_serialization=True)
     tokenizer.save_pretrained(folder)
     (folder / "merge_info.json").write_text(json.dumps(

@@ -80,7 +80,7 @@ def _evaluation(card: dict) -> list[str]:
     lines = [f"- against `{ev.get('baseline')}` on {ev.get('n')} held-out prompts, judged by `{ev.get('judge')}` "
              f"in both orders: win rate {_fmt(ev.get('win_rate'))} (95% CI [{_fmt(low)}, {_fmt(high)}]), "
              f"W/T/L {ev.get('wins')}/{ev.get('ties')}/{ev.get('losses')}",
-             f"- alignment tax: " + (f"perplexity on held-out text {tax:+.1f}%" if tax is not None
+             "- alignment tax: " + (f"perplexity on held-out text {tax:+.1f}%" if tax is not None
                                      else "not measured in that evaluation"),
              f"- report: `{ev.get('report')}`"]
     if ev.get("warning"):

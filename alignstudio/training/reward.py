@@ -113,14 +113,9 @@ def make_reward_config(spec, run, schedule, heldout: bool = False):
     import torch
     from trl import RewardConfig
 
-    from .worker import precision_flags
+    from .worker import heldout_settings, precision_flags
 
-    save_steps, evaluation = spec.save_steps, {}
-    if heldout:
-        save_steps = schedule.eval_steps  # keep-the-best needs a checkpoint at every evaluation
-        evaluation = dict(eval_strategy="steps", eval_steps=schedule.eval_steps, per_device_eval_batch_size=8,
-                          load_best_model_at_end=spec.early_stopping, metric_for_best_model="eval_loss",
-                          greater_is_better=False)
+    save_steps, evaluation = heldout_settings(spec, schedule, heldout)
     return RewardConfig(
         output_dir=str(run.path / "checkpoints"), learning_rate=schedule.learning_rate,
         num_train_epochs=schedule.num_train_epochs, max_steps=spec.max_steps or -1,
@@ -256,8 +251,8 @@ def train_reward(run, workspace, store) -> dict:
     from .metrics import ControlCallback, MetricsCallback
     from .runner import CANCELLED, FAILED, SUCCEEDED
     from .split import split_by_prompt
-    from .worker import (_trainable, base_model_entry, checkpoint_is_final, is_main_process, model_from_checkpoint, save_final_model,
-                         start_metrics, world_size)
+    from .worker import (_trainable, base_model_entry, checkpoint_is_final, is_main_process, model_from_checkpoint,
+                         register, run_callbacks, save_final_model, start_metrics, world_size)
     from ..core.registry import ModelRegistry
 
     main = is_main_process()
@@ -288,11 +283,7 @@ def train_reward(run, workspace, store) -> dict:
     from .trackers import apply_environment
 
     apply_environment(spec.report_to, run.path, run.name)
-    callbacks = [metrics_cb, control_cb]
-    if split.active and spec.early_stopping:
-        from transformers import EarlyStoppingCallback
-
-        callbacks.append(EarlyStoppingCallback(early_stopping_patience=spec.patience))
+    callbacks = run_callbacks(spec, split.active, metrics_cb, control_cb)
     trainer = RewardTrainer(model=loaded.model, args=args, train_dataset=Dataset.from_list(split.train),
                             eval_dataset=Dataset.from_list(split.heldout) if split.active else None,
                             processing_class=loaded.tokenizer, peft_config=loaded.peft_config,
@@ -352,7 +343,7 @@ def train_reward(run, workspace, store) -> dict:
     if report.accuracy is not None:
         print(f"held-out pairwise accuracy {100 * report.accuracy:.1f}% on {report.pairs} pairs; tie margin "
               f"{report.tie_margin:.4g} ({report.ties} ties)", flush=True)
-    registered = register_reward(store, run, spec, loaded)
+    registered = register(store, run, spec, loaded, kind=REWARD_KIND)
     print(f"saved {model_dir}, registered as judge version {registered}", flush=True)
     return finish(SUCCEEDED, step=step, model_dir=str(model_dir), registered_as=registered)
 
@@ -378,16 +369,6 @@ def _scorer_from_dir(model_dir, base_folder=None):
     model.config.pad_token_id = tokenizer.pad_token_id
     model.eval()
     return model, tokenizer, None
-
-
-def register_reward(store, run, spec, loaded) -> str:
-    name = spec.register_as or run.name
-    taken = {v["name"]: v["path"] for v in store.model_versions()}
-    candidate, n = name, 2
-    while candidate in taken and Path(taken[candidate]).resolve() != run.model_dir.resolve():
-        candidate, n = f"{name}-{n}", n + 1
-    store.register_model(candidate, run.model_dir, kind=REWARD_KIND, base=loaded.base_name, run_dir=run.path)
-    return candidate
 
 
 def newest_reward_model(store) -> str | None:

@@ -135,6 +135,25 @@ def load_model(spec: RunSpec, registry: ModelRegistry) -> Loaded:
                   base_name(registry, Path(base_folder)), not spec.full, continued_from)
 
 
+def heldout_settings(spec: RunSpec, schedule: Schedule, heldout: bool) -> tuple[int, dict]:
+    """(save_steps, evaluation arguments) of a trainer config: with a held-out split, evaluate it every
+    `eval_steps` and keep the best checkpoint (one is saved at every evaluation); without, neither."""
+    if not heldout:
+        return spec.save_steps, {}
+    return schedule.eval_steps, dict(eval_strategy="steps", eval_steps=schedule.eval_steps,
+                                     per_device_eval_batch_size=8, load_best_model_at_end=spec.early_stopping,
+                                     metric_for_best_model="eval_loss", greater_is_better=False)
+
+
+def run_callbacks(spec: RunSpec, heldout: bool, *callbacks) -> list:
+    """The run's callbacks, plus early stopping on the held-out loss when there is a split and it is on."""
+    if heldout and spec.early_stopping:
+        from transformers import EarlyStoppingCallback
+
+        return [*callbacks, EarlyStoppingCallback(early_stopping_patience=spec.patience)]
+    return list(callbacks)
+
+
 def make_config(spec: RunSpec, run: RunFolder, schedule: Schedule | None = None, heldout: bool = False):
     """The TRL config for the spec's method. Built before the model is loaded, so that under DeepSpeed
     ZeRO-3 `from_pretrained` already loads the weights sharded. `schedule` holds the values chosen from the
@@ -143,13 +162,7 @@ def make_config(spec: RunSpec, run: RunFolder, schedule: Schedule | None = None,
     import torch
 
     schedule = schedule or choose(spec, 0)
-    save_steps = spec.save_steps
-    evaluation: dict = {}
-    if heldout:
-        save_steps = schedule.eval_steps  # keep-the-best needs a checkpoint at every evaluation
-        evaluation = dict(eval_strategy="steps", eval_steps=schedule.eval_steps, per_device_eval_batch_size=8,
-                          load_best_model_at_end=spec.early_stopping, metric_for_best_model="eval_loss",
-                          greater_is_better=False)
+    save_steps, evaluation = heldout_settings(spec, schedule, heldout)
 
     cuda = torch.cuda.is_available()
     # TRL caches precomputed reference log-probs next to the dataset; ours is in memory, so each process would
@@ -295,14 +308,16 @@ def _finish_model_dir(tmp: Path, loaded: Loaded, run: RunFolder) -> Path:
     return run.model_dir
 
 
-def register(store: Store, run: RunFolder, spec: RunSpec, loaded: Loaded) -> str:
+def register(store: Store, run: RunFolder, spec: RunSpec, loaded: Loaded, kind: str | None = None) -> str:
+    """Register the run's model as a version (a free name: `-2`, `-3`, ... when taken by another folder); its
+    kind is adapter or full unless given (reward models)."""
     name = spec.register_as or run.name
     taken = {v["name"]: v["path"] for v in store.model_versions()}
     candidate, n = name, 2
     while candidate in taken and Path(taken[candidate]).resolve() != run.model_dir.resolve():
         candidate, n = f"{name}-{n}", n + 1
-    store.register_model(candidate, run.model_dir, kind="adapter" if loaded.is_adapter_output else "full",
-                         base=loaded.base_name, run_dir=run.path)
+    kind = kind or ("adapter" if loaded.is_adapter_output else "full")
+    store.register_model(candidate, run.model_dir, kind=kind, base=loaded.base_name, run_dir=run.path)
     return candidate
 
 
@@ -365,11 +380,7 @@ def train(run: RunFolder, workspace: Workspace, store: Store) -> dict:
             run.update(step=row["step"], max_steps=row.get("max_steps"), eta_s=row.get("eta_s"))
 
     metrics_cb.on_row = on_row
-    callbacks = [metrics_cb, control_cb]
-    if split.active and spec.early_stopping:
-        from transformers import EarlyStoppingCallback
-
-        callbacks.append(EarlyStoppingCallback(early_stopping_patience=spec.patience))
+    callbacks = run_callbacks(spec, split.active, metrics_cb, control_cb)
     apply_environment(spec.report_to, run.path, run.name)
     trainer = make_trainer(spec, args, loaded, train_set, callbacks, eval_dataset=eval_set)
     from transformers.trainer_callback import PrinterCallback

@@ -109,6 +109,7 @@ def test_api_nulls_for_text_fields_are_empty_text_or_one_clear_error(tmp_path, t
         client = Client(url, verbose=False)
         client.predict("api-user", *config, api_name="/label_first_pair")
         client.predict("api-user", None, *config, api_name="/label_left")
+        client.predict("api-user", *config, api_name="/label_next")
         with pytest.raises(AppError, match="enter your annotator name first"):
             client.predict(None, "why", *config, api_name="/label_right")
     labels = Store(tmp_path / "ws" / "store.sqlite").labels()

@@ -31,16 +31,19 @@ def test_label_click_keyboard_undo_then_export(tmp_path, tiny_model_dir):
         first_left = _text(page, "label-left")
         first_prompt = _text(page, "label-prompt")
         page.click("#label-left-better")
-        _wait_status(page, "1 labels by alice")
+        _wait_status(page, "Last: A is better · 1 labels by alice")  # acknowledged, then the next pair
         assert _text(page, "label-prompt") != first_prompt or _text(page, "label-left") != first_left
 
         page.evaluate("document.activeElement && document.activeElement.blur()")
+        second_left, second_right = _text(page, "label-left"), _text(page, "label-right")
         page.keyboard.press("2")  # "B is better" by keyboard
-        _wait_status(page, "2 labels by alice")
+        _wait_status(page, "Last: B is better · 2 labels by alice")
 
         page.click("#label-undo")
         _wait_status(page, "Undid your last label")
         _wait_status(page, "1 labels by alice")
+        # the undone pair is back on screen, sides as they were, to be labeled again
+        assert (_text(page, "label-left"), _text(page, "label-right")) == (second_left, second_right)
 
     store = Store(workspace / "store.sqlite")
     labels = store.labels()
@@ -59,3 +62,31 @@ def test_label_click_keyboard_undo_then_export(tmp_path, tiny_model_dir):
     [exported] = [json.loads(line) for line in out.read_text().splitlines()]
     assert exported["chosen"] == [{"role": "assistant", "content": chosen_shown}]
     assert exported["prompt"] == row["messages"]
+
+
+def test_two_keys_50_ms_apart_store_one_label_and_the_name_survives_a_reload(tmp_path, tiny_model_dir):
+    workspace = tmp_path / "ws"
+    with running_app(workspace, tiny_model_dir) as (_, url), browser_page() as page:
+        page.goto(url)
+        page.wait_for_function("(document.querySelector('#label-prompt')?.innerText || '').includes('Prompt')",
+                               timeout=60_000)
+        page.fill("#annotator textarea, #annotator input", "dana")
+        page.evaluate("document.activeElement && document.activeElement.blur()")
+        shown = _text(page, "label-prompt"), _text(page, "label-left")
+        page.keyboard.press("1")
+        page.wait_for_timeout(50)
+        page.keyboard.press("2")  # a second verdict on the same pair, 50 ms later
+        _wait_status(page, "1 labels by dana")
+        page.wait_for_function(f"document.querySelector('#label-left')?.innerText !== {shown[1]!r} || "
+                               f"document.querySelector('#label-prompt')?.innerText !== {shown[0]!r}",
+                               timeout=60_000)
+        page.wait_for_timeout(1500)  # let any late second request finish
+        assert "2 labels" not in _text(page, "label-status")
+
+        page.reload()
+        page.wait_for_function("document.querySelector('#annotator textarea, #annotator input')?.value === 'dana'",
+                               timeout=30_000)
+    store = Store(workspace / "store.sqlite")
+    [label] = store.labels()
+    assert label.annotator == "dana" and label.verdict == label.shown_left  # the first key ("1": left) won
+    assert store.event_count() == 1

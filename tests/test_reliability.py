@@ -33,6 +33,7 @@ def _annotate(url, name, model, count, acked: Counter, errors: list, stop_event=
             endpoint = "/label_left" if i % 2 else "/label_right"
             client.predict(name, f"reason {i}", *config(model), api_name=endpoint)
             acked[name] += 1  # the server answered: this label is acknowledged
+            client.predict(name, *config(model), api_name="/label_next")
     except Exception as exc:  # noqa: BLE001 - after a kill -9 every in-flight call fails; that is expected
         errors.append((name, repr(exc)))
 

@@ -307,6 +307,15 @@ class Store:
     def pairs(self) -> list[PairRecord]:
         return [self._pair(r) for r in self._conn().execute(self._PAIR_SELECT + " ORDER BY p.created")]
 
+    def generation(self, gen_id: str) -> tuple[list[dict], str, str]:
+        """(prompt messages, text, prompt set) of one stored response."""
+        row = self._conn().execute(
+            "SELECT pr.messages, g.text, pr.prompt_set FROM generations g JOIN prompts pr ON pr.id = g.prompt_id"
+            " WHERE g.id=?", (gen_id,)).fetchone()
+        if row is None:
+            raise UserError(f"no generation with id {gen_id}")
+        return json.loads(row["messages"]), row["text"], row["prompt_set"]
+
     def generation_text(self, gen_id: str) -> str:
         row = self._conn().execute("SELECT text FROM generations WHERE id=?", (gen_id,)).fetchone()
         if row is None:
@@ -419,12 +428,36 @@ class Store:
             " (SELECT 1 FROM events r WHERE r.kind='retract' AND r.target=e.id) ORDER BY e.seq",
             (kind,),
         )
-        return [
-            Label(id=r["id"], kind=r["kind"], pair_id=r["pair_id"], gen_id=r["gen_id"], verdict=r["verdict"],
-                  shown_left=r["shown_left"], annotator=r["annotator"], source=r["source"],
-                  rationale=r["rationale"], created=r["created"])
-            for r in rows
-        ]
+        return [self._label(r) for r in rows]
+
+    @staticmethod
+    def _label(r: sqlite3.Row) -> Label:
+        return Label(id=r["id"], kind=r["kind"], pair_id=r["pair_id"], gen_id=r["gen_id"], verdict=r["verdict"],
+                     shown_left=r["shown_left"], annotator=r["annotator"], source=r["source"],
+                     rationale=r["rationale"], created=r["created"])
+
+    def label(self, event_id: str) -> Label | None:
+        """One preference or feedback event by id (retracted or not), or None."""
+        row = self._conn().execute("SELECT * FROM events WHERE id=? AND kind != 'retract'", (event_id,)).fetchone()
+        return self._label(row) if row else None
+
+    def last_label(self, annotator: str, kind: str = "preference", source: str = "human") -> Label | None:
+        """This annotator's newest effective label of one kind (what "undo last" takes back)."""
+        row = self._conn().execute(
+            "SELECT e.* FROM events e WHERE e.kind=? AND e.annotator=? AND e.source=? AND NOT EXISTS"
+            " (SELECT 1 FROM events r WHERE r.kind='retract' AND r.target=e.id) ORDER BY e.seq DESC LIMIT 1",
+            (kind, annotator, source),
+        ).fetchone()
+        return self._label(row) if row else None
+
+    def labeled_prompts(self, prompt_set: str) -> int:
+        """Distinct prompts of a prompt set with at least one effective human preference label."""
+        return self._conn().execute(
+            "SELECT COUNT(DISTINCT p.prompt_id) FROM events e JOIN pairs p ON p.id = e.pair_id"
+            " JOIN prompts pr ON pr.id = p.prompt_id WHERE e.kind='preference' AND e.source='human'"
+            " AND pr.prompt_set=? AND NOT EXISTS (SELECT 1 FROM events r WHERE r.kind='retract' AND r.target=e.id)",
+            (prompt_set,),
+        ).fetchone()[0]
 
     def label_count(self, annotator: str, kind: str = "preference") -> int:
         return self._conn().execute(

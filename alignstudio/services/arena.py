@@ -17,7 +17,8 @@ import torch
 from transformers import TextIteratorStreamer
 
 from ..core.errors import UserError
-from ..core.store import Store
+from ..core.store import Store, new_id
+from .exactly_once import Ack
 from .labeling import CHOICES
 from .sampling import Generator
 
@@ -37,6 +38,8 @@ class ArenaState:
     reply_right: str = ""
     voted: bool = True                                   # no open turn to vote on
     continue_with: str = "left"                          # whose reply the next turn builds on
+    complete: bool = True                                # both replies to the open turn have finished
+    turn_key: str = ""                                   # fresh per turn: id of its pair and of the vote on it
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -97,18 +100,23 @@ def _stream_one(generator: Generator, messages: list[dict], temperature: float, 
 
 
 def stream_turn(state: ArenaState, user_text: str, left: Generator, right: Generator, *, temperature: float = 0.7,
-                top_p: float = 0.95, max_new_tokens: int = 256) -> Iterator[ArenaState]:
-    """Add a user turn and stream both replies at once, yielding the state as text arrives."""
+                top_p: float = 0.95, max_new_tokens: int = 256, regenerate: bool = False) -> Iterator[ArenaState]:
+    """Add a user turn (or, with `regenerate`, answer the open one again) and stream both replies at once,
+    yielding the state as text arrives."""
+    if regenerate:
+        if not state.user_turn or state.voted:
+            raise UserError("nothing to regenerate: send a message first")
+        user_text = state.user_turn
     user_text = (user_text or "").strip()
     if not user_text:
         raise UserError("type a message first")
     if len(user_text) > MAX_TURN_CHARS:
         raise UserError(f"the message is {len(user_text):,} characters (limit {MAX_TURN_CHARS:,})")
-    if state.user_turn:  # the previous turn continues from the preferred (or left) reply
+    if state.user_turn and not regenerate:  # the previous turn continues from the preferred (or left) reply
         kept = state.reply_right if state.continue_with == "right" else state.reply_left
         state.history += [{"role": "user", "content": state.user_turn}, {"role": "assistant", "content": kept}]
     state.user_turn, state.reply_left, state.reply_right = user_text, "", ""
-    state.voted, state.continue_with = False, "left"
+    state.voted, state.continue_with, state.complete, state.turn_key = False, "left", False, new_id()
     messages = state.history + [{"role": "user", "content": user_text}]
     outs, events = ([""], [""]), (threading.Event(), threading.Event())
     threads = [threading.Thread(target=_stream_one, args=(gen, messages, temperature, top_p, max_new_tokens, out,
@@ -123,25 +131,37 @@ def stream_turn(state: ArenaState, user_text: str, left: Generator, right: Gener
     for thread in threads:
         thread.join()
     state.reply_left, state.reply_right = outs[0][0], outs[1][0]
+    state.complete = True
     yield state
 
 
-def record_vote(store: Store, state: ArenaState, choice: str, *, annotator: str) -> str:
-    """Store the open turn as a pair (A = left model) and the vote on it; reveal the names."""
+def identical(state: ArenaState) -> bool:
+    return state.complete and bool(state.user_turn) and state.reply_left.strip() == state.reply_right.strip()
+
+
+def record_vote(store: Store, state: ArenaState, choice: str, *, annotator: str) -> Ack:
+    """Store the open turn as a pair (A = left model) and the vote on it; reveal the names. The turn's key
+    is the id of both, so a second click on the same turn stores nothing new."""
     if choice not in CHOICES:
         raise UserError(f"vote must be one of {', '.join(CHOICES)}")
+    key = state.turn_key or new_id()
+    earlier = store.label(key)
+    if earlier is not None:
+        state.voted = True
+        return Ack(earlier.id, earlier.verdict, duplicate=True)
     if state.voted or not state.user_turn:
         raise UserError("nothing to vote on: send a message first")
-    if not state.reply_left or not state.reply_right:
+    if not state.complete or not state.reply_left or not state.reply_right:
         raise UserError("wait until both answers are complete")
     messages = state.history + [{"role": "user", "content": state.user_turn}]
     pair_id = store.add_pair(messages, state.reply_left, state.reply_right, model_a=state.model_left,
-                             model_b=state.model_right, prompt_set="arena", origin="arena")
+                             model_b=state.model_right, prompt_set="arena", origin="arena", pair_id=key)
     verdict = {"left": "A", "right": "B"}.get(choice, choice)
-    event_id = store.add_preference(pair_id, verdict, annotator=annotator.strip(), source="arena", shown_left="A")
+    event_id = store.add_preference(pair_id, verdict, annotator=annotator.strip(), source="arena", shown_left="A",
+                                    event_id=key)
     state.continue_with = "right" if choice == "right" else "left"
     state.voted = True
-    return event_id
+    return Ack(event_id, verdict, duplicate=False)
 
 
 def arena_battles(store: Store) -> list[tuple[str, str, float]]:

@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..core.errors import UserError
-from ..core.store import Store
+from ..core.store import Store, new_id
+from .exactly_once import Ack, MoveOn
 from .prefetch import FeedConfig, FeedManager
 
 
@@ -19,12 +20,14 @@ class ShownResponse:
     prompt: str
     text: str
     prompt_set: str = ""
+    key: str = ""  # fresh per showing: the id of the rating stored for it (idempotency key)
 
 
 class FeedbackService:
     def __init__(self, store: Store, feeds: FeedManager):
         self.store = store
         self.feeds = feeds
+        self.moved_on = MoveOn()
 
     def next_response(self, config: FeedConfig, timeout: float = 300.0) -> ShownResponse:
         if config.mode != "single":
@@ -32,11 +35,28 @@ class FeedbackService:
         sample = self.feeds.feed(config).get(timeout=timeout)
         gen_id = self.store.add_generation(sample.messages, sample.text, model=sample.model, params=sample.params,
                                            prompt_set=sample.prompt_set)
-        return ShownResponse(gen_id, sample.messages[-1]["content"], sample.text, sample.prompt_set)
+        return ShownResponse(gen_id, sample.messages[-1]["content"], sample.text, sample.prompt_set, new_id())
 
-    def rate(self, shown: ShownResponse, verdict: str, *, annotator: str, rationale: str = "") -> str:
-        return self.store.add_feedback(shown.gen_id, verdict, annotator=annotator.strip(), source="human",
-                                       rationale=rationale.strip())
+    def rate(self, shown: ShownResponse, verdict: str, *, annotator: str, rationale: str = "") -> Ack:
+        key = shown.key or new_id()
+        earlier = self.store.label(key)
+        if earlier is not None:  # the same showing rated twice (double click, retry): keep the first rating
+            return Ack(earlier.id, earlier.verdict, duplicate=True)
+        event_id = self.store.add_feedback(shown.gen_id, verdict, annotator=annotator.strip(), source="human",
+                                           rationale=rationale.strip(), event_id=key)
+        return Ack(event_id, verdict, duplicate=False)
 
-    def undo(self, event_id: str, *, annotator: str) -> None:
-        self.store.retract(event_id, annotator=annotator.strip())
+    def is_rated(self, shown: ShownResponse) -> bool:
+        return bool(shown.key) and self.store.label(shown.key) is not None
+
+    def ready(self, config: FeedConfig) -> int:
+        return self.feeds.feed(config).ready()
+
+    def undo_last(self, annotator: str) -> ShownResponse:
+        """Take back this annotator's newest rating and show its response again (fresh key), to redo it."""
+        last = self.store.last_label(annotator.strip(), "feedback")
+        if last is None:
+            raise UserError("nothing to undo")
+        self.store.retract(last.id, annotator=annotator.strip())
+        messages, text, prompt_set = self.store.generation(last.gen_id)
+        return ShownResponse(last.gen_id, messages[-1]["content"], text, prompt_set, new_id())

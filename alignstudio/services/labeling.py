@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 from ..core.errors import UserError
 from ..core.label_queue import LabelQueue
-from ..core.store import Store
+from ..core.store import Store, new_id
+from .exactly_once import Ack, MoveOn
 from .prefetch import FeedConfig, FeedManager
 from .sampling import Generator, SamplingSettings, sample_pair
 
@@ -27,12 +28,23 @@ class ShownPair:
     shown_left: str      # "A" or "B": which stored response is on the left
     prompt_set: str = ""
     queued: bool = False  # handed out by the labeling queue (completed when labeled)
+    key: str = ""         # fresh per showing: the id of the label stored for it (idempotency key)
 
     def side(self, which: str) -> str:
         """Stored side (A/B) of the response shown on `which` (left/right)."""
         if which == "left":
             return self.shown_left
         return "B" if self.shown_left == "A" else "A"
+
+
+VERDICT_WORDS = {"A": "A is better", "B": "B is better", "tie": "tie", "both_bad": "both bad"}
+
+
+def seen_as(shown_left: str | None, verdict: str) -> str:
+    """A stored verdict in the words of the annotator's screen (A is the left response as shown)."""
+    if verdict in ("A", "B") and shown_left == "B":
+        verdict = "B" if verdict == "A" else "A"
+    return VERDICT_WORDS.get(verdict, verdict)
 
 
 def verdict_for(shown: ShownPair, choice: str) -> str:
@@ -47,12 +59,13 @@ class LabelingService:
         self.feeds = feeds
         self.rng = rng or random.Random()
         self.queue = LabelQueue(store)
+        self.moved_on = MoveOn()
 
     def _show(self, pair_id: str, prompt: str, text_a: str, text_b: str, prompt_set: str,
               queued: bool = False) -> ShownPair:
         shown_left = self.rng.choice(("A", "B"))
         left, right = (text_a, text_b) if shown_left == "A" else (text_b, text_a)
-        return ShownPair(pair_id, prompt, left, right, shown_left, prompt_set, queued)
+        return ShownPair(pair_id, prompt, left, right, shown_left, prompt_set, queued, key=new_id())
 
     def next_queued(self, annotator: str) -> ShownPair:
         """The next pair from the labeling queue (most informative first), claimed for this annotator."""
@@ -87,25 +100,49 @@ class LabelingService:
         )
         return self._show(pair_id, prompt.strip(), pair.text_a, pair.text_b, "typed")
 
-    def label(self, shown: ShownPair, choice: str, *, annotator: str, rationale: str = "",
-              event_id: str | None = None) -> str:
-        return self._record(shown, verdict_for(shown, choice), annotator, rationale, event_id=event_id)
+    def label(self, shown: ShownPair, choice: str, *, annotator: str, rationale: str = "") -> Ack:
+        return self._record(shown, verdict_for(shown, choice), annotator, rationale)
 
     def label_edited(self, shown: ShownPair, edited_side: str, edited_text: str, *, annotator: str,
-                     rationale: str = "") -> str:
+                     rationale: str = "") -> Ack:
         """The annotator rewrote the response on `edited_side` into a better one: it becomes chosen."""
         if edited_side not in ("left", "right"):
             raise UserError("choose which response you edited: left or right")
         return self._record(shown, shown.side(edited_side), annotator, rationale, edited_text=edited_text)
 
-    def _record(self, shown: ShownPair, verdict: str, annotator: str, rationale: str, **extra) -> str:
+    def _record(self, shown: ShownPair, verdict: str, annotator: str, rationale: str, **extra) -> Ack:
+        key = shown.key or new_id()  # a ShownPair made outside _show (scripts) has no key: label it once
+        earlier = self.store.label(key)
+        if earlier is not None:  # the same showing labeled twice: keep the first verdict, store nothing
+            return Ack(earlier.id, earlier.verdict, duplicate=True)
         event_id = self.store.add_preference(
             shown.pair_id, verdict, annotator=annotator.strip(), source="human", shown_left=shown.shown_left,
-            rationale=rationale.strip(), **extra,
+            rationale=rationale.strip(), event_id=key, **extra,
         )
         if shown.queued:  # after the label is stored: a crash in between re-offers the item, never loses it
             self.queue.complete(shown.pair_id, annotator.strip())
-        return event_id
+        return Ack(event_id, verdict, duplicate=False)
 
-    def undo(self, event_id: str, *, annotator: str) -> None:
-        self.store.retract(event_id, annotator=annotator.strip())
+    def ready(self, config: FeedConfig) -> int:
+        """Pairs sampled ahead for this configuration."""
+        return self.feeds.feed(config).ready()
+
+    def progress(self, prompt_set: str) -> tuple[int, int]:
+        """(prompts of the set with a human label, prompts in the set)."""
+        return (self.store.labeled_prompts(prompt_set), len(self.feeds.prompt_sets.load(prompt_set)))
+
+    def is_labeled(self, shown: ShownPair) -> bool:
+        return bool(shown.key) and self.store.label(shown.key) is not None
+
+    def undo_last(self, annotator: str) -> ShownPair:
+        """Take back this annotator's newest label and show its pair again (with a fresh key), to redo it."""
+        last = self.store.last_label(annotator.strip(), "preference")
+        if last is None:
+            raise UserError("nothing to undo")
+        self.store.retract(last.id, annotator=annotator.strip())
+        pair = self.store.pair(last.pair_id)
+        shown = self._show(pair.id, pair.messages[-1]["content"], pair.text_a, pair.text_b, pair.prompt_set)
+        if last.shown_left in ("A", "B"):  # the same side order as before, so the pair looks as it did
+            left, right = (pair.text_a, pair.text_b) if last.shown_left == "A" else (pair.text_b, pair.text_a)
+            shown = ShownPair(pair.id, shown.prompt, left, right, last.shown_left, pair.prompt_set, key=shown.key)
+        return shown

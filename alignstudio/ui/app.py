@@ -12,10 +12,13 @@ from . import arena, data, evaluate, feedback, label, rounds, train, validate
 _SHORTCUTS = (Path(__file__).with_name("shortcuts.js")).read_text()
 
 
-def _login_name(request: gr.Request):
-    """With accounts, the annotator is whoever logged in: show it and lock the box."""
+def _annotator_on_load(remembered: str, request: gr.Request):
+    """With accounts, the annotator is whoever logged in: show it and lock the box. Without, the name this
+    browser used last (a reload must not turn labels into "anonymous")."""
     user = getattr(request, "username", None)
-    return gr.update(value=user, interactive=False) if user else gr.skip()
+    if user:
+        return gr.update(value=user, interactive=False)
+    return remembered if remembered else gr.skip()
 
 
 def build_app(services: Services) -> gr.Blocks:
@@ -40,7 +43,10 @@ def build_app(services: Services) -> gr.Blocks:
             arena_view = arena.build(services, annotator)
         with gr.Tab("Rounds", id="tab-rounds"):
             rounds_view = rounds.build(services)
-        demo.load(_login_name, None, annotator, api_name=False)
+        # the name is not a secret: a fixed key and secret let it survive server restarts
+        remembered = gr.BrowserState("", storage_key="alignstudio-annotator", secret="alignstudio-annotator")
+        demo.load(_annotator_on_load, remembered, annotator, api_name=False)
+        annotator.change(lambda name: name, annotator, remembered, api_name=False)
         label.wire(label_view, services, demo)
         feedback.wire(feedback_view, services, feedback_tab)
         data.wire(data_view, services, data_tab)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import gradio as gr
 
 from ..core.errors import UserError
-from ..services.arena import ArenaState, arena_battles, new_battle, record_vote, stream_turn
+from ..services.arena import ArenaState, arena_battles, identical, new_battle, record_vote, stream_turn
 from ..services.container import Services
 from ..services.ratings import bradley_terry
 from .common import on
@@ -27,6 +27,7 @@ class ArenaView:
     right: gr.Chatbot
     message: gr.Textbox
     send: gr.Button
+    regenerate: gr.Button
     vote_left: gr.Button
     vote_right: gr.Button
     vote_tie: gr.Button
@@ -37,7 +38,10 @@ class ArenaView:
     state: gr.State
 
     def chat_outputs(self) -> list:
-        return [self.state, self.left, self.right, self.reveal]
+        return [self.state, self.left, self.right, self.reveal, *self.votes()]
+
+    def votes(self) -> list:
+        return [self.vote_left, self.vote_right, self.vote_tie, self.vote_both_bad, self.regenerate]
 
 
 def build(services: Services, annotator: gr.Textbox) -> ArenaView:
@@ -63,17 +67,18 @@ def build(services: Services, annotator: gr.Textbox) -> ArenaView:
         message = gr.Textbox(placeholder="Say something to both models ...", show_label=False, scale=5,
                              elem_id="arena-message")
         send = gr.Button("Send", variant="primary", scale=1, elem_id="arena-send")
-    with gr.Row():
-        vote_left = gr.Button("A is better", elem_id="arena-vote-left")
-        vote_right = gr.Button("B is better", elem_id="arena-vote-right")
-        vote_tie = gr.Button("Tie", elem_id="arena-vote-tie")
-        vote_both_bad = gr.Button("Both bad", elem_id="arena-vote-both-bad")
+    with gr.Row():  # votes open once both answers are complete, as in Chatbot Arena
+        vote_left = gr.Button("A is better", elem_id="arena-vote-left", interactive=False)
+        vote_right = gr.Button("B is better", elem_id="arena-vote-right", interactive=False)
+        vote_tie = gr.Button("Tie", elem_id="arena-vote-tie", interactive=False)
+        vote_both_bad = gr.Button("Both bad", elem_id="arena-vote-both-bad", interactive=False)
+        regenerate = gr.Button("Regenerate", elem_id="arena-regenerate", interactive=False)
     reveal = gr.Markdown(elem_id="arena-reveal")
     with gr.Accordion("Leaderboard (Bradley-Terry from arena votes, 95% bootstrap intervals)", open=False):
         leaderboard = gr.Dataframe(interactive=False, elem_id="arena-leaderboard")
         refresh = gr.Button("Refresh leaderboard", size="sm", elem_id="arena-refresh")
     return ArenaView(annotator, model_x, model_y, anonymous, temperature, max_new_tokens, new, left, right, message,
-                     send, vote_left, vote_right, vote_tie, vote_both_bad, reveal, leaderboard, refresh,
+                     send, regenerate, vote_left, vote_right, vote_tie, vote_both_bad, reveal, leaderboard, refresh,
                      gr.State(None))
 
 
@@ -86,8 +91,10 @@ def _escaped(messages: list[dict]) -> list[dict]:
 
 def _show(state: ArenaState, note: str = "") -> tuple:
     title_left, title_right = state.labels()
+    open_turn = bool(state.user_turn) and state.complete and not state.voted
     return (state.to_dict(), gr.update(value=_escaped(state.transcript("left")), label=title_left),
-            gr.update(value=_escaped(state.transcript("right")), label=title_right), note)
+            gr.update(value=_escaped(state.transcript("right")), label=title_right), note,
+            *(gr.update(interactive=open_turn) for _ in range(5)))
 
 
 def start(model_x: str, model_y: str, anonymous: bool) -> tuple:
@@ -95,16 +102,19 @@ def start(model_x: str, model_y: str, anonymous: bool) -> tuple:
 
 
 def send(services: Services, state: dict | None, text: str, model_x: str, model_y: str, anonymous: bool,
-         temperature, max_new_tokens):
+         temperature, max_new_tokens, regenerate: bool = False):
     battle = ArenaState.from_dict(state) if state else new_battle(model_x, model_y, bool(anonymous))
-    if not text or not text.strip():
+    if not regenerate and (not text or not text.strip()):
         raise UserError("type a message first")
     left = services.generators.get(battle.model_left)
     right = services.generators.get(battle.model_right)
     for current in stream_turn(battle, text, left, right, temperature=float(temperature or 0.7),
-                               max_new_tokens=int(max_new_tokens or 256)):
-        yield (*_show(current, "Streaming ..."), "")
-    yield (*_show(battle, "Vote when you have read both answers."), "")
+                               max_new_tokens=int(max_new_tokens or 256), regenerate=regenerate):
+        if not current.complete:
+            yield (*_show(current, "Streaming ... (vote when both answers are complete)"), "")
+    note = ("Both answers are identical: a vote would say nothing. Regenerate, or send another message."
+            if identical(battle) else "Vote when you have read both answers.")
+    yield (*_show(battle, note), "")
 
 
 def vote(services: Services, choice: str, state: dict | None, annotator: str) -> tuple:
@@ -113,10 +123,17 @@ def vote(services: Services, choice: str, state: dict | None, annotator: str) ->
     if not annotator.strip():
         raise UserError("enter your annotator name first")
     battle = ArenaState.from_dict(state)
-    record_vote(services.store, battle, choice, annotator=annotator)
-    note = (f"Vote stored. A was **{battle.model_left}**, B was **{battle.model_right}**. "
+    ack = record_vote(services.store, battle, choice, annotator=annotator)
+    stored = "This vote was already stored." if ack.duplicate else "Vote stored."
+    note = (f"{stored} A was **{battle.model_left}**, B was **{battle.model_right}**. "
             "Keep chatting, or start a new conversation.")
     return _show(battle, note)
+
+
+def model_lists(services: Services, model_x: str, model_y: str) -> tuple:
+    """The model choices as they are now (a model trained since the page loaded is offered at once)."""
+    names = services.registry.names()
+    return gr.update(choices=names, value=model_x), gr.update(choices=names, value=model_y)
 
 
 def leaderboard(services: Services):
@@ -137,9 +154,17 @@ def wire(view: ArenaView, services: Services, tab: gr.Tab) -> None:
        api_name="arena_send")
     on(view.message.submit, send_turn, [view.state, view.message, *settings], [*outputs, view.message],
        api_name=False)
+
+    def regenerate_turn(state, text, *values):
+        yield from send(services, state, text, *values, regenerate=True)
+
+    on(view.regenerate.click, regenerate_turn, [view.state, view.message, *settings], [*outputs, view.message],
+       api_name="arena_regenerate")
     for button, choice in ((view.vote_left, "left"), (view.vote_right, "right"), (view.vote_tie, "tie"),
                            (view.vote_both_bad, "both_bad")):
         on(button.click, lambda s, a, _c=choice: vote(services, _c, s, a), [view.state, view.annotator], outputs,
            view.annotator, api_name=f"arena_vote_{choice}")
     on(tab.select, lambda: leaderboard(services), [], view.leaderboard, api_name=False)
+    on(tab.select, lambda x, y: model_lists(services, x, y), [view.model_x, view.model_y],
+       [view.model_x, view.model_y], api_name=False)
     on(view.refresh.click, lambda: leaderboard(services), [], view.leaderboard, api_name="arena_leaderboard")

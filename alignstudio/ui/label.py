@@ -11,11 +11,11 @@ import gradio as gr
 
 from ..core.errors import UserError
 from ..services.container import Services
-from ..services.labeling import ShownPair
+from ..services.labeling import ShownPair, seen_as
 from .common import SamplingControls, count_line, feed_config, on, sampling_controls
 from .render import escape_markdown_html
 
-EMPTY = {"shown": None, "history": []}
+EMPTY = {"shown": None}
 FRESH, QUEUE = "fresh samples", "labeling queue (most uncertain first)"
 
 
@@ -81,11 +81,15 @@ def build(services: Services, annotator: gr.Textbox) -> LabelView:
 
 
 # -- handlers ---------------------------------------------------------------------------------------------
+# A verdict is acknowledged by itself (`acknowledge`: stored, with its idempotency key), and only then is the
+# next pair fetched (`advance`): a slow or failed fetch never hides or repeats a stored label.
 
 
-def _present(services: Services, state: dict, shown: ShownPair | None, annotator: str, note: str = "") -> tuple:
-    state = {"shown": asdict(shown) if shown else None, "history": list(state.get("history", []))}
-    status = " · ".join(part for part in (note, count_line(services, annotator, "preference")) if part)
+def _present(services: Services, state: dict, shown: ShownPair | None, annotator: str, note: str = "",
+             config: tuple = ()) -> tuple:
+    state = {"shown": asdict(shown) if shown else None}
+    status = " · ".join(part for part in (note, count_line(services, annotator, "preference"),
+                                          _progress(services, shown, config)) if part)
     if shown is None:
         return state, "", "", "", "", "", status
     prompt_md = f"**Prompt** ({shown.prompt_set})\n\n{escape_markdown_html(shown.prompt)}"
@@ -93,12 +97,39 @@ def _present(services: Services, state: dict, shown: ShownPair | None, annotator
             status)
 
 
-def next_pair(services: Services, state: dict, annotator: str, source: str, *config) -> tuple:
+def _progress(services: Services, shown: ShownPair | None, config: tuple) -> str:
+    """What is left in the current set, and how many pairs are sampled ahead."""
+    if not config:
+        return ""
+    if config[0] == QUEUE:
+        return f"{services.labeling.queue.waiting()} left in the queue"
+    cfg = feed_config("pair", *config[1:])
+    done, total = services.labeling.progress(cfg.prompt_set)
+    ready = services.labeling.ready(cfg)
+    return f"{done} of {total} prompts in {cfg.prompt_set!r} labeled · {ready} pair{'s' * (ready != 1)} ready"
+
+
+def _fetch(services: Services, annotator: str, source: str, config: tuple) -> ShownPair:
     if source == QUEUE:
-        shown = services.labeling.next_queued(annotator)
-    else:
-        shown = services.labeling.next_pair(feed_config("pair", *config))
-    return _present(services, state, shown, annotator)
+        return services.labeling.next_queued(annotator)
+    return services.labeling.next_pair(feed_config("pair", *config))
+
+
+def next_pair(services: Services, state: dict, annotator: str, source: str, *config) -> tuple:
+    """Show a fresh pair (first load, skip, a new prompt set or model)."""
+    return _present(services, state, _fetch(services, annotator, source, config), annotator,
+                    config=(source, *config))
+
+
+def skip_pair(services: Services, state: dict, annotator: str, source: str, *config) -> tuple:
+    """The next pair instead of this one; a second skip of the same pair (double click) does nothing."""
+    shown = state.get("shown")
+    if not shown:
+        return next_pair(services, state, annotator, source, *config)
+    shown_next = services.labeling.moved_on.once(shown["key"], lambda: _fetch(services, annotator, source, config))
+    if shown_next is None:
+        return tuple(gr.skip() for _ in range(7))
+    return _present(services, state, shown_next, annotator, config=(source, *config))
 
 
 def _shown(state: dict, annotator: str) -> ShownPair:
@@ -109,28 +140,58 @@ def _shown(state: dict, annotator: str) -> ShownPair:
     return ShownPair(**state["shown"])
 
 
-def submit_label(services: Services, choice: str, state: dict, annotator: str, reason: str, source: str,
-                 *config) -> tuple:
-    event_id = services.labeling.label(_shown(state, annotator), choice, annotator=annotator, rationale=reason)
-    state = {"shown": state["shown"], "history": [*state.get("history", []), event_id]}
-    return next_pair(services, state, annotator, source, *config)
+def _ack_line(services: Services, ack, shown: ShownPair, annotator: str, source: str, config: tuple,
+              saved: str) -> str:
+    if ack.duplicate:
+        return (f"Already stored your verdict on this pair (**{seen_as(shown.shown_left, ack.verdict)}**); "
+                "nothing new was stored.")
+    waiting = ""
+    if source != QUEUE and services.labeling.ready(feed_config("pair", *config)) == 0:
+        waiting = " · sampling the next pair: none is ready yet (sampling is behind your pace)"
+    return f"{saved} · {count_line(services, annotator, 'preference')}{waiting}"
 
 
-def save_edit(services: Services, side: str, text: str, state: dict, annotator: str, reason: str, source: str,
-              *config) -> tuple:
-    event_id = services.labeling.label_edited(_shown(state, annotator), "left" if side == "A" else "right", text,
-                                              annotator=annotator, rationale=reason)
-    state = {"shown": state["shown"], "history": [*state.get("history", []), event_id]}
-    return next_pair(services, state, annotator, source, *config)
+def acknowledge(services: Services, choice: str, state: dict, annotator: str, reason: str, source: str,
+                *config) -> str:
+    shown = _shown(state, annotator)
+    ack = services.labeling.label(shown, choice, annotator=annotator, rationale=reason)
+    return _ack_line(services, ack, shown, annotator, source, config,
+                     f"Stored: **{seen_as(shown.shown_left, ack.verdict)}**")
 
 
-def undo_last(services: Services, state: dict, annotator: str) -> tuple:
-    history = list(state.get("history", []))
-    if not history:
-        raise UserError("nothing to undo")
-    services.labeling.undo(history.pop(), annotator=annotator)
-    state = {"shown": state.get("shown"), "history": history}
-    return state, f"Undid your last label · {count_line(services, annotator, 'preference')}"
+def acknowledge_edit(services: Services, side: str, text: str, state: dict, annotator: str, reason: str,
+                     source: str, *config) -> str:
+    shown = _shown(state, annotator)
+    ack = services.labeling.label_edited(shown, "left" if side == "A" else "right", text, annotator=annotator,
+                                         rationale=reason)
+    return _ack_line(services, ack, shown, annotator, source, config,
+                     "Saved your answer as the chosen response")
+
+
+def advance(services: Services, state: dict, annotator: str, source: str, *config) -> tuple:
+    """The next pair after a label: only once per labeled pair, however many clicks asked for it."""
+    shown = state.get("shown")
+    fetch = lambda: _fetch(services, annotator, source, config)  # noqa: E731
+    if not shown:
+        shown_next = fetch()
+    elif services.labeling.is_labeled(ShownPair(**shown)):
+        shown_next = services.labeling.moved_on.once(shown["key"], fetch)
+    else:
+        shown_next = None  # not labeled: nothing to move on from
+    if shown_next is None:  # or another click already moved on
+        return tuple(gr.skip() for _ in range(7))
+    last = services.store.last_label(annotator.strip(), "preference")
+    note = f"Last: **{seen_as(last.shown_left, last.verdict)}**" if last else ""
+    return _present(services, state, shown_next, annotator, note, (source, *config))
+
+
+def undo_last(services: Services, state: dict, annotator: str, source: str, *config) -> tuple:
+    """Take back the newest label and bring its pair back on screen, to label again."""
+    if not annotator.strip():
+        raise UserError("enter your annotator name first")
+    shown = services.labeling.undo_last(annotator)
+    return _present(services, state, shown, annotator, "Undid your last label: here is its pair again",
+                    (source, *config))
 
 
 def typed_pair(services: Services, prompt: str, state: dict, annotator: str, _source: str, *config) -> tuple:
@@ -159,20 +220,27 @@ def wire(view: LabelView, services: Services, demo: gr.Blocks) -> None:
 
     on(demo.load, lambda s, a, *c: next_pair(services, s, a, *c), [view.state, me, *config], outputs, me,
        api_name="label_first_pair")
+    # every label is acknowledged on its own, then `label_next` shows the next pair (API clients call it too)
     for button, choice in ((view.left_better, "left"), (view.right_better, "right"), (view.tie, "tie"),
                            (view.both_bad, "both_bad")):
-        on(button.click, lambda s, a, r, *c, _choice=choice: submit_label(services, _choice, s, a, r, *c),
-           [view.state, me, view.reason, *config], outputs, me, api_name=f"label_{choice}", **following)
-    on(view.skip.click, lambda s, a, *c: next_pair(services, s, a, *c), [view.state, me, *config], outputs, me,
+        stored = on(button.click, lambda s, a, r, *c, _choice=choice: acknowledge(services, _choice, s, a, r, *c),
+                    [view.state, me, view.reason, *config], view.status, me, api_name=f"label_{choice}",
+                    **following)
+        on(stored.success, lambda s, a, *c: advance(services, s, a, *c), [view.state, me, *config], outputs, me,
+           api_name="label_next" if choice == "left" else False, **following)
+    on(view.skip.click, lambda s, a, *c: skip_pair(services, s, a, *c), [view.state, me, *config], outputs, me,
        api_name="label_skip", **following)
-    on(view.undo.click, lambda s, a: undo_last(services, s, a), [view.state, me], [view.state, view.status], me,
+    on(view.undo.click, lambda s, a, *c: undo_last(services, s, a, *c), [view.state, me, *config], outputs, me,
        api_name="label_undo", **following)
     on(view.sample_typed.click, lambda p, s, a, *c: typed_pair(services, p, s, a, *c),
        [view.typed_prompt, view.state, me, *config], outputs, me, api_name="label_typed_prompt")
     view.edit_side.change(edit_start, [view.state, view.edit_side], view.edit_text, api_name=False)
-    on(view.edit_save.click, lambda side, text, s, a, r, *c: save_edit(services, side, text, s, a, r, *c),
-       [view.edit_side, view.edit_text, view.state, me, view.reason, *config], outputs, me,
-       api_name="label_edited")
+    saved = on(view.edit_save.click,
+               lambda side, text, s, a, r, *c: acknowledge_edit(services, side, text, s, a, r, *c),
+               [view.edit_side, view.edit_text, view.state, me, view.reason, *config], view.status, me,
+               api_name="label_edited", **following)
+    on(saved.success, lambda s, a, *c: advance(services, s, a, *c), [view.state, me, *config], outputs, me,
+       api_name=False, **following)
     # new sampling numbers take effect with the next pair; a new prompt set or model shows one right away
     for component in (view.source, *view.sampling.source_inputs()):
         on(component.change, lambda s, a, *c: next_pair(services, s, a, *c), [view.state, me, *config], outputs,

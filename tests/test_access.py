@@ -67,6 +67,8 @@ def test_login_required_and_labels_belong_to_the_login(tmp_path, tiny_model_dir)
 
 
 def test_private_workspace_files_cannot_be_fetched(tmp_path, tiny_model_dir):
+    # the default set-up: Gradio serves no workspace path at all, so this passes even without the blocked paths;
+    # test_a_logged_in_user_cannot_fetch_private_workspace_files is the one that pins them
     workspace = tmp_path / "ws"
     with running_app(workspace, tiny_model_dir) as (_, url):
         store = workspace / "store.sqlite"

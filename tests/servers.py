@@ -29,10 +29,12 @@ def _die_with_parent() -> None:
     ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
 
 
-def start_app(workspace: Path, model: Path | str, *extra: str, log: Path | None = None) -> tuple[subprocess.Popen, str]:
+def start_app(workspace: Path, model: Path | str, *extra: str, log: Path | None = None,
+              env: dict | None = None) -> tuple[subprocess.Popen, str]:
+    """`env`: extra environment variables for the app (e.g. LD_PRELOAD for the crash simulation)."""
     port = free_port()
     log = log or workspace.parent / f"app-{port}.log"
-    env = os.environ | {"HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False", "PYTHONUNBUFFERED": "1"}
+    env = os.environ | {"HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False", "PYTHONUNBUFFERED": "1"} | (env or {})
     handle = open(log, "ab")
     proc = subprocess.Popen(
         [sys.executable, str(ROOT / "app.py"), "--workspace", str(workspace), "--model", str(model),
@@ -64,8 +66,8 @@ def stop(proc: subprocess.Popen) -> None:
 
 
 @contextmanager
-def running_app(workspace: Path, model, *extra: str):
-    proc, url = start_app(workspace, model, *extra)
+def running_app(workspace: Path, model, *extra: str, env: dict | None = None):
+    proc, url = start_app(workspace, model, *extra, env=env)
     try:
         yield proc, url
     finally:

@@ -89,6 +89,60 @@ def test_full_disk_is_one_clear_error_and_nothing_half_written(tmp_path):
     assert len(store.labels()) == 1
 
 
+_FILE_SIZE_LIMIT_WRITER = """
+import json, resource, signal, sys
+from pathlib import Path
+from alignstudio.core.errors import UserError
+from alignstudio.core.store import Store
+
+path = Path(sys.argv[1])
+store = Store(path)
+pair = store.add_pair([{"role": "user", "content": "q"}], "a", "b", model_a="m", model_b="m")
+for i in range(5):
+    store.add_preference(pair, "A", annotator="ann", rationale=f"earlier {i}")
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # past the limit write() fails with EFBIG instead of killing us
+soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+limit = max(p.stat().st_size for p in path.parent.iterdir()) + 8192
+resource.setrlimit(resource.RLIMIT_FSIZE, (limit, hard))
+out = {"limit": limit, "wal_before": path.with_name(path.name + "-wal").stat().st_size}
+try:
+    # 400 kB fits the page cache, so its pages are first written at COMMIT, and the WAL hits the limit there
+    store.add_preference(pair, "B", annotator="ann", rationale="too big " + "x" * 400_000)
+    out["error"] = None
+except UserError as exc:
+    out["error"] = str(exc)
+out["wal_after"] = path.with_name(path.name + "-wal").stat().st_size
+out["labels_then"] = [label.rationale for label in store.labels()]
+resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))  # the disk has room again
+store.add_preference(pair, "tie", annotator="ann", rationale="after")
+print(json.dumps(out))
+"""
+
+
+def test_disk_full_at_commit_for_real_is_one_clear_error(tmp_path):
+    """A real file-size limit (RLIMIT_FSIZE): the WAL write at COMMIT fails with EFBIG part way through a label."""
+    import subprocess
+    import sys
+
+    from servers import ROOT
+
+    path = tmp_path / "ws" / "s.sqlite"
+    result = subprocess.run([sys.executable, "-c", _FILE_SIZE_LIMIT_WRITER, str(path)], cwd=ROOT,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    out = json.loads(result.stdout.strip().splitlines()[-1])
+    assert out["error"] and "could not be written" in out["error"] and "\n" not in out["error"]
+    assert out["wal_before"] < out["wal_after"] == out["limit"]  # the commit's frames ran into the limit
+    earlier = [f"earlier {i}" for i in range(5)]
+    assert out["labels_then"] == earlier  # the failed label is not there, the earlier ones are
+    store = Store(path)  # a fresh process's view of the file
+    try:
+        assert [label.rationale for label in store.labels()] == earlier + ["after"]
+        assert store.integrity_ok()
+    finally:
+        store.close()
+
+
 def test_unwritable_workspace_is_one_clear_error(tmp_path):
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("a file where the workspace should be")

@@ -9,7 +9,8 @@
 - Verdicts of remote judges are cached by content (the judge's fingerprint and the exact conversation and
   responses, hashed) in the workspace, so nothing is paid for twice. Malformed replies are not cached.
 - Injection guard: a response flagged by `prompt.injection_signals` is never recorded as the winner against an
-  unflagged one; such a win becomes a tie and is reported.
+  unflagged one; such a win becomes a tie and is reported. A flagged response is named in the rationale (which
+  bulk judging stores with the event), whatever the verdict.
 
 `JudgeCache` also keeps a log of combined judgments (both orders per pair) for the agreement view.
 It knows the store only through pair ids it is given.
@@ -98,6 +99,9 @@ class PairJudgment:
                  f"[B,A] {second}: {self.second.rationale or self.second.error}"]
         if self.consistent is False:
             parts.append("the two orders disagree: recorded as a tie")
+        if self.injection:  # first, so the 4000-character cap never cuts it: it is stored with the verdict
+            flagged = "; ".join(f"{side} ({', '.join(signals)})" for side, signals in sorted(self.injection.items()))
+            parts.insert(0, f"injection attempt flagged in {flagged}")
         if self.guarded:
             parts.append("injection guard: a response that tries to instruct the judge can not win; recorded as a tie")
         return " | ".join(parts)[:4000]

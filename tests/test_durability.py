@@ -70,6 +70,7 @@ def test_every_acknowledged_label_was_synced_before_the_acknowledgement(tmp_path
             endpoint = "/label_left" if i % 2 else "/label_right"
             client.predict("dur", f"acked {i}", *_config(tiny_model_dir), api_name=endpoint)
             acked.append(f"acked {i}")  # the server answered: acknowledged
+            client.predict("dur", *_config(tiny_model_dir), api_name="/label_next")
         os.kill(proc.pid, signal.SIGKILL)  # then the power goes: only the synced image survives
         proc.wait()
     finally:

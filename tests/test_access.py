@@ -11,7 +11,7 @@ from gradio_client import Client
 
 from alignstudio.core.errors import UserError
 from alignstudio.core.store import Store
-from alignstudio.services.auth import Accounts, hash_password, parse_users
+from alignstudio.services.auth import ROLES, Account, Accounts, hash_password, parse_users
 from servers import ROOT, running_app
 
 
@@ -32,7 +32,7 @@ def _status(url: str) -> int:
 def test_password_hashes_verify_and_never_hold_the_password():
     encoded = hash_password("correct horse battery")
     assert "correct" not in encoded and encoded.startswith("pbkdf2_sha256$")
-    accounts = Accounts({"ann": encoded})
+    accounts = Accounts({"ann": Account(encoded)})
     assert accounts.verify("ann", "correct horse battery")
     assert not accounts.verify("ann", "wrong password") and not accounts.verify("eve", "correct horse battery")
     with pytest.raises(UserError, match="at least 8"):
@@ -41,14 +41,52 @@ def test_password_hashes_verify_and_never_hold_the_password():
         parse_users("ann:plaintextpassword", "users.txt")
 
 
-def test_users_cli_writes_a_hashed_file(tmp_path):
+def _users_add(users, name, *flags, password="s3cret-passw0rd"):
+    return subprocess.run([sys.executable, "-m", "alignstudio", "users", "add", str(users), name,
+                           "--password-stdin", *flags], input=password + "\n", cwd=ROOT, capture_output=True,
+                          text=True)
+
+
+def test_users_cli_writes_a_hashed_file_with_roles(tmp_path):
     users = tmp_path / "users.txt"
-    result = subprocess.run([sys.executable, "-m", "alignstudio", "users", "add", str(users), "alice",
-                             "--password-stdin"], input="s3cret-passw0rd\n", cwd=ROOT, capture_output=True,
-                            text=True)
-    assert result.returncode == 0, result.stderr
+    for name, flags in (("alice", ()), ("root", ("--role", "admin"))):
+        result = _users_add(users, name, *flags)
+        assert result.returncode == 0, result.stderr
     assert "s3cret" not in users.read_text()
-    assert Accounts.load(str(users)).verify("alice", "s3cret-passw0rd")
+    accounts = Accounts.load(str(users))
+    assert accounts.verify("alice", "s3cret-passw0rd")
+    assert (accounts.role("alice"), accounts.role("root")) == ("annotator", "admin")
+    bad = _users_add(users, "mallory", "--role", "owner")
+    assert bad.returncode != 0 and "invalid choice: 'owner'" in bad.stderr
+
+
+def test_roles_are_read_from_files_and_env_and_old_lines_are_admins(tmp_path, monkeypatch):
+    encoded = hash_password("correct horse battery")
+    text = f"old:{encoded}\nann:{encoded}:annotator\nboss:{encoded}:admin\n"
+    users = tmp_path / "users.txt"
+    users.write_text(text)
+    monkeypatch.setenv("ALIGNSTUDIO_USERS", text.replace("\n", ","))
+    for accounts in (Accounts.load(str(users)), Accounts.load("env")):
+        assert {name: accounts.role(name) for name in accounts.names()} == \
+            {"old": "admin", "ann": "annotator", "boss": "admin"}
+        assert accounts.verify("ann", "correct horse battery")
+    assert set(ROLES) == {"admin", "annotator"}
+    with pytest.raises(UserError, match="users.txt, entry 1: unknown role 'owner'"):
+        parse_users(f"eve:{encoded}:owner", "users.txt")
+    with pytest.raises(UserError, match="no account named 'eve'"):
+        Accounts.load(str(users)).role("eve")
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"\xff\xfe junk", "not valid UTF-8"),
+    (b"ann:pbkdf2_sha256$999999999$00$00", "expected NAME:pbkdf2_sha256"),
+    (b"#" * (1 << 20) + b"\n", "too big for a users file"),
+])
+def test_bad_users_files_are_one_clear_error(tmp_path, content, message):
+    users = tmp_path / "users.txt"
+    users.write_bytes(content)
+    with pytest.raises(UserError, match=message):
+        Accounts.load(str(users))
 
 
 def test_login_required_and_labels_belong_to_the_login(tmp_path, tiny_model_dir):

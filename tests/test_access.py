@@ -2,6 +2,7 @@
 
 import asyncio
 import inspect
+import io
 import subprocess
 import sys
 import time
@@ -13,6 +14,7 @@ import httpx
 import pytest
 from gradio_client import Client
 
+from alignstudio.cli import main as cli_main
 from alignstudio.core.errors import UserError
 from alignstudio.core.store import Store
 from alignstudio.services.auth import ROLES, Account, Accounts, hash_password, parse_users
@@ -48,23 +50,21 @@ def test_password_hashes_verify_and_never_hold_the_password():
         parse_users("ann:plaintextpassword", "users.txt")
 
 
-def _users_add(users, name, *flags, password="s3cret-passw0rd"):
-    return subprocess.run([sys.executable, "-m", "alignstudio", "users", "add", str(users), name,
-                           "--password-stdin", *flags], input=password + "\n", cwd=ROOT, capture_output=True,
-                          text=True)
-
-
-def test_users_cli_writes_a_hashed_file_with_roles(tmp_path):
+def test_users_cli_writes_a_hashed_file_with_roles(tmp_path, monkeypatch, capsys):
     users = tmp_path / "users.txt"
-    for name, flags in (("alice", ()), ("root", ("--role", "admin"))):
-        result = _users_add(users, name, *flags)
-        assert result.returncode == 0, result.stderr
+    result = subprocess.run([sys.executable, "-m", "alignstudio", "users", "add", str(users), "alice",
+                             "--password-stdin"], input="s3cret-passw0rd\n", cwd=ROOT, capture_output=True,
+                            text=True)
+    assert result.returncode == 0, result.stderr
+    monkeypatch.setattr("sys.stdin", io.StringIO("r00t-passw0rd\n"))  # the same CLI, in-process (faster)
+    assert cli_main(["users", "add", str(users), "root", "--role", "admin", "--password-stdin"]) == 0
     assert "s3cret" not in users.read_text()
     accounts = Accounts.load(str(users))
-    assert accounts.verify("alice", "s3cret-passw0rd")
+    assert accounts.verify("alice", "s3cret-passw0rd") and accounts.verify("root", "r00t-passw0rd")
     assert (accounts.role("alice"), accounts.role("root")) == ("annotator", "admin")
-    bad = _users_add(users, "mallory", "--role", "owner")
-    assert bad.returncode != 0 and "invalid choice: 'owner'" in bad.stderr
+    with pytest.raises(SystemExit):
+        cli_main(["users", "add", str(users), "mallory", "--role", "owner", "--password-stdin"])
+    assert "invalid choice: 'owner'" in capsys.readouterr().err
 
 
 def test_roles_are_read_from_files_and_env_and_old_lines_are_admins(tmp_path, monkeypatch):
@@ -240,3 +240,20 @@ def test_password_checks_leave_the_event_loop_free():
         return ticks - before
 
     assert asyncio.run(main()) > 1
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--ssl-certfile", "cert.pem"], "--ssl-certfile and --ssl-keyfile go together"),
+    (["--ssl-certfile", "nope.pem", "--ssl-keyfile", "nope.key"], "--ssl-certfile: nope.pem does not exist"),
+    (["--session-hours", "0"], "--session-hours must be above 0"),
+    (["--max-upload-mb", "0"], "--max-upload-mb must be at least 1"),
+])
+def test_serve_flags_are_checked_before_anything_starts(flags, message):
+    import argparse
+
+    from alignstudio.cli import serve
+
+    parser = argparse.ArgumentParser()
+    serve.register(parser.add_subparsers())
+    with pytest.raises(UserError, match=message):
+        serve._check(parser.parse_args(["serve", *flags]))

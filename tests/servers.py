@@ -6,6 +6,7 @@ import ctypes
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -41,13 +42,15 @@ def start_app(workspace: Path, model: Path | str, *extra: str, log: Path | None 
          "--host", "127.0.0.1", "--port", str(port), *extra],
         cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent,
     )
-    url = f"http://127.0.0.1:{port}/"
+    https = "--ssl-certfile" in extra
+    url = f"{'https' if https else 'http'}://127.0.0.1:{port}/"
+    context = ssl._create_unverified_context() if https else None  # tests' certificates are self-signed
     deadline = time.time() + 120
     while time.time() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"app exited with {proc.returncode}: {log.read_text()[-2000:]}")
         try:
-            urllib.request.urlopen(url, timeout=2)
+            urllib.request.urlopen(url, timeout=2, context=context)
             return proc, url
         except OSError:
             time.sleep(0.5)

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from alignstudio.core.errors import UserError
-from alignstudio.core.formats import load_preferences, load_prompts
+from alignstudio.core.formats import MAX_FILE_BYTES, MAX_LINE_BYTES, load_preferences, load_prompts, read_records
 from alignstudio.core.models import check_model_folder
 from alignstudio.core.registry import ModelRegistry
 from alignstudio.core.store import Store
@@ -50,6 +50,25 @@ def test_control_characters_are_refused(tmp_path):
                                 "rejected": "b"}) + "\n")
     with pytest.raises(UserError, match="U\\+0007"):
         load_preferences(path)
+
+
+def test_a_line_over_the_line_cap_is_refused_by_name(tmp_path):
+    path = tmp_path / "p.jsonl"
+    with open(path, "wb") as handle:
+        handle.write(b'{"prompt": "fine"}\n{"prompt": "')
+        handle.write(b"x" * MAX_LINE_BYTES)
+        handle.write(b'"}\n')
+    with pytest.raises(UserError, match=f"p.jsonl, line 2: the line is longer than {MAX_LINE_BYTES:,} bytes"):
+        load_prompts(path)
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".csv", ".parquet"])
+def test_a_file_over_the_file_cap_is_refused_before_reading(tmp_path, suffix):
+    path = tmp_path / f"big{suffix}"
+    with open(path, "wb") as handle:  # sparse: takes no disk, and is refused from its size alone
+        handle.truncate(MAX_FILE_BYTES + 1)
+    with pytest.raises(UserError, match=f"big{suffix}: 1,073,741,825 bytes is over the"):
+        read_records(path)
 
 
 def test_rtl_emoji_and_newlines_are_fine(tmp_path):

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from alignstudio.core.errors import UserError
-from alignstudio.core.formats import load_preferences, load_prompts, write_records
+from alignstudio.core.formats import MAX_FIELD_CHARS, load_preferences, load_prompts, write_records
 from alignstudio.services.prompt_sets import SHIPPED, PromptSets
 
 
@@ -48,6 +48,8 @@ MALFORMED = {
     "empty.jsonl": (b"", "empty"),
     "latin1.jsonl": ('{"prompt": "caf\u00e9"}\n'.encode("latin-1"), "line 1: not valid UTF-8"),
     "huge.jsonl": (json.dumps({"prompt": "x" * 1_000_001}).encode() + b"\n", "limit"),
+    "nested.jsonl": (b'{"prompt": "ok"}\n' + b"[" * 100_000 + b"\n", "line 2: invalid JSON \\(nested too deeply\\)"),
+    "long_field.csv": (b"prompt\n" + b"x" * 200_001 + b"\n", "line 2: field 'prompt' is 200,001 characters"),
     "wrong_role.jsonl": (b'{"prompt": [{"role": "wizard", "content": "hi"}]}\n', "unknown role"),
     "dup_ids.jsonl": (b'{"id": "a", "prompt": "x"}\n{"id": "a", "prompt": "y"}\n', "line 2: duplicate id"),
     "extra_values.csv": (b"prompt\nhello,extra\n", "more values than the header"),
@@ -87,3 +89,10 @@ def test_prompt_set_import_round_trip(tmp_path, workspace):
     assert [p.text for p in sets.load("mine")] == ["a", "b"] and "mine" in sets.names()
     with pytest.raises(UserError, match="shipped"):
         sets.import_file(tmp_path / "mine.jsonl", "default")
+
+
+def test_csv_fields_up_to_the_text_limit_load(tmp_path):
+    """csv's own default (131,072 characters a field) would call these valid rows malformed."""
+    long = "y" * MAX_FIELD_CHARS
+    path = write_records([{"prompt": "q", "chosen": long, "rejected": "short"}], tmp_path / "long.csv")
+    assert load_preferences(path)[0]["chosen"] == long

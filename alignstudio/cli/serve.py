@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import ipaddress
 
+from pathlib import Path
+
 from ..core.errors import UserError
+from ..core.formats import MAX_UPLOAD_MB
+from ..services.logins import DEFAULT_SESSION_HOURS
 from .common import workspace
 
 
@@ -17,6 +21,12 @@ def register(sub) -> None:
     p.add_argument("--auth", default=None, metavar="FILE|env",
                    help="require login: a users file from `alignstudio users add`, or 'env' for $ALIGNSTUDIO_USERS")
     p.add_argument("--insecure", action="store_true", help="allow a non-loopback address without --auth")
+    p.add_argument("--session-hours", type=float, default=DEFAULT_SESSION_HOURS,
+                   help=f"a login lasts this long, then the login page comes back (default {DEFAULT_SESSION_HOURS:g})")
+    p.add_argument("--max-upload-mb", type=int, default=MAX_UPLOAD_MB,
+                   help=f"largest file the web app accepts (default {MAX_UPLOAD_MB}); the CLI reads bigger ones")
+    p.add_argument("--ssl-certfile", default=None, help="serve https with this certificate (PEM)")
+    p.add_argument("--ssl-keyfile", default=None, help="the certificate's private key (PEM)")
     p.set_defaults(func=run)
 
 
@@ -29,9 +39,22 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def run(args) -> int:
+def _check(args) -> None:
     if not _is_loopback(args.host) and not args.auth and not args.insecure:
         raise UserError(f"refusing to listen on {args.host} without --auth; pass --insecure to do it anyway")
+    if not args.session_hours > 0:
+        raise UserError(f"--session-hours must be above 0, got {args.session_hours:g}")
+    if args.max_upload_mb < 1:
+        raise UserError(f"--max-upload-mb must be at least 1, got {args.max_upload_mb}")
+    if bool(args.ssl_certfile) != bool(args.ssl_keyfile):
+        raise UserError("--ssl-certfile and --ssl-keyfile go together")
+    for flag, name in (("--ssl-certfile", args.ssl_certfile), ("--ssl-keyfile", args.ssl_keyfile)):
+        if name and not Path(name).is_file():
+            raise UserError(f"{flag}: {name} does not exist")
+
+
+def run(args) -> int:
+    _check(args)
     from ..services.auth import Accounts
     from ..services.container import Services
     from ..ui.app import launch
@@ -39,5 +62,6 @@ def run(args) -> int:
     print("loading the model (the first start converts the embedded SmolLM2, ~20 s) ...", flush=True)
     accounts = Accounts.load(args.auth) if args.auth else None  # bad users file: fail before loading models
     services = Services.build(workspace(args), args.model, prefetch_depth=args.prefetch)
-    launch(services, host=args.host, port=args.port, accounts=accounts)
+    launch(services, host=args.host, port=args.port, accounts=accounts, session_hours=args.session_hours,
+           max_upload_mb=args.max_upload_mb, ssl_certfile=args.ssl_certfile, ssl_keyfile=args.ssl_keyfile)
     return 0

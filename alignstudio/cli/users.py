@@ -1,4 +1,4 @@
-"""`alignstudio users add FILE NAME`: create annotator accounts for `serve --auth FILE`."""
+"""`alignstudio users add FILE NAME [--role admin|annotator]`: create accounts for `serve --auth FILE`."""
 
 from __future__ import annotations
 
@@ -7,16 +7,18 @@ import sys
 from pathlib import Path
 
 from ..core.errors import UserError
-from ..services.auth import add_user
+from ..services.auth import DEFAULT_ROLE, ROLES, add_user
 
 
 def register(sub) -> None:
-    p = sub.add_parser("users", help="manage annotator accounts for --auth",
+    p = sub.add_parser("users", help="manage accounts for --auth",
                        description="Passwords are stored as salted PBKDF2 hashes, never in clear.")
     actions = p.add_subparsers(dest="action", required=True)
     add = actions.add_parser("add", help="add or replace a user")
     add.add_argument("file", help="users file (created if missing)")
     add.add_argument("name")
+    add.add_argument("--role", choices=ROLES, default=DEFAULT_ROLE,
+                     help=f"what the account may do (default {DEFAULT_ROLE}; lines from before roles count as admin)")
     add.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
     p.set_defaults(func=run)
 
@@ -28,6 +30,6 @@ def run(args) -> int:
         password = getpass.getpass(f"password for {args.name}: ")
         if password != getpass.getpass("again: "):
             raise UserError("the passwords differ")
-    add_user(Path(args.file), args.name, password)
-    print(f"user {args.name} saved in {args.file}")
+    add_user(Path(args.file), args.name, password, args.role)
+    print(f"user {args.name} ({args.role}) saved in {args.file}")
     return 0

@@ -8,7 +8,6 @@ follows TRL: DPO `prompt`/`chosen`/`rejected`, KTO `prompt`/`completion`/`label`
 from __future__ import annotations
 
 import csv
-import io
 import json
 import os
 import re
@@ -22,6 +21,13 @@ from .conversation import as_messages, conversation_problems, text_of
 from .errors import UserError
 
 MAX_FIELD_CHARS = 200_000  # a prompt or response beyond this is almost surely a broken file, not data
+# A line holds a few fields of up to MAX_FIELD_CHARS each, maybe \u-escaped (6 bytes a character): 16 MiB is
+# room for that, and still bounds what one line can make us hold.
+MAX_LINE_BYTES = 16 << 20
+# A file is held as Python records (several times its size in memory): past 1 GiB, use a datasets folder
+# (memory-mapped) or split it.
+MAX_FILE_BYTES = 1 << 30
+MAX_UPLOAD_MB = 50  # the web app's upload limit (`serve --max-upload-mb`); the CLI reads up to MAX_FILE_BYTES
 # C0 control characters other than tab, newline and carriage return: binary junk, not text
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 FILE_SUFFIXES = (".jsonl", ".json", ".csv", ".parquet")
@@ -49,25 +55,45 @@ def read_records(path: str | os.PathLike) -> list[tuple[int | None, dict]]:
                     "or a datasets folder")
 
 
-def _decode(path: Path) -> str:
-    raw = path.read_bytes()
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise UserError(f"{_where(path, line)}: not valid UTF-8 (byte {raw[exc.start]:#x})") from None
+def _check_size(path: Path) -> None:
+    size = path.stat().st_size
+    if size > MAX_FILE_BYTES:
+        raise UserError(f"{path.name}: {size:,} bytes is over the {MAX_FILE_BYTES:,}-byte limit for one file; "
+                        "split it or save it as a datasets folder")
+
+
+def _lines(path: Path):
+    """(line number, text) for each line, read as a stream: no line over MAX_LINE_BYTES, no file over
+    MAX_FILE_BYTES, UTF-8 only. Lines keep their line ending (the csv module wants it)."""
+    _check_size(path)
+    total = 0
+    with open(path, "rb") as handle:
+        for number in range(1, 1 << 62):
+            raw = handle.readline(MAX_LINE_BYTES + 1)
+            if not raw:
+                return
+            total += len(raw)
+            if len(raw) > MAX_LINE_BYTES:
+                raise UserError(f"{_where(path, number)}: the line is longer than {MAX_LINE_BYTES:,} bytes")
+            if total > MAX_FILE_BYTES:  # the file grew while we read it
+                _check_size(path)
+            try:
+                yield number, raw.decode("utf-8-sig" if number == 1 else "utf-8")
+            except UnicodeDecodeError as exc:
+                raise UserError(f"{_where(path, number)}: not valid UTF-8 (byte {raw[exc.start]:#x})") from None
 
 
 def _read_jsonl(path: Path) -> list[tuple[int | None, dict]]:
-    text = _decode(path)
     records = []
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in _lines(path):
         if not line.strip():
             continue
         try:
             value = json.loads(line)
         except json.JSONDecodeError as exc:
             raise UserError(f"{_where(path, number)}: invalid JSON ({exc.msg} at column {exc.colno})") from None
+        except RecursionError:  # e.g. '[' * 100000: the parser recurses once per level
+            raise UserError(f"{_where(path, number)}: invalid JSON (nested too deeply)") from None
         if not isinstance(value, dict):
             raise UserError(f"{_where(path, number)}: expected a JSON object, got {type(value).__name__}")
         records.append((number, value))
@@ -77,12 +103,14 @@ def _read_jsonl(path: Path) -> list[tuple[int | None, dict]]:
 
 
 def _read_csv(path: Path) -> list[tuple[int | None, dict]]:
-    text = _decode(path)
-    reader = csv.DictReader(io.StringIO(text, newline=""))
-    if not reader.fieldnames:
-        raise UserError(f"{path.name}: the file is empty")
+    # The csv module's default field limit (131,072 characters) is below our own text limit: raise it to the
+    # line cap (a field cannot be longer than its line), so a long field gets the clear length message below.
+    csv.field_size_limit(max(csv.field_size_limit(), MAX_LINE_BYTES))
+    reader = csv.DictReader(line for _, line in _lines(path))
     records = []
     try:
+        if not reader.fieldnames:
+            raise UserError(f"{path.name}: the file is empty")
         for row in reader:
             if None in row:
                 raise UserError(f"{_where(path, reader.line_num)}: more values than the header has columns")
@@ -97,6 +125,7 @@ def _read_csv(path: Path) -> list[tuple[int | None, dict]]:
 def _read_parquet(path: Path) -> list[tuple[int | None, dict]]:
     import pyarrow.parquet as pq
 
+    _check_size(path)
     try:
         table = pq.read_table(path)
     except Exception as exc:  # pyarrow raises several types for a corrupt file

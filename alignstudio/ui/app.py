@@ -7,9 +7,13 @@ from pathlib import Path
 import gradio as gr
 
 from ..services.container import Services
-from . import arena, data, evaluate, feedback, label, rounds, train, validate
+from ..services.data_import import MAX_UPLOAD_MB
+from ..services.logins import DEFAULT_SESSION_HOURS, SignIn
+from . import arena, data, evaluate, feedback, label, login, rounds, train, validate
 
 _SHORTCUTS = (Path(__file__).with_name("shortcuts.js")).read_text()
+# Uploaded files (imports) are read at once into the store; a day later their cached copies can go.
+UPLOAD_CACHE = (3600, 86400)  # (check every hour, delete files older than a day)
 
 
 def _annotator_on_load(remembered: str, request: gr.Request):
@@ -22,7 +26,7 @@ def _annotator_on_load(remembered: str, request: gr.Request):
 
 
 def build_app(services: Services) -> gr.Blocks:
-    with gr.Blocks(title="AlignStudio") as demo:
+    with gr.Blocks(title="AlignStudio", delete_cache=UPLOAD_CACHE) as demo:
         with gr.Row():
             gr.Markdown("# AlignStudio")
             annotator = gr.Textbox(label="Annotator", placeholder="your name", elem_id="annotator", scale=0,
@@ -69,12 +73,21 @@ def private_paths(services: Services) -> list[str]:
 
 
 def launch(services: Services, host: str = "127.0.0.1", port: int = 7860, accounts=None,
-           prevent_thread_lock: bool = False):
+           prevent_thread_lock: bool = False, *, session_hours: float = DEFAULT_SESSION_HOURS,
+           max_upload_mb: int = MAX_UPLOAD_MB, ssl_certfile: str | None = None, ssl_keyfile: str | None = None):
     demo = build_app(services)
     demo.queue(default_concurrency_limit=4)
     return demo.launch(
         server_name=host, server_port=port, head=f"<script>{_SHORTCUTS}</script>", show_error=True,
         prevent_thread_lock=prevent_thread_lock, footer_links=[], blocked_paths=private_paths(services),
-        auth=accounts.verify if accounts is not None else None,
-        auth_message="AlignStudio: sign in with your annotator account" if accounts is not None else None,
+        auth=login.auth_callable(SignIn(accounts)) if accounts is not None else None,
+        auth_message="AlignStudio: sign in with your account" if accounts is not None else None,
+        app_kwargs=login.app_kwargs(session_hours),
+        max_file_size=max_upload_mb * 1024 * 1024,
+        # never a public gradio.live tunnel, whatever GRADIO_SHARE says; never the Node SSR proxy (GRADIO_SSR_MODE),
+        # which would hide the client address the login throttle keys on
+        share=False, ssr_mode=False,
+        # with TLS, Gradio's start-up self-check calls https://127.0.0.1, which a certificate made out to the
+        # real host name (or a self-signed one) fails: it is the app talking to itself, so skip the check
+        ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile, ssl_verify=not ssl_certfile,
     )

@@ -17,7 +17,7 @@ def _body(page) -> str:
 def test_anonymous_chat_vote_reveals_names_and_stores_a_pair(tmp_path, tiny_model_dir, second_tiny_model_dir):
     workspace = tmp_path / "ws"
     name_x, name_y = str(second_tiny_model_dir.resolve()), str(tiny_model_dir.resolve())
-    with running_app(workspace, tiny_model_dir) as (_, url), browser_page() as page:
+    with running_app(workspace, tiny_model_dir, "--allow-path", name_x) as (_, url), browser_page() as page:
         page.goto(url)
         page.fill("#annotator textarea, #annotator input", "carol")
         page.get_by_role("tab", name="Arena").click()

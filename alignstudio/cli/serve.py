@@ -6,6 +6,7 @@ import ipaddress
 
 from pathlib import Path
 
+from ..core import access
 from ..core.errors import UserError
 from ..core.formats import MAX_UPLOAD_MB
 from ..services.logins import DEFAULT_SESSION_HOURS
@@ -25,6 +26,9 @@ def register(sub) -> None:
                    help=f"a login lasts this long, then the login page comes back (default {DEFAULT_SESSION_HOURS:g})")
     p.add_argument("--max-upload-mb", type=int, default=MAX_UPLOAD_MB,
                    help=f"largest file the web app accepts (default {MAX_UPLOAD_MB}); the CLI reads bigger ones")
+    p.add_argument("--allow-path", action="append", default=[], metavar="DIR",
+                   help="a folder outside the workspace whose models may be typed in the app (repeatable); by "
+                        "default only registered names, the --model folder and paths inside the workspace")
     p.add_argument("--ssl-certfile", default=None, help="serve https with this certificate (PEM)")
     p.add_argument("--ssl-keyfile", default=None, help="the certificate's private key (PEM)")
     p.set_defaults(func=run)
@@ -48,6 +52,9 @@ def _check(args) -> None:
         raise UserError(f"--max-upload-mb must be at least 1, got {args.max_upload_mb}")
     if bool(args.ssl_certfile) != bool(args.ssl_keyfile):
         raise UserError("--ssl-certfile and --ssl-keyfile go together")
+    for folder in args.allow_path:
+        if not Path(folder).is_dir():
+            raise UserError(f"--allow-path: {folder} is not a folder")
     for flag, name in (("--ssl-certfile", args.ssl_certfile), ("--ssl-keyfile", args.ssl_keyfile)):
         if name and not Path(name).is_file():
             raise UserError(f"{flag}: {name} does not exist")
@@ -62,6 +69,10 @@ def run(args) -> int:
     print("loading the model (the first start converts the embedded SmolLM2, ~20 s) ...", flush=True)
     accounts = Accounts.load(args.auth) if args.auth else None  # bad users file: fail before loading models
     services = Services.build(workspace(args), args.model, prefetch_depth=args.prefetch)
+    model = services.registry.resolve(args.model)
+    access.configure(role_of=accounts.role if accounts else None,
+                     path_roots=[services.workspace.root, model.folder, *([model.base_folder] if model.base_folder else []),
+                                 *args.allow_path])
     launch(services, host=args.host, port=args.port, accounts=accounts, session_hours=args.session_hours,
            max_upload_mb=args.max_upload_mb, ssl_certfile=args.ssl_certfile, ssl_keyfile=args.ssl_keyfile)
     return 0

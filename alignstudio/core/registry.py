@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import models
+from . import access, models
 from .errors import UserError
 from .store import Store
 from .workspace import Workspace
@@ -51,6 +51,7 @@ class ModelRegistry:
             if version["name"] == key:
                 return self._from_folder(Path(version["path"]), name=key)
         path = Path(key).expanduser()
+        access.check_typed_path(path)  # in the app: only inside the workspace or a folder allowed at start-up
         if path.is_dir():
             if (path / "model").is_dir() and not (path / "config.json").exists():
                 path = path / "model"  # a training run folder: its final model

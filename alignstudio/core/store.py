@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator
 
+from . import access
 from .errors import UserError
 
 VERDICTS = ("A", "B", "tie", "both_bad")
@@ -387,9 +388,10 @@ class Store:
     def retract(self, event_id: str, *, annotator: str = "") -> str:
         """Cancel a label by appending a retract event (undo, or the first half of a relabel)."""
         with self._write() as db:
-            row = db.execute("SELECT kind FROM events WHERE id=?", (event_id,)).fetchone()
+            row = db.execute("SELECT kind, annotator FROM events WHERE id=?", (event_id,)).fetchone()
             if row is None or row["kind"] == "retract":
                 raise UserError(f"no label with id {event_id}")
+            access.require_owner(row["annotator"], "undo or retract")
             if db.execute("SELECT 1 FROM events WHERE target=?", (event_id,)).fetchone():
                 raise UserError(f"label {event_id} is already retracted")
             rid = new_id()
@@ -407,6 +409,7 @@ class Store:
             old = db.execute("SELECT * FROM events WHERE id=? AND kind='preference'", (event_id,)).fetchone()
             if old is None:
                 raise UserError(f"no pairwise label with id {event_id}")
+            access.require_owner(old["annotator"], "relabel")
             if db.execute("SELECT 1 FROM events WHERE target=?", (event_id,)).fetchone():
                 raise UserError(f"label {event_id} is already retracted")
             now = time.time()

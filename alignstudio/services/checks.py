@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..core import access
 from ..core.errors import UserError
 from ..core.formats import read_records
 from ..core.store import Store
@@ -22,6 +23,7 @@ from .validation import Report, validate
 def validate_store(store: Store, kind: str = "dpo", *, include_pairs: bool = False, tokenizer=None,
                    max_length: int | None = None) -> Report:
     """The rows an export would produce now, plus the label records behind them (position bias, agreement)."""
+    access.require_admin("validating the store")
     if kind not in ("dpo", "kto"):
         raise UserError(f"kind must be dpo or kto, not {kind!r}")
     rows = dpo_rows(store) if kind == "dpo" else kto_rows(store, include_pairs)
@@ -31,6 +33,7 @@ def validate_store(store: Store, kind: str = "dpo", *, include_pairs: bool = Fal
 def validate_path(path: str | Path, kind: str | None = None, *, tokenizer=None,
                   max_length: int | None = None) -> Report:
     """A JSONL/CSV/Parquet file or a `datasets` folder (a snapshot)."""
+    access.require_admin("validating a file")
     rows = [record for _, record in read_records(path)]
     return validate(rows, kind, tokenizer=tokenizer, max_length=max_length)
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from ..core import access
 from ..core.errors import UserError
 from ..core.store import VERDICTS, Store
 
@@ -35,6 +36,9 @@ def label_table(store: Store, *, kind: str = "all", source: str = "", annotator:
                          "prompt": r["messages"][-1]["content"], "response_a": r["text"], "response_b": "",
                          "edited": "", "shown_left": "", "rationale": r["rationale"], "time": r["created"]})
     frame = pd.DataFrame(rows, columns=COLUMNS)
+    mine = access.visible_annotator()
+    if mine is not None:  # an annotator sees only their own labels
+        frame = frame[frame["annotator"] == mine]
     for column, wanted in (("source", source), ("annotator", annotator), ("verdict", verdict),
                            ("prompt_set", prompt_set), ("origin", origin)):
         if wanted:

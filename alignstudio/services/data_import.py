@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..core import access
 from ..core.dataset_formats import FORMAT_NAMES, convert, read_hub
 from ..core.errors import UserError
 from ..core.formats import MAX_UPLOAD_MB, read_records  # MAX_UPLOAD_MB: the Data tab uploads what we import
@@ -33,6 +34,7 @@ def import_pairs(store: Store, path: str | Path | None = None, *, fmt: str = "au
                  split: str = "train", limit: int | None = None, source: str = "import",
                  prompt_set: str = "") -> ImportReport:
     """Convert a file (or a Hub split) into preference pairs and store them all, or nothing."""
+    access.require_admin("import")
     if path is None and hub is None:
         raise UserError("give a file to import, or --hub NAME")
     if path is not None and hub is not None:

@@ -25,6 +25,7 @@ from typing import Callable, Sequence
 
 import pandas as pd
 
+from ..core import access
 from ..core.errors import UserError
 from ..core.formats import PromptItem
 from ..core.workspace import Workspace
@@ -198,6 +199,7 @@ def evaluate_and_save(workspace: Workspace, store, generators, prompts: Sequence
                       baseline: str, judge: Judge, *, settings: EvalSettings = EvalSettings(),
                       force_judge: bool = False, prompts_source: str = "", progress: Progress | None = None
                       ) -> tuple[dict, Path]:
+    access.require_admin("evaluation")
     """The judge measured against people first (refused at chance unless forced), then `evaluate`, then the
     report saved under evals/. What the Evaluate tab and the Train tab's "against the base" button run."""
     from .judges.trust import vet_judge

@@ -14,6 +14,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..core import access
 from ..core.errors import UserError
 from ..core.formats import replace_dir, write_records
 from ..core.store import Store
@@ -118,6 +119,7 @@ def export_snapshot(store: Store, workspace: Workspace, kind: str, *, out: list[
                     exclude_sources: list[str] | None = None) -> Snapshot:
     """Materialize a versioned snapshot (a `datasets` folder) and optional JSONL/CSV/Parquet copies;
     `sources` keeps only those labels, `exclude_sources` leaves those out (e.g. synthetic)."""
+    access.require_admin("export")
     from datasets import Dataset
 
     if kind not in KINDS:

@@ -119,6 +119,8 @@ class FeedManager:
         self._lock = threading.Lock()
 
     def feed(self, config: FeedConfig) -> Feed:
+        for name in filter(None, (config.model_a, config.model_b)):
+            self.pool.registry.resolve(name)  # here, as the caller: a typed path is checked (core.access)
         with self._lock:
             feed = self._feeds.get(config)
             if feed is None or feed.error:

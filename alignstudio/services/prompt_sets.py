@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from ..core import access
 from ..core.errors import UserError
 from ..core.formats import PromptItem, load_prompts, write_records
 from ..core.workspace import Workspace
@@ -45,6 +46,7 @@ class PromptSets:
 
     def import_file(self, source: str | Path, name: str | None = None) -> tuple[str, int]:
         """Validate a JSONL/CSV/Parquet prompt file and keep it as a named set; returns (name, count)."""
+        access.require_admin("import")
         name = name or Path(source).stem
         if not _NAME.match(name):
             raise UserError(f"prompt set name {name!r} must be letters, digits, '_', '-' or '.' (max 64)")

@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from ..core import access
 from ..core.errors import UserError
 from ..core.formats import PromptItem, write_records
 from ..core.registry import ModelRegistry
@@ -241,6 +242,7 @@ def rounds_root(workspace: Workspace) -> Path:
 def launch_rounds(workspace: Workspace, name: str, base_model: str, settings: RoundsSettings,
                   prompt_set: Path, eval_set: Path) -> Path:
     """Run `alignstudio rounds` in its own process (log in the folder), so the app never blocks on it."""
+    access.require_admin("rounds")
     import re
     import subprocess
     import sys

@@ -12,6 +12,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..core import access
 from ..core import models as core_models
 from ..core.errors import UserError
 from ..core.formats import new_folder
@@ -31,6 +32,7 @@ def merge_adapter(registry: ModelRegistry, model: str, out: str | Path | None = 
 
     `out` defaults to workspace/models/<name>; `name` (the registered version) defaults to '<adapter>-merged'.
     """
+    access.require_admin("merging a model")
     ref = registry.resolve(model)
     if not ref.is_adapter:
         raise UserError(f"{model} is already a full checkpoint; only LoRA adapters can be merged")

@@ -30,6 +30,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..core import access
 from ..core.errors import UserError
 from ..core.locking import exclusive
 from ..core.store import Store
@@ -330,6 +331,7 @@ class RunManager:
 
     def start(self, spec: RunSpec, name: str | None = None) -> str:
         """Queue a run; it starts now if no other worker is busy. Returns the run name."""
+        access.require_admin("training")
         run = self.create(spec, name)
         if self.autostart:
             self.pump()
@@ -337,6 +339,7 @@ class RunManager:
 
     def sweep(self, spec: RunSpec, betas=(0.01, 0.05, 0.1, 0.2, 0.5), name: str | None = None) -> list[str]:
         """Queue one run per beta, identical otherwise; they run one after another."""
+        access.require_admin("training")
         betas = [float(b) for b in betas]
         if not betas:
             raise UserError("a beta sweep needs at least one beta")
@@ -357,6 +360,7 @@ class RunManager:
     def cancel(self, name: str) -> dict:
         """Queued: cancelled at once. Running: the worker stops at its next step, saves a checkpoint and
         reports cancelled."""
+        access.require_admin("cancelling a run")
         with self._lock:
             run = self.folder(name)
             self._reconcile(run)
@@ -371,6 +375,7 @@ class RunManager:
     def resume(self, name: str, *, start: bool | None = None) -> dict:
         """A cancelled or failed run goes back in the queue; the worker continues from its last checkpoint.
         `start` (default: the manager's autostart) launches it when no other worker is busy."""
+        access.require_admin("resuming a run")
         with self._lock:
             run = self.folder(name)
             self._reconcile(run)

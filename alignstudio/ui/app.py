@@ -6,6 +6,7 @@ from pathlib import Path
 
 import gradio as gr
 
+from ..services.access import ADMIN, caller_for
 from ..services.container import Services
 from ..services.data_import import MAX_UPLOAD_MB
 from ..services.logins import DEFAULT_SESSION_HOURS, SignIn
@@ -25,6 +26,13 @@ def _annotator_on_load(remembered: str, request: gr.Request):
     return remembered if remembered else gr.skip()
 
 
+def _tabs_for_role(request: gr.Request):
+    """Annotators label, rate, browse their own labels and vote; the tabs that run the loop are for admins (the
+    services refuse those operations to annotators anyway: hiding the tabs only keeps the page honest)."""
+    admin = caller_for(getattr(request, "username", None)).role == ADMIN
+    return tuple(gr.update(visible=admin) for _ in range(4))
+
+
 def build_app(services: Services) -> gr.Blocks:
     with gr.Blocks(title="AlignStudio", delete_cache=UPLOAD_CACHE) as demo:
         with gr.Row():
@@ -39,18 +47,19 @@ def build_app(services: Services) -> gr.Blocks:
             data_view = data.build(services, annotator)
         with gr.Tab("Validate", id="tab-validate") as validate_tab:
             validate_view = validate.build(services)
-        with gr.Tab("Train", id="tab-train"):
+        with gr.Tab("Train", id="tab-train") as train_tab:
             train_view = train.build(services)
         with gr.Tab("Evaluate", id="tab-evaluate") as evaluate_tab:
             evaluate_view = evaluate.build(services)
         with gr.Tab("Arena", id="tab-arena") as arena_tab:
             arena_view = arena.build(services, annotator)
-        with gr.Tab("Rounds", id="tab-rounds"):
+        with gr.Tab("Rounds", id="tab-rounds") as rounds_tab:
             rounds_view = rounds.build(services)
         # the name is not a secret: a fixed key and secret let it survive server restarts
         remembered = gr.BrowserState("", storage_key="alignstudio-annotator", secret="alignstudio-annotator")
         demo.load(_annotator_on_load, remembered, annotator, api_name=False)
         annotator.change(lambda name: name, annotator, remembered, api_name=False)
+        demo.load(_tabs_for_role, None, [validate_tab, train_tab, evaluate_tab, rounds_tab], api_name=False)
         label.wire(label_view, services, demo)
         feedback.wire(feedback_view, services, feedback_tab)
         data.wire(data_view, services, data_tab)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import gradio as gr
 
 from ..core.errors import UserError
+from ..services.access import Caller, acting_as, caller_for
 from ..services.container import Services
 from ..services.prefetch import FeedConfig
 from ..services.sampling import SamplingSettings
@@ -34,7 +35,7 @@ def guard(fn, inputs: list, outputs, identity=None):
     index = next((i for i, c in enumerate(inputs) if c is identity), None) if identity is not None else None
     text_inputs = [i for i, c in enumerate(inputs) if isinstance(c, gr.Textbox)]
 
-    def values_of(args) -> list:
+    def values_of(args) -> tuple[list, Caller]:
         *values, request = args
         for i in text_inputs:  # a browser always sends text; an API client may send null for "nothing typed"
             if values[i] is None:
@@ -42,20 +43,29 @@ def guard(fn, inputs: list, outputs, identity=None):
         user = getattr(request, "username", None) if request is not None else None
         if index is not None and user:
             values[index] = user
-        return values
+        return values, caller_for(user)
 
     if inspect.isgeneratorfunction(fn):  # streaming handlers stay generators for Gradio
 
         def wrapped(*args):
-            try:
-                yield from fn(*values_of(args))
-            except UserError as exc:
-                raise gr.Error(str(exc), print_exception=False) from None
+            values, caller = values_of(args)
+            steps = fn(*values)
+            while True:  # each step may run in another worker thread: act as the caller in every one
+                try:
+                    with acting_as(caller):
+                        item = next(steps)
+                except StopIteration:
+                    return
+                except UserError as exc:
+                    raise gr.Error(str(exc), print_exception=False) from None
+                yield item
     else:
 
         def wrapped(*args):
+            values, caller = values_of(args)
             try:
-                return fn(*values_of(args))
+                with acting_as(caller):  # the services check the caller's role (core.access)
+                    return fn(*values)
             except UserError as exc:  # shown as an error toast; API clients get it as an exception
                 raise gr.Error(str(exc), print_exception=False) from None
 
@@ -159,15 +169,18 @@ def with_progress(fn, inputs: list, outputs: list):
     n_out = len(outputs)
 
     def wrapped(*args):
-        *values, progress = args  # Gradio passes its Progress tracker after the inputs (see the signature)
+        *values, request, progress = args  # Gradio passes the request and its Progress tracker (see the signature)
         try:
-            return fn(*values, progress=lambda fraction, desc="": progress(fraction, desc=desc))
+            with acting_as(caller_for(getattr(request, "username", None) if request is not None else None)):
+                return fn(*values, progress=lambda fraction, desc="": progress(fraction, desc=desc))
         except UserError as exc:
             gr.Warning(str(exc))
             skipped = tuple(gr.skip() for _ in range(n_out))
             return skipped[0] if n_out == 1 else skipped
 
     params = [inspect.Parameter(f"value_{i}", inspect.Parameter.POSITIONAL_OR_KEYWORD) for i in range(len(inputs))]
+    params.append(inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=gr.Request))
     params.append(inspect.Parameter("progress", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=gr.Progress()))
     wrapped.__signature__ = inspect.Signature(params)
+    wrapped.__annotations__ = {"request": gr.Request}
     return wrapped

@@ -19,6 +19,7 @@ import os
 import random
 from dataclasses import asdict, dataclass
 
+from ...core import access
 from ...core.errors import UserError
 from ...core.store import Store
 from . import Judge
@@ -158,6 +159,7 @@ def judge_from_controls(kind: str | None, judge_model: str | None, base_url: str
     `choose_judge`), the local judge defaults to the app's model, empty criteria = the defaults. The key goes to
     the SDK client only. A base URL typed in the form is checked (no link-local or metadata address) and gets
     only the key typed with it: the server's environment keys go to the endpoints configured at start-up."""
+    access.require_admin("judges")
     from . import make_judge
     from .prompt import clean_criteria
     from .typed_urls import check_typed_url, typed_key

@@ -1,0 +1,114 @@
+"""Roles: with accounts, admins run the loop and annotators label, see and change only their own labels. The
+checks live in the operations (core.access), so the HTTP API cannot go around them."""
+
+import pytest
+
+from alignstudio.core import access
+from alignstudio.core.access import ADMIN, ANNOTATOR, Caller, acting_as
+from alignstudio.core.errors import UserError
+from alignstudio.services.data_browser import label_table
+from alignstudio.services.export import export_snapshot
+from alignstudio.services.labeling import LabelingService
+
+MSG = [{"role": "user", "content": "Name a colour."}]
+NO_FILTERS = ["all", "", "", "", "", "", ""]  # the Data tab's filters: kind, source, annotator, verdict, ...
+
+
+@pytest.fixture
+def roles():
+    access.configure(role_of={"alice": ADMIN, "bob": ANNOTATOR}.__getitem__)
+    yield
+    access.reset()
+
+
+def _label(store, who: str) -> str:
+    pair_id = store.add_pair(MSG, "Red.", "Blue.", model_a="m", model_b="m")
+    return store.add_preference(pair_id, "A", annotator=who, shown_left="A")
+
+
+def test_annotators_change_and_see_only_their_own_labels(store, roles):
+    alices, bobs = _label(store, "alice"), _label(store, "bob")
+    with acting_as(Caller("bob", ANNOTATOR)):
+        with pytest.raises(UserError, match="only your own labels"):
+            store.retract(alices, annotator="bob")
+        with pytest.raises(UserError, match="only your own labels"):
+            store.relabel(alices, "B", annotator="bob")
+        assert list(label_table(store)["annotator"]) == ["bob"]
+        store.relabel(bobs, "B", annotator="bob")
+    with acting_as(Caller("alice", ADMIN)):
+        assert sorted(label_table(store)["annotator"]) == ["alice", "bob"]
+        store.retract(alices, annotator="alice")
+    assert [(label.annotator, label.verdict) for label in store.labels()] == [("bob", "B")]
+
+
+def test_the_loop_is_for_admins(store, workspace, roles):
+    _label(store, "bob")
+    with acting_as(Caller("bob", ANNOTATOR)):
+        with pytest.raises(UserError, match="export is for admins"):
+            export_snapshot(store, workspace, "dpo")
+        labeling = LabelingService(store, feeds=None)  # labeling is what annotators are for
+        pair_id = store.add_pair(MSG, "Green.", "Pink.", model_a="m", model_b="m")
+        assert not labeling.label(labeling._show(pair_id, "Name a colour.", "Green.", "Pink.", "default"), "left",
+                                  annotator="bob").duplicate
+    with acting_as(Caller("alice", ADMIN)):
+        assert export_snapshot(store, workspace, "dpo").rows == 2
+    assert export_snapshot(store, workspace, "dpo").rows == 2  # the CLI and the server's own work: no caller
+
+
+def test_without_accounts_the_one_local_user_may_do_everything(store, workspace):
+    with acting_as(access.caller_for(None)):
+        _label(store, "anyone")
+        assert export_snapshot(store, workspace, "dpo").rows == 1
+
+
+def test_typed_model_paths_stay_inside_the_allowed_folders(workspace, store, tmp_path, tiny_model_dir):
+    from alignstudio.core.registry import ModelRegistry
+
+    registry = ModelRegistry(workspace, store)
+    access.configure(path_roots=[workspace.root])
+    try:
+        assert registry.resolve(str(tiny_model_dir)).folder  # the server's own start-up: no caller, no limit
+        with acting_as(access.caller_for(None)):
+            with pytest.raises(UserError, match="outside the workspace"):
+                registry.resolve(str(tiny_model_dir))
+            with pytest.raises(UserError, match="outside the workspace"):
+                registry.resolve(str(workspace.root / ".." / ".." / "etc"))
+        access.configure(path_roots=[workspace.root, tiny_model_dir])
+        with acting_as(access.caller_for(None)):
+            assert registry.resolve(str(tiny_model_dir)).folder
+    finally:
+        access.reset()
+
+
+def test_over_http_an_annotator_labels_but_cannot_export_or_touch_others_labels(tmp_path, tiny_model_dir,
+                                                                                 second_tiny_model_dir):
+    from gradio_client import Client
+    from gradio_client.exceptions import AppError
+
+    from alignstudio.core.store import Store
+    from alignstudio.services.auth import hash_password
+    from servers import running_app
+
+    users = tmp_path / "users.txt"
+    users.write_text(f"alice:{hash_password('alice-password')}:admin\n"
+                     f"bob:{hash_password('bob-password')}:annotator\n")
+    config = ["fresh samples", "default", str(tiny_model_dir), "(same as A)", 0.7, 1.0, 0.95, 6, None]
+    with running_app(tmp_path / "ws", tiny_model_dir, "--auth", str(users)) as (_, url):
+        alice = Client(url, auth=("alice", "alice-password"), verbose=False)
+        bob = Client(url, auth=("bob", "bob-password"), verbose=False)
+        for client in (alice, bob):
+            client.predict("", *config, api_name="/label_first_pair")
+            client.predict("", "", *config, api_name="/label_left")
+        store = Store(tmp_path / "ws" / "store.sqlite")
+        alices = next(label.id for label in store.labels() if label.annotator == "alice")
+        with pytest.raises(AppError, match="only your own labels"):
+            bob.predict(alices, "", *NO_FILTERS, api_name="/data_retract")
+        with pytest.raises(AppError, match="export is for admins"):
+            bob.predict(api_name="/data_export")
+        outside = [*config[:2], str(second_tiny_model_dir), *config[3:]]
+        with pytest.raises(AppError, match="outside the workspace"):
+            alice.predict("", *outside, api_name="/label_first_pair")  # admins too: a path must be allowed
+        files, _, _ = alice.predict(api_name="/data_export")
+        assert files
+        alice.predict(alices, "", *NO_FILTERS, api_name="/data_retract")
+    assert [label.annotator for label in Store(tmp_path / "ws" / "store.sqlite").labels()] == ["bob"]

@@ -49,6 +49,7 @@ class FakeLLMServer:
     delay: float = 0.0                                  # seconds before each reply
     requests: list[Request] = field(default_factory=list)
     failures: list[tuple[int, dict]] = field(default_factory=list)  # (status, headers) for the next requests
+    echo_headers: bool = False                          # errors quote the request's headers (a careless proxy)
     in_flight: int = 0
     max_in_flight: int = 0
 
@@ -145,7 +146,8 @@ class FakeLLMServer:
             if self.api_key is not None:
                 sent = headers.get("x-api-key") or headers.get("authorization", "").removeprefix("Bearer ").strip()
                 if sent != self.api_key:
-                    self._send(handler, 401, self._error(anthropic, 401, "invalid api key"))
+                    echo = f" (request headers: {dict(handler.headers.items())})" if self.echo_headers else ""
+                    self._send(handler, 401, self._error(anthropic, 401, "invalid api key" + echo))
                     return
             if anthropic:
                 self._anthropic(handler, body)

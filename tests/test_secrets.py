@@ -1,6 +1,7 @@
 """Fake API keys go through judging (OpenAI and Anthropic protocols), training, export and the web app; then
 every file the workspace holds, every output and the served pages are searched: the keys appear nowhere."""
 
+import json
 import os
 import subprocess
 import sys
@@ -9,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from alignstudio.core.errors import UserError
 from alignstudio.core.store import Store
+from alignstudio.services.judges import JudgeInput
 from fake_llm_server import FakeLLMServer
 from servers import ROOT, running_app
 
@@ -103,3 +106,44 @@ def test_typed_urls_to_metadata_or_odd_schemes_are_refused(url):
     with pytest.raises(UserError, match="metadata|link-local|http://HOST"):
         check_typed_url(url)
     assert check_typed_url(" http://127.0.0.1:8000/v1 ") == "http://127.0.0.1:8000/v1"
+
+
+def test_configured_endpoints_get_the_environments_key_by_name_and_errors_never_echo_keys(tmp_path, monkeypatch):
+    """Picked by name in the form, a configured endpoint is sent its key from the environment; a server that
+    quotes the request's headers in its error reply does not get the key shown to the user."""
+    from alignstudio.services.judges import endpoints, make_judge
+    from alignstudio.services.judges.trust import judge_from_controls
+
+    monkeypatch.setenv("LAB_KEY", "sk-lab-key-from-the-environment")
+    with FakeLLMServer(api_key="sk-lab-key-from-the-environment") as server:
+        path = tmp_path / "endpoints.json"
+        path.write_text(json.dumps({"lab": {"base_url": server.openai_url, "key_env": "LAB_KEY"}}))
+        endpoints.configure(endpoints.load_endpoints(path))
+        try:
+            judge = judge_from_controls("auto", "fake-judge", "lab", "", "", store=None, generators=None,
+                                        default_model="smollm2")
+            assert judge.kind == "openai" and judge.base_url == server.openai_url
+        finally:
+            endpoints.configure({})
+        judge.judge(JudgeInput([{"role": "user", "content": "Hi"}], "Hello there.", "Hey."))
+        assert "sk-lab-key-from-the-environment" in str(server.requests[-1].headers)
+    for kind in ("openai", "anthropic"):
+        with FakeLLMServer(api_key="the-right-key", echo_headers=True) as server:
+            url = server.openai_url if kind == "openai" else server.anthropic_url
+            judge = make_judge(kind, "m", base_url=url, api_key="sk-wrong-key-typed-by-someone", max_retries=0)
+            with pytest.raises(UserError) as error:
+                judge.judge(JudgeInput([{"role": "user", "content": "Hi"}], "Hello.", "Hey."))
+            assert "sk-wrong-key-typed-by-someone" in str(server.requests[-1].headers)  # it was sent ...
+            assert "invalid api key" in str(error.value) and "sk-wrong" not in str(error.value)  # ... not shown
+
+
+@pytest.mark.parametrize("text, message", [
+    ("[]", "expected"), ('{"x": {"base_url": "ftp://h"}}', "base_url"),
+    ('{"x": {"base_url": "http://h/v1", "kind": "grpc"}}', "kind"),
+    ('{"x": {"base_url": "http://h/v1", "key_env": "lower case"}}', "key_env"),
+    ('{"x": {"base_url": "http://h/v1", "api_key": "sk-inline"}}', "unknown fields")])
+def test_bad_endpoint_files_are_one_clear_error(text, message):
+    from alignstudio.services.judges.endpoints import parse_endpoints
+
+    with pytest.raises(UserError, match=message):
+        parse_endpoints(text, "endpoints.json")

@@ -29,6 +29,9 @@ def register(sub) -> None:
     p.add_argument("--allow-path", action="append", default=[], metavar="DIR",
                    help="a folder outside the workspace whose models may be typed in the app (repeatable); by "
                         "default only registered names, the --model folder and paths inside the workspace")
+    p.add_argument("--endpoints", default=None, metavar="FILE",
+                   help='judge servers the browser may pick by name, with keys from the environment: JSON '
+                        '{"NAME": {"base_url": URL, "kind": "openai"|"anthropic", "key_env": VAR}}')
     p.add_argument("--ssl-certfile", default=None, help="serve https with this certificate (PEM)")
     p.add_argument("--ssl-keyfile", default=None, help="the certificate's private key (PEM)")
     p.set_defaults(func=run)
@@ -64,10 +67,12 @@ def run(args) -> int:
     _check(args)
     from ..services.auth import Accounts
     from ..services.container import Services
+    from ..services.judges import endpoints
     from ..ui.app import launch
 
     print("loading the model (the first start converts the embedded SmolLM2, ~20 s) ...", flush=True)
     accounts = Accounts.load(args.auth) if args.auth else None  # bad users file: fail before loading models
+    endpoints.configure(endpoints.load_endpoints(args.endpoints) if args.endpoints else {})
     services = Services.build(workspace(args), args.model, prefetch_depth=args.prefetch)
     model = services.registry.resolve(args.model)
     access.configure(role_of=accounts.role if accounts else None,

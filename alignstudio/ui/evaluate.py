@@ -21,6 +21,7 @@ from ..services.evaluation import (EvalSettings, evaluate_and_save, list_reports
                                    samples_table, summary_markdown)
 from ..services.judges.agreement import agreement_table
 from ..services.judges.bulk import SCOPES, judge_store
+from ..services.judges.endpoints import names as endpoint_names
 from ..services.judges.prompt import DEFAULT_CRITERIA
 from ..services.judges.protocol import JudgeCache
 from ..services.judges.trust import judge_from_controls
@@ -89,9 +90,11 @@ def build(services: Services) -> EvaluateView:
         judge_kind = gr.Dropdown(JUDGE_CHOICES, value="auto", label="Judge backend", elem_id="eval-judge-kind")
         judge_model = gr.Textbox(label="Judge model", elem_id="eval-judge-model",
                                  placeholder="local: the app's model (default) or a name; remote: model id")
-        judge_base_url = gr.Textbox(label="Base URL (OpenAI-compatible server)", placeholder="http://127.0.0.1:8000/v1",
-                                    elem_id="eval-judge-base-url")
-        judge_key = gr.Textbox(label="API key (never stored; empty = from the environment)", type="password",
+        # configured endpoints get the server's keys; a URL typed here gets only the key typed beside it
+        judge_base_url = gr.Dropdown(["", *endpoint_names()], value="", allow_custom_value=True,
+                                     label="Server: a configured endpoint, or a base URL (http://HOST:PORT/v1)",
+                                     elem_id="eval-judge-base-url")
+        judge_key = gr.Textbox(label="API key for a typed URL (never stored)", type="password",
                                elem_id="eval-judge-key")
     criteria = gr.Textbox("\n".join(DEFAULT_CRITERIA), lines=3, label="Judge criteria (one per line)",
                           elem_id="eval-criteria")

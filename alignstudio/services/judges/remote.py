@@ -15,6 +15,7 @@ messages are built from the status code and the server's message only.
 
 from __future__ import annotations
 
+import re
 from typing import Sequence
 
 from ...core.errors import UserError
@@ -26,13 +27,24 @@ FATAL_STATUS = {400: "the server rejected the request", 401: "the API key was re
                 422: "the server could not process the request"}
 
 
+_SECRET_LOOKING = re.compile(r"(?i)(bearer\s+\S+|sk-[A-Za-z0-9_-]{8,}|(authorization|x-api-key)[\"']?\s*[:=]\s*\S+)")
+
+
 def _server_message(exc) -> str:
+    """The server's own error message, short, with anything from our request's headers blanked out: a server
+    (or a proxy) that echoes the request must not get the key shown to whoever reads the error."""
     body = getattr(exc, "body", None)
+    message = type(exc).__name__
     if isinstance(body, dict):
         error = body.get("error", body)
         if isinstance(error, dict) and error.get("message"):
-            return str(error["message"])[:200]
-    return type(exc).__name__
+            message = str(error["message"])
+    request = getattr(exc, "request", None)
+    for value in (request.headers.values() if request is not None else ()):
+        for secret in {value, value.removeprefix("Bearer ").strip()}:
+            if len(secret) >= 6:
+                message = message.replace(secret, "[redacted]")
+    return _SECRET_LOOKING.sub("[redacted]", message)[:200]
 
 
 def sdk_error(exc: Exception, who: str) -> Exception:

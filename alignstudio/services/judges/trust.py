@@ -160,12 +160,17 @@ def judge_from_controls(kind: str | None, judge_model: str | None, base_url: str
     the SDK client only. A base URL typed in the form is checked (no link-local or metadata address) and gets
     only the key typed with it: the server's environment keys go to the endpoints configured at start-up."""
     access.require_admin("judges")
-    from . import make_judge
+    from . import endpoints, make_judge
     from .prompt import clean_criteria
     from .typed_urls import check_typed_url, typed_key
 
     base_url = (base_url or "").strip() or None
-    if base_url:
+    key_env = None
+    configured = endpoints.named(base_url)
+    if configured is not None:  # picked by name: the operator's URL, with the key from the server's environment
+        base_url, key_env, api_key = configured.base_url, configured.key_env, None
+        kind = configured.kind if (kind or "auto") in ("auto", "openai", "anthropic") else kind
+    elif base_url:
         base_url, api_key = check_typed_url(base_url), typed_key(api_key)
     if (kind or "auto") == "auto":
         kind, judge_model, default_url = choose_judge(None, judge_model, store)
@@ -173,5 +178,8 @@ def judge_from_controls(kind: str | None, judge_model: str | None, base_url: str
     if kind == "local" and not (judge_model or "").strip():
         judge_model = default_model
     text = "\n".join(criteria) if isinstance(criteria, (list, tuple)) else (criteria or "")
+    if configured is not None and not configured.key_env:
+        api_key = typed_key(None)  # the endpoint needs no key: none from the environment either
     return make_judge(kind, model=(judge_model or "").strip() or None, base_url=base_url, api_key=api_key or None,
-                      criteria=clean_criteria(text) if text.strip() else None, generators=generators)
+                      criteria=clean_criteria(text) if text.strip() else None, generators=generators,
+                      key_env=key_env)

@@ -88,3 +88,28 @@ def test_margins_are_zero_for_identical_policy_and_reference(store, tiny_model_d
     assert abs(implicit_margins(other, ref, [pair])[0]) > 1e-4
     one, batched = sequence_logprobs(ref, [MSG], ["Hello there!"]), sequence_logprobs(ref, [MSG, MSG], ["Hello there!", "x"])
     assert np.isclose(one[0], batched[0], atol=1e-3) and one[0] < 0
+
+
+def test_the_label_tab_fills_the_queue_itself(tmp_path, tiny_model_dir, second_tiny_model_dir):
+    """Queue mode offers its own fill: the newest trained model orders the unlabeled pairs (no CLI needed)."""
+    from alignstudio.core.errors import UserError
+    from alignstudio.core.workspace import Workspace
+    from alignstudio.services.container import Services
+    from alignstudio.ui import label
+
+    services = Services.build(Workspace.open(tmp_path / "ws"), default_model=str(tiny_model_dir))
+    try:
+        with pytest.raises(UserError, match="no trained model yet"):
+            label.fill_queue(services, label.BY_POLICY)
+        services.store.register_model("policy-1", second_tiny_model_dir, kind="full")
+        with pytest.raises(UserError, match="no unlabeled pairs"):
+            label.fill_queue(services, label.BY_POLICY)
+        for i in range(3):
+            services.store.add_pair([{"role": "user", "content": f"Question {i}?"}], f"Yes {i}.", f"No, {i}.",
+                                    model_a="m", model_b="m")
+        assert label.fill_queue(services, label.BY_POLICY).startswith("Queued 3 pairs")
+        shown = services.labeling.next_queued("ann")
+        services.labeling.label(shown, "left", annotator="ann")
+        assert shown.queued and services.labeling.queue.waiting() == 2  # what is left to label
+    finally:
+        services.close()

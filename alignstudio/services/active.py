@@ -15,6 +15,8 @@ from collections import defaultdict
 
 import numpy as np
 
+from ..core import access
+from ..core.errors import UserError
 from ..core.label_queue import LabelQueue
 from ..core.store import PairRecord, Store
 from .judges.implicit import implicit_margins, sequence_logprobs  # noqa: F401 - shared with the implicit judge
@@ -75,3 +77,51 @@ def labels_saved(margins: dict[str, float], truth: dict[str, str], *, target_fra
     return {"pairs": len(pairs), "informative": len(informative), "target": need, "active": active,
             "random": expected_random, "saved": expected_random - active,
             "saved_fraction": (expected_random - active) / expected_random}
+
+
+def margins_of(score, pairs: list[PairRecord], progress=None) -> dict[str, float]:
+    """{pair id: margin} from `score(chunk) -> margins`, 16 pairs a batch (`progress(done, total)` after each)."""
+    margins: dict[str, float] = {}
+    for start in range(0, len(pairs), 16):
+        chunk = pairs[start:start + 16]
+        for pair, margin in zip(chunk, score(chunk)):
+            margins[pair.id] = float(margin)
+        if progress is not None:
+            progress(min(start + 16, len(pairs)), len(pairs))
+    return margins
+
+
+def scorer(pool, *, judge: str | None = None, judge_model: str | None = None, policy: str | None = None,
+           reference: str = "smollm2", beta: float = 0.1):
+    """The margin function asked for, pair -> margin(A) - margin(B): a reward model's score difference (judge
+    "reward"), or a DPO policy's implicit reward margin against the reference (`policy`, or judge "implicit")."""
+    if beta <= 0:
+        raise UserError("beta must be positive")
+    if judge and policy:
+        raise UserError("give a policy or a judge, not both")
+    if judge == "reward":
+        from .judges import make_judge
+
+        reward = make_judge("reward", judge_model, generators=pool)
+
+        def by_reward(chunk):
+            messages = [p.messages for p in chunk]
+            scores = reward.scores_for(messages * 2, [p.text_a for p in chunk] + [p.text_b for p in chunk])
+            return [a - b for a, b in zip(scores[:len(chunk)], scores[len(chunk):])]
+
+        return by_reward
+    policy_name = judge_model if judge == "implicit" else policy
+    if not policy_name:
+        raise UserError("give a policy (a trained run), or judge implicit with a run, or judge reward")
+    trained, ref = pool.get(policy_name), pool.get(reference)
+    return lambda chunk: implicit_margins(trained, ref, chunk, beta)
+
+
+def fill_queue_by(store: Store, score, progress=None) -> tuple[int, set[str]]:
+    """Score every pair without a human label and queue them, most uncertain and judge-disputed first."""
+    access.require_admin("filling the labeling queue")
+    waiting = unlabeled_pairs(store)
+    if not waiting:
+        raise UserError("no unlabeled pairs in the store: sample some first")
+    disputed = judge_disagreement(store)
+    return fill_queue(store, margins_of(score, waiting, progress), disputed), disputed

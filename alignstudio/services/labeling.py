@@ -71,7 +71,8 @@ class LabelingService:
         """The next pair from the labeling queue (most informative first), claimed for this annotator."""
         item = self.queue.claim(annotator)
         if item is None:
-            raise UserError("the labeling queue is empty: fill it with `alignstudio queue` or label fresh samples")
+            raise UserError("the labeling queue is empty: fill it with the Fill the queue button (or `alignstudio "
+                            "queue`), or label fresh samples")
         pair = self.store.pair(item[0])
         return self._show(pair.id, pair.messages[-1]["content"], pair.text_a, pair.text_b,
                           pair.prompt_set or "queue", queued=True)

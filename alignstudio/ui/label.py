@@ -10,13 +10,15 @@ from dataclasses import asdict, dataclass
 import gradio as gr
 
 from ..core.errors import UserError
+from ..services.active import fill_queue_by, scorer
 from ..services.container import Services
 from ..services.labeling import ShownPair, seen_as
-from .common import SamplingControls, count_line, feed_config, on, sampling_controls
+from .common import SamplingControls, count_line, feed_config, on, sampling_controls, with_progress
 from .render import escape_markdown_html
 
 EMPTY = {"shown": None}
 FRESH, QUEUE = "fresh samples", "labeling queue (most uncertain first)"
+BY_REWARD, BY_POLICY = "the newest reward model", "the newest trained model (its implicit reward)"
 
 
 @dataclass
@@ -41,6 +43,9 @@ class LabelView:
     edit_save: gr.Button
     status: gr.Markdown
     state: gr.State
+    queue_row: gr.Row
+    fill_by: gr.Radio
+    fill: gr.Button
 
     def pair_outputs(self) -> list:
         return [self.state, self.prompt, self.left, self.right, self.reason, self.edit_text, self.status]
@@ -48,6 +53,10 @@ class LabelView:
 
 def build(services: Services, annotator: gr.Textbox) -> LabelView:
     source = gr.Radio([FRESH, QUEUE], value=FRESH, label="Pairs from", elem_id="label-source")
+    with gr.Row(visible=False) as queue_row:  # the queue's own fill, so nobody needs the CLI for it
+        fill_by = gr.Radio([BY_REWARD, BY_POLICY], value=BY_REWARD, label="Order the unlabeled pairs by",
+                           elem_id="label-fill-by", scale=3)
+        fill = gr.Button("Fill the queue", elem_id="label-fill-queue", scale=1)
     sampling = sampling_controls(services, "label", pair=True)
     with gr.Row():
         typed_prompt = gr.Textbox(label="Your own prompt", placeholder="type a prompt to sample a pair for it",
@@ -77,7 +86,8 @@ def build(services: Services, annotator: gr.Textbox) -> LabelView:
     status = gr.Markdown(elem_id="label-status")
     state = gr.State(dict(EMPTY))
     return LabelView(annotator, source, sampling, typed_prompt, sample_typed, prompt, left, right, reason, left_better,
-                     right_better, tie, both_bad, skip, undo, edit_side, edit_text, edit_save, status, state)
+                     right_better, tie, both_bad, skip, undo, edit_side, edit_text, edit_save, status, state,
+                     queue_row, fill_by, fill)
 
 
 # -- handlers ---------------------------------------------------------------------------------------------
@@ -202,6 +212,20 @@ def typed_pair(services: Services, prompt: str, state: dict, annotator: str, _so
     return _present(services, state, shown, annotator)
 
 
+def fill_queue(services: Services, by: str, progress=None) -> str:
+    """Queue every pair without a human label, the pairs the model is least sure about first."""
+    if by == BY_POLICY:
+        policy = services.registry.newest_trained()
+        if not policy:
+            raise UserError("no trained model yet: train one, or order by a reward model")
+        score = scorer(services.generators, policy=policy, reference=services.default_model)
+    else:
+        score = scorer(services.generators, judge="reward")
+    report = (lambda done, total: progress(done / total, desc=f"scored {done} of {total} pairs")) if progress else None
+    count, disputed = fill_queue_by(services.store, score, report)
+    return f"Queued {count} pairs, most uncertain first ({len(disputed)} where judges disagree)."
+
+
 def edit_start(state: dict, side: str) -> str:
     shown = state.get("shown")
     if not shown:
@@ -241,6 +265,11 @@ def wire(view: LabelView, services: Services, demo: gr.Blocks) -> None:
                api_name="label_edited", **following)
     on(saved.success, lambda s, a, *c: advance(services, s, a, *c), [view.state, me, *config], outputs, me,
        api_name=False, **following)
+    view.source.change(lambda source: gr.update(visible=source == QUEUE), view.source, view.queue_row,
+                       api_name=False)
+    view.fill.click(with_progress(lambda by, progress: fill_queue(services, by, progress), [view.fill_by],
+                                  [view.status]),
+                    [view.fill_by], view.status, api_name="label_fill_queue")
     # new sampling numbers take effect with the next pair; a new prompt set or model shows one right away
     for component in (view.source, *view.sampling.source_inputs()):
         on(component.change, lambda s, a, *c: next_pair(services, s, a, *c), [view.state, me, *config], outputs,

@@ -12,10 +12,11 @@ import pandas as pd
 from ..core.errors import UserError
 from ..services.container import Services
 from ..services.prompt_sets import SHIPPED
-from ..services.rounds import RoundsSettings, launch_rounds, list_rounds, read_rounds, rounds_root
+from ..services.rounds import (TABLE_COLUMNS, RoundsSettings, launch_rounds, list_rounds, read_rounds, round_table,
+                               rounds_root)
 from .common import on
 
-COLUMNS = ["round", "policy", "sampled", "kept", "final_loss", "win_rate", "win_rate_ci", "lc_win_rate"]
+COLUMNS = TABLE_COLUMNS
 
 
 @dataclass
@@ -64,7 +65,7 @@ def build(services: Services) -> RoundsView:
     start = gr.Button("Start rounds", variant="primary", elem_id="rounds-start")
     pick = gr.Dropdown(list_rounds(services.workspace), label="Rounds", elem_id="rounds-pick")
     status = gr.Markdown(elem_id="rounds-status")
-    table = gr.Dataframe(interactive=False, elem_id="rounds-table")
+    table = gr.Dataframe(pd.DataFrame(columns=COLUMNS), interactive=False, elem_id="rounds-table")
     plot = gr.LinePlot(x="round", y="win_rate", title="Win rate against the SFT model", y_lim=[0, 1],
                        elem_id="rounds-plot")
     with gr.Accordion("Log", open=False):
@@ -92,7 +93,7 @@ def show(services: Services, picked: str | None) -> tuple:
     folder = rounds_root(services.workspace) / picked
     summary = read_rounds(folder) or {"state": "unknown", "note": "", "rounds": []}
     rows = summary["rounds"]
-    table = pd.DataFrame([{k: row.get(k) for k in COLUMNS} for row in rows], columns=COLUMNS)
+    table = pd.DataFrame(round_table(rows), columns=COLUMNS)
     plot = pd.DataFrame([{"round": r["round"], "win_rate": r["win_rate"]} for r in rows if r.get("win_rate") is not None],
                         columns=["round", "win_rate"])
     log_path = folder / "log.txt"
@@ -102,10 +103,21 @@ def show(services: Services, picked: str | None) -> tuple:
     return f"**{summary['state']}** · {summary.get('note', '')}{judge_line}", table, plot, log
 
 
-def wire(view: RoundsView, services: Services) -> None:
+def lists(services: Services, model: str | None, picked: str | None) -> tuple:
+    """The model and rounds lists as they are now (a new trained model, rounds started from the CLI); on page
+    load and whenever the tab opens. With nothing picked yet, the newest rounds folder is shown."""
+    names = list_rounds(services.workspace)
+    return (gr.update(choices=services.registry.names(), value=model),
+            gr.update(choices=names, value=picked if picked in names else (names[0] if names else None)))
+
+
+def wire(view: RoundsView, services: Services, tab: gr.Tab | None = None, demo: gr.Blocks | None = None) -> None:
     form = [view.name, view.base_model, view.rounds, view.pairs_per_round, view.judge, view.max_steps,
             view.eval_limit, view.force_judge, view.retrain_judge]
     shown = [view.status, view.table, view.plot, view.log]
     on(view.start.click, lambda *f: start_rounds(services, *f), form, view.pick, api_name="rounds_start")
     on(view.pick.change, lambda p: show(services, p), [view.pick], shown, api_name=False)
     view.timer.tick(lambda p: show(services, p), view.pick, shown, show_progress="hidden", api_name=False)
+    for event in ([tab.select] if tab is not None else []) + ([demo.load] if demo is not None else []):
+        on(event, lambda m, p: lists(services, m, p), [view.base_model, view.pick], [view.base_model, view.pick],
+           api_name=False, show_progress="hidden")

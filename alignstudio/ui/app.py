@@ -32,23 +32,23 @@ def build_app(services: Services) -> gr.Blocks:
             data_view = data.build(services, annotator)
         with gr.Tab("Validate", id="tab-validate") as validate_tab:
             validate_view = validate.build(services)
-        with gr.Tab("Train", id="tab-train"):
+        with gr.Tab("Train", id="tab-train") as train_tab:
             train_view = train.build(services)
         with gr.Tab("Evaluate", id="tab-evaluate") as evaluate_tab:
             evaluate_view = evaluate.build(services)
         with gr.Tab("Arena", id="tab-arena") as arena_tab:
             arena_view = arena.build(services, annotator)
-        with gr.Tab("Rounds", id="tab-rounds"):
+        with gr.Tab("Rounds", id="tab-rounds") as rounds_tab:
             rounds_view = rounds.build(services)
         demo.load(_login_name, None, annotator, api_name=False)
         label.wire(label_view, services, demo)
         feedback.wire(feedback_view, services, feedback_tab)
-        data.wire(data_view, services, data_tab)
-        validate.wire(validate_view, services, validate_tab)
-        train.wire(train_view, services)
-        evaluate.wire(evaluate_view, services, evaluate_tab)
+        data.wire(data_view, services, data_tab, demo)
+        validate.wire(validate_view, services, validate_tab, demo)
+        train.wire(train_view, services, demo, train_tab)
+        evaluate.wire(evaluate_view, services, evaluate_tab, demo)
         arena.wire(arena_view, services, arena_tab)
-        rounds.wire(rounds_view, services)
+        rounds.wire(rounds_view, services, rounds_tab, demo)
     return demo
 
 

@@ -108,10 +108,11 @@ def build(services: Services) -> EvaluateView:
         prompt_set = gr.Dropdown(names, value="eval" if "eval" in names else names[0], label="Held-out prompt set",
                                  elem_id="eval-prompt-set")
     with gr.Row():
-        limit = gr.Number(20, label="Prompts (empty = all)", precision=0, minimum=0, elem_id="eval-limit")
+        limit = gr.Number(20, label="Prompts (empty = all)", precision=0, minimum=0, placeholder="all",
+                          elem_id="eval-limit")
         max_new_tokens = gr.Number(128, label="Max new tokens", precision=0, minimum=1, maximum=4096,
                                    elem_id="eval-max-new-tokens")
-        seed = gr.Number(0, label="Seed", precision=0, elem_id="eval-seed")
+        seed = gr.Number(None, label="Seed (empty = 0)", precision=0, placeholder="0", elem_id="eval-seed")
         perplexity = gr.Checkbox(True, label="Alignment-tax check (perplexity on held-out text)",
                                  elem_id="eval-perplexity")
     run = gr.Button("Run evaluation", variant="primary", elem_id="eval-run")
@@ -132,7 +133,7 @@ def build(services: Services) -> EvaluateView:
                                     elem_id="eval-require-kappa")
         min_kappa = gr.Number(0.4, label="Minimum Cohen's kappa", minimum=-1, maximum=1, step=0.05,
                               elem_id="eval-min-kappa")
-        bulk_limit = gr.Number(None, label="At most N pairs (empty = all)", precision=0, minimum=0,
+        bulk_limit = gr.Number(None, label="At most N pairs (empty = all)", precision=0, minimum=0, placeholder="all",
                                elem_id="eval-bulk-limit")
         concurrency = gr.Number(4, label="Remote requests in flight", precision=0, minimum=1, maximum=64,
                                 elem_id="eval-concurrency")
@@ -233,7 +234,21 @@ def judge_pairs_in_store(services: Services, scope: str, require_kappa: bool, mi
 # -- events ---------------------------------------------------------------------------------------------------
 
 
-def wire(view: EvaluateView, services: Services, tab: gr.Tab | None = None) -> None:
+def lists(services: Services, model: str | None, baseline: str | None, prompt_set: str | None,
+          report: str | None) -> tuple:
+    """The models (trained ones included), prompt sets and saved reports as they are now, keeping each choice;
+    an empty model choice becomes the newest trained model."""
+    models = services.registry.names()
+    sets = services.prompt_sets.names()
+    reports = _report_names(services)
+    return (gr.update(choices=models, value=model or services.registry.newest_trained() or services.default_model),
+            gr.update(choices=models, value=baseline or services.default_model),
+            gr.update(choices=sets, value=prompt_set if prompt_set in sets else ("eval" if "eval" in sets else
+                                                                                 (sets[0] if sets else None))),
+            gr.update(choices=reports, value=report if report in reports else None))
+
+
+def wire(view: EvaluateView, services: Services, tab: gr.Tab | None = None, demo: gr.Blocks | None = None) -> None:
     judge = view.judge_inputs()
     eval_inputs = [view.model, view.baseline, view.prompt_set, view.limit, view.max_new_tokens, view.seed,
                    view.perplexity, *judge]
@@ -256,8 +271,10 @@ def wire(view: EvaluateView, services: Services, tab: gr.Tab | None = None) -> N
     on(view.agreement_refresh.click, lambda: agreement(services), [], view.agreement, api_name="judge_agreement")
     on(view.agreement_timer.tick, lambda: agreement(services), [], view.agreement, api_name=False,
        show_progress="hidden")
+    listed = [view.model, view.baseline, view.prompt_set, view.reports]
+    if demo is not None:  # a fresh page offers the newest trained model, as a restarted app would
+        on(demo.load, lambda b, p, r: lists(services, None, b, p, r), [view.baseline, view.prompt_set, view.reports],
+           listed, api_name=False, show_progress="hidden")
     if tab is not None:
-        def refresh():
-            return agreement(services), gr.update(choices=_report_names(services))
-
-        on(tab.select, refresh, [], [view.agreement, view.reports], api_name=False)
+        on(tab.select, lambda *v: (agreement(services), *lists(services, *v)), listed, [view.agreement, *listed],
+           api_name=False, show_progress="hidden")

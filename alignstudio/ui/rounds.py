@@ -55,7 +55,7 @@ def build(services: Services) -> RoundsView:
         rounds = gr.Number(2, label="Rounds", precision=0, minimum=1, elem_id="rounds-count")
         pairs_per_round = gr.Number(16, label="Pairs per round", precision=0, minimum=2, elem_id="rounds-pairs")
         max_steps = gr.Number(None, label="Training steps per round (empty = chosen from the pairs)", precision=0,
-                              minimum=0, elem_id="rounds-steps")
+                              minimum=0, placeholder="chosen from the pairs", elem_id="rounds-steps")
         eval_limit = gr.Number(16, label="Evaluation prompts", precision=0, minimum=1, elem_id="rounds-eval")
     with gr.Row():
         force_judge = gr.Checkbox(False, label="Use the judge even if it is at chance against people (reports say so)",

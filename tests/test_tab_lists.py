@@ -14,6 +14,7 @@ from alignstudio.services.prompt_sets import PromptSets
 from alignstudio.training.runner import RunManager
 from alignstudio.training.spec import RunSpec
 from alignstudio.ui import evaluate, rounds, train, validate
+from servers import ROOT
 from test_training_runner import STAND_IN, wait_for
 
 
@@ -93,12 +94,13 @@ def test_empty_means_default_number_boxes_show_empty_not_zero(tmp_path, tiny_mod
         demo = build_app(services)
     finally:
         services.close()
-    numbers = {b.elem_id: b for b in demo.blocks.values() if isinstance(b, gr.Number)}
+    boxes = {b.elem_id: b for b in demo.blocks.values() if getattr(b, "elem_id", None)}
     for elem_id in ("train-max-steps", "train-lr", "train-epochs", "train-batch-size", "eval-seed",
                     "eval-bulk-limit", "rounds-steps"):
-        box = numbers[elem_id]
-        # Gradio draws an empty box with no placeholder as 0: an empty default needs one
-        assert box.value is None and box.placeholder, elem_id
+        box = boxes[elem_id]
+        # Gradio 6.31 draws an empty gr.Number as 0 (its frontend sets `value ??= 0`): these are text boxes
+        # that start empty and name their default in the placeholder
+        assert not isinstance(box, gr.Number) and box.value in ("", None) and box.placeholder, elem_id
     findings = next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "validate-findings")
     assert findings.value["headers"] == validate.FINDING_COLUMNS  # never a table headed "1 2 3"
 
@@ -125,3 +127,19 @@ def test_rounds_table_shows_formatted_numbers(services):
     assert shown["final_loss"] == "0.6931" and shown["win_rate"] == "1.00"
     assert "too small" in shown["win_rate_ci (95%)"]
     assert rounds.lists(services, None, None)[1]["value"] == "r1"  # a fresh page shows the newest rounds
+
+
+def test_optional_number_boxes_parse_what_was_typed():
+    from alignstudio.core.errors import UserError
+    from alignstudio.ui.fields import optional_number
+
+    assert optional_number("", "max steps") is None and optional_number(None, "seed") is None
+    assert optional_number(" 40 ", "max steps", whole=True) == 40 and optional_number(7, "seed", whole=True) == 7
+    assert optional_number("0.001", "learning rate") == 0.001
+    with pytest.raises(UserError, match="max steps must be a whole number"):
+        optional_number("2.5", "max steps", whole=True)
+    with pytest.raises(UserError, match="seed must be a number or empty"):
+        optional_number("soon", "seed")
+    spec = train.form_to_spec("dpo", ["sigmoid"], "smollm2", "file", None, str(ROOT / "data" / "example_preferences.jsonl"),
+                              0.1, "", "", "", "", 1, 64, 42, 0.0, False, 16, 32, 0.05)
+    assert spec.max_steps is None and spec.learning_rate is None and spec.batch_size is None

@@ -25,6 +25,7 @@ from ..services.judges.prompt import DEFAULT_CRITERIA
 from ..services.judges.protocol import JudgeCache
 from ..services.judges.trust import judge_from_controls
 from .common import on, with_progress
+from .fields import optional_number, optional_number_box
 
 JUDGE_CHOICES = [("best available (trained reward model, else the configured server)", "auto"),
                  ("reward model trained from your labels (offline)", "reward"),
@@ -49,7 +50,7 @@ class EvaluateView:
     prompt_set: gr.Dropdown
     limit: gr.Number
     max_new_tokens: gr.Number
-    seed: gr.Number
+    seed: gr.Textbox
     perplexity: gr.Checkbox
     run: gr.Button
     summary: gr.Markdown
@@ -61,7 +62,7 @@ class EvaluateView:
     scope: gr.Radio
     require_kappa: gr.Checkbox
     min_kappa: gr.Number
-    bulk_limit: gr.Number
+    bulk_limit: gr.Textbox
     concurrency: gr.Number
     bulk_run: gr.Button
     bulk_status: gr.Markdown
@@ -108,11 +109,10 @@ def build(services: Services) -> EvaluateView:
         prompt_set = gr.Dropdown(names, value="eval" if "eval" in names else names[0], label="Held-out prompt set",
                                  elem_id="eval-prompt-set")
     with gr.Row():
-        limit = gr.Number(20, label="Prompts (empty = all)", precision=0, minimum=0, placeholder="all",
-                          elem_id="eval-limit")
+        limit = gr.Number(20, label="Prompts (empty = all)", precision=0, minimum=0, elem_id="eval-limit")
         max_new_tokens = gr.Number(128, label="Max new tokens", precision=0, minimum=1, maximum=4096,
                                    elem_id="eval-max-new-tokens")
-        seed = gr.Number(None, label="Seed (empty = 0)", precision=0, placeholder="0", elem_id="eval-seed")
+        seed = optional_number_box("Seed (empty = 0)", "0", "eval-seed")
         perplexity = gr.Checkbox(True, label="Alignment-tax check (perplexity on held-out text)",
                                  elem_id="eval-perplexity")
     run = gr.Button("Run evaluation", variant="primary", elem_id="eval-run")
@@ -133,8 +133,7 @@ def build(services: Services) -> EvaluateView:
                                     elem_id="eval-require-kappa")
         min_kappa = gr.Number(0.4, label="Minimum Cohen's kappa", minimum=-1, maximum=1, step=0.05,
                               elem_id="eval-min-kappa")
-        bulk_limit = gr.Number(None, label="At most N pairs (empty = all)", precision=0, minimum=0, placeholder="all",
-                               elem_id="eval-bulk-limit")
+        bulk_limit = optional_number_box("At most N pairs (empty = all)", "all", "eval-bulk-limit")
         concurrency = gr.Number(4, label="Remote requests in flight", precision=0, minimum=1, maximum=64,
                                 elem_id="eval-concurrency")
     bulk_run = gr.Button("Judge pairs", variant="primary", elem_id="eval-bulk-run")
@@ -153,10 +152,10 @@ def build(services: Services) -> EvaluateView:
 
 
 def _optional_int(value, name: str) -> int | None:
-    """An optional count: empty (Gradio sends an empty number box as 0 or None) means no limit."""
-    if value in (None, "", 0):
+    """An optional count: empty (or 0, as an emptied number box sends it) means no limit."""
+    number = optional_number(value, name, whole=True)
+    if not number:
         return None
-    number = int(value)
     if number < 1:
         raise UserError(f"{name} must be at least 1")
     return number
@@ -179,7 +178,7 @@ def run_evaluation(services: Services, model: str, baseline: str, prompt_set: st
     """Generate, judge both orders, save the report; returns (summary, pathologies, samples, json, report name)."""
     if not model or not baseline:
         raise UserError("choose a model and a baseline")
-    settings = EvalSettings(max_new_tokens=int(max_new_tokens or 128), seed=int(seed or 0),
+    settings = EvalSettings(max_new_tokens=int(max_new_tokens or 128), seed=optional_number(seed, "seed", whole=True) or 0,
                             limit=_optional_int(limit, "the number of prompts"), perplexity=bool(perplexity))
     prompts = services.prompt_sets.load(prompt_set)
     judge = build_judge(services, kind, judge_model, base_url, api_key, criteria)

@@ -15,6 +15,7 @@ from ..services.prompt_sets import SHIPPED
 from ..services.rounds import (TABLE_COLUMNS, RoundsSettings, launch_rounds, list_rounds, read_rounds, round_table,
                                rounds_root)
 from .common import on
+from .fields import optional_number, optional_number_box
 
 COLUMNS = TABLE_COLUMNS
 
@@ -26,7 +27,7 @@ class RoundsView:
     rounds: gr.Number
     pairs_per_round: gr.Number
     judge: gr.Dropdown
-    max_steps: gr.Number
+    max_steps: gr.Textbox
     eval_limit: gr.Number
     force_judge: gr.Checkbox
     retrain_judge: gr.Checkbox
@@ -54,8 +55,8 @@ def build(services: Services) -> RoundsView:
     with gr.Row():
         rounds = gr.Number(2, label="Rounds", precision=0, minimum=1, elem_id="rounds-count")
         pairs_per_round = gr.Number(16, label="Pairs per round", precision=0, minimum=2, elem_id="rounds-pairs")
-        max_steps = gr.Number(None, label="Training steps per round (empty = chosen from the pairs)", precision=0,
-                              minimum=0, placeholder="chosen from the pairs", elem_id="rounds-steps")
+        max_steps = optional_number_box("Training steps per round (empty = chosen from the pairs)",
+                                        "chosen from the pairs", "rounds-steps")
         eval_limit = gr.Number(16, label="Evaluation prompts", precision=0, minimum=1, elem_id="rounds-eval")
     with gr.Row():
         force_judge = gr.Checkbox(False, label="Use the judge even if it is at chance against people (reports say so)",
@@ -78,7 +79,7 @@ def build(services: Services) -> RoundsView:
 def start_rounds(services: Services, name, base_model, rounds, pairs, judge, max_steps, eval_limit,
                  force_judge=False, retrain_judge=False) -> tuple:
     settings = RoundsSettings(rounds=int(rounds or 0), pairs_per_round=int(pairs or 0), judge=judge or "",
-                              max_steps=int(max_steps) if max_steps else None, eval_limit=int(eval_limit or 0),
+                              max_steps=optional_number(max_steps, "training steps", whole=True) or None, eval_limit=int(eval_limit or 0),
                               force_judge=bool(force_judge), retrain_judge=bool(retrain_judge))
     if not base_model:
         raise UserError("choose the SFT model")

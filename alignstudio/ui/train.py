@@ -8,7 +8,6 @@ so nothing depends on a browser staying connected, and the app can restart while
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass
 
@@ -21,6 +20,7 @@ from ..services.container import Services
 from ..training.spec import DPO_LOSS_TYPES, KTO_LOSS_TYPES, RunSpec
 from ..training.trackers import TRACKERS
 from .common import on, with_progress
+from .fields import optional_number, optional_number_box
 from .train_runs import (  # noqa: F401  (the run list and live view; re-exported for tests and callers)
     BEFORE_AFTER_HEADERS, COLORS, COMPARE_METRICS, EVAL_JUDGES, EVAL_PROMPTS, HELDOUT, LOSS_SERIES, POLL_S,
     REWARD_SERIES, RUN_HEADERS, SPLIT_SERIES, START, _plot, before_after_frame, cancel_run, compare_frame,
@@ -43,10 +43,10 @@ class TrainView:
     snapshot: gr.Dropdown
     data_file: gr.Textbox
     beta: gr.Number
-    learning_rate: gr.Number
-    max_steps: gr.Number
-    epochs: gr.Number
-    batch_size: gr.Number
+    learning_rate: gr.Textbox
+    max_steps: gr.Textbox
+    epochs: gr.Textbox
+    batch_size: gr.Textbox
     grad_accum: gr.Number
     max_length: gr.Number
     seed: gr.Number
@@ -126,17 +126,14 @@ def build(services: Services) -> TrainView:
             with gr.Row():
                 beta = gr.Number(0.1, label="beta", minimum=0.0001, step=0.01, elem_id="train-beta",
                                  info=RunSpec.help("beta")[:60] + "...")
-                learning_rate = gr.Number(None, label="Learning rate (empty = chosen from the data)", minimum=0,
-                                          placeholder="chosen from the data",
-                                          elem_id="train-lr")
+                learning_rate = optional_number_box("Learning rate (empty = chosen from the data)",
+                                                    "chosen from the data", "train-lr")
             with gr.Row():
-                max_steps = gr.Number(None, label="Max steps (empty = epochs)", precision=0, minimum=0, placeholder="epochs",
-                                      elem_id="train-max-steps")
-                epochs = gr.Number(None, label="Epochs (empty = chosen from the data)", minimum=0, placeholder="chosen",
-                                   elem_id="train-epochs")
+                max_steps = optional_number_box("Max steps (empty = epochs)", "from the epochs", "train-max-steps")
+                epochs = optional_number_box("Epochs (empty = chosen from the data)", "chosen from the data",
+                                             "train-epochs")
             with gr.Row():
-                batch_size = gr.Number(None, label="Batch size (empty = chosen)", precision=0, minimum=0, placeholder="chosen",
-                                       elem_id="train-batch-size")
+                batch_size = optional_number_box("Batch size (empty = chosen)", "chosen", "train-batch-size")
                 grad_accum = gr.Number(1, label="Grad accumulation", precision=0, minimum=1,
                                        elem_id="train-grad-accum")
             with gr.Row():
@@ -276,12 +273,8 @@ def snapshot_choices(services: Services) -> list[tuple[str, str]]:
 
 
 def _int(value, name: str, default=None):
-    if value is None or (isinstance(value, float) and math.isnan(value)) or value == "":
-        return default
-    number = float(value)
-    if not number.is_integer():
-        raise UserError(f"{name} must be a whole number, got {value}")
-    return int(number)
+    number = optional_number(value, name, whole=True)
+    return default if number is None else number
 
 
 def form_to_spec(method, loss_type, model, data_kind, snapshot, data_file, beta, learning_rate, max_steps,
@@ -303,8 +296,8 @@ def form_to_spec(method, loss_type, model, data_kind, snapshot, data_file, beta,
         loss = None
     return RunSpec(
         method=method, model=(model or "").strip(), data=str(path.resolve()), loss_type=loss or None,
-        beta=float(beta if beta is not None else 0.1), learning_rate=_auto(learning_rate),
-        max_steps=_int(max_steps, "max steps"), num_train_epochs=_auto(epochs),
+        beta=float(beta if beta is not None else 0.1), learning_rate=_auto(learning_rate, "learning rate"),
+        max_steps=_int(max_steps, "max steps"), num_train_epochs=_auto(epochs, "epochs"),
         batch_size=_int(batch_size or None, "batch size"), grad_accum=_int(grad_accum, "grad accumulation", 1),
         max_length=_int(max_length, "max length", 512), seed=_int(seed, "seed", 42),
         label_smoothing=float(label_smoothing or 0.0), full=bool(full), lora_r=_int(lora_r, "LoRA r", 16),
@@ -314,11 +307,9 @@ def form_to_spec(method, loss_type, model, data_kind, snapshot, data_file, beta,
     )
 
 
-def _auto(value) -> float | None:
-    """An optional number box: empty (or 0, which Gradio sends for a cleared box) = chosen from the data."""
-    if value is None or value == "" or (isinstance(value, float) and math.isnan(value)) or value == 0:
-        return None
-    return float(value)
+def _auto(value, name: str = "value") -> float | None:
+    """An optional number box: empty (or 0, which an API client may send) = chosen from the data."""
+    return optional_number(value, name) or None
 
 
 def _run_name(text: str | None) -> str | None:

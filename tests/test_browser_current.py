@@ -118,10 +118,12 @@ def test_a_model_trained_after_start_shows_up_and_data_shows_what_the_annotator_
                                             "cells => cells.map(c => c.innerText.trim()).filter(Boolean)")
         assert headers[-1].startswith("event_id") and "left" in " ".join(headers), headers
         # one line a label: far more than three rows fit in the table's box
-        shown = page.eval_on_selector_all(
-            "#data-table tbody tr",
-            "rows => rows.filter(r => r.getBoundingClientRect().height > 0 && r.getBoundingClientRect().height < 80)"
-            ".length")
+        shown = page.eval_on_selector("#data-table", """table => {
+            const box = table.getBoundingClientRect();
+            return Array.from(table.querySelectorAll('*')).filter(cell => cell.children.length === 0
+                && (cell.innerText || '').trim() === 'preference'
+                && cell.getBoundingClientRect().top >= box.top && cell.getBoundingClientRect().bottom <= box.bottom
+            ).length }""")
         assert shown >= 8, shown
         page.click("#data-stored label")
         _wait_text(page, "data-table", "shown_left")

@@ -51,6 +51,8 @@ def test_reload_restores_the_running_run_else_the_remembered_or_newest(services)
     assert train.restore(services, "done")[1]["value"] == "done"
     assert train.restore(services, "deleted-run")[1]["value"] == "live"
     assert _interactive(train.run_actions(services, "done")) == [False, False, True, True]
+    # opening the tab keeps a selection (only an empty one gets the running run)
+    assert "value" not in train.run_lists(services, "done")[1] and train.run_lists(services, None)[1]["value"] == "live"
     runs.cancel(live)
 
 
@@ -64,10 +66,11 @@ def test_train_and_evaluate_lists_include_a_model_trained_after_start(services, 
     folder = tmp_path / "adapter"
     folder.mkdir()
     services.store.register_model("trained-1", folder, kind="adapter", base="smollm2")
-    model, baseline, prompt_set, reports = evaluate.lists(services, None, "smollm2", None, None)
-    assert "trained-1" in model["choices"] and model["value"] == "trained-1"
+    model, baseline, prompt_set, reports = evaluate.lists(services, None, "smollm2", None, None, fresh=True)
+    assert "trained-1" in model["choices"] and model["value"] == "trained-1"  # a fresh page offers it first
     assert baseline["value"] == "smollm2" and prompt_set["value"] == "eval" and reports["choices"] == []
-    assert evaluate.lists(services, "smollm2", "smollm2", "eval", None)[0]["value"] == "smollm2"  # a choice stays
+    opened = evaluate.lists(services, "smollm2", "smollm2", "eval", None)  # opening the tab: choices only
+    assert "trained-1" in opened[0]["choices"] and "value" not in opened[0] and "value" not in opened[2]
     assert "trained-1" in train.form_lists(services, "smollm2", None)[0]["choices"]
     assert "trained-1" in rounds.lists(services, "smollm2", None)[0]["choices"]
 

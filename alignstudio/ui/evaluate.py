@@ -234,17 +234,21 @@ def judge_pairs_in_store(services: Services, scope: str, require_kappa: bool, mi
 
 
 def lists(services: Services, model: str | None, baseline: str | None, prompt_set: str | None,
-          report: str | None) -> tuple:
-    """The models (trained ones included), prompt sets and saved reports as they are now, keeping each choice;
-    an empty model choice becomes the newest trained model."""
+          report: str | None, fresh: bool = False) -> tuple:
+    """The models (trained ones included), prompt sets and saved reports as they are now. A `fresh` page
+    (page load) also gets the newest trained model chosen; opening the tab changes only the choices, so a value
+    set a moment earlier (or by the person) is never overwritten with an older one."""
     models = services.registry.names()
     sets = services.prompt_sets.names()
     reports = _report_names(services)
-    return (gr.update(choices=models, value=model or services.registry.newest_trained() or services.default_model),
-            gr.update(choices=models, value=baseline or services.default_model),
-            gr.update(choices=sets, value=prompt_set if prompt_set in sets else ("eval" if "eval" in sets else
-                                                                                 (sets[0] if sets else None))),
-            gr.update(choices=reports, value=report if report in reports else None))
+    if fresh:
+        picked = gr.update(choices=models, value=services.registry.newest_trained() or services.default_model)
+        base = gr.update(choices=models, value=baseline or services.default_model)
+    else:
+        picked, base = gr.update(choices=models), gr.update(choices=models)
+    chosen_set = gr.update(choices=sets) if prompt_set in sets else \
+        gr.update(choices=sets, value="eval" if "eval" in sets else (sets[0] if sets else None))
+    return picked, base, chosen_set, gr.update(choices=reports)
 
 
 def wire(view: EvaluateView, services: Services, tab: gr.Tab | None = None, demo: gr.Blocks | None = None) -> None:
@@ -272,8 +276,8 @@ def wire(view: EvaluateView, services: Services, tab: gr.Tab | None = None, demo
        show_progress="hidden")
     listed = [view.model, view.baseline, view.prompt_set, view.reports]
     if demo is not None:  # a fresh page offers the newest trained model, as a restarted app would
-        on(demo.load, lambda b, p, r: lists(services, None, b, p, r), [view.baseline, view.prompt_set, view.reports],
-           listed, api_name=False, show_progress="hidden")
+        on(demo.load, lambda b, p, r: lists(services, None, b, p, r, fresh=True),
+           [view.baseline, view.prompt_set, view.reports], listed, api_name=False, show_progress="hidden")
     if tab is not None:
         on(tab.select, lambda *v: (agreement(services), *lists(services, *v)), listed, [view.agreement, *listed],
            api_name=False, show_progress="hidden")

@@ -108,8 +108,8 @@ def lists(services: Services, model: str | None, picked: str | None) -> tuple:
     """The model and rounds lists as they are now (a new trained model, rounds started from the CLI); on page
     load and whenever the tab opens. With nothing picked yet, the newest rounds folder is shown."""
     names = list_rounds(services.workspace)
-    return (gr.update(choices=services.registry.names(), value=model),
-            gr.update(choices=names, value=picked if picked in names else (names[0] if names else None)))
+    return (gr.update(choices=services.registry.names()),
+            gr.update(choices=names) if picked in names else gr.update(choices=names, value=names[0] if names else None))
 
 
 def wire(view: RoundsView, services: Services, tab: gr.Tab | None = None, demo: gr.Blocks | None = None) -> None:

@@ -25,7 +25,7 @@ from .train_runs import (  # noqa: F401  (the run list and live view; re-exporte
     BEFORE_AFTER_HEADERS, COLORS, COMPARE_METRICS, EVAL_JUDGES, EVAL_PROMPTS, HELDOUT, LOSS_SERIES, POLL_S,
     REWARD_SERIES, RUN_HEADERS, SPLIT_SERIES, START, _plot, before_after_frame, cancel_run, compare_frame,
     evaluate_against_base, merge_run, metric_frames, pick_from_table, placeholder, placeholder_calibration, poll,
-    restore, resume_run, run_actions, run_names, run_rows, run_view, selected, status_markdown,
+    restore, resume_run, run_actions, run_lists, run_names, run_rows, run_view, selected, status_markdown,
 )
 
 METHOD_CHOICES = [("DPO", "dpo"), ("IPO (DPO, squared loss)", "ipo"), ("KTO (thumbs up/down)", "kto"),
@@ -352,8 +352,9 @@ def form_lists(services: Services, model: str | None, snapshot: str | None) -> t
     (or the chosen one gone) the newest is chosen."""
     snapshots = snapshot_choices(services)
     paths = [path for _, path in snapshots]
-    return (gr.update(choices=services.registry.names(), value=model),
-            gr.update(choices=snapshots, value=snapshot if snapshot in paths else (paths[0] if paths else None)))
+    return (gr.update(choices=services.registry.names()),
+            gr.update(choices=snapshots) if snapshot in paths else
+            gr.update(choices=snapshots, value=paths[0] if paths else None))
 
 
 def wire(view: TrainView, services: Services, demo: gr.Blocks | None = None, tab: gr.Tab | None = None) -> None:
@@ -387,7 +388,10 @@ def wire(view: TrainView, services: Services, demo: gr.Blocks | None = None, tab
        [view.run, view.model, view.snapshot], [*restored, *lists])
     # page load: the run this browser looked at last (or the newest running one) with its live plots, and
     # every list as it is now; opening the tab refreshes the lists and keeps the selection
-    for event, wanted in ([(demo.load, view.remembered)] if demo is not None else []) + \
-            ([(tab.select, view.run)] if tab is not None else []):
-        on(event, lambda n, m, s: (*restore(services, n), *form_lists(services, m, s)),
-           [wanted, view.model, view.snapshot], [*restored, *lists], api_name=False, show_progress="hidden")
+    if demo is not None:
+        on(demo.load, lambda n, m, s: (*restore(services, n), *form_lists(services, m, s)),
+           [view.remembered, view.model, view.snapshot], [*restored, *lists], api_name=False, show_progress="hidden")
+    if tab is not None:
+        on(tab.select, lambda n, m, s: (*run_lists(services, n), *form_lists(services, m, s)),
+           [view.run, view.model, view.snapshot], [view.runs, view.run, view.compare_runs, *lists], api_name=False,
+           show_progress="hidden")

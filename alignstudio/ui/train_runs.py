@@ -353,3 +353,11 @@ def pick_from_table(table: pd.DataFrame, event: gr.SelectData):
 def selected(services: Services, name: str | None) -> tuple:
     """A run was selected: its live view, its actions, and the name for the browser to remember."""
     return (*run_view(services, name), *run_actions(services, name), name)
+
+
+def run_lists(services: Services, current: str | None) -> tuple:
+    """Opening the tab: the run table and run lists as they are now. The selection stays (a value sent a moment
+    earlier may be older than the page's); only an empty one gets the newest running or newest run."""
+    names = run_names(services)
+    run = gr.update(choices=names) if current else gr.update(choices=names, value=default_run(services, None))
+    return pd.DataFrame(run_rows(services), columns=RUN_HEADERS), run, gr.update(choices=names)

@@ -10,6 +10,9 @@ pytestmark = pytest.mark.browser
 
 PAIRS = ROOT / "data" / "example_preferences.jsonl"
 MSG = [{"role": "user", "content": "Best way to learn Python?"}]
+# the loss plot has a drawn line of several points (an empty plot draws no line segment)
+DRAWN_LOSS = ("Array.from(document.querySelectorAll('#train-plot-loss .mark-line path'))"
+              ".filter(p => (p.getAttribute('d') || '').includes('L')).length >= 1")
 
 
 def _text(page, elem_id: str) -> str:
@@ -29,7 +32,8 @@ def _options(page, elem_id: str) -> list[str]:
     """The options a dropdown offers, as a person sees them when opening it."""
     page.click(f"#{elem_id} input")
     page.wait_for_selector(f"#{elem_id} ul li", timeout=10_000)
-    options = page.eval_on_selector_all(f"#{elem_id} ul li", "items => items.map(i => i.innerText.trim())")
+    options = page.eval_on_selector_all(f"#{elem_id} ul li",  # an option's text, without the tick mark
+                                        "items => items.map(i => i.innerText.trim().split('\\n').pop())")
     page.keyboard.press("Escape")
     return options
 
@@ -56,16 +60,14 @@ def test_reload_during_a_run_restores_its_live_plots_and_only_cancel_applies(tmp
         page.fill("#train-name textarea, #train-name input", "long-run")
         page.click("#train-start")
         _wait_text(page, "train-status", "RUNNING", timeout=120_000)
-        page.wait_for_function("document.querySelectorAll('#train-plot-loss .mark-line path').length >= 1",
-                               timeout=180_000)
+        page.wait_for_function(DRAWN_LOSS, timeout=180_000)
 
         page.reload()
         _tab(page, "Train")
         _wait_text(page, "train-status", "RUNNING")
         assert page.input_value("#train-run input") == "long-run"
         assert "Choose a run" not in _text(page, "train-status")
-        page.wait_for_function("document.querySelectorAll('#train-plot-loss .mark-line path').length >= 1",
-                               timeout=60_000)
+        page.wait_for_function(DRAWN_LOSS, timeout=60_000)
         assert "long-run" in _options(page, "train-run")
         assert not _disabled(page, "train-cancel") and _disabled(page, "train-resume")
         assert _disabled(page, "train-merge") and _disabled(page, "train-eval")

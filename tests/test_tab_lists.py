@@ -146,3 +146,18 @@ def test_optional_number_boxes_parse_what_was_typed():
     spec = train.form_to_spec("dpo", ["sigmoid"], "smollm2", "file", None, str(ROOT / "data" / "example_preferences.jsonl"),
                               0.1, "", "", "", "", 1, 64, 42, 0.0, False, 16, 32, 0.05)
     assert spec.max_steps is None and spec.learning_rate is None and spec.batch_size is None
+
+
+def test_validate_tab_reports_a_self_contradiction_with_sorted_bins(services):
+    pair = services.store.add_pair([{"role": "user", "content": "Hi?"}], "Hello there, how can I help?", "No.",
+                                   model_a="m", model_b="m")
+    services.store.add_preference(pair, "A", annotator="ann", shown_left="A")
+    services.store.add_preference(pair, "B", annotator="ann", shown_left="B")
+    for i, words in enumerate((3, 19, 24, 102, 106)):
+        other = services.store.add_pair([{"role": "user", "content": f"Q{i}?"}], "word " * words, "Nope, not this.",
+                                        model_a="m", model_b="m")
+        services.store.add_preference(other, "A", annotator="ann", shown_left="A")
+    summary, findings, lengths, _, report = validate.run_validation(services, validate.STORE_DPO, None, 1024, False)
+    row = findings[findings["check"] == "self_contradiction"].iloc[0]
+    assert f"pair {pair}: ann said A then B" in row["examples"]
+    assert [float(b) for b in lengths["sort"]] == sorted(float(b) for b in lengths["sort"])

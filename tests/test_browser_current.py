@@ -49,7 +49,8 @@ def test_reload_during_a_run_restores_its_live_plots_and_only_cancel_applies(tmp
         page.goto(url)
         _tab(page, "Train")
         page.wait_for_selector("#train-start", state="visible")
-        assert page.input_value("#train-max-steps textarea, #train-max-steps input") == ""  # empty = epochs: shown empty, not 0
+        # empty = from the epochs: shown empty, not 0
+        assert page.input_value("#train-max-steps textarea, #train-max-steps input") == ""
         page.click("#train-data-kind label:has-text('File')")
         page.fill("#train-data-file textarea, #train-data-file input", str(PAIRS))
         page.fill("#train-model input", str(tiny_model_dir))

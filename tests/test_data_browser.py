@@ -74,3 +74,14 @@ def test_as_seen_words_for_every_verdict():
     assert as_seen("A", None) == ("A is better", "A")  # imports and judges record no sides
     assert as_seen("both_bad", "B") == ("both bad", "B") and as_seen("tie", "")[0] == "tie"
     assert as_seen("up", None)[0] == "👍 up"
+
+
+def test_relabel_as_seen_maps_left_and_right_through_the_side_shown(store):
+    pair = store.add_pair(MSG, "Build small projects.", "Read the manual cover to cover.", model_a="m", model_b="m")
+    event = store.add_preference(pair, "A", annotator="ann", shown_left="B")  # "right is better" on screen
+    new = relabel(store, event, "left", annotator="ann")  # the left one was B
+    assert {x.id: x.verdict for x in store.labels()}[new] == "B"
+    assert relabel(store, new, "right", annotator="ann") and [x.verdict for x in store.labels()] == ["A"]
+    imported = store.add_preference(pair, "A", annotator="imp", shown_left=None, source="judge:rules")
+    with pytest.raises(UserError, match="records no left and right"):
+        relabel(store, imported, "left", annotator="ann")

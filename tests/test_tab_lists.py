@@ -143,8 +143,9 @@ def test_optional_number_boxes_parse_what_was_typed():
         optional_number("2.5", "max steps", whole=True)
     with pytest.raises(UserError, match="seed must be a number or empty"):
         optional_number("soon", "seed")
-    spec = train.form_to_spec("dpo", ["sigmoid"], "smollm2", "file", None, str(ROOT / "data" / "example_preferences.jsonl"),
-                              0.1, "", "", "", "", 1, 64, 42, 0.0, False, 16, 32, 0.05)
+    pairs = str(ROOT / "data" / "example_preferences.jsonl")
+    spec = train.form_to_spec("dpo", ["sigmoid"], "smollm2", "file", None, pairs, 0.1, "", "", "", "", 1, 64, 42, 0.0,
+                              False, 16, 32, 0.05)
     assert spec.max_steps is None and spec.learning_rate is None and spec.batch_size is None
 
 

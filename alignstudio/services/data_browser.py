@@ -84,9 +84,19 @@ def browse_table(store: Store, *, stored: bool = False, **filters) -> pd.DataFra
 
 
 def relabel(store: Store, event_id: str, verdict: str, *, annotator: str) -> str:
-    """Replace a pairwise label with a new verdict: a retract and a new label, in one transaction."""
+    """Replace a pairwise label with a new verdict: a retract and a new label, in one transaction. `verdict` is
+    stored form (A, B, tie, both_bad) or as seen: "left" / "right" name the response the annotator saw on that
+    side (a label with no recorded sides has none: use A or B)."""
+    if verdict in ("left", "right"):
+        label = next((x for x in store.labels() if x.id == event_id), None)
+        if label is None:
+            raise UserError(f"no pairwise label with id {event_id} (retracted or unknown)")
+        if label.shown_left not in ("A", "B"):
+            raise UserError("this label records no left and right (an import or a judge): relabel it as A or B")
+        other = "B" if label.shown_left == "A" else "A"
+        verdict = label.shown_left if verdict == "left" else other
     if verdict not in VERDICTS:
-        raise UserError(f"verdict must be one of {', '.join(VERDICTS)}")
+        raise UserError(f"verdict must be left, right or one of {', '.join(VERDICTS)}")
     return store.relabel(event_id, verdict, annotator=annotator)
 
 

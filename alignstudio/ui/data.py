@@ -17,6 +17,8 @@ from ..services.export import export_snapshot
 from .common import on
 
 FORMATS = ["jsonl", "csv", "parquet"]
+RELABEL_CHOICES = [("left is better (as the annotator saw it)", "left"), ("right is better", "right"), ("tie", "tie"),
+                   ("both bad", "both_bad"), ("A is better (stored form)", "A"), ("B is better (stored form)", "B")]
 
 
 @dataclass
@@ -75,7 +77,7 @@ def build(services: Services, annotator: gr.Textbox) -> DataView:
                          elem_id="data-table")
     with gr.Row():
         event_id = gr.Textbox(label="Selected label (click a row)", elem_id="data-event-id", scale=3)
-        new_verdict = gr.Dropdown(["A", "B", "tie", "both_bad"], value="A", label="New verdict (stored form: A / B)",
+        new_verdict = gr.Dropdown(RELABEL_CHOICES, value="left", label="New verdict",
                                   elem_id="data-new-verdict", scale=1)
         relabel_button = gr.Button("Relabel", elem_id="data-relabel", scale=1)
         retract = gr.Button("Retract", variant="stop", elem_id="data-retract", scale=1)
@@ -139,7 +141,8 @@ def do_relabel(services: Services, event_id: str, verdict: str, annotator: str, 
     if not event_id.strip():
         raise UserError("select a label in the table first")
     relabel(services.store, event_id.strip(), verdict, annotator=annotator.strip())
-    return load_table(services, *filters), f"Relabelled as {verdict}; the old label is kept in the history."
+    words = {value: text.split(" (")[0] for text, value in RELABEL_CHOICES}
+    return load_table(services, *filters), f"Relabelled: {words.get(verdict, verdict)}; the old label is kept."
 
 
 def do_retract(services: Services, event_id: str, annotator: str, *filters) -> tuple:

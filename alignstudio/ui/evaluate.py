@@ -178,7 +178,8 @@ def run_evaluation(services: Services, model: str, baseline: str, prompt_set: st
     """Generate, judge both orders, save the report; returns (summary, pathologies, samples, json, report name)."""
     if not model or not baseline:
         raise UserError("choose a model and a baseline")
-    settings = EvalSettings(max_new_tokens=int(max_new_tokens or 128), seed=optional_number(seed, "seed", whole=True) or 0,
+    settings = EvalSettings(max_new_tokens=int(max_new_tokens or 128),
+                            seed=optional_number(seed, "seed", whole=True) or 0,
                             limit=_optional_int(limit, "the number of prompts"), perplexity=bool(perplexity))
     prompts = services.prompt_sets.load(prompt_set)
     judge = build_judge(services, kind, judge_model, base_url, api_key, criteria)

@@ -79,7 +79,8 @@ def build(services: Services) -> RoundsView:
 def start_rounds(services: Services, name, base_model, rounds, pairs, judge, max_steps, eval_limit,
                  force_judge=False, retrain_judge=False) -> tuple:
     settings = RoundsSettings(rounds=int(rounds or 0), pairs_per_round=int(pairs or 0), judge=judge or "",
-                              max_steps=optional_number(max_steps, "training steps", whole=True) or None, eval_limit=int(eval_limit or 0),
+                              max_steps=optional_number(max_steps, "training steps", whole=True) or None,
+                              eval_limit=int(eval_limit or 0),
                               force_judge=bool(force_judge), retrain_judge=bool(retrain_judge))
     if not base_model:
         raise UserError("choose the SFT model")
@@ -109,7 +110,8 @@ def lists(services: Services, model: str | None, picked: str | None) -> tuple:
     load and whenever the tab opens. With nothing picked yet, the newest rounds folder is shown."""
     names = list_rounds(services.workspace)
     return (gr.update(choices=services.registry.names()),
-            gr.update(choices=names) if picked in names else gr.update(choices=names, value=names[0] if names else None))
+            gr.update(choices=names) if picked in names else
+            gr.update(choices=names, value=names[0] if names else None))
 
 
 def wire(view: RoundsView, services: Services, tab: gr.Tab | None = None, demo: gr.Blocks | None = None) -> None:

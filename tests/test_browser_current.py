@@ -4,6 +4,8 @@ tab shows labels as the annotator saw them, and empty-default number boxes are e
 import pytest
 
 from alignstudio.core.store import Store
+from alignstudio.training.runner import RunFolder
+from alignstudio.training.spec import RunSpec
 from servers import ROOT, browser_page, running_app
 
 pytestmark = pytest.mark.browser
@@ -134,3 +136,16 @@ def test_a_model_trained_after_start_shows_up_and_data_shows_what_the_annotator_
         _tab(page, "Validate")
         headers = _text(page, "validate-findings")
         assert "severity" in headers and "1\t2\t3" not in headers
+
+        # two finished runs appear on opening the Train tab; a click on a row selects that run, and only
+        # Resume applies to a failed run
+        for name in ("first-run", "second-run"):
+            run = RunFolder.create(workspace / "runs" / name, RunSpec(method="dpo", model="tiny", data=str(PAIRS)))
+            run.transition("failed", error="stopped for the test")
+        _tab(page, "Train")
+        _wait_text(page, "train-runs", "first-run")
+        page.locator("#train-runs").get_by_text("first-run", exact=True).first.click()
+        page.wait_for_function("document.querySelector('#train-run input')?.value === 'first-run'", timeout=30_000)
+        _wait_text(page, "train-status", "FAILED")
+        page.wait_for_function("document.querySelector('#train-resume').disabled === false", timeout=20_000)
+        assert _disabled(page, "train-cancel") and _disabled(page, "train-merge")

@@ -45,3 +45,43 @@ def test_label_records_for_the_validator(filled):
     store, e1, e2 = filled
     records = label_records(store)
     assert {r["verdict"] for r in records} == {"A", "B"} and all(r["left"] == "A" for r in records)
+
+
+def test_table_shows_what_the_annotator_saw_with_the_stored_form_one_toggle_away(store):
+    from alignstudio.services.data_browser import SEEN_COLUMNS, STORED_COLUMNS, browse_table
+
+    pair = store.add_pair(MSG, "Build small projects.", "Read the manual cover to cover.", model_a="m", model_b="m")
+    # the annotator saw B on the left and clicked "right is better": stored as verdict A, shown_left B
+    event = store.add_preference(pair, "A", annotator="ann", shown_left="B")
+    seen = browse_table(store)
+    assert list(seen.columns) == SEEN_COLUMNS and seen.columns[-1] == "event_id"
+    row = seen.iloc[0]
+    assert row["verdict"] == "right is better"
+    assert row["left"] == "Read the manual cover to cover." and row["right"] == "Build small projects."
+    assert row["event_id"] == event
+    stored = browse_table(store, stored=True)
+    assert list(stored.columns) == STORED_COLUMNS and stored.columns[-1] == "event_id"
+    assert (stored.iloc[0]["verdict"], stored.iloc[0]["shown_left"]) == ("A", "B")
+    assert stored.iloc[0]["response_a"] == "Build small projects."
+
+
+def test_as_seen_words_for_every_verdict():
+    from alignstudio.services.data_browser import as_seen
+
+    assert as_seen("A", "A") == ("left is better", "A")
+    assert as_seen("B", "A") == ("right is better", "A")
+    assert as_seen("B", "B") == ("left is better", "B")
+    assert as_seen("A", None) == ("A is better", "A")  # imports and judges record no sides
+    assert as_seen("both_bad", "B") == ("both bad", "B") and as_seen("tie", "")[0] == "tie"
+    assert as_seen("up", None)[0] == "👍 up"
+
+
+def test_relabel_as_seen_maps_left_and_right_through_the_side_shown(store):
+    pair = store.add_pair(MSG, "Build small projects.", "Read the manual cover to cover.", model_a="m", model_b="m")
+    event = store.add_preference(pair, "A", annotator="ann", shown_left="B")  # "right is better" on screen
+    new = relabel(store, event, "left", annotator="ann")  # the left one was B
+    assert {x.id: x.verdict for x in store.labels()}[new] == "B"
+    assert relabel(store, new, "right", annotator="ann") and [x.verdict for x in store.labels()] == ["A"]
+    imported = store.add_preference(pair, "A", annotator="imp", shown_left=None, source="judge:rules")
+    with pytest.raises(UserError, match="records no left and right"):
+        relabel(store, imported, "left", annotator="ann")

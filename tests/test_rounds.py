@@ -38,3 +38,19 @@ def test_two_rounds_write_per_round_reports(tmp_path, tiny_model_dir):
         assert 0.0 <= row["win_rate"] <= 1.0 and row["kept"] >= 2
         report = json.loads((folder / "eval.json").read_text())
         assert report["results"]["wins"] + report["results"]["ties"] + report["results"]["losses"] <= 4
+
+
+def test_round_table_formats_numbers_and_refuses_an_interval_from_two_prompts():
+    from alignstudio.services.rounds import MIN_DECISIVE_FOR_CI, TABLE_COLUMNS, ci_text, round_table
+
+    tiny = {"round": 1, "policy": "smollm2", "sampled": 2, "kept": 2, "final_loss": 0.6931471805599453,
+            "win_rate": 1.0, "win_rate_ci": [1.0, 1.0], "lc_win_rate": 1.0, "wins": 2, "ties": 0, "losses": 0}
+    big = tiny | {"round": 2, "final_loss": 0.41234567, "win_rate": 0.6875, "win_rate_ci": [0.4, 0.8751],
+                  "lc_win_rate": 0.66666, "wins": 11, "ties": 3, "losses": 5}
+    first, second = round_table([tiny, big])
+    assert list(first) == TABLE_COLUMNS
+    assert first["final_loss"] == "0.6931" and first["win_rate"] == "1.00"
+    assert first["win_rate_ci (95%)"].startswith("sample too small (2 decisive prompts")
+    assert "1.0, 1.0" not in first["win_rate_ci (95%)"] and str(MIN_DECISIVE_FOR_CI) in first["win_rate_ci (95%)"]
+    assert second["win_rate_ci (95%)"] == "[0.40, 0.88]" and second["lc_win_rate"] == "0.67"
+    assert ci_text({"round": 3}) == ""  # a round still running has no interval yet

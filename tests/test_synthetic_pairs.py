@@ -81,7 +81,7 @@ def test_data_tab_imports_a_published_format_filters_by_origin_and_exports_witho
     synthetic = SampledPair(MSG, "Keep a fixed bedtime.", "Sleep is good.", "tiny", "tiny",
                             {"system_prompt": HELPFUL}, {"system_prompt": VAGUE}, 0.2, 1)
     store_labeled(store, [synthetic], "a")
-    filtered = data.load_table(services, "all", "", "", "", "", "", "synthetic")
+    filtered = data.load_table(services, "all", "", "", "", "", "", "synthetic", True)  # stored form
     assert list(filtered["response_a"]) == ["Keep a fixed bedtime."]
     files, _, note = data.do_export(services, "dpo", ["jsonl"], False, True)
     rows = [json.loads(line) for line in open(files[0])]

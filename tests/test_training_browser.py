@@ -24,9 +24,9 @@ def test_train_tab_runs_dpo_and_draws_the_live_plots(tmp_path, tiny_model_dir):
         page.fill("#train-data-file textarea, #train-data-file input", str(PAIRS))
         page.fill("#train-model input", str(tiny_model_dir))
         page.keyboard.press("Enter")
-        page.fill("#train-max-steps input", "4")
+        page.fill("#train-max-steps textarea, #train-max-steps input", "4")
         page.fill("#train-max-length input", "64")
-        page.fill("#train-lr input", "0.001")
+        page.fill("#train-lr textarea, #train-lr input", "0.001")
         page.fill("#train-name textarea, #train-name input", "from-browser")
         page.click("#train-start")
         page.wait_for_function(

@@ -206,3 +206,23 @@ def test_unknown_runs_and_names_are_user_errors(manager):
         manager.status("nope")
     with pytest.raises(UserError, match="run name"):
         manager.start(stand_in("succeed"), "bad name/..")
+
+
+def test_cancel_and_resume_of_a_finished_run_say_so_in_plain_words(manager):
+    from alignstudio.training.runner import actions
+
+    name = manager.start(stand_in("ok"))
+    assert manager.wait(name, timeout=30)["state"] == SUCCEEDED
+    with pytest.raises(UserError) as cancel:
+        manager.cancel(name)
+    assert str(cancel.value) == f"run {name} has finished; nothing to cancel"
+    with pytest.raises(UserError) as resume:
+        manager.resume(name)
+    assert str(resume.value).startswith(f"run {name} has finished; nothing to resume")
+    for error in (cancel.value, resume.value):
+        assert "allowed" not in str(error) and "cannot become" not in str(error)
+    assert actions(SUCCEEDED) == {"cancel": False, "resume": False, "merge": True, "evaluate": True}
+    assert actions(RUNNING)["cancel"] and not actions(RUNNING)["resume"]
+    assert actions(CANCELLED) == {"cancel": False, "resume": True, "merge": False, "evaluate": False}
+    assert not actions(SUCCEEDED, full=True)["merge"] and not actions(SUCCEEDED, reward=True)["evaluate"]
+    assert not any(actions(None).values())

@@ -449,3 +449,30 @@ def test_thresholds_are_adjustable():
         r["rejected"] = r["chosen"].replace("careful", "careless")
     assert "weak_signal" not in checks(validate(rows))
     assert "weak_signal" in checks(validate(rows, thresholds=Thresholds(max_very_similar_fraction=0.05)))
+
+
+def test_same_annotator_contradicting_themselves_is_flagged_with_the_pairs_named():
+    labels = [human("p1", "ann", "A"), human("p1", "ann", "B", left="B"),  # ann: A, later B on p1
+              human("p2", "ann", "A"), human("p2", "ann", "A"),            # the same verdict twice: fine
+              human("p1", "bob", "B"),                                      # another person disagreeing: not this
+              human("p3", "ann", "tie"), human("p3", "ann", "both_bad")]
+    report = validate(clean_dpo(), labels=labels)
+    f = finding(report, "self_contradiction")
+    assert f.severity == "warning" and f.count == 2
+    assert f.pair_ids == ["p1", "p3"]
+    assert f.details == ["pair p1: ann said A then B", "pair p3: ann said tie then both_bad"]
+    assert report.stats["self_contradictions"][0] == {"pair_id": "p1", "annotator": "ann", "verdicts": ["A", "B"]}
+    assert "self_contradiction" not in checks(validate(clean_dpo(), labels=labels[2:5]))
+
+
+def test_self_contradiction_found_in_the_store_and_gone_after_a_retract(store):
+    from alignstudio.services.checks import validate_store
+
+    msg = [{"role": "user", "content": "Best way to learn Python?"}]
+    pair = store.add_pair(msg, "Build small projects.", "Read the manual.", model_a="m", model_b="m")
+    first = store.add_preference(pair, "A", annotator="ann", shown_left="A")
+    store.add_preference(pair, "B", annotator="ann", shown_left="B")
+    f = finding(validate_store(store, "dpo"), "self_contradiction")
+    assert f.pair_ids == [pair] and f.details == [f"pair {pair}: ann said A then B"]
+    store.retract(first, annotator="ann")
+    assert "self_contradiction" not in checks(validate_store(store, "dpo"))

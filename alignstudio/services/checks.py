@@ -40,18 +40,26 @@ def validate_path(path: str | Path, kind: str | None = None, *, tokenizer=None,
 
 def histogram(series: dict[str, list[float]], bins: int = 20, value_range: tuple[float, float] | None = None,
               ) -> pd.DataFrame:
-    """Counts per bin for several series on shared bins, long form for a Gradio BarPlot (bin, count, series)."""
+    """Counts per bin for several series on shared bins, long form for a Gradio BarPlot (bin, count, series).
+    Bins are labelled by their lower edge, as text, in ascending numeric order (see `bin_order`)."""
     values = [np.asarray(v, dtype=float) for v in series.values() if len(v)]
     if not values:
         return pd.DataFrame(columns=["bin", "count", "series"])
     low, high = value_range or (float(min(v.min() for v in values)), float(max(v.max() for v in values)))
     edges = np.linspace(low, high if high > low else low + 1, bins + 1)
+    step = edges[1] - edges[0]
+    decimals = 0 if step >= 1 else 1 if step >= 0.1 - 1e-9 else 2  # as few as keep every bin's label distinct
     frames = []
     for name, data in series.items():
         counts, _ = np.histogram(np.asarray(data, dtype=float), bins=edges)
-        labels = [f"{edges[i]:.2f}" if high - low < 10 else f"{edges[i]:.0f}" for i in range(bins)]
+        labels = [f"{edges[i]:.{decimals}f}" for i in range(bins)]
         frames.append(pd.DataFrame({"bin": labels, "count": counts, "series": name}))
     return pd.concat(frames, ignore_index=True)
+
+
+def bin_order(frame: pd.DataFrame) -> list[str]:
+    """A histogram's bin labels in numeric order (a plot would otherwise sort them as text: 102, 106, 19)."""
+    return sorted(dict.fromkeys(frame["bin"]), key=float) if len(frame) else []
 
 
 def gate_training_data(data: str | Path, *, override: bool = False) -> Report:

@@ -13,6 +13,13 @@ from ..core.store import VERDICTS, Store
 
 COLUMNS = ["event_id", "kind", "verdict", "source", "origin", "annotator", "prompt_set", "prompt", "response_a",
            "response_b", "edited", "shown_left", "rationale", "time"]
+# What the annotator saw: the response on each side and the verdict in those terms; the event id last.
+SEEN_COLUMNS = ["time", "kind", "verdict", "prompt", "left", "right", "annotator", "source", "origin", "prompt_set",
+                "edited", "rationale", "event_id"]
+# The stored form (verdicts about response A / B, with the side A was shown on), the event id last.
+STORED_COLUMNS = ["time", "kind", "verdict", "shown_left", "prompt", "response_a", "response_b", "annotator", "source",
+                  "origin", "prompt_set", "edited", "rationale", "event_id"]
+SIDE_WORDS = {"tie": "tie", "both_bad": "both bad", "up": "👍 up", "down": "👎 down"}
 ORIGINS = ("sampler", "synthetic", "import", "arena")  # how a pair was made (synthetic: two system prompts)
 
 
@@ -54,10 +61,46 @@ def label_table(store: Store, *, kind: str = "all", source: str = "", annotator:
     return frame.reset_index(drop=True)
 
 
+def as_seen(verdict: str, shown_left: str | None) -> tuple[str, str]:
+    """A stored verdict in the words of the screen it was given on, and which stored response (A or B) was
+    on the left: ("right is better", "B") for a pair stored as verdict A whose response B was shown left."""
+    left = shown_left if shown_left in ("A", "B") else ""
+    if verdict in ("A", "B"):
+        if not left:  # no side order recorded (imports, judges): the stored names are all there is
+            return f"{verdict} is better", "A"
+        return ("left is better" if verdict == left else "right is better"), left
+    return SIDE_WORDS.get(verdict, verdict), left or "A"
+
+
+def browse_table(store: Store, *, stored: bool = False, **filters) -> pd.DataFrame:
+    """The Data tab's table: `label_table`'s rows as the annotator saw them (left / right responses, the verdict
+    as given, e.g. "right is better"), or with `stored` in the store's own A / B form. The event id is last."""
+    frame = label_table(store, **filters)
+    if stored:
+        return frame[STORED_COLUMNS].reset_index(drop=True)
+    seen = []
+    for row in frame.to_dict("records"):
+        words, left = as_seen(row["verdict"], row["shown_left"])
+        swap = row["kind"] == "preference" and left == "B"
+        seen.append(row | {"verdict": words, "left": row["response_b"] if swap else row["response_a"],
+                           "right": row["response_a"] if swap else row["response_b"]})
+    return pd.DataFrame(seen, columns=SEEN_COLUMNS)
+
+
 def relabel(store: Store, event_id: str, verdict: str, *, annotator: str) -> str:
-    """Replace a pairwise label with a new verdict: a retract and a new label, in one transaction."""
+    """Replace a pairwise label with a new verdict: a retract and a new label, in one transaction. `verdict` is
+    stored form (A, B, tie, both_bad) or as seen: "left" / "right" name the response the annotator saw on that
+    side (a label with no recorded sides has none: use A or B)."""
+    if verdict in ("left", "right"):
+        label = next((x for x in store.labels() if x.id == event_id), None)
+        if label is None:
+            raise UserError(f"no pairwise label with id {event_id} (retracted or unknown)")
+        if label.shown_left not in ("A", "B"):
+            raise UserError("this label records no left and right (an import or a judge): relabel it as A or B")
+        other = "B" if label.shown_left == "A" else "A"
+        verdict = label.shown_left if verdict == "left" else other
     if verdict not in VERDICTS:
-        raise UserError(f"verdict must be one of {', '.join(VERDICTS)}")
+        raise UserError(f"verdict must be left, right or one of {', '.join(VERDICTS)}")
     return store.relabel(event_id, verdict, annotator=annotator)
 
 

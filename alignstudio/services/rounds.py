@@ -38,6 +38,10 @@ from .judges.trust import choose_judge, vet_judge
 from .sampling import SamplingSettings, sample_pair
 
 MIN_CHARS = 10  # the validator's "short response" limit: such pairs teach nothing
+# Fewer decisive (non-tie) prompts than this and a bootstrap interval means nothing: 2 wins out of 2 gives
+# [1.0, 1.0], a certainty that 2 prompts cannot carry. The table then says the sample is too small.
+MIN_DECISIVE_FOR_CI = 10
+TABLE_COLUMNS = ["round", "policy", "sampled", "kept", "final_loss", "win_rate", "win_rate_ci (95%)", "lc_win_rate"]
 
 
 @dataclass(frozen=True)
@@ -221,13 +225,38 @@ def run_rounds(workspace: Workspace, store: Store, base_model: str, prompts: lis
         (round_dir / "round.json").write_text(json.dumps(row | {"settings": asdict(settings)}, indent=2))
         rows.append(row)
         _status(folder, rows, "running" if number < settings.rounds else "succeeded", f"round {number} done")
-        say(f"round {number}: win rate vs SFT {results['win_rate']} (95% CI {results['win_rate_ci']})")
+        say(f"round {number}: win rate vs SFT {_fixed(results['win_rate'], 2)} (95% CI {ci_text(row)})")
         if settings.retrain_judge and number < settings.rounds:
             name = _retrain_reward(runs, judge, store, judged_rows, round_dir, tag, number, settings, say)
             judge = make_judge("reward", name, generators=pool)
             trust = vet_judge(judge, store, force=settings.force_judge)
             say(trust.line())
     return rows
+
+
+def _fixed(value, decimals: int) -> str:
+    return "" if value is None else f"{float(value):.{decimals}f}"
+
+
+def ci_text(row: dict) -> str:
+    """A round's 95% win-rate interval as [lo, hi] (2 decimals), or why there is none worth showing."""
+    ci = row.get("win_rate_ci")
+    if not ci or row.get("win_rate") is None:
+        return ""
+    decisive = int(row.get("wins") or 0) + int(row.get("losses") or 0)
+    if decisive < MIN_DECISIVE_FOR_CI:
+        return f"sample too small ({decisive} decisive prompts; need {MIN_DECISIVE_FOR_CI})"
+    low, high = ci
+    return f"[{float(low):.2f}, {float(high):.2f}]"
+
+
+def round_table(rows: list[dict]) -> list[dict]:
+    """rounds.json's rows as people read them: rates with 2 decimals, the loss with 4, the interval as
+    [lo, hi] or a note that too few prompts were decisive (TABLE_COLUMNS, in order)."""
+    return [{"round": row.get("round"), "policy": row.get("policy"), "sampled": row.get("sampled"),
+             "kept": row.get("kept"), "final_loss": _fixed(row.get("final_loss"), 4),
+             "win_rate": _fixed(row.get("win_rate"), 2), "win_rate_ci (95%)": ci_text(row),
+             "lc_win_rate": _fixed(row.get("lc_win_rate"), 2)} for row in rows]
 
 
 def read_rounds(folder: Path) -> dict | None:

@@ -64,6 +64,20 @@ def check_transition(current: str, new: str, name: str = "run") -> None:
         raise IllegalTransition(f"{name} is {current}; it cannot become {new} (allowed: {allowed})")
 
 
+def _finished_words(state: str) -> str:
+    """How a person says where a run that can no longer be cancelled stands."""
+    return {SUCCEEDED: "has finished", FAILED: "has already failed", CANCELLED: "is already cancelled"}.get(
+        state, f"is {state}")
+
+
+def actions(state: str | None, *, full: bool = False, reward: bool = False) -> dict[str, bool]:
+    """Which of a run's actions apply in its state (the UI offers only these): cancel a queued or running run,
+    resume a cancelled or failed one, merge a finished LoRA adapter, evaluate a finished policy."""
+    done = state == SUCCEEDED
+    return {"cancel": state in (QUEUED, RUNNING), "resume": state in (FAILED, CANCELLED),
+            "merge": done and not full and not reward, "evaluate": done and not reward}
+
+
 def _atomic_write(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.partial")
     tmp.write_text(text, encoding="utf-8")
@@ -370,7 +384,7 @@ class RunManager:
             if state == RUNNING:
                 run.cancel_path.write_text(str(time.time()))
                 return run.update(cancel_requested=time.time())
-            raise IllegalTransition(f"run {run.name} is {state}; only queued or running runs can be cancelled")
+            raise IllegalTransition(f"run {run.name} {_finished_words(state)}; nothing to cancel")
 
     def resume(self, name: str, *, start: bool | None = None) -> dict:
         """A cancelled or failed run goes back in the queue; the worker continues from its last checkpoint.
@@ -380,6 +394,11 @@ class RunManager:
             run = self.folder(name)
             self._reconcile(run)
             status = run.status()
+            if status["state"] in (SUCCEEDED, QUEUED, RUNNING):
+                why = {SUCCEEDED: "has finished", QUEUED: "is already queued", RUNNING: "is still running"}
+                raise IllegalTransition(f"run {run.name} {why[status['state']]}; nothing to resume"
+                                        + (" (start a new run to train further)" if status["state"] == SUCCEEDED
+                                           else ""))
             check_transition(status["state"], QUEUED, f"run {run.name}")
             run.cancel_path.unlink(missing_ok=True)
             status = run.transition(QUEUED, note="resume", resumes=int(status.get("resumes") or 0) + 1,

@@ -62,12 +62,12 @@ def build_app(services: Services) -> gr.Blocks:
         demo.load(_tabs_for_role, None, [validate_tab, train_tab, evaluate_tab, rounds_tab], api_name=False)
         label.wire(label_view, services, demo)
         feedback.wire(feedback_view, services, feedback_tab)
-        data.wire(data_view, services, data_tab)
-        validate.wire(validate_view, services, validate_tab)
-        train.wire(train_view, services)
-        evaluate.wire(evaluate_view, services, evaluate_tab)
+        data.wire(data_view, services, data_tab, demo)
+        validate.wire(validate_view, services, validate_tab, demo)
+        train.wire(train_view, services, demo, train_tab)
+        evaluate.wire(evaluate_view, services, evaluate_tab, demo)
         arena.wire(arena_view, services, arena_tab)
-        rounds.wire(rounds_view, services)
+        rounds.wire(rounds_view, services, rounds_tab, demo)
     return demo
 
 

@@ -10,13 +10,15 @@ import pandas as pd
 
 from ..core.errors import UserError
 from ..services.container import Services
-from ..services.data_browser import ORIGINS, label_table, relabel
+from ..services.data_browser import ORIGINS, SEEN_COLUMNS, browse_table, relabel
 from ..services.data_import import FORMATS as IMPORT_FORMATS
 from ..services.data_import import import_pairs
 from ..services.export import export_snapshot
 from .common import on
 
 FORMATS = ["jsonl", "csv", "parquet"]
+RELABEL_CHOICES = [("left is better (as the annotator saw it)", "left"), ("right is better", "right"), ("tie", "tie"),
+                   ("both bad", "both_bad"), ("A is better (stored form)", "A"), ("B is better (stored form)", "B")]
 
 
 @dataclass
@@ -29,6 +31,7 @@ class DataView:
     prompt_set: gr.Textbox
     search: gr.Textbox
     origin: gr.Dropdown
+    stored: gr.Checkbox
     refresh: gr.Button
     table: gr.Dataframe
     event_id: gr.Textbox
@@ -50,7 +53,8 @@ class DataView:
     message: gr.Markdown
 
     def filters(self) -> list:
-        return [self.kind, self.source, self.who, self.verdict, self.prompt_set, self.search, self.origin]
+        return [self.kind, self.source, self.who, self.verdict, self.prompt_set, self.search, self.origin,
+                self.stored]
 
 
 def build(services: Services, annotator: gr.Textbox) -> DataView:
@@ -64,11 +68,16 @@ def build(services: Services, annotator: gr.Textbox) -> DataView:
         prompt_set = gr.Textbox(label="Prompt set", elem_id="data-prompt-set")
         search = gr.Textbox(label="Search text", elem_id="data-search")
         origin = gr.Dropdown(["", *ORIGINS], value="", label="Pairs made by", elem_id="data-origin")
-    refresh = gr.Button("Refresh", size="sm", elem_id="data-refresh")
-    table = gr.Dataframe(interactive=False, wrap=True, max_height=420, elem_id="data-table")
+    with gr.Row():
+        stored = gr.Checkbox(False, label="Stored form (verdicts about responses A / B, and the side A was shown "
+                             "on) instead of what the annotator saw", elem_id="data-stored", scale=4)
+        refresh = gr.Button("Refresh", size="sm", elem_id="data-refresh", scale=1)
+    # one line per label (no wrapping), so a screen shows a dozen labels; the event id is the last column
+    table = gr.Dataframe(pd.DataFrame(columns=SEEN_COLUMNS), interactive=False, wrap=False, max_height=560,
+                         elem_id="data-table")
     with gr.Row():
         event_id = gr.Textbox(label="Selected label (click a row)", elem_id="data-event-id", scale=3)
-        new_verdict = gr.Dropdown(["A", "B", "tie", "both_bad"], value="A", label="New verdict",
+        new_verdict = gr.Dropdown(RELABEL_CHOICES, value="left", label="New verdict",
                                   elem_id="data-new-verdict", scale=1)
         relabel_button = gr.Button("Relabel", elem_id="data-relabel", scale=1)
         retract = gr.Button("Retract", variant="stop", elem_id="data-retract", scale=1)
@@ -97,7 +106,8 @@ def build(services: Services, annotator: gr.Textbox) -> DataView:
                                         elem_id="data-import-format")
             import_name = gr.Textbox(label="Prompt set name (default: file name)", elem_id="data-import-name")
         import_button = gr.Button("Import", elem_id="data-import")
-    return DataView(annotator, kind, source, who, verdict, prompt_set, search, origin, refresh, table, event_id,
+    return DataView(annotator, kind, source, who, verdict, prompt_set, search, origin, stored, refresh, table,
+                    event_id,
                     new_verdict, relabel_button, retract, snapshots, export_kind, export_formats, include_pairs,
                     no_synthetic, export,
                     export_files, upload, import_as, import_format, import_name, import_button, message)
@@ -106,9 +116,10 @@ def build(services: Services, annotator: gr.Textbox) -> DataView:
 # -- handlers ---------------------------------------------------------------------------------------------
 
 
-def load_table(services: Services, kind, source, who, verdict, prompt_set, search, origin="") -> pd.DataFrame:
-    return label_table(services.store, kind=kind, source=source.strip(), annotator=who.strip(), verdict=verdict,
-                       prompt_set=prompt_set.strip(), search=search.strip(), origin=origin or "")
+def load_table(services: Services, kind, source, who, verdict, prompt_set, search, origin="",
+               stored=False) -> pd.DataFrame:
+    return browse_table(services.store, stored=bool(stored), kind=kind, source=source.strip(), annotator=who.strip(),
+                        verdict=verdict, prompt_set=prompt_set.strip(), search=search.strip(), origin=origin or "")
 
 
 def snapshot_table(services: Services) -> pd.DataFrame:
@@ -130,7 +141,8 @@ def do_relabel(services: Services, event_id: str, verdict: str, annotator: str, 
     if not event_id.strip():
         raise UserError("select a label in the table first")
     relabel(services.store, event_id.strip(), verdict, annotator=annotator.strip())
-    return load_table(services, *filters), f"Relabelled as {verdict}; the old label is kept in the history."
+    words = {value: text.split(" (")[0] for text, value in RELABEL_CHOICES}
+    return load_table(services, *filters), f"Relabelled: {words.get(verdict, verdict)}; the old label is kept."
 
 
 def do_retract(services: Services, event_id: str, annotator: str, *filters) -> tuple:
@@ -166,11 +178,12 @@ def do_import(services: Services, upload, import_as: str, name: str, fmt: str = 
 # -- events -------------------------------------------------------------------------------------------------
 
 
-def wire(view: DataView, services: Services, tab: gr.Tab) -> None:
+def wire(view: DataView, services: Services, tab: gr.Tab, demo: gr.Blocks | None = None) -> None:
     filters = view.filters()
     me = view.annotator
-    on(tab.select, lambda *f: (load_table(services, *f), snapshot_table(services)), filters,
-       [view.table, view.snapshots], api_name=False)
+    for event in [tab.select] + ([demo.load] if demo is not None else []):
+        on(event, lambda *f: (load_table(services, *f), snapshot_table(services)), filters,
+           [view.table, view.snapshots], api_name=False, show_progress="hidden")
     on(view.refresh.click, lambda *f: load_table(services, *f), filters, view.table, api_name="data_labels")
     for box in filters:
         event = box.submit if isinstance(box, gr.Textbox) else box.change

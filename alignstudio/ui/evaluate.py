@@ -26,6 +26,7 @@ from ..services.judges.prompt import DEFAULT_CRITERIA
 from ..services.judges.protocol import JudgeCache
 from ..services.judges.trust import judge_from_controls
 from .common import on, with_progress
+from .fields import optional_number, optional_number_box
 
 JUDGE_CHOICES = [("best available (trained reward model, else the configured server)", "auto"),
                  ("reward model trained from your labels (offline)", "reward"),
@@ -50,7 +51,7 @@ class EvaluateView:
     prompt_set: gr.Dropdown
     limit: gr.Number
     max_new_tokens: gr.Number
-    seed: gr.Number
+    seed: gr.Textbox
     perplexity: gr.Checkbox
     run: gr.Button
     summary: gr.Markdown
@@ -62,7 +63,7 @@ class EvaluateView:
     scope: gr.Radio
     require_kappa: gr.Checkbox
     min_kappa: gr.Number
-    bulk_limit: gr.Number
+    bulk_limit: gr.Textbox
     concurrency: gr.Number
     bulk_run: gr.Button
     bulk_status: gr.Markdown
@@ -114,7 +115,7 @@ def build(services: Services) -> EvaluateView:
         limit = gr.Number(20, label="Prompts (empty = all)", precision=0, minimum=0, elem_id="eval-limit")
         max_new_tokens = gr.Number(128, label="Max new tokens", precision=0, minimum=1, maximum=4096,
                                    elem_id="eval-max-new-tokens")
-        seed = gr.Number(0, label="Seed", precision=0, elem_id="eval-seed")
+        seed = optional_number_box("Seed (empty = 0)", "0", "eval-seed")
         perplexity = gr.Checkbox(True, label="Alignment-tax check (perplexity on held-out text)",
                                  elem_id="eval-perplexity")
     run = gr.Button("Run evaluation", variant="primary", elem_id="eval-run")
@@ -135,8 +136,7 @@ def build(services: Services) -> EvaluateView:
                                     elem_id="eval-require-kappa")
         min_kappa = gr.Number(0.4, label="Minimum Cohen's kappa", minimum=-1, maximum=1, step=0.05,
                               elem_id="eval-min-kappa")
-        bulk_limit = gr.Number(None, label="At most N pairs (empty = all)", precision=0, minimum=0,
-                               elem_id="eval-bulk-limit")
+        bulk_limit = optional_number_box("At most N pairs (empty = all)", "all", "eval-bulk-limit")
         concurrency = gr.Number(4, label="Remote requests in flight", precision=0, minimum=1, maximum=64,
                                 elem_id="eval-concurrency")
     bulk_run = gr.Button("Judge pairs", variant="primary", elem_id="eval-bulk-run")
@@ -155,10 +155,10 @@ def build(services: Services) -> EvaluateView:
 
 
 def _optional_int(value, name: str) -> int | None:
-    """An optional count: empty (Gradio sends an empty number box as 0 or None) means no limit."""
-    if value in (None, "", 0):
+    """An optional count: empty (or 0, as an emptied number box sends it) means no limit."""
+    number = optional_number(value, name, whole=True)
+    if not number:
         return None
-    number = int(value)
     if number < 1:
         raise UserError(f"{name} must be at least 1")
     return number
@@ -181,7 +181,8 @@ def run_evaluation(services: Services, model: str, baseline: str, prompt_set: st
     """Generate, judge both orders, save the report; returns (summary, pathologies, samples, json, report name)."""
     if not model or not baseline:
         raise UserError("choose a model and a baseline")
-    settings = EvalSettings(max_new_tokens=int(max_new_tokens or 128), seed=int(seed or 0),
+    settings = EvalSettings(max_new_tokens=int(max_new_tokens or 128),
+                            seed=optional_number(seed, "seed", whole=True) or 0,
                             limit=_optional_int(limit, "the number of prompts"), perplexity=bool(perplexity))
     prompts = services.prompt_sets.load(prompt_set)
     judge = build_judge(services, kind, judge_model, base_url, api_key, criteria)
@@ -236,7 +237,25 @@ def judge_pairs_in_store(services: Services, scope: str, require_kappa: bool, mi
 # -- events ---------------------------------------------------------------------------------------------------
 
 
-def wire(view: EvaluateView, services: Services, tab: gr.Tab | None = None) -> None:
+def lists(services: Services, model: str | None, baseline: str | None, prompt_set: str | None,
+          report: str | None, fresh: bool = False) -> tuple:
+    """The models (trained ones included), prompt sets and saved reports as they are now. A `fresh` page
+    (page load) also gets the newest trained model chosen; opening the tab changes only the choices, so a value
+    set a moment earlier (or by the person) is never overwritten with an older one."""
+    models = services.registry.names()
+    sets = services.prompt_sets.names()
+    reports = _report_names(services)
+    if fresh:
+        picked = gr.update(choices=models, value=services.registry.newest_trained() or services.default_model)
+        base = gr.update(choices=models, value=baseline or services.default_model)
+    else:
+        picked, base = gr.update(choices=models), gr.update(choices=models)
+    chosen_set = gr.update(choices=sets) if prompt_set in sets else \
+        gr.update(choices=sets, value="eval" if "eval" in sets else (sets[0] if sets else None))
+    return picked, base, chosen_set, gr.update(choices=reports)
+
+
+def wire(view: EvaluateView, services: Services, tab: gr.Tab | None = None, demo: gr.Blocks | None = None) -> None:
     judge = view.judge_inputs()
     eval_inputs = [view.model, view.baseline, view.prompt_set, view.limit, view.max_new_tokens, view.seed,
                    view.perplexity, *judge]
@@ -259,8 +278,10 @@ def wire(view: EvaluateView, services: Services, tab: gr.Tab | None = None) -> N
     on(view.agreement_refresh.click, lambda: agreement(services), [], view.agreement, api_name="judge_agreement")
     on(view.agreement_timer.tick, lambda: agreement(services), [], view.agreement, api_name=False,
        show_progress="hidden")
+    listed = [view.model, view.baseline, view.prompt_set, view.reports]
+    if demo is not None:  # a fresh page offers the newest trained model, as a restarted app would
+        on(demo.load, lambda b, p, r: lists(services, None, b, p, r, fresh=True),
+           [view.baseline, view.prompt_set, view.reports], listed, api_name=False, show_progress="hidden")
     if tab is not None:
-        def refresh():
-            return agreement(services), gr.update(choices=_report_names(services))
-
-        on(tab.select, refresh, [], [view.agreement, view.reports], api_name=False)
+        on(tab.select, lambda *v: (agreement(services), *lists(services, *v)), listed, [view.agreement, *listed],
+           api_name=False, show_progress="hidden")

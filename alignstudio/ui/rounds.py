@@ -12,10 +12,12 @@ import pandas as pd
 from ..core.errors import UserError
 from ..services.container import Services
 from ..services.prompt_sets import SHIPPED
-from ..services.rounds import RoundsSettings, launch_rounds, list_rounds, read_rounds, rounds_root
+from ..services.rounds import (TABLE_COLUMNS, RoundsSettings, launch_rounds, list_rounds, read_rounds, round_table,
+                               rounds_root)
 from .common import on
+from .fields import optional_number, optional_number_box
 
-COLUMNS = ["round", "policy", "sampled", "kept", "final_loss", "win_rate", "win_rate_ci", "lc_win_rate"]
+COLUMNS = TABLE_COLUMNS
 
 
 @dataclass
@@ -25,7 +27,7 @@ class RoundsView:
     rounds: gr.Number
     pairs_per_round: gr.Number
     judge: gr.Dropdown
-    max_steps: gr.Number
+    max_steps: gr.Textbox
     eval_limit: gr.Number
     force_judge: gr.Checkbox
     retrain_judge: gr.Checkbox
@@ -53,8 +55,8 @@ def build(services: Services) -> RoundsView:
     with gr.Row():
         rounds = gr.Number(2, label="Rounds", precision=0, minimum=1, elem_id="rounds-count")
         pairs_per_round = gr.Number(16, label="Pairs per round", precision=0, minimum=2, elem_id="rounds-pairs")
-        max_steps = gr.Number(None, label="Training steps per round (empty = chosen from the pairs)", precision=0,
-                              minimum=0, elem_id="rounds-steps")
+        max_steps = optional_number_box("Training steps per round (empty = chosen from the pairs)",
+                                        "chosen from the pairs", "rounds-steps")
         eval_limit = gr.Number(16, label="Evaluation prompts", precision=0, minimum=1, elem_id="rounds-eval")
     with gr.Row():
         force_judge = gr.Checkbox(False, label="Use the judge even if it is at chance against people (reports say so)",
@@ -64,7 +66,7 @@ def build(services: Services) -> RoundsView:
     start = gr.Button("Start rounds", variant="primary", elem_id="rounds-start")
     pick = gr.Dropdown(list_rounds(services.workspace), label="Rounds", elem_id="rounds-pick")
     status = gr.Markdown(elem_id="rounds-status")
-    table = gr.Dataframe(interactive=False, elem_id="rounds-table")
+    table = gr.Dataframe(pd.DataFrame(columns=COLUMNS), interactive=False, elem_id="rounds-table")
     plot = gr.LinePlot(x="round", y="win_rate", title="Win rate against the SFT model", y_lim=[0, 1],
                        elem_id="rounds-plot")
     with gr.Accordion("Log", open=False):
@@ -77,7 +79,8 @@ def build(services: Services) -> RoundsView:
 def start_rounds(services: Services, name, base_model, rounds, pairs, judge, max_steps, eval_limit,
                  force_judge=False, retrain_judge=False) -> tuple:
     settings = RoundsSettings(rounds=int(rounds or 0), pairs_per_round=int(pairs or 0), judge=judge or "",
-                              max_steps=int(max_steps) if max_steps else None, eval_limit=int(eval_limit or 0),
+                              max_steps=optional_number(max_steps, "training steps", whole=True) or None,
+                              eval_limit=int(eval_limit or 0),
                               force_judge=bool(force_judge), retrain_judge=bool(retrain_judge))
     if not base_model:
         raise UserError("choose the SFT model")
@@ -92,7 +95,7 @@ def show(services: Services, picked: str | None) -> tuple:
     folder = rounds_root(services.workspace) / picked
     summary = read_rounds(folder) or {"state": "unknown", "note": "", "rounds": []}
     rows = summary["rounds"]
-    table = pd.DataFrame([{k: row.get(k) for k in COLUMNS} for row in rows], columns=COLUMNS)
+    table = pd.DataFrame(round_table(rows), columns=COLUMNS)
     plot = pd.DataFrame([{"round": r["round"], "win_rate": r["win_rate"]} for r in rows if r.get("win_rate") is not None],
                         columns=["round", "win_rate"])
     log_path = folder / "log.txt"
@@ -102,10 +105,22 @@ def show(services: Services, picked: str | None) -> tuple:
     return f"**{summary['state']}** · {summary.get('note', '')}{judge_line}", table, plot, log
 
 
-def wire(view: RoundsView, services: Services) -> None:
+def lists(services: Services, model: str | None, picked: str | None) -> tuple:
+    """The model and rounds lists as they are now (a new trained model, rounds started from the CLI); on page
+    load and whenever the tab opens. With nothing picked yet, the newest rounds folder is shown."""
+    names = list_rounds(services.workspace)
+    return (gr.update(choices=services.registry.names()),
+            gr.update(choices=names) if picked in names else
+            gr.update(choices=names, value=names[0] if names else None))
+
+
+def wire(view: RoundsView, services: Services, tab: gr.Tab | None = None, demo: gr.Blocks | None = None) -> None:
     form = [view.name, view.base_model, view.rounds, view.pairs_per_round, view.judge, view.max_steps,
             view.eval_limit, view.force_judge, view.retrain_judge]
     shown = [view.status, view.table, view.plot, view.log]
     on(view.start.click, lambda *f: start_rounds(services, *f), form, view.pick, api_name="rounds_start")
     on(view.pick.change, lambda p: show(services, p), [view.pick], shown, api_name=False)
     view.timer.tick(lambda p: show(services, p), view.pick, shown, show_progress="hidden", api_name=False)
+    for event in ([tab.select] if tab is not None else []) + ([demo.load] if demo is not None else []):
+        on(event, lambda m, p: lists(services, m, p), [view.base_model, view.pick], [view.base_model, view.pick],
+           api_name=False, show_progress="hidden")

@@ -8,7 +8,6 @@ so nothing depends on a browser staying connected, and the app can restart while
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass
 
@@ -18,39 +17,22 @@ import pandas as pd
 from ..core.errors import UserError
 from ..services.checks import gate_training_data
 from ..services.container import Services
-from ..services.evaluation import EvalSettings, evaluate_and_save, summary_markdown
-from ..services.judges.trust import judge_from_controls
-from ..training.diagnostics import diagnose_spec, expected_first_loss
-from ..training.verdict import LEARNED, Verdict, judge_spec
 from ..training.spec import DPO_LOSS_TYPES, KTO_LOSS_TYPES, RunSpec
 from ..training.trackers import TRACKERS
 from .common import on, with_progress
+from .fields import optional_number, optional_number_box
+from .train_runs import (  # noqa: F401  (the run list and live view; re-exported for tests and callers)
+    BEFORE_AFTER_HEADERS, COLORS, COMPARE_METRICS, EVAL_JUDGES, EVAL_PROMPTS, HELDOUT, LOSS_SERIES, POLL_S,
+    REWARD_SERIES, RUN_HEADERS, SPLIT_SERIES, START, _plot, before_after_frame, cancel_run, compare_frame,
+    evaluate_against_base, merge_run, metric_frames, pick_from_table, placeholder, placeholder_calibration, poll,
+    restore, resume_run, run_actions, run_lists, run_names, run_rows, run_view, selected, status_markdown,
+)
 
 METHOD_CHOICES = [("DPO", "dpo"), ("IPO (DPO, squared loss)", "ipo"), ("KTO (thumbs up/down)", "kto"),
                   ("ORPO (no reference)", "orpo"), ("SimPO (no reference, length-normalized)", "simpo"),
                   ("Reward model (a judge trained from your labels)", "reward")]
-RUN_HEADERS = ["run", "state", "settings", "base model", "step", "created", "error"]
 SWEEP_BETAS = "0.01, 0.05, 0.1, 0.2, 0.5"
-COMPARE_METRICS = [("loss", "loss"), ("reward margin", "rewards/margins"), ("reward accuracy", "rewards/accuracies"),
-                   ("chosen reward", "rewards/chosen")]
-POLL_S = 2.0
-EMPTY_PLOT = pd.DataFrame({"step": pd.Series(dtype=float), "value": pd.Series(dtype=float),
-                           "series": pd.Series(dtype=str)})
-# Gradio 6's LinePlot fixes its colour domain when the chart is first drawn, so a plot with several
-# series always receives every series name (missing ones as a NaN placeholder row, which is not drawn).
-START = "expected start"
-HELDOUT = "held-out"
-LOSS_SERIES = ("loss", HELDOUT, START)
-SPLIT_SERIES = ("train", HELDOUT)
-REWARD_SERIES = ("chosen", "rejected")
-COLORS = {"loss": "#2563eb", "train": "#2563eb", HELDOUT: "#f59e0b", START: "#9ca3af", "chosen": "#16a34a",
-          "rejected": "#dc2626"}
-BEFORE_AFTER_HEADERS = ["held-out prompt", "base model", "trained model"]
-EVAL_PROMPTS = 24   # of the shipped held-out evaluation prompts: a first answer in a few minutes on a CPU
-EVAL_JUDGES = [("best available (your reward model, else the configured server)", "auto"),
-               ("reward model trained from your labels", "reward"), ("this run's implicit reward", "implicit"),
-               ("rule-based", "rules"), ("OpenAI / compatible server", "openai"), ("Anthropic", "anthropic")]
-
+REMEMBERED_RUN_KEY = "alignstudio-train-run"  # localStorage key of the run this browser last looked at
 
 @dataclass
 class TrainView:
@@ -61,10 +43,10 @@ class TrainView:
     snapshot: gr.Dropdown
     data_file: gr.Textbox
     beta: gr.Number
-    learning_rate: gr.Number
-    max_steps: gr.Number
-    epochs: gr.Number
-    batch_size: gr.Number
+    learning_rate: gr.Textbox
+    max_steps: gr.Textbox
+    epochs: gr.Textbox
+    batch_size: gr.Textbox
     grad_accum: gr.Number
     max_length: gr.Number
     seed: gr.Number
@@ -108,6 +90,11 @@ class TrainView:
     compare_refresh: gr.Button
     log: gr.Textbox
     timer: gr.Timer
+    remembered: gr.BrowserState
+
+    def actions(self) -> list:
+        """The run actions, in `train_runs.ACTIONS` order."""
+        return [self.cancel, self.resume, self.merge, self.eval_start]
 
     def form(self) -> list:
         return [self.method, self.loss_type, self.model, self.data_kind, self.snapshot, self.data_file, self.beta,
@@ -118,22 +105,6 @@ class TrainView:
     def live_outputs(self) -> list:
         return [self.status, self.diagnostics, self.before_after, self.calibration, self.plot_loss, self.plot_accuracy, self.plot_margins,
                 self.plot_rewards, self.plot_kl, self.plot_lr, self.plot_throughput, self.log]
-
-
-def _plot(title: str, elem_id: str, y_title: str, series: tuple[str, ...] = (), **kw) -> gr.LinePlot:
-    """A live plot: one line, or several fixed, coloured series (see COLORS)."""
-    if series:
-        kw.update(color="series", color_map={name: COLORS[name] for name in series},
-                  value=placeholder(series))
-    else:
-        kw.update(value=EMPTY_PLOT.copy())
-    return gr.LinePlot(x="step", y="value", title=title, y_title=y_title, x_title="step", elem_id=elem_id,
-                       height=220, **kw)
-
-
-def placeholder(series) -> pd.DataFrame:
-    return pd.DataFrame({"step": [math.nan] * len(series), "value": [math.nan] * len(series),
-                         "series": list(series)})
 
 
 def build(services: Services) -> TrainView:
@@ -155,16 +126,14 @@ def build(services: Services) -> TrainView:
             with gr.Row():
                 beta = gr.Number(0.1, label="beta", minimum=0.0001, step=0.01, elem_id="train-beta",
                                  info=RunSpec.help("beta")[:60] + "...")
-                learning_rate = gr.Number(None, label="Learning rate (empty = chosen from the data)", minimum=0,
-                                          elem_id="train-lr")
+                learning_rate = optional_number_box("Learning rate (empty = chosen from the data)",
+                                                    "chosen from the data", "train-lr")
             with gr.Row():
-                max_steps = gr.Number(None, label="Max steps (empty = epochs)", precision=0, minimum=0,
-                                      elem_id="train-max-steps")
-                epochs = gr.Number(None, label="Epochs (empty = chosen from the data)", minimum=0,
-                                   elem_id="train-epochs")
+                max_steps = optional_number_box("Max steps (empty = epochs)", "from the epochs", "train-max-steps")
+                epochs = optional_number_box("Epochs (empty = chosen from the data)", "chosen from the data",
+                                             "train-epochs")
             with gr.Row():
-                batch_size = gr.Number(None, label="Batch size (empty = chosen)", precision=0, minimum=0,
-                                       elem_id="train-batch-size")
+                batch_size = optional_number_box("Batch size (empty = chosen)", "chosen", "train-batch-size")
                 grad_accum = gr.Number(1, label="Grad accumulation", precision=0, minimum=1,
                                        elem_id="train-grad-accum")
             with gr.Row():
@@ -204,9 +173,10 @@ def build(services: Services) -> TrainView:
                 names = run_names(services)
                 run = gr.Dropdown(names, value=names[0] if names else None, label="Run", scale=3,
                                   elem_id="train-run")
-                cancel = gr.Button("Cancel", size="sm", variant="stop", elem_id="train-cancel")
-                resume = gr.Button("Resume", size="sm", elem_id="train-resume")
-                merge = gr.Button("Merge adapter", size="sm", elem_id="train-merge")
+                # clickable only where they apply to the selected run (set on load and selection)
+                cancel = gr.Button("Cancel", size="sm", variant="stop", elem_id="train-cancel", interactive=False)
+                resume = gr.Button("Resume", size="sm", elem_id="train-resume", interactive=False)
+                merge = gr.Button("Merge adapter", size="sm", elem_id="train-merge", interactive=False)
                 refresh = gr.Button("Refresh", size="sm", elem_id="train-refresh")
             status = gr.Markdown(elem_id="train-status")
             diagnostics = gr.Markdown(elem_id="train-diagnostics")
@@ -219,7 +189,7 @@ def build(services: Services) -> TrainView:
                     eval_force = gr.Checkbox(False, label="Use it even if it is at chance against people",
                                              scale=2, elem_id="train-eval-force")
                     eval_start = gr.Button(f"Evaluate against the base ({EVAL_PROMPTS} held-out prompts, both "
-                                           "orders)", scale=3, elem_id="train-eval")
+                                           "orders)", scale=3, elem_id="train-eval", interactive=False)
                 eval_summary = gr.Markdown(elem_id="train-eval-summary")
             with gr.Row():
                 plot_loss = _plot("Loss: training, held-out (orange), and its start (grey, ln 2 for DPO)",
@@ -261,12 +231,14 @@ def build(services: Services) -> TrainView:
                 log = gr.Textbox(lines=12, max_lines=30, label="log.txt (last lines)", interactive=False,
                                  elem_id="train-log")
     timer = gr.Timer(POLL_S)
+    remembered = gr.BrowserState(None, storage_key=REMEMBERED_RUN_KEY)
     return TrainView(method, loss_type, model, data_kind, snapshot, data_file, beta, learning_rate, max_steps,
                      epochs, batch_size, grad_accum, max_length, seed, label_smoothing, full, lora_r, lora_alpha,
                      lora_dropout, heldout_fraction, early_stopping, report_to, run_name, override, start, sweep_betas, sweep, message, runs, run, cancel, resume, merge,
                      refresh, status, diagnostics, before_after, eval_judge, eval_force, eval_start, eval_summary,
                      calibration, plot_loss, plot_accuracy, plot_margins, plot_rewards, plot_kl,
-                     plot_lr, plot_throughput, compare_runs, compare_metric, compare_refresh, log, timer)
+                     plot_lr, plot_throughput, compare_runs, compare_metric, compare_refresh, log, timer,
+                     remembered)
 
 
 # -- handlers (plain functions) ------------------------------------------------------------------------
@@ -301,12 +273,8 @@ def snapshot_choices(services: Services) -> list[tuple[str, str]]:
 
 
 def _int(value, name: str, default=None):
-    if value is None or (isinstance(value, float) and math.isnan(value)) or value == "":
-        return default
-    number = float(value)
-    if not number.is_integer():
-        raise UserError(f"{name} must be a whole number, got {value}")
-    return int(number)
+    number = optional_number(value, name, whole=True)
+    return default if number is None else number
 
 
 def form_to_spec(method, loss_type, model, data_kind, snapshot, data_file, beta, learning_rate, max_steps,
@@ -328,8 +296,8 @@ def form_to_spec(method, loss_type, model, data_kind, snapshot, data_file, beta,
         loss = None
     return RunSpec(
         method=method, model=(model or "").strip(), data=str(path.resolve()), loss_type=loss or None,
-        beta=float(beta if beta is not None else 0.1), learning_rate=_auto(learning_rate),
-        max_steps=_int(max_steps, "max steps"), num_train_epochs=_auto(epochs),
+        beta=float(beta if beta is not None else 0.1), learning_rate=_auto(learning_rate, "learning rate"),
+        max_steps=_int(max_steps, "max steps"), num_train_epochs=_auto(epochs, "epochs"),
         batch_size=_int(batch_size or None, "batch size"), grad_accum=_int(grad_accum, "grad accumulation", 1),
         max_length=_int(max_length, "max length", 512), seed=_int(seed, "seed", 42),
         label_smoothing=float(label_smoothing or 0.0), full=bool(full), lora_r=_int(lora_r, "LoRA r", 16),
@@ -339,11 +307,9 @@ def form_to_spec(method, loss_type, model, data_kind, snapshot, data_file, beta,
     )
 
 
-def _auto(value) -> float | None:
-    """An optional number box: empty (or 0, which Gradio sends for a cleared box) = chosen from the data."""
-    if value is None or value == "" or (isinstance(value, float) and math.isnan(value)) or value == 0:
-        return None
-    return float(value)
+def _auto(value, name: str = "value") -> float | None:
+    """An optional number box: empty (or 0, which an API client may send) = chosen from the data."""
+    return optional_number(value, name) or None
 
 
 def _run_name(text: str | None) -> str | None:
@@ -378,251 +344,24 @@ def _after_change(services: Services, selected: str, note: str) -> tuple:
             gr.update(choices=names), note)
 
 
-def cancel_run(services: Services, name: str) -> str:
-    if not name:
-        raise UserError("choose a run first")
-    status = services.runs.cancel(name)
-    if status["state"] == "cancelled":
-        return f"**{name}** cancelled before it started."
-    return f"Cancelling **{name}**: it stops at the next step and keeps a checkpoint."
-
-
-def resume_run(services: Services, name: str) -> str:
-    if not name:
-        raise UserError("choose a run first")
-    services.runs.resume(name)
-    return f"**{name}** queued again; it continues from its last checkpoint."
-
-
-def merge_run(services: Services, name: str) -> str:
-    if not name:
-        raise UserError("choose a run first")
-    from ..training.merge import merge_adapter
-
-    status = services.runs.status(name)
-    if status["state"] != "succeeded":
-        raise UserError(f"run {name} is {status['state']}; only a finished run's adapter can be merged")
-    result = merge_adapter(services.registry, str(services.runs.folder(name).path))
-    return f"Merged into a full checkpoint **{result.name}** ({result.folder})."
-
-
-def evaluate_against_base(services: Services, name: str, kind: str, force: bool, progress=None) -> str:
-    """One click after a run: the trained model against its base on held-out prompts, judged in both orders
-    by the judge chosen (measured against people first), saved as a report the Evaluate tab lists."""
-    if not name:
-        raise UserError("choose a run first")
-    status = services.runs.status(name)
-    spec = services.runs.spec(name)
-    if status["state"] != "succeeded" or not status.get("registered_as"):
-        raise UserError(f"run {name} is {status['state']}; only a finished run can be evaluated")
-    if spec.method == "reward":
-        raise UserError("a reward model is a judge, not a chat model: measure it in the Evaluate tab's Judges "
-                        "section, or pick it as the judge here for a policy run")
-    card = services.runs.card(name) or {}
-    base = (card.get("base_model") or {}).get("name") or spec.model
-    judge = judge_from_controls(kind, status["registered_as"] if kind == "implicit" else None, None, None, None,
-                                store=services.store, generators=services.generators,
-                                default_model=services.default_model)
-    prompts = services.prompt_sets.load("eval")[:EVAL_PROMPTS]
-    report, path = evaluate_and_save(services.workspace, services.store, services.generators, prompts,
-                                     status["registered_as"], base, judge,
-                                     settings=EvalSettings(limit=EVAL_PROMPTS), force_judge=bool(force),
-                                     prompts_source="prompt set eval", progress=progress)
-    return summary_markdown(report) + f"\n\nSaved as `{path.name}` (Evaluate tab, saved reports)."
-
-
-def run_rows(services: Services) -> list[list]:
-    if services.runs is None:
-        return []
-    return [info.as_row() for info in services.runs.list()]
-
-
-def run_names(services: Services) -> list[str]:
-    return [] if services.runs is None else services.runs.names()
-
-
-def long_frame(rows: list[dict], keys: dict[str, str], fixed: bool = False) -> pd.DataFrame:
-    """Metrics rows -> the long format LinePlot wants: step, value, series (one series per metric).
-    With `fixed`, every series appears (a NaN placeholder row when it has no values yet)."""
-    records = []
-    for row in rows:
-        for key, label in keys.items():
-            value = row.get(key)
-            if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
-                records.append({"step": float(row.get("step") or 0), "value": float(value), "series": label})
-    if fixed:
-        present = {r["series"] for r in records}
-        records += [{"step": math.nan, "value": math.nan, "series": label}
-                    for label in keys.values() if label not in present]
-    return pd.DataFrame(records, columns=["step", "value", "series"]) if records else EMPTY_PLOT.copy()
-
-
-def metric_frames(rows: list[dict], expected_start: float | None = None) -> dict[str, pd.DataFrame]:
-    """Every plot of the live view, from a run's metrics rows. `expected_start` draws the loss a policy
-    equal to its reference has (ln 2 for sigmoid DPO, 0.5 for KTO) as a flat reference line."""
-    loss = long_frame(rows, {"loss": "loss", "eval_loss": HELDOUT})
-    steps = sorted(set(loss["step"]))
-    if expected_start is not None and steps:
-        reference = pd.DataFrame({"step": steps, "value": [expected_start] * len(steps),
-                                  "series": [START] * len(steps)})
-        loss = pd.concat([loss, reference], ignore_index=True)
-    if not len(loss) or set(loss["series"]) != set(LOSS_SERIES):
-        loss = pd.concat([loss, placeholder([s for s in LOSS_SERIES if s not in set(loss["series"])])],
-                         ignore_index=True)
-    return {
-        "loss": loss,
-        "accuracy": long_frame(rows, {"rewards/accuracies": "train", "eval_rewards/accuracies": HELDOUT}, fixed=True),
-        "margins": long_frame(rows, {"rewards/margins": "train", "eval_rewards/margins": HELDOUT}, fixed=True),
-        "rewards": long_frame(rows, {"rewards/chosen": "chosen", "rewards/rejected": "rejected"}, fixed=True),
-        "kl": long_frame(rows, {"kl": "kl"}),
-        "lr": long_frame(rows, {"learning_rate": "learning rate"}),
-        "throughput": long_frame(rows, {"tokens_per_s": "tokens/s"}),
-    }
-
-
-def _duration(seconds) -> str:
-    if seconds is None:
-        return "–"
-    seconds = int(seconds)
-    return f"{seconds // 3600}h {seconds % 3600 // 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m {seconds % 60:02d}s"
-
-
-def status_markdown(status: dict, spec: RunSpec, rows: list[dict], card: dict | None = None) -> str:
-    state = status["state"]
-    train_rows = [r for r in rows if "loss" in r]
-    last = train_rows[-1] if train_rows else {}
-    step = last.get("step", status.get("step") or 0)
-    total = last.get("max_steps") or status.get("max_steps")
-    lines = [f"**{state.upper()}** · {spec.label} · base `{spec.model}`"]
-    progress = f"step {step}" + (f" of {total}" if total else "")
-    if state == "running":
-        progress += f" · ETA {_duration(last.get('eta_s'))}"
-        if status.get("cancel_requested"):
-            progress += " · cancelling at the next step"
-    if last.get("tokens_per_s"):
-        progress += f" · {last['tokens_per_s']:.0f} tokens/s"
-    lines.append(progress)
-    if state == "succeeded":
-        lines.append(f"Model: `{status.get('model_dir')}`"
-                     + (f" · registered as **{status['registered_as']}**" if status.get("registered_as") else ""))
-    schedule = (card or {}).get("schedule")
-    if schedule:
-        lines.append(f"Schedule: lr {schedule['learning_rate']:g} · batch {schedule['batch_size']} · "
-                     f"{schedule['num_train_epochs']:g} epoch(s) · warm-up {schedule['warmup_steps']} "
-                     "(see the run card for why)")
-    heldout = ((card or {}).get("dataset") or {}).get("heldout")
-    if heldout:
-        lines.append(heldout["note"][:1].upper() + heldout["note"][1:] + ".")
-    if status.get("error"):
-        lines.append(f"**Error:** {status['error']}")
-        if status.get("error_tail"):
-            lines.append("```\n" + status["error_tail"] + "\n```")
-    return "\n\n".join(lines)
-
-
-def diagnostics_markdown(rows: list[dict], spec: RunSpec, status: dict | None = None,
-                         card: dict | None = None) -> str:
-    """The verdict of a finished run first (never "no warning signs" for a run that learned nothing), then
-    the diagnostics of its metrics."""
-    if not rows:
-        return ""
-    found = diagnose_spec(rows, spec)
-    parts = []
-    if spec.method == "reward":
-        return "\n\n".join([p for p in [reward_markdown(card)] if p] + [d.markdown() for d in found])
-    if (status or {}).get("state") == "succeeded":
-        verdict = (card or {}).get("verdict")
-        verdict = Verdict(**verdict) if verdict else judge_spec(rows, spec)
-        parts.append(verdict.markdown())
-        if verdict.code != LEARNED and not found:
-            return parts[0]
-    if not found:
-        parts.append("✅ No warning signs in the metrics so far.")
-    return "\n\n".join(parts + [d.markdown() for d in found])
-
-
-def reward_markdown(card: dict | None) -> str:
-    """A reward run's result: held-out pairwise accuracy against the labels (by prompt), with its tie margin."""
-    info = (card or {}).get("reward") or {}
-    if info.get("accuracy") is None:
-        return ("ℹ️ **No held-out measure**: " + info["note"]) if info.get("note") else ""
-    return (f"{'✅' if info['accuracy'] >= 0.6 else '⛔'} **Reward model: held-out pairwise accuracy "
-            f"{info['accuracy']:.2f} on {info['pairs']} pairs (chance 0.50).** Tie margin {info['tie_margin']:.3g} "
-            f"({info['ties']} ties); agreement counting a tie as half: {info['agreement_with_ties']:.2f}. "
-            "Use it as `--judge reward` (registered as a judge version).")
-
-
-def placeholder_calibration() -> pd.DataFrame:
-    return pd.DataFrame({"predicted": [math.nan] * 2, "observed": [math.nan] * 2,
-                         "series": ["reward model", "perfectly calibrated"]})
-
-
-def calibration_frame(card: dict | None) -> pd.DataFrame:
-    """The reward run's calibration table as a plot: one point per probability bin, and the diagonal."""
-    table = ((card or {}).get("reward") or {}).get("calibration") or []
-    if not table:
-        return placeholder_calibration()
-    rows = [{"predicted": t["predicted"], "observed": t["observed"], "series": "reward model"} for t in table]
-    rows += [{"predicted": x, "observed": x, "series": "perfectly calibrated"} for x in (0.0, 1.0)]
-    return pd.DataFrame(rows)
-
-
-def before_after_frame(card: dict | None) -> pd.DataFrame:
-    rows = [[r["prompt"], r["base"], r["trained"]] for r in (card or {}).get("before_after") or []]
-    return pd.DataFrame(rows, columns=BEFORE_AFTER_HEADERS)
-
-
-def run_view(services: Services, name: str | None) -> tuple:
-    """Everything the live view shows for one run: status, diagnostics, seven plots, the log tail."""
-    if not name or services.runs is None:
-        return ("Choose a run.", "", before_after_frame(None), gr.update(visible=False), *_empty_frames(), "")
-    try:
-        status = services.runs.status(name)
-        spec = services.runs.spec(name)
-    except UserError as exc:
-        return (str(exc), "", before_after_frame(None), gr.update(visible=False), *_empty_frames(), "")
-    rows = services.runs.all_metrics(name)
-    card = services.runs.card(name) if status["state"] in ("succeeded", "failed", "cancelled") else None
-    frames = metric_frames(rows, expected_first_loss(spec.method, spec.loss_type, spec.beta, spec.label_smoothing))
-    reward = spec.method == "reward"
-    return (status_markdown(status, spec, rows, card), diagnostics_markdown(rows, spec, status, card),
-            before_after_frame(card), gr.update(value=calibration_frame(card), visible=reward), frames["loss"],
-            frames["accuracy"], frames["margins"], frames["rewards"], frames["kl"], frames["lr"],
-            frames["throughput"], services.runs.log_tail(name, 60))
-
-
-def _empty_frames() -> list[pd.DataFrame]:
-    return list(metric_frames([]).values())
-
-
-def compare_frame(services: Services, names: list[str] | None, metric: str) -> pd.DataFrame:
-    """One series per run for `metric` (loss, margins, ...), e.g. across a beta sweep."""
-    records = []
-    for name in names or []:
-        try:
-            rows = services.runs.metrics(name)
-            beta = services.runs.spec(name).beta
-        except UserError:
-            continue
-        label = name if f"beta{beta:g}" in name else f"{name} (beta={beta:g})"
-        frame = long_frame(rows, {metric: label})
-        records.extend(frame.to_dict("records"))
-    return pd.DataFrame(records, columns=["step", "value", "series"]) if records else EMPTY_PLOT.copy()
-
-
-def poll(services: Services, name: str | None) -> tuple:
-    """Timer tick: the run table and the selected run's live view."""
-    table = pd.DataFrame(run_rows(services), columns=RUN_HEADERS)
-    return (table, *run_view(services, name))
-
-
 # -- events -------------------------------------------------------------------------------------------------
 
 
-def wire(view: TrainView, services: Services, demo: gr.Blocks | None = None) -> None:
+def form_lists(services: Services, model: str | None, snapshot: str | None) -> tuple:
+    """The base models and snapshots as they are now (page load, tab open, Refresh); with no snapshot chosen
+    (or the chosen one gone) the newest is chosen."""
+    snapshots = snapshot_choices(services)
+    paths = [path for _, path in snapshots]
+    return (gr.update(choices=services.registry.names()),
+            gr.update(choices=snapshots) if snapshot in paths else
+            gr.update(choices=snapshots, value=paths[0] if paths else None))
+
+
+def wire(view: TrainView, services: Services, demo: gr.Blocks | None = None, tab: gr.Tab | None = None) -> None:
     form = view.form()
     live = view.live_outputs()
-    polled = [view.runs, *live]
+    buttons = view.actions()
+    polled = [view.runs, *live, *buttons]
     changed = [view.runs, view.run, view.compare_runs, view.message]
     on(view.method.change, method_changed, [view.method], [view.loss_type, view.beta])
     on(view.data_kind.change, data_kind_changed, [view.data_kind], [view.snapshot, view.data_file])
@@ -639,11 +378,20 @@ def wire(view: TrainView, services: Services, demo: gr.Blocks | None = None) -> 
                                         eval_inputs, [view.eval_summary]),
                           eval_inputs, [view.eval_summary], api_name="train_evaluate_against_base",
                           concurrency_limit=1)
-    on(view.run.change, lambda n: run_view(services, n), [view.run], live)
-    on(view.timer.tick, lambda n: poll(services, n), [view.run], polled, show_progress="hidden",
-       concurrency_limit=None, api_name=False)
-    on(view.refresh.click,
-       lambda n: (*poll(services, n), gr.update(choices=snapshot_choices(services)),
-                  gr.update(choices=services.registry.names()), gr.update(choices=run_names(services)),
-                  gr.update(choices=run_names(services))),
-       [view.run], [*polled, view.snapshot, view.model, view.run, view.compare_runs])
+    on(view.run.change, lambda n: selected(services, n), [view.run], [*live, *buttons, view.remembered])
+    view.runs.select(pick_from_table, view.runs, view.run, api_name=False)
+    on(view.timer.tick, lambda n: (*poll(services, n), *run_actions(services, n)), [view.run], polled,
+       show_progress="hidden", concurrency_limit=None, api_name=False)
+    lists = [view.model, view.snapshot]
+    restored = [view.runs, view.run, view.compare_runs, *live, *buttons]
+    on(view.refresh.click, lambda n, m, s: (*restore(services, n), *form_lists(services, m, s)),
+       [view.run, view.model, view.snapshot], [*restored, *lists])
+    # page load: the run this browser looked at last (or the newest running one) with its live plots, and
+    # every list as it is now; opening the tab refreshes the lists and keeps the selection
+    if demo is not None:
+        on(demo.load, lambda n, m, s: (*restore(services, n), *form_lists(services, m, s)),
+           [view.remembered, view.model, view.snapshot], [*restored, *lists], api_name=False, show_progress="hidden")
+    if tab is not None:
+        on(tab.select, lambda n, m, s: (*run_lists(services, n), *form_lists(services, m, s)),
+           [view.run, view.model, view.snapshot], [view.runs, view.run, view.compare_runs, *lists], api_name=False,
+           show_progress="hidden")

@@ -8,11 +8,12 @@ import gradio as gr
 import pandas as pd
 
 from ..core.errors import UserError
-from ..services.checks import histogram, validate_path, validate_store
+from ..services.checks import bin_order, histogram, validate_path, validate_store
 from ..services.container import Services
 from .common import on
 
 STORE_DPO, STORE_KTO = "store: DPO pairs", "store: KTO feedback"
+FINDING_COLUMNS = ["severity", "check", "count", "message", "examples"]
 
 
 @dataclass
@@ -45,7 +46,8 @@ def build(services: Services) -> ValidateView:
                                     elem_id="validate-tokenizer", scale=1)
     run = gr.Button("Validate", variant="primary", elem_id="validate-run")
     summary = gr.Markdown(elem_id="validate-summary")
-    findings = gr.Dataframe(interactive=False, wrap=True, elem_id="validate-findings")
+    findings = gr.Dataframe(pd.DataFrame(columns=FINDING_COLUMNS), interactive=False, wrap=True,
+                            elem_id="validate-findings")
     with gr.Row():
         lengths = gr.BarPlot(x="bin", y="count", color="series", title="Response length (words)",
                              elem_id="validate-lengths")
@@ -85,8 +87,8 @@ def run_validation(services: Services, source: str, upload, max_length, use_toke
     summary = (f"{verdict} {report.n_rows} {report.kind.upper()} rows · {counts['error']} errors · "
                f"{counts['warning']} warnings · {counts['info']} notes")
     findings = pd.DataFrame([{"severity": f.severity, "check": f.check, "count": f.count, "message": f.message,
-                              "examples": ", ".join(map(str, f.examples))} for f in report.findings],
-                            columns=["severity", "check", "count", "message", "examples"])
+                              "examples": _examples(f)} for f in report.findings],
+                            columns=FINDING_COLUMNS)
     stats = report.stats
     if report.kind == "dpo":
         lengths = histogram({"chosen": stats.get("chosen_words", []), "rejected": stats.get("rejected_words", [])})
@@ -95,11 +97,30 @@ def run_validation(services: Services, source: str, upload, max_length, use_toke
         lengths = histogram({"desirable": stats.get("desirable_words", []),
                              "undesirable": stats.get("undesirable_words", [])})
         similarity = histogram({})
-    return summary, findings, lengths, similarity, report.to_text()
+    return summary, findings, bars(lengths), bars(similarity), report.to_text()
 
 
-def wire(view: ValidateView, services: Services, tab: gr.Tab) -> None:
-    tab.select(lambda: gr.update(choices=_sources(services)), None, view.source, api_name=False)
+def _examples(finding) -> str:
+    """Row numbers, and the finding's concrete lines where it has any (e.g. which annotator said what)."""
+    rows = ("rows " + ", ".join(map(str, finding.examples))) if finding.examples else ""
+    return "; ".join([rows] * bool(rows) + list(finding.details))
+
+
+def bars(frame: pd.DataFrame):
+    """A histogram for a BarPlot, its bins in numeric order."""
+    return gr.update(value=frame, sort=bin_order(frame) or None)
+
+
+def sources(services: Services, current: str | None):
+    """The data sources as they are now (new snapshots), keeping the choice while it still exists."""
+    choices = _sources(services)
+    return gr.update(choices=choices, value=current if current in choices else STORE_DPO)
+
+
+def wire(view: ValidateView, services: Services, tab: gr.Tab, demo: gr.Blocks | None = None) -> None:
+    for event in [tab.select] + ([demo.load] if demo is not None else []):
+        on(event, lambda current: sources(services, current), [view.source], view.source, api_name=False,
+           show_progress="hidden")
     on(view.run.click, lambda *v: run_validation(services, *v),
        [view.source, view.upload, view.max_length, view.use_tokenizer],
        [view.summary, view.findings, view.lengths, view.similarity, view.report], api_name="validate")

@@ -81,6 +81,7 @@ def check_labels(labels: list[dict], stats: dict, th: Thresholds, row_of_pair: d
         findings.append(Finding("malformed_labels", "warning", f"{len(bad)} label record(s) are malformed and were "
                                 "left out of the label checks: fix them in the store or the import file.",
                                 len(bad), details=bad))
+    findings += check_self_contradictions(good, stats, row_of_pair)
     findings += check_position_bias(good, stats, th)
     findings += check_annotator_agreement(good, stats, th, row_of_pair)
     findings += check_judge_agreement(good, stats, th, row_of_pair)
@@ -109,6 +110,28 @@ def check_position_bias(labels: list[dict], stats: dict, th: Thresholds) -> list
                 "response is shown left, judge both orders, and re-check these labels.", n))
     stats["position_bias"] = result
     return findings
+
+
+def check_self_contradictions(labels: list[dict], stats: dict, row_of_pair: dict[str, int]) -> list[Finding]:
+    """One person (human or arena voter) who gave the same pair different verdicts: both labels stand in the
+    store (neither was relabelled or retracted), so training reads both. Each such pair is named with the
+    annotator and the verdicts in the order given."""
+    given: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for record in labels:
+        if record["source"] in ("human", "arena"):
+            given[(str(record["pair_id"]), str(record["annotator"]))].append(record["verdict"])
+    clashes = [(pid, who, verdicts) for (pid, who), verdicts in given.items() if len(set(verdicts)) > 1]
+    stats["self_contradictions"] = [{"pair_id": pid, "annotator": who, "verdicts": verdicts}
+                                    for pid, who, verdicts in clashes]
+    if not clashes:
+        return []
+    details = [f"pair {pid}: {who} said {' then '.join(verdicts)}" for pid, who, verdicts in clashes]
+    pair_ids = list(dict.fromkeys(pid for pid, _, _ in clashes))
+    return [Finding(
+        "self_contradiction", "warning",
+        f"{len(clashes)} time(s) the same annotator gave one pair contradictory verdicts, and both labels are "
+        "kept: training sees the pair both ways. Keep the verdict meant (relabel or retract the other in the "
+        "Data tab).", len(clashes), _examples_for(pair_ids, row_of_pair), details=details, pair_ids=pair_ids)]
 
 
 def _human_votes(labels: list[dict]) -> dict[str, dict[str, str]]:

@@ -1,0 +1,38 @@
+"""Form fields several tabs share: a number box whose empty value means "the default".
+
+Gradio 6.31's Number box draws an empty value (None) as 0 whatever its placeholder (its frontend sets
+`value ??= 0`), so a field where empty means "chosen for you" or "all" would read as a literal 0. Such a field
+is a one-line text box with a placeholder naming the default; `optional_number` parses what was typed.
+"""
+
+from __future__ import annotations
+
+import math
+
+import gradio as gr
+
+from ..core.errors import UserError
+
+
+def optional_number_box(label: str, placeholder: str, elem_id: str, **kw) -> gr.Textbox:
+    """A one-line box for a number that may be left empty (empty = the default named by `placeholder`)."""
+    return gr.Textbox("", label=label, placeholder=placeholder, lines=1, max_lines=1, elem_id=elem_id, **kw)
+
+
+def optional_number(value, name: str, *, whole: bool = False, minimum: float | None = None) -> float | int | None:
+    """What an optional number box holds: None when empty, else the number (UserError names a bad entry)."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    try:
+        number = float(str(value).strip().replace(",", "")) if not isinstance(value, (int, float)) else float(value)
+    except ValueError:
+        raise UserError(f"{name} must be a number or empty, got {value!r}") from None
+    if math.isnan(number):
+        return None
+    if minimum is not None and number < minimum:
+        raise UserError(f"{name} must be at least {minimum:g}, got {number:g}")
+    if whole:
+        if not number.is_integer():
+            raise UserError(f"{name} must be a whole number, got {value}")
+        return int(number)
+    return number

@@ -1,0 +1,363 @@
+"""The Train tab's run list and live view: the runs table, the selected run's status, diagnostics and plots
+(polled from the run folder on a `gr.Timer`), the actions that apply to it (cancel, resume, merge, evaluate)
+and the run comparison. Split from `train` (the new-run form); plain handlers here, events in `wire_runs`.
+
+The selected run survives a reload: the browser remembers it (`gr.BrowserState`), and a browser with no
+remembered run is shown the newest running run, else the newest run. Clicking a row of the table selects it.
+"""
+
+from __future__ import annotations
+
+import math
+
+import gradio as gr
+import pandas as pd
+
+from ..core.errors import UserError
+from ..services.container import Services
+from ..services.evaluation import EvalSettings, evaluate_and_save, summary_markdown
+from ..services.judges.trust import judge_from_controls
+from ..training.diagnostics import diagnose_spec, expected_first_loss
+from ..training.runner import actions
+from ..training.spec import RunSpec
+from ..training.verdict import LEARNED, Verdict, judge_spec
+
+RUN_HEADERS = ["run", "state", "settings", "base model", "step", "created", "error"]
+COMPARE_METRICS = [("loss", "loss"), ("reward margin", "rewards/margins"), ("reward accuracy", "rewards/accuracies"),
+                   ("chosen reward", "rewards/chosen")]
+POLL_S = 2.0
+EMPTY_PLOT = pd.DataFrame({"step": pd.Series(dtype=float), "value": pd.Series(dtype=float),
+                           "series": pd.Series(dtype=str)})
+# Gradio 6's LinePlot fixes its colour domain when the chart is first drawn, so a plot with several
+# series always receives every series name (missing ones as a NaN placeholder row, which is not drawn).
+START = "expected start"
+HELDOUT = "held-out"
+LOSS_SERIES = ("loss", HELDOUT, START)
+SPLIT_SERIES = ("train", HELDOUT)
+REWARD_SERIES = ("chosen", "rejected")
+COLORS = {"loss": "#2563eb", "train": "#2563eb", HELDOUT: "#f59e0b", START: "#9ca3af", "chosen": "#16a34a",
+          "rejected": "#dc2626"}
+BEFORE_AFTER_HEADERS = ["held-out prompt", "base model", "trained model"]
+EVAL_PROMPTS = 24   # of the shipped held-out evaluation prompts: a first answer in a few minutes on a CPU
+EVAL_JUDGES = [("best available (your reward model, else the configured server)", "auto"),
+               ("reward model trained from your labels", "reward"), ("this run's implicit reward", "implicit"),
+               ("rule-based", "rules"), ("OpenAI / compatible server", "openai"), ("Anthropic", "anthropic")]
+
+
+
+def _plot(title: str, elem_id: str, y_title: str, series: tuple[str, ...] = (), **kw) -> gr.LinePlot:
+    """A live plot: one line, or several fixed, coloured series (see COLORS)."""
+    if series:
+        kw.update(color="series", color_map={name: COLORS[name] for name in series},
+                  value=placeholder(series))
+    else:
+        kw.update(value=EMPTY_PLOT.copy())
+    return gr.LinePlot(x="step", y="value", title=title, y_title=y_title, x_title="step", elem_id=elem_id,
+                       height=220, **kw)
+
+
+def placeholder(series) -> pd.DataFrame:
+    return pd.DataFrame({"step": [math.nan] * len(series), "value": [math.nan] * len(series),
+                         "series": list(series)})
+
+
+
+def cancel_run(services: Services, name: str) -> str:
+    if not name:
+        raise UserError("choose a run first")
+    status = services.runs.cancel(name)
+    if status["state"] == "cancelled":
+        return f"**{name}** cancelled before it started."
+    return f"Cancelling **{name}**: it stops at the next step and keeps a checkpoint."
+
+
+def resume_run(services: Services, name: str) -> str:
+    if not name:
+        raise UserError("choose a run first")
+    services.runs.resume(name)
+    return f"**{name}** queued again; it continues from its last checkpoint."
+
+
+def merge_run(services: Services, name: str) -> str:
+    if not name:
+        raise UserError("choose a run first")
+    from ..training.merge import merge_adapter
+
+    status = services.runs.status(name)
+    if status["state"] != "succeeded":
+        raise UserError(f"run {name} is {status['state']}; only a finished run's adapter can be merged")
+    result = merge_adapter(services.registry, str(services.runs.folder(name).path))
+    return f"Merged into a full checkpoint **{result.name}** ({result.folder})."
+
+
+def evaluate_against_base(services: Services, name: str, kind: str, force: bool, progress=None) -> str:
+    """One click after a run: the trained model against its base on held-out prompts, judged in both orders
+    by the judge chosen (measured against people first), saved as a report the Evaluate tab lists."""
+    if not name:
+        raise UserError("choose a run first")
+    status = services.runs.status(name)
+    spec = services.runs.spec(name)
+    if status["state"] != "succeeded" or not status.get("registered_as"):
+        raise UserError(f"run {name} is {status['state']}; only a finished run can be evaluated")
+    if spec.method == "reward":
+        raise UserError("a reward model is a judge, not a chat model: measure it in the Evaluate tab's Judges "
+                        "section, or pick it as the judge here for a policy run")
+    card = services.runs.card(name) or {}
+    base = (card.get("base_model") or {}).get("name") or spec.model
+    judge = judge_from_controls(kind, status["registered_as"] if kind == "implicit" else None, None, None, None,
+                                store=services.store, generators=services.generators,
+                                default_model=services.default_model)
+    prompts = services.prompt_sets.load("eval")[:EVAL_PROMPTS]
+    report, path = evaluate_and_save(services.workspace, services.store, services.generators, prompts,
+                                     status["registered_as"], base, judge,
+                                     settings=EvalSettings(limit=EVAL_PROMPTS), force_judge=bool(force),
+                                     prompts_source="prompt set eval", progress=progress)
+    return summary_markdown(report) + f"\n\nSaved as `{path.name}` (Evaluate tab, saved reports)."
+
+
+def run_rows(services: Services) -> list[list]:
+    if services.runs is None:
+        return []
+    return [info.as_row() for info in services.runs.list()]
+
+
+def run_names(services: Services) -> list[str]:
+    return [] if services.runs is None else services.runs.names()
+
+
+def long_frame(rows: list[dict], keys: dict[str, str], fixed: bool = False) -> pd.DataFrame:
+    """Metrics rows -> the long format LinePlot wants: step, value, series (one series per metric).
+    With `fixed`, every series appears (a NaN placeholder row when it has no values yet)."""
+    records = []
+    for row in rows:
+        for key, label in keys.items():
+            value = row.get(key)
+            if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+                records.append({"step": float(row.get("step") or 0), "value": float(value), "series": label})
+    if fixed:
+        present = {r["series"] for r in records}
+        records += [{"step": math.nan, "value": math.nan, "series": label}
+                    for label in keys.values() if label not in present]
+    return pd.DataFrame(records, columns=["step", "value", "series"]) if records else EMPTY_PLOT.copy()
+
+
+def metric_frames(rows: list[dict], expected_start: float | None = None) -> dict[str, pd.DataFrame]:
+    """Every plot of the live view, from a run's metrics rows. `expected_start` draws the loss a policy
+    equal to its reference has (ln 2 for sigmoid DPO, 0.5 for KTO) as a flat reference line."""
+    loss = long_frame(rows, {"loss": "loss", "eval_loss": HELDOUT})
+    steps = sorted(set(loss["step"]))
+    if expected_start is not None and steps:
+        reference = pd.DataFrame({"step": steps, "value": [expected_start] * len(steps),
+                                  "series": [START] * len(steps)})
+        loss = pd.concat([loss, reference], ignore_index=True)
+    if not len(loss) or set(loss["series"]) != set(LOSS_SERIES):
+        loss = pd.concat([loss, placeholder([s for s in LOSS_SERIES if s not in set(loss["series"])])],
+                         ignore_index=True)
+    return {
+        "loss": loss,
+        "accuracy": long_frame(rows, {"rewards/accuracies": "train", "eval_rewards/accuracies": HELDOUT}, fixed=True),
+        "margins": long_frame(rows, {"rewards/margins": "train", "eval_rewards/margins": HELDOUT}, fixed=True),
+        "rewards": long_frame(rows, {"rewards/chosen": "chosen", "rewards/rejected": "rejected"}, fixed=True),
+        "kl": long_frame(rows, {"kl": "kl"}),
+        "lr": long_frame(rows, {"learning_rate": "learning rate"}),
+        "throughput": long_frame(rows, {"tokens_per_s": "tokens/s"}),
+    }
+
+
+def _duration(seconds) -> str:
+    if seconds is None:
+        return "–"
+    seconds = int(seconds)
+    return f"{seconds // 3600}h {seconds % 3600 // 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m {seconds % 60:02d}s"
+
+
+def status_markdown(status: dict, spec: RunSpec, rows: list[dict], card: dict | None = None) -> str:
+    state = status["state"]
+    train_rows = [r for r in rows if "loss" in r]
+    last = train_rows[-1] if train_rows else {}
+    step = last.get("step", status.get("step") or 0)
+    total = last.get("max_steps") or status.get("max_steps")
+    lines = [f"**{state.upper()}** · {spec.label} · base `{spec.model}`"]
+    progress = f"step {step}" + (f" of {total}" if total else "")
+    if state == "running":
+        progress += f" · ETA {_duration(last.get('eta_s'))}"
+        if status.get("cancel_requested"):
+            progress += " · cancelling at the next step"
+    if last.get("tokens_per_s"):
+        progress += f" · {last['tokens_per_s']:.0f} tokens/s"
+    lines.append(progress)
+    if state == "succeeded":
+        lines.append(f"Model: `{status.get('model_dir')}`"
+                     + (f" · registered as **{status['registered_as']}**" if status.get("registered_as") else ""))
+    schedule = (card or {}).get("schedule")
+    if schedule:
+        lines.append(f"Schedule: lr {schedule['learning_rate']:g} · batch {schedule['batch_size']} · "
+                     f"{schedule['num_train_epochs']:g} epoch(s) · warm-up {schedule['warmup_steps']} "
+                     "(see the run card for why)")
+    heldout = ((card or {}).get("dataset") or {}).get("heldout")
+    if heldout:
+        lines.append(heldout["note"][:1].upper() + heldout["note"][1:] + ".")
+    if status.get("error"):
+        lines.append(f"**Error:** {status['error']}")
+        if status.get("error_tail"):
+            lines.append("```\n" + status["error_tail"] + "\n```")
+    return "\n\n".join(lines)
+
+
+def diagnostics_markdown(rows: list[dict], spec: RunSpec, status: dict | None = None,
+                         card: dict | None = None) -> str:
+    """The verdict of a finished run first (never "no warning signs" for a run that learned nothing), then
+    the diagnostics of its metrics."""
+    if not rows:
+        return ""
+    found = diagnose_spec(rows, spec)
+    parts = []
+    if spec.method == "reward":
+        return "\n\n".join([p for p in [reward_markdown(card)] if p] + [d.markdown() for d in found])
+    if (status or {}).get("state") == "succeeded":
+        verdict = (card or {}).get("verdict")
+        verdict = Verdict(**verdict) if verdict else judge_spec(rows, spec)
+        parts.append(verdict.markdown())
+        if verdict.code != LEARNED and not found:
+            return parts[0]
+    if not found:
+        parts.append("✅ No warning signs in the metrics so far.")
+    return "\n\n".join(parts + [d.markdown() for d in found])
+
+
+def reward_markdown(card: dict | None) -> str:
+    """A reward run's result: held-out pairwise accuracy against the labels (by prompt), with its tie margin."""
+    info = (card or {}).get("reward") or {}
+    if info.get("accuracy") is None:
+        return ("ℹ️ **No held-out measure**: " + info["note"]) if info.get("note") else ""
+    return (f"{'✅' if info['accuracy'] >= 0.6 else '⛔'} **Reward model: held-out pairwise accuracy "
+            f"{info['accuracy']:.2f} on {info['pairs']} pairs (chance 0.50).** Tie margin {info['tie_margin']:.3g} "
+            f"({info['ties']} ties); agreement counting a tie as half: {info['agreement_with_ties']:.2f}. "
+            "Use it as `--judge reward` (registered as a judge version).")
+
+
+def placeholder_calibration() -> pd.DataFrame:
+    return pd.DataFrame({"predicted": [math.nan] * 2, "observed": [math.nan] * 2,
+                         "series": ["reward model", "perfectly calibrated"]})
+
+
+def calibration_frame(card: dict | None) -> pd.DataFrame:
+    """The reward run's calibration table as a plot: one point per probability bin, and the diagonal."""
+    table = ((card or {}).get("reward") or {}).get("calibration") or []
+    if not table:
+        return placeholder_calibration()
+    rows = [{"predicted": t["predicted"], "observed": t["observed"], "series": "reward model"} for t in table]
+    rows += [{"predicted": x, "observed": x, "series": "perfectly calibrated"} for x in (0.0, 1.0)]
+    return pd.DataFrame(rows)
+
+
+def before_after_frame(card: dict | None) -> pd.DataFrame:
+    rows = [[r["prompt"], r["base"], r["trained"]] for r in (card or {}).get("before_after") or []]
+    return pd.DataFrame(rows, columns=BEFORE_AFTER_HEADERS)
+
+
+def run_view(services: Services, name: str | None) -> tuple:
+    """Everything the live view shows for one run: status, diagnostics, seven plots, the log tail."""
+    if not name or services.runs is None:
+        return ("Choose a run.", "", before_after_frame(None), gr.update(visible=False), *_empty_frames(), "")
+    try:
+        status = services.runs.status(name)
+        spec = services.runs.spec(name)
+    except UserError as exc:
+        return (str(exc), "", before_after_frame(None), gr.update(visible=False), *_empty_frames(), "")
+    rows = services.runs.all_metrics(name)
+    card = services.runs.card(name) if status["state"] in ("succeeded", "failed", "cancelled") else None
+    frames = metric_frames(rows, expected_first_loss(spec.method, spec.loss_type, spec.beta, spec.label_smoothing))
+    reward = spec.method == "reward"
+    return (status_markdown(status, spec, rows, card), diagnostics_markdown(rows, spec, status, card),
+            before_after_frame(card), gr.update(value=calibration_frame(card), visible=reward), frames["loss"],
+            frames["accuracy"], frames["margins"], frames["rewards"], frames["kl"], frames["lr"],
+            frames["throughput"], services.runs.log_tail(name, 60))
+
+
+def _empty_frames() -> list[pd.DataFrame]:
+    return list(metric_frames([]).values())
+
+
+def compare_frame(services: Services, names: list[str] | None, metric: str) -> pd.DataFrame:
+    """One series per run for `metric` (loss, margins, ...), e.g. across a beta sweep."""
+    records = []
+    for name in names or []:
+        try:
+            rows = services.runs.metrics(name)
+            beta = services.runs.spec(name).beta
+        except UserError:
+            continue
+        label = name if f"beta{beta:g}" in name else f"{name} (beta={beta:g})"
+        frame = long_frame(rows, {metric: label})
+        records.extend(frame.to_dict("records"))
+    return pd.DataFrame(records, columns=["step", "value", "series"]) if records else EMPTY_PLOT.copy()
+
+
+def poll(services: Services, name: str | None) -> tuple:
+    """Timer tick: the run table and the selected run's live view."""
+    table = pd.DataFrame(run_rows(services), columns=RUN_HEADERS)
+    return (table, *run_view(services, name))
+
+
+
+
+ACTIONS = ("cancel", "resume", "merge", "evaluate")
+
+
+def run_actions(services: Services, name: str | None) -> tuple:
+    """The action buttons for the selected run, clickable only where they apply (cancel, resume, merge,
+    evaluate, in that order; `training.runner.actions` decides)."""
+    state, full, reward = None, False, False
+    if name and services.runs is not None:
+        try:
+            state = services.runs.status(name)["state"]
+            spec = services.runs.spec(name)
+            full, reward = bool(spec.full), spec.method == "reward"
+        except UserError:
+            state = None
+    allowed = actions(state, full=full, reward=reward)
+    return tuple(gr.update(interactive=allowed[key]) for key in ACTIONS)
+
+
+def default_run(services: Services, wanted: str | None) -> str | None:
+    """The run to show: the one wanted (remembered by this browser, or already selected) while it exists,
+    else the newest running run, else the newest run."""
+    if services.runs is None:
+        return None
+    infos = services.runs.list()
+    names = [info.name for info in infos]
+    if wanted in names:
+        return wanted
+    running = [info.name for info in infos if info.state == "running"]
+    return running[0] if running else (names[0] if names else None)
+
+
+def restore(services: Services, wanted: str | None) -> tuple:
+    """Page load and tab open: the run table and lists as they are now, the selected run (see `default_run`),
+    its live view and the actions that apply to it."""
+    name = default_run(services, wanted)
+    names = run_names(services)
+    return (pd.DataFrame(run_rows(services), columns=RUN_HEADERS), gr.update(choices=names, value=name),
+            gr.update(choices=names), *run_view(services, name), *run_actions(services, name))
+
+
+def pick_from_table(table: pd.DataFrame, event: gr.SelectData):
+    """A click on a row of the run table selects that run."""
+    row = event.index[0] if isinstance(event.index, (list, tuple)) else event.index
+    if table is None or row is None or not 0 <= int(row) < len(table):
+        return gr.skip()
+    return str(table.iloc[int(row)]["run"])
+
+
+def selected(services: Services, name: str | None) -> tuple:
+    """A run was selected: its live view, its actions, and the name for the browser to remember."""
+    return (*run_view(services, name), *run_actions(services, name), name)
+
+
+def run_lists(services: Services, current: str | None) -> tuple:
+    """Opening the tab: the run table and run lists as they are now. The selection stays (a value sent a moment
+    earlier may be older than the page's); only an empty one gets the newest running or newest run."""
+    names = run_names(services)
+    run = gr.update(choices=names) if current else gr.update(choices=names, value=default_run(services, None))
+    return pd.DataFrame(run_rows(services), columns=RUN_HEADERS), run, gr.update(choices=names)

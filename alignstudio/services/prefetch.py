@@ -1,7 +1,8 @@
 """Background queues of ready samples, so the next pair (or response) is on screen the moment a label is given.
 
-One worker thread per configuration keeps `depth` samples waiting: pairs for the Label tab, single responses
-for the Feedback tab. Annotators share a queue: `Queue.get` hands each sample to exactly one of them. A new
+One worker thread per configuration keeps samples waiting: pairs for the Label tab, single responses for the
+Feedback tab. It starts by keeping `depth` ready and follows the labeling pace: each time someone asks while
+none is ready, it aims for one more, up to three times `depth`. Annotators share a queue: `Queue.get` hands each sample to exactly one of them. A new
 configuration gets a new queue; the least recently used ones are stopped, and their samples never shown.
 """
 
@@ -43,7 +44,9 @@ class Feed:
         self.pool = pool
         self.prompts = list(prompts)
         self.config = config
-        self.queue: queue.Queue[SampledPair | SampledResponse] = queue.Queue(maxsize=depth)
+        self.queue: queue.Queue[SampledPair | SampledResponse] = queue.Queue()
+        self.target = depth             # samples to keep ready; grows when annotators outpace sampling
+        self.most = max(3 * depth, 1)
         self.error: str | None = None
         self.skipped = 0          # prompts dropped because every attempt was near-identical or empty
         self._stop = threading.Event()
@@ -68,6 +71,8 @@ class Feed:
             gen_b = self.pool.get(self.config.model_b) if self.config.model_b else None
             base = self.config.settings
             for count, index in enumerate(self._order()):
+                while self.queue.qsize() >= self.target and not self._stop.is_set():
+                    self._stop.wait(0.1)  # enough is ready: sample the next one only when one is taken
                 if self._stop.is_set():
                     return
                 # a distinct but reproducible seed per sample when the user fixed one
@@ -78,17 +83,14 @@ class Feed:
                     self.skipped += 1
                     continue
                 sample.meta = {"prompt_id": item.id, "category": item.category}
-                while not self._stop.is_set():
-                    try:
-                        self.queue.put(sample, timeout=0.2)
-                        break
-                    except queue.Full:
-                        continue
+                self.queue.put(sample)
         except Exception as exc:  # surfaced to the UI by get(); the app keeps serving
             log.exception("prefetch failed")
             self.error = f"{type(exc).__name__}: {exc}"
 
     def get(self, timeout: float = 300.0):
+        if self.queue.empty() and self.target < self.most:
+            self.target += 1  # someone waits: labeling outpaces sampling, so keep more ready from now on
         waited = 0.0
         while True:
             if self.error:

@@ -88,3 +88,16 @@ def browser_page():
             yield context.new_page()
         finally:
             browser.close()
+
+
+def start_run_in_browser(page, data: Path, model: Path, *, max_steps: int, name: str) -> None:
+    """On the Train tab: a LoRA DPO run on a data file, as a user fills the form, then Start."""
+    page.click("#train-data-kind label:has-text('File')")
+    page.fill("#train-data-file textarea, #train-data-file input", str(data))
+    page.fill("#train-model input", str(model))
+    page.keyboard.press("Enter")
+    page.fill("#train-max-steps textarea, #train-max-steps input", str(max_steps))
+    page.fill("#train-max-length input", "64")
+    page.fill("#train-lr textarea, #train-lr input", "0.001")
+    page.fill("#train-name textarea, #train-name input", name)
+    page.click("#train-start")

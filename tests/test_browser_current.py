@@ -6,7 +6,7 @@ import pytest
 from alignstudio.core.store import Store
 from alignstudio.training.runner import RunFolder
 from alignstudio.training.spec import RunSpec
-from servers import ROOT, browser_page, running_app
+from servers import ROOT, browser_page, running_app, start_run_in_browser
 
 pytestmark = pytest.mark.browser
 
@@ -53,15 +53,7 @@ def test_reload_during_a_run_restores_its_live_plots_and_only_cancel_applies(tmp
         page.wait_for_selector("#train-start", state="visible")
         # empty = from the epochs: shown empty, not 0
         assert page.input_value("#train-max-steps textarea, #train-max-steps input") == ""
-        page.click("#train-data-kind label:has-text('File')")
-        page.fill("#train-data-file textarea, #train-data-file input", str(PAIRS))
-        page.fill("#train-model input", str(tiny_model_dir))
-        page.keyboard.press("Enter")
-        page.fill("#train-max-steps textarea, #train-max-steps input", "2000")
-        page.fill("#train-max-length input", "64")
-        page.fill("#train-lr textarea, #train-lr input", "0.001")
-        page.fill("#train-name textarea, #train-name input", "long-run")
-        page.click("#train-start")
+        start_run_in_browser(page, PAIRS, tiny_model_dir, max_steps=2000, name="long-run")
         _wait_text(page, "train-status", "RUNNING", timeout=120_000)
         page.wait_for_function(DRAWN_LOSS, timeout=180_000)
 

@@ -21,13 +21,17 @@ def _wait_status(page, needle: str) -> None:
                            timeout=60_000)
 
 
+def _open_with_a_pair(page, url: str, annotator: str) -> None:
+    page.goto(url)
+    page.wait_for_function("(document.querySelector('#label-prompt')?.innerText || '').includes('Prompt')",
+                           timeout=60_000)
+    page.fill("#annotator textarea, #annotator input", annotator)
+
+
 def test_label_click_keyboard_undo_then_export(tmp_path, tiny_model_dir):
     workspace = tmp_path / "ws"
     with running_app(workspace, tiny_model_dir) as (_, url), browser_page() as page:
-        page.goto(url)
-        page.wait_for_function("(document.querySelector('#label-prompt')?.innerText || '').includes('Prompt')",
-                               timeout=60_000)
-        page.fill("#annotator textarea, #annotator input", "alice")
+        _open_with_a_pair(page, url, "alice")
         first_left = _text(page, "label-left")
         first_prompt = _text(page, "label-prompt")
         page.click("#label-left-better")
@@ -67,10 +71,7 @@ def test_label_click_keyboard_undo_then_export(tmp_path, tiny_model_dir):
 def test_two_keys_50_ms_apart_store_one_label_and_the_name_survives_a_reload(tmp_path, tiny_model_dir):
     workspace = tmp_path / "ws"
     with running_app(workspace, tiny_model_dir) as (_, url), browser_page() as page:
-        page.goto(url)
-        page.wait_for_function("(document.querySelector('#label-prompt')?.innerText || '').includes('Prompt')",
-                               timeout=60_000)
-        page.fill("#annotator textarea, #annotator input", "dana")
+        _open_with_a_pair(page, url, "dana")
         page.evaluate("document.activeElement && document.activeElement.blur()")
         shown = _text(page, "label-prompt"), _text(page, "label-left")
         page.keyboard.press("1")

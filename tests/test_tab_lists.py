@@ -1,34 +1,17 @@
 """Lists that stay current and values shown rightly: the tab handlers behind page load, tab open and the run
 table (plain functions, real store and run folders, a stand-in training worker)."""
 
-import sys
-from types import SimpleNamespace
 
 import gradio as gr
 import pandas as pd
 import pytest
 
-from alignstudio.core.registry import ModelRegistry
 from alignstudio.services.checks import histogram
-from alignstudio.services.prompt_sets import PromptSets
-from alignstudio.training.runner import RunManager
 from alignstudio.training.spec import RunSpec
 from alignstudio.ui import evaluate, rounds, train, validate
 from servers import ROOT
-from test_training_runner import STAND_IN, wait_for
-
-
-@pytest.fixture
-def services(workspace, store, tmp_path):
-    script = tmp_path / "stand_in.py"
-    script.write_text(STAND_IN)
-    runs = RunManager(workspace, store, command=[sys.executable, str(script)])
-    yield SimpleNamespace(workspace=workspace, store=store, registry=ModelRegistry(workspace, store), runs=runs,
-                          prompt_sets=PromptSets(workspace), default_model="smollm2")
-    for proc in list(runs._procs.values()):
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+from test_training_runner import stand_in_services as services  # noqa: F401 - a fixture
+from test_training_runner import wait_for
 
 
 def _interactive(updates) -> list[bool]:

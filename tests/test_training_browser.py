@@ -2,7 +2,7 @@
 
 import pytest
 
-from servers import ROOT, browser_page, running_app
+from servers import ROOT, browser_page, running_app, start_run_in_browser
 
 pytestmark = pytest.mark.browser
 
@@ -20,15 +20,7 @@ def test_train_tab_runs_dpo_and_draws_the_live_plots(tmp_path, tiny_model_dir):
         page.goto(url)
         page.click("button[role='tab']:has-text('Train')")
         page.wait_for_selector("#train-start", state="visible")
-        page.click("#train-data-kind label:has-text('File')")
-        page.fill("#train-data-file textarea, #train-data-file input", str(PAIRS))
-        page.fill("#train-model input", str(tiny_model_dir))
-        page.keyboard.press("Enter")
-        page.fill("#train-max-steps textarea, #train-max-steps input", "4")
-        page.fill("#train-max-length input", "64")
-        page.fill("#train-lr textarea, #train-lr input", "0.001")
-        page.fill("#train-name textarea, #train-name input", "from-browser")
-        page.click("#train-start")
+        start_run_in_browser(page, PAIRS, tiny_model_dir, max_steps=4, name="from-browser")
         page.wait_for_function(
             "(document.querySelector('#train-status')?.innerText || '').includes('SUCCEEDED')", timeout=240_000)
         assert "registered as from-browser" in _text(page, "train-status")

@@ -26,9 +26,7 @@ def test_lora_dpo_on_smollm2_reloads_and_generates(real_workspace):
     try:
         status = runs.wait(name, timeout=900)
     finally:
-        for proc in list(runs._procs.values()):
-            if proc.poll() is None:
-                proc.kill()
+        runs.close()  # no worker outlives the tests
     assert status["state"] == SUCCEEDED, runs.log_tail(name)
     rows = runs.metrics(name)
     assert abs(rows[0]["loss"] - LN2) < 0.01 and len(rows) == 2
@@ -74,9 +72,7 @@ def test_a_default_run_on_a_consistent_preference_learns_it_on_held_out_prompts(
     try:
         status = runs.wait(name, timeout=1500)
     finally:
-        for proc in list(runs._procs.values()):
-            if proc.poll() is None:
-                proc.kill()
+        runs.close()  # no worker outlives the tests
     assert status["state"] == SUCCEEDED, runs.log_tail(name)
     card = runs.card(name)
     held = runs.folder(name).heldout()

@@ -6,6 +6,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from types import SimpleNamespace
 
 import pytest
 
@@ -58,14 +59,25 @@ def manager(workspace, store, tmp_path):
     script.write_text(STAND_IN)
     mgr = RunManager(workspace, store, command=[sys.executable, str(script)])
     yield mgr
-    for proc in list(mgr._procs.values()):  # never leave a stand-in behind
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+    mgr.close()  # no worker outlives the tests
 
 
 def stand_in(mode: str, **kw) -> RunSpec:
     return RunSpec(method="dpo", model="tiny", data=mode, **kw)
+
+
+@pytest.fixture(name="services")
+def stand_in_services(workspace, store, tmp_path):
+    """What the Train tab's handlers use, with a stand-in training worker (STAND_IN) instead of TRL."""
+    from alignstudio.core.registry import ModelRegistry
+    from alignstudio.services.prompt_sets import PromptSets
+
+    script = tmp_path / "stand_in.py"
+    script.write_text(STAND_IN)
+    runs = RunManager(workspace, store, command=[sys.executable, str(script)])
+    yield SimpleNamespace(workspace=workspace, store=store, registry=ModelRegistry(workspace, store), runs=runs,
+                          prompt_sets=PromptSets(workspace), default_model="smollm2")
+    runs.close()
 
 
 def wait_for(predicate, timeout=20.0):

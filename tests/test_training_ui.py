@@ -2,34 +2,17 @@
 
 import json
 import math
-import sys
-from types import SimpleNamespace
 
 import gradio as gr
 import pytest
 
 from alignstudio.core.errors import UserError
-from alignstudio.core.registry import ModelRegistry
 from alignstudio.training.diagnostics import LN2
-from alignstudio.training.runner import RunManager
 from alignstudio.ui import train
 from servers import ROOT
-from test_training_runner import STAND_IN
+from test_training_runner import stand_in_services as services  # noqa: F401 - a fixture
 
 PAIRS = str(ROOT / "data" / "example_preferences.jsonl")
-
-
-@pytest.fixture
-def services(workspace, store, tmp_path):
-    script = tmp_path / "stand_in.py"
-    script.write_text(STAND_IN)
-    runs = RunManager(workspace, store, command=[sys.executable, str(script)])
-    yield SimpleNamespace(workspace=workspace, store=store, registry=ModelRegistry(workspace, store), runs=runs,
-                          default_model="smollm2")
-    for proc in list(runs._procs.values()):
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
 
 
 def form(**kw):

@@ -41,10 +41,7 @@ def store(ws):
 def runs(ws, store):
     manager = RunManager(ws, store)
     yield manager
-    for proc in list(manager._procs.values()):  # no worker outlives the tests
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+    manager.close()  # no worker outlives the tests
 
 
 @pytest.fixture(scope="module")

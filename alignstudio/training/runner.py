@@ -477,6 +477,14 @@ class RunManager:
         if self.autostart:
             self.pump()
 
+    def close(self) -> None:
+        """Stop the workers this manager started (tests, and a server shutting down); their runs then show as
+        interrupted and can be resumed."""
+        for proc in list(self._procs.values()):
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+
     def _alive(self, run: RunFolder, status: dict) -> bool:
         proc = self._procs.get(run.path)
         if proc is not None:

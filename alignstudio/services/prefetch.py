@@ -108,6 +108,9 @@ class Feed:
     def stop(self) -> None:
         self._stop.set()
 
+    def join(self, timeout: float) -> None:
+        self._thread.join(timeout)
+
 
 class FeedManager:
     """Feeds by configuration; at most `keep` run at once (least recently used ones are stopped)."""
@@ -138,6 +141,9 @@ class FeedManager:
 
     def stop(self) -> None:
         with self._lock:
-            for feed in self._feeds.values():
-                feed.stop()
+            feeds = list(self._feeds.values())
             self._feeds.clear()
+        for feed in feeds:
+            feed.stop()
+        for feed in feeds:  # let a sample in progress finish: a thread killed inside torch aborts the process
+            feed.join(timeout=30)

@@ -1,6 +1,8 @@
 """A real browser: lists are current without a restart, a reload during a run restores its live view, the Data
 tab shows labels as the annotator saw them, and empty-default number boxes are empty."""
 
+import time
+
 import pytest
 
 from alignstudio.core.store import Store
@@ -38,6 +40,16 @@ def _options(page, elem_id: str) -> list[str]:
                                         "items => items.map(i => i.innerText.trim().split('\\n').pop())")
     page.keyboard.press("Escape")
     return options
+
+
+def _offered(page, elem_id: str, name: str, timeout_s: float = 20.0) -> bool:
+    """Whether the dropdown offers `name` within the timeout (the tab's refresh is an event of its own)."""
+    deadline = time.time() + timeout_s
+    while time.time() < deadline:
+        if any(name in option for option in _options(page, elem_id)):
+            return True
+        page.wait_for_timeout(500)
+    return False
 
 
 def _disabled(page, elem_id: str) -> bool:
@@ -103,6 +115,12 @@ def test_a_model_trained_after_start_shows_up_and_data_shows_what_the_annotator_
         _tab(page, "Evaluate")
         page.wait_for_timeout(500)
         assert "trained-after-start" in _options(page, "eval-model")
+        for tab, dropdown in (("Arena", "arena-model-x"), ("Feedback", "feedback-model-a"), ("Label", "label-model-a")):
+            _tab(page, tab)
+            page.wait_for_timeout(500)
+            if tab != "Arena":  # the model lists sit in the tab's closed "Sampling settings"
+                page.locator(".label-wrap:visible", has_text="Sampling settings").first.click()
+            assert _offered(page, dropdown, "trained-after-start"), tab
         # and a reload offers it too, chosen as the model to evaluate
         page.reload()
         _tab(page, "Evaluate")

@@ -39,7 +39,7 @@ def build_app(services: Services) -> gr.Blocks:
             gr.Markdown("# AlignStudio")
             annotator = gr.Textbox(label="Annotator", placeholder="your name", elem_id="annotator", scale=0,
                                    min_width=240)
-        with gr.Tab("Label", id="tab-label"):
+        with gr.Tab("Label", id="tab-label") as label_tab:
             label_view = label.build(services, annotator)
         with gr.Tab("Feedback", id="tab-feedback") as feedback_tab:
             feedback_view = feedback.build(services, annotator)
@@ -60,7 +60,7 @@ def build_app(services: Services) -> gr.Blocks:
         demo.load(_annotator_on_load, remembered, annotator, api_name=False)
         annotator.change(lambda name: name, annotator, remembered, api_name=False)
         demo.load(_tabs_for_role, None, [validate_tab, train_tab, evaluate_tab, rounds_tab], api_name=False)
-        label.wire(label_view, services, demo)
+        label.wire(label_view, services, demo, label_tab)
         feedback.wire(feedback_view, services, feedback_tab)
         data.wire(data_view, services, data_tab, demo)
         validate.wire(validate_view, services, validate_tab, demo)

@@ -12,6 +12,7 @@ from ..services.access import Caller, acting_as, caller_for
 from ..services.container import Services
 from ..services.prefetch import FeedConfig
 from ..services.sampling import SamplingSettings
+from .fields import optional_number, optional_number_box
 
 SAME_MODEL = "(same as A)"
 
@@ -93,9 +94,15 @@ class SamplingControls:
     temperature_b: gr.Number | None
     top_p: gr.Number
     max_new_tokens: gr.Number
-    seed: gr.Number
+    seed: gr.Textbox
     system_a: gr.Textbox | None = None
     system_b: gr.Textbox | None = None
+    panel: gr.Accordion | None = None  # "Sampling settings", where the model lists are
+
+    def refresh_on(self) -> list:
+        """Events after which the lists must be current: a closed accordion does not draw its children, so an
+        update sent while it is closed is lost; the refresh runs again when it is opened."""
+        return [self.panel.expand] if self.panel is not None else []
 
     def inputs(self) -> list:
         return [c for c in (self.prompt_set, self.model_a, self.model_b, self.temperature_a, self.temperature_b,
@@ -110,7 +117,7 @@ def sampling_controls(services: Services, prefix: str, *, pair: bool) -> Samplin
     models = services.registry.names()
     prompt_set = gr.Dropdown(services.prompt_sets.names(), value="default", label="Prompt set",
                              elem_id=f"{prefix}-prompt-set")
-    with gr.Accordion("Sampling settings", open=False):
+    with gr.Accordion("Sampling settings", open=False) as panel:
         with gr.Row():
             model_a = gr.Dropdown(models, value=services.default_model, label="Model A" if pair else "Model",
                                   elem_id=f"{prefix}-model-a", allow_custom_value=True)
@@ -124,7 +131,7 @@ def sampling_controls(services: Services, prefix: str, *, pair: bool) -> Samplin
             top_p = gr.Number(0.95, label="top_p", minimum=0.01, maximum=1.0, step=0.01, elem_id=f"{prefix}-top-p")
             max_new_tokens = gr.Number(128, label="Max new tokens", minimum=1, maximum=2048, precision=0,
                                        elem_id=f"{prefix}-max-new-tokens")
-            seed = gr.Number(None, label="Seed (empty = random)", precision=0, elem_id=f"{prefix}-seed")
+            seed = optional_number_box("Seed", "empty = random", f"{prefix}-seed")
         system_a = system_b = None
         if pair:  # synthetic pairs: the same model under two system prompts (recorded with each response);
             # value="" makes them optional for API clients, which may leave them out
@@ -136,7 +143,18 @@ def sampling_controls(services: Services, prefix: str, *, pair: bool) -> Samplin
                                       placeholder="e.g. Answer vaguely and avoid specifics.",
                                       elem_id=f"{prefix}-system-b")
     return SamplingControls(prompt_set, model_a, model_b, temperature_a, temperature_b, top_p, max_new_tokens, seed,
-                            system_a, system_b)
+                            system_a, system_b, panel)
+
+
+def sampling_lists(services: Services, controls: SamplingControls, *values) -> tuple:
+    """The prompt sets and models as they are now, for `controls` (values: its source_inputs), keeping each
+    choice: a set imported or a model trained since the page loaded is offered at once."""
+    models = services.registry.names()
+    updates = [gr.update(choices=services.prompt_sets.names(), value=values[0]),
+               gr.update(choices=models, value=values[1])]
+    if controls.model_b is not None:
+        updates.append(gr.update(choices=[SAME_MODEL, *models], value=values[2]))
+    return tuple(updates)
 
 
 def feed_config(mode: str, *values) -> FeedConfig:
@@ -151,7 +169,7 @@ def feed_config(mode: str, *values) -> FeedConfig:
         raise UserError("fill in every sampling setting")
     settings = SamplingSettings(
         temperature_a=float(temperature_a), temperature_b=float(temperature_b), top_p=float(top_p),
-        max_new_tokens=int(max_new_tokens), seed=None if seed in (None, "") else int(seed),
+        max_new_tokens=int(max_new_tokens), seed=optional_number(seed, "seed", whole=True),
         system_a=(system_a or "").strip(), system_b=(system_b or "").strip(),
     )
     return FeedConfig(prompt_set, model_a, None if model_b in (None, "", SAME_MODEL) else model_b, settings, mode)

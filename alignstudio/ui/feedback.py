@@ -9,7 +9,7 @@ import gradio as gr
 from ..core.errors import UserError
 from ..services.container import Services
 from ..services.feedback import ShownResponse
-from .common import SamplingControls, count_line, feed_config, on, sampling_controls
+from .common import SamplingControls, count_line, feed_config, on, sampling_controls, sampling_lists
 from .render import escape_markdown_html
 
 EMPTY = {"shown": None}
@@ -136,6 +136,9 @@ def wire(view: FeedbackView, services: Services, tab: gr.Tab) -> None:
        api_name="feedback_skip", concurrency_limit=None)
     on(view.undo.click, lambda s, a, *c: undo_last(services, s, a, *c), [view.state, me, *config], outputs, me,
        api_name="feedback_undo", concurrency_limit=None)
-    for component in view.sampling.source_inputs():
-        on(component.change, fresh, [view.state, me, *config], outputs, me, trigger_mode="always_last",
+    for component in view.sampling.source_inputs():  # chosen by the user (the list refresh fires `change`)
+        on(component.input, fresh, [view.state, me, *config], outputs, me, trigger_mode="always_last",
            api_name=False)
+    lists = view.sampling.source_inputs()
+    for event in (tab.select, *view.sampling.refresh_on()):
+        on(event, lambda *values: sampling_lists(services, view.sampling, *values), lists, lists, api_name=False)

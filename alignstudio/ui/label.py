@@ -13,7 +13,8 @@ from ..core.errors import UserError
 from ..services.active import fill_queue_by, scorer
 from ..services.container import Services
 from ..services.labeling import ShownPair, seen_as
-from .common import SamplingControls, count_line, feed_config, on, sampling_controls, with_progress
+from .common import (SamplingControls, count_line, feed_config, on, sampling_controls, sampling_lists,
+                     with_progress)
 from .render import escape_markdown_html
 
 EMPTY = {"shown": None}
@@ -236,7 +237,7 @@ def edit_start(state: dict, side: str) -> str:
 # -- events -------------------------------------------------------------------------------------------------
 
 
-def wire(view: LabelView, services: Services, demo: gr.Blocks) -> None:
+def wire(view: LabelView, services: Services, demo: gr.Blocks, tab: gr.Tab) -> None:
     config = [view.source, *view.sampling.inputs()]
     outputs = view.pair_outputs()
     me = view.annotator
@@ -270,7 +271,11 @@ def wire(view: LabelView, services: Services, demo: gr.Blocks) -> None:
     view.fill.click(with_progress(lambda by, progress: fill_queue(services, by, progress), [view.fill_by],
                                   [view.status]),
                     [view.fill_by], view.status, api_name="label_fill_queue")
-    # new sampling numbers take effect with the next pair; a new prompt set or model shows one right away
+    # new sampling numbers take effect with the next pair; a new prompt set or model (chosen by the user: `input`,
+    # not `change`, which the list refresh below would also fire) shows one right away
     for component in (view.source, *view.sampling.source_inputs()):
-        on(component.change, lambda s, a, *c: next_pair(services, s, a, *c), [view.state, me, *config], outputs,
+        on(component.input, lambda s, a, *c: next_pair(services, s, a, *c), [view.state, me, *config], outputs,
            me, trigger_mode="always_last", api_name=False)
+    lists = view.sampling.source_inputs()
+    for event in (demo.load, tab.select, *view.sampling.refresh_on()):
+        on(event, lambda *values: sampling_lists(services, view.sampling, *values), lists, lists, api_name=False)

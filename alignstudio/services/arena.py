@@ -18,7 +18,7 @@ from transformers import TextIteratorStreamer
 
 from ..core.errors import UserError
 from ..core.store import Store, new_id
-from .exactly_once import Ack
+from .exactly_once import Ack, already_stored
 from .labeling import CHOICES
 from .sampling import Generator
 
@@ -145,10 +145,10 @@ def record_vote(store: Store, state: ArenaState, choice: str, *, annotator: str)
     if choice not in CHOICES:
         raise UserError(f"vote must be one of {', '.join(CHOICES)}")
     key = state.turn_key or new_id()
-    earlier = store.label(key)
+    earlier = already_stored(store, key)
     if earlier is not None:
         state.voted = True
-        return Ack(earlier.id, earlier.verdict, duplicate=True)
+        return earlier
     if state.voted or not state.user_turn:
         raise UserError("nothing to vote on: send a message first")
     if not state.complete or not state.reply_left or not state.reply_right:

@@ -22,6 +22,12 @@ class Ack:
     duplicate: bool
 
 
+def already_stored(store, key: str) -> Ack | None:
+    """The acknowledgement of the label already stored under `key` (a second click or a retry), or None."""
+    earlier = store.label(key)
+    return Ack(earlier.id, earlier.verdict, duplicate=True) if earlier is not None else None
+
+
 class MoveOn:
     """Keys whose "next item" has been handed out; bounded, as keys are never reused."""
 

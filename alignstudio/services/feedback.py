@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from ..core.errors import UserError
 from ..core.store import Store, new_id
-from .exactly_once import Ack, MoveOn
+from .exactly_once import Ack, MoveOn, already_stored
 from .prefetch import FeedConfig, FeedManager
 
 
@@ -39,9 +39,9 @@ class FeedbackService:
 
     def rate(self, shown: ShownResponse, verdict: str, *, annotator: str, rationale: str = "") -> Ack:
         key = shown.key or new_id()
-        earlier = self.store.label(key)
+        earlier = already_stored(self.store, key)
         if earlier is not None:  # the same showing rated twice (double click, retry): keep the first rating
-            return Ack(earlier.id, earlier.verdict, duplicate=True)
+            return earlier
         event_id = self.store.add_feedback(shown.gen_id, verdict, annotator=annotator.strip(), source="human",
                                            rationale=rationale.strip(), event_id=key)
         return Ack(event_id, verdict, duplicate=False)

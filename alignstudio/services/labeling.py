@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from ..core.errors import UserError
 from ..core.label_queue import LabelQueue
 from ..core.store import Store, new_id
-from .exactly_once import Ack, MoveOn
+from .exactly_once import Ack, MoveOn, already_stored
 from .prefetch import FeedConfig, FeedManager
 from .sampling import Generator, SamplingSettings, sample_pair
 
@@ -62,8 +62,9 @@ class LabelingService:
         self.moved_on = MoveOn()
 
     def _show(self, pair_id: str, prompt: str, text_a: str, text_b: str, prompt_set: str,
-              queued: bool = False) -> ShownPair:
-        shown_left = self.rng.choice(("A", "B"))
+              queued: bool = False, shown_left: str | None = None) -> ShownPair:
+        """The pair with a fresh key, sides in random order unless `shown_left` keeps an earlier one."""
+        shown_left = shown_left if shown_left in ("A", "B") else self.rng.choice(("A", "B"))
         left, right = (text_a, text_b) if shown_left == "A" else (text_b, text_a)
         return ShownPair(pair_id, prompt, left, right, shown_left, prompt_set, queued, key=new_id())
 
@@ -113,9 +114,9 @@ class LabelingService:
 
     def _record(self, shown: ShownPair, verdict: str, annotator: str, rationale: str, **extra) -> Ack:
         key = shown.key or new_id()  # a ShownPair made outside _show (scripts) has no key: label it once
-        earlier = self.store.label(key)
+        earlier = already_stored(self.store, key)
         if earlier is not None:  # the same showing labeled twice: keep the first verdict, store nothing
-            return Ack(earlier.id, earlier.verdict, duplicate=True)
+            return earlier
         event_id = self.store.add_preference(
             shown.pair_id, verdict, annotator=annotator.strip(), source="human", shown_left=shown.shown_left,
             rationale=rationale.strip(), event_id=key, **extra,
@@ -141,9 +142,6 @@ class LabelingService:
         if last is None:
             raise UserError("nothing to undo")
         self.store.retract(last.id, annotator=annotator.strip())
-        pair = self.store.pair(last.pair_id)
-        shown = self._show(pair.id, pair.messages[-1]["content"], pair.text_a, pair.text_b, pair.prompt_set)
-        if last.shown_left in ("A", "B"):  # the same side order as before, so the pair looks as it did
-            left, right = (pair.text_a, pair.text_b) if last.shown_left == "A" else (pair.text_b, pair.text_a)
-            shown = ShownPair(pair.id, shown.prompt, left, right, last.shown_left, pair.prompt_set, key=shown.key)
-        return shown
+        pair = self.store.pair(last.pair_id)  # shown with the same side order, so it looks as it did
+        return self._show(pair.id, pair.messages[-1]["content"], pair.text_a, pair.text_b, pair.prompt_set,
+                          shown_left=last.shown_left)

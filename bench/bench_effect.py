@@ -131,7 +131,7 @@ def answer(gen, prompts, seed: int) -> list[str]:
 
 
 def score(rule: Rule, model_answers: list[str], base_answers: list[str]) -> dict:
-    from alignstudio.services.evaluation_stats import bootstrap_ci, scores_of, win_rate
+    from alignstudio.services.evaluation.stats import bootstrap_ci, scores_of, win_rate
 
     outcomes = [{"a": "win", "b": "loss", "tie": "tie"}[rule.prefer(m, b)] for m, b in zip(model_answers, base_answers)]
     scores = scores_of(outcomes)
@@ -143,7 +143,7 @@ def score(rule: Rule, model_answers: list[str], base_answers: list[str]) -> dict
 
 
 def perplexity_of(gen) -> float:
-    from alignstudio.services.evaluation_stats import perplexity
+    from alignstudio.services.evaluation.stats import perplexity
 
     text = (ROOT / "data" / "heldout_text.txt").read_text(encoding="utf-8")
     with gen.lock:
@@ -269,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from alignstudio.core.registry import ModelRegistry
     from alignstudio.core.store import Store
-    from alignstudio.services.generators import GeneratorPool
+    from alignstudio.services.sampling.generators import GeneratorPool
 
     info = machine()
     print(f"effect benchmark — {describe(info)}", flush=True)

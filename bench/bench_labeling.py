@@ -58,7 +58,7 @@ def _wait_ready(feed, want: int, limit: float) -> None:
 def service_bench(model: Path, clicks: int, read: float, tokens: int, depth: int, baseline_clicks: int) -> dict:
     from alignstudio.core.workspace import Workspace
     from alignstudio.services.container import Services
-    from alignstudio.services.prefetch import FeedConfig
+    from alignstudio.services.sampling.prefetch import FeedConfig
     from alignstudio.services.sampling import SamplingSettings
 
     with tempfile.TemporaryDirectory(prefix="alignstudio-bench-") as tmp:

@@ -41,7 +41,7 @@ def main() -> None:
     from alignstudio.core.registry import ModelRegistry
     from alignstudio.core.store import Store
     from alignstudio.core.workspace import Workspace
-    from alignstudio.services.generators import GeneratorPool
+    from alignstudio.services.sampling.generators import GeneratorPool
     from alignstudio.services.judges import make_judge
     from alignstudio.services.judges.protocol import PairItem, judge_pairs
 

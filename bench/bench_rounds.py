@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from alignstudio.core.registry import ModelRegistry
     from alignstudio.core.store import Store
-    from alignstudio.services.generators import GeneratorPool
+    from alignstudio.services.sampling.generators import GeneratorPool
 
     info = machine()
     print(f"rounds benchmark — {describe(info)}", flush=True)

@@ -138,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     from alignstudio.core.models import load_causal_lm, load_tokenizer
     from alignstudio.core.registry import ModelRegistry
     from alignstudio.core.store import Store
-    from alignstudio.services.generators import GeneratorPool
+    from alignstudio.services.sampling.generators import GeneratorPool
     from alignstudio.services.sampling import Generator
 
     ws = bench_workspace(args.workspace)

@@ -157,7 +157,7 @@ def _synthetic_rows(n: int) -> list[dict]:
 def _jsonl_export(store, out: Path) -> int:
     """Reference in the same run: the same DPO rows written as a JSONL file (`export --out x.jsonl`)."""
     from alignstudio.core.formats import write_records
-    from alignstudio.services.export import dpo_rows
+    from alignstudio.services.data.snapshots import dpo_rows
 
     rows = dpo_rows(store)
     write_records(rows, out)
@@ -169,7 +169,7 @@ def export_bench(pairs: int, repeats: int, tmp: Path) -> dict:
 
     from alignstudio.core.store import Store
     from alignstudio.core.workspace import Workspace
-    from alignstudio.services.export import dpo_rows, export_snapshot, fingerprint
+    from alignstudio.services.data.snapshots import dpo_rows, export_snapshot, fingerprint
 
     ws = Workspace.open(tmp / "export-ws")
     store = Store(ws.db_path)

@@ -1,6 +1,6 @@
 """Benchmark: preference-data validation on N synthetic DPO pairs (~60-word responses).
 
-Times `alignstudio.services.validation.validate` (median of a few repeats) in plain and conversational
+Times `alignstudio.services.data.validation.validate` (median of a few repeats) in plain and conversational
 form, with labels, and with a tokenizer when `--tokenizer PATH` is given; and, in the same run, a plain-Python
 baseline of the seed guide's validator (word counts, Counter, difflib.SequenceMatcher), which is measured on
 a sample of pairs and extrapolated linearly to N (its cost is one SequenceMatcher per pair).
@@ -30,7 +30,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from alignstudio.services.validation import validate  # noqa: E402
+from alignstudio.services.data.validation import validate  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "validate.json"
 WORDS = (

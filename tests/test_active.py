@@ -8,7 +8,7 @@ import pytest
 from alignstudio.core.errors import UserError
 from alignstudio.core.label_queue import LabelQueue
 from alignstudio.core.models import load_causal_lm, load_tokenizer
-from alignstudio.services.active import (implicit_margins, judge_disagreement, labels_saved, sequence_logprobs,
+from alignstudio.services.labeling.active import (implicit_margins, judge_disagreement, labels_saved, sequence_logprobs,
                                          uncertainty_order, unlabeled_pairs)
 from alignstudio.services.sampling import Generator
 

@@ -1,7 +1,7 @@
 import pytest
 
 from alignstudio.core.errors import UserError
-from alignstudio.services.data_browser import label_records, label_table, relabel
+from alignstudio.services.data.browser import label_records, label_table, relabel
 
 MSG = [{"role": "user", "content": "Best way to learn Python?"}]
 
@@ -48,7 +48,7 @@ def test_label_records_for_the_validator(filled):
 
 
 def test_table_shows_what_the_annotator_saw_with_the_stored_form_one_toggle_away(store):
-    from alignstudio.services.data_browser import SEEN_COLUMNS, STORED_COLUMNS, browse_table
+    from alignstudio.services.data.browser import SEEN_COLUMNS, STORED_COLUMNS, browse_table
 
     pair = store.add_pair(MSG, "Build small projects.", "Read the manual cover to cover.", model_a="m", model_b="m")
     # the annotator saw B on the left and clicked "right is better": stored as verdict A, shown_left B
@@ -66,7 +66,7 @@ def test_table_shows_what_the_annotator_saw_with_the_stored_form_one_toggle_away
 
 
 def test_as_seen_words_for_every_verdict():
-    from alignstudio.services.data_browser import as_seen
+    from alignstudio.services.data.browser import as_seen
 
     assert as_seen("A", "A") == ("left is better", "A")
     assert as_seen("B", "A") == ("right is better", "A")

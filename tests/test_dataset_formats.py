@@ -7,7 +7,7 @@ import pytest
 
 from alignstudio.core.errors import UserError
 from alignstudio.core.formats import write_records
-from alignstudio.services.data_import import import_pairs
+from alignstudio.services.data.importing import import_pairs
 
 U, A, S = "user", "assistant", "system"
 

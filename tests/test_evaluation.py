@@ -34,7 +34,7 @@ def pool(tmp_path_factory):
     from alignstudio.core.registry import ModelRegistry
     from alignstudio.core.store import Store
     from alignstudio.core.workspace import Workspace
-    from alignstudio.services.generators import GeneratorPool
+    from alignstudio.services.sampling.generators import GeneratorPool
 
     ws = Workspace.open(tmp_path_factory.mktemp("evalpool") / "ws")
     return GeneratorPool(ModelRegistry(ws, Store(ws.db_path)))
@@ -152,7 +152,7 @@ def test_judge_cli_labels_the_store_and_honours_the_kappa_gate(tmp_path):
 
 
 def test_eval_with_a_remote_model_skips_its_perplexity(pool, tiny_model_dir, tmp_path):
-    from alignstudio.services.remote_generator import RemoteGenerator
+    from alignstudio.services.sampling.remote import RemoteGenerator
 
     def responder(body):
         if "<<<RESPONSE A" in json.dumps(body):  # a judge request

@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from alignstudio.services import evaluation_stats as st
+from alignstudio.services.evaluation import stats as st
 from alignstudio.services.judges.protocol import combine
 
 

@@ -7,8 +7,8 @@ import pytest
 
 from alignstudio.core.errors import UserError
 from alignstudio.services.arena import ArenaState, record_vote
-from alignstudio.services.exactly_once import MoveOn
-from alignstudio.services.feedback import FeedbackService, ShownResponse
+from alignstudio.services.labeling.exactly_once import MoveOn
+from alignstudio.services.labeling.feedback import FeedbackService, ShownResponse
 from alignstudio.services.labeling import LabelingService, ShownPair, seen_as
 
 MSG = [{"role": "user", "content": "Name a prime number."}]

@@ -2,7 +2,7 @@ import datasets
 import pytest
 
 from alignstudio.core.errors import UserError
-from alignstudio.services.export import dpo_rows, export_snapshot, kto_rows
+from alignstudio.services.data.snapshots import dpo_rows, export_snapshot, kto_rows
 
 MSG = [{"role": "user", "content": "Capital of France?"}]
 

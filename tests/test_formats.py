@@ -6,7 +6,7 @@ import pytest
 
 from alignstudio.core.errors import UserError
 from alignstudio.core.formats import MAX_FIELD_CHARS, load_preferences, load_prompts, write_records
-from alignstudio.services.prompt_sets import SHIPPED, PromptSets
+from alignstudio.services.sampling.prompt_sets import SHIPPED, PromptSets
 
 
 def _jsonl(path, rows):

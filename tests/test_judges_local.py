@@ -80,7 +80,7 @@ def test_local_judge_needs_a_local_model():
 def test_smollm2_local_judge_is_not_fooled_by_injection(real_workspace):
     from alignstudio.core.registry import ModelRegistry
     from alignstudio.core.store import Store
-    from alignstudio.services.generators import GeneratorPool
+    from alignstudio.services.sampling.generators import GeneratorPool
 
     pool = GeneratorPool(ModelRegistry(real_workspace, Store(real_workspace.db_path)))
     judge = make_judge("local", generators=pool)  # the embedded SmolLM2, offline

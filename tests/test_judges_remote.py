@@ -9,7 +9,7 @@ import pytest
 from alignstudio.core.errors import UserError
 from alignstudio.services.judges import make_judge
 from alignstudio.services.judges.protocol import JudgeCache, PairItem, judge_pairs
-from alignstudio.services.remote_generator import RemoteGenerator
+from alignstudio.services.sampling.remote import RemoteGenerator
 from fake_llm_server import FakeLLMServer, fenced_responses, verdict_json
 
 KEY = "test-key"

@@ -17,7 +17,7 @@ from alignstudio.core.models import EMBEDDED_HUB_ID, EMBEDDED_NAME, portable_nam
 from alignstudio.core.registry import ModelRegistry
 from alignstudio.core.store import Store
 from alignstudio.core.workspace import Workspace
-from alignstudio.services.export import export_snapshot
+from alignstudio.services.data.snapshots import export_snapshot
 from alignstudio.training.runner import SUCCEEDED, RunFolder
 from alignstudio.training.spec import RunSpec
 from alignstudio.training.trackers import check_trackers

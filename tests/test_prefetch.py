@@ -3,9 +3,9 @@
 import time
 
 from alignstudio.core.registry import ModelRegistry
-from alignstudio.services.generators import GeneratorPool
-from alignstudio.services.prefetch import FeedConfig, FeedManager
-from alignstudio.services.prompt_sets import PromptSets
+from alignstudio.services.sampling.generators import GeneratorPool
+from alignstudio.services.sampling.prefetch import FeedConfig, FeedManager
+from alignstudio.services.sampling.prompt_sets import PromptSets
 from alignstudio.services.sampling import SamplingSettings
 
 

@@ -2,7 +2,7 @@
 
 import random
 
-from alignstudio.services.ratings import bradley_terry
+from alignstudio.services.arena.ratings import bradley_terry
 
 
 def _votes(n: int, p_strong: float, seed: int = 0) -> list[tuple[str, str, float]]:

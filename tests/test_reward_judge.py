@@ -126,7 +126,7 @@ def judge_events(store):
 
 def test_reward_judge_gives_the_same_verdict_in_both_orders(reward_run, ws, store):
     from alignstudio.core.registry import ModelRegistry
-    from alignstudio.services.generators import GeneratorPool
+    from alignstudio.services.sampling.generators import GeneratorPool
     from alignstudio.services.judges import JudgeInput, make_judge
     from alignstudio.services.judges.protocol import PairItem, judge_pairs, swap
 
@@ -158,7 +158,7 @@ def dpo_run_dir(ws, tiny_model_dir, tmp_path_factory):
 
 def test_implicit_judge_gives_the_same_verdict_in_both_orders(dpo_run_dir, ws, store):
     from alignstudio.core.registry import ModelRegistry
-    from alignstudio.services.generators import GeneratorPool
+    from alignstudio.services.sampling.generators import GeneratorPool
     from alignstudio.services.judges import JudgeInput, make_judge
     from alignstudio.services.judges.protocol import PairItem, judge_pairs, swap
 
@@ -318,7 +318,7 @@ def test_the_train_tab_shows_a_reward_runs_held_out_accuracy_and_calibration(rew
 def test_the_implicit_judge_calibrates_its_tie_margin_on_the_runs_held_out_pairs(ws, store, tiny_model_dir,
                                                                                  tmp_path):
     from alignstudio.core.registry import ModelRegistry
-    from alignstudio.services.generators import GeneratorPool
+    from alignstudio.services.sampling.generators import GeneratorPool
     from alignstudio.services.judges import make_judge
     from alignstudio.services.judges.implicit import CALIBRATION_FILE
 

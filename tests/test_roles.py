@@ -6,8 +6,8 @@ import pytest
 from alignstudio.core import access
 from alignstudio.core.access import ADMIN, ANNOTATOR, Caller, acting_as
 from alignstudio.core.errors import UserError
-from alignstudio.services.data_browser import label_table
-from alignstudio.services.export import export_snapshot
+from alignstudio.services.data.browser import label_table
+from alignstudio.services.data.snapshots import export_snapshot
 from alignstudio.services.labeling import LabelingService
 
 MSG = [{"role": "user", "content": "Name a colour."}]

@@ -14,7 +14,7 @@ from transformers import TopPLogitsWarper
 from alignstudio.core.models import load_causal_lm, load_tokenizer
 from alignstudio.core.registry import ModelRegistry
 from alignstudio.core.store import Store
-from alignstudio.services.generators import (
+from alignstudio.services.sampling.generators import (
     DTYPE_ENV,
     GeneratorPool,
     PackedLinear,

@@ -9,12 +9,12 @@ import pytest
 from alignstudio.core.errors import UserError
 from alignstudio.core.models import load_causal_lm, load_tokenizer
 from alignstudio.core.store import Store
-from alignstudio.services.data_browser import label_table
-from alignstudio.services.export import dpo_rows
+from alignstudio.services.data.browser import label_table
+from alignstudio.services.data.snapshots import dpo_rows
 from alignstudio.services.labeling import LabelingService
-from alignstudio.services.prompt_sets import PromptSets
+from alignstudio.services.sampling.prompt_sets import PromptSets
 from alignstudio.services.sampling import Generator, SampledPair, SamplingSettings, sample_pair, with_system
-from alignstudio.services.synthetic import check_chosen, store_labeled
+from alignstudio.services.sampling.synthetic import check_chosen, store_labeled
 from test_cli import cli
 
 MSG = [{"role": "user", "content": "Give me one tip for better sleep."}]

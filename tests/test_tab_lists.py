@@ -6,7 +6,7 @@ import gradio as gr
 import pandas as pd
 import pytest
 
-from alignstudio.services.checks import histogram
+from alignstudio.services.data.checks import histogram
 from alignstudio.training.spec import RunSpec
 from alignstudio.ui import evaluate, rounds, train, validate
 from servers import ROOT
@@ -59,7 +59,7 @@ def test_train_and_evaluate_lists_include_a_model_trained_after_start(services, 
 
 
 def test_train_snapshot_list_is_filled_on_load_with_the_newest_chosen(services, tmp_path):
-    from alignstudio.services.export import export_snapshot
+    from alignstudio.services.data.snapshots import export_snapshot
 
     assert train.form_lists(services, None, None)[1]["choices"] == []
     pair = services.store.add_pair([{"role": "user", "content": "Hi?"}], "Hello there, friend.", "No.",

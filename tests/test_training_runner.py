@@ -70,7 +70,7 @@ def stand_in(mode: str, **kw) -> RunSpec:
 def stand_in_services(workspace, store, tmp_path):
     """What the Train tab's handlers use, with a stand-in training worker (STAND_IN) instead of TRL."""
     from alignstudio.core.registry import ModelRegistry
-    from alignstudio.services.prompt_sets import PromptSets
+    from alignstudio.services.sampling.prompt_sets import PromptSets
 
     script = tmp_path / "stand_in.py"
     script.write_text(STAND_IN)

@@ -7,7 +7,7 @@ from tokenizers import Tokenizer, models, pre_tokenizers
 from transformers import PreTrainedTokenizerFast
 
 from alignstudio.core.errors import UserError
-from alignstudio.services.validation import (
+from alignstudio.services.data.validation import (
     DataShapeError,
     Finding,
     Thresholds,
@@ -466,7 +466,7 @@ def test_same_annotator_contradicting_themselves_is_flagged_with_the_pairs_named
 
 
 def test_self_contradiction_found_in_the_store_and_gone_after_a_retract(store):
-    from alignstudio.services.checks import validate_store
+    from alignstudio.services.data.checks import validate_store
 
     msg = [{"role": "user", "content": "Best way to learn Python?"}]
     pair = store.add_pair(msg, "Build small projects.", "Read the manual.", model_a="m", model_b="m")

@@ -17,9 +17,9 @@ from ..core.registry import ModelRegistry
 from ..core.store import Store
 from ..services.evaluation import (HELDOUT_TEXT, EvalSettings, evaluate, remember_in_model_card, save_report,
                                    summary_markdown)
-from ..services.generators import GeneratorPool
+from ..services.sampling.generators import GeneratorPool
 from ..services.judges.protocol import JudgeCache
-from ..services.remote_generator import RemoteGenerator
+from ..services.sampling.remote import RemoteGenerator
 from .common import workspace
 from .judge import add_judge_args, build_judge, vet
 

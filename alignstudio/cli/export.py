@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..core.store import Store
-from ..services.export import KINDS, export_snapshot
+from ..services.data.snapshots import KINDS, export_snapshot
 from .common import workspace
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..core.registry import ModelRegistry
 from ..core.store import Store
-from ..services.model_export import export_model
+from ..services.training.model_export import export_model
 from .common import workspace
 
 

@@ -19,7 +19,7 @@ from ..core.formats import load_prompts
 from ..core.registry import ModelRegistry
 from ..core.store import Store
 from ..services.evaluation import EvalSettings, generate_answers
-from ..services.generators import GeneratorPool
+from ..services.sampling.generators import GeneratorPool
 from .common import workspace
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from ..core.errors import UserError
 from ..core.store import Store
-from ..services.data_import import FORMATS, import_pairs
-from ..services.prompt_sets import PromptSets
+from ..services.data.importing import FORMATS, import_pairs
+from ..services.sampling.prompt_sets import PromptSets
 from .common import workspace
 
 

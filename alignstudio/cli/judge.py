@@ -17,7 +17,7 @@ from ..core.errors import UserError
 from ..core.formats import write_records
 from ..core.registry import ModelRegistry
 from ..core.store import Store
-from ..services.generators import GeneratorPool
+from ..services.sampling.generators import GeneratorPool
 from ..services.judges import KINDS, make_judge
 from ..services.judges.bulk import SCOPES, judge_store, load_pair_file
 from ..services.judges.prompt import clean_criteria

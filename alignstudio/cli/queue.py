@@ -7,8 +7,8 @@ from tqdm import tqdm
 from ..core.errors import UserError
 from ..core.registry import ModelRegistry
 from ..core.store import Store
-from ..services.active import fill_queue_by, labels_saved, margins_of, scorer
-from ..services.generators import GeneratorPool
+from ..services.labeling.active import fill_queue_by, labels_saved, margins_of, scorer
+from ..services.sampling.generators import GeneratorPool
 from .common import workspace
 
 

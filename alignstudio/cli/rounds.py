@@ -6,7 +6,7 @@ from pathlib import Path
 
 from ..core.formats import load_prompts
 from ..core.store import Store
-from ..services.prompt_sets import SHIPPED
+from ..services.sampling.prompt_sets import SHIPPED
 from ..services.rounds import RoundsSettings, run_rounds
 from ..training.trackers import TRACKERS
 from .common import workspace

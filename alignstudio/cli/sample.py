@@ -14,9 +14,9 @@ from ..core.errors import UserError
 from ..core.formats import load_prompts
 from ..core.registry import ModelRegistry
 from ..core.store import Store
-from ..services.generators import GeneratorPool
+from ..services.sampling.generators import GeneratorPool
 from ..services.sampling import SamplingSettings, sample_pair
-from ..services.synthetic import check_chosen, store_labeled
+from ..services.sampling.synthetic import check_chosen, store_labeled
 from .common import add_sampling_args, workspace
 
 

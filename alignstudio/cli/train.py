@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ..core.errors import UserError
 from ..core.store import Store
-from ..services.checks import gate_training_data
+from ..services.data.checks import gate_training_data
 from ..training.spec import METHOD_ALIASES, METHODS, RunSpec
 from ..training.trackers import TRACKERS
 from .common import workspace

@@ -6,7 +6,7 @@ import json
 
 from ..core.errors import UserError
 from ..core.store import Store
-from ..services.checks import validate_path, validate_store
+from ..services.data.checks import validate_path, validate_store
 from .common import workspace
 
 

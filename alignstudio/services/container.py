@@ -8,11 +8,11 @@ from typing import Any
 from ..core.registry import ModelRegistry
 from ..core.store import Store
 from ..core.workspace import Workspace
-from .feedback import FeedbackService
-from .generators import GeneratorPool
+from .labeling.feedback import FeedbackService
+from .sampling.generators import GeneratorPool
 from .labeling import LabelingService
-from .prefetch import FeedManager
-from .prompt_sets import PromptSets
+from .sampling.prefetch import FeedManager
+from .sampling.prompt_sets import PromptSets
 
 
 @dataclass

@@ -30,7 +30,7 @@ from ..core.store import Store
 from ..core.workspace import Workspace
 from ..training.trackers import check_trackers
 from .evaluation import EvalSettings, evaluate, save_report
-from .generators import GeneratorPool
+from .sampling.generators import GeneratorPool
 from .judges import make_judge
 from .judges.agreement import human_consensus
 from .judges.protocol import PairItem, judge_pairs

@@ -8,7 +8,7 @@ import gradio as gr
 
 from ..services.access import ADMIN, caller_for
 from ..services.container import Services
-from ..services.data_import import MAX_UPLOAD_MB
+from ..services.data.importing import MAX_UPLOAD_MB
 from ..services.logins import DEFAULT_SESSION_HOURS, SignIn
 from . import arena, data, evaluate, feedback, label, login, rounds, train, validate
 

@@ -9,7 +9,7 @@ import gradio as gr
 from ..core.errors import UserError
 from ..services.arena import ArenaState, arena_battles, identical, new_battle, record_vote, stream_turn
 from ..services.container import Services
-from ..services.ratings import bradley_terry
+from ..services.arena.ratings import bradley_terry
 from .common import on
 from .render import escape_markdown_html
 

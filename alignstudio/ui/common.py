@@ -10,7 +10,7 @@ import gradio as gr
 from ..core.errors import UserError
 from ..services.access import Caller, acting_as, caller_for
 from ..services.container import Services
-from ..services.prefetch import FeedConfig
+from ..services.sampling.prefetch import FeedConfig
 from ..services.sampling import SamplingSettings
 from .fields import optional_number, optional_number_box
 

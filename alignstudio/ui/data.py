@@ -10,10 +10,10 @@ import pandas as pd
 
 from ..core.errors import UserError
 from ..services.container import Services
-from ..services.data_browser import ORIGINS, SEEN_COLUMNS, browse_table, relabel
-from ..services.data_import import FORMATS as IMPORT_FORMATS
-from ..services.data_import import import_pairs
-from ..services.export import export_snapshot
+from ..services.data.browser import ORIGINS, SEEN_COLUMNS, browse_table, relabel
+from ..services.data.importing import FORMATS as IMPORT_FORMATS
+from ..services.data.importing import import_pairs
+from ..services.data.snapshots import export_snapshot
 from .common import on
 
 FORMATS = ["jsonl", "csv", "parquet"]

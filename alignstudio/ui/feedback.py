@@ -8,7 +8,7 @@ import gradio as gr
 
 from ..core.errors import UserError
 from ..services.container import Services
-from ..services.feedback import ShownResponse
+from ..services.labeling.feedback import ShownResponse
 from .common import SamplingControls, count_line, feed_config, on, sampling_controls, sampling_lists
 from .render import escape_markdown_html
 

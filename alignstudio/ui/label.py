@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass
 import gradio as gr
 
 from ..core.errors import UserError
-from ..services.active import fill_queue_by, scorer
+from ..services.labeling.active import fill_queue_by, scorer
 from ..services.container import Services
 from ..services.labeling import ShownPair, seen_as
 from .common import (SamplingControls, count_line, feed_config, on, sampling_controls, sampling_lists,

@@ -11,7 +11,7 @@ import pandas as pd
 
 from ..core.errors import UserError
 from ..services.container import Services
-from ..services.prompt_sets import SHIPPED
+from ..services.sampling.prompt_sets import SHIPPED
 from ..services.rounds import (TABLE_COLUMNS, RoundsSettings, launch_rounds, list_rounds, read_rounds, round_table,
                                rounds_root)
 from .common import on

@@ -15,7 +15,7 @@ import gradio as gr
 import pandas as pd
 
 from ..core.errors import UserError
-from ..services.checks import gate_training_data
+from ..services.data.checks import gate_training_data
 from ..services.container import Services
 from ..training.spec import DPO_LOSS_TYPES, KTO_LOSS_TYPES, RunSpec
 from ..training.trackers import TRACKERS

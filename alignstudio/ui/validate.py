@@ -8,7 +8,7 @@ import gradio as gr
 import pandas as pd
 
 from ..core.errors import UserError
-from ..services.checks import bin_order, histogram, validate_path, validate_store
+from ..services.data.checks import bin_order, histogram, validate_path, validate_store
 from ..services.container import Services
 from .common import on
 

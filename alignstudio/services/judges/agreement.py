@@ -15,7 +15,7 @@ from collections import Counter, defaultdict
 import pandas as pd
 
 from ...core.store import Store
-from ..validation import cohen_kappa
+from ..data.validation import cohen_kappa
 from .protocol import JudgeCache
 
 COLUMNS = ["rater", "labels", "shared with humans", "agreement", "kappa", "flip rate on swap",

@@ -12,11 +12,11 @@ import json
 import shutil
 from pathlib import Path
 
-from ..core.errors import UserError
-from ..core.formats import new_folder
-from ..core.registry import ModelRegistry
-from ..training.merge import write_merged
-from ..training.model_card import render
+from ...core.errors import UserError
+from ...core.formats import new_folder
+from ...core.registry import ModelRegistry
+from ...training.merge import write_merged
+from ...training.model_card import render
 
 # training leftovers that do not belong in a shared model folder
 _SKIP = {"training_args.bin", "optimizer.pt", "scheduler.pt", "trainer_state.json", "README.md"}
@@ -44,7 +44,7 @@ def export_model(registry: ModelRegistry, model: str, out: str | Path, merged: b
                 if item.is_file() and item.name not in _SKIP and not item.name.startswith("."):
                     shutil.copy2(item, tmp / item.name)
             if ref.is_adapter and not (tmp / "tokenizer_config.json").exists():
-                from ..core.models import load_tokenizer
+                from ...core.models import load_tokenizer
 
                 load_tokenizer(ref.base_folder).save_pretrained(tmp)
             if card is not None:

@@ -25,17 +25,17 @@ from typing import Callable, Sequence
 
 import pandas as pd
 
-from ..core import access
-from ..core.errors import UserError
-from ..core.formats import PromptItem
-from ..core.workspace import Workspace
-from . import evaluation_stats as stats
-from .judges import Judge
-from .judges.protocol import JudgeCache, PairItem, judge_pairs
+from ...core import access
+from ...core.errors import UserError
+from ...core.formats import PromptItem
+from ...core.workspace import Workspace
+from . import stats
+from ..judges import Judge
+from ..judges.protocol import JudgeCache, PairItem, judge_pairs
 
 REPORT_KIND = "alignstudio-eval"
 REPORT_VERSION = 1
-HELDOUT_TEXT = Path(__file__).resolve().parents[2] / "data" / "heldout_text.txt"
+HELDOUT_TEXT = Path(__file__).resolve().parents[3] / "data" / "heldout_text.txt"
 Progress = Callable[[float, str], None]
 
 
@@ -202,7 +202,7 @@ def evaluate_and_save(workspace: Workspace, store, generators, prompts: Sequence
     access.require_admin("evaluation")
     """The judge measured against people first (refused at chance unless forced), then `evaluate`, then the
     report saved under evals/. What the Evaluate tab and the Train tab's "against the base" button run."""
-    from .judges.trust import vet_judge
+    from ..judges.trust import vet_judge
 
     cache = JudgeCache.for_workspace(workspace)
     trust = vet_judge(judge, store, force=bool(force_judge), cache=cache)
@@ -217,7 +217,7 @@ def evaluate_and_save(workspace: Workspace, store, generators, prompts: Sequence
 
 def remember_in_model_card(registry, model: str, report: dict, path: Path) -> None:
     """When the evaluated model is a training run's, its card and model card (README.md) keep the result."""
-    from ..training.model_card import record_evaluation
+    from ...training.model_card import record_evaluation
 
     try:
         folder = registry.resolve(model).folder

@@ -16,11 +16,11 @@ from typing import Iterator
 import torch
 from transformers import TextIteratorStreamer
 
-from ..core.errors import UserError
-from ..core.store import Store, new_id
-from .exactly_once import Ack, already_stored
-from .labeling import CHOICES
-from .sampling import Generator
+from ...core.errors import UserError
+from ...core.store import Store, new_id
+from ..labeling.exactly_once import Ack, already_stored
+from ..labeling import CHOICES
+from ..sampling import Generator
 
 MAX_TURN_CHARS = 8000
 

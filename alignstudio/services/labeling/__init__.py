@@ -9,12 +9,12 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from ..core.errors import UserError
-from ..core.label_queue import LabelQueue
-from ..core.store import Store, new_id
+from ...core.errors import UserError
+from ...core.label_queue import LabelQueue
+from ...core.store import Store, new_id
 from .exactly_once import Ack, MoveOn, already_stored
-from .prefetch import FeedConfig, FeedManager
-from .sampling import Generator, SamplingSettings, sample_pair
+from ..sampling.prefetch import FeedConfig, FeedManager
+from ..sampling import Generator, SamplingSettings, sample_pair
 
 CHOICES = ("left", "right", "tie", "both_bad")
 

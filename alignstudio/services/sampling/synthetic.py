@@ -8,9 +8,9 @@ Sampling itself is `sampling`'s; exports can leave these labels out (`--exclude-
 
 from __future__ import annotations
 
-from ..core.errors import UserError
-from ..core.store import Store
-from .sampling import SampledPair, SamplingSettings
+from ...core.errors import UserError
+from ...core.store import Store
+from . import SampledPair, SamplingSettings
 
 SOURCE = "synthetic"
 SIDES = ("a", "b")

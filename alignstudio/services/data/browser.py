@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ..core import access
-from ..core.errors import UserError
-from ..core.store import VERDICTS, Store
+from ...core import access
+from ...core.errors import UserError
+from ...core.store import VERDICTS, Store
 
 COLUMNS = ["event_id", "kind", "verdict", "source", "origin", "annotator", "prompt_set", "prompt", "response_a",
            "response_b", "edited", "shown_left", "rationale", "time"]

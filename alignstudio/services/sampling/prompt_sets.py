@@ -8,12 +8,12 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from ..core import access
-from ..core.errors import UserError
-from ..core.formats import PromptItem, load_prompts, write_records
-from ..core.workspace import Workspace
+from ...core import access
+from ...core.errors import UserError
+from ...core.formats import PromptItem, load_prompts, write_records
+from ...core.workspace import Workspace
 
-DATA_DIR = Path(__file__).resolve().parents[2] / "data"
+DATA_DIR = Path(__file__).resolve().parents[3] / "data"
 SHIPPED = {"default": DATA_DIR / "prompts.jsonl", "eval": DATA_DIR / "eval_prompts.jsonl"}
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 

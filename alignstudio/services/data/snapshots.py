@@ -14,12 +14,12 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..core import access
-from ..core.errors import UserError
-from ..core.formats import replace_dir, write_records
-from ..core.store import Store
-from ..core.workspace import Workspace
-from ..training.data import LABEL_SOURCES_FILE
+from ...core import access
+from ...core.errors import UserError
+from ...core.formats import replace_dir, write_records
+from ...core.store import Store
+from ...core.workspace import Workspace
+from ...training.data import LABEL_SOURCES_FILE
 
 KINDS = ("dpo", "kto")
 

@@ -10,11 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..core import access
-from ..core.dataset_formats import FORMAT_NAMES, convert, read_hub
-from ..core.errors import UserError
-from ..core.formats import MAX_UPLOAD_MB, read_records  # MAX_UPLOAD_MB: the Data tab uploads what we import
-from ..core.store import Store
+from ...core import access
+from ...core.dataset_formats import FORMAT_NAMES, convert, read_hub
+from ...core.errors import UserError
+from ...core.formats import MAX_UPLOAD_MB, read_records  # MAX_UPLOAD_MB: the Data tab uploads what we import
+from ...core.store import Store
 
 FORMATS = ("auto", *FORMAT_NAMES)
 

@@ -17,10 +17,10 @@ import threading
 import torch
 from torch import nn
 
-from ..core.errors import UserError
-from ..core.models import cpu_has_fast_bf16
-from ..core.registry import ModelRegistry
-from .sampling import Generator
+from ...core.errors import UserError
+from ...core.models import cpu_has_fast_bf16
+from ...core.registry import ModelRegistry
+from . import Generator
 
 log = logging.getLogger(__name__)
 DTYPE_ENV = "ALIGNSTUDIO_SAMPLER_DTYPE"

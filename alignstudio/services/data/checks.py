@@ -11,12 +11,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..core import access
-from ..core.errors import UserError
-from ..core.formats import read_records
-from ..core.store import Store
-from .data_browser import label_records
-from .export import dpo_rows, kto_rows
+from ...core import access
+from ...core.errors import UserError
+from ...core.formats import read_records
+from ...core.store import Store
+from .browser import label_records
+from .snapshots import dpo_rows, kto_rows
 from .validation import Report, validate
 
 

@@ -15,11 +15,11 @@ from collections import defaultdict
 
 import numpy as np
 
-from ..core import access
-from ..core.errors import UserError
-from ..core.label_queue import LabelQueue
-from ..core.store import PairRecord, Store
-from .judges.implicit import implicit_margins, sequence_logprobs  # noqa: F401 - shared with the implicit judge
+from ...core import access
+from ...core.errors import UserError
+from ...core.label_queue import LabelQueue
+from ...core.store import PairRecord, Store
+from ..judges.implicit import implicit_margins, sequence_logprobs  # noqa: F401 - shared with the implicit judge
 
 
 def judge_disagreement(store: Store) -> set[str]:
@@ -100,7 +100,7 @@ def scorer(pool, *, judge: str | None = None, judge_model: str | None = None, po
     if judge and policy:
         raise UserError("give a policy or a judge, not both")
     if judge == "reward":
-        from .judges import make_judge
+        from ..judges import make_judge
 
         reward = make_judge("reward", judge_model, generators=pool)
 

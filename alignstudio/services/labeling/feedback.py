@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..core.errors import UserError
-from ..core.store import Store, new_id
+from ...core.errors import UserError
+from ...core.store import Store, new_id
 from .exactly_once import Ack, MoveOn, already_stored
-from .prefetch import FeedConfig, FeedManager
+from ..sampling.prefetch import FeedConfig, FeedManager
 
 
 @dataclass(frozen=True)

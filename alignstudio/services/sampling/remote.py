@@ -12,9 +12,9 @@ from __future__ import annotations
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-from ..core.errors import UserError
-from .judges import Usage, resolve_api_key
-from .judges.remote import openai_client, sdk_error
+from ...core.errors import UserError
+from ..judges import Usage, resolve_api_key
+from ..judges.remote import openai_client, sdk_error
 
 
 class RemoteGenerator:

@@ -15,10 +15,10 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass, replace
 
-from ..core.errors import UserError
-from ..core.formats import PromptItem
+from ...core.errors import UserError
+from ...core.formats import PromptItem
 from .generators import GeneratorPool
-from .sampling import SampledPair, SampledResponse, SamplingSettings, sample_pair, sample_single
+from . import SampledPair, SampledResponse, SamplingSettings, sample_pair, sample_single
 
 log = logging.getLogger(__name__)
 MODES = ("pair", "single")

@@ -26,7 +26,7 @@ from transformers import (
     LogitsProcessorList,
 )
 
-from ..core.errors import UserError
+from ...core.errors import UserError
 
 
 @dataclass(frozen=True)

@@ -70,9 +70,10 @@ def test_ui_sampling_controls_carry_the_two_system_prompts():
 
 def test_data_tab_imports_a_published_format_filters_by_origin_and_exports_without_synthetic(workspace, store,
                                                                                                tmp_path):
+    from alignstudio.services.data import DataService
     from alignstudio.ui import data
 
-    services = SimpleNamespace(workspace=workspace, store=store, prompt_sets=PromptSets(workspace))
+    services = SimpleNamespace(data=DataService(store, workspace, PromptSets(workspace)))
     orca = tmp_path / "orca.jsonl"
     orca.write_text(json.dumps({"system": "Be kind.", "question": "Is 7 prime?", "chosen": "Yes.", "rejected": "No."})
                     + "\n")

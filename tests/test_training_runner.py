@@ -6,7 +6,6 @@ import subprocess
 import sys
 import textwrap
 import time
-from types import SimpleNamespace
 
 import pytest
 
@@ -69,14 +68,14 @@ def stand_in(mode: str, **kw) -> RunSpec:
 @pytest.fixture(name="services")
 def stand_in_services(workspace, store, tmp_path):
     """What the Train tab's handlers use, with a stand-in training worker (STAND_IN) instead of TRL."""
-    from alignstudio.core.registry import ModelRegistry
-    from alignstudio.services.sampling.prompt_sets import PromptSets
+    from alignstudio.services.container import Services
 
     script = tmp_path / "stand_in.py"
     script.write_text(STAND_IN)
     runs = RunManager(workspace, store, command=[sys.executable, str(script)])
-    yield SimpleNamespace(workspace=workspace, store=store, registry=ModelRegistry(workspace, store), runs=runs,
-                          prompt_sets=PromptSets(workspace), default_model="smollm2")
+    services = Services.assemble(workspace, store, "smollm2", runs)
+    yield services
+    services.close()
     runs.close()
 
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ..core.store import Store
-from ..services.data.snapshots import KINDS, export_snapshot
+from ..services.data import DataService
+from ..services.data.snapshots import KINDS
 from .common import workspace
 
 
@@ -24,9 +24,9 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    ws = workspace(args)
-    snap = export_snapshot(Store(ws.db_path), ws, args.kind, out=args.out, sources=args.source,
-                           include_pairs=args.include_pairs, exclude_sources=args.exclude_source)
+    snap = DataService.open(workspace(args)).export(args.kind, out=args.out, sources=args.source,
+                                                    include_pairs=args.include_pairs,
+                                                    exclude_sources=args.exclude_source)
     print(f"snapshot {snap.id}: {snap.rows} {snap.kind} rows, fingerprint {snap.fingerprint}")
     print(f"  datasets folder: {snap.path}")
     for path in snap.files:

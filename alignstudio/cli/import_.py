@@ -4,9 +4,8 @@ files into a named prompt set."""
 from __future__ import annotations
 
 from ..core.errors import UserError
-from ..core.store import Store
-from ..services.data.importing import FORMATS, import_pairs
-from ..services.sampling.prompt_sets import PromptSets
+from ..services.data import DataService
+from ..services.data.importing import FORMATS
 from .common import workspace
 
 
@@ -29,14 +28,9 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    ws = workspace(args)
-    if args.prompts:
-        if not args.file:
-            raise UserError("--prompts needs a file")
-        name, count = PromptSets(ws).import_file(args.file, args.name)
-        print(f"imported {count} prompts as prompt set {name!r}")
-        return 0
-    report = import_pairs(Store(ws.db_path), args.file, fmt=args.format, hub=args.hub, split=args.split,
-                          limit=args.limit, source=args.source, prompt_set=args.name or "")
-    print(report.line())
+    if args.prompts and not args.file:
+        raise UserError("--prompts needs a file")
+    print(DataService.open(workspace(args)).import_file(
+        args.file, prompts=args.prompts, name=args.name, fmt=args.format, hub=args.hub, split=args.split,
+        limit=args.limit, source=args.source))
     return 0

@@ -8,6 +8,8 @@ from typing import Any
 from ..core.registry import ModelRegistry
 from ..core.store import Store
 from ..core.workspace import Workspace
+from .arena import ArenaService
+from .data import DataService
 from .labeling.feedback import FeedbackService
 from .sampling.generators import GeneratorPool
 from .labeling import LabelingService
@@ -26,22 +28,42 @@ class Services:
     labeling: LabelingService
     feedback: FeedbackService
     default_model: str
-    runs: Any = None  # training.runner.RunManager (set in build)
+    data: DataService
+    arena: ArenaService
+    runs: Any  # training.runner.RunManager
 
     @classmethod
     def build(cls, workspace: Workspace, default_model: str = "smollm2", prefetch_depth: int = 3) -> "Services":
         store = Store(workspace.db_path)
+        default_model = ModelRegistry(workspace, store).resolve(default_model).name  # fail fast; converts the
+        # embedded model once
+        from ..training.runner import RunManager
+
+        return cls.assemble(workspace, store, default_model, RunManager(workspace, store), prefetch_depth)
+
+    @classmethod
+    def assemble(cls, workspace: Workspace, store: Store, default_model: str, runs, prefetch_depth: int = 3,
+                 ) -> "Services":
+        """Every service over one store, with `runs` as the training queue (tests pass a stand-in worker's)."""
         registry = ModelRegistry(workspace, store)
-        default_model = registry.resolve(default_model).name  # fail fast; converts the embedded model once
         prompt_sets = PromptSets(workspace)
         generators = GeneratorPool(registry)
         feeds = FeedManager(generators, prompt_sets, depth=prefetch_depth)
-        services = cls(workspace, store, registry, prompt_sets, generators, feeds, LabelingService(store, feeds),
-                       FeedbackService(store, feeds), default_model)
-        from ..training.runner import RunManager
+        return cls(workspace, store, registry, prompt_sets, generators, feeds, LabelingService(store, feeds),
+                   FeedbackService(store, feeds), default_model, DataService(store, workspace, prompt_sets),
+                   ArenaService(store), runs)
 
-        services.runs = RunManager(workspace, store)
-        return services
+    def model_names(self) -> list[str]:
+        """Every model a list in the app offers: the embedded and local ones, then trained runs."""
+        return self.registry.names()
+
+    def newest_trained(self) -> str | None:
+        """The newest trained model's name, or None before any training."""
+        return self.registry.newest_trained()
+
+    def newest_model(self) -> str:
+        """The newest trained model, or the default (SFT) model before any training."""
+        return self.newest_trained() or self.default_model
 
     def close(self) -> None:
         self.feeds.stop()

@@ -7,9 +7,8 @@ from dataclasses import dataclass
 import gradio as gr
 
 from ..core.errors import UserError
-from ..services.arena import ArenaState, arena_battles, identical, new_battle, record_vote, stream_turn
+from ..services.arena import ArenaState, identical, new_battle, stream_turn
 from ..services.container import Services
-from ..services.arena.ratings import bradley_terry
 from .common import on
 from .render import escape_markdown_html
 
@@ -45,9 +44,9 @@ class ArenaView:
 
 
 def build(services: Services, annotator: gr.Textbox) -> ArenaView:
-    names = services.registry.names()
+    names = services.model_names()
     with gr.Row():
-        model_x = gr.Dropdown(names, value=services.registry.newest_trained() or services.default_model,
+        model_x = gr.Dropdown(names, value=services.newest_model(),
                               label="Model 1", elem_id="arena-model-x", allow_custom_value=True)
         model_y = gr.Dropdown(names, value=services.default_model, label="Model 2", elem_id="arena-model-y",
                               allow_custom_value=True)
@@ -123,7 +122,7 @@ def vote(services: Services, choice: str, state: dict | None, annotator: str) ->
     if not annotator.strip():
         raise UserError("enter your annotator name first")
     battle = ArenaState.from_dict(state)
-    ack = record_vote(services.store, battle, choice, annotator=annotator)
+    ack = services.arena.vote(battle, choice, annotator=annotator)
     stored = "This vote was already stored." if ack.duplicate else "Vote stored."
     note = (f"{stored} A was **{battle.model_left}**, B was **{battle.model_right}**. "
             "Keep chatting, or start a new conversation.")
@@ -132,12 +131,12 @@ def vote(services: Services, choice: str, state: dict | None, annotator: str) ->
 
 def model_lists(services: Services, model_x: str, model_y: str) -> tuple:
     """The model choices as they are now (a model trained since the page loaded is offered at once)."""
-    names = services.registry.names()
+    names = services.model_names()
     return gr.update(choices=names, value=model_x), gr.update(choices=names, value=model_y)
 
 
 def leaderboard(services: Services):
-    return bradley_terry(arena_battles(services.store))
+    return services.arena.leaderboard()
 
 
 # -- events -------------------------------------------------------------------------------------------------

@@ -114,7 +114,7 @@ class SamplingControls:
 
 
 def sampling_controls(services: Services, prefix: str, *, pair: bool) -> SamplingControls:
-    models = services.registry.names()
+    models = services.model_names()
     prompt_set = gr.Dropdown(services.prompt_sets.names(), value="default", label="Prompt set",
                              elem_id=f"{prefix}-prompt-set")
     with gr.Accordion("Sampling settings", open=False) as panel:
@@ -149,7 +149,7 @@ def sampling_controls(services: Services, prefix: str, *, pair: bool) -> Samplin
 def sampling_lists(services: Services, controls: SamplingControls, *values) -> tuple:
     """The prompt sets and models as they are now, for `controls` (values: its source_inputs), keeping each
     choice: a set imported or a model trained since the page loaded is offered at once."""
-    models = services.registry.names()
+    models = services.model_names()
     updates = [gr.update(choices=services.prompt_sets.names(), value=values[0]),
                gr.update(choices=models, value=values[1])]
     if controls.model_b is not None:
@@ -176,7 +176,7 @@ def feed_config(mode: str, *values) -> FeedConfig:
 
 
 def count_line(services: Services, annotator: str, kind: str) -> str:
-    done = services.store.label_count(annotator.strip(), kind)
+    done = (services.labeling if kind == "preference" else services.feedback).count(annotator)
     noun = "labels" if kind == "preference" else "ratings"
     return f"**{done}** {noun} by {annotator.strip() or 'anonymous'}"
 

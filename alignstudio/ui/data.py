@@ -10,10 +10,8 @@ import pandas as pd
 
 from ..core.errors import UserError
 from ..services.container import Services
-from ..services.data.browser import ORIGINS, SEEN_COLUMNS, browse_table, relabel
+from ..services.data.browser import ORIGINS, SEEN_COLUMNS
 from ..services.data.importing import FORMATS as IMPORT_FORMATS
-from ..services.data.importing import import_pairs
-from ..services.data.snapshots import export_snapshot
 from .common import on
 
 FORMATS = ["jsonl", "csv", "parquet"]
@@ -118,18 +116,9 @@ def build(services: Services, annotator: gr.Textbox) -> DataView:
 
 def load_table(services: Services, kind, source, who, verdict, prompt_set, search, origin="",
                stored=False) -> pd.DataFrame:
-    return browse_table(services.store, stored=bool(stored), kind=kind, source=source.strip(), annotator=who.strip(),
-                        verdict=verdict, prompt_set=prompt_set.strip(), search=search.strip(), origin=origin or "")
-
-
-def snapshot_table(services: Services) -> pd.DataFrame:
-    rows = []
-    for snap in services.store.snapshots():
-        path = Path(snap["path"])
-        size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if path.exists() else 0
-        rows.append({"id": snap["id"], "kind": snap["kind"], "rows": snap["rows"], "fingerprint": snap["fingerprint"],
-                     "size_kb": round(size / 1024, 1), "path": str(path)})
-    return pd.DataFrame(rows, columns=["id", "kind", "rows", "fingerprint", "size_kb", "path"])
+    return services.data.browse(stored=bool(stored), kind=kind, source=source.strip(), annotator=who.strip(),
+                                verdict=verdict, prompt_set=prompt_set.strip(), search=search.strip(),
+                                origin=origin or "")
 
 
 def selected_event(table: pd.DataFrame, event: gr.SelectData) -> str:
@@ -138,40 +127,30 @@ def selected_event(table: pd.DataFrame, event: gr.SelectData) -> str:
 
 
 def do_relabel(services: Services, event_id: str, verdict: str, annotator: str, *filters) -> tuple:
-    if not event_id.strip():
-        raise UserError("select a label in the table first")
-    relabel(services.store, event_id.strip(), verdict, annotator=annotator.strip())
+    services.data.relabel(event_id, verdict, annotator=annotator)
     words = {value: text.split(" (")[0] for text, value in RELABEL_CHOICES}
     return load_table(services, *filters), f"Relabelled: {words.get(verdict, verdict)}; the old label is kept."
 
 
 def do_retract(services: Services, event_id: str, annotator: str, *filters) -> tuple:
-    if not event_id.strip():
-        raise UserError("select a label in the table first")
-    services.store.retract(event_id.strip(), annotator=annotator.strip())
+    services.data.retract(event_id, annotator=annotator)
     return load_table(services, *filters), "Retracted; the label stays in the history."
 
 
 def do_export(services: Services, kind: str, formats: list[str], include_pairs: bool,
               no_synthetic: bool = False) -> tuple:
-    folder = services.workspace.exports_dir
-    stamp = len(services.store.snapshots()) + 1
-    out = [str(folder / f"{kind}-{stamp}.{fmt}") for fmt in formats]
-    snap = export_snapshot(services.store, services.workspace, kind, out=out, include_pairs=include_pairs,
-                           exclude_sources=["synthetic"] if no_synthetic else None)
+    snap = services.data.export(kind, formats=formats, include_pairs=include_pairs,
+                                exclude_sources=["synthetic"] if no_synthetic else None)
     note = f"Snapshot `{snap.id}`: {snap.rows} rows, fingerprint `{snap.fingerprint}`"
-    return [str(p) for p in snap.files], snapshot_table(services), note
+    return [str(p) for p in snap.files], services.data.snapshot_table(), note
 
 
 def do_import(services: Services, upload, import_as: str, name: str, fmt: str = "auto") -> str:
     if not upload:
         raise UserError("choose a file to import")
     path = upload if isinstance(upload, str) else getattr(upload, "name", str(upload))
-    if import_as == "prompt set":
-        set_name, count = services.prompt_sets.import_file(path, name.strip() or Path(path).stem)
-        return f"Imported {count} prompts as prompt set `{set_name}`."
-    report = import_pairs(services.store, path, fmt=fmt or "auto", prompt_set=name.strip() or Path(path).stem)
-    line = report.line()
+    line = services.data.import_file(path, prompts=import_as == "prompt set", name=name.strip() or Path(path).stem,
+                                     fmt=fmt or "auto")
     return line[0].upper() + line[1:] + "."
 
 
@@ -182,7 +161,7 @@ def wire(view: DataView, services: Services, tab: gr.Tab, demo: gr.Blocks | None
     filters = view.filters()
     me = view.annotator
     for event in [tab.select] + ([demo.load] if demo is not None else []):
-        on(event, lambda *f: (load_table(services, *f), snapshot_table(services)), filters,
+        on(event, lambda *f: (load_table(services, *f), services.data.snapshot_table()), filters,
            [view.table, view.snapshots], api_name=False, show_progress="hidden")
     on(view.refresh.click, lambda *f: load_table(services, *f), filters, view.table, api_name="data_labels")
     for box in filters:

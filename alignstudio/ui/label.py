@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass
 import gradio as gr
 
 from ..core.errors import UserError
-from ..services.labeling.active import fill_queue_by, scorer
+from ..services.labeling.active import scorer
 from ..services.container import Services
 from ..services.labeling import ShownPair, seen_as
 from .common import (SamplingControls, count_line, feed_config, on, sampling_controls, sampling_lists,
@@ -191,7 +191,7 @@ def advance(services: Services, state: dict, annotator: str, source: str, *confi
         shown_next = None  # not labeled: nothing to move on from
     if shown_next is None:  # or another click already moved on
         return tuple(gr.skip() for _ in range(7))
-    last = services.store.last_label(annotator.strip(), "preference")
+    last = services.labeling.last(annotator)
     note = f"Last: **{seen_as(last.shown_left, last.verdict)}**" if last else ""
     return _present(services, state, shown_next, annotator, note, (source, *config))
 
@@ -216,14 +216,14 @@ def typed_pair(services: Services, prompt: str, state: dict, annotator: str, _so
 def fill_queue(services: Services, by: str, progress=None) -> str:
     """Queue every pair without a human label, the pairs the model is least sure about first."""
     if by == BY_POLICY:
-        policy = services.registry.newest_trained()
+        policy = services.newest_trained()
         if not policy:
             raise UserError("no trained model yet: train one, or order by a reward model")
         score = scorer(services.generators, policy=policy, reference=services.default_model)
     else:
         score = scorer(services.generators, judge="reward")
     report = (lambda done, total: progress(done / total, desc=f"scored {done} of {total} pairs")) if progress else None
-    count, disputed = fill_queue_by(services.store, score, report)
+    count, disputed = services.labeling.fill_queue(score, report)
     return f"Queued {count} pairs, most uncertain first ({len(disputed)} where judges disagree)."
 
 

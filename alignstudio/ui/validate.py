@@ -8,7 +8,7 @@ import gradio as gr
 import pandas as pd
 
 from ..core.errors import UserError
-from ..services.data.checks import bin_order, histogram, validate_path, validate_store
+from ..services.data.checks import bin_order, histogram
 from ..services.container import Services
 from .common import on
 
@@ -31,7 +31,7 @@ class ValidateView:
 
 
 def _sources(services: Services) -> list[str]:
-    return [STORE_DPO, STORE_KTO, *(f"snapshot {s['id']} ({s['kind']})" for s in services.store.snapshots()),
+    return [STORE_DPO, STORE_KTO, *(f"snapshot {s['id']} ({s['kind']})" for s in services.data.snapshots()),
             "uploaded file"]
 
 
@@ -65,22 +65,18 @@ def run_validation(services: Services, source: str, upload, max_length, use_toke
         tokenizer = services.generators.get(services.default_model).tokenizer
     max_length = int(max_length) if max_length else None
     if source in (STORE_DPO, STORE_KTO):
-        report = validate_store(services.store, "dpo" if source == STORE_DPO else "kto", tokenizer=tokenizer,
-                                max_length=max_length)
+        report = services.data.validate_labels("dpo" if source == STORE_DPO else "kto", tokenizer=tokenizer,
+                                               max_length=max_length)
     elif source == "uploaded file":
         if not upload:
             raise UserError("upload a file first")
-        report = validate_path(upload if isinstance(upload, str) else upload.name, tokenizer=tokenizer,
-                               max_length=max_length)
+        report = services.data.validate_file(upload if isinstance(upload, str) else upload.name,
+                                             tokenizer=tokenizer, max_length=max_length)
     else:
         parts = (source or "").split()
         if len(parts) < 2:
             raise UserError("choose what to validate: the store, a snapshot or an uploaded file")
-        snap_id = parts[1]
-        matches = [s for s in services.store.snapshots() if s["id"] == snap_id]
-        if not matches:
-            raise UserError(f"snapshot {snap_id} is gone")
-        report = validate_path(matches[0]["path"], tokenizer=tokenizer, max_length=max_length)
+        report = services.data.validate_snapshot(parts[1], tokenizer=tokenizer, max_length=max_length)
     counts = report.counts()
     verdict = ("**Errors found: training is blocked until they are fixed (or explicitly overridden).**"
                if report.has_errors else "**No errors.**" if not report.has_warnings else "**Warnings only.**")

@@ -173,3 +173,19 @@ def arena_battles(store: Store) -> list[tuple[str, str, float]]:
         score = {"A": 1.0, "B": 0.0, "tie": 0.5}[row["verdict"]]
         battles.append((row["model_a"], row["model_b"], score))
     return battles
+
+
+@dataclass
+class ArenaService:
+    """The Arena tab's door: votes into the store (once per turn) and the leaderboard from them."""
+
+    store: Store
+
+    def vote(self, state: ArenaState, choice: str, *, annotator: str) -> Ack:
+        return record_vote(self.store, state, choice, annotator=annotator)
+
+    def leaderboard(self):
+        """Bradley-Terry ratings of every model version from the arena votes (a pandas table)."""
+        from .ratings import bradley_terry
+
+        return bradley_terry(arena_battles(self.store))

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from ...core.errors import UserError
 from ...core.label_queue import LabelQueue
 from ...core.store import Store, new_id
-from .exactly_once import Ack, MoveOn, already_stored
+from .exactly_once import Ack, MoveOn, already_stored, is_stored
 from ..sampling.prefetch import FeedConfig, FeedManager
 from ..sampling import Generator, SamplingSettings, sample_pair
 
@@ -134,7 +134,21 @@ class LabelingService:
         return (self.store.labeled_prompts(prompt_set), len(self.feeds.prompt_sets.load(prompt_set)))
 
     def is_labeled(self, shown: ShownPair) -> bool:
-        return bool(shown.key) and self.store.label(shown.key) is not None
+        return is_stored(self.store, shown.key)
+
+    def count(self, annotator: str) -> int:
+        """This annotator's effective pairwise labels."""
+        return self.store.label_count(annotator.strip(), "preference")
+
+    def last(self, annotator: str):
+        """This annotator's newest effective pairwise label (a `Label`), or None."""
+        return self.store.last_label(annotator.strip(), "preference")
+
+    def fill_queue(self, score, progress=None) -> tuple[int, set[str]]:
+        """Queue every pair without a human label by `score` (see `active.scorer`), most uncertain first."""
+        from .active import fill_queue_by
+
+        return fill_queue_by(self.store, score, progress)
 
     def undo_last(self, annotator: str) -> ShownPair:
         """Take back this annotator's newest label and show its pair again (with a fresh key), to redo it."""

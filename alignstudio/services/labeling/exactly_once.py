@@ -28,6 +28,11 @@ def already_stored(store, key: str) -> Ack | None:
     return Ack(earlier.id, earlier.verdict, duplicate=True) if earlier is not None else None
 
 
+def is_stored(store, key: str) -> bool:
+    """Whether the item shown under `key` has its label (pair verdict, rating or vote) stored."""
+    return bool(key) and store.label(key) is not None
+
+
 class MoveOn:
     """Keys whose "next item" has been handed out; bounded, as keys are never reused."""
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from ...core.errors import UserError
 from ...core.store import Store, new_id
-from .exactly_once import Ack, MoveOn, already_stored
+from .exactly_once import Ack, MoveOn, already_stored, is_stored
 from ..sampling.prefetch import FeedConfig, FeedManager
 
 
@@ -47,7 +47,11 @@ class FeedbackService:
         return Ack(event_id, verdict, duplicate=False)
 
     def is_rated(self, shown: ShownResponse) -> bool:
-        return bool(shown.key) and self.store.label(shown.key) is not None
+        return is_stored(self.store, shown.key)
+
+    def count(self, annotator: str) -> int:
+        """This annotator's effective ratings."""
+        return self.store.label_count(annotator.strip(), "feedback")
 
     def ready(self, config: FeedConfig) -> int:
         return self.feeds.feed(config).ready()

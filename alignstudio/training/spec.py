@@ -329,9 +329,9 @@ class RunSpec:
     @classmethod
     def from_values(cls, values: Mapping[str, Any]) -> "RunSpec":
         """What a person typed (a form, the command line) as a validated spec. Empty (None, '', 'auto' for a
-        field that may be empty) means the field's default, except for text such as the model, which the spec
-        then refuses; numbers may come as text; list fields take
-        comma-separated text; a field marked `zero_is_empty` reads 0 as empty (an API client's empty box)."""
+        field that may be empty) means the field's default, except for required text such as the model, which
+        the spec then refuses; numbers may come as text; list fields take comma-separated text; a field marked
+        `zero_is_empty` reads 0 as empty (what an API client sends for an empty box)."""
         known = settings()
         unknown = sorted(set(values) - set(known))
         if unknown:

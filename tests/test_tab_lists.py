@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from alignstudio.services.data.checks import histogram
+from alignstudio.services.training import spec_from_form
 from alignstudio.training.spec import RunSpec
 from alignstudio.ui import evaluate, rounds, train, validate
 from servers import ROOT
@@ -127,8 +128,10 @@ def test_optional_number_boxes_parse_what_was_typed():
     with pytest.raises(UserError, match="seed must be a number or empty"):
         optional_number("soon", "seed")
     pairs = str(ROOT / "data" / "example_preferences.jsonl")
-    spec = train.form_to_spec("dpo", ["sigmoid"], "smollm2", "file", None, pairs, 0.1, "", "", "", "", 1, 64, 42, 0.0,
-                              False, 16, 32, 0.05)
+    spec = spec_from_form(dict(method="dpo", loss_type=["sigmoid"], model="smollm2", data_kind="file", snapshot=None,
+                               data_file=pairs, beta=0.1, learning_rate="", max_steps="", num_train_epochs="",
+                               batch_size="", grad_accum=1, max_length=64, seed=42, label_smoothing=0.0, full=False,
+                               lora_r=16, lora_alpha=32, lora_dropout=0.05))
     assert spec.max_steps is None and spec.learning_rate is None and spec.batch_size is None
 
 

@@ -7,6 +7,7 @@ import gradio as gr
 import pytest
 
 from alignstudio.core.errors import UserError
+from alignstudio.services.training import spec_from_form
 from alignstudio.training.diagnostics import LN2
 from alignstudio.ui import train
 from servers import ROOT
@@ -17,11 +18,16 @@ PAIRS = str(ROOT / "data" / "example_preferences.jsonl")
 
 def form(**kw):
     values = dict(method="dpo", loss_type=["sigmoid"], model="smollm2", data_kind="file", snapshot=None,
-                  data_file=PAIRS, beta=0.1, learning_rate=5e-5, max_steps=4, epochs=1.0, batch_size=2,
+                  data_file=PAIRS, beta=0.1, learning_rate=5e-5, max_steps=4, num_train_epochs=1.0, batch_size=2,
                   grad_accum=1, max_length=64, seed=42, label_smoothing=0.0, full=False, lora_r=16, lora_alpha=32,
                   lora_dropout=0.05, heldout_fraction=0.2, early_stopping=True, report_to=[], run_name="")
     values.update(kw)
-    return list(values.values())
+    return values
+
+
+def spec_of(values):
+    """What Start makes of the form's values (the run name is not a setting)."""
+    return spec_from_form({k: v for k, v in values.items() if k != "run_name"})
 
 
 def test_tab_builds_with_stable_elem_ids(services):
@@ -36,20 +42,20 @@ def test_tab_builds_with_stable_elem_ids(services):
     assert isinstance(view.timer, gr.Timer)
 
 
-def test_form_to_spec_validates(tmp_path):
-    spec = train.form_to_spec(*form(method="ipo", loss_type=[]))
+def test_spec_from_form_validates(tmp_path):
+    spec = spec_of(form(method="ipo", loss_type=[]))
     assert spec.method == "dpo" and spec.loss_type == ["ipo"] and spec.max_steps == 4
-    assert train.form_to_spec(*form(loss_type=["sigmoid", "sft"])).loss_type == ["sigmoid", "sft"]
-    assert train.form_to_spec(*form(method="orpo", loss_type=["sigmoid"])).loss_type == ["orpo"]
-    assert train.form_to_spec(*form(max_steps=None)).max_steps is None
+    assert spec_of(form(loss_type=["sigmoid", "sft"])).loss_type == ["sigmoid", "sft"]
+    assert spec_of(form(method="orpo", loss_type=["sigmoid"])).loss_type == ["orpo"]
+    assert spec_of(form(max_steps=None)).max_steps is None
     with pytest.raises(UserError, match="does not exist"):
-        train.form_to_spec(*form(data_file=str(tmp_path / "missing.jsonl")))
+        spec_of(form(data_file=str(tmp_path / "missing.jsonl")))
     with pytest.raises(UserError, match="snapshot"):
-        train.form_to_spec(*form(data_kind="snapshot"))
+        spec_of(form(data_kind="snapshot"))
     with pytest.raises(UserError, match="beta"):
-        train.form_to_spec(*form(beta=0))
+        spec_of(form(beta=0))
     with pytest.raises(UserError, match="whole number"):
-        train.form_to_spec(*form(batch_size=2.5))
+        spec_of(form(batch_size=2.5))
 
 
 def test_method_change_follows_loss_choices():
@@ -62,7 +68,7 @@ def test_method_change_follows_loss_choices():
 
 
 def test_start_cancel_resume_and_live_view(services):
-    table, run_update, _, note = train.start_run(services, False, *form(run_name="ui-run", data_file=PAIRS))
+    table, run_update, _, note = train.start_run(services, False, form(run_name="ui-run", data_file=PAIRS))
     assert "ui-run" in note and run_update["value"] == "ui-run" and "ui-run" in list(table["run"])
     services.runs.wait("ui-run", timeout=20)
     out = train.run_view(services, "ui-run")
@@ -80,18 +86,19 @@ def test_start_cancel_resume_and_live_view(services):
 
 
 def test_sweep_and_compare(services):
-    table, _, compare, note = train.sweep_runs(services, False, "0.05, 0.2", *form(run_name="sw"))
+    table, _, compare, note = train.sweep_runs(services, False, "0.05, 0.2", form(run_name="sw"))
     assert compare["value"] == ["sw-beta0.05", "sw-beta0.2"] and "Queued 2 runs" in note
     for name in compare["value"]:
         services.runs.wait(name, timeout=20)
     frame = train.compare_frame(services, compare["value"], "loss")
     assert set(frame["series"]) == {"sw-beta0.05", "sw-beta0.2"}  # sweep names already carry the beta
-    started = train.start_run(services, False, *form(run_name="plain"))
+    _, run_update, _, note = train.start_run(services, False, form(run_name="plain"))
+    assert run_update["value"] == "plain" and "Queued **plain**" in note
     services.runs.wait("plain", timeout=20)
     assert set(train.compare_frame(services, ["plain"], "loss")["series"]) == {"plain (beta=0.1)"}
-    assert train.compare_frame(services, ["nope"], "loss").empty and started
+    assert train.compare_frame(services, ["nope"], "loss").empty
     with pytest.raises(UserError, match="numbers"):
-        train.sweep_runs(services, False, "0.1, lots", *form())
+        train.sweep_runs(services, False, "0.1, lots", form())
     polled = train.poll(services, "sw-beta0.05")
     assert len(polled) == 13 and len(polled[0]) == 3
 
@@ -113,7 +120,7 @@ def test_metric_frames_cover_every_plot():
     empty = train.metric_frames([], None)
     assert set(empty["rewards"]["series"]) == {"chosen", "rejected"} and empty["rewards"]["value"].isna().all()
     status = train.status_markdown({"state": "failed", "error": "boom", "error_tail": "Traceback\nValueError"},
-                                   train.form_to_spec(*form()), rows)
+                                   spec_of(form()), rows)
     assert "**Error:** boom" in status and "ValueError" in status
 
 
@@ -121,7 +128,7 @@ def test_validation_errors_block_training_unless_overridden(services, tmp_path):
     bad = tmp_path / "identical.jsonl"
     bad.write_text(json.dumps({"prompt": "q?", "chosen": "same words here", "rejected": "same words here"}) + "\n")
     with pytest.raises(UserError, match="validation error"):
-        train.start_run(services, False, *form(run_name="blocked", data_file=str(bad)))
+        train.start_run(services, False, form(run_name="blocked", data_file=str(bad)))
     assert "blocked" not in train.run_names(services)
-    train.start_run(services, True, *form(run_name="forced", data_file=str(bad)))
+    train.start_run(services, True, form(run_name="forced", data_file=str(bad)))
     assert "forced" in train.run_names(services)

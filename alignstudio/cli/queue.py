@@ -10,6 +10,7 @@ from ..core.store import Store
 from ..services.labeling.active import fill_queue_by, labels_saved, margins_of, scorer
 from ..services.sampling.generators import GeneratorPool
 from .common import workspace
+from .spec_flags import add_spec_flag
 
 
 def register(sub) -> None:
@@ -22,7 +23,8 @@ def register(sub) -> None:
                                    "labeled pairs, how many labels this order saves against a random order.")
     p.add_argument("--policy", default=None, help="current policy: a trained version or run folder")
     p.add_argument("--reference", default="smollm2", help="reference (SFT) model")
-    p.add_argument("--beta", type=float, default=0.1)
+    add_spec_flag(p, "beta", help="beta of the policy's implicit reward margin (give the policy's training beta; "
+                                  "default: the training default)")
     p.add_argument("--judge", choices=("implicit", "reward"), default=None,
                    help="score with a judge instead: implicit (a DPO run, --judge-model RUN) or reward (a reward "
                         "model, --judge-model NAME_OR_DIR; empty = the newest)")

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from ..core.formats import load_prompts
 from ..core.store import Store
 from ..services.sampling.prompt_sets import SHIPPED
 from ..services.rounds import RoundsSettings, run_rounds
-from ..training.trackers import TRACKERS
+from ..training.spec import settings
 from .common import workspace
+from .spec_flags import add_spec_flag
+
+ROUNDS_DEFAULTS = {f.name: f.default for f in dataclasses.fields(RoundsSettings)}
 
 
 def register(sub) -> None:
@@ -33,17 +37,18 @@ def register(sub) -> None:
                         "by default: a judge trained on its own verdicts confirms its own mistakes)")
     p.add_argument("--judge-steps", type=int, default=40, help="training steps of each retrained reward judge")
     p.add_argument("--pairs-per-round", type=int, default=16)
-    p.add_argument("--max-steps", type=int, default=None,
-                   help="training steps per round (default: chosen from the round's pairs, like `train`)")
-    p.add_argument("--beta", type=float, default=0.1)
-    p.add_argument("--lr", type=float, default=None, help="learning rate (default: chosen, like `train`)")
-    p.add_argument("--max-length", type=int, default=256)
-    p.add_argument("--batch-size", type=int, default=None, help="batch size (default: chosen, like `train`)")
+    # each round's training run: the flags, defaults and help of `train` (shorter pairs, so a shorter max length)
+    add_spec_flag(p, "max_steps", help="training steps per round (default: chosen from the round's pairs, like "
+                                       "`train`)")
+    add_spec_flag(p, "beta")
+    add_spec_flag(p, "learning_rate", "--lr", help="learning rate (default: chosen, like `train`)")
+    add_spec_flag(p, "max_length", default=ROUNDS_DEFAULTS["max_length"])
+    add_spec_flag(p, "batch_size", help="batch size (default: chosen, like `train`)")
     p.add_argument("--max-new-tokens", type=int, default=96)
     p.add_argument("--eval-limit", type=int, default=16, help="held-out prompts per evaluation")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--report-to", nargs="+", default=[], choices=["none", *TRACKERS], metavar="TRACKER",
-                   help="experiment trackers for each round's training run: tensorboard, wandb, mlflow, trackio")
+    add_spec_flag(p, "report_to", nargs="+", choices=["none", *settings()["report_to"].choices], metavar="TRACKER",
+                  help="experiment trackers for each round's training run: tensorboard, wandb, mlflow, trackio")
     p.add_argument("--out", required=True, help="rounds folder to write")
     p.set_defaults(func=run)
 
@@ -52,7 +57,7 @@ def run(args) -> int:
     settings = RoundsSettings(rounds=args.rounds, pairs_per_round=args.pairs_per_round, judge=args.judge,
                               judge_model=args.judge_model, force_judge=args.force_judge,
                               retrain_judge=args.retrain_judge, judge_steps=args.judge_steps, beta=args.beta, max_steps=args.max_steps,
-                              learning_rate=args.lr, max_length=args.max_length, batch_size=args.batch_size,
+                              learning_rate=args.learning_rate, max_length=args.max_length, batch_size=args.batch_size,
                               max_new_tokens=args.max_new_tokens, eval_limit=args.eval_limit, seed=args.seed,
                               report_to=args.report_to)
     prompts, eval_prompts = load_prompts(args.prompts), load_prompts(args.eval_prompts)

@@ -9,7 +9,6 @@ continues. `--print-launch --num-processes N [--deepspeed]` prepares the run fol
 
 from __future__ import annotations
 
-import argparse
 import shlex
 import sys
 from pathlib import Path
@@ -17,11 +16,18 @@ from pathlib import Path
 from ..core.errors import UserError
 from ..core.store import Store
 from ..services.data.checks import gate_training_data
-from ..training.spec import METHOD_ALIASES, METHODS, RunSpec
-from ..training.trackers import TRACKERS
+from ..training.spec import METHOD_ALIASES, METHODS, RunSpec, settings
 from .common import workspace
+from .spec_flags import add_spec_flag
 
 ACCELERATE_CONFIGS = Path(__file__).resolve().parents[2] / "configs" / "accelerate"
+# RunSpec fields with a flag of their own (field, flag; None = --field-name), in the order --help lists them
+TRAINING_FLAGS = (("max_steps", None), ("num_train_epochs", "--epochs"), ("beta", None), ("label_smoothing", None),
+                  ("simpo_gamma", None), ("learning_rate", "--lr"), ("batch_size", None), ("warmup_steps", None),
+                  ("grad_accum", None), ("max_length", None), ("seed", None), ("full", None), ("lora_r", None),
+                  ("lora_alpha", None), ("lora_dropout", None), ("save_steps", None), ("precision", None),
+                  ("gradient_checkpointing", None), ("precompute_ref_log_probs", None), ("register_as", None))
+HELDOUT_FLAGS = ("heldout_fraction", "early_stopping", "patience", "compare_prompts")
 
 
 def register(sub) -> None:
@@ -32,44 +38,21 @@ def register(sub) -> None:
     p.add_argument("--method", choices=[*METHODS, *METHOD_ALIASES], default=None,
                    help="training method (ipo = dpo with loss type ipo; reward = a reward model for `--judge reward`)")
     p.add_argument("--data", help=RunSpec.help("data"))
-    p.add_argument("--model", default="smollm2", help=RunSpec.help("model"))
+    add_spec_flag(p, "model")
     p.add_argument("--out", default=None, help="run folder to create (default: a new run under workspace/runs)")
     p.add_argument("--resume", metavar="DIR", default=None,
                    help="continue a cancelled or failed run folder from its last checkpoint")
     p.add_argument("--ignore-validation", action="store_true",
                    help="train even if `alignstudio validate` finds errors in the data")
     g = p.add_argument_group("training settings")
-    g.add_argument("--max-steps", type=int, default=None, help=RunSpec.help("max_steps"))
-    g.add_argument("--epochs", type=float, default=None, help=RunSpec.help("num_train_epochs"))
-    g.add_argument("--beta", type=float, default=0.1, help=RunSpec.help("beta"))
-    g.add_argument("--loss-type", default=None, help="comma-separated; " + RunSpec.help("loss_type"))
-    g.add_argument("--loss-weights", default=None, help="comma-separated; " + RunSpec.help("loss_weights"))
-    g.add_argument("--label-smoothing", type=float, default=0.0, help=RunSpec.help("label_smoothing"))
-    g.add_argument("--simpo-gamma", type=float, default=0.5, help=RunSpec.help("simpo_gamma"))
-    g.add_argument("--lr", type=float, default=None, help=RunSpec.help("learning_rate"))
-    g.add_argument("--batch-size", type=int, default=None, help=RunSpec.help("batch_size"))
-    g.add_argument("--warmup-steps", type=int, default=None, help=RunSpec.help("warmup_steps"))
-    g.add_argument("--grad-accum", type=int, default=1, help=RunSpec.help("grad_accum"))
-    g.add_argument("--max-length", type=int, default=512, help=RunSpec.help("max_length"))
-    g.add_argument("--seed", type=int, default=42, help=RunSpec.help("seed"))
-    g.add_argument("--full", action="store_true", help=RunSpec.help("full"))
-    g.add_argument("--lora-r", type=int, default=16, help=RunSpec.help("lora_r"))
-    g.add_argument("--lora-alpha", type=int, default=32, help=RunSpec.help("lora_alpha"))
-    g.add_argument("--lora-dropout", type=float, default=0.05, help=RunSpec.help("lora_dropout"))
+    for name, flag in TRAINING_FLAGS:
+        add_spec_flag(g, name, flag)
+    add_spec_flag(g, "loss_type", help="comma-separated; " + RunSpec.help("loss_type"))
+    add_spec_flag(g, "loss_weights", help="comma-separated; " + RunSpec.help("loss_weights"))
+    add_spec_flag(g, "report_to", nargs="+", choices=["none", *settings()["report_to"].choices], metavar="TRACKER")
     h = p.add_argument_group("held-out labels")
-    h.add_argument("--heldout-fraction", type=float, default=0.2, help=RunSpec.help("heldout_fraction"))
-    h.add_argument("--early-stopping", action=argparse.BooleanOptionalAction, default=True,
-                   help=RunSpec.help("early_stopping"))
-    h.add_argument("--patience", type=int, default=3, help=RunSpec.help("patience"))
-    h.add_argument("--compare-prompts", type=int, default=3, help=RunSpec.help("compare_prompts"))
-    g.add_argument("--save-steps", type=int, default=50, help=RunSpec.help("save_steps"))
-    g.add_argument("--precision", default="auto", help=RunSpec.help("precision"))
-    g.add_argument("--gradient-checkpointing", action="store_true", help=RunSpec.help("gradient_checkpointing"))
-    g.add_argument("--precompute-ref-log-probs", action=argparse.BooleanOptionalAction, default=True,
-                   help=RunSpec.help("precompute_ref_log_probs"))
-    g.add_argument("--register-as", default=None, help=RunSpec.help("register_as"))
-    g.add_argument("--report-to", nargs="+", default=[], choices=["none", *TRACKERS], metavar="TRACKER",
-                   help=RunSpec.help("report_to"))
+    for name in HELDOUT_FLAGS:
+        add_spec_flag(h, name)
     s = p.add_argument_group("several GPUs")
     s.add_argument("--print-launch", action="store_true",
                    help="prepare the run folder and print the `accelerate launch` command instead of training")
@@ -84,15 +67,6 @@ def _local(value: str) -> str:
     return str(path.resolve()) if path.exists() else value
 
 
-def _floats(text: str | None) -> list[float] | None:
-    if not text:
-        return None
-    try:
-        return [float(x) for x in text.split(",") if x.strip()]
-    except ValueError:
-        raise UserError(f"--loss-weights must be comma-separated numbers, got {text!r}") from None
-
-
 def spec_from_args(args) -> RunSpec:
     if not args.method:
         raise UserError("--method is required (dpo, kto, ipo, orpo, simpo or reward)")
@@ -100,19 +74,8 @@ def spec_from_args(args) -> RunSpec:
         raise UserError("--data is required (a JSONL/Parquet file or a snapshot folder)")
     if not Path(args.data).expanduser().exists():
         raise UserError(f"--data {args.data} does not exist")
-    return RunSpec(
-        method=args.method, model=_local(args.model), data=_local(args.data),
-        loss_type=[x.strip() for x in args.loss_type.split(",") if x.strip()] if args.loss_type else None,
-        loss_weights=_floats(args.loss_weights), beta=args.beta, label_smoothing=args.label_smoothing,
-        simpo_gamma=args.simpo_gamma, learning_rate=args.lr, num_train_epochs=args.epochs, max_steps=args.max_steps,
-        batch_size=args.batch_size, warmup_steps=args.warmup_steps, heldout_fraction=args.heldout_fraction,
-        early_stopping=args.early_stopping, patience=args.patience, compare_prompts=args.compare_prompts,
-        grad_accum=args.grad_accum, max_length=args.max_length, seed=args.seed,
-        full=args.full, lora_r=args.lora_r, lora_alpha=args.lora_alpha, lora_dropout=args.lora_dropout,
-        save_steps=args.save_steps, precision=args.precision, gradient_checkpointing=args.gradient_checkpointing,
-        precompute_ref_log_probs=args.precompute_ref_log_probs, register_as=args.register_as,
-        report_to=args.report_to,
-    )
+    values = {name: getattr(args, name) for name in settings() if hasattr(args, name)}
+    return RunSpec.from_values(values | {"model": _local(args.model), "data": _local(args.data)})
 
 
 def check_inputs(spec: RunSpec, ws, store: Store, resolve_model: bool = True) -> None:

@@ -2,7 +2,10 @@
 
 Owns the method names (dpo, kto, orpo, simpo; `ipo` is DPO with loss_type ipo), the loss types each
 method accepts (TRL's `DPOConfig` does not check them, so we do), the defaults that make sense on one
-machine, and the JSON round-trip. Every field carries a `help` string that the CLI and the Train tab show.
+machine, and the JSON round-trip. Every field carries a `help` string; where the CLI or the Train tab offer it,
+also its form label, the range offered (`minimum`/`maximum`, inside what `__post_init__` accepts), choices and
+per-method defaults. The CLI's flags and the tab's controls are built from these (`settings()`), and both turn
+what was typed into a spec with one translation (`RunSpec.from_values`).
 It imports nothing heavy (no torch, no TRL): the UI and the runner read specs without loading a model.
 """
 
@@ -11,12 +14,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..core.errors import UserError
-from .trackers import check_trackers
+from .trackers import TRACKERS, check_trackers
 
 METHODS = ("dpo", "kto", "orpo", "simpo", "reward")  # reward: a Bradley-Terry reward model (training.reward)
 METHOD_ALIASES = {"ipo": ("dpo", ["ipo"])}  # `--method ipo` = DPO with the IPO loss
@@ -32,6 +36,7 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 SCHEDULERS = ("linear", "cosine", "constant", "constant_with_warmup")
 # Methods that train against a frozen reference model (ORPO and SimPO have none).
 REFERENCE_METHODS = ("dpo", "kto")
+SWEEP_BETAS = (0.01, 0.05, 0.1, 0.2, 0.5)  # a beta sweep's values unless the user lists others
 
 
 def _f(default, help: str, **kw):
@@ -45,63 +50,85 @@ class RunSpec:
     """One training run. Invalid values raise `UserError` naming the field."""
 
     # -- what to train ---------------------------------------------------------------------------
-    method: str = _f("dpo", "Training method: dpo, kto, orpo or simpo (ipo = dpo with loss_type ipo).")
+    method: str = _f("dpo", "Training method: dpo, kto, orpo or simpo (ipo = dpo with loss_type ipo).",
+                     label="Method")
     model: str = _f("smollm2", "Base model: a registry name ('smollm2', a trained version), a run folder or a "
-                               "local checkpoint folder. An adapter continues training from its weights.")
+                               "local checkpoint folder. An adapter continues training from its weights.",
+                    label="Base model")
     data: str = _f("", "Training data: a JSONL/Parquet file or a datasets snapshot folder. DPO/ORPO/SimPO "
                        "need prompt/chosen/rejected; KTO takes prompt/completion/label (pairs are unpaired).")
 
     # -- the loss ----------------------------------------------------------------------------------
     loss_type: list[str] | None = _f(None, "Loss type(s). DPO: sigmoid, ipo, hinge, robust, ... and lists such "
                                            "as ['sigmoid', 'sft'] (an SFT term, RPO). KTO: kto or "
-                                           "apo_zero_unpaired. Empty = the method's default.")
+                                           "apo_zero_unpaired. Empty = the method's default.",
+                                         label="Loss type",
+                                         info="DPO: add 'sft' for an SFT term; ipo/robust for noisy labels")
     loss_weights: list[float] | None = _f(None, "Weights for a list of DPO loss types (same length); default 1.0 each.")
     beta: float = _f(0.1, "How far the model may move from the reference: higher = more conservative. DPO "
                           "typically 0.1-0.2; for IPO it is tau; for ORPO the odds-ratio weight (lambda); SimPO "
-                          "usually wants about 2.0.")
-    label_smoothing: float = _f(0.0, "Probability that a label is flipped (robust DPO, EXO, SimPO), in [0, 0.5).")
+                          "usually wants about 2.0.",
+                    label="beta", info="How far the model may move from the reference: higher = more conservative.",
+                    minimum=0.0001, step=0.01, per_method={"simpo": 2.0})
+    label_smoothing: float = _f(0.0, "Probability that a label is flipped (robust DPO, EXO, SimPO), in [0, 0.5).",
+                               label="Label smoothing (robust/EXO/SimPO)", minimum=0.0, maximum=0.49)
     simpo_gamma: float = _f(0.5, "SimPO target reward margin (gamma).")
     desirable_weight: float = _f(1.0, "KTO: weight of desirable (thumbs-up) examples.")
     undesirable_weight: float = _f(1.0, "KTO: weight of undesirable (thumbs-down) examples.")
 
     # -- optimisation ------------------------------------------------------------------------------
     learning_rate: float | None = _f(None, "Peak learning rate. Empty = chosen from the method and LoRA vs full "
-                                           "fine-tuning (LoRA 1e-4 to 2e-4, full 1e-6 to 8e-6); see the run card.")
+                                           "fine-tuning (LoRA 1e-4 to 2e-4, full 1e-6 to 8e-6); see the run card.",
+                                         label="Learning rate (empty = chosen from the data)",
+                                         empty="chosen from the data", zero_is_empty=True)
     num_train_epochs: float | None = _f(None, "Passes over the data (ignored when max_steps is set). Empty = chosen "
                                               "from the data size: about 60 updates on a small set, at most 8 "
-                                              "epochs; one epoch on a large one.")
-    max_steps: int | None = _f(None, "Stop after this many optimizer steps (overrides epochs).")
+                                              "epochs; one epoch on a large one.",
+                                            label="Epochs (empty = chosen from the data)",
+                                            empty="chosen from the data", zero_is_empty=True)
+    max_steps: int | None = _f(None, "Stop after this many optimizer steps (overrides epochs).",
+                                  label="Max steps (empty = epochs)", empty="from the epochs")
     batch_size: int | None = _f(None, "Examples per device per step (KTO needs at least 2). Empty = 4, or 2 "
-                                      "below 32 training rows.")
-    grad_accum: int = _f(1, "Gradient accumulation steps (effective batch = batch_size x grad_accum x devices).")
-    max_length: int = _f(512, "Maximum tokens of prompt + completion; longer examples are truncated.")
-    lr_scheduler: str = _f("linear", "Learning-rate schedule: linear, cosine, constant or constant_with_warmup.")
+                                      "below 32 training rows.",
+                                    label="Batch size (empty = chosen)", empty="chosen", zero_is_empty=True)
+    grad_accum: int = _f(1, "Gradient accumulation steps (effective batch = batch_size x grad_accum x devices).",
+                         label="Grad accumulation", minimum=1)
+    max_length: int = _f(512, "Maximum tokens of prompt + completion; longer examples are truncated.",
+                         label="Max length (tokens)", minimum=16)
+    lr_scheduler: str = _f("linear", "Learning-rate schedule: linear, cosine, constant or constant_with_warmup.",
+                            choices=SCHEDULERS)
     warmup_steps: int | None = _f(None, "Linear warm-up steps. Empty = a tenth of the steps.")
     weight_decay: float = _f(0.0, "AdamW weight decay.")
     max_grad_norm: float = _f(1.0, "Gradient clipping norm.")
-    seed: int = _f(42, "Random seed (data order, LoRA initialisation, dropout).")
+    seed: int = _f(42, "Random seed (data order, LoRA initialisation, dropout).", label="Seed", minimum=0)
 
     # -- held-out labels -----------------------------------------------------------------------
     heldout_fraction: float = _f(0.2, "Share of the labels held out by prompt (no prompt on both sides) to measure "
                                       "held-out loss, reward accuracy and margin during training; 0 = off. Below "
-                                      "20 rows there is no split.")
+                                      "20 rows there is no split.",
+                                    label="Held-out share of the labels (0 = off)", info="split by prompt",
+                                    minimum=0.0, maximum=0.5)
     early_stopping: bool = _f(True, "Stop when the held-out loss has not improved for `patience` evaluations, "
-                                    "and keep the checkpoint with the best held-out loss (needs the split).")
-    patience: int = _f(3, "Held-out evaluations without improvement before early stopping.")
+                                    "and keep the checkpoint with the best held-out loss (needs the split).",
+                                  label="Early stopping, keep the best held-out checkpoint")
+    patience: int = _f(3, "Held-out evaluations without improvement before early stopping.", minimum=1)
     compare_prompts: int = _f(3, "When the run ends, this many held-out prompts are answered by the base and the "
-                                 "trained model side by side (same seeds); 0 = off.")
+                                 "trained model side by side (same seeds); 0 = off.",
+                               minimum=0, maximum=20)
 
     # -- parameters that train ---------------------------------------------------------------------
-    full: bool = _f(False, "Full fine-tuning instead of LoRA (DPO/KTO keep an explicit frozen reference copy).")
-    lora_r: int = _f(16, "LoRA rank (adapter size; 8-64 typical).")
-    lora_alpha: int = _f(32, "LoRA alpha (scale = alpha / r).")
-    lora_dropout: float = _f(0.05, "LoRA dropout.")
+    full: bool = _f(False, "Full fine-tuning instead of LoRA (DPO/KTO keep an explicit frozen reference copy).",
+                     label="Full fine-tuning (instead of LoRA)")
+    lora_r: int = _f(16, "LoRA rank (adapter size; 8-64 typical).", label="LoRA r", minimum=1)
+    lora_alpha: int = _f(32, "LoRA alpha (scale = alpha / r).", label="LoRA alpha", minimum=1)
+    lora_dropout: float = _f(0.05, "LoRA dropout.", label="LoRA dropout", minimum=0.0, maximum=0.9)
     lora_target_modules: list[str] | None = _f(None, "Modules LoRA adapts; empty = q/k/v/o/gate/up/down_proj for "
                                                      "llama-like models, otherwise every linear layer.")
 
     # -- machine -----------------------------------------------------------------------------------
     precision: str = _f("auto", "auto (bf16 autocast over float32 weights where the CPU or GPU runs bf16 natively, "
-                                 "else fp32 on CPU and fp16 on GPU), fp32, bf16 or fp16.")
+                                 "else fp32 on CPU and fp16 on GPU), fp32, bf16 or fp16.",
+                       choices=PRECISIONS)
     gradient_checkpointing: bool = _f(False, "Recompute activations to save memory (slower; useful on GPUs).")
     precompute_ref_log_probs: bool = _f(True, "DPO/KTO: compute the reference log-probs once before training "
                                                  "instead of a reference forward per step (one process; several compute per step).")
@@ -112,7 +139,10 @@ class RunSpec:
     register_as: str | None = _f(None, "Model version name for the trained model (default: the run's name).")
     report_to: list[str] = _f([], "Experiment trackers: tensorboard (event files in the run folder), wandb, mlflow "
                                   "or trackio; several allowed; empty or 'none' = none. Keys come from the "
-                                  "environment only.")
+                                  "environment only.",
+                                label="Experiment trackers", choices=tuple(TRACKERS),
+                                info="TensorBoard writes into the run folder; W&B, MLflow and Trackio need their "
+                                     "package and read keys from the environment")
 
     def __post_init__(self) -> None:
         self.method = str(self.method or "").strip().lower()
@@ -210,21 +240,27 @@ class RunSpec:
         need(self.batch_size is None or self.batch_size >= 1, "batch_size must be at least 1")
         need(self.method != "kto" or self.batch_size is None or self.batch_size >= 2,
              "KTO needs batch_size of at least 2 (it estimates its KL term from the other examples in a batch)")
-        need(self.grad_accum >= 1, "grad_accum must be at least 1")
-        need(self.max_length >= 16, f"max_length must be at least 16 tokens, got {self.max_length}")
+        low = {name: _meta(name).get("minimum") for name in ("grad_accum", "max_length", "patience", "lora_r",
+                                                             "lora_alpha", "seed")}  # the offered minimum is the rule
+        need(self.grad_accum >= low["grad_accum"], f"grad_accum must be at least {low['grad_accum']}")
+        need(self.max_length >= low["max_length"],
+             f"max_length must be at least {low['max_length']} tokens, got {self.max_length}")
         need(self.warmup_steps is None or self.warmup_steps >= 0, "warmup_steps must be >= 0")
-        need(0.0 <= self.heldout_fraction <= 0.5, f"heldout_fraction must be in [0, 0.5], got {self.heldout_fraction}")
-        need(self.patience >= 1, "patience must be at least 1")
-        need(0 <= self.compare_prompts <= 20, "compare_prompts must be in 0..20")
+        held, compare = _meta("heldout_fraction"), _meta("compare_prompts")
+        need(held["minimum"] <= self.heldout_fraction <= held["maximum"],
+             f"heldout_fraction must be in [{held['minimum']:g}, {held['maximum']:g}], got {self.heldout_fraction}")
+        need(self.patience >= low["patience"], f"patience must be at least {low['patience']}")
+        need(compare["minimum"] <= self.compare_prompts <= compare["maximum"],
+             f"compare_prompts must be in {compare['minimum']}..{compare['maximum']}")
         need(self.weight_decay >= 0, "weight_decay must be >= 0")
         need(self.max_grad_norm > 0, "max_grad_norm must be > 0")
-        need(self.lora_r >= 1, "lora_r must be at least 1")
-        need(self.lora_alpha >= 1, "lora_alpha must be at least 1")
+        need(self.lora_r >= low["lora_r"], f"lora_r must be at least {low['lora_r']}")
+        need(self.lora_alpha >= low["lora_alpha"], f"lora_alpha must be at least {low['lora_alpha']}")
         need(0.0 <= self.lora_dropout < 1.0, "lora_dropout must be in [0, 1)")
         need(self.desirable_weight > 0 and self.undesirable_weight > 0, "KTO weights must be > 0")
         need(self.logging_steps >= 1, "logging_steps must be at least 1")
         need(self.save_steps >= 1, "save_steps must be at least 1")
-        need(self.seed >= 0, "seed must be >= 0")
+        need(self.seed >= low["seed"], f"seed must be >= {low['seed']}")
         need(isinstance(self.report_to, (list, tuple)), f"report_to must be a list of trackers, got {self.report_to!r}")
         self.report_to = check_trackers(self.report_to)
 
@@ -283,12 +319,100 @@ class RunSpec:
 
     @classmethod
     def help(cls, name: str) -> str:
-        for f in dataclasses.fields(cls):
-            if f.name == name:
-                return f.metadata.get("help", "")
-        raise KeyError(name)
+        return _meta(name).get("help", "")
+
+    @classmethod
+    def default(cls, name: str, method: str | None = None) -> Any:
+        """A field's default, or its default for `method` where that differs (SimPO's beta)."""
+        return settings()[name].default_for(method)
+
+    @classmethod
+    def from_values(cls, values: Mapping[str, Any]) -> "RunSpec":
+        """What a person typed (a form, the command line) as a validated spec. Empty (None, '', 'auto' for a
+        field that may be empty) means the field's default, except for required text such as the model, which
+        the spec then refuses; numbers may come as text; list fields take comma-separated text; a field marked
+        `zero_is_empty` reads 0 as empty (what an API client sends for an empty box)."""
+        known = settings()
+        unknown = sorted(set(values) - set(known))
+        if unknown:
+            raise UserError(f"unknown run setting(s): {', '.join(unknown)}")
+        given = {}
+        for name, value in values.items():
+            value = known[name].parse(value)
+            if value is not _EMPTY:
+                given[name] = value
+        return cls(**given)
+
+
+_EMPTY = object()  # from_values: no value given, the field's default applies
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One RunSpec field as a CLI flag or a form control shows it."""
+
+    name: str
+    kind: str                     # str, int, float, bool, list[str] or list[float]
+    optional: bool                # may be None (empty = chosen from the data, or the method's default)
+    default: Any
+    help: str
+    label: str | None = None      # the form's label; None where the Train tab does not show the field
+    info: str | None = None       # a short hint under the form control
+    empty: str | None = None      # what an empty box means (the placeholder of an optional number)
+    minimum: float | None = None  # the range offered (inside what RunSpec accepts)
+    maximum: float | None = None
+    step: float | None = None
+    choices: tuple | None = None
+    per_method: dict | None = None  # {method: default} where a method wants another default
+    zero_is_empty: bool = False
+
+    def default_for(self, method: str | None = None) -> Any:
+        return (self.per_method or {}).get(method, self.default)
+
+    def parse(self, value: Any) -> Any:
+        """A loose value (text from a box, a number, a list) as this field's value, or _EMPTY."""
+        if isinstance(value, str):
+            value = value.strip()
+        if self.kind == "str" and not self.optional and value in (None, ""):
+            return ""  # a required text left empty is the spec's error ("no base model"), not its default
+        if value is None or value == "" or (self.optional and value == "auto"):
+            return _EMPTY
+        if self.kind.startswith("list["):
+            items = [x.strip() for x in value.split(",") if x.strip()] if isinstance(value, str) else list(value)
+            return [self._number(x, "comma-separated numbers") for x in items] if self.kind == "list[float]" \
+                else items
+        if self.kind in ("int", "float") and isinstance(value, str):
+            value = self._number(value, "a number or empty")
+        if self.zero_is_empty and value == 0:
+            return _EMPTY
+        return bool(value) if self.kind == "bool" else value
+
+    def _number(self, text, words: str) -> float:
+        try:
+            return float(str(text).replace(",", "")) if isinstance(text, str) else float(text)
+        except ValueError:
+            raise UserError(f"{self.name} must be {words}, got {text!r}") from None
+
+
+def _meta(name: str) -> dict:
+    for f in dataclasses.fields(RunSpec):
+        if f.name == name:
+            return dict(f.metadata)
+    raise KeyError(name)
+
+
+def _setting(f: dataclasses.Field) -> Setting:
+    kind = str(f.type).replace(" | None", "")
+    default = f.default_factory() if f.default is dataclasses.MISSING else f.default
+    meta = dict(f.metadata)
+    return Setting(f.name, kind, "None" in str(f.type), default, meta.pop("help", ""), **meta)
+
+
+def settings() -> dict[str, Setting]:
+    """{field name: Setting} for every RunSpec field, in declaration order."""
+    return {f.name: _setting(f) for f in dataclasses.fields(RunSpec)}
 
 
 def field_help() -> dict[str, str]:
     """{field name: help} for every RunSpec field, in declaration order."""
-    return {f.name: f.metadata.get("help", "") for f in dataclasses.fields(RunSpec)}
+    return {name: s.help for name, s in settings().items()}

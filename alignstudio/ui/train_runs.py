@@ -14,13 +14,10 @@ import gradio as gr
 import pandas as pd
 
 from ..core.errors import UserError
+from ..services import training
 from ..services.container import Services
 from ..services.evaluation import EvalSettings, evaluate_and_save, summary_markdown
 from ..services.judges.trust import judge_from_controls
-from ..training.diagnostics import diagnose_spec, expected_first_loss
-from ..training.runner import actions
-from ..training.spec import RunSpec
-from ..training.verdict import LEARNED, Verdict, judge_spec
 
 RUN_HEADERS = ["run", "state", "settings", "base model", "step", "created", "error"]
 COMPARE_METRICS = [("loss", "loss"), ("reward margin", "rewards/margins"), ("reward accuracy", "rewards/accuracies"),
@@ -63,66 +60,43 @@ def placeholder(series) -> pd.DataFrame:
 
 
 def cancel_run(services: Services, name: str) -> str:
-    if not name:
-        raise UserError("choose a run first")
-    status = services.runs.cancel(name)
+    status = training.cancel(services, name)
     if status["state"] == "cancelled":
         return f"**{name}** cancelled before it started."
     return f"Cancelling **{name}**: it stops at the next step and keeps a checkpoint."
 
 
 def resume_run(services: Services, name: str) -> str:
-    if not name:
-        raise UserError("choose a run first")
-    services.runs.resume(name)
+    training.resume(services, name)
     return f"**{name}** queued again; it continues from its last checkpoint."
 
 
 def merge_run(services: Services, name: str) -> str:
-    if not name:
-        raise UserError("choose a run first")
-    from ..training.merge import merge_adapter
-
-    status = services.runs.status(name)
-    if status["state"] != "succeeded":
-        raise UserError(f"run {name} is {status['state']}; only a finished run's adapter can be merged")
-    result = merge_adapter(services.registry, str(services.runs.folder(name).path))
+    result = training.merge(services, name)
     return f"Merged into a full checkpoint **{result.name}** ({result.folder})."
 
 
 def evaluate_against_base(services: Services, name: str, kind: str, force: bool, progress=None) -> str:
     """One click after a run: the trained model against its base on held-out prompts, judged in both orders
     by the judge chosen (measured against people first), saved as a report the Evaluate tab lists."""
-    if not name:
-        raise UserError("choose a run first")
-    status = services.runs.status(name)
-    spec = services.runs.spec(name)
-    if status["state"] != "succeeded" or not status.get("registered_as"):
-        raise UserError(f"run {name} is {status['state']}; only a finished run can be evaluated")
-    if spec.method == "reward":
-        raise UserError("a reward model is a judge, not a chat model: measure it in the Evaluate tab's Judges "
-                        "section, or pick it as the judge here for a policy run")
-    card = services.runs.card(name) or {}
-    base = (card.get("base_model") or {}).get("name") or spec.model
-    judge = judge_from_controls(kind, status["registered_as"] if kind == "implicit" else None, None, None, None,
+    trained, base = training.evaluation_models(services, name)
+    judge = judge_from_controls(kind, trained if kind == "implicit" else None, None, None, None,
                                 store=services.store, generators=services.generators,
                                 default_model=services.default_model)
     prompts = services.prompt_sets.load("eval")[:EVAL_PROMPTS]
     report, path = evaluate_and_save(services.workspace, services.store, services.generators, prompts,
-                                     status["registered_as"], base, judge,
+                                     trained, base, judge,
                                      settings=EvalSettings(limit=EVAL_PROMPTS), force_judge=bool(force),
                                      prompts_source="prompt set eval", progress=progress)
     return summary_markdown(report) + f"\n\nSaved as `{path.name}` (Evaluate tab, saved reports)."
 
 
 def run_rows(services: Services) -> list[list]:
-    if services.runs is None:
-        return []
-    return [info.as_row() for info in services.runs.list()]
+    return training.run_rows(services)
 
 
 def run_names(services: Services) -> list[str]:
-    return [] if services.runs is None else services.runs.names()
+    return training.run_names(services)
 
 
 def long_frame(rows: list[dict], keys: dict[str, str], fixed: bool = False) -> pd.DataFrame:
@@ -171,7 +145,8 @@ def _duration(seconds) -> str:
     return f"{seconds // 3600}h {seconds % 3600 // 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m {seconds % 60:02d}s"
 
 
-def status_markdown(status: dict, spec: RunSpec, rows: list[dict], card: dict | None = None) -> str:
+def status_markdown(status: dict, spec, rows: list[dict], card: dict | None = None) -> str:
+    """The run's state, settings, progress and result (`spec`: its RunSpec)."""
     state = status["state"]
     train_rows = [r for r in rows if "loss" in r]
     last = train_rows[-1] if train_rows else {}
@@ -204,25 +179,22 @@ def status_markdown(status: dict, spec: RunSpec, rows: list[dict], card: dict | 
     return "\n\n".join(lines)
 
 
-def diagnostics_markdown(rows: list[dict], spec: RunSpec, status: dict | None = None,
-                         card: dict | None = None) -> str:
+def diagnostics_markdown(view: training.LiveRun) -> str:
     """The verdict of a finished run first (never "no warning signs" for a run that learned nothing), then
     the diagnostics of its metrics."""
-    if not rows:
+    if not view.rows:
         return ""
-    found = diagnose_spec(rows, spec)
+    found = [d.markdown() for d in view.findings]
+    if view.reward:
+        return "\n\n".join([p for p in [reward_markdown(view.card)] if p] + found)
     parts = []
-    if spec.method == "reward":
-        return "\n\n".join([p for p in [reward_markdown(card)] if p] + [d.markdown() for d in found])
-    if (status or {}).get("state") == "succeeded":
-        verdict = (card or {}).get("verdict")
-        verdict = Verdict(**verdict) if verdict else judge_spec(rows, spec)
-        parts.append(verdict.markdown())
-        if verdict.code != LEARNED and not found:
+    if view.verdict is not None:
+        parts.append(view.verdict.markdown())
+        if not view.learned and not found:
             return parts[0]
     if not found:
         parts.append("✅ No warning signs in the metrics so far.")
-    return "\n\n".join(parts + [d.markdown() for d in found])
+    return "\n\n".join(parts + found)
 
 
 def reward_markdown(card: dict | None) -> str:
@@ -258,21 +230,17 @@ def before_after_frame(card: dict | None) -> pd.DataFrame:
 
 def run_view(services: Services, name: str | None) -> tuple:
     """Everything the live view shows for one run: status, diagnostics, seven plots, the log tail."""
-    if not name or services.runs is None:
-        return ("Choose a run.", "", before_after_frame(None), gr.update(visible=False), *_empty_frames(), "")
     try:
-        status = services.runs.status(name)
-        spec = services.runs.spec(name)
+        view = training.live(services, name)
     except UserError as exc:
         return (str(exc), "", before_after_frame(None), gr.update(visible=False), *_empty_frames(), "")
-    rows = services.runs.all_metrics(name)
-    card = services.runs.card(name) if status["state"] in ("succeeded", "failed", "cancelled") else None
-    frames = metric_frames(rows, expected_first_loss(spec.method, spec.loss_type, spec.beta, spec.label_smoothing))
-    reward = spec.method == "reward"
-    return (status_markdown(status, spec, rows, card), diagnostics_markdown(rows, spec, status, card),
-            before_after_frame(card), gr.update(value=calibration_frame(card), visible=reward), frames["loss"],
-            frames["accuracy"], frames["margins"], frames["rewards"], frames["kl"], frames["lr"],
-            frames["throughput"], services.runs.log_tail(name, 60))
+    if view is None:
+        return ("Choose a run.", "", before_after_frame(None), gr.update(visible=False), *_empty_frames(), "")
+    frames = metric_frames(view.rows, view.expected_start)
+    return (status_markdown(view.status, view.spec, view.rows, view.card), diagnostics_markdown(view),
+            before_after_frame(view.card), gr.update(value=calibration_frame(view.card), visible=view.reward),
+            frames["loss"], frames["accuracy"], frames["margins"], frames["rewards"], frames["kl"], frames["lr"],
+            frames["throughput"], view.log)
 
 
 def _empty_frames() -> list[pd.DataFrame]:
@@ -282,12 +250,7 @@ def _empty_frames() -> list[pd.DataFrame]:
 def compare_frame(services: Services, names: list[str] | None, metric: str) -> pd.DataFrame:
     """One series per run for `metric` (loss, margins, ...), e.g. across a beta sweep."""
     records = []
-    for name in names or []:
-        try:
-            rows = services.runs.metrics(name)
-            beta = services.runs.spec(name).beta
-        except UserError:
-            continue
+    for name, beta, rows in training.metrics_by_run(services, names):
         label = name if f"beta{beta:g}" in name else f"{name} (beta={beta:g})"
         frame = long_frame(rows, {metric: label})
         records.extend(frame.to_dict("records"))
@@ -307,36 +270,15 @@ ACTIONS = ("cancel", "resume", "merge", "evaluate")
 
 def run_actions(services: Services, name: str | None) -> tuple:
     """The action buttons for the selected run, clickable only where they apply (cancel, resume, merge,
-    evaluate, in that order; `training.runner.actions` decides)."""
-    state, full, reward = None, False, False
-    if name and services.runs is not None:
-        try:
-            state = services.runs.status(name)["state"]
-            spec = services.runs.spec(name)
-            full, reward = bool(spec.full), spec.method == "reward"
-        except UserError:
-            state = None
-    allowed = actions(state, full=full, reward=reward)
+    evaluate, in that order; the training service decides)."""
+    allowed = training.allowed_actions(services, name)
     return tuple(gr.update(interactive=allowed[key]) for key in ACTIONS)
 
 
-def default_run(services: Services, wanted: str | None) -> str | None:
-    """The run to show: the one wanted (remembered by this browser, or already selected) while it exists,
-    else the newest running run, else the newest run."""
-    if services.runs is None:
-        return None
-    infos = services.runs.list()
-    names = [info.name for info in infos]
-    if wanted in names:
-        return wanted
-    running = [info.name for info in infos if info.state == "running"]
-    return running[0] if running else (names[0] if names else None)
-
-
 def restore(services: Services, wanted: str | None) -> tuple:
-    """Page load and tab open: the run table and lists as they are now, the selected run (see `default_run`),
+    """Page load and tab open: the run table and lists as they are now, the selected run (see `training.default_run`),
     its live view and the actions that apply to it."""
-    name = default_run(services, wanted)
+    name = training.default_run(services, wanted)
     names = run_names(services)
     return (pd.DataFrame(run_rows(services), columns=RUN_HEADERS), gr.update(choices=names, value=name),
             gr.update(choices=names), *run_view(services, name), *run_actions(services, name))
@@ -359,5 +301,6 @@ def run_lists(services: Services, current: str | None) -> tuple:
     """Opening the tab: the run table and run lists as they are now. The selection stays (a value sent a moment
     earlier may be older than the page's); only an empty one gets the newest running or newest run."""
     names = run_names(services)
-    run = gr.update(choices=names) if current else gr.update(choices=names, value=default_run(services, None))
+    run = gr.update(choices=names) if current else \
+        gr.update(choices=names, value=training.default_run(services, None))
     return pd.DataFrame(run_rows(services), columns=RUN_HEADERS), run, gr.update(choices=names)

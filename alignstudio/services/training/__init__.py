@@ -1,0 +1,222 @@
+"""The training service: the door the Train tab (and the HTTP API behind it) has onto training runs.
+
+Owns the rules about runs that are not a run folder's own: a run is queued only on data that passes
+validation (or with the user's override); only a succeeded run's adapter can be merged; only a finished policy
+run is evaluated against its base; which run a page shows when it has none chosen; and what the live view of a
+run holds (status, metrics, verdict, diagnostics), so a tab only renders it. The settings a form offers come
+from `RunSpec` (`settings`, `method_form`, `spec_from_form`). Knows nothing of Gradio; run folders and the
+queue are `training.runner`'s (the RunManager at `services.runs`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ...core.errors import UserError
+from ...training.diagnostics import diagnose_spec, expected_first_loss
+from ...training.runner import FINISHED, SUCCEEDED, actions
+from ...training.spec import (DEFAULT_LOSS, DPO_LOSS_TYPES, KTO_LOSS_TYPES, METHOD_ALIASES, SWEEP_BETAS, RunSpec,
+                              Setting, settings)
+from ...training.verdict import LEARNED, Verdict, judge_spec
+from ..data.checks import gate_training_data
+
+SWEEP_TEXT = ", ".join(f"{beta:g}" for beta in SWEEP_BETAS)  # the sweep box's default
+LOSS_PICKER_METHODS = ("dpo", "kto")  # the methods whose loss type a person picks
+
+
+def form_settings() -> dict[str, Setting]:
+    """Every run setting with its default, label, help, range and choices (what a form shows)."""
+    return settings()
+
+
+@dataclass(frozen=True)
+class MethodForm:
+    """What the form shows for a method: its loss types, the one chosen, and its default beta."""
+
+    loss_choices: list[str]
+    loss: list[str]
+    loss_editable: bool
+    beta: float
+
+
+def method_form(method: str) -> MethodForm:
+    choices = list(DPO_LOSS_TYPES) if method in ("dpo", "ipo") else list(KTO_LOSS_TYPES) if method == "kto" else []
+    loss = list(METHOD_ALIASES[method][1]) if method in METHOD_ALIASES else \
+        list(DEFAULT_LOSS[method]) if method in LOSS_PICKER_METHODS else []
+    return MethodForm(choices, loss, method in LOSS_PICKER_METHODS, RunSpec.default("beta", method))
+
+
+def spec_from_form(values: Mapping[str, Any]) -> RunSpec:
+    """A form's values (RunSpec field names, plus `data_kind` with `snapshot` or `data_file` for the data) as a
+    validated spec; UserError names the bad field."""
+    values = dict(values)
+    kind = values.pop("data_kind", "file")
+    snapshot, data_file = values.pop("snapshot", None), values.pop("data_file", None)
+    data = (snapshot if kind == "snapshot" else (data_file or "").strip()) or ""
+    if not data:
+        raise UserError("choose a snapshot (make one in the Data tab) or enter a data file"
+                        if kind == "snapshot" else "enter the path of a training data file")
+    path = Path(data).expanduser()
+    if not path.exists():
+        raise UserError(f"training data {data} does not exist")
+    if values.get("method") not in LOSS_PICKER_METHODS:
+        values["loss_type"] = None  # the picker is off: ORPO/SimPO have one loss, ipo names its own
+    return RunSpec.from_values(values | {"data": str(path.resolve())})
+
+
+def parse_betas(text: str | None) -> list[float]:
+    try:
+        return [float(b) for b in (text or "").replace(";", ",").split(",") if b.strip()]
+    except ValueError:
+        raise UserError(f"beta sweep values must be numbers separated by commas, got {text!r}") from None
+
+
+def _name(text: str | None) -> str | None:
+    return (text or "").strip() or None
+
+
+def _chosen(name: str | None) -> str:
+    if not name:
+        raise UserError("choose a run first")
+    return name
+
+
+# -- operations -----------------------------------------------------------------------------------------
+
+
+def start(services, spec: RunSpec, name: str | None = None, override: bool = False) -> str:
+    """Queue one run (validation errors in its data block it unless overridden); returns its name."""
+    gate_training_data(spec.data, override=bool(override))
+    return services.runs.start(spec, _name(name))
+
+
+def sweep(services, spec: RunSpec, betas: str | list[float], name: str | None = None,
+          override: bool = False) -> list[str]:
+    """Queue one run per beta, otherwise identical; they run one after another."""
+    betas = parse_betas(betas) if isinstance(betas, str) or betas is None else list(betas)
+    gate_training_data(spec.data, override=bool(override))
+    return services.runs.sweep(spec, betas, _name(name))
+
+
+def cancel(services, name: str) -> dict:
+    """A queued run is cancelled at once; a running one stops at its next step. Returns its status."""
+    return services.runs.cancel(_chosen(name))
+
+
+def resume(services, name: str) -> dict:
+    return services.runs.resume(_chosen(name))
+
+
+def merge(services, name: str):
+    """A succeeded run's LoRA adapter merged into a full checkpoint (a registered version)."""
+    from ...training.merge import merge_adapter  # loads torch: only when asked
+
+    state = services.runs.status(_chosen(name))["state"]
+    if state != SUCCEEDED:
+        raise UserError(f"run {name} is {state}; only a finished run's adapter can be merged")
+    return merge_adapter(services.registry, str(services.runs.folder(name).path))
+
+
+def evaluation_models(services, name: str) -> tuple[str, str]:
+    """(trained, base) model names for evaluating a run against its base: a succeeded, registered policy run."""
+    status = services.runs.status(_chosen(name))
+    spec = services.runs.spec(name)
+    if status["state"] != SUCCEEDED or not status.get("registered_as"):
+        raise UserError(f"run {name} is {status['state']}; only a finished run can be evaluated")
+    if spec.method == "reward":
+        raise UserError("a reward model is a judge, not a chat model: measure it in the Evaluate tab's Judges "
+                        "section, or pick it as the judge here for a policy run")
+    card = services.runs.card(name) or {}
+    return status["registered_as"], (card.get("base_model") or {}).get("name") or spec.model
+
+
+# -- what the run list and the live view show ------------------------------------------------------------
+
+
+def run_rows(services) -> list[list]:
+    return [] if services.runs is None else [info.as_row() for info in services.runs.list()]
+
+
+def run_names(services) -> list[str]:
+    return [] if services.runs is None else services.runs.names()
+
+
+def default_run(services, wanted: str | None) -> str | None:
+    """The run to show: the one wanted (remembered by a browser, or already selected) while it exists, else
+    the newest running run, else the newest run."""
+    if services.runs is None:
+        return None
+    infos = services.runs.list()
+    names = [info.name for info in infos]
+    if wanted in names:
+        return wanted
+    running = [info.name for info in infos if info.state == "running"]
+    return running[0] if running else (names[0] if names else None)
+
+
+def allowed_actions(services, name: str | None) -> dict[str, bool]:
+    """Which of cancel, resume, merge, evaluate apply to the run now (none for no run or an unknown one)."""
+    state, full, reward = None, False, False
+    if name and services.runs is not None:
+        try:
+            state = services.runs.status(name)["state"]
+            spec = services.runs.spec(name)
+            full, reward = bool(spec.full), spec.method == "reward"
+        except UserError:
+            state = None
+    return actions(state, full=full, reward=reward)
+
+
+@dataclass
+class LiveRun:
+    """One run as the live view shows it."""
+
+    name: str
+    status: dict
+    spec: RunSpec
+    rows: list[dict]                 # training and held-out metrics lines
+    card: dict | None                # a finished run's card
+    log: str                         # the log's last lines
+    expected_start: float | None     # the loss of a policy equal to its reference (ln 2 for sigmoid DPO)
+    findings: list = field(default_factory=list)  # diagnostics of the metrics so far
+    verdict: Verdict | None = None   # a succeeded policy run's verdict
+
+    @property
+    def reward(self) -> bool:
+        return self.spec.method == "reward"
+
+    @property
+    def learned(self) -> bool:
+        return self.verdict is not None and self.verdict.code == LEARNED
+
+
+def live(services, name: str | None, log_lines: int = 60) -> LiveRun | None:
+    """The live view's data for one run (None for no run); UserError for an unknown one."""
+    if not name or services.runs is None:
+        return None
+    runs = services.runs
+    status, spec = runs.status(name), runs.spec(name)
+    rows = runs.all_metrics(name)
+    card = runs.card(name) if status["state"] in FINISHED else None
+    view = LiveRun(name, status, spec, rows, card, runs.log_tail(name, log_lines),
+                   expected_first_loss(spec.method, spec.loss_type, spec.beta, spec.label_smoothing))
+    if rows:
+        view.findings = diagnose_spec(rows, spec)
+        if status["state"] == SUCCEEDED and not view.reward:
+            verdict = (card or {}).get("verdict")
+            view.verdict = Verdict(**verdict) if verdict else judge_spec(rows, spec)
+    return view
+
+
+def metrics_by_run(services, names: list[str] | None) -> list[tuple[str, float, list[dict]]]:
+    """(name, beta, training metrics) for each run that exists, e.g. across a beta sweep."""
+    out = []
+    for name in names or []:
+        try:
+            out.append((name, services.runs.spec(name).beta, services.runs.metrics(name)))
+        except UserError:
+            continue
+    return out

@@ -33,6 +33,7 @@ from ...core.workspace import Workspace
 from . import stats
 from ..judges import Judge
 from ..judges.config import JudgeConfig
+from ..sampling import SamplingSettings
 from ..settings import check_bounds, setting, spec
 from ..judges.protocol import JudgeCache, PairItem, judge_pairs
 from ..judges.trust import Trust
@@ -41,6 +42,7 @@ REPORT_KIND = "alignstudio-eval"
 REPORT_VERSION = 1
 HELDOUT_TEXT = Path(__file__).resolve().parents[3] / "data" / "heldout_text.txt"
 Progress = Callable[[float, str], None]
+_SAMPLING = SamplingSettings()
 
 
 @dataclass(frozen=True)
@@ -48,10 +50,12 @@ class EvalSettings:
     """How an evaluation (and `alignstudio generate`) samples, judges and measures; each field holds its default,
     bounds and help, from which the CLI flags and the Evaluate tab's controls are built."""
 
-    max_new_tokens: int = setting(128, label="Max new tokens", help="tokens per answer at most", minimum=1,
-                                  maximum=4096)
-    temperature: float = setting(0.7, label="Temperature", help="sampling temperature", minimum=0.05, maximum=2.0)
-    top_p: float = setting(0.95, label="top_p", help="nucleus sampling mass", maximum=1.0)
+    # the sampling defaults are the sampler's (setting A); an answer may be longer than a pair's
+    max_new_tokens: int = setting(_SAMPLING.max_new_tokens, label="Max new tokens", help="tokens per answer at most",
+                                  minimum=1, maximum=4096)
+    temperature: float = setting(_SAMPLING.temperature_a, label="Temperature", help="sampling temperature",
+                                 minimum=0.05, maximum=2.0)
+    top_p: float = setting(_SAMPLING.top_p, label="top_p", help="nucleus sampling mass", maximum=1.0)
     seed: int = setting(0, label="Seed (empty = 0)", help="seed for sampling and the bootstrap")
     batch_size: int = setting(8, help="prompts per generate call", minimum=1)
     limit: int | None = setting(None, label="Prompts (empty = all)", help="only the first N prompts", minimum=1,

@@ -127,7 +127,7 @@ def sampling_controls(services: Services, prefix: str, *, pair: bool) -> Samplin
                                   elem_id=f"{prefix}-model-b", allow_custom_value=True) if pair else None
         with gr.Row():
             temperature_a = setting_number(SamplingSettings, "temperature_a", f"{prefix}-temperature-a",
-                                           label=None if pair else "Temperature")
+                                           **({} if pair else {"label": "Temperature", "info": None}))
             temperature_b = setting_number(SamplingSettings, "temperature_b",
                                            f"{prefix}-temperature-b") if pair else None
             top_p = setting_number(SamplingSettings, "top_p", f"{prefix}-top-p", minimum=0.01)

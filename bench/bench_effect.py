@@ -220,7 +220,7 @@ def judge_agreement(ws_root: Path, pool, rule: Rule, data: Path, heldout: list[d
         figures[kind] = {"agreement": round(sum(w == "A" for w in wins) / len(items), 4),
                          "agreement_ties_half": round(sum(1.0 if w == "A" else 0.5 if w == "tie" else 0.0
                                                           for w in wins) / len(items), 4),
-                         "ties": wins.count("tie"), "position_bias": run.summary()["first_position_rate"],
+                         "ties": wins.count("tie"), "position_bias": run.summary().first_position_rate,
                          "seconds": round(time.perf_counter() - started, 1)}
     return figures
 

@@ -79,7 +79,7 @@ def main() -> None:
     ties = sum(j.winner == "tie" for j in run.judgments)
     result = {"train_pairs": args.train, "train_s": round(train_s, 1), "run_heldout": meta["heldout"],
               "heldout_pairs": len(items), "agreement": round(agree, 4), "ties": ties,
-              "position_bias": run.summary()["first_position_rate"]}
+              "position_bias": run.summary().first_position_rate}
     many = synthetic_pairs(args.judge_pairs, offset=20_000)
     items = [PairItem(str(i), r["prompt"], r["chosen"][0]["content"], r["rejected"][0]["content"])
              for i, r in enumerate(many)]
@@ -95,7 +95,7 @@ def main() -> None:
         run = judge_pairs(local, small)
         s = run.summary()
         result |= {"local_agreement": round(sum(j.winner == "A" for j in run.judgments) / len(small), 4),
-                   "local_ties": s["tie"], "local_position_bias": s["first_position_rate"]}
+                   "local_ties": s.tie, "local_position_bias": s.first_position_rate}
     print(json.dumps(result))
 
 

@@ -57,21 +57,24 @@ def test_evaluate_service_reports_every_number(pool, tiny_model_dir, second_tiny
     prompts = load_prompts(EVAL_PROMPTS)
     model, baseline = pool.get(str(second_tiny_dir)), pool.get(str(tiny_model_dir))
     stages = []
-    report = evaluate(model, baseline, prompts, make_judge("rules"),
-                      settings=EvalSettings(limit=6, max_new_tokens=12, n_resamples=500),
-                      cache=JudgeCache(tmp_path / "c.sqlite"), heldout_text=HELDOUT, prompts_source="eval",
-                      progress=lambda f, d: stages.append(f))
+    typed = evaluate(model, baseline, prompts, make_judge("rules"),
+                     settings=EvalSettings(limit=6, max_new_tokens=12, n_resamples=500),
+                     cache=JudgeCache(tmp_path / "c.sqlite"), heldout_text=HELDOUT, prompts_source="eval",
+                     progress=lambda f, d: stages.append(f))
+    report = typed.to_dict()  # the report file's format
     check_report(report, 6)
     tax = report["alignment_tax"]
     assert tax["model"]["perplexity"] > 1 and tax["baseline"]["perplexity"] > 1 and "change_pct" in tax
     assert report["model"] == model.name and report["judge"]["name"] == "rules"
     assert stages[0] == 0.0 and stages[-1] == 1.0 and stages == sorted(stages)
-    path = save_report(report, tmp_path / "evals" / "r.json")
-    assert load_report(path) == json.loads(json.dumps(report))
-    text = summary_markdown(report)
+    assert typed.results.n == 6 and typed.model == model.name
+    path = save_report(typed, tmp_path / "evals" / "r.json")
+    assert json.loads(path.read_text()) == json.loads(json.dumps(report))  # the file is the report's to_dict
+    assert load_report(path).to_dict() == json.loads(json.dumps(report))
+    text = summary_markdown(typed)
     assert "wins / ties / losses" in text and "length-controlled" in text and "perplexity" in text
     with pytest.raises(UserError):
-        save_report(report, tmp_path / "r.txt")
+        save_report(typed, tmp_path / "r.txt")
 
 
 def cli(*args, workspace, env=None):
@@ -164,7 +167,8 @@ def test_eval_with_a_remote_model_skips_its_perplexity(pool, tiny_model_dir, tmp
         remote = RemoteGenerator("served-model", server.openai_url)
         judge = make_judge("openai", model="judge", base_url=server.openai_url)
         report = evaluate(remote, pool.get(str(tiny_model_dir)), load_prompts(EVAL_PROMPTS), judge,
-                          settings=EvalSettings(limit=3, max_new_tokens=8, n_resamples=200), heldout_text=HELDOUT)
+                          settings=EvalSettings(limit=3, max_new_tokens=8, n_resamples=200),
+                          heldout_text=HELDOUT).to_dict()
     assert report["model"] == "remote:served-model"
     assert "remote model" in report["alignment_tax"]["model"]["skipped"]
     assert report["alignment_tax"]["baseline"]["perplexity"] > 1
@@ -192,8 +196,8 @@ def test_evaluate_tab_handlers(services, tiny_model_dir):
 
     model = str(tiny_model_dir)
     secret = "sk-never-echo"
-    outputs = tab.run_evaluation(services, model, model, "eval", 3, 8, 0, True, "rules", "", "", secret,
-                                 "Helpfulness\nBrevity")
+    outputs = tab.run_evaluation(services, model, model, "eval", tab.eval_settings(3, 8, 0, True),
+                                 tab.judge_config("rules", "", "", secret, "Helpfulness\nBrevity"))
     summary, pathologies, samples, report_json, name = outputs
     assert "wins / ties / losses" in summary and len(samples) == 3 and list(pathologies["pathology"])[0] == "verbose"
     assert json.loads(report_json)["judge"]["criteria"] == ["Helpfulness", "Brevity"]
@@ -204,11 +208,13 @@ def test_evaluate_tab_handlers(services, tiny_model_dir):
     for i in range(2):
         services.store.add_pair([{"role": "user", "content": f"Q{i}?"}], "A careful full answer.", "No.",
                                 model_a="m", model_b="m")
-    status, table = tab.judge_pairs_in_store(services, "unlabeled", False, 0.4, None, 4, "rules", "", "", secret, "")
+    status, table = tab.judge_pairs_in_store(services, "unlabeled", False, 0.4, None,
+                                             tab.judge_config("rules", "", "", secret, "", concurrency=4))
     assert "Recorded **2** events" in status and secret not in status
     assert list(table["rater"]) == ["human", "judge:rules"]
     with pytest.raises(UserError, match="no measurable agreement"):
-        tab.judge_pairs_in_store(services, "unlabeled", True, 0.5, 0, 4, "rules", "", "", "", "")
+        tab.judge_pairs_in_store(services, "unlabeled", True, 0.5, 0,
+                                 tab.judge_config("rules", "", "", "", "", concurrency=4))
 
     with gr.Blocks() as demo:  # the tab builds and wires
         with gr.Tab("Evaluate") as eval_tab:

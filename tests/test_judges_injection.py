@@ -71,7 +71,7 @@ def test_an_injected_response_never_wins_a_stored_verdict_and_is_flagged(tmp_pat
         # the letter-obeying judge is undone by the swapped order; the content-following one by the guard
         expected = "the two orders disagree" if how == "letter" else "injection guard"
         assert expected in label.rationale, label.rationale
-    assert result.summary()["guarded"] == 2 and result.summary()["tie"] == 4
+    assert result.summary().guarded == 2 and result.summary().tie == 4
 
 
 def test_without_the_guard_the_content_following_judge_would_crown_the_injection(judge):

@@ -52,13 +52,13 @@ def test_a_consistent_judge_wins_and_a_position_biased_judge_only_ties():
     fair = judge_pairs(ScriptedJudge(lambda a, b: "A" if len(a) > len(b) else "B"), items())
     assert [j.winner for j in fair.judgments] == ["A"] * 4
     s = fair.summary()
-    assert s["position_inconsistency_rate"] == 0.0 and s["flip_rate"] == 0.0 and s["first_position_rate"] == 0.5
+    assert s.position_inconsistency_rate == 0.0 and s.flip_rate == 0.0 and s.first_position_rate == 0.5
 
     biased = judge_pairs(ScriptedJudge(lambda a, b: "A"), items())
     assert [j.winner for j in biased.judgments] == ["tie"] * 4
     s = biased.summary()
-    assert s["position_inconsistency_rate"] == 1.0 and s["flip_rate"] == 1.0 and s["first_position_rate"] == 1.0
-    assert s["tie"] == 4 and s["usage"] == {"input_tokens": 80, "output_tokens": 16, "calls": 8, "cached": 0}
+    assert s.position_inconsistency_rate == 1.0 and s.flip_rate == 1.0 and s.first_position_rate == 1.0
+    assert s.tie == 4 and s.usage.to_dict() == {"input_tokens": 80, "output_tokens": 16, "calls": 8, "cached": 0}
 
 
 def test_a_parse_failure_in_either_order_gives_no_verdict():
@@ -66,7 +66,7 @@ def test_a_parse_failure_in_either_order_gives_no_verdict():
     run = judge_pairs(flaky, items(2))
     assert [j.winner for j in run.judgments] == [None, None]
     s = run.summary()
-    assert s["failed"] == 2 and s["parse_failures"] == 2 and s["judged"] == 0
+    assert s.failed == 2 and s.parse_failures == 2 and s.judged == 0
     assert "no JSON" in run.judgments[0].error
 
 
@@ -147,9 +147,9 @@ def test_min_kappa_gate_needs_measured_agreement(store, workspace):
     assert not [lab for lab in store.labels() if lab.source == judge.source]  # the gate wrote nothing
     calibration = judge_store(store, judge, cache=cache, scope="human", min_kappa=0.4)  # never gated
     assert len(calibration.events) == 6
-    assert judge_vs_humans(store, judge.source) == {"shared": 6, "agreement": 1.0, "kappa": 1.0}
+    assert judge_vs_humans(store, judge.source).to_dict() == {"shared": 6, "agreement": 1.0, "kappa": 1.0}
     result = judge_store(store, judge, cache=cache, min_kappa=0.4)
-    assert len(result.events) == 4 and result.gate["kappa"] == 1.0
+    assert len(result.events) == 4 and result.gate.kappa == 1.0
     # a judge that contradicts the humans is refused
     assert check_gate(store, "judge:other", None) is None  # no minimum: no gate
     store.add_preference(ids[0], "A", annotator="other", source="judge:other", shown_left="A")  # humans said B
@@ -204,4 +204,4 @@ def test_identical_responses_are_ties_without_asking_the_judge():
     assert identical.winner == "tie" and identical.identical and "identical" in identical.rationale
     assert judge.calls == 2  # only the other pair's two orders
     s = run.summary()
-    assert s["identical"] == 1 and s["position_inconsistency_rate"] == 1.0  # computed over the judged pair only
+    assert s.identical == 1 and s.position_inconsistency_rate == 1.0  # computed over the judged pair only

@@ -84,7 +84,7 @@ def test_sdk_retries_a_failure_then_succeeds(server, kind, status):
     assert run.judgments[0].winner == "A"
     assert len(server.requests) == 3  # the failed request, its retry, the swapped-order request
     assert server.requests[1].headers.get("x-stainless-retry-count") == "1"
-    assert run.summary()["backend_failures"] == 0
+    assert run.summary().backend_failures == 0
 
 
 @pytest.mark.parametrize("kind", ["openai", "anthropic"])
@@ -95,7 +95,7 @@ def test_failure_after_retries_marks_the_pair_failed_and_the_run_goes_on(server,
     assert first.winner is None and first.first.failure == "backend" and "HTTP 500" in first.first.error
     assert [j.winner for j in run.judgments[1:]] == ["A", "A"]
     summary = run.summary()
-    assert summary["failed"] == 1 and summary["backend_failures"] == 1
+    assert summary.failed == 1 and summary.backend_failures == 1
 
 
 @pytest.mark.parametrize("kind", ["openai", "anthropic"])
@@ -123,7 +123,7 @@ def test_malformed_reply_is_a_parse_failure_and_is_not_cached(server, tmp_path):
     run = judge_pairs(judge, pairs(1), cache=cache)
     j = run.judgments[0]
     assert j.winner is None and j.first.failure == "parse" and j.first.raw == "I think A is better."
-    assert run.summary()["parse_failures"] == 2
+    assert run.summary().parse_failures == 2
     judge_pairs(judge, pairs(1), cache=cache)
     assert len(server.requests) == 4 and cache.size() == 0  # asked again: nothing was cached
 
@@ -168,7 +168,7 @@ def test_keys_are_never_in_names_reprs_or_reports(server, monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", KEY)
     judge = make_judge("openai", model="m", base_url=server.openai_url)
     run = judge_pairs(judge, pairs(1))
-    text = json.dumps([judge.describe(), run.summary(), [j.to_dict() for j in run.judgments]]) + repr(judge)
+    text = json.dumps([judge.describe(), run.summary().to_dict(), [j.to_dict() for j in run.judgments]]) + repr(judge)
     assert KEY not in text and run.judgments[0].winner == "A"
     assert all(KEY not in str(v) for v in vars(judge).values() if isinstance(v, str))
 

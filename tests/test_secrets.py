@@ -112,7 +112,7 @@ def test_configured_endpoints_get_the_environments_key_by_name_and_errors_never_
     """Picked by name in the form, a configured endpoint is sent its key from the environment; a server that
     quotes the request's headers in its error reply does not get the key shown to the user."""
     from alignstudio.services.judges import endpoints, make_judge
-    from alignstudio.services.judges.trust import judge_from_controls
+    from alignstudio.services.judges.config import JudgeConfig, build_judge
 
     monkeypatch.setenv("LAB_KEY", "sk-lab-key-from-the-environment")
     with FakeLLMServer(api_key="sk-lab-key-from-the-environment") as server:
@@ -120,8 +120,8 @@ def test_configured_endpoints_get_the_environments_key_by_name_and_errors_never_
         path.write_text(json.dumps({"lab": {"base_url": server.openai_url, "key_env": "LAB_KEY"}}))
         endpoints.configure(endpoints.load_endpoints(path))
         try:
-            judge = judge_from_controls("auto", "fake-judge", "lab", "", "", store=None, generators=None,
-                                        default_model="smollm2")
+            judge = build_judge(JudgeConfig.from_form("auto", "fake-judge", "lab", "", ""), store=None,
+                                generators=None, default_model="smollm2")
             assert judge.kind == "openai" and judge.base_url == server.openai_url
         finally:
             endpoints.configure({})

@@ -1,27 +1,51 @@
-"""Small pieces every CLI command uses: the workspace, services, progress bars."""
+"""Small pieces every CLI command uses: the workspace, and flags built from the settings dataclasses."""
 
 from __future__ import annotations
 
 import argparse
 
 from ..core.workspace import Workspace
+from ..services.sampling import SamplingSettings
+from ..services.settings import spec
 
 
 def workspace(args: argparse.Namespace) -> Workspace:
     return Workspace.open(getattr(args, "workspace", None))
 
 
-def add_sampling_args(parser: argparse.ArgumentParser, *, pair: bool) -> None:
-    group = parser.add_argument_group("sampling")
-    if pair:
-        group.add_argument("--temperature-a", type=float, default=0.7, help="temperature of response A")
-        group.add_argument("--temperature-b", type=float, default=1.0, help="temperature of response B")
-        group.add_argument("--temperature", type=float, default=None,
-                           help="one temperature for both responses (overrides -a/-b)")
-        group.add_argument("--similarity-threshold", type=float, default=0.9,
-                           help="resample a pair whose responses are more similar than this (0-1)")
+def add_setting(parser, cls, name: str, flag: str | None = None, **overrides) -> None:
+    """One flag for the setting `cls.name`: its type, default and help come from the dataclass field (a
+    bool that defaults to True becomes --no-NAME). `overrides` go to `add_argument` as they are."""
+    s = spec(cls, name)
+    flag = flag or "--" + name.replace("_", "-")
+    bounds = (f" ({s.minimum}-{s.maximum})" if s.minimum is not None and s.maximum is not None else "")
+    kw: dict = {"default": s.default, "help": (s.help + bounds) or None}
+    if s.type is bool:
+        kw["action"] = "store_false" if s.default else "store_true"
+        if s.default:
+            flag = flag if flag.startswith("--no-") else "--no-" + flag[2:]
+            kw["dest"] = name
     else:
-        group.add_argument("--temperature", type=float, default=0.7)
-    group.add_argument("--top-p", type=float, default=0.95)
-    group.add_argument("--max-new-tokens", type=int, default=128)
-    group.add_argument("--seed", type=int, default=None, help="make the run reproducible")
+        kw["type"] = s.type
+    parser.add_argument(flag, **(kw | overrides))
+
+
+def add_sampling_args(parser: argparse.ArgumentParser) -> None:
+    """The flags of a pair's sampling settings (SamplingSettings)."""
+    group = parser.add_argument_group("sampling")
+    add_setting(group, SamplingSettings, "temperature_a")
+    add_setting(group, SamplingSettings, "temperature_b")
+    group.add_argument("--temperature", type=float, default=None,
+                       help="one temperature for both responses (overrides -a/-b)")
+    add_setting(group, SamplingSettings, "similarity_threshold")
+    for name in ("top_p", "max_new_tokens", "seed"):
+        add_setting(group, SamplingSettings, name)
+
+
+def sampling_settings(args: argparse.Namespace, **extra) -> SamplingSettings:
+    """SamplingSettings from the flags `add_sampling_args` adds."""
+    t_a = args.temperature if args.temperature is not None else args.temperature_a
+    t_b = args.temperature if args.temperature is not None else args.temperature_b
+    return SamplingSettings(temperature_a=t_a, temperature_b=t_b, top_p=args.top_p,
+                            max_new_tokens=args.max_new_tokens, seed=args.seed,
+                            similarity_threshold=args.similarity_threshold, **extra)

@@ -20,8 +20,9 @@ from ..services.evaluation import (HELDOUT_TEXT, EvalSettings, evaluate, remembe
 from ..services.sampling.generators import GeneratorPool
 from ..services.judges.protocol import JudgeCache
 from ..services.sampling.remote import RemoteGenerator
-from .common import workspace
-from .judge import add_judge_args, build_judge, vet
+from ..services.judges.config import build_judge
+from .common import add_setting, workspace
+from .judge import add_judge_args, judge_config, vet
 
 
 def register(sub) -> None:
@@ -32,14 +33,10 @@ def register(sub) -> None:
     p.add_argument("--baseline", required=True, help="baseline model (usually the SFT model, e.g. smollm2)")
     p.add_argument("--prompts", required=True, help="held-out prompts file (JSONL/CSV/Parquet with 'prompt')")
     p.add_argument("--out", required=True, help="report file (.json)")
-    p.add_argument("--limit", type=int, default=None, help="only the first N prompts")
-    p.add_argument("--max-new-tokens", type=int, default=128)
-    p.add_argument("--temperature", type=float, default=0.7)
-    p.add_argument("--top-p", type=float, default=0.95)
-    p.add_argument("--seed", type=int, default=0, help="seed for sampling and the bootstrap")
-    p.add_argument("--batch-size", type=int, default=8, help="prompts per generate call")
+    for name in ("limit", "max_new_tokens", "temperature", "top_p", "seed", "batch_size"):
+        add_setting(p, EvalSettings, name)
     p.add_argument("--heldout", default=str(HELDOUT_TEXT), help="text for the perplexity (alignment tax) check")
-    p.add_argument("--no-perplexity", action="store_true", help="skip the perplexity check")
+    add_setting(p, EvalSettings, "perplexity")
     p.add_argument("--model-base-url", default=None, help="serve --model from this OpenAI-compatible server")
     p.add_argument("--baseline-base-url", default=None, help="serve --baseline from this OpenAI-compatible server")
     add_judge_args(p)
@@ -50,10 +47,11 @@ def run(args) -> int:
     out = Path(args.out)
     if out.suffix.lower() != ".json":
         raise UserError(f"--out must be a .json file, got {out.name}")
+    config = judge_config(args)
     settings = EvalSettings(max_new_tokens=args.max_new_tokens, temperature=args.temperature, top_p=args.top_p,
                             seed=args.seed, batch_size=args.batch_size, limit=args.limit,
-                            concurrency=args.concurrency, perplexity=not args.no_perplexity,
-                            injection_guard=not args.no_injection_guard)
+                            concurrency=config.concurrency, perplexity=args.perplexity,
+                            injection_guard=config.injection_guard)
     prompts = load_prompts(args.prompts)
     heldout = None
     if settings.perplexity:
@@ -64,13 +62,13 @@ def run(args) -> int:
     ws = workspace(args)
     store = Store(ws.db_path)
     pool = GeneratorPool(ModelRegistry(ws, store))
-    judge = build_judge(args, lambda: pool, store)  # before the models load: no judge, no evaluation
+    judge = build_judge(config, store=store, generators=pool)  # before the models load: no judge, no evaluation
     cache = JudgeCache.for_workspace(ws)
-    trust = vet(args, judge, store, cache)
+    trust = vet(config, judge, store, cache)
 
     def generator(name: str, base_url: str | None):
         if base_url:
-            return RemoteGenerator(name, base_url, concurrency=args.concurrency)
+            return RemoteGenerator(name, base_url, concurrency=config.concurrency)
         return pool.get(name)
 
     model_gen = generator(args.model, args.model_base_url)
@@ -85,7 +83,7 @@ def run(args) -> int:
     try:
         report = evaluate(model_gen, baseline_gen, prompts, judge, settings=settings,
                           cache=cache, heldout_text=heldout, prompts_source=str(args.prompts),
-                          progress=progress, trust=trust.to_dict())
+                          progress=progress, trust=trust)
     finally:
         bar.close()
     save_report(report, out)

@@ -20,7 +20,9 @@ from ..core.registry import ModelRegistry
 from ..core.store import Store
 from ..services.evaluation import EvalSettings, generate_answers
 from ..services.sampling.generators import GeneratorPool
-from .common import workspace
+from .common import add_setting, workspace
+
+GENERATE_BATCH_SIZE = 4  # smaller than an evaluation's: one model's answers, often long ones
 
 
 def register(sub) -> None:
@@ -30,12 +32,10 @@ def register(sub) -> None:
     p.add_argument("--model", required=True, help="model name, version, run folder or checkpoint folder")
     p.add_argument("--prompts", required=True, help="prompts file (JSONL/CSV/Parquet with a 'prompt' field)")
     p.add_argument("--out", required=True, help="output JSONL file")
-    p.add_argument("--max-new-tokens", type=int, default=128)
-    p.add_argument("--temperature", type=float, default=0.7, help="sampling temperature (0.05-2.0)")
-    p.add_argument("--top-p", type=float, default=0.95)
-    p.add_argument("--seed", type=int, default=0, help="seed for reproducible sampling")
-    p.add_argument("--batch-size", type=int, default=4, help="prompts per generate call")
-    p.add_argument("--limit", type=int, default=None, help="only the first N prompts")
+    for name in ("max_new_tokens", "temperature", "top_p", "seed"):
+        add_setting(p, EvalSettings, name)
+    add_setting(p, EvalSettings, "batch_size", default=GENERATE_BATCH_SIZE)
+    add_setting(p, EvalSettings, "limit")
     p.set_defaults(func=run)
 
 

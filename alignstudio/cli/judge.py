@@ -18,39 +18,29 @@ from ..core.formats import write_records
 from ..core.registry import ModelRegistry
 from ..core.store import Store
 from ..services.sampling.generators import GeneratorPool
-from ..services.judges import KINDS, make_judge
 from ..services.judges.bulk import SCOPES, judge_store, load_pair_file
 from ..services.judges.prompt import clean_criteria
 from ..services.judges.protocol import JudgeCache, JudgeRun, PairItem, judge_pairs
-from ..services.judges.trust import Trust, choose_judge, vet_judge
-from .common import workspace
+from ..services.judges.config import JudgeConfig, build_judge
+from ..services.judges.trust import Trust, vet_judge
+from .common import add_setting, workspace
 
 
-def add_judge_args(parser, *, required: bool = True) -> None:
+def add_judge_args(parser) -> None:
+    """The judge flags, built from JudgeConfig's fields (criteria come from --criteria FILE or --criterion)."""
     group = parser.add_argument_group("judge")
-    group.add_argument("--judge", default=None, metavar="KIND",
-                       help=f"{' | '.join(KINDS)} (vllm / ollama / llamacpp: an OpenAI-compatible server); default: "
-                            "the newest trained reward model, else the server in ALIGNSTUDIO_JUDGE")
-    group.add_argument("--judge-model", default=None,
-                       help="judge model: reward = reward version or folder (default the newest); implicit = a DPO "
-                            "run; local = registry name or folder (default smollm2); remote = model id")
-    group.add_argument("--force-judge", action="store_true",
-                       help="use a judge even if its measured agreement with people is at chance (its reports "
-                            "then carry a warning)")
-    group.add_argument("--judge-base-url", default=None, help="server URL for an OpenAI-compatible or proxy API")
-    group.add_argument("--api-key-env", default=None, metavar="VAR",
-                       help="environment variable holding the key (default OPENAI_API_KEY / ANTHROPIC_API_KEY)")
+    add_setting(group, JudgeConfig, "kind", "--judge", metavar="KIND")
+    add_setting(group, JudgeConfig, "model", "--judge-model")
+    add_setting(group, JudgeConfig, "force", "--force-judge")
+    add_setting(group, JudgeConfig, "base_url", "--judge-base-url")
+    add_setting(group, JudgeConfig, "key_env", "--api-key-env", metavar="VAR")
     group.add_argument("--criteria", default=None, metavar="FILE",
                        help="judge criteria, one per line (default: helpfulness, accuracy, clarity)")
     group.add_argument("--criterion", action="append", default=None, metavar="TEXT",
                        help="a judge criterion (repeat for several; replaces the defaults)")
-    group.add_argument("--concurrency", type=int, default=4, help="remote requests in flight at once")
-    group.add_argument("--timeout", type=float, default=60.0, help="seconds per remote request")
-    group.add_argument("--max-retries", type=int, default=3, help="SDK retries on 429 / 5xx / timeouts")
-    group.add_argument("--price-in", type=float, default=None, help="dollars per million input tokens (cost count)")
-    group.add_argument("--price-out", type=float, default=None, help="dollars per million output tokens")
-    group.add_argument("--no-injection-guard", action="store_true",
-                       help="let a response that tries to instruct the judge win (for testing judges)")
+    for name in ("concurrency", "timeout", "max_retries", "price_in", "price_out"):
+        add_setting(group, JudgeConfig, name)
+    add_setting(group, JudgeConfig, "injection_guard")
 
 
 def criteria_from(args):
@@ -60,26 +50,23 @@ def criteria_from(args):
         path = Path(args.criteria)
         if not path.is_file():
             raise UserError(f"criteria file {path} does not exist")
-        return clean_criteria(path.read_text(encoding="utf-8"))
+        return tuple(clean_criteria(path.read_text(encoding="utf-8")))
     if args.criterion:
-        return clean_criteria(args.criterion)
+        return tuple(clean_criteria(args.criterion))
     return None
 
 
-def build_judge(args, pool_factory, store: Store | None = None):
-    """The judge the flags describe (none named: the best available, see `trust.choose_judge`);
-    `pool_factory()` gives the GeneratorPool (for the local, reward and implicit judges)."""
-    kind, model, base_url = (args.judge, args.judge_model, None) if store is None else \
-        choose_judge(args.judge, args.judge_model, store)
-    generators = pool_factory() if (kind or "").strip().lower() in ("local", "reward", "implicit") else None
-    return make_judge(kind, model=model, base_url=args.judge_base_url or base_url, criteria=criteria_from(args),
-                      generators=generators, timeout=args.timeout, max_retries=args.max_retries,
-                      price_in=args.price_in, price_out=args.price_out, key_env=args.api_key_env)
+def judge_config(args) -> JudgeConfig:
+    """The JudgeConfig the judge flags describe."""
+    return JudgeConfig(kind=args.judge, model=args.judge_model, base_url=args.judge_base_url, key_env=args.api_key_env,
+                       criteria=criteria_from(args), force=args.force_judge, timeout=args.timeout,
+                       max_retries=args.max_retries, price_in=args.price_in, price_out=args.price_out,
+                       concurrency=args.concurrency, injection_guard=args.injection_guard)
 
 
-def vet(args, judge, store: Store, cache) -> Trust:
+def vet(config: JudgeConfig, judge, store: Store, cache) -> Trust:
     """Measure the judge against the human labels and print the figures; refuses a judge at chance unless forced."""
-    trust = vet_judge(judge, store, force=getattr(args, "force_judge", False), cache=cache)
+    trust = vet_judge(judge, store, force=config.force, cache=cache)
     print(trust.line(), flush=True)
     if trust.warning and trust.forced:
         print(trust.warning, file=sys.stderr, flush=True)
@@ -112,16 +99,6 @@ def _rows(run: JudgeRun, items, judge_name: str) -> list[dict]:
     return rows
 
 
-def _print_summary(run: JudgeRun, source: str) -> None:
-    s = run.summary()
-    pct = lambda v: "n/a" if v is None else f"{100 * v:.1f}%"  # noqa: E731
-    cost = f", ${s['cost_usd']:.4f}" if s["cost_usd"] is not None else ""
-    print(f"{source}: {s['pairs']} pairs, A {s['A']}, B {s['B']}, tie {s['tie']}, no verdict {s['failed']} "
-          f"(parse failures {s['parse_failures']}, failed calls {s['backend_failures']}); position inconsistency "
-          f"{pct(s['position_inconsistency_rate'])}; {s['usage']['calls']} calls ({s['usage']['cached']} cached), "
-          f"{s['usage']['input_tokens']} in / {s['usage']['output_tokens']} out tokens{cost}")
-
-
 def run(args) -> int:
     if bool(args.pairs) == bool(args.store):
         raise UserError("give --pairs FILE or --store (one of them)")
@@ -137,9 +114,10 @@ def run(args) -> int:
     file_pairs = load_pair_file(args.pairs) if args.pairs else None  # bad input fails before models load
     ws = workspace(args)
     store = Store(ws.db_path)
-    judge = build_judge(args, lambda: GeneratorPool(ModelRegistry(ws, store)), store)
+    config = judge_config(args)
+    judge = build_judge(config, store=store, generators=GeneratorPool(ModelRegistry(ws, store)))
     cache = JudgeCache.for_workspace(ws)
-    trust = None if args.store else vet(args, judge, store, cache)  # --store: judge_store measures it itself
+    trust = None if args.store else vet(config, judge, store, cache)  # --store: judge_store measures it itself
     bar = tqdm(total=0, desc=f"judging ({judge.name})", unit="call")
 
     def progress(done: int, total: int) -> None:
@@ -150,15 +128,15 @@ def run(args) -> int:
     try:
         if args.store:
             result = judge_store(store, judge, cache=cache, scope=args.scope, min_kappa=args.min_kappa,
-                                 limit=args.limit, concurrency=args.concurrency, progress=progress,
-                                 injection_guard=not args.no_injection_guard, force=args.force_judge)
+                                 limit=args.limit, concurrency=config.concurrency, progress=progress,
+                                 injection_guard=config.injection_guard, force=config.force)
             run_, items, trust = result.run, None, result.trust
             if trust is not None:
                 print(trust.line(), flush=True)
         else:
             items = file_pairs.items[: args.limit] if args.limit else file_pairs.items
-            run_ = judge_pairs(judge, items, cache=cache, concurrency=args.concurrency, progress=progress,
-                               injection_guard=not args.no_injection_guard)
+            run_ = judge_pairs(judge, items, cache=cache, concurrency=config.concurrency, progress=progress,
+                               injection_guard=config.injection_guard)
             cache.record(judge.name, run_.judgments, prefix="file:")
     finally:
         bar.close()
@@ -172,7 +150,8 @@ def run(args) -> int:
             for row in rows:
                 row["judge_warning"] = trust.warning
         write_records(rows, out)
-    _print_summary(run_, judge.source)
+    summary = run_.summary()
+    print(f"{judge.source}: {summary.pairs} pairs, {summary.line()}")
     if args.store:
         print(f"recorded {len(result.events)} preference events with source {judge.source}")
     if file_pairs is not None and file_pairs.labeled:

@@ -17,7 +17,7 @@ from ..core.store import Store
 from ..services.sampling.generators import GeneratorPool
 from ..services.sampling import SamplingSettings, sample_pair
 from ..services.sampling.synthetic import check_chosen, store_labeled
-from .common import add_sampling_args, workspace
+from .common import add_sampling_args, add_setting, sampling_settings, workspace
 
 
 def register(sub) -> None:
@@ -30,12 +30,12 @@ def register(sub) -> None:
     p.add_argument("--out", required=True, help="output JSONL, one line per prompt")
     p.add_argument("--limit", type=int, default=None, help="only the first N prompts")
     synthetic = p.add_argument_group("synthetic pairs (the same model under two system prompts)")
-    synthetic.add_argument("--system-a", default="", metavar="TEXT", help="system prompt of response A")
-    synthetic.add_argument("--system-b", default="", metavar="TEXT", help="system prompt of response B")
+    add_setting(synthetic, SamplingSettings, "system_a", metavar="TEXT")
+    add_setting(synthetic, SamplingSettings, "system_b", metavar="TEXT")
     synthetic.add_argument("--chosen", choices=["a", "b"], default=None,
                            help="the side whose system prompt asks for the better answer: the pairs are also "
                                 "stored as labeled, with source synthetic")
-    add_sampling_args(p, pair=True)
+    add_sampling_args(p)
     p.set_defaults(func=run)
 
 
@@ -48,12 +48,7 @@ def run(args) -> int:
         if args.limit < 1:
             raise UserError("--limit must be at least 1")
         prompts = prompts[: args.limit]
-    t_a = args.temperature if args.temperature is not None else args.temperature_a
-    t_b = args.temperature if args.temperature is not None else args.temperature_b
-    settings = SamplingSettings(temperature_a=t_a, temperature_b=t_b, top_p=args.top_p,
-                                max_new_tokens=args.max_new_tokens, seed=args.seed,
-                                similarity_threshold=args.similarity_threshold, system_a=args.system_a,
-                                system_b=args.system_b)
+    settings = sampling_settings(args, system_a=args.system_a, system_b=args.system_b)
     check_chosen(settings, args.chosen)
     ws = workspace(args)
     pool = GeneratorPool(ModelRegistry(ws, Store(ws.db_path)))

@@ -12,9 +12,11 @@ from ..services.access import Caller, acting_as, caller_for
 from ..services.container import Services
 from ..services.sampling.prefetch import FeedConfig
 from ..services.sampling import SamplingSettings
-from .fields import optional_number, optional_number_box
+from ..services.settings import spec
+from .fields import optional_number, optional_number_box, setting_number
 
 SAME_MODEL = "(same as A)"
+DEFAULTS = SamplingSettings()
 
 
 def _param_name(component, index: int) -> str:
@@ -124,22 +126,21 @@ def sampling_controls(services: Services, prefix: str, *, pair: bool) -> Samplin
             model_b = gr.Dropdown([SAME_MODEL, *models], value=SAME_MODEL, label="Model B",
                                   elem_id=f"{prefix}-model-b", allow_custom_value=True) if pair else None
         with gr.Row():
-            temperature_a = gr.Number(0.7, label="Temperature A" if pair else "Temperature", minimum=0.05,
-                                      maximum=2.0, step=0.05, elem_id=f"{prefix}-temperature-a")
-            temperature_b = gr.Number(1.0, label="Temperature B", minimum=0.05, maximum=2.0, step=0.05,
-                                      elem_id=f"{prefix}-temperature-b") if pair else None
-            top_p = gr.Number(0.95, label="top_p", minimum=0.01, maximum=1.0, step=0.01, elem_id=f"{prefix}-top-p")
-            max_new_tokens = gr.Number(128, label="Max new tokens", minimum=1, maximum=2048, precision=0,
-                                       elem_id=f"{prefix}-max-new-tokens")
+            temperature_a = setting_number(SamplingSettings, "temperature_a", f"{prefix}-temperature-a",
+                                           **({} if pair else {"label": "Temperature", "info": None}))
+            temperature_b = setting_number(SamplingSettings, "temperature_b",
+                                           f"{prefix}-temperature-b") if pair else None
+            top_p = setting_number(SamplingSettings, "top_p", f"{prefix}-top-p", minimum=0.01)
+            max_new_tokens = setting_number(SamplingSettings, "max_new_tokens", f"{prefix}-max-new-tokens")
             seed = optional_number_box("Seed", "empty = random", f"{prefix}-seed")
         system_a = system_b = None
         if pair:  # synthetic pairs: the same model under two system prompts (recorded with each response);
             # value="" makes them optional for API clients, which may leave them out
             with gr.Row():
-                system_a = gr.Textbox("", label="System prompt A (synthetic pairs; empty = none)", lines=2,
+                system_a = gr.Textbox(DEFAULTS.system_a, label=spec(SamplingSettings, "system_a").label, lines=2,
                                       placeholder="e.g. Answer helpfully, accurately and concisely.",
                                       elem_id=f"{prefix}-system-a")
-                system_b = gr.Textbox("", label="System prompt B", lines=2,
+                system_b = gr.Textbox(DEFAULTS.system_b, label=spec(SamplingSettings, "system_b").label, lines=2,
                                       placeholder="e.g. Answer vaguely and avoid specifics.",
                                       elem_id=f"{prefix}-system-b")
     return SamplingControls(prompt_set, model_a, model_b, temperature_a, temperature_b, top_p, max_new_tokens, seed,
@@ -164,7 +165,7 @@ def feed_config(mode: str, *values) -> FeedConfig:
          system_b) = values
     else:
         prompt_set, model_a, temperature_a, top_p, max_new_tokens, seed = values
-        model_b, temperature_b, system_a, system_b = None, 1.0, "", ""
+        model_b, temperature_b, system_a, system_b = None, DEFAULTS.temperature_b, "", ""
     if top_p is None or max_new_tokens is None or temperature_a is None or temperature_b is None:
         raise UserError("fill in every sampling setting")
     settings = SamplingSettings(

@@ -17,16 +17,17 @@ import pandas as pd
 
 from ..core.errors import UserError
 from ..services.container import Services
-from ..services.evaluation import (EvalSettings, evaluate_and_save, list_reports, load_report, pathology_table,
-                                   samples_table, summary_markdown)
+from ..services.evaluation import (EvalReport, EvalSettings, evaluate_and_save, list_reports, load_report,
+                                   pathology_table, samples_table, summary_markdown)
 from ..services.judges.agreement import agreement_table
 from ..services.judges.bulk import SCOPES, judge_store
 from ..services.judges.endpoints import names as endpoint_names
 from ..services.judges.prompt import DEFAULT_CRITERIA
 from ..services.judges.protocol import JudgeCache
-from ..services.judges.trust import judge_from_controls
+from ..services.judges.config import JudgeConfig, build_judge
+from ..services.settings import spec
 from .common import on, with_progress
-from .fields import optional_number, optional_number_box
+from .fields import optional_number, optional_number_box, setting_number
 
 JUDGE_CHOICES = [("best available (trained reward model, else the configured server)", "auto"),
                  ("reward model trained from your labels (offline)", "reward"),
@@ -35,6 +36,7 @@ JUDGE_CHOICES = [("best available (trained reward model, else the configured ser
                  ("OpenAI / OpenAI-compatible (vLLM, llama.cpp, Ollama)", "openai"), ("Anthropic", "anthropic")]
 SCOPE_CHOICES = [(f"{name}: {text}", name) for name, text in SCOPES.items()]
 SAMPLE_ROWS = 50
+DEFAULT_EVAL = EvalSettings()
 AGREEMENT_REFRESH_S = 15.0
 
 
@@ -83,24 +85,28 @@ def _report_names(services: Services) -> list[str]:
     return [p.name for p in list_reports(services.workspace)]
 
 
+def _judge(name: str):
+    return spec(JudgeConfig, name)
+
+
 def build(services: Services) -> EvaluateView:
     models = services.registry.names()
     newest = services.registry.newest_trained() or services.default_model
     gr.Markdown("### Judge")
     with gr.Row():
-        judge_kind = gr.Dropdown(JUDGE_CHOICES, value="auto", label="Judge backend", elem_id="eval-judge-kind")
-        judge_model = gr.Textbox(label="Judge model", elem_id="eval-judge-model",
+        judge_kind = gr.Dropdown(JUDGE_CHOICES, value=_judge("kind").form_default, label=_judge("kind").label,
+                                 elem_id="eval-judge-kind")
+        judge_model = gr.Textbox(label=_judge("model").label, elem_id="eval-judge-model",
                                  placeholder="local: the app's model (default) or a name; remote: model id")
         # configured endpoints get the server's keys; a URL typed here gets only the key typed beside it
         judge_base_url = gr.Dropdown(["", *endpoint_names()], value="", allow_custom_value=True,
-                                     label="Server: a configured endpoint, or a base URL (http://HOST:PORT/v1)",
+                                     label=_judge("base_url").label,
                                      elem_id="eval-judge-base-url")
-        judge_key = gr.Textbox(label="API key for a typed URL (never stored)", type="password",
+        judge_key = gr.Textbox(label=_judge("api_key").label, type="password",
                                elem_id="eval-judge-key")
-    criteria = gr.Textbox("\n".join(DEFAULT_CRITERIA), lines=3, label="Judge criteria (one per line)",
+    criteria = gr.Textbox("\n".join(DEFAULT_CRITERIA), lines=3, label=_judge("criteria").label,
                           elem_id="eval-criteria")
-    force_judge = gr.Checkbox(False, label="Use the judge even if it is at chance against people (reports say so)",
-                              elem_id="eval-force-judge")
+    force_judge = gr.Checkbox(_judge("force").default, label=_judge("force").label, elem_id="eval-force-judge")
 
     gr.Markdown("### Evaluate a model against a baseline")
     with gr.Row():
@@ -112,11 +118,10 @@ def build(services: Services) -> EvaluateView:
         prompt_set = gr.Dropdown(names, value="eval" if "eval" in names else names[0], label="Held-out prompt set",
                                  elem_id="eval-prompt-set")
     with gr.Row():
-        limit = gr.Number(20, label="Prompts (empty = all)", precision=0, minimum=0, elem_id="eval-limit")
-        max_new_tokens = gr.Number(128, label="Max new tokens", precision=0, minimum=1, maximum=4096,
-                                   elem_id="eval-max-new-tokens")
-        seed = optional_number_box("Seed (empty = 0)", "0", "eval-seed")
-        perplexity = gr.Checkbox(True, label="Alignment-tax check (perplexity on held-out text)",
+        limit = setting_number(EvalSettings, "limit", "eval-limit", minimum=0)  # an emptied box sends 0
+        max_new_tokens = setting_number(EvalSettings, "max_new_tokens", "eval-max-new-tokens")
+        seed = optional_number_box(spec(EvalSettings, "seed").label, str(DEFAULT_EVAL.seed), "eval-seed")
+        perplexity = gr.Checkbox(DEFAULT_EVAL.perplexity, label=spec(EvalSettings, "perplexity").label,
                                  elem_id="eval-perplexity")
     run = gr.Button("Run evaluation", variant="primary", elem_id="eval-run")
     summary = gr.Markdown(elem_id="eval-summary")
@@ -137,8 +142,7 @@ def build(services: Services) -> EvaluateView:
         min_kappa = gr.Number(0.4, label="Minimum Cohen's kappa", minimum=-1, maximum=1, step=0.05,
                               elem_id="eval-min-kappa")
         bulk_limit = optional_number_box("At most N pairs (empty = all)", "all", "eval-bulk-limit")
-        concurrency = gr.Number(4, label="Remote requests in flight", precision=0, minimum=1, maximum=64,
-                                elem_id="eval-concurrency")
+        concurrency = setting_number(JudgeConfig, "concurrency", "eval-concurrency", info=None)
     bulk_run = gr.Button("Judge pairs", variant="primary", elem_id="eval-bulk-run")
     bulk_status = gr.Markdown(elem_id="eval-bulk-status")
     gr.Markdown("### Agreement with human labels")
@@ -164,30 +168,39 @@ def _optional_int(value, name: str) -> int | None:
     return number
 
 
-def build_judge(services: Services, kind: str, judge_model: str, base_url: str, api_key: str, criteria: str):
-    """The judge the controls describe (`judges.trust.judge_from_controls`)."""
-    return judge_from_controls(kind, judge_model, base_url, api_key, criteria, store=services.store,
-                               generators=services.generators, default_model=services.default_model)
+def judge_config(kind: str, judge_model: str, base_url: str, api_key: str, criteria: str, force_judge: bool = False,
+                 concurrency=None) -> JudgeConfig:
+    """The JudgeConfig the judge controls describe (and, for bulk judging, its concurrency)."""
+    count = _optional_int(concurrency, "concurrency")
+    return JudgeConfig.from_form(kind, judge_model, base_url, api_key, criteria, force_judge,
+                                 **({"concurrency": count} if count else {}))
 
 
-def _report_view(report: dict) -> tuple:
+def eval_settings(limit, max_new_tokens, seed, perplexity: bool) -> EvalSettings:
+    """The EvalSettings the evaluation controls describe (empty fields: the defaults)."""
+    return EvalSettings(max_new_tokens=int(max_new_tokens or DEFAULT_EVAL.max_new_tokens),
+                        seed=optional_number(seed, "seed", whole=True) or DEFAULT_EVAL.seed,
+                        limit=_optional_int(limit, "the number of prompts"), perplexity=bool(perplexity))
+
+
+def _judge_of(services: Services, config: JudgeConfig):
+    return build_judge(config, store=services.store, generators=services.generators,
+                       default_model=services.default_model)
+
+
+def _report_view(report: EvalReport) -> tuple:
     return (summary_markdown(report), pathology_table(report), samples_table(report, SAMPLE_ROWS),
-            json.dumps(report, ensure_ascii=False, indent=2))
+            json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
 
 
-def run_evaluation(services: Services, model: str, baseline: str, prompt_set: str, limit, max_new_tokens, seed,
-                   perplexity: bool, kind: str, judge_model: str, base_url: str, api_key: str, criteria: str,
-                   force_judge: bool = False, progress=None) -> tuple:
+def run_evaluation(services: Services, model: str, baseline: str, prompt_set: str, settings: EvalSettings,
+                   judge: JudgeConfig, progress=None) -> tuple:
     """Generate, judge both orders, save the report; returns (summary, pathologies, samples, json, report name)."""
     if not model or not baseline:
         raise UserError("choose a model and a baseline")
-    settings = EvalSettings(max_new_tokens=int(max_new_tokens or 128),
-                            seed=optional_number(seed, "seed", whole=True) or 0,
-                            limit=_optional_int(limit, "the number of prompts"), perplexity=bool(perplexity))
     prompts = services.prompt_sets.load(prompt_set)
-    judge = build_judge(services, kind, judge_model, base_url, api_key, criteria)
     report, path = evaluate_and_save(services.workspace, services.store, services.generators, prompts, model,
-                                     baseline, judge, settings=settings, force_judge=bool(force_judge),
+                                     baseline, _judge_of(services, judge), settings=settings, force_judge=judge.force,
                                      prompts_source=f"prompt set {prompt_set}", progress=progress)
     return (*_report_view(report), path.name)
 
@@ -205,33 +218,17 @@ def agreement(services: Services) -> pd.DataFrame:
     return agreement_table(services.store, JudgeCache.for_workspace(services.workspace))
 
 
-def judge_pairs_in_store(services: Services, scope: str, require_kappa: bool, min_kappa, limit, concurrency,
-                         kind: str, judge_model: str, base_url: str, api_key: str, criteria: str,
-                         force_judge: bool = False, progress=None) -> tuple:
+def judge_pairs_in_store(services: Services, scope: str, require_kappa: bool, min_kappa, limit, judge: JudgeConfig,
+                         progress=None) -> tuple:
     """Judge the store's pairs in `scope`, record judge:NAME events; returns (status, agreement table)."""
-    judge = build_judge(services, kind, judge_model, base_url, api_key, criteria)
+    built = _judge_of(services, judge)
     calls = (lambda done, total: progress(done / total if total else 1.0, f"judging {done}/{total}")) \
         if progress else None
-    result = judge_store(services.store, judge, cache=JudgeCache.for_workspace(services.workspace), scope=scope,
+    result = judge_store(services.store, built, cache=JudgeCache.for_workspace(services.workspace), scope=scope,
                          min_kappa=float(min_kappa or 0.0) if require_kappa else None,
-                         limit=_optional_int(limit, "the number of pairs"),
-                         concurrency=_optional_int(concurrency, "concurrency") or 4, progress=calls,
-                         force=bool(force_judge))
-    s = result.summary()
-    pct = lambda v: "n/a" if v is None else f"{100 * v:.1f}%"  # noqa: E731
-    cost = f", ${s['cost_usd']:.4f}" if s["cost_usd"] is not None else ""
-    status = (f"**{judge.source}** judged {s['pairs']} pairs ({scope}): A {s['A']} · B {s['B']} · tie {s['tie']} · "
-              f"no verdict {s['failed']} (parse failures {s['parse_failures']}, failed calls {s['backend_failures']})"
-              f"\n\nRecorded **{s['events_written']}** events · position inconsistency "
-              f"{pct(s['position_inconsistency_rate'])} · {s['usage']['calls']} calls "
-              f"({s['usage']['cached']} cached), "
-              f"{s['usage']['input_tokens']} in / {s['usage']['output_tokens']} out tokens{cost}")
-    if s["pairs"] == 0:
-        status = f"No pairs to judge in scope **{scope}**."
-    if result.trust is not None:
-        status = (f"**{result.trust.warning}**\n\n" if result.trust.warning else "") + status + \
-            f"\n\nJudge vs people: {result.trust.line()}"
-    return status, agreement(services)
+                         limit=_optional_int(limit, "the number of pairs"), concurrency=judge.concurrency,
+                         progress=calls, force=judge.force)
+    return result.status_markdown(built.source), agreement(services)
 
 
 # -- events ---------------------------------------------------------------------------------------------------
@@ -261,9 +258,15 @@ def wire(view: EvaluateView, services: Services, tab: gr.Tab | None = None, demo
                    view.perplexity, *judge]
     eval_outputs = [*view.report_outputs(), view.reports]
 
-    def evaluation(*values, progress):
-        *report, name = run_evaluation(services, *values, progress=progress)
+    def evaluation(model, baseline, prompt_set, limit, max_new_tokens, seed, perplexity, *judge_values, progress):
+        *report, name = run_evaluation(services, model, baseline, prompt_set,
+                                       eval_settings(limit, max_new_tokens, seed, perplexity),
+                                       judge_config(*judge_values), progress=progress)
         return (*report, gr.update(choices=_report_names(services), value=name))
+
+    def bulk(scope, require_kappa, min_kappa, limit, concurrency, *judge_values, progress):
+        return judge_pairs_in_store(services, scope, require_kappa, min_kappa, limit,
+                                    judge_config(*judge_values, concurrency=concurrency), progress=progress)
 
     view.run.click(with_progress(evaluation, eval_inputs, eval_outputs), eval_inputs, eval_outputs,
                    api_name="evaluate", concurrency_limit=1)
@@ -272,8 +275,7 @@ def wire(view: EvaluateView, services: Services, tab: gr.Tab | None = None, demo
 
     bulk_inputs = [view.scope, view.require_kappa, view.min_kappa, view.bulk_limit, view.concurrency, *judge]
     bulk_outputs = [view.bulk_status, view.agreement]
-    view.bulk_run.click(with_progress(lambda *v, progress: judge_pairs_in_store(services, *v, progress=progress),
-                                      bulk_inputs, bulk_outputs),
+    view.bulk_run.click(with_progress(bulk, bulk_inputs, bulk_outputs),
                         bulk_inputs, bulk_outputs, api_name="judge_store_pairs", concurrency_limit=1)
     on(view.agreement_refresh.click, lambda: agreement(services), [], view.agreement, api_name="judge_agreement")
     on(view.agreement_timer.tick, lambda: agreement(services), [], view.agreement, api_name=False,

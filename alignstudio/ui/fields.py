@@ -1,4 +1,5 @@
-"""Form fields several tabs share: a number box whose empty value means "the default".
+"""Form fields several tabs share: a number box whose empty value means "the default", and a number box built
+from a settings dataclass field (its default, bounds, label and help written once, in the dataclass).
 
 Gradio 6.31's Number box draws an empty value (None) as 0 whatever its placeholder (its frontend sets
 `value ??= 0`), so a field where empty means "chosen for you" or "all" would read as a literal 0. Such a field
@@ -12,6 +13,7 @@ import math
 import gradio as gr
 
 from ..core.errors import UserError
+from ..services.settings import spec
 
 
 def optional_number_box(label: str, placeholder: str, elem_id: str, **kw) -> gr.Textbox:
@@ -36,3 +38,16 @@ def optional_number(value, name: str, *, whole: bool = False, minimum: float | N
             raise UserError(f"{name} must be a whole number, got {value}")
         return int(number)
     return number
+
+
+def setting_number(cls, name: str, elem_id: str, *, label: str | None = None, **kw) -> gr.Number:
+    """A number box for the setting `cls.name`: its default, bounds, label and help come from the dataclass
+    field (`services.settings.setting`); `kw` may override any of them."""
+    s = spec(cls, name)
+    options = {"label": label or s.label, "info": s.help or None, "minimum": s.minimum, "maximum": s.maximum,
+               "elem_id": elem_id}
+    if s.step is not None:
+        options["step"] = s.step
+    if s.type is int:
+        options["precision"] = 0
+    return gr.Number(s.form_default, **(options | kw))

@@ -3,8 +3,9 @@
 Steps: generate one answer per prompt from each model (seeded, batched); judge every (model, baseline) pair
 in both orders (`judges.protocol`); report wins / ties / losses, the win rate with a bootstrap 95% interval, the
 length-controlled win rate, mean lengths, the seed's pathology counts for both models, the alignment-tax check
-(perplexity of both on a held-out text) and every answer side by side. The report is a JSON-able dict, saved
-atomically; `summary_markdown` and the table helpers render it for the CLI and the Evaluate tab.
+(perplexity of both on a held-out text) and every answer side by side. The report is an `EvalReport` (its
+`to_dict` is the JSON file), saved atomically; `summary_markdown` and the table helpers render it for the CLI
+and the Evaluate tab.
 
 Generators are anything with `name` and `complete(conversations, temperatures, *, top_p, max_new_tokens, seed)`
 (local `sampling.Generator` or `remote_generator.RemoteGenerator`); perplexity needs a local model and is
@@ -19,7 +20,7 @@ import os
 import re
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -31,34 +32,44 @@ from ...core.formats import PromptItem
 from ...core.workspace import Workspace
 from . import stats
 from ..judges import Judge
+from ..judges.config import JudgeConfig
+from ..sampling import SamplingSettings
+from ..settings import check_bounds, setting, spec
 from ..judges.protocol import JudgeCache, PairItem, judge_pairs
+from ..judges.trust import Trust
 
 REPORT_KIND = "alignstudio-eval"
 REPORT_VERSION = 1
 HELDOUT_TEXT = Path(__file__).resolve().parents[3] / "data" / "heldout_text.txt"
 Progress = Callable[[float, str], None]
+_SAMPLING = SamplingSettings()
 
 
 @dataclass(frozen=True)
 class EvalSettings:
-    max_new_tokens: int = 128
-    temperature: float = 0.7
-    top_p: float = 0.95
-    seed: int = 0
-    batch_size: int = 8
-    limit: int | None = None
+    """How an evaluation (and `alignstudio generate`) samples, judges and measures; each field holds its default,
+    bounds and help, from which the CLI flags and the Evaluate tab's controls are built."""
+
+    # the sampling defaults are the sampler's (setting A); an answer may be longer than a pair's
+    max_new_tokens: int = setting(_SAMPLING.max_new_tokens, label="Max new tokens", help="tokens per answer at most",
+                                  minimum=1, maximum=4096)
+    temperature: float = setting(_SAMPLING.temperature_a, label="Temperature", help="sampling temperature",
+                                 minimum=0.05, maximum=2.0)
+    top_p: float = setting(_SAMPLING.top_p, label="top_p", help="nucleus sampling mass", maximum=1.0)
+    seed: int = setting(0, label="Seed (empty = 0)", help="seed for sampling and the bootstrap")
+    batch_size: int = setting(8, help="prompts per generate call", minimum=1)
+    limit: int | None = setting(None, label="Prompts (empty = all)", help="only the first N prompts", minimum=1,
+                                form_default=20)
     confidence: float = 0.95
     n_resamples: int = 2000
-    concurrency: int = 4
-    perplexity: bool = True
+    concurrency: int = setting(spec(JudgeConfig, "concurrency").default, minimum=1)
+    perplexity: bool = setting(True, label="Alignment-tax check (perplexity on held-out text)",
+                               help="the perplexity (alignment tax) check; --no-perplexity skips it")
     perplexity_max_tokens: int | None = 8192
-    injection_guard: bool = True
+    injection_guard: bool = setting(spec(JudgeConfig, "injection_guard").default)
 
     def __post_init__(self):
-        if not 1 <= self.max_new_tokens <= 4096:
-            raise UserError(f"max_new_tokens must be between 1 and 4096, got {self.max_new_tokens}")
-        if not 0.05 <= self.temperature <= 2.0:
-            raise UserError(f"temperature must be between 0.05 and 2.0, got {self.temperature}")
+        check_bounds(self, "max_new_tokens", "temperature")
         if not 0.0 < self.top_p <= 1.0:
             raise UserError(f"top_p must be in (0, 1], got {self.top_p}")
         if self.batch_size < 1 or self.concurrency < 1:
@@ -98,12 +109,106 @@ def _outcome(winner: str | None) -> str | None:
     return {"A": "win", "B": "loss", "tie": "tie"}.get(winner) if winner is not None else None
 
 
+@dataclass
+class EvalResults:
+    """The judged outcome: counts, the win rate with its interval, length control and the judge's biases."""
+
+    n: int
+    judged: int
+    failed: int
+    wins: int
+    ties: int
+    losses: int
+    win_rate: float | None
+    win_rate_ci: list
+    confidence: float
+    ci_method: str
+    lc_win_rate: float | None
+    length_model: dict
+    position_inconsistency_rate: float | None
+    flip_rate: float | None
+    first_position_rate: float | None
+    parse_failures: int
+    backend_failures: int
+    injection_guarded: int = 0
+    identical_answers: int = 0
+
+
+@dataclass
+class EvalReport:
+    """An evaluation report; `to_dict`/`from_dict` are its JSON file format (REPORT_KIND, REPORT_VERSION)."""
+
+    model: str
+    baseline: str
+    prompts: dict
+    judge: dict
+    judge_trust: dict | None
+    settings: dict
+    results: EvalResults
+    lengths: dict
+    pathologies: dict
+    alignment_tax: dict
+    usage: dict
+    timings_s: dict = field(default_factory=dict)
+    samples: list[dict] = field(default_factory=list)
+    created: str = field(default_factory=lambda: time.strftime("%Y-%m-%dT%H:%M:%S"))
+    kind: str = REPORT_KIND
+    version: int = REPORT_VERSION
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        head = {k: data.pop(k) for k in ("kind", "version", "created")}  # the file's order: kind first
+        return head | data
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "EvalReport":
+        names = {f.name for f in fields(cls)}
+        results = {k: v for k, v in data["results"].items() if k in {f.name for f in fields(EvalResults)}}
+        return cls(**{k: v for k, v in data.items() if k in names and k != "results"},
+                   results=EvalResults(**results))
+
+    @property
+    def warning(self) -> str | None:
+        return (self.judge_trust or {}).get("warning")
+
+
+def _results(run_summary, outcomes: list, model_answers: list[str], base_answers: list[str],
+             settings: EvalSettings) -> EvalResults:
+    judged = [i for i, o in enumerate(outcomes) if o is not None]
+    scores = stats.scores_of([outcomes[i] for i in judged])
+    len_model = [stats.words(model_answers[i]) for i in judged]
+    len_base = [stats.words(base_answers[i]) for i in judged]
+    low, high = stats.bootstrap_ci(scores, confidence=settings.confidence, n_resamples=settings.n_resamples,
+                                   seed=settings.seed)
+    lc = stats.length_controlled_win_rate(scores, len_model, len_base)
+    s = run_summary
+    return EvalResults(
+        n=len(outcomes), judged=len(judged), failed=len(outcomes) - len(judged), wins=outcomes.count("win"),
+        ties=outcomes.count("tie"), losses=outcomes.count("loss"), win_rate=_round(stats.win_rate(scores)),
+        win_rate_ci=[_round(low), _round(high)], confidence=settings.confidence,
+        ci_method="bootstrap over prompts (scipy.stats.bootstrap, BCa)", lc_win_rate=_round(lc["lc_win_rate"]),
+        length_model={k: v for k, v in lc.items() if k != "lc_win_rate"},
+        position_inconsistency_rate=s.position_inconsistency_rate, flip_rate=s.flip_rate,
+        first_position_rate=s.first_position_rate, parse_failures=s.parse_failures,
+        backend_failures=s.backend_failures, injection_guarded=s.guarded, identical_answers=s.identical)
+
+
+def _alignment_tax(model_gen, baseline_gen, heldout_text: str | None, settings: EvalSettings) -> dict:
+    ppl_model = _perplexity(model_gen, heldout_text, settings)
+    ppl_base = _perplexity(baseline_gen, heldout_text, settings)
+    ppl = {"text": str(HELDOUT_TEXT.name) if heldout_text is not None else None,
+           "model": ppl_model, "baseline": ppl_base}
+    if "perplexity" in ppl_model and "perplexity" in ppl_base:
+        ppl["change_pct"] = round(100.0 * (ppl_model["perplexity"] / ppl_base["perplexity"] - 1.0), 3)
+    return ppl
+
+
 def evaluate(model_gen, baseline_gen, prompts: Sequence[PromptItem], judge: Judge, *,
              settings: EvalSettings = EvalSettings(), cache: JudgeCache | None = None,
              heldout_text: str | None = None, prompts_source: str = "", progress: Progress | None = None,
-             trust: dict | None = None) -> dict:
+             trust: Trust | None = None) -> EvalReport:
     """Run the whole evaluation and return the report (see the module docstring). `trust` is the judge's
-    measured agreement with people (`judges.trust.Trust.to_dict()`), carried in the report with its warning."""
+    measured agreement with people (`judges.trust.vet_judge`), carried in the report with its warning."""
     prompts = list(prompts)[: settings.limit] if settings.limit else list(prompts)
     if not prompts:
         raise UserError("the evaluation has no prompts")
@@ -133,55 +238,28 @@ def evaluate(model_gen, baseline_gen, prompts: Sequence[PromptItem], judge: Judg
 
     say(0.9, "measuring perplexity (alignment tax)")
     t = time.time()
-    ppl_model = _perplexity(model_gen, heldout_text, settings)
-    ppl_base = _perplexity(baseline_gen, heldout_text, settings)
+    tax = _alignment_tax(model_gen, baseline_gen, heldout_text, settings)
     timings["perplexity"] = time.time() - t
 
     outcomes = [_outcome(j.winner) for j in run.judgments]
-    judged = [i for i, o in enumerate(outcomes) if o is not None]
-    scores = stats.scores_of([outcomes[i] for i in judged])
-    len_model = [stats.words(model_answers[i]) for i in judged]
-    len_base = [stats.words(base_answers[i]) for i in judged]
-    low, high = stats.bootstrap_ci(scores, confidence=settings.confidence, n_resamples=settings.n_resamples,
-                                   seed=settings.seed)
-    lc = stats.length_controlled_win_rate(scores, len_model, len_base)
     summary = run.summary()
-    results = {
-        "n": len(items), "judged": len(judged), "failed": len(items) - len(judged),
-        "wins": outcomes.count("win"), "ties": outcomes.count("tie"), "losses": outcomes.count("loss"),
-        "win_rate": _round(stats.win_rate(scores)), "win_rate_ci": [_round(low), _round(high)],
-        "confidence": settings.confidence, "ci_method": "bootstrap over prompts (scipy.stats.bootstrap, BCa)",
-        "lc_win_rate": _round(lc["lc_win_rate"]), "length_model": {k: v for k, v in lc.items() if k != "lc_win_rate"},
-        "position_inconsistency_rate": summary["position_inconsistency_rate"], "flip_rate": summary["flip_rate"],
-        "first_position_rate": summary["first_position_rate"], "parse_failures": summary["parse_failures"],
-        "backend_failures": summary["backend_failures"], "injection_guarded": summary["guarded"],
-        "identical_answers": summary["identical"],
-    }
-    ppl = {"text": str(HELDOUT_TEXT.name) if heldout_text is not None else None,
-           "model": ppl_model, "baseline": ppl_base}
-    if "perplexity" in ppl_model and "perplexity" in ppl_base:
-        ppl["change_pct"] = round(100.0 * (ppl_model["perplexity"] / ppl_base["perplexity"] - 1.0), 3)
     samples = [{"id": item.key, "prompt": prompts[i].text, "model": model_answers[i], "baseline": base_answers[i],
                 "outcome": outcomes[i] or "failed", "first": j.first.winner, "second": j.second_winner,
                 "rationale": j.rationale, "error": j.error}
                for i, (item, j) in enumerate(zip(items, run.judgments))]
     say(1.0, "done")
-    return {
-        "kind": REPORT_KIND, "version": REPORT_VERSION, "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
-        "model": model_gen.name, "baseline": baseline_gen.name,
-        "prompts": {"source": prompts_source, "count": len(items)},
-        "judge": run.judge, "judge_trust": trust, "settings": asdict(settings), "results": results,
-        "lengths": {"model_mean_words": _mean([stats.words(a) for a in model_answers]),
-                    "baseline_mean_words": _mean([stats.words(a) for a in base_answers]),
-                    "model_mean_chars": _mean([len(a) for a in model_answers]),
-                    "baseline_mean_chars": _mean([len(a) for a in base_answers])},
-        "pathologies": {"model": stats.pathology_counts(model_answers),
-                        "baseline": stats.pathology_counts(base_answers), "of": len(items)},
-        "alignment_tax": ppl,
-        "usage": summary["usage"] | {"cost_usd": summary["cost_usd"]},
-        "timings_s": {k: round(v, 2) for k, v in timings.items()},
-        "samples": samples,
-    }
+    return EvalReport(
+        model=model_gen.name, baseline=baseline_gen.name, prompts={"source": prompts_source, "count": len(items)},
+        judge=run.judge, judge_trust=trust.to_dict() if trust is not None else None, settings=asdict(settings),
+        results=_results(summary, outcomes, model_answers, base_answers, settings),
+        lengths={"model_mean_words": _mean([stats.words(a) for a in model_answers]),
+                 "baseline_mean_words": _mean([stats.words(a) for a in base_answers]),
+                 "model_mean_chars": _mean([len(a) for a in model_answers]),
+                 "baseline_mean_chars": _mean([len(a) for a in base_answers])},
+        pathologies={"model": stats.pathology_counts(model_answers),
+                     "baseline": stats.pathology_counts(base_answers), "of": len(items)},
+        alignment_tax=tax, usage=summary.usage.to_dict() | {"cost_usd": summary.cost_usd},
+        timings_s={k: round(v, 2) for k, v in timings.items()}, samples=samples)
 
 
 def _round(value: float | None, digits: int = 4) -> float | None:
@@ -198,10 +276,10 @@ def _mean(values: list[float]) -> float | None:
 def evaluate_and_save(workspace: Workspace, store, generators, prompts: Sequence[PromptItem], model: str,
                       baseline: str, judge: Judge, *, settings: EvalSettings = EvalSettings(),
                       force_judge: bool = False, prompts_source: str = "", progress: Progress | None = None
-                      ) -> tuple[dict, Path]:
-    access.require_admin("evaluation")
+                      ) -> tuple[EvalReport, Path]:
     """The judge measured against people first (refused at chance unless forced), then `evaluate`, then the
     report saved under evals/. What the Evaluate tab and the Train tab's "against the base" button run."""
+    access.require_admin("evaluation")
     from ..judges.trust import vet_judge
 
     cache = JudgeCache.for_workspace(workspace)
@@ -209,13 +287,13 @@ def evaluate_and_save(workspace: Workspace, store, generators, prompts: Sequence
     model_gen, baseline_gen = generators.get(model), generators.get(baseline)
     heldout = HELDOUT_TEXT.read_text(encoding="utf-8") if settings.perplexity and HELDOUT_TEXT.is_file() else None
     report = evaluate(model_gen, baseline_gen, prompts, judge, settings=settings, cache=cache, heldout_text=heldout,
-                      prompts_source=prompts_source, progress=progress, trust=trust.to_dict())
+                      prompts_source=prompts_source, progress=progress, trust=trust)
     path = save_report(report, default_report_path(workspace, model_gen.name, baseline_gen.name))
     remember_in_model_card(getattr(generators, "registry", None), model, report, path)
     return report, path
 
 
-def remember_in_model_card(registry, model: str, report: dict, path: Path) -> None:
+def remember_in_model_card(registry, model: str, report: EvalReport, path: Path) -> None:
     """When the evaluated model is a training run's, its card and model card (README.md) keep the result."""
     from ...training.model_card import record_evaluation
 
@@ -226,12 +304,12 @@ def remember_in_model_card(registry, model: str, report: dict, path: Path) -> No
     run_dir = folder.parent
     if folder.name != "model" or not (run_dir / "card.json").is_file():
         return
-    r, tax = report["results"], report.get("alignment_tax") or {}
+    r, tax = report.results, report.alignment_tax or {}
     record_evaluation(run_dir, {
-        "baseline": report["baseline"], "judge": report["judge"]["name"], "n": r["n"], "wins": r["wins"],
-        "ties": r["ties"], "losses": r["losses"], "win_rate": r["win_rate"], "win_rate_ci": r["win_rate_ci"],
-        "perplexity_change_pct": tax.get("change_pct"), "report": str(path),
-        "warning": (report.get("judge_trust") or {}).get("warning"), "created": report["created"]})
+        "baseline": report.baseline, "judge": report.judge["name"], "n": r.n, "wins": r.wins, "ties": r.ties,
+        "losses": r.losses, "win_rate": r.win_rate, "win_rate_ci": r.win_rate_ci,
+        "perplexity_change_pct": tax.get("change_pct"), "report": str(path), "warning": report.warning,
+        "created": report.created})
 
 
 def reports_dir(workspace: Workspace) -> Path:
@@ -246,7 +324,7 @@ def default_report_path(workspace: Workspace, model: str, baseline: str) -> Path
     return reports_dir(workspace) / f"{stamp}-{short(model)}-vs-{short(baseline)}.json"
 
 
-def save_report(report: dict, path: str | Path) -> Path:
+def save_report(report: EvalReport, path: str | Path) -> Path:
     """Write the report as JSON via a temporary file renamed into place (never half a file)."""
     path = Path(path)
     if path.suffix.lower() != ".json":
@@ -255,7 +333,7 @@ def save_report(report: dict, path: str | Path) -> Path:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(report, handle, ensure_ascii=False, indent=2)
+            json.dump(report.to_dict(), handle, ensure_ascii=False, indent=2)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -263,7 +341,7 @@ def save_report(report: dict, path: str | Path) -> Path:
     return path
 
 
-def load_report(path: str | Path) -> dict:
+def load_report(path: str | Path) -> EvalReport:
     path = Path(path)
     try:
         report = json.loads(path.read_text(encoding="utf-8"))
@@ -271,7 +349,10 @@ def load_report(path: str | Path) -> dict:
         raise UserError(f"cannot read the report {path.name}: {exc}") from None
     if not isinstance(report, dict) or report.get("kind") != REPORT_KIND:
         raise UserError(f"{path.name} is not an AlignStudio evaluation report")
-    return report
+    try:
+        return EvalReport.from_dict(report)
+    except (KeyError, TypeError) as exc:
+        raise UserError(f"{path.name} is not a complete evaluation report ({exc})") from None
 
 
 def list_reports(workspace: Workspace) -> list[Path]:
@@ -287,36 +368,35 @@ def _pct(value: float | None) -> str:
     return "n/a" if value is None else f"{100 * value:.1f}%"
 
 
-def summary_markdown(report: dict) -> str:
-    r = report["results"]
-    low, high = r["win_rate_ci"]
+def summary_markdown(report: EvalReport) -> str:
+    r = report.results
+    low, high = r.win_rate_ci
     ci = f"[{_pct(low)}, {_pct(high)}]" if low is not None else "(too few judged prompts for an interval)"
-    tax = report["alignment_tax"]
+    tax = report.alignment_tax
     if "change_pct" in tax:
         tax_line = (f"perplexity on held-out text: model {tax['model']['perplexity']:.2f}, baseline "
                     f"{tax['baseline']['perplexity']:.2f} ({tax['change_pct']:+.1f}%)")
     else:
         reason = tax.get("model", {}).get("skipped") or tax.get("baseline", {}).get("skipped") or "n/a"
         tax_line = f"perplexity: skipped ({reason})"
-    usage = report["usage"]
+    usage = report.usage
     cost = f", ${usage['cost_usd']:.4f}" if usage.get("cost_usd") is not None else ""
-    trust = report.get("judge_trust") or {}
+    trust = report.judge_trust or {}
     lines = [f"**{trust['warning']}**"] if trust.get("warning") else []
     lines += [
-        f"**{report['model']}** vs **{report['baseline']}** on {r['n']} prompts, judged by "
-        f"`{report['judge']['name']}` in both orders",
-        f"- wins / ties / losses: **{r['wins']} / {r['ties']} / {r['losses']}**"
-        + (f" ({r['failed']} without a verdict)" if r["failed"] else ""),
-        f"- win rate (ties count half): **{_pct(r['win_rate'])}**, {int(100 * r['confidence'])}% CI {ci}",
-        f"- length-controlled win rate: **{_pct(r['lc_win_rate'])}** "
-        f"(length coefficient {r['length_model'].get('length_coef')})",
-        f"- judge position inconsistency: {_pct(r['position_inconsistency_rate'])} of pairs; flips "
-        f"{_pct(r['flip_rate'])}; the first-shown answer won {_pct(r['first_position_rate'])} of decisive calls; "
-        f"parse failures {r['parse_failures']}"
-        + (f"; {r['identical_answers']} identical answer pairs (ties, not judged)"
-           if r.get("identical_answers") else ""),
-        f"- mean length (words): model {report['lengths']['model_mean_words']}, baseline "
-        f"{report['lengths']['baseline_mean_words']}",
+        f"**{report.model}** vs **{report.baseline}** on {r.n} prompts, judged by "
+        f"`{report.judge['name']}` in both orders",
+        f"- wins / ties / losses: **{r.wins} / {r.ties} / {r.losses}**"
+        + (f" ({r.failed} without a verdict)" if r.failed else ""),
+        f"- win rate (ties count half): **{_pct(r.win_rate)}**, {int(100 * r.confidence)}% CI {ci}",
+        f"- length-controlled win rate: **{_pct(r.lc_win_rate)}** "
+        f"(length coefficient {r.length_model.get('length_coef')})",
+        f"- judge position inconsistency: {_pct(r.position_inconsistency_rate)} of pairs; flips "
+        f"{_pct(r.flip_rate)}; the first-shown answer won {_pct(r.first_position_rate)} of decisive calls; "
+        f"parse failures {r.parse_failures}"
+        + (f"; {r.identical_answers} identical answer pairs (ties, not judged)" if r.identical_answers else ""),
+        f"- mean length (words): model {report.lengths['model_mean_words']}, baseline "
+        f"{report.lengths['baseline_mean_words']}",
         f"- alignment tax: {tax_line}",
         f"- judge vs people: {trust.get('line') or 'not measured'}",
         f"- judge usage: {usage['calls']} calls ({usage['cached']} cached), {usage['input_tokens']} input / "
@@ -325,14 +405,14 @@ def summary_markdown(report: dict) -> str:
     return "\n".join(lines)
 
 
-def pathology_table(report: dict) -> pd.DataFrame:
-    p = report["pathologies"]
+def pathology_table(report: EvalReport) -> pd.DataFrame:
+    p = report.pathologies
     return pd.DataFrame([{"pathology": name, "model": p["model"][name], "baseline": p["baseline"][name],
                           "of": p["of"]} for name in stats.PATHOLOGIES])
 
 
-def samples_table(report: dict, limit: int | None = None) -> pd.DataFrame:
-    rows = report["samples"][:limit] if limit else report["samples"]
+def samples_table(report: EvalReport, limit: int | None = None) -> pd.DataFrame:
+    rows = report.samples[:limit] if limit else report.samples
     return pd.DataFrame([{"id": s["id"], "prompt": s["prompt"], "model": s["model"], "baseline": s["baseline"],
                           "outcome": s["outcome"], "rationale": s["rationale"]} for s in rows],
                         columns=["id", "prompt", "model", "baseline", "outcome", "rationale"])

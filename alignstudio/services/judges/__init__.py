@@ -6,7 +6,8 @@ local model's own next-token probabilities of "A" vs "B"; on the embedded 135M m
 server through `base_url`: vLLM, llama.cpp server, Ollama, ...) and `anthropic`. `make_judge` builds one.
 
 This package owns the judge prompt and its parser (`prompt`), the backends (`rules`, `local`, `remote`), the
-swapped-order protocol with its cache and token counts (`protocol`), bulk labeling of the store (`bulk`),
+swapped-order protocol with its cache and token counts (`protocol`), a judge's settings and the one way to
+build the judge they describe (`config`), bulk labeling of the store (`bulk`),
 judge/human agreement (`agreement`) and the measurement every judge passes before it is used (`trust`). API keys come from the environment or the caller; a judge never stores
 them in an attribute, a log, a cache, a report or its repr.
 """

@@ -11,6 +11,7 @@ judge has no such verdict.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from dataclasses import asdict, dataclass
 
 import pandas as pd
 
@@ -44,18 +45,30 @@ def _judge_verdicts(rows: list[dict], source: str) -> dict[str, str]:
     return {row["pair_id"]: _verdict(row["verdict"]) for row in rows if row["source"] == source}
 
 
-def compare(consensus: dict[str, str], verdicts: dict[str, str]) -> dict:
+@dataclass(frozen=True)
+class Agreement:
+    """A rater against the human consensus: pairs both labeled, percent agreement and Cohen's kappa."""
+
+    shared: int
+    agreement: float | None
+    kappa: float | None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def compare(consensus: dict[str, str], verdicts: dict[str, str]) -> Agreement:
     shared = sorted(set(consensus) & set(verdicts))
     judge = [verdicts[p] for p in shared]
     human = [consensus[p] for p in shared]
     kappa = cohen_kappa(judge, human) if shared else None
     agreement = sum(a == b for a, b in zip(judge, human)) / len(shared) if shared else None
-    return {"shared": len(shared), "agreement": None if agreement is None else round(agreement, 4),
-            "kappa": None if kappa is None else round(kappa, 4)}
+    return Agreement(len(shared), None if agreement is None else round(agreement, 4),
+                     None if kappa is None else round(kappa, 4))
 
 
-def judge_vs_humans(store: Store, source: str) -> dict:
-    """{"shared", "agreement", "kappa"} of one judge source against the human consensus."""
+def judge_vs_humans(store: Store, source: str) -> Agreement:
+    """One judge source against the human consensus."""
     rows = store.preference_rows()
     return compare(human_consensus(rows), _judge_verdicts(rows, source))
 
@@ -97,8 +110,8 @@ def agreement_table(store: Store, cache: JudgeCache | None = None) -> pd.DataFra
         mine = [r for r in rows if r["source"] == source]
         stats = compare(consensus, _judge_verdicts(rows, source))
         biases = judgment_biases(cache.judgments(source.split(":", 1)[1])) if cache is not None else {}
-        table.append({"rater": source, "labels": len(mine), "shared with humans": stats["shared"],
-                      "agreement": stats["agreement"], "kappa": stats["kappa"],
+        table.append({"rater": source, "labels": len(mine), "shared with humans": stats.shared,
+                      "agreement": stats.agreement, "kappa": stats.kappa,
                       "flip rate on swap": biases.get("flip_rate"),
                       "first/left position won": biases.get("first_position_rate"),
                       "longer answer won": _longer_won(mine)})

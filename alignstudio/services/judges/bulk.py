@@ -19,8 +19,8 @@ from ...core.errors import UserError
 from ...core.formats import read_records
 from ...core.store import PairRecord, Store
 from . import Judge
-from .agreement import judge_vs_humans
-from .protocol import JudgeCache, JudgeRun, PairItem, PairJudgment, ProgressFn, judge_pairs
+from .agreement import Agreement, judge_vs_humans
+from .protocol import JudgeCache, JudgeRun, PairItem, PairJudgment, ProgressFn, RunSummary, judge_pairs
 from .trust import Trust, vet_judge
 
 SCOPES = {
@@ -49,34 +49,48 @@ def pairs_to_judge(store: Store, source: str, scope: str = "unlabeled", limit: i
     return pairs[:limit] if limit is not None else pairs
 
 
-def check_gate(store: Store, source: str, min_kappa: float | None) -> dict | None:
+def check_gate(store: Store, source: str, min_kappa: float | None) -> Agreement | None:
     """Raise UserError unless the judge's kappa against the humans reaches `min_kappa` (None = no gate)."""
     if min_kappa is None:
         return None
     if not -1.0 <= min_kappa <= 1.0:
         raise UserError(f"the minimum kappa must be between -1 and 1, got {min_kappa}")
     stats = judge_vs_humans(store, source)
-    if stats["kappa"] is None:
-        raise UserError(f"{source} has no measurable agreement with human labels yet ({stats['shared']} shared pairs); "
+    if stats.kappa is None:
+        raise UserError(f"{source} has no measurable agreement with human labels yet ({stats.shared} shared pairs); "
                         f"judge pairs humans labeled first (scope 'human') to measure it against the minimum kappa "
                         f"{min_kappa:g}")
-    if stats["kappa"] < min_kappa:
-        raise UserError(f"{source} agrees with humans at kappa {stats['kappa']:.2f} on {stats['shared']} shared pairs, "
+    if stats.kappa < min_kappa:
+        raise UserError(f"{source} agrees with humans at kappa {stats.kappa:.2f} on {stats.shared} shared pairs, "
                         f"below the required {min_kappa:g}: it may not label pairs in bulk")
     return stats
 
 
 @dataclass
 class BulkResult:
+    """What bulk judging did: the run, the events it wrote, the gate's measurement and the judge's trust."""
+
     run: JudgeRun
     scope: str
     events: list[str] = field(default_factory=list)
-    gate: dict | None = None
+    gate: Agreement | None = None
     trust: Trust | None = None
 
-    def summary(self) -> dict:
-        return self.run.summary() | {"scope": self.scope, "events_written": len(self.events), "gate": self.gate,
-                                     "judge_trust": self.trust.to_dict() if self.trust else None}
+    def summary(self) -> RunSummary:
+        return self.run.summary()
+
+    def status_markdown(self, source: str) -> str:
+        """The Evaluate tab's status: the counts, the events written and the judge's trust."""
+        s = self.summary()
+        if s.pairs == 0:
+            status = f"No pairs to judge in scope **{self.scope}**."
+        else:
+            status = (f"**{source}** judged {s.pairs} pairs ({self.scope}): {s.line()}"
+                      f"\n\nRecorded **{len(self.events)}** events")
+        if self.trust is not None:
+            status = (f"**{self.trust.warning}**\n\n" if self.trust.warning else "") + status + \
+                f"\n\nJudge vs people: {self.trust.line()}"
+        return status
 
 
 def judge_store(store: Store, judge: Judge, *, cache: JudgeCache | None = None, scope: str = "unlabeled",

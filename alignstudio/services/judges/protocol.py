@@ -120,7 +120,7 @@ class JudgeRun:
     usage: Usage
     cost: float | None
 
-    def summary(self) -> dict:
+    def summary(self) -> "RunSummary":
         """Counts and rates; the position statistics cover the pairs the judge saw in both orders."""
         judged = [j for j in self.judgments if j.consistent is not None]
         both = [j for j in judged if not j.identical]
@@ -128,18 +128,52 @@ class JudgeRun:
         first_won = [j.first.winner == "A" for j in both if j.first.winner in SIDES]
         first_won += [j.second.winner == "A" for j in both if j.second.winner in SIDES]
         counts = Counter(j.winner for j in self.judgments)
-        return {
-            "pairs": len(self.judgments), "judged": len(judged), "failed": len(self.judgments) - len(judged),
-            "A": counts["A"], "B": counts["B"], "tie": counts["tie"],
-            "identical": sum(j.identical for j in self.judgments),
-            "parse_failures": sum(v.failure == "parse" for v in verdicts),
-            "backend_failures": sum(v.failure in ("backend", "input") for v in verdicts),
-            "position_inconsistency_rate": _rate(sum(j.consistent is False for j in both), len(both)),
-            "flip_rate": _rate(sum(j.flipped for j in both), len(both)),
-            "first_position_rate": _rate(sum(first_won), len(first_won)),
-            "guarded": sum(j.guarded for j in self.judgments),
-            "usage": self.usage.to_dict(), "cost_usd": None if self.cost is None else round(self.cost, 6),
-        }
+        return RunSummary(
+            pairs=len(self.judgments), judged=len(judged), failed=len(self.judgments) - len(judged),
+            a=counts["A"], b=counts["B"], tie=counts["tie"], identical=sum(j.identical for j in self.judgments),
+            parse_failures=sum(v.failure == "parse" for v in verdicts),
+            backend_failures=sum(v.failure in ("backend", "input") for v in verdicts),
+            position_inconsistency_rate=_rate(sum(j.consistent is False for j in both), len(both)),
+            flip_rate=_rate(sum(j.flipped for j in both), len(both)),
+            first_position_rate=_rate(sum(first_won), len(first_won)),
+            guarded=sum(j.guarded for j in self.judgments), usage=self.usage,
+            cost_usd=None if self.cost is None else round(self.cost, 6))
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """A judging run in figures: verdict counts, failures, position statistics, tokens and cost."""
+
+    pairs: int
+    judged: int
+    failed: int
+    a: int
+    b: int
+    tie: int
+    identical: int
+    parse_failures: int
+    backend_failures: int
+    position_inconsistency_rate: float | None
+    flip_rate: float | None
+    first_position_rate: float | None
+    guarded: int
+    usage: Usage
+    cost_usd: float | None
+
+    def to_dict(self) -> dict:
+        """The figures as JSON (the sides under their names "A" and "B")."""
+        data = {name: getattr(self, name) for name in self.__dataclass_fields__}
+        data |= {"A": data.pop("a"), "B": data.pop("b"), "usage": self.usage.to_dict()}
+        return data
+
+    def line(self) -> str:
+        """One line for the CLI and the Evaluate tab."""
+        pct = "n/a" if self.position_inconsistency_rate is None else f"{100 * self.position_inconsistency_rate:.1f}%"
+        cost = f", ${self.cost_usd:.4f}" if self.cost_usd is not None else ""
+        u = self.usage
+        return (f"A {self.a}, B {self.b}, tie {self.tie}, no verdict {self.failed} (parse failures "
+                f"{self.parse_failures}, failed calls {self.backend_failures}); position inconsistency {pct}; "
+                f"{u.calls} calls ({u.cached} cached), {u.input_tokens} in / {u.output_tokens} out tokens{cost}")
 
 
 def _rate(k: int, n: int) -> float | None:

@@ -19,7 +19,6 @@ import os
 import random
 from dataclasses import asdict, dataclass
 
-from ...core import access
 from ...core.errors import UserError
 from ...core.store import Store
 from . import Judge
@@ -105,16 +104,16 @@ def measure_judge(judge: Judge, store: Store, *, limit: int = MAX_SAMPLE, seed: 
     run = judge_pairs(judge, items, cache=cache)
     verdicts = {j.key: j.winner for j in run.judgments if j.winner is not None}
     stats = compare(truth, verdicts)
-    position = run.summary()["first_position_rate"]
+    position = run.summary().first_position_rate
     if len(set(truth.values())) < 2:
-        return Trust(judge.source, stats["shared"], stats["agreement"], None, position, "unmeasured",
+        return Trust(judge.source, stats.shared, stats.agreement, None, position, "unmeasured",
                      f"the human labels have one class only ({next(iter(truth.values()))}): kappa is undefined"
                      f"{held}; label more varied pairs", excluded_trained=excluded)
-    at_chance = (stats["kappa"] is None or stats["kappa"] < KAPPA_FLOOR
+    at_chance = (stats.kappa is None or stats.kappa < KAPPA_FLOOR
                  or (position is not None and position > POSITION_CEILING))
     note = (f"kappa below {KAPPA_FLOOR} or position bias above {100 * POSITION_CEILING:.0f}%" if at_chance
             else "agrees with people beyond chance") + held
-    return Trust(judge.source, stats["shared"], stats["agreement"], stats["kappa"], position,
+    return Trust(judge.source, stats.shared, stats.agreement, stats.kappa, position,
                  "at chance" if at_chance else "trusted", note, excluded_trained=excluded)
 
 
@@ -153,33 +152,12 @@ def choose_judge(kind: str | None, model: str | None, store: Store) -> tuple[str
     return default_judge()
 
 
+
 def judge_from_controls(kind: str | None, judge_model: str | None, base_url: str | None, api_key: str | None,
                         criteria, *, store: Store, generators, default_model: str) -> Judge:
-    """The judge a form describes, for every tab that picks one: "auto" (or empty) = the best available (see
-    `choose_judge`), the local judge defaults to the app's model, empty criteria = the defaults. The key goes to
-    the SDK client only. A base URL typed in the form is checked (no link-local or metadata address) and gets
-    only the key typed with it: the server's environment keys go to the endpoints configured at start-up."""
-    access.require_admin("judges")
-    from . import endpoints, make_judge
-    from .prompt import clean_criteria
-    from .typed_urls import check_typed_url, typed_key
+    """Bridge for ui/train_runs.py (another change moves it to `config.build_judge(JudgeConfig.from_form(...))`);
+    remove it once nothing calls it."""
+    from .config import JudgeConfig, build_judge
 
-    base_url = (base_url or "").strip() or None
-    key_env = None
-    configured = endpoints.named(base_url)
-    if configured is not None:  # picked by name: the operator's URL, with the key from the server's environment
-        base_url, key_env, api_key = configured.base_url, configured.key_env, None
-        kind = configured.kind if (kind or "auto") in ("auto", "openai", "anthropic") else kind
-    elif base_url:
-        base_url, api_key = check_typed_url(base_url), typed_key(api_key)
-    if (kind or "auto") == "auto":
-        kind, judge_model, default_url = choose_judge(None, judge_model, store)
-        base_url = base_url or default_url
-    if kind == "local" and not (judge_model or "").strip():
-        judge_model = default_model
-    text = "\n".join(criteria) if isinstance(criteria, (list, tuple)) else (criteria or "")
-    if configured is not None and not configured.key_env:
-        api_key = typed_key(None)  # the endpoint needs no key: none from the environment either
-    return make_judge(kind, model=(judge_model or "").strip() or None, base_url=base_url, api_key=api_key or None,
-                      criteria=clean_criteria(text) if text.strip() else None, generators=generators,
-                      key_env=key_env)
+    return build_judge(JudgeConfig.from_form(kind, judge_model, base_url, api_key, criteria), store=store,
+                       generators=generators, default_model=default_model)

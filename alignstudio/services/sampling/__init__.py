@@ -27,32 +27,35 @@ from transformers import (
 )
 
 from ...core.errors import UserError
+from ..settings import check_bounds, setting
 
 
 @dataclass(frozen=True)
 class SamplingSettings:
-    """Two sampling settings (A and B) for a pair; the seed article samples at 0.7 and 1.0."""
+    """Two sampling settings (A and B) for a pair; the seed article samples at 0.7 and 1.0. Each field holds
+    its default, bounds and help; the CLI flags and the app's controls are built from them."""
 
-    temperature_a: float = 0.7
-    temperature_b: float = 1.0
-    top_p: float = 0.95
-    max_new_tokens: int = 128
-    seed: int | None = None
-    similarity_threshold: float = 0.9   # fuzz.ratio/100 above this = near-identical, resample
-    max_attempts: int = 3               # resampling tries before the prompt is skipped
+    temperature_a: float = setting(0.7, label="Temperature A", help="temperature of response A",
+                                   minimum=0.05, maximum=2.0, step=0.05)
+    temperature_b: float = setting(1.0, label="Temperature B", help="temperature of response B",
+                                   minimum=0.05, maximum=2.0, step=0.05)
+    top_p: float = setting(0.95, label="top_p", help="nucleus sampling: the smallest set of tokens with this mass",
+                           maximum=1.0, step=0.01)
+    max_new_tokens: int = setting(128, label="Max new tokens", help="tokens generated per response at most",
+                                  minimum=1, maximum=2048)
+    seed: int | None = setting(None, label="Seed", help="make the run reproducible (empty = random)")
+    similarity_threshold: float = setting(0.9, label="Similarity threshold", maximum=1.0,
+                                          help="resample a pair whose responses are more similar than this (0-1)")
+    max_attempts: int = setting(3, help="resampling tries before the prompt is skipped", minimum=1)
     # synthetic pairs: each side answers under its own system prompt ("" = the prompt as it is)
-    system_a: str = ""
-    system_b: str = ""
+    system_a: str = setting("", label="System prompt A (synthetic pairs; empty = none)",
+                            help="system prompt of response A")
+    system_b: str = setting("", label="System prompt B", help="system prompt of response B")
 
     def __post_init__(self):
-        for name in ("temperature_a", "temperature_b"):
-            value = getattr(self, name)
-            if not 0.05 <= value <= 2.0:
-                raise UserError(f"{name} must be between 0.05 and 2.0, got {value}")
+        check_bounds(self, "temperature_a", "temperature_b", "max_new_tokens")
         if not 0.0 < self.top_p <= 1.0:
             raise UserError(f"top_p must be in (0, 1], got {self.top_p}")
-        if not 1 <= self.max_new_tokens <= 2048:
-            raise UserError(f"max_new_tokens must be between 1 and 2048, got {self.max_new_tokens}")
         if not 0.0 < self.similarity_threshold <= 1.0:
             raise UserError(f"similarity_threshold must be in (0, 1], got {self.similarity_threshold}")
         if self.max_attempts < 1:

@@ -11,7 +11,7 @@ from alignstudio.cli import build_parser
 from alignstudio.services.evaluation import EvalSettings
 from alignstudio.services.judges.config import JudgeConfig
 from alignstudio.services.sampling import SamplingSettings
-from alignstudio.services.settings import spec
+from alignstudio.core.settings import setting_of
 
 
 def _defaults(command: str) -> dict:
@@ -69,15 +69,15 @@ def test_app_controls_show_the_dataclass_defaults_and_bounds(services):
         single = sampling_controls(services, "drift1", pair=False)
         view = evaluate.build(services)
     for name in ("temperature_a", "temperature_b", "top_p", "max_new_tokens", "system_a", "system_b"):
-        control, s = getattr(pair, name), spec(SamplingSettings, name)
+        control, s = getattr(pair, name), setting_of(SamplingSettings, name)
         assert control.value == s.default, name
         if isinstance(control, gr.Number):
             assert control.maximum == s.maximum, name
     assert single.temperature_a.value == SamplingSettings().temperature_a
-    assert pair.temperature_a.minimum == spec(SamplingSettings, "temperature_a").minimum
+    assert pair.temperature_a.minimum == setting_of(SamplingSettings, "temperature_a").minimum
     assert view.max_new_tokens.value == EvalSettings().max_new_tokens
-    assert view.max_new_tokens.maximum == spec(EvalSettings, "max_new_tokens").maximum
-    assert view.limit.value == spec(EvalSettings, "limit").form_default == 20
+    assert view.max_new_tokens.maximum == setting_of(EvalSettings, "max_new_tokens").maximum
+    assert view.limit.value == setting_of(EvalSettings, "limit").start == 20
     assert view.perplexity.value is EvalSettings().perplexity
     assert view.seed.placeholder == str(EvalSettings().seed)
     assert view.judge_kind.value == "auto" and view.force_judge.value is JudgeConfig().force

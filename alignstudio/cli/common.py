@@ -6,28 +6,28 @@ import argparse
 
 from ..core.workspace import Workspace
 from ..services.sampling import SamplingSettings
-from ..services.settings import spec
+from ..core.settings import setting_of
 
 
 def workspace(args: argparse.Namespace) -> Workspace:
     return Workspace.open(getattr(args, "workspace", None))
 
 
-def add_setting(parser, cls, name: str, flag: str | None = None, **overrides) -> None:
-    """One flag for the setting `cls.name`: its type, default and help come from the dataclass field (a
-    bool that defaults to True becomes --no-NAME). `overrides` go to `add_argument` as they are."""
-    s = spec(cls, name)
+def add_setting(parser, cls, name: str, flag: str | None = None, **overrides) -> argparse.Action:
+    """`--name-with-dashes` (or `flag`) for the setting `cls.name`, its value landing in `args.<name>`: the
+    field's default, help (with its range) and type; a bool is a switch (`--x/--no-x` where it defaults to
+    on). `overrides` go to `add_argument` as they are (another help, nargs, choices, a different default)."""
+    s = setting_of(cls, name)
     flag = flag or "--" + name.replace("_", "-")
-    bounds = (f" ({s.minimum}-{s.maximum})" if s.minimum is not None and s.maximum is not None else "")
-    kw: dict = {"default": s.default, "help": (s.help + bounds) or None}
+    bounds = f" ({s.minimum}-{s.maximum})" if s.minimum is not None and s.maximum is not None else ""
+    kw: dict = {"dest": name, "default": s.default, "help": (s.help + bounds) or None}
     if s.type is bool:
-        kw["action"] = "store_false" if s.default else "store_true"
-        if s.default:
-            flag = flag if flag.startswith("--no-") else "--no-" + flag[2:]
-            kw["dest"] = name
+        kw["action"] = argparse.BooleanOptionalAction if s.default else "store_true"
     else:
-        kw["type"] = s.type
-    parser.add_argument(flag, **(kw | overrides))
+        if s.type in (int, float):
+            kw["type"] = s.type
+        kw["metavar"] = flag.lstrip("-").replace("-", "_").upper()  # what argparse shows for a flag's own dest
+    return parser.add_argument(flag, **(kw | overrides))
 
 
 def add_sampling_args(parser: argparse.ArgumentParser) -> None:

@@ -29,11 +29,11 @@ from .common import add_setting, workspace
 def add_judge_args(parser) -> None:
     """The judge flags, built from JudgeConfig's fields (criteria come from --criteria FILE or --criterion)."""
     group = parser.add_argument_group("judge")
-    add_setting(group, JudgeConfig, "kind", "--judge", metavar="KIND")
-    add_setting(group, JudgeConfig, "model", "--judge-model")
-    add_setting(group, JudgeConfig, "force", "--force-judge")
-    add_setting(group, JudgeConfig, "base_url", "--judge-base-url")
-    add_setting(group, JudgeConfig, "key_env", "--api-key-env", metavar="VAR")
+    add_setting(group, JudgeConfig, "kind", "--judge", dest="judge", metavar="KIND")
+    add_setting(group, JudgeConfig, "model", "--judge-model", dest="judge_model")
+    add_setting(group, JudgeConfig, "force", "--force-judge", dest="force_judge")
+    add_setting(group, JudgeConfig, "base_url", "--judge-base-url", dest="judge_base_url")
+    add_setting(group, JudgeConfig, "key_env", "--api-key-env", dest="api_key_env", metavar="VAR")
     group.add_argument("--criteria", default=None, metavar="FILE",
                        help="judge criteria, one per line (default: helpfulness, accuracy, clarity)")
     group.add_argument("--criterion", action="append", default=None, metavar="TEXT",

@@ -9,8 +9,8 @@ from ..core.registry import ModelRegistry
 from ..core.store import Store
 from ..services.labeling.active import fill_queue_by, labels_saved, margins_of, scorer
 from ..services.sampling.generators import GeneratorPool
-from .common import workspace
-from .spec_flags import add_spec_flag
+from ..training.spec import RunSpec
+from .common import add_setting, workspace
 
 
 def register(sub) -> None:
@@ -23,7 +23,7 @@ def register(sub) -> None:
                                    "labeled pairs, how many labels this order saves against a random order.")
     p.add_argument("--policy", default=None, help="current policy: a trained version or run folder")
     p.add_argument("--reference", default="smollm2", help="reference (SFT) model")
-    add_spec_flag(p, "beta", help="beta of the policy's implicit reward margin (give the policy's training beta; "
+    add_setting(p, RunSpec, "beta", help="beta of the policy's implicit reward margin (give the policy's training beta; "
                                   "default: the training default)")
     p.add_argument("--judge", choices=("implicit", "reward"), default=None,
                    help="score with a judge instead: implicit (a DPO run, --judge-model RUN) or reward (a reward "

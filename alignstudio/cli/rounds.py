@@ -9,9 +9,8 @@ from ..core.formats import load_prompts
 from ..core.store import Store
 from ..services.sampling.prompt_sets import SHIPPED
 from ..services.rounds import RoundsSettings, run_rounds
-from ..training.spec import settings
-from .common import workspace
-from .spec_flags import add_spec_flag
+from ..training.spec import RunSpec, settings
+from .common import add_setting, workspace
 
 ROUNDS_DEFAULTS = {f.name: f.default for f in dataclasses.fields(RoundsSettings)}
 
@@ -38,16 +37,16 @@ def register(sub) -> None:
     p.add_argument("--judge-steps", type=int, default=40, help="training steps of each retrained reward judge")
     p.add_argument("--pairs-per-round", type=int, default=16)
     # each round's training run: the flags, defaults and help of `train` (shorter pairs, so a shorter max length)
-    add_spec_flag(p, "max_steps", help="training steps per round (default: chosen from the round's pairs, like "
+    add_setting(p, RunSpec, "max_steps", help="training steps per round (default: chosen from the round's pairs, like "
                                        "`train`)")
-    add_spec_flag(p, "beta")
-    add_spec_flag(p, "learning_rate", "--lr", help="learning rate (default: chosen, like `train`)")
-    add_spec_flag(p, "max_length", default=ROUNDS_DEFAULTS["max_length"])
-    add_spec_flag(p, "batch_size", help="batch size (default: chosen, like `train`)")
+    add_setting(p, RunSpec, "beta")
+    add_setting(p, RunSpec, "learning_rate", "--lr", help="learning rate (default: chosen, like `train`)")
+    add_setting(p, RunSpec, "max_length", default=ROUNDS_DEFAULTS["max_length"])
+    add_setting(p, RunSpec, "batch_size", help="batch size (default: chosen, like `train`)")
     p.add_argument("--max-new-tokens", type=int, default=96)
     p.add_argument("--eval-limit", type=int, default=16, help="held-out prompts per evaluation")
     p.add_argument("--seed", type=int, default=0)
-    add_spec_flag(p, "report_to", nargs="+", choices=["none", *settings()["report_to"].choices], metavar="TRACKER",
+    add_setting(p, RunSpec, "report_to", nargs="+", choices=["none", *settings()["report_to"].choices], metavar="TRACKER",
                   help="experiment trackers for each round's training run: tensorboard, wandb, mlflow, trackio")
     p.add_argument("--out", required=True, help="rounds folder to write")
     p.set_defaults(func=run)

@@ -17,8 +17,7 @@ from ..core.errors import UserError
 from ..core.store import Store
 from ..services.data.checks import gate_training_data
 from ..training.spec import METHOD_ALIASES, METHODS, RunSpec, settings
-from .common import workspace
-from .spec_flags import add_spec_flag
+from .common import add_setting, workspace
 
 ACCELERATE_CONFIGS = Path(__file__).resolve().parents[2] / "configs" / "accelerate"
 # RunSpec fields with a flag of their own (field, flag; None = --field-name), in the order --help lists them
@@ -38,7 +37,7 @@ def register(sub) -> None:
     p.add_argument("--method", choices=[*METHODS, *METHOD_ALIASES], default=None,
                    help="training method (ipo = dpo with loss type ipo; reward = a reward model for `--judge reward`)")
     p.add_argument("--data", help=RunSpec.help("data"))
-    add_spec_flag(p, "model")
+    add_setting(p, RunSpec, "model")
     p.add_argument("--out", default=None, help="run folder to create (default: a new run under workspace/runs)")
     p.add_argument("--resume", metavar="DIR", default=None,
                    help="continue a cancelled or failed run folder from its last checkpoint")
@@ -46,13 +45,13 @@ def register(sub) -> None:
                    help="train even if `alignstudio validate` finds errors in the data")
     g = p.add_argument_group("training settings")
     for name, flag in TRAINING_FLAGS:
-        add_spec_flag(g, name, flag)
-    add_spec_flag(g, "loss_type", help="comma-separated; " + RunSpec.help("loss_type"))
-    add_spec_flag(g, "loss_weights", help="comma-separated; " + RunSpec.help("loss_weights"))
-    add_spec_flag(g, "report_to", nargs="+", choices=["none", *settings()["report_to"].choices], metavar="TRACKER")
+        add_setting(g, RunSpec, name, flag)
+    add_setting(g, RunSpec, "loss_type", help="comma-separated; " + RunSpec.help("loss_type"))
+    add_setting(g, RunSpec, "loss_weights", help="comma-separated; " + RunSpec.help("loss_weights"))
+    add_setting(g, RunSpec, "report_to", nargs="+", choices=["none", *settings()["report_to"].choices], metavar="TRACKER")
     h = p.add_argument_group("held-out labels")
     for name in HELDOUT_FLAGS:
-        add_spec_flag(h, name)
+        add_setting(h, RunSpec, name)
     s = p.add_argument_group("several GPUs")
     s.add_argument("--print-launch", action="store_true",
                    help="prepare the run folder and print the `accelerate launch` command instead of training")

@@ -15,11 +15,13 @@ import dataclasses
 import json
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..core.errors import UserError
+from ..core.settings import Setting, from_values, setting
+from ..core.settings import settings as settings_of
 from .trackers import TRACKERS, check_trackers
 
 METHODS = ("dpo", "kto", "orpo", "simpo", "reward")  # reward: a Bradley-Terry reward model (training.reward)
@@ -39,105 +41,99 @@ REFERENCE_METHODS = ("dpo", "kto")
 SWEEP_BETAS = (0.01, 0.05, 0.1, 0.2, 0.5)  # a beta sweep's values unless the user lists others
 
 
-def _f(default, help: str, **kw):
-    if isinstance(default, (list, dict)):
-        return field(default_factory=lambda d=default: json.loads(json.dumps(d)), metadata={"help": help, **kw})
-    return field(default=default, metadata={"help": help, **kw})
-
-
 @dataclass
 class RunSpec:
     """One training run. Invalid values raise `UserError` naming the field."""
 
     # -- what to train ---------------------------------------------------------------------------
-    method: str = _f("dpo", "Training method: dpo, kto, orpo or simpo (ipo = dpo with loss_type ipo).",
+    method: str = setting("dpo", "Training method: dpo, kto, orpo or simpo (ipo = dpo with loss_type ipo).",
                      label="Method")
-    model: str = _f("smollm2", "Base model: a registry name ('smollm2', a trained version), a run folder or a "
+    model: str = setting("smollm2", "Base model: a registry name ('smollm2', a trained version), a run folder or a "
                                "local checkpoint folder. An adapter continues training from its weights.",
                     label="Base model")
-    data: str = _f("", "Training data: a JSONL/Parquet file or a datasets snapshot folder. DPO/ORPO/SimPO "
+    data: str = setting("", "Training data: a JSONL/Parquet file or a datasets snapshot folder. DPO/ORPO/SimPO "
                        "need prompt/chosen/rejected; KTO takes prompt/completion/label (pairs are unpaired).")
 
     # -- the loss ----------------------------------------------------------------------------------
-    loss_type: list[str] | None = _f(None, "Loss type(s). DPO: sigmoid, ipo, hinge, robust, ... and lists such "
+    loss_type: list[str] | None = setting(None, "Loss type(s). DPO: sigmoid, ipo, hinge, robust, ... and lists such "
                                            "as ['sigmoid', 'sft'] (an SFT term, RPO). KTO: kto or "
                                            "apo_zero_unpaired. Empty = the method's default.",
                                          label="Loss type",
                                          info="DPO: add 'sft' for an SFT term; ipo/robust for noisy labels")
-    loss_weights: list[float] | None = _f(None, "Weights for a list of DPO loss types (same length); default 1.0 each.")
-    beta: float = _f(0.1, "How far the model may move from the reference: higher = more conservative. DPO "
+    loss_weights: list[float] | None = setting(None, "Weights for a list of DPO loss types (same length); default 1.0 each.")
+    beta: float = setting(0.1, "How far the model may move from the reference: higher = more conservative. DPO "
                           "typically 0.1-0.2; for IPO it is tau; for ORPO the odds-ratio weight (lambda); SimPO "
                           "usually wants about 2.0.",
                     label="beta", info="How far the model may move from the reference: higher = more conservative.",
                     minimum=0.0001, step=0.01, per_method={"simpo": 2.0})
-    label_smoothing: float = _f(0.0, "Probability that a label is flipped (robust DPO, EXO, SimPO), in [0, 0.5).",
+    label_smoothing: float = setting(0.0, "Probability that a label is flipped (robust DPO, EXO, SimPO), in [0, 0.5).",
                                label="Label smoothing (robust/EXO/SimPO)", minimum=0.0, maximum=0.49)
-    simpo_gamma: float = _f(0.5, "SimPO target reward margin (gamma).")
-    desirable_weight: float = _f(1.0, "KTO: weight of desirable (thumbs-up) examples.")
-    undesirable_weight: float = _f(1.0, "KTO: weight of undesirable (thumbs-down) examples.")
+    simpo_gamma: float = setting(0.5, "SimPO target reward margin (gamma).")
+    desirable_weight: float = setting(1.0, "KTO: weight of desirable (thumbs-up) examples.")
+    undesirable_weight: float = setting(1.0, "KTO: weight of undesirable (thumbs-down) examples.")
 
     # -- optimisation ------------------------------------------------------------------------------
-    learning_rate: float | None = _f(None, "Peak learning rate. Empty = chosen from the method and LoRA vs full "
+    learning_rate: float | None = setting(None, "Peak learning rate. Empty = chosen from the method and LoRA vs full "
                                            "fine-tuning (LoRA 1e-4 to 2e-4, full 1e-6 to 8e-6); see the run card.",
                                          label="Learning rate (empty = chosen from the data)",
                                          empty="chosen from the data", zero_is_empty=True)
-    num_train_epochs: float | None = _f(None, "Passes over the data (ignored when max_steps is set). Empty = chosen "
+    num_train_epochs: float | None = setting(None, "Passes over the data (ignored when max_steps is set). Empty = chosen "
                                               "from the data size: about 60 updates on a small set, at most 8 "
                                               "epochs; one epoch on a large one.",
                                             label="Epochs (empty = chosen from the data)",
                                             empty="chosen from the data", zero_is_empty=True)
-    max_steps: int | None = _f(None, "Stop after this many optimizer steps (overrides epochs).",
+    max_steps: int | None = setting(None, "Stop after this many optimizer steps (overrides epochs).",
                                   label="Max steps (empty = epochs)", empty="from the epochs")
-    batch_size: int | None = _f(None, "Examples per device per step (KTO needs at least 2). Empty = 4, or 2 "
+    batch_size: int | None = setting(None, "Examples per device per step (KTO needs at least 2). Empty = 4, or 2 "
                                       "below 32 training rows.",
                                     label="Batch size (empty = chosen)", empty="chosen", zero_is_empty=True)
-    grad_accum: int = _f(1, "Gradient accumulation steps (effective batch = batch_size x grad_accum x devices).",
+    grad_accum: int = setting(1, "Gradient accumulation steps (effective batch = batch_size x grad_accum x devices).",
                          label="Grad accumulation", minimum=1)
-    max_length: int = _f(512, "Maximum tokens of prompt + completion; longer examples are truncated.",
+    max_length: int = setting(512, "Maximum tokens of prompt + completion; longer examples are truncated.",
                          label="Max length (tokens)", minimum=16)
-    lr_scheduler: str = _f("linear", "Learning-rate schedule: linear, cosine, constant or constant_with_warmup.",
+    lr_scheduler: str = setting("linear", "Learning-rate schedule: linear, cosine, constant or constant_with_warmup.",
                             choices=SCHEDULERS)
-    warmup_steps: int | None = _f(None, "Linear warm-up steps. Empty = a tenth of the steps.")
-    weight_decay: float = _f(0.0, "AdamW weight decay.")
-    max_grad_norm: float = _f(1.0, "Gradient clipping norm.")
-    seed: int = _f(42, "Random seed (data order, LoRA initialisation, dropout).", label="Seed", minimum=0)
+    warmup_steps: int | None = setting(None, "Linear warm-up steps. Empty = a tenth of the steps.")
+    weight_decay: float = setting(0.0, "AdamW weight decay.")
+    max_grad_norm: float = setting(1.0, "Gradient clipping norm.")
+    seed: int = setting(42, "Random seed (data order, LoRA initialisation, dropout).", label="Seed", minimum=0)
 
     # -- held-out labels -----------------------------------------------------------------------
-    heldout_fraction: float = _f(0.2, "Share of the labels held out by prompt (no prompt on both sides) to measure "
+    heldout_fraction: float = setting(0.2, "Share of the labels held out by prompt (no prompt on both sides) to measure "
                                       "held-out loss, reward accuracy and margin during training; 0 = off. Below "
                                       "20 rows there is no split.",
                                     label="Held-out share of the labels (0 = off)", info="split by prompt",
                                     minimum=0.0, maximum=0.5)
-    early_stopping: bool = _f(True, "Stop when the held-out loss has not improved for `patience` evaluations, "
+    early_stopping: bool = setting(True, "Stop when the held-out loss has not improved for `patience` evaluations, "
                                     "and keep the checkpoint with the best held-out loss (needs the split).",
                                   label="Early stopping, keep the best held-out checkpoint")
-    patience: int = _f(3, "Held-out evaluations without improvement before early stopping.", minimum=1)
-    compare_prompts: int = _f(3, "When the run ends, this many held-out prompts are answered by the base and the "
+    patience: int = setting(3, "Held-out evaluations without improvement before early stopping.", minimum=1)
+    compare_prompts: int = setting(3, "When the run ends, this many held-out prompts are answered by the base and the "
                                  "trained model side by side (same seeds); 0 = off.",
                                minimum=0, maximum=20)
 
     # -- parameters that train ---------------------------------------------------------------------
-    full: bool = _f(False, "Full fine-tuning instead of LoRA (DPO/KTO keep an explicit frozen reference copy).",
+    full: bool = setting(False, "Full fine-tuning instead of LoRA (DPO/KTO keep an explicit frozen reference copy).",
                      label="Full fine-tuning (instead of LoRA)")
-    lora_r: int = _f(16, "LoRA rank (adapter size; 8-64 typical).", label="LoRA r", minimum=1)
-    lora_alpha: int = _f(32, "LoRA alpha (scale = alpha / r).", label="LoRA alpha", minimum=1)
-    lora_dropout: float = _f(0.05, "LoRA dropout.", label="LoRA dropout", minimum=0.0, maximum=0.9)
-    lora_target_modules: list[str] | None = _f(None, "Modules LoRA adapts; empty = q/k/v/o/gate/up/down_proj for "
+    lora_r: int = setting(16, "LoRA rank (adapter size; 8-64 typical).", label="LoRA r", minimum=1)
+    lora_alpha: int = setting(32, "LoRA alpha (scale = alpha / r).", label="LoRA alpha", minimum=1)
+    lora_dropout: float = setting(0.05, "LoRA dropout.", label="LoRA dropout", minimum=0.0, maximum=0.9)
+    lora_target_modules: list[str] | None = setting(None, "Modules LoRA adapts; empty = q/k/v/o/gate/up/down_proj for "
                                                      "llama-like models, otherwise every linear layer.")
 
     # -- machine -----------------------------------------------------------------------------------
-    precision: str = _f("auto", "auto (bf16 autocast over float32 weights where the CPU or GPU runs bf16 natively, "
+    precision: str = setting("auto", "auto (bf16 autocast over float32 weights where the CPU or GPU runs bf16 natively, "
                                  "else fp32 on CPU and fp16 on GPU), fp32, bf16 or fp16.",
                        choices=PRECISIONS)
-    gradient_checkpointing: bool = _f(False, "Recompute activations to save memory (slower; useful on GPUs).")
-    precompute_ref_log_probs: bool = _f(True, "DPO/KTO: compute the reference log-probs once before training "
+    gradient_checkpointing: bool = setting(False, "Recompute activations to save memory (slower; useful on GPUs).")
+    precompute_ref_log_probs: bool = setting(True, "DPO/KTO: compute the reference log-probs once before training "
                                                  "instead of a reference forward per step (one process; several compute per step).")
 
     # -- run folder --------------------------------------------------------------------------------
-    logging_steps: int = _f(1, "Write a metrics line every N steps.")
-    save_steps: int = _f(50, "Save a checkpoint every N steps (the last 2 are kept).")
-    register_as: str | None = _f(None, "Model version name for the trained model (default: the run's name).")
-    report_to: list[str] = _f([], "Experiment trackers: tensorboard (event files in the run folder), wandb, mlflow "
+    logging_steps: int = setting(1, "Write a metrics line every N steps.")
+    save_steps: int = setting(50, "Save a checkpoint every N steps (the last 2 are kept).")
+    register_as: str | None = setting(None, "Model version name for the trained model (default: the run's name).")
+    report_to: list[str] = setting([], "Experiment trackers: tensorboard (event files in the run folder), wandb, mlflow "
                                   "or trackio; several allowed; empty or 'none' = none. Keys come from the "
                                   "environment only.",
                                 label="Experiment trackers", choices=tuple(TRACKERS),
@@ -240,18 +236,19 @@ class RunSpec:
         need(self.batch_size is None or self.batch_size >= 1, "batch_size must be at least 1")
         need(self.method != "kto" or self.batch_size is None or self.batch_size >= 2,
              "KTO needs batch_size of at least 2 (it estimates its KL term from the other examples in a batch)")
-        low = {name: _meta(name).get("minimum") for name in ("grad_accum", "max_length", "patience", "lora_r",
+        described = settings()
+        low = {name: described[name].minimum for name in ("grad_accum", "max_length", "patience", "lora_r",
                                                              "lora_alpha", "seed")}  # the offered minimum is the rule
         need(self.grad_accum >= low["grad_accum"], f"grad_accum must be at least {low['grad_accum']}")
         need(self.max_length >= low["max_length"],
              f"max_length must be at least {low['max_length']} tokens, got {self.max_length}")
         need(self.warmup_steps is None or self.warmup_steps >= 0, "warmup_steps must be >= 0")
-        held, compare = _meta("heldout_fraction"), _meta("compare_prompts")
-        need(held["minimum"] <= self.heldout_fraction <= held["maximum"],
-             f"heldout_fraction must be in [{held['minimum']:g}, {held['maximum']:g}], got {self.heldout_fraction}")
+        held, compare = described["heldout_fraction"], described["compare_prompts"]
+        need(held.minimum <= self.heldout_fraction <= held.maximum,
+             f"heldout_fraction must be in [{held.minimum:g}, {held.maximum:g}], got {self.heldout_fraction}")
         need(self.patience >= low["patience"], f"patience must be at least {low['patience']}")
-        need(compare["minimum"] <= self.compare_prompts <= compare["maximum"],
-             f"compare_prompts must be in {compare['minimum']}..{compare['maximum']}")
+        need(compare.minimum <= self.compare_prompts <= compare.maximum,
+             f"compare_prompts must be in {compare.minimum}..{compare.maximum}")
         need(self.weight_decay >= 0, "weight_decay must be >= 0")
         need(self.max_grad_norm > 0, "max_grad_norm must be > 0")
         need(self.lora_r >= low["lora_r"], f"lora_r must be at least {low['lora_r']}")
@@ -319,7 +316,7 @@ class RunSpec:
 
     @classmethod
     def help(cls, name: str) -> str:
-        return _meta(name).get("help", "")
+        return settings()[name].help
 
     @classmethod
     def default(cls, name: str, method: str | None = None) -> Any:
@@ -332,85 +329,12 @@ class RunSpec:
         field that may be empty) means the field's default, except for required text such as the model, which
         the spec then refuses; numbers may come as text; list fields take comma-separated text; a field marked
         `zero_is_empty` reads 0 as empty (what an API client sends for an empty box)."""
-        known = settings()
-        unknown = sorted(set(values) - set(known))
-        if unknown:
-            raise UserError(f"unknown run setting(s): {', '.join(unknown)}")
-        given = {}
-        for name, value in values.items():
-            value = known[name].parse(value)
-            if value is not _EMPTY:
-                given[name] = value
-        return cls(**given)
-
-
-_EMPTY = object()  # from_values: no value given, the field's default applies
-
-
-@dataclass(frozen=True)
-class Setting:
-    """One RunSpec field as a CLI flag or a form control shows it."""
-
-    name: str
-    kind: str                     # str, int, float, bool, list[str] or list[float]
-    optional: bool                # may be None (empty = chosen from the data, or the method's default)
-    default: Any
-    help: str
-    label: str | None = None      # the form's label; None where the Train tab does not show the field
-    info: str | None = None       # a short hint under the form control
-    empty: str | None = None      # what an empty box means (the placeholder of an optional number)
-    minimum: float | None = None  # the range offered (inside what RunSpec accepts)
-    maximum: float | None = None
-    step: float | None = None
-    choices: tuple | None = None
-    per_method: dict | None = None  # {method: default} where a method wants another default
-    zero_is_empty: bool = False
-
-    def default_for(self, method: str | None = None) -> Any:
-        return (self.per_method or {}).get(method, self.default)
-
-    def parse(self, value: Any) -> Any:
-        """A loose value (text from a box, a number, a list) as this field's value, or _EMPTY."""
-        if isinstance(value, str):
-            value = value.strip()
-        if self.kind == "str" and not self.optional and value in (None, ""):
-            return ""  # a required text left empty is the spec's error ("no base model"), not its default
-        if value is None or value == "" or (self.optional and value == "auto"):
-            return _EMPTY
-        if self.kind.startswith("list["):
-            items = [x.strip() for x in value.split(",") if x.strip()] if isinstance(value, str) else list(value)
-            return [self._number(x, "comma-separated numbers") for x in items] if self.kind == "list[float]" \
-                else items
-        if self.kind in ("int", "float") and isinstance(value, str):
-            value = self._number(value, "a number or empty")
-        if self.zero_is_empty and value == 0:
-            return _EMPTY
-        return bool(value) if self.kind == "bool" else value
-
-    def _number(self, text, words: str) -> float:
-        try:
-            return float(str(text).replace(",", "")) if isinstance(text, str) else float(text)
-        except ValueError:
-            raise UserError(f"{self.name} must be {words}, got {text!r}") from None
-
-
-def _meta(name: str) -> dict:
-    for f in dataclasses.fields(RunSpec):
-        if f.name == name:
-            return dict(f.metadata)
-    raise KeyError(name)
-
-
-def _setting(f: dataclasses.Field) -> Setting:
-    kind = str(f.type).replace(" | None", "")
-    default = f.default_factory() if f.default is dataclasses.MISSING else f.default
-    meta = dict(f.metadata)
-    return Setting(f.name, kind, "None" in str(f.type), default, meta.pop("help", ""), **meta)
+        return from_values(cls, dict(values), noun="run")
 
 
 def settings() -> dict[str, Setting]:
     """{field name: Setting} for every RunSpec field, in declaration order."""
-    return {f.name: _setting(f) for f in dataclasses.fields(RunSpec)}
+    return settings_of(RunSpec)
 
 
 def field_help() -> dict[str, str]:

@@ -12,7 +12,7 @@ from ..services.access import Caller, acting_as, caller_for
 from ..services.container import Services
 from ..services.sampling.prefetch import FeedConfig
 from ..services.sampling import SamplingSettings
-from ..services.settings import spec
+from ..services.settings import setting_of
 from .fields import optional_number, optional_number_box, setting_number
 
 SAME_MODEL = "(same as A)"
@@ -137,10 +137,10 @@ def sampling_controls(services: Services, prefix: str, *, pair: bool) -> Samplin
         if pair:  # synthetic pairs: the same model under two system prompts (recorded with each response);
             # value="" makes them optional for API clients, which may leave them out
             with gr.Row():
-                system_a = gr.Textbox(DEFAULTS.system_a, label=spec(SamplingSettings, "system_a").label, lines=2,
+                system_a = gr.Textbox(DEFAULTS.system_a, label=setting_of(SamplingSettings, "system_a").title, lines=2,
                                       placeholder="e.g. Answer helpfully, accurately and concisely.",
                                       elem_id=f"{prefix}-system-a")
-                system_b = gr.Textbox(DEFAULTS.system_b, label=spec(SamplingSettings, "system_b").label, lines=2,
+                system_b = gr.Textbox(DEFAULTS.system_b, label=setting_of(SamplingSettings, "system_b").title, lines=2,
                                       placeholder="e.g. Answer vaguely and avoid specifics.",
                                       elem_id=f"{prefix}-system-b")
     return SamplingControls(prompt_set, model_a, model_b, temperature_a, temperature_b, top_p, max_new_tokens, seed,

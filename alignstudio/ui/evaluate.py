@@ -25,7 +25,7 @@ from ..services.judges.endpoints import names as endpoint_names
 from ..services.judges.prompt import DEFAULT_CRITERIA
 from ..services.judges.protocol import JudgeCache
 from ..services.judges.config import JudgeConfig, build_judge
-from ..services.settings import spec
+from ..services.settings import setting_of
 from .common import on, with_progress
 from .fields import optional_number, optional_number_box, setting_number
 
@@ -86,7 +86,7 @@ def _report_names(services: Services) -> list[str]:
 
 
 def _judge(name: str):
-    return spec(JudgeConfig, name)
+    return setting_of(JudgeConfig, name)
 
 
 def build(services: Services) -> EvaluateView:
@@ -94,19 +94,19 @@ def build(services: Services) -> EvaluateView:
     newest = services.registry.newest_trained() or services.default_model
     gr.Markdown("### Judge")
     with gr.Row():
-        judge_kind = gr.Dropdown(JUDGE_CHOICES, value=_judge("kind").form_default, label=_judge("kind").label,
+        judge_kind = gr.Dropdown(JUDGE_CHOICES, value=_judge("kind").start, label=_judge("kind").title,
                                  elem_id="eval-judge-kind")
-        judge_model = gr.Textbox(label=_judge("model").label, elem_id="eval-judge-model",
+        judge_model = gr.Textbox(label=_judge("model").title, elem_id="eval-judge-model",
                                  placeholder="local: the app's model (default) or a name; remote: model id")
         # configured endpoints get the server's keys; a URL typed here gets only the key typed beside it
         judge_base_url = gr.Dropdown(["", *endpoint_names()], value="", allow_custom_value=True,
-                                     label=_judge("base_url").label,
+                                     label=_judge("base_url").title,
                                      elem_id="eval-judge-base-url")
-        judge_key = gr.Textbox(label=_judge("api_key").label, type="password",
+        judge_key = gr.Textbox(label=_judge("api_key").title, type="password",
                                elem_id="eval-judge-key")
-    criteria = gr.Textbox("\n".join(DEFAULT_CRITERIA), lines=3, label=_judge("criteria").label,
+    criteria = gr.Textbox("\n".join(DEFAULT_CRITERIA), lines=3, label=_judge("criteria").title,
                           elem_id="eval-criteria")
-    force_judge = gr.Checkbox(_judge("force").default, label=_judge("force").label, elem_id="eval-force-judge")
+    force_judge = gr.Checkbox(_judge("force").default, label=_judge("force").title, elem_id="eval-force-judge")
 
     gr.Markdown("### Evaluate a model against a baseline")
     with gr.Row():
@@ -120,8 +120,8 @@ def build(services: Services) -> EvaluateView:
     with gr.Row():
         limit = setting_number(EvalSettings, "limit", "eval-limit", minimum=0)  # an emptied box sends 0
         max_new_tokens = setting_number(EvalSettings, "max_new_tokens", "eval-max-new-tokens")
-        seed = optional_number_box(spec(EvalSettings, "seed").label, str(DEFAULT_EVAL.seed), "eval-seed")
-        perplexity = gr.Checkbox(DEFAULT_EVAL.perplexity, label=spec(EvalSettings, "perplexity").label,
+        seed = optional_number_box(setting_of(EvalSettings, "seed").title, str(DEFAULT_EVAL.seed), "eval-seed")
+        perplexity = gr.Checkbox(DEFAULT_EVAL.perplexity, label=setting_of(EvalSettings, "perplexity").title,
                                  elem_id="eval-perplexity")
     run = gr.Button("Run evaluation", variant="primary", elem_id="eval-run")
     summary = gr.Markdown(elem_id="eval-summary")

@@ -13,7 +13,7 @@ import math
 import gradio as gr
 
 from ..core.errors import UserError
-from ..services.settings import spec
+from ..services.settings import setting_of
 
 
 def optional_number_box(label: str, placeholder: str, elem_id: str, **kw) -> gr.Textbox:
@@ -43,11 +43,11 @@ def optional_number(value, name: str, *, whole: bool = False, minimum: float | N
 def setting_number(cls, name: str, elem_id: str, *, label: str | None = None, **kw) -> gr.Number:
     """A number box for the setting `cls.name`: its default, bounds, label and help come from the dataclass
     field (`services.settings.setting`); `kw` may override any of them."""
-    s = spec(cls, name)
+    s = setting_of(cls, name)
     options = {"label": label or s.label, "info": s.help or None, "minimum": s.minimum, "maximum": s.maximum,
                "elem_id": elem_id}
     if s.step is not None:
         options["step"] = s.step
     if s.type is int:
         options["precision"] = 0
-    return gr.Number(s.form_default, **(options | kw))
+    return gr.Number(s.start, **(options | kw))

@@ -34,7 +34,7 @@ from . import stats
 from ..judges import Judge
 from ..judges.config import JudgeConfig
 from ..sampling import SamplingSettings
-from ..settings import check_bounds, setting, spec
+from ...core.settings import check_bounds, setting, setting_of
 from ..judges.protocol import JudgeCache, PairItem, judge_pairs
 from ..judges.trust import Trust
 
@@ -62,11 +62,11 @@ class EvalSettings:
                                 form_default=20)
     confidence: float = 0.95
     n_resamples: int = 2000
-    concurrency: int = setting(spec(JudgeConfig, "concurrency").default, minimum=1)
+    concurrency: int = setting(setting_of(JudgeConfig, "concurrency").default, minimum=1)
     perplexity: bool = setting(True, label="Alignment-tax check (perplexity on held-out text)",
                                help="the perplexity (alignment tax) check; --no-perplexity skips it")
     perplexity_max_tokens: int | None = 8192
-    injection_guard: bool = setting(spec(JudgeConfig, "injection_guard").default)
+    injection_guard: bool = setting(setting_of(JudgeConfig, "injection_guard").default)
 
     def __post_init__(self):
         check_bounds(self, "max_new_tokens", "temperature")

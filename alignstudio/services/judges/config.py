@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from ...core import access
 from ...core.store import Store
-from ..settings import setting
+from ...core.settings import setting
 from . import KINDS, Judge, make_judge
 from .prompt import clean_criteria
 

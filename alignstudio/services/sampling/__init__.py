@@ -27,7 +27,7 @@ from transformers import (
 )
 
 from ...core.errors import UserError
-from ..settings import check_bounds, setting
+from ...core.settings import check_bounds, setting
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ import time
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..core.errors import UserError
 from ..core.registry import ModelRegistry
@@ -29,11 +30,16 @@ from .outputs import (_trainable, base_model_entry, best_step, checkpoint_is_fin
 from .runner import CANCELLED, FAILED, QUEUED, RUNNING, SUCCEEDED, ERROR_TAIL_LINES, RunFolder
 from .schedule import Schedule, choose
 from .spec import RunSpec
-from .split import split_by_prompt
+from .split import Split, split_by_prompt
 from .trackers import apply_environment
 from .trainer_setup import (Loaded, is_main_process, load_model, make_config, make_trainer, run_callbacks,
                             world_size)
 from .verdict import judge_spec
+
+if TYPE_CHECKING:  # annotations only: metrics imports transformers, loaded once training starts
+    from .data import TrainingData
+    from .metrics import ControlCallback, MetricsCallback
+
 
 @dataclass
 class Session:
@@ -43,14 +49,14 @@ class Session:
     spec: RunSpec
     main: bool
     started: float
-    data: object  # training.data's loaded data set (rows, fingerprint, source, ...)
-    split: object  # training.split's held-out split
-    train_set: object
+    data: TrainingData
+    split: Split
+    train_set: object  # a datasets.Dataset
     schedule: Schedule
     loaded: Loaded
-    trainer: object
-    metrics_cb: object
-    control_cb: object
+    trainer: object  # the TRL trainer
+    metrics_cb: MetricsCallback
+    control_cb: ControlCallback
     checkpoint: Path | None
 
 

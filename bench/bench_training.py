@@ -104,7 +104,7 @@ def run_case(case: str, model_folder: Path, data_file: Path, settings: dict, out
     from alignstudio.training.data import load_training_data
     from alignstudio.training.runner import RunFolder
     from alignstudio.training.spec import RunSpec
-    from alignstudio.training.worker import load_model, lora_targets, make_config, make_trainer
+    from alignstudio.training.trainer_setup import load_model, lora_targets, make_config, make_trainer
 
     tmp = Path(tempfile.mkdtemp(prefix="alignstudio-bench-train-"))
     spec = RunSpec(method="dpo", model=str(model_folder), data=str(data_file), batch_size=settings["batch_size"],

@@ -15,7 +15,7 @@ from alignstudio.training import cpu_fast
 from alignstudio.training.data import load_training_data
 from alignstudio.training.runner import RunFolder
 from alignstudio.training.spec import RunSpec
-from alignstudio.training.worker import load_model, lora_targets, make_config, make_trainer
+from alignstudio.training.trainer_setup import load_model, lora_targets, make_config, make_trainer
 from tests.tiny_model import build_tiny_model
 
 PROMPTS = ["Name a fruit.", "What is two plus two?", "Say hello.", "Give me a colour.", "Count to three.",

@@ -81,7 +81,7 @@ def load_for_training(spec, registry):
     import torch
 
     from .merge import base_name
-    from .worker import Loaded, lora_targets
+    from .trainer_setup import Loaded, lora_targets
 
     ref = registry.resolve(spec.model)
     if ref.is_adapter:
@@ -113,7 +113,7 @@ def make_reward_config(spec, run, schedule, heldout: bool = False):
     import torch
     from trl import RewardConfig
 
-    from .worker import heldout_settings, precision_flags
+    from .trainer_setup import heldout_settings, precision_flags
 
     save_steps, evaluation = heldout_settings(spec, schedule, heldout)
     return RewardConfig(
@@ -251,8 +251,9 @@ def train_reward(run, workspace, store) -> dict:
     from .metrics import ControlCallback, MetricsCallback
     from .runner import CANCELLED, FAILED, SUCCEEDED
     from .split import split_by_prompt
-    from .worker import (_trainable, base_model_entry, checkpoint_is_final, is_main_process, model_from_checkpoint,
-                         register, run_callbacks, save_final_model, start_metrics, world_size)
+    from .outputs import (_trainable, base_model_entry, checkpoint_is_final, model_from_checkpoint, register,
+                          save_final_model, start_metrics)
+    from .trainer_setup import is_main_process, run_callbacks, world_size
     from ..core.registry import ModelRegistry
 
     main = is_main_process()

@@ -17,7 +17,8 @@ import torch
 from transformers import TextIteratorStreamer
 
 from ...core.errors import UserError
-from ...core.store import Store, new_id
+from ...core.store import Store
+from ...core.store_file import new_id
 from ..labeling.exactly_once import Ack, already_stored
 from ..labeling import CHOICES
 from ..sampling import Generator

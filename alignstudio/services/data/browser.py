@@ -9,7 +9,8 @@ import pandas as pd
 
 from ...core import access
 from ...core.errors import UserError
-from ...core.store import VERDICTS, Store
+from ...core.store import Store
+from ...core.store_events import VERDICTS
 
 COLUMNS = ["event_id", "kind", "verdict", "source", "origin", "annotator", "prompt_set", "prompt", "response_a",
            "response_b", "edited", "shown_left", "rationale", "time"]

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 from ...core.errors import UserError
 from ...core.label_queue import LabelQueue
-from ...core.store import Store, new_id
+from ...core.store import Store
+from ...core.store_file import new_id
 from .exactly_once import Ack, MoveOn, already_stored, is_stored
 from ..sampling.prefetch import FeedConfig, FeedManager
 from ..sampling import Generator, SamplingSettings, sample_pair

@@ -98,7 +98,8 @@ def test_kill_9_of_a_training_worker(tmp_path, tiny_model_dir):
     import urllib.request
 
     from alignstudio.core.workspace import Workspace
-    from alignstudio.training.runner import FAILED, SUCCEEDED, RunManager
+    from alignstudio.training.run_folder import FAILED, SUCCEEDED
+    from alignstudio.training.run_queue import RunManager
     from alignstudio.training.spec import RunSpec
     from servers import ROOT
 

@@ -14,7 +14,8 @@ from alignstudio.core.registry import ModelRegistry
 from alignstudio.core.store import Store
 from alignstudio.core.workspace import Workspace
 from alignstudio.training.diagnostics import LN2
-from alignstudio.training.runner import SUCCEEDED, RunFolder, RunManager
+from alignstudio.training.run_folder import SUCCEEDED, RunFolder
+from alignstudio.training.run_queue import RunManager
 from alignstudio.training.spec import RunSpec
 from alignstudio.training.split import prompt_key
 from alignstudio.ui import train as train_tab

@@ -10,7 +10,8 @@ from alignstudio.core.registry import ModelRegistry
 from alignstudio.core.store import Store
 from alignstudio.services.sampling import Generator
 from alignstudio.training.diagnostics import LN2
-from alignstudio.training.runner import SUCCEEDED, RunManager
+from alignstudio.training.run_folder import SUCCEEDED
+from alignstudio.training.run_queue import RunManager
 from alignstudio.training.spec import RunSpec
 from servers import ROOT
 

@@ -11,17 +11,17 @@ from types import SimpleNamespace
 import pytest
 
 from alignstudio.core.errors import UserError
-from alignstudio.training.runner import (
-    CANCELLED, FAILED, QUEUED, RUNNING, STATES, SUCCEEDED, TRANSITIONS, IllegalTransition, RunFolder, RunManager,
-    check_transition,
+from alignstudio.training.run_folder import (
+    CANCELLED, FAILED, QUEUED, RUNNING, STATES, SUCCEEDED, TRANSITIONS, IllegalTransition, RunFolder, check_transition,
 )
+from alignstudio.training.run_queue import RunManager
 from alignstudio.training.spec import RunSpec
 
 # The stand-in speaks the worker's protocol through the run folder; what it does is named by spec.data.
 STAND_IN = textwrap.dedent('''
     import json, sys, time
     from pathlib import Path
-    from alignstudio.training.runner import RunFolder
+    from alignstudio.training.run_folder import RunFolder
     run = RunFolder(sys.argv[1])
     assert sys.argv[2] == "--workspace"
     mode = run.spec().data
@@ -221,7 +221,7 @@ def test_unknown_runs_and_names_are_user_errors(manager):
 
 
 def test_cancel_and_resume_of_a_finished_run_say_so_in_plain_words(manager):
-    from alignstudio.training.runner import actions
+    from alignstudio.training.run_folder import actions
 
     name = manager.start(stand_in("ok"))
     assert manager.wait(name, timeout=30)["state"] == SUCCEEDED

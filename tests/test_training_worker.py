@@ -17,7 +17,8 @@ from alignstudio.core.registry import ModelRegistry
 from alignstudio.core.store import Store
 from alignstudio.core.workspace import Workspace
 from alignstudio.training.diagnostics import LN2
-from alignstudio.training.runner import CANCELLED, FAILED, SUCCEEDED, RunFolder, RunManager
+from alignstudio.training.run_folder import CANCELLED, FAILED, SUCCEEDED, RunFolder
+from alignstudio.training.run_queue import RunManager
 from alignstudio.training.spec import RunSpec
 from servers import ROOT
 

@@ -147,7 +147,8 @@ def _progress(rows: list[dict]) -> None:
 
 
 def run(args) -> int:
-    from ..training.runner import CANCELLED, SUCCEEDED, RunManager
+    from ..training.run_folder import CANCELLED, SUCCEEDED
+    from ..training.run_queue import RunManager
 
     ws = workspace(args)
     store = Store(ws.db_path)

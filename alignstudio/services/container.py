@@ -26,7 +26,7 @@ class Services:
     labeling: LabelingService
     feedback: FeedbackService
     default_model: str
-    runs: Any = None  # training.runner.RunManager (set in build)
+    runs: Any = None  # training.run_queue.RunManager (set in build)
 
     @classmethod
     def build(cls, workspace: Workspace, default_model: str = "smollm2", prefetch_depth: int = 3) -> "Services":
@@ -38,7 +38,7 @@ class Services:
         feeds = FeedManager(generators, prompt_sets, depth=prefetch_depth)
         services = cls(workspace, store, registry, prompt_sets, generators, feeds, LabelingService(store, feeds),
                        FeedbackService(store, feeds), default_model)
-        from ..training.runner import RunManager
+        from ..training.run_queue import RunManager
 
         services.runs = RunManager(workspace, store)
         return services

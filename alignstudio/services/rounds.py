@@ -108,7 +108,7 @@ def human_pairs(store: Store) -> list[dict]:
 def _retrain_reward(runs, judge, store: Store, judged: list[dict], round_dir: Path, tag: str, number: int,
                     settings: "RoundsSettings", say) -> str:
     """A new reward model on the human labels plus the judged pairs so far; returns its version name."""
-    from ..training.runner import SUCCEEDED
+    from ..training.run_folder import SUCCEEDED
     from ..training.spec import RunSpec
 
     rows = human_pairs(store) + judged
@@ -130,7 +130,8 @@ def run_rounds(workspace: Workspace, store: Store, base_model: str, prompts: lis
                eval_prompts: list[PromptItem], settings: RoundsSettings, folder: Path, *,
                say: Callable[[str], None] = print) -> list[dict]:
     from ..training.merge import merge_adapter
-    from ..training.runner import SUCCEEDED, RunManager
+    from ..training.run_folder import SUCCEEDED
+    from ..training.run_queue import RunManager
     from ..training.spec import RunSpec
 
     if not prompts or not eval_prompts:

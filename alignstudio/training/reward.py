@@ -249,7 +249,7 @@ def train_reward(run, workspace, store) -> dict:
     from .model_card import write_model_card
     from .data import load_training_data
     from .metrics import ControlCallback, MetricsCallback
-    from .runner import CANCELLED, FAILED, SUCCEEDED
+    from .run_folder import CANCELLED, FAILED, SUCCEEDED
     from .split import split_by_prompt
     from .worker import (_trainable, base_model_entry, checkpoint_is_final, is_main_process, model_from_checkpoint,
                          register, run_callbacks, save_final_model, start_metrics, world_size)

@@ -33,7 +33,7 @@ from .card import build_card, trainer_config, write_card  # noqa: E402
 from .diagnostics import diagnose_spec  # noqa: E402
 from .merge import base_name  # noqa: E402
 from .model_card import write_model_card  # noqa: E402
-from .runner import CANCELLED, FAILED, QUEUED, RUNNING, SUCCEEDED, ERROR_TAIL_LINES, RunFolder  # noqa: E402
+from .run_folder import CANCELLED, FAILED, QUEUED, RUNNING, SUCCEEDED, ERROR_TAIL_LINES, RunFolder  # noqa: E402
 from .schedule import Schedule, choose  # noqa: E402
 from .spec import RunSpec  # noqa: E402
 from .split import split_by_prompt  # noqa: E402

@@ -18,7 +18,7 @@ from ..services.container import Services
 from ..services.evaluation import EvalSettings, evaluate_and_save, summary_markdown
 from ..services.judges.trust import judge_from_controls
 from ..training.diagnostics import diagnose_spec, expected_first_loss
-from ..training.runner import actions
+from ..training.run_folder import actions
 from ..training.spec import RunSpec
 from ..training.verdict import LEARNED, Verdict, judge_spec
 

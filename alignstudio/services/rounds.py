@@ -125,9 +125,9 @@ def _retrain_reward(loop: "_Loop", round_dir: Path, number: int) -> str:
                    report_to=list(settings.report_to))
     run = loop.runs.create(spec, f"{tag}-judge-{number}")
     status = loop.runs.run_foreground(run)
-    if status["state"] != SUCCEEDED:
-        raise UserError(f"round {number}: retraining the reward judge ended {status['state']}: {status.get('error')}")
-    return status["registered_as"]
+    if status.state != SUCCEEDED:
+        raise UserError(f"round {number}: retraining the reward judge ended {status.state}: {status.error}")
+    return status.registered_as
 
 
 
@@ -249,8 +249,8 @@ def train_round(loop: _Loop, number: int, data: Path, row: dict) -> str:
                    save_steps=settings.max_steps or 50, report_to=list(settings.report_to))
     run = loop.runs.create(spec, f"{loop.tag}-round-{number}")
     status = loop.runs.run_foreground(run)
-    if status["state"] != SUCCEEDED:
-        raise loop.fail(number, row, f"training {run.name} ended {status['state']}: {status.get('error')}")
+    if status.state != SUCCEEDED:
+        raise loop.fail(number, row, f"training {run.name} ended {status.state}: {status.error}")
     return run.name
 
 

@@ -22,6 +22,7 @@ import json
 import os
 import re
 import time
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from ..core.errors import UserError
@@ -67,6 +68,43 @@ def actions(state: str | None, *, full: bool = False, reward: bool = False) -> d
     done = state == SUCCEEDED
     return {"cancel": state in (QUEUED, RUNNING), "resume": state in (FAILED, CANCELLED),
             "merge": done and not full and not reward, "evaluate": done and not reward}
+
+
+@dataclass(frozen=True)
+class RunStatus:
+    """A run's status.json as the queue hands it to its callers: where the run stands, its progress and its
+    outcome. The file itself stays free-form JSON written under the lock (the worker adds outcome fields);
+    a field not named here is kept in `extra`."""
+
+    state: str
+    created: float | None = None
+    updated: float | None = None
+    queued_at: float | None = None
+    started: float | None = None
+    finished: float | None = None
+    pid: int | None = None
+    step: int | None = None
+    max_steps: int | None = None
+    eta_s: float | None = None
+    resumes: int = 0
+    cancel_requested: float | None = None
+    error: str | None = None
+    error_tail: str | None = None
+    exit_code: int | None = None
+    model_dir: str | None = None
+    registered_as: str | None = None
+    verdict: str | None = None
+    best_step: int | None = None
+    stopped_early_at: int | None = None
+    checkpoint: str | None = None
+    history: list[dict] = field(default_factory=list)
+    extra: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_json(cls, data: dict) -> "RunStatus":
+        names = {f.name for f in fields(cls)} - {"extra"}
+        return cls(**{k: v for k, v in data.items() if k in names},
+                   extra={k: v for k, v in data.items() if k not in names})
 
 
 def _atomic_write(path: Path, text: str) -> None:

@@ -27,7 +27,7 @@ from ..core.locking import exclusive
 from ..core.store import Store
 from ..core.workspace import Workspace
 from .run_folder import (CANCELLED, ERROR_TAIL_LINES, FAILED, FINISHED, QUEUED, RUNNING, SUCCEEDED,
-                         IllegalTransition, RunFolder, check_transition, finished_words, pid_alive)
+                         IllegalTransition, RunFolder, RunStatus, check_transition, finished_words, pid_alive)
 from .spec import RunSpec
 
 LAUNCH_GRACE_S = 60.0       # a running status without a pid this young is a launch in progress
@@ -139,7 +139,7 @@ class RunManager:
             self.pump()
         return names
 
-    def cancel(self, name: str) -> dict:
+    def cancel(self, name: str) -> RunStatus:
         """Queued: cancelled at once. Running: the worker stops at its next step, saves a checkpoint and
         reports cancelled."""
         access.require_admin("cancelling a run")
@@ -148,13 +148,14 @@ class RunManager:
             self._reconcile(run)
             state = run.state
             if state == QUEUED:
-                return run.transition(CANCELLED, expect=QUEUED, note="cancelled before it started")
+                return RunStatus.from_json(run.transition(CANCELLED, expect=QUEUED,
+                                                          note="cancelled before it started"))
             if state == RUNNING:
                 run.cancel_path.write_text(str(time.time()))
-                return run.update(cancel_requested=time.time())
+                return RunStatus.from_json(run.update(cancel_requested=time.time()))
             raise IllegalTransition(f"run {run.name} {finished_words(state)}; nothing to cancel")
 
-    def resume(self, name: str, *, start: bool | None = None) -> dict:
+    def resume(self, name: str, *, start: bool | None = None) -> RunStatus:
         """A cancelled or failed run goes back in the queue; the worker continues from its last checkpoint.
         `start` (default: the manager's autostart) launches it when no other worker is busy."""
         access.require_admin("resuming a run")
@@ -173,7 +174,7 @@ class RunManager:
                                     cancel_requested=None)
         if self.autostart if start is None else start:
             self.pump()
-        return status
+        return RunStatus.from_json(status)
 
     # -- reading -----------------------------------------------------------------------------------
     def list(self) -> list[RunInfo]:
@@ -193,10 +194,10 @@ class RunManager:
     def names(self) -> list[str]:
         return [i.name for i in self.list()]
 
-    def status(self, name: str) -> dict:
+    def status(self, name: str) -> RunStatus:
         run = self.folder(name)
         self._reconcile(run)
-        return run.status()
+        return RunStatus.from_json(run.status())
 
     def metrics(self, name: str) -> list[dict]:
         return self.folder(name).metrics()
@@ -220,15 +221,15 @@ class RunManager:
                        step, status.get("max_steps") or spec.max_steps, status.get("created") or 0.0,
                        status.get("error"))
 
-    def wait(self, name: str, timeout: float = 600.0, poll: float = 0.2) -> dict:
+    def wait(self, name: str, timeout: float = 600.0, poll: float = 0.2) -> RunStatus:
         """Block until the run is finished (succeeded, failed or cancelled) or `timeout` passes."""
         deadline = time.time() + timeout
         while True:
             status = self.status(name)
-            if status["state"] in FINISHED:
+            if status.state in FINISHED:
                 return status
             if time.time() > deadline:
-                raise TimeoutError(f"run {name} still {status['state']} after {timeout:.0f} s")
+                raise TimeoutError(f"run {name} still {status.state} after {timeout:.0f} s")
             time.sleep(poll)
 
     # -- the worker processes ------------------------------------------------------------------------
@@ -365,7 +366,7 @@ class RunManager:
             except Exception:  # the next refresh() tries again
                 pass
 
-    def run_foreground(self, run: RunFolder, on_progress=None, poll: float = 0.5) -> dict:
+    def run_foreground(self, run: RunFolder, on_progress=None, poll: float = 0.5) -> RunStatus:
         """Launch `run` now and wait for it, calling `on_progress(metrics_rows)` as lines arrive.
         Ctrl-C asks the worker to stop gracefully (cancel flag) and waits for it."""
         proc = self.launch(run)
@@ -396,7 +397,7 @@ class RunManager:
             time.sleep(0.1)
         with self._lock:
             self._reconcile(run)
-        return run.status()
+        return RunStatus.from_json(run.status())
 
 
 def _repo_root() -> Path:

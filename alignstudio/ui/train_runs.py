@@ -18,7 +18,7 @@ from ..services.container import Services
 from ..services.evaluation import EvalSettings, evaluate_and_save, summary_markdown
 from ..services.judges.trust import judge_from_controls
 from ..training.diagnostics import diagnose_spec, expected_first_loss
-from ..training.run_folder import actions
+from ..training.run_folder import RunStatus, actions
 from ..training.spec import RunSpec
 from ..training.verdict import LEARNED, Verdict, judge_spec
 
@@ -66,7 +66,7 @@ def cancel_run(services: Services, name: str) -> str:
     if not name:
         raise UserError("choose a run first")
     status = services.runs.cancel(name)
-    if status["state"] == "cancelled":
+    if status.state == "cancelled":
         return f"**{name}** cancelled before it started."
     return f"Cancelling **{name}**: it stops at the next step and keeps a checkpoint."
 
@@ -84,8 +84,8 @@ def merge_run(services: Services, name: str) -> str:
     from ..training.merge import merge_adapter
 
     status = services.runs.status(name)
-    if status["state"] != "succeeded":
-        raise UserError(f"run {name} is {status['state']}; only a finished run's adapter can be merged")
+    if status.state != "succeeded":
+        raise UserError(f"run {name} is {status.state}; only a finished run's adapter can be merged")
     result = merge_adapter(services.registry, str(services.runs.folder(name).path))
     return f"Merged into a full checkpoint **{result.name}** ({result.folder})."
 
@@ -97,19 +97,19 @@ def evaluate_against_base(services: Services, name: str, kind: str, force: bool,
         raise UserError("choose a run first")
     status = services.runs.status(name)
     spec = services.runs.spec(name)
-    if status["state"] != "succeeded" or not status.get("registered_as"):
-        raise UserError(f"run {name} is {status['state']}; only a finished run can be evaluated")
+    if status.state != "succeeded" or not status.registered_as:
+        raise UserError(f"run {name} is {status.state}; only a finished run can be evaluated")
     if spec.method == "reward":
         raise UserError("a reward model is a judge, not a chat model: measure it in the Evaluate tab's Judges "
                         "section, or pick it as the judge here for a policy run")
     card = services.runs.card(name) or {}
     base = (card.get("base_model") or {}).get("name") or spec.model
-    judge = judge_from_controls(kind, status["registered_as"] if kind == "implicit" else None, None, None, None,
+    judge = judge_from_controls(kind, status.registered_as if kind == "implicit" else None, None, None, None,
                                 store=services.store, generators=services.generators,
                                 default_model=services.default_model)
     prompts = services.prompt_sets.load("eval")[:EVAL_PROMPTS]
     report, path = evaluate_and_save(services.workspace, services.store, services.generators, prompts,
-                                     status["registered_as"], base, judge,
+                                     status.registered_as, base, judge,
                                      settings=EvalSettings(limit=EVAL_PROMPTS), force_judge=bool(force),
                                      prompts_source="prompt set eval", progress=progress)
     return summary_markdown(report) + f"\n\nSaved as `{path.name}` (Evaluate tab, saved reports)."
@@ -171,24 +171,24 @@ def _duration(seconds) -> str:
     return f"{seconds // 3600}h {seconds % 3600 // 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m {seconds % 60:02d}s"
 
 
-def status_markdown(status: dict, spec: RunSpec, rows: list[dict], card: dict | None = None) -> str:
-    state = status["state"]
+def status_markdown(status: RunStatus, spec: RunSpec, rows: list[dict], card: dict | None = None) -> str:
+    state = status.state
     train_rows = [r for r in rows if "loss" in r]
     last = train_rows[-1] if train_rows else {}
-    step = last.get("step", status.get("step") or 0)
-    total = last.get("max_steps") or status.get("max_steps")
+    step = last.get("step", status.step or 0)
+    total = last.get("max_steps") or status.max_steps
     lines = [f"**{state.upper()}** · {spec.label} · base `{spec.model}`"]
     progress = f"step {step}" + (f" of {total}" if total else "")
     if state == "running":
         progress += f" · ETA {_duration(last.get('eta_s'))}"
-        if status.get("cancel_requested"):
+        if status.cancel_requested:
             progress += " · cancelling at the next step"
     if last.get("tokens_per_s"):
         progress += f" · {last['tokens_per_s']:.0f} tokens/s"
     lines.append(progress)
     if state == "succeeded":
-        lines.append(f"Model: `{status.get('model_dir')}`"
-                     + (f" · registered as **{status['registered_as']}**" if status.get("registered_as") else ""))
+        lines.append(f"Model: `{status.model_dir}`"
+                     + (f" · registered as **{status.registered_as}**" if status.registered_as else ""))
     schedule = (card or {}).get("schedule")
     if schedule:
         lines.append(f"Schedule: lr {schedule['learning_rate']:g} · batch {schedule['batch_size']} · "
@@ -197,14 +197,14 @@ def status_markdown(status: dict, spec: RunSpec, rows: list[dict], card: dict | 
     heldout = ((card or {}).get("dataset") or {}).get("heldout")
     if heldout:
         lines.append(heldout["note"][:1].upper() + heldout["note"][1:] + ".")
-    if status.get("error"):
-        lines.append(f"**Error:** {status['error']}")
-        if status.get("error_tail"):
-            lines.append("```\n" + status["error_tail"] + "\n```")
+    if status.error:
+        lines.append(f"**Error:** {status.error}")
+        if status.error_tail:
+            lines.append("```\n" + status.error_tail + "\n```")
     return "\n\n".join(lines)
 
 
-def diagnostics_markdown(rows: list[dict], spec: RunSpec, status: dict | None = None,
+def diagnostics_markdown(rows: list[dict], spec: RunSpec, status: RunStatus | None = None,
                          card: dict | None = None) -> str:
     """The verdict of a finished run first (never "no warning signs" for a run that learned nothing), then
     the diagnostics of its metrics."""
@@ -214,7 +214,7 @@ def diagnostics_markdown(rows: list[dict], spec: RunSpec, status: dict | None = 
     parts = []
     if spec.method == "reward":
         return "\n\n".join([p for p in [reward_markdown(card)] if p] + [d.markdown() for d in found])
-    if (status or {}).get("state") == "succeeded":
+    if status is not None and status.state == "succeeded":
         verdict = (card or {}).get("verdict")
         verdict = Verdict(**verdict) if verdict else judge_spec(rows, spec)
         parts.append(verdict.markdown())
@@ -266,7 +266,7 @@ def run_view(services: Services, name: str | None) -> tuple:
     except UserError as exc:
         return (str(exc), "", before_after_frame(None), gr.update(visible=False), *_empty_frames(), "")
     rows = services.runs.all_metrics(name)
-    card = services.runs.card(name) if status["state"] in ("succeeded", "failed", "cancelled") else None
+    card = services.runs.card(name) if status.state in ("succeeded", "failed", "cancelled") else None
     frames = metric_frames(rows, expected_first_loss(spec.method, spec.loss_type, spec.beta, spec.label_smoothing))
     reward = spec.method == "reward"
     return (status_markdown(status, spec, rows, card), diagnostics_markdown(rows, spec, status, card),
@@ -307,11 +307,11 @@ ACTIONS = ("cancel", "resume", "merge", "evaluate")
 
 def run_actions(services: Services, name: str | None) -> tuple:
     """The action buttons for the selected run, clickable only where they apply (cancel, resume, merge,
-    evaluate, in that order; `training.runner.actions` decides)."""
+    evaluate, in that order; `training.run_folder.actions` decides)."""
     state, full, reward = None, False, False
     if name and services.runs is not None:
         try:
-            state = services.runs.status(name)["state"]
+            state = services.runs.status(name).state
             spec = services.runs.spec(name)
             full, reward = bool(spec.full), spec.method == "reward"
         except UserError:

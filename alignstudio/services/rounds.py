@@ -111,27 +111,6 @@ def human_pairs(store: Store) -> list[dict]:
     return rows
 
 
-def _retrain_reward(loop: "_Loop", round_dir: Path, number: int) -> str:
-    """A new reward model on the human labels plus the judged pairs so far; returns its version name."""
-    settings, tag = loop.settings, loop.tag
-    rows = human_pairs(loop.store) + loop.judged
-    data = write_records(rows, round_dir / "judge-data.jsonl")
-    base = loop.judge.meta.get("base") or "smollm2"
-    loop.say(f"round {number}: retraining the reward judge on {len(rows)} pairs ({len(rows) - len(loop.judged)} "
-             "human)")
-    spec = RunSpec(method="reward", model=base, data=str(data), max_steps=settings.judge_steps,
-                   learning_rate=1e-4, max_length=settings.max_length, batch_size=4, seed=settings.seed + number,
-                   save_steps=settings.judge_steps, register_as=f"{tag}-judge-{number}",
-                   report_to=list(settings.report_to))
-    run = loop.runs.create(spec, f"{tag}-judge-{number}")
-    status = loop.runs.run_foreground(run)
-    if status.state != SUCCEEDED:
-        raise UserError(f"round {number}: retraining the reward judge ended {status.state}: {status.error}")
-    return status.registered_as
-
-
-
-
 @dataclass
 class _Loop:
     """What every round shares: the models, the judge (and how far people trust it), the training queue, the
@@ -296,6 +275,25 @@ def _one_round(loop: _Loop, number: int, prompts: list[PromptItem], eval_prompts
         loop.judge = make_judge("reward", name, generators=loop.pool)
         loop.trust = vet_judge(loop.judge, loop.store, force=settings.force_judge)
         loop.say(loop.trust.line())
+
+
+def _retrain_reward(loop: _Loop, round_dir: Path, number: int) -> str:
+    """A new reward model on the human labels plus the judged pairs so far; returns its version name."""
+    settings, tag = loop.settings, loop.tag
+    rows = human_pairs(loop.store) + loop.judged
+    data = write_records(rows, round_dir / "judge-data.jsonl")
+    base = loop.judge.meta.get("base") or "smollm2"
+    loop.say(f"round {number}: retraining the reward judge on {len(rows)} pairs ({len(rows) - len(loop.judged)} "
+             "human)")
+    spec = RunSpec(method="reward", model=base, data=str(data), max_steps=settings.judge_steps,
+                   learning_rate=1e-4, max_length=settings.max_length, batch_size=4, seed=settings.seed + number,
+                   save_steps=settings.judge_steps, register_as=f"{tag}-judge-{number}",
+                   report_to=list(settings.report_to))
+    run = loop.runs.create(spec, f"{tag}-judge-{number}")
+    status = loop.runs.run_foreground(run)
+    if status.state != SUCCEEDED:
+        raise UserError(f"round {number}: retraining the reward judge ended {status.state}: {status.error}")
+    return status.registered_as
 
 
 def run_rounds(workspace: Workspace, store: Store, base_model: str, prompts: list[PromptItem],

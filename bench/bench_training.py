@@ -102,7 +102,7 @@ def run_case(case: str, model_folder: Path, data_file: Path, settings: dict, out
     from alignstudio.core.store import Store
     from alignstudio.core.workspace import Workspace
     from alignstudio.training.data import load_training_data
-    from alignstudio.training.runner import RunFolder
+    from alignstudio.training.run_folder import RunFolder
     from alignstudio.training.spec import RunSpec
     from alignstudio.training.trainer_setup import load_model, lora_targets, make_config, make_trainer
 

@@ -6,7 +6,7 @@ import time
 import pytest
 
 from alignstudio.core.store import Store
-from alignstudio.training.runner import RunFolder
+from alignstudio.training.run_folder import RunFolder
 from alignstudio.training.spec import RunSpec
 from servers import ROOT, browser_page, running_app, start_run_in_browser
 

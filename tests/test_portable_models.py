@@ -18,7 +18,7 @@ from alignstudio.core.registry import ModelRegistry
 from alignstudio.core.store import Store
 from alignstudio.core.workspace import Workspace
 from alignstudio.services.data.snapshots import export_snapshot
-from alignstudio.training.runner import SUCCEEDED, RunFolder
+from alignstudio.training.run_folder import SUCCEEDED, RunFolder
 from alignstudio.training.spec import RunSpec
 from alignstudio.training.trackers import check_trackers
 from servers import ROOT

@@ -98,7 +98,8 @@ def test_kill_9_of_a_training_worker(tmp_path, tiny_model_dir):
     import urllib.request
 
     from alignstudio.core.workspace import Workspace
-    from alignstudio.training.runner import FAILED, SUCCEEDED, RunManager
+    from alignstudio.training.run_folder import FAILED, SUCCEEDED
+    from alignstudio.training.run_queue import RunManager
     from alignstudio.training.spec import RunSpec
     from servers import ROOT
 
@@ -114,16 +115,16 @@ def test_kill_9_of_a_training_worker(tmp_path, tiny_model_dir):
             assert time.time() < deadline and run.status()["state"] in ("queued", "running"), run.log_tail()
             time.sleep(0.2)
         os.kill(run.status()["pid"], signal.SIGKILL)
-        while manager.status(name)["state"] == "running":
+        while manager.status(name).state == "running":
             time.sleep(0.2)
         status = manager.status(name)
-        assert status["state"] == FAILED and "interrupted" in status["error"]
+        assert status.state == FAILED and "interrupted" in status.error
         checkpoint_step = int(run.last_checkpoint().name.split("-")[-1])
         assert urllib.request.urlopen(url, timeout=10).status == 200  # the app never noticed
         Client(url, verbose=False).predict("still-here", *config(tiny_model_dir), api_name="/label_first_pair")
 
         manager.resume(name)
         final = manager.wait(name, timeout=600)
-        assert final["state"] == SUCCEEDED and final["step"] == 30, run.log_tail()
+        assert final.state == SUCCEEDED and final.step == 30, run.log_tail()
         steps = [row["step"] for row in run.metrics()]
         assert steps[-1] == 30 and min(s for s in steps if s > checkpoint_step) == checkpoint_step + 1

@@ -10,7 +10,7 @@ from alignstudio.core.errors import UserError
 from alignstudio.core.formats import write_records
 from alignstudio.core.store import Store
 from alignstudio.core.workspace import Workspace
-from alignstudio.training.runner import SUCCEEDED, RunFolder
+from alignstudio.training.run_folder import SUCCEEDED, RunFolder
 
 TOPICS = ["tea", "rivers", "chess", "bread", "stars", "maps", "bees", "clocks", "rain", "glass", "salt", "wolves",
           "paper", "sand", "kites", "owls", "iron", "moss", "ships", "bells", "wheat", "foxes", "snow", "silk",
@@ -298,7 +298,7 @@ def test_the_train_tab_shows_a_reward_runs_held_out_accuracy_and_calibration(rew
     from types import SimpleNamespace
 
     from alignstudio.core.registry import ModelRegistry
-    from alignstudio.training.runner import RunManager
+    from alignstudio.training.run_queue import RunManager
     from alignstudio.ui import train as train_tab
 
     services = SimpleNamespace(runs=RunManager(ws, store, autostart=False), workspace=ws, store=store,

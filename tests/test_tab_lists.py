@@ -24,7 +24,7 @@ def test_reload_restores_the_running_run_else_the_remembered_or_newest(services)
     done = runs.start(RunSpec(method="dpo", model="tiny", data="ok"), "done")
     runs.wait(done, timeout=30)
     live = runs.start(RunSpec(method="dpo", model="tiny", data="wait-cancel"), "live")
-    wait_for(lambda: runs.status(live)["state"] == "running")
+    wait_for(lambda: runs.status(live).state == "running")
     table, run_update, compare_update, status, *rest = train.restore(services, None)
     assert run_update["value"] == "live" and set(run_update["choices"]) >= {"done", "live"}
     assert set(table["run"]) == {"done", "live"} and compare_update["choices"]

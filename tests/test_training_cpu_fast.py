@@ -13,7 +13,7 @@ from alignstudio.core.store import Store
 from alignstudio.core.workspace import Workspace
 from alignstudio.training import cpu_fast
 from alignstudio.training.data import load_training_data
-from alignstudio.training.runner import RunFolder
+from alignstudio.training.run_folder import RunFolder
 from alignstudio.training.spec import RunSpec
 from alignstudio.training.trainer_setup import load_model, lora_targets, make_config, make_trainer
 from tests.tiny_model import build_tiny_model

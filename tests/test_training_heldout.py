@@ -14,7 +14,8 @@ from alignstudio.core.registry import ModelRegistry
 from alignstudio.core.store import Store
 from alignstudio.core.workspace import Workspace
 from alignstudio.training.diagnostics import LN2
-from alignstudio.training.runner import SUCCEEDED, RunFolder, RunManager
+from alignstudio.training.run_folder import SUCCEEDED, RunFolder
+from alignstudio.training.run_queue import RunManager
 from alignstudio.training.spec import RunSpec
 from alignstudio.training.split import prompt_key
 from alignstudio.ui import train as train_tab
@@ -56,16 +57,16 @@ def test_early_stopping_fires_and_the_best_checkpoint_is_the_model(ws, store, no
     name = runs.start(spec, "early")
     status = runs.wait(name, timeout=600)
     run = runs.folder(name)
-    assert status["state"] == SUCCEEDED, run.log_tail(80)
+    assert status.state == SUCCEEDED, run.log_tail(80)
     held = run.heldout()
     assert held and all("eval_loss" in r and "eval_rewards/accuracies" in r for r in held)
     best = min(held, key=lambda r: r["eval_loss"])
     card = run.card()
     # stopped before max_steps, after `patience` evaluations that did not beat the best
-    assert status["stopped_early_at"] and status["step"] < 60
+    assert status.stopped_early_at and status.step < 60
     later = [r for r in held if r["step"] > best["step"]]
     assert len(later) == 2 and all(r["eval_loss"] >= best["eval_loss"] for r in later)
-    assert status["best_step"] == best["step"] == card["verdict"]["best_step"]
+    assert status.best_step == best["step"] == card["verdict"]["best_step"]
     # the model saved is the best checkpoint's adapter, not the last step's
     kept = load_file(run.checkpoints_dir / f"checkpoint-{best['step']}" / "adapter_model.safetensors")
     final = load_file(run.model_dir / "adapter_model.safetensors")

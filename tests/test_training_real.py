@@ -10,7 +10,8 @@ from alignstudio.core.registry import ModelRegistry
 from alignstudio.core.store import Store
 from alignstudio.services.sampling import Generator
 from alignstudio.training.diagnostics import LN2
-from alignstudio.training.runner import SUCCEEDED, RunManager
+from alignstudio.training.run_folder import SUCCEEDED
+from alignstudio.training.run_queue import RunManager
 from alignstudio.training.spec import RunSpec
 from servers import ROOT
 
@@ -27,7 +28,7 @@ def test_lora_dpo_on_smollm2_reloads_and_generates(real_workspace):
         status = runs.wait(name, timeout=900)
     finally:
         runs.close()  # no worker outlives the tests
-    assert status["state"] == SUCCEEDED, runs.log_tail(name)
+    assert status.state == SUCCEEDED, runs.log_tail(name)
     rows = runs.metrics(name)
     assert abs(rows[0]["loss"] - LN2) < 0.01 and len(rows) == 2
 
@@ -37,11 +38,11 @@ def test_lora_dpo_on_smollm2_reloads_and_generates(real_workspace):
     assert config["base_model_name_or_path"] == EMBEDDED_HUB_ID
     card = json.loads(run.card_path.read_text())
     assert Path(card["base_model"]["folder"]).resolve() == (real_workspace.models_dir / EMBEDDED_NAME).resolve()
-    version = {v["name"]: v for v in store.model_versions()}[status["registered_as"]]
+    version = {v["name"]: v for v in store.model_versions()}[status.registered_as]
     assert version["kind"] == "adapter" and version["base"] == EMBEDDED_NAME
 
     registry = ModelRegistry(real_workspace, store)
-    ref = registry.resolve(status["registered_as"])
+    ref = registry.resolve(status.registered_as)
     assert ref.is_adapter and ref.base_folder == real_workspace.models_dir / EMBEDDED_NAME
     model, tokenizer = registry.load(ref)
     (text,) = Generator(ref.name, model, tokenizer).complete(
@@ -73,7 +74,7 @@ def test_a_default_run_on_a_consistent_preference_learns_it_on_held_out_prompts(
         status = runs.wait(name, timeout=1500)
     finally:
         runs.close()  # no worker outlives the tests
-    assert status["state"] == SUCCEEDED, runs.log_tail(name)
+    assert status.state == SUCCEEDED, runs.log_tail(name)
     card = runs.card(name)
     held = runs.folder(name).heldout()
     assert card["dataset"]["heldout"]["heldout_rows"] >= 6 and held
@@ -81,5 +82,5 @@ def test_a_default_run_on_a_consistent_preference_learns_it_on_held_out_prompts(
     best = max(r["eval_rewards/accuracies"] for r in held)
     assert best > 0.5 and card["verdict"]["heldout_accuracy"] > 0.5
     assert card["verdict"]["code"] in ("learned", "memorized"), card["verdict"]
-    assert status["verdict"].startswith(("Learned", "Learned, then memorized"))
+    assert status.verdict.startswith(("Learned", "Learned, then memorized"))
     assert len(card["before_after"]) == 1 and card["before_after"][0]["trained"]

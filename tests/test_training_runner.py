@@ -10,17 +10,17 @@ import time
 import pytest
 
 from alignstudio.core.errors import UserError
-from alignstudio.training.runner import (
-    CANCELLED, FAILED, QUEUED, RUNNING, STATES, SUCCEEDED, TRANSITIONS, IllegalTransition, RunFolder, RunManager,
-    check_transition,
+from alignstudio.training.run_folder import (
+    CANCELLED, FAILED, QUEUED, RUNNING, STATES, SUCCEEDED, TRANSITIONS, IllegalTransition, RunFolder, check_transition,
 )
+from alignstudio.training.run_queue import RunManager
 from alignstudio.training.spec import RunSpec
 
 # The stand-in speaks the worker's protocol through the run folder; what it does is named by spec.data.
 STAND_IN = textwrap.dedent('''
     import json, sys, time
     from pathlib import Path
-    from alignstudio.training.runner import RunFolder
+    from alignstudio.training.run_folder import RunFolder
     run = RunFolder(sys.argv[1])
     assert sys.argv[2] == "--workspace"
     mode = run.spec().data
@@ -126,7 +126,7 @@ def test_run_folder_rejects_illegal_transitions(tmp_path):
 def test_start_runs_the_worker_with_output_in_the_log(manager):
     name = manager.start(stand_in("succeed"), "first")
     status = manager.wait(name, timeout=20)
-    assert status["state"] == SUCCEEDED and status["pid"]
+    assert status.state == SUCCEEDED and status.pid
     assert "stand-in succeed" in manager.log_tail(name)
     assert manager.metrics(name) == [{"step": 1, "loss": 0.69}]
     assert [i.name for i in manager.list()] == ["first"] and manager.list()[0].state == SUCCEEDED
@@ -142,7 +142,7 @@ def test_sweep_queues_runs_that_differ_only_in_beta_and_run_one_at_a_time(manage
     names = manager.sweep(stand_in("slow"), betas=[0.05, 0.1, 0.5], name="sw")
     assert names == ["sw-beta0.05", "sw-beta0.1", "sw-beta0.5"]
     for name in names:
-        assert manager.wait(name, timeout=30)["state"] == SUCCEEDED
+        assert manager.wait(name, timeout=30).state == SUCCEEDED
     specs = [manager.spec(n).to_dict() for n in names]
     assert [s.pop("beta") for s in specs] == [0.05, 0.1, 0.5]
     assert specs[0] == specs[1] == specs[2]
@@ -162,39 +162,39 @@ def test_cancel_a_running_worker_then_resume(manager):
     name = manager.start(stand_in("wait-cancel"), "c")
     wait_for(lambda: "stand-in" in manager.log_tail(name))
     status = manager.cancel(name)
-    assert status["state"] == RUNNING and status["cancel_requested"]
+    assert status.state == RUNNING and status.cancel_requested
     status = manager.wait(name, timeout=20)
-    assert status["state"] == CANCELLED and manager.folder(name).last_checkpoint().name == "checkpoint-1"
+    assert status.state == CANCELLED and manager.folder(name).last_checkpoint().name == "checkpoint-1"
     manager.resume(name)
     assert not manager.folder(name).cancel_requested()
     status = manager.wait(name, timeout=20)
-    assert status["state"] == SUCCEEDED and status["resumes"] == 1
+    assert status.state == SUCCEEDED and status.resumes == 1
 
 
 def test_cancel_a_queued_run_and_the_queue_moves_on(manager):
     first = manager.start(stand_in("wait-cancel"), "busy")
     second = manager.start(stand_in("succeed"), "waiting")
-    assert manager.status(second)["state"] == QUEUED
-    assert manager.cancel(second)["state"] == CANCELLED
+    assert manager.status(second).state == QUEUED
+    assert manager.cancel(second).state == CANCELLED
     manager.resume(second)  # queued again, behind the busy run
-    assert manager.status(second)["state"] == QUEUED
+    assert manager.status(second).state == QUEUED
     manager.cancel(first)
-    assert manager.wait(first, timeout=20)["state"] == CANCELLED
-    assert manager.wait(second, timeout=20)["state"] == SUCCEEDED
+    assert manager.wait(first, timeout=20).state == CANCELLED
+    assert manager.wait(second, timeout=20).state == SUCCEEDED
 
 
 def test_worker_reported_failure_keeps_the_error(manager):
     name = manager.start(stand_in("fail"))
     status = manager.wait(name, timeout=20)
-    assert status["state"] == FAILED and status["error"] == "ValueError: bad batch"
-    assert status["error_tail"].endswith("line 2")
+    assert status.state == FAILED and status.error == "ValueError: bad batch"
+    assert status.error_tail.endswith("line 2")
 
 
 def test_dead_worker_is_failed_as_interrupted(manager):
     name = manager.start(stand_in("crash"))
     status = manager.wait(name, timeout=20)
-    assert status["state"] == FAILED and status["error"].startswith("interrupted")
-    assert status["exit_code"] == 3 and "stand-in crash" in (status["error_tail"] or "")
+    assert status.state == FAILED and status.error.startswith("interrupted")
+    assert status.exit_code == 3 and "stand-in crash" in (status.error_tail or "")
 
 
 def test_restarted_app_notices_runs_whose_worker_is_gone(workspace, store):
@@ -220,10 +220,10 @@ def test_unknown_runs_and_names_are_user_errors(manager):
 
 
 def test_cancel_and_resume_of_a_finished_run_say_so_in_plain_words(manager):
-    from alignstudio.training.runner import actions
+    from alignstudio.training.run_folder import actions
 
     name = manager.start(stand_in("ok"))
-    assert manager.wait(name, timeout=30)["state"] == SUCCEEDED
+    assert manager.wait(name, timeout=30).state == SUCCEEDED
     with pytest.raises(UserError) as cancel:
         manager.cancel(name)
     assert str(cancel.value) == f"run {name} has finished; nothing to cancel"

@@ -17,7 +17,8 @@ from alignstudio.core.registry import ModelRegistry
 from alignstudio.core.store import Store
 from alignstudio.core.workspace import Workspace
 from alignstudio.training.diagnostics import LN2
-from alignstudio.training.runner import CANCELLED, FAILED, SUCCEEDED, RunFolder, RunManager
+from alignstudio.training.run_folder import CANCELLED, FAILED, SUCCEEDED, RunFolder
+from alignstudio.training.run_queue import RunManager
 from alignstudio.training.spec import RunSpec
 from servers import ROOT
 
@@ -160,7 +161,7 @@ def test_resume_after_the_final_checkpoint_saves_the_model_without_training(dpo_
     shutil.copytree(source.checkpoints_dir / "checkpoint-4", run.checkpoints_dir / "checkpoint-4")
     runs.pump()
     status = runs.wait(run.name, timeout=300)
-    assert status["state"] == SUCCEEDED and status["step"] == 4, run.log_tail()
+    assert status.state == SUCCEEDED and status.step == 4, run.log_tail()
     assert "is the final step" in run.log_tail(50) and not run.metrics()
     assert (run.model_dir / "adapter_model.safetensors").read_bytes() == \
         (source.checkpoints_dir / "checkpoint-4" / "adapter_model.safetensors").read_bytes()
@@ -173,7 +174,7 @@ def test_kto_run_succeeds_through_the_runner(runs, tiny_model_dir):
     spec = RunSpec(method="kto", model=str(tiny_model_dir), data=str(PAIRS), max_steps=3, **FAST)
     name = runs.start(spec, "kto-run")
     status = runs.wait(name, timeout=300)
-    assert status["state"] == SUCCEEDED, runs.log_tail(name)
+    assert status.state == SUCCEEDED, runs.log_tail(name)
     rows = runs.metrics(name)
     assert abs(rows[0]["loss"] - 0.5) < 0.01  # 1 - sigmoid(0): policy equals reference at step 1
     assert all("kl" in r and math.isfinite(r["kl"]) for r in rows)
@@ -191,13 +192,13 @@ def test_cancel_keeps_a_checkpoint_and_resume_finishes(runs, tiny_model_dir):
         time.sleep(0.02)
     runs.cancel(name)
     status = runs.wait(name, timeout=300)
-    assert status["state"] == CANCELLED, run.log_tail()
+    assert status.state == CANCELLED, run.log_tail()
     checkpoint = run.last_checkpoint()
-    assert checkpoint is not None and int(checkpoint.name.split("-")[1]) == status["step"] < 8
+    assert checkpoint is not None and int(checkpoint.name.split("-")[1]) == status.step < 8
     assert not run.model_dir.exists()
     runs.resume(name)
     status = runs.wait(name, timeout=300)
-    assert status["state"] == SUCCEEDED and status["resumes"] == 1, run.log_tail()
+    assert status.state == SUCCEEDED and status.resumes == 1, run.log_tail()
     assert [r["step"] for r in run.metrics()] == list(range(1, 9))  # no step lost or repeated
     assert run.card()["resumed_from"] == checkpoint.name
 
@@ -210,11 +211,11 @@ def test_broken_dataset_fails_with_a_readable_error(runs, tiny_model_dir, tmp_pa
     broken.write_text(good + "\n" + json.dumps(row) + "\n" + good + "\n")
     name = runs.start(RunSpec(method="dpo", model=str(tiny_model_dir), data=str(broken), max_steps=2, **FAST))
     status = runs.wait(name, timeout=300)
-    assert status["state"] == FAILED
-    assert status["error"] == "broken.jsonl, row 2: missing 'rejected'"
+    assert status.state == FAILED
+    assert status.error == "broken.jsonl, row 2: missing 'rejected'"
     assert "missing 'rejected'" in runs.log_tail(name)
     card = runs.folder(name).card()
-    assert card["state"] == FAILED and card["error"] == status["error"] and card["spec"]["data"] == str(broken)
+    assert card["state"] == FAILED and card["error"] == status.error and card["spec"]["data"] == str(broken)
 
 
 @pytest.mark.parametrize("method", ["orpo", "simpo"])
@@ -222,7 +223,7 @@ def test_reference_free_methods_smoke(runs, tiny_model_dir, method):
     spec = RunSpec(method=method, model=str(tiny_model_dir), data=str(PAIRS), max_steps=1, **FAST)
     name = runs.start(spec, f"{method}-smoke")
     status = runs.wait(name, timeout=300)
-    assert status["state"] == SUCCEEDED, runs.log_tail(name)
+    assert status.state == SUCCEEDED, runs.log_tail(name)
     rows = runs.metrics(name)
     assert len(rows) == 1 and math.isfinite(rows[0]["loss"]) and "rewards/accuracies" in rows[0]
     assert rows[0]["tokens_per_s"] > 0
@@ -244,8 +245,8 @@ def test_nan_stops_the_run_without_saving_broken_weights(runs, tiny_model_dir):
                    max_length=64, batch_size=2, learning_rate=1e30, warmup_steps=0)
     name = runs.start(spec, "diverges")
     status = runs.wait(name, timeout=300)
-    assert status["state"] == FAILED and status["error"].startswith("training diverged: grad_norm")
-    assert "NaN at step 2" in status["error"]
+    assert status.state == FAILED and status.error.startswith("training diverged: grad_norm")
+    assert "NaN at step 2" in status.error
     run = runs.folder(name)
     assert [c.name for c in run.checkpoints_dir.glob("checkpoint-*")] == ["checkpoint-1"]  # none after NaN
     assert run.card()["diagnostics"][0]["code"] == "nan"

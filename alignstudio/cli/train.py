@@ -109,7 +109,8 @@ def _progress(rows: list[dict]) -> None:
 
 
 def run(args) -> int:
-    from ..training.runner import CANCELLED, SUCCEEDED, RunManager
+    from ..training.run_folder import CANCELLED, SUCCEEDED
+    from ..training.run_queue import RunManager
 
     ws = workspace(args)
     store = Store(ws.db_path)
@@ -136,19 +137,19 @@ def run(args) -> int:
             run_folder = manager.create(spec)
     print(f"run folder: {run_folder.path} (log: {run_folder.log_path})", flush=True)
     status = manager.run_foreground(run_folder, on_progress=_progress)
-    state = status["state"]
+    state = status.state
     if state == SUCCEEDED:
-        print(f"succeeded: model in {status.get('model_dir')}"
-              + (f", registered as {status['registered_as']}" if status.get("registered_as") else ""))
-        if status.get("verdict"):
-            print(f"verdict: {status['verdict']}", flush=True)
+        print(f"succeeded: model in {status.model_dir}"
+              + (f", registered as {status.registered_as}" if status.registered_as else ""))
+        if status.verdict:
+            print(f"verdict: {status.verdict}", flush=True)
         return 0
     if state == CANCELLED:
-        print(f"cancelled at step {status.get('step') or 0}; continue with: "
+        print(f"cancelled at step {status.step or 0}; continue with: "
               f"alignstudio train --resume {shlex.quote(str(run_folder.path))}", file=sys.stderr)
         return 130
-    print(f"failed: {status.get('error')}", file=sys.stderr)
-    if status.get("error_tail"):
-        print(status["error_tail"], file=sys.stderr)
+    print(f"failed: {status.error}", file=sys.stderr)
+    if status.error_tail:
+        print(status.error_tail, file=sys.stderr)
     print(f"full log: {run_folder.log_path}", file=sys.stderr)
     return 1

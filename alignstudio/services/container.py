@@ -30,14 +30,14 @@ class Services:
     default_model: str
     data: DataService
     arena: ArenaService
-    runs: Any  # training.runner.RunManager
+    runs: Any  # training.run_queue.RunManager
 
     @classmethod
     def build(cls, workspace: Workspace, default_model: str = "smollm2", prefetch_depth: int = 3) -> "Services":
         store = Store(workspace.db_path)
         default_model = ModelRegistry(workspace, store).resolve(default_model).name  # fail fast; converts the
         # embedded model once
-        from ..training.runner import RunManager
+        from ..training.run_queue import RunManager
 
         return cls.assemble(workspace, store, default_model, RunManager(workspace, store), prefetch_depth)
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ..core import models as core_models
 from ..core.store import Store
-from .runner import RunFolder
+from .run_folder import RunFolder
 from .spec import RunSpec
 from .trainer_setup import Loaded, is_main_process
 

@@ -15,7 +15,7 @@ import hashlib
 import json
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..core import models as core_models
@@ -76,7 +76,7 @@ def _seqcls_from(folder: Path, dtype):
 
 
 def load_for_training(spec, registry):
-    """A `worker.Loaded` for a reward run: a sequence-classification model (score head, num_labels=1) on the base
+    """A `trainer_setup.Loaded` for a reward run: a sequence-classification model (score head, num_labels=1) on the base
     checkpoint, with a LoRA config of task type SEQ_CLS (PEFT then trains the score head in full)."""
     import torch
 
@@ -240,23 +240,35 @@ def heldout_report(model, tokenizer, heldout: list[dict], note: str, max_length:
 # -- the run ------------------------------------------------------------------------------------------------
 
 
-def train_reward(run, workspace, store) -> dict:
-    """A reward run from its folder to the end (the worker's `train` hands reward specs here)."""
-    import torch
-    from trl import RewardTrainer
+@dataclass
+class _RewardJob:
+    """What one reward run has set up: its data and split, schedule, model and trainer with callbacks."""
 
-    from .card import build_card, trainer_config, write_card
-    from .model_card import write_model_card
-    from .data import load_training_data
-    from .metrics import ControlCallback, MetricsCallback
-    from .runner import CANCELLED, FAILED, SUCCEEDED
-    from .split import split_by_prompt
-    from .outputs import (_trainable, base_model_entry, checkpoint_is_final, model_from_checkpoint, register,
-                          save_final_model, start_metrics)
-    from .trainer_setup import is_main_process, run_callbacks, world_size
+    run: object
+    spec: object
+    data: object
+    split: object
+    schedule: object
+    args: object        # TRL's RewardConfig
+    loaded: object
+    started: float
+    main: bool
+    trainer: object = None
+    metrics_cb: object = None
+    control_cb: object = None
+    checkpoint: Path | None = None
+    reward_info: dict = field(default_factory=dict)
+
+
+def _prepare(run, workspace, store, main: bool) -> _RewardJob:
+    """Check and split the data, choose the schedule and the trainer config, load the base model with its
+    score head."""
     from ..core.registry import ModelRegistry
+    from .data import load_training_data
+    from .schedule import choose
+    from .split import split_by_prompt
+    from .trainer_setup import world_size
 
-    main = is_main_process()
     started = time.time()
     spec = run.spec()
     print(f"run {run.name}: reward model (Bradley-Terry) on {spec.model} with {spec.data}", flush=True)
@@ -265,88 +277,125 @@ def train_reward(run, workspace, store) -> dict:
     rows = data.dataset.to_list()
     split = split_by_prompt(rows, spec.heldout_fraction, seed=spec.seed)
     print(f"data: {data.rows} pairs ({data.fingerprint[:23]}); {split.note}", flush=True)
-    from datasets import Dataset
-
     registry = ModelRegistry(workspace, store)
-    from .schedule import choose
-
     schedule = choose(spec, len(split.train) if split.active else len(rows), world_size())
     print(f"schedule: {schedule.summary()}", flush=True)
     args = make_reward_config(spec, run, schedule, heldout=split.active)
     loaded = load_for_training(spec, registry)
     print(f"model: {loaded.base_name} + score head" + (" (full fine-tuning)" if spec.full else " (LoRA, SEQ_CLS)"),
           flush=True)
-    checkpoint = start_metrics(run, main)
-    metrics_cb = MetricsCallback(run.metrics_path, world_size=world_size(), is_main=main)
-    control_cb = ControlCallback(run.cancel_path)
-    metrics_cb.on_row = lambda row: main and run.update(step=row["step"], max_steps=row.get("max_steps"),
-                                                       eta_s=row.get("eta_s"))
-    from .trackers import apply_environment
+    return _RewardJob(run, spec, data, split, schedule, args, loaded, started, main,
+                      reward_info={"split": split.to_dict()})
 
-    apply_environment(spec.report_to, run.path, run.name)
-    callbacks = run_callbacks(spec, split.active, metrics_cb, control_cb)
-    trainer = RewardTrainer(model=loaded.model, args=args, train_dataset=Dataset.from_list(split.train),
-                            eval_dataset=Dataset.from_list(split.heldout) if split.active else None,
-                            processing_class=loaded.tokenizer, peft_config=loaded.peft_config,
-                            callbacks=callbacks)
+
+def _build_trainer(job: _RewardJob) -> None:
+    """TRL's RewardTrainer with the worker's metrics, cancel and held-out callbacks (resuming a checkpoint)."""
+    from datasets import Dataset
     from transformers.trainer_callback import PrinterCallback
+    from trl import RewardTrainer
 
-    trainer.remove_callback(PrinterCallback)
+    from .metrics import ControlCallback, MetricsCallback
+    from .trackers import apply_environment
+    from .outputs import start_metrics
+    from .trainer_setup import run_callbacks, world_size
+
+    run, spec, split, main = job.run, job.spec, job.split, job.main
+    job.checkpoint = start_metrics(run, main)
+    job.metrics_cb = MetricsCallback(run.metrics_path, world_size=world_size(), is_main=main)
+    job.control_cb = ControlCallback(run.cancel_path)
+    job.metrics_cb.on_row = lambda row: main and run.update(step=row["step"], max_steps=row.get("max_steps"),
+                                                           eta_s=row.get("eta_s"))
+    apply_environment(spec.report_to, run.path, run.name)
+    callbacks = run_callbacks(spec, split.active, job.metrics_cb, job.control_cb)
+    job.trainer = RewardTrainer(model=job.loaded.model, args=job.args, train_dataset=Dataset.from_list(split.train),
+                                eval_dataset=Dataset.from_list(split.heldout) if split.active else None,
+                                processing_class=job.loaded.tokenizer, peft_config=job.loaded.peft_config,
+                                callbacks=callbacks)
+    job.trainer.remove_callback(PrinterCallback)
     if main:
-        run.update(max_steps=trainer.args.max_steps if trainer.args.max_steps > 0 else None)
-    reward_info: dict = {"split": split.to_dict()}
+        job.run.update(max_steps=job.trainer.args.max_steps if job.trainer.args.max_steps > 0 else None)
 
-    def finish(state: str, error: str | None = None, **extra) -> dict:
-        if main:
-            metric_rows = run.metrics()
-            card = build_card(
-                run_name=run.name, state=state, spec=spec.to_dict(),
-                base_model=base_model_entry(loaded),
-                dataset={"source": data.source, "fingerprint": data.fingerprint, "rows": data.rows,
-                         "kind": data.kind, "label_sources": data.label_sources, "training_rows": len(split.train), "heldout": split.to_dict()},
-                schedule=schedule.to_dict(), trainer_args=trainer_config(trainer.args), started=started,
-                final_metrics=metrics_cb.last or (metric_rows[-1] if metric_rows else {}),
-                summary=metrics_cb.summary, diagnostics=[], error=error, model_dir=extra.get("model_dir"),
-                registered_as=extra.get("registered_as"), trainable=_trainable(trainer.model),
-                device=("cuda:" + torch.cuda.get_device_name(0)) if torch.cuda.is_available() else "cpu",
-                processes=world_size(), resumed_from=checkpoint.name if checkpoint else None)
-            card["reward"] = reward_info
-            write_card(run.card_path, card)
-            if extra.get("model_dir"):
-                write_model_card(extra["model_dir"], card)
-        return {"state": state, "error": error, **extra}
 
-    if run.cancel_requested():
-        return finish(CANCELLED)
-    if checkpoint is not None and checkpoint_is_final(checkpoint):
-        model_dir = model_from_checkpoint(checkpoint, loaded, run) if main else run.model_dir
-        step = int(checkpoint.name.split("-")[-1])
-    else:
-        trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
-        step = trainer.state.global_step
-        if metrics_cb.nan_at is not None:
-            return finish(FAILED, f"training diverged: the loss became NaN at step {metrics_cb.nan_at} (lower the "
-                                  "learning rate)", step=step)
-        if control_cb.cancelled_at is not None and step < trainer.state.max_steps:
-            return finish(CANCELLED, step=step, checkpoint=str(run.last_checkpoint() or "") or None)
-        model_dir = save_final_model(trainer, loaded, run)
-    if not main:
-        return {"state": SUCCEEDED, "error": None}
+def _finish(job: _RewardJob, state: str, error: str | None = None, **extra) -> dict:
+    """The run's outcome for status.json; the main process writes the run card (and the model card)."""
+    import torch
+
+    from .card import build_card, trainer_config, write_card
+    from .model_card import write_model_card
+    from .outputs import _trainable, base_model_entry
+    from .trainer_setup import world_size
+
+    if job.main:
+        run, data, split = job.run, job.data, job.split
+        metric_rows = run.metrics()
+        card = build_card(
+            run_name=run.name, state=state, spec=job.spec.to_dict(),
+            base_model=base_model_entry(job.loaded),
+            dataset={"source": data.source, "fingerprint": data.fingerprint, "rows": data.rows,
+                     "kind": data.kind, "label_sources": data.label_sources, "training_rows": len(split.train),
+                     "heldout": split.to_dict()},
+            schedule=job.schedule.to_dict(), trainer_args=trainer_config(job.trainer.args), started=job.started,
+            final_metrics=job.metrics_cb.last or (metric_rows[-1] if metric_rows else {}),
+            summary=job.metrics_cb.summary, diagnostics=[], error=error, model_dir=extra.get("model_dir"),
+            registered_as=extra.get("registered_as"), trainable=_trainable(job.trainer.model),
+            device=("cuda:" + torch.cuda.get_device_name(0)) if torch.cuda.is_available() else "cpu",
+            processes=world_size(), resumed_from=job.checkpoint.name if job.checkpoint else None)
+        card["reward"] = job.reward_info
+        write_card(run.card_path, card)
+        if extra.get("model_dir"):
+            write_model_card(extra["model_dir"], card)
+    return {"state": state, "error": error, **extra}
+
+
+def _measure_and_register(job: _RewardJob, store, model_dir, step: int) -> dict:
+    """Held-out accuracy and tie margin into reward.json next to the model, then register it as a judge."""
+    from .run_folder import SUCCEEDED
+    from .outputs import register
+
+    run, spec, split, data = job.run, job.spec, job.split, job.data
     print(f"held-out: {split.note}", flush=True)
-    scorer, tokenizer, _ = _scorer_from_dir(model_dir, loaded.base_folder)
+    scorer, tokenizer, _ = _scorer_from_dir(model_dir, job.loaded.base_folder)
     report = heldout_report(scorer, tokenizer, split.heldout, split.note, spec.max_length)
-    meta = {"kind": "alignstudio-reward", "version": 1, "base": str(loaded.base_folder), "run": run.name,
+    meta = {"kind": "alignstudio-reward", "version": 1, "base": str(job.loaded.base_folder), "run": run.name,
             "tie_margin": report.tie_margin, "heldout": report.to_dict(), "data_fingerprint": data.fingerprint,
             "trained_prompts": sorted({prompt_digest(r["prompt"]) for r in split.train}),
             "max_length": spec.max_length}
     (Path(model_dir) / REWARD_FILE).write_text(json.dumps(meta, indent=2), encoding="utf-8")
-    reward_info.update(report.to_dict())
+    job.reward_info.update(report.to_dict())
     if report.accuracy is not None:
         print(f"held-out pairwise accuracy {100 * report.accuracy:.1f}% on {report.pairs} pairs; tie margin "
               f"{report.tie_margin:.4g} ({report.ties} ties)", flush=True)
-    registered = register(store, run, spec, loaded, kind=REWARD_KIND)
+    registered = register(store, run, spec, job.loaded, kind=REWARD_KIND)
     print(f"saved {model_dir}, registered as judge version {registered}", flush=True)
-    return finish(SUCCEEDED, step=step, model_dir=str(model_dir), registered_as=registered)
+    return _finish(job, SUCCEEDED, step=step, model_dir=str(model_dir), registered_as=registered)
+
+
+def train_reward(run, workspace, store) -> dict:
+    """A reward run from its folder to the end (the worker's `train` hands reward specs here)."""
+    from .run_folder import CANCELLED, FAILED, SUCCEEDED
+    from .outputs import checkpoint_is_final, model_from_checkpoint, save_final_model
+    from .trainer_setup import is_main_process
+
+    job = _prepare(run, workspace, store, is_main_process())
+    _build_trainer(job)
+    checkpoint, trainer = job.checkpoint, job.trainer
+    if run.cancel_requested():
+        return _finish(job, CANCELLED)
+    if checkpoint is not None and checkpoint_is_final(checkpoint):
+        model_dir = model_from_checkpoint(checkpoint, job.loaded, run) if job.main else run.model_dir
+        step = int(checkpoint.name.split("-")[-1])
+    else:
+        trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+        step = trainer.state.global_step
+        if job.metrics_cb.nan_at is not None:
+            return _finish(job, FAILED, f"training diverged: the loss became NaN at step {job.metrics_cb.nan_at} "
+                                        "(lower the learning rate)", step=step)
+        if job.control_cb.cancelled_at is not None and step < trainer.state.max_steps:
+            return _finish(job, CANCELLED, step=step, checkpoint=str(run.last_checkpoint() or "") or None)
+        model_dir = save_final_model(trainer, job.loaded, run)
+    if not job.main:
+        return {"state": SUCCEEDED, "error": None}
+    return _measure_and_register(job, store, model_dir, step)
 
 
 def _scorer_from_dir(model_dir, base_folder=None):

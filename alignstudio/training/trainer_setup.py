@@ -21,7 +21,7 @@ from ..core import models as core_models  # noqa: E402
 from ..core.errors import UserError  # noqa: E402
 from ..core.registry import ModelRegistry  # noqa: E402
 from .merge import base_name  # noqa: E402
-from .runner import RunFolder  # noqa: E402
+from .run_folder import RunFolder  # noqa: E402
 from .schedule import Schedule, choose  # noqa: E402
 from .spec import RunSpec  # noqa: E402
 

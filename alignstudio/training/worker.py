@@ -27,7 +27,7 @@ from .diagnostics import diagnose_spec
 from .model_card import write_model_card
 from .outputs import (_trainable, base_model_entry, best_step, checkpoint_is_final, model_from_checkpoint, register,
                       save_final_model, start_metrics)
-from .runner import CANCELLED, FAILED, QUEUED, RUNNING, SUCCEEDED, ERROR_TAIL_LINES, RunFolder
+from .run_folder import CANCELLED, FAILED, QUEUED, RUNNING, SUCCEEDED, ERROR_TAIL_LINES, RunFolder
 from .schedule import Schedule, choose
 from .spec import RunSpec
 from .split import Split, split_by_prompt

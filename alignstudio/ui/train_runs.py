@@ -61,7 +61,7 @@ def placeholder(series) -> pd.DataFrame:
 
 def cancel_run(services: Services, name: str) -> str:
     status = training.cancel(services, name)
-    if status["state"] == "cancelled":
+    if status.state == "cancelled":
         return f"**{name}** cancelled before it started."
     return f"Cancelling **{name}**: it stops at the next step and keeps a checkpoint."
 
@@ -145,25 +145,25 @@ def _duration(seconds) -> str:
     return f"{seconds // 3600}h {seconds % 3600 // 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m {seconds % 60:02d}s"
 
 
-def status_markdown(status: dict, spec, rows: list[dict], card: dict | None = None) -> str:
+def status_markdown(status, spec, rows: list[dict], card: dict | None = None) -> str:
     """The run's state, settings, progress and result (`spec`: its RunSpec)."""
-    state = status["state"]
+    state = status.state
     train_rows = [r for r in rows if "loss" in r]
     last = train_rows[-1] if train_rows else {}
-    step = last.get("step", status.get("step") or 0)
-    total = last.get("max_steps") or status.get("max_steps")
+    step = last.get("step", status.step or 0)
+    total = last.get("max_steps") or status.max_steps
     lines = [f"**{state.upper()}** · {spec.label} · base `{spec.model}`"]
     progress = f"step {step}" + (f" of {total}" if total else "")
     if state == "running":
         progress += f" · ETA {_duration(last.get('eta_s'))}"
-        if status.get("cancel_requested"):
+        if status.cancel_requested:
             progress += " · cancelling at the next step"
     if last.get("tokens_per_s"):
         progress += f" · {last['tokens_per_s']:.0f} tokens/s"
     lines.append(progress)
     if state == "succeeded":
-        lines.append(f"Model: `{status.get('model_dir')}`"
-                     + (f" · registered as **{status['registered_as']}**" if status.get("registered_as") else ""))
+        lines.append(f"Model: `{status.model_dir}`"
+                     + (f" · registered as **{status.registered_as}**" if status.registered_as else ""))
     schedule = (card or {}).get("schedule")
     if schedule:
         lines.append(f"Schedule: lr {schedule['learning_rate']:g} · batch {schedule['batch_size']} · "
@@ -172,10 +172,10 @@ def status_markdown(status: dict, spec, rows: list[dict], card: dict | None = No
     heldout = ((card or {}).get("dataset") or {}).get("heldout")
     if heldout:
         lines.append(heldout["note"][:1].upper() + heldout["note"][1:] + ".")
-    if status.get("error"):
-        lines.append(f"**Error:** {status['error']}")
-        if status.get("error_tail"):
-            lines.append("```\n" + status["error_tail"] + "\n```")
+    if status.error:
+        lines.append(f"**Error:** {status.error}")
+        if status.error_tail:
+            lines.append("```\n" + status.error_tail + "\n```")
     return "\n\n".join(lines)
 
 

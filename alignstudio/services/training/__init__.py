@@ -5,7 +5,7 @@ validation (or with the user's override); only a succeeded run's adapter can be 
 run is evaluated against its base; which run a page shows when it has none chosen; and what the live view of a
 run holds (status, metrics, verdict, diagnostics), so a tab only renders it. The settings a form offers come
 from `RunSpec` (`settings`, `method_form`, `spec_from_form`). Knows nothing of Gradio; run folders and the
-queue are `training.runner`'s (the RunManager at `services.runs`).
+queue are `training.run_folder` and `training.run_queue`'s (the RunManager at `services.runs`).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 
 from ...core.errors import UserError
 from ...training.diagnostics import diagnose_spec, expected_first_loss
-from ...training.runner import FINISHED, SUCCEEDED, actions
+from ...training.run_folder import FINISHED, SUCCEEDED, RunStatus, actions
 from ...training.spec import (DEFAULT_LOSS, DPO_LOSS_TYPES, KTO_LOSS_TYPES, METHOD_ALIASES, SWEEP_BETAS, RunSpec,
                               Setting, settings)
 from ...training.verdict import LEARNED, Verdict, judge_spec
@@ -114,7 +114,7 @@ def merge(services, name: str):
     """A succeeded run's LoRA adapter merged into a full checkpoint (a registered version)."""
     from ...training.merge import merge_adapter  # loads torch: only when asked
 
-    state = services.runs.status(_chosen(name))["state"]
+    state = services.runs.status(_chosen(name)).state
     if state != SUCCEEDED:
         raise UserError(f"run {name} is {state}; only a finished run's adapter can be merged")
     return merge_adapter(services.registry, str(services.runs.folder(name).path))
@@ -124,13 +124,13 @@ def evaluation_models(services, name: str) -> tuple[str, str]:
     """(trained, base) model names for evaluating a run against its base: a succeeded, registered policy run."""
     status = services.runs.status(_chosen(name))
     spec = services.runs.spec(name)
-    if status["state"] != SUCCEEDED or not status.get("registered_as"):
-        raise UserError(f"run {name} is {status['state']}; only a finished run can be evaluated")
+    if status.state != SUCCEEDED or not status.registered_as:
+        raise UserError(f"run {name} is {status.state}; only a finished run can be evaluated")
     if spec.method == "reward":
         raise UserError("a reward model is a judge, not a chat model: measure it in the Evaluate tab's Judges "
                         "section, or pick it as the judge here for a policy run")
     card = services.runs.card(name) or {}
-    return status["registered_as"], (card.get("base_model") or {}).get("name") or spec.model
+    return status.registered_as, (card.get("base_model") or {}).get("name") or spec.model
 
 
 # -- what the run list and the live view show ------------------------------------------------------------
@@ -162,7 +162,7 @@ def allowed_actions(services, name: str | None) -> dict[str, bool]:
     state, full, reward = None, False, False
     if name and services.runs is not None:
         try:
-            state = services.runs.status(name)["state"]
+            state = services.runs.status(name).state
             spec = services.runs.spec(name)
             full, reward = bool(spec.full), spec.method == "reward"
         except UserError:
@@ -175,7 +175,7 @@ class LiveRun:
     """One run as the live view shows it."""
 
     name: str
-    status: dict
+    status: RunStatus
     spec: RunSpec
     rows: list[dict]                 # training and held-out metrics lines
     card: dict | None                # a finished run's card
@@ -200,12 +200,12 @@ def live(services, name: str | None, log_lines: int = 60) -> LiveRun | None:
     runs = services.runs
     status, spec = runs.status(name), runs.spec(name)
     rows = runs.all_metrics(name)
-    card = runs.card(name) if status["state"] in FINISHED else None
+    card = runs.card(name) if status.state in FINISHED else None
     view = LiveRun(name, status, spec, rows, card, runs.log_tail(name, log_lines),
                    expected_first_loss(spec.method, spec.loss_type, spec.beta, spec.label_smoothing))
     if rows:
         view.findings = diagnose_spec(rows, spec)
-        if status["state"] == SUCCEEDED and not view.reward:
+        if status.state == SUCCEEDED and not view.reward:
             verdict = (card or {}).get("verdict")
             view.verdict = Verdict(**verdict) if verdict else judge_spec(rows, spec)
     return view

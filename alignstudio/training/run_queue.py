@@ -1,21 +1,12 @@
-"""Training runs as folders, and the service that queues, starts, watches, cancels and resumes them.
-
-A run is a folder (`workspace/runs/NAME`, or any folder the CLI names):
-
-    spec.json      what was asked (`RunSpec`)
-    status.json    the state machine: queued -> running -> succeeded | failed | cancelled,
-                   and cancelled/failed -> queued on resume; an illegal transition raises
-    metrics.jsonl  one JSON line per log step (written by the worker's callback)
-    heldout.jsonl  one JSON line per held-out evaluation (loss, reward accuracy and margin on the split)
-    log.txt        the worker's stdout and stderr (a file, never a pipe)
-    cancel         flag file: present = stop at the next step, save a checkpoint
-    checkpoints/   trainer checkpoints (the last 2), model/ the final model, card.json the run card
+"""The training queue: `RunManager` queues, launches, watches, cancels and resumes runs, one worker at a time.
 
 `RunManager` is a plain service (no Gradio): it launches one worker at a time
 (`python -m alignstudio.training.worker RUN_DIR --workspace WS`, or an injected command), keeps a small
 FIFO queue of runs in the `queued` state, and notices a worker that died without reporting (pid gone
 while the status says running -> failed "interrupted"), so the app can restart and pick runs up.
-It never imports torch or TRL.
+A workspace-wide lock file (`runs/.queue.lock`) keeps two processes sharing a workspace from starting two
+workers. What a run folder holds and which state moves are legal belong to `run_folder`; this module only
+decides when they happen. It never imports torch or TRL.
 """
 
 from __future__ import annotations
@@ -35,235 +26,12 @@ from ..core.errors import UserError
 from ..core.locking import exclusive
 from ..core.store import Store
 from ..core.workspace import Workspace
+from .run_folder import (CANCELLED, ERROR_TAIL_LINES, FAILED, FINISHED, QUEUED, RUNNING, SUCCEEDED,
+                         IllegalTransition, RunFolder, RunStatus, check_transition, finished_words, pid_alive)
 from .spec import RunSpec
 
-QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED = "queued", "running", "succeeded", "failed", "cancelled"
-STATES = (QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED)
-TRANSITIONS: dict[str, tuple[str, ...]] = {
-    QUEUED: (RUNNING, CANCELLED, FAILED),
-    RUNNING: (SUCCEEDED, FAILED, CANCELLED),
-    FAILED: (QUEUED,),
-    CANCELLED: (QUEUED,),
-    SUCCEEDED: (),
-}
-FINISHED = (SUCCEEDED, FAILED, CANCELLED)
 LAUNCH_GRACE_S = 60.0       # a running status without a pid this young is a launch in progress
-ERROR_TAIL_LINES = 15
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
-
-
-class IllegalTransition(UserError):
-    """A run was asked to move between states the state machine does not connect."""
-
-
-def check_transition(current: str, new: str, name: str = "run") -> None:
-    if current not in STATES or new not in STATES:
-        raise IllegalTransition(f"{name}: unknown state {current!r} -> {new!r}")
-    if new not in TRANSITIONS[current]:
-        allowed = ", ".join(TRANSITIONS[current]) or "nothing (it is final)"
-        raise IllegalTransition(f"{name} is {current}; it cannot become {new} (allowed: {allowed})")
-
-
-def _finished_words(state: str) -> str:
-    """How a person says where a run that can no longer be cancelled stands."""
-    return {SUCCEEDED: "has finished", FAILED: "has already failed", CANCELLED: "is already cancelled"}.get(
-        state, f"is {state}")
-
-
-def actions(state: str | None, *, full: bool = False, reward: bool = False) -> dict[str, bool]:
-    """Which of a run's actions apply in its state (the UI offers only these): cancel a queued or running run,
-    resume a cancelled or failed one, merge a finished LoRA adapter, evaluate a finished policy."""
-    done = state == SUCCEEDED
-    return {"cancel": state in (QUEUED, RUNNING), "resume": state in (FAILED, CANCELLED),
-            "merge": done and not full and not reward, "evaluate": done and not reward}
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.partial")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def pid_alive(pid: int | None, marker: str | None = None) -> bool:
-    """True when process `pid` exists (and, where /proc shows it, its command line mentions `marker`, so a
-    recycled pid does not pass for our worker). Zombies count as dead."""
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    proc = Path(f"/proc/{pid}")
-    if proc.exists():
-        try:
-            stat = (proc / "stat").read_text()
-            if stat.rsplit(")", 1)[-1].split()[0] == "Z":
-                return False
-            if marker:
-                cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode("utf-8", "replace")
-                return marker in cmdline
-        except OSError:
-            return False
-    return True
-
-
-def _jsonl(path: Path) -> list[dict]:
-    """Every complete JSON line of a file (a line being written right now is skipped)."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return []
-    rows = []
-    for line in text.splitlines():
-        if not line.strip():
-            continue
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
-    return rows
-
-
-class RunFolder:
-    """One run's folder: spec, status (with its state machine), metrics, logs. Safe across processes:
-    status changes are read-modify-write under an exclusive file lock and written atomically."""
-
-    def __init__(self, path: str | Path):
-        self.path = Path(path).expanduser().resolve()
-
-    # -- paths -------------------------------------------------------------------------------------
-    @property
-    def name(self) -> str:
-        return self.path.name
-
-    spec_path = property(lambda self: self.path / "spec.json")
-    status_path = property(lambda self: self.path / "status.json")
-    metrics_path = property(lambda self: self.path / "metrics.jsonl")
-    heldout_path = property(lambda self: self.path / "heldout.jsonl")  # held-out evaluations (`eval_*` keys)
-    log_path = property(lambda self: self.path / "log.txt")
-    cancel_path = property(lambda self: self.path / "cancel")
-    checkpoints_dir = property(lambda self: self.path / "checkpoints")
-    model_dir = property(lambda self: self.path / "model")
-    card_path = property(lambda self: self.path / "card.json")
-
-    def exists(self) -> bool:
-        return self.status_path.is_file() and self.spec_path.is_file()
-
-    # -- creation ----------------------------------------------------------------------------------
-    @classmethod
-    def create(cls, path: str | Path, spec: RunSpec) -> "RunFolder":
-        run = cls(path)
-        if run.path.exists() and any(run.path.iterdir()):
-            raise UserError(f"run folder {run.path} already exists and is not empty; choose another name")
-        run.path.mkdir(parents=True, exist_ok=True)
-        spec.save(run.spec_path)
-        now = time.time()
-        status = {"state": QUEUED, "created": now, "updated": now, "queued_at": now, "pid": None,
-                  "started": None, "finished": None, "error": None, "error_tail": None, "resumes": 0,
-                  "history": [{"state": QUEUED, "time": now, "note": "created"}]}
-        _atomic_write(run.status_path, json.dumps(status, indent=2))
-        return run
-
-    # -- reading -----------------------------------------------------------------------------------
-    def spec(self) -> RunSpec:
-        return RunSpec.load(self.spec_path)
-
-    def status(self) -> dict:
-        try:
-            return json.loads(self.status_path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise UserError(f"{self.path} is not a run folder (no status.json)") from None
-        except json.JSONDecodeError:  # never expected (atomic writes); retry once
-            time.sleep(0.05)
-            return json.loads(self.status_path.read_text(encoding="utf-8"))
-
-    @property
-    def state(self) -> str:
-        return self.status()["state"]
-
-    def metrics(self) -> list[dict]:
-        """Every complete training metrics line (a line being written right now is skipped)."""
-        return _jsonl(self.metrics_path)
-
-    def heldout(self) -> list[dict]:
-        """Every held-out evaluation line: step and `eval_loss`, `eval_rewards/accuracies`, ..."""
-        return _jsonl(self.heldout_path)
-
-    def all_metrics(self) -> list[dict]:
-        """Training and held-out rows in step order (held-out after the training row of its step)."""
-        return sorted(self.metrics() + self.heldout(), key=lambda r: (int(r.get("step") or 0), "eval_loss" in r))
-
-    def log_tail(self, lines: int = 40) -> str:
-        try:
-            with open(self.log_path, "rb") as handle:
-                handle.seek(0, os.SEEK_END)
-                size = handle.tell()
-                handle.seek(max(0, size - 64_000))
-                text = handle.read().decode("utf-8", "replace")
-        except FileNotFoundError:
-            return ""
-        text = text.replace("\r", "\n")
-        return "\n".join([ln for ln in text.splitlines() if ln.strip()][-lines:])
-
-    def card(self) -> dict | None:
-        try:
-            return json.loads(self.card_path.read_text(encoding="utf-8"))
-        except (FileNotFoundError, json.JSONDecodeError):
-            return None
-
-    def last_checkpoint(self) -> Path | None:
-        if not self.checkpoints_dir.is_dir():
-            return None
-        found = []
-        for child in self.checkpoints_dir.iterdir():
-            match = re.fullmatch(r"checkpoint-(\d+)", child.name)
-            if match and child.is_dir() and (child / "trainer_state.json").is_file():
-                found.append((int(match.group(1)), child))
-        return max(found)[1] if found else None
-
-    def cancel_requested(self) -> bool:
-        return self.cancel_path.exists()
-
-    # -- writing -----------------------------------------------------------------------------------
-    def _locked(self):
-        return exclusive(self.path / ".status.lock")
-
-    def update(self, **fields) -> dict:
-        """Change status fields other than the state."""
-        if "state" in fields:
-            raise ValueError("use transition() to change the state")
-        with self._locked():
-            status = self.status()
-            status.update(fields, updated=time.time())
-            _atomic_write(self.status_path, json.dumps(status, indent=2))
-            return status
-
-    def transition(self, new: str, *, expect: str | tuple[str, ...] | None = None, note: str = "",
-                   **fields) -> dict:
-        """Move to state `new`; raises IllegalTransition when the state machine forbids it (or when the
-        current state is not `expect`, for compare-and-set between processes)."""
-        with self._locked():
-            status = self.status()
-            current = status["state"]
-            if expect is not None and current not in ((expect,) if isinstance(expect, str) else expect):
-                raise IllegalTransition(f"run {self.name} is {current}, not {expect}")
-            check_transition(current, new, f"run {self.name}")
-            now = time.time()
-            status.update(fields)
-            status["state"], status["updated"] = new, now
-            if new == QUEUED:  # a queued run has no pending cancel and no old error
-                self.cancel_path.unlink(missing_ok=True)
-                status.update(queued_at=now, pid=None, finished=None, error=None, error_tail=None,
-                              cancel_requested=None)
-            elif new == RUNNING:
-                status["started"] = status.get("started") or now
-            else:
-                status["finished"] = now
-            status.setdefault("history", []).append({"state": new, "time": now, "note": note})
-            _atomic_write(self.status_path, json.dumps(status, indent=2))
-            return status
 
 
 @dataclass(frozen=True)
@@ -371,7 +139,7 @@ class RunManager:
             self.pump()
         return names
 
-    def cancel(self, name: str) -> dict:
+    def cancel(self, name: str) -> RunStatus:
         """Queued: cancelled at once. Running: the worker stops at its next step, saves a checkpoint and
         reports cancelled."""
         access.require_admin("cancelling a run")
@@ -380,13 +148,14 @@ class RunManager:
             self._reconcile(run)
             state = run.state
             if state == QUEUED:
-                return run.transition(CANCELLED, expect=QUEUED, note="cancelled before it started")
+                return RunStatus.from_json(run.transition(CANCELLED, expect=QUEUED,
+                                                          note="cancelled before it started"))
             if state == RUNNING:
                 run.cancel_path.write_text(str(time.time()))
-                return run.update(cancel_requested=time.time())
-            raise IllegalTransition(f"run {run.name} {_finished_words(state)}; nothing to cancel")
+                return RunStatus.from_json(run.update(cancel_requested=time.time()))
+            raise IllegalTransition(f"run {run.name} {finished_words(state)}; nothing to cancel")
 
-    def resume(self, name: str, *, start: bool | None = None) -> dict:
+    def resume(self, name: str, *, start: bool | None = None) -> RunStatus:
         """A cancelled or failed run goes back in the queue; the worker continues from its last checkpoint.
         `start` (default: the manager's autostart) launches it when no other worker is busy."""
         access.require_admin("resuming a run")
@@ -405,7 +174,7 @@ class RunManager:
                                     cancel_requested=None)
         if self.autostart if start is None else start:
             self.pump()
-        return status
+        return RunStatus.from_json(status)
 
     # -- reading -----------------------------------------------------------------------------------
     def list(self) -> list[RunInfo]:
@@ -425,10 +194,10 @@ class RunManager:
     def names(self) -> list[str]:
         return [i.name for i in self.list()]
 
-    def status(self, name: str) -> dict:
+    def status(self, name: str) -> RunStatus:
         run = self.folder(name)
         self._reconcile(run)
-        return run.status()
+        return RunStatus.from_json(run.status())
 
     def metrics(self, name: str) -> list[dict]:
         return self.folder(name).metrics()
@@ -452,15 +221,15 @@ class RunManager:
                        step, status.get("max_steps") or spec.max_steps, status.get("created") or 0.0,
                        status.get("error"))
 
-    def wait(self, name: str, timeout: float = 600.0, poll: float = 0.2) -> dict:
+    def wait(self, name: str, timeout: float = 600.0, poll: float = 0.2) -> RunStatus:
         """Block until the run is finished (succeeded, failed or cancelled) or `timeout` passes."""
         deadline = time.time() + timeout
         while True:
             status = self.status(name)
-            if status["state"] in FINISHED:
+            if status.state in FINISHED:
                 return status
             if time.time() > deadline:
-                raise TimeoutError(f"run {name} still {status['state']} after {timeout:.0f} s")
+                raise TimeoutError(f"run {name} still {status.state} after {timeout:.0f} s")
             time.sleep(poll)
 
     # -- the worker processes ------------------------------------------------------------------------
@@ -597,7 +366,7 @@ class RunManager:
             except Exception:  # the next refresh() tries again
                 pass
 
-    def run_foreground(self, run: RunFolder, on_progress=None, poll: float = 0.5) -> dict:
+    def run_foreground(self, run: RunFolder, on_progress=None, poll: float = 0.5) -> RunStatus:
         """Launch `run` now and wait for it, calling `on_progress(metrics_rows)` as lines arrive.
         Ctrl-C asks the worker to stop gracefully (cancel flag) and waits for it."""
         proc = self.launch(run)
@@ -628,7 +397,7 @@ class RunManager:
             time.sleep(0.1)
         with self._lock:
             self._reconcile(run)
-        return run.status()
+        return RunStatus.from_json(run.status())
 
 
 def _repo_root() -> Path:

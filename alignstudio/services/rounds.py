@@ -36,7 +36,7 @@ from ..training.run_folder import SUCCEEDED
 from ..training.run_queue import RunManager
 from ..training.spec import RunSpec
 from ..training.trackers import check_trackers
-from .evaluation import EvalSettings, evaluate, save_report
+from .evaluation import EvalReport, EvalSettings, evaluate, save_report
 from .judges import Judge, make_judge
 from .judges.agreement import human_consensus
 from .judges.protocol import PairItem, PairJudgment, judge_pairs
@@ -233,13 +233,13 @@ def train_round(loop: _Loop, number: int, data: Path, row: dict) -> str:
     return run.name
 
 
-def evaluate_round(loop: _Loop, number: int, eval_prompts: list[PromptItem], round_dir: Path) -> dict:
+def evaluate_round(loop: _Loop, number: int, eval_prompts: list[PromptItem], round_dir: Path) -> EvalReport:
     """The new policy against the SFT model on held-out prompts (`evaluation.evaluate`), saved as eval.json."""
     settings = loop.settings
     loop.say(f"round {number}: evaluating {loop.policy} against {loop.sft} on {settings.eval_limit} held-out prompts")
     report = evaluate(loop.pool.get(loop.policy), loop.pool.get(loop.sft), eval_prompts, loop.judge,
                       settings=EvalSettings(max_new_tokens=settings.max_new_tokens, limit=settings.eval_limit,
-                                            seed=settings.seed, perplexity=False), trust=loop.trust.to_dict())
+                                            seed=settings.seed, perplexity=False), trust=loop.trust)
     save_report(report, round_dir / "eval.json")
     return report
 
@@ -261,15 +261,14 @@ def _one_round(loop: _Loop, number: int, prompts: list[PromptItem], eval_prompts
     run_name = train_round(loop, number, write_records(kept, round_dir / "pairs.jsonl"), row)
     loop.policy = merge_adapter(loop.registry, run_name).name
     metrics = loop.runs.metrics(run_name)
-    results = evaluate_round(loop, number, eval_prompts, round_dir)["results"]
+    results = evaluate_round(loop, number, eval_prompts, round_dir).results
     row |= {"run": run_name, "policy_after": loop.policy, "final_loss": metrics[-1].get("loss") if metrics else None,
-            "win_rate": results["win_rate"], "win_rate_ci": results["win_rate_ci"],
-            "lc_win_rate": results["lc_win_rate"], "wins": results["wins"], "ties": results["ties"],
-            "losses": results["losses"]}
+            "win_rate": results.win_rate, "win_rate_ci": results.win_rate_ci, "lc_win_rate": results.lc_win_rate,
+            "wins": results.wins, "ties": results.ties, "losses": results.losses}
     (round_dir / "round.json").write_text(json.dumps(row | {"settings": asdict(settings)}, indent=2))
     loop.rows.append(row)
     _status(loop.folder, loop.rows, "running" if number < settings.rounds else "succeeded", f"round {number} done")
-    loop.say(f"round {number}: win rate vs SFT {_fixed(results['win_rate'], 2)} (95% CI {ci_text(row)})")
+    loop.say(f"round {number}: win rate vs SFT {_fixed(results.win_rate, 2)} (95% CI {ci_text(row)})")
     if settings.retrain_judge and number < settings.rounds:
         name = _retrain_reward(loop, round_dir, number)
         loop.judge = make_judge("reward", name, generators=loop.pool)

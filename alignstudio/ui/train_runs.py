@@ -16,8 +16,7 @@ import pandas as pd
 from ..core.errors import UserError
 from ..services import training
 from ..services.container import Services
-from ..services.evaluation import EvalSettings, evaluate_and_save, summary_markdown
-from ..services.judges.trust import judge_from_controls
+from ..services.evaluation import summary_markdown
 
 RUN_HEADERS = ["run", "state", "settings", "base model", "step", "created", "error"]
 COMPARE_METRICS = [("loss", "loss"), ("reward margin", "rewards/margins"), ("reward accuracy", "rewards/accuracies"),
@@ -35,7 +34,7 @@ REWARD_SERIES = ("chosen", "rejected")
 COLORS = {"loss": "#2563eb", "train": "#2563eb", HELDOUT: "#f59e0b", START: "#9ca3af", "chosen": "#16a34a",
           "rejected": "#dc2626"}
 BEFORE_AFTER_HEADERS = ["held-out prompt", "base model", "trained model"]
-EVAL_PROMPTS = 24   # of the shipped held-out evaluation prompts: a first answer in a few minutes on a CPU
+EVAL_PROMPTS = training.AGAINST_BASE_PROMPTS
 EVAL_JUDGES = [("best available (your reward model, else the configured server)", "auto"),
                ("reward model trained from your labels", "reward"), ("this run's implicit reward", "implicit"),
                ("rule-based", "rules"), ("OpenAI / compatible server", "openai"), ("Anthropic", "anthropic")]
@@ -79,15 +78,7 @@ def merge_run(services: Services, name: str) -> str:
 def evaluate_against_base(services: Services, name: str, kind: str, force: bool, progress=None) -> str:
     """One click after a run: the trained model against its base on held-out prompts, judged in both orders
     by the judge chosen (measured against people first), saved as a report the Evaluate tab lists."""
-    trained, base = training.evaluation_models(services, name)
-    judge = judge_from_controls(kind, trained if kind == "implicit" else None, None, None, None,
-                                store=services.store, generators=services.generators,
-                                default_model=services.default_model)
-    prompts = services.prompt_sets.load("eval")[:EVAL_PROMPTS]
-    report, path = evaluate_and_save(services.workspace, services.store, services.generators, prompts,
-                                     trained, base, judge,
-                                     settings=EvalSettings(limit=EVAL_PROMPTS), force_judge=bool(force),
-                                     prompts_source="prompt set eval", progress=progress)
+    report, path = training.evaluate_against_base(services, name, kind, bool(force), progress)
     return summary_markdown(report) + f"\n\nSaved as `{path.name}` (Evaluate tab, saved reports)."
 
 

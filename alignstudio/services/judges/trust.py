@@ -150,14 +150,3 @@ def choose_judge(kind: str | None, model: str | None, store: Store) -> tuple[str
     if newest:
         return "reward", newest, None
     return default_judge()
-
-
-
-def judge_from_controls(kind: str | None, judge_model: str | None, base_url: str | None, api_key: str | None,
-                        criteria, *, store: Store, generators, default_model: str) -> Judge:
-    """Bridge for ui/train_runs.py (another change moves it to `config.build_judge(JudgeConfig.from_form(...))`);
-    remove it once nothing calls it."""
-    from .config import JudgeConfig, build_judge
-
-    return build_judge(JudgeConfig.from_form(kind, judge_model, base_url, api_key, criteria), store=store,
-                       generators=generators, default_model=default_model)

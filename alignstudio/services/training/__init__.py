@@ -133,6 +133,26 @@ def evaluation_models(services, name: str) -> tuple[str, str]:
     return status.registered_as, (card.get("base_model") or {}).get("name") or spec.model
 
 
+AGAINST_BASE_PROMPTS = 24  # of the shipped held-out prompts: a first answer in a few minutes on a CPU
+
+
+def evaluate_against_base(services, name: str, judge_kind: str, force: bool = False, progress=None):
+    """A finished run's model against its base on held-out prompts, judged in both orders by the judge chosen
+    (measured against people first); the report is saved where the Evaluate tab lists it. Returns
+    (EvalReport, path)."""
+    from ..evaluation import EvalSettings, evaluate_and_save
+    from ..judges.config import JudgeConfig, build_judge
+
+    trained, base = evaluation_models(services, name)
+    config = JudgeConfig.from_form(judge_kind, trained if judge_kind == "implicit" else None, None, None, None)
+    judge = build_judge(config, store=services.store, generators=services.generators,
+                        default_model=services.default_model)
+    prompts = services.prompt_sets.load("eval")[:AGAINST_BASE_PROMPTS]
+    return evaluate_and_save(services.workspace, services.store, services.generators, prompts, trained, base, judge,
+                             settings=EvalSettings(limit=AGAINST_BASE_PROMPTS), force_judge=bool(force),
+                             prompts_source="prompt set eval", progress=progress)
+
+
 # -- what the run list and the live view show ------------------------------------------------------------
 
 

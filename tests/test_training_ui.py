@@ -9,6 +9,7 @@ import pytest
 from alignstudio.core.errors import UserError
 from alignstudio.services.training import spec_from_form
 from alignstudio.training.diagnostics import LN2
+from alignstudio.training.run_folder import RunStatus
 from alignstudio.ui import train
 from servers import ROOT
 from test_training_runner import stand_in_services as services  # noqa: F401 - a fixture
@@ -119,7 +120,7 @@ def test_metric_frames_cover_every_plot():
     assert orpo["loss"][orpo["loss"]["series"] == train.START]["value"].isna().all()
     empty = train.metric_frames([], None)
     assert set(empty["rewards"]["series"]) == {"chosen", "rejected"} and empty["rewards"]["value"].isna().all()
-    status = train.status_markdown({"state": "failed", "error": "boom", "error_tail": "Traceback\nValueError"},
+    status = train.status_markdown(RunStatus(state="failed", error="boom", error_tail="Traceback\nValueError"),
                                    spec_of(form()), rows)
     assert "**Error:** boom" in status and "ValueError" in status
 

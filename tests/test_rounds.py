@@ -41,7 +41,7 @@ def test_two_rounds_write_per_round_reports(tmp_path, tiny_model_dir):
 
 
 def test_round_table_formats_numbers_and_refuses_an_interval_from_two_prompts():
-    from alignstudio.services.rounds import MIN_DECISIVE_FOR_CI, TABLE_COLUMNS, ci_text, round_table
+    from alignstudio.services.rounds.folder import MIN_DECISIVE_FOR_CI, TABLE_COLUMNS, ci_text, round_table
 
     tiny = {"round": 1, "policy": "smollm2", "sampled": 2, "kept": 2, "final_loss": 0.6931471805599453,
             "win_rate": 1.0, "win_rate_ci": [1.0, 1.0], "lc_win_rate": 1.0, "wins": 2, "ties": 0, "losses": 0}
@@ -54,3 +54,18 @@ def test_round_table_formats_numbers_and_refuses_an_interval_from_two_prompts():
     assert "1.0, 1.0" not in first["win_rate_ci (95%)"] and str(MIN_DECISIVE_FOR_CI) in first["win_rate_ci (95%)"]
     assert second["win_rate_ci (95%)"] == "[0.40, 0.88]" and second["lc_win_rate"] == "0.67"
     assert ci_text({"round": 3}) == ""  # a round still running has no interval yet
+
+
+@pytest.mark.parametrize("changes", [{}, {"pairs_per_round": 6, "eval_limit": 4, "judge": "rules", "force_judge": True},
+                                     {"max_steps": 3, "learning_rate": 1e-3, "batch_size": 2, "max_length": 64,
+                                      "beta": 0.2, "retrain_judge": True, "report_to": ["tensorboard"]}])
+def test_the_tab_launches_rounds_with_exactly_its_settings(changes, tmp_path):
+    """The Rounds tab starts `alignstudio rounds` in its own process: its arguments, parsed by the real CLI, give
+    back the settings the tab made (an empty step count stays "chosen from the pairs", not the text None)."""
+    from alignstudio.cli import build_parser
+    from alignstudio.cli.rounds import settings_from
+    from alignstudio.services.rounds.settings import RoundsSettings, as_arguments
+
+    settings = RoundsSettings(**changes)
+    args = build_parser().parse_args(["rounds", "--out", str(tmp_path), *as_arguments(settings)])
+    assert settings_from(args) == settings

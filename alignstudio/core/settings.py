@@ -82,6 +82,10 @@ class Setting:
                 else items
         if self.kind in ("int", "float") and isinstance(value, str):
             value = self._number(value, "a number or empty")
+        if self.kind == "int" and isinstance(value, float):  # form number boxes send 2.0 for 2
+            if not value.is_integer():
+                raise UserError(f"{self.name} must be a whole number, got {value!r}")
+            value = int(value)
         if self.zero_is_empty and value == 0:
             return EMPTY
         return bool(value) if self.kind == "bool" else value

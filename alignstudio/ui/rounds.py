@@ -11,11 +11,12 @@ import pandas as pd
 
 from ..core.errors import UserError
 from ..services.container import Services
+from ..services.rounds.folder import TABLE_COLUMNS, launch_rounds, list_rounds, view
+from ..services.rounds.settings import RoundsSettings
 from ..services.sampling.prompt_sets import SHIPPED
-from ..services.rounds import (TABLE_COLUMNS, RoundsSettings, launch_rounds, list_rounds, read_rounds, round_table,
-                               rounds_root)
+from ..services.settings import from_values, setting_of
 from .common import on
-from .fields import optional_number, optional_number_box
+from .fields import optional_number_box, setting_number
 
 COLUMNS = TABLE_COLUMNS
 
@@ -44,25 +45,25 @@ def build(services: Services) -> RoundsView:
     gr.Markdown("Each round samples pairs from the current policy, labels them with an AI judge (both orders), "
                 "drops ties and invalid pairs, trains DPO from the current policy and evaluates it against the SFT "
                 "model on held-out prompts.")
+    described = lambda field: setting_of(RoundsSettings, field)  # noqa: E731
     with gr.Row():
         name = gr.Textbox(f"rounds-{time.strftime('%m%d-%H%M')}", label="Name", elem_id="rounds-name")
-        base_model = gr.Dropdown(services.registry.names(), value=services.default_model, label="SFT model",
+        base_model = gr.Dropdown(services.model_names(), value=services.default_model, label="SFT model",
                                  elem_id="rounds-model", allow_custom_value=True)
         judge = gr.Dropdown([("best available (trained reward model, else the configured server)", ""),
                              ("reward model (offline)", "reward"), ("rule-based (smoke tests)", "rules"),
-                             ("local model prompted (no signal at 135M)", "local")], value="", label="Judge",
-                            elem_id="rounds-judge")
+                             ("local model prompted (no signal at 135M)", "local")], value=described("judge").default,
+                            label=described("judge").title, elem_id="rounds-judge")
     with gr.Row():
-        rounds = gr.Number(2, label="Rounds", precision=0, minimum=1, elem_id="rounds-count")
-        pairs_per_round = gr.Number(16, label="Pairs per round", precision=0, minimum=2, elem_id="rounds-pairs")
-        max_steps = optional_number_box("Training steps per round (empty = chosen from the pairs)",
-                                        "chosen from the pairs", "rounds-steps")
-        eval_limit = gr.Number(16, label="Evaluation prompts", precision=0, minimum=1, elem_id="rounds-eval")
+        rounds = setting_number(RoundsSettings, "rounds", "rounds-count", info=None)
+        pairs_per_round = setting_number(RoundsSettings, "pairs_per_round", "rounds-pairs", info=None)
+        max_steps = optional_number_box(described("max_steps").title, described("max_steps").empty, "rounds-steps")
+        eval_limit = setting_number(RoundsSettings, "eval_limit", "rounds-eval", info=None)
     with gr.Row():
-        force_judge = gr.Checkbox(False, label="Use the judge even if it is at chance against people (reports say so)",
+        force_judge = gr.Checkbox(described("force_judge").default, label=described("force_judge").title,
                                   elem_id="rounds-force-judge")
-        retrain_judge = gr.Checkbox(False, label="Retrain the reward judge each round (off: it would learn its own "
-                                                 "verdicts)", elem_id="rounds-retrain-judge")
+        retrain_judge = gr.Checkbox(described("retrain_judge").default, label=described("retrain_judge").title,
+                                    elem_id="rounds-retrain-judge")
     start = gr.Button("Start rounds", variant="primary", elem_id="rounds-start")
     pick = gr.Dropdown(list_rounds(services.workspace), label="Rounds", elem_id="rounds-pick")
     status = gr.Markdown(elem_id="rounds-status")
@@ -78,10 +79,9 @@ def build(services: Services) -> RoundsView:
 
 def start_rounds(services: Services, name, base_model, rounds, pairs, judge, max_steps, eval_limit,
                  force_judge=False, retrain_judge=False) -> tuple:
-    settings = RoundsSettings(rounds=int(rounds or 0), pairs_per_round=int(pairs or 0), judge=judge or "",
-                              max_steps=optional_number(max_steps, "training steps", whole=True) or None,
-                              eval_limit=int(eval_limit or 0),
-                              force_judge=bool(force_judge), retrain_judge=bool(retrain_judge))
+    settings = from_values(RoundsSettings, {"rounds": rounds, "pairs_per_round": pairs, "judge": judge or "",
+                                            "max_steps": max_steps, "eval_limit": eval_limit,
+                                            "force_judge": bool(force_judge), "retrain_judge": bool(retrain_judge)})
     if not base_model:
         raise UserError("choose the SFT model")
     launch_rounds(services.workspace, (name or "").strip(), base_model, settings, SHIPPED["default"],
@@ -92,24 +92,17 @@ def start_rounds(services: Services, name, base_model, rounds, pairs, judge, max
 def show(services: Services, picked: str | None) -> tuple:
     if not picked:
         return "", pd.DataFrame(columns=COLUMNS), pd.DataFrame(columns=["round", "win_rate"]), ""
-    folder = rounds_root(services.workspace) / picked
-    summary = read_rounds(folder) or {"state": "unknown", "note": "", "rounds": []}
-    rows = summary["rounds"]
-    table = pd.DataFrame(round_table(rows), columns=COLUMNS)
-    plot = pd.DataFrame([{"round": r["round"], "win_rate": r["win_rate"]} for r in rows if r.get("win_rate") is not None],
-                        columns=["round", "win_rate"])
-    log_path = folder / "log.txt"
-    log = "\n".join(log_path.read_text(errors="replace").splitlines()[-40:]) if log_path.exists() else ""
-    trust = summary.get("judge_trust") or {}
-    judge_line = f"\n\n{trust['warning'] if trust.get('warning') else trust.get('line', '')}" if trust else ""
-    return f"**{summary['state']}** · {summary.get('note', '')}{judge_line}", table, plot, log
+    shown = view(services.workspace, picked)
+    judge_line = f"\n\n{shown.judge_line}" if shown.judge_line else ""
+    return (f"**{shown.state}** · {shown.note}{judge_line}", pd.DataFrame(shown.table, columns=COLUMNS),
+            pd.DataFrame(shown.win_rates, columns=["round", "win_rate"]), shown.log)
 
 
 def lists(services: Services, model: str | None, picked: str | None) -> tuple:
     """The model and rounds lists as they are now (a new trained model, rounds started from the CLI); on page
     load and whenever the tab opens. With nothing picked yet, the newest rounds folder is shown."""
     names = list_rounds(services.workspace)
-    return (gr.update(choices=services.registry.names()),
+    return (gr.update(choices=services.model_names()),
             gr.update(choices=names) if picked in names else
             gr.update(choices=names, value=names[0] if names else None))
 

@@ -21,71 +21,29 @@ per round; the human labels stay the only ground truth unless you ask for it.
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from ..core import access
-from ..core.errors import UserError
-from ..core.formats import PromptItem, write_records
-from ..core.registry import ModelRegistry
-from ..core.store import Store
-from ..core.workspace import Workspace
-from ..training.run_folder import SUCCEEDED
-from ..training.run_queue import RunManager
-from ..training.spec import RunSpec
-from ..training.trackers import check_trackers
-from .evaluation import EvalReport, EvalSettings, evaluate, save_report
-from .judges import Judge, make_judge
-from .judges.agreement import human_consensus
-from .judges.protocol import PairItem, PairJudgment, judge_pairs
-from .judges.trust import Trust, choose_judge, vet_judge
-from .sampling import SampledPair, SamplingSettings, sample_pair
-from .sampling.generators import GeneratorPool
+from ...core.errors import UserError
+from ...core.formats import PromptItem, write_records
+from ...core.registry import ModelRegistry
+from ...core.store import Store
+from ...core.workspace import Workspace
+from ...training.run_folder import SUCCEEDED
+from ...training.run_queue import RunManager
+from ...training.spec import RunSpec
+from ..evaluation import EvalReport, EvalSettings, evaluate, save_report
+from ..judges import Judge, make_judge
+from ..judges.agreement import human_consensus
+from ..judges.protocol import PairItem, PairJudgment, judge_pairs
+from ..judges.trust import Trust, choose_judge, vet_judge
+from ..sampling import SampledPair, SamplingSettings, sample_pair
+from ..sampling.generators import GeneratorPool
+from .folder import ci_text, fixed, write_status
+from .settings import RoundsSettings
 
 MIN_CHARS = 10  # the validator's "short response" limit: such pairs teach nothing
-# Fewer decisive (non-tie) prompts than this and a bootstrap interval means nothing: 2 wins out of 2 gives
-# [1.0, 1.0], a certainty that 2 prompts cannot carry. The table then says the sample is too small.
-MIN_DECISIVE_FOR_CI = 10
-TABLE_COLUMNS = ["round", "policy", "sampled", "kept", "final_loss", "win_rate", "win_rate_ci (95%)", "lc_win_rate"]
-
-
-@dataclass(frozen=True)
-class RoundsSettings:
-    rounds: int = 2
-    pairs_per_round: int = 16
-    judge: str = ""                 # "" = the best available: the newest reward model, else the configured server
-    judge_model: str | None = None
-    force_judge: bool = False       # use a judge at chance anyway (the reports say so)
-    retrain_judge: bool = False     # retrain the reward judge each round on human labels + judged pairs
-    judge_steps: int = 40           # training steps of each retrained reward model
-    beta: float = 0.1
-    max_steps: int | None = None    # None: the schedule chosen from each round's pairs (training.schedule)
-    learning_rate: float | None = None
-    max_length: int = 256
-    batch_size: int | None = None
-    max_new_tokens: int = 96
-    eval_limit: int = 16
-    seed: int = 0
-    report_to: list[str] = field(default_factory=list)  # experiment trackers of each round's training run
-
-    def __post_init__(self):
-        if self.rounds < 1 or self.pairs_per_round < 2 or (self.max_steps is not None and self.max_steps < 1) \
-                or self.eval_limit < 1:
-            raise UserError("rounds, max_steps and eval_limit must be at least 1, pairs_per_round at least 2")
-        if self.beta <= 0:
-            raise UserError("beta must be positive")
-        object.__setattr__(self, "report_to", check_trackers(self.report_to))  # a frozen dataclass
-
-
-def _status(folder: Path, rows: list[dict], state: str, note: str = "", trust: dict | None = None) -> None:
-    tmp = folder / "rounds.json.partial"
-    old = read_rounds(folder) or {}
-    trust = trust or old.get("judge_trust")
-    tmp.write_text(json.dumps({"state": state, "note": note, "rounds": rows, "judge_trust": trust,
-                               "updated": time.time()}, indent=2))
-    tmp.replace(folder / "rounds.json")
 
 
 def keep_pair(text_a: str, text_b: str, winner: str | None) -> str | None:
@@ -138,7 +96,7 @@ class _Loop:
         """Record a round that stopped (rounds.json says failed) and the error to raise."""
         row["error"] = error
         self.rows.append(row)
-        _status(self.folder, self.rows, "failed", error)
+        write_status(self.folder, self.rows, "failed", error)
         return UserError(f"round {number}: {error}")
 
 
@@ -246,7 +204,7 @@ def evaluate_round(loop: _Loop, number: int, eval_prompts: list[PromptItem], rou
 
 def _one_round(loop: _Loop, number: int, prompts: list[PromptItem], eval_prompts: list[PromptItem]) -> None:
     """Sample -> judge -> keep -> train -> merge -> evaluate; the round's row joins rounds.json."""
-    from ..training.merge import merge_adapter
+    from ...training.merge import merge_adapter
 
     settings = loop.settings
     round_dir = loop.folder / f"round-{number}"
@@ -267,8 +225,8 @@ def _one_round(loop: _Loop, number: int, prompts: list[PromptItem], eval_prompts
             "wins": results.wins, "ties": results.ties, "losses": results.losses}
     (round_dir / "round.json").write_text(json.dumps(row | {"settings": asdict(settings)}, indent=2))
     loop.rows.append(row)
-    _status(loop.folder, loop.rows, "running" if number < settings.rounds else "succeeded", f"round {number} done")
-    loop.say(f"round {number}: win rate vs SFT {_fixed(results.win_rate, 2)} (95% CI {ci_text(row)})")
+    write_status(loop.folder, loop.rows, "running" if number < settings.rounds else "succeeded", f"round {number} done")
+    loop.say(f"round {number}: win rate vs SFT {fixed(results.win_rate, 2)} (95% CI {ci_text(row)})")
     if settings.retrain_judge and number < settings.rounds:
         name = _retrain_reward(loop, round_dir, number)
         loop.judge = make_judge("reward", name, generators=loop.pool)
@@ -303,82 +261,7 @@ def run_rounds(workspace: Workspace, store: Store, base_model: str, prompts: lis
         raise UserError("rounds need a prompt set and an evaluation prompt set")
     folder.mkdir(parents=True, exist_ok=True)
     loop = _open_loop(workspace, store, base_model, settings, folder, say)
-    _status(folder, loop.rows, "running", "starting", loop.trust.to_dict())
+    write_status(folder, loop.rows, "running", "starting", loop.trust.to_dict())
     for number in range(1, settings.rounds + 1):
         _one_round(loop, number, prompts, eval_prompts)
     return loop.rows
-
-
-def _fixed(value, decimals: int) -> str:
-    return "" if value is None else f"{float(value):.{decimals}f}"
-
-
-def ci_text(row: dict) -> str:
-    """A round's 95% win-rate interval as [lo, hi] (2 decimals), or why there is none worth showing."""
-    ci = row.get("win_rate_ci")
-    if not ci or row.get("win_rate") is None:
-        return ""
-    decisive = int(row.get("wins") or 0) + int(row.get("losses") or 0)
-    if decisive < MIN_DECISIVE_FOR_CI:
-        return f"sample too small ({decisive} decisive prompts; need {MIN_DECISIVE_FOR_CI})"
-    low, high = ci
-    return f"[{float(low):.2f}, {float(high):.2f}]"
-
-
-def round_table(rows: list[dict]) -> list[dict]:
-    """rounds.json's rows as people read them: rates with 2 decimals, the loss with 4, the interval as
-    [lo, hi] or a note that too few prompts were decisive (TABLE_COLUMNS, in order)."""
-    return [{"round": row.get("round"), "policy": row.get("policy"), "sampled": row.get("sampled"),
-             "kept": row.get("kept"), "final_loss": _fixed(row.get("final_loss"), 4),
-             "win_rate": _fixed(row.get("win_rate"), 2), "win_rate_ci (95%)": ci_text(row),
-             "lc_win_rate": _fixed(row.get("lc_win_rate"), 2)} for row in rows]
-
-
-def read_rounds(folder: Path) -> dict | None:
-    path = Path(folder) / "rounds.json"
-    return json.loads(path.read_text()) if path.exists() else None
-
-
-def rounds_root(workspace: Workspace) -> Path:
-    return workspace.root / "rounds"
-
-
-def launch_rounds(workspace: Workspace, name: str, base_model: str, settings: RoundsSettings,
-                  prompt_set: Path, eval_set: Path) -> Path:
-    """Run `alignstudio rounds` in its own process (log in the folder), so the app never blocks on it."""
-    access.require_admin("rounds")
-    import re
-    import subprocess
-    import sys
-
-    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", name or ""):
-        raise UserError("name the rounds with letters, digits, '_', '-' or '.'")
-    folder = rounds_root(workspace) / name
-    if folder.exists():
-        raise UserError(f"rounds {name!r} already exist; choose another name")
-    folder.mkdir(parents=True)
-    _status(folder, [], "queued", "starting")
-    command = [sys.executable, "-m", "alignstudio", "--workspace", str(workspace.root), "rounds",
-               "--out", str(folder), "--model", base_model, "--prompts", str(prompt_set),
-               "--eval-prompts", str(eval_set), "--rounds", str(settings.rounds),
-               "--pairs-per-round", str(settings.pairs_per_round),
-               "--max-steps", str(settings.max_steps), "--beta", str(settings.beta),
-               "--max-new-tokens", str(settings.max_new_tokens), "--eval-limit", str(settings.eval_limit),
-               "--seed", str(settings.seed)]
-    if settings.judge:
-        command += ["--judge", settings.judge]
-    if settings.judge_model:
-        command += ["--judge-model", settings.judge_model]
-    if settings.force_judge:
-        command += ["--force-judge"]
-    if settings.retrain_judge:
-        command += ["--retrain-judge"]
-    with open(folder / "log.txt", "ab") as log:
-        subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                         cwd=Path(__file__).resolve().parents[2])
-    return folder
-
-
-def list_rounds(workspace: Workspace) -> list[str]:
-    root = rounds_root(workspace)
-    return sorted((p.name for p in root.iterdir() if (p / "rounds.json").exists()), reverse=True) if root.exists() else []

@@ -10,6 +10,7 @@ from ..core.store import Store
 from ..core.workspace import Workspace
 from .arena import ArenaService
 from .data import DataService
+from .evaluation.service import EvaluationService
 from .labeling.feedback import FeedbackService
 from .sampling.generators import GeneratorPool
 from .labeling import LabelingService
@@ -30,6 +31,7 @@ class Services:
     default_model: str
     data: DataService
     arena: ArenaService
+    evaluation: EvaluationService
     runs: Any  # training.run_queue.RunManager
 
     @classmethod
@@ -51,7 +53,8 @@ class Services:
         feeds = FeedManager(generators, prompt_sets, depth=prefetch_depth)
         return cls(workspace, store, registry, prompt_sets, generators, feeds, LabelingService(store, feeds),
                    FeedbackService(store, feeds), default_model, DataService(store, workspace, prompt_sets),
-                   ArenaService(store), runs)
+                   ArenaService(store), EvaluationService(store, workspace, generators, prompt_sets, default_model),
+                   runs)
 
     def model_names(self) -> list[str]:
         """Every model a list in the app offers: the embedded and local ones, then trained runs."""

@@ -10,21 +10,17 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from pathlib import Path
 
 import gradio as gr
 import pandas as pd
 
 from ..core.errors import UserError
 from ..services.container import Services
-from ..services.evaluation import (EvalReport, EvalSettings, evaluate_and_save, list_reports, load_report,
-                                   pathology_table, samples_table, summary_markdown)
-from ..services.judges.agreement import agreement_table
-from ..services.judges.bulk import SCOPES, judge_store
+from ..services.evaluation import EvalReport, EvalSettings, pathology_table, samples_table, summary_markdown
+from ..services.judges.bulk import SCOPES
+from ..services.judges.config import JudgeConfig
 from ..services.judges.endpoints import names as endpoint_names
 from ..services.judges.prompt import DEFAULT_CRITERIA
-from ..services.judges.protocol import JudgeCache
-from ..services.judges.config import JudgeConfig, build_judge
 from ..services.settings import setting_of
 from .common import on, with_progress
 from .fields import optional_number, optional_number_box, setting_number
@@ -82,7 +78,7 @@ class EvaluateView:
 
 
 def _report_names(services: Services) -> list[str]:
-    return [p.name for p in list_reports(services.workspace)]
+    return services.evaluation.report_names()
 
 
 def _judge(name: str):
@@ -90,8 +86,8 @@ def _judge(name: str):
 
 
 def build(services: Services) -> EvaluateView:
-    models = services.registry.names()
-    newest = services.registry.newest_trained() or services.default_model
+    models = services.model_names()
+    newest = services.newest_model()
     gr.Markdown("### Judge")
     with gr.Row():
         judge_kind = gr.Dropdown(JUDGE_CHOICES, value=_judge("kind").start, label=_judge("kind").title,
@@ -183,11 +179,6 @@ def eval_settings(limit, max_new_tokens, seed, perplexity: bool) -> EvalSettings
                         limit=_optional_int(limit, "the number of prompts"), perplexity=bool(perplexity))
 
 
-def _judge_of(services: Services, config: JudgeConfig):
-    return build_judge(config, store=services.store, generators=services.generators,
-                       default_model=services.default_model)
-
-
 def _report_view(report: EvalReport) -> tuple:
     return (summary_markdown(report), pathology_table(report), samples_table(report, SAMPLE_ROWS),
             json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
@@ -196,39 +187,27 @@ def _report_view(report: EvalReport) -> tuple:
 def run_evaluation(services: Services, model: str, baseline: str, prompt_set: str, settings: EvalSettings,
                    judge: JudgeConfig, progress=None) -> tuple:
     """Generate, judge both orders, save the report; returns (summary, pathologies, samples, json, report name)."""
-    if not model or not baseline:
-        raise UserError("choose a model and a baseline")
-    prompts = services.prompt_sets.load(prompt_set)
-    report, path = evaluate_and_save(services.workspace, services.store, services.generators, prompts, model,
-                                     baseline, _judge_of(services, judge), settings=settings, force_judge=judge.force,
-                                     prompts_source=f"prompt set {prompt_set}", progress=progress)
+    report, path = services.evaluation.evaluate(model, baseline, prompt_set, settings, judge, progress)
     return (*_report_view(report), path.name)
 
 
 def show_report(services: Services, name: str) -> tuple:
-    if not name:
-        raise UserError("choose a saved report")
-    path = Path(services.workspace.root) / "evals" / Path(name).name
-    if not path.is_file():
-        raise UserError(f"report {name} is gone")
-    return _report_view(load_report(path))
+    return _report_view(services.evaluation.report(name))
 
 
 def agreement(services: Services) -> pd.DataFrame:
-    return agreement_table(services.store, JudgeCache.for_workspace(services.workspace))
+    return services.evaluation.agreement()
 
 
 def judge_pairs_in_store(services: Services, scope: str, require_kappa: bool, min_kappa, limit, judge: JudgeConfig,
                          progress=None) -> tuple:
     """Judge the store's pairs in `scope`, record judge:NAME events; returns (status, agreement table)."""
-    built = _judge_of(services, judge)
     calls = (lambda done, total: progress(done / total if total else 1.0, f"judging {done}/{total}")) \
         if progress else None
-    result = judge_store(services.store, built, cache=JudgeCache.for_workspace(services.workspace), scope=scope,
-                         min_kappa=float(min_kappa or 0.0) if require_kappa else None,
-                         limit=_optional_int(limit, "the number of pairs"), concurrency=judge.concurrency,
-                         progress=calls, force=judge.force)
-    return result.status_markdown(built.source), agreement(services)
+    result, source = services.evaluation.judge_pairs(
+        judge, scope, min_kappa=float(min_kappa or 0.0) if require_kappa else None,
+        limit=_optional_int(limit, "the number of pairs"), progress=calls)
+    return result.status_markdown(source), agreement(services)
 
 
 # -- events ---------------------------------------------------------------------------------------------------
@@ -239,11 +218,11 @@ def lists(services: Services, model: str | None, baseline: str | None, prompt_se
     """The models (trained ones included), prompt sets and saved reports as they are now. A `fresh` page
     (page load) also gets the newest trained model chosen; opening the tab changes only the choices, so a value
     set a moment earlier (or by the person) is never overwritten with an older one."""
-    models = services.registry.names()
+    models = services.model_names()
     sets = services.prompt_sets.names()
     reports = _report_names(services)
     if fresh:
-        picked = gr.update(choices=models, value=services.registry.newest_trained() or services.default_model)
+        picked = gr.update(choices=models, value=services.newest_model())
         base = gr.update(choices=models, value=baseline or services.default_model)
     else:
         picked, base = gr.update(choices=models), gr.update(choices=models)

@@ -138,7 +138,7 @@ def _form(services: Services) -> dict:
                                elem_id="train-method"),
          "loss_type": gr.Dropdown(dpo.loss_choices, value=dpo.loss, multiselect=True, label=s["loss_type"].label,
                                   info=s["loss_type"].info, elem_id="train-loss-type"),
-         "model": gr.Dropdown(services.registry.names(), value=services.default_model, label=s["model"].label,
+         "model": gr.Dropdown(services.model_names(), value=services.default_model, label=s["model"].label,
                               allow_custom_value=True, elem_id="train-model"),
          "data_kind": gr.Radio([("Snapshot", "snapshot"), ("File", "file")], value="snapshot",
                                label="Training data", elem_id="train-data-kind"),
@@ -292,7 +292,7 @@ def data_kind_changed(kind: str) -> tuple:
 
 def snapshot_choices(services: Services) -> list[tuple[str, str]]:
     out = []
-    for snap in services.store.snapshots():
+    for snap in services.data.snapshots():
         stamp = time.strftime("%Y-%m-%d %H:%M", time.localtime(snap["created"]))
         out.append((f"{snap['kind']} · {snap['rows']} rows · {stamp} · {snap['fingerprint'][:8]}", snap["path"]))
     return out
@@ -333,7 +333,7 @@ def form_lists(services: Services, model: str | None, snapshot: str | None) -> t
     (or the chosen one gone) the newest is chosen."""
     snapshots = snapshot_choices(services)
     paths = [path for _, path in snapshots]
-    return (gr.update(choices=services.registry.names()),
+    return (gr.update(choices=services.model_names()),
             gr.update(choices=snapshots) if snapshot in paths else
             gr.update(choices=snapshots, value=paths[0] if paths else None))
 

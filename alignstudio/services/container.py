@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ..core.models import DEFAULT_MODEL
 from ..core.registry import ModelRegistry
 from ..core.store import Store
 from ..core.workspace import Workspace
@@ -35,7 +36,7 @@ class Services:
     runs: Any  # training.run_queue.RunManager
 
     @classmethod
-    def build(cls, workspace: Workspace, default_model: str = "smollm2", prefetch_depth: int = 3) -> "Services":
+    def build(cls, workspace: Workspace, default_model: str = DEFAULT_MODEL, prefetch_depth: int = 3) -> "Services":
         store = Store(workspace.db_path)
         default_model = ModelRegistry(workspace, store).resolve(default_model).name  # fail fast; converts the
         # embedded model once

@@ -14,6 +14,10 @@ import math
 from dataclasses import asdict, dataclass
 from statistics import fmean
 
+from .spec import RunSpec
+
+DEFAULT_BETA = RunSpec.default("beta")  # what a run uses unless told otherwise
+
 LN2 = math.log(2)
 
 # Loss types whose first value we can predict when policy == reference (all rewards 0).
@@ -64,7 +68,7 @@ def _values(rows: list[dict], key: str) -> list[float]:
     return [v for _, v in series(rows, key) if math.isfinite(v)]
 
 
-def expected_first_loss(method: str, loss_type=("sigmoid",), beta: float = 0.1,
+def expected_first_loss(method: str, loss_type=("sigmoid",), beta: float = DEFAULT_BETA,
                         label_smoothing: float = 0.0) -> float | None:
     """The loss at step 1 when the policy equals its reference, or None where it is not predictable."""
     loss_type = [loss_type] if isinstance(loss_type, str) else list(loss_type or ["sigmoid"])
@@ -92,7 +96,7 @@ def check_nan(rows: list[dict]) -> list[Diagnostic]:
     return []
 
 
-def check_first_loss(rows: list[dict], method: str = "dpo", loss_type=("sigmoid",), beta: float = 0.1,
+def check_first_loss(rows: list[dict], method: str = "dpo", loss_type=("sigmoid",), beta: float = DEFAULT_BETA,
                      label_smoothing: float = 0.0, tolerance: float = 0.05) -> list[Diagnostic]:
     expected = expected_first_loss(method, loss_type, beta, label_smoothing)
     first = series(rows, "loss")
@@ -207,7 +211,7 @@ def check_not_learning(rows: list[dict], min_points: int = 20, floor: float = 0.
         int(rows[-1].get("step") or 0))]
 
 
-def check_flat_loss(rows: list[dict], method: str = "dpo", loss_type=("sigmoid",), beta: float = 0.1,
+def check_flat_loss(rows: list[dict], method: str = "dpo", loss_type=("sigmoid",), beta: float = DEFAULT_BETA,
                     label_smoothing: float = 0.0, min_points: int = 5, near: float = 0.02) -> list[Diagnostic]:
     """The loss has not left its starting value: nothing is being learned (yet)."""
     loss = _values(rows, "loss")
@@ -249,7 +253,7 @@ def check_memorizing(rows: list[dict], min_points: int = 3) -> list[Diagnostic]:
         last_step)]
 
 
-def diagnose(rows: list[dict], method: str = "dpo", loss_type=("sigmoid",), beta: float = 0.1,
+def diagnose(rows: list[dict], method: str = "dpo", loss_type=("sigmoid",), beta: float = DEFAULT_BETA,
              label_smoothing: float = 0.0) -> list[Diagnostic]:
     """Every diagnostic that applies to these metrics rows, most serious first."""
     if not rows:

@@ -28,7 +28,7 @@ from ..core.store import Store
 from ..core.workspace import Workspace
 from .run_folder import (CANCELLED, ERROR_TAIL_LINES, FAILED, FINISHED, QUEUED, RUNNING, SUCCEEDED,
                          IllegalTransition, RunFolder, RunStatus, check_transition, finished_words, pid_alive)
-from .spec import RunSpec
+from .spec import SWEEP_BETAS, RunSpec
 
 LAUNCH_GRACE_S = 60.0       # a running status without a pid this young is a launch in progress
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
@@ -119,7 +119,7 @@ class RunManager:
             self.pump()
         return run.name
 
-    def sweep(self, spec: RunSpec, betas=(0.01, 0.05, 0.1, 0.2, 0.5), name: str | None = None) -> list[str]:
+    def sweep(self, spec: RunSpec, betas=SWEEP_BETAS, name: str | None = None) -> list[str]:
         """Queue one run per beta, identical otherwise; they run one after another."""
         access.require_admin("training")
         betas = [float(b) for b in betas]

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core.errors import UserError
+from ..core.models import DEFAULT_MODEL
 from ..core.settings import Setting, from_values, setting
 from ..core.settings import settings as settings_of
 from .trackers import TRACKERS, check_trackers
@@ -48,7 +49,7 @@ class RunSpec:
     # -- what to train ---------------------------------------------------------------------------
     method: str = setting("dpo", "Training method: dpo, kto, orpo or simpo (ipo = dpo with loss_type ipo).",
                      label="Method")
-    model: str = setting("smollm2", "Base model: a registry name ('smollm2', a trained version), a run folder or a "
+    model: str = setting(DEFAULT_MODEL, "Base model: a registry name ('smollm2', a trained version), a run folder or a "
                                "local checkpoint folder. An adapter continues training from its weights.",
                     label="Base model")
     data: str = setting("", "Training data: a JSONL/Parquet file or a datasets snapshot folder. DPO/ORPO/SimPO "

@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass
 from statistics import fmean
 
 from .diagnostics import expected_first_loss, series
+from .diagnostics import DEFAULT_BETA
 
 LEARNED, NOTHING, MEMORIZED, DIVERGED, FIT_UNCHECKED, UNKNOWN = (
     "learned", "nothing-learned", "memorized", "diverged", "fit-unchecked", "unknown")
@@ -49,7 +50,7 @@ def _tail_mean(values: list[float], share: float = 0.25, least: int = 3) -> floa
     return fmean(values[-k:])
 
 
-def judge_run(rows: list[dict], method: str = "dpo", loss_type=("sigmoid",), beta: float = 0.1,
+def judge_run(rows: list[dict], method: str = "dpo", loss_type=("sigmoid",), beta: float = DEFAULT_BETA,
               label_smoothing: float = 0.0, heldout_rows: int = 0, best_step: int | None = None,
               stopped_early_at: int | None = None, failed_nan: bool = False) -> Verdict:
     """The verdict for a finished run's metrics rows. `best_step` is the kept checkpoint's step (None = last)."""

@@ -7,9 +7,11 @@ from dataclasses import dataclass
 import gradio as gr
 
 from ..core.errors import UserError
-from ..services.arena import ArenaState, identical, new_battle, stream_turn
+from ..services.arena import ArenaSettings, ArenaState, identical, new_battle, stream_turn
 from ..services.container import Services
+from ..services.settings import from_values
 from .common import on
+from .fields import setting_number
 from .render import escape_markdown_html
 
 
@@ -54,10 +56,8 @@ def build(services: Services, annotator: gr.Textbox) -> ArenaView:
                                 elem_id="arena-anonymous")
     with gr.Accordion("Generation settings", open=False):
         with gr.Row():
-            temperature = gr.Number(0.7, label="Temperature", minimum=0.05, maximum=2.0, step=0.05,
-                                    elem_id="arena-temperature")
-            max_new_tokens = gr.Number(256, label="Max new tokens", minimum=1, maximum=2048, precision=0,
-                                       elem_id="arena-max-new-tokens")
+            temperature = setting_number(ArenaSettings, "temperature", "arena-temperature", info=None)
+            max_new_tokens = setting_number(ArenaSettings, "max_new_tokens", "arena-max-new-tokens", info=None)
     new = gr.Button("New conversation", size="sm", elem_id="arena-new")
     with gr.Row(equal_height=True):
         left = gr.Chatbot(label="Model A", height=380, elem_id="arena-left")
@@ -107,8 +107,8 @@ def send(services: Services, state: dict | None, text: str, model_x: str, model_
         raise UserError("type a message first")
     left = services.generators.get(battle.model_left)
     right = services.generators.get(battle.model_right)
-    for current in stream_turn(battle, text, left, right, temperature=float(temperature or 0.7),
-                               max_new_tokens=int(max_new_tokens or 256), regenerate=regenerate):
+    settings = from_values(ArenaSettings, {"temperature": temperature, "max_new_tokens": max_new_tokens})
+    for current in stream_turn(battle, text, left, right, settings, regenerate=regenerate):
         if not current.complete:
             yield (*_show(current, "Streaming ... (vote when both answers are complete)"), "")
     note = ("Both answers are identical: a vote would say nothing. Regenerate, or send another message."

@@ -17,13 +17,28 @@ import torch
 from transformers import TextIteratorStreamer
 
 from ...core.errors import UserError
+from ...core.settings import check_bounds, setting
 from ...core.store import Store
 from ...core.store_file import new_id
 from ..labeling.exactly_once import Ack, already_stored
 from ..labeling import CHOICES
-from ..sampling import Generator
+from ..sampling import Generator, SamplingSettings
 
 MAX_TURN_CHARS = 8000
+_SAMPLING = SamplingSettings()
+
+
+@dataclass(frozen=True)
+class ArenaSettings:
+    """How both models answer in the arena: the sampling defaults, and longer answers than a labeling pair."""
+
+    temperature: float = setting(_SAMPLING.temperature_a, "sampling temperature of both answers",
+                                 label="Temperature", minimum=0.05, maximum=2.0, step=0.05)
+    top_p: float = setting(_SAMPLING.top_p, "nucleus sampling of both answers", label="top_p")
+    max_new_tokens: int = setting(256, "tokens per answer at most", label="Max new tokens", minimum=1, maximum=2048)
+
+    def __post_init__(self):
+        check_bounds(self, "temperature", "max_new_tokens")
 
 
 @dataclass
@@ -100,8 +115,8 @@ def _stream_one(generator: Generator, messages: list[dict], temperature: float, 
         done.set()
 
 
-def stream_turn(state: ArenaState, user_text: str, left: Generator, right: Generator, *, temperature: float = 0.7,
-                top_p: float = 0.95, max_new_tokens: int = 256, regenerate: bool = False) -> Iterator[ArenaState]:
+def stream_turn(state: ArenaState, user_text: str, left: Generator, right: Generator,
+                settings: ArenaSettings = ArenaSettings(), *, regenerate: bool = False) -> Iterator[ArenaState]:
     """Add a user turn (or, with `regenerate`, answer the open one again) and stream both replies at once,
     yielding the state as text arrives."""
     if regenerate:
@@ -120,7 +135,7 @@ def stream_turn(state: ArenaState, user_text: str, left: Generator, right: Gener
     state.voted, state.continue_with, state.complete, state.turn_key = False, "left", False, new_id()
     messages = state.history + [{"role": "user", "content": user_text}]
     outs, events = ([""], [""]), (threading.Event(), threading.Event())
-    threads = [threading.Thread(target=_stream_one, args=(gen, messages, temperature, top_p, max_new_tokens, out,
+    threads = [threading.Thread(target=_stream_one, args=(gen, messages, settings.temperature, settings.top_p, settings.max_new_tokens, out,
                                                           done), daemon=True)
                for gen, out, done in ((left, outs[0], events[0]), (right, outs[1], events[1]))]
     for thread in threads:

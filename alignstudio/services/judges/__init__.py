@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Sequence
 
 from ...core.errors import UserError
+from ...core.models import DEFAULT_MODEL
 from .prompt import DEFAULT_CRITERIA, TEMPLATE_VERSION, clean_criteria
 
 KINDS = ("reward", "implicit", "rules", "local", "openai", "anthropic")
@@ -234,7 +235,7 @@ def make_judge(kind: str, model: str | None = None, base_url: str | None = None,
         if generators is None:
             raise UserError("the local judge needs the model pool (generators)")
         get: Callable = generators.get if hasattr(generators, "get") else generators
-        return LocalJudge(get(model or "smollm2"), criteria=criteria, **options)
+        return LocalJudge(get(model or DEFAULT_MODEL), criteria=criteria, **options)
     if not model:
         raise UserError(f"the {kind} judge needs a model name (--judge-model), e.g. the model your server serves")
     if timeout <= 0 or max_retries < 0:

@@ -18,6 +18,8 @@ from typing import Sequence
 import numpy as np
 
 from ...core.errors import UserError
+from ...core.models import DEFAULT_MODEL
+from ...training.spec import RunSpec
 from . import Judge, JudgeInput, Usage, Verdict
 
 
@@ -53,7 +55,7 @@ def implicit_rewards(policy, reference, prompts: list[list[dict]], responses: li
     return beta * (sequence_logprobs(policy, prompts, responses) - sequence_logprobs(reference, prompts, responses))
 
 
-def implicit_margins(policy, reference, pairs, beta: float = 0.1) -> np.ndarray:
+def implicit_margins(policy, reference, pairs, beta: float = RunSpec.default("beta")) -> np.ndarray:
     """beta * [(log pi - log pi_ref)(A) - (log pi - log pi_ref)(B)] per pair (objects with messages/text_a/text_b)."""
     prompts = [p.messages for p in pairs]
     return (implicit_rewards(policy, reference, prompts, [p.text_a for p in pairs], beta)
@@ -166,7 +168,7 @@ def make_implicit_judge(run: str | None, generators, criteria=None, tie_margin: 
     if not (folder / "model").is_dir():
         raise UserError(f"run {folder.name} has no final model yet")
     policy = generators.get(str(folder / "model"))
-    reference = generators.get(spec.get("model") or "smollm2")
+    reference = generators.get(spec.get("model") or DEFAULT_MODEL)
     judge = ImplicitJudge(policy, reference, float(spec.get("beta") or 0.1), criteria, tie_margin=tie_margin or 0.0,
                           run=folder.name)
     if tie_margin is None:

@@ -18,7 +18,9 @@ import numpy as np
 from ...core import access
 from ...core.errors import UserError
 from ...core.label_queue import LabelQueue
+from ...core.models import DEFAULT_MODEL
 from ...core.store import PairRecord, Store
+from ...training.spec import RunSpec
 from ..judges.implicit import implicit_margins, sequence_logprobs  # noqa: F401 - shared with the implicit judge
 
 
@@ -92,7 +94,7 @@ def margins_of(score, pairs: list[PairRecord], progress=None) -> dict[str, float
 
 
 def scorer(pool, *, judge: str | None = None, judge_model: str | None = None, policy: str | None = None,
-           reference: str = "smollm2", beta: float = 0.1):
+           reference: str = DEFAULT_MODEL, beta: float = RunSpec.default("beta")):
     """The margin function asked for, pair -> margin(A) - margin(B): a reward model's score difference (judge
     "reward"), or a DPO policy's implicit reward margin against the reference (`policy`, or judge "implicit")."""
     if beta <= 0:

@@ -27,6 +27,7 @@ from typing import Callable
 
 from ...core.errors import UserError
 from ...core.formats import PromptItem, write_records
+from ...core.models import DEFAULT_MODEL
 from ...core.registry import ModelRegistry
 from ...core.store import Store
 from ...core.workspace import Workspace
@@ -239,7 +240,7 @@ def _retrain_reward(loop: _Loop, round_dir: Path, number: int) -> str:
     settings, tag = loop.settings, loop.tag
     rows = human_pairs(loop.store) + loop.judged
     data = write_records(rows, round_dir / "judge-data.jsonl")
-    base = loop.judge.meta.get("base") or "smollm2"
+    base = loop.judge.meta.get("base") or DEFAULT_MODEL
     loop.say(f"round {number}: retraining the reward judge on {len(rows)} pairs ({len(rows) - len(loop.judged)} "
              "human)")
     spec = RunSpec(method="reward", model=base, data=str(data), max_steps=settings.judge_steps,

@@ -28,6 +28,11 @@ def _assistant(text: str) -> list[dict]:
     return [{"role": "assistant", "content": text}]
 
 
+def dpo_row(messages: list[dict], chosen: str, rejected: str) -> dict:
+    """One DPO training row in TRL's conversational form."""
+    return {"prompt": messages, "chosen": _assistant(chosen), "rejected": _assistant(rejected)}
+
+
 def _matches(source: str, wanted: list[str]) -> bool:
     return any(source == s or (s.endswith(":") and source.startswith(s)) or
                (s == "judge" and source.startswith("judge:")) for s in wanted)
@@ -62,7 +67,7 @@ def dpo_rows(store: Store, sources: list[str] | None = None, exclude: list[str] 
         edited = [label["edited_text"] for label in labels if label["verdict"] == winner and label["edited_text"]]
         chosen = edited[-1] if edited else (last["text_a"] if winner == "A" else last["text_b"])
         rejected = last["text_b"] if winner == "A" else last["text_a"]
-        rows.append({"prompt": last["messages"], "chosen": _assistant(chosen), "rejected": _assistant(rejected)})
+        rows.append(dpo_row(last["messages"], chosen, rejected))
         if tally is not None:
             tally[source_kind(last["source"])] += 1
     return rows

@@ -93,6 +93,15 @@ class BulkResult:
         return status
 
 
+def store_verdict(store: Store, judge: Judge, judgment: PairJudgment) -> str | None:
+    """A decisive or tied verdict (both orders agreed) as the judge's preference label: source judge:NAME, the
+    rationale of both orders, A shown first. None when the orders disagreed (no verdict)."""
+    if judgment.winner is None:
+        return None
+    return store.add_preference(judgment.key, judgment.winner, annotator=judge.name, source=judge.source,
+                                shown_left="A", rationale=judgment.rationale)
+
+
 def judge_store(store: Store, judge: Judge, *, cache: JudgeCache | None = None, scope: str = "unlabeled",
                 min_kappa: float | None = None, limit: int | None = None, concurrency: int = 4,
                 progress: ProgressFn | None = None, injection_guard: bool = True, force: bool = False) -> BulkResult:
@@ -106,12 +115,11 @@ def judge_store(store: Store, judge: Judge, *, cache: JudgeCache | None = None, 
     events: list[str] = []
 
     def record(j: PairJudgment) -> None:
-        if j.winner is None:
-            return
-        events.append(store.add_preference(j.key, j.winner, annotator=judge.name, source=judge.source,
-                                           shown_left="A", rationale=j.rationale))
-        if cache is not None:
-            cache.record(judge.name, [j])
+        event = store_verdict(store, judge, j)
+        if event is not None:
+            events.append(event)
+            if cache is not None:
+                cache.record(judge.name, [j])
 
     run = judge_pairs(judge, items, cache=cache, concurrency=concurrency, progress=progress, on_judgment=record,
                       injection_guard=injection_guard)

@@ -34,9 +34,11 @@ from ...core.workspace import Workspace
 from ...training.run_folder import SUCCEEDED
 from ...training.run_queue import RunManager
 from ...training.spec import RunSpec
+from ..data.snapshots import dpo_row
 from ..evaluation import EvalReport, EvalSettings, evaluate, save_report
 from ..judges import Judge, make_judge
 from ..judges.agreement import human_consensus
+from ..judges.bulk import store_verdict
 from ..judges.protocol import PairItem, PairJudgment, judge_pairs
 from ..judges.trust import Trust, choose_judge, vet_judge
 from ..sampling import SampledPair, SamplingSettings, sample_pair
@@ -66,7 +68,7 @@ def human_pairs(store: Store) -> list[dict]:
         verdict = consensus.get(pair.id)
         if verdict in ("A", "B"):
             chosen, rejected = (pair.text_a, pair.text_b) if verdict == "A" else (pair.text_b, pair.text_a)
-            rows.append(preference_row(pair.messages, chosen, rejected))
+            rows.append(dpo_row(pair.messages, chosen, rejected))
     return rows
 
 
@@ -141,22 +143,19 @@ def sample_round(loop: _Loop, number: int, prompts: list[PromptItem]) -> list[tu
 
 def judge_round(loop: _Loop, number: int, sampled: list[tuple[str, SampledPair]]) -> dict[str, PairJudgment]:
     """Every pair judged in both orders (`judges.protocol.judge_pairs`); each verdict is stored as the judge's
-    preference event, as bulk judging stores it (source judge:NAME, rationale of both orders)."""
+    preference label by the same function bulk judging uses (`judges.bulk.store_verdict`)."""
     judge = loop.judge
     loop.say(f"round {number}: judging {len(sampled)} pairs with {judge.name} (both orders)")
     items = [PairItem(pid, p.messages, p.text_a, p.text_b) for pid, p in sampled]
     verdicts = {j.key: j for j in judge_pairs(judge, items).judgments}
     for pid, _ in sampled:
-        j = verdicts[pid]
-        if j.winner is not None:
-            loop.store.add_preference(pid, j.winner, annotator=judge.name, source=judge.source, shown_left="A",
-                                      rationale=j.rationale)
+        store_verdict(loop.store, judge, verdicts[pid])
     return verdicts
 
 
 def training_rows(sampled: list[tuple[str, SampledPair]], verdicts: dict[str, PairJudgment]) \
         -> tuple[list[dict], dict[str, int]]:
-    """The judged pairs as DPO rows (prompt/chosen/rejected, the shape of a DPO snapshot), and how many were
+    """The judged pairs as DPO rows (`data.snapshots.dpo_row`, the rows of a DPO snapshot), and how many were
     dropped for which reason (`keep_pair`)."""
     kept, dropped = [], {}
     for pid, pair in sampled:
@@ -166,14 +165,8 @@ def training_rows(sampled: list[tuple[str, SampledPair]], verdicts: dict[str, Pa
             dropped[reason] = dropped.get(reason, 0) + 1
             continue
         chosen, rejected = (pair.text_a, pair.text_b) if winner == "A" else (pair.text_b, pair.text_a)
-        kept.append(preference_row(pair.messages, chosen, rejected))
+        kept.append(dpo_row(pair.messages, chosen, rejected))
     return kept, dropped
-
-
-def preference_row(messages: list[dict], chosen: str, rejected: str) -> dict:
-    """One DPO training row, as `data.snapshots` writes them."""
-    return {"prompt": messages, "chosen": [{"role": "assistant", "content": chosen}],
-            "rejected": [{"role": "assistant", "content": rejected}]}
 
 
 def train_round(loop: _Loop, number: int, data: Path, row: dict) -> str:

@@ -101,12 +101,12 @@ def sweep(services, spec: RunSpec, betas: str | list[float], name: str | None = 
     return services.runs.sweep(spec, betas, _name(name))
 
 
-def cancel(services, name: str) -> dict:
+def cancel(services, name: str) -> RunStatus:
     """A queued run is cancelled at once; a running one stops at its next step. Returns its status."""
     return services.runs.cancel(_chosen(name))
 
 
-def resume(services, name: str) -> dict:
+def resume(services, name: str) -> RunStatus:
     return services.runs.resume(_chosen(name))
 
 

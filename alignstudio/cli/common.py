@@ -1,16 +1,30 @@
-"""Small pieces every CLI command uses: the workspace, and flags built from the settings dataclasses."""
+"""Small pieces every CLI command uses: the workspace, the endpoints file, and flags built from the settings
+dataclasses."""
 
 from __future__ import annotations
 
 import argparse
 
 from ..core.workspace import Workspace
+from ..services.judges import endpoints
 from ..services.sampling import SamplingSettings
 from ..core.settings import setting_of
 
 
 def workspace(args: argparse.Namespace) -> Workspace:
     return Workspace.open(getattr(args, "workspace", None))
+
+
+def add_endpoints_arg(parser, help: str | None = None) -> None:
+    """`--endpoints FILE`: named model servers, keys from the environment (judges/endpoints.py)."""
+    parser.add_argument("--endpoints", default=None, metavar="FILE", help=help or (
+        'model servers named in --model as NAME:MODEL, keys from the environment: JSON {"NAME": {"base_url": URL, '
+        '"kind": "openai"|"anthropic", "key_env": VAR, "models": [MODEL, ...]}}'))
+
+
+def configure_endpoints(args: argparse.Namespace) -> None:
+    """Load `--endpoints FILE` (none: no named servers), before any model name is resolved."""
+    endpoints.configure(endpoints.load_endpoints(args.endpoints) if args.endpoints else {})
 
 
 def add_setting(parser, cls, name: str, flag: str | None = None, **overrides) -> argparse.Action:

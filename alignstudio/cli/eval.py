@@ -2,7 +2,8 @@
 
 Writes a JSON report (win/tie/loss, win rate with a bootstrap 95% interval, length-controlled win rate, lengths,
 pathology counts, perplexity on held-out text, every answer side by side) and prints its summary. Either side
-can be served remotely by an OpenAI-compatible server (--model-base-url / --baseline-base-url).
+can be served remotely: a remote name (`openai:MODEL`, `anthropic:MODEL`, `ENDPOINT:MODEL` with --endpoints), or
+any OpenAI-compatible server by URL (--model-base-url / --baseline-base-url).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from ..services.sampling.generators import GeneratorPool
 from ..services.judges.protocol import JudgeCache
 from ..services.sampling.remote import RemoteGenerator
 from ..services.judges.config import build_judge
-from .common import add_setting, workspace
+from .common import add_endpoints_arg, add_setting, configure_endpoints, workspace
 from .judge import add_judge_args, judge_config, vet
 
 
@@ -39,6 +40,7 @@ def register(sub) -> None:
     add_setting(p, EvalSettings, "perplexity")
     p.add_argument("--model-base-url", default=None, help="serve --model from this OpenAI-compatible server")
     p.add_argument("--baseline-base-url", default=None, help="serve --baseline from this OpenAI-compatible server")
+    add_endpoints_arg(p)
     add_judge_args(p)
     p.set_defaults(func=run)
 
@@ -60,6 +62,7 @@ def run(args) -> int:
             raise UserError(f"held-out text {heldout_path} does not exist (or pass --no-perplexity)")
         heldout = heldout_path.read_text(encoding="utf-8")
     ws = workspace(args)
+    configure_endpoints(args)
     store = Store(ws.db_path)
     pool = GeneratorPool(ModelRegistry(ws, store))
     judge = build_judge(config, store=store, generators=pool)  # before the models load: no judge, no evaluation

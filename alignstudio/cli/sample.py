@@ -18,7 +18,8 @@ from ..core.store import Store
 from ..services.sampling.generators import GeneratorPool
 from ..services.sampling import SamplingSettings, sample_pair
 from ..services.sampling.synthetic import check_chosen, store_labeled
-from .common import add_sampling_args, add_setting, sampling_settings, workspace
+from .common import (add_endpoints_arg, add_sampling_args, add_setting, configure_endpoints, sampling_settings,
+                     workspace)
 
 
 def register(sub) -> None:
@@ -28,6 +29,7 @@ def register(sub) -> None:
     p.add_argument("--prompts", required=True, help="prompt file (JSONL/CSV/Parquet with a 'prompt' field)")
     p.add_argument("--model", default=DEFAULT_MODEL, help="model name, version or checkpoint folder")
     p.add_argument("--model-b", default=None, help="second model for response B (default: same model)")
+    add_endpoints_arg(p)
     p.add_argument("--out", required=True, help="output JSONL, one line per prompt")
     p.add_argument("--limit", type=int, default=None, help="only the first N prompts")
     synthetic = p.add_argument_group("synthetic pairs (the same model under two system prompts)")
@@ -52,6 +54,7 @@ def run(args) -> int:
     settings = sampling_settings(args, system_a=args.system_a, system_b=args.system_b)
     check_chosen(settings, args.chosen)
     ws = workspace(args)
+    configure_endpoints(args)
     pool = GeneratorPool(ModelRegistry(ws, Store(ws.db_path)))
     gen_a = pool.get(args.model)
     gen_b = pool.get(args.model_b) if args.model_b else None

@@ -11,7 +11,7 @@ from ..core.errors import UserError
 from ..core.formats import MAX_UPLOAD_MB
 from ..core.models import DEFAULT_MODEL
 from ..services.logins import DEFAULT_SESSION_HOURS
-from .common import workspace
+from .common import add_endpoints_arg, configure_endpoints, workspace
 
 
 def register(sub) -> None:
@@ -30,9 +30,9 @@ def register(sub) -> None:
     p.add_argument("--allow-path", action="append", default=[], metavar="DIR",
                    help="a folder outside the workspace whose models may be typed in the app (repeatable); by "
                         "default only registered names, the --model folder and paths inside the workspace")
-    p.add_argument("--endpoints", default=None, metavar="FILE",
-                   help='judge servers the browser may pick by name, with keys from the environment: JSON '
-                        '{"NAME": {"base_url": URL, "kind": "openai"|"anthropic", "key_env": VAR}}')
+    add_endpoints_arg(p, help='model servers with keys from the environment: judges the browser picks by name, '
+                              'generators NAME:MODEL (the listed models are offered): JSON {"NAME": {"base_url": '
+                              'URL, "kind": "openai"|"anthropic", "key_env": VAR, "models": [MODEL, ...]}}')
     p.add_argument("--ssl-certfile", default=None, help="serve https with this certificate (PEM)")
     p.add_argument("--ssl-keyfile", default=None, help="the certificate's private key (PEM)")
     p.set_defaults(func=run)
@@ -68,12 +68,11 @@ def run(args) -> int:
     _check(args)
     from ..services.auth import Accounts
     from ..services.container import Services
-    from ..services.judges import endpoints
     from ..ui.app import launch
 
     print("loading the model (the first start converts the embedded SmolLM2, ~20 s) ...", flush=True)
     accounts = Accounts.load(args.auth) if args.auth else None  # bad users file: fail before loading models
-    endpoints.configure(endpoints.load_endpoints(args.endpoints) if args.endpoints else {})
+    configure_endpoints(args)
     services = Services.build(workspace(args), args.model, prefetch_depth=args.prefetch)
     model = services.registry.resolve(args.model)
     access.configure(role_of=accounts.role if accounts else None,

@@ -13,6 +13,7 @@ from .arena import ArenaService
 from .data import DataService
 from .evaluation.service import EvaluationService
 from .labeling.feedback import FeedbackService
+from .sampling import remote_names
 from .sampling.generators import GeneratorPool
 from .labeling import LabelingService
 from .sampling.prefetch import FeedManager
@@ -60,6 +61,12 @@ class Services:
     def model_names(self) -> list[str]:
         """Every model a list in the app offers: the embedded and local ones, then trained runs."""
         return self.registry.names()
+
+    def generator_names(self) -> list[str]:
+        """Every model the sampling lists (Label, Feedback, Arena) offer: the local ones, then the remote models
+        the configured endpoints list (`ENDPOINT:MODEL`). Training and the other lists take local models only."""
+        local = self.model_names()
+        return local + [name for name in remote_names.offered() if name not in local]
 
     def newest_trained(self) -> str | None:
         """The newest trained model's name, or None before any training."""

@@ -46,7 +46,7 @@ class ArenaView:
 
 
 def build(services: Services, annotator: gr.Textbox) -> ArenaView:
-    names = services.model_names()
+    names = services.generator_names()
     with gr.Row():
         model_x = gr.Dropdown(names, value=services.newest_model(),
                               label="Model 1", elem_id="arena-model-x", allow_custom_value=True)
@@ -131,7 +131,7 @@ def vote(services: Services, choice: str, state: dict | None, annotator: str) ->
 
 def model_lists(services: Services, model_x: str, model_y: str) -> tuple:
     """The model choices as they are now (a model trained since the page loaded is offered at once)."""
-    names = services.model_names()
+    names = services.generator_names()
     return gr.update(choices=names, value=model_x), gr.update(choices=names, value=model_y)
 
 

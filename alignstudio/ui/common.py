@@ -116,7 +116,7 @@ class SamplingControls:
 
 
 def sampling_controls(services: Services, prefix: str, *, pair: bool) -> SamplingControls:
-    models = services.model_names()
+    models = services.generator_names()
     prompt_set = gr.Dropdown(services.prompt_sets.names(), value="default", label="Prompt set",
                              elem_id=f"{prefix}-prompt-set")
     with gr.Accordion("Sampling settings", open=False) as panel:
@@ -150,7 +150,7 @@ def sampling_controls(services: Services, prefix: str, *, pair: bool) -> Samplin
 def sampling_lists(services: Services, controls: SamplingControls, *values) -> tuple:
     """The prompt sets and models as they are now, for `controls` (values: its source_inputs), keeping each
     choice: a set imported or a model trained since the page loaded is offered at once."""
-    models = services.model_names()
+    models = services.generator_names()
     updates = [gr.update(choices=services.prompt_sets.names(), value=values[0]),
                gr.update(choices=models, value=values[1])]
     if controls.model_b is not None:

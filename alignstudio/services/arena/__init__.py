@@ -91,8 +91,17 @@ def new_battle(model_x: str, model_y: str, anonymous: bool, rng: random.Random |
 
 
 def _stream_one(generator: Generator, messages: list[dict], temperature: float, top_p: float,
-                max_new_tokens: int, out: list[str], done: threading.Event) -> None:
+                max_new_tokens: int, out: list[str], done: threading.Event, failures: list[Exception]) -> None:
     """Run one generation, appending decoded text to out[0] as tokens arrive."""
+    if generator.tokenizer is None:  # a remote generator (sampling.remote): its answer arrives whole
+        try:
+            (out[0],) = generator.complete([messages], [temperature], top_p=top_p, max_new_tokens=max_new_tokens,
+                                           seed=None)
+        except Exception as exc:  # noqa: BLE001 - raised again by stream_turn, in the caller's thread
+            failures.append(exc)
+        finally:
+            done.set()
+        return
     tokenizer = generator.tokenizer
     text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
     batch = tokenizer([text], return_tensors="pt", add_special_tokens=False)
@@ -134,9 +143,9 @@ def stream_turn(state: ArenaState, user_text: str, left: Generator, right: Gener
     state.user_turn, state.reply_left, state.reply_right = user_text, "", ""
     state.voted, state.continue_with, state.complete, state.turn_key = False, "left", False, new_id()
     messages = state.history + [{"role": "user", "content": user_text}]
-    outs, events = ([""], [""]), (threading.Event(), threading.Event())
-    threads = [threading.Thread(target=_stream_one, args=(gen, messages, settings.temperature, settings.top_p, settings.max_new_tokens, out,
-                                                          done), daemon=True)
+    outs, events, failures = ([""], [""]), (threading.Event(), threading.Event()), []
+    threads = [threading.Thread(target=_stream_one, args=(gen, messages, settings.temperature, settings.top_p,
+                                                          settings.max_new_tokens, out, done, failures), daemon=True)
                for gen, out, done in ((left, outs[0], events[0]), (right, outs[1], events[1]))]
     for thread in threads:
         thread.start()
@@ -146,6 +155,8 @@ def stream_turn(state: ArenaState, user_text: str, left: Generator, right: Gener
         yield state
     for thread in threads:
         thread.join()
+    if failures:  # a remote server's one clear error; the turn stays open to regenerate
+        raise failures[0]
     state.reply_left, state.reply_right = outs[0][0], outs[1][0]
     state.complete = True
     yield state

@@ -1,10 +1,12 @@
-"""Judge servers the operator configures at start-up (`serve --endpoints FILE`), picked in the browser by name.
+"""Model servers the operator configures at start-up (`--endpoints FILE` of serve, sample and eval): judges
+picked in the browser by name, and generators named `NAME:MODEL` (services/sampling/remote_names.py).
 
 Only these endpoints, the SDKs' own ones and ALIGNSTUDIO_JUDGE_BASE_URL get keys from the server's environment
 (each names the variable its key is in); a URL typed in the browser gets only the key typed with it
 (typed_urls.py). The file is JSON: {"NAME": {"base_url": "http://gpu-box:8000/v1", "kind": "openai",
-"key_env": "VLLM_API_KEY"}, ...}; kind is openai (any OpenAI-compatible server) or anthropic, key_env is
-optional (no key: the server needs none).
+"key_env": "VLLM_API_KEY", "models": ["llama-3-8b-sft"]}, ...}; kind is openai (any OpenAI-compatible server)
+or anthropic, key_env is optional (no key: the server needs none), models is optional (the models the app's
+lists offer as NAME:MODEL). It knows nothing about judges or generators themselves.
 """
 
 from __future__ import annotations
@@ -17,9 +19,11 @@ from urllib.parse import urlsplit
 
 from ...core.errors import UserError
 
-KINDS = ("openai", "anthropic")
+KINDS = ("openai", "anthropic")  # also the prefixes of the SDKs' own endpoints' generator names: reserved
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _ENV = re.compile(r"^[A-Z_][A-Z0-9_]*$")
+_MODEL = re.compile(r"^[^\s\x00-\x1f\x7f]{1,200}$")  # what a server calls a model: no spaces or controls
+MAX_MODELS = 100
 
 
 @dataclass(frozen=True)
@@ -28,6 +32,7 @@ class Endpoint:
     base_url: str
     kind: str = "openai"
     key_env: str | None = None
+    models: tuple[str, ...] = ()  # offered in the app's model lists as NAME:MODEL
 
 
 _configured: dict[str, Endpoint] = {}
@@ -44,7 +49,9 @@ def parse_endpoints(text: str, where: str) -> dict[str, Endpoint]:
     for name, entry in data.items():
         if not _NAME.match(name) or not isinstance(entry, dict):
             raise UserError(f"{where}: endpoint {name!r} needs a plain name and an object")
-        unknown = set(entry) - {"base_url", "kind", "key_env"}
+        if name.lower() in KINDS:  # `openai:MODEL` must always mean the SDK's own endpoint
+            raise UserError(f"{where}: endpoint names {' and '.join(KINDS)} are reserved for the SDKs' own endpoints")
+        unknown = set(entry) - {"base_url", "kind", "key_env", "models"}
         if unknown:
             raise UserError(f"{where}: endpoint {name!r} has unknown fields {sorted(unknown)}")
         url, kind, key_env = entry.get("base_url", ""), entry.get("kind", "openai"), entry.get("key_env")
@@ -54,8 +61,16 @@ def parse_endpoints(text: str, where: str) -> dict[str, Endpoint]:
             raise UserError(f"{where}: endpoint {name!r}: kind must be one of {', '.join(KINDS)}")
         if key_env is not None and not (isinstance(key_env, str) and _ENV.match(key_env)):
             raise UserError(f"{where}: endpoint {name!r}: key_env must name an environment variable")
-        endpoints[name] = Endpoint(name, str(url).strip(), kind, key_env)
+        models = _models(entry.get("models", []), f"{where}: endpoint {name!r}")
+        endpoints[name] = Endpoint(name, str(url).strip(), kind, key_env, models)
     return endpoints
+
+
+def _models(models, where: str) -> tuple[str, ...]:
+    if not isinstance(models, list) or len(models) > MAX_MODELS or \
+            not all(isinstance(m, str) and _MODEL.match(m) for m in models):
+        raise UserError(f"{where}: models must be a list of at most {MAX_MODELS} model names without spaces")
+    return tuple(dict.fromkeys(models))
 
 
 def load_endpoints(path: str | Path) -> dict[str, Endpoint]:
@@ -66,13 +81,17 @@ def load_endpoints(path: str | Path) -> dict[str, Endpoint]:
 
 
 def configure(endpoints: dict[str, Endpoint]) -> None:
-    """Set by `serve` at start-up."""
+    """Set at start-up by `serve` (and by `sample` and `eval`, for generator names)."""
     _configured.clear()
     _configured.update(endpoints)
 
 
 def names() -> list[str]:
     return sorted(_configured)
+
+
+def configured() -> list[Endpoint]:
+    return [_configured[name] for name in names()]
 
 
 def named(name: str | None) -> Endpoint | None:

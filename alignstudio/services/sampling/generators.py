@@ -6,6 +6,9 @@ loaded in bfloat16 and its linear layers are repacked once into oneDNN's blocked
 step reads half the bytes of float32 and skips the per-call weight reorder that plain `F.linear` pays
 (docs/performance.md has the measurements). Elsewhere, or with `ALIGNSTUDIO_SAMPLER_DTYPE=float32`, models
 stay float32 and unpacked. Training never goes through this pool.
+
+Remote names (`openai:MODEL`, `anthropic:MODEL`, `ENDPOINT:MODEL`: remote_names.py) resolve to remote
+generators, cached by name like local models; they load nothing.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from torch import nn
 from ...core.errors import UserError
 from ...core.models import cpu_has_fast_bf16
 from ...core.registry import ModelRegistry
-from . import Generator
+from . import Generator, remote_names
 
 log = logging.getLogger(__name__)
 DTYPE_ENV = "ALIGNSTUDIO_SAMPLER_DTYPE"
@@ -124,7 +127,30 @@ class GeneratorPool:
         self._cache: dict[str, Generator] = {}
         self._lock = threading.Lock()
 
+    def _remote(self, name_or_path: str) -> remote_names.RemoteName | None:
+        """The remote name `name_or_path` is, unless a registered version is called that."""
+        remote = remote_names.parse(name_or_path)
+        if remote is not None and any(v["name"] == remote.name for v in self.registry.store.model_versions()):
+            return None
+        return remote
+
+    def check(self, name_or_path: str) -> None:
+        """Refuse, as the caller, a name they may not sample from: an unknown model, a typed path outside the
+        allowed folders (core.access), a remote model nobody listed unless they are an admin."""
+        remote = self._remote(name_or_path)
+        if remote is not None:
+            remote_names.check_allowed(remote)
+        else:
+            self.registry.resolve(name_or_path)
+
     def get(self, name_or_path: str) -> Generator:
+        remote = self._remote(name_or_path)
+        if remote is not None:
+            remote_names.check_allowed(remote)  # as the caller, before a cached one is handed out
+            with self._lock:
+                if remote.name not in self._cache:
+                    self._cache[remote.name] = remote_names.build(remote)
+                return self._cache[remote.name]
         ref = self.registry.resolve(name_or_path)
         with self._lock:
             generator = self._cache.get(ref.name)
@@ -141,6 +167,7 @@ class GeneratorPool:
 
     def release(self, name_or_path: str) -> None:
         """Forget a loaded model (its memory goes when the last user lets go of it)."""
-        ref = self.registry.resolve(name_or_path)
+        remote = self._remote(name_or_path)
+        name = remote.name if remote is not None else self.registry.resolve(name_or_path).name
         with self._lock:
-            self._cache.pop(ref.name, None)
+            self._cache.pop(name, None)

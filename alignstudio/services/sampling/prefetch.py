@@ -125,7 +125,7 @@ class FeedManager:
 
     def feed(self, config: FeedConfig) -> Feed:
         for name in filter(None, (config.model_a, config.model_b)):
-            self.pool.registry.resolve(name)  # here, as the caller: a typed path is checked (core.access)
+            self.pool.check(name)  # here, as the caller: a typed path is checked (core.access)
         with self._lock:
             feed = self._feeds.get(config)
             if feed is None or feed.error:

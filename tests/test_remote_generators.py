@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import threading
+from types import SimpleNamespace
 
 import pytest
 
@@ -16,7 +17,7 @@ from alignstudio.core.registry import ModelRegistry
 from alignstudio.services.judges import endpoints
 from alignstudio.services.sampling import SamplingSettings, sample_pair
 from alignstudio.services.sampling.generators import GeneratorPool
-from alignstudio.services.sampling.remote import AnthropicGenerator, RemoteGenerator
+from alignstudio.services.sampling.remote import CONCURRENCY, AnthropicGenerator, RemoteGenerator
 from fake_llm_server import FakeLLMServer
 from servers import ROOT, free_port
 
@@ -149,7 +150,7 @@ def test_the_concurrency_cap_holds_per_generator_across_callers(pool, server, re
     server.delay = 0.15
     gen = pool.get("lab:sft-7b")
     gen.complete([PROMPT] * 8, [0.7] * 8, top_p=1.0, max_new_tokens=8, seed=None)
-    assert server.max_in_flight == gen.concurrency == 4  # the default: 4 at once, no more
+    assert server.max_in_flight == gen.concurrency == CONCURRENCY  # the default (4) at once, no more
     from alignstudio.services.sampling.remote_names import build, parse
 
     capped = build(parse("lab:sft-7b-v2"), concurrency=2)
@@ -200,11 +201,19 @@ def test_endpoint_files_list_models_and_reserve_the_sdk_prefixes(remote_env, wor
                           ('{"openai": {"base_url": "http://h/v1"}}', "reserved")):
         with pytest.raises(UserError, match=message):
             parse_endpoints(text, "endpoints.json")
+    from alignstudio.ui import arena, common
+
     services = Services.build(workspace, default_model=str(tiny_model_dir))
     try:
         names = services.generator_names()
         assert names[: len(services.model_names())] == services.model_names()
         assert names[len(services.model_names()):] == ["lab:sft-7b", "lab:sft-7b-v2"]
+        # the Label and Feedback tabs' lists, and the Arena's, offer them (and keep a typed name as chosen)
+        _, model_a, model_b = common.sampling_lists(services, SimpleNamespace(model_b=True), "default",
+                                                    "lab:sft-7b", "openai:gpt-4o-mini")
+        assert model_a["choices"] == names and model_b["choices"] == [common.SAME_MODEL, *names]
+        assert model_b["value"] == "openai:gpt-4o-mini"
+        assert all(update["choices"] == names for update in arena.model_lists(services, "lab:sft-7b", "x"))
     finally:
         services.close()
 

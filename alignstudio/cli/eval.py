@@ -30,7 +30,8 @@ def register(sub) -> None:
     p = sub.add_parser("eval", help="evaluate a model against a baseline with an AI judge (both orders)",
                        description="Generate from both models on a prompt set, judge every pair in both orders, "
                                    "and write a JSON report with win rates, intervals, pathologies and perplexity.")
-    p.add_argument("--model", required=True, help="model name, version, run folder or checkpoint folder")
+    p.add_argument("--model", required=True, help="model name, version, run folder or checkpoint folder, or a "
+                                                  "remote model: openai:MODEL, anthropic:MODEL, ENDPOINT:MODEL")
     p.add_argument("--baseline", required=True, help="baseline model (usually the SFT model, e.g. smollm2)")
     p.add_argument("--prompts", required=True, help="held-out prompts file (JSONL/CSV/Parquet with 'prompt')")
     p.add_argument("--out", required=True, help="report file (.json)")

@@ -20,7 +20,7 @@ from ..core.registry import ModelRegistry
 from ..core.store import Store
 from ..services.evaluation import EvalSettings, generate_answers
 from ..services.sampling.generators import GeneratorPool
-from .common import add_setting, workspace
+from .common import add_endpoints_arg, add_setting, configure_endpoints, workspace
 
 GENERATE_BATCH_SIZE = 4  # smaller than an evaluation's: one model's answers, often long ones
 
@@ -29,7 +29,9 @@ def register(sub) -> None:
     p = sub.add_parser("generate", help="generate one answer per prompt with a model or a trained run",
                        description="Sample one completion per prompt; --model takes a registry name, a model "
                                    "version, a run folder (its model/) or a checkpoint folder.")
-    p.add_argument("--model", required=True, help="model name, version, run folder or checkpoint folder")
+    p.add_argument("--model", required=True, help="model name, version, run folder or checkpoint folder, or a "
+                                                  "remote model: openai:MODEL, anthropic:MODEL, ENDPOINT:MODEL")
+    add_endpoints_arg(p)
     p.add_argument("--prompts", required=True, help="prompts file (JSONL/CSV/Parquet with a 'prompt' field)")
     p.add_argument("--out", required=True, help="output JSONL file")
     for name in ("max_new_tokens", "temperature", "top_p", "seed"):
@@ -49,6 +51,7 @@ def run(args) -> int:
     if settings.limit is not None:
         prompts = prompts[: settings.limit]
     ws = workspace(args)
+    configure_endpoints(args)
     generator = GeneratorPool(ModelRegistry(ws, Store(ws.db_path))).get(args.model)
     with tqdm(total=len(prompts), desc="generating", unit="prompt") as bar:
         texts = generate_answers(generator, prompts, settings, progress=lambda done, _: bar.update(done - bar.n))

@@ -30,6 +30,8 @@ from ..judges import Usage, public_url, resolve_api_key
 from ..judges.remote import openai_client, sdk_error
 
 log = logging.getLogger(__name__)
+# per generator, both protocols: seconds per request, the SDK's retries, requests in flight at once
+TIMEOUT_S, MAX_RETRIES, CONCURRENCY = 120.0, 3, 4
 
 
 class _RemoteGenerator:
@@ -93,8 +95,8 @@ class RemoteGenerator(_RemoteGenerator):
     """OpenAI chat completions; with `base_url`, any OpenAI-compatible server."""
 
     def __init__(self, model: str, base_url: str | None = None, api_key: str | None = None, *,
-                 name: str | None = None, timeout: float = 120.0, max_retries: int = 3, concurrency: int = 4,
-                 key_env: str | None = None):
+                 name: str | None = None, timeout: float = TIMEOUT_S, max_retries: int = MAX_RETRIES,
+                 concurrency: int = CONCURRENCY, key_env: str | None = None):
         super().__init__(model, name or f"remote:{(model or '').strip()}", concurrency)
         self.base_url = (base_url or "").strip() or None
         key = resolve_api_key("openai", api_key, self.base_url, key_env)
@@ -124,7 +126,7 @@ class AnthropicGenerator(_RemoteGenerator):
     params_not_sent = ("temperature", "top_p", "seed")
 
     def __init__(self, model: str, api_key: str, base_url: str | None = None, *, name: str | None = None,
-                 timeout: float = 120.0, max_retries: int = 3, concurrency: int = 4):
+                 timeout: float = TIMEOUT_S, max_retries: int = MAX_RETRIES, concurrency: int = CONCURRENCY):
         from anthropic import Anthropic
 
         super().__init__(model, name or f"anthropic:{(model or '').strip()}", concurrency)

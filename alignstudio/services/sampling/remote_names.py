@@ -73,10 +73,11 @@ def _key(remote: RemoteName) -> str:
     return key
 
 
-def build(remote: RemoteName, *, timeout: float = 120.0, max_retries: int = 3, concurrency: int = 4):
-    """The generator for a remote name (its client is built; nothing is sent yet)."""
+def build(remote: RemoteName, **options):
+    """The generator for a remote name (its client is built; nothing is sent yet). `options`: timeout,
+    max_retries, concurrency (remote.py's defaults otherwise)."""
     base_url = remote.endpoint.base_url if remote.endpoint is not None else None
-    options = {"name": remote.name, "timeout": timeout, "max_retries": max_retries, "concurrency": concurrency}
+    options["name"] = remote.name
     if remote.kind == "anthropic":
         return AnthropicGenerator(remote.model, _key(remote), base_url, **options)
     return RemoteGenerator(remote.model, base_url, _key(remote), **options)

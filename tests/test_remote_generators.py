@@ -138,6 +138,32 @@ def test_a_sampled_pair_records_the_remote_names_and_settings_and_no_key(pool, s
     assert server.openai_url not in recorded  # the name says which server, the URL is not needed
 
 
+def test_the_label_and_feedback_feeds_sample_from_remote_models_and_store_their_settings(pool, server, remote_env,
+                                                                                        workspace, store):
+    from alignstudio.services.labeling import LabelingService
+    from alignstudio.services.labeling.feedback import FeedbackService
+    from alignstudio.services.sampling.prefetch import FeedConfig, FeedManager
+    from alignstudio.services.sampling.prompt_sets import PromptSets
+
+    feeds = FeedManager(pool, PromptSets(workspace), depth=1)
+    settings = SamplingSettings(max_new_tokens=16, seed=1)
+    try:
+        shown = LabelingService(store, feeds).next_pair(FeedConfig("default", "lab:sft-7b", "openai:gpt-4o-mini",
+                                                                   settings), timeout=60)
+        rated = FeedbackService(store, feeds).next_response(
+            FeedConfig("default", "anthropic:claude-x", None, settings, mode="single"), timeout=60)
+    finally:
+        feeds.stop()
+    pair = store.pair(shown.pair_id)
+    assert (pair.model_a, pair.model_b) == ("lab:sft-7b", "openai:gpt-4o-mini")
+    rows = {r["id"]: r for r in store._conn().execute("SELECT id, model, params FROM generations")}
+    assert json.loads(rows[pair.gen_a]["params"])["temperature"] == 0.7
+    assert json.loads(rows[pair.gen_b]["params"])["temperature"] == 1.0
+    assert rows[rated.gen_id]["model"] == "anthropic:claude-x" and rated.text.endswith("(claude-x).")
+    recorded = json.dumps([dict(r) for r in rows.values()])
+    assert not any(key in recorded for key in (OPENAI_KEY, ANTHROPIC_KEY, LAB_KEY))
+
+
 def test_retries_on_500_and_429_then_succeed(pool, server, remote_env):
     for name, path in (("lab:sft-7b", "/chat/completions"), ("anthropic:claude-x", "/messages")):
         server.requests.clear()
@@ -267,3 +293,19 @@ def test_cli_sample_with_the_server_down_is_one_line_and_no_file(tmp_path):
     assert result.stderr.strip().splitlines()[-1] == (
         f"error: generator lab:sft-7b at http://127.0.0.1:{port}/v1: cannot connect to the server after retries")
     assert not list(tmp_path.glob("*pairs.jsonl*"))  # no file, no partial file
+
+
+def test_the_commands_that_pick_generators_take_the_endpoints_file(remote_env):
+    from alignstudio.cli import build_parser
+    from alignstudio.cli.common import configure_endpoints
+
+    parser = build_parser()
+    for command in (["sample", "--prompts", "p.jsonl", "--out", "o.jsonl"], ["generate", "--model", "lab:m",
+                    "--prompts", "p", "--out", "o.jsonl"], ["eval", "--model", "lab:m", "--baseline", "b", "--prompts",
+                    "p", "--out", "r.json"], ["serve"]):
+        args = parser.parse_args([*command, "--endpoints", str(remote_env)])
+        endpoints.configure({})
+        configure_endpoints(args)
+        assert endpoints.names() == ["claude-proxy", "lab", "open"]
+    configure_endpoints(parser.parse_args(["sample", "--prompts", "p.jsonl", "--out", "o.jsonl"]))
+    assert endpoints.names() == []  # no file: no named servers

@@ -8,7 +8,7 @@ length-controlled win rate, mean lengths, the seed's pathology counts for both m
 and the Evaluate tab.
 
 Generators are anything with `name` and `complete(conversations, temperatures, *, top_p, max_new_tokens, seed)`
-(local `sampling.Generator` or `remote_generator.RemoteGenerator`); perplexity needs a local model and is
+(local `sampling.Generator`, or a remote one from `sampling.remote`); perplexity needs a local model and is
 skipped, with a note, for a remote one.
 """
 

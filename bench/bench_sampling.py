@@ -95,7 +95,7 @@ def _greedy_agreement(fast_gen, reference_model, tokenizer, n: int) -> list[int]
     """Per prompt: how many of the first n greedy tokens the fast path shares with float32 `generate`."""
     import torch
 
-    from alignstudio.services.sampling import decode
+    from alignstudio.services.sampling.decoding import decode
 
     agree = []
     for messages in PROMPTS:

@@ -133,6 +133,8 @@ def test_a_sampled_pair_records_the_remote_names_and_settings_and_no_key(pool, s
     two = sample_pair(PROMPT, settings, pool.get("lab:sft-7b"), pool.get("anthropic:claude-x"))
     assert (two.model_a, two.model_b) == ("lab:sft-7b", "anthropic:claude-x")
     assert two.text_b.endswith("(claude-x).") and two.params_b["temperature"] == 1.0
+    assert two.params_b["not_applied"] == ["temperature", "top_p", "seed"]  # asked for, not sent to Anthropic
+    assert "not_applied" not in two.params_a
     recorded = json.dumps([vars(pair), vars(two)])
     assert not any(key in recorded for key in (OPENAI_KEY, ANTHROPIC_KEY, LAB_KEY))
     assert server.openai_url not in recorded  # the name says which server, the URL is not needed

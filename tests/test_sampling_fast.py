@@ -22,15 +22,8 @@ from alignstudio.services.sampling.generators import (
     prepare_for_sampling,
     sampling_dtype,
 )
-from alignstudio.services.sampling import (
-    Generator,
-    SamplingSettings,
-    decode,
-    lean_decoding_supported,
-    nucleus,
-    sample_nucleus,
-    sample_pair,
-)
+from alignstudio.services.sampling import Generator, SamplingSettings, sample_pair
+from alignstudio.services.sampling.decoding import decode, lean_decoding_supported, nucleus, sample_nucleus
 
 MSG = [{"role": "user", "content": "Give me one tip for better sleep."}]
 LONGER = [{"role": "user", "content": "Explain in two sentences why the sky looks blue during the day."}]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 from tqdm import tqdm
@@ -16,10 +17,12 @@ from ..core.models import DEFAULT_MODEL
 from ..core.registry import ModelRegistry
 from ..core.store import Store
 from ..services.sampling.generators import GeneratorPool
-from ..services.sampling import SamplingSettings, sample_pair
+from ..services.sampling import SamplingSettings, sample_pairs
 from ..services.sampling.synthetic import check_chosen, store_labeled
 from .common import (add_endpoints_arg, add_sampling_args, add_setting, configure_endpoints, sampling_settings,
                      workspace)
+
+GROUP = 64  # prompts per bulk call: big enough to fill decoding batches, small enough for a live progress bar
 
 
 def register(sub) -> None:
@@ -63,21 +66,19 @@ def run(args) -> int:
     written = skipped = 0
     pairs = []
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            for index, item in enumerate(tqdm(prompts, desc="sampling pairs", unit="prompt")):
-                seeded = settings if args.seed is None else SamplingSettings(
-                    **(settings.to_dict() | {"seed": args.seed + index * 7919}))
-                pair = sample_pair(item.messages, seeded, gen_a, gen_b)
-                if pair is None:
-                    skipped += 1
-                    continue
-                handle.write(json.dumps({
-                    "id": item.id, "prompt": item.messages, "response_a": pair.text_a, "response_b": pair.text_b,
-                    "model_a": pair.model_a, "model_b": pair.model_b, "params_a": pair.params_a,
-                    "params_b": pair.params_b, "similarity": round(pair.similarity, 4),
-                } | ({"chosen": args.chosen} if args.chosen else {}), ensure_ascii=False) + "\n")
-                written += 1
-                pairs.append(pair)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle, \
+                tqdm(total=len(prompts), desc="sampling pairs", unit="prompt") as progress:  # closed before an error
+            for number, start in enumerate(range(0, len(prompts), GROUP)):
+                group = prompts[start:start + GROUP]  # batched across prompts (sampling.sample_pairs)
+                seeded = settings if args.seed is None else replace(settings, seed=args.seed + number * 7919)
+                for item, pair in zip(group, sample_pairs([i.messages for i in group], seeded, gen_a, gen_b)):
+                    if pair is None:
+                        skipped += 1
+                        continue
+                    handle.write(_line(item, pair, args.chosen))
+                    written += 1
+                    pairs.append(pair)
+                progress.update(len(group))
         if args.chosen and pairs:  # the store and the file together: a failed store write leaves no file
             store_labeled(Store(ws.db_path), pairs, args.chosen, prompt_set=Path(args.prompts).stem)
         os.replace(tmp, out)
@@ -89,3 +90,12 @@ def run(args) -> int:
     if args.chosen:
         print(f"stored {len(pairs)} labeled pairs (chosen: side {args.chosen}, source synthetic)")
     return 0
+
+
+def _line(item, pair, chosen: str | None) -> str:
+    """One output line: the prompt, both responses and how each was made."""
+    return json.dumps({
+        "id": item.id, "prompt": item.messages, "response_a": pair.text_a, "response_b": pair.text_b,
+        "model_a": pair.model_a, "model_b": pair.model_b, "params_a": pair.params_a, "params_b": pair.params_b,
+        "similarity": round(pair.similarity, 4),
+    } | ({"chosen": chosen} if chosen else {}), ensure_ascii=False) + "\n"

@@ -3,7 +3,7 @@ evaluate against the SFT model, and go again from the new policy.
 
 Owns the round loop and its folder: ROUNDS_DIR/round-N/{pairs.jsonl, round.json, eval.json} and
 ROUNDS_DIR/rounds.json (one line of results per round, rewritten after each round so a UI can poll it).
-A round is a chain of the stages' own services, one step function each: `sample_round` (sampling.sample_pair,
+A round is a chain of the stages' own services, one step function each: `sample_round` (sampling.sample_pairs,
 pairs stored unlabeled) -> `judge_round` (judges.protocol.judge_pairs, verdicts stored as the judge's
 preferences) -> `training_rows` (DPO rows of the decisive, usable pairs: pairs.jsonl) -> `train_round` (the
 training queue's worker) -> `evaluate_round` (evaluation.evaluate: eval.json). Each round's LoRA adapter is
@@ -41,7 +41,7 @@ from ..judges.agreement import human_consensus
 from ..judges.bulk import store_verdict
 from ..judges.protocol import PairItem, PairJudgment, judge_pairs
 from ..judges.trust import Trust, choose_judge, vet_judge
-from ..sampling import SampledPair, SamplingSettings, sample_pair
+from ..sampling import SampledPair, SamplingSettings, sample_pairs
 from ..sampling.generators import GeneratorPool
 from .folder import ci_text, fixed, write_status
 from .settings import RoundsSettings
@@ -123,16 +123,15 @@ def _open_loop(workspace: Workspace, store: Store, base_model: str, settings: Ro
 
 def sample_round(loop: _Loop, number: int, prompts: list[PromptItem]) -> list[tuple[str, SampledPair]]:
     """This round's prompts (the next `pairs_per_round` of the set, wrapping round), each sampled twice from
-    the current policy (`sampling.sample_pair`) and stored unlabeled, as the Label tab stores what it shows."""
+    the current policy (`sampling.sample_pairs`, batched across prompts) and stored unlabeled, as the Label tab stores what it shows."""
     settings = loop.settings
     start = (number - 1) * settings.pairs_per_round
     chosen = [prompts[(start + i) % len(prompts)] for i in range(settings.pairs_per_round)]
     loop.say(f"round {number}: sampling {len(chosen)} pairs from {loop.policy}")
     generator = loop.pool.get(loop.policy)
+    sampling = SamplingSettings(max_new_tokens=settings.max_new_tokens, seed=settings.seed + 1000 * number)
     sampled = []
-    for i, item in enumerate(chosen):
-        sampling = SamplingSettings(max_new_tokens=settings.max_new_tokens, seed=settings.seed + 1000 * number + i)
-        pair = sample_pair(item.messages, sampling, generator)
+    for pair in sample_pairs([item.messages for item in chosen], sampling, generator):
         if pair is not None:
             pair_id = loop.store.add_pair(pair.messages, pair.text_a, pair.text_b, model_a=loop.policy,
                                           model_b=loop.policy, params_a=pair.params_a, params_b=pair.params_b,

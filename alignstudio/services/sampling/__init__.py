@@ -1,33 +1,29 @@
 """Sampling response pairs: two answers per prompt from one batched decode, near-duplicates dropped.
 
 Owns the decoding settings, the per-row temperature trick that lets two sampling settings share one batch,
-the decoding loop, and the similarity filter (a pair whose answers are near-identical is resampled and never
-shown). It knows models only through a loaded (model, tokenizer) pair and nothing about the store or the UI.
+the `Generator` (a loaded model that completes chats), bulk sampling across prompts, and the similarity filter
+(a pair whose answers are near-identical is resampled and never shown). It knows models only through a loaded
+(model, tokenizer) pair and nothing about the store or the UI.
 
-Two decoders give the same outputs: `decode` (the default: a lean loop over the model's forward with a KV
-cache that finds the top-p nucleus with a partial top-k instead of `generate`'s full-vocabulary sort, and
-skips `generate`'s per-step bookkeeping) and `generate` (transformers' own, used when a model's generation
-config asks for logits processing that `decode` does not do, or when asked for). Both sample the same
-distribution; a seeded call draws exactly as `generate` does, so it gives the same tokens with either.
+Two decoders give the same outputs: `decoding.decode` (the default: a lean loop over the model's forward with
+a KV cache, see that module) and `generate` (transformers' own, used when a model's generation config asks
+for logits processing that `decode` does not do, or when asked for). Both sample the same distribution; a
+seeded `complete` draws exactly as `generate` does, so it gives the same tokens with either. Bulk sampling
+(`complete_many`, `sample_pairs`) batches many prompts per decode and lets finished rows leave early.
 """
 
 from __future__ import annotations
 
-import inspect
 import threading
 from dataclasses import asdict, dataclass, field
 
 import torch
 from rapidfuzz import fuzz
-from transformers import (
-    DynamicCache,
-    GenerationConfig,
-    LogitsProcessor,
-    LogitsProcessorList,
-)
+from transformers import LogitsProcessor, LogitsProcessorList
 
 from ...core.errors import UserError
 from ...core.settings import check_bounds, setting
+from .decoding import decode, eos_ids, lean_decoding_supported
 
 
 @dataclass(frozen=True)
@@ -66,13 +62,16 @@ class SamplingSettings:
         if self.system_a.strip() and self.system_a.strip() == self.system_b.strip():
             raise UserError("the two system prompts are the same; a synthetic pair needs two different ones")
 
-    def params(self, side: str) -> dict:
-        """What is recorded with each generation (its own temperature and system prompt, the shared rest)."""
+    def params(self, side: str, gen=None, seed: int | None = None) -> dict:
+        """What is recorded with each generation (its own temperature and system prompt, the shared rest, the
+        seed of the call), and which of them `gen` could not apply (a remote protocol without them)."""
         temperature = self.temperature_a if side == "A" else self.temperature_b
         params = {"temperature": temperature, "top_p": self.top_p, "max_new_tokens": self.max_new_tokens,
-                  "seed": self.seed}
+                  "seed": self.seed if seed is None else seed}
         system = self.system(side)
-        return params | ({"system_prompt": system} if system else {})
+        not_applied = list(getattr(gen, "params_not_sent", ()))
+        return params | ({"system_prompt": system} if system else {}) | (
+            {"not_applied": not_applied} if not_applied else {})
 
     def system(self, side: str) -> str:
         return (self.system_a if side == "A" else self.system_b).strip()
@@ -129,129 +128,7 @@ class SampledPair:
         return "synthetic" if "system_prompt" in self.params_a or "system_prompt" in self.params_b else "sampler"
 
 
-# -- the lean decoder ------------------------------------------------------------------------------------------
-
-NUCLEUS_SEARCH = 1024  # candidates looked at before falling back to a full sort (the nucleus fits ~96% of steps)
-
-# generation-config fields whose non-default values make `generate` process logits beyond temperature and top-p;
-# a model that sets any of them is sampled with `generate` so its outputs keep their documented meaning
-_EXTRA_PROCESSING = ("repetition_penalty", "encoder_repetition_penalty", "no_repeat_ngram_size", "bad_words_ids",
-                     "min_p", "typical_p", "epsilon_cutoff", "eta_cutoff", "suppress_tokens", "begin_suppress_tokens",
-                     "forced_bos_token_id", "forced_eos_token_id", "sequence_bias", "min_length", "min_new_tokens",
-                     "exponential_decay_length_penalty", "renormalize_logits", "watermarking_config",
-                     "guidance_scale", "force_words_ids", "constraints")
-
-
-def nucleus(logits: torch.Tensor, top_p: float, search: int = NUCLEUS_SEARCH) -> tuple[torch.Tensor, torch.Tensor]:
-    """Top-p candidates of each row and their unnormalized probabilities: (ids, weights), both [rows, k].
-
-    Keeps exactly the tokens transformers' `TopPLogitsWarper` keeps (the most probable ones until their mass
-    reaches `top_p`, at least one), with the same relative probabilities; it finds them with a partial
-    `topk` over `search` candidates and sorts the whole vocabulary only when a row's nucleus is wider.
-    """
-    if top_p >= 1.0:
-        ids = torch.arange(logits.shape[-1], device=logits.device).expand_as(logits)
-        return ids, torch.softmax(logits, dim=-1)
-    log_total = torch.logsumexp(logits, dim=-1, keepdim=True)
-    width = min(search, logits.shape[-1])
-    values, ids = logits.topk(width, dim=-1)          # sorted, most probable first
-    probs = (values - log_total).exp()
-    mass = probs.cumsum(dim=-1)
-    if width < logits.shape[-1] and not bool((mass[:, -1] >= top_p).all()):
-        values, ids = logits.sort(dim=-1, descending=True)
-        probs = (values - log_total).exp()
-        mass = probs.cumsum(dim=-1)
-    keep = (mass - probs) < top_p                     # the mass before a token is under top_p: it is in
-    keep[:, 0] = True
-    return ids, probs.masked_fill(~keep, 0.0)
-
-
-def sample_nucleus(logits: torch.Tensor, top_p: float, rng: torch.Generator | None = None,
-                   same_draws_as_generate: bool = False) -> torch.Tensor:
-    """One token per row from the top-p nucleus of `logits` (already tempered).
-
-    By default the draw runs over the nucleus candidates only. With `same_draws_as_generate` it is
-    `torch.multinomial` over the whole vocabulary in vocabulary order, as `generate` does it: with the same
-    seed and logits it picks the same token (multinomial's exponential race does not depend on how the
-    weights are normalized), at the cost of one random number per vocabulary entry. Both are the same
-    distribution; seeded calls use the second so that a seed means the same thing with either decoder.
-    """
-    ids, weights = nucleus(logits, top_p)
-    if not same_draws_as_generate:
-        return ids.gather(1, torch.multinomial(weights, 1, generator=rng)).squeeze(1)
-    dense = weights if top_p >= 1.0 else torch.zeros_like(logits).scatter_(1, ids, weights)
-    return torch.multinomial(dense, 1, generator=rng).squeeze(1)
-
-
-def lean_decoding_supported(model) -> bool:
-    """Whether `decode` reproduces `generate` for this model: a decoder-only model whose forward takes a
-    cache, positions and `logits_to_keep`, and whose generation config asks for no extra logits processing."""
-    config = getattr(model, "config", None)
-    if config is None or getattr(config, "is_encoder_decoder", False):
-        return False
-    try:
-        params = inspect.signature(model.forward).parameters
-    except (TypeError, ValueError):
-        return False
-    if not {"input_ids", "attention_mask", "position_ids", "past_key_values", "logits_to_keep"} <= set(params):
-        return False
-    generation = getattr(model, "generation_config", None)
-    if generation is None:
-        return True
-    defaults = GenerationConfig()
-    return all(getattr(generation, name, None) == getattr(defaults, name, None) for name in _EXTRA_PROCESSING)
-
-
-def eos_ids(model, tokenizer) -> list[int]:
-    """The ids that end a response: the generation config's (one or several), else the tokenizer's."""
-    ids = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
-    if ids is None:
-        ids = getattr(model.config, "eos_token_id", None)
-    if ids is None:
-        ids = tokenizer.eos_token_id
-    if ids is None:
-        return []
-    return [int(i) for i in ids] if isinstance(ids, (list, tuple)) else [int(ids)]
-
-
-@torch.inference_mode()
-def decode(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, temperatures: torch.Tensor, *,
-           top_p: float, max_new_tokens: int, eos_token_ids: list[int], pad_token_id: int,
-           min_new_tokens: int = 0, rng: torch.Generator | None = None,
-           same_draws_as_generate: bool = False) -> torch.Tensor:
-    """Sample up to `max_new_tokens` per row of a left-padded batch; returns the new tokens [rows, n]
-    (rows that ended early are padded with `pad_token_id` after their end token, as `generate` does).
-
-    Per step: logits (float32) / the row's temperature, the end tokens masked while fewer than
-    `min_new_tokens` are out, then one draw from the top-p nucleus.
-    """
-    rows = input_ids.shape[0]
-    positions = (attention_mask.long().cumsum(-1) - 1).masked_fill(attention_mask == 0, 0)
-    cache = DynamicCache(config=model.config)
-    out = model(input_ids=input_ids, attention_mask=attention_mask, position_ids=positions,
-                past_key_values=cache, use_cache=True, logits_to_keep=1)
-    stops = torch.tensor(eos_token_ids, dtype=torch.long)
-    row_t = temperatures.to(torch.float32).unsqueeze(1)
-    finished = torch.zeros(rows, dtype=torch.bool)
-    position = positions[:, -1:]
-    mask = attention_mask
-    produced: list[torch.Tensor] = []
-    for step in range(max_new_tokens):
-        logits = out.logits[:, -1, :].float() / row_t
-        if step < min_new_tokens and stops.numel():
-            logits[:, stops] = float("-inf")
-        token = sample_nucleus(logits, top_p, rng, same_draws_as_generate)
-        token = token.masked_fill(finished, pad_token_id)
-        produced.append(token)
-        if stops.numel():
-            finished |= torch.isin(token, stops)
-        if step == max_new_tokens - 1 or bool(finished.all()):
-            break
-        position = position + 1
-        mask = torch.cat([mask, mask.new_ones(rows, 1)], dim=1)
-        out = model(input_ids=token.unsqueeze(1), attention_mask=mask, position_ids=position,
-                    past_key_values=cache, use_cache=True)
-    return torch.stack(produced, dim=1)
+BULK_ROWS = 64  # rows per decoding batch in bulk sampling: 64 beat 32 and 16 here (bench/bench_bulk.py)
 
 
 class Generator:
@@ -280,27 +157,64 @@ class Generator:
         `min_new_tokens` holds back the end token until that many tokens are out (benchmarks use it to
         time a fixed length). A seed makes the call reproducible (same seed, model and decoder: same texts).
         """
-        texts = [
-            self.tokenizer.apply_chat_template(c, tokenize=False, add_generation_prompt=True) for c in conversations
-        ]
-        batch = self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
-        row_temperatures = torch.tensor(temperatures, dtype=torch.float32)
+        texts = [self._prompt(c) for c in conversations]
         with self.lock, torch.inference_mode():
             if seed is not None:
                 torch.manual_seed(seed)  # both decoders draw from the global generator, in the same order
-            if self.lean:
-                new_tokens = decode(self.model, batch["input_ids"], batch["attention_mask"], row_temperatures,
-                                    top_p=top_p, max_new_tokens=max_new_tokens, min_new_tokens=min_new_tokens,
-                                    eos_token_ids=self.eos_token_ids, pad_token_id=self.pad_token_id,
-                                    same_draws_as_generate=seed is not None)
-            else:
-                extra = {"min_new_tokens": min_new_tokens} if min_new_tokens else {}
-                output = self.model.generate(
-                    **batch, do_sample=True, temperature=1.0, top_p=top_p, top_k=0, max_new_tokens=max_new_tokens,
-                    logits_processor=LogitsProcessorList([RowTemperature(row_temperatures)]),
-                    pad_token_id=self.pad_token_id, **extra,
-                )
-                new_tokens = output[:, batch["input_ids"].shape[1]:]
+            return self._decode(texts, temperatures, top_p, max_new_tokens, min_new_tokens,
+                                same_draws_as_generate=seed is not None)
+
+    def complete_many(self, conversations: list[list[dict]], temperatures: list[float], *, top_p: float,
+                      max_new_tokens: int, seed: int | None, min_new_tokens: int = 0,
+                      batch_rows: int | None = None) -> list[str]:
+        """`complete` for many rows at once (bulk sampling): rows sorted by prompt length, decoded
+        `batch_rows` at a time, finished rows leaving each batch early; texts come back in the given order.
+
+        On 2 cores a decoding step of 2 rows is mostly reading the weights; one of 32 rows reads them once
+        for 16 prompts (bench/bench_bulk.py measures it). A seed makes the whole call reproducible
+        (same rows, seed and batch size: same texts); it does not reproduce `complete` row by row.
+        """
+        if len(conversations) != len(temperatures):
+            raise ValueError("one temperature per conversation")
+        size = max(1, batch_rows or BULK_ROWS)
+        texts = [self._prompt(c) for c in conversations]
+        lengths = [len(ids) for ids in self.tokenizer(texts, add_special_tokens=False)["input_ids"]]
+        order = sorted(range(len(texts)), key=lambda i: (lengths[i], i))  # similar lengths share a batch
+        results: list[str] = [""] * len(texts)
+        for start in range(0, len(order), size):
+            chunk = order[start:start + size]
+            rng = None if seed is None else torch.Generator().manual_seed(seed + start)
+            with self.lock, torch.inference_mode():  # released between batches: a labeler's request can go in
+                outs = self._decode([texts[i] for i in chunk], [temperatures[i] for i in chunk], top_p,
+                                    max_new_tokens, min_new_tokens, rng=rng, prune=True)
+            for i, text in zip(chunk, outs):
+                results[i] = text
+        return results
+
+    def _prompt(self, conversation: list[dict]) -> str:
+        return self.tokenizer.apply_chat_template(conversation, tokenize=False, add_generation_prompt=True)
+
+    def _decode(self, texts: list[str], temperatures: list[float], top_p: float, max_new_tokens: int,
+                min_new_tokens: int, *, rng: torch.Generator | None = None, same_draws_as_generate: bool = False,
+                prune: bool = False) -> list[str]:
+        """Decode one left-padded batch (the caller holds the lock and inference mode)."""
+        batch = self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
+        row_temperatures = torch.tensor(temperatures, dtype=torch.float32)
+        if self.lean:
+            new_tokens = decode(self.model, batch["input_ids"], batch["attention_mask"], row_temperatures,
+                                top_p=top_p, max_new_tokens=max_new_tokens, min_new_tokens=min_new_tokens,
+                                eos_token_ids=self.eos_token_ids, pad_token_id=self.pad_token_id, rng=rng,
+                                same_draws_as_generate=same_draws_as_generate, prune=prune)
+        else:
+            if rng is not None:  # `generate` draws from the global generator only
+                torch.manual_seed(int(torch.randint(0, 2**62, (1,), generator=rng)))
+            extra = {"min_new_tokens": min_new_tokens} if min_new_tokens else {}
+            output = self.model.generate(
+                **batch, do_sample=True, temperature=1.0, top_p=top_p, top_k=0, max_new_tokens=max_new_tokens,
+                logits_processor=LogitsProcessorList([RowTemperature(row_temperatures)]),
+                pad_token_id=self.pad_token_id, **extra,
+            )
+            new_tokens = output[:, batch["input_ids"].shape[1]:]
         return [t.strip() for t in self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)]
 
 
@@ -314,17 +228,24 @@ class SampledResponse:
     meta: dict = field(default_factory=dict)
 
 
-def sample_single(messages: list[dict], settings: SamplingSettings, gen: Generator,
-                  prompt_set: str = "") -> SampledResponse | None:
-    """One response (for thumbs up/down) at setting A's temperature; None if every attempt was empty."""
+def sample_singles(prompts: list[list[dict]], settings: SamplingSettings, gen: Generator,
+                   prompt_set: str = "") -> list[SampledResponse | None]:
+    """One response per prompt (for thumbs up/down) at setting A's temperature, batched across prompts
+    (`complete_many`); None for a prompt whose every attempt was empty."""
+    results: list[SampledResponse | None] = [None] * len(prompts)
+    pending = list(range(len(prompts)))
     for attempt in range(settings.max_attempts):
+        if not pending:
+            break
         seed = None if settings.seed is None else settings.seed + attempt * 1_000_003
-        (text,) = gen.complete([with_system(messages, settings.system("A"))], [settings.temperature_a],
-                               top_p=settings.top_p, max_new_tokens=settings.max_new_tokens, seed=seed)
-        if text:
-            params = settings.params("A") | {"seed": seed}
-            return SampledResponse(messages, text, gen.name, params, prompt_set)
-    return None
+        texts = gen.complete_many([with_system(prompts[i], settings.system("A")) for i in pending],
+                                  [settings.temperature_a] * len(pending), top_p=settings.top_p,
+                                  max_new_tokens=settings.max_new_tokens, seed=seed)
+        for i, text in zip(pending, texts):
+            if text:
+                results[i] = SampledResponse(prompts[i], text, gen.name, settings.params("A", gen, seed), prompt_set)
+        pending = [i for i in pending if results[i] is None]
+    return results
 
 
 def sample_pair(messages: list[dict], settings: SamplingSettings, gen_a: Generator,
@@ -350,10 +271,56 @@ def sample_pair(messages: list[dict], settings: SamplingSettings, gen_a: Generat
                                        max_new_tokens=settings.max_new_tokens, seed=seed)
             model_b = gen_b.name
         sim = similarity(text_a, text_b)
-        params_a, params_b = settings.params("A"), settings.params("B")
+        params_a, params_b = settings.params("A", gen_a, seed), settings.params("B", gen_b or gen_a, seed)
         params_a["seed"] = params_b["seed"] = seed
         best = SampledPair(messages, text_a, text_b, gen_a.name, model_b, params_a, params_b, sim, attempt + 1,
                            prompt_set)
         if text_a and text_b and sim <= settings.similarity_threshold:
             return best
     return None
+
+
+def _complete_many(gen, conversations, temperatures, settings: SamplingSettings, seed: int | None) -> list[str]:
+    """Bulk completions from a local generator (batched decodes) or a remote one (its request pool)."""
+    return gen.complete_many(conversations, temperatures, top_p=settings.top_p,
+                             max_new_tokens=settings.max_new_tokens, seed=seed)
+
+
+def sample_pairs(prompts: list[list[dict]], settings: SamplingSettings, gen_a: Generator,
+                 gen_b: Generator | None = None, prompt_set: str = "") -> list[SampledPair | None]:
+    """`sample_pair` for many prompts at once, batched across prompts (`Generator.complete_many`); one
+    result per prompt, in order (None: every attempt was near-identical or empty).
+
+    Each attempt samples every prompt still without a usable pair in one bulk call per model; a seed
+    (`settings.seed`, then + attempt x 1,000,003, recorded with each pair) makes the whole call reproducible.
+    """
+    results: list[SampledPair | None] = [None] * len(prompts)
+    pending = list(range(len(prompts)))
+    one_model = gen_b is None or gen_b is gen_a
+    model_b = gen_a.name if one_model else gen_b.name
+    for attempt in range(settings.max_attempts):
+        if not pending:
+            break
+        seed = None if settings.seed is None else settings.seed + attempt * 1_000_003
+        side_a = [with_system(prompts[i], settings.system("A")) for i in pending]
+        side_b = [with_system(prompts[i], settings.system("B")) for i in pending]
+        if one_model:  # A and B rows of a prompt in one decode, at their own temperatures
+            rows = [row for pair in zip(side_a, side_b) for row in pair]
+            temps = [settings.temperature_a, settings.temperature_b] * len(pending)
+            texts = _complete_many(gen_a, rows, temps, settings, seed)
+            texts_a, texts_b = texts[0::2], texts[1::2]
+        else:
+            texts_a = _complete_many(gen_a, side_a, [settings.temperature_a] * len(pending), settings, seed)
+            texts_b = _complete_many(gen_b, side_b, [settings.temperature_b] * len(pending), settings, seed)
+        params_a, params_b = settings.params("A", gen_a, seed), settings.params("B", gen_b or gen_a, seed)
+        still = []
+        for i, text_a, text_b in zip(pending, texts_a, texts_b):
+            sim = similarity(text_a, text_b)
+            results[i] = SampledPair(prompts[i], text_a, text_b, gen_a.name, model_b, dict(params_a),
+                                     dict(params_b), sim, attempt + 1, prompt_set)
+            if not (text_a and text_b and sim <= settings.similarity_threshold):
+                still.append(i)
+        pending = still
+    for i in pending:
+        results[i] = None
+    return results

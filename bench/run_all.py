@@ -1,6 +1,6 @@
 """Run every benchmark, each in its own process, and print one summary table.
 
-    python -m bench                 # full: ~14 min on 2 cores
+    python -m bench                 # full: ~30 min on 2 cores
     python -m bench --quick         # small versions: ~3 min
     python bench/run_all.py --only sampling store
     python -m bench effect [ARGS]   # the effect benchmark (bench/bench_effect.py): ~35 min, not in the full run
@@ -26,10 +26,12 @@ HERE = Path(__file__).resolve().parent
 BENCHES = {  # name: (script, extra args for the full run)
     "validate": ("bench_validate.py", []),
     "sampling": ("bench_sampling.py", []),  # `--alternatives` (other fast paths tried) by hand: +2 min
+    "bulk": ("bench_bulk.py", []),
     "labeling": ("bench_labeling.py", []),
     "store": ("bench_store.py", []),
     "memory": ("bench_memory.py", []),
     "training": ("bench_training.py", []),
+    "sharing": ("bench_sharing.py", []),
 }
 
 
@@ -53,6 +55,11 @@ def summary_rows(out_dir: Path) -> list[list[str]]:
         two = s["results"]["plain fp32 generate, two calls"]["median_s"]
         rows.append(["  same, vs two separate plain calls", f"{h['seconds']:.2f} s", f"{two:.2f} s",
                      f"{h['ratio_vs_two_calls']:.2f}x", ">= 3x"])
+    if (b := _read("bulk", out_dir)) is not None:
+        h = b["headline"]
+        rows.append([f"bulk sampling, {b['prompts']} prompts x 2 x {b['max_new_tokens']} tokens, whole process",
+                     f"{h['tokens_per_s']:.0f} tok/s", f"{h['baseline_tokens_per_s']:.0f} tok/s (plain fp32 generate, "
+                     "one prompt at a time)", f"{h['ratio']:.2f}x", ">= 6x"])
     if (lab := _read("labeling", out_dir)) is not None:
         pre, base = lab["service"]["prefetch"], lab["service"]["on_demand"]
         rows.append(["label click -> next pair (service), p50", f"{pre['p50_s'] * 1000:.1f} ms",
@@ -86,6 +93,13 @@ def summary_rows(out_dir: Path) -> list[list[str]]:
                      f"{100 * t['results']['trl-default']['mfu_bf16']:.1f}%", "-", "-"])
         rows.append(["LoRA training run peak RSS", f"{h['peak_rss_mb']:.0f} MB",
                      f"{t['results']['trl-default']['peak_rss_mb']:.0f} MB", "-", "< 6144 MB"])
+    if (sh := _read("sharing", out_dir)) is not None:
+        h, solo = sh["headline"], sh["results"]["solo"]["tokens_per_s"]
+        plan = sh["results"]["side by side, plan"]
+        rows.append([f"training beside a labeler (a label every {sh['read_s']:g} s)",
+                     f"{plan['tokens_per_s']:.0f} tok/s, label p50 {1000 * h['label_p50_s']:.0f} ms",
+                     f"{solo:.0f} tok/s (training alone); no plan: {100 * h['no_plan_share_of_solo']:.0f}%",
+                     f"{100 * h['share_of_solo']:.0f}%", ">= 70%, p50 < 0.2 s"])
     return rows
 
 

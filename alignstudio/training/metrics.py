@@ -70,6 +70,7 @@ class MetricsCallback(TrainerCallback):
         self.on_row = on_row
         self.path = Path(metrics_path)
         self.token_counter = token_counter
+        self.share: ShareCallback | None = None  # set when the worker shares the CPU with the app
         self.world_size = max(1, world_size)
         self.is_main = is_main
         self.echo = echo
@@ -115,6 +116,8 @@ class MetricsCallback(TrainerCallback):
             row[key] = number if math.isfinite(number) else None
             if not math.isfinite(number) and key in WATCHED:
                 self.nan_keys.append(key)
+        if self.share is not None and self.share.threads is not None:  # core.cpu_share's plan this step
+            row["threads"], row["sharing"] = self.share.threads, self.share.threads < self.share.share.cores
         tokens = self._tokens(logs)
         if tokens is not None:
             row["tokens"] = tokens
@@ -208,3 +211,23 @@ class ControlCallback(TrainerCallback):
             control.should_training_stop = True
             control.should_save = True  # keep where we are; resume continues from here
         return control
+
+
+class ShareCallback(TrainerCallback):
+    """Trains on the cores the app is not sampling on (core.cpu_share): before each step, the thread count
+    the plan gives; the worker's flag goes when training ends."""
+
+    def __init__(self, share):
+        self.share = share
+        self.threads: int | None = None
+
+    def on_step_begin(self, args, state, control, **kwargs):
+        import torch
+
+        threads = self.share.worker_threads()
+        if threads != self.threads:
+            torch.set_num_threads(threads)
+            self.threads = threads
+
+    def on_train_end(self, args, state, control, **kwargs):
+        self.share.worker_done()

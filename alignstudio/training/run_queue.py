@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..core import access
+from ..core.cpu_share import lower_priority, worker_env
 from ..core.errors import UserError
 from ..core.locking import exclusive
 from ..core.store import Store
@@ -333,7 +334,7 @@ class RunManager:
                     log.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} launch: "
                               f"{' '.join(self.worker_command(run))}\n".encode())
                     log.flush()
-                    env = dict(os.environ)
+                    env = worker_env(dict(os.environ))  # core.cpu_share: idle OpenMP threads sleep
                     env.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
                     env.setdefault("TOKENIZERS_PARALLELISM", "false")
                     env["PYTHONUNBUFFERED"] = "1"
@@ -347,6 +348,7 @@ class RunManager:
                 run.transition(FAILED, expect=RUNNING, note="launch failed",
                                error=f"could not start the worker: {exc}")
                 raise UserError(f"could not start the training worker: {exc}") from None
+            lower_priority(proc.pid)  # a click in the app never waits behind a training step
             self._procs[run.path] = proc
             run.update(pid=proc.pid, launched_by=os.getpid())
         threading.Thread(target=self._watch, args=(run, proc), daemon=True, name=f"watch-{run.name}").start()

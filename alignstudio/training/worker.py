@@ -32,6 +32,7 @@ from .schedule import Schedule, choose
 from .spec import RunSpec
 from .split import Split, split_by_prompt
 from .trackers import apply_environment
+from .ref_cache import ref_cache_dir
 from .trainer_setup import (Loaded, is_main_process, load_model, make_config, make_trainer, run_callbacks,
                             world_size)
 from .verdict import judge_spec
@@ -76,12 +77,20 @@ def _data_and_split(spec: RunSpec):
     return data, split, train_set, eval_set
 
 
+def _shares_cpu_with_app() -> bool:
+    """A single CPU process trains beside the app's sampler; GPU and multi-process runs have their own devices."""
+    import torch
+
+    return world_size() == 1 and not torch.cuda.is_available()
+
+
 def _attach_trainer(run: RunFolder, spec: RunSpec, main: bool, args, loaded: Loaded, train_set, eval_set,
-                    heldout: bool):
+                    heldout: bool, workspace: Workspace):
     """(trainer, metrics callback, control callback): the trainer with our callbacks reporting into the run."""
     from transformers.trainer_callback import PrinterCallback
 
-    from .metrics import ControlCallback, MetricsCallback, TokenCounter
+    from ..core.cpu_share import CpuShare
+    from .metrics import ControlCallback, MetricsCallback, ShareCallback, TokenCounter
 
     metrics_cb = MetricsCallback(run.metrics_path, world_size=world_size(), is_main=main)
     control_cb = ControlCallback(run.cancel_path)
@@ -91,9 +100,12 @@ def _attach_trainer(run: RunFolder, spec: RunSpec, main: bool, args, loaded: Loa
             run.update(step=row["step"], max_steps=row.get("max_steps"), eta_s=row.get("eta_s"))
 
     metrics_cb.on_row = on_row
-    callbacks = run_callbacks(spec, heldout, metrics_cb, control_cb)
+    sharing = [ShareCallback(CpuShare(workspace.root))] if _shares_cpu_with_app() else []
+    metrics_cb.share = sharing[0] if sharing else None  # each metrics line says how many cores it trained on
+    callbacks = run_callbacks(spec, heldout, metrics_cb, control_cb, *sharing)
     apply_environment(spec.report_to, run.path, run.name)
-    trainer = make_trainer(spec, args, loaded, train_set, callbacks, eval_dataset=eval_set)
+    trainer = make_trainer(spec, args, loaded, train_set, callbacks, eval_dataset=eval_set,
+                           ref_cache=ref_cache_dir(workspace.root))
     trainer.remove_callback(PrinterCallback)  # our callback prints one readable line per step instead
     if spec.method in ("orpo", "simpo"):  # these trainers log no num_tokens
         counter = TokenCounter(trainer.data_collator)
@@ -112,13 +124,17 @@ def prepare(run: RunFolder, workspace: Workspace, store: Store, started: float) 
     print(f"schedule: {schedule.summary()}", flush=True)
     registry = ModelRegistry(workspace, store)
     args = make_config(spec, run, schedule, heldout=split.active)
+    from transformers import set_seed
+
+    set_seed(spec.seed)  # the LoRA weights start the same for the same seed: reproducible runs, and the same
+    # model hash, part of the key of the cached reference pass (ref_cache) for sweeps and retrains
     loaded = load_model(spec, registry)
     print(f"model: {loaded.base_name}" + (f" + adapter {loaded.continued_from}" if loaded.continued_from else "")
           + (" (full fine-tuning)" if spec.full else " (LoRA)"), flush=True)
 
     checkpoint = start_metrics(run, main)
     trainer, metrics_cb, control_cb = _attach_trainer(run, spec, main, args, loaded, train_set, eval_set,
-                                                      split.active)
+                                                      split.active, workspace)
     if main:
         run.update(max_steps=trainer.args.max_steps if trainer.args.max_steps > 0 else None)
     return Session(run, spec, main, started, data, split, train_set, schedule, loaded, trainer, metrics_cb,

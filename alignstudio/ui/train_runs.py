@@ -152,6 +152,10 @@ def status_markdown(status, spec, rows: list[dict], card: dict | None = None) ->
     if last.get("tokens_per_s"):
         progress += f" · {last['tokens_per_s']:.0f} tokens/s"
     lines.append(progress)
+    if state == "running" and last.get("sharing"):
+        lines.append(f"Sharing the CPU with labeling: the app is sampling pairs, so training runs on "
+                     f"{last['threads']} core(s) and the app on the other; it takes every core back when the "
+                     "app is idle.")
     if state == "succeeded":
         lines.append(f"Model: `{status.model_dir}`"
                      + (f" · registered as **{status.registered_as}**" if status.registered_as else ""))

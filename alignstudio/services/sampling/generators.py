@@ -20,6 +20,7 @@ import threading
 import torch
 from torch import nn
 
+from ...core.cpu_share import CpuShare
 from ...core.errors import UserError
 from ...core.models import cpu_has_fast_bf16
 from ...core.registry import ModelRegistry
@@ -124,6 +125,7 @@ class GeneratorPool:
         self.registry = registry
         self.dtype = sampling_dtype(dtype)
         self.pack = pack
+        self.share = CpuShare(registry.workspace.root)  # the cores' plan beside a training worker
         self._cache: dict[str, Generator] = {}
         self._lock = threading.Lock()
 

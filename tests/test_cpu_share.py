@@ -42,6 +42,7 @@ def test_the_app_decodes_on_one_core_while_a_worker_trains_and_on_all_alone(tmp_
         assert sharing and torch.get_num_threads() == 1 and share.app_flag.exists()
         assert share.worker_threads() == 1  # the worker leaves the app its core meanwhile
     assert not share.app_flag.exists() and share.worker_threads() == 2
+    assert torch.get_num_threads() == 2  # the app's other work is not left on one core
     share.worker_done()
     assert not share.training()
 

@@ -261,7 +261,7 @@ def test_rounds_run_offline_with_the_reward_judge_and_retrain_it(reward_run, tin
     out = tmp_path / "rounds"
     code = cli_main(["--workspace", str(people_ws.root), "rounds", "--judge", "reward", "--judge-model", "rm-tiny",
                      "--rounds", "2", "--retrain-judge", "--judge-steps", "4", "--model", str(tiny_model_dir),
-                     "--pairs-per-round", "4", "--max-steps", "2", "--lr", "5e-5", "--max-length", "64",
+                     "--pairs-per-round", "8", "--max-steps", "2", "--lr", "5e-5", "--max-length", "64",
                      "--max-new-tokens", "16", "--eval-limit", "2", "--out", str(out)])
     assert code == 0
     summary = json.loads((out / "rounds.json").read_text())

@@ -4,8 +4,8 @@ SmolLM2-135M-Instruct, batched across prompts vs one prompt at a time.
 Cases (same process, same prompts from data/prompts.jsonl, answers end where the model ends them):
   * baseline: plain float32 `generate`, one prompt per call (its two responses in one batch of 2, a per-row
     temperature processor), on the first `--baseline-prompts` prompts (it is slow: its rate is what counts);
-  * one at a time: AlignStudio's lean decoder through `sample_pair`, one prompt per call (what `sample`,
-    rounds and prefetch did before bulk sampling), on the same prompts;
+  * one at a time: AlignStudio's `sample_pair`, one prompt per call (as `sample`, rounds and prefetch
+    sampled before bulk sampling), on the same prompts;
   * bulk: `sample_pairs` on all prompts (rows sorted by length, 64 per decode, finished rows leave early);
   * whole process: `alignstudio sample` as a subprocess on all prompts: start-up and model load included.
 Every rate is generated tokens per second (the tokenizer's count of the texts each case produced).
@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     record("plain fp32 generate, one prompt at a time", time.perf_counter() - start, texts, n_slow)
     start = time.perf_counter()
     pairs = [sample_pair(p, settings, gen) for p in prompts[:n_slow]]
-    record("lean decoder, one prompt at a time (before)", time.perf_counter() - start, _texts(pairs), n_slow)
+    record("sample_pair, one prompt at a time", time.perf_counter() - start, _texts(pairs), n_slow)
     start = time.perf_counter()
     pairs = sample_pairs(prompts, settings, gen)
     record("bulk: sample_pairs", time.perf_counter() - start, _texts(pairs), n)

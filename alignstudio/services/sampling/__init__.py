@@ -250,34 +250,10 @@ def sample_singles(prompts: list[list[dict]], settings: SamplingSettings, gen: G
 
 def sample_pair(messages: list[dict], settings: SamplingSettings, gen_a: Generator,
                 gen_b: Generator | None = None, prompt_set: str = "") -> SampledPair | None:
-    """Two responses for one prompt; None when every attempt gave near-identical or empty answers.
-
-    With one model both answers come from one batched call at the two temperatures; with two models
-    each model answers once (at its side's temperature). Each side sees its own system prompt, if set.
-    """
-    best: SampledPair | None = None
-    prompt_a, prompt_b = with_system(messages, settings.system("A")), with_system(messages, settings.system("B"))
-    for attempt in range(settings.max_attempts):
-        seed = None if settings.seed is None else settings.seed + attempt * 1_000_003
-        if gen_b is None or gen_b is gen_a:
-            text_a, text_b = gen_a.complete(
-                [prompt_a, prompt_b], [settings.temperature_a, settings.temperature_b],
-                top_p=settings.top_p, max_new_tokens=settings.max_new_tokens, seed=seed)
-            model_b = gen_a.name
-        else:
-            (text_a,) = gen_a.complete([prompt_a], [settings.temperature_a], top_p=settings.top_p,
-                                       max_new_tokens=settings.max_new_tokens, seed=seed)
-            (text_b,) = gen_b.complete([prompt_b], [settings.temperature_b], top_p=settings.top_p,
-                                       max_new_tokens=settings.max_new_tokens, seed=seed)
-            model_b = gen_b.name
-        sim = similarity(text_a, text_b)
-        params_a, params_b = settings.params("A", gen_a, seed), settings.params("B", gen_b or gen_a, seed)
-        params_a["seed"] = params_b["seed"] = seed
-        best = SampledPair(messages, text_a, text_b, gen_a.name, model_b, params_a, params_b, sim, attempt + 1,
-                           prompt_set)
-        if text_a and text_b and sim <= settings.similarity_threshold:
-            return best
-    return None
+    """Two responses for one prompt (`sample_pairs` of one); None when every attempt gave near-identical or
+    empty answers. With one model both answers come from one batched call at the two temperatures; with two
+    models each model answers once (at its side's temperature). Each side sees its own system prompt, if set."""
+    return sample_pairs([messages], settings, gen_a, gen_b, prompt_set)[0]
 
 
 def _complete_many(gen, conversations, temperatures, settings: SamplingSettings, seed: int | None) -> list[str]:

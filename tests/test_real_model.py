@@ -10,7 +10,7 @@ import pytest
 from alignstudio.core.models import EMBEDDED_NAME, ensure_embedded
 from alignstudio.core.registry import ModelRegistry
 from alignstudio.core.store import Store
-from alignstudio.services.sampling import Generator, SamplingSettings, sample_pair
+from alignstudio.services.sampling import Generator, SamplingSettings, sample_pairs
 from servers import ROOT
 
 pytestmark = pytest.mark.real_model
@@ -31,10 +31,13 @@ def test_real_pair_from_smollm2(real_workspace):
     ref = registry.resolve("smollm2")
     assert ref.name == EMBEDDED_NAME
     model, tokenizer = registry.load(ref)
-    pair = sample_pair([{"role": "user", "content": "What is the capital of France?"}],
-                       SamplingSettings(max_new_tokens=40, seed=0), Generator(ref.name, model, tokenizer))
-    assert pair is not None and pair.text_a and pair.text_b and pair.text_a != pair.text_b
-    assert "Paris" in pair.text_a + pair.text_b  # a real answer, not noise
+    # the first token is "The" (15%) or "L" (14%, "L'Étoile, la Cité...") at temperature 1: one draw is luck,
+    # so four pairs with A near greedy must name Paris at least once (a real answer, not noise)
+    pairs = sample_pairs([[{"role": "user", "content": "What is the capital of France?"}]] * 4,
+                         SamplingSettings(temperature_a=0.05, max_new_tokens=40, seed=0),
+                         Generator(ref.name, model, tokenizer))
+    assert all(p is not None and p.text_a and p.text_b and p.text_a != p.text_b for p in pairs)
+    assert any("Paris" in p.text_a + p.text_b for p in pairs)
 
 
 def test_cli_sample_on_smollm2(real_workspace, tmp_path):

@@ -102,6 +102,11 @@ def test_sweep_and_compare(services):
         train.sweep_runs(services, False, "0.1, lots", form())
     polled = train.poll(services, "sw-beta0.05")
     assert len(polled) == 13 and len(polled[0]) == 3
+    # a tick with nothing selected (one sent before the page load restored a run) leaves the view alone
+    ticked = train.tick(services, None)
+    assert len(ticked) == 17 and len(ticked[0]) == 3 and all(isinstance(u, dict) and u.get("__type__") == "update"
+                                                              and len(u) == 1 for u in ticked[1:])
+    assert len(train.tick(services, "sw-beta0.05")) == 17
 
 
 def test_metric_frames_cover_every_plot():

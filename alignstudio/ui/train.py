@@ -23,7 +23,7 @@ from .train_runs import (  # noqa: F401  (the run list and live view; re-exporte
     BEFORE_AFTER_HEADERS, COLORS, COMPARE_METRICS, EVAL_JUDGES, EVAL_PROMPTS, HELDOUT, LOSS_SERIES, POLL_S,
     REWARD_SERIES, RUN_HEADERS, SPLIT_SERIES, START, _plot, before_after_frame, cancel_run, compare_frame,
     evaluate_against_base, merge_run, metric_frames, pick_from_table, placeholder, placeholder_calibration, poll,
-    restore, resume_run, run_actions, run_lists, run_names, run_rows, run_view, selected, status_markdown,
+    restore, resume_run, run_actions, run_lists, run_names, run_rows, run_view, selected, status_markdown, tick,
 )
 
 METHOD_CHOICES = [("DPO", "dpo"), ("IPO (DPO, squared loss)", "ipo"), ("KTO (thumbs up/down)", "kto"),
@@ -361,7 +361,7 @@ def wire(view: TrainView, services: Services, demo: gr.Blocks | None = None, tab
                           concurrency_limit=1)
     on(view.run.change, lambda n: selected(services, n), [view.run], [*live, *buttons, view.remembered])
     view.runs.select(pick_from_table, view.runs, view.run, api_name=False)
-    on(view.timer.tick, lambda n: (*poll(services, n), *run_actions(services, n)), [view.run], polled,
+    on(view.timer.tick, lambda n: tick(services, n), [view.run], polled,
        show_progress="hidden", concurrency_limit=None, api_name=False)
     lists = [view.model, view.snapshot]
     restored = [view.runs, view.run, view.compare_runs, *live, *buttons]

@@ -258,6 +258,16 @@ def poll(services: Services, name: str | None) -> tuple:
     return (table, *run_view(services, name))
 
 
+def tick(services: Services, name: str | None) -> tuple:
+    """Timer tick: the run table, and the selected run's live view and actions. With no run selected only the
+    table changes: a tick sent just before the page load restored a run would otherwise blank the view the
+    load drew ("Choose a run." over a RUNNING run); selecting nothing already shows the empty view."""
+    if not name:
+        return (pd.DataFrame(run_rows(services), columns=RUN_HEADERS),
+                *(gr.skip() for _ in range(len(run_view(services, None)) + len(ACTIONS))))
+    return (*poll(services, name), *run_actions(services, name))
+
+
 
 
 ACTIONS = ("cancel", "resume", "merge", "evaluate")

@@ -9,7 +9,12 @@ each does by default:
 - "TRL fp32, no checkpointing" (with `--no-checkpointing-baseline`): the same without checkpointing, the
   fastest plain float32 (left out by default to keep `python -m bench` under 15 minutes).
 - "AlignStudio": the worker's own `make_config` / `load_model` / `make_trainer` on a default `RunSpec`, i.e.
-  what `alignstudio train` and the Train tab run.
+  what `alignstudio train` and the Train tab run (seeded LoRA init, reference pass kept in a cache folder).
+- the beta sweep (left out with `--no-sweep`): the same run at 4 betas, one process each, sharing the
+  reference-pass cache as a Train-tab sweep does (the first run computes it, the other three read it). Its
+  baseline is 4 TRL-default runs; a TRL run's work does not depend on beta (each recomputes the reference
+  forward on every step), so the one TRL-default run measured here counts 4 times. The sweep's first run
+  is the single "AlignStudio" run of the table.
 
 Each case runs in its own process (so its peak RSS is its own) after the others, on the same machine.
 Tokens/s counts the non-padding tokens TRL reports (`num_tokens`: prompt + chosen and prompt + rejected)
@@ -21,7 +26,7 @@ forward 2N = 6N (N = parameters of the linear layers incl. the tied lm_head; LoR
 FLOPs are small and left out; recomputation is not useful work), against the bf16 matmul rate measured
 in the same run.
 
-    python bench/bench_training.py [--quick] [--workspace DIR]
+    python bench/bench_training.py [--quick] [--no-sweep] [--workspace DIR]
 
 Prints a table and writes bench/results/training.json.
 """
@@ -43,6 +48,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.common import ROOT, describe, embedded_model, machine, table, write_result
 
 TARGET_SPEEDUP = 2.5
+TARGET_SWEEP_SPEEDUP = 3.0
+SWEEP_BETAS = (0.1, 0.05, 0.2, 0.5)  # the default first: that run is also the single-run case
 TARGET_LOSS_GAP = 0.02
 TARGET_RSS_MB = 6144
 CASES = {"trl-default": "TRL defaults, fp32", "trl-fp32-no-ckpt": "TRL fp32, no checkpointing",
@@ -108,22 +115,26 @@ def run_case(case: str, model_folder: Path, data_file: Path, settings: dict, out
 
     tmp = Path(tempfile.mkdtemp(prefix="alignstudio-bench-train-"))
     spec = RunSpec(method="dpo", model=str(model_folder), data=str(data_file), batch_size=settings["batch_size"],
-                   max_steps=settings["steps"], learning_rate=settings["learning_rate"],
+                   max_steps=settings["steps"], learning_rate=settings["learning_rate"], beta=settings["beta"],
                    max_length=settings["max_length"], save_steps=settings["steps"] + 1, logging_steps=1, seed=42)
     dataset = load_training_data(spec.data, spec.method).dataset
     if case == "alignstudio":
         workspace = Workspace.open(tmp / "ws")
         run = RunFolder.create(tmp / "run", spec)
         args = make_config(spec, run)
+        from transformers import set_seed
+
+        set_seed(spec.seed)  # as the worker does: the same LoRA init, so the sweep's runs share a cache key
         loaded = load_model(spec, ModelRegistry(workspace, Store(workspace.db_path)))
         model = loaded.model
         start = time.perf_counter()
-        trainer = make_trainer(spec, args, loaded, dataset, [])
+        cache = Path(settings["ref_cache"]) if settings.get("ref_cache") else None
+        trainer = make_trainer(spec, args, loaded, dataset, [], ref_cache=cache)
     else:
         from peft import LoraConfig
         from trl import DPOConfig, DPOTrainer
 
-        args = DPOConfig(output_dir=str(tmp / "out"), per_device_train_batch_size=spec.batch_size,
+        args = DPOConfig(output_dir=str(tmp / "out"), per_device_train_batch_size=spec.batch_size, beta=spec.beta,
                          learning_rate=spec.learning_rate, max_steps=spec.max_steps, max_length=spec.max_length,
                          logging_steps=1, save_strategy="no", report_to="none", seed=spec.seed, use_cpu=True,
                          disable_tqdm=True, **({} if case == "trl-default" else {"gradient_checkpointing": False}))
@@ -141,7 +152,7 @@ def run_case(case: str, model_folder: Path, data_file: Path, settings: dict, out
     tokens = max(row.get("num_tokens", 0) for row in logs)
     params = linear_params(trainer.accelerator.unwrap_model(trainer.model))
     out.write_text(json.dumps({
-        "case": case, "setup_s": round(setup_s, 2), "train_s": round(total_s - setup_s, 2),
+        "case": case, "beta": spec.beta, "setup_s": round(setup_s, 2), "train_s": round(total_s - setup_s, 2),
         "total_s": round(total_s, 2), "tokens": tokens, "tokens_per_s": round(tokens / total_s, 1),
         "losses": [round(float(row["loss"]), 5) for row in logs], "linear_params": params,
         "bf16": bool(trainer.args.bf16), "activation_checkpointing": bool(trainer.args.activation_checkpointing),
@@ -155,6 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="8 pairs, 2 steps")
     parser.add_argument("--no-checkpointing-baseline", action="store_true",
                         help="also run TRL in float32 without activation checkpointing")
+    parser.add_argument("--no-sweep", action="store_true", help="leave out the beta sweep of 4 runs")
     parser.add_argument("--workspace", default=None)
     parser.add_argument("--out-dir", default=None)
     parser.add_argument("--case", choices=sorted(CASES), help=argparse.SUPPRESS)  # child process
@@ -168,10 +180,12 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     pairs = 8 if args.quick else 128
-    settings = {"pairs": pairs, "batch_size": 4, "steps": pairs // 4, "learning_rate": 5e-5, "max_length": 512}
+    settings = {"pairs": pairs, "batch_size": 4, "steps": pairs // 4, "learning_rate": 5e-5, "max_length": 512,
+                "beta": SWEEP_BETAS[0]}
     cases = ["trl-default", "alignstudio"]
     if args.no_checkpointing_baseline:
         cases.insert(1, "trl-fp32-no-ckpt")
+    sweep_runs = []
     info = machine()
     peak = {"bf16": round(matmul_gflops("bfloat16"), 1), "fp32": round(matmul_gflops("float32"), 1)}
     results = {}
@@ -179,13 +193,21 @@ def main(argv: list[str] | None = None) -> int:
         data_file = Path(tmp) / "pairs.jsonl"
         data_file.write_text("".join(json.dumps(row) + "\n" for row in make_pairs(pairs)))
         settings["data_file"] = str(data_file)
-        for case in cases:
-            result = Path(tmp) / f"{case}.json"
-            command = [sys.executable, __file__, "--case", case, "--settings", json.dumps(settings),
+        settings["ref_cache"] = str(Path(tmp) / "reference-logps")  # one workspace's cache, shared by the sweep
+        runs = [(case, settings) for case in cases]
+        if not args.no_sweep:
+            runs += [("alignstudio", {**settings, "beta": beta}) for beta in SWEEP_BETAS[1:]]
+        for i, (case, case_settings) in enumerate(runs):
+            result = Path(tmp) / f"{i}-{case}.json"
+            command = [sys.executable, __file__, "--case", case, "--settings", json.dumps(case_settings),
                        "--result", str(result)] + (["--workspace", args.workspace] if args.workspace else [])
             subprocess.run(command, check=True, cwd=ROOT)
-            results[case] = json.loads(result.read_text())
+            if case in results:
+                sweep_runs.append(json.loads(result.read_text()))
+            else:
+                results[case] = json.loads(result.read_text())
     settings.pop("data_file")
+    settings.pop("ref_cache")
 
     base = results["trl-default"]
     quarter = max(1, len(base["losses"]) // 4)
@@ -196,6 +218,14 @@ def main(argv: list[str] | None = None) -> int:
         r["max_step_loss_gap"] = round(max(abs(a - b) for a, b in zip(r["losses"], base["losses"])), 5)
         r["mfu_bf16"] = round(6 * r["linear_params"] * r["tokens_per_s"] / (peak["bf16"] * 1e9), 4)
     fast = results["alignstudio"]
+    sweep = None
+    if sweep_runs:
+        sweep_runs.insert(0, fast)
+        total = sum(r["total_s"] for r in sweep_runs)
+        sweep = {"betas": [r["beta"] for r in sweep_runs], "total_s": [r["total_s"] for r in sweep_runs],
+                 "setup_s": [r["setup_s"] for r in sweep_runs], "sweep_s": round(total, 1),
+                 "baseline_sweep_s": round(len(sweep_runs) * base["total_s"], 1),
+                 "speedup": round(len(sweep_runs) * base["total_s"] / total, 2)}
     rows = [[CASES[c], f"{r['tokens_per_s']:.0f}", f"{r['setup_s']:.1f} + {r['train_s']:.1f}", f"{r['speedup']:.2f}x",
              f"{r['final_loss']:.4f}", f"{r['final_loss_gap']:.4f}", f"{100 * r['mfu_bf16']:.1f}%",
              f"{r['peak_rss_mb']:.0f}"] for c, r in results.items()]
@@ -204,12 +234,16 @@ def main(argv: list[str] | None = None) -> int:
     print(table(rows, ["case", "tokens/s", "setup + train s", "vs TRL default", "final loss", "loss gap",
                        "MFU (bf16 peak)", "peak RSS MB"]))
     print(f"target: >= {TARGET_SPEEDUP}x with the final loss within {TARGET_LOSS_GAP}; peak RSS < {TARGET_RSS_MB} MB")
+    if sweep:
+        print(f"beta sweep {sweep['betas']}: {sweep['sweep_s']:.0f} s (runs {sweep['total_s']} s, of which set-up "
+              f"incl. the reference pass {sweep['setup_s']} s) vs {sweep['baseline_sweep_s']:.0f} s for 4 TRL-default "
+              f"runs: {sweep['speedup']:.2f}x (target >= {TARGET_SWEEP_SPEEDUP}x)")
     write_result("training", {
-        "machine": info, "settings": settings, "matmul_gflops": peak, "results": results,
+        "machine": info, "settings": settings, "matmul_gflops": peak, "results": results, "sweep": sweep,
         "headline": {"tokens_per_s": fast["tokens_per_s"], "baseline_tokens_per_s": base["tokens_per_s"],
                      "ratio": fast["speedup"], "final_loss_gap": fast["final_loss_gap"], "mfu_bf16": fast["mfu_bf16"],
-                     "peak_rss_mb": fast["peak_rss_mb"]},
-        "targets": {"speedup": TARGET_SPEEDUP, "final_loss_gap": TARGET_LOSS_GAP, "peak_rss_mb": TARGET_RSS_MB},
+                     "peak_rss_mb": fast["peak_rss_mb"], "sweep_ratio": sweep["speedup"] if sweep else None},
+        "targets": {"speedup": TARGET_SPEEDUP, "sweep_speedup": TARGET_SWEEP_SPEEDUP, "final_loss_gap": TARGET_LOSS_GAP, "peak_rss_mb": TARGET_RSS_MB},
     }, Path(args.out_dir) if args.out_dir else None)
     return 0
 

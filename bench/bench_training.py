@@ -249,7 +249,8 @@ def main(argv: list[str] | None = None) -> int:
         "headline": {"tokens_per_s": fast["tokens_per_s"], "baseline_tokens_per_s": base["tokens_per_s"],
                      "ratio": fast["speedup"], "final_loss_gap": fast["final_loss_gap"], "mfu_bf16": fast["mfu_bf16"],
                      "peak_rss_mb": fast["peak_rss_mb"], "sweep_ratio": sweep["speedup"] if sweep else None},
-        "targets": {"speedup": TARGET_SPEEDUP, "sweep_speedup": TARGET_SWEEP_SPEEDUP, "final_loss_gap": TARGET_LOSS_GAP, "peak_rss_mb": TARGET_RSS_MB},
+        "targets": {"speedup": TARGET_SPEEDUP, "sweep_speedup": TARGET_SWEEP_SPEEDUP,
+                    "final_loss_gap": TARGET_LOSS_GAP, "peak_rss_mb": TARGET_RSS_MB},
     }, Path(args.out_dir) if args.out_dir else None)
     return 0
 

@@ -7,7 +7,7 @@ each does by default:
 - baseline "TRL defaults, fp32": `DPOConfig`'s defaults otherwise: float32, activation checkpointing on (TRL's
   DPO default), the reference forward on every step. TRL 1.x's own default is `bf16=True`; on a CPU without
   native bf16 (no AVX512-BF16/AMX) that autocast runs its matmuls at well under 1 GFLOP/s (0.3 against fp32's
-  127 on the AMD EPYC of the last run, a quick run took 485 s against 28 s), so the baseline sets `bf16` to what the CPU
+  127 on an AMD EPYC; a quick run took 485 s against our 28 s), so the baseline sets `bf16` to what the CPU
   runs natively; a baseline crippled by a setting nobody would keep would flatter every ratio.
 - "TRL fp32, no checkpointing" (with `--no-checkpointing-baseline`): the same without checkpointing, the
   fastest plain float32 (left out by default to keep `python -m bench` under 15 minutes).

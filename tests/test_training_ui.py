@@ -101,7 +101,7 @@ def test_sweep_and_compare(services):
     with pytest.raises(UserError, match="numbers"):
         train.sweep_runs(services, False, "0.1, lots", form())
     polled = train.poll(services, "sw-beta0.05")
-    assert len(polled) == 13 and len(polled[0]) == 3
+    assert len(polled) == 13 == 1 + train.LIVE_VIEW_OUTPUTS and len(polled[0]) == 3
     # a tick with nothing selected (one sent before the page load restored a run) leaves the view alone
     ticked = train.tick(services, None)
     assert len(ticked) == 17 and len(ticked[0]) == 3 and all(isinstance(u, dict) and u.get("__type__") == "update"

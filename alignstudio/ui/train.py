@@ -22,8 +22,9 @@ from .fields import optional_number_box
 from .train_runs import (  # noqa: F401  (the run list and live view; re-exported for tests and callers)
     BEFORE_AFTER_HEADERS, COLORS, COMPARE_METRICS, EVAL_JUDGES, EVAL_PROMPTS, HELDOUT, LOSS_SERIES, POLL_S,
     REWARD_SERIES, RUN_HEADERS, SPLIT_SERIES, START, _plot, before_after_frame, cancel_run, compare_frame,
-    evaluate_against_base, merge_run, metric_frames, pick_from_table, placeholder, placeholder_calibration, poll,
-    restore, resume_run, run_actions, run_lists, run_names, run_rows, run_view, selected, status_markdown, tick,
+    LIVE_VIEW_OUTPUTS, evaluate_against_base, merge_run, metric_frames, pick_from_table, placeholder,
+    placeholder_calibration, poll, restore, resume_run, run_actions, run_lists, run_names, run_rows, run_table,
+    run_view, selected, status_markdown, tick,
 )
 
 METHOD_CHOICES = [("DPO", "dpo"), ("IPO (DPO, squared loss)", "ipo"), ("KTO (thumbs up/down)", "kto"),
@@ -193,7 +194,7 @@ def _start_controls() -> dict:
 
 def _run_controls(services: Services, names: list[str]) -> dict:
     """The run table, the selected run and the actions that apply to it."""
-    c = {"runs": gr.Dataframe(pd.DataFrame(run_rows(services), columns=RUN_HEADERS), interactive=False,
+    c = {"runs": gr.Dataframe(run_table(services), interactive=False,
                               label="Runs (newest first)", elem_id="train-runs", max_height=260)}
     with gr.Row():
         c["run"] = gr.Dropdown(names, value=names[0] if names else None, label="Run", scale=3, elem_id="train-run")
@@ -321,7 +322,7 @@ def sweep_runs(services: Services, override: bool, betas_text: str, values: dict
 
 def _after_change(services: Services, selected: str, note: str) -> tuple:
     names = run_names(services)
-    return (pd.DataFrame(run_rows(services), columns=RUN_HEADERS), gr.update(choices=names, value=selected),
+    return (run_table(services), gr.update(choices=names, value=selected),
             gr.update(choices=names), note)
 
 

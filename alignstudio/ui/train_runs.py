@@ -86,6 +86,11 @@ def run_rows(services: Services) -> list[list]:
     return training.run_rows(services)
 
 
+def run_table(services: Services) -> pd.DataFrame:
+    """The run table as the tab shows it (page load, tab open, timer tick)."""
+    return pd.DataFrame(run_rows(services), columns=RUN_HEADERS)
+
+
 def run_names(services: Services) -> list[str]:
     return training.run_names(services)
 
@@ -223,6 +228,9 @@ def before_after_frame(card: dict | None) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=BEFORE_AFTER_HEADERS)
 
 
+LIVE_VIEW_OUTPUTS = 12  # what run_view returns: status, diagnostics, before/after, calibration, 7 plots, log
+
+
 def run_view(services: Services, name: str | None) -> tuple:
     """Everything the live view shows for one run: status, diagnostics, seven plots, the log tail."""
     try:
@@ -254,8 +262,7 @@ def compare_frame(services: Services, names: list[str] | None, metric: str) -> p
 
 def poll(services: Services, name: str | None) -> tuple:
     """Timer tick: the run table and the selected run's live view."""
-    table = pd.DataFrame(run_rows(services), columns=RUN_HEADERS)
-    return (table, *run_view(services, name))
+    return (run_table(services), *run_view(services, name))
 
 
 def tick(services: Services, name: str | None) -> tuple:
@@ -263,11 +270,8 @@ def tick(services: Services, name: str | None) -> tuple:
     table changes: a tick sent just before the page load restored a run would otherwise blank the view the
     load drew ("Choose a run." over a RUNNING run); selecting nothing already shows the empty view."""
     if not name:
-        return (pd.DataFrame(run_rows(services), columns=RUN_HEADERS),
-                *(gr.skip() for _ in range(len(run_view(services, None)) + len(ACTIONS))))
+        return (run_table(services), *(gr.skip() for _ in range(LIVE_VIEW_OUTPUTS + len(ACTIONS))))
     return (*poll(services, name), *run_actions(services, name))
-
-
 
 
 ACTIONS = ("cancel", "resume", "merge", "evaluate")
@@ -285,7 +289,7 @@ def restore(services: Services, wanted: str | None) -> tuple:
     its live view and the actions that apply to it."""
     name = training.default_run(services, wanted)
     names = run_names(services)
-    return (pd.DataFrame(run_rows(services), columns=RUN_HEADERS), gr.update(choices=names, value=name),
+    return (run_table(services), gr.update(choices=names, value=name),
             gr.update(choices=names), *run_view(services, name), *run_actions(services, name))
 
 
@@ -308,4 +312,4 @@ def run_lists(services: Services, current: str | None) -> tuple:
     names = run_names(services)
     run = gr.update(choices=names) if current else \
         gr.update(choices=names, value=training.default_run(services, None))
-    return pd.DataFrame(run_rows(services), columns=RUN_HEADERS), run, gr.update(choices=names)
+    return run_table(services), run, gr.update(choices=names)

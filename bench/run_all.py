@@ -90,6 +90,11 @@ def summary_rows(out_dir: Path) -> list[list[str]]:
                      f"{h['baseline_tokens_per_s']:.0f} tok/s (TRL DPOTrainer defaults, native precision)",
                      f"{h['ratio']:.2f}x",
                      ">= 2.5x, loss within 0.02"])
+        if (sw := t.get("sweep")) is not None:
+            rows.append([f"  beta sweep of {len(sw['betas'])} runs sharing the reference pass",
+                         f"{sw['sweep_s']:.0f} s",
+                         f"{sw['baseline_sweep_s']:.0f} s ({len(sw['betas'])} TRL-default runs)",
+                         f"{sw['speedup']:.2f}x", ">= 3x"])
         rows.append(["  model FLOPs utilisation (vs measured bf16 matmul rate)", f"{100 * h['mfu_bf16']:.1f}%",
                      f"{100 * t['results']['trl-default']['mfu_bf16']:.1f}%", "-", "-"])
         rows.append(["LoRA training run peak RSS", f"{h['peak_rss_mb']:.0f} MB",

@@ -18,6 +18,9 @@ every layer for backward, so it is chosen only when that fits in `EAGER_ATTENTIO
 
 3. PEFT casts each LoRA layer's input to the adapter's float32 before the adapter matmul, which autocast then
 casts back to bf16: two copies of every activation per adapted layer. Under autocast the cast is skipped.
+
+4. Packing (packing.py): the head's forward runs the batch as packed rows, without padding and with each DPO
+pair's common prefix computed once; in bf16 and in float32 alike.
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ import types
 
 import torch
 from torch.utils.checkpoint import checkpoint
+
+from . import packing
 
 # above this many scored tokens per call, the head runs in checkpointed chunks so that the float32
 # log-softmax kept for backward stays ~200 MB per chunk for a 50k vocabulary
@@ -75,9 +80,10 @@ def _score_chunked(hidden, targets, head, temperature, extras):
     return tuple(torch.cat(column) for column in zip(*parts))
 
 
-def install(model, outputs: tuple[str, ...] = ("log_probs",), temperature: float = 1.0) -> bool:
-    """Make `fused_lm_head=True` calls of `model` (already patched by TRL) use the compact CPU head.
-    Returns False, leaving TRL's head, where the model does not qualify or WPO weights are asked for."""
+def install(model, outputs: tuple[str, ...] = ("log_probs",), temperature: float = 1.0, pack: bool = True) -> bool:
+    """Make `fused_lm_head=True` calls of `model` (already patched by TRL) use the compact CPU head, over packed
+    rows where the batch allows (`pack`, packing.py). Returns False, leaving TRL's head, where the model does
+    not qualify or WPO weights are asked for."""
     from trl.trainer.utils import FusedCausalLMOutput
 
     if not supports_compact_head(model) or "log_sum_sq_probs" in outputs:
@@ -91,15 +97,20 @@ def install(model, outputs: tuple[str, ...] = ("log_probs",), temperature: float
             return trl_forward(*args, fused_lm_head=fused_lm_head, labels=labels, shift_labels=shift_labels,
                                num_items_in_batch=num_items_in_batch, **kwargs)
         kwargs["use_cache"] = False
-        hidden = self.base_model(*args, **kwargs).last_hidden_state
-        if shift_labels is None:
-            hidden, labels = hidden[:, :-1], labels[:, 1:]
-        else:
-            labels = shift_labels
-        mask = labels != -100
+        targets = labels[:, 1:] if shift_labels is None else shift_labels
+        mask = targets != -100
+        packed = packing.hidden_states(self, kwargs["input_ids"], kwargs.get("attention_mask")) \
+            if pack and not args and packing.can_pack(self, kwargs) else None
+        if packed is not None:
+            flat, index = packed
+            index = (index[:, :-1] if shift_labels is None else index)[mask]
+            selected = flat[index] if bool((index >= 0).all()) else None  # a label on padding: not TRL's batch
+        if packed is None or selected is None:
+            hidden = self.base_model(*args, **kwargs).last_hidden_state
+            selected = (hidden[:, :-1] if shift_labels is None else hidden)[mask]
         # the reference pass during construction reads only log-probs: skip the metric-only outputs there
         with_extras = extras and not getattr(_building, "active", False)
-        scored = _score_chunked(hidden[mask], labels[mask], self.get_output_embeddings(), temperature, with_extras)
+        scored = _score_chunked(selected, targets[mask], self.get_output_embeddings(), temperature, with_extras)
         per_position = [x.new_zeros(mask.shape).masked_scatter(mask, x) for x in scored]
         log_probs = per_position[0]
         entropy, mean_logits, is_top1 = per_position[1:] if with_extras else (None, None, None)

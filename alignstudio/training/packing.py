@@ -1,0 +1,145 @@
+"""Packed rows for the CPU training forward: no padding, and a DPO pair's shared prompt computed once.
+
+TRL's DPO batch is [chosen rows; rejected rows], each prompt + completion, right-padded to the longest row;
+a step runs every row through the model. On the bench's pairs 40% of those tokens are padding or the second
+copy of a prompt (bench/bench_training.py). In a causal decoder the hidden state of a position depends only on
+the tokens up to it, so rows i and i + n/2 (a pair) share their hidden states over their common prefix (the
+prompt, often more). Here each pair becomes one segment: the chosen row whole, then the rejected row's tokens
+after the common prefix, with their own position ids and a mask that lets them see the prefix but not the
+chosen tail; segments are packed into rows (first fit, longest first) under a block mask. The per-position
+results are gathered back into the batch's layout, so the loss and its gradients are those of the padded batch
+(tests/test_training_packing.py checks both).
+
+TRL 1.16's own `padding_free` is disabled ("temporarily unavailable after a refactor") and never shared the
+prompt, hence this. It is used only for decoders whose attention takes a custom 4D mask and position ids as
+given (`PACKABLE`); anything else keeps the padded batch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+PACKABLE = frozenset({"llama", "mistral", "qwen2", "qwen3"})
+ROW_TOKENS = 512  # a packed row holds segments up to this many tokens (or the longest segment)
+
+
+@dataclass
+class Packed:
+    input_ids: torch.Tensor      # [rows, width]
+    position_ids: torch.Tensor   # [rows, width]
+    allowed: torch.Tensor        # [rows, 1, width, width] bool: query may attend key
+    index: torch.Tensor          # [batch rows, batch width]: flat packed position of each batch position (-1: pad)
+
+
+def can_pack(model, kwargs: dict) -> bool:
+    """Only a plain right-padded token batch on a listed decoder without a sliding window shorter than it."""
+    config = model.config.get_text_config()
+    given = {name for name, value in kwargs.items() if value is not None and value is not False}
+    if config.model_type not in PACKABLE or given - {"input_ids", "attention_mask", "use_cache", "return_dict"}:
+        return False  # e.g. output_attentions or embeddings asked for: not the training batch
+    ids, mask = kwargs.get("input_ids"), kwargs.get("attention_mask")
+    if ids is None or ids.dim() != 2 or (mask is not None and mask.dim() != 2):
+        return False
+    window = getattr(config, "sliding_window", None) if getattr(config, "use_sliding_window", True) else None
+    return not window or ids.shape[1] <= window
+
+
+def _lengths(ids: torch.Tensor, mask: torch.Tensor | None) -> list[int] | None:
+    if mask is None:
+        return [ids.shape[1]] * ids.shape[0]
+    lengths = mask.sum(1)
+    positions = torch.arange(mask.shape[1]).unsqueeze(0)
+    if not torch.equal(mask.bool(), positions < lengths.unsqueeze(1)):
+        return None  # not right-padded: leave the batch as it is
+    return lengths.tolist()
+
+
+def _common_prefix(a: torch.Tensor, b: torch.Tensor) -> int:
+    n = min(a.numel(), b.numel())
+    differs = (a[:n] != b[:n]).nonzero()
+    return int(differs[0]) if differs.numel() else n
+
+
+def pack(ids: torch.Tensor, mask: torch.Tensor | None, pad_id: int) -> Packed | None:
+    """The packed form of a right-padded batch, or None when it is not right-padded."""
+    lengths = _lengths(ids, mask)
+    if lengths is None:
+        return None
+    rows = ids.shape[0]
+    half = rows // 2 if rows % 2 == 0 else 0
+    # a segment: [(batch row, first position, shared)] parts; shared = positions of the first part the second sees
+    segments = []
+    for row in range(half or rows):
+        if not half:
+            segments.append(((row, 0, lengths[row]),))
+            continue
+        other = row + half
+        shared = _common_prefix(ids[row, :lengths[row]], ids[other, :lengths[other]])
+        shared = min(shared, lengths[row], lengths[other])
+        segments.append(((row, 0, lengths[row]), (other, shared, lengths[other])))
+    sizes = [sum(end - start for _, start, end in seg) for seg in segments]
+    capacity = max(ROW_TOKENS, max(sizes))
+    bins: list[list[int]] = []
+    room: list[int] = []
+    for seg in sorted(range(len(segments)), key=lambda s: -sizes[s]):
+        for b, left in enumerate(room):
+            if sizes[seg] <= left:
+                bins[b].append(seg)
+                room[b] -= sizes[seg]
+                break
+        else:
+            bins.append([seg])
+            room.append(capacity - sizes[seg])
+    width = max(capacity - left for left in room)
+    packed_ids = torch.full((len(bins), width), pad_id, dtype=ids.dtype)
+    position = torch.zeros((len(bins), width), dtype=torch.long)
+    # per packed token: its segment (pads: their own), its branch (0 chosen / 1 rejected tail), the segment's
+    # shared length; attention: same segment, not later, and same branch or a shared position
+    group = torch.arange(-1, -width - 1, -1).repeat(len(bins), 1)
+    branch = torch.zeros((len(bins), width), dtype=torch.long)
+    shared_of = torch.zeros((len(bins), width), dtype=torch.long)
+    index = torch.full(ids.shape, -1, dtype=torch.long)
+    for b, members in enumerate(bins):
+        column = 0
+        for seg in members:
+            first_row, first_start, first_end = segments[seg][0]
+            shared = segments[seg][1][1] if len(segments[seg]) > 1 else 0
+            for part, (row, start, end) in enumerate(segments[seg]):
+                span = slice(column, column + end - start)
+                packed_ids[b, span] = ids[row, start:end]
+                position[b, span] = torch.arange(start, end)
+                group[b, span] = seg
+                branch[b, span] = part
+                shared_of[b, span] = shared
+                index[row, start:end] = b * width + torch.arange(column, column + end - start)
+                if part:  # the shared prefix is the first part's
+                    index[row, :start] = index[first_row, :start]
+                column += end - start
+    same = group.unsqueeze(2) == group.unsqueeze(1)
+    causal = position.unsqueeze(1) <= position.unsqueeze(2)
+    visible = (branch.unsqueeze(2) == branch.unsqueeze(1)) | (position.unsqueeze(1) < shared_of.unsqueeze(2))
+    return Packed(packed_ids, position, (same & causal & visible).unsqueeze(1), index)
+
+
+def attention_mask(packed: Packed, model, dtype: torch.dtype) -> torch.Tensor:
+    """The 4D mask in the form the model's attention adds or selects with: bool for SDPA, additive otherwise."""
+    if model.config._attn_implementation == "sdpa":
+        return packed.allowed
+    blocked = torch.zeros(packed.allowed.shape, dtype=dtype)
+    return blocked.masked_fill_(~packed.allowed, torch.finfo(dtype).min)
+
+
+def hidden_states(model, ids: torch.Tensor, mask: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """`model.base_model`'s last hidden states for the batch, packed: (hidden [packed tokens, size], index
+    [batch rows, batch width] into it, -1 on padding); None when the batch is not right-padded."""
+    packed = pack(ids, mask, pad_id=0)  # pad tokens attend only to themselves and are never read
+    if packed is None:
+        return None
+    dtype = model.get_input_embeddings().weight.dtype
+    if torch.is_autocast_enabled("cpu"):
+        dtype = torch.get_autocast_dtype("cpu")
+    out = model.base_model(input_ids=packed.input_ids, position_ids=packed.position_ids, use_cache=False,
+                           attention_mask=attention_mask(packed, model, dtype)).last_hidden_state
+    return out.reshape(-1, out.shape[-1]), packed.index

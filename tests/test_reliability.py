@@ -16,7 +16,7 @@ from servers import running_app, start_app, stop
 pytestmark = pytest.mark.slow
 
 ANNOTATORS = 16
-LABELS_EACH = 40  # 640 labels from 16 concurrent annotators: each one a sample, a label and a "next" call
+LABELS_EACH = 25  # 400 labels from 16 concurrent annotators: each one a sample, a label and a "next" call
 
 
 def config(model) -> list:

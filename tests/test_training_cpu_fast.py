@@ -27,15 +27,18 @@ def tiny(tmp_path_factory):
     return build_tiny_model(tmp_path_factory.mktemp("tiny") / "model")
 
 
-@pytest.fixture()
-def pairs_file(tmp_path):
+def write_pairs(path):
     rows = [{"prompt": [{"role": "user", "content": p}],
              "chosen": [{"role": "assistant", "content": f"A short, right answer to: {p}"}],
              "rejected": [{"role": "assistant", "content": "Something long and wrong " * (1 + i % 4)}]}
             for i, p in enumerate(PROMPTS)]
-    path = tmp_path / "pairs.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     return path
+
+
+@pytest.fixture()
+def pairs_file(tmp_path):
+    return write_pairs(tmp_path / "pairs.jsonl")
 
 
 def _patched(folder, compact: bool):

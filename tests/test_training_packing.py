@@ -3,8 +3,6 @@ pair's common prefix computed once and no padding computed."""
 
 from __future__ import annotations
 
-import json
-
 import pytest
 import torch
 
@@ -111,14 +109,9 @@ def test_a_left_padded_batch_is_left_as_it_is(tiny):
 def test_a_training_run_packs_and_learns_as_the_padded_run(tmp_path, tiny, monkeypatch):
     """The worker's DPO trainer (float32, precomputed reference) runs packed, and its per-step losses are the
     padded run's."""
-    from tests.test_training_cpu_fast import PROMPTS, _alignstudio_trainer
+    from tests.test_training_cpu_fast import _alignstudio_trainer, write_pairs
 
-    rows = [{"prompt": [{"role": "user", "content": p}],
-             "chosen": [{"role": "assistant", "content": f"A short, right answer to: {p}"}],
-             "rejected": [{"role": "assistant", "content": "Something long and wrong " * (1 + i % 4)}]}
-            for i, p in enumerate(PROMPTS)]
-    data = tmp_path / "pairs.jsonl"
-    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    data = write_pairs(tmp_path / "pairs.jsonl")
     losses, packed_calls = [], []
     for pack in (True, False):
         if not pack:

@@ -227,7 +227,8 @@ def main(argv: list[str] | None = None) -> int:
         r["speedup"] = round(r["tokens_per_s"] / base["tokens_per_s"], 2)
         r["final_loss_gap"] = round(abs(r["final_loss"] - base["final_loss"]), 5)
         r["max_step_loss_gap"] = round(max(abs(a - b) for a, b in zip(r["losses"], base["losses"])), 5)
-        r["mfu"] = round(6 * r["linear_params"] * r["tokens_per_s"] / (peak["bf16" if r["bf16"] else "fp32"] * 1e9), 4)
+        r["precision"] = "bf16" if r["bf16"] else "fp32"
+        r["mfu"] = round(6 * r["linear_params"] * r["tokens_per_s"] / (peak[r["precision"]] * 1e9), 4)
     fast = results["alignstudio"]
     sweep = None
     if sweep_runs:
@@ -238,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
                  "baseline_sweep_s": round(len(sweep_runs) * base["total_s"], 1),
                  "speedup": round(len(sweep_runs) * base["total_s"] / total, 2)}
     rows = [[CASES[c], f"{r['tokens_per_s']:.0f}", f"{r['setup_s']:.1f} + {r['train_s']:.1f}", f"{r['speedup']:.2f}x",
-             f"{r['final_loss']:.4f}", f"{r['final_loss_gap']:.4f}", f"{100 * r['mfu']:.1f}% {'bf16' if r['bf16'] else 'fp32'}",
+             f"{r['final_loss']:.4f}", f"{r['final_loss_gap']:.4f}", f"{100 * r['mfu']:.1f}% {r['precision']}",
              f"{r['peak_rss_mb']:.0f}"] for c, r in results.items()]
     print(f"\nDPO + LoRA on SmolLM2-135M, {pairs} pairs, batch {settings['batch_size']}, {settings['steps']} steps; "
           f"{describe(info)}; matmul GFLOP/s {peak}")

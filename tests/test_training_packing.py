@@ -122,7 +122,7 @@ def test_a_training_run_packs_and_learns_as_the_padded_run(tmp_path, tiny, monke
             lambda m, a, kw: packed_calls.append((pack, kw.get("position_ids") is not None)), with_kwargs=True)
         trainer.train()
         losses.append([row["loss"] for row in trainer.state.log_history if "loss" in row])
-    assert {call for call in packed_calls} == {(True, True), (False, False)}
+    assert set(packed_calls) == {(True, True), (False, False)}
     assert len(losses[0]) == 4 and losses[0][-1] < losses[0][0]
     for packed_loss, padded_loss in zip(*losses):
         assert abs(packed_loss - padded_loss) < 1e-4, losses

@@ -99,13 +99,16 @@ def install(model, outputs: tuple[str, ...] = ("log_probs",), temperature: float
         kwargs["use_cache"] = False
         targets = labels[:, 1:] if shift_labels is None else shift_labels
         mask = targets != -100
-        packed = packing.hidden_states(self, kwargs["input_ids"], kwargs.get("attention_mask")) \
+        # pad tokens of packed rows attend only to themselves and are never read: any id will do
+        packed = packing.pack(kwargs["input_ids"], kwargs.get("attention_mask"), pad_id=0) \
             if pack and not args and packing.can_pack(self, kwargs) else None
         if packed is not None:
-            flat, index = packed
-            index = (index[:, :-1] if shift_labels is None else index)[mask]
-            selected = flat[index] if bool((index >= 0).all()) else None  # a label on padding: not TRL's batch
-        if packed is None or selected is None:
+            index = (packed.index[:, :-1] if shift_labels is None else packed.index)[mask]
+            if not bool((index >= 0).all()):
+                packed = None  # a label on padding: not TRL's batch, so not packed
+        if packed is not None:
+            selected = packing.hidden_states(self, packed)[index]
+        else:
             hidden = self.base_model(*args, **kwargs).last_hidden_state
             selected = (hidden[:, :-1] if shift_labels is None else hidden)[mask]
         # the reference pass during construction reads only log-probs: skip the metric-only outputs there

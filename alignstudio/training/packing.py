@@ -78,7 +78,6 @@ def pack(ids: torch.Tensor, mask: torch.Tensor | None, pad_id: int) -> Packed | 
             continue
         other = row + half
         shared = _common_prefix(ids[row, :lengths[row]], ids[other, :lengths[other]])
-        shared = min(shared, lengths[row], lengths[other])
         segments.append(((row, 0, lengths[row]), (other, shared, lengths[other])))
     sizes = [sum(end - start for _, start, end in seg) for seg in segments]
     capacity = max(ROW_TOKENS, max(sizes))
@@ -105,7 +104,7 @@ def pack(ids: torch.Tensor, mask: torch.Tensor | None, pad_id: int) -> Packed | 
     for b, members in enumerate(bins):
         column = 0
         for seg in members:
-            first_row, first_start, first_end = segments[seg][0]
+            first_row = segments[seg][0][0]
             shared = segments[seg][1][1] if len(segments[seg]) > 1 else 0
             for part, (row, start, end) in enumerate(segments[seg]):
                 span = slice(column, column + end - start)
@@ -132,15 +131,12 @@ def attention_mask(packed: Packed, model, dtype: torch.dtype) -> torch.Tensor:
     return blocked.masked_fill_(~packed.allowed, torch.finfo(dtype).min)
 
 
-def hidden_states(model, ids: torch.Tensor, mask: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor] | None:
-    """`model.base_model`'s last hidden states for the batch, packed: (hidden [packed tokens, size], index
-    [batch rows, batch width] into it, -1 on padding); None when the batch is not right-padded."""
-    packed = pack(ids, mask, pad_id=0)  # pad tokens attend only to themselves and are never read
-    if packed is None:
-        return None
+def hidden_states(model, packed: Packed) -> torch.Tensor:
+    """`model.base_model`'s last hidden states for the packed rows, flat: [packed tokens, size], read through
+    `packed.index`."""
     dtype = model.get_input_embeddings().weight.dtype
     if torch.is_autocast_enabled("cpu"):
         dtype = torch.get_autocast_dtype("cpu")
     out = model.base_model(input_ids=packed.input_ids, position_ids=packed.position_ids, use_cache=False,
                            attention_mask=attention_mask(packed, model, dtype)).last_hidden_state
-    return out.reshape(-1, out.shape[-1]), packed.index
+    return out.reshape(-1, out.shape[-1])

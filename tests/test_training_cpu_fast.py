@@ -4,6 +4,9 @@ equal TRL's fused head, and a default AlignStudio DPO run's losses follow a plai
 from __future__ import annotations
 
 import json
+import platform
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -154,3 +157,35 @@ def test_longest_example_reads_the_tokenized_columns():
     data = Dataset.from_dict({"prompt_ids": [[1, 2], [1, 2, 3]], "chosen_ids": [[4], [5, 6, 7, 8]],
                               "rejected_ids": [[9, 9, 9], [1]]})
     assert cpu_fast.longest_example(data) == 7
+
+
+FREED_BLOCKS = r"""
+import ctypes, sys
+import torch
+from alignstudio.training import cpu_fast
+
+class MallInfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in
+                ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks",
+                 "keepcost")]
+
+libc = ctypes.CDLL("libc.so.6")
+libc.mallinfo2.restype = MallInfo2
+if sys.argv[1] == "keep":
+    assert cpu_fast.keep_freed_memory()
+blocks = [torch.empty(4 << 20) for _ in range(4)]  # 16 MB each, as a step's activations
+del blocks
+print(libc.mallinfo2().fordblks >> 20)
+"""
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="glibc's mallopt")
+def test_training_process_keeps_freed_blocks_for_the_next_step():
+    """After keep_freed_memory, a step's freed tensors stay in the heap (free for the next step's, no page
+    faults) instead of going back to the OS, as they do by default."""
+    def free_mb(mode):
+        done = subprocess.run([sys.executable, "-c", FREED_BLOCKS, mode], capture_output=True, text=True, check=True)
+        return int(done.stdout.split()[-1])
+
+    assert free_mb("keep") >= 64
+    assert free_mb("default") < 64

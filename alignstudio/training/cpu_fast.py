@@ -21,6 +21,10 @@ casts back to bf16: two copies of every activation per adapted layer. Under auto
 
 4. Packing (packing.py): the head's forward runs the batch as packed rows, without padding and with each DPO
 pair's common prefix computed once; in bf16 and in float32 alike.
+
+5. Memory kept for reuse (`keep_freed_memory`): a training step allocates and frees the same activation and
+gradient sizes (a few MB each) every step, and glibc hands such blocks back to the OS, so every new tensor
+page-faults on its first write.
 """
 
 from __future__ import annotations
@@ -41,6 +45,28 @@ TOKEN_CHUNK = 1024
 EAGER_ATTENTION_BUDGET = 2 << 30  # bytes of attention weights kept for backward, all layers together
 _TRAINER_MODULES = ("trl.trainer.dpo_trainer", "trl.trainer.kto_trainer")
 _building = threading.local()  # set while a trainer is constructed: its only head calls precompute log-probs
+
+
+def keep_freed_memory() -> bool:
+    """Keep this process's freed blocks in its heap for the next step instead of returning them to the OS.
+
+    By default glibc serves large blocks with fresh `mmap`s (the head's logits are ~100 MB), gives each
+    thread that allocates its own arena (the backward allocates outside the main one), and trims a heap
+    whenever its free top passes a few MB, so each step's activations and gradients land on new pages that
+    fault on first write: ~240k page faults per SmolLM2 DPO step of 4 pairs, against ~5k with one arena, no
+    mmaps and trimming only past 1 GB of free top; the step ran ~10% faster (torch profiler, same batch).
+    tcmalloc or jemalloc would also fix it, but only through LD_PRELOAD of a system package; glibc's own
+    `mallopt` needs nothing. Process-wide, so only the training process calls it. False where the C
+    library is not glibc."""
+    import ctypes
+
+    try:
+        mallopt = ctypes.CDLL("libc.so.6").mallopt
+    except (OSError, AttributeError):
+        return False
+    m_trim_threshold, m_mmap_max, m_arena_max = -1, -4, -8
+    return all(mallopt(option, value) for option, value in
+               ((m_arena_max, 1), (m_mmap_max, 0), (m_trim_threshold, 1 << 30)))
 
 
 def supports_compact_head(model) -> bool:

@@ -193,9 +193,11 @@ def make_trainer(spec: RunSpec, args, loaded: Loaded, dataset, callbacks: list, 
     `ref_cache`, DPO's precomputed reference pass is kept there and reused (ref_cache.py)."""
     kwargs = dict(model=loaded.model, args=args, train_dataset=dataset, eval_dataset=eval_dataset,
                   processing_class=loaded.tokenizer, peft_config=loaded.peft_config, callbacks=callbacks)
-    from .cpu_fast import compact_lm_head_on_cpu, prepare_model, tune_for_cpu
+    from .cpu_fast import compact_lm_head_on_cpu, keep_freed_memory, prepare_model, tune_for_cpu
     from .ref_cache import cached_dpo_trainer
 
+    if args.use_cpu:  # the process that builds the trainer is the one that trains
+        keep_freed_memory()
     if spec.method in ("dpo", "kto"):
         from trl import DPOTrainer, KTOTrainer
 

@@ -273,14 +273,15 @@ def test_two_processes_under_torchrun_write_once(ws, tiny_model_dir, tmp_path):
     assert run.card()["processes"] == 2
 
 
-def test_a_beta_sweep_computes_the_reference_log_probs_once(tmp_path, tiny_model_dir):
+@pytest.mark.parametrize("method, first_loss", [("dpo", LN2), ("kto", 0.5)])
+def test_a_beta_sweep_computes_the_reference_log_probs_once(tmp_path, tiny_model_dir, method, first_loss):
     """Runs on the same rows, model and max length reuse the reference pass the first one kept
     (training.ref_cache): the second and third run of a sweep do not compute it again."""
     ws = Workspace.open(tmp_path / "ws")
     store = Store(ws.db_path)
     manager = RunManager(ws, store)
     try:
-        names = manager.sweep(RunSpec(method="dpo", model=str(tiny_model_dir), data=str(PAIRS), max_steps=2,
+        names = manager.sweep(RunSpec(method=method, model=str(tiny_model_dir), data=str(PAIRS), max_steps=2,
                                       heldout_fraction=0.0, **FAST), betas=[0.1, 0.3, 0.5])
         for name in names:
             assert manager.wait(name, timeout=300).state == SUCCEEDED, manager.log_tail(name)
@@ -288,7 +289,7 @@ def test_a_beta_sweep_computes_the_reference_log_probs_once(tmp_path, tiny_model
         assert ["Computing reference log probs" in log for log in logs] == [True, False, False]
         assert ["reference log-probs for the train set: reused" in log for log in logs] == [False, True, True]
         firsts = [manager.metrics(n)[0] for n in names]
-        assert all(abs(r["loss"] - LN2) < 1e-3 for r in firsts)  # the kept pass is this reference's own
+        assert all(abs(r["loss"] - first_loss) < 1e-3 for r in firsts)  # the kept pass is this reference's own
         assert len(list((ws.root / "cache" / "reference-logps").glob("*.safetensors"))) == 1
     finally:
         manager.close()

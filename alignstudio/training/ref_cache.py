@@ -6,8 +6,10 @@ and an in-memory set's cache is deleted at exit, so every run paid it again: a b
 times for the same rows, and a resumed run once more. Here the key is what decides the values: TRL's hash
 of the model's weights (the worker seeds the LoRA init, so same base + seed = same hash) and the tokenized
 rows themselves (so max length, truncation and the chat template are in it), per set (train / eval).
-A change of model, rows or length misses; nothing stale is reused. Only TRL's DPO trainer is covered (IPO
-is DPO with another loss); the hook is its `_precompute_ref_logps`, whose return value is kept as TRL makes it.
+A change of model, rows or length misses; nothing stale is reused. TRL's DPO and KTO trainers are covered (IPO
+is DPO with another loss); the hook is their `_precompute_ref_logps`, whose added columns are kept as TRL makes
+them (DPO: chosen / rejected; KTO: the completion's and, where KTO estimates its KL term, the mismatched
+completion's, whose pairing is itself a column of the rows, so it is in the key).
 """
 
 from __future__ import annotations
@@ -15,40 +17,39 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-COLUMNS = ("ref_chosen_logps", "ref_rejected_logps")
-
-
 def ref_cache_dir(workspace_root: str | Path) -> Path:
     return Path(workspace_root) / "cache" / "reference-logps"
 
 
-def _key(model_hash: str, dataset, name: str) -> str:
+def _key(trainer, kind: str, dataset, name: str) -> str:
     from datasets.fingerprint import Hasher
 
-    return Hasher.hash((model_hash, name, dataset.column_names, dataset[:]))
+    kind = (kind, getattr(trainer, "calculate_KL", None))  # DPO, or KTO with or without its KL term
+    return Hasher.hash((trainer._precompute_model_hash, kind, name, dataset.column_names, dataset[:]))
 
 
-def cached_dpo_trainer(folder: Path):
-    """TRL's DPOTrainer whose reference pass is read from / written to `folder`."""
+def cached_trainer(trainer_class, folder: Path):
+    """TRL's DPOTrainer or KTOTrainer (`trainer_class`) whose reference pass is read from / written to `folder`."""
     from datasets import Dataset, concatenate_datasets
     from safetensors.torch import load_file, save_file
-    from trl import DPOTrainer
 
-    class CachedReferenceDPOTrainer(DPOTrainer):
+    class CachedReference(trainer_class):
         def _precompute_ref_logps(self, dataset, name, batch_size):
-            path = Path(folder) / f"{_key(self._precompute_model_hash, dataset, name)}.safetensors"
+            path = Path(folder) / f"{_key(self, trainer_class.__name__, dataset, name)}.safetensors"
             if path.exists():
                 kept = load_file(str(path))
                 print(f"reference log-probs for the {name} set: reused ({path.name})", flush=True)
-                return concatenate_datasets([dataset, Dataset.from_dict({c: kept[c] for c in COLUMNS})], axis=1)
+                return concatenate_datasets([dataset, Dataset.from_dict(kept)], axis=1)
             scored = super()._precompute_ref_logps(dataset, name, batch_size)
             if self.accelerator.is_main_process:
                 import torch
 
+                added = [c for c in scored.column_names if c not in dataset.column_names]
                 path.parent.mkdir(parents=True, exist_ok=True)
                 partial = path.with_suffix(f".partial-{os.getpid()}")
-                save_file({c: torch.tensor(scored[c]) for c in COLUMNS}, str(partial))
+                save_file({c: torch.tensor(scored[c]) for c in added}, str(partial))
                 os.replace(partial, path)  # whole or absent
             return scored
 
-    return CachedReferenceDPOTrainer
+    CachedReference.__name__ = f"CachedReference{trainer_class.__name__}"
+    return CachedReference

@@ -190,11 +190,11 @@ def make_config(spec: RunSpec, run: RunFolder, schedule: Schedule | None = None,
 def make_trainer(spec: RunSpec, args, loaded: Loaded, dataset, callbacks: list, eval_dataset=None,
                  ref_cache: Path | None = None):
     """The TRL trainer for the spec's method (DPO/KTO get the reference; ORPO/SimPO have none). With
-    `ref_cache`, DPO's precomputed reference pass is kept there and reused (ref_cache.py)."""
+    `ref_cache`, DPO's and KTO's precomputed reference pass is kept there and reused (ref_cache.py)."""
     kwargs = dict(model=loaded.model, args=args, train_dataset=dataset, eval_dataset=eval_dataset,
                   processing_class=loaded.tokenizer, peft_config=loaded.peft_config, callbacks=callbacks)
     from .cpu_fast import compact_lm_head_on_cpu, keep_freed_memory, prepare_model, tune_for_cpu
-    from .ref_cache import cached_dpo_trainer
+    from .ref_cache import cached_trainer
 
     if args.use_cpu:  # the process that builds the trainer is the one that trains
         keep_freed_memory()
@@ -204,12 +204,9 @@ def make_trainer(spec: RunSpec, args, loaded: Loaded, dataset, callbacks: list, 
         if args.use_cpu:
             prepare_model(loaded.model, bf16=bool(args.bf16))
         with compact_lm_head_on_cpu():
-            if spec.method == "kto":
-                trainer_class = KTOTrainer
-            elif ref_cache is not None and args.precompute_ref_log_probs:
-                trainer_class = cached_dpo_trainer(ref_cache)
-            else:
-                trainer_class = DPOTrainer
+            trainer_class = KTOTrainer if spec.method == "kto" else DPOTrainer
+            if ref_cache is not None and args.precompute_ref_log_probs:
+                trainer_class = cached_trainer(trainer_class, ref_cache)
             trainer = trainer_class(ref_model=loaded.ref_model, **kwargs)
         if args.use_cpu:
             chosen = tune_for_cpu(trainer, rows_per_step=2 * args.per_device_train_batch_size,

@@ -50,6 +50,9 @@ def build(services: Services, annotator: gr.Textbox) -> FeedbackView:
                         gr.State(dict(EMPTY)))
 
 
+_WORDS = {"up": "good", "down": "bad"}
+
+
 def _present(services: Services, state: dict, shown: ShownResponse, annotator: str, note: str = "",
              config: tuple = ()) -> tuple:
     state = {"shown": asdict(shown)}
@@ -74,7 +77,7 @@ def rate(services: Services, verdict: str, state: dict, annotator: str, reason: 
     if not annotator.strip():
         raise UserError("enter your annotator name first")
     ack = services.feedback.rate(ShownResponse(**state["shown"]), verdict, annotator=annotator, rationale=reason)
-    word = "good" if ack.verdict == "up" else "bad"
+    word = _WORDS[ack.verdict]
     if ack.duplicate:
         return f"Already stored your rating of this response (**{word}**); nothing new was stored."
     waiting = "" if services.feedback.ready(feed_config("single", *config)) else \
@@ -93,7 +96,10 @@ def _move_on(services: Services, state: dict, annotator: str, config: tuple, *, 
         shown["key"], lambda: services.feedback.next_response(feed_config("single", *config)))
     if shown_next is None:
         return tuple(gr.skip() for _ in range(5))
-    return _present(services, state, shown_next, annotator, config=config)
+    # the acknowledgement stays on screen with the next response (prefetched, it replaces "Stored" at once)
+    last = services.feedback.last(annotator) if rated_only else None
+    note = f"Last: **{_WORDS[last.verdict]}**" if last else ""
+    return _present(services, state, shown_next, annotator, note, config)
 
 
 def advance(services: Services, state: dict, annotator: str, *config) -> tuple:

@@ -50,6 +50,10 @@ class FeedbackService:
     def is_rated(self, shown: ShownResponse) -> bool:
         return is_stored(self.store, shown.key)
 
+    def last(self, annotator: str):
+        """This annotator's newest effective rating (a `Label`), or None."""
+        return self.store.last_label(annotator.strip(), "feedback")
+
     def count(self, annotator: str) -> int:
         """This annotator's effective ratings."""
         return self.store.label_count(annotator.strip(), "feedback")

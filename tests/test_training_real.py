@@ -22,7 +22,8 @@ def test_lora_dpo_on_smollm2_reloads_and_generates(real_workspace):
     store = Store(real_workspace.db_path)
     runs = RunManager(real_workspace, store)
     spec = RunSpec(method="dpo", model="smollm2", data=str(ROOT / "data" / "example_preferences.jsonl"),
-                   max_steps=2, max_length=128, batch_size=2, learning_rate=5e-5, seed=0)
+                   max_steps=2, max_length=128, batch_size=2, learning_rate=5e-5, seed=0,
+                   compare_prompts=0)  # the side-by-side answers are the next test's (here they cost ~25 s)
     name = runs.start(spec, "smollm2-dpo")
     try:
         status = runs.wait(name, timeout=900)

@@ -276,18 +276,18 @@ def test_two_processes_under_torchrun_write_once(ws, tiny_model_dir, tmp_path):
 @pytest.mark.parametrize("method, first_loss", [("dpo", LN2), ("kto", 0.5)])
 def test_a_beta_sweep_computes_the_reference_log_probs_once(tmp_path, tiny_model_dir, method, first_loss):
     """Runs on the same rows, model and max length reuse the reference pass the first one kept
-    (training.ref_cache): the second and third run of a sweep do not compute it again."""
+    (training.ref_cache): the second run of a sweep does not compute it again."""
     ws = Workspace.open(tmp_path / "ws")
     store = Store(ws.db_path)
     manager = RunManager(ws, store)
     try:
         names = manager.sweep(RunSpec(method=method, model=str(tiny_model_dir), data=str(PAIRS), max_steps=2,
-                                      heldout_fraction=0.0, **FAST), betas=[0.1, 0.3, 0.5])
+                                      heldout_fraction=0.0, **FAST), betas=[0.1, 0.5])
         for name in names:
             assert manager.wait(name, timeout=300).state == SUCCEEDED, manager.log_tail(name)
         logs = [manager.folder(n).log_path.read_text() for n in names]
-        assert ["Computing reference log probs" in log for log in logs] == [True, False, False]
-        assert ["reference log-probs for the train set: reused" in log for log in logs] == [False, True, True]
+        assert ["Computing reference log probs" in log for log in logs] == [True, False]
+        assert ["reference log-probs for the train set: reused" in log for log in logs] == [False, True]
         firsts = [manager.metrics(n)[0] for n in names]
         assert all(abs(r["loss"] - first_loss) < 1e-3 for r in firsts)  # the kept pass is this reference's own
         assert len(list((ws.root / "cache" / "reference-logps").glob("*.safetensors"))) == 1

@@ -57,6 +57,35 @@ def test_the_flag_stays_up_until_the_last_of_the_apps_decoders_is_done(tmp_path)
     assert not share.app_flag.exists()
 
 
+def test_every_decode_of_the_app_follows_the_plan(tmp_path, tiny_model_dir):
+    """Not only the Label/Feedback feeds: the arena's streamed answers and evaluation's `complete` (and the
+    local judges, through the same `Generator.decoding`) decode on one core with the flag up while a worker
+    of the workspace trains, and leave every core to the app's other work afterwards."""
+    from alignstudio.core.registry import ModelRegistry
+    from alignstudio.services.arena import ArenaSettings, new_battle, stream_turn
+    from alignstudio.services.sampling.generators import GeneratorPool
+
+    ws = Workspace.open(tmp_path / "ws")
+    pool = GeneratorPool(ModelRegistry(ws, Store(ws.db_path)))
+    generator = pool.get(str(tiny_model_dir))
+    share = pool.share
+    seen: list[tuple[int, bool]] = []  # (threads, flag up) at every forward of the model
+    generator.model.register_forward_pre_hook(lambda *_: seen.append((torch.get_num_threads(),
+                                                                        share.app_flag.exists())))
+    share.worker_threads()  # a worker of this workspace stepped: its flag is fresh
+    for _ in stream_turn(new_battle(generator.name, generator.name, False), "Hello?", generator, generator,
+                         ArenaSettings(max_new_tokens=8)):
+        pass
+    arena, seen[:] = list(seen), []
+    generator.complete([[{"role": "user", "content": "Hi"}]], [0.7], top_p=0.9, max_new_tokens=8, seed=0)
+    assert arena and seen and set(arena + seen) == {(1, True)}
+    assert not share.app_flag.exists() and torch.get_num_threads() == share.cores
+    share.worker_done()
+    seen.clear()
+    generator.complete([[{"role": "user", "content": "Hi"}]], [0.7], top_p=0.9, max_new_tokens=8, seed=0)
+    assert set(seen) == {(share.cores, False)}  # alone: every core, no flag
+
+
 def test_stale_flags_are_ignored(tmp_path):
     share = CpuShare(tmp_path, cores=2)
     share.worker_threads()

@@ -89,7 +89,7 @@ class CpuShare:
         finally:
             with self._lock:
                 self._decoding -= 1
-                if not self._decoding:  # the app's other work (arena, evaluation) gets every core again
+                if not self._decoding:  # the app's other work (serving pages, the store) gets every core again
                     torch.set_num_threads(self.cores)
                     with contextlib.suppress(OSError):
                         self.app_flag.unlink(missing_ok=True)

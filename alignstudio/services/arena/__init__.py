@@ -13,7 +13,6 @@ import threading
 from dataclasses import asdict, dataclass, field
 from typing import Iterator
 
-import torch
 from transformers import TextIteratorStreamer
 
 from ...core.errors import UserError
@@ -108,7 +107,7 @@ def _stream_one(generator: Generator, messages: list[dict], temperature: float, 
     streamer = TextIteratorStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=600)
 
     def run():
-        with generator.lock, torch.inference_mode():
+        with generator.decoding():  # one core while a worker trains (core.cpu_share), as every decode
             generator.model.generate(**batch, do_sample=True, temperature=temperature, top_p=top_p, top_k=0,
                                      max_new_tokens=max_new_tokens, streamer=streamer,
                                      pad_token_id=tokenizer.pad_token_id)

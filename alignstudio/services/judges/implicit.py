@@ -42,7 +42,7 @@ def sequence_logprobs(generator, prompts: list[list[dict]], completions: list[st
             pad = tokenizer.pad_token_id or 0
             ids = torch.tensor([r + [pad] * (width - len(r)) for r in rows])
             mask = torch.tensor([[1] * len(r) + [0] * (width - len(r)) for r in rows])
-            with generator.lock:
+            with generator.decoding():  # one core while a worker trains (core.cpu_share)
                 logits = model(input_ids=ids, attention_mask=mask).logits.float()
             logp = torch.log_softmax(logits[:, :-1], dim=-1).gather(-1, ids[:, 1:].unsqueeze(-1)).squeeze(-1)
             for i, (begin, end) in enumerate(spans):

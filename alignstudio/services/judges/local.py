@@ -83,7 +83,7 @@ class LocalJudge(Judge):
         batch = tokenizer.pad({"input_ids": [encoded[i] for i in rows]}, return_tensors="pt", padding=True)
         mask = batch["attention_mask"]
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
-        with self.generator.lock, torch.inference_mode():
+        with self.generator.decoding():  # one core while a worker trains (core.cpu_share)
             logits = model(input_ids=batch["input_ids"], attention_mask=mask, position_ids=positions,
                            logits_to_keep=1).logits[:, -1, :]
         logprobs = torch.log_softmax(logits.float(), dim=-1)

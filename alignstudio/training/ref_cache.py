@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+
 def ref_cache_dir(workspace_root: str | Path) -> Path:
     return Path(workspace_root) / "cache" / "reference-logps"
 

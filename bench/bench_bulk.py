@@ -40,7 +40,7 @@ def _plain_pairs(model, tokenizer, prompts, settings) -> list[str]:
     import torch
     from transformers import LogitsProcessorList
 
-    from alignstudio.services.sampling import RowTemperature
+    from alignstudio.services.sampling.sampler import RowTemperature
 
     texts = []
     temperatures = torch.tensor([settings.temperature_a, settings.temperature_b])
@@ -86,7 +86,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from alignstudio.core.formats import load_prompts
     from alignstudio.core.models import load_causal_lm, load_tokenizer
-    from alignstudio.services.sampling import Generator, SamplingSettings, sample_pair, sample_pairs
+    from alignstudio.services.sampling.sampler import Generator, sample_pair, sample_pairs
+    from alignstudio.services.sampling.settings import SamplingSettings
 
     ws = bench_workspace(args.workspace)
     folder = embedded_model(args.workspace)

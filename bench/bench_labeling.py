@@ -59,7 +59,7 @@ def service_bench(model: Path, clicks: int, read: float, tokens: int, depth: int
     from alignstudio.core.workspace import Workspace
     from alignstudio.services.container import Services
     from alignstudio.services.sampling.prefetch import FeedConfig
-    from alignstudio.services.sampling import SamplingSettings
+    from alignstudio.services.sampling.settings import SamplingSettings
 
     with tempfile.TemporaryDirectory(prefix="alignstudio-bench-") as tmp:
         services = Services.build(Workspace.open(Path(tmp) / "ws"), str(model), prefetch_depth=depth)

@@ -52,7 +52,7 @@ def _plain_generate(model, tokenizer, messages, temperatures, top_p, n):
     import torch
     from transformers import LogitsProcessorList
 
-    from alignstudio.services.sampling import RowTemperature
+    from alignstudio.services.sampling.sampler import RowTemperature
 
     text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
     batch = tokenizer([text] * len(temperatures), return_tensors="pt", padding=True, add_special_tokens=False)
@@ -139,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     from alignstudio.core.registry import ModelRegistry
     from alignstudio.core.store import Store
     from alignstudio.services.sampling.generators import GeneratorPool
-    from alignstudio.services.sampling import Generator
+    from alignstudio.services.sampling.sampler import Generator
 
     ws = bench_workspace(args.workspace)
     folder = embedded_model(args.workspace)
@@ -181,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
         def static_generate():
             from transformers import LogitsProcessorList
 
-            from alignstudio.services.sampling import RowTemperature
+            from alignstudio.services.sampling.sampler import RowTemperature
 
             text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
             batch = tokenizer([text] * 2, return_tensors="pt", add_special_tokens=False)
@@ -195,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.compile:
             from transformers import CompileConfig, LogitsProcessorList
 
-            from alignstudio.services.sampling import RowTemperature
+            from alignstudio.services.sampling.sampler import RowTemperature
 
             compiled = load_causal_lm(folder, dtype=torch.bfloat16)
             config = CompileConfig(mode="default")

@@ -112,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from alignstudio.core.workspace import Workspace
     from alignstudio.services.container import Services
-    from alignstudio.services.sampling import SamplingSettings
+    from alignstudio.services.sampling.settings import SamplingSettings
     from alignstudio.services.sampling.prefetch import FeedConfig
     from alignstudio.training.spec import RunSpec
 

@@ -10,7 +10,7 @@ from alignstudio.core.label_queue import LabelQueue
 from alignstudio.core.models import load_causal_lm, load_tokenizer
 from alignstudio.services.labeling.active import (implicit_margins, judge_disagreement, labels_saved, sequence_logprobs,
                                          uncertainty_order, unlabeled_pairs)
-from alignstudio.services.sampling import Generator
+from alignstudio.services.sampling.sampler import Generator
 
 MSG = [{"role": "user", "content": "Say hi."}]
 

@@ -11,7 +11,8 @@ import pytest
 import torch
 
 from alignstudio.core.models import load_causal_lm, load_tokenizer
-from alignstudio.services.sampling import Generator, SamplingSettings, sample_pairs
+from alignstudio.services.sampling.sampler import Generator, sample_pairs
+from alignstudio.services.sampling.settings import SamplingSettings
 from alignstudio.services.sampling.decoding import decode
 
 PROMPTS = [[{"role": "user", "content": text}] for text in (

@@ -6,7 +6,7 @@ from alignstudio.core.registry import ModelRegistry
 from alignstudio.services.sampling.generators import GeneratorPool
 from alignstudio.services.sampling.prefetch import FeedConfig, FeedManager
 from alignstudio.services.sampling.prompt_sets import PromptSets
-from alignstudio.services.sampling import SamplingSettings
+from alignstudio.services.sampling.settings import SamplingSettings
 
 
 def _wait_for(condition, timeout=120.0):

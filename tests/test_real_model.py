@@ -10,7 +10,8 @@ import pytest
 from alignstudio.core.models import EMBEDDED_NAME, ensure_embedded
 from alignstudio.core.registry import ModelRegistry
 from alignstudio.core.store import Store
-from alignstudio.services.sampling import Generator, SamplingSettings, sample_pairs
+from alignstudio.services.sampling.sampler import Generator, sample_pairs
+from alignstudio.services.sampling.settings import SamplingSettings
 from servers import ROOT
 
 pytestmark = pytest.mark.real_model

@@ -15,7 +15,8 @@ from alignstudio.core import access
 from alignstudio.core.errors import UserError
 from alignstudio.core.registry import ModelRegistry
 from alignstudio.services.judges import endpoints
-from alignstudio.services.sampling import SamplingSettings, sample_pair
+from alignstudio.services.sampling.settings import SamplingSettings
+from alignstudio.services.sampling.sampler import sample_pair
 from alignstudio.services.sampling.generators import GeneratorPool
 from alignstudio.services.sampling.remote import CONCURRENCY, AnthropicGenerator, RemoteGenerator
 from fake_llm_server import FakeLLMServer

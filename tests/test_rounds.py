@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from alignstudio.services.rounds import keep_pair
+from alignstudio.services.rounds.loop import keep_pair
 from servers import ROOT
 
 

@@ -2,7 +2,8 @@ import pytest
 
 from alignstudio.core.errors import UserError
 from alignstudio.core.models import load_causal_lm, load_tokenizer
-from alignstudio.services.sampling import Generator, SamplingSettings, sample_pair, similarity
+from alignstudio.services.sampling.sampler import Generator, sample_pair, similarity
+from alignstudio.services.sampling.settings import SamplingSettings
 
 MSG = [{"role": "user", "content": "Give me one tip for better sleep."}]
 

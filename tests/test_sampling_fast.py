@@ -22,7 +22,8 @@ from alignstudio.services.sampling.generators import (
     prepare_for_sampling,
     sampling_dtype,
 )
-from alignstudio.services.sampling import Generator, SamplingSettings, sample_pair, sample_pairs
+from alignstudio.services.sampling.sampler import Generator, sample_pair, sample_pairs
+from alignstudio.services.sampling.settings import SamplingSettings
 from alignstudio.services.sampling.decoding import decode, lean_decoding_supported, nucleus, sample_nucleus
 
 MSG = [{"role": "user", "content": "Give me one tip for better sleep."}]

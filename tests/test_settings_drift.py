@@ -10,7 +10,7 @@ import pytest
 from alignstudio.cli import build_parser
 from alignstudio.services.evaluation import EvalSettings
 from alignstudio.services.judges.config import JudgeConfig
-from alignstudio.services.sampling import SamplingSettings
+from alignstudio.services.sampling.settings import SamplingSettings
 from alignstudio.core.settings import setting_of
 
 

@@ -13,7 +13,8 @@ from alignstudio.services.data.browser import label_table
 from alignstudio.services.data.snapshots import dpo_rows
 from alignstudio.services.labeling import LabelingService
 from alignstudio.services.sampling.prompt_sets import PromptSets
-from alignstudio.services.sampling import Generator, SampledPair, SamplingSettings, sample_pair, with_system
+from alignstudio.services.sampling.sampler import Generator, SampledPair, sample_pair, with_system
+from alignstudio.services.sampling.settings import SamplingSettings
 from alignstudio.services.sampling.synthetic import check_chosen, store_labeled
 from test_cli import cli
 
@@ -70,7 +71,7 @@ def test_ui_sampling_controls_carry_the_two_system_prompts():
 
 def test_data_tab_imports_a_published_format_filters_by_origin_and_exports_without_synthetic(workspace, store,
                                                                                                tmp_path):
-    from alignstudio.services.data import DataService
+    from alignstudio.services.data.service import DataService
     from alignstudio.ui import data
 
     services = SimpleNamespace(data=DataService(store, workspace, PromptSets(workspace)))

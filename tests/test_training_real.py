@@ -8,7 +8,7 @@ import pytest
 from alignstudio.core.models import EMBEDDED_HUB_ID, EMBEDDED_NAME
 from alignstudio.core.registry import ModelRegistry
 from alignstudio.core.store import Store
-from alignstudio.services.sampling import Generator
+from alignstudio.services.sampling.sampler import Generator
 from alignstudio.training.diagnostics import LN2
 from alignstudio.training.run_folder import SUCCEEDED
 from alignstudio.training.run_queue import RunManager

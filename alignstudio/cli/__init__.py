@@ -2,34 +2,56 @@
 
 Every command module exposes `register(subparsers)` (adds its parser and sets `func`). Bad input raises
 `UserError`, which becomes one line on stderr and exit code 2; nothing is written partially.
+
+A command module imports at its top only what its parser needs (settings dataclasses, constants) and its
+services inside `run`: the services bring torch, transformers, pandas or scipy (seconds of imports), which
+`--help`, a mistyped flag or `users add` should not wait for. Parsing a command line imports that command's
+module alone; help for the whole CLI, or an unknown command, imports them all.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import keyword
 import os
 import sys
 
 from ..core.errors import UserError
 
-COMMANDS = ["serve", "sample", "export", "import_", "validate", "train", "generate", "judge", "eval", "users", "queue", "rounds",
-            "export_model"]
+COMMANDS = ["serve", "sample", "export", "import", "validate", "train", "generate", "judge", "eval", "users", "queue", "rounds",
+            "export-model"]
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _module_of(command: str) -> str:
+    """The module of a command: `export-model` -> export_model, `import` -> import_."""
+    name = command.replace("-", "_")
+    return name + "_" if keyword.iskeyword(name) else name
+
+
+def _command_in(argv: list[str]) -> str | None:
+    """The command an argument list names (skipping the top-level `--workspace W`), if it names a known one."""
+    args = iter(argv)
+    for arg in args:
+        if arg in ("-h", "--help"):
+            return None  # help for the whole CLI lists every command
+        if arg == "--workspace":
+            next(args, None)
+        elif not arg.startswith("-"):
+            return arg if arg in COMMANDS else None
+    return None
+
+
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The CLI's parser, with every command; given the arguments it will parse, with only the command they name
+    (see the module docstring), which parses them the same way."""
     parser = argparse.ArgumentParser(prog="alignstudio", description="The preference-alignment loop, headless.")
     parser.add_argument("--workspace", default=None,
                         help="runtime state folder (default ./workspace or $ALIGNSTUDIO_WORKSPACE)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name in COMMANDS:
-        try:
-            module = importlib.import_module(f"{__name__}.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"{__name__}.{name}":
-                continue  # command not built yet
-            raise
-        module.register(sub)
+    named = _command_in(argv) if argv is not None else None
+    for name in [named] if named else COMMANDS:
+        importlib.import_module(f"{__name__}.{_module_of(name)}").register(sub)
     for command in sub.choices.values():  # `alignstudio sample --workspace W` works as well as before it
         command.add_argument("--workspace", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     return parser
@@ -37,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
-    parser = build_parser()
+    parser = build_parser(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)

@@ -7,7 +7,7 @@ import argparse
 
 from ..core.workspace import Workspace
 from ..services.judges import endpoints
-from ..services.sampling import SamplingSettings
+from ..services.sampling.settings import SamplingSettings
 from ..core.settings import setting_of
 
 

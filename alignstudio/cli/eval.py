@@ -18,9 +18,7 @@ from ..core.registry import ModelRegistry
 from ..core.store import Store
 from ..services.evaluation import (HELDOUT_TEXT, EvalSettings, evaluate, remember_in_model_card, save_report,
                                    summary_markdown)
-from ..services.sampling.generators import GeneratorPool
 from ..services.judges.protocol import JudgeCache
-from ..services.sampling.remote import RemoteGenerator
 from ..services.judges.config import build_judge
 from .common import add_endpoints_arg, add_setting, configure_endpoints, workspace
 from .judge import add_judge_args, judge_config, vet
@@ -47,6 +45,9 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    from ..services.sampling.generators import GeneratorPool
+    from ..services.sampling.remote import RemoteGenerator
+
     out = Path(args.out)
     if out.suffix.lower() != ".json":
         raise UserError(f"--out must be a .json file, got {out.name}")

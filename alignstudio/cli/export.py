@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from ..services.data import DataService
 from ..services.data.snapshots import KINDS
 from .common import workspace
 
@@ -24,6 +23,8 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    from ..services.data.service import DataService
+
     snap = DataService.open(workspace(args)).export(args.kind, out=args.out, sources=args.source,
                                                     include_pairs=args.include_pairs,
                                                     exclude_sources=args.exclude_source)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from ..core.registry import ModelRegistry
 from ..core.store import Store
-from ..services.training.model_export import export_model
 from .common import workspace
 
 
@@ -24,6 +23,8 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    from ..services.training.model_export import export_model
+
     ws = workspace(args)
     folder = export_model(ModelRegistry(ws, Store(ws.db_path)), args.model, args.out, merged=args.merged,
                           dtype=args.dtype)

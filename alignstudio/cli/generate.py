@@ -19,7 +19,6 @@ from ..core.formats import load_prompts
 from ..core.registry import ModelRegistry
 from ..core.store import Store
 from ..services.evaluation import EvalSettings, generate_answers
-from ..services.sampling.generators import GeneratorPool
 from .common import add_endpoints_arg, add_setting, configure_endpoints, workspace
 
 GENERATE_BATCH_SIZE = 4  # smaller than an evaluation's: one model's answers, often long ones
@@ -42,6 +41,8 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    from ..services.sampling.generators import GeneratorPool
+
     out = Path(args.out)
     if out.suffix.lower() != ".jsonl":
         raise UserError(f"--out must be a .jsonl file, got {out.name}")

@@ -4,7 +4,6 @@ files into a named prompt set."""
 from __future__ import annotations
 
 from ..core.errors import UserError
-from ..services.data import DataService
 from ..services.data.importing import FORMATS
 from .common import workspace
 
@@ -28,6 +27,8 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    from ..services.data.service import DataService
+
     if args.prompts and not args.file:
         raise UserError("--prompts needs a file")
     print(DataService.open(workspace(args)).import_file(

@@ -17,7 +17,6 @@ from ..core.errors import UserError
 from ..core.formats import write_records
 from ..core.registry import ModelRegistry
 from ..core.store import Store
-from ..services.sampling.generators import GeneratorPool
 from ..services.judges.bulk import SCOPES, judge_store, load_pair_file
 from ..services.judges.prompt import clean_criteria
 from ..services.judges.protocol import JudgeCache, JudgeRun, PairItem, judge_pairs
@@ -100,6 +99,8 @@ def _rows(run: JudgeRun, items, judge_name: str) -> list[dict]:
 
 
 def run(args) -> int:
+    from ..services.sampling.generators import GeneratorPool
+
     if bool(args.pairs) == bool(args.store):
         raise UserError("give --pairs FILE or --store (one of them)")
     if args.limit is not None and args.limit < 1:

@@ -8,8 +8,6 @@ from ..core.errors import UserError
 from ..core.models import DEFAULT_MODEL
 from ..core.registry import ModelRegistry
 from ..core.store import Store
-from ..services.labeling.active import fill_queue_by, labels_saved, margins_of, scorer
-from ..services.sampling.generators import GeneratorPool
 from ..training.spec import RunSpec
 from .common import add_setting, workspace
 
@@ -34,6 +32,9 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    from ..services.sampling.generators import GeneratorPool
+    from ..services.labeling.active import fill_queue_by, labels_saved, margins_of, scorer
+
     if not (args.policy or args.judge):
         raise UserError("give --policy RUN (or --judge implicit --judge-model RUN, or --judge reward)")
     ws = workspace(args)

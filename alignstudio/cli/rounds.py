@@ -9,7 +9,6 @@ from ..core.store import Store
 from ..services.sampling.prompt_sets import SHIPPED
 from ..core.settings import from_values
 from ..core.settings import settings as settings_of
-from ..services.rounds import run_rounds
 from ..services.rounds.settings import RoundsSettings, flag_of
 from ..training.spec import RunSpec
 from ..training.trackers import TRACKERS
@@ -38,6 +37,8 @@ def settings_from(args) -> RoundsSettings:
 
 
 def run(args) -> int:
+    from ..services.rounds.loop import run_rounds
+
     settings = settings_from(args)
     prompts, eval_prompts = load_prompts(args.prompts), load_prompts(args.eval_prompts)
     ws = workspace(args)

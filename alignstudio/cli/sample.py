@@ -16,9 +16,7 @@ from ..core.formats import load_prompts
 from ..core.models import DEFAULT_MODEL
 from ..core.registry import ModelRegistry
 from ..core.store import Store
-from ..services.sampling.generators import GeneratorPool
-from ..services.sampling import SamplingSettings, sample_pairs
-from ..services.sampling.synthetic import check_chosen, store_labeled
+from ..services.sampling.settings import SamplingSettings
 from .common import (add_endpoints_arg, add_sampling_args, add_setting, configure_endpoints, sampling_settings,
                      workspace)
 
@@ -46,6 +44,10 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    from ..services.sampling.generators import GeneratorPool
+    from ..services.sampling.sampler import sample_pairs
+    from ..services.sampling.synthetic import check_chosen, store_labeled
+
     out = Path(args.out)
     if out.suffix.lower() != ".jsonl":
         raise UserError(f"--out must be a .jsonl file, got {out.name}")

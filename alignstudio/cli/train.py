@@ -15,7 +15,6 @@ from pathlib import Path
 
 from ..core.errors import UserError
 from ..core.store import Store
-from ..services.data.checks import gate_training_data
 from ..training.spec import METHOD_ALIASES, METHODS, RunSpec, settings
 from .common import add_setting, workspace
 
@@ -109,6 +108,8 @@ def _progress(rows: list[dict]) -> None:
 
 
 def run(args) -> int:
+    from ..services.data.checks import gate_training_data
+
     from ..training.run_folder import CANCELLED, SUCCEEDED
     from ..training.run_queue import RunManager
 

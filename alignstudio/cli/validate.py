@@ -6,7 +6,6 @@ import json
 
 from ..core.errors import UserError
 from ..core.store import Store
-from ..services.data.checks import validate_path, validate_store
 from .common import workspace
 
 
@@ -25,6 +24,8 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    from ..services.data.checks import validate_path, validate_store
+
     if bool(args.file) == bool(args.store):
         raise UserError("give a FILE or --store (one of them)")
     tokenizer = None

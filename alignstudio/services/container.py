@@ -10,7 +10,7 @@ from ..core.registry import ModelRegistry
 from ..core.store import Store
 from ..core.workspace import Workspace
 from .arena import ArenaService
-from .data import DataService
+from .data.service import DataService
 from .evaluation.service import EvaluationService
 from .labeling.feedback import FeedbackService
 from .sampling import remote_names

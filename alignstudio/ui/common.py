@@ -11,7 +11,7 @@ from ..core.errors import UserError
 from ..services.access import Caller, acting_as, caller_for
 from ..services.container import Services
 from ..services.sampling.prefetch import FeedConfig
-from ..services.sampling import SamplingSettings
+from ..services.sampling.settings import SamplingSettings
 from ..services.settings import setting_of
 from .fields import optional_number, optional_number_box, setting_number
 

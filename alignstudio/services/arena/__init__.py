@@ -21,7 +21,8 @@ from ...core.store import Store
 from ...core.store_file import new_id
 from ..labeling.exactly_once import Ack, already_stored
 from ..labeling import CHOICES
-from ..sampling import Generator, SamplingSettings
+from ..sampling.sampler import Generator
+from ..sampling.settings import SamplingSettings
 
 MAX_TURN_CHARS = 8000
 _SAMPLING = SamplingSettings()

@@ -8,7 +8,7 @@ length-controlled win rate, mean lengths, the seed's pathology counts for both m
 and the Evaluate tab.
 
 Generators are anything with `name` and `complete(conversations, temperatures, *, top_p, max_new_tokens, seed)`
-(local `sampling.Generator`, or a remote one from `sampling.remote`); perplexity needs a local model and is
+(local `sampling.sampler.Generator`, or a remote one from `sampling.remote`); perplexity needs a local model and is
 skipped, with a note, for a remote one.
 """
 
@@ -22,9 +22,7 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Callable, Sequence
-
-import pandas as pd
+from typing import TYPE_CHECKING, Callable, Sequence
 
 from ...core import access
 from ...core.errors import UserError
@@ -33,10 +31,14 @@ from ...core.workspace import Workspace
 from . import stats
 from ..judges import Judge
 from ..judges.config import JudgeConfig
-from ..sampling import SamplingSettings
+from ..sampling.settings import SamplingSettings
 from ...core.settings import check_bounds, setting, setting_of
 from ..judges.protocol import JudgeCache, PairItem, judge_pairs
-from ..judges.trust import Trust
+
+if TYPE_CHECKING:  # pandas only for the tables, Trust only as a type: the CLI reads EvalSettings from here
+    import pandas as pd
+
+    from ..judges.trust import Trust
 
 REPORT_KIND = "alignstudio-eval"
 REPORT_VERSION = 1
@@ -406,12 +408,16 @@ def summary_markdown(report: EvalReport) -> str:
 
 
 def pathology_table(report: EvalReport) -> pd.DataFrame:
+    import pandas as pd
+
     p = report.pathologies
     return pd.DataFrame([{"pathology": name, "model": p["model"][name], "baseline": p["baseline"][name],
                           "of": p["of"]} for name in stats.PATHOLOGIES])
 
 
 def samples_table(report: EvalReport, limit: int | None = None) -> pd.DataFrame:
+    import pandas as pd
+
     rows = report.samples[:limit] if limit else report.samples
     return pd.DataFrame([{"id": s["id"], "prompt": s["prompt"], "model": s["model"], "baseline": s["baseline"],
                           "outcome": s["outcome"], "rationale": s["rationale"]} for s in rows],

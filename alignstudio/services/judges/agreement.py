@@ -12,12 +12,13 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from ...core.store import Store
-from ..data.validation import cohen_kappa
 from .protocol import JudgeCache
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 COLUMNS = ["rater", "labels", "shared with humans", "agreement", "kappa", "flip rate on swap",
            "first/left position won", "longer answer won"]
@@ -58,6 +59,9 @@ class Agreement:
 
 
 def compare(consensus: dict[str, str], verdicts: dict[str, str]) -> Agreement:
+    from ..data.validation import cohen_kappa  # here, not at the top: data.validation loads pandas and scipy,
+    # which the CLI's judge commands would otherwise pay for before parsing their flags
+
     shared = sorted(set(consensus) & set(verdicts))
     judge = [verdicts[p] for p in shared]
     human = [consensus[p] for p in shared]
@@ -100,6 +104,8 @@ def judgment_biases(judgments: list[dict]) -> dict:
 
 
 def agreement_table(store: Store, cache: JudgeCache | None = None) -> pd.DataFrame:
+    import pandas as pd
+
     rows = store.preference_rows()
     consensus = human_consensus(rows)
     human_rows = [r for r in rows if r["source"] == "human"]

@@ -15,7 +15,8 @@ from ...core.store import Store
 from ...core.store_file import new_id
 from .exactly_once import Ack, MoveOn, already_stored, is_stored
 from ..sampling.prefetch import FeedConfig, FeedManager
-from ..sampling import Generator, SamplingSettings, sample_pair
+from ..sampling.sampler import Generator, sample_pair
+from ..sampling.settings import SamplingSettings
 
 CHOICES = ("left", "right", "tie", "both_bad")
 

@@ -1,6 +1,6 @@
 """A rounds folder: ROUNDS_DIR/rounds.json (one row per finished round, rewritten after each so the Rounds tab
 can poll it), ROUNDS_DIR/log.txt, and the rows as people read them. Also starts `alignstudio rounds` as its own
-process. Knows nothing of models, judges or training: the round loop (`services.rounds`) writes the rows."""
+process. Knows nothing of models, judges or training: the round loop (`rounds.loop`) writes the rows."""
 
 from __future__ import annotations
 

@@ -24,7 +24,8 @@ from ...core.cpu_share import CpuShare
 from ...core.errors import UserError
 from ...core.models import cpu_has_fast_bf16
 from ...core.registry import ModelRegistry
-from . import Generator, remote_names
+from .sampler import Generator
+from . import remote_names
 
 log = logging.getLogger(__name__)
 DTYPE_ENV = "ALIGNSTUDIO_SAMPLER_DTYPE"

@@ -20,7 +20,8 @@ from dataclasses import dataclass, replace
 from ...core.errors import UserError
 from ...core.formats import PromptItem
 from .generators import GeneratorPool
-from . import SampledPair, SampledResponse, SamplingSettings, sample_pairs, sample_singles
+from .sampler import SampledPair, SampledResponse, sample_pairs, sample_singles
+from .settings import SamplingSettings
 
 log = logging.getLogger(__name__)
 MODES = ("pair", "single")

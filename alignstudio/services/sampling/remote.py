@@ -1,7 +1,7 @@
 """Generation backends on remote servers: any OpenAI-compatible server (vLLM, llama.cpp server, Ollama, OpenAI
 itself) and Anthropic's messages API.
 
-Both have the local `sampling.Generator`'s interface (`name`, `complete(conversations, temperatures, *, top_p,
+Both have the local `sampler.Generator`'s interface (`name`, `complete(conversations, temperatures, *, top_p,
 max_new_tokens, seed, min_new_tokens=0) -> list[str]`), so sampling, labeling, the arena, evaluation and chat can
 use either. Requests run from a thread pool, at most `concurrency` at once per generator (across all its
 callers); the SDKs retry (429, 5xx, connection errors) and time out; a failure after the retries is one clear

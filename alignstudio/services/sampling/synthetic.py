@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from ...core.errors import UserError
 from ...core.store import Store
-from . import SampledPair, SamplingSettings
+from .sampler import SampledPair
+from .settings import SamplingSettings
 
 SOURCE = "synthetic"
 SIDES = ("a", "b")

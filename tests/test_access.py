@@ -65,6 +65,10 @@ def test_users_cli_writes_a_hashed_file_with_roles(tmp_path, monkeypatch, capsys
     with pytest.raises(SystemExit):
         cli_main(["users", "add", str(users), "mallory", "--role", "owner", "--password-stdin"])
     assert "invalid choice: 'owner'" in capsys.readouterr().err
+    piped = subprocess.run([sys.executable, "-m", "alignstudio", "users", "add", str(users), "bob"], input="",
+                           cwd=ROOT, capture_output=True, text=True)  # no terminal, no --password-stdin
+    assert piped.returncode == 2 and "add --password-stdin" in piped.stderr and "Traceback" not in piped.stderr
+    assert "bob" not in users.read_text()
 
 
 def test_roles_are_read_from_files_and_env_and_old_lines_are_admins(tmp_path, monkeypatch):

@@ -27,8 +27,12 @@ def run(args) -> int:
     if args.password_stdin:
         password = sys.stdin.readline().rstrip("\n")
     else:
-        password = getpass.getpass(f"password for {args.name}: ")
-        if password != getpass.getpass("again: "):
+        try:
+            password = getpass.getpass(f"password for {args.name}: ")
+            again = getpass.getpass("again: ")
+        except EOFError:  # stdin ended (a pipe without --password-stdin): getpass has nothing more to read
+            raise UserError("no password typed; to pipe one in, add --password-stdin") from None
+        if password != again:
             raise UserError("the passwords differ")
     add_user(Path(args.file), args.name, password, args.role)
     print(f"user {args.name} ({args.role}) saved in {args.file}")

@@ -59,6 +59,14 @@ def test_snapshot_is_a_datasets_folder_with_stable_fingerprint(store, workspace,
     assert not list(workspace.snapshots_dir.glob(".*partial"))
 
 
+def test_a_wrong_output_type_writes_no_snapshot(store, workspace, tmp_path):
+    store.add_preference(_pair(store), "B")
+    with pytest.raises(UserError, match=r"d.txt: unsupported output type .txt"):
+        export_snapshot(store, workspace, "dpo", out=[str(tmp_path / "d.jsonl"), str(tmp_path / "d.txt")])
+    assert store.snapshots() == [] and not list(tmp_path.glob("d.*"))
+    assert not workspace.snapshots_dir.exists() or not list(workspace.snapshots_dir.iterdir())
+
+
 def test_kto_rows_from_feedback_and_unpaired_preferences(store):
     gen = store.add_generation(MSG, "Paris.", model="m")
     store.add_feedback(gen, "up", annotator="x")

@@ -41,6 +41,7 @@ def test_conversational_preferences_load(tmp_path):
 
 MALFORMED = {
     "bad_json.jsonl": (b'{"prompt": "ok"}\n{"prompt": oops}\n', "line 2: invalid JSON"),
+    "control_char.jsonl": (b'{"prompt": "a\tb"}\n', "line 1: invalid JSON \\(Invalid control character at column 14\\)"),
     "not_object.jsonl": (b'["a", "b"]\n', "line 1: expected a JSON object"),
     "missing_field.jsonl": (b'{"text": "hello"}\n', "line 1: missing field 'prompt'"),
     "wrong_type.jsonl": (b'{"prompt": 42}\n', "field 'prompt' must be text"),

@@ -70,9 +70,9 @@ def run(args) -> int:
     from ..services.container import Services
     from ..ui.app import launch
 
-    print("loading the model (the first start converts the embedded SmolLM2, ~20 s) ...", flush=True)
     accounts = Accounts.load(args.auth) if args.auth else None  # bad users file: fail before loading models
     configure_endpoints(args)
+    print("loading the model (the first start converts the embedded SmolLM2, ~20 s) ...", flush=True)
     services = Services.build(workspace(args), args.model, prefetch_depth=args.prefetch)
     model = services.registry.resolve(args.model)
     access.configure(role_of=accounts.role if accounts else None,

@@ -91,7 +91,7 @@ def _read_jsonl(path: Path) -> list[tuple[int | None, dict]]:
         try:
             value = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise UserError(f"{_where(path, number)}: invalid JSON ({exc.msg} at column {exc.colno})") from None
+            raise UserError(f"{_where(path, number)}: invalid JSON ({exc.msg.removesuffix(' at')} at column {exc.colno})") from None
         except RecursionError:  # e.g. '[' * 100000: the parser recurses once per level
             raise UserError(f"{_where(path, number)}: invalid JSON (nested too deeply)") from None
         if not isinstance(value, dict):
@@ -253,12 +253,19 @@ def load_preferences(path: str | os.PathLike, records: list[tuple[int | None, di
 # -- writing -------------------------------------------------------------------------------------------
 
 
-def write_records(rows: list[dict], path: str | os.PathLike) -> Path:
-    """Write rows as JSONL, CSV or Parquet (by suffix) via a temporary file renamed into place."""
+def output_suffix(path: str | os.PathLike) -> str:
+    """The file type `write_records` writes to `path`, or one clear error (checked before any work is done)."""
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in FILE_SUFFIXES:
         raise UserError(f"{path.name}: unsupported output type {suffix or '(none)'}; use .jsonl, .csv or .parquet")
+    return suffix
+
+
+def write_records(rows: list[dict], path: str | os.PathLike) -> Path:
+    """Write rows as JSONL, CSV or Parquet (by suffix) via a temporary file renamed into place."""
+    path = Path(path)
+    suffix = output_suffix(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
     os.close(fd)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ...core import access
 from ...core.errors import UserError
-from ...core.formats import replace_dir, write_records
+from ...core.formats import output_suffix, replace_dir, write_records
 from ...core.store import Store
 from ...core.workspace import Workspace
 from ...training.data import LABEL_SOURCES_FILE
@@ -129,6 +129,8 @@ def export_snapshot(store: Store, workspace: Workspace, kind: str, *, out: list[
 
     if kind not in KINDS:
         raise UserError(f"--kind must be one of {', '.join(KINDS)}, not {kind!r}")
+    for path in out or []:
+        output_suffix(path)  # a wrong file type fails before the snapshot is written
     exclude, tally = exclude_sources or [], Counter()
     rows = (dpo_rows(store, sources, exclude, tally) if kind == "dpo"
             else kto_rows(store, include_pairs, sources, exclude, tally))

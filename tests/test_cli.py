@@ -53,6 +53,8 @@ def test_a_named_command_parses_as_with_every_command():
     alone = build_parser(argv)
     assert list(next(a for a in alone._actions if a.dest == "command").choices) == ["sample"]
     assert vars(alone.parse_args(argv)) == vars(build_parser().parse_args(argv))
+    assert vars(build_parser(["--work", "train", *argv[2:]]).parse_args(["--work", "train", *argv[2:]])) == \
+        vars(build_parser().parse_args(["--workspace", "train", *argv[2:]]))  # an abbreviation whose value is a command
     for other in (["--help", "sample"], ["smaple", "--out", "o"], ["--workspace", "w"]):
         assert len(next(a for a in build_parser(other)._actions if a.dest == "command").choices) == 13
 

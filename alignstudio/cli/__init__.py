@@ -35,7 +35,7 @@ def _command_in(argv: list[str]) -> str | None:
     for arg in args:
         if arg in ("-h", "--help"):
             return None  # help for the whole CLI lists every command
-        if arg == "--workspace":
+        if len(arg) > 2 and "--workspace".startswith(arg):  # argparse also takes an abbreviation (--work W)
             next(args, None)
         elif not arg.startswith("-"):
             return arg if arg in COMMANDS else None

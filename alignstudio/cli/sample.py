@@ -71,7 +71,7 @@ def run(args) -> int:
         with os.fdopen(fd, "w", encoding="utf-8") as handle, \
                 tqdm(total=len(prompts), desc="sampling pairs", unit="prompt") as progress:  # closed before an error
             for number, start in enumerate(range(0, len(prompts), GROUP)):
-                group = prompts[start:start + GROUP]  # batched across prompts (sampling.sample_pairs)
+                group = prompts[start:start + GROUP]  # batched across prompts (sampler.sample_pairs)
                 seeded = settings if args.seed is None else replace(settings, seed=args.seed + number * 7919)
                 for item, pair in zip(group, sample_pairs([i.messages for i in group], seeded, gen_a, gen_b)):
                     if pair is None:

@@ -109,7 +109,6 @@ def _progress(rows: list[dict]) -> None:
 
 def run(args) -> int:
     from ..services.data.checks import gate_training_data
-
     from ..training.run_folder import CANCELLED, SUCCEEDED
     from ..training.run_queue import RunManager
 

@@ -91,7 +91,8 @@ def _read_jsonl(path: Path) -> list[tuple[int | None, dict]]:
         try:
             value = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise UserError(f"{_where(path, number)}: invalid JSON ({exc.msg.removesuffix(' at')} at column {exc.colno})") from None
+            message = exc.msg.removesuffix(" at")  # e.g. "Invalid control character at"
+            raise UserError(f"{_where(path, number)}: invalid JSON ({message} at column {exc.colno})") from None
         except RecursionError:  # e.g. '[' * 100000: the parser recurses once per level
             raise UserError(f"{_where(path, number)}: invalid JSON (nested too deeply)") from None
         if not isinstance(value, dict):

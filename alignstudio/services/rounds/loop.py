@@ -1,9 +1,10 @@
 """The round loop of iterative alignment (the seed's Recipe 2): sample from the current policy, judge, filter,
 train, evaluate against the SFT model, and go again from the new policy.
 
-Owns the round loop and what it writes into its folder (folder.py): ROUNDS_DIR/round-N/{pairs.jsonl, round.json, eval.json} and
-ROUNDS_DIR/rounds.json (one line of results per round, rewritten after each round so a UI can poll it).
-A round is a chain of the stages' own services, one step function each: `sample_round` (sampling.sample_pairs,
+Owns the round loop and what it writes into its folder (folder.py): ROUNDS_DIR/round-N/{pairs.jsonl, round.json,
+eval.json} and ROUNDS_DIR/rounds.json (one line of results per round, rewritten after each round so a UI can poll
+it).
+A round is a chain of the stages' own services, one step function each: `sample_round` (sampler.sample_pairs,
 pairs stored unlabeled) -> `judge_round` (judges.protocol.judge_pairs, verdicts stored as the judge's
 preferences) -> `training_rows` (DPO rows of the decisive, usable pairs: pairs.jsonl) -> `train_round` (the
 training queue's worker) -> `evaluate_round` (evaluation.evaluate: eval.json). Each round's LoRA adapter is
@@ -124,7 +125,7 @@ def _open_loop(workspace: Workspace, store: Store, base_model: str, settings: Ro
 
 def sample_round(loop: _Loop, number: int, prompts: list[PromptItem]) -> list[tuple[str, SampledPair]]:
     """This round's prompts (the next `pairs_per_round` of the set, wrapping round), each sampled twice from
-    the current policy (`sampling.sample_pairs`, batched across prompts) and stored unlabeled, as the Label tab stores what it shows."""
+    the current policy (`sampler.sample_pairs`, batched across prompts) and stored unlabeled, as the Label tab stores what it shows."""
     settings = loop.settings
     start = (number - 1) * settings.pairs_per_round
     chosen = [prompts[(start + i) % len(prompts)] for i in range(settings.pairs_per_round)]

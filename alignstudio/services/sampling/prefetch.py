@@ -3,7 +3,7 @@
 One worker thread per configuration keeps samples waiting: pairs for the Label tab, single responses for the
 Feedback tab. It starts by keeping `depth` ready and follows the labeling pace: each time someone asks while
 none is ready, it aims for one more, up to three times `depth`; whatever is missing is sampled in one batched
-decode (`sampling.sample_pairs` / `sample_singles`, up to BATCH prompts). Annotators share a queue: `Queue.get` hands each sample to
+decode (`sampler.sample_pairs` / `sample_singles`, up to BATCH prompts). Annotators share a queue: `Queue.get` hands each sample to
 exactly one of them. A new configuration gets a new queue; the least recently used ones are stopped, and their
 samples never shown.
 """

@@ -92,7 +92,7 @@ class _RemoteGenerator:
 
     def complete_many(self, conversations: list[list[dict]], temperatures: list[float], *, top_p: float,
                       max_new_tokens: int, seed: int | None, min_new_tokens: int = 0) -> list[str]:
-        """Bulk sampling (`sampling.sample_pairs`): the server batches; the cap on requests in flight holds."""
+        """Bulk sampling (`sampler.sample_pairs`): the server batches; the cap on requests in flight holds."""
         return self.complete(conversations, temperatures, top_p=top_p, max_new_tokens=max_new_tokens, seed=seed)
 
 

@@ -1,8 +1,8 @@
 """Sampling response pairs: two answers per prompt from one batched decode, near-duplicates dropped.
 
-Owns the per-row temperature trick that lets two sampling settings share one batch,
-the `Generator` (a loaded model that completes chats), bulk sampling across prompts, and the similarity filter
-(a pair whose answers are near-identical is resampled and never shown). It knows models only through a loaded
+Owns the per-row temperature trick that lets two sampling settings share one batch, the `Generator` (a loaded
+model that completes chats), bulk sampling across prompts, and the similarity filter (a pair whose answers are
+near-identical is resampled and never shown); the settings themselves are in settings.py. It knows models only through a loaded
 (model, tokenizer) pair and nothing about the store or the UI.
 
 Two decoders give the same outputs: `decoding.decode` (the default: a lean loop over the model's forward with

@@ -242,7 +242,7 @@ def test_endpoint_files_list_models_and_reserve_the_sdk_prefixes(remote_env, wor
                                                     "lab:sft-7b", "openai:gpt-4o-mini")
         assert model_a["choices"] == names and model_b["choices"] == [common.SAME_MODEL, *names]
         assert model_b["value"] == "openai:gpt-4o-mini"
-        assert all(update["choices"] == names for update in arena.model_lists(services, "lab:sft-7b", "x"))
+        assert all(update["choices"] == names for update in arena.model_lists(services))
     finally:
         services.close()
 

@@ -129,10 +129,11 @@ def vote(services: Services, choice: str, state: dict | None, annotator: str) ->
     return _show(battle, note)
 
 
-def model_lists(services: Services, model_x: str, model_y: str) -> tuple:
-    """The model choices as they are now (a model trained since the page loaded is offered at once)."""
+def model_lists(services: Services) -> tuple:
+    """The model choices as they are now (a model trained since the page loaded is offered at once). Choices only:
+    echoing the values sent when the tab opened would undo a model picked before this answer arrives."""
     names = services.generator_names()
-    return gr.update(choices=names, value=model_x), gr.update(choices=names, value=model_y)
+    return gr.update(choices=names), gr.update(choices=names)
 
 
 def leaderboard(services: Services):
@@ -164,6 +165,5 @@ def wire(view: ArenaView, services: Services, tab: gr.Tab) -> None:
         on(button.click, lambda s, a, _c=choice: vote(services, _c, s, a), [view.state, view.annotator], outputs,
            view.annotator, api_name=f"arena_vote_{choice}")
     on(tab.select, lambda: leaderboard(services), [], view.leaderboard, api_name=False)
-    on(tab.select, lambda x, y: model_lists(services, x, y), [view.model_x, view.model_y],
-       [view.model_x, view.model_y], api_name=False)
+    on(tab.select, lambda: model_lists(services), [], [view.model_x, view.model_y], api_name=False)
     on(view.refresh.click, lambda: leaderboard(services), [], view.leaderboard, api_name="arena_leaderboard")

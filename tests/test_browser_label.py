@@ -91,3 +91,35 @@ def test_two_keys_50_ms_apart_store_one_label_and_the_name_survives_a_reload(tmp
     [label] = store.labels()
     assert label.annotator == "dana" and label.verdict == label.shown_left  # the first key ("1": left) won
     assert store.event_count() == 1
+
+
+def test_a_prompt_set_picked_while_the_tab_refreshes_its_lists_stays_picked(tmp_path, tiny_model_dir):
+    """Opening the tab refreshes the lists; a set picked before that answer arrives must not be undone by it."""
+    workspace = tmp_path / "ws"
+    (workspace / "prompt_sets").mkdir(parents=True)
+    (workspace / "prompt_sets" / "colours.jsonl").write_text(
+        "".join(json.dumps({"prompt": f"Name colour number {i}."}) + "\n" for i in range(3)))
+    with running_app(workspace, tiny_model_dir) as (_, url), browser_page() as page:
+        _open_with_a_pair(page, url, "erin")
+        page.click("button[role='tab']:has-text('Data')")
+        page.wait_for_timeout(1000)
+        held, holding = [], [True]
+        # the refresh that opening the tab starts is held in the browser until the set has been picked: a
+        # server slow to answer, made certain
+        page.route("**/queue/join*", lambda route: held.append(route) if holding[0] else route.continue_())
+        page.click("button[role='tab']:has-text('Label')")
+        for _ in range(50):
+            if held:
+                break
+            page.wait_for_timeout(100)
+        assert held, "opening the tab sent no request"
+        holding[0] = False
+        page.click("#label-prompt-set input")
+        page.click("#label-prompt-set ul li:has-text('colours')")
+        page.wait_for_function("(document.querySelector('#label-prompt')?.innerText || '').includes('Name colour')",
+                               timeout=60_000)
+        for route in held:
+            route.continue_()
+        page.wait_for_timeout(2000)  # the held refresh is answered
+        assert page.input_value("#label-prompt-set input") == "colours"
+        assert "Name colour" in _text(page, "label-prompt")

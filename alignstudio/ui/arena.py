@@ -165,5 +165,6 @@ def wire(view: ArenaView, services: Services, tab: gr.Tab) -> None:
         on(button.click, lambda s, a, _c=choice: vote(services, _c, s, a), [view.state, view.annotator], outputs,
            view.annotator, api_name=f"arena_vote_{choice}")
     on(tab.select, lambda: leaderboard(services), [], view.leaderboard, api_name=False)
-    on(tab.select, lambda: model_lists(services), [], [view.model_x, view.model_y], api_name=False)
+    on(tab.select, lambda: model_lists(services), [], [view.model_x, view.model_y], api_name=False,
+       show_progress="hidden")
     on(view.refresh.click, lambda: leaderboard(services), [], view.leaderboard, api_name="arena_leaderboard")

@@ -147,14 +147,14 @@ def sampling_controls(services: Services, prefix: str, *, pair: bool) -> Samplin
                             system_a, system_b, panel)
 
 
-def sampling_lists(services: Services, controls: SamplingControls, *values) -> tuple:
-    """The prompt sets and models as they are now, for `controls` (values: its source_inputs), keeping each
-    choice: a set imported or a model trained since the page loaded is offered at once."""
+def sampling_lists(services: Services, controls: SamplingControls) -> tuple:
+    """The prompt sets and models as they are now, for `controls` (its source_inputs): a set imported or a model
+    trained since the page loaded is offered at once. Choices only, so each choice stays as it is: echoing the
+    values sent when the tab opened would undo a set or model picked before this answer arrives."""
     models = services.generator_names()
-    updates = [gr.update(choices=services.prompt_sets.names(), value=values[0]),
-               gr.update(choices=models, value=values[1])]
+    updates = [gr.update(choices=services.prompt_sets.names()), gr.update(choices=models)]
     if controls.model_b is not None:
-        updates.append(gr.update(choices=[SAME_MODEL, *models], value=values[2]))
+        updates.append(gr.update(choices=[SAME_MODEL, *models]))
     return tuple(updates)
 
 

@@ -147,4 +147,4 @@ def wire(view: FeedbackView, services: Services, tab: gr.Tab) -> None:
            api_name=False)
     lists = view.sampling.source_inputs()
     for event in (tab.select, *view.sampling.refresh_on()):
-        on(event, lambda *values: sampling_lists(services, view.sampling, *values), lists, lists, api_name=False)
+        on(event, lambda: sampling_lists(services, view.sampling), [], lists, api_name=False, show_progress="hidden")

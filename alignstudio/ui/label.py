@@ -278,4 +278,4 @@ def wire(view: LabelView, services: Services, demo: gr.Blocks, tab: gr.Tab) -> N
            me, trigger_mode="always_last", api_name=False)
     lists = view.sampling.source_inputs()
     for event in (demo.load, tab.select, *view.sampling.refresh_on()):
-        on(event, lambda *values: sampling_lists(services, view.sampling, *values), lists, lists, api_name=False)
+        on(event, lambda: sampling_lists(services, view.sampling), [], lists, api_name=False, show_progress="hidden")

@@ -28,6 +28,7 @@ def test_thumbs_up_and_down_reach_the_kto_export(tmp_path, tiny_model_dir):
         # acknowledged, and the acknowledgement stays beside the next response (prefetched, it comes at once)
         _status_has(page, "Last: good · 1 ratings by bob")
         page.evaluate("document.activeElement && document.activeElement.blur()")
+        page.wait_for_timeout(400)  # reading it: a press within 300 ms of the last is taken as a double press
         page.keyboard.press("-")  # thumbs down by keyboard
         _status_has(page, "Last: bad · 2 ratings by bob")
 

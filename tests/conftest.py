@@ -10,12 +10,29 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# The suite runs on two workers (pyproject's addopts): a test keeps about one core busy on average (imports,
+# servers, browsers, batch-1 decoding), so two finish sooner. Two torch processes whose idle OpenMP threads
+# spin-wait on shared cores slow each other 10-25x (core/cpu_share.py), so here idle threads sleep. Set before
+# torch is imported, in every worker and every subprocess they start.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+# The files that take longest, longest first: xdist hands out whole files in collection order, so starting
+# these early keeps one worker from running them alone at the end. Only the order changes.
+LONGEST_FILES = ("test_training_real.py", "test_reliability.py", "test_training_worker.py", "test_browser_label.py",
+                 "test_browser_current.py", "test_secrets.py", "test_reward_judge.py", "test_rounds.py",
+                 "test_training_browser.py", "test_judges_local.py", "test_browser_arena.py", "test_durability.py")
 
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "real_model: uses the real SmolLM2-135M (slower)")
     config.addinivalue_line("markers", "browser: drives Debian's chromium through Playwright")
     config.addinivalue_line("markers", "slow: longer integration test (still runs in CI)")
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {name: i for i, name in enumerate(LONGEST_FILES)}
+    position = {id(item): i for i, item in enumerate(items)}
+    items.sort(key=lambda item: (rank.get(item.path.name, len(rank)), position[id(item)]))
 
 
 @pytest.fixture(scope="session")

@@ -40,15 +40,13 @@ def _options(page, elem_id: str) -> list[str]:
     page.click(f"#{elem_id} input")
     try:
         page.wait_for_selector(f"#{elem_id} ul li", timeout=10_000)
+        return page.eval_on_selector_all(f"#{elem_id} ul li",  # an option's text, without the tick mark
+                                         "items => items.map(i => i.innerText.trim().split('\\n').pop())")
     except PlaywrightTimeout:
+        return []
+    finally:
         page.keyboard.press("Escape")
         page.evaluate("document.activeElement?.blur()")
-        return []
-    options = page.eval_on_selector_all(f"#{elem_id} ul li",  # an option's text, without the tick mark
-                                        "items => items.map(i => i.innerText.trim().split('\\n').pop())")
-    page.keyboard.press("Escape")
-    page.evaluate("document.activeElement?.blur()")
-    return options
 
 
 def _offered(page, elem_id: str, name: str, timeout_s: float = 20.0) -> bool:

@@ -90,6 +90,34 @@ def browser_page():
             browser.close()
 
 
+def dropdown_options(page, elem_id: str) -> list[str]:
+    """The options a dropdown offers, as a person sees them when opening it; none when it does not open in time
+    (a click while the tab's refresh re-renders the list can miss it: `offered` asks again). The list opens on
+    focus, so the input is left unfocused: a second look opens it again."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    page.click(f"#{elem_id} input")
+    try:
+        page.wait_for_selector(f"#{elem_id} ul li", timeout=10_000)
+        return page.eval_on_selector_all(f"#{elem_id} ul li",  # an option's text, without the tick mark
+                                         "items => items.map(i => i.innerText.trim().split('\\n').pop())")
+    except PlaywrightTimeout:
+        return []
+    finally:
+        page.keyboard.press("Escape")
+        page.evaluate("document.activeElement?.blur()")
+
+
+def offered(page, elem_id: str, name: str, timeout_s: float = 20.0) -> bool:
+    """Whether the dropdown offers `name` within the timeout (the tab's refresh is an event of its own)."""
+    deadline = time.time() + timeout_s
+    while time.time() < deadline:
+        if any(name in option for option in dropdown_options(page, elem_id)):
+            return True
+        page.wait_for_timeout(500)
+    return False
+
+
 def start_run_in_browser(page, data: Path, model: Path, *, max_steps: int, name: str) -> None:
     """On the Train tab: a LoRA DPO run on a data file, as a user fills the form, then Start."""
     page.click("#train-data-kind label:has-text('File')")

@@ -4,12 +4,11 @@ tab shows labels as the annotator saw them, and empty-default number boxes are e
 import time
 
 import pytest
-from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from alignstudio.core.store import Store
 from alignstudio.training.run_folder import RunFolder
 from alignstudio.training.spec import RunSpec
-from servers import ROOT, browser_page, running_app, start_run_in_browser
+from servers import ROOT, browser_page, dropdown_options, offered, running_app, start_run_in_browser
 
 pytestmark = pytest.mark.browser
 
@@ -31,32 +30,6 @@ def _wait_text(page, elem_id: str, needle: str, timeout: int = 60_000) -> None:
 
 def _tab(page, name: str) -> None:
     page.click(f"button[role='tab']:has-text('{name}')")
-
-
-def _options(page, elem_id: str) -> list[str]:
-    """The options a dropdown offers, as a person sees them when opening it; none when it does not open in time
-    (a click while the tab's refresh re-renders the list can miss it: `_offered` asks again). The list opens on
-    focus, so the input is left unfocused: a second look opens it again."""
-    page.click(f"#{elem_id} input")
-    try:
-        page.wait_for_selector(f"#{elem_id} ul li", timeout=10_000)
-        return page.eval_on_selector_all(f"#{elem_id} ul li",  # an option's text, without the tick mark
-                                         "items => items.map(i => i.innerText.trim().split('\\n').pop())")
-    except PlaywrightTimeout:
-        return []
-    finally:
-        page.keyboard.press("Escape")
-        page.evaluate("document.activeElement?.blur()")
-
-
-def _offered(page, elem_id: str, name: str, timeout_s: float = 20.0) -> bool:
-    """Whether the dropdown offers `name` within the timeout (the tab's refresh is an event of its own)."""
-    deadline = time.time() + timeout_s
-    while time.time() < deadline:
-        if any(name in option for option in _options(page, elem_id)):
-            return True
-        page.wait_for_timeout(500)
-    return False
 
 
 def _disabled(page, elem_id: str) -> bool:
@@ -82,7 +55,7 @@ def test_reload_during_a_run_restores_its_live_plots_and_only_cancel_applies(tmp
         assert page.input_value("#train-run input") == "long-run"
         assert "Choose a run" not in _text(page, "train-status")
         page.wait_for_function(DRAWN_LOSS, timeout=60_000)
-        assert "long-run" in _options(page, "train-run")
+        assert "long-run" in dropdown_options(page, "train-run")
         assert not _disabled(page, "train-cancel") and _disabled(page, "train-resume")
         assert _disabled(page, "train-merge") and _disabled(page, "train-eval")
 
@@ -100,7 +73,7 @@ def test_a_model_trained_after_start_shows_up_and_data_shows_what_the_annotator_
         _tab(page, "Evaluate")
         page.wait_for_selector("#eval-model", state="visible")
         assert page.input_value("#eval-seed textarea, #eval-seed input") == ""
-        assert not any("trained-after-start" in o for o in _options(page, "eval-model"))
+        assert not any("trained-after-start" in o for o in dropdown_options(page, "eval-model"))
 
         # while the app runs, a training run registers a model version, and labels arrive
         store = Store(workspace / "store.sqlite")
@@ -120,12 +93,12 @@ def test_a_model_trained_after_start_shows_up_and_data_shows_what_the_annotator_
         _tab(page, "Data")
         _wait_text(page, "data-table", "right is better")
         _tab(page, "Evaluate")
-        assert _offered(page, "eval-model", "trained-after-start"), "Evaluate"
+        assert offered(page, "eval-model", "trained-after-start"), "Evaluate"
         for tab, dropdown in (("Arena", "arena-model-x"), ("Feedback", "feedback-model-a"), ("Label", "label-model-a")):
             _tab(page, tab)
             if tab != "Arena":  # the model lists sit in the tab's closed "Sampling settings"
                 page.locator(".label-wrap:visible", has_text="Sampling settings").first.click()
-            assert _offered(page, dropdown, "trained-after-start"), tab
+            assert offered(page, dropdown, "trained-after-start"), tab
         # and a reload offers it too, chosen as the model to evaluate
         page.reload()
         _tab(page, "Evaluate")

@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from alignstudio.core.store import Store
-from servers import ROOT, browser_page, running_app
+from servers import ROOT, browser_page, dropdown_options, offered, running_app
 
 pytestmark = pytest.mark.browser
 
@@ -107,6 +107,8 @@ def test_a_prompt_set_picked_while_the_tab_refreshes_its_lists_stays_picked(tmp_
         _open_with_a_pair(page, url, "erin")
         page.click("button[role='tab']:has-text('Data')")
         page.wait_for_timeout(1000)
+        # a set added since the page loaded: only the held refresh can bring it into the list
+        (workspace / "prompt_sets" / "shapes.jsonl").write_text(json.dumps({"prompt": "Name a shape."}) + "\n")
         held, holding = [], [True]
         # the refresh that opening the tab starts is held in the browser until the set has been picked: a
         # server slow to answer, made certain
@@ -122,8 +124,9 @@ def test_a_prompt_set_picked_while_the_tab_refreshes_its_lists_stays_picked(tmp_
         page.click("#label-prompt-set ul li:has-text('colours')")
         page.wait_for_function("(document.querySelector('#label-prompt')?.innerText || '').includes('Name colour')",
                                timeout=60_000)
+        assert "shapes" not in dropdown_options(page, "label-prompt-set")
         for route in held:
             route.continue_()
-        page.wait_for_timeout(2000)  # the held refresh is answered
+        assert offered(page, "label-prompt-set", "shapes"), "the held refresh was never answered"
         assert page.input_value("#label-prompt-set input") == "colours"
         assert "Name colour" in _text(page, "label-prompt")

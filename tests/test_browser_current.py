@@ -1,8 +1,6 @@
 """A real browser: lists are current without a restart, a reload during a run restores its live view, the Data
 tab shows labels as the annotator saw them, and empty-default number boxes are empty."""
 
-import time
-
 import pytest
 
 from alignstudio.core.store import Store

@@ -27,12 +27,15 @@ def _model(folder, attention: str, pack: bool):
     return model
 
 
-def dpo_batch(prompts=(5, 3, 8), chosen=(4, 9, 2), rejected=(7, 3, 6), seed=0):
-    """TRL's DPO layout: [prompt + chosen rows; prompt + rejected rows], right-padded, labels on completions."""
+def dpo_batch(prompts=(5, 3, 8), chosen=(4, 9, 2), rejected=(7, 3, 6), seed=0, system=0):
+    """TRL's DPO layout: [prompt + chosen rows; prompt + rejected rows], right-padded, labels on completions.
+    `system`: that many first prompt tokens are the same in every row (a chat template's system prompt)."""
     generator = torch.Generator().manual_seed(seed)
     rows, labels = [], []
     parts = [(p, c) for p, c in zip(prompts, chosen)] + [(p, r) for p, r in zip(prompts, rejected)]
     prompt_ids = [torch.randint(10, 1000, (p,), generator=generator) for p in prompts]
+    common = torch.randint(10, 1000, (system,), generator=generator)
+    prompt_ids = [torch.cat([common, ids[system:]]) for ids in prompt_ids]
     for i, (p, n) in enumerate(parts):
         completion = torch.randint(10, 1000, (n,), generator=generator)
         rows.append(torch.cat([prompt_ids[i % len(prompts)], completion]))
@@ -67,13 +70,37 @@ def test_segments_pack_into_rows_without_padding_between_them():
     assert packed.input_ids.numel() < ids.numel()
 
 
+def test_a_prefix_common_to_every_row_is_computed_once_outside_the_rows():
+    ids, mask, _ = dpo_batch(prompts=(12, 10, 15), system=9)
+    packed = packing.pack(ids, mask, pad_id=0)
+    assert packed.prefix.tolist() == ids[0, :9].tolist()
+    rows, width = packed.input_ids.shape
+    assert (packed.index[:, :9] == rows * width + torch.arange(9)).all()  # every row reads the prefix's outputs
+    assert int((packed.index.unique() >= 0).sum()) == 9 + int(mask.sum()) - 6 * 9 - (3 + 1 + 6)
+    assert packed.allowed.shape == (rows, 1, width, 9 + width) and packed.allowed[..., :9].all()
+    assert packed.position_ids[packed.input_ids != 0].min() == 9  # the rows' own tokens start after it
+    for unshared in (packing.pack(ids, mask, pad_id=0, share_prefix=False),  # e.g. under checkpointing
+                     packing.pack(*dpo_batch(prompts=(12, 10, 15), system=3)[:2], pad_id=0)):  # too short to pay
+        assert unshared.prefix is None and unshared.allowed.shape[-1] == unshared.input_ids.shape[1]
+
+
+def test_segments_are_dealt_into_the_rows_that_compute_the_fewest_wasted_positions():
+    def loads(sizes):
+        return sorted(sum(sizes[s] for s in row) for row in packing._rows(sizes))
+
+    assert loads([250, 200, 150, 100]) == [350, 350]  # 700 positions; rows of up to 256 computed 3 x 250
+    assert loads([300, 20, 20, 20]) == [360]  # a second row would be 300 wide for 60 tokens
+    assert loads([100] * 8) == [100] * 8  # no count wastes a position: the narrowest rows, the least attention
+    assert sorted(s for row in packing._rows([5, 9, 1, 7]) for s in row) == [0, 1, 2, 3]
+
+
 @pytest.mark.parametrize("attention", ["sdpa", "eager"])
-@pytest.mark.parametrize("rows", ["pairs", "completions-start-alike", "odd"])
+@pytest.mark.parametrize("rows", ["pairs", "completions-start-alike", "odd", "system-prompt", "odd-system-prompt"])
 def test_packed_forward_equals_the_padded_batch(tiny, attention, rows):
-    ids, mask, labels = dpo_batch()
+    ids, mask, labels = dpo_batch(prompts=(12, 10, 15), system=9) if "system" in rows else dpo_batch()
     if rows == "completions-start-alike":  # the pair shares its prompt and 2 completion tokens
         ids[3, 5:7] = labels[3, 5:7] = ids[0, 5:7]
-    if rows == "odd":  # not pairs (a KTO-like batch): rows are packed without sharing
+    if rows.startswith("odd"):  # not pairs (a KTO-like batch): rows are packed without sharing
         ids, mask, labels = ids[:5], mask[:5], labels[:5]
     results, widths = [], []
     for pack in (False, True):
@@ -118,11 +145,13 @@ def test_a_training_run_packs_and_learns_as_the_padded_run(tmp_path, tiny, monke
             monkeypatch.setattr(packing, "PACKABLE", frozenset())
         _, trainer = _alignstudio_trainer(tmp_path / str(pack), tiny, data, precision="fp32")
         base = trainer.accelerator.unwrap_model(trainer.model).get_base_model()
-        base.model.register_forward_pre_hook(
-            lambda m, a, kw: packed_calls.append((pack, kw.get("position_ids") is not None)), with_kwargs=True)
+        base.model.register_forward_pre_hook(  # packed rows come with position ids, the shared prefix alone
+            lambda m, a, kw: packed_calls.append(  # (the chat template's system prompt) with a cache to fill
+                (pack, "rows" if kw.get("position_ids") is not None else "prefix" if kw.get("use_cache")
+                 else "padded")), with_kwargs=True)
         trainer.train()
         losses.append([row["loss"] for row in trainer.state.log_history if "loss" in row])
-    assert set(packed_calls) == {(True, True), (False, False)}
+    assert set(packed_calls) == {(True, "rows"), (True, "prefix"), (False, "padded")}
     assert len(losses[0]) == 4 and losses[0][-1] < losses[0][0]
     for packed_loss, padded_loss in zip(*losses):
         assert abs(packed_loss - padded_loss) < 1e-4, losses

@@ -126,7 +126,8 @@ def install(model, outputs: tuple[str, ...] = ("log_probs",), temperature: float
         targets = labels[:, 1:] if shift_labels is None else shift_labels
         mask = targets != -100
         # pad tokens of packed rows attend only to themselves and are never read: any id will do
-        packed = packing.pack(kwargs["input_ids"], kwargs.get("attention_mask"), pad_id=0) \
+        packed = packing.pack(kwargs["input_ids"], kwargs.get("attention_mask"), pad_id=0,
+                              share_prefix=not (self.training and self.is_gradient_checkpointing)) \
             if pack and not args and packing.can_pack(self, kwargs) else None
         if packed is not None:
             index = (packed.index[:, :-1] if shift_labels is None else packed.index)[mask]

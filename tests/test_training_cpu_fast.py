@@ -112,7 +112,7 @@ def test_default_bf16_run_follows_plain_fp32_trl(tmp_path, tiny, pairs_file):
     from alignstudio.core.models import load_tokenizer
 
     spec, ours = _alignstudio_trainer(tmp_path / "a", tiny, pairs_file, precision="bf16")
-    assert ours.args.bf16 and ours.args.precompute_ref_log_probs
+    assert ours.args.bf16 and ours.args.precompute_ref_log_probs and ours.args.precompute_ref_batch_size == 16
     base = ours.accelerator.unwrap_model(ours.model).get_base_model()
     assert base.config._attn_implementation == "eager"
     assert next(base.parameters()).dtype == torch.bfloat16

@@ -139,6 +139,11 @@ def run_callbacks(spec: RunSpec, heldout: bool, *callbacks) -> list:
     return list(callbacks)
 
 
+REFERENCE_BATCH_CPU = 16  # pairs per batch of the precomputed reference pass on a CPU: forward only, and its packed
+# rows (packing.py) waste fewer positions and share the system prompt wider than at the training batch size
+# (measured on the bench's 128 pairs: 74 s against 83 s, means of 3 alternated runs each; the same log-probs)
+
+
 def make_config(spec: RunSpec, run: RunFolder, schedule: Schedule | None = None, heldout: bool = False):
     """The TRL config for the spec's method. Built before the model is loaded, so that under DeepSpeed
     ZeRO-3 `from_pretrained` already loads the weights sharded. `schedule` holds the values chosen from the
@@ -153,6 +158,8 @@ def make_config(spec: RunSpec, run: RunFolder, schedule: Schedule | None = None,
     # TRL caches precomputed reference log-probs next to the dataset; ours is in memory, so each process would
     # look for the main process's cache file in its own temporary folder: several processes compute per step
     precompute = spec.precompute_ref_log_probs and world_size() == 1
+    reference = dict(precompute_ref_log_probs=precompute,
+                     precompute_ref_batch_size=None if cuda else max(REFERENCE_BATCH_CPU, schedule.batch_size))
     common = dict(
         output_dir=str(run.checkpoints_dir), per_device_train_batch_size=schedule.batch_size,
         gradient_accumulation_steps=spec.grad_accum, learning_rate=schedule.learning_rate,
@@ -168,13 +175,13 @@ def make_config(spec: RunSpec, run: RunFolder, schedule: Schedule | None = None,
 
         return DPOConfig(beta=spec.beta, loss_type=list(spec.loss_type), loss_weights=spec.loss_weights,
                          label_smoothing=spec.label_smoothing,
-                         precompute_ref_log_probs=precompute, **common)
+                         **reference, **common)
     if spec.method == "kto":
         from trl import KTOConfig
 
         return KTOConfig(beta=spec.beta, loss_type=spec.loss_type[0], desirable_weight=spec.desirable_weight,
                          undesirable_weight=spec.undesirable_weight,
-                         precompute_ref_log_probs=precompute, **common)
+                         **reference, **common)
     if spec.method == "orpo":
         from trl.experimental.orpo import ORPOConfig
 

@@ -6,15 +6,16 @@ copy of a prompt (bench/bench_training.py). In a causal decoder the hidden state
 the tokens up to it, so rows i and i + n/2 (a pair) share their hidden states over their common prefix (the
 prompt, often more). Here each pair becomes one segment: the chosen row whole, then the rejected row's tokens
 after the common prefix, with their own position ids and a mask that lets them see the prefix but not the
-chosen tail; segments are packed into rows (`_rows`) under a block mask. The per-position
-results are gathered back into the batch's layout, so the loss and its gradients are those of the padded batch
+chosen tail; segments are packed into rows (`_rows`) under a block mask. The per-position results are
+gathered back into the batch's layout, so the loss and its gradients are those of the padded batch
 (tests/test_training_packing.py checks both).
 
-A prefix common to every row of the batch (the chat template's system prompt and the user turn's header:
-24 tokens of SmolLM2's template, 9-12% of the bench's tokens) is computed once more cheaply still: one
-forward of the prefix alone, whose keys and values every packed row attends to as a cache (`Packed.prefix`),
-so the segments start after it and more of them fit a row. Gradients flow into the prefix from every row, so
-they are the padded batch's as before. Not under activation checkpointing, which drops a layer's cache.
+A prefix common to every row of the batch (the chat template's system prompt and the user turn's header: 24
+tokens of SmolLM2's template, 9.5% of the bench's token positions in batches of 4 pairs) is computed once:
+one forward of the prefix alone, whose keys and values every packed row attends to as a cache
+(`Packed.prefix`), so the segments start after it and more of them fit a row. Gradients flow into the prefix
+from every row, so they are the padded batch's as before. Not under activation checkpointing, which drops a
+layer's cache.
 
 TRL 1.16's own `padding_free` is disabled ("temporarily unavailable after a refactor") and never shared the
 prompt, hence this. It is used only for decoders whose attention takes a custom 4D mask and position ids as

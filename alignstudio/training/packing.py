@@ -32,14 +32,14 @@ PACKABLE = frozenset({"llama", "mistral", "qwen2", "qwen3"})
 WIDTH_COST = 2000  # a row's positions cost (1 + width / WIDTH_COST) each: attention grows with the width (by
 # FLOPs a position's attention costs width / 3,070 of its linear layers in SmolLM2; attention runs at a lower rate)
 PREFIX_MIN_SAVED = 16  # share the batch's common prefix once it saves this many token positions: below that the
-# prefix's own forward (one more pass through every layer, on a few tokens) costs about what it saves
+# saving is small against the prefix's own forward (one more pass through every layer, on a few tokens); not tuned
 
 
 @dataclass
 class Packed:
     input_ids: torch.Tensor      # [rows, width]
     position_ids: torch.Tensor   # [rows, width]
-    allowed: torch.Tensor        # [rows, 1, width, width] bool: query may attend key
+    allowed: torch.Tensor        # [rows, 1, width, prefix + width] bool: query may attend key
     index: torch.Tensor          # [batch rows, batch width]: flat packed position of each batch position (-1: pad);
     # positions of the shared prefix read its own outputs, flat after the rows' (rows * width + position)
     prefix: torch.Tensor | None = None  # [prefix tokens]: every row's common first tokens, computed once

@@ -68,19 +68,20 @@ def _lengths(ids: torch.Tensor, mask: torch.Tensor | None) -> list[int] | None:
     return lengths.tolist()
 
 
+def _agreed(rows: torch.Tensor) -> int:
+    """How many first columns all rows of `rows` [k, n] agree on."""
+    differs = (rows != rows[:1]).any(0).nonzero()
+    return int(differs[0]) if differs.numel() else rows.shape[1]
+
+
 def _common_prefix(a: torch.Tensor, b: torch.Tensor) -> int:
     n = min(a.numel(), b.numel())
-    differs = (a[:n] != b[:n]).nonzero()
-    return int(differs[0]) if differs.numel() else n
+    return _agreed(torch.stack([a[:n], b[:n]]))
 
 
 def _batch_prefix(ids: torch.Tensor, lengths: list[int]) -> int:
     """How many first tokens every row shares, leaving each row at least one token of its own."""
-    limit = min(lengths) - 1
-    if limit <= 0:
-        return 0
-    differs = (ids[:, :limit] != ids[:1, :limit]).any(0).nonzero()
-    return int(differs[0]) if differs.numel() else limit
+    return _agreed(ids[:, :max(min(lengths) - 1, 0)])
 
 
 def _rows(sizes: list[int]) -> list[list[int]]:
@@ -89,7 +90,7 @@ def _rows(sizes: list[int]) -> list[list[int]]:
     the count whose positions cost least (`WIDTH_COST`). On the bench's batches of 4 pairs that computes 4% more
     positions than the segments hold, where rows of at most 256 tokens filled first-fit computed 20% more."""
     order = sorted(range(len(sizes)), key=lambda s: -sizes[s])
-    best, best_cost = None, None
+    best, best_cost = None, float("inf")
     for count in range(1, len(sizes) + 1):
         rows, loads = [[] for _ in range(count)], [0] * count
         for seg in order:
@@ -98,7 +99,7 @@ def _rows(sizes: list[int]) -> list[list[int]]:
             loads[emptiest] += sizes[seg]
         width = max(loads)
         cost = count * width * (1 + width / WIDTH_COST)
-        if best_cost is None or cost < best_cost:
+        if cost < best_cost:
             best, best_cost = [row for row in rows if row], cost
     return best
 
@@ -123,8 +124,9 @@ def pack(ids: torch.Tensor, mask: torch.Tensor | None, pad_id: int, share_prefix
         other = row + half
         shared = _common_prefix(ids[row, :lengths[row]], ids[other, :lengths[other]])
         segments.append(((row, prefix, lengths[row]), (other, shared, lengths[other])))
-    bins = _rows([sum(end - start for _, start, end in seg) for seg in segments])
-    width = max(sum(end - start for seg in members for _, start, end in segments[seg]) for members in bins)
+    sizes = [sum(end - start for _, start, end in seg) for seg in segments]
+    bins = _rows(sizes)
+    width = max(sum(sizes[seg] for seg in members) for members in bins)
     packed_ids = torch.full((len(bins), width), pad_id, dtype=ids.dtype)
     position = torch.zeros((len(bins), width), dtype=torch.long)
     # per packed token: its segment (pads: their own), its branch (0 chosen / 1 rejected tail), the segment's

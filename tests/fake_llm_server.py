@@ -30,6 +30,12 @@ def verdict_json(verdict: str, rationale: str = "fake judge") -> str:
     return json.dumps({"rationale": rationale, "verdict": verdict})
 
 
+def same_answer(text: str = "The answer is 42.") -> Callable[[dict], str]:
+    """A responder that always gives the same text, whatever the model, temperature or prompt (two listed models
+    that answer alike: every pair the sampler sees is near-identical)."""
+    return lambda body: text
+
+
 def prefers_longer(body: dict) -> str:
     a, b = fenced_responses(body)
     return verdict_json("A" if len(a) > len(b) else "B" if len(b) > len(a) else "tie", "longer is better")

@@ -8,14 +8,17 @@ people before it is trusted; what a report holds) stay in `evaluation` and `judg
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
+from ...core import access
 from ...core.errors import UserError
 from ...core.store import Store
 from ...core.workspace import Workspace
+from .. import remote_budget
 from ..judges import Judge
 from ..judges.agreement import agreement_table
 from ..judges.bulk import BulkResult, judge_store
@@ -33,6 +36,19 @@ class EvaluationService:
     generators: GeneratorPool
     prompt_sets: PromptSets
     default_model: str
+    # set by `cancel`: the running evaluation or bulk judging sends no more requests (remote_budget)
+    _cancel: threading.Event = field(default_factory=threading.Event, repr=False)
+
+    def cancel(self) -> str:
+        """Stop the running evaluation or bulk judging: no request goes out after this (admins)."""
+        access.require_admin("cancelling a job")
+        self._cancel.set()
+        return "Cancelling: no more requests are sent; what was judged so far is kept."
+
+    def _job(self):
+        """A bulk job's context: cancellable (a new job clears an old cancel) and patient over budget."""
+        self._cancel = threading.Event()
+        return remote_budget.cancellable(self._cancel)
 
     def judge(self, config: JudgeConfig) -> Judge:
         return build_judge(config, store=self.store, generators=self.generators, default_model=self.default_model)
@@ -43,9 +59,10 @@ class EvaluationService:
         if not model or not baseline:
             raise UserError("choose a model and a baseline")
         prompts = self.prompt_sets.load(prompt_set)
-        return evaluate_and_save(self.workspace, self.store, self.generators, prompts, model, baseline,
-                                 self.judge(judge), settings=settings, force_judge=judge.force,
-                                 prompts_source=f"prompt set {prompt_set}", progress=progress)
+        with self._job(), remote_budget.patient():
+            return evaluate_and_save(self.workspace, self.store, self.generators, prompts, model, baseline,
+                                     self.judge(judge), settings=settings, force_judge=judge.force,
+                                     prompts_source=f"prompt set {prompt_set}", progress=progress)
 
     def report_names(self) -> list[str]:
         """Saved reports, newest first."""
@@ -67,7 +84,8 @@ class EvaluationService:
                     limit: int | None = None, progress=None) -> tuple[BulkResult, str]:
         """Judge the store's pairs in `scope`, each verdict stored as a judge:NAME label; (result, judge name)."""
         built = self.judge(config)
-        result = judge_store(self.store, built, cache=JudgeCache.for_workspace(self.workspace), scope=scope,
-                             min_kappa=min_kappa, limit=limit, concurrency=config.concurrency, progress=progress,
-                             force=config.force)
+        with self._job():  # judge_store itself waits over budget
+            result = judge_store(self.store, built, cache=JudgeCache.for_workspace(self.workspace), scope=scope,
+                                 min_kappa=min_kappa, limit=limit, concurrency=config.concurrency,
+                                 progress=progress, force=config.force, cancel=self._cancel)
         return result, built.source

@@ -11,6 +11,7 @@ measure it first by judging pairs humans already labeled (scope "human"), which 
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from ...core.conversation import as_messages, text_of
 from ...core.errors import UserError
 from ...core.formats import read_records
 from ...core.store import PairRecord, Store
+from .. import remote_budget
 from . import Judge
 from .agreement import Agreement, judge_vs_humans
 from .protocol import JudgeCache, JudgeRun, PairItem, PairJudgment, ProgressFn, RunSummary, judge_pairs
@@ -104,10 +106,21 @@ def store_verdict(store: Store, judge: Judge, judgment: PairJudgment) -> str | N
 
 def judge_store(store: Store, judge: Judge, *, cache: JudgeCache | None = None, scope: str = "unlabeled",
                 min_kappa: float | None = None, limit: int | None = None, concurrency: int = 4,
-                progress: ProgressFn | None = None, injection_guard: bool = True, force: bool = False) -> BulkResult:
+                progress: ProgressFn | None = None, injection_guard: bool = True, force: bool = False,
+                cancel: threading.Event | None = None) -> BulkResult:
     """Judge the store's pairs in `scope` and record each verdict as a judge:NAME preference event. Before it
     labels anything but the human-labeled pairs (scope "human" is itself a measurement), the judge is measured
-    against held-out human labels and refused at chance unless `force` (`trust.vet_judge`)."""
+    against held-out human labels and refused at chance unless `force` (`trust.vet_judge`).
+
+    Setting `cancel` stops it: no request is sent after that (remote_budget.Cancelled is raised; the verdicts
+    recorded so far stay). Over its request budget it waits for the window rather than failing."""
+    with remote_budget.cancellable(cancel or threading.Event()), remote_budget.patient():
+        return _judge_store(store, judge, cache=cache, scope=scope, min_kappa=min_kappa, limit=limit,
+                            concurrency=concurrency, progress=progress, injection_guard=injection_guard, force=force)
+
+
+def _judge_store(store: Store, judge: Judge, *, cache, scope, min_kappa, limit, concurrency, progress,
+                 injection_guard, force) -> BulkResult:
     gate = check_gate(store, judge.source, min_kappa) if scope != "human" else None
     trust = vet_judge(judge, store, force=force, cache=cache) if scope != "human" else None
     pairs = pairs_to_judge(store, judge.source, scope, limit)

@@ -4,9 +4,11 @@ picked in the browser by name, and generators named `NAME:MODEL` (services/sampl
 Only these endpoints, the SDKs' own ones and ALIGNSTUDIO_JUDGE_BASE_URL get keys from the server's environment
 (each names the variable its key is in); a URL typed in the browser gets only the key typed with it
 (typed_urls.py). The file is JSON: {"NAME": {"base_url": "http://gpu-box:8000/v1", "kind": "openai",
-"key_env": "VLLM_API_KEY", "models": ["llama-3-8b-sft"]}, ...}; kind is openai (any OpenAI-compatible server)
-or anthropic, key_env is optional (no key: the server needs none), models is optional (the models the app's
-lists offer as NAME:MODEL). It knows nothing about judges or generators themselves.
+"key_env": "VLLM_API_KEY", "models": ["llama-3-8b-sft"], "requests_per_minute": 120}, ...}; kind is openai (any
+OpenAI-compatible server) or anthropic, key_env is optional (no key: the server needs none), models is optional
+(the models the app's lists offer as NAME:MODEL), requests_per_minute is optional (each user's budget of
+requests to it per minute, services/remote_budget.py; default 60). It knows nothing about judges or generators
+themselves.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _ENV = re.compile(r"^[A-Z_][A-Z0-9_]*$")
 _MODEL = re.compile(r"^[^\s\x00-\x1f\x7f]{1,200}$")  # what a server calls a model: no spaces or controls
 MAX_MODELS = 100
+MAX_RPM = 100_000
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,7 @@ class Endpoint:
     kind: str = "openai"
     key_env: str | None = None
     models: tuple[str, ...] = ()  # offered in the app's model lists as NAME:MODEL
+    requests_per_minute: int | None = None  # per user; None: remote_budget.DEFAULT_RPM
 
 
 _configured: dict[str, Endpoint] = {}
@@ -51,7 +55,7 @@ def parse_endpoints(text: str, where: str) -> dict[str, Endpoint]:
             raise UserError(f"{where}: endpoint {name!r} needs a plain name and an object")
         if name.lower() in KINDS:  # `openai:MODEL` must always mean the SDK's own endpoint
             raise UserError(f"{where}: endpoint names {' and '.join(KINDS)} are reserved for the SDKs' own endpoints")
-        unknown = set(entry) - {"base_url", "kind", "key_env", "models"}
+        unknown = set(entry) - {"base_url", "kind", "key_env", "models", "requests_per_minute"}
         if unknown:
             raise UserError(f"{where}: endpoint {name!r} has unknown fields {sorted(unknown)}")
         url, kind, key_env = entry.get("base_url", ""), entry.get("kind", "openai"), entry.get("key_env")
@@ -62,7 +66,11 @@ def parse_endpoints(text: str, where: str) -> dict[str, Endpoint]:
         if key_env is not None and not (isinstance(key_env, str) and _ENV.match(key_env)):
             raise UserError(f"{where}: endpoint {name!r}: key_env must name an environment variable")
         models = _models(entry.get("models", []), f"{where}: endpoint {name!r}")
-        endpoints[name] = Endpoint(name, str(url).strip(), kind, key_env, models)
+        rpm = entry.get("requests_per_minute")
+        if rpm is not None and not (type(rpm) is int and 1 <= rpm <= MAX_RPM):
+            raise UserError(f"{where}: endpoint {name!r}: requests_per_minute must be a whole number from 1 to "
+                            f"{MAX_RPM:,}")
+        endpoints[name] = Endpoint(name, str(url).strip(), kind, key_env, models, rpm)
     return endpoints
 
 

@@ -18,6 +18,7 @@ It knows the store only through pair ids it is given.
 
 from __future__ import annotations
 
+import contextvars
 import hashlib
 import json
 import sqlite3
@@ -355,7 +356,8 @@ def _run_threaded(judge: Judge, pending: list, inputs: dict, finish: Callable, c
             while queue or running:
                 while queue and len(running) < concurrency:  # bounded: never more in flight than workers
                     call = queue.pop(0)
-                    running[pool.submit(call_one, call)] = call
+                    # in the caller's context: its request budget and its job's cancellation (remote_budget)
+                    running[pool.submit(contextvars.copy_context().run, call_one, call)] = call
                 done, _ = wait(running, return_when=FIRST_COMPLETED)
                 for future in done:
                     call = running.pop(future)

@@ -19,6 +19,7 @@ import re
 from typing import Sequence
 
 from ...core.errors import UserError
+from .. import remote_budget
 from . import Judge, JudgeError, JudgeInput, Usage, Verdict
 from .prompt import parse_verdict, render
 
@@ -97,6 +98,7 @@ class OpenAIJudge(Judge):
         extra: dict = {"max_completion_tokens" if self.official else "max_tokens": self.max_tokens}
         if self.json_mode:
             extra["response_format"] = {"type": "json_object"}
+        remote_budget.take(self.kind, self.base_url)  # cancelled or over budget: nothing is sent
         try:
             response = self._client.chat.completions.create(model=self.model, messages=messages, temperature=0,
                                                             **extra)
@@ -136,6 +138,7 @@ class AnthropicJudge(Judge):
         import anthropic
 
         system, user = render(item.messages, item.response_a, item.response_b, self.criteria, answer="json")
+        remote_budget.take(self.kind, self.base_url)
         try:
             # this SDK's messages.create takes no sampling parameters (temperature, top_p): the model's defaults apply
             message = self._client.messages.create(model=self.model, max_tokens=self.max_tokens,

@@ -6,6 +6,12 @@ none is ready, it aims for one more, up to three times `depth`; whatever is miss
 decode (`sampler.sample_pairs` / `sample_singles`, up to BATCH prompts). Annotators share a queue: `Queue.get` hands each sample to
 exactly one of them. A new configuration gets a new queue; the least recently used ones are stopped, and their
 samples never shown.
+
+Every loop is bounded, since a remote model costs a request per answer: after FAILED_BATCHES batches in a row
+that produced nothing (every attempt near-identical or empty; a pause of BACKOFF_S, doubling, after each) the feed
+stops and `get` raises one UserError that says what happened and how often. It samples only while someone may
+want what it makes: not after IDLE_S without a `get`, unless someone is waiting. Its remote requests count
+against the budget of whoever last asked it for a sample (services/remote_budget.py).
 """
 
 from __future__ import annotations
@@ -14,18 +20,24 @@ import logging
 import queue
 import random
 import threading
+import time
 from collections import OrderedDict
 from dataclasses import dataclass, replace
 
+from ...core import access
 from ...core.errors import UserError
 from ...core.formats import PromptItem
+from .. import remote_budget
 from .generators import GeneratorPool
-from .sampler import SampledPair, SampledResponse, sample_pairs, sample_singles
+from .sampler import Discarded, SampledPair, SampledResponse, sample_pairs, sample_singles
 from .settings import SamplingSettings
 
 log = logging.getLogger(__name__)
 MODES = ("pair", "single")
 BATCH = 4  # most samples one decode prepares at once
+FAILED_BATCHES = 2  # batches in a row without a usable sample before the feed gives up
+BACKOFF_S = 1.0     # pause after a batch that produced nothing (doubles each time)
+IDLE_S = 120.0      # no get() for this long and nobody waiting: pause sampling until the next get()
 
 
 @dataclass(frozen=True)
@@ -53,6 +65,12 @@ class Feed:
         self.most = max(3 * depth, 1)
         self.error: str | None = None
         self.skipped = 0          # prompts dropped because every attempt was near-identical or empty
+        self.discarded = Discarded()  # attempts thrown away since the last usable sample
+        self.waiting = 0          # get() calls waiting now
+        self.last_get = time.monotonic()  # made for a caller who will ask for it at once
+        self._payer = remote_budget.user()  # whose request budget the remote calls use (the latest caller)
+        self._wake = threading.Event()
+        self._count_lock = threading.Lock()
         self._stop = threading.Event()
         self._rng = random.Random(config.settings.seed)
         self._thread = threading.Thread(target=self._run, name=f"prefetch-{config.mode}", daemon=True)
@@ -65,21 +83,43 @@ class Feed:
             yield from order
 
     def _sample(self, items: list[PromptItem], settings: SamplingSettings, gen_a, gen_b) -> list:
-        if self.config.mode == "single":
-            return sample_singles([item.messages for item in items], settings, gen_a,
-                                  prompt_set=self.config.prompt_set)
-        return sample_pairs([item.messages for item in items], settings, gen_a, gen_b,
-                            prompt_set=self.config.prompt_set)
+        with remote_budget.charged_to(self._payer):
+            if self.config.mode == "single":
+                return sample_singles([item.messages for item in items], settings, gen_a,
+                                      prompt_set=self.config.prompt_set, discarded=self.discarded)
+            return sample_pairs([item.messages for item in items], settings, gen_a, gen_b,
+                                prompt_set=self.config.prompt_set, discarded=self.discarded)
+
+    def _wanted(self) -> bool:
+        """Sample now? Only below the target, and only while someone waits or asked recently."""
+        if self.queue.qsize() >= self.target:
+            return False
+        return self.waiting > 0 or time.monotonic() - self.last_get < IDLE_S
+
+    def _gave_up(self) -> str:
+        """The one message for a feed whose attempts all came back unusable."""
+        d, settings = self.discarded, self.config.settings
+        two = self.config.model_b and self.config.model_b != self.config.model_a
+        who = "the two models" if two else "the model"
+        parts = []
+        if d.similar:
+            parts.append(f"near-identical answers {d.similar} times (similarity up to {d.highest:.2f}, above "
+                         f"the threshold {settings.similarity_threshold:g})")
+        if d.empty:
+            parts.append(f"an empty answer {d.empty} times")
+        return (f"{who} gave {' and '.join(parts) or 'no usable answer'} in {d.total} attempts; sampling stopped. "
+                "Try other temperatures or models.")
 
     def _run(self) -> None:
         try:
             gen_a = self.pool.get(self.config.model_a)
             gen_b = self.pool.get(self.config.model_b) if self.config.model_b else None
             base = self.config.settings
-            order, count = self._order(), 0
+            order, count, failed = self._order(), 0, 0
             while True:
-                while self.queue.qsize() >= self.target and not self._stop.is_set():
-                    self._stop.wait(0.1)  # enough is ready: sample the next one only when one is taken
+                while not self._wanted() and not self._stop.is_set():
+                    self._wake.wait(0.1)  # enough is ready, or nobody asks: sample when someone does
+                    self._wake.clear()
                 if self._stop.is_set():
                     return
                 # all that is missing in one batched decode (a batch of 4 pairs costs about 1.3 pairs' time)
@@ -95,29 +135,53 @@ class Feed:
                         continue
                     sample.meta = {"prompt_id": item.id, "category": item.category}
                     self.queue.put(sample)
+                if any(sample is not None for sample in samples):
+                    failed, self.discarded = 0, Discarded()
+                    continue
+                failed += 1
+                if failed >= FAILED_BATCHES:  # a bound on what an unlucky configuration can cost
+                    self.error = self._gave_up()
+                    log.warning("prefetch stopped: %s", self.error)
+                    return
+                self._stop.wait(BACKOFF_S * 2 ** (failed - 1))
+        except UserError as exc:  # already one clear line (a remote server's error, a spent budget)
+            self.error = str(exc)
         except Exception as exc:  # surfaced to the UI by get(); the app keeps serving
             log.exception("prefetch failed")
-            self.error = f"{type(exc).__name__}: {exc}"
+            self.error = f"sampling failed: {type(exc).__name__}: {exc}"
 
     def get(self, timeout: float = 300.0):
         if self.queue.empty() and self.target < self.most:
             self.target += 1  # someone waits: labeling outpaces sampling, so keep more ready from now on
-        waited = 0.0
-        while True:
-            if self.error:
-                raise UserError(f"sampling failed: {self.error}")
-            try:
-                return self.queue.get(timeout=0.25)
-            except queue.Empty:
-                waited += 0.25
-                if waited >= timeout:
-                    raise UserError("no sample was ready in time; the model may be too slow for these settings")
+        caller = access.current()
+        if caller is not None:
+            self._payer = caller.name
+        with self._count_lock:
+            self.waiting += 1
+            self.last_get = time.monotonic()
+        self._wake.set()
+        try:
+            waited = 0.0
+            while True:
+                try:
+                    return self.queue.get_nowait() if self.error else self.queue.get(timeout=0.25)
+                except queue.Empty:
+                    if self.error:
+                        raise UserError(self.error) from None
+                    waited += 0.25
+                    if waited >= timeout:
+                        raise UserError("no sample was ready in time; the model may be too slow for these settings")
+        finally:
+            with self._count_lock:
+                self.waiting -= 1
+                self.last_get = time.monotonic()
 
     def ready(self) -> int:
         return self.queue.qsize()
 
     def stop(self) -> None:
         self._stop.set()
+        self._wake.set()
 
     def join(self, timeout: float) -> None:
         self._thread.join(timeout)

@@ -5,7 +5,8 @@ Both have the local `sampler.Generator`'s interface (`name`, `complete(conversat
 max_new_tokens, seed, min_new_tokens=0) -> list[str]`), so sampling, labeling, the arena, evaluation and chat can
 use either. Requests run from a thread pool, at most `concurrency` at once per generator (across all its
 callers); the SDKs retry (429, 5xx, connection errors) and time out; a failure after the retries is one clear
-UserError naming the generator and the server's URL. They have no tokenizer or weights: whatever needs token
+UserError naming the generator and the server's URL. Every request first passes the caller's request budget
+(services/remote_budget.py), on the caller's thread. They have no tokenizer or weights: whatever needs token
 probabilities (the local judge, perplexity) skips them. The API key goes into the SDK client only.
 
 What each protocol can honour:
@@ -21,11 +22,13 @@ It knows nothing about names (remote_names.py), the store or the UI.
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
 from ...core.errors import UserError
+from .. import remote_budget
 from ..judges import Usage, public_url, resolve_api_key
 from ..judges.remote import openai_client, sdk_error
 
@@ -75,7 +78,11 @@ class _RemoteGenerator:
 
     def _limited(self, *args) -> str:
         with self._slots:
+            remote_budget.check_cancelled()  # a cancelled job's rows still queued here are not sent
             return self._one(*args)
+
+    def _budget(self) -> None:
+        remote_budget.take(self.kind, self.base_url, self.name)
 
     def complete(self, conversations: list[list[dict]], temperatures: list[float], *, top_p: float,
                  max_new_tokens: int, seed: int | None, min_new_tokens: int = 0) -> list[str]:
@@ -86,8 +93,11 @@ class _RemoteGenerator:
         seeds = [None if seed is None else seed + i for i in range(len(conversations))]
         workers = max(1, min(self.concurrency, len(conversations)))
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="remote-gen") as pool:
-            futures = [pool.submit(self._limited, c, t, top_p, max_new_tokens, s)
-                       for c, t, s in zip(conversations, temperatures, seeds)]
+            futures = []
+            for c, t, s in zip(conversations, temperatures, seeds):
+                self._budget()  # here, as the caller: over budget, nothing more is sent (what was counted goes)
+                futures.append(pool.submit(contextvars.copy_context().run, self._limited, c, t, top_p,
+                                           max_new_tokens, s))
             return [f.result() for f in futures]
 
     def complete_many(self, conversations: list[list[dict]], temperatures: list[float], *, top_p: float,
@@ -98,6 +108,8 @@ class _RemoteGenerator:
 
 class RemoteGenerator(_RemoteGenerator):
     """OpenAI chat completions; with `base_url`, any OpenAI-compatible server."""
+
+    kind = "openai"
 
     def __init__(self, model: str, base_url: str | None = None, api_key: str | None = None, *,
                  name: str | None = None, timeout: float = TIMEOUT_S, max_retries: int = MAX_RETRIES,
@@ -129,6 +141,7 @@ class AnthropicGenerator(_RemoteGenerator):
     """Anthropic messages: the system messages go in `system`; no temperature, top_p or seed (see above)."""
 
     params_not_sent = ("temperature", "top_p", "seed")
+    kind = "anthropic"
 
     def __init__(self, model: str, api_key: str, base_url: str | None = None, *, name: str | None = None,
                  timeout: float = TIMEOUT_S, max_retries: int = MAX_RETRIES, concurrency: int = CONCURRENCY):

@@ -185,9 +185,9 @@ class SampledResponse:
 
 
 def sample_singles(prompts: list[list[dict]], settings: SamplingSettings, gen: Generator,
-                   prompt_set: str = "") -> list[SampledResponse | None]:
+                   prompt_set: str = "", discarded: "Discarded | None" = None) -> list[SampledResponse | None]:
     """One response per prompt (for thumbs up/down) at setting A's temperature, batched across prompts
-    (`complete_many`); None for a prompt whose every attempt was empty."""
+    (`complete_many`); None for a prompt whose every attempt was empty (counted in `discarded`)."""
     results: list[SampledResponse | None] = [None] * len(prompts)
     pending = list(range(len(prompts)))
     for attempt in range(settings.max_attempts):
@@ -200,6 +200,8 @@ def sample_singles(prompts: list[list[dict]], settings: SamplingSettings, gen: G
         for i, text in zip(pending, texts):
             if text:
                 results[i] = SampledResponse(prompts[i], text, gen.name, settings.params("A", gen, seed), prompt_set)
+            elif discarded is not None:
+                discarded.empty += 1
         pending = [i for i in pending if results[i] is None]
     return results
 
@@ -218,13 +220,28 @@ def _complete_many(gen, conversations, temperatures, settings: SamplingSettings,
                              max_new_tokens=settings.max_new_tokens, seed=seed)
 
 
+@dataclass
+class Discarded:
+    """Attempts `sample_pairs` threw away, by reason (the prefetch loop's bound and its message use them)."""
+
+    similar: int = 0   # both answers there, but more similar than the threshold
+    empty: int = 0     # one side (or both) came back empty
+    highest: float = 0.0  # the highest similarity among the similar ones
+
+    @property
+    def total(self) -> int:
+        return self.similar + self.empty
+
+
 def sample_pairs(prompts: list[list[dict]], settings: SamplingSettings, gen_a: Generator,
-                 gen_b: Generator | None = None, prompt_set: str = "") -> list[SampledPair | None]:
+                 gen_b: Generator | None = None, prompt_set: str = "",
+                 discarded: Discarded | None = None) -> list[SampledPair | None]:
     """`sample_pair` for many prompts at once, batched across prompts (`Generator.complete_many`); one
     result per prompt, in order (None: every attempt was near-identical or empty).
 
     Each attempt samples every prompt still without a usable pair in one bulk call per model; a seed
     (`settings.seed`, then + attempt x 1,000,003, recorded with each pair) makes the whole call reproducible.
+    `discarded`, when given, counts the attempts thrown away and why.
     """
     results: list[SampledPair | None] = [None] * len(prompts)
     pending = list(range(len(prompts)))
@@ -252,6 +269,11 @@ def sample_pairs(prompts: list[list[dict]], settings: SamplingSettings, gen_a: G
                                      dict(params_b), sim, attempt + 1, prompt_set)
             if not (text_a and text_b and sim <= settings.similarity_threshold):
                 still.append(i)
+                if discarded is not None and not (text_a and text_b):
+                    discarded.empty += 1
+                elif discarded is not None:
+                    discarded.similar += 1
+                    discarded.highest = max(discarded.highest, sim)
         pending = still
     for i in pending:
         results[i] = None

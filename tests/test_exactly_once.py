@@ -42,6 +42,47 @@ def test_concurrent_clicks_on_one_showing_store_one_label(store):
         t.join()
     assert len(store.labels()) == 1 and len(acks) == 16
     assert {ack.event_id for ack in acks} == {shown.key}
+    # every answer tells what is stored: one "Stored", fifteen "already stored", all with the stored verdict
+    # (a check-then-write race once answered "Stored: A" to one click and "Stored: B" to another)
+    stored = store.labels()[0].verdict
+    assert [ack.verdict for ack in acks] == [stored] * 16
+    assert sum(not ack.duplicate for ack in acks) == 1
+
+
+def test_concurrent_opposite_verdicts_each_acknowledge_what_is_stored(store):
+    """Two left and two right clicks on one showing, released together, round after round."""
+    labeling = LabelingService(store, feeds=None)
+    for _ in range(10):
+        shown = _shown_pair(store, labeling)
+        start, acks = threading.Barrier(4), []
+
+        def click(choice):
+            start.wait()
+            acks.append(labeling.label(shown, choice, annotator="ann"))
+
+        threads = [threading.Thread(target=click, args=(c,)) for c in ("left", "left", "right", "right")]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        stored = store.label(shown.key).verdict
+        assert [ack.verdict for ack in acks] == [stored] * 4
+        assert [ack.duplicate for ack in acks].count(False) == 1
+
+
+def test_a_label_over_the_text_limits_is_refused_and_stores_nothing(store):
+    labeling = LabelingService(store, feeds=None)
+    shown = _shown_pair(store, labeling)
+    with pytest.raises(UserError, match="the reason is 5,000 characters; the limit is 2,000"):
+        labeling.label(shown, "left", annotator="ann", rationale="x" * 5000)
+    with pytest.raises(UserError, match="the limit is 100"):
+        labeling.label(shown, "left", annotator="a" * 101)
+    with pytest.raises(UserError, match="the better answer is 20,001 characters"):
+        labeling.label_edited(shown, "left", "y" * 20_001, annotator="ann")
+    with pytest.raises(UserError, match="the prompt is 4,001 characters; the limit is 4,000"):
+        labeling.pair_for_prompt("z" * 4001, None, None)
+    assert store.labels() == [] and not labeling.is_labeled(shown)
+    assert not labeling.label(shown, "left", annotator="ann", rationale="x" * 2000).duplicate
 
 
 def test_moving_on_happens_once_per_key():

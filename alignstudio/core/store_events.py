@@ -19,6 +19,19 @@ FEEDBACK = ("up", "down")
 SIDES = ("A", "B")
 
 
+class EventId(str):
+    """A written label's id, and whether this call stored it (`new`) or found it already stored under the same
+    id (a retry, or a concurrent request with the same key that got there first), so nobody is told "stored"
+    for a label the store did not take."""
+
+    new: bool
+
+    def __new__(cls, value: str, new: bool) -> "EventId":
+        event_id = super().__new__(cls, value)
+        event_id.new = new
+        return event_id
+
+
 class LabelEvents(StoreFile):
     """The label-event writes of `Store`."""
 
@@ -33,7 +46,7 @@ class LabelEvents(StoreFile):
         rationale: str = "",
         edited_text: str | None = None,
         event_id: str | None = None,
-    ) -> str:
+    ) -> EventId:
         """Append a preference label. With `edited_text`, the annotator rewrote the winning side: the
         rewrite is stored as a human-edited generation and exported as the chosen response."""
         if verdict not in VERDICTS:
@@ -48,7 +61,7 @@ class LabelEvents(StoreFile):
         event_id = event_id or new_id()
         with self._write() as db:
             if db.execute("SELECT 1 FROM events WHERE id=?", (event_id,)).fetchone():
-                return event_id  # a retried write: already stored once
+                return EventId(event_id, new=False)  # a retried write: already stored once
             pair = db.execute("SELECT prompt_id, gen_a, gen_b FROM pairs WHERE id=?", (pair_id,)).fetchone()
             if pair is None:
                 raise UserError(f"no pair with id {pair_id}")
@@ -64,16 +77,16 @@ class LabelEvents(StoreFile):
                 (event_id, "preference", pair_id, gen_id, verdict, shown_left, annotator, source,
                  rationale, time.time()),
             )
-        return event_id
+        return EventId(event_id, new=True)
 
     def add_feedback(self, gen_id: str, verdict: str, *, annotator: str = "", source: str = "human",
-                     rationale: str = "", event_id: str | None = None) -> str:
+                     rationale: str = "", event_id: str | None = None) -> EventId:
         if verdict not in FEEDBACK:
             raise UserError(f"feedback must be 'up' or 'down', not {verdict!r}")
         event_id = event_id or new_id()
         with self._write() as db:
             if db.execute("SELECT 1 FROM events WHERE id=?", (event_id,)).fetchone():
-                return event_id
+                return EventId(event_id, new=False)
             if db.execute("SELECT 1 FROM generations WHERE id=?", (gen_id,)).fetchone() is None:
                 raise UserError(f"no generation with id {gen_id}")
             db.execute(
@@ -81,15 +94,14 @@ class LabelEvents(StoreFile):
                 " VALUES (?,?,?,?,?,?,?,?)",
                 (event_id, "feedback", gen_id, verdict, annotator, source, rationale, time.time()),
             )
-        return event_id
+        return EventId(event_id, new=True)
 
     def retract(self, event_id: str, *, annotator: str = "") -> str:
         """Cancel a label by appending a retract event (undo, or the first half of a relabel)."""
         with self._write() as db:
             row = db.execute("SELECT kind, annotator FROM events WHERE id=?", (event_id,)).fetchone()
-            if row is None or row["kind"] == "retract":
-                raise UserError(f"no label with id {event_id}")
-            access.require_owner(row["annotator"], "undo or retract")
+            access.require_owner(row["annotator"] if row and row["kind"] != "retract" else None,
+                                 f"no label with id {event_id}")
             if db.execute("SELECT 1 FROM events WHERE target=?", (event_id,)).fetchone():
                 raise UserError(f"label {event_id} is already retracted")
             rid = new_id()
@@ -105,9 +117,7 @@ class LabelEvents(StoreFile):
             raise UserError(f"verdict must be one of {', '.join(VERDICTS)}, not {verdict!r}")
         with self._write() as db:
             old = db.execute("SELECT * FROM events WHERE id=? AND kind='preference'", (event_id,)).fetchone()
-            if old is None:
-                raise UserError(f"no pairwise label with id {event_id}")
-            access.require_owner(old["annotator"], "relabel")
+            access.require_owner(old["annotator"] if old else None, f"no pairwise label with id {event_id}")
             if db.execute("SELECT 1 FROM events WHERE target=?", (event_id,)).fetchone():
                 raise UserError(f"label {event_id} is already retracted")
             now = time.time()

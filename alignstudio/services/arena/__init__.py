@@ -19,7 +19,8 @@ from ...core.errors import UserError
 from ...core.settings import check_bounds, setting
 from ...core.store import Store
 from ...core.store_file import new_id
-from ..labeling.exactly_once import Ack, already_stored
+from ..limits import NAME_CHARS, check_length
+from ..labeling.exactly_once import Ack, acknowledge, already_stored
 from ..labeling import CHOICES
 from ..sampling.sampler import Generator
 from ..sampling.settings import SamplingSettings
@@ -171,6 +172,7 @@ def record_vote(store: Store, state: ArenaState, choice: str, *, annotator: str)
     is the id of both, so a second click on the same turn stores nothing new."""
     if choice not in CHOICES:
         raise UserError(f"vote must be one of {', '.join(CHOICES)}")
+    check_length(annotator.strip(), "the annotator name", NAME_CHARS)
     key = state.turn_key or new_id()
     earlier = already_stored(store, key)
     if earlier is not None:
@@ -188,7 +190,7 @@ def record_vote(store: Store, state: ArenaState, choice: str, *, annotator: str)
                                     event_id=key)
     state.continue_with = "right" if choice == "right" else "left"
     state.voted = True
-    return Ack(event_id, verdict, duplicate=False)
+    return acknowledge(store, event_id, verdict)
 
 
 def arena_battles(store: Store) -> list[tuple[str, str, float]]:

@@ -76,16 +76,18 @@ def build_judge(config: JudgeConfig, *, store: Store | None, generators=None, de
     access.require_admin("judges")
     from . import endpoints
     from .trust import choose_judge
-    from .typed_urls import check_typed_url, typed_key
+    from .typed_urls import check, connect_only_to, typed_key
 
     kind, model, base_url, api_key, key_env = config.kind, config.model, config.base_url, config.api_key, \
         config.key_env
     configured = endpoints.named(base_url) if config.untrusted else None
+    target = None  # a typed URL, checked: the SDK client connects only to the address the check approved
     if configured is not None:  # picked by name: the operator's URL, with the key from the server's environment
         base_url, key_env, api_key = configured.base_url, configured.key_env, None
         kind = configured.kind if config.auto or kind in ("openai", "anthropic") else kind
     elif base_url and config.untrusted:
-        base_url, api_key = check_typed_url(base_url), typed_key(api_key)
+        target = check(base_url)
+        base_url, api_key = target.url, typed_key(api_key)
     if (kind or AUTO).strip().lower() == AUTO:
         kind, model, default_url = choose_judge(None, model, store)
         base_url = base_url or default_url
@@ -93,6 +95,7 @@ def build_judge(config: JudgeConfig, *, store: Store | None, generators=None, de
         model = default_model
     if configured is not None and not configured.key_env:
         api_key = typed_key(None)  # the endpoint needs no key: none from the environment either
-    return make_judge(kind, model=model, base_url=base_url, api_key=api_key or None, criteria=config.criteria,
-                      generators=generators, timeout=config.timeout, max_retries=config.max_retries,
-                      price_in=config.price_in, price_out=config.price_out, key_env=key_env)
+    with connect_only_to(target):
+        return make_judge(kind, model=model, base_url=base_url, api_key=api_key or None, criteria=config.criteria,
+                          generators=generators, timeout=config.timeout, max_retries=config.max_retries,
+                          price_in=config.price_in, price_out=config.price_out, key_env=key_env)

@@ -20,7 +20,7 @@ from typing import Sequence
 
 from ...core.errors import UserError
 from .. import remote_budget
-from . import Judge, JudgeError, JudgeInput, Usage, Verdict
+from . import Judge, JudgeError, JudgeInput, Usage, Verdict, typed_urls
 from .prompt import parse_verdict, render
 
 FATAL_STATUS = {400: "the server rejected the request", 401: "the API key was rejected",
@@ -54,6 +54,9 @@ def sdk_error(exc: Exception, who: str) -> Exception:
     if status in FATAL_STATUS:
         return UserError(f"{who}: {FATAL_STATUS[status]} (HTTP {status}: {_server_message(exc)})")
     name = type(exc).__name__
+    if status is not None and 300 <= status < 400:  # only a typed URL's client does not follow redirects
+        return UserError(f"{who}: the server answered with a redirect (HTTP {status}), which is not followed for a "
+                         "typed URL; type the final URL")
     if status is not None:
         return JudgeError(f"{who}: HTTP {status} after retries ({_server_message(exc)})")
     if "Timeout" in name:
@@ -66,7 +69,9 @@ def sdk_error(exc: Exception, who: str) -> Exception:
 def openai_client(api_key: str, base_url: str | None, *, timeout: float, max_retries: int):
     from openai import OpenAI
 
-    return OpenAI(api_key=api_key, base_url=base_url or None, timeout=timeout, max_retries=max_retries)
+    # a typed URL's client (typed_urls.connect_only_to) connects only to the checked address, without redirects
+    return OpenAI(api_key=api_key, base_url=base_url or None, timeout=timeout, max_retries=max_retries,
+                  http_client=typed_urls.http_client(timeout))
 
 
 class OpenAIJudge(Judge):
@@ -129,7 +134,8 @@ class AnthropicJudge(Judge):
         self.model = model
         self.base_url = base_url or None
         self.max_tokens = int(max_tokens)
-        self._client = Anthropic(api_key=api_key, base_url=self.base_url, timeout=timeout, max_retries=max_retries)
+        self._client = Anthropic(api_key=api_key, base_url=self.base_url, timeout=timeout, max_retries=max_retries,
+                                 http_client=typed_urls.http_client(timeout))
 
     def _settings(self) -> dict:
         return {"max_tokens": self.max_tokens}

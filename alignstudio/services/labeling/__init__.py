@@ -10,10 +10,11 @@ import random
 from dataclasses import dataclass
 
 from ...core.errors import UserError
+from ..limits import ANSWER_CHARS, NAME_CHARS, PROMPT_CHARS, REASON_CHARS, check_length
 from ...core.label_queue import LabelQueue
 from ...core.store import Store
 from ...core.store_file import new_id
-from .exactly_once import Ack, MoveOn, already_stored, is_stored
+from .exactly_once import Ack, MoveOn, acknowledge, already_stored, is_stored
 from ..sampling.prefetch import FeedConfig, FeedManager
 from ..sampling.sampler import Generator, sample_pair
 from ..sampling.settings import SamplingSettings
@@ -94,6 +95,7 @@ class LabelingService:
         """A pair for a prompt the user typed in (sampled now, not from the queue)."""
         if not prompt.strip():
             raise UserError("type a prompt first")
+        check_length(prompt.strip(), "the prompt", PROMPT_CHARS)
         messages = [{"role": "user", "content": prompt.strip()}]
         pair = sample_pair(messages, settings, gen_a, gen_b, prompt_set="typed")
         if pair is None:
@@ -115,6 +117,9 @@ class LabelingService:
         return self._record(shown, shown.side(edited_side), annotator, rationale, edited_text=edited_text)
 
     def _record(self, shown: ShownPair, verdict: str, annotator: str, rationale: str, **extra) -> Ack:
+        check_length(annotator.strip(), "the annotator name", NAME_CHARS)
+        check_length(rationale.strip(), "the reason", REASON_CHARS)
+        check_length(extra.get("edited_text"), "the better answer", ANSWER_CHARS)
         key = shown.key or new_id()  # a ShownPair made outside _show (scripts) has no key: label it once
         earlier = already_stored(self.store, key)
         if earlier is not None:  # the same showing labeled twice: keep the first verdict, store nothing
@@ -125,7 +130,7 @@ class LabelingService:
         )
         if shown.queued:  # after the label is stored: a crash in between re-offers the item, never loses it
             self.queue.complete(shown.pair_id, annotator.strip())
-        return Ack(event_id, verdict, duplicate=False)
+        return acknowledge(self.store, event_id, verdict)
 
     def ready(self, config: FeedConfig) -> int:
         """Pairs sampled ahead for this configuration."""

@@ -28,6 +28,14 @@ def already_stored(store, key: str) -> Ack | None:
     return Ack(earlier.id, earlier.verdict, duplicate=True) if earlier is not None else None
 
 
+def acknowledge(store, event_id, verdict: str) -> Ack:
+    """The answer to a label written under its key: what this call stored or, when a concurrent request with the
+    same key stored first (the store's `EventId.new` is False), what is stored, said as already stored."""
+    if getattr(event_id, "new", True):
+        return Ack(event_id, verdict, duplicate=False)
+    return already_stored(store, event_id)
+
+
 def is_stored(store, key: str) -> bool:
     """Whether the item shown under `key` has its label (pair verdict, rating or vote) stored."""
     return bool(key) and store.label(key) is not None

@@ -9,9 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ...core.errors import UserError
+from ..limits import NAME_CHARS, REASON_CHARS, check_length
 from ...core.store import Store
 from ...core.store_file import new_id
-from .exactly_once import Ack, MoveOn, already_stored, is_stored
+from .exactly_once import Ack, MoveOn, acknowledge, already_stored, is_stored
 from ..sampling.prefetch import FeedConfig, FeedManager
 
 
@@ -39,13 +40,15 @@ class FeedbackService:
         return ShownResponse(gen_id, sample.messages[-1]["content"], sample.text, sample.prompt_set, new_id())
 
     def rate(self, shown: ShownResponse, verdict: str, *, annotator: str, rationale: str = "") -> Ack:
+        check_length(annotator.strip(), "the annotator name", NAME_CHARS)
+        check_length(rationale.strip(), "the reason", REASON_CHARS)
         key = shown.key or new_id()
         earlier = already_stored(self.store, key)
         if earlier is not None:  # the same showing rated twice (double click, retry): keep the first rating
             return earlier
         event_id = self.store.add_feedback(shown.gen_id, verdict, annotator=annotator.strip(), source="human",
                                            rationale=rationale.strip(), event_id=key)
-        return Ack(event_id, verdict, duplicate=False)
+        return acknowledge(self.store, event_id, verdict)
 
     def is_rated(self, shown: ShownResponse) -> bool:
         return is_stored(self.store, shown.key)

@@ -35,6 +35,12 @@ def register(sub) -> None:
                               'URL, "kind": "openai"|"anthropic", "key_env": VAR, "models": [MODEL, ...]}}')
     p.add_argument("--ssl-certfile", default=None, help="serve https with this certificate (PEM)")
     p.add_argument("--ssl-keyfile", default=None, help="the certificate's private key (PEM)")
+    p.add_argument("--allowed-origins", action="append", default=[], metavar="ORIGIN",
+                   help="another site (scheme://host[:port]) whose pages may call the app with the user's login "
+                        "(repeatable); by default only the app's own pages may")
+    p.add_argument("--trusted-proxy", action="append", default=[], metavar="ADDR",
+                   help="a reverse proxy's address (or network) whose X-Forwarded-For/-Proto headers are believed "
+                        "(repeatable); by default the headers are ignored and the peer address is the client")
     p.set_defaults(func=run)
 
 
@@ -59,6 +65,18 @@ def _check(args) -> None:
     for folder in args.allow_path:
         if not Path(folder).is_dir():
             raise UserError(f"--allow-path: {folder} is not a folder")
+    from ..ui.web_security import normalize_origin  # light: no gradio
+
+    for origin in args.allowed_origins:
+        try:
+            normalize_origin(origin)
+        except ValueError as exc:
+            raise UserError(f"--allowed-origins: {exc}") from None
+    for proxy in args.trusted_proxy:
+        try:
+            ipaddress.ip_network(proxy, strict=False)
+        except ValueError:
+            raise UserError(f"--trusted-proxy: {proxy!r} is not an IP address or network") from None
     for flag, name in (("--ssl-certfile", args.ssl_certfile), ("--ssl-keyfile", args.ssl_keyfile)):
         if name and not Path(name).is_file():
             raise UserError(f"{flag}: {name} does not exist")
@@ -79,5 +97,6 @@ def run(args) -> int:
                      path_roots=[services.workspace.root, model.folder, *([model.base_folder] if model.base_folder else []),
                                  *args.allow_path])
     launch(services, host=args.host, port=args.port, accounts=accounts, session_hours=args.session_hours,
-           max_upload_mb=args.max_upload_mb, ssl_certfile=args.ssl_certfile, ssl_keyfile=args.ssl_keyfile)
+           max_upload_mb=args.max_upload_mb, ssl_certfile=args.ssl_certfile, ssl_keyfile=args.ssl_keyfile,
+           allowed_origins=tuple(args.allowed_origins), trusted_proxies=tuple(args.trusted_proxy))
     return 0

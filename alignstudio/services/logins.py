@@ -6,10 +6,17 @@ then waits of 1, 2, 4, ... 60 s between guesses: 10 guesses in the first minute,
 first hour). One address gets 20 guesses (across all accounts) before its own delays start, since several
 people behind one NAT may mistype: 25 in its first minute, 84 in its first hour. `attempts_within` recomputes these numbers; tests/test_access.py checks them.
 The price is that someone guessing at an account also delays its owner, by at most `cap_s` a try.
+A browser that signed in to an account before carries a device token (`TrustedDevices`, a signed cookie): its
+attempts at that account skip the per-address throttle, so a spray from a shared address (one NAT, one proxy)
+does not lock the account's owner out; the per-account throttle still applies to them. Without the token the
+address throttle refuses before the password is looked at, right or wrong, so it answers no question.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import secrets
 import threading
 import time
 from dataclasses import dataclass
@@ -104,13 +111,46 @@ class SignInResult:
     retry_after_s: float = 0.0  # > 0: refused by the throttle, the password was not looked at
 
 
+class TrustedDevices:
+    """Device tokens (OWASP's "device cookies"): `NAME.ISSUED.MAC`, issued to a browser after a correct password
+    for NAME and signed with a key that lives only in this process (a restart forgets every device: the owner
+    then signs in once under the address throttle). Holding one proves a past sign-in, not the password."""
+
+    def __init__(self, max_age_s: float = 30 * 86400, clock: Callable[[], float] = time.time,
+                 key: bytes | None = None):
+        self.max_age_s, self._clock = max_age_s, clock
+        self._key = key or secrets.token_bytes(32)
+
+    def _mac(self, name: str, issued: int) -> str:
+        return hmac.new(self._key, f"{name}.{issued}".encode(), hashlib.sha256).hexdigest()
+
+    def issue(self, name: str) -> str:
+        issued = int(self._clock())
+        return f"{name}.{issued}.{self._mac(name, issued)}"
+
+    def holder(self, token: str | None) -> str | None:
+        """The account the token was issued for, or None when it is absent, forged or too old."""
+        name, _, rest = (token or "").rpartition(".")
+        name, _, issued = name.rpartition(".")
+        if not name or not issued.isdigit() or len(name) > _MAX_NAME:
+            return None
+        if not hmac.compare_digest(rest, self._mac(name, int(issued))):
+            return None
+        return name if 0 <= self._clock() - int(issued) <= self.max_age_s else None
+
+
 class SignIn:
     """The one door for a login: throttle first, then the (slow, by design) password check."""
 
-    def __init__(self, accounts: Accounts, throttle: LoginThrottle | None = None):
+    def __init__(self, accounts: Accounts, throttle: LoginThrottle | None = None,
+                 devices: TrustedDevices | None = None):
         self.accounts, self.throttle = accounts, throttle or LoginThrottle()
+        self.devices = devices or TrustedDevices()
 
-    def check(self, username: str, password: str, address: str | None) -> SignInResult:
+    def check(self, username: str, password: str, address: str | None, device: str | None = None) -> SignInResult:
+        """`device`: the browser's device token, if any; one issued for `username` skips the address throttle."""
+        if self.devices.holder(device) == username:
+            address = None
         wait = self.throttle.begin(username, address)
         if wait > 0:
             return SignInResult(False, wait)

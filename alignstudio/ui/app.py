@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import gradio as gr
@@ -83,7 +84,11 @@ def private_paths(services: Services) -> list[str]:
 
 def launch(services: Services, host: str = "127.0.0.1", port: int = 7860, accounts=None,
            prevent_thread_lock: bool = False, *, session_hours: float = DEFAULT_SESSION_HOURS,
-           max_upload_mb: int = MAX_UPLOAD_MB, ssl_certfile: str | None = None, ssl_keyfile: str | None = None):
+           max_upload_mb: int = MAX_UPLOAD_MB, ssl_certfile: str | None = None, ssl_keyfile: str | None = None,
+           allowed_origins: tuple[str, ...] = (), trusted_proxies: tuple[str, ...] = ()):
+    # uvicorn (started by Gradio) reads X-Forwarded-For/-Proto only from these peers; its default trusts loopback,
+    # which would let anyone on this machine (or a proxy that passes the header through) pick their address
+    os.environ["FORWARDED_ALLOW_IPS"] = ",".join(trusted_proxies)
     demo = build_app(services)
     demo.queue(default_concurrency_limit=4)
     return demo.launch(
@@ -91,7 +96,7 @@ def launch(services: Services, host: str = "127.0.0.1", port: int = 7860, accoun
         prevent_thread_lock=prevent_thread_lock, footer_links=[], blocked_paths=private_paths(services),
         auth=login.auth_callable(SignIn(accounts)) if accounts is not None else None,
         auth_message="AlignStudio: sign in with your account" if accounts is not None else None,
-        app_kwargs=login.app_kwargs(session_hours),
+        app_kwargs=login.app_kwargs(session_hours, allowed_origins),
         max_file_size=max_upload_mb * 1024 * 1024,
         # never a public gradio.live tunnel, whatever GRADIO_SHARE says; never the Node SSR proxy (GRADIO_SSR_MODE),
         # which would hide the client address the login throttle keys on

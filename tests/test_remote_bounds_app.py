@@ -1,0 +1,60 @@
+"""The reported runaway, end to end: the app started with `--auth` and `--endpoints`, an annotator asks the Label
+tab (over its HTTP API, as the browser does) for pairs from two listed models that always answer alike. The
+call comes back with one clear message after a bounded number of requests, nothing is sent after it, and each
+user's request budget per minute caps what repeated calls can cost."""
+
+import json
+import re
+import time
+
+import pytest
+
+from alignstudio.services.remote_budget import DEFAULT_RPM
+from alignstudio.services.sampling.prefetch import BATCH, FAILED_BATCHES
+from alignstudio.services.sampling.settings import SamplingSettings
+from fake_llm_server import FakeLLMServer, same_answer
+
+ATTEMPTS = SamplingSettings().max_attempts
+NEAR_IDENTICAL = re.compile(r"the two models gave near-identical answers (\d+) times \(similarity up to 1\.00, above "
+                            r"the threshold 0\.9\) in \1 attempts; sampling stopped\. Try other temperatures or models\.")
+
+
+def test_an_annotator_asking_for_pairs_of_two_models_that_answer_alike_gets_one_message_and_a_bounded_bill(
+        tmp_path, tiny_model_dir):
+    from gradio_client import Client
+    from gradio_client.exceptions import AppError
+
+    from alignstudio.services.auth import hash_password
+    from servers import running_app
+
+    users = tmp_path / "users.txt"
+    users.write_text(f"alice:{hash_password('alice-password')}:admin\n"
+                     f"bob:{hash_password('bob-password')}:annotator\n")
+    config = ["fresh samples", "default", "lab:sft-7b", "lab:sft-7b-v2", 0.7, 1.0, 0.95, 16, None]
+    with FakeLLMServer(api_key=None, responder=same_answer()) as server:
+        endpoints = tmp_path / "endpoints.json"
+        endpoints.write_text(json.dumps({"lab": {"base_url": server.openai_url, "models": ["sft-7b", "sft-7b-v2"]}}))
+        with running_app(tmp_path / "ws", tiny_model_dir, "--auth", str(users), "--endpoints", str(endpoints)) \
+                as (_, url):
+            bob = Client(url, auth=("bob", "bob-password"), verbose=False)
+            started = time.time()
+            with pytest.raises(AppError) as error:
+                bob.predict("", *config, api_name="/label_first_pair")
+            assert time.time() - started < 60  # an answer, not a call that hangs
+            attempts = int(NEAR_IDENTICAL.fullmatch(str(error.value)).group(1))
+            sent = len(server.requests)
+            # every attempt is two requests (one per model), at most FAILED_BATCHES batches of BATCH prompts
+            assert sent == 2 * attempts <= FAILED_BATCHES * BATCH * ATTEMPTS * 2
+            time.sleep(3)
+            assert len(server.requests) == sent  # nothing goes on after the answer
+            # asking again and again: bob's budget per minute ends it, and the server saw exactly that many
+            with pytest.raises(AppError) as error:
+                for _ in range(3):
+                    bob.predict("", *config, api_name="/label_first_pair")
+            assert re.fullmatch(rf"the request budget for endpoint 'lab' is spent: {DEFAULT_RPM} requests per minute "
+                                r"per user \(bob\); try again in \d+ s", str(error.value))
+            assert len(server.requests) == DEFAULT_RPM
+            alice = Client(url, auth=("alice", "alice-password"), verbose=False)  # her own budget
+            with pytest.raises(AppError, match=NEAR_IDENTICAL.pattern):
+                alice.predict("", *config, api_name="/label_first_pair")
+            assert DEFAULT_RPM < len(server.requests) <= DEFAULT_RPM + FAILED_BATCHES * BATCH * ATTEMPTS * 2

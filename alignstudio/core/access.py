@@ -10,6 +10,7 @@ do everything, as before. It knows nothing about Gradio.
 from __future__ import annotations
 
 import contextvars
+import os
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,12 +19,20 @@ from typing import Callable
 from .errors import UserError
 
 ADMIN, ANNOTATOR = "admin", "annotator"
+# The allowed folders travel to a training worker (a separate process) in its environment, so it checks the
+# paths of the spec it receives against the same policy (os.pathsep-separated; absent: any path).
+PATH_ROOTS_ENV = "ALIGNSTUDIO_PATH_ROOTS"
+NOT_ALLOWED = "is outside the workspace and the folders this server may read"
 
 
 @dataclass(frozen=True)
 class Caller:
     name: str
     role: str
+
+
+# The server's own work that must act with an admin's rights (a training worker reading its spec): it says so.
+SERVER = Caller("(server)", ADMIN)
 
 
 @dataclass
@@ -69,10 +78,12 @@ def current() -> Caller | None:
 
 
 def is_admin() -> bool:
-    """True for admins, and for the server's own work (start-up, a round's background thread): every request of
-    the app runs as its caller, set by the UI's one handler wrapper, so only internal code runs without one."""
+    """True for admins, and for everyone when no roles are in force (the CLI, `serve` without accounts). With
+    roles, code that runs with no caller is refused: every request of the app runs as its caller (the UI's one
+    handler wrapper sets it), so a handler that forgot to say who calls gets no admin rights by accident; the
+    server's own work that needs them runs `acting_as(SERVER)`."""
     caller = _caller.get()
-    return not _policy.roles or caller is None or caller.role == ADMIN
+    return not _policy.roles or (caller is not None and caller.role == ADMIN)
 
 
 def require_admin(what: str) -> None:
@@ -89,19 +100,32 @@ def visible_annotator() -> str | None:
     return caller.name if caller else ""
 
 
-def require_owner(annotator: str, what: str) -> None:
-    """Annotators may change only their own labels."""
+def require_owner(owner: str | None, missing: str) -> None:
+    """Annotators may change only their own labels. `owner` is the label's annotator, None when there is no such
+    label: both get the one answer `missing`, so an annotator cannot probe which ids exist."""
     mine = visible_annotator()
-    if mine is not None and annotator != mine:  # an annotator's own name: every other label is someone else's
-        raise UserError(f"you can {what} only your own labels")
+    if owner is None or (mine is not None and owner != mine):
+        raise UserError(missing if mine is None else f"{missing} (you can change only your own labels)")
 
 
-def check_typed_path(path: Path) -> None:
-    """A model or data path typed in the app must lie inside the workspace (or a folder the server was started
-    with), so the app cannot be pointed at any file on the machine."""
+def check_typed_path(path: Path | str) -> None:
+    """A model, data, judge or run path typed in the app must lie inside the workspace (or a folder the server was
+    started with), so the app cannot be pointed at any file on the machine. Call it before the file is looked
+    at: the answer is the same whether the file exists or not."""
     if not _policy.path_roots or _caller.get() is None:
         return  # no limit configured, or not a request of the app (the server's own start-up, the CLI)
-    resolved = path.expanduser().resolve()
+    resolved = Path(path).expanduser().resolve()
     if not any(resolved == root or root in resolved.parents for root in _policy.path_roots):
-        raise UserError(f"{path} is outside the workspace; use a registered model name, or start the server "
-                        "with --allow-path for this folder")
+        raise UserError(f"{path} {NOT_ALLOWED}; use a registered model name, or start the server with "
+                        "--allow-path for its folder")
+
+
+def roots_environment() -> dict[str, str]:
+    """The environment entry that hands the allowed folders to a training worker (empty: no limit)."""
+    return {PATH_ROOTS_ENV: os.pathsep.join(map(str, _policy.path_roots))} if _policy.path_roots else {}
+
+
+def configure_from_environment(environ=os.environ) -> None:
+    """In a training worker: the allowed folders the server handed over (none: any path, as for the CLI)."""
+    roots = [p for p in environ.get(PATH_ROOTS_ENV, "").split(os.pathsep) if p]
+    configure(path_roots=roots or None)

@@ -335,6 +335,8 @@ class RunManager:
                               f"{' '.join(self.worker_command(run))}\n".encode())
                     log.flush()
                     env = worker_env(dict(os.environ))  # core.cpu_share: idle OpenMP threads sleep
+                    env.pop(access.PATH_ROOTS_ENV, None)
+                    env.update(access.roots_environment())  # the worker checks its spec's paths the same way
                     env.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
                     env.setdefault("TOKENIZERS_PARALLELISM", "false")
                     env["PYTHONUNBUFFERED"] = "1"

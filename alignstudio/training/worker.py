@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..core import access
 from ..core.errors import UserError
 from ..core.registry import ModelRegistry
 from ..core.store import Store
@@ -178,8 +179,12 @@ def finish(s: Session, state: str, error: str | None = None, **extra) -> dict:
 
 
 def train(run: RunFolder, workspace: Workspace, store: Store) -> dict:
-    """Train the run to the end; returns the fields of its final status (state, error, ...)."""
-    if run.spec().method == "reward":  # a reward model: its own trainer and held-out measures
+    """Train the run to the end; returns the fields of its final status (state, error, ...). A worker the app
+    started checks its spec's files against the app's path policy before opening any (the data here, the base
+    model where the registry resolves it), so a spec.json written by hand cannot reach past it either."""
+    spec = run.spec()
+    access.check_typed_path(spec.data)
+    if spec.method == "reward":  # a reward model: its own trainer and held-out measures
         from .reward import train_reward
 
         return train_reward(run, workspace, store)
@@ -270,7 +275,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         workspace = Workspace.open(args.workspace)
         store = Store(workspace.db_path)
-        outcome = train(run, workspace, store)
+        access.configure_from_environment()  # the folders the app allows, handed over by run_queue.launch
+        with access.acting_as(access.SERVER):  # its spec came from the app: its paths obey the app's policy
+            outcome = train(run, workspace, store)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr, flush=True)
         outcome = {"state": FAILED, "error": str(exc)}

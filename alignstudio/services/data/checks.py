@@ -34,6 +34,7 @@ def validate_path(path: str | Path, kind: str | None = None, *, tokenizer=None,
                   max_length: int | None = None) -> Report:
     """A JSONL/CSV/Parquet file or a `datasets` folder (a snapshot)."""
     access.require_admin("validating a file")
+    access.check_typed_path(path)
     rows = [record for _, record in read_records(path)]
     return validate(rows, kind, tokenizer=tokenizer, max_length=max_length)
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ...core import access
 from ...core.errors import UserError
 from ...core.store import Store
 from ...core.workspace import Workspace
@@ -75,11 +76,13 @@ class DataService:
                                include_pairs=include_pairs, exclude_sources=exclude_sources)
 
     def snapshots(self) -> list[dict]:
-        return self.store.snapshots()
+        """Every snapshot; none for an annotator (snapshots hold everyone's labels and name server paths), so
+        the lists a page loads answer annotators with nothing."""
+        return self.store.snapshots() if access.is_admin() else []
 
     def snapshot_table(self) -> pd.DataFrame:
         rows = []
-        for snap in self.store.snapshots():
+        for snap in self.snapshots():
             path = Path(snap["path"])
             size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if path.exists() else 0
             rows.append({"id": snap["id"], "kind": snap["kind"], "rows": snap["rows"],

@@ -56,6 +56,7 @@ class EvaluationService:
     def evaluate(self, model: str, baseline: str, prompt_set: str, settings: EvalSettings, judge: JudgeConfig,
                  progress=None) -> tuple[EvalReport, Path]:
         """Generate, judge both orders (the judge measured against people first), save the report."""
+        access.require_admin("evaluation")
         if not model or not baseline:
             raise UserError("choose a model and a baseline")
         prompts = self.prompt_sets.load(prompt_set)
@@ -65,10 +66,12 @@ class EvaluationService:
                                      prompts_source=f"prompt set {prompt_set}", progress=progress)
 
     def report_names(self) -> list[str]:
-        """Saved reports, newest first."""
-        return [p.name for p in list_reports(self.workspace)]
+        """Saved reports, newest first (none for an annotator: reports hold prompts, answers and verdicts, which
+        are admin data; the tab's page-load handler answers annotators with the empty list, not an error)."""
+        return [p.name for p in list_reports(self.workspace)] if access.is_admin() else []
 
     def report(self, name: str) -> EvalReport:
+        access.require_admin("evaluation reports")
         if not name:
             raise UserError("choose a saved report")
         path = reports_dir(self.workspace) / Path(name).name
@@ -77,7 +80,10 @@ class EvaluationService:
         return load_report(path)
 
     def agreement(self) -> pd.DataFrame:
-        """Each judge's agreement with the human labels (and the humans' with each other)."""
+        """Each judge's agreement with the human labels (and the humans' with each other); empty for an annotator
+        (it names every annotator and judge), so the tab's timer answers them with nothing."""
+        if not access.is_admin():
+            return pd.DataFrame()
         return agreement_table(self.store, JudgeCache.for_workspace(self.workspace))
 
     def judge_pairs(self, config: JudgeConfig, scope: str, *, min_kappa: float | None = None,

@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
+from ...core import access
 from ...core.errors import UserError
 from ...training.reward import REWARD_KIND, load_reward_model, newest_reward_model, score_texts
 from .implicit import ScoreJudge
@@ -62,6 +63,7 @@ def reward_model_folder(model: str | None, registry) -> tuple[Path, str]:
     if not key:
         raise UserError(NO_REWARD_MODEL)
     path = Path(key).expanduser()
+    access.check_typed_path(path)  # in the app: only a folder inside the allowed ones, before looking at it
     if (path / "model").is_dir() and not (path / "config.json").exists() and not (path / "adapter_config.json").exists():
         path = path / "model"
     if not path.is_dir():

@@ -96,7 +96,9 @@ def margins_of(score, pairs: list[PairRecord], progress=None) -> dict[str, float
 def scorer(pool, *, judge: str | None = None, judge_model: str | None = None, policy: str | None = None,
            reference: str = DEFAULT_MODEL, beta: float = RunSpec.default("beta")):
     """The margin function asked for, pair -> margin(A) - margin(B): a reward model's score difference (judge
-    "reward"), or a DPO policy's implicit reward margin against the reference (`policy`, or judge "implicit")."""
+    "reward"), or a DPO policy's implicit reward margin against the reference (`policy`, or judge "implicit").
+    Building one can load a model: the role is checked first."""
+    access.require_admin("filling the labeling queue")
     if beta <= 0:
         raise UserError("beta must be positive")
     if judge and policy:

@@ -87,6 +87,9 @@ def launch_rounds(workspace: Workspace, name: str, base_model: str, settings: Ro
 
 
 def list_rounds(workspace: Workspace) -> list[str]:
+    """Rounds folders, newest first; none for an annotator (rounds are admin data)."""
+    if not access.is_admin():
+        return []
     root = rounds_root(workspace)
     return sorted((p.name for p in root.iterdir() if (p / "rounds.json").exists()), reverse=True) if root.exists() else []
 
@@ -104,6 +107,7 @@ class RoundsView:
 
 
 def view(workspace: Workspace, name: str, log_lines: int = 40) -> RoundsView:
+    access.require_admin("rounds")
     folder = rounds_root(workspace) / Path(name).name
     summary = read_rounds(folder) or {"state": "unknown", "note": "", "rounds": []}
     rows = summary["rounds"]

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ...core import access
 from ...core.errors import UserError
 from ...training.diagnostics import diagnose_spec, expected_first_loss
 from ...training.run_folder import FINISHED, SUCCEEDED, RunStatus, actions
@@ -51,7 +52,9 @@ def method_form(method: str) -> MethodForm:
 
 def spec_from_form(values: Mapping[str, Any]) -> RunSpec:
     """A form's values (RunSpec field names, plus `data_kind` with `snapshot` or `data_file` for the data) as a
-    validated spec; UserError names the bad field."""
+    validated spec; UserError names the bad field. The caller's role and the path policy come before the file
+    system is looked at, so the answer tells nobody whether a file exists unless they may read it."""
+    access.require_admin("training")
     values = dict(values)
     kind = values.pop("data_kind", "file")
     snapshot, data_file = values.pop("snapshot", None), values.pop("data_file", None)
@@ -60,6 +63,7 @@ def spec_from_form(values: Mapping[str, Any]) -> RunSpec:
         raise UserError("choose a snapshot (make one in the Data tab) or enter a data file"
                         if kind == "snapshot" else "enter the path of a training data file")
     path = Path(data).expanduser()
+    access.check_typed_path(path)
     if not path.exists():
         raise UserError(f"training data {data} does not exist")
     if values.get("method") not in LOSS_PICKER_METHODS:
@@ -87,8 +91,17 @@ def _chosen(name: str | None) -> str:
 # -- operations -----------------------------------------------------------------------------------------
 
 
+def _check_spec(services, spec: RunSpec) -> None:
+    """Who may train, and whether the spec's files may be read, before any of them is opened: its data and its
+    base model (a registered name, or a folder inside the allowed ones)."""
+    access.require_admin("training")
+    access.check_typed_path(spec.data)
+    services.registry.resolve(spec.model)
+
+
 def start(services, spec: RunSpec, name: str | None = None, override: bool = False) -> str:
     """Queue one run (validation errors in its data block it unless overridden); returns its name."""
+    _check_spec(services, spec)
     gate_training_data(spec.data, override=bool(override))
     return services.runs.start(spec, _name(name))
 
@@ -96,6 +109,7 @@ def start(services, spec: RunSpec, name: str | None = None, override: bool = Fal
 def sweep(services, spec: RunSpec, betas: str | list[float], name: str | None = None,
           override: bool = False) -> list[str]:
     """Queue one run per beta, otherwise identical; they run one after another."""
+    _check_spec(services, spec)
     betas = parse_betas(betas) if isinstance(betas, str) or betas is None else list(betas)
     gate_training_data(spec.data, override=bool(override))
     return services.runs.sweep(spec, betas, _name(name))
@@ -114,6 +128,7 @@ def merge(services, name: str):
     """A succeeded run's LoRA adapter merged into a full checkpoint (a registered version)."""
     from ...training.merge import merge_adapter  # loads torch: only when asked
 
+    access.require_admin("merging a model")
     state = services.runs.status(_chosen(name)).state
     if state != SUCCEEDED:
         raise UserError(f"run {name} is {state}; only a finished run's adapter can be merged")
@@ -122,6 +137,7 @@ def merge(services, name: str):
 
 def evaluation_models(services, name: str) -> tuple[str, str]:
     """(trained, base) model names for evaluating a run against its base: a succeeded, registered policy run."""
+    access.require_admin("evaluation")
     status = services.runs.status(_chosen(name))
     spec = services.runs.spec(name)
     if status.state != SUCCEEDED or not status.registered_as:
@@ -155,18 +171,23 @@ def evaluate_against_base(services, name: str, judge_kind: str, force: bool = Fa
 # -- what the run list and the live view show ------------------------------------------------------------
 
 
+# Runs are admin data (base-model paths, held-out prompts and answers, logs). The lists are empty for an
+# annotator, so the Train tab's page-load and timer handlers answer them with nothing (and no error toast);
+# asking for one run by name is refused.
+
+
 def run_rows(services) -> list[list]:
-    return [] if services.runs is None else [info.as_row() for info in services.runs.list()]
+    return [info.as_row() for info in services.runs.list()] if access.is_admin() else []
 
 
 def run_names(services) -> list[str]:
-    return [] if services.runs is None else services.runs.names()
+    return services.runs.names() if access.is_admin() else []
 
 
 def default_run(services, wanted: str | None) -> str | None:
     """The run to show: the one wanted (remembered by a browser, or already selected) while it exists, else
     the newest running run, else the newest run."""
-    if services.runs is None:
+    if not access.is_admin():
         return None
     infos = services.runs.list()
     names = [info.name for info in infos]
@@ -179,7 +200,7 @@ def default_run(services, wanted: str | None) -> str | None:
 def allowed_actions(services, name: str | None) -> dict[str, bool]:
     """Which of cancel, resume, merge, evaluate apply to the run now (none for no run or an unknown one)."""
     state, full, reward = None, False, False
-    if name and services.runs is not None:
+    if name and access.is_admin():
         try:
             state = services.runs.status(name).state
             spec = services.runs.spec(name)
@@ -214,8 +235,9 @@ class LiveRun:
 
 def live(services, name: str | None, log_lines: int = 60) -> LiveRun | None:
     """The live view's data for one run (None for no run); UserError for an unknown one."""
-    if not name or services.runs is None:
+    if not name:
         return None
+    access.require_admin("a training run's view")
     runs = services.runs
     status, spec = runs.status(name), runs.spec(name)
     rows = runs.all_metrics(name)
@@ -232,6 +254,8 @@ def live(services, name: str | None, log_lines: int = 60) -> LiveRun | None:
 
 def metrics_by_run(services, names: list[str] | None) -> list[tuple[str, float, list[dict]]]:
     """(name, beta, training metrics) for each run that exists, e.g. across a beta sweep."""
+    if names:
+        access.require_admin("a training run's metrics")
     out = []
     for name in names or []:
         try:

@@ -10,6 +10,7 @@ import gradio as gr
 from ..core.errors import UserError
 from ..services.access import Caller, acting_as, caller_for
 from ..services.container import Services
+from ..services.limits import ANY_TEXT_CHARS, check_length
 from ..services.sampling.prefetch import FeedConfig
 from ..services.sampling.settings import SamplingSettings
 from ..services.settings import setting_of
@@ -26,14 +27,14 @@ def _param_name(component, index: int) -> str:
     return name if name.isidentifier() else f"value_{index}"
 
 
-def guard(fn, inputs: list, outputs, identity=None):
-    """Wrap a plain handler for Gradio.
+def acting_for(request):
+    """Run as the caller of this request (for the few functions Gradio calls that `on` cannot wrap)."""
+    return acting_as(caller_for(getattr(request, "username", None) if request is not None else None))
 
-    A UserError becomes a gr.Error (a toast in the browser, an exception for API clients) and leaves every
-    output as it was. When the app runs with
-    accounts, the logged-in user replaces the value of the `identity` input (the annotator box), so a label
-    is attributed to whoever is logged in whatever the browser or an API client sends.
-    """
+
+def _reader(inputs: list, identity=None):
+    """(handler arguments ending with the request) -> (values, caller): every text box capped and null read as
+    empty, and with accounts the logged-in user in place of the `identity` input."""
     inputs = list(inputs)
     index = next((i for i, c in enumerate(inputs) if c is identity), None) if identity is not None else None
     text_inputs = [i for i, c in enumerate(inputs) if isinstance(c, gr.Textbox)]
@@ -43,15 +44,33 @@ def guard(fn, inputs: list, outputs, identity=None):
         for i in text_inputs:  # a browser always sends text; an API client may send null for "nothing typed"
             if values[i] is None:
                 values[i] = ""
+            elif isinstance(values[i], str):  # the services cap each field they take; this caps every box
+                check_length(values[i], f"the {inputs[i].label or 'text'} field", ANY_TEXT_CHARS)
         user = getattr(request, "username", None) if request is not None else None
         if index is not None and user:
             values[index] = user
         return values, caller_for(user)
 
+    return values_of
+
+
+def guard(fn, inputs: list, outputs, identity=None):
+    """Wrap a plain handler for Gradio.
+
+    A UserError becomes a gr.Error (a toast in the browser, an exception for API clients) and leaves every
+    output as it was. When the app runs with
+    accounts, the logged-in user replaces the value of the `identity` input (the annotator box), so a label
+    is attributed to whoever is logged in whatever the browser or an API client sends.
+    """
+    values_of = _reader(inputs, identity)
+
     if inspect.isgeneratorfunction(fn):  # streaming handlers stay generators for Gradio
 
         def wrapped(*args):
-            values, caller = values_of(args)
+            try:
+                values, caller = values_of(args)
+            except UserError as exc:
+                raise gr.Error(str(exc), print_exception=False) from None
             steps = fn(*values)
             while True:  # each step may run in another worker thread: act as the caller in every one
                 try:
@@ -65,8 +84,8 @@ def guard(fn, inputs: list, outputs, identity=None):
     else:
 
         def wrapped(*args):
-            values, caller = values_of(args)
             try:
+                values, caller = values_of(args)
                 with acting_as(caller):  # the services check the caller's role (core.access)
                     return fn(*values)
             except UserError as exc:  # shown as an error toast; API clients get it as an exception
@@ -186,11 +205,13 @@ def with_progress(fn, inputs: list, outputs: list):
     """A Gradio handler with a progress bar: UserError becomes a warning and leaves every output as it was.
     (`common.guard` declares no gr.Progress parameter, so long jobs use this one.)"""
     n_out = len(outputs)
+    values_of = _reader(inputs)
 
     def wrapped(*args):
-        *values, request, progress = args  # Gradio passes the request and its Progress tracker (see the signature)
+        *args, progress = args  # Gradio passes the request and its Progress tracker (see the signature)
         try:
-            with acting_as(caller_for(getattr(request, "username", None) if request is not None else None)):
+            values, caller = values_of(args)
+            with acting_as(caller):
                 return fn(*values, progress=lambda fraction, desc="": progress(fraction, desc=desc))
         except UserError as exc:
             gr.Warning(str(exc))

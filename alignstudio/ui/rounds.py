@@ -113,7 +113,7 @@ def wire(view: RoundsView, services: Services, tab: gr.Tab | None = None, demo: 
     shown = [view.status, view.table, view.plot, view.log]
     on(view.start.click, lambda *f: start_rounds(services, *f), form, view.pick, api_name="rounds_start")
     on(view.pick.change, lambda p: show(services, p), [view.pick], shown, api_name=False)
-    view.timer.tick(lambda p: show(services, p), view.pick, shown, show_progress="hidden", api_name=False)
+    on(view.timer.tick, lambda p: show(services, p), [view.pick], shown, show_progress="hidden", api_name=False)
     for event in ([tab.select] if tab is not None else []) + ([demo.load] if demo is not None else []):
         on(event, lambda m, p: lists(services, m, p), [view.base_model, view.pick], [view.base_model, view.pick],
            api_name=False, show_progress="hidden")

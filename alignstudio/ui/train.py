@@ -17,7 +17,7 @@ import pandas as pd
 
 from ..services import training
 from ..services.container import Services
-from .common import on, with_progress
+from .common import acting_for, on, with_progress
 from .fields import optional_number_box
 from .train_runs import (  # noqa: F401  (the run list and live view; re-exported for tests and callers)
     BEFORE_AFTER_HEADERS, COLORS, COMPARE_METRICS, EVAL_JUDGES, EVAL_PROMPTS, HELDOUT, LOSS_SERIES, POLL_S,
@@ -256,8 +256,9 @@ def _comparison(services: Services, names: list[str]) -> dict:
         # LinePlot keeps the colour domain it was first drawn with).
         @gr.render(inputs=[compare_runs, compare_metric],
                    triggers=[compare_runs.change, compare_metric.change, compare_refresh.click])
-        def _compare(selected, metric):
-            frame = compare_frame(services, selected, metric)
+        def _compare(selected, metric, request: gr.Request):
+            with acting_for(request):  # a render function is not wrapped by `on`: it says who calls itself
+                frame = compare_frame(services, selected, metric)
             gr.LinePlot(frame if len(frame) else None, x="step", y="value", color="series", title="Runs compared",
                         x_title="step", y_title=metric, height=280, elem_id="train-plot-compare")
     return {"compare_runs": compare_runs, "compare_metric": compare_metric, "compare_refresh": compare_refresh}

@@ -169,3 +169,18 @@ def test_a_cancelled_bulk_judging_job_stops_sending(workspace, store, tmp_path):
         time.sleep(1.0)
         assert len(server.requests) == sent < 40 * 2  # nothing more after the requests in flight finished
         assert isinstance(outcome.get("error"), remote_budget.Cancelled), outcome
+
+
+def test_an_admin_may_label_pairs_of_a_remote_model_nobody_listed(workspace, store, tmp_path):
+    access.configure(role_of=lambda name: access.ADMIN if name == "boss" else access.ANNOTATOR)
+    with FakeLLMServer(api_key=None) as server:
+        configure(server, tmp_path)
+        feeds = FeedManager(GeneratorPool(ModelRegistry(workspace, store)), PromptSets(workspace), depth=1)
+        config = FeedConfig("default", "lab:unlisted", "lab:sft-7b", SamplingSettings(similarity_threshold=1.0))
+        try:
+            with access.acting_as(access.caller_for("ann")), pytest.raises(UserError, match="for admins"):
+                feeds.feed(config)
+            with access.acting_as(access.caller_for("boss")):  # checked here; the feed's thread acts for the server
+                assert feeds.feed(config).get(timeout=30).model_a == "lab:unlisted"
+        finally:
+            feeds.stop()

@@ -112,8 +112,11 @@ class Feed:
 
     def _run(self) -> None:
         try:
-            gen_a = self.pool.get(self.config.model_a)
-            gen_b = self.pool.get(self.config.model_b) if self.config.model_b else None
+            with access.acting_as(access.SERVER):  # the caller was checked by FeedManager.feed
+                gen_a = self.pool.get(self.config.model_a)
+                gen_b = self.pool.get(self.config.model_b) if self.config.model_b else None
+            with self._count_lock:  # loading a model is not idleness: the clock starts when sampling can
+                self.last_get = max(self.last_get, time.monotonic())
             base = self.config.settings
             order, count, failed = self._order(), 0, 0
             while True:

@@ -117,10 +117,12 @@ def sweep(services, spec: RunSpec, betas: str | list[float], name: str | None = 
 
 def cancel(services, name: str) -> RunStatus:
     """A queued run is cancelled at once; a running one stops at its next step. Returns its status."""
+    access.require_admin("cancelling a run")
     return services.runs.cancel(_chosen(name))
 
 
 def resume(services, name: str) -> RunStatus:
+    access.require_admin("resuming a run")
     return services.runs.resume(_chosen(name))
 
 

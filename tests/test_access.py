@@ -18,7 +18,7 @@ from alignstudio.cli import main as cli_main
 from alignstudio.core.errors import UserError
 from alignstudio.core.store import Store
 from alignstudio.services.auth import ROLES, Account, Accounts, hash_password, parse_users
-from alignstudio.services.logins import (Backoff, LoginThrottle, SessionTokens, SignIn,
+from alignstudio.services.logins import (Backoff, LoginThrottle, SessionTokens, SignIn, TrustedDevices,
                                          attempts_within)
 from alignstudio.ui import login
 from servers import ROOT, running_app
@@ -255,6 +255,33 @@ def test_throttle_backs_off_per_account_and_per_address_and_forgets():
     assert throttle.begin("alice", "10.0.0.3") == 0  # no failure for forget_s: forgotten
 
 
+def test_a_spray_from_a_shared_address_does_not_lock_out_a_browser_that_signed_in_before():
+    clock = Clock()
+    throttle = LoginThrottle(Backoff(free=3, base_s=1, cap_s=8, forget_s=100), Backoff(free=5), clock=clock)
+    devices = TrustedDevices(max_age_s=1000, clock=clock)
+    accounts = Accounts({name: Account(hash_password(f"{name}-password", iterations=1000))
+                         for name in ("ann", "admin1")})
+    sign_in = SignIn(accounts, throttle, devices)
+    assert sign_in.check("ann", "ann-password", "10.0.0.1").ok
+    anns = devices.issue("ann")  # what the app sets as her browser's device cookie after that sign-in
+    forged = anns[:-1] + ("1" if anns.endswith("0") else "0")
+    assert [sign_in.check(f"eve{i}", "guess", "10.0.0.1").ok for i in range(5)] == [False] * 5
+    # the address throttle now refuses everyone from 10.0.0.1 without looking at the password, right or wrong
+    assert sign_in.check("admin1", "admin1-password", "10.0.0.1").retry_after_s > 0
+    assert sign_in.check("ann", "ann-password", "10.0.0.1").retry_after_s > 0
+    assert sign_in.check("admin1", "admin1-password", "10.0.0.1", device=anns).retry_after_s > 0  # not his
+    assert sign_in.check("ann", "ann-password", "10.0.0.1", device=forged).retry_after_s > 0
+    assert sign_in.check("ann", "ann-password", "10.0.0.1", device=anns).ok  # her browser gets in
+    # with the device, wrong guesses still count against the account: its throttle stays intact
+    results = [sign_in.check("ann", "wrong", "10.0.0.1", device=anns) for _ in range(4)]
+    assert [r.retry_after_s > 0 for r in results] == [False, False, False, True]
+    assert sign_in.check("ann", "ann-password", "10.0.0.1", device=anns).retry_after_s > 0
+    clock.now += 1001  # the device token has expired
+    assert devices.holder(anns) is None and devices.holder(devices.issue("ann")) == "ann"
+    assert devices.holder(None) is None and devices.holder("ann") is None and devices.holder("a.b.c.d") is None
+    assert TrustedDevices(clock=clock).holder(devices.issue("ann")) is None  # another process, another key
+
+
 def test_attempts_per_minute_an_attacker_gets():
     per_account, per_address = LoginThrottle().per_account, LoginThrottle().per_address
     assert (attempts_within(per_account, 60), attempts_within(per_account, 3600)) == (10, 69)
@@ -307,6 +334,10 @@ def test_password_checks_leave_the_event_loop_free():
     (["--ssl-certfile", "nope.pem", "--ssl-keyfile", "nope.key"], "--ssl-certfile: nope.pem does not exist"),
     (["--session-hours", "0"], "--session-hours must be above 0"),
     (["--max-upload-mb", "0"], "--max-upload-mb must be at least 1"),
+    (["--allowed-origins", "evil.test"], "--allowed-origins: 'evil.test' is not an origin"),
+    (["--allowed-origins", "https://a.test/path"], "is not an origin"),
+    (["--trusted-proxy", "*"], "--trusted-proxy: '\\*' is not an IP address or network"),
+    (["--trusted-proxy", "proxy.local"], "is not an IP address or network"),
 ])
 def test_serve_flags_are_checked_before_anything_starts(flags, message):
     import argparse

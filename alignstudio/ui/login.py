@@ -26,14 +26,14 @@ _request: contextvars.ContextVar[dict | None] = contextvars.ContextVar("login_re
 
 
 def _cookie(scope, name: str) -> str | None:
-    from http.cookies import SimpleCookie
+    from http.cookies import CookieError, SimpleCookie
 
     for key, value in scope.get("headers", []):
         if key == b"cookie":
             jar = SimpleCookie()
             try:
                 jar.load(value.decode("latin-1"))
-            except Exception:  # a malformed Cookie header is the browser's problem, not a 500
+            except CookieError:  # a malformed Cookie header is the browser's problem, not a 500
                 return None
             if name in jar:
                 return jar[name].value

@@ -90,8 +90,9 @@ def test_html_in_model_output_is_escaped(raw, shown, hidden):
 
 def test_code_blocks_keep_their_characters():
     text = "Use `a < b` or:\n```python\nif x < 3 and y > 2:\n    pass\n```\nthen <b>bold</b>"
-    rendered = escape_markdown_html(text)
-    assert "`a < b`" in rendered and "if x < 3 and y > 2:" in rendered and "&lt;b&gt;bold" in rendered
+    rendered = escape_markdown_html(text)  # code is written as HTML, escaped: the browser shows its characters
+    assert "<code>a &lt; b</code>" in rendered and "<pre><code>if x &lt; 3 and y &gt; 2:" in rendered
+    assert "&lt;b&gt;bold" in rendered  # (tests/test_browser_render.py checks what Chromium shows)
 
 
 def test_full_disk_is_one_clear_error_and_nothing_half_written(tmp_path):

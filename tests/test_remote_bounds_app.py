@@ -15,8 +15,9 @@ from alignstudio.services.sampling.settings import SamplingSettings
 from fake_llm_server import FakeLLMServer, same_answer
 
 ATTEMPTS = SamplingSettings().max_attempts
-NEAR_IDENTICAL = re.compile(r"the two models gave near-identical answers (\d+) times \(similarity up to 1\.00, above "
-                            r"the threshold 0\.9\) in \1 attempts; sampling stopped\. Try other temperatures or models\.")
+NEAR_IDENTICAL = re.compile(r"the two models gave near-identical answers (\d+) times \(similarity up to 1\.00, "
+                            r"above the threshold 0\.9\) in \1 attempts; sampling stopped\. Try other temperatures "
+                            r"or models\.")
 
 
 def test_an_annotator_asking_for_pairs_of_two_models_that_answer_alike_gets_one_message_and_a_bounded_bill(
@@ -58,3 +59,47 @@ def test_an_annotator_asking_for_pairs_of_two_models_that_answer_alike_gets_one_
             with pytest.raises(AppError, match=NEAR_IDENTICAL.pattern):
                 alice.predict("", *config, api_name="/label_first_pair")
             assert DEFAULT_RPM < len(server.requests) <= DEFAULT_RPM + FAILED_BATCHES * BATCH * ATTEMPTS * 2
+
+
+def test_an_admin_cancels_bulk_judging_over_http_and_the_judge_server_stops_getting_requests(tmp_path,
+                                                                                             tiny_model_dir):
+    from gradio_client import Client
+    from gradio_client.exceptions import AppError
+
+    from alignstudio.core.store import Store
+    from alignstudio.core.workspace import Workspace
+    from alignstudio.services.auth import hash_password
+    from servers import running_app
+
+    users = tmp_path / "users.txt"
+    users.write_text(f"alice:{hash_password('alice-password')}:admin\n"
+                     f"bob:{hash_password('bob-password')}:annotator\n")
+    ws = Workspace.open(tmp_path / "ws")
+    store = Store(ws.db_path)
+    for i in range(40):
+        store.add_pair([{"role": "user", "content": f"Question {i}?"}], f"Short {i}.",
+                       f"A longer answer to question {i}.", model_a="m", model_b="m")
+    store.close()
+    with FakeLLMServer(api_key=None, delay=0.2) as server:
+        endpoints = tmp_path / "endpoints.json"
+        endpoints.write_text(json.dumps({"lab": {"base_url": server.openai_url}}))
+        with running_app(ws.root, tiny_model_dir, "--auth", str(users), "--endpoints", str(endpoints)) as (_, url):
+            alice = Client(url, auth=("alice", "alice-password"), verbose=False)
+            bob = Client(url, auth=("bob", "bob-password"), verbose=False)
+            judge = ["openai", "judge-model", "lab", "", "helpfulness", True]
+            job = alice.submit("all", False, 0.4, "", 2, *judge, api_name="/judge_store_pairs")
+            deadline = time.time() + 60
+            while len(server.requests) < 6 and time.time() < deadline:
+                time.sleep(0.05)
+            with pytest.raises(AppError, match="for admins"):
+                bob.predict(api_name="/evaluation_cancel")
+            assert alice.predict(api_name="/evaluation_cancel").startswith("Cancelling")
+            job.result(timeout=60)
+            sent = len(server.requests)
+            time.sleep(2)
+            assert len(server.requests) == sent < 40 * 2  # it stopped sending, well before the end
+            with pytest.raises(AppError, match="request budgets is for admins"):
+                bob.predict(api_name="/request_budgets")
+            table = alice.predict(api_name="/request_budgets")
+            rows = {tuple(row[:3]): row[3] for row in table["data"]}
+            assert rows[("lab", "alice", 60)] == 60 - sent

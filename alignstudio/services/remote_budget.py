@@ -7,8 +7,9 @@ of the request (core.access; "" for the local user), or the one a background loo
 prefetch feed charges whoever last asked it for a sample). The window slides over the last 60 s. A request of
 the app over budget fails at once with one UserError naming the endpoint and the limit; bulk jobs that opt in
 (`patient`) wait for the window instead. Work outside the app (the CLI, a rounds process) is the operator's own:
-only an endpoint's written `requests_per_minute` limits it, by waiting. A bulk job can be cancelled (`cancellable`): its next request then fails with "cancelled", so it
-stops sending. `take` runs before every request (services/sampling/remote.py, services/judges/remote.py).
+only an endpoint's written `requests_per_minute` limits it, by waiting. A bulk job can be cancelled
+(`cancellable`): its next request then fails with "cancelled", so it stops sending. `take` runs before every
+request (services/sampling/remote.py, services/judges/remote.py).
 """
 
 from __future__ import annotations

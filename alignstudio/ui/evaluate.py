@@ -21,6 +21,7 @@ from ..services.judges.bulk import SCOPES
 from ..services.judges.config import JudgeConfig
 from ..services.judges.endpoints import names as endpoint_names
 from ..services.judges.prompt import DEFAULT_CRITERIA
+from ..services.remote_budget import remaining
 from ..services.settings import setting_of
 from .common import on, with_progress
 from .fields import optional_number, optional_number_box, setting_number
@@ -68,6 +69,9 @@ class EvaluateView:
     agreement: gr.Dataframe
     agreement_refresh: gr.Button
     agreement_timer: gr.Timer
+    cancel: gr.Button | None = None
+    budgets: gr.Dataframe | None = None
+    budgets_refresh: gr.Button | None = None
 
     def judge_inputs(self) -> list:
         return [self.judge_kind, self.judge_model, self.judge_base_url, self.judge_key, self.criteria,
@@ -139,16 +143,23 @@ def build(services: Services) -> EvaluateView:
                               elem_id="eval-min-kappa")
         bulk_limit = optional_number_box("At most N pairs (empty = all)", "all", "eval-bulk-limit")
         concurrency = setting_number(JudgeConfig, "concurrency", "eval-concurrency", info=None)
-    bulk_run = gr.Button("Judge pairs", variant="primary", elem_id="eval-bulk-run")
+    with gr.Row():
+        bulk_run = gr.Button("Judge pairs", variant="primary", elem_id="eval-bulk-run", scale=3)
+        # stops the running evaluation or bulk judging: no remote request goes out after it
+        cancel = gr.Button("Cancel the running job", elem_id="eval-cancel", scale=1)
     bulk_status = gr.Markdown(elem_id="eval-bulk-status")
     gr.Markdown("### Agreement with human labels")
     agreement = gr.Dataframe(interactive=False, elem_id="eval-agreement")
     agreement_refresh = gr.Button("Refresh", size="sm", elem_id="eval-agreement-refresh")
     agreement_timer = gr.Timer(AGREEMENT_REFRESH_S)  # live: new human and judge labels show up by themselves
+    gr.Markdown("### Remote request budgets (admins)")
+    budgets = gr.Dataframe(interactive=False, label="Requests each user has left this minute, per endpoint",
+                           elem_id="eval-budgets")
+    budgets_refresh = gr.Button("Show request budgets", size="sm", elem_id="eval-budgets-refresh")
     return EvaluateView(judge_kind, judge_model, judge_base_url, judge_key, criteria, force_judge, model, baseline, prompt_set,
                         limit, max_new_tokens, seed, perplexity, run, summary, pathologies, samples, reports,
                         show_report, report_json, scope, require_kappa, min_kappa, bulk_limit, concurrency, bulk_run,
-                        bulk_status, agreement, agreement_refresh, agreement_timer)
+                        bulk_status, agreement, agreement_refresh, agreement_timer, cancel, budgets, budgets_refresh)
 
 
 # -- handlers -------------------------------------------------------------------------------------------------
@@ -197,6 +208,11 @@ def show_report(services: Services, name: str) -> tuple:
 
 def agreement(services: Services) -> pd.DataFrame:
     return services.evaluation.agreement()
+
+
+def request_budgets() -> pd.DataFrame:
+    """Per endpoint and user, the remote requests left this minute (admins only: the service checks)."""
+    return pd.DataFrame(remaining(), columns=["endpoint", "user", "limit", "left"])
 
 
 def judge_pairs_in_store(services: Services, scope: str, require_kappa: bool, min_kappa, limit, judge: JudgeConfig,
@@ -257,6 +273,8 @@ def wire(view: EvaluateView, services: Services, tab: gr.Tab | None = None, demo
     view.bulk_run.click(with_progress(bulk, bulk_inputs, bulk_outputs),
                         bulk_inputs, bulk_outputs, api_name="judge_store_pairs", concurrency_limit=1)
     on(view.agreement_refresh.click, lambda: agreement(services), [], view.agreement, api_name="judge_agreement")
+    on(view.cancel.click, lambda: services.evaluation.cancel(), [], view.bulk_status, api_name="evaluation_cancel")
+    on(view.budgets_refresh.click, request_budgets, [], view.budgets, api_name="request_budgets")
     on(view.agreement_timer.tick, lambda: agreement(services), [], view.agreement, api_name=False,
        show_progress="hidden")
     listed = [view.model, view.baseline, view.prompt_set, view.reports]

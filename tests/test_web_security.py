@@ -257,18 +257,25 @@ def test_a_page_on_another_site_cannot_read_the_session_in_chromium(tls_app):
         blocked = []
         page.on("console", lambda m: blocked.append(m.text) if "Content Security Policy" in m.text else None)
         page.goto(app)
-        page.fill("input[type=text], input[name=username]", "ann")
-        page.fill("input[type=password]", "ann-password")
+        page.fill("input[type=text], input[name=username]", "admin1")
+        page.fill("input[type=password]", "admin-password")
         page.keyboard.press("Enter")
-        # the app works under its CSP: it loads, shows a pair, and takes a label
+        # the app works under its CSP: it loads, shows a pair, takes a label, and every tab opens
         page.wait_for_function("(document.querySelector('#label-prompt')?.innerText || '').includes('Prompt')",
                                timeout=90_000)
         page.click("#label-left-better")
         page.wait_for_function("(document.querySelector('#label-status')?.innerText || '').includes('A is better')",
                                timeout=60_000)
+        for tab in ("Feedback", "Data", "Validate", "Train", "Evaluate", "Arena", "Rounds", "Label"):
+            page.get_by_role("tab", name=tab).click()
+            page.wait_for_timeout(1500)
         own = page.evaluate("fetch('/gradio_api/token').then(r => r.json())")
-        assert own["user"] == "ann" and own["token"]  # the app's own page reads it: the session is there
+        assert own["user"] == "admin1" and own["token"]  # the app's own page reads it: the session is there
         assert not blocked, blocked
+        # the listener does hear the CSP: an image from elsewhere (say, in model output) is not fetched
+        page.evaluate("document.body.appendChild(Object.assign(new Image(), {src: 'https://img.evil.test/x.png'}))")
+        page.wait_for_timeout(500)
+        assert len(blocked) == 1 and "img-src" in blocked[0], blocked
 
         page.goto(evil)
         page.wait_for_function("window.stolen !== undefined", timeout=30_000)

@@ -70,12 +70,17 @@ def test_other_origins_get_no_credentialed_answer_and_listed_ones_do(tls_app):
         assert _login(httpx.Client(base_url=url, verify=False, headers={"Host": f"studio.test:{port}"}),
                       "ann", "ann-password", Origin="https://evil.test").status_code == 403
 
-        friend = client.get("/gradio_api/token", headers={"Origin": FRIEND})
-        assert friend.status_code == 200 and friend.json()["user"] == "admin1"
+        # a listed origin calls the app with the user's login (/config is 401 without it) ...
+        friend = client.get("/config", headers={"Origin": FRIEND})
+        assert friend.status_code == 200 and "components" in friend.json()
         assert friend.headers["access-control-allow-origin"] == FRIEND
         assert friend.headers["access-control-allow-credentials"] == "true"
-        preflight = client.options("/gradio_api/token", headers={"Origin": FRIEND, "Access-Control-Request-Method": "GET"})
+        preflight = client.options("/config", headers={"Origin": FRIEND, "Access-Control-Request-Method": "GET"})
         assert preflight.status_code == 200 and preflight.headers["access-control-allow-origin"] == FRIEND
+        assert httpx.get(url + "config", verify=False, headers={"Host": f"studio.test:{port}"}).status_code == 401
+        # ... but never reads the session token itself
+        token = client.get("/gradio_api/token", headers={"Origin": FRIEND})
+        assert token.status_code == 403 and "access-control-allow-origin" not in token.headers
 
 
 def test_cookies_are_samesite_lax_secure_and_set_once_under_tls(tls_app):

@@ -69,22 +69,27 @@ class WebSecurity:
         self.app = app
         self.allowed = {normalize_origin(o) for o in allowed_origins}
 
+    @staticmethod
+    def _same_origin(scope, origin: str) -> bool:
+        """The Origin's host:port is the Host the request was sent to (the scheme is left out: behind a proxy
+        that terminates TLS the app sees http while the page is https)."""
+        host = (_header(scope, b"host") or "").lower()
+        if not host:
+            return False
+        if urlsplit(origin).netloc == host:
+            return True
+        scheme = "https" if scope.get("scheme") in ("https", "wss") else "http"
+        try:
+            return normalize_origin(f"{scheme}://{host}") == origin  # a Host with an explicit default port
+        except ValueError:
+            return False
+
     def _origin_allowed(self, scope, origin: str) -> bool:
-        """Same origin (the Origin's host:port is the Host the request was sent to) or listed."""
         try:
             origin = normalize_origin(origin)
         except ValueError:
             return False  # "null" (sandboxed frames, file://) and junk
-        host = (_header(scope, b"host") or "").lower()
-        if host and urlsplit(origin).netloc == host:
-            return True
-        scheme = "https" if scope.get("scheme") in ("https", "wss") else "http"
-        try:
-            if host and normalize_origin(f"{scheme}://{host}") == origin:  # Host with an explicit default port
-                return True
-        except ValueError:
-            pass
-        return origin in self.allowed
+        return self._same_origin(scope, origin) or origin in self.allowed
 
     async def __call__(self, scope, receive, send):
         if scope["type"] not in ("http", "websocket"):
@@ -98,7 +103,11 @@ class WebSecurity:
         if scope["type"] == "websocket":
             await self.app(scope, receive, send)
             return
-        listed = origin is not None and normalize_origin(origin) in self.allowed
+        listed = origin is not None and not self._same_origin(scope, normalize_origin(origin))
+        if listed and scope["path"].rstrip("/").endswith("/token"):
+            # the session token itself is for the app's own pages, even from a listed origin
+            await self._refuse(scope, send, 403, "the session token is not given to other origins")
+            return
         if listed and scope["method"] == "OPTIONS" and _header(scope, b"access-control-request-method"):
             await self._preflight(scope, send, normalize_origin(origin))
             return

@@ -164,6 +164,7 @@ def test_forwarded_for_is_ignored_and_a_spray_does_not_lock_out_a_known_browser(
         ann_browser = httpx.Client(base_url=url, timeout=60)
         assert _login(ann_browser, "ann", "ann-password").status_code == 200  # ann has signed in here before
         assert DEVICE in ann_browser.cookies
+        assert "strict-transport-security" not in httpx.get(url, headers={"X-Forwarded-Proto": "https"}).headers
         # 24 guesses, each claiming another address: they all count against 127.0.0.1, which allows 20
         statuses = _spray(url, [f"10.0.0.{i}" for i in range(24)], [f"eve{i}" for i in range(24)])
         assert statuses == [400] * 20 + [429] * 4, statuses
@@ -186,6 +187,9 @@ def test_forwarded_for_is_read_from_a_trusted_proxy(tmp_path, tiny_model_dir, us
         statuses = _spray(url, ["10.9.9.9"] * 21, [f"mallory{i}" for i in range(21)])
         assert statuses == [400] * 20 + [429], statuses  # one client behind the proxy: its own limit
         assert _spray(url, ["10.9.9.10"], ["mallory"]) == [400]
+        # the proxy's X-Forwarded-Proto is believed too: TLS at the proxy gets HSTS and Secure cookies
+        behind_tls = httpx.get(url, headers={"X-Forwarded-Proto": "https"}, timeout=60)
+        assert "strict-transport-security" in behind_tls.headers
 
 
 class _AttackerPage(http.server.BaseHTTPRequestHandler):

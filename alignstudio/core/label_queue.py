@@ -3,7 +3,7 @@
 Owns the queue table in the store file. `claim` hands the highest-priority unclaimed item to one annotator
 inside a write transaction, so two annotators can never be handed the same item; a claim that is not
 answered within `lease_s` (closed browser) returns to the queue. Priorities come from the caller (random,
-or the active-learning order in `services.active`).
+or the active-learning order in `services.labeling.active`).
 """
 
 from __future__ import annotations

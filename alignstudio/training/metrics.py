@@ -113,9 +113,8 @@ class MetricsCallback(TrainerCallback):
             number = _number(value)
             if number is None:
                 continue
-            row[key] = number if math.isfinite(number) else None
-            if not math.isfinite(number) and key in WATCHED:
-                self.nan_keys.append(key)
+            row[key] = number if math.isfinite(number) else None  # json cannot carry NaN
+        self.nan_keys += non_finite(row)
         if self.share is not None and self.share.threads is not None:  # core.cpu_share's plan this step
             row["threads"], row["sharing"] = self.share.threads, self.share.threads < self.share.share.cores
         tokens = self._tokens(logs)

@@ -27,7 +27,6 @@ from dataclasses import dataclass, field
 TARGET_STEPS = 60          # optimizer steps a small set is repeated up to
 MAX_EPOCHS = 8             # never more passes than this over a small set
 EVALS_PER_RUN = 12         # held-out evaluations over a run (eval_steps follows)
-PATIENCE = 3               # evaluations without a better held-out loss before stopping
 # (LoRA, full fine-tuning) peak learning rates
 LEARNING_RATES = {
     "dpo": (2e-4, 5e-6),

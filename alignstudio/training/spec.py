@@ -47,7 +47,8 @@ class RunSpec:
     """One training run. Invalid values raise `UserError` naming the field."""
 
     # -- what to train ---------------------------------------------------------------------------
-    method: str = setting("dpo", "Training method: dpo, kto, orpo or simpo (ipo = dpo with loss_type ipo).",
+    method: str = setting("dpo", "Training method: dpo, kto, orpo, simpo or reward (a Bradley-Terry reward model); "
+                                 "ipo = dpo with loss_type ipo.",
                      label="Method")
     model: str = setting(DEFAULT_MODEL, "Base model: a registry name ('smollm2', a trained version), a run folder or a "
                                "local checkpoint folder. An adapter continues training from its weights.",

@@ -42,7 +42,7 @@ def optional_number(value, name: str, *, whole: bool = False, minimum: float | N
 
 def setting_number(cls, name: str, elem_id: str, *, label: str | None = None, **kw) -> gr.Number:
     """A number box for the setting `cls.name`: its default, bounds, label and help come from the dataclass
-    field (`services.settings.setting`); `kw` may override any of them."""
+    field (`core.settings.setting`); `kw` may override any of them."""
     s = setting_of(cls, name)
     options = {"label": label or s.title, "info": s.help or None, "minimum": s.minimum, "maximum": s.maximum,
                "elem_id": elem_id}

@@ -1,6 +1,6 @@
 """Running the validator on what users have: the store's labels, a snapshot, or a file.
 
-Glue between sources and `services.validation` (which owns the checks); the CLI, the Validate tab and the
+Glue between sources and `services.data.validation` (which owns the checks); the CLI, the Validate tab and the
 training gate all call these, so they see the same report.
 """
 

@@ -7,6 +7,7 @@ import gradio as gr
 import pytest
 
 from alignstudio.core.errors import UserError
+from alignstudio.services import training
 from alignstudio.services.training import spec_from_form
 from alignstudio.training.diagnostics import LN2
 from alignstudio.training.run_folder import RunStatus
@@ -125,8 +126,9 @@ def test_metric_frames_cover_every_plot():
     assert orpo["loss"][orpo["loss"]["series"] == train.START]["value"].isna().all()
     empty = train.metric_frames([], None)
     assert set(empty["rewards"]["series"]) == {"chosen", "rejected"} and empty["rewards"]["value"].isna().all()
-    status = train.status_markdown(RunStatus(state="failed", error="boom", error_tail="Traceback\nValueError"),
-                                   spec_of(form()), rows)
+    status = train.status_markdown(training.LiveRun(
+        "r", RunStatus(state="failed", error="boom", error_tail="Traceback\nValueError"), spec_of(form()), rows, "",
+        None))
     assert "**Error:** boom" in status and "ValueError" in status
 
 

@@ -59,8 +59,7 @@ def placeholder(series) -> pd.DataFrame:
 
 
 def cancel_run(services: Services, name: str) -> str:
-    status = training.cancel(services, name)
-    if status.state == "cancelled":
+    if training.cancel(services, name):
         return f"**{name}** cancelled before it started."
     return f"Cancelling **{name}**: it stops at the next step and keeps a checkpoint."
 
@@ -141,37 +140,35 @@ def _duration(seconds) -> str:
     return f"{seconds // 3600}h {seconds % 3600 // 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m {seconds % 60:02d}s"
 
 
-def status_markdown(status, spec, rows: list[dict], card: dict | None = None) -> str:
-    """The run's state, settings, progress and result (`spec`: its RunSpec)."""
-    state = status.state
-    train_rows = [r for r in rows if "loss" in r]
+def status_markdown(view: training.LiveRun) -> str:
+    """The run's state, settings, progress and result."""
+    status, spec = view.status, view.spec
+    train_rows = [r for r in view.rows if "loss" in r]
     last = train_rows[-1] if train_rows else {}
     step = last.get("step", status.step or 0)
     total = last.get("max_steps") or status.max_steps
-    lines = [f"**{state.upper()}** · {spec.label} · base `{spec.model}`"]
+    lines = [f"**{status.state.upper()}** · {spec.label} · base `{spec.model}`"]
     progress = f"step {step}" + (f" of {total}" if total else "")
-    if state == "running":
+    if view.running:
         progress += f" · ETA {_duration(last.get('eta_s'))}"
         if status.cancel_requested:
             progress += " · cancelling at the next step"
     if last.get("tokens_per_s"):
         progress += f" · {last['tokens_per_s']:.0f} tokens/s"
     lines.append(progress)
-    if state == "running" and last.get("sharing"):
+    if view.running and last.get("sharing"):
         lines.append(f"Sharing the CPU with labeling: the app is sampling pairs, so training runs on "
                      f"{last['threads']} core(s) and the app on the other; it takes every core back when the "
                      "app is idle.")
-    if state == "succeeded":
+    if view.succeeded:
         lines.append(f"Model: `{status.model_dir}`"
                      + (f" · registered as **{status.registered_as}**" if status.registered_as else ""))
-    schedule = (card or {}).get("schedule")
-    if schedule:
-        lines.append(f"Schedule: lr {schedule['learning_rate']:g} · batch {schedule['batch_size']} · "
-                     f"{schedule['num_train_epochs']:g} epoch(s) · warm-up {schedule['warmup_steps']} "
+    if view.schedule:
+        lines.append(f"Schedule: lr {view.schedule.learning_rate:g} · batch {view.schedule.batch_size} · "
+                     f"{view.schedule.epochs:g} epoch(s) · warm-up {view.schedule.warmup_steps} "
                      "(see the run card for why)")
-    heldout = ((card or {}).get("dataset") or {}).get("heldout")
-    if heldout:
-        lines.append(heldout["note"][:1].upper() + heldout["note"][1:] + ".")
+    if view.heldout_note:
+        lines.append(view.heldout_note[:1].upper() + view.heldout_note[1:] + ".")
     if status.error:
         lines.append(f"**Error:** {status.error}")
         if status.error_tail:
@@ -186,7 +183,7 @@ def diagnostics_markdown(view: training.LiveRun) -> str:
         return ""
     found = [d.markdown() for d in view.findings]
     if view.reward:
-        return "\n\n".join([p for p in [reward_markdown(view.card)] if p] + found)
+        return "\n\n".join([p for p in [reward_markdown(view)] if p] + found)
     parts = []
     if view.verdict is not None:
         parts.append(view.verdict.markdown())
@@ -197,14 +194,16 @@ def diagnostics_markdown(view: training.LiveRun) -> str:
     return "\n\n".join(parts + found)
 
 
-def reward_markdown(card: dict | None) -> str:
+def reward_markdown(view: training.LiveRun) -> str:
     """A reward run's result: held-out pairwise accuracy against the labels (by prompt), with its tie margin."""
-    info = (card or {}).get("reward") or {}
-    if info.get("accuracy") is None:
-        return ("ℹ️ **No held-out measure**: " + info["note"]) if info.get("note") else ""
-    return (f"{'✅' if info['accuracy'] >= 0.6 else '⛔'} **Reward model: held-out pairwise accuracy "
-            f"{info['accuracy']:.2f} on {info['pairs']} pairs (chance 0.50).** Tie margin {info['tie_margin']:.3g} "
-            f"({info['ties']} ties); agreement counting a tie as half: {info['agreement_with_ties']:.2f}. "
+    result = view.reward_result
+    if result is None:
+        return ""
+    if result.accuracy is None:
+        return ("ℹ️ **No held-out measure**: " + result.note) if result.note else ""
+    return (f"{'✅' if view.reward_usable else '⛔'} **Reward model: held-out pairwise accuracy "
+            f"{result.accuracy:.2f} on {result.pairs} pairs (chance 0.50).** Tie margin {result.tie_margin:.3g} "
+            f"({result.ties} ties); agreement counting a tie as half: {result.agreement_with_ties:.2f}. "
             "Use it as `--judge reward` (registered as a judge version).")
 
 
@@ -213,9 +212,9 @@ def placeholder_calibration() -> pd.DataFrame:
                          "series": ["reward model", "perfectly calibrated"]})
 
 
-def calibration_frame(card: dict | None) -> pd.DataFrame:
+def calibration_frame(view: training.LiveRun | None) -> pd.DataFrame:
     """The reward run's calibration table as a plot: one point per probability bin, and the diagonal."""
-    table = ((card or {}).get("reward") or {}).get("calibration") or []
+    table = view.reward_result.calibration if view is not None and view.reward_result else []
     if not table:
         return placeholder_calibration()
     rows = [{"predicted": t["predicted"], "observed": t["observed"], "series": "reward model"} for t in table]
@@ -223,8 +222,8 @@ def calibration_frame(card: dict | None) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def before_after_frame(card: dict | None) -> pd.DataFrame:
-    rows = [[r["prompt"], r["base"], r["trained"]] for r in (card or {}).get("before_after") or []]
+def before_after_frame(view: training.LiveRun | None) -> pd.DataFrame:
+    rows = [[r.prompt, r.base, r.trained] for r in (view.before_after if view is not None else [])]
     return pd.DataFrame(rows, columns=BEFORE_AFTER_HEADERS)
 
 
@@ -240,8 +239,8 @@ def run_view(services: Services, name: str | None) -> tuple:
     if view is None:
         return ("Choose a run.", "", before_after_frame(None), gr.update(visible=False), *_empty_frames(), "")
     frames = metric_frames(view.rows, view.expected_start)
-    return (status_markdown(view.status, view.spec, view.rows, view.card), diagnostics_markdown(view),
-            before_after_frame(view.card), gr.update(value=calibration_frame(view.card), visible=view.reward),
+    return (status_markdown(view), diagnostics_markdown(view),
+            before_after_frame(view), gr.update(value=calibration_frame(view), visible=view.reward),
             frames["loss"], frames["accuracy"], frames["margins"], frames["rewards"], frames["kl"], frames["lr"],
             frames["throughput"], view.log)
 

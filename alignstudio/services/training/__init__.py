@@ -11,14 +11,15 @@ queue are `training.run_folder` and `training.run_queue`'s (the RunManager at `s
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from ...core import access
 from ...core.errors import UserError
 from ...training.diagnostics import diagnose_spec, expected_first_loss
-from ...training.run_folder import FINISHED, SUCCEEDED, RunStatus, actions
+from ...training.reward import HeldoutReport
+from ...training.run_folder import CANCELLED, FINISHED, RUNNING, SUCCEEDED, RunStatus, actions
 from ...training.spec import (DEFAULT_LOSS, DPO_LOSS_TYPES, KTO_LOSS_TYPES, METHOD_ALIASES, SWEEP_BETAS, RunSpec,
                               Setting, settings)
 from ...training.verdict import LEARNED, Verdict, judge_spec
@@ -115,10 +116,10 @@ def sweep(services, spec: RunSpec, betas: str | list[float], name: str | None = 
     return services.runs.sweep(spec, betas, _name(name))
 
 
-def cancel(services, name: str) -> RunStatus:
-    """A queued run is cancelled at once; a running one stops at its next step. Returns its status."""
+def cancel(services, name: str) -> bool:
+    """A queued run is cancelled at once (True); a running one stops at its next step (False)."""
     access.require_admin("cancelling a run")
-    return services.runs.cancel(_chosen(name))
+    return services.runs.cancel(_chosen(name)).state == CANCELLED
 
 
 def resume(services, name: str) -> RunStatus:
@@ -212,27 +213,77 @@ def allowed_actions(services, name: str | None) -> dict[str, bool]:
     return actions(state, full=full, reward=reward)
 
 
+REWARD_USABLE = 0.6  # a reward model's held-out pairwise accuracy from which it is offered as a judge
+
+
+@dataclass(frozen=True)
+class ScheduleUsed:
+    """The schedule a run trained with (chosen from the data unless set), from its card."""
+
+    learning_rate: float
+    batch_size: int
+    epochs: float
+    warmup_steps: int
+
+
+@dataclass(frozen=True)
+class BeforeAfter:
+    """A held-out prompt answered by the base and by the trained model (same seed)."""
+
+    prompt: str
+    base: str
+    trained: str
+
+
 @dataclass
 class LiveRun:
-    """One run as the live view shows it."""
+    """One run as the live view shows it: typed, so a tab never reads a run card or a state string."""
 
     name: str
     status: RunStatus
     spec: RunSpec
     rows: list[dict]                 # training and held-out metrics lines
-    card: dict | None                # a finished run's card
     log: str                         # the log's last lines
     expected_start: float | None     # the loss of a policy equal to its reference (ln 2 for sigmoid DPO)
     findings: list = field(default_factory=list)  # diagnostics of the metrics so far
     verdict: Verdict | None = None   # a succeeded policy run's verdict
+    schedule: ScheduleUsed | None = None
+    heldout_note: str = ""           # how the labels were split into training and held-out pairs
+    before_after: list[BeforeAfter] = field(default_factory=list)
+    reward_result: HeldoutReport | None = None  # a finished reward run's held-out measures
 
     @property
     def reward(self) -> bool:
         return self.spec.method == "reward"
 
     @property
+    def running(self) -> bool:
+        return self.status.state == RUNNING
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status.state == SUCCEEDED
+
+    @property
     def learned(self) -> bool:
         return self.verdict is not None and self.verdict.code == LEARNED
+
+    @property
+    def reward_usable(self) -> bool:
+        return self.reward_result is not None and (self.reward_result.accuracy or 0.0) >= REWARD_USABLE
+
+
+def _from_card(view: LiveRun, card: dict) -> None:
+    """The card's parts the live view shows, as typed fields."""
+    schedule = card.get("schedule")
+    if schedule:
+        view.schedule = ScheduleUsed(schedule["learning_rate"], schedule["batch_size"],
+                                     schedule["num_train_epochs"], schedule["warmup_steps"])
+    view.heldout_note = ((card.get("dataset") or {}).get("heldout") or {}).get("note", "")
+    view.before_after = [BeforeAfter(r["prompt"], r["base"], r["trained"]) for r in card.get("before_after") or []]
+    reward = card.get("reward") or {}
+    if "accuracy" in reward or "note" in reward:
+        view.reward_result = HeldoutReport(**{f.name: reward.get(f.name) for f in fields(HeldoutReport)})
 
 
 def live(services, name: str | None, log_lines: int = 60) -> LiveRun | None:
@@ -243,13 +294,14 @@ def live(services, name: str | None, log_lines: int = 60) -> LiveRun | None:
     runs = services.runs
     status, spec = runs.status(name), runs.spec(name)
     rows = runs.all_metrics(name)
-    card = runs.card(name) if status.state in FINISHED else None
-    view = LiveRun(name, status, spec, rows, card, runs.log_tail(name, log_lines),
+    card = (runs.card(name) or {}) if status.state in FINISHED else {}
+    view = LiveRun(name, status, spec, rows, runs.log_tail(name, log_lines),
                    expected_first_loss(spec.method, spec.loss_type, spec.beta, spec.label_smoothing))
+    _from_card(view, card)
     if rows:
         view.findings = diagnose_spec(rows, spec)
         if status.state == SUCCEEDED and not view.reward:
-            verdict = (card or {}).get("verdict")
+            verdict = card.get("verdict")
             view.verdict = Verdict(**verdict) if verdict else judge_spec(rows, spec)
     return view
 

@@ -11,7 +11,7 @@ import pandas as pd
 
 from ..core.errors import UserError
 from ..services.container import Services
-from ..services.rounds.folder import TABLE_COLUMNS, launch_rounds, list_rounds, view
+from ..services.rounds.folder import TABLE_COLUMNS, launch_rounds, list_rounds, stop_rounds, view
 from ..services.rounds.settings import RoundsSettings
 from ..services.sampling.prompt_sets import SHIPPED
 from ..services.settings import from_values, setting_of
@@ -39,6 +39,7 @@ class RoundsView:
     plot: gr.LinePlot
     log: gr.Code
     timer: gr.Timer
+    stop: gr.Button | None = None
 
 
 def build(services: Services) -> RoundsView:
@@ -65,7 +66,9 @@ def build(services: Services) -> RoundsView:
         retrain_judge = gr.Checkbox(described("retrain_judge").default, label=described("retrain_judge").title,
                                     elem_id="rounds-retrain-judge")
     start = gr.Button("Start rounds", variant="primary", elem_id="rounds-start")
-    pick = gr.Dropdown(list_rounds(services.workspace), label="Rounds", elem_id="rounds-pick")
+    with gr.Row():
+        pick = gr.Dropdown(list_rounds(services.workspace), label="Rounds", elem_id="rounds-pick", scale=3)
+        stop = gr.Button("Stop these rounds", elem_id="rounds-stop", scale=1)  # no more sampling, judging, training
     status = gr.Markdown(elem_id="rounds-status")
     table = gr.Dataframe(pd.DataFrame(columns=COLUMNS), interactive=False, elem_id="rounds-table")
     plot = gr.LinePlot(x="round", y="win_rate", title="Win rate against the SFT model", y_lim=[0, 1],
@@ -74,7 +77,7 @@ def build(services: Services) -> RoundsView:
         log = gr.Code(language=None, elem_id="rounds-log")
     return RoundsView(name, base_model, rounds, pairs_per_round, judge, max_steps, eval_limit, force_judge,
                       retrain_judge, start, pick, status,
-                      table, plot, log, gr.Timer(3.0))
+                      table, plot, log, gr.Timer(3.0), stop)
 
 
 def start_rounds(services: Services, name, base_model, rounds, pairs, judge, max_steps, eval_limit,
@@ -113,6 +116,7 @@ def wire(view: RoundsView, services: Services, tab: gr.Tab | None = None, demo: 
     shown = [view.status, view.table, view.plot, view.log]
     on(view.start.click, lambda *f: start_rounds(services, *f), form, view.pick, api_name="rounds_start")
     on(view.pick.change, lambda p: show(services, p), [view.pick], shown, api_name=False)
+    on(view.stop.click, lambda p: stop_rounds(services.workspace, p), [view.pick], view.status, api_name="rounds_stop")
     on(view.timer.tick, lambda p: show(services, p), [view.pick], shown, show_progress="hidden", api_name=False)
     for event in ([tab.select] if tab is not None else []) + ([demo.load] if demo is not None else []):
         on(event, lambda m, p: lists(services, m, p), [view.base_model, view.pick], [view.base_model, view.pick],

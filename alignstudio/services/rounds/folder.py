@@ -1,11 +1,14 @@
 """A rounds folder: ROUNDS_DIR/rounds.json (one row per finished round, rewritten after each so the Rounds tab
 can poll it), ROUNDS_DIR/log.txt, and the rows as people read them. Also starts `alignstudio rounds` as its own
-process. Knows nothing of models, judges or training: the round loop (`rounds.loop`) writes the rows."""
+process, and stops it (`stop_rounds`: its whole process group, so no more remote requests go out). Knows
+nothing of models, judges or training: the round loop (`rounds.loop`) writes the rows."""
 
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -15,6 +18,7 @@ from pathlib import Path
 from ...core import access
 from ...core.errors import UserError
 from ...core.workspace import Workspace
+from ...training.run_folder import QUEUED, RUNNING, RunFolder
 from .settings import RoundsSettings, as_arguments
 
 # Fewer decisive (non-tie) prompts than this and a bootstrap interval means nothing: 2 wins out of 2 gives
@@ -81,9 +85,52 @@ def launch_rounds(workspace: Workspace, name: str, base_model: str, settings: Ro
                "--out", str(folder), "--model", base_model, "--prompts", str(prompt_set),
                "--eval-prompts", str(eval_set), *as_arguments(settings)]
     with open(folder / "log.txt", "ab") as log:
-        subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                         cwd=Path(__file__).resolve().parents[3])
+        proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                                cwd=Path(__file__).resolve().parents[3])
+    _launched[str(folder)] = proc
+    (folder / "pid").write_text(str(proc.pid))
     return folder
+
+
+_launched: dict[str, subprocess.Popen] = {}  # this server's rounds processes, to stop and reap them
+
+
+def _alive(pid: int, folder: Path) -> bool:
+    """Whether `pid` is still the rounds process of `folder` (not a reused id, not a zombie)."""
+    try:
+        return str(folder) in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+    except OSError:
+        return False
+
+
+def stop_rounds(workspace: Workspace, name: str, timeout: float = 10.0) -> str:
+    """Stop running rounds: SIGTERM to its process group (the round loop and what it started), SIGKILL after
+    `timeout`; rounds.json then says cancelled. Sampling, judging and training stop where they are."""
+    access.require_admin("rounds")
+    folder = rounds_root(workspace) / Path(name or "").name
+    summary = read_rounds(folder) if name else None
+    if summary is None:
+        raise UserError("choose rounds to stop")
+    if summary.get("state") not in ("queued", "running"):
+        raise UserError(f"rounds {name!r} are not running ({summary.get('state')})")
+    proc = _launched.pop(str(folder), None)
+    pid = proc.pid if proc is not None else int((folder / "pid").read_text()) if (folder / "pid").exists() else 0
+    if pid and (proc is not None or _alive(pid, folder)):
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            try:
+                os.killpg(pid, sig)  # start_new_session: the group is the process's own id
+            except ProcessLookupError:
+                break
+            deadline = time.time() + timeout
+            while time.time() < deadline and (proc.poll() is None if proc is not None else _alive(pid, folder)):
+                time.sleep(0.1)
+            if (proc.poll() is not None) if proc is not None else not _alive(pid, folder):
+                break
+    for run in sorted(workspace.root.glob(f"runs/{folder.name}-round-*")):  # its training worker: own session
+        if RunFolder(run).state in (QUEUED, RUNNING):
+            RunFolder(run).cancel_path.write_text(str(time.time()))  # stops at its next step, as the Train tab's
+    write_status(folder, summary.get("rounds", []), "cancelled", "stopped by an admin")
+    return f"Rounds {name} stopped: nothing more is sampled, judged or trained."
 
 
 def list_rounds(workspace: Workspace) -> list[str]:

@@ -184,3 +184,32 @@ def test_an_admin_may_label_pairs_of_a_remote_model_nobody_listed(workspace, sto
                 assert feeds.feed(config).get(timeout=30).model_a == "lab:unlisted"
         finally:
             feeds.stop()
+
+
+def test_a_cancelled_evaluation_stops_asking_the_remote_models(workspace, store, tmp_path):
+    from alignstudio.services.evaluation import EvalSettings
+    from alignstudio.services.evaluation.service import EvaluationService
+    from alignstudio.services.judges.config import JudgeConfig
+
+    with FakeLLMServer(api_key=None, delay=0.2) as server:
+        configure(server, tmp_path)
+        service = EvaluationService(store, workspace, GeneratorPool(ModelRegistry(workspace, store)),
+                                    PromptSets(workspace), "smollm2")
+        outcome = {}
+
+        def job():
+            try:
+                service.evaluate("lab:sft-7b", "lab:sft-7b-v2", "eval", EvalSettings(batch_size=2, perplexity=False),
+                                 JudgeConfig(kind="rules", force=True))
+            except UserError as exc:
+                outcome["error"] = exc
+
+        thread = threading.Thread(target=job)
+        thread.start()
+        assert wait_for(lambda: len(server.requests) >= 4)
+        service.cancel()
+        thread.join(timeout=30)
+        sent = len(server.requests)
+        time.sleep(1.0)
+        assert len(server.requests) == sent and isinstance(outcome.get("error"), remote_budget.Cancelled)
+        assert sent < 2 * len(PromptSets(workspace).load("eval"))  # it stopped part-way

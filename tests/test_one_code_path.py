@@ -1,10 +1,60 @@
-"""One code path per concept (issue 35): the training callback stops on the metrics `non_finite` names."""
+"""One code path per concept (issue 35): one judge-human agreement rule for the Validate report and the
+judges' agreement table; the training callback stops on the metrics `non_finite` names."""
 
 from types import SimpleNamespace
 
 from transformers import TrainerControl
 
+from alignstudio.services.consensus import judge_agreement
 from alignstudio.training.metrics import WATCHED, MetricsCallback, non_finite
+
+MSG = [{"role": "user", "content": "Which is better?"}]
+
+
+def _pair(store, n):
+    return store.add_pair(MSG, f"First answer {n}.", f"Second answer number {n}.", model_a="m", model_b="m")
+
+
+def _disputed_store(store):
+    """A store where the two old rules gave three figures: judge:x agrees with the humans on 4 of 6 pairs by the
+    one rule; the old table (both_bad = tie) said 5 of 6, the old report (judge majority, labels without sides
+    left out) 4 of 5."""
+    p = [_pair(store, n) for n in range(7)]
+    judge = dict(annotator="x", source="judge:x", shown_left="A")
+    store.add_preference(p[0], "A", annotator="ann1", shown_left="A")
+    store.add_preference(p[0], "A", **judge)
+    store.add_preference(p[1], "B", annotator="ann1", shown_left="B")
+    store.add_preference(p[1], "B", **judge)
+    store.add_preference(p[2], "both_bad", annotator="ann1", shown_left="A")  # the judge cannot say both_bad
+    store.add_preference(p[2], "tie", **judge)
+    store.add_preference(p[3], "A", annotator="ann1", shown_left="B")
+    for verdict in ("A", "A", "B"):  # judged three times: majority A, latest B
+        store.add_preference(p[3], verdict, **judge)
+    store.add_preference(p[4], "B", annotator="ann1")  # no sides recorded (as a file import stores it)
+    store.add_preference(p[4], "B", **judge)
+    store.relabel(store.add_preference(p[5], "A", annotator="ann1", shown_left="A"), "B", annotator="ann1")
+    store.add_preference(p[5], "B", **judge)
+    store.add_preference(p[6], "A", annotator="ann1", shown_left="A")  # humans split: no consensus, not shared
+    store.add_preference(p[6], "B", annotator="ann2", shown_left="B")
+    store.add_preference(p[6], "A", **judge)
+    return p
+
+
+def test_the_validate_report_and_the_agreement_table_show_one_figure_for_one_store(store, workspace):
+    from alignstudio.services.data.service import DataService
+    from alignstudio.services.evaluation.service import EvaluationService
+    from alignstudio.services.sampling.prompt_sets import PromptSets
+
+    _disputed_store(store)
+    report = DataService(store, workspace, PromptSets(workspace)).validate_labels("dpo")  # the Validate tab
+    table = EvaluationService(store, workspace, None, PromptSets(workspace), "m").agreement()  # the Evaluate tab
+    row = table.set_index("rater").loc["judge:x"]
+    validated = report.stats["judge_agreement"]["judge:x"]
+    tabled = {"shared": int(row["shared with humans"]), "agreement": row["agreement"], "kappa": row["kappa"]}
+    assert validated == tabled == judge_agreement(store.preference_rows())["judge:x"].to_dict()
+    assert validated["shared"] == 6 and validated["agreement"] == 0.6667
+    assert validated["kappa"] == 0.4545  # (4/6 - 14/36) / (1 - 14/36)
+    assert "judge:x: 67% agreement with humans, kappa 0.45 over 6 pairs" in report.to_text()
 
 
 def test_the_metrics_callback_stops_on_exactly_what_non_finite_names(tmp_path):

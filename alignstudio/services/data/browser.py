@@ -108,4 +108,4 @@ def relabel(store: Store, event_id: str, verdict: str, *, annotator: str) -> str
 def label_records(store: Store) -> list[dict]:
     """Pairwise label records in the validator's shape (position bias, annotator and judge agreement)."""
     return [{"pair_id": r["pair_id"], "annotator": r["annotator"], "source": r["source"], "verdict": r["verdict"],
-             "left": r["shown_left"]} for r in store.preference_rows() if r["shown_left"]]
+             "left": r["shown_left"]} for r in store.preference_rows()]  # left None: sides not recorded

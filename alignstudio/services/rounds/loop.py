@@ -35,10 +35,10 @@ from ...core.workspace import Workspace
 from ...training.run_folder import SUCCEEDED
 from ...training.run_queue import RunManager
 from ...training.spec import RunSpec
+from ..consensus import human_consensus
 from ..data.snapshots import dpo_row
 from ..evaluation import EvalReport, EvalSettings, evaluate, save_report
 from ..judges import Judge, make_judge
-from ..judges.agreement import human_consensus
 from ..judges.bulk import store_verdict
 from ..judges.protocol import PairItem, PairJudgment, judge_pairs
 from ..judges.trust import Trust, choose_judge, vet_judge

@@ -4,31 +4,18 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections import Counter, defaultdict
-from collections.abc import Mapping, Sequence
+from collections import defaultdict
+from collections.abc import Mapping
 from typing import Any
 
 from scipy.stats import binomtest
 
+from ...consensus import cohen_kappa, human_consensus, human_votes, judge_agreement, judge_verdicts
 from .report import MAX_EXAMPLES, SIDES, VERDICTS, Finding, Thresholds, _pct
 
+__all__ = ["check_labels", "cohen_kappa"]
+
 # --- label quality (pairwise label records from the store) -------------------------------------------------
-
-
-def cohen_kappa(a: Sequence[str], b: Sequence[str]) -> float | None:
-    """Cohen's kappa of two raters over the same items: (p_o - p_e) / (1 - p_e), where p_o is their observed
-    agreement and p_e the agreement expected by chance from each rater's own category frequencies.
-
-    Computed by hand (a few lines) so the validator needs no scikit-learn dependency. None when undefined:
-    no items, or both raters always used one and the same category.
-    """
-    n = len(a)
-    if n == 0 or n != len(b):
-        return None
-    p_o = sum(x == y for x, y in zip(a, b)) / n
-    count_a, count_b = Counter(a), Counter(b)
-    p_e = sum(count_a[k] * count_b[k] for k in count_a) / (n * n)
-    return None if p_e >= 1.0 else (p_o - p_e) / (1.0 - p_e)
 
 
 def _row_of_pair(rows: list[Mapping]) -> dict[str, int]:
@@ -52,14 +39,9 @@ def _label_problem(record: Any) -> str | None:
     source = record["source"]
     if source not in ("human", "arena") and not (isinstance(source, str) and re.fullmatch(r"judge:.+", source)):
         return f"source {source!r} is not human, arena or judge:NAME"
-    if record.get("left") not in SIDES:
+    if record.get("left") is not None and record["left"] not in SIDES:  # None: sides not recorded (a file import)
         return f"left {record.get('left')!r} is not A or B"
     return None
-
-
-def _unique_mode(values: list[str]) -> str | None:
-    top = Counter(values).most_common(2)
-    return None if not top or (len(top) > 1 and top[0][1] == top[1][1]) else top[0][0]
 
 
 def _examples_for(pair_ids: list[str], row_of_pair: dict[str, int]) -> list[int]:
@@ -93,7 +75,7 @@ def check_position_bias(labels: list[dict], stats: dict, th: Thresholds) -> list
     With randomized sides an unbiased labeller sits near 50%; a binomial test tells bias from noise."""
     left_won: dict[str, list[bool]] = defaultdict(list)
     for record in labels:
-        if record["verdict"] in SIDES:
+        if record["verdict"] in SIDES and record.get("left") in SIDES:
             left_won[record["source"]].append(record["verdict"] == record["left"])
     result, findings = {}, []
     for source in sorted(left_won):
@@ -134,15 +116,6 @@ def check_self_contradictions(labels: list[dict], stats: dict, row_of_pair: dict
         "Data tab).", len(clashes), _examples_for(pair_ids, row_of_pair), details=details, pair_ids=pair_ids)]
 
 
-def _human_votes(labels: list[dict]) -> dict[str, dict[str, str]]:
-    """pair_id -> {annotator: verdict}, the latest record per annotator (a relabel replaces the earlier one)."""
-    votes: dict[str, dict[str, str]] = defaultdict(dict)
-    for record in labels:
-        if record["source"] == "human":
-            votes[str(record["pair_id"])][str(record["annotator"])] = record["verdict"]
-    return votes
-
-
 def check_annotator_agreement(labels: list[dict], stats: dict, th: Thresholds,
                               row_of_pair: dict[str, int]) -> list[Finding]:
     """Humans on pairs several of them labelled: percent agreement over every annotator pair on every shared
@@ -150,7 +123,7 @@ def check_annotator_agreement(labels: list[dict], stats: dict, th: Thresholds,
     per_pair: dict[tuple[str, str], tuple[list[str], list[str]]] = defaultdict(lambda: ([], []))
     disagreed: list[str] = []
     multi = 0
-    for pid, by_annotator in _human_votes(labels).items():
+    for pid, by_annotator in human_votes(labels).items():
         if len(by_annotator) < 2:
             continue
         multi += 1
@@ -185,28 +158,16 @@ def check_annotator_agreement(labels: list[dict], stats: dict, th: Thresholds,
 
 def check_judge_agreement(labels: list[dict], stats: dict, th: Thresholds,
                           row_of_pair: dict[str, int]) -> list[Finding]:
-    """Each AI judge against the human consensus (the humans' unique majority verdict) on pairs both labelled.
-
-    A judge asked more than once (swapped order) counts with its majority verdict; an even split counts as
-    "tie", the usual reading of an order-dependent judgment."""
-    consensus = {pid: mode for pid, votes in _human_votes(labels).items()
-                 if (mode := _unique_mode(list(votes.values()))) is not None}
-    judged: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
-    for record in labels:
-        if record["source"].startswith("judge:"):
-            judged[record["source"]][str(record["pair_id"])].append(record["verdict"])
+    """Each AI judge against the human consensus on pairs both labelled, by the rule of
+    `services.consensus.judge_agreement` (the judges' agreement table in the Evaluate tab uses it too)."""
     result, findings = {}, []
-    for source in sorted(judged):
-        shared = [pid for pid in judged[source] if pid in consensus]
-        judge = [_unique_mode(judged[source][pid]) or "tie" for pid in shared]
-        human = [consensus[pid] for pid in shared]
-        n = len(shared)
-        agreement = sum(x == y for x, y in zip(judge, human)) / n if n else None
-        kappa = cohen_kappa(judge, human)
-        result[source] = {"shared": n, "agreement": None if agreement is None else round(agreement, 4),
-                          "kappa": None if kappa is None else round(kappa, 4)}
+    consensus = human_consensus(labels)
+    for source, measured in judge_agreement(labels).items():
+        result[source] = measured.to_dict()
+        n, kappa, agreement = measured.shared, measured.kappa, measured.agreement
         if n >= th.min_shared_items and kappa is not None and kappa < th.min_kappa:
-            disagreed = [pid for pid, j, h in zip(shared, judge, human) if j != h]
+            verdicts = judge_verdicts(labels, source)
+            disagreed = [pid for pid, verdict in verdicts.items() if pid in consensus and verdict != consensus[pid]]
             findings.append(Finding(
                 "low_judge_agreement", "warning",
                 f"{source} agrees with the human verdict on {_pct(agreement)} of {n} pairs (Cohen's kappa "
@@ -215,5 +176,3 @@ def check_judge_agreement(labels: list[dict], stats: dict, th: Thresholds,
                 len(disagreed), _examples_for(disagreed, row_of_pair), pair_ids=disagreed))
     stats["judge_agreement"] = result
     return findings
-
-

@@ -43,7 +43,7 @@ CORPUS = [
     (f"````\n```\n<img src=http://{EVIL}/nested.png>\n```\n````\n![x](http://{EVIL}/after-nested.png)",
      "after-nested.png"),
     (f"```\nunterminated <img src=http://{EVIL}/unterminated.png>\n\n![x](http://{EVIL}/u2.png)", "u2.png"),
-    ("  ```js\n  let a = '<svg onload=alert(1)>';\n  ```\n" + OVERLAY, "Session expired"),
+    ("  ```js\n  let a = '<svg onload=alert(1)>'; // &lt; &amp; $$x$$ 50%%\n  ```\n" + OVERLAY, "Session expired"),
     (f"<div>\n\n*markdown in an HTML block* <a href=http://{EVIL}>a</a>\n\n</div>", "markdown in an HTML block"),
     (f"&lt;script&gt;alert(1)&lt;/script&gt; &#60;img src=http://{EVIL}/entity.png&#62; &amp;", "&#60;img"),
     (f"> quoted\n>> nested <img src=http://{EVIL}/quote.png>\n> - a list [x](http://{EVIL}/q)", "nested"),
@@ -53,9 +53,9 @@ CORPUS = [
     (f"<style>body{{display:none}}</style><link rel=stylesheet href=http://{EVIL}/s.css>", "display:none"),
     (f"| a | b |\n|---|---|\n| <img src=http://{EVIL}/table.png> | x |", "table.png"),
     ("# Heading\n\n- item **bold** _em_ ~~gone~~\n\n---\n\n1. one\n2) two\n\nSetext\n===", "**bold**"),
-    (f"%%%LATEX_BLOCK_0%%% <img src=http://{EVIL}/placeholder.png>", "%%%LATEX_BLOCK_0%%%"),
+    (f"%%%LATEX_BLOCK_0%%% <img src=http://{EVIL}/placeholder.png>", "%%%LATEX_BLOCK_0%%%"),  # Gradio's LaTeX mark
     ('<a href="javascript:alert(1)">js</a> <details open><summary>s</summary>d</details>', "<details open>"),
-    (f"    indented <img src=http://{EVIL}/indented.png>\n\n\tx", "indented"),
+    (f"para\n\nplain\n\n    indented <img src=http://{EVIL}/indented.png>\n\n\tx", "indented"),
     (f"<iframe srcdoc=\"<img src=http://{EVIL}/srcdoc.png>\"></iframe><video src=http://198.51.100.7/v autoplay>",
      "srcdoc"),
     ("<p style=\"position:absolute;left:0\">abs</p><span class=\"fixed inset-0\">c</span>", "position:absolute"),
@@ -63,6 +63,7 @@ CORPUS = [
     ("<!-- comment --><![CDATA[x]]><?php x ?><x-tag>t</x-tag>", "<x-tag>"),
     (f"[![img](http://{EVIL}/linked.png)](http://{EVIL}/l) \\[not a link\\](x)", "linked.png"),
     (f"<img src=x onerror=\"this.src='http://{EVIL}/onerror.png'\">", "onerror"),
+    (f"```\n$$ ![x](http://{EVIL}/after-dollars.png) <img src=http://{EVIL}/d.png>\n```", "after-dollars.png"),
 ]
 
 # pieces that open, close or mean something, mixed at random (seeded: the same strings every run)
@@ -96,12 +97,14 @@ def app_url():
     with gr.Blocks() as demo:
         for index, text in enumerate(texts):
             gr.Markdown(escape_markdown_html(text), elem_id=f"md-{index}")  # as label.py's gr.Markdown(elem_id=)
+        for index, (text, _) in enumerate(CORPUS):  # after text the tab writes itself, which may hold $$ or `
+            gr.Markdown(f"Prompt ($$ set ` [x]\n\n{escape_markdown_html(text)}", elem_id=f"md-{len(texts) + index}")
         gr.Chatbot([{"role": "assistant", "content": escape_markdown_html(text)} for text, _ in CORPUS],
                    label="Model A", height=380, elem_id="chat")  # as arena.py builds its two chat windows
     port = free_port()
     demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
     try:
-        yield f"http://127.0.0.1:{port}/", len(texts)
+        yield f"http://127.0.0.1:{port}/", len(texts) + len(CORPUS)
     finally:
         demo.close()
 
@@ -133,7 +136,7 @@ def test_hostile_markdown_shows_as_text_and_fetches_nothing(app_url):
         overlays = page.evaluate("""() => [...document.querySelectorAll('span.md *')].filter(e => {
             const style = getComputedStyle(e); return style.position === 'fixed' || style.position === 'absolute'
         }).length""")
-    texts = [text for text, _ in CORPUS] + FUZZ
+    texts = [text for text, _ in CORPUS] + FUZZ + ["(after $$) " + text for text, _ in CORPUS]
     elements = {texts[i]: found for i, found in enumerate(markdowns) if found}
     elements |= {"(chat) " + texts[i]: found for i, found in enumerate(chat) if found}
     assert elements == {}, f"elements from the text in the DOM: {elements}"
@@ -150,6 +153,7 @@ def test_plain_text_and_code_read_as_written(app_url):
         1: "\\" + "`" + OVERLAY + "`",
         4: "double <img src=http://attacker.example/double.png>`` tail",  # ``double `` is code; `` then unpaired
         24: "# Heading - item **bold** _em_ ~~gone~~ --- 1. one 2) two Setext ===",
+        27: "para plain indented <img src=http://attacker.example/indented.png> x",  # not an indented code block
         30: "line one\\ line two line three windows",
     }
     with browser_page() as page:
@@ -158,6 +162,7 @@ def test_plain_text_and_code_read_as_written(app_url):
         for index, expected in expectations.items():
             assert _flat(page.inner_text(f"#md-{index} span.md")) == _flat(expected)
         assert page.inner_text("#md-11 pre code") == "code <img src=http://attacker.example/in-fence.png>"
-        assert page.inner_text("#md-15 pre code") == "let a = '<svg onload=alert(1)>';"
+        assert page.inner_text("#md-15 pre code") == "let a = '<svg onload=alert(1)>'; // &lt; &amp; $$x$$ 50%%"
+        assert page.query_selector("#md-27 pre") is None
         lines = page.eval_on_selector("#md-30 span.md", "e => e.innerText.split('\\n').filter(Boolean)")
         assert lines == ["line one\\", "line two", "line three", "windows"]

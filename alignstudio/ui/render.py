@@ -19,14 +19,14 @@ import re
 
 _NAMED = {"<": "&lt;", ">": "&gt;", "&": "&amp;"}  # named, so escaped HTML stays readable in the source
 # markup anywhere in a line: tags and entities, links and images ([ ]), code, emphasis and strikethrough,
-# backslash escapes, LaTeX ($$), e-mail autolinks (@), URL autolinks (the ':' of '://', the '.' of 'www.'),
-# and the placeholder Gradio puts where LaTeX was (%%%)
-_INLINE = re.compile(r"[<>&\[\]\\`*_~$@]|%(?=%)|(?<=%)%|:(?=//)|(?<=www)\.", re.IGNORECASE)
+# backslash escapes, LaTeX ($), e-mail autolinks (@), URL autolinks (the ':' of '://', the '.' of 'www.')
+_INLINE = re.compile(r"[<>&\[\]\\`*_~$@]|:(?=//)|(?<=www)\.", re.IGNORECASE)
 # what a block can start with: punctuation (#, -, +, *, >, =, |, ...) or an ordered-list number (1. or 1))
 _BLOCK_START = re.compile(r"^(?:[!-/:-@\[-`{-~]|\d{1,9}[.)])")
-# code blocks are HTML blocks of their own, which markdown leaves alone: only tags and entities, and $$ and %%
-# (Gradio cuts $$...$$ out of the whole text before markdown sees it; the app's components use $$ only)
-_PRE = re.compile(r"[<>&]|([$%])(?=\1)|(?<=\$)\$|(?<=%)%")
+# code blocks are HTML blocks of their own, which markdown leaves alone: only tags and entities, and $$ (Gradio
+# cuts $$...$$ out of the whole text before markdown sees it, so a $$ before the block, in text written around
+# this one, and a $$ inside it would hide the <pre>; the app's components use the $$ delimiter only)
+_PRE = re.compile(r"[<>&]|\$(?=\$)|(?<=\$)\$")
 _FENCE = re.compile(r"^( {0,3})(`{3,}|~{3,})(.*)$")
 _BACKTICKS = re.compile(r"`+")
 

@@ -14,8 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..core import models as core_models
@@ -240,162 +239,59 @@ def heldout_report(model, tokenizer, heldout: list[dict], note: str, max_length:
 # -- the run ------------------------------------------------------------------------------------------------
 
 
-@dataclass
-class _RewardJob:
-    """What one reward run has set up: its data and split, schedule, model and trainer with callbacks."""
+class RewardMethod:
+    """A reward run as a method of the one training session (`worker.Session`): TRL's RewardTrainer on the pairs,
+    and once the model is saved, its held-out accuracy and tie margin written beside it (reward.json) and into
+    the run card; the session registers it as a judge version."""
 
-    run: object
-    spec: object
-    data: object
-    split: object
-    schedule: object
-    args: object        # TRL's RewardConfig
-    loaded: object
-    started: float
-    main: bool
-    trainer: object = None
-    metrics_cb: object = None
-    control_cb: object = None
-    checkpoint: Path | None = None
-    reward_info: dict = field(default_factory=dict)
+    registry_kind = REWARD_KIND
+    shares_cpu = False
 
+    def data(self, spec):
+        from .worker import data_and_split
 
-def _prepare(run, workspace, store, main: bool) -> _RewardJob:
-    """Check and split the data, choose the schedule and the trainer config, load the base model with its
-    score head."""
-    from ..core.registry import ModelRegistry
-    from .data import load_training_data
-    from .schedule import choose
-    from .split import split_by_prompt
-    from .trainer_setup import world_size
+        check_reward_data(spec.data)
+        return data_and_split(spec)
 
-    started = time.time()
-    spec = run.spec()
-    print(f"run {run.name}: reward model (Bradley-Terry) on {spec.model} with {spec.data}", flush=True)
-    check_reward_data(spec.data)
-    data = load_training_data(spec.data, "reward")
-    rows = data.dataset.to_list()
-    split = split_by_prompt(rows, spec.heldout_fraction, seed=spec.seed)
-    print(f"data: {data.rows} pairs ({data.fingerprint[:23]}); {split.note}", flush=True)
-    registry = ModelRegistry(workspace, store)
-    schedule = choose(spec, len(split.train) if split.active else len(rows), world_size())
-    print(f"schedule: {schedule.summary()}", flush=True)
-    args = make_reward_config(spec, run, schedule, heldout=split.active)
-    loaded = load_for_training(spec, registry)
-    print(f"model: {loaded.base_name} + score head" + (" (full fine-tuning)" if spec.full else " (LoRA, SEQ_CLS)"),
-          flush=True)
-    return _RewardJob(run, spec, data, split, schedule, args, loaded, started, main,
-                      reward_info={"split": split.to_dict()})
+    def config(self, spec, run, schedule, heldout: bool):
+        return make_reward_config(spec, run, schedule, heldout=heldout)
 
+    def load(self, spec, registry):
+        loaded = load_for_training(spec, registry)
+        print(f"model: {loaded.base_name} + score head" + (" (full fine-tuning)" if spec.full else " (LoRA, SEQ_CLS)"),
+              flush=True)
+        return loaded
 
-def _build_trainer(job: _RewardJob) -> None:
-    """TRL's RewardTrainer with the worker's metrics, cancel and held-out callbacks (resuming a checkpoint)."""
-    from datasets import Dataset
-    from transformers.trainer_callback import PrinterCallback
-    from trl import RewardTrainer
+    def trainer(self, spec, args, loaded, train_set, eval_set, callbacks, workspace, metrics_cb):
+        from trl import RewardTrainer
 
-    from .metrics import ControlCallback, MetricsCallback
-    from .trackers import apply_environment
-    from .outputs import start_metrics
-    from .trainer_setup import run_callbacks, world_size
+        return RewardTrainer(model=loaded.model, args=args, train_dataset=train_set, eval_dataset=eval_set,
+                             processing_class=loaded.tokenizer, peft_config=loaded.peft_config, callbacks=callbacks)
 
-    run, spec, split, main = job.run, job.spec, job.split, job.main
-    job.checkpoint = start_metrics(run, main)
-    job.metrics_cb = MetricsCallback(run.metrics_path, world_size=world_size(), is_main=main)
-    job.control_cb = ControlCallback(run.cancel_path)
-    job.metrics_cb.on_row = lambda row: main and run.update(step=row["step"], max_steps=row.get("max_steps"),
-                                                           eta_s=row.get("eta_s"))
-    apply_environment(spec.report_to, run.path, run.name)
-    callbacks = run_callbacks(spec, split.active, job.metrics_cb, job.control_cb)
-    job.trainer = RewardTrainer(model=job.loaded.model, args=job.args, train_dataset=Dataset.from_list(split.train),
-                                eval_dataset=Dataset.from_list(split.heldout) if split.active else None,
-                                processing_class=job.loaded.tokenizer, peft_config=job.loaded.peft_config,
-                                callbacks=callbacks)
-    job.trainer.remove_callback(PrinterCallback)
-    if main:
-        job.run.update(max_steps=job.trainer.args.max_steps if job.trainer.args.max_steps > 0 else None)
+    def card_start(self, split) -> dict:
+        """The card's reward section before any measure (a cancelled or failed run keeps its split)."""
+        return {"reward": {"split": split.to_dict()}}
 
+    def judge(self, s, rows, state, extra):
+        """No policy verdict: a reward run's measure is its held-out accuracy (`measure`)."""
+        return [], None
 
-def _finish(job: _RewardJob, state: str, error: str | None = None, **extra) -> dict:
-    """The run's outcome for status.json; the main process writes the run card (and the model card)."""
-    import torch
-
-    from .card import build_card, trainer_config, write_card
-    from .model_card import write_model_card
-    from .outputs import _trainable, base_model_entry
-    from .trainer_setup import world_size
-
-    if job.main:
-        run, data, split = job.run, job.data, job.split
-        metric_rows = run.metrics()
-        card = build_card(
-            run_name=run.name, state=state, spec=job.spec.to_dict(),
-            base_model=base_model_entry(job.loaded),
-            dataset={"source": data.source, "fingerprint": data.fingerprint, "rows": data.rows,
-                     "kind": data.kind, "label_sources": data.label_sources, "training_rows": len(split.train),
-                     "heldout": split.to_dict()},
-            schedule=job.schedule.to_dict(), trainer_args=trainer_config(job.trainer.args), started=job.started,
-            final_metrics=job.metrics_cb.last or (metric_rows[-1] if metric_rows else {}),
-            summary=job.metrics_cb.summary, diagnostics=[], error=error, model_dir=extra.get("model_dir"),
-            registered_as=extra.get("registered_as"), trainable=_trainable(job.trainer.model),
-            device=("cuda:" + torch.cuda.get_device_name(0)) if torch.cuda.is_available() else "cpu",
-            processes=world_size(), resumed_from=job.checkpoint.name if job.checkpoint else None)
-        card["reward"] = job.reward_info
-        write_card(run.card_path, card)
-        if extra.get("model_dir"):
-            write_model_card(extra["model_dir"], card)
-    return {"state": state, "error": error, **extra}
-
-
-def _measure_and_register(job: _RewardJob, store, model_dir, step: int) -> dict:
-    """Held-out accuracy and tie margin into reward.json next to the model, then register it as a judge."""
-    from .run_folder import SUCCEEDED
-    from .outputs import register
-
-    run, spec, split, data = job.run, job.spec, job.split, job.data
-    print(f"held-out: {split.note}", flush=True)
-    scorer, tokenizer, _ = _scorer_from_dir(model_dir, job.loaded.base_folder)
-    report = heldout_report(scorer, tokenizer, split.heldout, split.note, spec.max_length)
-    meta = {"kind": "alignstudio-reward", "version": 1, "base": str(job.loaded.base_folder), "run": run.name,
-            "tie_margin": report.tie_margin, "heldout": report.to_dict(), "data_fingerprint": data.fingerprint,
-            "trained_prompts": sorted({prompt_digest(r["prompt"]) for r in split.train}),
-            "max_length": spec.max_length}
-    (Path(model_dir) / REWARD_FILE).write_text(json.dumps(meta, indent=2), encoding="utf-8")
-    job.reward_info.update(report.to_dict())
-    if report.accuracy is not None:
-        print(f"held-out pairwise accuracy {100 * report.accuracy:.1f}% on {report.pairs} pairs; tie margin "
-              f"{report.tie_margin:.4g} ({report.ties} ties)", flush=True)
-    registered = register(store, run, spec, job.loaded, kind=REWARD_KIND)
-    print(f"saved {model_dir}, registered as judge version {registered}", flush=True)
-    return _finish(job, SUCCEEDED, step=step, model_dir=str(model_dir), registered_as=registered)
-
-
-def train_reward(run, workspace, store) -> dict:
-    """A reward run from its folder to the end (the worker's `train` hands reward specs here)."""
-    from .run_folder import CANCELLED, FAILED, SUCCEEDED
-    from .outputs import checkpoint_is_final, model_from_checkpoint, save_final_model
-    from .trainer_setup import is_main_process
-
-    job = _prepare(run, workspace, store, is_main_process())
-    _build_trainer(job)
-    checkpoint, trainer = job.checkpoint, job.trainer
-    if run.cancel_requested():
-        return _finish(job, CANCELLED)
-    if checkpoint is not None and checkpoint_is_final(checkpoint):
-        model_dir = model_from_checkpoint(checkpoint, job.loaded, run) if job.main else run.model_dir
-        step = int(checkpoint.name.split("-")[-1])
-    else:
-        trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
-        step = trainer.state.global_step
-        if job.metrics_cb.nan_at is not None:
-            return _finish(job, FAILED, f"training diverged: the loss became NaN at step {job.metrics_cb.nan_at} "
-                                        "(lower the learning rate)", step=step)
-        if job.control_cb.cancelled_at is not None and step < trainer.state.max_steps:
-            return _finish(job, CANCELLED, step=step, checkpoint=str(run.last_checkpoint() or "") or None)
-        model_dir = save_final_model(trainer, job.loaded, run)
-    if not job.main:
-        return {"state": SUCCEEDED, "error": None}
-    return _measure_and_register(job, store, model_dir, step)
+    def measure(self, s, model_dir: Path, trained: bool) -> dict:
+        """Held-out accuracy and tie margin into reward.json next to the model and into the run card."""
+        run, spec, split, data = s.run, s.spec, s.split, s.data
+        print(f"held-out: {split.note}", flush=True)
+        scorer, tokenizer, _ = _scorer_from_dir(model_dir, s.loaded.base_folder)
+        report = heldout_report(scorer, tokenizer, split.heldout, split.note, spec.max_length)
+        meta = {"kind": "alignstudio-reward", "version": 1, "base": str(s.loaded.base_folder), "run": run.name,
+                "tie_margin": report.tie_margin, "heldout": report.to_dict(), "data_fingerprint": data.fingerprint,
+                "trained_prompts": sorted({prompt_digest(r["prompt"]) for r in split.train}),
+                "max_length": spec.max_length}
+        (Path(model_dir) / REWARD_FILE).write_text(json.dumps(meta, indent=2), encoding="utf-8")
+        s.card_extra["reward"] = {"split": split.to_dict(), **report.to_dict()}
+        if report.accuracy is not None:
+            print(f"held-out pairwise accuracy {100 * report.accuracy:.1f}% on {report.pairs} pairs; tie margin "
+                  f"{report.tie_margin:.4g} ({report.ties} ties)", flush=True)
+        return {}
 
 
 def _scorer_from_dir(model_dir, base_folder=None):

@@ -14,7 +14,7 @@ import os
 import sys
 import time
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -60,9 +60,11 @@ class Session:
     metrics_cb: MetricsCallback
     control_cb: ControlCallback
     checkpoint: Path | None
+    method: "Method"
+    card_extra: dict = field(default_factory=dict)  # what the method adds to the run card (a reward run's measures)
 
 
-def _data_and_split(spec: RunSpec):
+def data_and_split(spec: RunSpec):
     """(data, split, training set, held-out set or None) of the spec's data."""
     from .data import load_training_data
 
@@ -85,13 +87,83 @@ def _shares_cpu_with_app() -> bool:
     return world_size() == 1 and not torch.cuda.is_available()
 
 
-def _attach_trainer(run: RunFolder, spec: RunSpec, main: bool, args, loaded: Loaded, train_set, eval_set,
-                    heldout: bool, workspace: Workspace):
+class Method:
+    """What one kind of run supplies to the one `Session`: its data checks, trainer config, model, trainer, and its
+    measurement once the model is saved. The order of steps, the callbacks, cancel, resume, divergence, saving,
+    registering and the run card are the session's, the same for every method."""
+
+    registry_kind: str | None = None  # the kind the model is registered with (None: adapter or full)
+    shares_cpu = True                  # trains on one core while the app samples (core.cpu_share)
+
+    def data(self, spec: RunSpec):
+        return data_and_split(spec)
+
+    def config(self, spec: RunSpec, run: RunFolder, schedule: Schedule, heldout: bool):
+        return make_config(spec, run, schedule, heldout=heldout)
+
+    def load(self, spec: RunSpec, registry: ModelRegistry) -> Loaded:
+        from transformers import set_seed
+
+        set_seed(spec.seed)  # the LoRA weights start the same for the same seed: reproducible runs, and the same
+        # model hash, part of the key of the cached reference pass (ref_cache) for sweeps and retrains
+        loaded = load_model(spec, registry)
+        print(f"model: {loaded.base_name}" + (f" + adapter {loaded.continued_from}" if loaded.continued_from else "")
+              + (" (full fine-tuning)" if spec.full else " (LoRA)"), flush=True)
+        return loaded
+
+    def trainer(self, spec: RunSpec, args, loaded: Loaded, train_set, eval_set, callbacks, workspace: Workspace,
+                metrics_cb):
+        from .metrics import TokenCounter
+
+        trainer = make_trainer(spec, args, loaded, train_set, callbacks, eval_dataset=eval_set,
+                               ref_cache=ref_cache_dir(workspace.root))
+        if spec.method in ("orpo", "simpo"):  # these trainers log no num_tokens
+            counter = TokenCounter(trainer.data_collator)
+            trainer.data_collator = counter
+            metrics_cb.token_counter = counter
+        return trainer
+
+    def card_start(self, split: Split) -> dict:
+        """What the method adds to the run card from the start (kept if the run fails or is cancelled)."""
+        return {}
+
+    def measure(self, s: "Session", model_dir: Path, trained: bool) -> dict:
+        """After the model is saved (main process): extra outcome fields. A policy answers a few held-out prompts
+        with the base and the trained model, side by side."""
+        if not (trained and s.spec.compare_prompts):
+            return {}
+        from .before_after import answer_side_by_side
+
+        prompts = [r["prompt"] for r in (s.split.heldout or s.data.dataset.to_list())]
+        return {"before_after": answer_side_by_side(s.trainer, s.loaded, prompts, s.spec.compare_prompts,
+                                                    s.spec.seed, heldout=s.split.active)}
+
+    def judge(self, s: "Session", rows: list[dict], state: str, extra: dict):
+        """(diagnostics, verdict or None) of a run that ended in `state`."""
+        diagnostics = [d.to_dict() for d in diagnose_spec(rows, s.spec)]
+        if state != SUCCEEDED and not extra.get("diverged"):
+            return diagnostics, None
+        return diagnostics, judge_spec(rows, s.spec, heldout_rows=len(s.split.heldout),
+                                       best_step=extra.get("best_step"),
+                                       stopped_early_at=extra.get("stopped_early_at"),
+                                       failed_nan=bool(extra.get("diverged")))
+
+
+def method_for(spec: RunSpec) -> Method:
+    if spec.method == "reward":  # a reward model: its own trainer and held-out measures
+        from .reward import RewardMethod
+
+        return RewardMethod()
+    return Method()
+
+
+def _attach_trainer(method: Method, run: RunFolder, spec: RunSpec, main: bool, args, loaded: Loaded, train_set,
+                    eval_set, heldout: bool, workspace: Workspace):
     """(trainer, metrics callback, control callback): the trainer with our callbacks reporting into the run."""
     from transformers.trainer_callback import PrinterCallback
 
     from ..core.cpu_share import CpuShare
-    from .metrics import ControlCallback, MetricsCallback, ShareCallback, TokenCounter
+    from .metrics import ControlCallback, MetricsCallback, ShareCallback
 
     metrics_cb = MetricsCallback(run.metrics_path, world_size=world_size(), is_main=main)
     control_cb = ControlCallback(run.cancel_path)
@@ -101,17 +173,12 @@ def _attach_trainer(run: RunFolder, spec: RunSpec, main: bool, args, loaded: Loa
             run.update(step=row["step"], max_steps=row.get("max_steps"), eta_s=row.get("eta_s"))
 
     metrics_cb.on_row = on_row
-    sharing = [ShareCallback(CpuShare(workspace.root))] if _shares_cpu_with_app() else []
+    sharing = [ShareCallback(CpuShare(workspace.root))] if method.shares_cpu and _shares_cpu_with_app() else []
     metrics_cb.share = sharing[0] if sharing else None  # each metrics line says how many cores it trained on
     callbacks = run_callbacks(spec, heldout, metrics_cb, control_cb, *sharing)
     apply_environment(spec.report_to, run.path, run.name)
-    trainer = make_trainer(spec, args, loaded, train_set, callbacks, eval_dataset=eval_set,
-                           ref_cache=ref_cache_dir(workspace.root))
+    trainer = method.trainer(spec, args, loaded, train_set, eval_set, callbacks, workspace, metrics_cb)
     trainer.remove_callback(PrinterCallback)  # our callback prints one readable line per step instead
-    if spec.method in ("orpo", "simpo"):  # these trainers log no num_tokens
-        counter = TokenCounter(trainer.data_collator)
-        trainer.data_collator = counter
-        metrics_cb.token_counter = counter
     return trainer, metrics_cb, control_cb
 
 
@@ -119,27 +186,21 @@ def prepare(run: RunFolder, workspace: Workspace, store: Store, started: float) 
     """Data, schedule, config, model and trainer, in the order DeepSpeed needs (config before the model)."""
     main = is_main_process()
     spec = run.spec()
+    method = method_for(spec)
     print(f"run {run.name}: {spec.label} on {spec.model} with {spec.data}", flush=True)
-    data, split, train_set, eval_set = _data_and_split(spec)
+    data, split, train_set, eval_set = method.data(spec)
     schedule = choose(spec, len(train_set), world_size())
     print(f"schedule: {schedule.summary()}", flush=True)
     registry = ModelRegistry(workspace, store)
-    args = make_config(spec, run, schedule, heldout=split.active)
-    from transformers import set_seed
-
-    set_seed(spec.seed)  # the LoRA weights start the same for the same seed: reproducible runs, and the same
-    # model hash, part of the key of the cached reference pass (ref_cache) for sweeps and retrains
-    loaded = load_model(spec, registry)
-    print(f"model: {loaded.base_name}" + (f" + adapter {loaded.continued_from}" if loaded.continued_from else "")
-          + (" (full fine-tuning)" if spec.full else " (LoRA)"), flush=True)
-
+    args = method.config(spec, run, schedule, split.active)
+    loaded = method.load(spec, registry)
     checkpoint = start_metrics(run, main)
-    trainer, metrics_cb, control_cb = _attach_trainer(run, spec, main, args, loaded, train_set, eval_set,
+    trainer, metrics_cb, control_cb = _attach_trainer(method, run, spec, main, args, loaded, train_set, eval_set,
                                                       split.active, workspace)
     if main:
         run.update(max_steps=trainer.args.max_steps if trainer.args.max_steps > 0 else None)
     return Session(run, spec, main, started, data, split, train_set, schedule, loaded, trainer, metrics_cb,
-                   control_cb, checkpoint)
+                   control_cb, checkpoint, method, method.card_start(split))
 
 
 def finish(s: Session, state: str, error: str | None = None, **extra) -> dict:
@@ -148,12 +209,9 @@ def finish(s: Session, state: str, error: str | None = None, **extra) -> dict:
 
     run, spec, split, data, trainer = s.run, s.spec, s.split, s.data, s.trainer
     rows = run.all_metrics()
-    diagnostics = [d.to_dict() for d in diagnose_spec(rows, spec)]
-    verdict = None
-    if state == SUCCEEDED or extra.get("diverged"):
-        verdict = judge_spec(rows, spec, heldout_rows=len(split.heldout), best_step=extra.get("best_step"),
-                             stopped_early_at=extra.get("stopped_early_at"),
-                             failed_nan=bool(extra.pop("diverged", False)))
+    diagnostics, verdict = s.method.judge(s, rows, state, extra)
+    extra.pop("diverged", None)
+    if verdict is not None:
         extra["verdict"] = verdict.headline
     before_after = extra.pop("before_after", None)
     if s.main:
@@ -172,6 +230,7 @@ def finish(s: Session, state: str, error: str | None = None, **extra) -> dict:
             trainable=_trainable(trainer.model),
             device=("cuda:" + torch.cuda.get_device_name(0)) if torch.cuda.is_available() else "cpu",
             processes=world_size(), resumed_from=s.checkpoint.name if s.checkpoint else None)
+        card.update(s.card_extra)
         write_card(run.card_path, card)
         if extra.get("model_dir"):
             write_model_card(extra["model_dir"], card)
@@ -182,12 +241,7 @@ def train(run: RunFolder, workspace: Workspace, store: Store) -> dict:
     """Train the run to the end; returns the fields of its final status (state, error, ...). A worker the app
     started checks its spec's files against the app's path policy before opening any (the data here, the base
     model where the registry resolves it), so a spec.json written by hand cannot reach past it either."""
-    spec = run.spec()
-    access.check_typed_path(spec.data)
-    if spec.method == "reward":  # a reward model: its own trainer and held-out measures
-        from .reward import train_reward
-
-        return train_reward(run, workspace, store)
+    access.check_typed_path(run.spec().data)
     s = prepare(run, workspace, store, started=time.time())
     if run.cancel_requested():
         return finish(s, CANCELLED)
@@ -195,16 +249,14 @@ def train(run: RunFolder, workspace: Workspace, store: Store) -> dict:
     if checkpoint is not None and checkpoint_is_final(checkpoint):
         print(f"{checkpoint.name} is the final step: saving the model from it", flush=True)
         model_dir = model_from_checkpoint(checkpoint, s.loaded, run) if s.main else run.model_dir
-        registered = register(store, run, s.spec, s.loaded) if s.main else None
-        return finish(s, SUCCEEDED, step=int(checkpoint.name.split("-")[-1]), model_dir=str(model_dir),
-                      registered_as=registered)
+        return _succeed(s, store, model_dir, step=int(checkpoint.name.split("-")[-1]), trained=False)
     s.trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     return _outcome(s, store)
 
 
 def _outcome(s: Session, store: Store) -> dict:
-    """After `trainer.train`: diverged, cancelled, or a model saved and registered (with before/after answers)."""
-    run, spec, trainer, metrics_cb, control_cb = s.run, s.spec, s.trainer, s.metrics_cb, s.control_cb
+    """After `trainer.train`: diverged, cancelled, or a model saved, measured and registered."""
+    run, trainer, metrics_cb, control_cb = s.run, s.trainer, s.metrics_cb, s.control_cb
     step = trainer.state.global_step
     if metrics_cb.nan_at is not None:
         bad = sorted(set(metrics_cb.nan_keys), key=lambda k: (k != "loss", k != "grad_norm", k))
@@ -221,18 +273,17 @@ def _outcome(s: Session, store: Store) -> dict:
               f"{trainer.state.best_metric:.4f})" + (f"; early stopping at step {stopped_early}" if stopped_early
                                                       else ""), flush=True)
     model_dir = save_final_model(trainer, s.loaded, run)
-    registered = register(store, run, spec, s.loaded) if s.main else None
-    if s.main:
-        print(f"saved {model_dir}" + (f", registered as {registered}" if registered else ""), flush=True)
-    samples = None
-    if s.main and spec.compare_prompts:
-        from .before_after import answer_side_by_side
+    return _succeed(s, store, model_dir, step=step, trained=True, best_step=best, stopped_early_at=stopped_early)
 
-        prompts = [r["prompt"] for r in (s.split.heldout or s.data.dataset.to_list())]
-        samples = answer_side_by_side(trainer, s.loaded, prompts, spec.compare_prompts, spec.seed,
-                                      heldout=s.split.active)
-    return finish(s, SUCCEEDED, step=step, model_dir=str(model_dir), registered_as=registered, best_step=best,
-                  stopped_early_at=stopped_early, before_after=samples)
+
+def _succeed(s: Session, store: Store, model_dir: Path, *, step: int, trained: bool, **extra) -> dict:
+    """The saved model measured by its method, registered, and the run finished as succeeded (main process)."""
+    registered = None
+    if s.main:
+        extra.update(s.method.measure(s, Path(model_dir), trained))
+        registered = register(store, s.run, s.spec, s.loaded, kind=s.method.registry_kind)
+        print(f"saved {model_dir}, registered as {registered}", flush=True)
+    return finish(s, SUCCEEDED, step=step, model_dir=str(model_dir), registered_as=registered, **extra)
 
 
 def write_failure_card(run: RunFolder, error: str, started: float) -> None:

@@ -293,3 +293,25 @@ class RunFolder:
             status.setdefault("history", []).append({"state": new, "time": now, "note": note})
             _atomic_write(self.status_path, json.dumps(status, indent=2))
             return status
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """One row of the run list."""
+
+    name: str
+    path: str
+    state: str
+    method: str
+    model: str
+    beta: float
+    label: str
+    step: int
+    max_steps: int | None
+    created: float
+    error: str | None
+
+    def as_row(self) -> list:
+        progress = f"{self.step}/{self.max_steps}" if self.max_steps else str(self.step)
+        created = time.strftime("%Y-%m-%d %H:%M", time.localtime(self.created))
+        return [self.name, self.state, self.label, self.model, progress, created, self.error or ""]

@@ -18,7 +18,6 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 from ..core import access
@@ -28,33 +27,11 @@ from ..core.locking import exclusive
 from ..core.store import Store
 from ..core.workspace import Workspace
 from .run_folder import (CANCELLED, ERROR_TAIL_LINES, FAILED, FINISHED, QUEUED, RUNNING, SUCCEEDED,
-                         IllegalTransition, RunFolder, RunStatus, check_transition, finished_words, pid_alive)
+                         IllegalTransition, RunFolder, RunInfo, RunStatus, check_transition, finished_words, pid_alive)
 from .spec import SWEEP_BETAS, RunSpec
 
 LAUNCH_GRACE_S = 60.0       # a running status without a pid this young is a launch in progress
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
-
-
-@dataclass(frozen=True)
-class RunInfo:
-    """One row of the run list."""
-
-    name: str
-    path: str
-    state: str
-    method: str
-    model: str
-    beta: float
-    label: str
-    step: int
-    max_steps: int | None
-    created: float
-    error: str | None
-
-    def as_row(self) -> list:
-        progress = f"{self.step}/{self.max_steps}" if self.max_steps else str(self.step)
-        created = time.strftime("%Y-%m-%d %H:%M", time.localtime(self.created))
-        return [self.name, self.state, self.label, self.model, progress, created, self.error or ""]
 
 
 class RunManager:

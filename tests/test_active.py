@@ -1,5 +1,6 @@
 """Active labeling: the uncertainty order on a case with a known answer, the queue, and the real margins."""
 
+import shutil
 import threading
 
 import numpy as np
@@ -13,6 +14,19 @@ from alignstudio.services.labeling.active import (implicit_margins, judge_disagr
 from alignstudio.services.sampling.sampler import Generator
 
 MSG = [{"role": "user", "content": "Say hi."}]
+
+
+def write_run(folder, policy_dir, reference_dir, beta, method="dpo"):
+    """A finished DPO run folder as the worker leaves it, as far as the implicit reward reads it: spec.json
+    (written by RunSpec) naming the reference and beta, and the trained model in model/."""
+    from servers import ROOT
+
+    from alignstudio.training.spec import RunSpec
+
+    shutil.copytree(policy_dir, folder / "model")
+    RunSpec(method=method, model=str(reference_dir), data=str(ROOT / "data" / "example_preferences.jsonl"),
+            beta=beta).save(folder / "spec.json")
+    return folder
 
 
 def test_order_puts_disputes_then_smallest_margins_first():
@@ -101,7 +115,8 @@ def test_the_label_tab_fills_the_queue_itself(tmp_path, tiny_model_dir, second_t
     try:
         with pytest.raises(UserError, match="no trained model yet"):
             label.fill_queue(services, label.BY_POLICY)
-        services.store.register_model("policy-1", second_tiny_model_dir, kind="full")
+        run = write_run(tmp_path / "run", tiny_model_dir, second_tiny_model_dir, beta=0.1)
+        services.store.register_model("policy-1", run / "model", kind="full", run_dir=run)
         with pytest.raises(UserError, match="no unlabeled pairs"):
             label.fill_queue(services, label.BY_POLICY)
         for i in range(3):
@@ -111,5 +126,69 @@ def test_the_label_tab_fills_the_queue_itself(tmp_path, tiny_model_dir, second_t
         shown = services.labeling.next_queued("ann")
         services.labeling.label(shown, "left", annotator="ann")
         assert shown.queued and services.labeling.queue.waiting() == 2  # what is left to label
+    finally:
+        services.close()
+
+
+def test_the_judge_the_label_tab_and_the_cli_score_with_the_runs_own_beta_and_reference(
+        tmp_path, tiny_model_dir, second_tiny_model_dir, capsys):
+    """One implicit reward: a run trained with beta 0.3 against another model scores with 0.3 and that model
+    in the implicit judge, the Label tab's "fill queue by policy" and `alignstudio queue --policy`, whatever the
+    app's default model (here the policy's own weights, which as a reference would make every margin 0)."""
+    from alignstudio.cli import main as cli_main
+    from alignstudio.core.workspace import Workspace
+    from alignstudio.services.container import Services
+    from alignstudio.services.judges import JudgeInput
+    from alignstudio.services.judges.config import JudgeConfig, build_judge
+    from alignstudio.services.labeling.active import scorer
+    from alignstudio.ui import label
+
+    services = Services.build(Workspace.open(tmp_path / "ws"), default_model=str(tiny_model_dir))
+    try:
+        run = write_run(tmp_path / "run-beta-0.3", tiny_model_dir, second_tiny_model_dir, beta=0.3)
+        services.store.register_model("policy-b", run / "model", kind="full", run_dir=run)
+        pool = services.generators
+        policy, reference = pool.get(str(run / "model")), pool.get(str(second_tiny_model_dir))
+        judge = build_judge(JudgeConfig(kind="implicit", model="policy-b"), store=services.store, generators=pool)
+        by_tab, by_cli = services.labeling.scorer("policy"), scorer(pool, policy=str(run))
+        for used in (judge, by_tab, by_cli):
+            assert used.beta == 0.3 and used.reference is reference and used.policy is policy
+        ids = [services.store.add_pair([{"role": "user", "content": f"Question {i}?"}], f"Yes, gladly {i}.",
+                                       f"No {i}.", model_a="m", model_b="m") for i in range(3)]
+        pairs = [services.store.pair(pid) for pid in ids]
+        expected = implicit_margins(policy, reference, pairs, 0.3)
+        assert np.abs(expected).min() > 1e-3  # the default model as the reference would give 0
+        assert np.allclose(by_tab(pairs), expected) and np.allclose(by_cli(pairs), expected)
+        verdict = judge.judge(JudgeInput(pairs[0].messages, pairs[0].text_a, pairs[0].text_b))
+        assert verdict.scores["margin"] == pytest.approx(expected[0], abs=1e-5)
+        reasons = {pid: f"margin {m:+.3f}" for pid, m in zip(ids, expected)}
+
+        def queued() -> dict[str, str]:  # {pair: reason}; each reader is handed its own item again, as it is now
+            queue = LabelQueue(services.store)
+            return dict(queue.claim(f"reader{i}") for i in range(3))
+
+        assert label.fill_queue(services, label.BY_POLICY).startswith("Queued 3 pairs")
+        assert queued() == reasons
+        LabelQueue(services.store).fill({pid: 0.0 for pid in ids}, {pid: "stale" for pid in ids})
+        assert cli_main(["--workspace", str(services.workspace.root), "queue", "--policy", "policy-b"]) == 0
+        assert "queue: 3 pairs waiting" in capsys.readouterr().out
+        assert queued() == reasons
+    finally:
+        services.close()
+
+
+def test_a_model_without_a_dpo_run_has_no_implicit_reward(tmp_path, tiny_model_dir):
+    from alignstudio.core.workspace import Workspace
+    from alignstudio.services.container import Services
+
+    services = Services.build(Workspace.open(tmp_path / "ws"), default_model=str(tiny_model_dir))
+    try:
+        services.store.register_model("plain", tiny_model_dir, kind="full")
+        with pytest.raises(UserError, match="plain is not a trained run"):
+            services.labeling.scorer("policy")
+        run = write_run(tmp_path / "orpo-run", tiny_model_dir, tiny_model_dir, beta=0.1, method="orpo")
+        services.store.register_model("orpo-1", run / "model", kind="full", run_dir=run)
+        with pytest.raises(UserError, match="trained with orpo; the implicit reward needs a DPO or KTO run"):
+            services.labeling.scorer("policy")
     finally:
         services.close()

@@ -71,3 +71,33 @@ def test_the_metrics_callback_stops_on_exactly_what_non_finite_names(tmp_path):
     assert callback.nan_keys == non_finite(callback.last) == ["grad_norm", "logps/chosen"]
     assert set(callback.nan_keys) <= set(WATCHED)
     assert control.should_training_stop and not control.should_save and callback.nan_at == 3
+
+
+def _calls_and_definitions(name: str) -> tuple[set[str], set[str]]:
+    """(modules calling `name`, modules defining it) in the package, by their path under alignstudio/."""
+    import ast
+    from pathlib import Path
+
+    package = Path(__file__).resolve().parents[1] / "alignstudio"
+    calls, defined = set(), set()
+    for path in package.rglob("*.py"):
+        rel = path.relative_to(package).as_posix()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call):
+                func = node.func
+                if (func.id if isinstance(func, ast.Name) else getattr(func, "attr", None)) == name:
+                    calls.add(rel)
+            elif isinstance(node, (ast.FunctionDef, ast.ClassDef)) and node.name == name:
+                defined.add(rel)
+    return calls, defined
+
+
+def test_one_definition_each_of_agreement_implicit_reward_and_judge_construction():
+    """Judges are built by `build_judge` only; the implicit reward is computed in judges/implicit.py only; the
+    agreement rule and Cohen's kappa are defined once."""
+    assert _calls_and_definitions("make_judge") == ({"services/judges/config.py"}, {"services/judges/__init__.py"})
+    for name in ("implicit_rewards", "implicit_margins", "ImplicitReward", "sequence_logprobs"):
+        calls, defined = _calls_and_definitions(name)
+        assert calls <= {"services/judges/implicit.py"} and defined == {"services/judges/implicit.py"}, name
+    for name in ("cohen_kappa", "human_consensus", "judge_agreement", "judge_verdicts"):
+        assert _calls_and_definitions(name)[1] == {"services/consensus.py"}, name

@@ -10,7 +10,6 @@ from dataclasses import asdict, dataclass
 import gradio as gr
 
 from ..core.errors import UserError
-from ..services.labeling.active import scorer
 from ..services.container import Services
 from ..services.labeling import ShownPair, seen_as
 from .common import (SamplingControls, count_line, feed_config, on, sampling_controls, sampling_lists,
@@ -215,13 +214,7 @@ def typed_pair(services: Services, prompt: str, state: dict, annotator: str, _so
 
 def fill_queue(services: Services, by: str, progress=None) -> str:
     """Queue every pair without a human label, the pairs the model is least sure about first."""
-    if by == BY_POLICY:
-        policy = services.newest_trained()
-        if not policy:
-            raise UserError("no trained model yet: train one, or order by a reward model")
-        score = scorer(services.generators, policy=policy, reference=services.default_model)
-    else:
-        score = scorer(services.generators, judge="reward")
+    score = services.labeling.scorer("policy" if by == BY_POLICY else "reward")  # the run's own beta and reference
     report = (lambda done, total: progress(done / total, desc=f"scored {done} of {total} pairs")) if progress else None
     count, disputed = services.labeling.fill_queue(score, report)
     return f"Queued {count} pairs, most uncertain first ({len(disputed)} where judges disagree)."

@@ -1,11 +1,11 @@
-"""The implicit judge: a trained DPO policy's own reward, r(y) = beta * (log pi(y|x) - log pi_ref(y|x)).
+"""A trained DPO or KTO run's implicit reward, r(y) = beta * (log pi(y|x) - log pi_ref(y|x)), and the judge on it.
 
-Owns the sequence log-probability of a completion after its chat-formatted prompt (`sequence_logprobs`) and the
-implicit reward margin of a pair (`implicit_margins`), which the active labeling queue (`services.active`) uses
-too. The judge scores each response on its own (policy and reference, in batches) and compares the two rewards,
-so it gives the same verdict in both orders by construction; a tie is a margin within `tie_margin`.
-`--judge-model RUN` names a run folder or a registered version with a run: its spec gives beta and the
-reference (the model the run trained from).
+`implicit_reward(generators, run)` is the one place the scorer is built: it resolves the run (a run folder or a
+registered version with a run), reads its `RunSpec` and scores with the run's own beta and reference (the model
+the run trained from). The implicit judge (`--judge implicit --judge-model RUN`) and the labeling queue's
+policy order (`services.labeling.active`, the Label tab and `alignstudio queue --policy RUN`) both use it.
+The judge scores each response on its own (policy and reference, in batches) and compares the two rewards, so
+it gives the same verdict in both orders by construction; a tie is a margin within `tie_margin`.
 """
 
 from __future__ import annotations
@@ -18,8 +18,7 @@ from typing import Sequence
 import numpy as np
 
 from ...core.errors import UserError
-from ...core.models import DEFAULT_MODEL
-from ...training.spec import RunSpec
+from ...training.spec import REFERENCE_METHODS, RunSpec
 from . import Judge, JudgeInput, Usage, Verdict
 
 
@@ -35,7 +34,8 @@ def sequence_logprobs(generator, prompts: list[list[dict]], completions: list[st
             for messages, completion in zip(prompts[start:start + batch_size], completions[start:start + batch_size]):
                 prefix = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
                 prefix_ids = tokenizer(prefix, add_special_tokens=False)["input_ids"]
-                completion_ids = tokenizer(completion + (tokenizer.eos_token or ""), add_special_tokens=False)["input_ids"]
+                completion_ids = tokenizer(completion + (tokenizer.eos_token or ""),
+                                           add_special_tokens=False)["input_ids"]
                 rows.append(prefix_ids + completion_ids)
                 spans.append((len(prefix_ids), len(prefix_ids) + len(completion_ids)))
             width = max(len(r) for r in rows)
@@ -60,6 +60,55 @@ def implicit_margins(policy, reference, pairs, beta: float = RunSpec.default("be
     prompts = [p.messages for p in pairs]
     return (implicit_rewards(policy, reference, prompts, [p.text_a for p in pairs], beta)
             - implicit_rewards(policy, reference, prompts, [p.text_b for p in pairs], beta))
+
+
+class ImplicitReward:
+    """A run's implicit reward: `rewards(prompts, responses)` per response, and called on pairs (objects with
+    messages/text_a/text_b) their margins r(A) - r(B). Built by `implicit_reward`, with the run's beta and
+    reference."""
+
+    def __init__(self, policy, reference, beta: float, *, run: str = "", folder: Path | None = None,
+                 spec: RunSpec | None = None):
+        if getattr(policy, "model", None) is None or getattr(reference, "model", None) is None:
+            raise UserError("the implicit reward needs local models (their log-probabilities)")
+        if beta <= 0:
+            raise UserError(f"the implicit reward needs beta > 0, got {beta}")
+        self.policy, self.reference, self.beta = policy, reference, float(beta)
+        self.run, self.folder, self.spec = run or policy.name, folder, spec
+
+    def rewards(self, prompts: list[list[dict]], responses: list[str]) -> np.ndarray:
+        return implicit_rewards(self.policy, self.reference, prompts, responses, self.beta)
+
+    def __call__(self, pairs) -> np.ndarray:
+        return implicit_margins(self.policy, self.reference, pairs, self.beta)
+
+
+def trained_run(registry, run: str) -> tuple[Path, RunSpec]:
+    """The folder and `RunSpec` of a finished DPO or KTO run named by a version, a run folder or its model/."""
+    folder = find_run_folder(registry, run.strip())
+    if folder is None:
+        raise UserError(f"{run} is not a trained run: its implicit reward needs the run folder (its spec gives beta "
+                        "and the reference model)")
+    spec = RunSpec.load(folder / "spec.json")
+    if spec.method not in REFERENCE_METHODS:
+        raise UserError(f"{run} was trained with {spec.method}; the implicit reward needs a DPO or KTO run "
+                        "(one trained against a reference)")
+    if not (folder / "model").is_dir():
+        raise UserError(f"run {folder.name} has no final model yet")
+    return folder, spec
+
+
+def implicit_reward(generators, run: str | None) -> ImplicitReward:
+    """The implicit reward of a trained run (a run folder or a version with a run), with the run's own beta and
+    reference model: the one way the judge and the labeling queue build it."""
+    if not (run or "").strip():
+        raise UserError("the implicit reward needs a trained DPO or KTO run (a run folder or version)")
+    registry = getattr(generators, "registry", None)
+    if registry is None:
+        raise UserError("the implicit reward needs the model pool (generators)")
+    folder, spec = trained_run(registry, run)
+    return ImplicitReward(generators.get(str(folder / "model")), generators.get(spec.model), spec.beta,
+                          run=folder.name, folder=folder, spec=spec)
 
 
 class ScoreJudge(Judge):
@@ -130,52 +179,35 @@ def find_run_folder(registry, name: str) -> Path | None:
 
 
 class ImplicitJudge(ScoreJudge):
+    """Scores each response by a run's implicit reward (`implicit_reward`) and compares."""
+
     kind = "implicit"
 
-    def __init__(self, policy, reference, beta: float, criteria: Sequence[str] | None = None, *,
-                 tie_margin: float = 0.0, run: str = ""):
+    def __init__(self, reward: ImplicitReward, criteria: Sequence[str] | None = None, *, tie_margin: float = 0.0):
         super().__init__(criteria)
-        if getattr(policy, "model", None) is None or getattr(reference, "model", None) is None:
-            raise UserError("the implicit judge needs local models (their log-probabilities)")
-        if beta <= 0:
-            raise UserError(f"the implicit judge needs beta > 0, got {beta}")
-        self.policy, self.reference, self.beta = policy, reference, float(beta)
+        self.reward = reward
+        self.policy, self.reference, self.beta = reward.policy, reward.reference, reward.beta
         self.tie_margin = float(tie_margin)
-        self.model = run or policy.name
+        self.model = reward.run
         self.trained_prompts: set[str] = set()
 
     def _settings(self) -> dict:
         return {"beta": self.beta, "tie_margin": self.tie_margin, "reference": self.reference.name}
 
     def score(self, prompts, responses) -> list[float]:
-        return [float(x) for x in implicit_rewards(self.policy, self.reference, prompts, responses, self.beta)]
+        return [float(x) for x in self.reward.rewards(prompts, responses)]
 
 
 def make_implicit_judge(run: str | None, generators, criteria=None, tie_margin: float | None = None) -> ImplicitJudge:
     if not (run or "").strip():
         raise UserError("the implicit judge needs a trained DPO run: --judge-model RUN (a run folder or version)")
-    registry = getattr(generators, "registry", None)
-    if registry is None:
-        raise UserError("the implicit judge needs the model pool (generators)")
-    folder = find_run_folder(registry, run.strip())
-    if folder is None:
-        raise UserError(f"{run} is not a trained run: the implicit judge needs a run folder (its spec.json gives "
-                        "beta and the reference model)")
-    spec = json.loads((folder / "spec.json").read_text(encoding="utf-8"))
-    if spec.get("method") not in ("dpo", "kto"):
-        raise UserError(f"{run} was trained with {spec.get('method')}; the implicit reward needs a DPO or KTO run "
-                        "(one trained against a reference)")
-    if not (folder / "model").is_dir():
-        raise UserError(f"run {folder.name} has no final model yet")
-    policy = generators.get(str(folder / "model"))
-    reference = generators.get(spec.get("model") or DEFAULT_MODEL)
-    judge = ImplicitJudge(policy, reference, float(spec.get("beta") or 0.1), criteria, tie_margin=tie_margin or 0.0,
-                          run=folder.name)
+    reward = implicit_reward(generators, run)
+    judge = ImplicitJudge(reward, criteria, tie_margin=tie_margin or 0.0)
     if tie_margin is None:
-        judge.tie_margin = calibrated_tie_margin(judge, folder, spec)
+        judge.tie_margin = calibrated_tie_margin(judge, reward.folder, reward.spec)
     from ...training.reward import prompt_digest
 
-    for row in _training_rows(spec.get("data")):
+    for row in _training_rows(reward.spec.data):
         judge.trained_prompts.add(prompt_digest(row.get("prompt")))
     return judge
 
@@ -187,22 +219,21 @@ def _text(value) -> str:
     return value[-1]["content"] if isinstance(value, list) else str(value)
 
 
-def calibrated_tie_margin(judge: ImplicitJudge, folder: Path, spec: dict) -> float:
+def calibrated_tie_margin(judge: ImplicitJudge, folder: Path, spec: RunSpec) -> float:
     """The tie margin calibrated on the run's own held-out pairs (the same split by prompt the run evaluated on),
     computed once and kept in the run folder. 0 when the run had no held-out pairs."""
     path = folder / CALIBRATION_FILE
     if path.is_file():
         return float(json.loads(path.read_text(encoding="utf-8"))["tie_margin"])
+    from ...training.data import load_training_data
     from ...training.reward import calibrate_tie_margin
     from ...training.split import split_by_prompt
 
-    from ...training.data import load_training_data
-
     try:  # the rows exactly as the run read them, so the split is the run's own
-        rows = load_training_data(spec.get("data") or "", "dpo").dataset.to_list()
+        rows = load_training_data(spec.data or "", "dpo").dataset.to_list()
     except UserError:  # the data moved or holds no pairs (KTO): nothing to calibrate on
         rows = []
-    heldout = split_by_prompt(rows, float(spec.get("heldout_fraction", 0.2)), int(spec.get("seed", 42))).heldout
+    heldout = split_by_prompt(rows, spec.heldout_fraction, spec.seed).heldout
     diffs: list[float] = []
     if heldout:
         prompts = [[{"role": "user", "content": r["prompt"]}] if isinstance(r["prompt"], str) else r["prompt"]

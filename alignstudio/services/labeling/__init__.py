@@ -151,6 +151,12 @@ class LabelingService:
         """This annotator's newest effective pairwise label (a `Label`), or None."""
         return self.store.last_label(annotator.strip(), "preference")
 
+    def scorer(self, by: str):
+        """The margin function of the Label tab's queue order, "reward" or "policy" (`active.queue_scorer`)."""
+        from .active import queue_scorer
+
+        return queue_scorer(self.feeds.pool, by)
+
     def fill_queue(self, score, progress=None) -> tuple[int, set[str]]:
         """Queue every pair without a human label by `score` (see `active.scorer`), most uncertain first."""
         from .active import fill_queue_by

@@ -18,10 +18,8 @@ import numpy as np
 from ...core import access
 from ...core.errors import UserError
 from ...core.label_queue import LabelQueue
-from ...core.models import DEFAULT_MODEL
 from ...core.store import PairRecord, Store
-from ...training.spec import RunSpec
-from ..judges.implicit import implicit_margins, sequence_logprobs  # noqa: F401 - shared with the implicit judge
+from ..judges.implicit import implicit_margins, implicit_reward, sequence_logprobs  # noqa: F401 - the judge's own
 
 
 def judge_disagreement(store: Store) -> set[str]:
@@ -93,20 +91,18 @@ def margins_of(score, pairs: list[PairRecord], progress=None) -> dict[str, float
     return margins
 
 
-def scorer(pool, *, judge: str | None = None, judge_model: str | None = None, policy: str | None = None,
-           reference: str = DEFAULT_MODEL, beta: float = RunSpec.default("beta")):
-    """The margin function asked for, pair -> margin(A) - margin(B): a reward model's score difference (judge
-    "reward"), or a DPO policy's implicit reward margin against the reference (`policy`, or judge "implicit").
+def scorer(pool, *, judge: str | None = None, judge_model: str | None = None, policy: str | None = None):
+    """The margin function asked for, pairs -> margins(A) - margins(B): a reward model's score difference (judge
+    "reward", built by `judges.config.build_judge`), or a trained run's implicit reward margin (`policy`, or
+    judge "implicit" with `judge_model`), with the run's own beta and reference (`judges.implicit.implicit_reward`).
     Building one can load a model: the role is checked first."""
     access.require_admin("filling the labeling queue")
-    if beta <= 0:
-        raise UserError("beta must be positive")
     if judge and policy:
         raise UserError("give a policy or a judge, not both")
     if judge == "reward":
-        from ..judges import make_judge
+        from ..judges.config import JudgeConfig, build_judge
 
-        reward = make_judge("reward", judge_model, generators=pool)
+        reward = build_judge(JudgeConfig(kind="reward", model=judge_model), store=None, generators=pool)
 
         def by_reward(chunk):
             messages = [p.messages for p in chunk]
@@ -114,11 +110,24 @@ def scorer(pool, *, judge: str | None = None, judge_model: str | None = None, po
             return [a - b for a, b in zip(scores[:len(chunk)], scores[len(chunk):])]
 
         return by_reward
-    policy_name = judge_model if judge == "implicit" else policy
-    if not policy_name:
+    run = judge_model if judge == "implicit" else policy
+    if not run:
         raise UserError("give a policy (a trained run), or judge implicit with a run, or judge reward")
-    trained, ref = pool.get(policy_name), pool.get(reference)
-    return lambda chunk: implicit_margins(trained, ref, chunk, beta)
+    return implicit_reward(pool, run)
+
+
+def queue_scorer(pool, by: str):
+    """The Label tab's orders: "reward" = the newest reward model; "policy" = the newest trained model's implicit
+    reward (its run's beta and reference)."""
+    if by == "policy":
+        access.require_admin("filling the labeling queue")
+        newest = pool.registry.newest_trained()
+        if not newest:
+            raise UserError("no trained model yet: train one, or order by a reward model")
+        return scorer(pool, policy=newest)
+    if by != "reward":
+        raise UserError(f"order the queue by policy or reward, not {by!r}")
+    return scorer(pool, judge="reward")
 
 
 def fill_queue_by(store: Store, score, progress=None) -> tuple[int, set[str]]:

@@ -38,13 +38,14 @@ from ...training.spec import RunSpec
 from ..consensus import human_consensus
 from ..data.snapshots import dpo_row
 from ..evaluation import EvalReport, EvalSettings, evaluate, save_report
-from ..judges import Judge, make_judge
+from ..judges import Judge
 from ..judges.bulk import store_verdict
+from ..judges.config import JudgeConfig, build_judge
 from ..judges.protocol import PairItem, PairJudgment, judge_pairs
-from ..judges.trust import Trust, choose_judge, vet_judge
+from ..judges.trust import Trust, vet_judge
+from ..sampling.generators import GeneratorPool
 from ..sampling.sampler import SampledPair, sample_pairs
 from ..sampling.settings import SamplingSettings
-from ..sampling.generators import GeneratorPool
 from .folder import ci_text, fixed, write_status
 from .settings import RoundsSettings
 
@@ -111,8 +112,9 @@ def _open_loop(workspace: Workspace, store: Store, base_model: str, settings: Ro
     registry = ModelRegistry(workspace, store)
     pool = GeneratorPool(registry)
     sft = registry.resolve(base_model).name
-    kind, judge_model, base_url = choose_judge(settings.judge, settings.judge_model, store)
-    judge = make_judge(kind, judge_model, base_url, generators=pool)
+    # the one way to build a judge (an admin check, a no-op in this CLI process; none named = the best available)
+    judge = build_judge(JudgeConfig(kind=settings.judge or None, model=settings.judge_model), store=store,
+                        generators=pool)
     if settings.retrain_judge and judge.kind != "reward":
         raise UserError("retrain_judge applies to the reward judge only")
     trust = vet_judge(judge, store, force=settings.force_judge)
@@ -125,7 +127,8 @@ def _open_loop(workspace: Workspace, store: Store, base_model: str, settings: Ro
 
 def sample_round(loop: _Loop, number: int, prompts: list[PromptItem]) -> list[tuple[str, SampledPair]]:
     """This round's prompts (the next `pairs_per_round` of the set, wrapping round), each sampled twice from
-    the current policy (`sampler.sample_pairs`, batched across prompts) and stored unlabeled, as the Label tab stores what it shows."""
+    the current policy (`sampler.sample_pairs`, batched across prompts) and stored unlabeled, as the Label tab
+    stores what it shows."""
     settings = loop.settings
     start = (number - 1) * settings.pairs_per_round
     chosen = [prompts[(start + i) % len(prompts)] for i in range(settings.pairs_per_round)]
@@ -224,7 +227,7 @@ def _one_round(loop: _Loop, number: int, prompts: list[PromptItem], eval_prompts
     loop.say(f"round {number}: win rate vs SFT {fixed(results.win_rate, 2)} (95% CI {ci_text(row)})")
     if settings.retrain_judge and number < settings.rounds:
         name = _retrain_reward(loop, round_dir, number)
-        loop.judge = make_judge("reward", name, generators=loop.pool)
+        loop.judge = build_judge(JudgeConfig(kind="reward", model=name), store=loop.store, generators=loop.pool)
         loop.trust = vet_judge(loop.judge, loop.store, force=settings.force_judge)
         loop.say(loop.trust.line())
 

@@ -35,9 +35,7 @@ from ..sampling.settings import SamplingSettings
 from ...core.settings import check_bounds, setting, setting_of
 from ..judges.protocol import JudgeCache, PairItem, judge_pairs
 
-if TYPE_CHECKING:  # pandas only for the tables, Trust only as a type: the CLI reads EvalSettings from here
-    import pandas as pd
-
+if TYPE_CHECKING:  # Trust only as a type: the CLI reads EvalSettings from here
     from ..judges.trust import Trust
 
 REPORT_KIND = "alignstudio-eval"
@@ -363,62 +361,6 @@ def list_reports(workspace: Workspace) -> list[Path]:
     return sorted(folder.glob("*.json"), key=lambda p: p.stat().st_mtime, reverse=True) if folder.is_dir() else []
 
 
-# -- rendering ----------------------------------------------------------------------------------------------
-
-
-def _pct(value: float | None) -> str:
-    return "n/a" if value is None else f"{100 * value:.1f}%"
-
-
-def summary_markdown(report: EvalReport) -> str:
-    r = report.results
-    low, high = r.win_rate_ci
-    ci = f"[{_pct(low)}, {_pct(high)}]" if low is not None else "(too few judged prompts for an interval)"
-    tax = report.alignment_tax
-    if "change_pct" in tax:
-        tax_line = (f"perplexity on held-out text: model {tax['model']['perplexity']:.2f}, baseline "
-                    f"{tax['baseline']['perplexity']:.2f} ({tax['change_pct']:+.1f}%)")
-    else:
-        reason = tax.get("model", {}).get("skipped") or tax.get("baseline", {}).get("skipped") or "n/a"
-        tax_line = f"perplexity: skipped ({reason})"
-    usage = report.usage
-    cost = f", ${usage['cost_usd']:.4f}" if usage.get("cost_usd") is not None else ""
-    trust = report.judge_trust or {}
-    lines = [f"**{trust['warning']}**"] if trust.get("warning") else []
-    lines += [
-        f"**{report.model}** vs **{report.baseline}** on {r.n} prompts, judged by "
-        f"`{report.judge['name']}` in both orders",
-        f"- wins / ties / losses: **{r.wins} / {r.ties} / {r.losses}**"
-        + (f" ({r.failed} without a verdict)" if r.failed else ""),
-        f"- win rate (ties count half): **{_pct(r.win_rate)}**, {int(100 * r.confidence)}% CI {ci}",
-        f"- length-controlled win rate: **{_pct(r.lc_win_rate)}** "
-        f"(length coefficient {r.length_model.get('length_coef')})",
-        f"- judge position inconsistency: {_pct(r.position_inconsistency_rate)} of pairs; flips "
-        f"{_pct(r.flip_rate)}; the first-shown answer won {_pct(r.first_position_rate)} of decisive calls; "
-        f"parse failures {r.parse_failures}"
-        + (f"; {r.identical_answers} identical answer pairs (ties, not judged)" if r.identical_answers else ""),
-        f"- mean length (words): model {report.lengths['model_mean_words']}, baseline "
-        f"{report.lengths['baseline_mean_words']}",
-        f"- alignment tax: {tax_line}",
-        f"- judge vs people: {trust.get('line') or 'not measured'}",
-        f"- judge usage: {usage['calls']} calls ({usage['cached']} cached), {usage['input_tokens']} input / "
-        f"{usage['output_tokens']} output tokens{cost}",
-    ]
-    return "\n".join(lines)
-
-
-def pathology_table(report: EvalReport) -> pd.DataFrame:
-    import pandas as pd
-
-    p = report.pathologies
-    return pd.DataFrame([{"pathology": name, "model": p["model"][name], "baseline": p["baseline"][name],
-                          "of": p["of"]} for name in stats.PATHOLOGIES])
-
-
-def samples_table(report: EvalReport, limit: int | None = None) -> pd.DataFrame:
-    import pandas as pd
-
-    rows = report.samples[:limit] if limit else report.samples
-    return pd.DataFrame([{"id": s["id"], "prompt": s["prompt"], "model": s["model"], "baseline": s["baseline"],
-                          "outcome": s["outcome"], "rationale": s["rationale"]} for s in rows],
-                        columns=["id", "prompt", "model", "baseline", "outcome", "rationale"])
+# the reports as a person reads them (render.py), part of this package's door
+from .render import pathology_table as pathology_table, samples_table as samples_table  # noqa: E402
+from .render import summary_markdown as summary_markdown  # noqa: E402

@@ -1,0 +1,71 @@
+"""An evaluation report as a person reads it: the summary in markdown, the pathology counts and the samples as
+tables (the Evaluate tab, the Train tab's one-click evaluation and `alignstudio eval` print these)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from . import stats
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from . import EvalReport
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{100 * value:.1f}%"
+
+
+def summary_markdown(report: EvalReport) -> str:
+    r = report.results
+    low, high = r.win_rate_ci
+    ci = f"[{_pct(low)}, {_pct(high)}]" if low is not None else "(too few judged prompts for an interval)"
+    tax = report.alignment_tax
+    if "change_pct" in tax:
+        tax_line = (f"perplexity on held-out text: model {tax['model']['perplexity']:.2f}, baseline "
+                    f"{tax['baseline']['perplexity']:.2f} ({tax['change_pct']:+.1f}%)")
+    else:
+        reason = tax.get("model", {}).get("skipped") or tax.get("baseline", {}).get("skipped") or "n/a"
+        tax_line = f"perplexity: skipped ({reason})"
+    usage = report.usage
+    cost = f", ${usage['cost_usd']:.4f}" if usage.get("cost_usd") is not None else ""
+    trust = report.judge_trust or {}
+    lines = [f"**{trust['warning']}**"] if trust.get("warning") else []
+    lines += [
+        f"**{report.model}** vs **{report.baseline}** on {r.n} prompts, judged by "
+        f"`{report.judge['name']}` in both orders",
+        f"- wins / ties / losses: **{r.wins} / {r.ties} / {r.losses}**"
+        + (f" ({r.failed} without a verdict)" if r.failed else ""),
+        f"- win rate (ties count half): **{_pct(r.win_rate)}**, {int(100 * r.confidence)}% CI {ci}",
+        f"- length-controlled win rate: **{_pct(r.lc_win_rate)}** "
+        f"(length coefficient {r.length_model.get('length_coef')})",
+        f"- judge position inconsistency: {_pct(r.position_inconsistency_rate)} of pairs; flips "
+        f"{_pct(r.flip_rate)}; the first-shown answer won {_pct(r.first_position_rate)} of decisive calls; "
+        f"parse failures {r.parse_failures}"
+        + (f"; {r.identical_answers} identical answer pairs (ties, not judged)" if r.identical_answers else ""),
+        f"- mean length (words): model {report.lengths['model_mean_words']}, baseline "
+        f"{report.lengths['baseline_mean_words']}",
+        f"- alignment tax: {tax_line}",
+        f"- judge vs people: {trust.get('line') or 'not measured'}",
+        f"- judge usage: {usage['calls']} calls ({usage['cached']} cached), {usage['input_tokens']} input / "
+        f"{usage['output_tokens']} output tokens{cost}",
+    ]
+    return "\n".join(lines)
+
+
+def pathology_table(report: EvalReport) -> pd.DataFrame:
+    import pandas as pd
+
+    p = report.pathologies
+    return pd.DataFrame([{"pathology": name, "model": p["model"][name], "baseline": p["baseline"][name],
+                          "of": p["of"]} for name in stats.PATHOLOGIES])
+
+
+def samples_table(report: EvalReport, limit: int | None = None) -> pd.DataFrame:
+    import pandas as pd
+
+    rows = report.samples[:limit] if limit else report.samples
+    return pd.DataFrame([{"id": s["id"], "prompt": s["prompt"], "model": s["model"], "baseline": s["baseline"],
+                          "outcome": s["outcome"], "rationale": s["rationale"]} for s in rows],
+                        columns=["id", "prompt", "model", "baseline", "outcome", "rationale"])

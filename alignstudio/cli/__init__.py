@@ -19,8 +19,8 @@ import sys
 
 from ..core.errors import UserError
 
-COMMANDS = ["serve", "sample", "export", "import", "validate", "train", "generate", "judge", "eval", "users", "queue", "rounds",
-            "export-model"]
+COMMANDS = ["serve", "sample", "export", "import", "validate", "train", "generate", "judge", "eval", "users", "queue",
+            "rounds", "export-model"]
 
 
 def _module_of(command: str) -> str:

@@ -1,18 +1,28 @@
-"""Small pieces every CLI command uses: the workspace, the endpoints file, and flags built from the settings
+"""Small pieces every CLI command uses: its services, the endpoints file, and flags built from the settings
 dataclasses."""
 
 from __future__ import annotations
 
 import argparse
 
-from ..core.workspace import Workspace
 from ..services.judges import endpoints
 from ..services.sampling.settings import SamplingSettings
-from ..core.settings import setting_of
+from ..services.settings import setting_of
 
 
-def workspace(args: argparse.Namespace) -> Workspace:
-    return Workspace.open(getattr(args, "workspace", None))
+def services(args: argparse.Namespace):
+    """The app's services over the `--workspace` folder (`Services.open`). Imported here, when a command runs:
+    they bring torch, which `--help` should not wait for."""
+    from ..services.container import Services
+
+    return Services.open(getattr(args, "workspace", None))
+
+
+def workspace(args: argparse.Namespace):
+    """The `--workspace` folder (`serve` builds the app's services over it)."""
+    from ..services.container import open_workspace
+
+    return open_workspace(getattr(args, "workspace", None))
 
 
 def add_endpoints_arg(parser, help: str | None = None) -> None:

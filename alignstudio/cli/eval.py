@@ -13,14 +13,10 @@ from pathlib import Path
 from tqdm import tqdm
 
 from ..core.errors import UserError
-from ..core.formats import load_prompts
-from ..core.registry import ModelRegistry
-from ..core.store import Store
 from ..services.evaluation import (HELDOUT_TEXT, EvalSettings, evaluate, remember_in_model_card, save_report,
                                    summary_markdown)
 from ..services.judges.protocol import JudgeCache
-from ..services.judges.config import build_judge
-from .common import add_endpoints_arg, add_setting, configure_endpoints, workspace
+from .common import add_endpoints_arg, add_setting, configure_endpoints, services
 from .judge import add_judge_args, judge_config, vet
 
 
@@ -45,7 +41,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from ..services.sampling.generators import GeneratorPool
+    from ..services.sampling.prompt_sets import load_prompts
     from ..services.sampling.remote import RemoteGenerator
 
     out = Path(args.out)
@@ -63,18 +59,16 @@ def run(args) -> int:
         if not heldout_path.is_file():
             raise UserError(f"held-out text {heldout_path} does not exist (or pass --no-perplexity)")
         heldout = heldout_path.read_text(encoding="utf-8")
-    ws = workspace(args)
+    opened = services(args)
     configure_endpoints(args)
-    store = Store(ws.db_path)
-    pool = GeneratorPool(ModelRegistry(ws, store))
-    judge = build_judge(config, store=store, generators=pool)  # before the models load: no judge, no evaluation
-    cache = JudgeCache.for_workspace(ws)
-    trust = vet(config, judge, store, cache)
+    judge = opened.evaluation.judge(config)  # before the models load: no judge, no evaluation
+    cache = JudgeCache.for_workspace(opened.workspace)
+    trust = vet(config, judge, opened.store, cache)
 
     def generator(name: str, base_url: str | None):
         if base_url:
             return RemoteGenerator(name, base_url, concurrency=config.concurrency)
-        return pool.get(name)
+        return opened.generators.get(name)
 
     model_gen = generator(args.model, args.model_base_url)
     baseline_gen = generator(args.baseline, args.baseline_base_url)
@@ -93,7 +87,7 @@ def run(args) -> int:
         bar.close()
     save_report(report, out)
     if not args.model_base_url:
-        remember_in_model_card(pool.registry, args.model, report, Path(out))
+        remember_in_model_card(opened.registry, args.model, report, Path(out))
     print(summary_markdown(report).replace("**", ""))
     print(f"wrote the report to {out}")
     return 0

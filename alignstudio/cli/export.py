@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..services.data.snapshots import KINDS
-from .common import workspace
+from .common import services
 
 
 def register(sub) -> None:
@@ -23,11 +23,8 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from ..services.data.service import DataService
-
-    snap = DataService.open(workspace(args)).export(args.kind, out=args.out, sources=args.source,
-                                                    include_pairs=args.include_pairs,
-                                                    exclude_sources=args.exclude_source)
+    snap = services(args).data.export(args.kind, out=args.out, sources=args.source,
+                                     include_pairs=args.include_pairs, exclude_sources=args.exclude_source)
     print(f"snapshot {snap.id}: {snap.rows} {snap.kind} rows, fingerprint {snap.fingerprint}")
     print(f"  datasets folder: {snap.path}")
     for path in snap.files:

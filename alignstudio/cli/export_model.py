@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from ..core.registry import ModelRegistry
-from ..core.store import Store
-from .common import workspace
+from .common import services
 
 
 def register(sub) -> None:
@@ -25,9 +23,7 @@ def register(sub) -> None:
 def run(args) -> int:
     from ..services.training.model_export import export_model
 
-    ws = workspace(args)
-    folder = export_model(ModelRegistry(ws, Store(ws.db_path)), args.model, args.out, merged=args.merged,
-                          dtype=args.dtype)
+    folder = export_model(services(args).registry, args.model, args.out, merged=args.merged, dtype=args.dtype)
     files = sorted(p.name for p in folder.iterdir())
     print(f"exported {args.model} to {folder}: {', '.join(files)}")
     return 0

@@ -15,11 +15,8 @@ from pathlib import Path
 from tqdm import tqdm
 
 from ..core.errors import UserError
-from ..core.formats import load_prompts
-from ..core.registry import ModelRegistry
-from ..core.store import Store
 from ..services.evaluation import EvalSettings, generate_answers
-from .common import add_endpoints_arg, add_setting, configure_endpoints, workspace
+from .common import add_endpoints_arg, add_setting, configure_endpoints, services
 
 GENERATE_BATCH_SIZE = 4  # smaller than an evaluation's: one model's answers, often long ones
 
@@ -41,7 +38,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from ..services.sampling.generators import GeneratorPool
+    from ..services.sampling.prompt_sets import load_prompts
 
     out = Path(args.out)
     if out.suffix.lower() != ".jsonl":
@@ -51,9 +48,9 @@ def run(args) -> int:
     prompts = load_prompts(args.prompts)
     if settings.limit is not None:
         prompts = prompts[: settings.limit]
-    ws = workspace(args)
+    opened = services(args)
     configure_endpoints(args)
-    generator = GeneratorPool(ModelRegistry(ws, Store(ws.db_path))).get(args.model)
+    generator = opened.generators.get(args.model)
     with tqdm(total=len(prompts), desc="generating", unit="prompt") as bar:
         texts = generate_answers(generator, prompts, settings, progress=lambda done, _: bar.update(done - bar.n))
     params = {"temperature": settings.temperature, "top_p": settings.top_p,

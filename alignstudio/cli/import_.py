@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from ..core.errors import UserError
 from ..services.data.importing import FORMATS
-from .common import workspace
+from .common import services
 
 
 def register(sub) -> None:
@@ -27,11 +27,9 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from ..services.data.service import DataService
-
     if args.prompts and not args.file:
         raise UserError("--prompts needs a file")
-    print(DataService.open(workspace(args)).import_file(
+    print(services(args).data.import_file(
         args.file, prompts=args.prompts, name=args.name, fmt=args.format, hub=args.hub, split=args.split,
         limit=args.limit, source=args.source))
     return 0

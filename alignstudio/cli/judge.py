@@ -14,15 +14,12 @@ from pathlib import Path
 from tqdm import tqdm
 
 from ..core.errors import UserError
-from ..core.formats import write_records
-from ..core.registry import ModelRegistry
-from ..core.store import Store
 from ..services.judges.bulk import SCOPES, judge_store, load_pair_file
 from ..services.judges.prompt import clean_criteria
 from ..services.judges.protocol import JudgeCache, JudgeRun, PairItem, judge_pairs
-from ..services.judges.config import JudgeConfig, build_judge
+from ..services.judges.config import JudgeConfig
 from ..services.judges.trust import Trust, vet_judge
-from .common import add_setting, workspace
+from .common import add_setting, services
 
 
 def add_judge_args(parser) -> None:
@@ -63,7 +60,7 @@ def judge_config(args) -> JudgeConfig:
                        concurrency=args.concurrency, injection_guard=args.injection_guard)
 
 
-def vet(config: JudgeConfig, judge, store: Store, cache) -> Trust:
+def vet(config: JudgeConfig, judge, store, cache) -> Trust:
     """Measure the judge against the human labels and print the figures; refuses a judge at chance unless forced."""
     trust = vet_judge(judge, store, force=config.force, cache=cache)
     print(trust.line(), flush=True)
@@ -99,7 +96,7 @@ def _rows(run: JudgeRun, items, judge_name: str) -> list[dict]:
 
 
 def run(args) -> int:
-    from ..services.sampling.generators import GeneratorPool
+    from ..services.data.snapshots import write_records  # a verdicts file is written as a snapshot's files are
 
     if bool(args.pairs) == bool(args.store):
         raise UserError("give --pairs FILE or --store (one of them)")
@@ -113,11 +110,11 @@ def run(args) -> int:
     if args.min_kappa is not None and not args.store:
         raise UserError("--min-kappa applies to --store (bulk labeling)")
     file_pairs = load_pair_file(args.pairs) if args.pairs else None  # bad input fails before models load
-    ws = workspace(args)
-    store = Store(ws.db_path)
+    opened = services(args)
+    store = opened.store
     config = judge_config(args)
-    judge = build_judge(config, store=store, generators=GeneratorPool(ModelRegistry(ws, store)))
-    cache = JudgeCache.for_workspace(ws)
+    judge = opened.evaluation.judge(config)
+    cache = JudgeCache.for_workspace(opened.workspace)
     trust = None if args.store else vet(config, judge, store, cache)  # --store: judge_store measures it itself
     bar = tqdm(total=0, desc=f"judging ({judge.name})", unit="call")
 

@@ -5,11 +5,7 @@ from __future__ import annotations
 from tqdm import tqdm
 
 from ..core.errors import UserError
-from ..core.models import DEFAULT_MODEL
-from ..core.registry import ModelRegistry
-from ..core.store import Store
-from ..training.spec import RunSpec
-from .common import add_setting, workspace
+from .common import services
 
 
 def register(sub) -> None:
@@ -20,10 +16,8 @@ def register(sub) -> None:
                                    "log-ratio difference against the reference; --policy, or --judge implicit), or "
                                    "a reward model's score difference (--judge reward). Also reports, on already-"
                                    "labeled pairs, how many labels this order saves against a random order.")
-    p.add_argument("--policy", default=None, help="current policy: a trained version or run folder")
-    p.add_argument("--reference", default=DEFAULT_MODEL, help="reference (SFT) model")
-    add_setting(p, RunSpec, "beta", help="beta of the policy's implicit reward margin (give the policy's training beta; "
-                                  "default: the training default)")
+    p.add_argument("--policy", default=None, help="current policy: a trained DPO/KTO version or run folder (its run's "
+                                                  "beta and reference model give the margin)")
     p.add_argument("--judge", choices=("implicit", "reward"), default=None,
                    help="score with a judge instead: implicit (a DPO run, --judge-model RUN) or reward (a reward "
                         "model, --judge-model NAME_OR_DIR; empty = the newest)")
@@ -32,18 +26,15 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from ..services.sampling.generators import GeneratorPool
-    from ..services.labeling.active import fill_queue_by, labels_saved, margins_of, scorer
+    from ..services.labeling.active import labels_saved, margins_of, scorer
 
     if not (args.policy or args.judge):
         raise UserError("give --policy RUN (or --judge implicit --judge-model RUN, or --judge reward)")
-    ws = workspace(args)
-    store = Store(ws.db_path)
-    pool = GeneratorPool(ModelRegistry(ws, store))
-    score = scorer(pool, judge=args.judge, judge_model=args.judge_model, policy=args.policy,
-                   reference=args.reference, beta=args.beta)
+    opened = services(args)
+    store = opened.store
+    score = scorer(opened.generators, judge=args.judge, judge_model=args.judge_model, policy=args.policy)
     bar = tqdm(desc="scoring pairs", unit="pair")
-    count, disputed = fill_queue_by(store, score, lambda done, total: bar.update(done - bar.n))
+    count, disputed = opened.labeling.fill_queue(score, lambda done, total: bar.update(done - bar.n))
     bar.close()
     print(f"queue: {count} pairs waiting, most uncertain first ({len(disputed)} with judge disagreement)")
     labeled = {row["pair_id"]: row["verdict"] for row in store.preference_rows()

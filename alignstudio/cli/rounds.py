@@ -4,15 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..core.formats import load_prompts
-from ..core.store import Store
+from ..services.rounds.settings import RoundsSettings, flag_of, settings_of
 from ..services.sampling.prompt_sets import SHIPPED
-from ..core.settings import from_values
-from ..core.settings import settings as settings_of
-from ..services.rounds.settings import RoundsSettings, flag_of
-from ..training.spec import RunSpec
-from ..training.trackers import TRACKERS
-from .common import add_setting, workspace
+from ..services.settings import from_values
+from ..services.training import RunSpec, form_settings
+from .common import add_setting, services
 
 
 def register(sub) -> None:
@@ -26,7 +22,8 @@ def register(sub) -> None:
     p.add_argument("--prompts", default=str(SHIPPED["default"]), help="prompts to sample pairs for")
     p.add_argument("--eval-prompts", default=str(SHIPPED["eval"]), help="held-out prompts for evaluation")
     for name in settings_of(RoundsSettings):
-        extra = {"nargs": "+", "choices": ["none", *TRACKERS], "metavar": "TRACKER"} if name == "report_to" else {}
+        extra = {"nargs": "+", "choices": ["none", *form_settings()["report_to"].choices], "metavar": "TRACKER"} \
+            if name == "report_to" else {}
         add_setting(p, RoundsSettings, name, flag_of(name), **extra)
     p.add_argument("--out", required=True, help="rounds folder to write")
     p.set_defaults(func=run)
@@ -38,11 +35,12 @@ def settings_from(args) -> RoundsSettings:
 
 def run(args) -> int:
     from ..services.rounds.loop import run_rounds
+    from ..services.sampling.prompt_sets import load_prompts
 
     settings = settings_from(args)
     prompts, eval_prompts = load_prompts(args.prompts), load_prompts(args.eval_prompts)
-    ws = workspace(args)
-    rows = run_rounds(ws, Store(ws.db_path), args.model, prompts, eval_prompts, settings,
+    opened = services(args)
+    rows = run_rounds(opened.workspace, opened.store, args.model, prompts, eval_prompts, settings,
                       Path(args.out).expanduser().resolve(), say=lambda line: print(line, flush=True))
     print("round  kept  win rate vs SFT  95% CI")
     for row in rows:

@@ -12,13 +12,10 @@ from pathlib import Path
 from tqdm import tqdm
 
 from ..core.errors import UserError
-from ..core.formats import load_prompts
-from ..core.models import DEFAULT_MODEL
-from ..core.registry import ModelRegistry
-from ..core.store import Store
 from ..services.sampling.settings import SamplingSettings
+from ..services.training import RunSpec
 from .common import (add_endpoints_arg, add_sampling_args, add_setting, configure_endpoints, sampling_settings,
-                     workspace)
+                     services)
 
 GROUP = 64  # prompts per bulk call: big enough to fill decoding batches, small enough for a live progress bar
 
@@ -28,7 +25,7 @@ def register(sub) -> None:
                        description="Sample two responses per prompt from one model (two temperatures) or two "
                                    "models; near-identical pairs are resampled, and skipped if they stay so.")
     p.add_argument("--prompts", required=True, help="prompt file (JSONL/CSV/Parquet with a 'prompt' field)")
-    p.add_argument("--model", default=DEFAULT_MODEL, help="model name, version or checkpoint folder")
+    p.add_argument("--model", default=RunSpec.default("model"), help="model name, version or checkpoint folder")
     p.add_argument("--model-b", default=None, help="second model for response B (default: same model)")
     add_endpoints_arg(p)
     p.add_argument("--out", required=True, help="output JSONL, one line per prompt")
@@ -44,7 +41,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from ..services.sampling.generators import GeneratorPool
+    from ..services.sampling.prompt_sets import load_prompts
     from ..services.sampling.sampler import sample_pairs
     from ..services.sampling.synthetic import check_chosen, store_labeled
 
@@ -58,11 +55,10 @@ def run(args) -> int:
         prompts = prompts[: args.limit]
     settings = sampling_settings(args, system_a=args.system_a, system_b=args.system_b)
     check_chosen(settings, args.chosen)
-    ws = workspace(args)
+    opened = services(args)
     configure_endpoints(args)
-    pool = GeneratorPool(ModelRegistry(ws, Store(ws.db_path)))
-    gen_a = pool.get(args.model)
-    gen_b = pool.get(args.model_b) if args.model_b else None
+    gen_a = opened.generators.get(args.model)
+    gen_b = opened.generators.get(args.model_b) if args.model_b else None
     out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".partial")
     written = skipped = 0
@@ -82,7 +78,7 @@ def run(args) -> int:
                     pairs.append(pair)
                 progress.update(len(group))
         if args.chosen and pairs:  # the store and the file together: a failed store write leaves no file
-            store_labeled(Store(ws.db_path), pairs, args.chosen, prompt_set=Path(args.prompts).stem)
+            store_labeled(opened.store, pairs, args.chosen, prompt_set=Path(args.prompts).stem)
         os.replace(tmp, out)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -14,11 +14,9 @@ import sys
 from pathlib import Path
 
 from ..core.errors import UserError
-from ..core.store import Store
-from ..training.spec import METHOD_ALIASES, METHODS, RunSpec, settings
-from .common import add_setting, workspace
+from ..services.training import METHOD_NAMES, RunSpec, form_settings
+from .common import add_setting, services
 
-ACCELERATE_CONFIGS = Path(__file__).resolve().parents[2] / "configs" / "accelerate"
 # RunSpec fields with a flag of their own (field, flag; None = --field-name), in the order --help lists them
 TRAINING_FLAGS = (("max_steps", None), ("num_train_epochs", "--epochs"), ("beta", None), ("label_smoothing", None),
                   ("simpo_gamma", None), ("learning_rate", "--lr"), ("batch_size", None), ("warmup_steps", None),
@@ -33,7 +31,7 @@ def register(sub) -> None:
                        description="Train with TRL in a worker process; LoRA by default. Progress is printed; "
                                    "the run folder holds the spec, status, metrics, log, checkpoints, the final "
                                    "model and its card.")
-    p.add_argument("--method", choices=[*METHODS, *METHOD_ALIASES], default=None,
+    p.add_argument("--method", choices=METHOD_NAMES, default=None,
                    help="training method (ipo = dpo with loss type ipo; reward = a reward model for `--judge reward`)")
     p.add_argument("--data", help=RunSpec.help("data"))
     add_setting(p, RunSpec, "model")
@@ -47,7 +45,8 @@ def register(sub) -> None:
         add_setting(g, RunSpec, name, flag)
     add_setting(g, RunSpec, "loss_type", help="comma-separated; " + RunSpec.help("loss_type"))
     add_setting(g, RunSpec, "loss_weights", help="comma-separated; " + RunSpec.help("loss_weights"))
-    add_setting(g, RunSpec, "report_to", nargs="+", choices=["none", *settings()["report_to"].choices], metavar="TRACKER")
+    add_setting(g, RunSpec, "report_to", nargs="+", choices=["none", *form_settings()["report_to"].choices],
+                metavar="TRACKER")
     h = p.add_argument_group("held-out labels")
     for name in HELDOUT_FLAGS:
         add_setting(h, RunSpec, name)
@@ -72,79 +71,43 @@ def spec_from_args(args) -> RunSpec:
         raise UserError("--data is required (a JSONL/Parquet file or a snapshot folder)")
     if not Path(args.data).expanduser().exists():
         raise UserError(f"--data {args.data} does not exist")
-    values = {name: getattr(args, name) for name in settings() if hasattr(args, name)}
+    values = {name: getattr(args, name) for name in form_settings() if hasattr(args, name)}
     return RunSpec.from_values(values | {"model": _local(args.model), "data": _local(args.data)})
 
 
-def check_inputs(spec: RunSpec, ws, store: Store, resolve_model: bool = True) -> None:
-    """Bad data or an unknown model fail here, before a run folder is written."""
-    from ..training.data import load_training_data
-
-    if spec.method == "reward":
-        from ..training.reward import check_reward_data
-
-        check_reward_data(spec.data)
-    load_training_data(spec.data, spec.method)
-    if resolve_model:
-        from ..core.registry import ModelRegistry
-
-        ModelRegistry(ws, store).resolve(spec.model)
-
-
-def launch_command(run_dir: Path, workspace_root: Path, num_processes: int, deepspeed: bool) -> list[str]:
-    """The `accelerate launch` command that runs the worker on `num_processes` GPUs."""
-    if num_processes < 1:
-        raise UserError("--num-processes must be at least 1")
-    config = ACCELERATE_CONFIGS / ("deepspeed_zero3.yaml" if deepspeed else "multi_gpu.yaml")
-    return ["accelerate", "launch", "--config_file", str(config), "--num_processes", str(num_processes),
-            "-m", "alignstudio.training.worker", str(run_dir), "--workspace", str(workspace_root)]
-
-
-def _progress(rows: list[dict]) -> None:
-    from ..training.metrics import MetricsCallback
-
-    for row in rows:
-        print(MetricsCallback.progress_line(row), flush=True)
-
-
 def run(args) -> int:
-    from ..services.data.checks import gate_training_data
-    from ..training.run_folder import CANCELLED, SUCCEEDED
-    from ..training.run_queue import RunManager
+    from ..services import training
+    from ..services.training import foreground
 
-    ws = workspace(args)
-    store = Store(ws.db_path)
-    manager = RunManager(ws, store, autostart=False)
     if args.resume:
-        run_folder = manager.folder(str(Path(args.resume).expanduser().resolve()))
-        manager.resume(str(run_folder.path), start=False)
+        opened = services(args)
+        key = str(Path(args.resume).expanduser().resolve())
+        training.resume(opened, key)
     else:
         spec = spec_from_args(args)
-        check_inputs(spec, ws, store, resolve_model=not args.print_launch)
-        report = gate_training_data(spec.data, override=args.ignore_validation)
-        if report.has_errors:
-            print(f"warning: training despite {report.counts()['error']} validation error(s) (--ignore-validation)")
+        foreground.check_data(spec)  # bad data fails before a run folder is written
+        opened = services(args)
+        key = training.start(opened, spec, override=args.ignore_validation,
+                             folder=Path(args.out).expanduser().resolve() if args.out else None,
+                             check_model=not args.print_launch,  # the GPU node resolves it
+                             warn=lambda text: print(f"warning: {text} (--ignore-validation)"))
         if args.print_launch:
-            target = Path(args.out).expanduser().resolve() if args.out else None
-            run_folder = manager.create(spec, folder=target)
-            command = launch_command(run_folder.path, ws.root, args.num_processes, args.deepspeed)
+            run_folder = foreground.folder(opened, key)
+            command = foreground.launch_command(run_folder.path, opened.workspace.root, args.num_processes,
+                                                args.deepspeed)
             print(f"# prepared run folder {run_folder.path} (queued); run on the GPU node:")
-            print(f"cd {shlex.quote(str(ACCELERATE_CONFIGS.parents[1]))} && {shlex.join(command)}")
+            print(f"cd {shlex.quote(str(foreground.ACCELERATE_CONFIGS.parents[1]))} && {shlex.join(command)}")
             return 0
-        if args.out:
-            run_folder = manager.create(spec, folder=Path(args.out).expanduser().resolve())
-        else:
-            run_folder = manager.create(spec)
+    run_folder = foreground.folder(opened, key)
     print(f"run folder: {run_folder.path} (log: {run_folder.log_path})", flush=True)
-    status = manager.run_foreground(run_folder, on_progress=_progress)
-    state = status.state
-    if state == SUCCEEDED:
+    status = foreground.run(opened, key, on_progress=_progress(foreground.progress_line))
+    if status.state == foreground.SUCCEEDED:
         print(f"succeeded: model in {status.model_dir}"
               + (f", registered as {status.registered_as}" if status.registered_as else ""))
         if status.verdict:
             print(f"verdict: {status.verdict}", flush=True)
         return 0
-    if state == CANCELLED:
+    if status.state == foreground.CANCELLED:
         print(f"cancelled at step {status.step or 0}; continue with: "
               f"alignstudio train --resume {shlex.quote(str(run_folder.path))}", file=sys.stderr)
         return 130
@@ -153,3 +116,11 @@ def run(args) -> int:
         print(status.error_tail, file=sys.stderr)
     print(f"full log: {run_folder.log_path}", file=sys.stderr)
     return 1
+
+
+def _progress(line_of):
+    def show(rows: list[dict]) -> None:
+        for row in rows:
+            print(line_of(row), flush=True)
+
+    return show

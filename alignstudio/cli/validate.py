@@ -5,8 +5,7 @@ from __future__ import annotations
 import json
 
 from ..core.errors import UserError
-from ..core.store import Store
-from .common import workspace
+from .common import services
 
 
 def register(sub) -> None:
@@ -24,24 +23,15 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from ..services.data.checks import validate_path, validate_store
+    from ..services.data.checks import validate_path
 
     if bool(args.file) == bool(args.store):
         raise UserError("give a FILE or --store (one of them)")
-    tokenizer = None
-    ws = None
-    if args.tokenizer or args.store:
-        ws = workspace(args)
-    if args.tokenizer:
-        from ..core.models import load_tokenizer
-        from ..core.registry import ModelRegistry
-
-        ref = ModelRegistry(ws, Store(ws.db_path)).resolve(args.tokenizer)
-        tokenizer = load_tokenizer(ref.base_folder or ref.folder)
+    opened = services(args) if args.tokenizer or args.store else None  # a file alone: no workspace is touched
+    tokenizer = opened.tokenizer(args.tokenizer) if args.tokenizer else None
     if args.store:
-        report = validate_store(Store(ws.db_path), args.kind or "dpo", tokenizer=tokenizer,
-                                max_length=args.max_length)
-    else:
+        report = opened.data.validate_labels(args.kind or "dpo", tokenizer=tokenizer, max_length=args.max_length)
+    else:  # what `services.data.validate_file` runs
         report = validate_path(args.file, args.kind, tokenizer=tokenizer, max_length=args.max_length)
     if args.json:
         print(json.dumps(report.to_dict(include_values=False), indent=2))

@@ -1,4 +1,5 @@
-"""The services the app and the CLI share, built once at start-up and passed to every tab."""
+"""The services the app and the CLI share: built once at start-up and passed to every tab (`Services.build`), and
+by each CLI command (`Services.open`)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,11 @@ from .sampling.prefetch import FeedManager
 from .sampling.prompt_sets import PromptSets
 
 
+def open_workspace(path: str | None = None) -> Workspace:
+    """The workspace at `path` (default ./workspace or $ALIGNSTUDIO_WORKSPACE), made if missing."""
+    return Workspace.open(path)
+
+
 @dataclass
 class Services:
     workspace: Workspace
@@ -37,13 +43,23 @@ class Services:
     runs: Any  # training.run_queue.RunManager
 
     @classmethod
-    def build(cls, workspace: Workspace, default_model: str = DEFAULT_MODEL, prefetch_depth: int = 3) -> "Services":
+    def build(cls, workspace: Workspace, default_model: str = DEFAULT_MODEL, prefetch_depth: int = 3, *,
+              resolve_default: bool = True, autostart: bool = True) -> "Services":
+        """The app's services (`serve`): the default model resolved at once (fail fast; the embedded model is
+        converted once), and queued training runs start as soon as no other runs."""
         store = Store(workspace.db_path)
-        default_model = ModelRegistry(workspace, store).resolve(default_model).name  # fail fast; converts the
-        # embedded model once
+        if resolve_default:
+            default_model = ModelRegistry(workspace, store).resolve(default_model).name
         from ..training.run_queue import RunManager
 
-        return cls.assemble(workspace, store, default_model, RunManager(workspace, store), prefetch_depth)
+        return cls.assemble(workspace, store, default_model, RunManager(workspace, store, autostart=autostart),
+                            prefetch_depth)
+
+    @classmethod
+    def open(cls, path: str | None = None) -> "Services":
+        """The same services for one CLI command, over the workspace at `path`: no model is loaded before the
+        command names one, and a run starts only when the command runs it in the foreground."""
+        return cls.build(open_workspace(path), resolve_default=False, autostart=False)
 
     @classmethod
     def assemble(cls, workspace: Workspace, store: Store, default_model: str, runs, prefetch_depth: int = 3,
@@ -75,6 +91,13 @@ class Services:
     def newest_model(self) -> str:
         """The newest trained model, or the default (SFT) model before any training."""
         return self.newest_trained() or self.default_model
+
+    def tokenizer(self, name: str):
+        """A model's tokenizer, without loading its weights (to count tokens)."""
+        from ..core.models import load_tokenizer
+
+        ref = self.registry.resolve(name)
+        return load_tokenizer(ref.base_folder or ref.folder)
 
     def close(self) -> None:
         self.feeds.stop()

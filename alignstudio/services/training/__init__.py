@@ -20,13 +20,13 @@ from ...core.errors import UserError
 from ...training.diagnostics import diagnose_spec, expected_first_loss
 from ...training.reward import HeldoutReport
 from ...training.run_folder import CANCELLED, FINISHED, RUNNING, SUCCEEDED, RunStatus, actions
-from ...training.spec import (DEFAULT_LOSS, DPO_LOSS_TYPES, KTO_LOSS_TYPES, METHOD_ALIASES, SWEEP_BETAS, RunSpec,
-                              Setting, settings)
+from ...training.spec import (DEFAULT_LOSS, DPO_LOSS_TYPES, KTO_LOSS_TYPES, METHOD_ALIASES, METHODS, SWEEP_BETAS,
+                              RunSpec, Setting, settings)
 from ...training.verdict import LEARNED, Verdict, judge_spec
-from ..data.checks import gate_training_data
 
 SWEEP_TEXT = ", ".join(f"{beta:g}" for beta in SWEEP_BETAS)  # the sweep box's default
 LOSS_PICKER_METHODS = ("dpo", "kto")  # the methods whose loss type a person picks
+METHOD_NAMES = (*METHODS, *METHOD_ALIASES)  # every method a person may name (ipo: dpo with the ipo loss)
 
 
 def form_settings() -> dict[str, Setting]:
@@ -92,18 +92,35 @@ def _chosen(name: str | None) -> str:
 # -- operations -----------------------------------------------------------------------------------------
 
 
-def _check_spec(services, spec: RunSpec) -> None:
+def _check_spec(services, spec: RunSpec, model: bool = True) -> None:
     """Who may train, and whether the spec's files may be read, before any of them is opened: its data and its
     base model (a registered name, or a folder inside the allowed ones)."""
     access.require_admin("training")
     access.check_typed_path(spec.data)
-    services.registry.resolve(spec.model)
+    if model:
+        services.registry.resolve(spec.model)
 
 
-def start(services, spec: RunSpec, name: str | None = None, override: bool = False) -> str:
-    """Queue one run (validation errors in its data block it unless overridden); returns its name."""
-    _check_spec(services, spec)
-    gate_training_data(spec.data, override=bool(override))
+def _gate(data, override: bool = False, warn=None):
+    """Validation errors in the data block a run unless overridden; `warn` hears about an override."""
+    from ..data.checks import gate_training_data  # pandas and scipy: not for `alignstudio train --help`
+
+    report = gate_training_data(data, override=bool(override))
+    if report.has_errors and warn is not None:
+        warn(f"training despite {report.counts()['error']} validation error(s)")
+    return report
+
+
+def start(services, spec: RunSpec, name: str | None = None, override: bool = False, *, folder: Path | None = None,
+          check_model: bool = True, warn=None) -> str:
+    """Queue one run (validation errors in its data block it unless overridden; `warn` hears of an override);
+    returns its name. `folder` writes the run outside the workspace (the CLI's --out), queued for the caller to
+    launch, and returns its path; `check_model=False` leaves the base model to the machine that launches the
+    run (the CLI's --print-launch)."""
+    _check_spec(services, spec, model=check_model)
+    _gate(spec.data, override, warn)
+    if folder is not None:
+        return str(services.runs.create(spec, folder=folder).path)
     return services.runs.start(spec, _name(name))
 
 
@@ -112,7 +129,7 @@ def sweep(services, spec: RunSpec, betas: str | list[float], name: str | None = 
     """Queue one run per beta, otherwise identical; they run one after another."""
     _check_spec(services, spec)
     betas = parse_betas(betas) if isinstance(betas, str) or betas is None else list(betas)
-    gate_training_data(spec.data, override=bool(override))
+    _gate(spec.data, override)
     return services.runs.sweep(spec, betas, _name(name))
 
 

@@ -20,7 +20,7 @@ def _disputed_store(store):
     one rule; the old table (both_bad = tie) said 5 of 6, the old report (judge majority, labels without sides
     left out) 4 of 5."""
     p = [_pair(store, n) for n in range(7)]
-    judge = dict(annotator="x", source="judge:x", shown_left="A")
+    judge = {"annotator": "x", "source": "judge:x", "shown_left": "A"}
     store.add_preference(p[0], "A", annotator="ann1", shown_left="A")
     store.add_preference(p[0], "A", **judge)
     store.add_preference(p[1], "B", annotator="ann1", shown_left="B")

@@ -61,7 +61,7 @@ def _present(services: Services, state: dict, shown: ShownResponse, annotator: s
         count = services.feedback.ready(feed_config("single", *config))
         ready = f"{count} response{'s' * (count != 1)} ready"
     status = " · ".join(part for part in (note, count_line(services, annotator, "feedback"), ready) if part)
-    prompt_md = f"### Prompt ({shown.prompt_set})\n\n{escape_markdown_html(shown.prompt)}"
+    prompt_md = f"### Prompt ({escape_markdown_html(shown.prompt_set)})\n\n{escape_markdown_html(shown.prompt)}"
     return state, prompt_md, escape_markdown_html(shown.text), "", status
 
 

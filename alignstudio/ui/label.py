@@ -102,7 +102,7 @@ def _present(services: Services, state: dict, shown: ShownPair | None, annotator
                                           _progress(services, shown, config)) if part)
     if shown is None:
         return state, "", "", "", "", "", status
-    prompt_md = f"**Prompt** ({shown.prompt_set})\n\n{escape_markdown_html(shown.prompt)}"
+    prompt_md = f"**Prompt** ({escape_markdown_html(shown.prompt_set)})\n\n{escape_markdown_html(shown.prompt)}"
     return (state, prompt_md, escape_markdown_html(shown.left), escape_markdown_html(shown.right), "", shown.left,
             status)
 

@@ -64,6 +64,42 @@ def store(workspace):
     s.close()
 
 
+@pytest.fixture(scope="module")
+def ws(request, tmp_path_factory):
+    """A workspace shared by one module's tests, for modules whose runs are trained once (module-scoped
+    fixtures) and read by several tests; `workspace` is a test's own."""
+    from alignstudio.core.workspace import Workspace
+
+    return Workspace.open(tmp_path_factory.mktemp(request.module.__name__.removeprefix("test_")) / "ws")
+
+
+@pytest.fixture(scope="module")
+def ws_store(ws):
+    """The store of the module's workspace `ws` (`store` is a test's own)."""
+    from alignstudio.core.store import Store
+
+    s = Store(ws.db_path)
+    yield s
+    s.close()
+
+
+@pytest.fixture(name="services")
+def stand_in_services(workspace, store, tmp_path):
+    """What the Train tab's handlers use, with a stand-in training worker (`stand_in_worker.STAND_IN`) instead of
+    TRL. A module that needs the real services defines its own `services`."""
+    from alignstudio.services.container import Services
+    from alignstudio.training.run_queue import RunManager
+    from stand_in_worker import STAND_IN
+
+    script = tmp_path / "stand_in.py"
+    script.write_text(STAND_IN)
+    runs = RunManager(workspace, store, command=[sys.executable, str(script)])
+    services = Services.assemble(workspace, store, "smollm2", runs)
+    yield services
+    services.close()
+    runs.close()
+
+
 @pytest.fixture(scope="session")
 def real_workspace(tmp_path_factory):
     """A workspace shared by the real-model tests, so SmolLM2 is converted once per session."""

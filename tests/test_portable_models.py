@@ -39,11 +39,6 @@ def hub_named_base(tiny_model_dir, tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def ws(tmp_path_factory):
-    return Workspace.open(tmp_path_factory.mktemp("portable") / "ws")
-
-
-@pytest.fixture(scope="module")
 def run(ws, hub_named_base, tmp_path_factory) -> RunFolder:
     """A 4-step LoRA DPO run reporting to TensorBoard, started with `alignstudio train`."""
     out = tmp_path_factory.mktemp("runs") / "tb-run"

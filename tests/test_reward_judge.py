@@ -30,18 +30,6 @@ def separable_pairs(topics, offset=0):
 
 
 @pytest.fixture(scope="module")
-def ws(tmp_path_factory):
-    return Workspace.open(tmp_path_factory.mktemp("reward") / "ws")
-
-
-@pytest.fixture(scope="module")
-def store(ws):
-    s = Store(ws.db_path)
-    yield s
-    s.close()
-
-
-@pytest.fixture(scope="module")
 def reward_run(ws, tiny_model_dir, tmp_path_factory):
     folder = tmp_path_factory.mktemp("reward-run")
     data = write_records(separable_pairs(TOPICS), folder / "pairs.jsonl")
@@ -53,7 +41,7 @@ def reward_run(ws, tiny_model_dir, tmp_path_factory):
     return code, RunFolder(out)
 
 
-def test_reward_model_ranks_held_out_pairs_of_a_separable_preference(reward_run, store):
+def test_reward_model_ranks_held_out_pairs_of_a_separable_preference(reward_run, ws_store):
     code, run = reward_run
     assert code == 0, (run.log_path.read_text() if run.log_path.exists() else "")
     assert run.status()["state"] == SUCCEEDED
@@ -64,7 +52,7 @@ def test_reward_model_ranks_held_out_pairs_of_a_separable_preference(reward_run,
     card = run.card()
     assert card["reward"]["accuracy"] == 1.0 and card["reward"]["split"]["heldout_rows"] == held["pairs"]
     assert any("accuracy" in row for row in run.metrics())          # live plots read the same metrics stream
-    versions = {v["name"]: v for v in store.model_versions()}
+    versions = {v["name"]: v for v in ws_store.model_versions()}
     assert versions["rm-tiny"]["kind"] == "reward"                  # registered as a judge version
 
 
@@ -124,13 +112,13 @@ def judge_events(store):
     return [lab for lab in store.labels("preference") if lab.source.startswith("judge:")]
 
 
-def test_reward_judge_gives_the_same_verdict_in_both_orders(reward_run, ws, store):
+def test_reward_judge_gives_the_same_verdict_in_both_orders(reward_run, ws, ws_store):
     from alignstudio.core.registry import ModelRegistry
     from alignstudio.services.sampling.generators import GeneratorPool
     from alignstudio.services.judges import JudgeInput, make_judge
     from alignstudio.services.judges.protocol import PairItem, judge_pairs, swap
 
-    judge = make_judge("reward", "rm-tiny", generators=GeneratorPool(ModelRegistry(ws, store)))
+    judge = make_judge("reward", "rm-tiny", generators=GeneratorPool(ModelRegistry(ws, ws_store)))
     assert judge.source == "judge:reward-rm-tiny" and judge.tie_margin >= 0
     items = [PairItem(str(i), [{"role": "user", "content": f"About {t}?"}], BULLETS.format(t=t), CURT)
              for i, t in enumerate(PEOPLE_TOPICS[:6])]
@@ -156,13 +144,13 @@ def dpo_run_dir(ws, tiny_model_dir, tmp_path_factory):
     return out
 
 
-def test_implicit_judge_gives_the_same_verdict_in_both_orders(dpo_run_dir, ws, store):
+def test_implicit_judge_gives_the_same_verdict_in_both_orders(dpo_run_dir, ws, ws_store):
     from alignstudio.core.registry import ModelRegistry
     from alignstudio.services.sampling.generators import GeneratorPool
     from alignstudio.services.judges import JudgeInput, make_judge
     from alignstudio.services.judges.protocol import PairItem, judge_pairs, swap
 
-    judge = make_judge("implicit", str(dpo_run_dir), generators=GeneratorPool(ModelRegistry(ws, store)))
+    judge = make_judge("implicit", str(dpo_run_dir), generators=GeneratorPool(ModelRegistry(ws, ws_store)))
     assert judge.beta == 0.1 and judge.kind == "implicit"
     items = [PairItem(str(i), [{"role": "user", "content": f"About {t}?"}], BULLETS.format(t=t), f"{t}? No idea.")
              for i, t in enumerate(PEOPLE_TOPICS[:5])]
@@ -294,15 +282,15 @@ def test_the_labeling_queue_orders_pairs_by_the_reward_judge(reward_run, tmp_pat
     assert "--judge reward" in capsys.readouterr().err
 
 
-def test_the_train_tab_shows_a_reward_runs_held_out_accuracy_and_calibration(reward_run, ws, store):
+def test_the_train_tab_shows_a_reward_runs_held_out_accuracy_and_calibration(reward_run, ws, ws_store):
     from types import SimpleNamespace
 
     from alignstudio.core.registry import ModelRegistry
     from alignstudio.training.run_queue import RunManager
     from alignstudio.ui import train as train_tab
 
-    services = SimpleNamespace(runs=RunManager(ws, store, autostart=False), workspace=ws, store=store,
-                               registry=ModelRegistry(ws, store))
+    services = SimpleNamespace(runs=RunManager(ws, ws_store, autostart=False), workspace=ws, store=ws_store,
+                               registry=ModelRegistry(ws, ws_store))
     view = train_tab.run_view(services, str(reward_run[1].path))
     assert "Reward model: held-out pairwise accuracy 1.00" in view[1] and "chance 0.50" in view[1]
     calibration = view[3]
@@ -315,7 +303,7 @@ def test_the_train_tab_shows_a_reward_runs_held_out_accuracy_and_calibration(rew
         train_tab.evaluate_against_base(services, str(reward_run[1].path), "rules", False)
 
 
-def test_the_implicit_judge_calibrates_its_tie_margin_on_the_runs_held_out_pairs(ws, store, tiny_model_dir,
+def test_the_implicit_judge_calibrates_its_tie_margin_on_the_runs_held_out_pairs(ws, ws_store, tiny_model_dir,
                                                                                  tmp_path):
     from alignstudio.core.registry import ModelRegistry
     from alignstudio.services.sampling.generators import GeneratorPool
@@ -328,10 +316,10 @@ def test_the_implicit_judge_calibrates_its_tie_margin_on_the_runs_held_out_pairs
                      str(tiny_model_dir), "--out", str(out), "--max-steps", "12", "--max-length", "64", "--lr", "1e-3",
                      "--compare-prompts", "0"]) == 0
     held = json.loads((out / "card.json").read_text())["dataset"]["heldout"]["heldout_rows"]
-    judge = make_judge("implicit", str(out), generators=GeneratorPool(ModelRegistry(ws, store)))
+    judge = make_judge("implicit", str(out), generators=GeneratorPool(ModelRegistry(ws, ws_store)))
     calibration = json.loads((out / CALIBRATION_FILE).read_text())
     assert held >= 6 and calibration["heldout_pairs"] == held
     assert judge.tie_margin == calibration["tie_margin"] >= 0
     assert calibration["heldout_accuracy"] is not None
-    again = make_judge("implicit", str(out), generators=GeneratorPool(ModelRegistry(ws, store)))
+    again = make_judge("implicit", str(out), generators=GeneratorPool(ModelRegistry(ws, ws_store)))
     assert again.tie_margin == judge.tie_margin  # read back from the run folder, not recomputed

@@ -11,8 +11,7 @@ from alignstudio.services.training import spec_from_form
 from alignstudio.training.spec import RunSpec
 from alignstudio.ui import evaluate, rounds, train, validate
 from servers import ROOT
-from test_training_runner import stand_in_services as services  # noqa: F401 - a fixture
-from test_training_runner import wait_for
+from stand_in_worker import wait_for
 
 
 def _interactive(updates) -> list[bool]:

@@ -11,8 +11,6 @@ from safetensors.torch import load_file
 
 from alignstudio.cli import main as cli_main
 from alignstudio.core.registry import ModelRegistry
-from alignstudio.core.store import Store
-from alignstudio.core.workspace import Workspace
 from alignstudio.training.diagnostics import LN2
 from alignstudio.training.run_folder import SUCCEEDED, RunFolder
 from alignstudio.training.run_queue import RunManager
@@ -34,24 +32,12 @@ def noise_pairs(path, n=40, seed=0):
 
 
 @pytest.fixture(scope="module")
-def ws(tmp_path_factory):
-    return Workspace.open(tmp_path_factory.mktemp("heldout") / "ws")
-
-
-@pytest.fixture(scope="module")
-def store(ws):
-    s = Store(ws.db_path)
-    yield s
-    s.close()
-
-
-@pytest.fixture(scope="module")
 def noise(tmp_path_factory):
     return noise_pairs(tmp_path_factory.mktemp("data") / "noise.jsonl")
 
 
-def test_early_stopping_fires_and_the_best_checkpoint_is_the_model(ws, store, noise, tiny_model_dir):
-    runs = RunManager(ws, store)
+def test_early_stopping_fires_and_the_best_checkpoint_is_the_model(ws, ws_store, noise, tiny_model_dir):
+    runs = RunManager(ws, ws_store)
     spec = RunSpec(method="dpo", model=str(tiny_model_dir), data=str(noise), max_steps=60, learning_rate=5e-3,
                    batch_size=2, max_length=48, patience=2, compare_prompts=2, seed=1)
     name = runs.start(spec, "early")
@@ -87,7 +73,7 @@ def test_early_stopping_fires_and_the_best_checkpoint_is_the_model(ws, store, no
     assert "memoriz" in json.dumps(card["diagnostics"]) or card["verdict"]["code"] != "learned"
 
 
-def test_a_run_that_learns_nothing_says_so_everywhere(ws, store, noise, tiny_model_dir, capsys):
+def test_a_run_that_learns_nothing_says_so_everywhere(ws, ws_store, noise, tiny_model_dir, capsys):
     out = ws.root / "runs-cli" / "flat"
     code = cli_main(["--workspace", str(ws.root), "train", "--method", "dpo", "--data", str(noise), "--model",
                      str(tiny_model_dir), "--out", str(out), "--max-steps", "6", "--lr", "1e-9", "--max-length",
@@ -103,8 +89,8 @@ def test_a_run_that_learns_nothing_says_so_everywhere(ws, store, noise, tiny_mod
     assert card["schedule"]["reasons"]["learning_rate"] == "you set it"
     assert card["trainer_config"]["learning_rate"] == 1e-9
     # the Train tab shows the verdict, never "no warning signs"
-    services = SimpleNamespace(runs=RunManager(ws, store, autostart=False), workspace=ws, store=store,
-                               registry=ModelRegistry(ws, store))
+    services = SimpleNamespace(runs=RunManager(ws, ws_store, autostart=False), workspace=ws, store=ws_store,
+                               registry=ModelRegistry(ws, ws_store))
     view = train_tab.run_view(services, str(out))
     assert "Nothing learned" in view[1] and "No warning signs" not in view[1]
     assert "Held out" in view[0]  # the split's note
@@ -112,7 +98,7 @@ def test_a_run_that_learns_nothing_says_so_everywhere(ws, store, noise, tiny_mod
     assert train_tab.HELDOUT in set(loss["series"]) and loss[loss["series"] == train_tab.HELDOUT]["value"].notna().any()
 
 
-def test_the_schedule_is_chosen_from_the_data_and_written_into_the_card(ws, store, noise, tiny_model_dir, capsys):
+def test_the_schedule_is_chosen_from_the_data_and_written_into_the_card(ws, ws_store, noise, tiny_model_dir, capsys):
     out = ws.root / "runs-cli" / "auto"
     code = cli_main(["--workspace", str(ws.root), "train", "--method", "dpo", "--data", str(noise), "--model",
                      str(tiny_model_dir), "--out", str(out), "--max-length", "32", "--heldout-fraction", "0",

@@ -4,8 +4,6 @@ import json
 import os
 import subprocess
 import sys
-import textwrap
-import time
 
 import pytest
 
@@ -15,41 +13,8 @@ from alignstudio.training.run_folder import (
 )
 from alignstudio.training.run_queue import RunManager
 from alignstudio.training.spec import RunSpec
+from stand_in_worker import STAND_IN, wait_for
 
-# The stand-in speaks the worker's protocol through the run folder; what it does is named by spec.data.
-STAND_IN = textwrap.dedent('''
-    import json, sys, time
-    from pathlib import Path
-    from alignstudio.training.run_folder import RunFolder
-    run = RunFolder(sys.argv[1])
-    assert sys.argv[2] == "--workspace"
-    mode = run.spec().data
-    status = run.status()
-    with open(run.path.parent / "timeline.jsonl", "a") as log:
-        log.write(json.dumps({"run": run.name, "start": time.time()}) + "\\n")
-    print("stand-in", mode, flush=True)
-    if mode == "crash":
-        sys.exit(3)
-    if mode == "fail":
-        run.transition("failed", expect="running", error="ValueError: bad batch", error_tail="line 1\\nline 2")
-        sys.exit(1)
-    if mode == "wait-cancel" and not status.get("resumes"):
-        for _ in range(400):
-            if run.cancel_requested():
-                (run.checkpoints_dir / "checkpoint-1").mkdir(parents=True)
-                (run.checkpoints_dir / "checkpoint-1" / "trainer_state.json").write_text("{}")
-                run.transition("cancelled", expect="running", step=1)
-                sys.exit(0)
-            time.sleep(0.025)
-        sys.exit(4)
-    if mode == "slow":
-        time.sleep(0.3)
-    with open(run.metrics_path, "a") as handle:
-        handle.write(json.dumps({"step": 1, "loss": 0.69}) + "\\n")
-    with open(run.path.parent / "timeline.jsonl", "a") as log:
-        log.write(json.dumps({"run": run.name, "end": time.time()}) + "\\n")
-    run.transition("succeeded", expect="running", step=1)
-''')
 
 
 @pytest.fixture
@@ -63,29 +28,6 @@ def manager(workspace, store, tmp_path):
 
 def stand_in(mode: str, **kw) -> RunSpec:
     return RunSpec(method="dpo", model="tiny", data=mode, **kw)
-
-
-@pytest.fixture(name="services")
-def stand_in_services(workspace, store, tmp_path):
-    """What the Train tab's handlers use, with a stand-in training worker (STAND_IN) instead of TRL."""
-    from alignstudio.services.container import Services
-
-    script = tmp_path / "stand_in.py"
-    script.write_text(STAND_IN)
-    runs = RunManager(workspace, store, command=[sys.executable, str(script)])
-    services = Services.assemble(workspace, store, "smollm2", runs)
-    yield services
-    services.close()
-    runs.close()
-
-
-def wait_for(predicate, timeout=20.0):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    raise AssertionError("condition not reached in time")
 
 
 def test_transition_table_is_the_documented_state_machine():

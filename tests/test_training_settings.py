@@ -13,7 +13,6 @@ from alignstudio.services import training
 from alignstudio.training.spec import SWEEP_BETAS, RunSpec, settings
 from alignstudio.ui import train
 from servers import ROOT
-from test_training_runner import stand_in_services as services  # noqa: F401 - a fixture
 
 PAIRS = str(ROOT / "data" / "example_preferences.jsonl")
 # flags that deliberately differ from the spec: --method and --data must be given (no default)

@@ -13,7 +13,6 @@ from alignstudio.training.diagnostics import LN2
 from alignstudio.training.run_folder import RunStatus
 from alignstudio.ui import train
 from servers import ROOT
-from test_training_runner import stand_in_services as services  # noqa: F401 - a fixture
 
 PAIRS = str(ROOT / "data" / "example_preferences.jsonl")
 

@@ -27,20 +27,8 @@ FAST = dict(max_length=64, batch_size=2, learning_rate=1e-3)
 
 
 @pytest.fixture(scope="module")
-def ws(tmp_path_factory):
-    return Workspace.open(tmp_path_factory.mktemp("train") / "ws")
-
-
-@pytest.fixture(scope="module")
-def store(ws):
-    s = Store(ws.db_path)
-    yield s
-    s.close()
-
-
-@pytest.fixture(scope="module")
-def runs(ws, store):
-    manager = RunManager(ws, store)
+def runs(ws, ws_store):
+    manager = RunManager(ws, ws_store)
     yield manager
     manager.close()  # no worker outlives the tests
 
@@ -55,12 +43,12 @@ def dpo_run(ws, tiny_model_dir, tmp_path_factory):
     return code, RunFolder(out)
 
 
-def test_dpo_run_succeeds_through_the_cli_and_registers_the_adapter(dpo_run, store, tiny_model_dir, capsys):
+def test_dpo_run_succeeds_through_the_cli_and_registers_the_adapter(dpo_run, ws_store, tiny_model_dir, capsys):
     code, run = dpo_run
     status = run.status()
     assert code == 0 and status["state"] == SUCCEEDED, run.log_tail()
     assert status["step"] == 4 and status["pid"]
-    versions = {v["name"]: v for v in store.model_versions()}
+    versions = {v["name"]: v for v in ws_store.model_versions()}
     version = versions[status["registered_as"]]
     assert version["kind"] == "adapter" and version["base"] == str(tiny_model_dir.resolve())
     assert version["path"] == str(run.model_dir) and version["run_dir"] == str(run.path)
@@ -135,14 +123,14 @@ def test_generate_from_a_run_folder(dpo_run, ws, tmp_path):
     assert again.read_text() == out.read_text()  # seeded
 
 
-def test_merge_adapter_into_a_full_checkpoint(dpo_run, ws, store):
+def test_merge_adapter_into_a_full_checkpoint(dpo_run, ws, ws_store):
     from alignstudio.training.merge import merge_adapter
 
-    registry = ModelRegistry(ws, store)
+    registry = ModelRegistry(ws, ws_store)
     result = merge_adapter(registry, str(dpo_run[1].path))
     assert result.name == "dpo-run-merged" and (result.folder / "model.safetensors").is_file()
     assert not (result.folder / "adapter_config.json").exists()
-    version = {v["name"]: v for v in store.model_versions()}[result.name]
+    version = {v["name"]: v for v in ws_store.model_versions()}[result.name]
     assert version["kind"] == "full"
     ref = registry.resolve(result.name)
     assert not ref.is_adapter

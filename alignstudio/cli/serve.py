@@ -86,6 +86,7 @@ def run(args) -> int:
     _check(args)
     from ..services.auth import Accounts
     from ..services.container import Services
+    from ..services.sampling.prompt_sets import DATA_DIR
     from ..ui.app import launch
 
     accounts = Accounts.load(args.auth) if args.auth else None  # bad users file: fail before loading models
@@ -95,7 +96,7 @@ def run(args) -> int:
     model = services.registry.resolve(args.model)
     access.configure(role_of=accounts.role if accounts else None,
                      path_roots=[services.workspace.root, model.folder, *([model.base_folder] if model.base_folder else []),
-                                 *args.allow_path])
+                                 DATA_DIR, *args.allow_path])  # DATA_DIR: the shipped examples
     launch(services, host=args.host, port=args.port, accounts=accounts, session_hours=args.session_hours,
            max_upload_mb=args.max_upload_mb, ssl_certfile=args.ssl_certfile, ssl_keyfile=args.ssl_keyfile,
            allowed_origins=tuple(args.allowed_origins), trusted_proxies=tuple(args.trusted_proxy))

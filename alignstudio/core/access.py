@@ -116,8 +116,8 @@ def check_typed_path(path: Path | str) -> None:
         return  # no limit configured, or not a request of the app (the server's own start-up, the CLI)
     resolved = Path(path).expanduser().resolve()
     if not any(resolved == root or root in resolved.parents for root in _policy.path_roots):
-        raise UserError(f"{path} {NOT_ALLOWED}; use a registered model name, or start the server with "
-                        "--allow-path for its folder")
+        raise UserError(f"{path} {NOT_ALLOWED}: use a file or model inside the workspace, or start the server "
+                        "with --allow-path for its folder")
 
 
 def roots_environment() -> dict[str, str]:

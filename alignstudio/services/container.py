@@ -92,6 +92,16 @@ class Services:
         """The newest trained model, or the default (SFT) model before any training."""
         return self.newest_trained() or self.default_model
 
+    def limit_access(self, role_of=None, allow_paths=()) -> None:
+        """The app's access policy (`serve`): roles from the accounts (`role_of`; None: one local user, an admin),
+        and the folders a path typed in the app may lie in: the workspace, the default model's, `allow_paths`."""
+        from ..core import access
+
+        model = self.registry.resolve(self.default_model)
+        access.configure(role_of=role_of, path_roots=[self.workspace.root, model.folder,
+                                                      *([model.base_folder] if model.base_folder else []),
+                                                      *allow_paths])
+
     def tokenizer(self, name: str):
         """A model's tokenizer, without loading its weights (to count tokens)."""
         from ..core.models import load_tokenizer

@@ -32,11 +32,6 @@ class DataService:
     workspace: Workspace
     prompt_sets: PromptSets
 
-    @classmethod
-    def open(cls, workspace: Workspace) -> "DataService":
-        """For the CLI: one command, one store connection."""
-        return cls(Store(workspace.db_path), workspace, PromptSets(workspace))
-
     # -- labels -------------------------------------------------------------------------------------------
 
     def browse(self, *, stored: bool = False, **filters) -> pd.DataFrame:

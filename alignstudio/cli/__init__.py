@@ -3,10 +3,12 @@
 Every command module exposes `register(subparsers)` (adds its parser and sets `func`). Bad input raises
 `UserError`, which becomes one line on stderr and exit code 2; nothing is written partially.
 
-A command module imports at its top only what its parser needs (settings dataclasses, constants) and its
-services inside `run`: the services bring torch, transformers, pandas or scipy (seconds of imports), which
-`--help`, a mistyped flag or `users add` should not wait for. Parsing a command line imports that command's
-module alone; help for the whole CLI, or an unknown command, imports them all.
+A command reaches everything through the app's services: `run` opens them (`common.services`, i.e.
+`Services.open`) and calls the functions the tabs call; no command imports `core` (but its errors) or `training`
+(tests/test_layers.py). A command module imports at its top only what its parser needs (settings dataclasses,
+constants) and its services inside `run`: the services bring torch, transformers, pandas or scipy (seconds of
+imports), which `--help`, a mistyped flag or `users add` should not wait for. Parsing a command line imports that
+command's module alone; help for the whole CLI, or an unknown command, imports them all.
 """
 
 from __future__ import annotations

@@ -9,9 +9,6 @@ PACKAGE = Path(__file__).resolve().parents[1] / "alignstudio"
 RANK = {"core": 0, "training": 1, "services": 2, "cli": 3, "ui": 3}
 UI_MAY_USE_FROM_CORE = ("alignstudio.core.errors",)
 DOORS = ("ui", "cli")  # the layers that reach everything through services
-# `serve` sets the access policy and the upload limit before the app starts; the lead moves these behind services
-SERVE_MAY_USE_FROM_CORE = ("alignstudio.core.access", "alignstudio.core.formats.MAX_UPLOAD_MB",
-                           "alignstudio.core.models.DEFAULT_MODEL")
 
 
 def _layer(module: str) -> str | None:
@@ -52,8 +49,6 @@ def layer_problems() -> list[str]:
             if RANK[target] >= RANK[layer]:
                 problems.append(f"{rel}: {layer} imports {name} (up or sideways)")
             elif layer in DOORS and target != "services" and not name.startswith(UI_MAY_USE_FROM_CORE):
-                if rel.as_posix() == "cli/serve.py" and name.startswith(SERVE_MAY_USE_FROM_CORE):
-                    continue
                 problems.append(f"{rel}: {layer} imports {name} ({layer} goes through services; core only for "
                                 "its errors)")
     return problems

@@ -6,11 +6,10 @@ import ipaddress
 
 from pathlib import Path
 
-from ..core import access
 from ..core.errors import UserError
-from ..core.formats import MAX_UPLOAD_MB
-from ..core.models import DEFAULT_MODEL
+from ..services.data.importing import MAX_UPLOAD_MB
 from ..services.logins import DEFAULT_SESSION_HOURS
+from ..services.training import RunSpec
 from .common import add_endpoints_arg, configure_endpoints, workspace
 
 
@@ -18,7 +17,7 @@ def register(sub) -> None:
     p = sub.add_parser("serve", help="start the web app")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default loopback only)")
     p.add_argument("--port", type=int, default=7860)
-    p.add_argument("--model", default=DEFAULT_MODEL, help="SFT model to sample from (name or checkpoint folder)")
+    p.add_argument("--model", default=RunSpec.default("model"), help="SFT model to sample from (name or checkpoint folder)")
     p.add_argument("--prefetch", type=int, default=3, help="pairs generated ahead while you read")
     p.add_argument("--auth", default=None, metavar="FILE|env",
                    help="require login: a users file from `alignstudio users add`, or 'env' for $ALIGNSTUDIO_USERS")
@@ -86,17 +85,13 @@ def run(args) -> int:
     _check(args)
     from ..services.auth import Accounts
     from ..services.container import Services
-    from ..services.sampling.prompt_sets import DATA_DIR
     from ..ui.app import launch
 
     accounts = Accounts.load(args.auth) if args.auth else None  # bad users file: fail before loading models
     configure_endpoints(args)
     print("loading the model (the first start converts the embedded SmolLM2, ~20 s) ...", flush=True)
     services = Services.build(workspace(args), args.model, prefetch_depth=args.prefetch)
-    model = services.registry.resolve(args.model)
-    access.configure(role_of=accounts.role if accounts else None,
-                     path_roots=[services.workspace.root, model.folder, *([model.base_folder] if model.base_folder else []),
-                                 DATA_DIR, *args.allow_path])  # DATA_DIR: the shipped examples
+    services.limit_access(accounts.role if accounts else None, args.allow_path)
     launch(services, host=args.host, port=args.port, accounts=accounts, session_hours=args.session_hours,
            max_upload_mb=args.max_upload_mb, ssl_certfile=args.ssl_certfile, ssl_keyfile=args.ssl_keyfile,
            allowed_origins=tuple(args.allowed_origins), trusted_proxies=tuple(args.trusted_proxy))

@@ -94,13 +94,15 @@ class Services:
 
     def limit_access(self, role_of=None, allow_paths=()) -> None:
         """The app's access policy (`serve`): roles from the accounts (`role_of`; None: one local user, an admin),
-        and the folders a path typed in the app may lie in: the workspace, the default model's, `allow_paths`."""
+        and the folders a path typed in the app may lie in: the workspace, the default model's, the shipped example
+        data, `allow_paths`."""
         from ..core import access
+        from .sampling.prompt_sets import DATA_DIR
 
         model = self.registry.resolve(self.default_model)
         access.configure(role_of=role_of, path_roots=[self.workspace.root, model.folder,
                                                       *([model.base_folder] if model.base_folder else []),
-                                                      *allow_paths])
+                                                      DATA_DIR, *allow_paths])
 
     def tokenizer(self, name: str):
         """A model's tokenizer, without loading its weights (to count tokens)."""

@@ -48,10 +48,17 @@ def _plain_pairs(model, tokenizer, prompts, settings) -> list[str]:
         text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
         batch = tokenizer([text, text], return_tensors="pt", add_special_tokens=False)
         with torch.inference_mode():
-            out = model.generate(**batch, do_sample=True, temperature=1.0, top_p=settings.top_p, top_k=0,
-                                 max_new_tokens=settings.max_new_tokens, pad_token_id=tokenizer.pad_token_id,
-                                 logits_processor=LogitsProcessorList([RowTemperature(temperatures)]))
-        texts += tokenizer.batch_decode(out[:, batch["input_ids"].shape[1]:], skip_special_tokens=True)
+            out = model.generate(
+                **batch,
+                do_sample=True,
+                temperature=1.0,
+                top_p=settings.top_p,
+                top_k=0,
+                max_new_tokens=settings.max_new_tokens,
+                pad_token_id=tokenizer.pad_token_id,
+                logits_processor=LogitsProcessorList([RowTemperature(temperatures)]),
+            )
+        texts += tokenizer.batch_decode(out[:, batch["input_ids"].shape[1] :], skip_special_tokens=True)
     return texts
 
 
@@ -62,10 +69,33 @@ def _texts(pairs) -> list[str]:
 def _cli(ws_root: Path, model_folder: Path, prompt_file: Path, n: int, tokens: int, out: Path) -> float:
     env = dict(os.environ, PYTHONPATH=str(ROOT), TOKENIZERS_PARALLELISM="false")
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "alignstudio", "--workspace", str(ws_root), "sample", "--prompts",
-                    str(prompt_file), "--model", str(model_folder), "--out", str(out), "--limit", str(n),
-                    "--max-new-tokens", str(tokens), "--seed", "3"], check=True, env=env, cwd=ROOT,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "alignstudio",
+            "--workspace",
+            str(ws_root),
+            "sample",
+            "--prompts",
+            str(prompt_file),
+            "--model",
+            str(model_folder),
+            "--out",
+            str(out),
+            "--limit",
+            str(n),
+            "--max-new-tokens",
+            str(tokens),
+            "--seed",
+            "3",
+        ],
+        check=True,
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     return time.perf_counter() - start
 
 
@@ -106,8 +136,12 @@ def main(argv: list[str] | None = None) -> int:
 
     def record(case: str, seconds: float, texts: list[str], prompt_count: int) -> None:
         count = _tokens(tokenizer, texts)
-        results[case] = {"seconds": round(seconds, 2), "tokens": count, "prompts": prompt_count,
-                         "tokens_per_s": round(count / seconds, 2)}
+        results[case] = {
+            "seconds": round(seconds, 2),
+            "tokens": count,
+            "prompts": prompt_count,
+            "tokens_per_s": round(count / seconds, 2),
+        }
         print(f"  {case}: {seconds:.1f} s, {count} tokens, {count / seconds:.1f} tokens/s", flush=True)
 
     start = time.perf_counter()
@@ -124,20 +158,43 @@ def main(argv: list[str] | None = None) -> int:
         out = Path(tmp) / "pairs.jsonl"
         seconds = _cli(ws.root, folder, prompt_file, n, tokens, out)
         rows = [json.loads(line) for line in out.read_text().splitlines()]
-        record("whole process: alignstudio sample", seconds, [t for r in rows for t in (r["response_a"],
-                                                                                      r["response_b"])], n)
+        record(
+            "whole process: alignstudio sample",
+            seconds,
+            [t for r in rows for t in (r["response_a"], r["response_b"])],
+            n,
+        )
 
     base = results["plain fp32 generate, one prompt at a time"]["tokens_per_s"]
     for row in results.values():
         row["ratio"] = round(row["tokens_per_s"] / base, 2)
     headline = results["whole process: alignstudio sample"]
-    print(table([[case, f"{r['prompts']}", f"{r['seconds']:.1f} s", f"{r['tokens_per_s']:.1f}", f"{r['ratio']:.2f}x"]
-                 for case, r in results.items()], ["case", "prompts", "time", "tokens/s", "vs plain"]))
-    write_result("bulk", {"machine": info, "prompts": n, "slow_prompts": n_slow, "max_new_tokens": tokens,
-                          "results": results, "headline": {"tokens_per_s": headline["tokens_per_s"],
-                                                           "baseline_tokens_per_s": base,
-                                                           "ratio": headline["ratio"]},
-                          "load_after": load()}, Path(args.out_dir) if args.out_dir else None)
+    print(
+        table(
+            [
+                [case, f"{r['prompts']}", f"{r['seconds']:.1f} s", f"{r['tokens_per_s']:.1f}", f"{r['ratio']:.2f}x"]
+                for case, r in results.items()
+            ],
+            ["case", "prompts", "time", "tokens/s", "vs plain"],
+        )
+    )
+    write_result(
+        "bulk",
+        {
+            "machine": info,
+            "prompts": n,
+            "slow_prompts": n_slow,
+            "max_new_tokens": tokens,
+            "results": results,
+            "headline": {
+                "tokens_per_s": headline["tokens_per_s"],
+                "baseline_tokens_per_s": base,
+                "ratio": headline["ratio"],
+            },
+            "load_after": load(),
+        },
+        Path(args.out_dir) if args.out_dir else None,
+    )
     return 0
 
 

@@ -44,9 +44,14 @@ TARGET_P50_S = 0.2
 
 
 def _summary(latencies: list[float]) -> dict:
-    return {"clicks": len(latencies), "p50_s": round(percentile(latencies, 50), 4),
-            "p90_s": round(percentile(latencies, 90), 4), "max_s": round(max(latencies), 4),
-            "mean_s": round(statistics.fmean(latencies), 4), "all_s": [round(x, 4) for x in latencies]}
+    return {
+        "clicks": len(latencies),
+        "p50_s": round(percentile(latencies, 50), 4),
+        "p90_s": round(percentile(latencies, 90), 4),
+        "max_s": round(max(latencies), 4),
+        "mean_s": round(statistics.fmean(latencies), 4),
+        "all_s": [round(x, 4) for x in latencies],
+    }
 
 
 def _wait_ready(feed, want: int, limit: float) -> None:
@@ -67,12 +72,12 @@ def service_bench(model: Path, clicks: int, read: float, tokens: int, depth: int
             settings = SamplingSettings(max_new_tokens=tokens)
             config = FeedConfig("default", services.default_model, None, settings)
             labeling = services.labeling
-            shown = labeling.next_pair(config)                      # starts the feed, loads the model
+            shown = labeling.next_pair(config)  # starts the feed, loads the model
             feed = services.feeds.feed(config)
-            _wait_ready(feed, depth, 600)                           # warm: the queue is full
+            _wait_ready(feed, depth, 600)  # warm: the queue is full
             latencies, empty = [], 0
             for _ in range(clicks):
-                time.sleep(read)                                    # the annotator reads the pair
+                time.sleep(read)  # the annotator reads the pair
                 empty += feed.ready() == 0
                 started = time.perf_counter()
                 labeling.label(shown, "left", annotator="bench")
@@ -86,13 +91,11 @@ def service_bench(model: Path, clicks: int, read: float, tokens: int, depth: int
             for i in range(baseline_clicks):
                 started = time.perf_counter()
                 labeling.label(shown, "left", annotator="bench")
-                shown = labeling.pair_for_prompt(prompts[i % len(prompts)].messages[-1]["content"], settings,
-                                                 generator)
+                shown = labeling.pair_for_prompt(prompts[i % len(prompts)].messages[-1]["content"], settings, generator)
                 on_demand.append(time.perf_counter() - started)
         finally:
             services.close()
-    return {"prefetch": _summary(latencies) | {"clicks_with_empty_queue": empty},
-            "on_demand": _summary(on_demand)}
+    return {"prefetch": _summary(latencies) | {"clicks_with_empty_queue": empty}, "on_demand": _summary(on_demand)}
 
 
 def http_bench(model: Path, clicks: int, read: float, tokens: int) -> dict:
@@ -157,30 +160,60 @@ def main(argv: list[str] | None = None) -> int:
     bench_workspace(args.workspace)
     model = embedded_model(args.workspace)
     info = machine()
-    print(f"labeling latency: {clicks} clicks, {read:g} s reading, {tokens}-token responses — {describe(info)}",
-          flush=True)
+    print(
+        f"labeling latency: {clicks} clicks, {read:g} s reading, {tokens}-token responses — {describe(info)}",
+        flush=True,
+    )
     load_before = load()
     service = service_bench(model, clicks, read, tokens, args.depth, 2 if args.quick else 3)
-    print(f"  service: {({k: v for k, v in service['prefetch'].items() if k != 'all_s'})}", flush=True)
+    print(f"  service: { ({k: v for k, v in service['prefetch'].items() if k != 'all_s'}) }", flush=True)
     http = None if args.no_http else http_bench(model, clicks, read, tokens)
     if http:
-        print(f"  http: {({k: v for k, v in http.items() if k != 'all_s'})}", flush=True)
+        print(f"  http: { ({k: v for k, v in http.items() if k != 'all_s'}) }", flush=True)
     load_after = load()
     base = service["on_demand"]["p50_s"]
-    rows = [["service: label + next_pair, prefetch", f"{service['prefetch']['p50_s'] * 1000:.1f} ms",
-             f"{service['prefetch']['p90_s'] * 1000:.1f} ms", f"{base:.2f} s",
-             f"{ratio(base, service['prefetch']['p50_s']):.0f}x"],
-            ["service: label + sample on demand (baseline)", f"{base * 1000:.0f} ms",
-             f"{service['on_demand']['p90_s'] * 1000:.0f} ms", f"{base:.2f} s", "1x"]]
+    rows = [
+        [
+            "service: label + next_pair, prefetch",
+            f"{service['prefetch']['p50_s'] * 1000:.1f} ms",
+            f"{service['prefetch']['p90_s'] * 1000:.1f} ms",
+            f"{base:.2f} s",
+            f"{ratio(base, service['prefetch']['p50_s']):.0f}x",
+        ],
+        [
+            "service: label + sample on demand (baseline)",
+            f"{base * 1000:.0f} ms",
+            f"{service['on_demand']['p90_s'] * 1000:.0f} ms",
+            f"{base:.2f} s",
+            "1x",
+        ],
+    ]
     if http:
-        rows.append(["HTTP: /label_left via gradio_client", f"{http['p50_s'] * 1000:.1f} ms",
-                     f"{http['p90_s'] * 1000:.1f} ms", f"{base:.2f} s", f"{ratio(base, http['p50_s']):.0f}x"])
+        rows.append(
+            [
+                "HTTP: /label_left via gradio_client",
+                f"{http['p50_s'] * 1000:.1f} ms",
+                f"{http['p90_s'] * 1000:.1f} ms",
+                f"{base:.2f} s",
+                f"{ratio(base, http['p50_s']):.0f}x",
+            ]
+        )
     print(table(rows, ["case", "p50", "p90", "baseline p50", "ratio"]))
     print(f"target p50 < {TARGET_P50_S} s; load avg before {load_before}, after {load_after}")
-    payload = {"benchmark": "labeling", "machine": info, "load_before": load_before, "load_after": load_after,
-               "clicks": clicks, "read_s": read, "tokens": tokens, "prefetch_depth": args.depth,
-               "service": service, "http": http, "target_p50_s": TARGET_P50_S,
-               "baseline": "same click, next pair sampled on demand (no prefetch), same run"}
+    payload = {
+        "benchmark": "labeling",
+        "machine": info,
+        "load_before": load_before,
+        "load_after": load_after,
+        "clicks": clicks,
+        "read_s": read,
+        "tokens": tokens,
+        "prefetch_depth": args.depth,
+        "service": service,
+        "http": http,
+        "target_p50_s": TARGET_P50_S,
+        "baseline": "same click, next pair sampled on demand (no prefetch), same run",
+    }
     print(f"wrote {write_result('labeling', payload, args.out_dir)}")
     return 0
 

@@ -100,19 +100,42 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  float32: {base}", flush=True)
     load_after = load()
     peak, base_peak = fast["with_model_mb"]["VmHWM"], base["with_model_mb"]["VmHWM"]
-    rows = [["peak RSS (VmHWM), model loaded", f"{peak:.0f} MB", f"{base_peak:.0f} MB",
-             f"{ratio(base_peak, peak):.2f}x", f"target < {TARGET_MB} MB"],
-            ["RSS now (VmRSS), model loaded", f"{fast['with_model_mb']['VmRSS']:.0f} MB",
-             f"{base['with_model_mb']['VmRSS']:.0f} MB",
-             f"{ratio(base['with_model_mb']['VmRSS'], fast['with_model_mb']['VmRSS']):.2f}x", ""],
-            ["peak RSS right after start-up", f"{fast['after_start_mb']['VmHWM']:.0f} MB",
-             f"{base['after_start_mb']['VmHWM']:.0f} MB", "", "before the model loads"]]
+    rows = [
+        [
+            "peak RSS (VmHWM), model loaded",
+            f"{peak:.0f} MB",
+            f"{base_peak:.0f} MB",
+            f"{ratio(base_peak, peak):.2f}x",
+            f"target < {TARGET_MB} MB",
+        ],
+        [
+            "RSS now (VmRSS), model loaded",
+            f"{fast['with_model_mb']['VmRSS']:.0f} MB",
+            f"{base['with_model_mb']['VmRSS']:.0f} MB",
+            f"{ratio(base['with_model_mb']['VmRSS'], fast['with_model_mb']['VmRSS']):.2f}x",
+            "",
+        ],
+        [
+            "peak RSS right after start-up",
+            f"{fast['after_start_mb']['VmHWM']:.0f} MB",
+            f"{base['after_start_mb']['VmHWM']:.0f} MB",
+            "",
+            "before the model loads",
+        ],
+    ]
     print(table(rows, ["case", "AlignStudio", "float32 baseline", "ratio", "notes"]))
     print(f"load avg before {load_before}, after {load_after}")
-    payload = {"benchmark": "memory", "machine": info, "load_before": load_before, "load_after": load_after,
-               "default": fast, "float32_baseline": base, "target_mb": TARGET_MB,
-               "headline": {"peak_mb": peak, "baseline_peak_mb": base_peak, "ratio": ratio(base_peak, peak)},
-               "baseline": "same app, ALIGNSTUDIO_SAMPLER_DTYPE=float32 (float32 weights, unpacked)"}
+    payload = {
+        "benchmark": "memory",
+        "machine": info,
+        "load_before": load_before,
+        "load_after": load_after,
+        "default": fast,
+        "float32_baseline": base,
+        "target_mb": TARGET_MB,
+        "headline": {"peak_mb": peak, "baseline_peak_mb": base_peak, "ratio": ratio(base_peak, peak)},
+        "baseline": "same app, ALIGNSTUDIO_SAMPLER_DTYPE=float32 (float32 weights, unpacked)",
+    }
     print(f"wrote {write_result('memory', payload, args.out_dir)}")
     return 0
 

@@ -18,10 +18,16 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def synthetic_pairs(count: int, offset: int = 0) -> list[dict]:
-    prompts = [json.loads(line)["prompt"] for line in (ROOT / "data" / "prompts.jsonl").read_text().splitlines()
-               if line.strip()]
-    prompts += [json.loads(line)["prompt"] for line in
-                (ROOT / "data" / "eval_prompts.jsonl").read_text().splitlines() if line.strip()]
+    prompts = [
+        json.loads(line)["prompt"]
+        for line in (ROOT / "data" / "prompts.jsonl").read_text().splitlines()
+        if line.strip()
+    ]
+    prompts += [
+        json.loads(line)["prompt"]
+        for line in (ROOT / "data" / "eval_prompts.jsonl").read_text().splitlines()
+        if line.strip()
+    ]
     text = (ROOT / "data" / "heldout_text.txt").read_text()
     sentences = [s.strip() + "." for s in text.replace("\n", " ").split(".") if len(s.strip()) > 20]
     rows = []
@@ -29,9 +35,13 @@ def synthetic_pairs(count: int, offset: int = 0) -> list[dict]:
         prompt = prompts[i % len(prompts)]
         prompt = prompt if isinstance(prompt, str) else prompt[-1]["content"]
         picked = [sentences[(3 * i + k) % len(sentences)] for k in range(3)]
-        rows.append({"prompt": [{"role": "user", "content": f"{prompt} (#{i})"}],
-                     "chosen": [{"role": "assistant", "content": "\n".join(f"- {s}" for s in picked)}],
-                     "rejected": [{"role": "assistant", "content": " ".join(picked)}]})
+        rows.append(
+            {
+                "prompt": [{"role": "user", "content": f"{prompt} (#{i})"}],
+                "chosen": [{"role": "assistant", "content": "\n".join(f"- {s}" for s in picked)}],
+                "rejected": [{"role": "assistant", "content": " ".join(picked)}],
+            }
+        )
     return rows
 
 
@@ -41,9 +51,9 @@ def main() -> None:
     from alignstudio.core.registry import ModelRegistry
     from alignstudio.core.store import Store
     from alignstudio.core.workspace import Workspace
-    from alignstudio.services.sampling.generators import GeneratorPool
     from alignstudio.services.judges import make_judge
     from alignstudio.services.judges.protocol import PairItem, judge_pairs
+    from alignstudio.services.sampling.generators import GeneratorPool
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--workspace", required=True)
@@ -62,9 +72,30 @@ def main() -> None:
     out = folder / f"rm-{args.train}-{int(time.time())}"
     flags = ["--max-steps", str(args.max_steps)] if args.max_steps else ["--epochs", str(args.epochs)]
     started = time.time()
-    code = cli(["--workspace", str(ws.root), "train", "--method", "reward", "--data", str(data), "--model", args.model,
-                "--out", str(out), "--max-length", "256", "--batch-size", "4", "--lr", "1e-4", "--save-steps", "1000",
-                *flags])
+    code = cli(
+        [
+            "--workspace",
+            str(ws.root),
+            "train",
+            "--method",
+            "reward",
+            "--data",
+            str(data),
+            "--model",
+            args.model,
+            "--out",
+            str(out),
+            "--max-length",
+            "256",
+            "--batch-size",
+            "4",
+            "--lr",
+            "1e-4",
+            "--save-steps",
+            "1000",
+            *flags,
+        ]
+    )
     train_s = time.time() - started
     assert code == 0, "training failed"
     meta = json.loads((out / "model" / "reward.json").read_text())
@@ -72,30 +103,48 @@ def main() -> None:
     pool = GeneratorPool(ModelRegistry(ws, store))
     judge = make_judge("reward", str(out / "model"), generators=pool)
     held = synthetic_pairs(args.heldout, offset=10_000)
-    items = [PairItem(str(i), r["prompt"], r["chosen"][0]["content"], r["rejected"][0]["content"])
-             for i, r in enumerate(held)]
+    items = [
+        PairItem(str(i), r["prompt"], r["chosen"][0]["content"], r["rejected"][0]["content"])
+        for i, r in enumerate(held)
+    ]
     run = judge_pairs(judge, items)
     agree = sum(j.winner == "A" for j in run.judgments) / len(items)
     ties = sum(j.winner == "tie" for j in run.judgments)
-    result = {"train_pairs": args.train, "train_s": round(train_s, 1), "run_heldout": meta["heldout"],
-              "heldout_pairs": len(items), "agreement": round(agree, 4), "ties": ties,
-              "position_bias": run.summary().first_position_rate}
+    result = {
+        "train_pairs": args.train,
+        "train_s": round(train_s, 1),
+        "run_heldout": meta["heldout"],
+        "heldout_pairs": len(items),
+        "agreement": round(agree, 4),
+        "ties": ties,
+        "position_bias": run.summary().first_position_rate,
+    }
     many = synthetic_pairs(args.judge_pairs, offset=20_000)
-    items = [PairItem(str(i), r["prompt"], r["chosen"][0]["content"], r["rejected"][0]["content"])
-             for i, r in enumerate(many)]
+    items = [
+        PairItem(str(i), r["prompt"], r["chosen"][0]["content"], r["rejected"][0]["content"])
+        for i, r in enumerate(many)
+    ]
     fresh = make_judge("reward", str(out / "model"), generators=pool)
     started = time.time()
     run = judge_pairs(fresh, items)
-    result |= {"judged_pairs": len(items), "judge_s": round(time.time() - started, 1),
-               "judge_agreement": round(sum(j.winner == "A" for j in run.judgments) / len(items), 4)}
+    result |= {
+        "judged_pairs": len(items),
+        "judge_s": round(time.time() - started, 1),
+        "judge_agreement": round(sum(j.winner == "A" for j in run.judgments) / len(items), 4),
+    }
     if not args.skip_local:
         local = make_judge("local", args.model, generators=pool)
-        small = [PairItem(str(i), r["prompt"], r["chosen"][0]["content"], r["rejected"][0]["content"])
-                 for i, r in enumerate(held)]
+        small = [
+            PairItem(str(i), r["prompt"], r["chosen"][0]["content"], r["rejected"][0]["content"])
+            for i, r in enumerate(held)
+        ]
         run = judge_pairs(local, small)
         s = run.summary()
-        result |= {"local_agreement": round(sum(j.winner == "A" for j in run.judgments) / len(small), 4),
-                   "local_ties": s.tie, "local_position_bias": s.first_position_rate}
+        result |= {
+            "local_agreement": round(sum(j.winner == "A" for j in run.judgments) / len(small), 4),
+            "local_ties": s.tie,
+            "local_position_bias": s.first_position_rate,
+        }
     print(json.dumps(result))
 
 

@@ -50,9 +50,26 @@ def main(argv: list[str] | None = None) -> int:
     rule = RULES[args.rule]
     judge_model = args.judge_model or str(work / f"rm-{args.rule}-judges")
     out = work / f"rounds-{args.rule}-{int(time.time())}"
-    cmd = [sys.executable, "-m", "alignstudio", "--workspace", str(ws.root), "rounds", "--rounds", str(args.rounds),
-           "--model", "smollm2", "--judge", "reward", "--judge-model", judge_model,
-           "--pairs-per-round", str(args.pairs_per_round), "--out", str(out)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "alignstudio",
+        "--workspace",
+        str(ws.root),
+        "rounds",
+        "--rounds",
+        str(args.rounds),
+        "--model",
+        "smollm2",
+        "--judge",
+        "reward",
+        "--judge-model",
+        judge_model,
+        "--pairs-per-round",
+        str(args.pairs_per_round),
+        "--out",
+        str(out),
+    ]
     print(" ".join(cmd[2:]), flush=True)
     started = time.perf_counter()
     result = subprocess.run(cmd, cwd=ROOT, text=True)
@@ -63,8 +80,9 @@ def main(argv: list[str] | None = None) -> int:
 
     pool = GeneratorPool(ModelRegistry(ws, Store(ws.db_path)))
     eval_prompts = load_prompts(ROOT / "data" / "eval_prompts.jsonl", args.eval_prompts)
-    base_answers = cached(work / f"base-{len(eval_prompts)}.json",
-                          lambda: answer(pool.get("smollm2"), eval_prompts, seed=101))
+    base_answers = cached(
+        work / f"base-{len(eval_prompts)}.json", lambda: answer(pool.get("smollm2"), eval_prompts, seed=101)
+    )
     answers, results = {}, []
     for row in rows:
         policy = row["policy_after"]
@@ -72,22 +90,56 @@ def main(argv: list[str] | None = None) -> int:
         pool.release(policy)
         effect = score(rule, answers[row["round"]], base_answers)
         versus_first = score(rule, answers[row["round"]], answers[1]) if row["round"] > 1 else None
-        results.append({"round": row["round"], "policy": policy, "kept_pairs": row["kept"],
-                        "judge_win_rate": row["win_rate"], "rule_vs_base": effect, "rule_vs_round_1": versus_first})
-        print(f"round {row['round']}: {row['kept']} judged pairs kept; under the rule vs base "
-              f"{effect['win_rate']:.2f} [{effect['ci'][0]:.2f}, {effect['ci'][1]:.2f}], mean words "
-              f"{effect['mean_words']}" + (f"; vs round 1 {versus_first['win_rate']:.2f} "
-                                           f"[{versus_first['ci'][0]:.2f}, {versus_first['ci'][1]:.2f}]"
-                                           if versus_first else ""), flush=True)
-    print("\n" + table([[r["round"], r["kept_pairs"], f"{r['rule_vs_base']['win_rate']:.2f} "
-                         f"[{r['rule_vs_base']['ci'][0]:.2f}, {r['rule_vs_base']['ci'][1]:.2f}]",
-                         f"{r['rule_vs_round_1']['win_rate']:.2f}" if r["rule_vs_round_1"] else "-",
-                         r["rule_vs_base"]["mean_words"]] for r in results],
-                       ["round", "judged pairs kept", "win rate vs base under the rule [95% CI]",
-                        "vs round 1", "mean words"]))
-    write_result(f"rounds-{args.rule}", {"machine": info, "rule": rule.describes, "judge_model": judge_model,
-                                         "pairs_per_round": args.pairs_per_round, "rounds_s": rounds_s,
-                                         "results": results})
+        results.append(
+            {
+                "round": row["round"],
+                "policy": policy,
+                "kept_pairs": row["kept"],
+                "judge_win_rate": row["win_rate"],
+                "rule_vs_base": effect,
+                "rule_vs_round_1": versus_first,
+            }
+        )
+        print(
+            f"round {row['round']}: {row['kept']} judged pairs kept; under the rule vs base "
+            f"{effect['win_rate']:.2f} [{effect['ci'][0]:.2f}, {effect['ci'][1]:.2f}], mean words "
+            f"{effect['mean_words']}"
+            + (
+                f"; vs round 1 {versus_first['win_rate']:.2f} "
+                f"[{versus_first['ci'][0]:.2f}, {versus_first['ci'][1]:.2f}]"
+                if versus_first
+                else ""
+            ),
+            flush=True,
+        )
+    print(
+        "\n"
+        + table(
+            [
+                [
+                    r["round"],
+                    r["kept_pairs"],
+                    f"{r['rule_vs_base']['win_rate']:.2f} "
+                    f"[{r['rule_vs_base']['ci'][0]:.2f}, {r['rule_vs_base']['ci'][1]:.2f}]",
+                    f"{r['rule_vs_round_1']['win_rate']:.2f}" if r["rule_vs_round_1"] else "-",
+                    r["rule_vs_base"]["mean_words"],
+                ]
+                for r in results
+            ],
+            ["round", "judged pairs kept", "win rate vs base under the rule [95% CI]", "vs round 1", "mean words"],
+        )
+    )
+    write_result(
+        f"rounds-{args.rule}",
+        {
+            "machine": info,
+            "rule": rule.describes,
+            "judge_model": judge_model,
+            "pairs_per_round": args.pairs_per_round,
+            "rounds_s": rounds_s,
+            "results": results,
+        },
+    )
     return 0
 
 

@@ -58,13 +58,29 @@ def _plain_generate(model, tokenizer, messages, temperatures, top_p, n):
     batch = tokenizer([text] * len(temperatures), return_tensors="pt", padding=True, add_special_tokens=False)
     with torch.inference_mode():
         if len(temperatures) == 1:
-            out = model.generate(**batch, do_sample=True, temperature=temperatures[0], top_p=top_p, top_k=0,
-                                 max_new_tokens=n, min_new_tokens=n, pad_token_id=tokenizer.pad_token_id)
+            out = model.generate(
+                **batch,
+                do_sample=True,
+                temperature=temperatures[0],
+                top_p=top_p,
+                top_k=0,
+                max_new_tokens=n,
+                min_new_tokens=n,
+                pad_token_id=tokenizer.pad_token_id,
+            )
         else:
-            out = model.generate(**batch, do_sample=True, temperature=1.0, top_p=top_p, top_k=0, max_new_tokens=n,
-                                 min_new_tokens=n, pad_token_id=tokenizer.pad_token_id,
-                                 logits_processor=LogitsProcessorList([RowTemperature(torch.tensor(temperatures))]))
-    return tokenizer.batch_decode(out[:, batch["input_ids"].shape[1]:], skip_special_tokens=True)
+            out = model.generate(
+                **batch,
+                do_sample=True,
+                temperature=1.0,
+                top_p=top_p,
+                top_k=0,
+                max_new_tokens=n,
+                min_new_tokens=n,
+                pad_token_id=tokenizer.pad_token_id,
+                logits_processor=LogitsProcessorList([RowTemperature(torch.tensor(temperatures))]),
+            )
+    return tokenizer.batch_decode(out[:, batch["input_ids"].shape[1] :], skip_special_tokens=True)
 
 
 def _mean_logprob(model, tokenizer, messages, texts: list[str]) -> dict:
@@ -83,12 +99,15 @@ def _mean_logprob(model, tokenizer, messages, texts: list[str]) -> dict:
             full = torch.tensor([prefix_ids + ids])
             logp = torch.log_softmax(model(input_ids=full).logits[0, :-1].float(), dim=-1)
             target = full[0, 1:]
-            token_lp = logp.gather(1, target.unsqueeze(1)).squeeze(1)[len(prefix_ids) - 1:]
+            token_lp = logp.gather(1, target.unsqueeze(1)).squeeze(1)[len(prefix_ids) - 1 :]
             values.append(float(token_lp.mean()))
     if len(values) < 2:
         return {"mean": values[0] if values else float("nan"), "stderr": float("nan"), "texts": len(values)}
-    return {"mean": round(statistics.fmean(values), 4),
-            "stderr": round(statistics.stdev(values) / len(values) ** 0.5, 4), "texts": len(values)}
+    return {
+        "mean": round(statistics.fmean(values), 4),
+        "stderr": round(statistics.stdev(values) / len(values) ** 0.5, 4),
+        "texts": len(values),
+    }
 
 
 def _greedy_agreement(fast_gen, reference_model, tokenizer, n: int) -> list[int]:
@@ -102,12 +121,21 @@ def _greedy_agreement(fast_gen, reference_model, tokenizer, n: int) -> list[int]
         text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
         batch = tokenizer([text], return_tensors="pt", add_special_tokens=False)
         with torch.inference_mode():
-            ref = reference_model.generate(**batch, do_sample=False, max_new_tokens=n, min_new_tokens=n,
-                                           pad_token_id=tokenizer.pad_token_id)[0, batch["input_ids"].shape[1]:]
+            ref = reference_model.generate(
+                **batch, do_sample=False, max_new_tokens=n, min_new_tokens=n, pad_token_id=tokenizer.pad_token_id
+            )[0, batch["input_ids"].shape[1] :]
         # greedy through the fast path: a temperature so low that sampling is argmax
-        fast = decode(fast_gen.model, batch["input_ids"], batch["attention_mask"], torch.tensor([1e-4]),
-                      top_p=1.0, max_new_tokens=n, min_new_tokens=n, eos_token_ids=fast_gen.eos_token_ids,
-                      pad_token_id=fast_gen.pad_token_id)[0]
+        fast = decode(
+            fast_gen.model,
+            batch["input_ids"],
+            batch["attention_mask"],
+            torch.tensor([1e-4]),
+            top_p=1.0,
+            max_new_tokens=n,
+            min_new_tokens=n,
+            eos_token_ids=fast_gen.eos_token_ids,
+            pad_token_id=fast_gen.pad_token_id,
+        )[0]
         same = 0
         for a, b in zip(ref.tolist(), fast.tolist()):
             if a != b:
@@ -162,12 +190,15 @@ def main(argv: list[str] | None = None) -> int:
         return [_plain_generate(fp32, tokenizer, messages, [t], top_p, n)[0] for t in temps]
 
     def fast_pair():
-        texts["fast"].extend(fast.complete([messages, messages], temps, top_p=top_p, max_new_tokens=n,
-                                           min_new_tokens=n, seed=None))
+        texts["fast"].extend(
+            fast.complete([messages, messages], temps, top_p=top_p, max_new_tokens=n, min_new_tokens=n, seed=None)
+        )
 
-    cases = {"plain fp32 generate, one batch": baseline_batch,
-             "plain fp32 generate, two calls": baseline_separate,
-             "AlignStudio sampler (default)": fast_pair}
+    cases = {
+        "plain fp32 generate, one batch": baseline_batch,
+        "plain fp32 generate, two calls": baseline_separate,
+        "AlignStudio sampler (default)": fast_pair,
+    }
     if args.alternatives:
         bf16 = load_causal_lm(folder, dtype=torch.bfloat16)
         bf16_gen = Generator("bf16", bf16, tokenizer, lean=False)
@@ -175,8 +206,9 @@ def main(argv: list[str] | None = None) -> int:
         lean_fp32 = Generator("lean-fp32", fp32, tokenizer, lean=True)
 
         def call(gen, **extra):
-            return lambda: gen.complete([messages, messages], temps, top_p=top_p, max_new_tokens=n,
-                                        min_new_tokens=n, seed=None, **extra)
+            return lambda: gen.complete(
+                [messages, messages], temps, top_p=top_p, max_new_tokens=n, min_new_tokens=n, seed=None, **extra
+            )
 
         def static_generate():
             from transformers import LogitsProcessorList
@@ -186,12 +218,25 @@ def main(argv: list[str] | None = None) -> int:
             text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
             batch = tokenizer([text] * 2, return_tensors="pt", add_special_tokens=False)
             with torch.inference_mode():
-                bf16.generate(**batch, do_sample=True, temperature=1.0, top_p=top_p, top_k=0, max_new_tokens=n,
-                              min_new_tokens=n, pad_token_id=tokenizer.pad_token_id, cache_implementation="static",
-                              logits_processor=LogitsProcessorList([RowTemperature(torch.tensor(temps))]))
+                bf16.generate(
+                    **batch,
+                    do_sample=True,
+                    temperature=1.0,
+                    top_p=top_p,
+                    top_k=0,
+                    max_new_tokens=n,
+                    min_new_tokens=n,
+                    pad_token_id=tokenizer.pad_token_id,
+                    cache_implementation="static",
+                    logits_processor=LogitsProcessorList([RowTemperature(torch.tensor(temps))]),
+                )
 
-        cases |= {"alt: bf16 generate": call(bf16_gen), "alt: bf16 generate + static cache": static_generate,
-                  "alt: lean loop, bf16 unpacked": call(lean_bf16), "alt: lean loop, fp32": call(lean_fp32)}
+        cases |= {
+            "alt: bf16 generate": call(bf16_gen),
+            "alt: bf16 generate + static cache": static_generate,
+            "alt: lean loop, bf16 unpacked": call(lean_bf16),
+            "alt: lean loop, fp32": call(lean_fp32),
+        }
         if args.compile:
             from transformers import CompileConfig, LogitsProcessorList
 
@@ -205,10 +250,19 @@ def main(argv: list[str] | None = None) -> int:
                 text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
                 batch = tokenizer([text] * 2, return_tensors="pt", add_special_tokens=False)
                 with torch.inference_mode():
-                    compiled.generate(**batch, do_sample=True, temperature=1.0, top_p=top_p, top_k=0,
-                                      max_new_tokens=n, min_new_tokens=n, pad_token_id=tokenizer.pad_token_id,
-                                      cache_implementation="static", compile_config=config,
-                                      logits_processor=LogitsProcessorList([RowTemperature(torch.tensor(temps))]))
+                    compiled.generate(
+                        **batch,
+                        do_sample=True,
+                        temperature=1.0,
+                        top_p=top_p,
+                        top_k=0,
+                        max_new_tokens=n,
+                        min_new_tokens=n,
+                        pad_token_id=tokenizer.pad_token_id,
+                        cache_implementation="static",
+                        compile_config=config,
+                        logits_processor=LogitsProcessorList([RowTemperature(torch.tensor(temps))]),
+                    )
 
             import time
 
@@ -220,10 +274,10 @@ def main(argv: list[str] | None = None) -> int:
     load_before = load()
     results = interleaved(cases, repeats)
     load_after = load()
-    texts["baseline"], texts["fast"] = texts["baseline"][-2 * repeats:], texts["fast"][-2 * repeats:]
+    texts["baseline"], texts["fast"] = texts["baseline"][-2 * repeats :], texts["fast"][-2 * repeats :]
     base = results["plain fp32 generate, one batch"]
     base_sep = results["plain fp32 generate, two calls"]
-    for name, r in results.items():
+    for r in results.values():
         r["ratio_vs_one_batch"] = ratio(base["median_s"], r["median_s"])
         r["ratio_vs_two_calls"] = ratio(base_sep["median_s"], r["median_s"])
         r["cpu_ratio_vs_one_batch"] = ratio(base["median_cpu_s"], r["median_cpu_s"])
@@ -236,21 +290,39 @@ def main(argv: list[str] | None = None) -> int:
         "fast_samples": _mean_logprob(fp32, tokenizer, messages, texts["fast"]),
     }
 
-    rows = [[name, f"{r['median_s']:.2f}", f"{r['median_cpu_s']:.2f}", f"{r['ratio_vs_one_batch']:.2f}x",
-             f"{r['ratio_vs_two_calls']:.2f}x"] for name, r in results.items()]
+    rows = [
+        [
+            name,
+            f"{r['median_s']:.2f}",
+            f"{r['median_cpu_s']:.2f}",
+            f"{r['ratio_vs_one_batch']:.2f}x",
+            f"{r['ratio_vs_two_calls']:.2f}x",
+        ]
+        for name, r in results.items()
+    ]
     print(table(rows, ["case", "median s", "cpu s", "vs fp32 batch", "vs fp32 two calls"]))
     print(f"load avg before {load_before}, after {load_after}")
     print(f"output check: {quality}")
     headline = results["AlignStudio sampler (default)"]
     payload = {
-        "benchmark": "sampling", "machine": info, "load_before": load_before, "load_after": load_after,
-        "tokens_per_response": n, "repeats": repeats, "dtype": str(pool.dtype),
+        "benchmark": "sampling",
+        "machine": info,
+        "load_before": load_before,
+        "load_after": load_after,
+        "tokens_per_response": n,
+        "repeats": repeats,
+        "dtype": str(pool.dtype),
         "fast_path": "bf16 weights, oneDNN-packed linears, lean decode loop with partial-top-k nucleus",
         "baseline": "plain float32 transformers generate; headline ratio vs one batched call",
-        "results": results, "quality": quality,
-        "headline": {"seconds": headline["median_s"], "baseline_seconds": base["median_s"],
-                     "ratio": headline["ratio_vs_one_batch"], "ratio_vs_two_calls": headline["ratio_vs_two_calls"],
-                     "target_ratio": 3.0},
+        "results": results,
+        "quality": quality,
+        "headline": {
+            "seconds": headline["median_s"],
+            "baseline_seconds": base["median_s"],
+            "ratio": headline["ratio_vs_one_batch"],
+            "ratio_vs_two_calls": headline["ratio_vs_two_calls"],
+            "target_ratio": 3.0,
+        },
     }
     if args.alternatives and args.compile:
         payload["compile_seconds"] = round(compile_s, 1)

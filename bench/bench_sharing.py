@@ -30,9 +30,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from alignstudio.core.errors import UserError
 from bench.bench_labeling import TARGET_P50_S, _summary, _wait_ready
 from bench.bench_training import make_pairs
-from alignstudio.core.errors import UserError
 from bench.common import describe, embedded_model, load, machine, table, write_result
 
 TARGET_SHARE = 0.70
@@ -60,8 +60,12 @@ def _throughput(rows: list[dict], opened: float) -> dict:
     inside = [r for r in rows if r["time"] >= opened]
     first, last = inside[0], inside[-1]
     seconds = last["time"] - first["time"]
-    return {"tokens_per_s": round((last["tokens"] - first["tokens"]) / seconds, 1), "steps": len(inside) - 1,
-            "seconds": round(seconds, 1), "threads": sorted({r.get("threads") for r in inside if r.get("threads")})}
+    return {
+        "tokens_per_s": round((last["tokens"] - first["tokens"]) / seconds, 1),
+        "steps": len(inside) - 1,
+        "seconds": round(seconds, 1),
+        "threads": sorted({r.get("threads") for r in inside if r.get("threads")}),
+    }
 
 
 def run_case(services, config, spec, *, label: bool, window: float, read: float, steps: int) -> dict:
@@ -112,8 +116,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from alignstudio.core.workspace import Workspace
     from alignstudio.services.container import Services
-    from alignstudio.services.sampling.settings import SamplingSettings
     from alignstudio.services.sampling.prefetch import FeedConfig
+    from alignstudio.services.sampling.settings import SamplingSettings
     from alignstudio.training.spec import RunSpec
 
     model = embedded_model(args.workspace)
@@ -129,12 +133,16 @@ def main(argv: list[str] | None = None) -> int:
         try:
             services.labeling.next_pair(config)  # starts the feed and loads the model
             _wait_ready(services.feeds.feed(config), services.feeds.depth, 900)
-            for case, sharing, label in (("solo", "on", False), ("side by side, no plan", "off", True),
-                                         ("side by side, plan", "on", True)):
+            for case, sharing, label in (
+                ("solo", "on", False),
+                ("side by side, no plan", "off", True),
+                ("side by side, plan", "on", True),
+            ):
                 os.environ["ALIGNSTUDIO_SHARING"] = sharing  # read by the app's pool and the worker's launch
                 print(f"  {case} ...", flush=True)
-                results[case] = run_case(services, config, spec, label=label, window=window, read=args.read,
-                                         steps=args.steps_in_window)
+                results[case] = run_case(
+                    services, config, spec, label=label, window=window, read=args.read, steps=args.steps_in_window
+                )
                 print(f"  {case}: {json.dumps(results[case])[:300]}", flush=True)
                 _wait_ready(services.feeds.feed(config), services.feeds.depth, 900)
         finally:
@@ -146,17 +154,37 @@ def main(argv: list[str] | None = None) -> int:
     for case, r in results.items():
         r["share_of_solo"] = round(r["tokens_per_s"] / solo, 3)
         lab = r.get("labeling")
-        rows.append([case, f"{r['tokens_per_s']:.0f} tok/s", f"{r['share_of_solo']:.0%}",
-                     f"{lab['p50_s'] * 1000:.0f} ms" if lab else "-", f"{lab['p90_s'] * 1000:.0f} ms" if lab else "-",
-                     f"{lab['clicks']}" if lab else "-"])
+        rows.append(
+            [
+                case,
+                f"{r['tokens_per_s']:.0f} tok/s",
+                f"{r['share_of_solo']:.0%}",
+                f"{lab['p50_s'] * 1000:.0f} ms" if lab else "-",
+                f"{lab['p90_s'] * 1000:.0f} ms" if lab else "-",
+                f"{lab['clicks']}" if lab else "-",
+            ]
+        )
     print(table(rows, ["case", "training", "of solo", "label->next p50", "p90", "clicks"]))
     plan = results["side by side, plan"]
-    write_result("sharing", {"machine": info, "window_s": window, "read_s": args.read, "tokens": args.tokens,
-                             "results": results,
-                             "headline": {"share_of_solo": plan["share_of_solo"], "target_share": TARGET_SHARE,
-                                          "label_p50_s": plan["labeling"]["p50_s"], "target_p50_s": TARGET_P50_S,
-                                          "no_plan_share_of_solo": results["side by side, no plan"]["share_of_solo"]},
-                             "load_after": load()}, Path(args.out_dir) if args.out_dir else None)
+    write_result(
+        "sharing",
+        {
+            "machine": info,
+            "window_s": window,
+            "read_s": args.read,
+            "tokens": args.tokens,
+            "results": results,
+            "headline": {
+                "share_of_solo": plan["share_of_solo"],
+                "target_share": TARGET_SHARE,
+                "label_p50_s": plan["labeling"]["p50_s"],
+                "target_p50_s": TARGET_P50_S,
+                "no_plan_share_of_solo": results["side by side, no plan"]["share_of_solo"],
+            },
+            "load_after": load(),
+        },
+        Path(args.out_dir) if args.out_dir else None,
+    )
     return 0
 
 

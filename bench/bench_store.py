@@ -64,8 +64,12 @@ def _prepare(path: Path, writers: int) -> list[str]:
     from alignstudio.core.store import Store
 
     store = Store(path)
-    pairs = [store.add_pair([{"role": "user", "content": f"prompt {i}"}], f"answer a {i}", f"answer b {i}",
-                            model_a="m", model_b="m") for i in range(writers)]
+    pairs = [
+        store.add_pair(
+            [{"role": "user", "content": f"prompt {i}"}], f"answer a {i}", f"answer b {i}", model_a="m", model_b="m"
+        )
+        for i in range(writers)
+    ]
     store.close()
     return pairs
 
@@ -129,29 +133,70 @@ def concurrent_writes(kind: str, mode: str, writers: int, labels: int, rate: flo
         with mp.get_context("fork").Pool(writers) as pool:
             start_at = time.time() + 1.0
             started = time.perf_counter() + 1.0
-            results = pool.map(_process_worker, [(kind, str(path), pairs[i], f"w{i}", labels, gap, i, start_at)
-                                                 for i in range(writers)])
+            results = pool.map(
+                _process_worker,
+                [(kind, str(path), pairs[i], f"w{i}", labels, gap, i, start_at) for i in range(writers)],
+            )
             elapsed = time.perf_counter() - started
     flat = [x for r in results for x in r]
     stored = len(Store(path).labels())
-    return {"writers": writers, "labels_each": labels, "offered_per_s": rate, "stored": stored,
-            "seconds": round(elapsed, 2), "labels_per_s": round(len(flat) / elapsed),
-            "p50_ms": round(percentile(flat, 50) * 1000, 3), "p99_ms": round(percentile(flat, 99) * 1000, 3),
-            "p999_ms": round(percentile(flat, 99.9) * 1000, 2), "max_ms": round(max(flat) * 1000, 1),
-            "worst_writer_p99_ms": round(max(percentile(r, 99) for r in results) * 1000, 2)}
+    return {
+        "writers": writers,
+        "labels_each": labels,
+        "offered_per_s": rate,
+        "stored": stored,
+        "seconds": round(elapsed, 2),
+        "labels_per_s": round(len(flat) / elapsed),
+        "p50_ms": round(percentile(flat, 50) * 1000, 3),
+        "p99_ms": round(percentile(flat, 99) * 1000, 3),
+        "p999_ms": round(percentile(flat, 99.9) * 1000, 2),
+        "max_ms": round(max(flat) * 1000, 1),
+        "worst_writer_p99_ms": round(max(percentile(r, 99) for r in results) * 1000, 2),
+    }
 
 
 def _synthetic_rows(n: int) -> list[dict]:
     import random
 
     rng = random.Random(0)
-    words = ["model", "answer", "data", "training", "reward", "policy", "token", "prompt", "response", "human", "judge", "preference", "pair", "chosen", "rejected", "length", "signal", "gradient", "quality", "helpful", "honest", "clear", "example", "question"]
+    words = [
+        "model",
+        "answer",
+        "data",
+        "training",
+        "reward",
+        "policy",
+        "token",
+        "prompt",
+        "response",
+        "human",
+        "judge",
+        "preference",
+        "pair",
+        "chosen",
+        "rejected",
+        "length",
+        "signal",
+        "gradient",
+        "quality",
+        "helpful",
+        "honest",
+        "clear",
+        "example",
+        "question",
+    ]
 
     def text(k):
         return " ".join(rng.choices(words, k=k)).capitalize() + "."
 
-    return [{"messages": [{"role": "user", "content": f"Question {i}: {text(12)}"}],
-             "chosen": text(60), "rejected": text(55)} for i in range(n)]
+    return [
+        {
+            "messages": [{"role": "user", "content": f"Question {i}: {text(12)}"}],
+            "chosen": text(60),
+            "rejected": text(55),
+        }
+        for i in range(n)
+    ]
 
 
 def _jsonl_export(store, out: Path) -> int:
@@ -208,11 +253,18 @@ def export_bench(pairs: int, repeats: int, tmp: Path) -> dict:
     stages["save_to_disk"] = time.perf_counter() - t
     fast.sort()
     base.sort()
-    return {"pairs": pairs, "import_s": round(import_s, 2), "rows_exported": snap.rows, "loaded_rows": loaded_rows,
-            "median_s": round(fast[len(fast) // 2], 3), "jsonl_median_s": round(base[len(base) // 2], 3),
-            "runs_s": [round(x, 3) for x in fast], "jsonl_runs_s": [round(x, 3) for x in base],
-            "stages_s": {k: round(v, 3) for k, v in stages.items()},
-            "fingerprint_stable": len(fingerprints) == 1}
+    return {
+        "pairs": pairs,
+        "import_s": round(import_s, 2),
+        "rows_exported": snap.rows,
+        "loaded_rows": loaded_rows,
+        "median_s": round(fast[len(fast) // 2], 3),
+        "jsonl_median_s": round(base[len(base) // 2], 3),
+        "runs_s": [round(x, 3) for x in fast],
+        "jsonl_runs_s": [round(x, 3) for x in base],
+        "stages_s": {k: round(v, 3) for k, v in stages.items()},
+        "fingerprint_stable": len(fingerprints) == 1,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -220,8 +272,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="16 x 200 labels, 20,000 pairs")
     parser.add_argument("--writers", type=int, default=16)
     parser.add_argument("--labels", type=int, default=None, help="labels per writer (default 1000, quick 200)")
-    parser.add_argument("--rate", type=float, default=1600.0,
-                        help="open loop: labels per second offered by all writers together (default 1600)")
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=1600.0,
+        help="open loop: labels per second offered by all writers together (default 1600)",
+    )
     parser.add_argument("--pairs", type=int, default=None, help="pairs to export (default 100000, quick 20000)")
     parser.add_argument("--repeats", type=int, default=None, help="export repeats (default 3, quick 1)")
     parser.add_argument("--out-dir", default=None)
@@ -230,8 +286,7 @@ def main(argv: list[str] | None = None) -> int:
     pairs = args.pairs or (20_000 if args.quick else 100_000)
     repeats = args.repeats or (1 if args.quick else 3)
     info = machine()
-    print(f"store: {args.writers} writers x {labels} labels; export of {pairs:,} pairs — {describe(info)}",
-          flush=True)
+    print(f"store: {args.writers} writers x {labels} labels; export of {pairs:,} pairs — {describe(info)}", flush=True)
     load_before = load()
     writes = {}
     loops = [("open", args.rate), ("closed", None)]
@@ -250,20 +305,48 @@ def main(argv: list[str] | None = None) -> int:
             b, f = writes[f"{loop}/{mode}/baseline"], writes[f"{loop}/{mode}/fast"]
             what = f"{args.writers} {mode}, " + (f"{rate:g}/s offered" if rate else "back to back")
             for key, label in (("p50_ms", "p50"), ("p99_ms", "p99"), ("max_ms", "max")):
-                rows.append([f"write {label}, {what}", f"{f[key]:.2f} ms", f"{b[key]:.2f} ms",
-                             f"{ratio(b[key], f[key]):.2f}x", ""])
-            rows.append([f"throughput, {what}", f"{f['labels_per_s']}/s", f"{b['labels_per_s']}/s",
-                         f"{ratio(f['labels_per_s'], b['labels_per_s']):.2f}x", f"{f['stored']:,} stored"])
-    rows.append([f"export {pairs:,} pairs (datasets)", f"{export['median_s']:.2f} s",
-                 f"{export['jsonl_median_s']:.2f} s (JSONL)", f"{ratio(export['jsonl_median_s'], export['median_s']):.2f}x",
-                 f"{export['rows_exported']:,} rows; target 10 s"])
+                rows.append(
+                    [
+                        f"write {label}, {what}",
+                        f"{f[key]:.2f} ms",
+                        f"{b[key]:.2f} ms",
+                        f"{ratio(b[key], f[key]):.2f}x",
+                        "",
+                    ]
+                )
+            rows.append(
+                [
+                    f"throughput, {what}",
+                    f"{f['labels_per_s']}/s",
+                    f"{b['labels_per_s']}/s",
+                    f"{ratio(f['labels_per_s'], b['labels_per_s']):.2f}x",
+                    f"{f['stored']:,} stored",
+                ]
+            )
+    rows.append(
+        [
+            f"export {pairs:,} pairs (datasets)",
+            f"{export['median_s']:.2f} s",
+            f"{export['jsonl_median_s']:.2f} s (JSONL)",
+            f"{ratio(export['jsonl_median_s'], export['median_s']):.2f}x",
+            f"{export['rows_exported']:,} rows; target 10 s",
+        ]
+    )
     print(table(rows, ["case", "AlignStudio", "baseline", "ratio", "notes"]))
     print(f"load avg before {load_before}, after {load_after}")
-    payload = {"benchmark": "store", "machine": info, "load_before": load_before, "load_after": load_after,
-               "writes": writes, "export": export,
-               "baseline": {"writes": "same Store, previous write path (SQLite busy handler, no writer queue)",
-                            "export": "the same rows written as a JSONL file (write_records), same run"},
-               "targets": {"write_p99_ms": 20, "export_s": 10}}
+    payload = {
+        "benchmark": "store",
+        "machine": info,
+        "load_before": load_before,
+        "load_after": load_after,
+        "writes": writes,
+        "export": export,
+        "baseline": {
+            "writes": "same Store, previous write path (SQLite busy handler, no writer queue)",
+            "export": "the same rows written as a JSONL file (write_records), same run",
+        },
+        "targets": {"write_p99_ms": 20, "export_s": 10},
+    }
     print(f"wrote {write_result('store', payload, args.out_dir)}")
     return 0
 

@@ -51,11 +51,13 @@ def make_pairs(n: int, seed: int = 0, words: int = 60) -> list[dict]:
     rows = []
     for i in range(n):
         prompt = f"Question {i}: " + text(rng.randint(8, 20))
-        rows.append({
-            "prompt": prompt,
-            "chosen": text(words + rng.randint(-20, 20)),
-            "rejected": text(words + rng.randint(-20, 20)),
-        })
+        rows.append(
+            {
+                "prompt": prompt,
+                "chosen": text(words + rng.randint(-20, 20)),
+                "rejected": text(words + rng.randint(-20, 20)),
+            }
+        )
     return rows
 
 
@@ -76,12 +78,26 @@ def make_labels(n_pairs: int, seed: int = 0) -> list[dict]:
     labels = []
     for i in range(n_pairs):
         pid = f"p{i}"
-        labels.append({"pair_id": pid, "annotator": "judge", "source": "judge:bench",
-                       "verdict": rng.choice("AB"), "left": rng.choice("AB")})
+        labels.append(
+            {
+                "pair_id": pid,
+                "annotator": "judge",
+                "source": "judge:bench",
+                "verdict": rng.choice("AB"),
+                "left": rng.choice("AB"),
+            }
+        )
         if i % 5 == 0:
             for annotator in ("ann1", "ann2"):
-                labels.append({"pair_id": pid, "annotator": annotator, "source": "human",
-                               "verdict": rng.choice(["A", "B", "tie"]), "left": rng.choice("AB")})
+                labels.append(
+                    {
+                        "pair_id": pid,
+                        "annotator": annotator,
+                        "source": "human",
+                        "verdict": rng.choice(["A", "B", "tie"]),
+                        "left": rng.choice("AB"),
+                    }
+                )
     return labels
 
 
@@ -135,8 +151,12 @@ def main(argv: list[str] | None = None) -> int:
     sample = rows[: min(args.baseline_sample, n)]
     base_sample, base_times, _ = timed(lambda: seed_baseline(sample), 1)
     baseline = base_sample * n / len(sample)
-    record("seed baseline (difflib), extrapolated", baseline, [base_sample],
-           f"measured {base_sample:.3f} s on {len(sample):,} pairs, scaled x{n / len(sample):.0f}")
+    record(
+        "seed baseline (difflib), extrapolated",
+        baseline,
+        [base_sample],
+        f"measured {base_sample:.3f} s on {len(sample):,} pairs, scaled x{n / len(sample):.0f}",
+    )
 
     t, times, rep = timed(lambda: validate(rows), args.repeats)
     record("validate, plain", t, times, f"{baseline / t:.0f}x faster than the baseline", rep)
@@ -160,17 +180,26 @@ def main(argv: list[str] | None = None) -> int:
     print(f"speed-up, plain validate vs extrapolated difflib baseline: {speedup:.0f}x")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({
-        "benchmark": "validate",
-        "n_pairs": n,
-        "cpus": os.cpu_count(),
-        "python": platform.python_version(),
-        "tokenizer": tokenizer_path,
-        "baseline": {"method": "seed validator with difflib.SequenceMatcher", "sample_pairs": len(sample),
-                     "sample_seconds": round(base_sample, 4), "extrapolated_seconds": round(baseline, 4)},
-        "speedup_vs_baseline": round(speedup, 1),
-        "results": results,
-    }, indent=2))
+    out.write_text(
+        json.dumps(
+            {
+                "benchmark": "validate",
+                "n_pairs": n,
+                "cpus": os.cpu_count(),
+                "python": platform.python_version(),
+                "tokenizer": tokenizer_path,
+                "baseline": {
+                    "method": "seed validator with difflib.SequenceMatcher",
+                    "sample_pairs": len(sample),
+                    "sample_seconds": round(base_sample, 4),
+                    "extrapolated_seconds": round(baseline, 4),
+                },
+                "speedup_vs_baseline": round(speedup, 1),
+                "results": results,
+            },
+            indent=2,
+        )
+    )
     print(f"wrote {out}")
     return 0
 

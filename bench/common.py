@@ -53,8 +53,14 @@ def load() -> list[float]:
 
 def machine() -> dict:
     """What the numbers were measured on."""
-    info = {"cpu": cpu_model(), "cores": os.cpu_count(), "cpu_flags": cpu_flags(),
-            "python": platform.python_version(), "platform": platform.platform(), "load_avg": load()}
+    info = {
+        "cpu": cpu_model(),
+        "cores": os.cpu_count(),
+        "cpu_flags": cpu_flags(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "load_avg": load(),
+    }
     try:
         import torch
 
@@ -77,8 +83,10 @@ def machine() -> dict:
 
 
 def describe(info: dict) -> str:
-    return (f"{info['cpu']}, {info['cores']} cores, torch {info.get('torch', '?')} "
-            f"({info.get('torch_threads', '?')} threads), load avg {info['load_avg']}")
+    return (
+        f"{info['cpu']}, {info['cores']} cores, torch {info.get('torch', '?')} "
+        f"({info.get('torch_threads', '?')} threads), load avg {info['load_avg']}"
+    )
 
 
 def timed(fn: Callable[[], object]) -> tuple[float, float, object]:
@@ -99,9 +107,14 @@ def interleaved(cases: dict[str, Callable[[], object]], repeats: int, warmup: in
         for name, fn in cases.items():
             wall, cpu, _ = timed(fn)
             runs[name].append((wall, cpu))
-    return {name: {"median_s": round(statistics.median(w for w, _ in r), 4),
-                   "median_cpu_s": round(statistics.median(c for _, c in r), 4),
-                   "runs_s": [round(w, 4) for w, _ in r]} for name, r in runs.items()}
+    return {
+        name: {
+            "median_s": round(statistics.median(w for w, _ in r), 4),
+            "median_cpu_s": round(statistics.median(c for _, c in r), 4),
+            "runs_s": [round(w, 4) for w, _ in r],
+        }
+        for name, r in runs.items()
+    }
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -139,7 +152,10 @@ def write_result(name: str, payload: dict, out_dir: Path | None = None) -> Path:
 
 def table(rows: list[list[str]], header: list[str]) -> str:
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    line = lambda r: "  ".join(str(c).ljust(w) for c, w in zip(r, widths))
+
+    def line(r):
+        return "  ".join(str(c).ljust(w) for c, w in zip(r, widths))
+
     return "\n".join([line(header), line(["-" * w for w in widths]), *(line(r) for r in rows)])
 
 
@@ -159,9 +175,25 @@ def start_app(workspace: Path, model: Path, extra_env: dict | None = None, timeo
     env = os.environ | {"HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False", "PYTHONUNBUFFERED": "1"}
     env |= extra_env or {}
     log = open(workspace.parent / f"app-{port}.log", "ab")
-    proc = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--workspace", str(workspace), "--model",
-                             str(model), "--host", "127.0.0.1", "--port", str(port)], cwd=ROOT, env=env,
-                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            str(ROOT / "app.py"),
+            "--workspace",
+            str(workspace),
+            "--model",
+            str(model),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     url = f"http://127.0.0.1:{port}/"
     deadline = time.time() + timeout
     while time.time() < deadline:

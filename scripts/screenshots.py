@@ -17,8 +17,9 @@ from servers import browser_page, running_app  # noqa: E402
 
 
 def _wait_text(page, elem_id: str, needle: str, timeout: int = 600_000) -> None:
-    page.wait_for_function(f"(document.querySelector('#{elem_id}')?.innerText || '').includes({needle!r})",
-                           timeout=timeout)
+    page.wait_for_function(
+        f"(document.querySelector('#{elem_id}')?.innerText || '').includes({needle!r})", timeout=timeout
+    )
 
 
 def main() -> int:
@@ -39,8 +40,9 @@ def main() -> int:
         page.screenshot(path=str(args.out / "label-tab.png"), full_page=True)
 
         page.get_by_role("tab", name="Train").click()
-        page.wait_for_function("(document.querySelector('#train-status')?.innerText || '').includes('SUCCEEDED')",
-                               timeout=120_000)
+        page.wait_for_function(
+            "(document.querySelector('#train-status')?.innerText || '').includes('SUCCEEDED')", timeout=120_000
+        )
         page.wait_for_timeout(3000)  # the plots draw
         page.screenshot(path=str(args.out / "train-tab.png"), full_page=True)
 

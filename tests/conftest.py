@@ -18,9 +18,20 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 # The files that take longest, longest first: xdist hands out whole files in collection order, so starting
 # these early keeps one worker from running them alone at the end. Only the order changes.
-LONGEST_FILES = ("test_training_real.py", "test_reliability.py", "test_training_worker.py", "test_browser_label.py",
-                 "test_browser_current.py", "test_secrets.py", "test_reward_judge.py", "test_rounds.py",
-                 "test_training_browser.py", "test_judges_local.py", "test_browser_arena.py", "test_durability.py")
+LONGEST_FILES = (
+    "test_training_real.py",
+    "test_reliability.py",
+    "test_training_worker.py",
+    "test_browser_label.py",
+    "test_browser_current.py",
+    "test_secrets.py",
+    "test_reward_judge.py",
+    "test_rounds.py",
+    "test_training_browser.py",
+    "test_judges_local.py",
+    "test_browser_arena.py",
+    "test_durability.py",
+)
 
 
 def pytest_configure(config):
@@ -87,9 +98,10 @@ def ws_store(ws):
 def stand_in_services(workspace, store, tmp_path):
     """What the Train tab's handlers use, with a stand-in training worker (`stand_in_worker.STAND_IN`) instead of
     TRL. A module that needs the real services defines its own `services`."""
+    from stand_in_worker import STAND_IN
+
     from alignstudio.services.container import Services
     from alignstudio.training.run_queue import RunManager
-    from stand_in_worker import STAND_IN
 
     script = tmp_path / "stand_in.py"
     script.write_text(STAND_IN)

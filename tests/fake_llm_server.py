@@ -12,9 +12,9 @@ import json
 import re
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Callable
 
 FENCE = re.compile(r"<<<RESPONSE (A|B) (\w+)>>>\n(.*?)\n<<<END RESPONSE \1 \2>>>", re.DOTALL)
 
@@ -50,12 +50,12 @@ class Request:
 
 @dataclass
 class FakeLLMServer:
-    responder: Callable[[dict], str] = prefers_longer   # request body -> reply text
-    api_key: str | None = "test-key"                    # None: accept any key
-    delay: float = 0.0                                  # seconds before each reply
+    responder: Callable[[dict], str] = prefers_longer  # request body -> reply text
+    api_key: str | None = "test-key"  # None: accept any key
+    delay: float = 0.0  # seconds before each reply
     requests: list[Request] = field(default_factory=list)
     failures: list[tuple[int, dict]] = field(default_factory=list)  # (status, headers) for the next requests
-    echo_headers: bool = False                          # errors quote the request's headers (a careless proxy)
+    echo_headers: bool = False  # errors quote the request's headers (a careless proxy)
     in_flight: int = 0
     max_in_flight: int = 0
 
@@ -74,8 +74,7 @@ class FakeLLMServer:
 
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 
     # -- control --------------------------------------------------------------------------------------------
     @property
@@ -175,21 +174,39 @@ class FakeLLMServer:
             self._send(handler, 400, self._error(False, 400, "model and messages are required"))
             return
         text = self.responder(body)
-        self._send(handler, 200, {
-            "id": f"chatcmpl-{len(self.requests)}", "object": "chat.completion", "created": int(time.time()),
-            "model": body["model"],
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
-            "usage": {"prompt_tokens": self._words(body), "completion_tokens": len(text.split()),
-                      "total_tokens": self._words(body) + len(text.split())},
-        })
+        self._send(
+            handler,
+            200,
+            {
+                "id": f"chatcmpl-{len(self.requests)}",
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": body["model"],
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+                "usage": {
+                    "prompt_tokens": self._words(body),
+                    "completion_tokens": len(text.split()),
+                    "total_tokens": self._words(body) + len(text.split()),
+                },
+            },
+        )
 
     def _anthropic(self, handler, body: dict) -> None:
         if not body.get("model") or not body.get("max_tokens") or not isinstance(body.get("messages"), list):
             self._send(handler, 400, self._error(True, 400, "model, max_tokens and messages are required"))
             return
         text = self.responder(body)
-        self._send(handler, 200, {
-            "id": f"msg_{len(self.requests)}", "type": "message", "role": "assistant", "model": body["model"],
-            "content": [{"type": "text", "text": text}], "stop_reason": "end_turn", "stop_sequence": None,
-            "usage": {"input_tokens": self._words(body), "output_tokens": len(text.split())},
-        })
+        self._send(
+            handler,
+            200,
+            {
+                "id": f"msg_{len(self.requests)}",
+                "type": "message",
+                "role": "assistant",
+                "model": body["model"],
+                "content": [{"type": "text", "text": text}],
+                "stop_reason": "end_turn",
+                "stop_sequence": None,
+                "usage": {"input_tokens": self._words(body), "output_tokens": len(text.split())},
+            },
+        )

@@ -15,8 +15,14 @@ from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-BROWSER_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                "--disable-sync", "--no-first-run"]
+BROWSER_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 def free_port() -> int:
@@ -30,17 +36,35 @@ def _die_with_parent() -> None:
     ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
 
 
-def start_app(workspace: Path, model: Path | str, *extra: str, log: Path | None = None,
-              env: dict | None = None) -> tuple[subprocess.Popen, str]:
+def start_app(
+    workspace: Path, model: Path | str, *extra: str, log: Path | None = None, env: dict | None = None
+) -> tuple[subprocess.Popen, str]:
     """`env`: extra environment variables for the app (e.g. LD_PRELOAD for the crash simulation)."""
     port = free_port()
     log = log or workspace.parent / f"app-{port}.log"
-    env = os.environ | {"HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False", "PYTHONUNBUFFERED": "1"} | (env or {})
+    env = (
+        os.environ | {"HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False", "PYTHONUNBUFFERED": "1"} | (env or {})
+    )
     handle = open(log, "ab")
     proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "app.py"), "--workspace", str(workspace), "--model", str(model),
-         "--host", "127.0.0.1", "--port", str(port), *extra],
-        cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent,
+        [
+            sys.executable,
+            str(ROOT / "app.py"),
+            "--workspace",
+            str(workspace),
+            "--model",
+            str(model),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            *extra,
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=handle,
+        stderr=subprocess.STDOUT,
+        preexec_fn=_die_with_parent,
     )
     https = "--ssl-certfile" in extra
     url = f"{'https' if https else 'http'}://127.0.0.1:{port}/"
@@ -99,8 +123,10 @@ def dropdown_options(page, elem_id: str) -> list[str]:
     page.click(f"#{elem_id} input")
     try:
         page.wait_for_selector(f"#{elem_id} ul li", timeout=10_000)
-        return page.eval_on_selector_all(f"#{elem_id} ul li",  # an option's text, without the tick mark
-                                         "items => items.map(i => i.innerText.trim().split('\\n').pop())")
+        return page.eval_on_selector_all(
+            f"#{elem_id} ul li",  # an option's text, without the tick mark
+            "items => items.map(i => i.innerText.trim().split('\\n').pop())",
+        )
     except PlaywrightTimeout:
         return []
     finally:

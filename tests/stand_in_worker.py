@@ -4,7 +4,7 @@ worker's protocol through the run folder, and what it does is named by the spec'
 import textwrap
 import time
 
-STAND_IN = textwrap.dedent('''
+STAND_IN = textwrap.dedent("""
     import json, sys, time
     from pathlib import Path
     from alignstudio.training.run_folder import RunFolder
@@ -36,7 +36,7 @@ STAND_IN = textwrap.dedent('''
     with open(run.path.parent / "timeline.jsonl", "a") as log:
         log.write(json.dumps({"run": run.name, "end": time.time()}) + "\\n")
     run.transition("succeeded", expect="running", step=1)
-''')
+""")
 
 
 def wait_for(predicate, timeout=20.0):

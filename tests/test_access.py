@@ -13,16 +13,14 @@ import urllib.request
 import httpx
 import pytest
 from gradio_client import Client
+from servers import ROOT, running_app
 
 from alignstudio.cli import main as cli_main
 from alignstudio.core.errors import UserError
 from alignstudio.core.store import Store
 from alignstudio.services.auth import ROLES, Account, Accounts, hash_password, parse_users
-from alignstudio.services.logins import (Backoff, LoginThrottle, SessionTokens, SignIn, TrustedDevices,
-                                         attempts_within)
+from alignstudio.services.logins import Backoff, LoginThrottle, SessionTokens, SignIn, TrustedDevices, attempts_within
 from alignstudio.ui import login
-from servers import ROOT, running_app
-
 
 
 def config(model) -> list:
@@ -52,9 +50,13 @@ def test_password_hashes_verify_and_never_hold_the_password():
 
 def test_users_cli_writes_a_hashed_file_with_roles(tmp_path, monkeypatch, capsys):
     users = tmp_path / "users.txt"
-    result = subprocess.run([sys.executable, "-m", "alignstudio", "users", "add", str(users), "alice",
-                             "--password-stdin"], input="s3cret-passw0rd\n", cwd=ROOT, capture_output=True,
-                            text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "alignstudio", "users", "add", str(users), "alice", "--password-stdin"],
+        input="s3cret-passw0rd\n",
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stderr
     monkeypatch.setattr("sys.stdin", io.StringIO("r00t-passw0rd\n"))  # the same CLI, in-process (faster)
     assert cli_main(["users", "add", str(users), "root", "--role", "admin", "--password-stdin"]) == 0
@@ -65,8 +67,13 @@ def test_users_cli_writes_a_hashed_file_with_roles(tmp_path, monkeypatch, capsys
     with pytest.raises(SystemExit):
         cli_main(["users", "add", str(users), "mallory", "--role", "owner", "--password-stdin"])
     assert "invalid choice: 'owner'" in capsys.readouterr().err
-    piped = subprocess.run([sys.executable, "-m", "alignstudio", "users", "add", str(users), "bob"], input="",
-                           cwd=ROOT, capture_output=True, text=True)  # no terminal, no --password-stdin
+    piped = subprocess.run(
+        [sys.executable, "-m", "alignstudio", "users", "add", str(users), "bob"],
+        input="",
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )  # no terminal, no --password-stdin
     assert piped.returncode == 2 and "add --password-stdin" in piped.stderr and "Traceback" not in piped.stderr
     assert "bob" not in users.read_text()
 
@@ -78,8 +85,11 @@ def test_roles_are_read_from_files_and_env_and_old_lines_are_admins(tmp_path, mo
     users.write_text(text)
     monkeypatch.setenv("ALIGNSTUDIO_USERS", text.replace("\n", ","))
     for accounts in (Accounts.load(str(users)), Accounts.load("env")):
-        assert {name: accounts.role(name) for name in accounts.names()} == \
-            {"old": "admin", "ann": "annotator", "boss": "admin"}
+        assert {name: accounts.role(name) for name in accounts.names()} == {
+            "old": "admin",
+            "ann": "annotator",
+            "boss": "admin",
+        }
         assert accounts.verify("ann", "correct horse battery")
     assert set(ROLES) == {"admin", "annotator"}
     with pytest.raises(UserError, match="users.txt, entry 1: unknown role 'owner'"):
@@ -88,11 +98,14 @@ def test_roles_are_read_from_files_and_env_and_old_lines_are_admins(tmp_path, mo
         Accounts.load(str(users)).role("eve")
 
 
-@pytest.mark.parametrize("content, message", [
-    (b"\xff\xfe junk", "not valid UTF-8"),
-    (b"ann:pbkdf2_sha256$999999999$00$00", "expected NAME:pbkdf2_sha256"),
-    (b"#" * (1 << 20) + b"\n", "too big for a users file"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"\xff\xfe junk", "not valid UTF-8"),
+        (b"ann:pbkdf2_sha256$999999999$00$00", "expected NAME:pbkdf2_sha256"),
+        (b"#" * (1 << 20) + b"\n", "too big for a users file"),
+    ],
+)
 def test_bad_users_files_are_one_clear_error(tmp_path, content, message):
     users = tmp_path / "users.txt"
     users.write_bytes(content)
@@ -106,7 +119,7 @@ def test_login_required_and_labels_belong_to_the_login(tmp_path, tiny_model_dir)
     workspace = tmp_path / "ws"
     with running_app(workspace, tiny_model_dir, "--auth", str(users)) as (_, url):
         assert _status(url + "config") == 401
-        with pytest.raises(Exception):
+        with pytest.raises(ValueError, match="Could not login"):
             Client(url, auth=("alice", "not-her-password"), verbose=False)
         client = Client(url, auth=("alice", "alice-password"), verbose=False)
         client.predict("mallory", *config(tiny_model_dir), api_name="/label_first_pair")
@@ -122,8 +135,7 @@ def test_private_workspace_files_cannot_be_fetched(tmp_path, tiny_model_dir):
     with running_app(workspace, tiny_model_dir) as (_, url):
         store = workspace / "store.sqlite"
         assert store.exists()
-        targets = [store, workspace / "store.sqlite-wal", workspace / "models", ROOT / "app.py",
-                   ROOT / "README.md"]
+        targets = [store, workspace / "store.sqlite-wal", workspace / "models", ROOT / "app.py", ROOT / "README.md"]
         for target in targets:
             for route in ("gradio_api/file=", "file=", "gradio_api/file/"):
                 assert _status(url + route + urllib.parse.quote(str(target))) != 200, (route, target)
@@ -158,15 +170,24 @@ def test_a_logged_in_user_cannot_fetch_private_workspace_files(tmp_path, tiny_mo
     (workspace / "exports" / "shared.jsonl").write_text('{"ok": true}\n')
     env = {"GRADIO_ALLOWED_PATHS": str(workspace)}
     with running_app(workspace, tiny_model_dir, "--auth", str(users), env=env) as (_, url):
-        private = {"runs/r1/spec.json": "{}", "models/m1/config.json": "{}", "snapshots/s1/data.arrow": "rows",
-                   "prompt_sets/p.jsonl": "{}", "judge_cache/judge.sqlite": "cache", "evals/e1/report.json": "{}",
-                   "rounds/r1/round.json": "{}"}
+        private = {
+            "runs/r1/spec.json": "{}",
+            "models/m1/config.json": "{}",
+            "snapshots/s1/data.arrow": "rows",
+            "prompt_sets/p.jsonl": "{}",
+            "judge_cache/judge.sqlite": "cache",
+            "evals/e1/report.json": "{}",
+            "rounds/r1/round.json": "{}",
+        }
         for name, text in private.items():
             (workspace / name).parent.mkdir(parents=True, exist_ok=True)
             (workspace / name).write_text(text)
         targets = [workspace / name for name in private]
-        targets += [workspace / n for n in ("store.sqlite", "store.sqlite-wal", "store.sqlite-shm",
-                                            "store.sqlite.writelock") if (workspace / n).exists()]
+        targets += [
+            workspace / n
+            for n in ("store.sqlite", "store.sqlite-wal", "store.sqlite-shm", "store.sqlite.writelock")
+            if (workspace / n).exists()
+        ]
         assert workspace / "store.sqlite" in targets and workspace / "store.sqlite-wal" in targets
         targets += [workspace / "exports" / ".." / "store.sqlite", ROOT / "app.py"]  # a detour; the code
 
@@ -214,10 +235,31 @@ def test_failed_logins_are_throttled_and_sessions_expire(tmp_path, tiny_model_di
 
 def test_https_and_the_upload_limit(tmp_path, tiny_model_dir):
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
-                    "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
-    with running_app(tmp_path / "ws", tiny_model_dir, "--ssl-certfile", str(cert), "--ssl-keyfile", str(key),
-                     "--max-upload-mb", "1") as (_, url):
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    with running_app(
+        tmp_path / "ws", tiny_model_dir, "--ssl-certfile", str(cert), "--ssl-keyfile", str(key), "--max-upload-mb", "1"
+    ) as (_, url):
         assert url.startswith("https://")
         client = httpx.Client(verify=str(cert))
         assert client.get(url + "config").status_code == 200
@@ -259,8 +301,9 @@ def test_a_spray_from_a_shared_address_does_not_lock_out_a_browser_that_signed_i
     clock = Clock()
     throttle = LoginThrottle(Backoff(free=3, base_s=1, cap_s=8, forget_s=100), Backoff(free=5), clock=clock)
     devices = TrustedDevices(max_age_s=1000, clock=clock)
-    accounts = Accounts({name: Account(hash_password(f"{name}-password", iterations=1000))
-                         for name in ("ann", "admin1")})
+    accounts = Accounts(
+        {name: Account(hash_password(f"{name}-password", iterations=1000)) for name in ("ann", "admin1")}
+    )
     sign_in = SignIn(accounts, throttle, devices)
     assert sign_in.check("ann", "ann-password", "10.0.0.1").ok
     anns = devices.issue("ann")  # what the app sets as her browser's device cookie after that sign-in
@@ -329,16 +372,19 @@ def test_password_checks_leave_the_event_loop_free():
     assert asyncio.run(main()) > 1
 
 
-@pytest.mark.parametrize("flags, message", [
-    (["--ssl-certfile", "cert.pem"], "--ssl-certfile and --ssl-keyfile go together"),
-    (["--ssl-certfile", "nope.pem", "--ssl-keyfile", "nope.key"], "--ssl-certfile: nope.pem does not exist"),
-    (["--session-hours", "0"], "--session-hours must be above 0"),
-    (["--max-upload-mb", "0"], "--max-upload-mb must be at least 1"),
-    (["--allowed-origins", "evil.test"], "--allowed-origins: 'evil.test' is not an origin"),
-    (["--allowed-origins", "https://a.test/path"], "is not an origin"),
-    (["--trusted-proxy", "*"], "--trusted-proxy: '\\*' is not an IP address or network"),
-    (["--trusted-proxy", "proxy.local"], "is not an IP address or network"),
-])
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--ssl-certfile", "cert.pem"], "--ssl-certfile and --ssl-keyfile go together"),
+        (["--ssl-certfile", "nope.pem", "--ssl-keyfile", "nope.key"], "--ssl-certfile: nope.pem does not exist"),
+        (["--session-hours", "0"], "--session-hours must be above 0"),
+        (["--max-upload-mb", "0"], "--max-upload-mb must be at least 1"),
+        (["--allowed-origins", "evil.test"], "--allowed-origins: 'evil.test' is not an origin"),
+        (["--allowed-origins", "https://a.test/path"], "is not an origin"),
+        (["--trusted-proxy", "*"], "--trusted-proxy: '\\*' is not an IP address or network"),
+        (["--trusted-proxy", "proxy.local"], "is not an IP address or network"),
+    ],
+)
 def test_serve_flags_are_checked_before_anything_starts(flags, message):
     import argparse
 

@@ -9,8 +9,14 @@ import pytest
 from alignstudio.core.errors import UserError
 from alignstudio.core.label_queue import LabelQueue
 from alignstudio.core.models import load_causal_lm, load_tokenizer
-from alignstudio.services.labeling.active import (implicit_margins, judge_disagreement, labels_saved, sequence_logprobs,
-                                         uncertainty_order, unlabeled_pairs)
+from alignstudio.services.labeling.active import (
+    implicit_margins,
+    judge_disagreement,
+    labels_saved,
+    sequence_logprobs,
+    uncertainty_order,
+    unlabeled_pairs,
+)
 from alignstudio.services.sampling.sampler import Generator
 
 MSG = [{"role": "user", "content": "Say hi."}]
@@ -24,8 +30,9 @@ def write_run(folder, policy_dir, reference_dir, beta, method="dpo"):
     from alignstudio.training.spec import RunSpec
 
     shutil.copytree(policy_dir, folder / "model")
-    RunSpec(method=method, model=str(reference_dir), data=str(ROOT / "data" / "example_preferences.jsonl"),
-            beta=beta).save(folder / "spec.json")
+    RunSpec(
+        method=method, model=str(reference_dir), data=str(ROOT / "data" / "example_preferences.jsonl"), beta=beta
+    ).save(folder / "spec.json")
     return folder
 
 
@@ -37,10 +44,13 @@ def test_order_puts_disputes_then_smallest_margins_first():
 def test_labels_saved_on_a_known_case():
     # 100 pairs; the policy is wrong exactly on the 10 with the smallest |margin|
     rng = np.random.default_rng(0)
-    margins = {f"p{i}": float(m) for i, m in enumerate(np.concatenate([rng.uniform(-0.05, 0.05, 10),
-                                                                       rng.uniform(1, 3, 90)]))}
-    truth = {pid: ("B" if m > 0 else "A") if i < 10 else ("A" if m > 0 else "B")
-             for i, (pid, m) in enumerate(margins.items())}
+    margins = {
+        f"p{i}": float(m) for i, m in enumerate(np.concatenate([rng.uniform(-0.05, 0.05, 10), rng.uniform(1, 3, 90)]))
+    }
+    truth = {
+        pid: ("B" if m > 0 else "A") if i < 10 else ("A" if m > 0 else "B")
+        for i, (pid, m) in enumerate(margins.items())
+    }
     result = labels_saved(margins, truth, target_fraction=1.0)
     assert result["informative"] == 10 and result["active"] == 10
     assert result["random"] > 80 and result["saved"] > 70
@@ -100,7 +110,10 @@ def test_margins_are_zero_for_identical_policy_and_reference(store, tiny_model_d
     pair = store.pair(store.add_pair(MSG, "Hello there!", "Go away.", model_a="m", model_b="m"))
     assert np.allclose(implicit_margins(ref, ref, [pair]), 0.0, atol=1e-5)
     assert abs(implicit_margins(other, ref, [pair])[0]) > 1e-4
-    one, batched = sequence_logprobs(ref, [MSG], ["Hello there!"]), sequence_logprobs(ref, [MSG, MSG], ["Hello there!", "x"])
+    one, batched = (
+        sequence_logprobs(ref, [MSG], ["Hello there!"]),
+        sequence_logprobs(ref, [MSG, MSG], ["Hello there!", "x"]),
+    )
     assert np.isclose(one[0], batched[0], atol=1e-3) and one[0] < 0
 
 
@@ -120,8 +133,9 @@ def test_the_label_tab_fills_the_queue_itself(tmp_path, tiny_model_dir, second_t
         with pytest.raises(UserError, match="no unlabeled pairs"):
             label.fill_queue(services, label.BY_POLICY)
         for i in range(3):
-            services.store.add_pair([{"role": "user", "content": f"Question {i}?"}], f"Yes {i}.", f"No, {i}.",
-                                    model_a="m", model_b="m")
+            services.store.add_pair(
+                [{"role": "user", "content": f"Question {i}?"}], f"Yes {i}.", f"No, {i}.", model_a="m", model_b="m"
+            )
         assert label.fill_queue(services, label.BY_POLICY).startswith("Queued 3 pairs")
         shown = services.labeling.next_queued("ann")
         services.labeling.label(shown, "left", annotator="ann")
@@ -131,7 +145,8 @@ def test_the_label_tab_fills_the_queue_itself(tmp_path, tiny_model_dir, second_t
 
 
 def test_the_judge_the_label_tab_and_the_cli_score_with_the_runs_own_beta_and_reference(
-        tmp_path, tiny_model_dir, second_tiny_model_dir, capsys):
+    tmp_path, tiny_model_dir, second_tiny_model_dir, capsys
+):
     """One implicit reward: a run trained with beta 0.3 against another model scores with 0.3 and that model
     in the implicit judge, the Label tab's "fill queue by policy" and `alignstudio queue --policy`, whatever the
     app's default model (here the policy's own weights, which as a reference would make every margin 0)."""
@@ -153,8 +168,16 @@ def test_the_judge_the_label_tab_and_the_cli_score_with_the_runs_own_beta_and_re
         by_tab, by_cli = services.labeling.scorer("policy"), scorer(pool, policy=str(run))
         for used in (judge, by_tab, by_cli):
             assert used.beta == 0.3 and used.reference is reference and used.policy is policy
-        ids = [services.store.add_pair([{"role": "user", "content": f"Question {i}?"}], f"Yes, gladly {i}.",
-                                       f"No {i}.", model_a="m", model_b="m") for i in range(3)]
+        ids = [
+            services.store.add_pair(
+                [{"role": "user", "content": f"Question {i}?"}],
+                f"Yes, gladly {i}.",
+                f"No {i}.",
+                model_a="m",
+                model_b="m",
+            )
+            for i in range(3)
+        ]
         pairs = [services.store.pair(pid) for pid in ids]
         expected = implicit_margins(policy, reference, pairs, 0.3)
         assert np.abs(expected).min() > 1e-3  # the default model as the reference would give 0

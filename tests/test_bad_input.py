@@ -23,10 +23,13 @@ def test_pickle_weights_are_refused(tmp_path):
         check_model_folder(folder)
 
 
-@pytest.mark.parametrize("files, message", [
-    ({}, "no \\*.safetensors"),
-    ({"model.safetensors": b""}, "no config.json"),
-])
+@pytest.mark.parametrize(
+    "files, message",
+    [
+        ({}, "no \\*.safetensors"),
+        ({"model.safetensors": b""}, "no config.json"),
+    ],
+)
 def test_incomplete_model_folders(tmp_path, files, message):
     folder = tmp_path / "model"
     folder.mkdir()
@@ -46,8 +49,9 @@ def test_control_characters_are_refused(tmp_path):
     path.write_text(json.dumps({"prompt": "hello\u0000world"}) + "\n")
     with pytest.raises(UserError, match="line 1: field 'prompt' contains control character U\\+0000"):
         load_prompts(path)
-    path.write_text(json.dumps({"prompt": [{"role": "user", "content": "bell\u0007"}], "chosen": "a",
-                                "rejected": "b"}) + "\n")
+    path.write_text(
+        json.dumps({"prompt": [{"role": "user", "content": "bell\u0007"}], "chosen": "a", "rejected": "b"}) + "\n"
+    )
     with pytest.raises(UserError, match="U\\+0007"):
         load_preferences(path)
 
@@ -78,11 +82,14 @@ def test_rtl_emoji_and_newlines_are_fine(tmp_path):
     assert load_prompts(path)[0].text == text
 
 
-@pytest.mark.parametrize("raw, shown, hidden", [
-    ("<script>alert(1)</script>", "&lt;script&gt;", "<script>"),
-    ('<img src=x onerror="alert(1)">', "&lt;img", "<img"),
-    ("a < b && c > d", "a &lt; b &amp;&amp; c &gt; d", "<"),
-])
+@pytest.mark.parametrize(
+    "raw, shown, hidden",
+    [
+        ("<script>alert(1)</script>", "&lt;script&gt;", "<script>"),
+        ('<img src=x onerror="alert(1)">', "&lt;img", "<img"),
+        ("a < b && c > d", "a &lt; b &amp;&amp; c &gt; d", "<"),
+    ],
+)
 def test_html_in_model_output_is_escaped(raw, shown, hidden):
     rendered = escape_markdown_html(raw)
     assert shown in rendered and hidden not in rendered
@@ -102,8 +109,12 @@ def test_full_disk_is_one_clear_error_and_nothing_half_written(tmp_path):
     store._conn().execute(f"PRAGMA max_page_count={pages}")  # the database file cannot grow: a full disk
     before = store.event_count()
     with pytest.raises(UserError, match="could not be written"):
-        store.import_preferences([{"messages": [{"role": "user", "content": f"q{i}"}], "chosen": "x" * 5000,
-                                   "rejected": "y" * 5000} for i in range(50)])
+        store.import_preferences(
+            [
+                {"messages": [{"role": "user", "content": f"q{i}"}], "chosen": "x" * 5000, "rejected": "y" * 5000}
+                for i in range(50)
+            ]
+        )
     assert store.event_count() == before and len(store.labels()) == 0
     store.add_preference(pair, "A")  # small writes that fit still work afterwards
     assert len(store.labels()) == 1
@@ -147,8 +158,13 @@ def test_disk_full_at_commit_for_real_is_one_clear_error(tmp_path):
     from servers import ROOT
 
     path = tmp_path / "ws" / "s.sqlite"
-    result = subprocess.run([sys.executable, "-c", _FILE_SIZE_LIMIT_WRITER, str(path)], cwd=ROOT,
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", _FILE_SIZE_LIMIT_WRITER, str(path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     out = json.loads(result.stdout.strip().splitlines()[-1])
     assert out["error"] and "could not be written" in out["error"] and "\n" not in out["error"]
@@ -175,7 +191,6 @@ def test_api_nulls_for_text_fields_are_empty_text_or_one_clear_error(tmp_path, t
     annotator is the same clear error as an empty one, and nothing is stored for it."""
     from gradio_client import Client
     from gradio_client.exceptions import AppError
-
     from servers import running_app
 
     config = ["fresh samples", "default", str(tiny_model_dir), "(same as A)", 0.7, 1.0, 0.95, 6, None]

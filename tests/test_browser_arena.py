@@ -2,16 +2,17 @@
 model names appear only after the vote."""
 
 import pytest
+from servers import browser_page, running_app
 
 from alignstudio.core.store import Store
-from servers import browser_page, running_app
 
 pytestmark = pytest.mark.browser
 
 
 def _body(page) -> str:
-    return page.evaluate("document.querySelector('#tab-arena')?.closest('.tabitem')?.innerText || "
-                         "document.body.innerText")
+    return page.evaluate(
+        "document.querySelector('#tab-arena')?.closest('.tabitem')?.innerText || document.body.innerText"
+    )
 
 
 def test_anonymous_chat_vote_reveals_names_and_stores_a_pair(tmp_path, tiny_model_dir, second_tiny_model_dir):
@@ -24,18 +25,21 @@ def test_anonymous_chat_vote_reveals_names_and_stores_a_pair(tmp_path, tiny_mode
         page.locator("#arena-model-x input").fill(name_x)
         page.locator("#arena-model-x input").press("Enter")
         page.click("#arena-new")
-        page.wait_for_function("(document.querySelector('#arena-reveal')?.innerText || '').includes('New')",
-                               timeout=30_000)
+        page.wait_for_function(
+            "(document.querySelector('#arena-reveal')?.innerText || '').includes('New')", timeout=30_000
+        )
         page.fill("#arena-message textarea", "Tell me one fact about owls.")
         page.click("#arena-send")
-        page.wait_for_function("(document.querySelector('#arena-reveal')?.innerText || '').includes('Vote when')",
-                               timeout=120_000)
+        page.wait_for_function(
+            "(document.querySelector('#arena-reveal')?.innerText || '').includes('Vote when')", timeout=120_000
+        )
         text = page.evaluate("document.body.innerText")
         assert "owls" in text
         assert "tiny-llama-b" not in text and name_y not in text  # anonymous until the vote
         page.click("#arena-vote-left")
-        page.wait_for_function("(document.querySelector('#arena-reveal')?.innerText || '').includes('Vote stored')",
-                               timeout=30_000)
+        page.wait_for_function(
+            "(document.querySelector('#arena-reveal')?.innerText || '').includes('Vote stored')", timeout=30_000
+        )
         reveal = page.inner_text("#arena-reveal")
         assert "tiny-llama-b" in reveal and "tiny-llama" in reveal.replace("tiny-llama-b", "")
 

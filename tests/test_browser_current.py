@@ -2,19 +2,21 @@
 tab shows labels as the annotator saw them, and empty-default number boxes are empty."""
 
 import pytest
+from servers import ROOT, browser_page, dropdown_options, offered, running_app, start_run_in_browser
 
 from alignstudio.core.store import Store
 from alignstudio.training.run_folder import RunFolder
 from alignstudio.training.spec import RunSpec
-from servers import ROOT, browser_page, dropdown_options, offered, running_app, start_run_in_browser
 
 pytestmark = pytest.mark.browser
 
 PAIRS = ROOT / "data" / "example_preferences.jsonl"
 MSG = [{"role": "user", "content": "Best way to learn Python?"}]
 # the loss plot has a drawn line of several points (an empty plot draws no line segment)
-DRAWN_LOSS = ("Array.from(document.querySelectorAll('#train-plot-loss .mark-line path'))"
-              ".filter(p => (p.getAttribute('d') || '').includes('L')).length >= 1")
+DRAWN_LOSS = (
+    "Array.from(document.querySelectorAll('#train-plot-loss .mark-line path'))"
+    ".filter(p => (p.getAttribute('d') || '').includes('L')).length >= 1"
+)
 
 
 def _text(page, elem_id: str) -> str:
@@ -22,8 +24,9 @@ def _text(page, elem_id: str) -> str:
 
 
 def _wait_text(page, elem_id: str, needle: str, timeout: int = 60_000) -> None:
-    page.wait_for_function(f"(document.querySelector('#{elem_id}')?.innerText || '').includes({needle!r})",
-                           timeout=timeout)
+    page.wait_for_function(
+        f"(document.querySelector('#{elem_id}')?.innerText || '').includes({needle!r})", timeout=timeout
+    )
 
 
 def _tab(page, name: str) -> None:
@@ -78,12 +81,16 @@ def test_a_model_trained_after_start_shows_up_and_data_shows_what_the_annotator_
         folder = tmp_path / "adapter"
         folder.mkdir()
         store.register_model("trained-after-start", folder, kind="adapter", base=str(tiny_model_dir))
-        pair = store.add_pair(MSG, "Build small projects.", "Read the manual cover to cover.", model_a="m",
-                              model_b="m")
+        pair = store.add_pair(MSG, "Build small projects.", "Read the manual cover to cover.", model_a="m", model_b="m")
         store.add_preference(pair, "A", annotator="ann", shown_left="B")  # "right is better" on screen
         for i in range(9):
-            other = store.add_pair([{"role": "user", "content": f"Question {i}?"}], f"Answer {i} " * 40,
-                                   f"Other answer {i} " * 40, model_a="m", model_b="m")
+            other = store.add_pair(
+                [{"role": "user", "content": f"Question {i}?"}],
+                f"Answer {i} " * 40,
+                f"Other answer {i} " * 40,
+                model_a="m",
+                model_b="m",
+            )
             store.add_preference(other, "B", annotator="ann", shown_left="A")
         store.close()
 
@@ -100,21 +107,26 @@ def test_a_model_trained_after_start_shows_up_and_data_shows_what_the_annotator_
         # and a reload offers it too, chosen as the model to evaluate
         page.reload()
         _tab(page, "Evaluate")
-        page.wait_for_function("document.querySelector('#eval-model input')?.value === 'trained-after-start'",
-                               timeout=30_000)
+        page.wait_for_function(
+            "document.querySelector('#eval-model input')?.value === 'trained-after-start'", timeout=30_000
+        )
 
         _tab(page, "Data")
         _wait_text(page, "data-table", "right is better")
-        headers = page.eval_on_selector_all("#data-table thead th",
-                                            "cells => cells.map(c => c.innerText.trim()).filter(Boolean)")
+        headers = page.eval_on_selector_all(
+            "#data-table thead th", "cells => cells.map(c => c.innerText.trim()).filter(Boolean)"
+        )
         assert headers[-1].startswith("event_id") and "left" in " ".join(headers), headers
         # one line a label: far more than three rows fit in the table's box
-        shown = page.eval_on_selector("#data-table", """table => {
+        shown = page.eval_on_selector(
+            "#data-table",
+            """table => {
             const box = table.getBoundingClientRect();
             return Array.from(table.querySelectorAll('*')).filter(cell => cell.children.length === 0
                 && (cell.innerText || '').trim() === 'preference'
                 && cell.getBoundingClientRect().top >= box.top && cell.getBoundingClientRect().bottom <= box.bottom
-            ).length }""")
+            ).length }""",
+        )
         assert shown >= 8, shown
         page.click("#data-stored label")
         _wait_text(page, "data-table", "shown_left")

@@ -5,16 +5,17 @@ import subprocess
 import sys
 
 import pytest
+from servers import ROOT, browser_page, running_app
 
 from alignstudio.core.store import Store
-from servers import ROOT, browser_page, running_app
 
 pytestmark = pytest.mark.browser
 
 
 def _status_has(page, needle: str) -> None:
-    page.wait_for_function(f"(document.querySelector('#feedback-status')?.innerText || '').includes({needle!r})",
-                           timeout=60_000)
+    page.wait_for_function(
+        f"(document.querySelector('#feedback-status')?.innerText || '').includes({needle!r})", timeout=60_000
+    )
 
 
 def test_thumbs_up_and_down_reach_the_kto_export(tmp_path, tiny_model_dir):
@@ -36,8 +37,23 @@ def test_thumbs_up_and_down_reach_the_kto_export(tmp_path, tiny_model_dir):
     rows = store.feedback_rows()
     assert [r["verdict"] for r in rows] == ["up", "down"] and {r["annotator"] for r in rows} == {"bob"}
     out = tmp_path / "kto.jsonl"
-    result = subprocess.run([sys.executable, "-m", "alignstudio", "--workspace", str(workspace), "export",
-                             "--kind", "kto", "--out", str(out)], cwd=ROOT, capture_output=True, text=True)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "alignstudio",
+            "--workspace",
+            str(workspace),
+            "export",
+            "--kind",
+            "kto",
+            "--out",
+            str(out),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stderr
     exported = [json.loads(line) for line in out.read_text().splitlines()]
     assert [e["label"] for e in exported] == [True, False]

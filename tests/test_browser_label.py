@@ -5,9 +5,9 @@ import subprocess
 import sys
 
 import pytest
+from servers import ROOT, browser_page, dropdown_options, offered, running_app
 
 from alignstudio.core.store import Store
-from servers import ROOT, browser_page, dropdown_options, offered, running_app
 
 pytestmark = pytest.mark.browser
 
@@ -17,14 +17,16 @@ def _text(page, elem_id: str) -> str:
 
 
 def _wait_status(page, needle: str) -> None:
-    page.wait_for_function(f"(document.querySelector('#label-status')?.innerText || '').includes({needle!r})",
-                           timeout=60_000)
+    page.wait_for_function(
+        f"(document.querySelector('#label-status')?.innerText || '').includes({needle!r})", timeout=60_000
+    )
 
 
 def _open_with_a_pair(page, url: str, annotator: str) -> None:
     page.goto(url)
-    page.wait_for_function("(document.querySelector('#label-prompt')?.innerText || '').includes('Prompt')",
-                           timeout=60_000)
+    page.wait_for_function(
+        "(document.querySelector('#label-prompt')?.innerText || '').includes('Prompt')", timeout=60_000
+    )
     page.fill("#annotator textarea, #annotator input", annotator)
 
 
@@ -61,8 +63,23 @@ def test_label_click_keyboard_undo_then_export(tmp_path, tiny_model_dir):
     chosen_shown = row["text_a"] if row["verdict"] == "A" else row["text_b"]
 
     out = tmp_path / "dpo.jsonl"
-    result = subprocess.run([sys.executable, "-m", "alignstudio", "--workspace", str(workspace), "export",
-                             "--kind", "dpo", "--out", str(out)], cwd=ROOT, capture_output=True, text=True)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "alignstudio",
+            "--workspace",
+            str(workspace),
+            "export",
+            "--kind",
+            "dpo",
+            "--out",
+            str(out),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stderr
     [exported] = [json.loads(line) for line in out.read_text().splitlines()]
     assert exported["chosen"] == [{"role": "assistant", "content": chosen_shown}]
@@ -79,17 +96,20 @@ def test_two_keys_50_ms_apart_store_one_label_and_the_name_survives_a_reload(tmp
         page.wait_for_timeout(50)
         page.keyboard.press("2")  # a second verdict on the same pair, 50 ms later
         _wait_status(page, "1 labels by dana")
-        page.wait_for_function(f"document.querySelector('#label-left')?.innerText !== {shown[1]!r} || "
-                               f"document.querySelector('#label-prompt')?.innerText !== {shown[0]!r}",
-                               timeout=60_000)
+        page.wait_for_function(
+            f"document.querySelector('#label-left')?.innerText !== {shown[1]!r} || "
+            f"document.querySelector('#label-prompt')?.innerText !== {shown[0]!r}",
+            timeout=60_000,
+        )
         page.wait_for_timeout(1500)  # let any late second request finish
         assert "2 labels" not in _text(page, "label-status")
         page.keyboard.press("2")  # a key pressed once the next pair has been read is a label
         _wait_status(page, "2 labels by dana")
 
         page.reload()
-        page.wait_for_function("document.querySelector('#annotator textarea, #annotator input')?.value === 'dana'",
-                               timeout=30_000)
+        page.wait_for_function(
+            "document.querySelector('#annotator textarea, #annotator input')?.value === 'dana'", timeout=30_000
+        )
     store = Store(workspace / "store.sqlite")
     first, second = sorted(store.labels(), key=lambda label: label.created)
     assert first.annotator == "dana" and first.verdict == first.shown_left  # the first key ("1": left) won
@@ -102,7 +122,8 @@ def test_a_prompt_set_picked_while_the_tab_refreshes_its_lists_stays_picked(tmp_
     workspace = tmp_path / "ws"
     (workspace / "prompt_sets").mkdir(parents=True)
     (workspace / "prompt_sets" / "colours.jsonl").write_text(
-        "".join(json.dumps({"prompt": f"Name colour number {i}."}) + "\n" for i in range(3)))
+        "".join(json.dumps({"prompt": f"Name colour number {i}."}) + "\n" for i in range(3))
+    )
     with running_app(workspace, tiny_model_dir) as (_, url), browser_page() as page:
         _open_with_a_pair(page, url, "erin")
         page.click("button[role='tab']:has-text('Data')")
@@ -122,8 +143,9 @@ def test_a_prompt_set_picked_while_the_tab_refreshes_its_lists_stays_picked(tmp_
         holding[0] = False
         page.click("#label-prompt-set input")
         page.click("#label-prompt-set ul li:has-text('colours')")
-        page.wait_for_function("(document.querySelector('#label-prompt')?.innerText || '').includes('Name colour')",
-                               timeout=60_000)
+        page.wait_for_function(
+            "(document.querySelector('#label-prompt')?.innerText || '').includes('Name colour')", timeout=60_000
+        )
         assert "shapes" not in dropdown_options(page, "label-prompt-set")
         for route in held:
             route.continue_()

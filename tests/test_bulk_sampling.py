@@ -11,13 +11,20 @@ import pytest
 import torch
 
 from alignstudio.core.models import load_causal_lm, load_tokenizer
+from alignstudio.services.sampling.decoding import decode
 from alignstudio.services.sampling.sampler import Generator, sample_pairs
 from alignstudio.services.sampling.settings import SamplingSettings
-from alignstudio.services.sampling.decoding import decode
 
-PROMPTS = [[{"role": "user", "content": text}] for text in (
-    "Hi.", "Give me one tip for better sleep.", "Write two sentences about the sea and the wind at night.",
-    "What is 2 + 2?", "Name three colours of the rainbow, in order, and say why the sky is blue.")]
+PROMPTS = [
+    [{"role": "user", "content": text}]
+    for text in (
+        "Hi.",
+        "Give me one tip for better sleep.",
+        "Write two sentences about the sea and the wind at night.",
+        "What is 2 + 2?",
+        "Name three colours of the rainbow, in order, and say why the sky is blue.",
+    )
+]
 
 
 @pytest.fixture(scope="module")
@@ -36,16 +43,23 @@ def test_finished_rows_leave_the_batch_and_the_others_decode_the_same(generator)
     tokens it gets in the full batch, and a finished row is padded after its end token."""
     batch = _batch(generator, PROMPTS[:4])
     args = dict(top_p=1e-9, max_new_tokens=12, pad_token_id=generator.pad_token_id)
-    free = decode(generator.model, batch["input_ids"], batch["attention_mask"], torch.ones(4), eos_token_ids=[],
-                  **args)
+    free = decode(generator.model, batch["input_ids"], batch["attention_mask"], torch.ones(4), eos_token_ids=[], **args)
     stop = int(free[0, 2])  # row 0 ends at its third token: a quarter of the batch done, so it leaves
-    full = decode(generator.model, batch["input_ids"], batch["attention_mask"], torch.ones(4),
-                  eos_token_ids=[stop], **args)
-    pruned = decode(generator.model, batch["input_ids"], batch["attention_mask"], torch.ones(4),
-                    eos_token_ids=[stop], prune=True, **args)
+    full = decode(
+        generator.model, batch["input_ids"], batch["attention_mask"], torch.ones(4), eos_token_ids=[stop], **args
+    )
+    pruned = decode(
+        generator.model,
+        batch["input_ids"],
+        batch["attention_mask"],
+        torch.ones(4),
+        eos_token_ids=[stop],
+        prune=True,
+        **args,
+    )
     assert torch.equal(pruned, full)
     first_end = full[0].tolist().index(stop)
-    assert (pruned[0, first_end + 1:] == generator.pad_token_id).all()
+    assert (pruned[0, first_end + 1 :] == generator.pad_token_id).all()
 
 
 def test_complete_many_returns_rows_in_order_and_a_seed_repeats_the_whole_call(generator):
@@ -74,25 +88,50 @@ def test_sample_pairs_gives_one_pair_per_prompt_with_its_settings(generator):
 
 def test_a_prompt_whose_answers_stay_identical_is_skipped_and_the_rest_kept(generator):
     """Greedy answers at both temperatures are identical: every attempt is near-identical, so None."""
-    settings = SamplingSettings(temperature_a=0.05, temperature_b=0.05, top_p=1e-9, max_new_tokens=6, seed=1,
-                                max_attempts=2)
+    settings = SamplingSettings(
+        temperature_a=0.05, temperature_b=0.05, top_p=1e-9, max_new_tokens=6, seed=1, max_attempts=2
+    )
     assert sample_pairs(PROMPTS[:3], settings, generator) == [None, None, None]
 
 
 def test_cli_sample_writes_every_prompt_in_order_and_repeats_with_a_seed(tiny_model_dir, tmp_path):
     prompts = tmp_path / "prompts.jsonl"
-    prompts.write_text("".join(json.dumps({"id": f"p{i}", "prompt": p[0]["content"]}) + "\n"
-                               for i, p in enumerate(PROMPTS)))
+    prompts.write_text(
+        "".join(json.dumps({"id": f"p{i}", "prompt": p[0]["content"]}) + "\n" for i, p in enumerate(PROMPTS))
+    )
 
     def run(out):
-        subprocess.run([sys.executable, "-m", "alignstudio", "--workspace", str(tmp_path / "ws"), "sample",
-                        "--prompts", str(prompts), "--model", str(tiny_model_dir), "--out", str(out),
-                        "--max-new-tokens", "8", "--seed", "9", "--similarity-threshold", "1.0"],
-                       check=True, capture_output=True, text=True, timeout=300)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "alignstudio",
+                "--workspace",
+                str(tmp_path / "ws"),
+                "sample",
+                "--prompts",
+                str(prompts),
+                "--model",
+                str(tiny_model_dir),
+                "--out",
+                str(out),
+                "--max-new-tokens",
+                "8",
+                "--seed",
+                "9",
+                "--similarity-threshold",
+                "1.0",
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         return [json.loads(line) for line in out.read_text().splitlines()]
 
     rows = run(tmp_path / "a.jsonl")
     assert [r["id"] for r in rows] == [f"p{i}" for i in range(len(PROMPTS))]
     assert [r["prompt"] for r in rows] == PROMPTS
-    assert [(r["response_a"], r["response_b"]) for r in run(tmp_path / "b.jsonl")] == \
-        [(r["response_a"], r["response_b"]) for r in rows]
+    assert [(r["response_a"], r["response_b"]) for r in run(tmp_path / "b.jsonl")] == [
+        (r["response_a"], r["response_b"]) for r in rows
+    ]

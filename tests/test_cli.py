@@ -5,18 +5,19 @@ import subprocess
 import sys
 
 import pytest
+from servers import ROOT
 
 from alignstudio.cli import _module_of
 from alignstudio.core.store import Store
-from servers import ROOT
 
 PROMPTS = ROOT / "data" / "prompts.jsonl"
 
 
 def cli(*args, workspace=None):
     ws = ["--workspace", str(workspace)] if workspace else []
-    return subprocess.run([sys.executable, "-m", "alignstudio", *ws, *args], cwd=ROOT, capture_output=True,
-                          text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "alignstudio", *ws, *args], cwd=ROOT, capture_output=True, text=True, timeout=600
+    )
 
 
 def commands(parser=None) -> list[str]:
@@ -44,9 +45,11 @@ HEAVY = ("torch", "transformers", "trl", "peft", "datasets", "pandas", "scipy", 
 def test_parsing_a_command_line_loads_no_heavy_library():
     """Help, a mistyped flag or `users add` answer at once: building the parser (all commands, or the one named)
     imports none of the libraries the services load (torch alone took ~5 s; `--help` took 9.7 s)."""
-    code = ("import sys; from alignstudio.cli import COMMANDS, build_parser; build_parser(); "
-            "[build_parser([c, '--help']) for c in COMMANDS]; "
-            f"print(' '.join(m for m in {HEAVY!r} if m in sys.modules))")
+    code = (
+        "import sys; from alignstudio.cli import COMMANDS, build_parser; build_parser(); "
+        "[build_parser([c, '--help']) for c in COMMANDS]; "
+        f"print(' '.join(m for m in {HEAVY!r} if m in sys.modules))"
+    )
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == []
@@ -55,21 +58,47 @@ def test_parsing_a_command_line_loads_no_heavy_library():
 def test_a_named_command_parses_as_with_every_command():
     from alignstudio.cli import build_parser
 
-    argv = ["--workspace", "sample", "sample", "--prompts", "p.jsonl", "--model", "m", "--out", "o.jsonl",
-            "--temperature", "0.5"]
+    argv = [
+        "--workspace",
+        "sample",
+        "sample",
+        "--prompts",
+        "p.jsonl",
+        "--model",
+        "m",
+        "--out",
+        "o.jsonl",
+        "--temperature",
+        "0.5",
+    ]
     alone = build_parser(argv)
     assert commands(alone) == ["sample"]
     assert vars(alone.parse_args(argv)) == vars(build_parser().parse_args(argv))
-    assert vars(build_parser(["--work", "train", *argv[2:]]).parse_args(["--work", "train", *argv[2:]])) == \
-        vars(build_parser().parse_args(["--workspace", "train", *argv[2:]]))  # an abbreviation whose value is a command
+    assert vars(build_parser(["--work", "train", *argv[2:]]).parse_args(["--work", "train", *argv[2:]])) == vars(
+        build_parser().parse_args(["--workspace", "train", *argv[2:]])
+    )  # an abbreviation whose value is a command
     for other in (["--help", "sample"], ["smaple", "--out", "o"], ["--workspace", "w"]):
         assert commands(build_parser(other)) == commands()  # help or an unknown command: every command
 
 
 def test_sample_writes_one_line_per_prompt(tmp_path, tiny_model_dir):
     out = tmp_path / "pairs.jsonl"
-    result = cli("sample", "--prompts", str(PROMPTS), "--model", str(tiny_model_dir), "--out", str(out),
-                 "--limit", "3", "--max-new-tokens", "12", "--seed", "5", workspace=tmp_path / "ws")
+    result = cli(
+        "sample",
+        "--prompts",
+        str(PROMPTS),
+        "--model",
+        str(tiny_model_dir),
+        "--out",
+        str(out),
+        "--limit",
+        "3",
+        "--max-new-tokens",
+        "12",
+        "--seed",
+        "5",
+        workspace=tmp_path / "ws",
+    )
     assert result.returncode == 0, result.stderr
     lines = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(lines) == 3
@@ -77,20 +106,39 @@ def test_sample_writes_one_line_per_prompt(tmp_path, tiny_model_dir):
         assert line["response_a"] and line["response_b"] and line["response_a"] != line["response_b"]
         assert line["params_a"]["temperature"] == 0.7 and line["params_b"]["temperature"] == 1.0
     again = tmp_path / "again.jsonl"
-    cli("sample", "--prompts", str(PROMPTS), "--model", str(tiny_model_dir), "--out", str(again),
-        "--limit", "3", "--max-new-tokens", "12", "--seed", "5", workspace=tmp_path / "ws")
+    cli(
+        "sample",
+        "--prompts",
+        str(PROMPTS),
+        "--model",
+        str(tiny_model_dir),
+        "--out",
+        str(again),
+        "--limit",
+        "3",
+        "--max-new-tokens",
+        "12",
+        "--seed",
+        "5",
+        workspace=tmp_path / "ws",
+    )
     assert again.read_text() == out.read_text()  # seeded runs reproduce
 
 
-@pytest.mark.parametrize("args, message", [
-    (["sample", "--prompts", "missing.jsonl", "--model", "smollm2", "--out", "o.jsonl"], "does not exist"),
-    (["sample", "--prompts", str(PROMPTS), "--model", "no-such-model", "--out", "o.jsonl"], "unknown model"),
-    (["sample", "--prompts", str(PROMPTS), "--model", "smollm2", "--out", "o.txt"], "must be a .jsonl"),
-    (["sample", "--prompts", str(PROMPTS), "--model", "smollm2", "--out", "o.jsonl", "--temperature-a", "9"],
-     "temperature_a"),
-    (["export", "--kind", "dpo"], "nothing to export"),
-    (["serve", "--host", "0.0.0.0"], "refusing to listen"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["sample", "--prompts", "missing.jsonl", "--model", "smollm2", "--out", "o.jsonl"], "does not exist"),
+        (["sample", "--prompts", str(PROMPTS), "--model", "no-such-model", "--out", "o.jsonl"], "unknown model"),
+        (["sample", "--prompts", str(PROMPTS), "--model", "smollm2", "--out", "o.txt"], "must be a .jsonl"),
+        (
+            ["sample", "--prompts", str(PROMPTS), "--model", "smollm2", "--out", "o.jsonl", "--temperature-a", "9"],
+            "temperature_a",
+        ),
+        (["export", "--kind", "dpo"], "nothing to export"),
+        (["serve", "--host", "0.0.0.0"], "refusing to listen"),
+    ],
+)
 def test_bad_input_is_one_clear_line_and_exit_2(tmp_path, args, message):
     result = cli(*args, workspace=tmp_path / "ws")
     assert result.returncode == 2
@@ -123,9 +171,19 @@ def test_import_prompt_set(tmp_path):
 
 def test_validate_exit_codes_and_json(tmp_path):
     clean = tmp_path / "clean.jsonl"
-    clean.write_text("".join(json.dumps({"prompt": f"Question number {i} about topic {i * 7}?",
-                                         "chosen": f"A careful, correct answer {i} with detail.",
-                                         "rejected": f"Wrong {i}."}) + "\n" for i in range(4)))
+    clean.write_text(
+        "".join(
+            json.dumps(
+                {
+                    "prompt": f"Question number {i} about topic {i * 7}?",
+                    "chosen": f"A careful, correct answer {i} with detail.",
+                    "rejected": f"Wrong {i}.",
+                }
+            )
+            + "\n"
+            for i in range(4)
+        )
+    )
     broken = tmp_path / "broken.jsonl"
     broken.write_text(json.dumps({"prompt": "q", "chosen": "same answer here", "rejected": "same answer here"}) + "\n")
     result = cli("validate", str(broken), "--json")

@@ -5,13 +5,13 @@ import json
 import re
 
 import pytest
+from servers import ROOT
 
 from alignstudio.core import access
 from alignstudio.core.errors import UserError
 from alignstudio.services import training
 from alignstudio.services.container import Services
 from alignstudio.services.training import RunSpec
-from servers import ROOT
 
 PAIRS = ROOT / "data" / "example_preferences.jsonl"
 
@@ -41,8 +41,15 @@ def test_a_run_queued_by_the_cli_waits_for_its_foreground_launch(opened, tiny_mo
 
 def test_start_writes_a_run_outside_the_workspace_and_warns_of_an_override(opened, tiny_model_dir, tmp_path):
     data = tmp_path / "same.jsonl"
-    data.write_text("".join(json.dumps({"prompt": f"Question {i}?", "chosen": f"Answer {i} in full.",
-                                        "rejected": f"Answer {i} in full."}) + "\n" for i in range(3)))
+    data.write_text(
+        "".join(
+            json.dumps(
+                {"prompt": f"Question {i}?", "chosen": f"Answer {i} in full.", "rejected": f"Answer {i} in full."}
+            )
+            + "\n"
+            for i in range(3)
+        )
+    )
     spec = RunSpec(method="dpo", model=str(tiny_model_dir), data=str(data))
     with pytest.raises(UserError, match="validation error"):
         training.start(opened, spec, folder=tmp_path / "blocked")
@@ -61,8 +68,9 @@ def test_print_launch_leaves_the_model_to_the_gpu_node(opened, tmp_path):
     assert training.start(opened, spec, folder=tmp_path / "there", check_model=False) == str(tmp_path / "there")
 
 
-def test_limit_access_allows_the_workspace_the_default_model_and_the_named_folders(tmp_path, tiny_model_dir,
-                                                                                  second_tiny_model_dir):
+def test_limit_access_allows_the_workspace_the_default_model_and_the_named_folders(
+    tmp_path, tiny_model_dir, second_tiny_model_dir
+):
     services = Services.build(Services.open(str(tmp_path / "ws")).workspace, default_model=str(tiny_model_dir))
     try:
         services.limit_access(allow_paths=[tmp_path / "extra"])

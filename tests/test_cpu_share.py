@@ -9,6 +9,7 @@ import time
 
 import pytest
 import torch
+from servers import ROOT
 
 from alignstudio.core import cpu_share
 from alignstudio.core.cpu_share import CpuShare, lower_priority, worker_env
@@ -17,7 +18,6 @@ from alignstudio.core.workspace import Workspace
 from alignstudio.training.run_folder import SUCCEEDED
 from alignstudio.training.run_queue import RunManager
 from alignstudio.training.spec import RunSpec
-from servers import ROOT
 
 
 @pytest.fixture(autouse=True)
@@ -70,11 +70,17 @@ def test_every_decode_of_the_app_follows_the_plan(tmp_path, tiny_model_dir):
     generator = pool.get(str(tiny_model_dir))
     share = pool.share
     seen: list[tuple[int, bool]] = []  # (threads, flag up) at every forward of the model
-    generator.model.register_forward_pre_hook(lambda *_: seen.append((torch.get_num_threads(),
-                                                                        share.app_flag.exists())))
+    generator.model.register_forward_pre_hook(
+        lambda *_: seen.append((torch.get_num_threads(), share.app_flag.exists()))
+    )
     share.worker_threads()  # a worker of this workspace stepped: its flag is fresh
-    for _ in stream_turn(new_battle(generator.name, generator.name, False), "Hello?", generator, generator,
-                         ArenaSettings(max_new_tokens=8)):
+    for _ in stream_turn(
+        new_battle(generator.name, generator.name, False),
+        "Hello?",
+        generator,
+        generator,
+        ArenaSettings(max_new_tokens=8),
+    ):
         pass
     arena, seen[:] = list(seen), []
     generator.complete([[{"role": "user", "content": "Hi"}]], [0.7], top_p=0.9, max_new_tokens=8, seed=0)
@@ -125,8 +131,15 @@ def test_a_real_worker_trains_on_the_core_the_app_leaves_it(tmp_path, tiny_model
     try:
         share.worker_threads()  # as if a worker had just stepped: the app's next decode shares
         with share.sampling():  # the app is sampling for the whole run
-            spec = RunSpec(method="dpo", model=str(tiny_model_dir), data=str(ROOT / "data" / "example_preferences.jsonl"),
-                           max_steps=3, max_length=64, batch_size=2, learning_rate=1e-3)
+            spec = RunSpec(
+                method="dpo",
+                model=str(tiny_model_dir),
+                data=str(ROOT / "data" / "example_preferences.jsonl"),
+                max_steps=3,
+                max_length=64,
+                batch_size=2,
+                learning_rate=1e-3,
+            )
             name = runs.start(spec, "shared")
             status = runs.wait(name, timeout=300)
         assert status.state == SUCCEEDED, runs.log_tail(name)

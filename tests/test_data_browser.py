@@ -8,10 +8,17 @@ MSG = [{"role": "user", "content": "Best way to learn Python?"}]
 
 @pytest.fixture
 def filled(store):
-    p1 = store.add_pair(MSG, "Build small projects.", "Read the manual cover to cover.", model_a="m", model_b="m",
-                        prompt_set="default")
-    p2 = store.add_pair([{"role": "user", "content": "Boil an egg?"}], "10 minutes.", "Microwave it.", model_a="m",
-                        model_b="m", prompt_set="kitchen")
+    p1 = store.add_pair(
+        MSG, "Build small projects.", "Read the manual cover to cover.", model_a="m", model_b="m", prompt_set="default"
+    )
+    p2 = store.add_pair(
+        [{"role": "user", "content": "Boil an egg?"}],
+        "10 minutes.",
+        "Microwave it.",
+        model_a="m",
+        model_b="m",
+        prompt_set="kitchen",
+    )
     e1 = store.add_preference(p1, "A", annotator="ann", shown_left="A")
     e2 = store.add_preference(p2, "B", annotator="bob", shown_left="A", source="judge:rules")
     gen = store.add_generation(MSG, "Practice daily.", model="m")

@@ -17,58 +17,141 @@ def msg(role, content):
 
 
 HH = [
-    {"chosen": "\n\nHuman: How do I boil an egg?\n\nAssistant: Put it in boiling water for 9 minutes.",
-     "rejected": "\n\nHuman: How do I boil an egg?\n\nAssistant: Eggs are oval."},
-    {"chosen": "\n\nHuman: Name a fruit.\n\nAssistant: Apple.\n\nHuman: Another?\n\nAssistant: Pear.",
-     "rejected": "\n\nHuman: Name a fruit.\n\nAssistant: Apple.\n\nHuman: Another?\n\nAssistant: No."},
+    {
+        "chosen": "\n\nHuman: How do I boil an egg?\n\nAssistant: Put it in boiling water for 9 minutes.",
+        "rejected": "\n\nHuman: How do I boil an egg?\n\nAssistant: Eggs are oval.",
+    },
+    {
+        "chosen": "\n\nHuman: Name a fruit.\n\nAssistant: Apple.\n\nHuman: Another?\n\nAssistant: Pear.",
+        "rejected": "\n\nHuman: Name a fruit.\n\nAssistant: Apple.\n\nHuman: Another?\n\nAssistant: No.",
+    },
 ]
 UF_BINARIZED = [
-    {"prompt": "What is 2+2?", "prompt_id": "p1",
-     "chosen": [msg(U, "What is 2+2?"), msg(A, "4")], "rejected": [msg(U, "What is 2+2?"), msg(A, "5")],
-     "messages": [msg(U, "What is 2+2?"), msg(A, "4")], "score_chosen": 9.0, "score_rejected": 2.0},
-    {"prompt": "Capital of Peru?", "prompt_id": "p2",
-     "chosen": [msg(U, "Capital of Peru?"), msg(A, "Lima.")],
-     "rejected": [msg(U, "Capital of Peru?"), msg(A, "Quito.")],
-     "messages": [msg(U, "Capital of Peru?"), msg(A, "Lima.")], "score_chosen": 8.5, "score_rejected": 3.0},
+    {
+        "prompt": "What is 2+2?",
+        "prompt_id": "p1",
+        "chosen": [msg(U, "What is 2+2?"), msg(A, "4")],
+        "rejected": [msg(U, "What is 2+2?"), msg(A, "5")],
+        "messages": [msg(U, "What is 2+2?"), msg(A, "4")],
+        "score_chosen": 9.0,
+        "score_rejected": 2.0,
+    },
+    {
+        "prompt": "Capital of Peru?",
+        "prompt_id": "p2",
+        "chosen": [msg(U, "Capital of Peru?"), msg(A, "Lima.")],
+        "rejected": [msg(U, "Capital of Peru?"), msg(A, "Quito.")],
+        "messages": [msg(U, "Capital of Peru?"), msg(A, "Lima.")],
+        "score_chosen": 8.5,
+        "score_rejected": 3.0,
+    },
 ]
 
 
 def _completion(model, response, score):
-    return {"model": model, "principle": "helpfulness", "custom_system_prompt": "", "response": response,
-            "annotations": {}, "critique": "", "fine-grained_score": score, "overall_score": score}
+    return {
+        "model": model,
+        "principle": "helpfulness",
+        "custom_system_prompt": "",
+        "response": response,
+        "annotations": {},
+        "critique": "",
+        "fine-grained_score": score,
+        "overall_score": score,
+    }
 
 
 UF_RAW = [
-    {"source": "evol_instruct", "instruction": "Write a haiku about rain.", "models": ["m1", "m2", "m3", "m4"],
-     "completions": [_completion("m1", "Rain taps the window", 3.0), _completion("m2", "Soft rain on the roof", 4.5),
-                     _completion("m3", "It is raining.", 1.5), _completion("m4", "Grey clouds weep", 2.0)],
-     "correct_answers": ["None"], "incorrect_answers": ["None"]},
-    {"source": "sharegpt", "instruction": "Say hi.", "models": ["m1", "m2"],  # a tie: skipped
-     "completions": [_completion("m1", "Hi!", 5.0), _completion("m2", "Hello!", 5.0)],
-     "correct_answers": ["None"], "incorrect_answers": ["None"]},
+    {
+        "source": "evol_instruct",
+        "instruction": "Write a haiku about rain.",
+        "models": ["m1", "m2", "m3", "m4"],
+        "completions": [
+            _completion("m1", "Rain taps the window", 3.0),
+            _completion("m2", "Soft rain on the roof", 4.5),
+            _completion("m3", "It is raining.", 1.5),
+            _completion("m4", "Grey clouds weep", 2.0),
+        ],
+        "correct_answers": ["None"],
+        "incorrect_answers": ["None"],
+    },
+    {
+        "source": "sharegpt",
+        "instruction": "Say hi.",
+        "models": ["m1", "m2"],  # a tie: skipped
+        "completions": [_completion("m1", "Hi!", 5.0), _completion("m2", "Hello!", 5.0)],
+        "correct_answers": ["None"],
+        "incorrect_answers": ["None"],
+    },
 ]
 SHP = [
-    {"post_id": "abc1", "domain": "askscience_train", "upvote_ratio": 0.99, "history": "Why is the sky blue?",
-     "c_root_id_A": "c1", "c_root_id_B": "c2", "created_at_utc_A": 1, "created_at_utc_B": 2, "score_A": 40,
-     "score_B": 10, "human_ref_A": "Rayleigh scattering.", "human_ref_B": "Because it is.", "labels": 1,
-     "seconds_difference": 1.0, "score_ratio": 4.0},
-    {"post_id": "abc2", "domain": "askscience_train", "upvote_ratio": 0.9, "history": "Why do cats purr?",
-     "c_root_id_A": "c3", "c_root_id_B": "c4", "created_at_utc_A": 1, "created_at_utc_B": 2, "score_A": 5,
-     "score_B": 15, "human_ref_A": "No idea.", "human_ref_B": "To communicate and self-soothe.", "labels": 0,
-     "seconds_difference": 1.0, "score_ratio": 3.0},
+    {
+        "post_id": "abc1",
+        "domain": "askscience_train",
+        "upvote_ratio": 0.99,
+        "history": "Why is the sky blue?",
+        "c_root_id_A": "c1",
+        "c_root_id_B": "c2",
+        "created_at_utc_A": 1,
+        "created_at_utc_B": 2,
+        "score_A": 40,
+        "score_B": 10,
+        "human_ref_A": "Rayleigh scattering.",
+        "human_ref_B": "Because it is.",
+        "labels": 1,
+        "seconds_difference": 1.0,
+        "score_ratio": 4.0,
+    },
+    {
+        "post_id": "abc2",
+        "domain": "askscience_train",
+        "upvote_ratio": 0.9,
+        "history": "Why do cats purr?",
+        "c_root_id_A": "c3",
+        "c_root_id_B": "c4",
+        "created_at_utc_A": 1,
+        "created_at_utc_B": 2,
+        "score_A": 5,
+        "score_B": 15,
+        "human_ref_A": "No idea.",
+        "human_ref_B": "To communicate and self-soothe.",
+        "labels": 0,
+        "seconds_difference": 1.0,
+        "score_ratio": 3.0,
+    },
 ]
 ORCA = [
-    {"system": "You are a helpful assistant.", "question": "Translate 'cat' to French.", "chosen": "Chat.",
-     "rejected": "Chien."},
+    {
+        "system": "You are a helpful assistant.",
+        "question": "Translate 'cat' to French.",
+        "chosen": "Chat.",
+        "rejected": "Chien.",
+    },
     {"system": "", "question": "Is 7 prime?", "chosen": "Yes.", "rejected": "No."},
 ]
 
 
 def _oasst(mid, parent, role, text, rank=None):
-    return {"message_id": mid, "parent_id": parent, "user_id": "u", "created_date": "2023-02-05", "text": text,
-            "role": role, "lang": "en", "review_count": 3, "review_result": True, "deleted": False, "rank": rank,
-            "synthetic": False, "model_name": None, "detoxify": None, "message_tree_id": "t1",
-            "tree_state": "ready_for_export", "emojis": None, "labels": None}
+    return {
+        "message_id": mid,
+        "parent_id": parent,
+        "user_id": "u",
+        "created_date": "2023-02-05",
+        "text": text,
+        "role": role,
+        "lang": "en",
+        "review_count": 3,
+        "review_result": True,
+        "deleted": False,
+        "rank": rank,
+        "synthetic": False,
+        "model_name": None,
+        "detoxify": None,
+        "message_tree_id": "t1",
+        "tree_state": "ready_for_export",
+        "emojis": None,
+        "labels": None,
+    }
 
 
 OASST = [
@@ -83,13 +166,21 @@ OASST = [
 
 
 def _tree(rows):
-    nodes = {r["message_id"]: {k: v for k, v in r.items() if k not in ("parent_id", "message_tree_id")}
-             | {"replies": []} for r in rows}
+    nodes = {
+        r["message_id"]: {k: v for k, v in r.items() if k not in ("parent_id", "message_tree_id")} | {"replies": []}
+        for r in rows
+    }
     for r in rows:
         if r["parent_id"]:
             nodes[r["parent_id"]]["replies"].append(nodes[r["message_id"]])
-    return [{"message_tree_id": "t1", "tree_state": "ready_for_export", "prompt": nodes[rows[0]["message_id"]],
-             "origin": "oasst1"}]
+    return [
+        {
+            "message_tree_id": "t1",
+            "tree_state": "ready_for_export",
+            "prompt": nodes[rows[0]["message_id"]],
+            "origin": "oasst1",
+        }
+    ]
 
 
 def _write(tmp_path, name, rows):
@@ -107,8 +198,12 @@ def test_hh_rlhf_transcripts_split_at_the_last_assistant_turn(tmp_path, store):
     assert report.format == "hh-rlhf" and report.pairs == 2
     assert pairs[0] == ([msg(U, "How do I boil an egg?")], "Put it in boiling water for 9 minutes.", "Eggs are oval.")
     assert pairs[1] == ([msg(U, "Name a fruit."), msg(A, "Apple."), msg(U, "Another?")], "Pear.", "No.")
-    assert rows[1]["params_a"] | rows[1]["params_b"] == {"dataset": "Anthropic/hh-rlhf", "file": "hh.jsonl",
-                                                          "line": 2, "id": "2"}
+    assert rows[1]["params_a"] | rows[1]["params_b"] == {
+        "dataset": "Anthropic/hh-rlhf",
+        "file": "hh.jsonl",
+        "line": 2,
+        "id": "2",
+    }
     assert {r["source"] for r in rows} == {"import"} and {r["verdict"] for r in rows} == {"A"}
 
 
@@ -124,7 +219,7 @@ def test_ultrafeedback_binarized_message_lists_from_parquet(tmp_path, store):
 def test_ultrafeedback_raw_best_against_a_seeded_random_other_and_ties_skipped(tmp_path, store):
     report, pairs, rows = _imported(store, _write(tmp_path, "uf.jsonl", UF_RAW))
     assert report.format == "ultrafeedback" and report.pairs == 1 and report.skipped == 1
-    (messages, chosen, rejected), = pairs
+    ((messages, chosen, rejected),) = pairs
     assert messages == [msg(U, "Write a haiku about rain.")] and chosen == "Soft rain on the roof"
     assert rejected in {"Rain taps the window", "It is raining.", "Grey clouds weep"}
     assert rows[0]["model_a"] == "m2" and rows[0]["params_a"]["score"] == 4.5
@@ -137,25 +232,39 @@ def test_ultrafeedback_raw_best_against_a_seeded_random_other_and_ties_skipped(t
 def test_shp_uses_labels_and_keeps_the_score_ratio(tmp_path, store):
     report, pairs, rows = _imported(store, _write(tmp_path, "shp.csv", SHP))
     assert report.format == "shp"
-    assert pairs == [([msg(U, "Why is the sky blue?")], "Rayleigh scattering.", "Because it is."),
-                     ([msg(U, "Why do cats purr?")], "To communicate and self-soothe.", "No idea.")]
-    assert rows[1]["params_a"] | {"file": None} == {"dataset": "stanfordnlp/SHP", "file": None, "line": 3,
-                                                    "id": "abc2", "comment_id": "c4", "score": 15.0,
-                                                    "score_ratio": 3.0, "domain": "askscience_train"}
+    assert pairs == [
+        ([msg(U, "Why is the sky blue?")], "Rayleigh scattering.", "Because it is."),
+        ([msg(U, "Why do cats purr?")], "To communicate and self-soothe.", "No idea."),
+    ]
+    assert rows[1]["params_a"] | {"file": None} == {
+        "dataset": "stanfordnlp/SHP",
+        "file": None,
+        "line": 3,
+        "id": "abc2",
+        "comment_id": "c4",
+        "score": 15.0,
+        "score_ratio": 3.0,
+        "domain": "askscience_train",
+    }
 
 
 def test_orca_dpo_keeps_the_system_message_in_the_prompt(tmp_path, store):
     report, pairs, _ = _imported(store, _write(tmp_path, "orca.jsonl", ORCA))
     assert report.format == "orca-dpo"
-    assert pairs == [([msg(S, "You are a helpful assistant."), msg(U, "Translate 'cat' to French.")], "Chat.",
-                      "Chien."), ([msg(U, "Is 7 prime?")], "Yes.", "No.")]
+    assert pairs == [
+        ([msg(S, "You are a helpful assistant."), msg(U, "Translate 'cat' to French.")], "Chat.", "Chien."),
+        ([msg(U, "Is 7 prime?")], "Yes.", "No."),
+    ]
 
 
 EXPECTED_OASST = [
     ([msg(U, "How do plants eat?")], "By photosynthesis.", "With sunlight, mostly."),
     ([msg(U, "How do plants eat?")], "By photosynthesis.", "They chew."),
-    ([msg(U, "How do plants eat?"), msg(A, "By photosynthesis."), msg(U, "What is that?")],
-     "Turning light into sugar.", "A kind of dance."),
+    (
+        [msg(U, "How do plants eat?"), msg(A, "By photosynthesis."), msg(U, "What is that?")],
+        "Turning light into sugar.",
+        "A kind of dance.",
+    ),
 ]
 
 
@@ -164,8 +273,15 @@ def test_oasst_message_table_gives_best_ranked_reply_against_each_sibling(tmp_pa
     assert report.format == "oasst"
     assert pairs == EXPECTED_OASST
     assert rows[0]["params_a"]["id"] == "m2" and rows[0]["params_b"] | {"file": None} == {
-        "dataset": "OpenAssistant/oasst1", "file": None, "line": 4, "id": "m4", "parent_id": "m1", "rank": 1.0,
-        "tree_id": "t1", "lang": "en"}
+        "dataset": "OpenAssistant/oasst1",
+        "file": None,
+        "line": 4,
+        "id": "m4",
+        "parent_id": "m1",
+        "rank": 1.0,
+        "tree_id": "t1",
+        "lang": "en",
+    }
 
 
 def test_oasst_tree_export_gives_the_same_pairs(tmp_path, store):
@@ -190,13 +306,19 @@ def _bad(rows, index, **changes):
 
 
 MALFORMED = {
-    "hh-rlhf": (_bad(HH, 1, rejected="\n\nHuman: Name a veg.\n\nAssistant: Leek.\n\nHuman: Another?\n\nAssistant: No."),
-                "line 2: fields 'chosen' and 'rejected' differ before the last assistant turn"),
+    "hh-rlhf": (
+        _bad(HH, 1, rejected="\n\nHuman: Name a veg.\n\nAssistant: Leek.\n\nHuman: Another?\n\nAssistant: No."),
+        "line 2: fields 'chosen' and 'rejected' differ before the last assistant turn",
+    ),
     "hh-rlhf-not-transcript": (_bad(HH, 1, chosen="just some text"), "line 2: field 'chosen' is not a"),
-    "ultrafeedback-binarized": (_bad(UF_BINARIZED, 1, score_rejected="high"),
-                                "line 2: field 'score_rejected' must be a number"),
-    "ultrafeedback": (_bad(UF_RAW, 0, completions=[_completion("m1", "x", 1.0), {"model": "m2", "overall_score": 3}]),
-                      "line 1: missing field 'completions[1].response'"),
+    "ultrafeedback-binarized": (
+        _bad(UF_BINARIZED, 1, score_rejected="high"),
+        "line 2: field 'score_rejected' must be a number",
+    ),
+    "ultrafeedback": (
+        _bad(UF_RAW, 0, completions=[_completion("m1", "x", 1.0), {"model": "m2", "overall_score": 3}]),
+        "line 1: missing field 'completions[1].response'",
+    ),
     "shp": (_bad(SHP, 1, labels=2), "line 2: field 'labels' must be 0 or 1"),
     "orca-dpo": (_bad(ORCA, 1, rejected=""), "line 2: field 'rejected' is empty"),
     "oasst": (_bad(OASST, 5, parent_id="m99"), "line 6: field 'parent_id': message 'm99' is not in the file"),

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 from gradio_client import Client
+from servers import start_app, stop
 
 from alignstudio.core.store import Store
-from servers import start_app, stop
 
 SHIM = Path(__file__).with_name("crashsim") / "fsync_snapshot.c"
 LABELS = 12
@@ -36,8 +36,7 @@ def shim(tmp_path_factory) -> Path:
 
 def crash_env(shim: Path, watched: Path, image: Path) -> dict:
     image.mkdir(parents=True, exist_ok=True)
-    return {"LD_PRELOAD": str(shim), "CRASHSIM_WATCH": os.path.realpath(watched),
-            "CRASHSIM_IMAGE": str(image)}
+    return {"LD_PRELOAD": str(shim), "CRASHSIM_WATCH": os.path.realpath(watched), "CRASHSIM_IMAGE": str(image)}
 
 
 def after_power_cut(image: Path, into: Path) -> Path:
@@ -104,8 +103,10 @@ def test_the_crash_model_loses_exactly_the_unsynced_commits(tmp_path, shim, mode
     takes them, while kill -9 alone would have kept them all."""
     folder, image = tmp_path / "w", tmp_path / "synced"
     folder.mkdir()
-    subprocess.run([sys.executable, "-c", _UNSYNCED_WRITER, str(folder / "s.db"), mode],
-                   env=os.environ | crash_env(shim, folder, image))
+    subprocess.run(
+        [sys.executable, "-c", _UNSYNCED_WRITER, str(folder / "s.db"), mode],
+        env=os.environ | crash_env(shim, folder, image),
+    )
     killed = sqlite3.connect(folder / "s.db")
     assert killed.execute("SELECT COUNT(*) FROM t").fetchone()[0] == 5  # kill -9 alone loses nothing
     killed.close()

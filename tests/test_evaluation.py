@@ -7,15 +7,21 @@ import subprocess
 import sys
 
 import pytest
+from fake_llm_server import FakeLLMServer, fenced_responses, verdict_json
+from servers import ROOT
 
 from alignstudio.core.errors import UserError
 from alignstudio.core.formats import load_prompts
-from alignstudio.services.evaluation import (EvalSettings, evaluate, list_reports, load_report, save_report,
-                                             summary_markdown)
+from alignstudio.services.evaluation import (
+    EvalSettings,
+    evaluate,
+    list_reports,
+    load_report,
+    save_report,
+    summary_markdown,
+)
 from alignstudio.services.judges import make_judge
 from alignstudio.services.judges.protocol import JudgeCache
-from fake_llm_server import FakeLLMServer, fenced_responses, verdict_json
-from servers import ROOT
 
 EVAL_PROMPTS = ROOT / "data" / "eval_prompts.jsonl"
 HELDOUT = "The honeybee lives in colonies that can hold tens of thousands of workers. " * 8
@@ -57,10 +63,17 @@ def test_evaluate_service_reports_every_number(pool, tiny_model_dir, second_tiny
     prompts = load_prompts(EVAL_PROMPTS)
     model, baseline = pool.get(str(second_tiny_dir)), pool.get(str(tiny_model_dir))
     stages = []
-    typed = evaluate(model, baseline, prompts, make_judge("rules"),
-                     settings=EvalSettings(limit=6, max_new_tokens=12, n_resamples=500),
-                     cache=JudgeCache(tmp_path / "c.sqlite"), heldout_text=HELDOUT, prompts_source="eval",
-                     progress=lambda f, d: stages.append(f))
+    typed = evaluate(
+        model,
+        baseline,
+        prompts,
+        make_judge("rules"),
+        settings=EvalSettings(limit=6, max_new_tokens=12, n_resamples=500),
+        cache=JudgeCache(tmp_path / "c.sqlite"),
+        heldout_text=HELDOUT,
+        prompts_source="eval",
+        progress=lambda f, d: stages.append(f),
+    )
     report = typed.to_dict()  # the report file's format
     check_report(report, 6)
     tax = report["alignment_tax"]
@@ -78,17 +91,42 @@ def test_evaluate_service_reports_every_number(pool, tiny_model_dir, second_tiny
 
 
 def cli(*args, workspace, env=None):
-    return subprocess.run([sys.executable, "-m", "alignstudio", "--workspace", str(workspace), *args], cwd=ROOT,
-                          capture_output=True, text=True, timeout=600, env={**os.environ, **(env or {})})
+    return subprocess.run(
+        [sys.executable, "-m", "alignstudio", "--workspace", str(workspace), *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, **(env or {})},
+    )
 
 
 def test_eval_cli_with_the_local_judge_writes_all_numbers(tmp_path, tiny_model_dir, second_tiny_dir):
     out = tmp_path / "report.json"
     heldout = tmp_path / "heldout.txt"
     heldout.write_text(HELDOUT)
-    result = cli("eval", "--model", str(second_tiny_dir), "--baseline", str(tiny_model_dir), "--prompts",
-                 str(EVAL_PROMPTS), "--judge", "local", "--judge-model", str(tiny_model_dir), "--out", str(out),
-                 "--limit", "4", "--max-new-tokens", "8", "--heldout", str(heldout), workspace=tmp_path / "ws")
+    result = cli(
+        "eval",
+        "--model",
+        str(second_tiny_dir),
+        "--baseline",
+        str(tiny_model_dir),
+        "--prompts",
+        str(EVAL_PROMPTS),
+        "--judge",
+        "local",
+        "--judge-model",
+        str(tiny_model_dir),
+        "--out",
+        str(out),
+        "--limit",
+        "4",
+        "--max-new-tokens",
+        "8",
+        "--heldout",
+        str(heldout),
+        workspace=tmp_path / "ws",
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     report = json.loads(out.read_text())
     check_report(report, 4)
@@ -98,14 +136,45 @@ def test_eval_cli_with_the_local_judge_writes_all_numbers(tmp_path, tiny_model_d
     assert (tmp_path / "ws" / "judge_cache" / "judge.sqlite").exists()
 
 
-@pytest.mark.parametrize("args, message", [
-    (["eval", "--model", "x", "--baseline", "y", "--prompts", str(EVAL_PROMPTS), "--judge", "rules",
-      "--out", "r.txt"], "must be a .json"),
-    (["eval", "--model", "x", "--baseline", "y", "--prompts", "missing.jsonl", "--judge", "rules",
-      "--out", "r.json"], "does not exist"),
-    (["judge", "--pairs", "p.jsonl", "--store", "--judge", "rules"], "one of them"),
-    (["judge", "--store", "--judge", "telepathy"], "unknown judge"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (
+            [
+                "eval",
+                "--model",
+                "x",
+                "--baseline",
+                "y",
+                "--prompts",
+                str(EVAL_PROMPTS),
+                "--judge",
+                "rules",
+                "--out",
+                "r.txt",
+            ],
+            "must be a .json",
+        ),
+        (
+            [
+                "eval",
+                "--model",
+                "x",
+                "--baseline",
+                "y",
+                "--prompts",
+                "missing.jsonl",
+                "--judge",
+                "rules",
+                "--out",
+                "r.json",
+            ],
+            "does not exist",
+        ),
+        (["judge", "--pairs", "p.jsonl", "--store", "--judge", "rules"], "one of them"),
+        (["judge", "--store", "--judge", "telepathy"], "unknown judge"),
+    ],
+)
 def test_bad_input_is_one_line_and_exit_2(tmp_path, args, message):
     result = cli(*args, workspace=tmp_path / "ws")
     assert result.returncode == 2, result.stderr
@@ -115,22 +184,47 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, args, message):
 
 def test_judge_cli_on_a_file_with_an_openai_compatible_server(tmp_path):
     pairs = tmp_path / "pairs.jsonl"
-    rows = [{"id": f"q{i}", "prompt": f"Question {i}?", "response_a": "A long and careful answer " * (i + 1),
-             "response_b": "Short."} for i in range(3)]
+    rows = [
+        {
+            "id": f"q{i}",
+            "prompt": f"Question {i}?",
+            "response_a": "A long and careful answer " * (i + 1),
+            "response_b": "Short.",
+        }
+        for i in range(3)
+    ]
     pairs.write_text("".join(json.dumps(r) + "\n" for r in rows))
     out = tmp_path / "verdicts.jsonl"
     with FakeLLMServer(api_key="sk-cli-secret") as server:
         server.fail_next(429)
-        result = cli("judge", "--pairs", str(pairs), "--judge", "openai", "--judge-model", "served",
-                     "--judge-base-url", server.openai_url, "--out", str(out), "--price-in", "1",
-                     workspace=tmp_path / "ws", env={"OPENAI_API_KEY": "sk-cli-secret"})
+        result = cli(
+            "judge",
+            "--pairs",
+            str(pairs),
+            "--judge",
+            "openai",
+            "--judge-model",
+            "served",
+            "--judge-base-url",
+            server.openai_url,
+            "--out",
+            str(out),
+            "--price-in",
+            "1",
+            workspace=tmp_path / "ws",
+            env={"OPENAI_API_KEY": "sk-cli-secret"},
+        )
         assert result.returncode == 0, result.stderr[-2000:]
         assert len(server.requests) == 7  # 6 calls and one retry after the 429
     verdicts = [json.loads(line) for line in out.read_text().splitlines()]
     assert [v["verdict"] for v in verdicts] == ["A", "A", "A"] and all(v["consistent"] for v in verdicts)
     assert "judge:openai-served" in result.stdout and "$" in result.stdout
-    everything = out.read_text() + result.stdout + result.stderr + (tmp_path / "ws" / "judge_cache" /
-                                                                   "judge.sqlite").read_bytes().decode("latin-1")
+    everything = (
+        out.read_text()
+        + result.stdout
+        + result.stderr
+        + (tmp_path / "ws" / "judge_cache" / "judge.sqlite").read_bytes().decode("latin-1")
+    )
     assert "sk-cli-secret" not in everything
 
 
@@ -141,8 +235,9 @@ def test_judge_cli_labels_the_store_and_honours_the_kappa_gate(tmp_path):
     ws = Workspace.open(tmp_path / "ws")
     store = Store(ws.db_path)
     for i in range(3):
-        store.add_pair([{"role": "user", "content": f"Q{i}?"}], "A complete, careful answer.", "No.",
-                       model_a="m", model_b="m")
+        store.add_pair(
+            [{"role": "user", "content": f"Q{i}?"}], "A complete, careful answer.", "No.", model_a="m", model_b="m"
+        )
     store.close()
     gated = cli("judge", "--store", "--judge", "rules", "--min-kappa", "0.3", workspace=ws.root)
     assert gated.returncode == 2 and "no measurable agreement" in gated.stderr
@@ -166,9 +261,14 @@ def test_eval_with_a_remote_model_skips_its_perplexity(pool, tiny_model_dir, tmp
     with FakeLLMServer(api_key=None, responder=responder) as server:
         remote = RemoteGenerator("served-model", server.openai_url)
         judge = make_judge("openai", model="judge", base_url=server.openai_url)
-        report = evaluate(remote, pool.get(str(tiny_model_dir)), load_prompts(EVAL_PROMPTS), judge,
-                          settings=EvalSettings(limit=3, max_new_tokens=8, n_resamples=200),
-                          heldout_text=HELDOUT).to_dict()
+        report = evaluate(
+            remote,
+            pool.get(str(tiny_model_dir)),
+            load_prompts(EVAL_PROMPTS),
+            judge,
+            settings=EvalSettings(limit=3, max_new_tokens=8, n_resamples=200),
+            heldout_text=HELDOUT,
+        ).to_dict()
     assert report["model"] == "remote:served-model"
     assert "remote model" in report["alignment_tax"]["model"]["skipped"]
     assert report["alignment_tax"]["baseline"]["perplexity"] > 1
@@ -196,8 +296,14 @@ def test_evaluate_tab_handlers(services, tiny_model_dir):
 
     model = str(tiny_model_dir)
     secret = "sk-never-echo"
-    outputs = tab.run_evaluation(services, model, model, "eval", tab.eval_settings(3, 8, 0, True),
-                                 tab.judge_config("rules", "", "", secret, "Helpfulness\nBrevity"))
+    outputs = tab.run_evaluation(
+        services,
+        model,
+        model,
+        "eval",
+        tab.eval_settings(3, 8, 0, True),
+        tab.judge_config("rules", "", "", secret, "Helpfulness\nBrevity"),
+    )
     summary, pathologies, samples, report_json, name = outputs
     assert "wins / ties / losses" in summary and len(samples) == 3 and list(pathologies["pathology"])[0] == "verbose"
     assert json.loads(report_json)["judge"]["criteria"] == ["Helpfulness", "Brevity"]
@@ -206,15 +312,18 @@ def test_evaluate_tab_handlers(services, tiny_model_dir):
     assert all(secret not in str(value) for value in outputs)
 
     for i in range(2):
-        services.store.add_pair([{"role": "user", "content": f"Q{i}?"}], "A careful full answer.", "No.",
-                                model_a="m", model_b="m")
-    status, table = tab.judge_pairs_in_store(services, "unlabeled", False, 0.4, None,
-                                             tab.judge_config("rules", "", "", secret, "", concurrency=4))
+        services.store.add_pair(
+            [{"role": "user", "content": f"Q{i}?"}], "A careful full answer.", "No.", model_a="m", model_b="m"
+        )
+    status, table = tab.judge_pairs_in_store(
+        services, "unlabeled", False, 0.4, None, tab.judge_config("rules", "", "", secret, "", concurrency=4)
+    )
     assert "Recorded **2** events" in status and secret not in status
     assert list(table["rater"]) == ["human", "judge:rules"]
     with pytest.raises(UserError, match="no measurable agreement"):
-        tab.judge_pairs_in_store(services, "unlabeled", True, 0.5, 0,
-                                 tab.judge_config("rules", "", "", "", "", concurrency=4))
+        tab.judge_pairs_in_store(
+            services, "unlabeled", True, 0.5, 0, tab.judge_config("rules", "", "", "", "", concurrency=4)
+        )
 
     with gr.Blocks() as demo:  # the tab builds and wires
         with gr.Tab("Evaluate") as eval_tab:

@@ -16,11 +16,13 @@ def outcomes_from_orders(orders):
 
 
 def test_win_rate_counts_ties_half_and_inconsistent_orders_are_ties():
-    orders = [("A", "B"),      # model wins in both orders -> win
-              ("A", "A"),      # the judge picked the first position both times -> tie
-              ("B", "A"),      # baseline wins in both orders -> loss
-              ("tie", "tie"),  # tie
-              ("A", "tie")]    # decisive one way only -> tie
+    orders = [
+        ("A", "B"),  # model wins in both orders -> win
+        ("A", "A"),  # the judge picked the first position both times -> tie
+        ("B", "A"),  # baseline wins in both orders -> loss
+        ("tie", "tie"),  # tie
+        ("A", "tie"),
+    ]  # decisive one way only -> tie
     outcomes = outcomes_from_orders(orders)
     assert outcomes == ["win", "tie", "loss", "tie", "tie"]
     scores = st.scores_of(outcomes)
@@ -47,13 +49,13 @@ def test_bootstrap_interval_brackets_the_win_rate_and_narrows_with_more_prompts(
 def length_data(n=200, seed=0):
     rng = np.random.default_rng(seed)
     len_base = rng.integers(40, 60, size=n).astype(float)
-    diff = rng.normal(20, 30, size=n)   # the model is usually longer
+    diff = rng.normal(20, 30, size=n)  # the model is usually longer
     return len_base + diff, len_base, diff
 
 
 def test_length_controlled_rate_discounts_wins_that_come_from_length():
     len_model, len_base, diff = length_data()
-    scores = (diff > 0).astype(float)   # the judge simply prefers the longer answer
+    scores = (diff > 0).astype(float)  # the judge simply prefers the longer answer
     raw = st.win_rate(scores)
     lc = st.length_controlled_win_rate(scores, len_model, len_base)
     assert raw > 0.7
@@ -63,7 +65,7 @@ def test_length_controlled_rate_discounts_wins_that_come_from_length():
 
 def test_length_controlled_rate_credits_wins_despite_being_longer():
     len_model, len_base, diff = length_data(seed=1)
-    scores = (diff < 0).astype(float)   # the judge prefers the shorter answer; the model is usually longer
+    scores = (diff < 0).astype(float)  # the judge prefers the shorter answer; the model is usually longer
     raw = st.win_rate(scores)
     lc = st.length_controlled_win_rate(scores, len_model, len_base)
     assert lc["lc_win_rate"] > raw + 0.15 and lc["length_coef"] < 0
@@ -80,24 +82,31 @@ def test_length_controlled_rate_matches_raw_when_length_does_not_matter():
     assert st.length_controlled_win_rate([], [], [])["lc_win_rate"] is None
 
 
-@pytest.mark.parametrize("text, flagged", [
-    ("Paris is the capital of France. It lies on the Seine.", set()),
-    ("Great question! Paris is the capital of France and it lies on the Seine.", {"sycophantic"}),
-    ("It depends on many things. It's important to note that there are many perspectives here, truly.", {"evasive"}),
-    ("Boil the water. Boil the water. Boil the water. Add the pasta now.", {"repetitive"}),
-    ("ok", {"degenerate"}),
-    ("the the the the the the the the the the the the", {"degenerate"}),
-    (" ".join(f"word{i}" for i in range(450)), {"verbose"}),
-    ("One single sentence with enough words.", set()),  # the seed's split(".") called this repetitive
-])
+@pytest.mark.parametrize(
+    "text, flagged",
+    [
+        ("Paris is the capital of France. It lies on the Seine.", set()),
+        ("Great question! Paris is the capital of France and it lies on the Seine.", {"sycophantic"}),
+        (
+            "It depends on many things. It's important to note that there are many perspectives here, truly.",
+            {"evasive"},
+        ),
+        ("Boil the water. Boil the water. Boil the water. Add the pasta now.", {"repetitive"}),
+        ("ok", {"degenerate"}),
+        ("the the the the the the the the the the the the", {"degenerate"}),
+        (" ".join(f"word{i}" for i in range(450)), {"verbose"}),
+        ("One single sentence with enough words.", set()),  # the seed's split(".") called this repetitive
+    ],
+)
 def test_seed_pathology_checks(text, flagged):
     flags = st.pathology_flags(text)
     assert {name for name, hit in flags.items() if hit} == flagged
 
 
 def test_pathology_counts_per_model():
-    counts = st.pathology_counts(["Great question! Here is a long and useful answer for you.", "ok",
-                                  "fine answer here ok"])
+    counts = st.pathology_counts(
+        ["Great question! Here is a long and useful answer for you.", "ok", "fine answer here ok"]
+    )
     assert counts == {"verbose": 0, "sycophantic": 1, "evasive": 0, "repetitive": 0, "degenerate": 2}
 
 

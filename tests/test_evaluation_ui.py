@@ -2,7 +2,6 @@
 store's pairs with a progress bar; the agreement table fills; the API key never shows up on the page."""
 
 import pytest
-
 from servers import browser_page, free_port
 
 pytestmark = pytest.mark.browser
@@ -14,8 +13,9 @@ def _text(page, elem_id: str) -> str:
 
 
 def _wait_text(page, elem_id: str, needle: str, timeout: int = 180_000) -> None:
-    page.wait_for_function(f"(document.querySelector('#{elem_id}')?.innerText || '').includes({needle!r})",
-                           timeout=timeout)
+    page.wait_for_function(
+        f"(document.querySelector('#{elem_id}')?.innerText || '').includes({needle!r})", timeout=timeout
+    )
 
 
 def test_evaluate_tab_in_a_browser(tmp_path, tiny_model_dir, monkeypatch):
@@ -31,8 +31,13 @@ def test_evaluate_tab_in_a_browser(tmp_path, tiny_model_dir, monkeypatch):
 
     services = Services.build(Workspace.open(tmp_path / "ws"), default_model=str(tiny_model_dir))
     for i in range(3):
-        services.store.add_pair([{"role": "user", "content": f"Question {i}?"}], "A careful, complete answer.",
-                                "No.", model_a="m", model_b="m")
+        services.store.add_pair(
+            [{"role": "user", "content": f"Question {i}?"}],
+            "A careful, complete answer.",
+            "No.",
+            model_a="m",
+            model_b="m",
+        )
     with gr.Blocks() as demo:
         with gr.Tab("Evaluate") as eval_tab:
             view = tab.build(services)

@@ -15,16 +15,16 @@ import uuid
 
 import httpx
 import pytest
+from servers import running_app
 
 from alignstudio.core.store import Store
 from alignstudio.core.workspace import Workspace
 from alignstudio.services.auth import hash_password
-from servers import running_app
 
 pytestmark = pytest.mark.slow
 
-OTHER = "zebracarol"     # in another annotator's pair, answer and reason
-ADMIN_DATA = "falconx"   # in the workspace's path, a run's name, a rounds folder and a report's name
+OTHER = "zebracarol"  # in another annotator's pair, answer and reason
+ADMIN_DATA = "falconx"  # in the workspace's path, a run's name, a rounds folder and a report's name
 ADMIN, OWN = "admin only", "own data"
 
 # "trigger.event -> first output": what the handler answers an annotator. ADMIN: refused (as an error, or the
@@ -130,8 +130,12 @@ EXPECTED = {
     "arena-refresh.click -> arena-leaderboard": OWN,
 }
 # handlers whose answer to an admin holds the seeded data: proof that the seeds sit where the handlers read
-SHOWN_TO_ADMINS = ("?.load -> train-runs", "?.load -> data-table", "Rounds.select -> rounds-model",
-                   "Evaluate.select -> eval-agreement")
+SHOWN_TO_ADMINS = (
+    "?.load -> train-runs",
+    "?.load -> data-table",
+    "Rounds.select -> rounds-model",
+    "Evaluate.select -> eval-agreement",
+)
 
 
 def _seed(ws: Workspace) -> None:
@@ -140,8 +144,14 @@ def _seed(ws: Workspace) -> None:
     from alignstudio.training.spec import RunSpec
 
     store = Store(ws.db_path)
-    pair = store.add_pair([{"role": "user", "content": f"Where does {OTHER} live?"}], f"{OTHER} lives here.",
-                          f"{OTHER} lives there.", model_a="m", model_b="m", prompt_set="default")
+    pair = store.add_pair(
+        [{"role": "user", "content": f"Where does {OTHER} live?"}],
+        f"{OTHER} lives here.",
+        f"{OTHER} lives there.",
+        model_a="m",
+        model_b="m",
+        prompt_set="default",
+    )
     store.add_preference(pair, "A", annotator="carol", shown_left="A", rationale=f"{OTHER} said so")
     store.close()
     data = ws.root / f"{ADMIN_DATA}.jsonl"
@@ -182,14 +192,17 @@ def _inputs(config: dict, dependency: dict, overrides: dict) -> list:
 def _call(client: httpx.Client, url: str, index: int, trigger, data: list, timeout_s: float = 90) -> tuple[str, str]:
     """('ok', the answer's JSON) or ('error', the message), or ('refused', the HTTP status)."""
     session = uuid.uuid4().hex
-    joined = client.post(f"{url}gradio_api/queue/join", json={
-        "data": data, "fn_index": index, "session_hash": session, "trigger_id": trigger, "event_data": None})
+    joined = client.post(
+        f"{url}gradio_api/queue/join",
+        json={"data": data, "fn_index": index, "session_hash": session, "trigger_id": trigger, "event_data": None},
+    )
     if joined.status_code != 200:
         return "refused", str(joined.status_code)
     deadline = time.time() + timeout_s
     answers = []
-    with client.stream("GET", f"{url}gradio_api/queue/data", params={"session_hash": session},
-                       timeout=timeout_s) as stream:
+    with client.stream(
+        "GET", f"{url}gradio_api/queue/data", params={"session_hash": session}, timeout=timeout_s
+    ) as stream:
         for line in stream.iter_lines():
             if time.time() > deadline:
                 return "error", "timed out"
@@ -227,9 +240,11 @@ def test_every_handler_refuses_strangers_and_gives_annotators_only_their_own(tmp
     ws = Workspace.open(root / f"ws-{ADMIN_DATA}")
     _seed(ws)
     users = root / "users.txt"
-    users.write_text(f"alice:{hash_password('alice-password')}:admin\n"
-                     f"bob:{hash_password('bob-password')}:annotator\n"
-                     f"carol:{hash_password('carol-password')}:annotator\n")
+    users.write_text(
+        f"alice:{hash_password('alice-password')}:admin\n"
+        f"bob:{hash_password('bob-password')}:annotator\n"
+        f"carol:{hash_password('carol-password')}:annotator\n"
+    )
     # what an annotator would type to reach admin data (a dropdown's value must be one it offers: Gradio checks)
     overrides = {"train-data-file": str(ws.root / f"{ADMIN_DATA}.jsonl"), "train-model": str(ws.root)}
     outcomes, leaks, admin_sees = {}, {}, {}
@@ -252,8 +267,7 @@ def test_every_handler_refuses_strangers_and_gives_annotators_only_their_own(tmp
                 leaks[key] = answer
             if key in SHOWN_TO_ADMINS:  # the seeds are where the handlers read: an admin sees them
                 admin_sees[key] = _leaks(_call(alice, url, index, trigger, data)[1], data)
-    seen = {key: ADMIN if "is for admins" in answer else OWN
-            for key, (status, answer) in outcomes.items()}
+    seen = {key: ADMIN if "is for admins" in answer else OWN for key, (status, answer) in outcomes.items()}
     (root / "outcomes.json").write_text(json.dumps({"seen": seen, "outcomes": outcomes}, indent=1))
     assert admin_sees == dict.fromkeys(SHOWN_TO_ADMINS, True)
     assert not leaks, f"admin data or another annotator's labels reached an annotator: {leaks}"

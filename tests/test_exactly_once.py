@@ -7,9 +7,9 @@ import pytest
 
 from alignstudio.core.errors import UserError
 from alignstudio.services.arena import ArenaState, record_vote
+from alignstudio.services.labeling import LabelingService, ShownPair, seen_as
 from alignstudio.services.labeling.exactly_once import MoveOn
 from alignstudio.services.labeling.feedback import FeedbackService, ShownResponse
-from alignstudio.services.labeling import LabelingService, ShownPair, seen_as
 
 MSG = [{"role": "user", "content": "Name a prime number."}]
 
@@ -34,8 +34,10 @@ def test_concurrent_clicks_on_one_showing_store_one_label(store):
     labeling = LabelingService(store, feeds=None)
     shown = _shown_pair(store, labeling)
     acks = []
-    threads = [threading.Thread(target=lambda c=c: acks.append(labeling.label(shown, c, annotator="ann")))
-               for c in ("left", "right", "tie", "both_bad") * 4]
+    threads = [
+        threading.Thread(target=lambda c=c: acks.append(labeling.label(shown, c, annotator="ann")))
+        for c in ("left", "right", "tie", "both_bad") * 4
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -56,7 +58,7 @@ def test_concurrent_opposite_verdicts_each_acknowledge_what_is_stored(store):
         shown = _shown_pair(store, labeling)
         start, acks = threading.Barrier(4), []
 
-        def click(choice):
+        def click(choice, start=start, acks=acks, shown=shown):
             start.wait()
             acks.append(labeling.label(shown, choice, annotator="ann"))
 
@@ -102,8 +104,12 @@ def test_undo_brings_the_pair_back_as_it_was_shown_and_it_can_be_labeled_again(s
     with pytest.raises(UserError, match="nothing to undo"):
         labeling.undo_last("someone-else")  # only your own labels
     again = labeling.undo_last("ann")
-    assert (again.pair_id, again.left, again.right, again.shown_left) == (shown.pair_id, shown.left, shown.right,
-                                                                           shown.shown_left)
+    assert (again.pair_id, again.left, again.right, again.shown_left) == (
+        shown.pair_id,
+        shown.left,
+        shown.right,
+        shown.shown_left,
+    )
     assert again.key != shown.key and store.labels() == []
     assert not labeling.label(again, "right", annotator="ann").duplicate
     [label] = store.labels()
@@ -126,8 +132,17 @@ def test_feedback_once_per_showing_and_undo_shows_the_response_again(store):
 
 
 def test_an_arena_vote_is_stored_once_and_only_on_complete_answers(store):
-    state = ArenaState("m1", "m2", anonymous=False, user_turn="Hi", reply_left="Hello", reply_right="Hey",
-                       voted=False, complete=False, turn_key="t1")
+    state = ArenaState(
+        "m1",
+        "m2",
+        anonymous=False,
+        user_turn="Hi",
+        reply_left="Hello",
+        reply_right="Hey",
+        voted=False,
+        complete=False,
+        turn_key="t1",
+    )
     with pytest.raises(UserError, match="wait until both answers are complete"):
         record_vote(store, state, "left", annotator="carol")
     state.complete = True
@@ -141,9 +156,9 @@ def test_an_arena_vote_is_stored_once_and_only_on_complete_answers(store):
 def test_over_http_repeated_labels_and_a_failed_next_fetch_store_each_label_once(tmp_path, tiny_model_dir):
     from gradio_client import Client
     from gradio_client.exceptions import AppError
+    from servers import running_app
 
     from alignstudio.core.store import Store
-    from servers import running_app
 
     good = ["fresh samples", "default", str(tiny_model_dir), "(same as A)", 0.7, 1.0, 0.95, 6, None]
     broken = [*good[:2], "no-such-model", *good[3:]]

@@ -15,14 +15,19 @@ def test_dpo_rows_by_majority_ties_and_both_bad_left_out(store):
     p1, p2, p3, p4 = (_pair(store) for _ in range(4))
     store.add_preference(p1, "A", annotator="x")
     store.add_preference(p1, "A", annotator="y")
-    store.add_preference(p1, "B", annotator="z")      # majority still A
+    store.add_preference(p1, "B", annotator="z")  # majority still A
     store.add_preference(p2, "tie")
     store.add_preference(p3, "both_bad")
     store.add_preference(p4, "A", annotator="x")
-    store.add_preference(p4, "B", annotator="y")      # contested: left out
+    store.add_preference(p4, "B", annotator="y")  # contested: left out
     rows = dpo_rows(store)
-    assert rows == [{"prompt": MSG, "chosen": [{"role": "assistant", "content": "Paris."}],
-                     "rejected": [{"role": "assistant", "content": "Lyon."}]}]
+    assert rows == [
+        {
+            "prompt": MSG,
+            "chosen": [{"role": "assistant", "content": "Paris."}],
+            "rejected": [{"role": "assistant", "content": "Lyon."}],
+        }
+    ]
 
 
 def test_edited_answer_is_exported_as_chosen(store):

@@ -32,16 +32,27 @@ def test_prompt_files_in_every_format(tmp_path, suffix):
 
 
 def test_conversational_preferences_load(tmp_path):
-    path = _jsonl(tmp_path / "p.jsonl", [{"prompt": [{"role": "user", "content": "2+2?"}],
-                                          "chosen": [{"role": "assistant", "content": "4"}],
-                                          "rejected": [{"role": "assistant", "content": "5"}]}])
-    assert load_preferences(path) == [{"messages": [{"role": "user", "content": "2+2?"}], "chosen": "4",
-                                       "rejected": "5", "rationale": ""}]
+    path = _jsonl(
+        tmp_path / "p.jsonl",
+        [
+            {
+                "prompt": [{"role": "user", "content": "2+2?"}],
+                "chosen": [{"role": "assistant", "content": "4"}],
+                "rejected": [{"role": "assistant", "content": "5"}],
+            }
+        ],
+    )
+    assert load_preferences(path) == [
+        {"messages": [{"role": "user", "content": "2+2?"}], "chosen": "4", "rejected": "5", "rationale": ""}
+    ]
 
 
 MALFORMED = {
     "bad_json.jsonl": (b'{"prompt": "ok"}\n{"prompt": oops}\n', "line 2: invalid JSON"),
-    "control_char.jsonl": (b'{"prompt": "a\tb"}\n', "line 1: invalid JSON \\(Invalid control character at column 14\\)"),
+    "control_char.jsonl": (
+        b'{"prompt": "a\tb"}\n',
+        "line 1: invalid JSON \\(Invalid control character at column 14\\)",
+    ),
     "not_object.jsonl": (b'["a", "b"]\n', "line 1: expected a JSON object"),
     "missing_field.jsonl": (b'{"text": "hello"}\n', "line 1: missing field 'prompt'"),
     "wrong_type.jsonl": (b'{"prompt": 42}\n', "field 'prompt' must be text"),
@@ -72,12 +83,21 @@ def test_malformed_prompt_files_give_one_clear_error(tmp_path, workspace, name):
     assert sets.names() == before and not list(sets.folder.iterdir())
 
 
-@pytest.mark.parametrize("row, message", [
-    ({"prompt": "q", "chosen": "a"}, "missing field 'rejected'"),
-    ({"prompt": "q", "chosen": ["a"], "rejected": "b"}, "field 'chosen'"),
-    ({"prompt": [{"role": "user", "content": "q"}], "chosen": [{"role": "user", "content": "a"}],
-      "rejected": [{"role": "assistant", "content": "b"}]}, "chosen turn 1 has role 'user'"),
-])
+@pytest.mark.parametrize(
+    "row, message",
+    [
+        ({"prompt": "q", "chosen": "a"}, "missing field 'rejected'"),
+        ({"prompt": "q", "chosen": ["a"], "rejected": "b"}, "field 'chosen'"),
+        (
+            {
+                "prompt": [{"role": "user", "content": "q"}],
+                "chosen": [{"role": "user", "content": "a"}],
+                "rejected": [{"role": "assistant", "content": "b"}],
+            },
+            "chosen turn 1 has role 'user'",
+        ),
+    ],
+)
 def test_malformed_preference_rows(tmp_path, row, message):
     with pytest.raises(UserError, match=message):
         load_preferences(_jsonl(tmp_path / "p.jsonl", [row]))

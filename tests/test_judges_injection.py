@@ -9,12 +9,12 @@ Otherwise it prefers the longer response, so ordinary pairs still get a winner.
 import re
 
 import pytest
+from fake_llm_server import FakeLLMServer, fenced_responses, prefers_longer, verdict_json
 
 from alignstudio.core.store import Store
 from alignstudio.services.judges import make_judge
 from alignstudio.services.judges.bulk import judge_store
 from alignstudio.services.judges.protocol import PairItem, judge_pairs
-from fake_llm_server import FakeLLMServer, fenced_responses, prefers_longer, verdict_json
 
 KEY = "test-key"
 PROMPT = [{"role": "user", "content": "What is the capital of France?"}]
@@ -43,8 +43,7 @@ def clean_env(monkeypatch):
 @pytest.fixture
 def judge():
     with FakeLLMServer(responder=gullible, api_key=KEY) as server:
-        yield make_judge("openai", model="gullible", base_url=server.openai_url, api_key=KEY, max_retries=0,
-                         timeout=10)
+        yield make_judge("openai", model="gullible", base_url=server.openai_url, api_key=KEY, max_retries=0, timeout=10)
 
 
 def test_an_injected_response_never_wins_a_stored_verdict_and_is_flagged(tmp_path, judge):
@@ -77,8 +76,10 @@ def test_an_injected_response_never_wins_a_stored_verdict_and_is_flagged(tmp_pat
 def test_without_the_guard_the_content_following_judge_would_crown_the_injection(judge):
     """Why the guard exists: the swapped order alone stops a judge that obeys a letter, not one that follows the
     response's plea in both orders."""
-    items = [PairItem("letter", PROMPT, BY_LETTER.format(letter="A"), HONEST),
-             PairItem("content", PROMPT, BY_CONTENT, HONEST)]
+    items = [
+        PairItem("letter", PROMPT, BY_LETTER.format(letter="A"), HONEST),
+        PairItem("content", PROMPT, BY_CONTENT, HONEST),
+    ]
     letter, content = judge_pairs(judge, items, injection_guard=False).judgments
     assert (letter.winner, letter.consistent) == ("tie", False)
     assert (content.winner, content.consistent, content.guarded) == ("A", True, False)

@@ -5,12 +5,12 @@ import json
 import time
 
 import pytest
+from fake_llm_server import FakeLLMServer, fenced_responses, verdict_json
 
 from alignstudio.core.errors import UserError
 from alignstudio.services.judges import make_judge
 from alignstudio.services.judges.protocol import JudgeCache, PairItem, judge_pairs
 from alignstudio.services.sampling.remote import RemoteGenerator
-from fake_llm_server import FakeLLMServer, fenced_responses, verdict_json
 
 KEY = "test-key"
 PROMPT = [{"role": "user", "content": "Name a primary colour."}]
@@ -18,8 +18,13 @@ PROMPT = [{"role": "user", "content": "Name a primary colour."}]
 
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch):
-    for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL",
-                 "ANTHROPIC_AUTH_TOKEN"):
+    for name in (
+        "OPENAI_API_KEY",
+        "OPENAI_BASE_URL",
+        "ANTHROPIC_API_KEY",
+        "ANTHROPIC_BASE_URL",
+        "ANTHROPIC_AUTH_TOKEN",
+    ):
         monkeypatch.delenv(name, raising=False)
 
 

@@ -14,8 +14,9 @@ from alignstudio.ui.app import build_app
 
 @pytest.fixture(scope="module")
 def services(tmp_path_factory, tiny_model_dir):
-    built = Services.build(Workspace.open(tmp_path_factory.mktemp("ws")), default_model=str(tiny_model_dir),
-                           prefetch_depth=1)
+    built = Services.build(
+        Workspace.open(tmp_path_factory.mktemp("ws")), default_model=str(tiny_model_dir), prefetch_depth=1
+    )
     yield built
     built.close()
 
@@ -57,12 +58,14 @@ def test_arena_votes_open_on_complete_answers_and_regenerate_answers_the_same_tu
     steps = list(arena.send(services, None, "Hello there", model, model, False, 0.7, 8))
     *streaming, last = steps
     assert all(not step[4]["interactive"] for step in streaming)  # votes closed while answers stream
-    assert last[4]["interactive"] and last[3] in ("Vote when you have read both answers.",
-                                                   "Both answers are identical: a vote would say nothing. "
-                                                   "Regenerate, or send another message.")
+    assert last[4]["interactive"] and last[3] in (
+        "Vote when you have read both answers.",
+        "Both answers are identical: a vote would say nothing. Regenerate, or send another message.",
+    )
     first = ArenaState.from_dict(last[0])
-    again = ArenaState.from_dict(list(arena.send(services, last[0], "", model, model, False, 0.7, 8,
-                                                 regenerate=True))[-1][0])
+    again = ArenaState.from_dict(
+        list(arena.send(services, last[0], "", model, model, False, 0.7, 8, regenerate=True))[-1][0]
+    )
     assert (again.user_turn, again.history) == (first.user_turn, first.history) and again.turn_key != first.turn_key
     voted = arena.vote(services, "left", again.to_dict(), "carol")
     assert "Vote stored" in voted[3] and not voted[4]["interactive"]  # one vote per turn
@@ -72,5 +75,6 @@ def test_arena_votes_open_on_complete_answers_and_regenerate_answers_the_same_tu
 
 def test_identical_answers_are_pointed_out():
     same = ArenaState("m", "m", False, user_turn="Hi", reply_left="Hello.", reply_right="Hello. ", voted=False)
-    assert identical(same) and not identical(ArenaState("m", "m", False, user_turn="Hi", reply_left="Hello.",
-                                                        reply_right="Hi!", voted=False))
+    assert identical(same) and not identical(
+        ArenaState("m", "m", False, user_turn="Hi", reply_left="Hello.", reply_right="Hi!", voted=False)
+    )

@@ -49,8 +49,9 @@ def layer_problems() -> list[str]:
             if RANK[target] >= RANK[layer]:
                 problems.append(f"{rel}: {layer} imports {name} (up or sideways)")
             elif layer in DOORS and target != "services" and not name.startswith(UI_MAY_USE_FROM_CORE):
-                problems.append(f"{rel}: {layer} imports {name} ({layer} goes through services; core only for "
-                                "its errors)")
+                problems.append(
+                    f"{rel}: {layer} imports {name} ({layer} goes through services; core only for its errors)"
+                )
     return problems
 
 
@@ -65,11 +66,12 @@ def test_a_cli_module_that_imports_the_store_or_training_is_refused(tmp_path):
     global PACKAGE
     saved, PACKAGE = PACKAGE, tmp_path
     try:
-        for rel, source in (("cli/x.py", "from ..core.store import Store\n"),
-                            ("cli/y.py", "from ..training.run_queue import RunManager\n"),
-                            ("cli/z.py", "def run():\n    from ..core.registry import ModelRegistry\n"),
-                            ("cli/ok.py", "from ..core.errors import UserError\n"
-                                          "from ..services.training import RunSpec\n")):
+        for rel, source in (
+            ("cli/x.py", "from ..core.store import Store\n"),
+            ("cli/y.py", "from ..training.run_queue import RunManager\n"),
+            ("cli/z.py", "def run():\n    from ..core.registry import ModelRegistry\n"),
+            ("cli/ok.py", "from ..core.errors import UserError\nfrom ..services.training import RunSpec\n"),
+        ):
             (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
             (tmp_path / rel).write_text(source)
         problems = layer_problems()
@@ -83,10 +85,12 @@ def test_the_check_sees_relative_module_imports(tmp_path):
     """`from ..training import spec` inside ui/ is a training import, not an import of `alignstudio.training`
     the package only (the check would be blind to it otherwise)."""
     assert "alignstudio.training.spec" in _imports_of("ui/x.py", "from ..training import spec\n", tmp_path)
-    assert "alignstudio.core.errors.UserError" in _imports_of("ui/x.py", "from ..core.errors import UserError\n",
-                                                            tmp_path)
-    assert "alignstudio.core.store.Store" in _imports_of("services/data/x.py", "from ...core.store import Store\n",
-                                                        tmp_path)
+    assert "alignstudio.core.errors.UserError" in _imports_of(
+        "ui/x.py", "from ..core.errors import UserError\n", tmp_path
+    )
+    assert "alignstudio.core.store.Store" in _imports_of(
+        "services/data/x.py", "from ...core.store import Store\n", tmp_path
+    )
 
 
 def _imports_of(rel: str, source: str, tmp_path: Path) -> list[str]:

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from servers import ROOT
 
 from alignstudio.cli import main as cli_main
 from alignstudio.core.errors import UserError
@@ -21,7 +22,6 @@ from alignstudio.services.data.snapshots import export_snapshot
 from alignstudio.training.run_folder import SUCCEEDED, RunFolder
 from alignstudio.training.spec import RunSpec
 from alignstudio.training.trackers import check_trackers
-from servers import ROOT
 
 PAIRS = ROOT / "data" / "example_preferences.jsonl"
 HUB_ID = "tiny-org/tiny-llama"
@@ -42,10 +42,35 @@ def hub_named_base(tiny_model_dir, tmp_path_factory) -> Path:
 def run(ws, hub_named_base, tmp_path_factory) -> RunFolder:
     """A 4-step LoRA DPO run reporting to TensorBoard, started with `alignstudio train`."""
     out = tmp_path_factory.mktemp("runs") / "tb-run"
-    code = cli_main(["--workspace", str(ws.root), "train", "--method", "dpo", "--data", str(PAIRS), "--model",
-                     str(hub_named_base), "--out", str(out), "--max-steps", "4", "--max-length", "64",
-                     "--batch-size", "2", "--lr", "1e-3", "--heldout-fraction", "0", "--compare-prompts", "0",
-                     "--report-to", "tensorboard"])
+    code = cli_main(
+        [
+            "--workspace",
+            str(ws.root),
+            "train",
+            "--method",
+            "dpo",
+            "--data",
+            str(PAIRS),
+            "--model",
+            str(hub_named_base),
+            "--out",
+            str(out),
+            "--max-steps",
+            "4",
+            "--max-length",
+            "64",
+            "--batch-size",
+            "2",
+            "--lr",
+            "1e-3",
+            "--heldout-fraction",
+            "0",
+            "--compare-prompts",
+            "0",
+            "--report-to",
+            "tensorboard",
+        ]
+    )
     folder = RunFolder(out)
     assert code == 0 and folder.status()["state"] == SUCCEEDED, folder.log_tail()
     return folder
@@ -117,14 +142,24 @@ def test_exported_adapter_loads_with_automodel_from_an_offline_cache(run, ws, hu
     out = tmp_path / "exported"
     assert cli_main(["--workspace", str(ws.root), "export-model", str(run.path), "--out", str(out)]) == 0
     names = {p.name for p in out.iterdir()}
-    assert {"adapter_config.json", "adapter_model.safetensors", "tokenizer_config.json", "README.md",
-            "card.json"} <= names and "training_args.bin" not in names
+    assert {
+        "adapter_config.json",
+        "adapter_model.safetensors",
+        "tokenizer_config.json",
+        "README.md",
+        "card.json",
+    } <= names and "training_args.bin" not in names
     assert "chat_template.jinja" in names or "chat_template" in (out / "tokenizer_config.json").read_text()
     hf_home = tmp_path / "hf"
     _populate_hf_cache(hf_home, HUB_ID, hub_named_base)
     env = {**os.environ, "HF_HOME": str(hf_home), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
-    result = subprocess.run([sys.executable, "-c", LOAD_SCRIPT, str(out), str(hub_named_base)], env=env,
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-c", LOAD_SCRIPT, str(out), str(hub_named_base)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert json.loads(result.stdout.strip().splitlines()[-1]) == {"same": True}
 
@@ -162,8 +197,21 @@ def test_trackers_are_checked_before_a_run_exists(ws, tmp_path, capsys):
     missing = [name for name in ("wandb", "mlflow", "trackio") if __import__("importlib").util.find_spec(name) is None]
     if not missing:
         pytest.skip("every tracker package is installed")
-    code = cli_main(["--workspace", str(ws.root), "train", "--method", "dpo", "--data", str(PAIRS), "--out",
-                     str(out), "--report-to", missing[0]])
+    code = cli_main(
+        [
+            "--workspace",
+            str(ws.root),
+            "train",
+            "--method",
+            "dpo",
+            "--data",
+            str(PAIRS),
+            "--out",
+            str(out),
+            "--report-to",
+            missing[0],
+        ]
+    )
     assert code == 2 and f"pip install {missing[0]}" in capsys.readouterr().err
     assert not out.exists()
 
@@ -181,8 +229,10 @@ def test_portable_names(tmp_path):
 def test_a_snapshot_records_its_label_sources(tmp_path):
     ws = Workspace.open(tmp_path / "ws")
     store = Store(ws.db_path)
-    pairs = [store.add_pair([{"role": "user", "content": f"q{i}"}], f"a{i}", f"b{i}", model_a="m", model_b="m")
-             for i in range(3)]
+    pairs = [
+        store.add_pair([{"role": "user", "content": f"q{i}"}], f"a{i}", f"b{i}", model_a="m", model_b="m")
+        for i in range(3)
+    ]
     store.add_preference(pairs[0], "A", annotator="ann")
     store.add_preference(pairs[1], "B", annotator="ann")
     store.add_preference(pairs[2], "A", source="judge:rules")
@@ -202,9 +252,22 @@ def test_an_evaluation_against_the_base_goes_into_the_model_card(run, tmp_path):
     copy = tmp_path / "run"
     shutil.copytree(run.path, copy, ignore=shutil.ignore_patterns("checkpoints", "tensorboard"))
     assert "Not run yet" in (copy / "model" / "README.md").read_text()
-    record_evaluation(copy, {"baseline": "smollm2-135m-instruct", "judge": "reward:rm", "n": 40, "wins": 25,
-                             "ties": 5, "losses": 10, "win_rate": 0.6875, "win_rate_ci": [0.55, 0.8],
-                             "perplexity_change_pct": 2.5, "report": "evals/x.json", "warning": None})
+    record_evaluation(
+        copy,
+        {
+            "baseline": "smollm2-135m-instruct",
+            "judge": "reward:rm",
+            "n": 40,
+            "wins": 25,
+            "ties": 5,
+            "losses": 10,
+            "win_rate": 0.6875,
+            "win_rate_ci": [0.55, 0.8],
+            "perplexity_change_pct": 2.5,
+            "report": "evals/x.json",
+            "warning": None,
+        },
+    )
     text = ModelCard.load(copy / "model" / "README.md").text
     assert "win rate 0.688 (95% CI [0.55, 0.8]), W/T/L 25/5/10" in text
     assert "alignment tax: perplexity on held-out text +2.5%" in text

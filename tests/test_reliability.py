@@ -9,9 +9,9 @@ from collections import Counter
 
 import pytest
 from gradio_client import Client
+from servers import running_app, start_app, stop
 
 from alignstudio.core.store import Store
-from servers import running_app, start_app, stop
 
 pytestmark = pytest.mark.slow
 
@@ -43,8 +43,10 @@ def test_sixteen_annotators_lose_and_duplicate_nothing(tmp_path, tiny_model_dir)
     acked: Counter = Counter()
     errors: list = []
     with running_app(workspace, tiny_model_dir, "--prefetch", "16") as (_, url):
-        threads = [threading.Thread(target=_annotate, args=(url, f"ann{i:02d}", tiny_model_dir, LABELS_EACH, acked,
-                                                            errors)) for i in range(ANNOTATORS)]
+        threads = [
+            threading.Thread(target=_annotate, args=(url, f"ann{i:02d}", tiny_model_dir, LABELS_EACH, acked, errors))
+            for i in range(ANNOTATORS)
+        ]
         for t in threads:
             t.start()
         for t in threads:
@@ -68,8 +70,10 @@ def test_kill_9_mid_labeling_keeps_every_acknowledged_label(tmp_path, tiny_model
     errors: list = []
     proc, url = start_app(workspace, tiny_model_dir, "--prefetch", "8")
     try:
-        threads = [threading.Thread(target=_annotate, args=(url, f"k{i}", tiny_model_dir, 10_000, acked, errors))
-                   for i in range(4)]
+        threads = [
+            threading.Thread(target=_annotate, args=(url, f"k{i}", tiny_model_dir, 10_000, acked, errors))
+            for i in range(4)
+        ]
         for t in threads:
             t.start()
         while sum(acked.values()) < 60:
@@ -97,17 +101,26 @@ def test_kill_9_of_a_training_worker(tmp_path, tiny_model_dir):
     import time
     import urllib.request
 
+    from servers import ROOT
+
     from alignstudio.core.workspace import Workspace
     from alignstudio.training.run_folder import FAILED, SUCCEEDED
     from alignstudio.training.run_queue import RunManager
     from alignstudio.training.spec import RunSpec
-    from servers import ROOT
 
     workspace = Workspace.open(tmp_path / "ws")
     with running_app(workspace.root, tiny_model_dir) as (_, url):
         manager = RunManager(workspace, Store(workspace.db_path))
-        spec = RunSpec(method="dpo", model=str(tiny_model_dir), data=str(ROOT / "data" / "example_preferences.jsonl"),
-                       max_steps=30, save_steps=2, max_length=64, batch_size=2, learning_rate=1e-3)
+        spec = RunSpec(
+            method="dpo",
+            model=str(tiny_model_dir),
+            data=str(ROOT / "data" / "example_preferences.jsonl"),
+            max_steps=30,
+            save_steps=2,
+            max_length=64,
+            batch_size=2,
+            learning_rate=1e-3,
+        )
         name = manager.start(spec, "killed")
         run = manager.folder(name)
         deadline = time.time() + 300

@@ -7,6 +7,7 @@ import threading
 import time
 
 import pytest
+from fake_llm_server import FakeLLMServer, same_answer
 
 from alignstudio.core import access
 from alignstudio.core.errors import UserError
@@ -18,7 +19,6 @@ from alignstudio.services.sampling.generators import GeneratorPool
 from alignstudio.services.sampling.prefetch import FeedConfig, FeedManager
 from alignstudio.services.sampling.prompt_sets import PromptSets
 from alignstudio.services.sampling.settings import SamplingSettings
-from fake_llm_server import FakeLLMServer, same_answer
 
 PROMPT = [{"role": "user", "content": "Name a primary colour."}]
 
@@ -60,9 +60,11 @@ def test_a_feed_on_two_models_that_answer_alike_stops_after_a_bounded_number_of_
             assert len(server.requests) == bound
             with pytest.raises(UserError) as error:
                 feed.get(timeout=5)
-            assert str(error.value) == ("the two models gave near-identical answers 6 times (similarity up to 1.00, "
-                                        "above the threshold 0.9) in 6 attempts; sampling stopped. Try other "
-                                        "temperatures or models.")
+            assert str(error.value) == (
+                "the two models gave near-identical answers 6 times (similarity up to 1.00, "
+                "above the threshold 0.9) in 6 attempts; sampling stopped. Try other "
+                "temperatures or models."
+            )
         finally:
             feeds.stop()
 
@@ -95,15 +97,19 @@ def test_each_user_has_a_request_budget_per_endpoint_and_minute(workspace, store
             with access.acting_as(access.caller_for(user)):
                 with pytest.raises(UserError) as error:
                     gen.complete([PROMPT] * 5, [0.7] * 5, top_p=1.0, max_new_tokens=8, seed=None)
-            assert str(error.value) == (f"the request budget for endpoint 'lab' is spent: 3 requests per minute per "
-                                        f"user ({user}); try again in 60 s")
+            assert str(error.value) == (
+                f"the request budget for endpoint 'lab' is spent: 3 requests per minute per "
+                f"user ({user}); try again in 60 s"
+            )
         assert len(server.requests) == 6  # each caller's own 3, not one more
         with access.acting_as(access.caller_for("ann1")), pytest.raises(UserError, match="for admins"):
             remote_budget.remaining()
         with access.acting_as(access.caller_for("boss")):
             rows = remote_budget.remaining()
-            assert rows == [{"endpoint": "lab", "user": "ann1", "limit": 3, "left": 0},
-                            {"endpoint": "lab", "user": "ann2", "limit": 3, "left": 0}]
+            assert rows == [
+                {"endpoint": "lab", "user": "ann1", "limit": 3, "left": 0},
+                {"endpoint": "lab", "user": "ann2", "limit": 3, "left": 0},
+            ]
             # a judge on the same endpoint (found by its URL) pays from the same budget: boss's own
             judge = make_judge("openai", "judge-model", server.openai_url)
             item = JudgeInput(PROMPT, "Red.", "Blue.")
@@ -123,8 +129,11 @@ def test_a_budget_spent_inside_a_feed_is_the_error_its_caller_sees(workspace, st
         try:
             with access.acting_as(access.caller_for("ann1")):
                 feed = feeds.feed(FeedConfig("default", "lab:sft-7b", "lab:sft-7b-v2", SamplingSettings()))
-                with pytest.raises(UserError, match=r"budget for endpoint 'lab' is spent: 4 requests per minute per "
-                                                    r"user \(ann1\)"):
+                with pytest.raises(
+                    UserError,
+                    match=r"budget for endpoint 'lab' is spent: 4 requests per minute per "
+                    r"user \(ann1\)",
+                ):
                     feed.get(timeout=30)
         finally:
             feeds.stop()
@@ -137,7 +146,7 @@ def test_the_endpoint_file_takes_a_budget_and_checks_it():
     parsed = parse_endpoints('{"x": {"base_url": "http://h/v1", "requests_per_minute": 5}}', "e.json")
     assert parsed["x"].requests_per_minute == 5
     assert parse_endpoints('{"x": {"base_url": "http://h/v1"}}', "e.json")["x"].requests_per_minute is None
-    for bad in ('0', '"ten"', '1.5', 'true', '1000000'):
+    for bad in ("0", '"ten"', "1.5", "true", "1000000"):
         with pytest.raises(UserError, match="requests_per_minute must be a whole number from 1 to 100,000"):
             parse_endpoints(f'{{"x": {{"base_url": "http://h/v1", "requests_per_minute": {bad}}}}}', "e.json")
 
@@ -147,8 +156,9 @@ def test_a_cancelled_bulk_judging_job_stops_sending(workspace, store, tmp_path):
     from alignstudio.services.judges.bulk import judge_store
 
     for i in range(40):
-        store.add_pair(PROMPT, f"Red, number {i}.", f"Blue is a primary colour too, number {i}.", model_a="m",
-                       model_b="m")
+        store.add_pair(
+            PROMPT, f"Red, number {i}.", f"Blue is a primary colour too, number {i}.", model_a="m", model_b="m"
+        )
     with FakeLLMServer(api_key=None, delay=0.1) as server:
         configure(server, tmp_path, requests_per_minute=1000)
         judge = make_judge("openai", "judge-model", server.openai_url)
@@ -193,14 +203,20 @@ def test_a_cancelled_evaluation_stops_asking_the_remote_models(workspace, store,
 
     with FakeLLMServer(api_key=None, delay=0.2) as server:
         configure(server, tmp_path)
-        service = EvaluationService(store, workspace, GeneratorPool(ModelRegistry(workspace, store)),
-                                    PromptSets(workspace), "smollm2")
+        service = EvaluationService(
+            store, workspace, GeneratorPool(ModelRegistry(workspace, store)), PromptSets(workspace), "smollm2"
+        )
         outcome = {}
 
         def job():
             try:
-                service.evaluate("lab:sft-7b", "lab:sft-7b-v2", "eval", EvalSettings(batch_size=2, perplexity=False),
-                                 JudgeConfig(kind="rules", force=True))
+                service.evaluate(
+                    "lab:sft-7b",
+                    "lab:sft-7b-v2",
+                    "eval",
+                    EvalSettings(batch_size=2, perplexity=False),
+                    JudgeConfig(kind="rules", force=True),
+                )
             except UserError as exc:
                 outcome["error"] = exc
 

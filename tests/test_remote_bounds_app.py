@@ -8,35 +8,39 @@ import re
 import time
 
 import pytest
+from fake_llm_server import FakeLLMServer, same_answer
 
 from alignstudio.services.remote_budget import DEFAULT_RPM
 from alignstudio.services.sampling.prefetch import BATCH, FAILED_BATCHES
 from alignstudio.services.sampling.settings import SamplingSettings
-from fake_llm_server import FakeLLMServer, same_answer
 
 ATTEMPTS = SamplingSettings().max_attempts
-NEAR_IDENTICAL = re.compile(r"the two models gave near-identical answers (\d+) times \(similarity up to 1\.00, "
-                            r"above the threshold 0\.9\) in \1 attempts; sampling stopped\. Try other temperatures "
-                            r"or models\.")
+NEAR_IDENTICAL = re.compile(
+    r"the two models gave near-identical answers (\d+) times \(similarity up to 1\.00, "
+    r"above the threshold 0\.9\) in \1 attempts; sampling stopped\. Try other temperatures "
+    r"or models\."
+)
 
 
 def test_an_annotator_asking_for_pairs_of_two_models_that_answer_alike_gets_one_message_and_a_bounded_bill(
-        tmp_path, tiny_model_dir):
+    tmp_path, tiny_model_dir
+):
     from gradio_client import Client
     from gradio_client.exceptions import AppError
-
-    from alignstudio.services.auth import hash_password
     from servers import running_app
 
+    from alignstudio.services.auth import hash_password
+
     users = tmp_path / "users.txt"
-    users.write_text(f"alice:{hash_password('alice-password')}:admin\n"
-                     f"bob:{hash_password('bob-password')}:annotator\n")
+    users.write_text(f"alice:{hash_password('alice-password')}:admin\nbob:{hash_password('bob-password')}:annotator\n")
     config = ["fresh samples", "default", "lab:sft-7b", "lab:sft-7b-v2", 0.7, 1.0, 0.95, 16, None]
     with FakeLLMServer(api_key=None, responder=same_answer()) as server:
         endpoints = tmp_path / "endpoints.json"
         endpoints.write_text(json.dumps({"lab": {"base_url": server.openai_url, "models": ["sft-7b", "sft-7b-v2"]}}))
-        with running_app(tmp_path / "ws", tiny_model_dir, "--auth", str(users), "--endpoints", str(endpoints)) \
-                as (_, url):
+        with running_app(tmp_path / "ws", tiny_model_dir, "--auth", str(users), "--endpoints", str(endpoints)) as (
+            _,
+            url,
+        ):
             bob = Client(url, auth=("bob", "bob-password"), verbose=False)
             started = time.time()
             with pytest.raises(AppError) as error:
@@ -52,8 +56,11 @@ def test_an_annotator_asking_for_pairs_of_two_models_that_answer_alike_gets_one_
             with pytest.raises(AppError) as error:
                 for _ in range(3):
                     bob.predict("", *config, api_name="/label_first_pair")
-            assert re.fullmatch(rf"the request budget for endpoint 'lab' is spent: {DEFAULT_RPM} requests per minute "
-                                r"per user \(bob\); try again in \d+ s", str(error.value))
+            assert re.fullmatch(
+                rf"the request budget for endpoint 'lab' is spent: {DEFAULT_RPM} requests per minute "
+                r"per user \(bob\); try again in \d+ s",
+                str(error.value),
+            )
             assert len(server.requests) == DEFAULT_RPM
             alice = Client(url, auth=("alice", "alice-password"), verbose=False)  # her own budget
             with pytest.raises(AppError, match=NEAR_IDENTICAL.pattern):
@@ -61,24 +68,27 @@ def test_an_annotator_asking_for_pairs_of_two_models_that_answer_alike_gets_one_
             assert DEFAULT_RPM < len(server.requests) <= DEFAULT_RPM + FAILED_BATCHES * BATCH * ATTEMPTS * 2
 
 
-def test_an_admin_cancels_bulk_judging_over_http_and_the_judge_server_stops_getting_requests(tmp_path,
-                                                                                             tiny_model_dir):
+def test_an_admin_cancels_bulk_judging_over_http_and_the_judge_server_stops_getting_requests(tmp_path, tiny_model_dir):
     from gradio_client import Client
     from gradio_client.exceptions import AppError
+    from servers import running_app
 
     from alignstudio.core.store import Store
     from alignstudio.core.workspace import Workspace
     from alignstudio.services.auth import hash_password
-    from servers import running_app
 
     users = tmp_path / "users.txt"
-    users.write_text(f"alice:{hash_password('alice-password')}:admin\n"
-                     f"bob:{hash_password('bob-password')}:annotator\n")
+    users.write_text(f"alice:{hash_password('alice-password')}:admin\nbob:{hash_password('bob-password')}:annotator\n")
     ws = Workspace.open(tmp_path / "ws")
     store = Store(ws.db_path)
     for i in range(40):
-        store.add_pair([{"role": "user", "content": f"Question {i}?"}], f"Short {i}.",
-                       f"A longer answer to question {i}.", model_a="m", model_b="m")
+        store.add_pair(
+            [{"role": "user", "content": f"Question {i}?"}],
+            f"Short {i}.",
+            f"A longer answer to question {i}.",
+            model_a="m",
+            model_b="m",
+        )
     store.close()
     with FakeLLMServer(api_key=None, delay=0.2) as server:
         endpoints = tmp_path / "endpoints.json"

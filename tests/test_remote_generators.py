@@ -10,17 +10,17 @@ import threading
 from types import SimpleNamespace
 
 import pytest
+from fake_llm_server import FakeLLMServer
+from servers import ROOT, free_port
 
 from alignstudio.core import access
 from alignstudio.core.errors import UserError
 from alignstudio.core.registry import ModelRegistry
 from alignstudio.services.judges import endpoints
-from alignstudio.services.sampling.settings import SamplingSettings
-from alignstudio.services.sampling.sampler import sample_pair
 from alignstudio.services.sampling.generators import GeneratorPool
 from alignstudio.services.sampling.remote import CONCURRENCY, AnthropicGenerator, RemoteGenerator
-from fake_llm_server import FakeLLMServer
-from servers import ROOT, free_port
+from alignstudio.services.sampling.sampler import sample_pair
+from alignstudio.services.sampling.settings import SamplingSettings
 
 OPENAI_KEY, ANTHROPIC_KEY, LAB_KEY = "sk-openai-env-key-123", "sk-ant-env-key-456", "sk-lab-env-key-789"
 PROMPT = [{"role": "user", "content": "Name a primary colour."}]
@@ -39,8 +39,14 @@ def answer(body: dict) -> str:
 
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch):
-    for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL",
-                 "ANTHROPIC_AUTH_TOKEN", "LAB_KEY"):
+    for name in (
+        "OPENAI_API_KEY",
+        "OPENAI_BASE_URL",
+        "ANTHROPIC_API_KEY",
+        "ANTHROPIC_BASE_URL",
+        "ANTHROPIC_AUTH_TOKEN",
+        "LAB_KEY",
+    ):
         monkeypatch.delenv(name, raising=False)
     yield
     endpoints.configure({})
@@ -62,10 +68,15 @@ def remote_env(server, monkeypatch, tmp_path):
     monkeypatch.setenv("ANTHROPIC_BASE_URL", server.anthropic_url)
     monkeypatch.setenv("LAB_KEY", LAB_KEY)
     path = tmp_path / "endpoints.json"
-    path.write_text(json.dumps({
-        "lab": {"base_url": server.openai_url, "key_env": "LAB_KEY", "models": ["sft-7b", "sft-7b-v2"]},
-        "open": {"base_url": server.openai_url},
-        "claude-proxy": {"base_url": server.anthropic_url, "kind": "anthropic", "key_env": "LAB_KEY"}}))
+    path.write_text(
+        json.dumps(
+            {
+                "lab": {"base_url": server.openai_url, "key_env": "LAB_KEY", "models": ["sft-7b", "sft-7b-v2"]},
+                "open": {"base_url": server.openai_url},
+                "claude-proxy": {"base_url": server.anthropic_url, "kind": "anthropic", "key_env": "LAB_KEY"},
+            }
+        )
+    )
     endpoints.configure(endpoints.load_endpoints(path))
     return path
 
@@ -80,15 +91,23 @@ def sent_key(request) -> str:
 
 
 def test_the_three_name_forms_resolve_to_cached_remote_generators(pool, server, remote_env):
-    cases = {"openai:gpt-4o-mini": (RemoteGenerator, "/v1/chat/completions", OPENAI_KEY),
-             "anthropic:claude-x": (AnthropicGenerator, "/v1/messages", ANTHROPIC_KEY),
-             "lab:sft-7b": (RemoteGenerator, "/v1/chat/completions", LAB_KEY),
-             "claude-proxy:claude-y": (AnthropicGenerator, "/v1/messages", LAB_KEY)}
+    cases = {
+        "openai:gpt-4o-mini": (RemoteGenerator, "/v1/chat/completions", OPENAI_KEY),
+        "anthropic:claude-x": (AnthropicGenerator, "/v1/messages", ANTHROPIC_KEY),
+        "lab:sft-7b": (RemoteGenerator, "/v1/chat/completions", LAB_KEY),
+        "claude-proxy:claude-y": (AnthropicGenerator, "/v1/messages", LAB_KEY),
+    }
     for name, (cls, path, key) in cases.items():
         gen = pool.get(name)
         assert type(gen) is cls and gen.name == name and pool.get(name) is gen  # cached like a local model
-        (text,) = gen.complete([[{"role": "system", "content": "Be brief."}, *PROMPT]], [0.7], top_p=0.9,
-                               max_new_tokens=16, seed=3, min_new_tokens=2)
+        (text,) = gen.complete(
+            [[{"role": "system", "content": "Be brief."}, *PROMPT]],
+            [0.7],
+            top_p=0.9,
+            max_new_tokens=16,
+            seed=3,
+            min_new_tokens=2,
+        )
         request = server.requests[-1]
         assert text and request.path.rstrip("/").endswith(path) and sent_key(request) == key
         assert request.body["model"] == name.split(":", 1)[1] and key not in repr(gen)
@@ -103,8 +122,9 @@ def test_the_three_name_forms_resolve_to_cached_remote_generators(pool, server, 
     assert set(pool.loaded()) == set(cases)
 
 
-def test_local_names_with_a_colon_stay_local_and_keys_go_only_where_named(pool, server, remote_env, store,
-                                                                          tiny_model_dir):
+def test_local_names_with_a_colon_stay_local_and_keys_go_only_where_named(
+    pool, server, remote_env, store, tiny_model_dir
+):
     with pytest.raises(UserError, match="unknown model 'nowhere:thing'"):  # not a configured prefix: the registry's
         pool.get("nowhere:thing")
     store.register_model("lab:local-version", tiny_model_dir, kind="full")  # a version wins over a remote reading
@@ -141,8 +161,9 @@ def test_a_sampled_pair_records_the_remote_names_and_settings_and_no_key(pool, s
     assert server.openai_url not in recorded  # the name says which server, the URL is not needed
 
 
-def test_the_label_and_feedback_feeds_sample_from_remote_models_and_store_their_settings(pool, server, remote_env,
-                                                                                        workspace, store):
+def test_the_label_and_feedback_feeds_sample_from_remote_models_and_store_their_settings(
+    pool, server, remote_env, workspace, store
+):
     from alignstudio.services.labeling import LabelingService
     from alignstudio.services.labeling.feedback import FeedbackService
     from alignstudio.services.sampling.prefetch import FeedConfig, FeedManager
@@ -151,10 +172,12 @@ def test_the_label_and_feedback_feeds_sample_from_remote_models_and_store_their_
     feeds = FeedManager(pool, PromptSets(workspace), depth=1)
     settings = SamplingSettings(max_new_tokens=16, seed=1)
     try:
-        shown = LabelingService(store, feeds).next_pair(FeedConfig("default", "lab:sft-7b", "openai:gpt-4o-mini",
-                                                                   settings), timeout=60)
+        shown = LabelingService(store, feeds).next_pair(
+            FeedConfig("default", "lab:sft-7b", "openai:gpt-4o-mini", settings), timeout=60
+        )
         rated = FeedbackService(store, feeds).next_response(
-            FeedConfig("default", "anthropic:claude-x", None, settings, mode="single"), timeout=60)
+            FeedConfig("default", "anthropic:claude-x", None, settings, mode="single"), timeout=60
+        )
     finally:
         feeds.stop()
     pair = store.pair(shown.pair_id)
@@ -184,8 +207,14 @@ def test_the_concurrency_cap_holds_per_generator_across_callers(pool, server, re
 
     capped = build(parse("lab:sft-7b-v2"), concurrency=2)
     server.max_in_flight = 0
-    callers = [threading.Thread(target=capped.complete, args=([PROMPT] * 3, [0.7] * 3),
-                                kwargs={"top_p": 1.0, "max_new_tokens": 8, "seed": None}) for _ in range(3)]
+    callers = [
+        threading.Thread(
+            target=capped.complete,
+            args=([PROMPT] * 3, [0.7] * 3),
+            kwargs={"top_p": 1.0, "max_new_tokens": 8, "seed": None},
+        )
+        for _ in range(3)
+    ]
     for thread in callers:
         thread.start()
     for thread in callers:
@@ -203,8 +232,9 @@ def test_a_server_that_is_down_is_one_clear_error(pool, remote_env, tmp_path):
     gen = build(parse("gpu-box:sft"), max_retries=0)
     with pytest.raises(UserError) as error:
         gen.complete([PROMPT], [0.7], top_p=1.0, max_new_tokens=8, seed=None)
-    assert str(error.value) == (f"generator gpu-box:sft at http://127.0.0.1:{port}/v1: cannot connect to the "
-                                "server after retries")  # the name and the URL, without its credentials
+    assert str(error.value) == (
+        f"generator gpu-box:sft at http://127.0.0.1:{port}/v1: cannot connect to the server after retries"
+    )  # the name and the URL, without its credentials
 
 
 def test_annotators_may_use_the_listed_remote_models_only(pool, server, remote_env):
@@ -225,9 +255,11 @@ def test_endpoint_files_list_models_and_reserve_the_sdk_prefixes(remote_env, wor
     from alignstudio.services.judges.endpoints import parse_endpoints
 
     assert endpoints.named("lab").models == ("sft-7b", "sft-7b-v2")
-    for text, message in (('{"x": {"base_url": "http://h/v1", "models": "m"}}', "models must be a list"),
-                          ('{"x": {"base_url": "http://h/v1", "models": ["two words"]}}', "models must be a list"),
-                          ('{"openai": {"base_url": "http://h/v1"}}', "reserved")):
+    for text, message in (
+        ('{"x": {"base_url": "http://h/v1", "models": "m"}}', "models must be a list"),
+        ('{"x": {"base_url": "http://h/v1", "models": ["two words"]}}', "models must be a list"),
+        ('{"openai": {"base_url": "http://h/v1"}}', "reserved"),
+    ):
         with pytest.raises(UserError, match=message):
             parse_endpoints(text, "endpoints.json")
     from alignstudio.ui import arena, common
@@ -236,7 +268,7 @@ def test_endpoint_files_list_models_and_reserve_the_sdk_prefixes(remote_env, wor
     try:
         names = services.generator_names()
         assert names[: len(services.model_names())] == services.model_names()
-        assert names[len(services.model_names()):] == ["lab:sft-7b", "lab:sft-7b-v2"]
+        assert names[len(services.model_names()) :] == ["lab:sft-7b", "lab:sft-7b-v2"]
         # the Label and Feedback tabs' lists, and the Arena's, offer them (choices only: a typed name stays chosen)
         _, model_a, model_b = common.sampling_lists(services, SimpleNamespace(model_b=True))
         assert model_a["choices"] == names and model_b["choices"] == [common.SAME_MODEL, *names]
@@ -251,8 +283,9 @@ def test_the_arena_answers_from_remote_generators_and_reports_a_failure(pool, se
 
     battle = new_battle("lab:sft-7b", "anthropic:claude-x", anonymous=False)
     settings = ArenaSettings(temperature=0.7, max_new_tokens=32)
-    *_, state = stream_turn(battle, "Name a primary colour.", pool.get("lab:sft-7b"),
-                            pool.get("anthropic:claude-x"), settings)
+    *_, state = stream_turn(
+        battle, "Name a primary colour.", pool.get("lab:sft-7b"), pool.get("anthropic:claude-x"), settings
+    )
     assert state.complete and state.reply_left.endswith("(sft-7b).") and state.reply_right.endswith("(claude-x).")
     server.api_key = "another-key"
     with pytest.raises(UserError, match="generator (lab:sft-7b|anthropic:claude-x) at .*: the API key was rejected"):
@@ -260,8 +293,14 @@ def test_the_arena_answers_from_remote_generators_and_reports_a_failure(pool, se
 
 
 def cli(*args, env: dict):
-    return subprocess.run([sys.executable, "-m", "alignstudio", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=600, env=os.environ | {"HF_HUB_OFFLINE": "1"} | env)
+    return subprocess.run(
+        [sys.executable, "-m", "alignstudio", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=os.environ | {"HF_HUB_OFFLINE": "1"} | env,
+    )
 
 
 def test_cli_sample_from_a_named_endpoint_writes_jsonl_and_stores_no_key(server, tmp_path):
@@ -269,14 +308,40 @@ def test_cli_sample_from_a_named_endpoint_writes_jsonl_and_stores_no_key(server,
     config = tmp_path / "endpoints.json"
     config.write_text(json.dumps({"lab": {"base_url": server.openai_url, "key_env": "LAB_KEY"}}))
     out, ws = tmp_path / "pairs.jsonl", tmp_path / "ws"
-    result = cli("--workspace", str(ws), "sample", "--prompts", str(PROMPTS), "--limit", "2", "--model",
-                 "lab:sft-7b", "--endpoints", str(config), "--out", str(out), "--seed", "5", "--system-a",
-                 "Answer helpfully.", "--system-b", "Answer vaguely.", "--chosen", "a", env={"LAB_KEY": LAB_KEY})
+    result = cli(
+        "--workspace",
+        str(ws),
+        "sample",
+        "--prompts",
+        str(PROMPTS),
+        "--limit",
+        "2",
+        "--model",
+        "lab:sft-7b",
+        "--endpoints",
+        str(config),
+        "--out",
+        str(out),
+        "--seed",
+        "5",
+        "--system-a",
+        "Answer helpfully.",
+        "--system-b",
+        "Answer vaguely.",
+        "--chosen",
+        "a",
+        env={"LAB_KEY": LAB_KEY},
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(rows) == 2 and {(r["model_a"], r["model_b"]) for r in rows} == {("lab:sft-7b", "lab:sft-7b")}
-    assert rows[0]["params_a"] == {"temperature": 0.7, "top_p": 0.95, "max_new_tokens": 128, "seed": 5,
-                                   "system_prompt": "Answer helpfully."}
+    assert rows[0]["params_a"] == {
+        "temperature": 0.7,
+        "top_p": 0.95,
+        "max_new_tokens": 128,
+        "seed": 5,
+        "system_prompt": "Answer helpfully.",
+    }
     assert rows[0]["response_b"] == "Hmm." and all(sent_key(r) == LAB_KEY for r in server.requests)
     files = [p for p in [*ws.rglob("*"), out] if p.is_file()]
     assert any(p.name.startswith("store") for p in files)  # the synthetic pairs were stored as labeled
@@ -289,11 +354,26 @@ def test_cli_sample_with_the_server_down_is_one_line_and_no_file(tmp_path):
     config = tmp_path / "endpoints.json"
     config.write_text(json.dumps({"lab": {"base_url": f"http://127.0.0.1:{port}/v1"}}))
     out = tmp_path / "pairs.jsonl"
-    result = cli("--workspace", str(tmp_path / "ws"), "sample", "--prompts", str(PROMPTS), "--limit", "2",
-                 "--model", "lab:sft-7b", "--endpoints", str(config), "--out", str(out), env={})
+    result = cli(
+        "--workspace",
+        str(tmp_path / "ws"),
+        "sample",
+        "--prompts",
+        str(PROMPTS),
+        "--limit",
+        "2",
+        "--model",
+        "lab:sft-7b",
+        "--endpoints",
+        str(config),
+        "--out",
+        str(out),
+        env={},
+    )
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines()[-1] == (
-        f"error: generator lab:sft-7b at http://127.0.0.1:{port}/v1: cannot connect to the server after retries")
+        f"error: generator lab:sft-7b at http://127.0.0.1:{port}/v1: cannot connect to the server after retries"
+    )
     assert not list(tmp_path.glob("*pairs.jsonl*"))  # no file, no partial file
 
 
@@ -302,9 +382,12 @@ def test_the_commands_that_pick_generators_take_the_endpoints_file(remote_env):
     from alignstudio.cli.common import configure_endpoints
 
     parser = build_parser()
-    for command in (["sample", "--prompts", "p.jsonl", "--out", "o.jsonl"], ["generate", "--model", "lab:m",
-                    "--prompts", "p", "--out", "o.jsonl"], ["eval", "--model", "lab:m", "--baseline", "b", "--prompts",
-                    "p", "--out", "r.json"], ["serve"]):
+    for command in (
+        ["sample", "--prompts", "p.jsonl", "--out", "o.jsonl"],
+        ["generate", "--model", "lab:m", "--prompts", "p", "--out", "o.jsonl"],
+        ["eval", "--model", "lab:m", "--baseline", "b", "--prompts", "p", "--out", "r.json"],
+        ["serve"],
+    ):
         args = parser.parse_args([*command, "--endpoints", str(remote_env)])
         endpoints.configure({})
         configure_endpoints(args)

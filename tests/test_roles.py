@@ -48,8 +48,9 @@ def test_the_loop_is_for_admins(store, workspace, roles):
             export_snapshot(store, workspace, "dpo")
         labeling = LabelingService(store, feeds=None)  # labeling is what annotators are for
         pair_id = store.add_pair(MSG, "Green.", "Pink.", model_a="m", model_b="m")
-        assert not labeling.label(labeling._show(pair_id, "Name a colour.", "Green.", "Pink.", "default"), "left",
-                                  annotator="bob").duplicate
+        assert not labeling.label(
+            labeling._show(pair_id, "Name a colour.", "Green.", "Pink.", "default"), "left", annotator="bob"
+        ).duplicate
     with acting_as(Caller("alice", ADMIN)):
         assert export_snapshot(store, workspace, "dpo").rows == 2
     # with roles in force, code that says no caller gets no admin rights (a handler that forgot to say who calls
@@ -87,18 +88,18 @@ def test_typed_model_paths_stay_inside_the_allowed_folders(workspace, store, tmp
         access.reset()
 
 
-def test_over_http_an_annotator_labels_but_cannot_export_or_touch_others_labels(tmp_path, tiny_model_dir,
-                                                                                 second_tiny_model_dir):
+def test_over_http_an_annotator_labels_but_cannot_export_or_touch_others_labels(
+    tmp_path, tiny_model_dir, second_tiny_model_dir
+):
     from gradio_client import Client
     from gradio_client.exceptions import AppError
+    from servers import running_app
 
     from alignstudio.core.store import Store
     from alignstudio.services.auth import hash_password
-    from servers import running_app
 
     users = tmp_path / "users.txt"
-    users.write_text(f"alice:{hash_password('alice-password')}:admin\n"
-                     f"bob:{hash_password('bob-password')}:annotator\n")
+    users.write_text(f"alice:{hash_password('alice-password')}:admin\nbob:{hash_password('bob-password')}:annotator\n")
     config = ["fresh samples", "default", str(tiny_model_dir), "(same as A)", 0.7, 1.0, 0.95, 6, None]
     with running_app(tmp_path / "ws", tiny_model_dir, "--auth", str(users)) as (_, url):
         alice = Client(url, auth=("alice", "alice-password"), verbose=False)
@@ -121,13 +122,12 @@ def test_over_http_an_annotator_labels_but_cannot_export_or_touch_others_labels(
     assert [label.annotator for label in Store(tmp_path / "ws" / "store.sqlite").labels()] == ["bob"]
 
 
-def test_the_role_comes_before_the_file_system_and_paths_obey_one_policy(workspace, store, tmp_path,
-                                                                         tiny_model_dir):
+def test_the_role_comes_before_the_file_system_and_paths_obey_one_policy(workspace, store, tmp_path, tiny_model_dir):
     """An annotator learns nothing about files (missing and present read the same); an admin's data, base model and
     reward judge folder must lie inside the allowed folders, whether or not they exist."""
+    from alignstudio.services import training
     from alignstudio.services.container import Services
     from alignstudio.services.judges.reward import reward_model_folder
-    from alignstudio.services import training
     from alignstudio.training.spec import RunSpec
 
     outside = tmp_path / "outside.jsonl"
@@ -160,8 +160,7 @@ def test_the_role_comes_before_the_file_system_and_paths_obey_one_policy(workspa
         access.reset()
 
 
-def test_a_training_worker_checks_its_specs_paths_against_the_apps_policy(workspace, store, tmp_path,
-                                                                          tiny_model_dir):
+def test_a_training_worker_checks_its_specs_paths_against_the_apps_policy(workspace, store, tmp_path, tiny_model_dir):
     """The worker is a separate process: the app hands it the allowed folders, and it refuses a spec (written by
     hand here, past the app's own checks) whose data or base model lies outside them, before loading either."""
     import json
@@ -169,21 +168,30 @@ def test_a_training_worker_checks_its_specs_paths_against_the_apps_policy(worksp
     import subprocess
     import sys
 
+    from servers import ROOT
+
     from alignstudio.training.run_folder import RunFolder
     from alignstudio.training.spec import RunSpec
-    from servers import ROOT
 
     data = workspace.root / "pairs.jsonl"
     data.write_text((ROOT / "data" / "example_preferences.jsonl").read_text())
     outside_data = tmp_path / "pairs.jsonl"
     outside_data.write_text(data.read_text())
-    cases = {"data": RunSpec(method="dpo", model=str(tiny_model_dir), data=str(outside_data), max_steps=1),
-             "model": RunSpec(method="dpo", model=str(tiny_model_dir), data=str(data), max_steps=1)}
+    cases = {
+        "data": RunSpec(method="dpo", model=str(tiny_model_dir), data=str(outside_data), max_steps=1),
+        "model": RunSpec(method="dpo", model=str(tiny_model_dir), data=str(data), max_steps=1),
+    }
     for name, spec in cases.items():
         run = RunFolder.create(workspace.runs_dir / name, spec)
         env = os.environ | {access.PATH_ROOTS_ENV: str(workspace.root), "HF_HUB_OFFLINE": "1"}
-        done = subprocess.run([sys.executable, "-m", "alignstudio.training.worker", str(run.path), "--workspace",
-                               str(workspace.root)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+        done = subprocess.run(
+            [sys.executable, "-m", "alignstudio.training.worker", str(run.path), "--workspace", str(workspace.root)],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         status = json.loads((run.path / "status.json").read_text())
         assert done.returncode == 1 and status["state"] == "failed", done.stderr[-2000:]
         assert "outside the workspace" in status["error"], status["error"]
@@ -195,7 +203,10 @@ def test_an_annotator_gets_one_answer_for_a_missing_label_and_someone_elses(stor
     with acting_as(Caller("bob", ANNOTATOR)):
         answers = []
         for event_id in (alices, "no-such-id"):
-            for change in (lambda e: store.retract(e, annotator="bob"), lambda e: store.relabel(e, "B", annotator="bob")):
+            for change in (
+                lambda e: store.retract(e, annotator="bob"),
+                lambda e: store.relabel(e, "B", annotator="bob"),
+            ):
                 with pytest.raises(UserError) as refused:
                     change(event_id)
                 answers.append(str(refused.value).replace(event_id, "ID"))

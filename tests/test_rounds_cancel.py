@@ -5,13 +5,13 @@ import os
 import time
 
 import pytest
+from fake_llm_server import FakeLLMServer
+from servers import ROOT
 
 from alignstudio.core import access
 from alignstudio.core.errors import UserError
 from alignstudio.services.rounds.folder import launch_rounds, read_rounds, stop_rounds
 from alignstudio.services.rounds.settings import RoundsSettings
-from fake_llm_server import FakeLLMServer
-from servers import ROOT
 
 
 def test_stopping_rounds_ends_their_process_and_their_judge_requests(workspace, tiny_model_dir, monkeypatch):
@@ -21,8 +21,14 @@ def test_stopping_rounds_ends_their_process_and_their_judge_requests(workspace, 
         monkeypatch.setenv("ALIGNSTUDIO_JUDGE_BASE_URL", server.openai_url)
         monkeypatch.setenv("HF_HUB_OFFLINE", "1")
         settings = RoundsSettings(rounds=1, pairs_per_round=16, force_judge=True, max_new_tokens=8, eval_limit=2)
-        folder = launch_rounds(workspace, "r1", str(tiny_model_dir), settings, ROOT / "data" / "prompts.jsonl",
-                               ROOT / "data" / "eval_prompts.jsonl")
+        folder = launch_rounds(
+            workspace,
+            "r1",
+            str(tiny_model_dir),
+            settings,
+            ROOT / "data" / "prompts.jsonl",
+            ROOT / "data" / "eval_prompts.jsonl",
+        )
         pid = int((folder / "pid").read_text())
         deadline = time.time() + 240
         while len(server.requests) < 3 and time.time() < deadline:

@@ -46,8 +46,10 @@ def test_similarity_filter_threshold():
     assert 0.8 < similarity("Paris is the capital.", "Paris is the capital!") < 1.0
 
 
-@pytest.mark.parametrize("bad", [{"temperature_a": 0}, {"top_p": 0}, {"max_new_tokens": 0},
-                                 {"similarity_threshold": 1.5}, {"max_attempts": 0}])
+@pytest.mark.parametrize(
+    "bad",
+    [{"temperature_a": 0}, {"top_p": 0}, {"max_new_tokens": 0}, {"similarity_threshold": 1.5}, {"max_attempts": 0}],
+)
 def test_bad_settings_are_refused(bad):
     with pytest.raises(UserError):
         SamplingSettings(**bad)

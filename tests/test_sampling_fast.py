@@ -14,6 +14,7 @@ from transformers import TopPLogitsWarper
 from alignstudio.core.models import load_causal_lm, load_tokenizer
 from alignstudio.core.registry import ModelRegistry
 from alignstudio.core.store import Store
+from alignstudio.services.sampling.decoding import decode, lean_decoding_supported, nucleus, sample_nucleus
 from alignstudio.services.sampling.generators import (
     DTYPE_ENV,
     GeneratorPool,
@@ -24,7 +25,6 @@ from alignstudio.services.sampling.generators import (
 )
 from alignstudio.services.sampling.sampler import Generator, sample_pair, sample_pairs
 from alignstudio.services.sampling.settings import SamplingSettings
-from alignstudio.services.sampling.decoding import decode, lean_decoding_supported, nucleus, sample_nucleus
 
 MSG = [{"role": "user", "content": "Give me one tip for better sleep."}]
 LONGER = [{"role": "user", "content": "Explain in two sentences why the sky looks blue during the day."}]
@@ -55,7 +55,7 @@ def _ours(logits: torch.Tensor, top_p: float, search: int) -> torch.Tensor:
 
 @pytest.mark.parametrize("top_p", [1e-9, 0.5, 0.9, 0.95, 1.0])
 @pytest.mark.parametrize("scale", [0.3, 3.0, 12.0])  # flat (wide nucleus) to peaked (a few tokens)
-@pytest.mark.parametrize("search", [8, 1024])      # 8 forces the full-sort fallback on most rows
+@pytest.mark.parametrize("search", [8, 1024])  # 8 forces the full-sort fallback on most rows
 def test_nucleus_is_transformers_top_p(top_p, scale, search):
     generator = torch.Generator().manual_seed(int(scale * 10) + search)
     logits = torch.randn(4, 3000, generator=generator) * scale
@@ -71,8 +71,9 @@ def test_draws_follow_the_top_p_distribution(same_draws_as_generate):
     logits = torch.randn(1, 40, generator=torch.Generator().manual_seed(0)) * 2
     expected = _hf_top_p_probs(logits, 0.8)[0]
     rows = 20000
-    tokens = sample_nucleus(logits.expand(rows, -1).contiguous(), 0.8, torch.Generator().manual_seed(1),
-                            same_draws_as_generate)
+    tokens = sample_nucleus(
+        logits.expand(rows, -1).contiguous(), 0.8, torch.Generator().manual_seed(1), same_draws_as_generate
+    )
     observed = torch.bincount(tokens, minlength=40).float() / rows
     assert float((observed - expected).abs().max()) < 0.015
     assert float(observed[expected == 0].sum()) == 0.0  # nothing outside the nucleus, ever
@@ -83,7 +84,7 @@ def _hf_greedy(model, tokenizer, conversations, n, **kw):
     batch = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
     with torch.inference_mode():
         out = model.generate(**batch, do_sample=False, max_new_tokens=n, pad_token_id=tokenizer.pad_token_id, **kw)
-    return batch, out[:, batch["input_ids"].shape[1]:]
+    return batch, out[:, batch["input_ids"].shape[1] :]
 
 
 def test_lean_loop_decodes_what_generate_decodes_on_a_padded_batch(fp32_model, tokenizer):
@@ -91,9 +92,17 @@ def test_lean_loop_decodes_what_generate_decodes_on_a_padded_batch(fp32_model, t
     padding (the two prompts differ in length), positions and the KV cache all in play."""
     batch, expected = _hf_greedy(fp32_model, tokenizer, [MSG, LONGER], 12, min_new_tokens=12)
     assert batch["attention_mask"].min() == 0  # really padded
-    got = decode(fp32_model, batch["input_ids"], batch["attention_mask"], torch.tensor([0.7, 1.0]), top_p=1e-9,
-                 max_new_tokens=12, min_new_tokens=12, eos_token_ids=[tokenizer.eos_token_id],
-                 pad_token_id=tokenizer.pad_token_id)
+    got = decode(
+        fp32_model,
+        batch["input_ids"],
+        batch["attention_mask"],
+        torch.tensor([0.7, 1.0]),
+        top_p=1e-9,
+        max_new_tokens=12,
+        min_new_tokens=12,
+        eos_token_ids=[tokenizer.eos_token_id],
+        pad_token_id=tokenizer.pad_token_id,
+    )
     assert torch.equal(got, expected)
 
 
@@ -103,10 +112,18 @@ def test_lean_loop_stops_rows_at_their_end_token_like_generate(fp32_model, token
     at = next((i for i in range(1, len(row)) if row[i] not in row[:i]), 0)
     stop = row[at]  # pretend this greedy token of row 0 is the end token
     batch, expected = _hf_greedy(fp32_model, tokenizer, [MSG, LONGER], 10, eos_token_id=stop)
-    got = decode(fp32_model, batch["input_ids"], batch["attention_mask"], torch.tensor([1.0, 1.0]), top_p=1e-9,
-                 max_new_tokens=10, eos_token_ids=[stop], pad_token_id=tokenizer.pad_token_id)
-    assert torch.equal(got, expected[:, :got.shape[1]])
-    assert int(got[0, at]) == stop and (got[0, at + 1:] == tokenizer.pad_token_id).all()
+    got = decode(
+        fp32_model,
+        batch["input_ids"],
+        batch["attention_mask"],
+        torch.tensor([1.0, 1.0]),
+        top_p=1e-9,
+        max_new_tokens=10,
+        eos_token_ids=[stop],
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    assert torch.equal(got, expected[:, : got.shape[1]])
+    assert int(got[0, at]) == stop and (got[0, at + 1 :] == tokenizer.pad_token_id).all()
 
 
 @pytest.mark.parametrize("seed", [0, 1, 7])
@@ -123,8 +140,17 @@ def test_min_new_tokens_holds_back_the_end_token(fp32_model, tokenizer):
     stop = int(free[0, 1])
     text = tokenizer.apply_chat_template(MSG, tokenize=False, add_generation_prompt=True)
     batch = tokenizer([text], return_tensors="pt", add_special_tokens=False)
-    got = decode(fp32_model, batch["input_ids"], batch["attention_mask"], torch.tensor([1.0]), top_p=1e-9,
-                 max_new_tokens=8, min_new_tokens=8, eos_token_ids=[stop], pad_token_id=tokenizer.pad_token_id)
+    got = decode(
+        fp32_model,
+        batch["input_ids"],
+        batch["attention_mask"],
+        torch.tensor([1.0]),
+        top_p=1e-9,
+        max_new_tokens=8,
+        min_new_tokens=8,
+        eos_token_ids=[stop],
+        pad_token_id=tokenizer.pad_token_id,
+    )
     assert got.shape == (1, 8) and stop not in got[0].tolist()
 
 
@@ -215,9 +241,17 @@ def test_real_greedy_tokens_agree_with_float32_at_first(real_pair):
     for prompt in PROMPTS:
         messages = [{"role": "user", "content": prompt}]
         batch, expected = _hf_greedy(reference, tokenizer, [messages], 8, min_new_tokens=8)
-        got = decode(fast.model, batch["input_ids"], batch["attention_mask"], torch.tensor([1.0]), top_p=1e-9,
-                     max_new_tokens=8, min_new_tokens=8, eos_token_ids=fast.eos_token_ids,
-                     pad_token_id=fast.pad_token_id)
+        got = decode(
+            fast.model,
+            batch["input_ids"],
+            batch["attention_mask"],
+            torch.tensor([1.0]),
+            top_p=1e-9,
+            max_new_tokens=8,
+            min_new_tokens=8,
+            eos_token_ids=fast.eos_token_ids,
+            pad_token_id=fast.pad_token_id,
+        )
         assert got[0].tolist() == expected[0].tolist(), prompt
 
 

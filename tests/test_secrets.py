@@ -9,12 +9,12 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from fake_llm_server import FakeLLMServer
+from servers import ROOT, running_app
 
 from alignstudio.core.errors import UserError
 from alignstudio.core.store import Store
 from alignstudio.services.judges import JudgeInput
-from fake_llm_server import FakeLLMServer
-from servers import ROOT, running_app
 
 pytestmark = pytest.mark.slow
 
@@ -23,8 +23,9 @@ ANTHROPIC_KEY = "sk-ant-fake-ANTHROPIC-b16b00b5"
 
 
 def _cli(env, *args):
-    result = subprocess.run([sys.executable, "-m", "alignstudio", *args], cwd=ROOT, env=env, capture_output=True,
-                            text=True, timeout=900)
+    result = subprocess.run(
+        [sys.executable, "-m", "alignstudio", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=900
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     return result.stdout + result.stderr
 
@@ -42,24 +43,100 @@ def test_keys_appear_nowhere(tmp_path, tiny_model_dir):
     ws = tmp_path / "ws"
     env = os.environ | {"OPENAI_API_KEY": OPENAI_KEY, "ANTHROPIC_API_KEY": ANTHROPIC_KEY, "HF_HUB_OFFLINE": "1"}
     prompts = ROOT / "data" / "prompts.jsonl"
-    outputs = [_cli(env, "--workspace", str(ws), "sample", "--prompts", str(prompts), "--model", str(tiny_model_dir),
-                    "--out", str(tmp_path / "pairs.jsonl"), "--limit", "3", "--max-new-tokens", "12")]
+    outputs = [
+        _cli(
+            env,
+            "--workspace",
+            str(ws),
+            "sample",
+            "--prompts",
+            str(prompts),
+            "--model",
+            str(tiny_model_dir),
+            "--out",
+            str(tmp_path / "pairs.jsonl"),
+            "--limit",
+            "3",
+            "--max-new-tokens",
+            "12",
+        )
+    ]
     outputs.append(_cli(env, "--workspace", str(ws), "import", str(ROOT / "data" / "example_preferences.jsonl")))
     with FakeLLMServer(api_key=OPENAI_KEY) as openai_server:
-        outputs.append(_cli(env, "--workspace", str(ws), "judge", "--pairs", str(tmp_path / "pairs.jsonl"),
-                            "--judge", "openai", "--judge-model", "fake-judge", "--judge-base-url",
-                            openai_server.openai_url, "--out", str(tmp_path / "judged-openai.jsonl")))
+        outputs.append(
+            _cli(
+                env,
+                "--workspace",
+                str(ws),
+                "judge",
+                "--pairs",
+                str(tmp_path / "pairs.jsonl"),
+                "--judge",
+                "openai",
+                "--judge-model",
+                "fake-judge",
+                "--judge-base-url",
+                openai_server.openai_url,
+                "--out",
+                str(tmp_path / "judged-openai.jsonl"),
+            )
+        )
         assert openai_server.requests  # the key really was sent to the server
     with FakeLLMServer(api_key=ANTHROPIC_KEY) as anthropic_server:
-        outputs.append(_cli(env, "--workspace", str(ws), "judge", "--store", "--scope", "all", "--judge",
-                            "anthropic", "--judge-model", "fake-claude", "--judge-base-url",
-                            anthropic_server.anthropic_url))
+        outputs.append(
+            _cli(
+                env,
+                "--workspace",
+                str(ws),
+                "judge",
+                "--store",
+                "--scope",
+                "all",
+                "--judge",
+                "anthropic",
+                "--judge-model",
+                "fake-claude",
+                "--judge-base-url",
+                anthropic_server.anthropic_url,
+            )
+        )
         assert anthropic_server.requests
-    outputs.append(_cli(env, "--workspace", str(ws), "train", "--method", "dpo", "--data",
-                        str(ROOT / "data" / "example_preferences.jsonl"), "--model", str(tiny_model_dir), "--out",
-                        str(ws / "runs" / "secret-run"), "--max-steps", "2", "--max-length", "64"))
-    outputs.append(_cli(env, "--workspace", str(ws), "export", "--kind", "dpo", "--out", str(tmp_path / "d.jsonl"),
-                        "--out", str(tmp_path / "d.parquet"), "--out", str(tmp_path / "d.csv")))
+    outputs.append(
+        _cli(
+            env,
+            "--workspace",
+            str(ws),
+            "train",
+            "--method",
+            "dpo",
+            "--data",
+            str(ROOT / "data" / "example_preferences.jsonl"),
+            "--model",
+            str(tiny_model_dir),
+            "--out",
+            str(ws / "runs" / "secret-run"),
+            "--max-steps",
+            "2",
+            "--max-length",
+            "64",
+        )
+    )
+    outputs.append(
+        _cli(
+            env,
+            "--workspace",
+            str(ws),
+            "export",
+            "--kind",
+            "dpo",
+            "--out",
+            str(tmp_path / "d.jsonl"),
+            "--out",
+            str(tmp_path / "d.parquet"),
+            "--out",
+            str(tmp_path / "d.csv"),
+        )
+    )
     with running_app(ws, tiny_model_dir) as (_, url):
         pages = [urllib.request.urlopen(url + path, timeout=30).read() for path in ("", "config")]
     needles = [OPENAI_KEY.encode(), ANTHROPIC_KEY.encode()]
@@ -91,14 +168,34 @@ def test_a_url_typed_in_the_browser_never_gets_the_servers_key(tmp_path, tiny_mo
         before = len(server.requests)
         events = len(Store(ws / "store.sqlite").labels())
         # refused (the browser shows the warning; the API's outputs stay as they were): nothing is called or stored
-        client.predict("all", False, 0.0, 1, 1, "openai", "m", "http://169.254.169.254/v1", "", "", True,
-                       api_name="/judge_store_pairs")
+        client.predict(
+            "all",
+            False,
+            0.0,
+            1,
+            1,
+            "openai",
+            "m",
+            "http://169.254.169.254/v1",
+            "",
+            "",
+            True,
+            api_name="/judge_store_pairs",
+        )
         assert len(server.requests) == before and len(Store(ws / "store.sqlite").labels()) == events
 
 
-@pytest.mark.parametrize("url", ["http://169.254.169.254/latest/meta-data", "http://[fd00:ec2::254]/v1",
-                                 "http://metadata.google.internal/computeMetadata/v1", "http://[fe80::1]:8000/v1",
-                                 "file:///etc/passwd", "gopher://127.0.0.1:25/"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://169.254.169.254/latest/meta-data",
+        "http://[fd00:ec2::254]/v1",
+        "http://metadata.google.internal/computeMetadata/v1",
+        "http://[fe80::1]:8000/v1",
+        "file:///etc/passwd",
+        "gopher://127.0.0.1:25/",
+    ],
+)
 def test_typed_urls_to_metadata_or_odd_schemes_are_refused(url):
     from alignstudio.core.errors import UserError
     from alignstudio.services.judges.typed_urls import check_typed_url
@@ -120,8 +217,12 @@ def test_configured_endpoints_get_the_environments_key_by_name_and_errors_never_
         path.write_text(json.dumps({"lab": {"base_url": server.openai_url, "key_env": "LAB_KEY"}}))
         endpoints.configure(endpoints.load_endpoints(path))
         try:
-            judge = build_judge(JudgeConfig.from_form("auto", "fake-judge", "lab", "", ""), store=None,
-                                generators=None, default_model="smollm2")
+            judge = build_judge(
+                JudgeConfig.from_form("auto", "fake-judge", "lab", "", ""),
+                store=None,
+                generators=None,
+                default_model="smollm2",
+            )
             assert judge.kind == "openai" and judge.base_url == server.openai_url
         finally:
             endpoints.configure({})
@@ -137,11 +238,16 @@ def test_configured_endpoints_get_the_environments_key_by_name_and_errors_never_
             assert "invalid api key" in str(error.value) and "sk-wrong" not in str(error.value)  # ... not shown
 
 
-@pytest.mark.parametrize("text, message", [
-    ("[]", "expected"), ('{"x": {"base_url": "ftp://h"}}', "base_url"),
-    ('{"x": {"base_url": "http://h/v1", "kind": "grpc"}}', "kind"),
-    ('{"x": {"base_url": "http://h/v1", "key_env": "lower case"}}', "key_env"),
-    ('{"x": {"base_url": "http://h/v1", "api_key": "sk-inline"}}', "unknown fields")])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("[]", "expected"),
+        ('{"x": {"base_url": "ftp://h"}}', "base_url"),
+        ('{"x": {"base_url": "http://h/v1", "kind": "grpc"}}', "kind"),
+        ('{"x": {"base_url": "http://h/v1", "key_env": "lower case"}}', "key_env"),
+        ('{"x": {"base_url": "http://h/v1", "api_key": "sk-inline"}}', "unknown fields"),
+    ],
+)
 def test_bad_endpoint_files_are_one_clear_error(text, message):
     from alignstudio.services.judges.endpoints import parse_endpoints
 

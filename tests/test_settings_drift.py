@@ -8,10 +8,10 @@ import dataclasses
 import pytest
 
 from alignstudio.cli import build_parser
+from alignstudio.core.settings import setting_of
 from alignstudio.services.evaluation import EvalSettings
 from alignstudio.services.judges.config import JudgeConfig
 from alignstudio.services.sampling.settings import SamplingSettings
-from alignstudio.core.settings import setting_of
 
 
 def _defaults(command: str) -> dict:
@@ -19,10 +19,19 @@ def _defaults(command: str) -> dict:
     return {a.dest: a.default for a in sub.choices[command]._actions}
 
 
-JUDGE_FLAGS = {"judge": "kind", "judge_model": "model", "judge_base_url": "base_url", "api_key_env": "key_env",
-               "force_judge": "force", "concurrency": "concurrency", "timeout": "timeout",
-               "max_retries": "max_retries", "price_in": "price_in", "price_out": "price_out",
-               "injection_guard": "injection_guard"}
+JUDGE_FLAGS = {
+    "judge": "kind",
+    "judge_model": "model",
+    "judge_base_url": "base_url",
+    "api_key_env": "key_env",
+    "force_judge": "force",
+    "concurrency": "concurrency",
+    "timeout": "timeout",
+    "max_retries": "max_retries",
+    "price_in": "price_in",
+    "price_out": "price_out",
+    "injection_guard": "injection_guard",
+}
 
 
 def _default(cls, name):
@@ -31,8 +40,16 @@ def _default(cls, name):
 
 def test_cli_flag_defaults_are_the_dataclass_defaults():
     sample = _defaults("sample")
-    for name in ("temperature_a", "temperature_b", "top_p", "max_new_tokens", "seed", "similarity_threshold",
-                 "system_a", "system_b"):
+    for name in (
+        "temperature_a",
+        "temperature_b",
+        "top_p",
+        "max_new_tokens",
+        "seed",
+        "similarity_threshold",
+        "system_a",
+        "system_b",
+    ):
         assert sample[name] == _default(SamplingSettings, name), name
     for command in ("eval", "generate"):
         flags = _defaults(command)

@@ -10,8 +10,17 @@ MSG = [{"role": "user", "content": "Name a prime number."}]
 
 
 def _pair(store, a="Two.", b="Nine is prime.", **kw):
-    return store.add_pair(MSG, a, b, model_a="m", model_b="m", params_a={"temperature": 0.7},
-                          params_b={"temperature": 1.0}, prompt_set="default", **kw)
+    return store.add_pair(
+        MSG,
+        a,
+        b,
+        model_a="m",
+        model_b="m",
+        params_a={"temperature": 0.7},
+        params_b={"temperature": 1.0},
+        prompt_set="default",
+        **kw,
+    )
 
 
 def test_pair_and_label_keep_provenance(store):

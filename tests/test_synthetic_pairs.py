@@ -5,6 +5,7 @@ import json
 from types import SimpleNamespace
 
 import pytest
+from test_cli import cli
 
 from alignstudio.core.errors import UserError
 from alignstudio.core.models import load_causal_lm, load_tokenizer
@@ -16,7 +17,6 @@ from alignstudio.services.sampling.prompt_sets import PromptSets
 from alignstudio.services.sampling.sampler import Generator, SampledPair, sample_pair, with_system
 from alignstudio.services.sampling.settings import SamplingSettings
 from alignstudio.services.sampling.synthetic import check_chosen, store_labeled
-from test_cli import cli
 
 MSG = [{"role": "user", "content": "Give me one tip for better sleep."}]
 HELPFUL, VAGUE = "Answer helpfully and concretely.", "Answer vaguely and avoid specifics."
@@ -69,19 +69,32 @@ def test_ui_sampling_controls_carry_the_two_system_prompts():
     assert feed_config("single", "default", "m", 0.7, 0.95, 16, None).settings.system_a == ""
 
 
-def test_data_tab_imports_a_published_format_filters_by_origin_and_exports_without_synthetic(workspace, store,
-                                                                                               tmp_path):
+def test_data_tab_imports_a_published_format_filters_by_origin_and_exports_without_synthetic(
+    workspace, store, tmp_path
+):
     from alignstudio.services.data.service import DataService
     from alignstudio.ui import data
 
     services = SimpleNamespace(data=DataService(store, workspace, PromptSets(workspace)))
     orca = tmp_path / "orca.jsonl"
-    orca.write_text(json.dumps({"system": "Be kind.", "question": "Is 7 prime?", "chosen": "Yes.", "rejected": "No."})
-                    + "\n")
-    assert data.do_import(services, str(orca), "preference pairs", "", "auto") == \
-        "Imported 1 preference pairs as orca-dpo."
-    synthetic = SampledPair(MSG, "Keep a fixed bedtime.", "Sleep is good.", "tiny", "tiny",
-                            {"system_prompt": HELPFUL}, {"system_prompt": VAGUE}, 0.2, 1)
+    orca.write_text(
+        json.dumps({"system": "Be kind.", "question": "Is 7 prime?", "chosen": "Yes.", "rejected": "No."}) + "\n"
+    )
+    assert (
+        data.do_import(services, str(orca), "preference pairs", "", "auto")
+        == "Imported 1 preference pairs as orca-dpo."
+    )
+    synthetic = SampledPair(
+        MSG,
+        "Keep a fixed bedtime.",
+        "Sleep is good.",
+        "tiny",
+        "tiny",
+        {"system_prompt": HELPFUL},
+        {"system_prompt": VAGUE},
+        0.2,
+        1,
+    )
     store_labeled(store, [synthetic], "a")
     filtered = data.load_table(services, "all", "", "", "", "", "", "synthetic", True)  # stored form
     assert list(filtered["response_a"]) == ["Keep a fixed bedtime."]
@@ -95,16 +108,34 @@ def test_cli_chosen_stores_labeled_synthetic_pairs_and_export_can_leave_them_out
     prompts = tmp_path / "p.jsonl"
     prompts.write_text("".join(json.dumps({"prompt": p}) + "\n" for p in ("Name a fruit.", "How do tides work?")))
     ws, out = tmp_path / "ws", tmp_path / "synth.jsonl"
-    result = cli("sample", "--prompts", str(prompts), "--model", str(tiny_model_dir), "--out", str(out),
-                 "--system-a", HELPFUL, "--system-b", VAGUE, "--chosen", "b", "--max-new-tokens", "10", "--seed", "2",
-                 workspace=ws)
+    result = cli(
+        "sample",
+        "--prompts",
+        str(prompts),
+        "--model",
+        str(tiny_model_dir),
+        "--out",
+        str(out),
+        "--system-a",
+        HELPFUL,
+        "--system-b",
+        VAGUE,
+        "--chosen",
+        "b",
+        "--max-new-tokens",
+        "10",
+        "--seed",
+        "2",
+        workspace=ws,
+    )
     assert result.returncode == 0, result.stderr
     lines = [json.loads(line) for line in out.read_text().splitlines()]
     assert lines and all(line["params_a"]["system_prompt"] == HELPFUL and line["chosen"] == "b" for line in lines)
     store = Store(ws / "store.sqlite")
     rows = store.preference_rows()
     assert len(rows) == len(lines) and {(r["source"], r["origin"], r["verdict"]) for r in rows} == {
-        ("synthetic", "synthetic", "A")}
+        ("synthetic", "synthetic", "A")
+    }
     assert rows[0]["text_a"] == lines[0]["response_b"]  # the chosen side (b) is stored as A
     assert rows[0]["params_a"]["system_prompt"] == VAGUE and rows[0]["params_a"]["side"] == "b"
     store.import_preferences([{"messages": MSG, "chosen": "Keep a schedule.", "rejected": "Sleep."}])
@@ -112,16 +143,30 @@ def test_cli_chosen_stores_labeled_synthetic_pairs_and_export_can_leave_them_out
     kept = tmp_path / "kept.jsonl"
     assert cli("export", "--exclude-source", "synthetic", "--out", str(kept), workspace=ws).returncode == 0
     assert [json.loads(line)["chosen"][0]["content"] for line in kept.read_text().splitlines()] == ["Keep a schedule."]
-    refused = cli("sample", "--prompts", str(prompts), "--model", str(tiny_model_dir),
-                  "--out", str(tmp_path / "x.jsonl"), "--chosen", "a", workspace=ws)
+    refused = cli(
+        "sample",
+        "--prompts",
+        str(prompts),
+        "--model",
+        str(tiny_model_dir),
+        "--out",
+        str(tmp_path / "x.jsonl"),
+        "--chosen",
+        "a",
+        workspace=ws,
+    )
     assert refused.returncode == 2 and "needs both --system-a and --system-b" in refused.stderr
     assert not (tmp_path / "x.jsonl").exists()
 
 
 def test_cli_import_names_the_format_and_the_hub_fails_in_one_line_offline(tmp_path):
     hh = tmp_path / "hh.jsonl"
-    hh.write_text(json.dumps({"chosen": "\n\nHuman: Hi?\n\nAssistant: Hello!",
-                              "rejected": "\n\nHuman: Hi?\n\nAssistant: Go away."}) + "\n")
+    hh.write_text(
+        json.dumps(
+            {"chosen": "\n\nHuman: Hi?\n\nAssistant: Hello!", "rejected": "\n\nHuman: Hi?\n\nAssistant: Go away."}
+        )
+        + "\n"
+    )
     result = cli("import", str(hh), workspace=tmp_path / "ws")
     assert result.returncode == 0 and "imported 1 preference pairs as hh-rlhf" in result.stdout
     offline = cli("import", "--hub", "Anthropic/hh-rlhf", "--split", "train", "--limit", "5", workspace=tmp_path / "ws")

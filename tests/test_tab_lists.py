@@ -1,17 +1,16 @@
 """Lists that stay current and values shown rightly: the tab handlers behind page load, tab open and the run
 table (plain functions, real store and run folders, a stand-in training worker)."""
 
-
 import gradio as gr
 import pandas as pd
 import pytest
+from servers import ROOT
+from stand_in_worker import wait_for
 
 from alignstudio.services.data.checks import histogram
 from alignstudio.services.training import spec_from_form
 from alignstudio.training.spec import RunSpec
 from alignstudio.ui import evaluate, rounds, train, validate
-from servers import ROOT
-from stand_in_worker import wait_for
 
 
 def _interactive(updates) -> list[bool]:
@@ -62,8 +61,9 @@ def test_train_snapshot_list_is_filled_on_load_with_the_newest_chosen(services, 
     from alignstudio.services.data.snapshots import export_snapshot
 
     assert train.form_lists(services, None, None)[1]["choices"] == []
-    pair = services.store.add_pair([{"role": "user", "content": "Hi?"}], "Hello there, friend.", "No.",
-                                   model_a="m", model_b="m")
+    pair = services.store.add_pair(
+        [{"role": "user", "content": "Hi?"}], "Hello there, friend.", "No.", model_a="m", model_b="m"
+    )
     services.store.add_preference(pair, "A", annotator="ann", shown_left="A")
     export_snapshot(services.store, services.workspace, "dpo")
     snapshots = train.form_lists(services, None, None)[1]
@@ -81,8 +81,15 @@ def test_empty_means_default_number_boxes_show_empty_not_zero(tmp_path, tiny_mod
     finally:
         services.close()
     boxes = {b.elem_id: b for b in demo.blocks.values() if getattr(b, "elem_id", None)}
-    for elem_id in ("train-max-steps", "train-lr", "train-epochs", "train-batch-size", "eval-seed",
-                    "eval-bulk-limit", "rounds-steps"):
+    for elem_id in (
+        "train-max-steps",
+        "train-lr",
+        "train-epochs",
+        "train-batch-size",
+        "eval-seed",
+        "eval-bulk-limit",
+        "rounds-steps",
+    ):
         box = boxes[elem_id]
         # Gradio 6.31 draws an empty gr.Number as 0 (its frontend sets `value ??= 0`): these are text boxes
         # that start empty and name their default in the placeholder
@@ -105,8 +112,19 @@ def test_rounds_table_shows_formatted_numbers(services):
 
     folder = services.workspace.root / "rounds" / "r1"
     folder.mkdir(parents=True)
-    row = {"round": 1, "policy": "smollm2", "sampled": 2, "kept": 2, "final_loss": 0.6931471805599453,
-           "win_rate": 1.0, "win_rate_ci": [1.0, 1.0], "lc_win_rate": 1.0, "wins": 2, "ties": 0, "losses": 0}
+    row = {
+        "round": 1,
+        "policy": "smollm2",
+        "sampled": 2,
+        "kept": 2,
+        "final_loss": 0.6931471805599453,
+        "win_rate": 1.0,
+        "win_rate_ci": [1.0, 1.0],
+        "lc_win_rate": 1.0,
+        "wins": 2,
+        "ties": 0,
+        "losses": 0,
+    }
     (folder / "rounds.json").write_text(json.dumps({"state": "succeeded", "note": "", "rounds": [row]}))
     _, table, _, _ = rounds.show(services, "r1")
     shown = table.iloc[0]
@@ -127,21 +145,42 @@ def test_optional_number_boxes_parse_what_was_typed():
     with pytest.raises(UserError, match="seed must be a number or empty"):
         optional_number("soon", "seed")
     pairs = str(ROOT / "data" / "example_preferences.jsonl")
-    spec = spec_from_form(dict(method="dpo", loss_type=["sigmoid"], model="smollm2", data_kind="file", snapshot=None,
-                               data_file=pairs, beta=0.1, learning_rate="", max_steps="", num_train_epochs="",
-                               batch_size="", grad_accum=1, max_length=64, seed=42, label_smoothing=0.0, full=False,
-                               lora_r=16, lora_alpha=32, lora_dropout=0.05))
+    spec = spec_from_form(
+        dict(
+            method="dpo",
+            loss_type=["sigmoid"],
+            model="smollm2",
+            data_kind="file",
+            snapshot=None,
+            data_file=pairs,
+            beta=0.1,
+            learning_rate="",
+            max_steps="",
+            num_train_epochs="",
+            batch_size="",
+            grad_accum=1,
+            max_length=64,
+            seed=42,
+            label_smoothing=0.0,
+            full=False,
+            lora_r=16,
+            lora_alpha=32,
+            lora_dropout=0.05,
+        )
+    )
     assert spec.max_steps is None and spec.learning_rate is None and spec.batch_size is None
 
 
 def test_validate_tab_reports_a_self_contradiction_with_sorted_bins(services):
-    pair = services.store.add_pair([{"role": "user", "content": "Hi?"}], "Hello there, how can I help?", "No.",
-                                   model_a="m", model_b="m")
+    pair = services.store.add_pair(
+        [{"role": "user", "content": "Hi?"}], "Hello there, how can I help?", "No.", model_a="m", model_b="m"
+    )
     services.store.add_preference(pair, "A", annotator="ann", shown_left="A")
     services.store.add_preference(pair, "B", annotator="ann", shown_left="B")
     for i, words in enumerate((3, 19, 24, 102, 106)):
-        other = services.store.add_pair([{"role": "user", "content": f"Q{i}?"}], "word " * words, "Nope, not this.",
-                                        model_a="m", model_b="m")
+        other = services.store.add_pair(
+            [{"role": "user", "content": f"Q{i}?"}], "word " * words, "Nope, not this.", model_a="m", model_b="m"
+        )
         services.store.add_preference(other, "A", annotator="ann", shown_left="A")
     summary, findings, lengths, _, report = validate.run_validation(services, validate.STORE_DPO, None, 1024, False)
     row = findings[findings["check"] == "self_contradiction"].iloc[0]

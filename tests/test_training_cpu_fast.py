@@ -21,8 +21,16 @@ from alignstudio.training.spec import RunSpec
 from alignstudio.training.trainer_setup import load_model, lora_targets, make_config, make_trainer
 from tests.tiny_model import build_tiny_model
 
-PROMPTS = ["Name a fruit.", "What is two plus two?", "Say hello.", "Give me a colour.", "Count to three.",
-           "What is the capital of France?", "Name an animal.", "Describe rain in one line."]
+PROMPTS = [
+    "Name a fruit.",
+    "What is two plus two?",
+    "Say hello.",
+    "Give me a colour.",
+    "Count to three.",
+    "What is the capital of France?",
+    "Name an animal.",
+    "Describe rain in one line.",
+]
 
 
 @pytest.fixture(scope="module")
@@ -31,10 +39,14 @@ def tiny(tmp_path_factory):
 
 
 def write_pairs(path):
-    rows = [{"prompt": [{"role": "user", "content": p}],
-             "chosen": [{"role": "assistant", "content": f"A short, right answer to: {p}"}],
-             "rejected": [{"role": "assistant", "content": "Something long and wrong " * (1 + i % 4)}]}
-            for i, p in enumerate(PROMPTS)]
+    rows = [
+        {
+            "prompt": [{"role": "user", "content": p}],
+            "chosen": [{"role": "assistant", "content": f"A short, right answer to: {p}"}],
+            "rejected": [{"role": "assistant", "content": "Something long and wrong " * (1 + i % 4)}],
+        }
+        for i, p in enumerate(PROMPTS)
+    ]
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     return path
 
@@ -64,8 +76,8 @@ def test_compact_head_matches_trls_fused_head(tiny, monkeypatch, chunk):
     generator = torch.Generator().manual_seed(0)
     ids = torch.randint(0, 1000, (3, 12), generator=generator)
     labels = ids.clone()
-    labels[:, :4] = -100          # prompt positions
-    labels[2, 9:] = -100          # padding of a shorter row
+    labels[:, :4] = -100  # prompt positions
+    labels[2, 9:] = -100  # padding of a shorter row
     mask = torch.ones_like(ids)
     mask[2, 9:] = 0
     results = []
@@ -93,8 +105,18 @@ def test_plain_forward_and_generation_are_untouched(tiny):
 
 
 def _alignstudio_trainer(tmp_path, tiny, data, **overrides):
-    spec = RunSpec(method="dpo", model=str(tiny), data=str(data), batch_size=2, max_steps=4, learning_rate=5e-3,
-                   save_steps=100, logging_steps=1, lora_dropout=0.0, **overrides)
+    spec = RunSpec(
+        method="dpo",
+        model=str(tiny),
+        data=str(data),
+        batch_size=2,
+        max_steps=4,
+        learning_rate=5e-3,
+        save_steps=100,
+        logging_steps=1,
+        lora_dropout=0.0,
+        **overrides,
+    )
     workspace = Workspace.open(tmp_path / "ws")
     run = RunFolder.create(tmp_path / "run", spec)
     args = make_config(spec, run)
@@ -122,13 +144,30 @@ def test_default_bf16_run_follows_plain_fp32_trl(tmp_path, tiny, pairs_file):
 
     model = AutoModelForCausalLM.from_pretrained(tiny, dtype=torch.float32)
     plain = DPOTrainer(
-        model=model, processing_class=load_tokenizer(tiny),
-        args=DPOConfig(output_dir=str(tmp_path / "plain"), per_device_train_batch_size=2, max_steps=4,
-                       learning_rate=spec.learning_rate, logging_steps=1, save_strategy="no", report_to="none",
-                       seed=spec.seed, use_cpu=True, max_length=spec.max_length),
+        model=model,
+        processing_class=load_tokenizer(tiny),
+        args=DPOConfig(
+            output_dir=str(tmp_path / "plain"),
+            per_device_train_batch_size=2,
+            max_steps=4,
+            learning_rate=spec.learning_rate,
+            logging_steps=1,
+            save_strategy="no",
+            report_to="none",
+            seed=spec.seed,
+            use_cpu=True,
+            max_length=spec.max_length,
+        ),
         train_dataset=load_training_data(str(pairs_file), "dpo").dataset,
-        peft_config=LoraConfig(r=spec.lora_r, lora_alpha=spec.lora_alpha, lora_dropout=0.0, bias="none",
-                               target_modules=lora_targets(model), task_type="CAUSAL_LM"))
+        peft_config=LoraConfig(
+            r=spec.lora_r,
+            lora_alpha=spec.lora_alpha,
+            lora_dropout=0.0,
+            bias="none",
+            target_modules=lora_targets(model),
+            task_type="CAUSAL_LM",
+        ),
+    )
     plain.train()
     losses = [[row["loss"] for row in t.state.log_history if "loss" in row] for t in (ours, plain)]
     assert len(losses[0]) == len(losses[1]) == 4
@@ -154,8 +193,9 @@ def test_fp32_precision_keeps_the_plain_model(tmp_path, tiny, pairs_file):
 def test_longest_example_reads_the_tokenized_columns():
     from datasets import Dataset
 
-    data = Dataset.from_dict({"prompt_ids": [[1, 2], [1, 2, 3]], "chosen_ids": [[4], [5, 6, 7, 8]],
-                              "rejected_ids": [[9, 9, 9], [1]]})
+    data = Dataset.from_dict(
+        {"prompt_ids": [[1, 2], [1, 2, 3]], "chosen_ids": [[4], [5, 6, 7, 8]], "rejected_ids": [[9, 9, 9], [1]]}
+    )
     assert cpu_fast.longest_example(data) == 7
 
 
@@ -183,6 +223,7 @@ print(libc.mallinfo2().fordblks >> 20)
 def test_training_process_keeps_freed_blocks_for_the_next_step():
     """After keep_freed_memory, a step's freed tensors stay in the heap (free for the next step's, no page
     faults) instead of going back to the OS, as they do by default."""
+
     def free_mb(mode):
         done = subprocess.run([sys.executable, "-c", FREED_BLOCKS, mode], capture_output=True, text=True, check=True)
         return int(done.stdout.split()[-1])

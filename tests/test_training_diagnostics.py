@@ -16,11 +16,13 @@ def codes(rows, **kw):
 
 
 def healthy():
-    return rows_from(loss=[LN2, 0.68, 0.66, 0.64, 0.62, 0.60],
-                     rewards__accuracies=[0.0, 0.5, 0.6, 0.65, 0.7, 0.75],
-                     rewards__chosen=[0.0, 0.02, 0.04, 0.05, 0.07, 0.08],
-                     rewards__rejected=[0.0, -0.01, -0.03, -0.05, -0.08, -0.1],
-                     rewards__margins=[0.0, 0.03, 0.07, 0.1, 0.15, 0.18])
+    return rows_from(
+        loss=[LN2, 0.68, 0.66, 0.64, 0.62, 0.60],
+        rewards__accuracies=[0.0, 0.5, 0.6, 0.65, 0.7, 0.75],
+        rewards__chosen=[0.0, 0.02, 0.04, 0.05, 0.07, 0.08],
+        rewards__rejected=[0.0, -0.01, -0.03, -0.05, -0.08, -0.1],
+        rewards__margins=[0.0, 0.03, 0.07, 0.1, 0.15, 0.18],
+    )
 
 
 def test_healthy_run_has_no_findings():
@@ -62,8 +64,9 @@ def test_accuracy_above_095_is_overfitting():
 
 
 def test_rewards_drifting_the_same_way():
-    rows = rows_from(loss=[LN2, 0.69, 0.68, 0.67], rewards__chosen=[0.0, -0.3, -0.5, -0.8],
-                     rewards__rejected=[0.0, -0.4, -0.7, -1.0])
+    rows = rows_from(
+        loss=[LN2, 0.69, 0.68, 0.67], rewards__chosen=[0.0, -0.3, -0.5, -0.8], rewards__rejected=[0.0, -0.4, -0.7, -1.0]
+    )
     found = {d.code: d for d in diagnose(rows)}
     assert "same-direction" in found and "down" in found["same-direction"].title
     assert "beta" in found["same-direction"].advice and "sft" in found["same-direction"].advice
@@ -80,10 +83,12 @@ def test_exploding_margins():
 
 
 def test_likelihood_displacement():
-    rows = rows_from(loss=[LN2, 0.68, 0.6, 0.55, 0.5, 0.45, 0.4, 0.35],
-                     rewards__accuracies=[0.0, 0.5, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9],
-                     rewards__chosen=[0.0, -0.02, -0.05, -0.1, -0.2, -0.3, -0.4, -0.5],
-                     rewards__rejected=[0.0, -0.1, -0.2, -0.4, -0.6, -0.9, -1.2, -1.5])
+    rows = rows_from(
+        loss=[LN2, 0.68, 0.6, 0.55, 0.5, 0.45, 0.4, 0.35],
+        rewards__accuracies=[0.0, 0.5, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9],
+        rewards__chosen=[0.0, -0.02, -0.05, -0.1, -0.2, -0.3, -0.4, -0.5],
+        rewards__rejected=[0.0, -0.1, -0.2, -0.4, -0.6, -0.9, -1.2, -1.5],
+    )
     found = {d.code: d for d in diagnose(rows)}
     assert "likelihood-displacement" in found
     assert "['sigmoid', 'sft']" in found["likelihood-displacement"].advice
@@ -106,6 +111,7 @@ def test_markdown_and_progress_line_are_readable():
     rows = rows_from(loss=[1.5, 0.6])
     text = diagnose(rows)[0].markdown()
     assert "First loss" in text and "Try:" in text
-    line = MetricsCallback.progress_line({"step": 3, "max_steps": 10, "loss": 0.69, "rewards/accuracies": 0.5,
-                                          "tokens_per_s": 120.0, "eta_s": 12.0})
+    line = MetricsCallback.progress_line(
+        {"step": 3, "max_steps": 10, "loss": 0.69, "rewards/accuracies": 0.5, "tokens_per_s": 120.0, "eta_s": 12.0}
+    )
     assert line.startswith("step 3/10") and "loss 0.69" in line and "eta 12s" in line

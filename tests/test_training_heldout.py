@@ -38,8 +38,18 @@ def noise(tmp_path_factory):
 
 def test_early_stopping_fires_and_the_best_checkpoint_is_the_model(ws, ws_store, noise, tiny_model_dir):
     runs = RunManager(ws, ws_store)
-    spec = RunSpec(method="dpo", model=str(tiny_model_dir), data=str(noise), max_steps=60, learning_rate=5e-3,
-                   batch_size=2, max_length=48, patience=2, compare_prompts=2, seed=1)
+    spec = RunSpec(
+        method="dpo",
+        model=str(tiny_model_dir),
+        data=str(noise),
+        max_steps=60,
+        learning_rate=5e-3,
+        batch_size=2,
+        max_length=48,
+        patience=2,
+        compare_prompts=2,
+        seed=1,
+    )
     name = runs.start(spec, "early")
     status = runs.wait(name, timeout=600)
     run = runs.folder(name)
@@ -75,9 +85,29 @@ def test_early_stopping_fires_and_the_best_checkpoint_is_the_model(ws, ws_store,
 
 def test_a_run_that_learns_nothing_says_so_everywhere(ws, ws_store, noise, tiny_model_dir, capsys):
     out = ws.root / "runs-cli" / "flat"
-    code = cli_main(["--workspace", str(ws.root), "train", "--method", "dpo", "--data", str(noise), "--model",
-                     str(tiny_model_dir), "--out", str(out), "--max-steps", "6", "--lr", "1e-9", "--max-length",
-                     "48", "--compare-prompts", "0"])
+    code = cli_main(
+        [
+            "--workspace",
+            str(ws.root),
+            "train",
+            "--method",
+            "dpo",
+            "--data",
+            str(noise),
+            "--model",
+            str(tiny_model_dir),
+            "--out",
+            str(out),
+            "--max-steps",
+            "6",
+            "--lr",
+            "1e-9",
+            "--max-length",
+            "48",
+            "--compare-prompts",
+            "0",
+        ]
+    )
     printed = [ln for ln in capsys.readouterr().out.splitlines() if ln.strip()]
     assert code == 0
     assert printed[-1].startswith("verdict: Nothing learned"), printed[-5:]
@@ -89,8 +119,12 @@ def test_a_run_that_learns_nothing_says_so_everywhere(ws, ws_store, noise, tiny_
     assert card["schedule"]["reasons"]["learning_rate"] == "you set it"
     assert card["trainer_config"]["learning_rate"] == 1e-9
     # the Train tab shows the verdict, never "no warning signs"
-    services = SimpleNamespace(runs=RunManager(ws, ws_store, autostart=False), workspace=ws, store=ws_store,
-                               registry=ModelRegistry(ws, ws_store))
+    services = SimpleNamespace(
+        runs=RunManager(ws, ws_store, autostart=False),
+        workspace=ws,
+        store=ws_store,
+        registry=ModelRegistry(ws, ws_store),
+    )
     view = train_tab.run_view(services, str(out))
     assert "Nothing learned" in view[1] and "No warning signs" not in view[1]
     assert "Held out" in view[0]  # the split's note
@@ -100,9 +134,29 @@ def test_a_run_that_learns_nothing_says_so_everywhere(ws, ws_store, noise, tiny_
 
 def test_the_schedule_is_chosen_from_the_data_and_written_into_the_card(ws, ws_store, noise, tiny_model_dir, capsys):
     out = ws.root / "runs-cli" / "auto"
-    code = cli_main(["--workspace", str(ws.root), "train", "--method", "dpo", "--data", str(noise), "--model",
-                     str(tiny_model_dir), "--out", str(out), "--max-length", "32", "--heldout-fraction", "0",
-                     "--compare-prompts", "0", "--epochs", "1"])
+    code = cli_main(
+        [
+            "--workspace",
+            str(ws.root),
+            "train",
+            "--method",
+            "dpo",
+            "--data",
+            str(noise),
+            "--model",
+            str(tiny_model_dir),
+            "--out",
+            str(out),
+            "--max-length",
+            "32",
+            "--heldout-fraction",
+            "0",
+            "--compare-prompts",
+            "0",
+            "--epochs",
+            "1",
+        ]
+    )
     assert code == 0
     card = RunFolder(out).card()
     schedule = card["schedule"]

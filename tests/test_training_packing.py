@@ -45,7 +45,7 @@ def dpo_batch(prompts=(5, 3, 8), chosen=(4, 9, 2), rejected=(7, 3, 6), seed=0, s
     label = torch.full((len(rows), width), -100)
     mask = torch.zeros((len(rows), width), dtype=torch.long)
     for i, (r, lab) in enumerate(zip(rows, labels)):
-        ids[i, :len(r)], label[i, :len(r)], mask[i, :len(r)] = r, lab, 1
+        ids[i, : len(r)], label[i, : len(r)], mask[i, : len(r)] = r, lab, 1
     return ids, mask, label
 
 
@@ -79,8 +79,10 @@ def test_a_prefix_common_to_every_row_is_computed_once_outside_the_rows():
     assert int((packed.index.unique() >= 0).sum()) == 9 + int(mask.sum()) - 6 * 9 - (3 + 1 + 6)
     assert packed.allowed.shape == (rows, 1, width, 9 + width) and packed.allowed[..., :9].all()
     assert packed.position_ids[packed.input_ids != 0].min() == 9  # the rows' own tokens start after it
-    for unshared in (packing.pack(ids, mask, pad_id=0, share_prefix=False),  # e.g. under checkpointing
-                     packing.pack(*dpo_batch(prompts=(12, 10, 15), system=3)[:2], pad_id=0)):  # too short to pay
+    for unshared in (
+        packing.pack(ids, mask, pad_id=0, share_prefix=False),  # e.g. under checkpointing
+        packing.pack(*dpo_batch(prompts=(12, 10, 15), system=3)[:2], pad_id=0),
+    ):  # too short to pay
         assert unshared.prefix is None and unshared.allowed.shape[-1] == unshared.input_ids.shape[1]
 
 
@@ -105,12 +107,16 @@ def test_packed_forward_equals_the_padded_batch(tiny, attention, rows):
     results, widths = [], []
     for pack in (False, True):
         model = _model(tiny, attention, pack)
-        model.model.register_forward_pre_hook(lambda m, a, kw: widths.append(kw["input_ids"].numel()),
-                                              with_kwargs=True)
+        model.model.register_forward_pre_hook(lambda m, a, kw: widths.append(kw["input_ids"].numel()), with_kwargs=True)
         out = model(input_ids=ids, attention_mask=mask, labels=labels, fused_lm_head=True)
         (out.log_probs.sum() * 0.5).backward()
-        results.append((out, model.model.layers[0].self_attn.q_proj.weight.grad.clone(),
-                        model.model.embed_tokens.weight.grad.clone()))
+        results.append(
+            (
+                out,
+                model.model.layers[0].self_attn.q_proj.weight.grad.clone(),
+                model.model.embed_tokens.weight.grad.clone(),
+            )
+        )
     (a, attn_a, embed_a), (b, attn_b, embed_b) = results
     assert widths[0] == ids.numel() and widths[1] < ids.numel()  # the second ran packed
     valid = a.label_mask
@@ -128,8 +134,10 @@ def test_a_left_padded_batch_is_left_as_it_is(tiny):
     ids, mask, labels = dpo_batch()
     ids, mask, labels = ids.flip(1), mask.flip(1), labels.flip(1)
     assert packing.pack(ids, mask, pad_id=0) is None
-    padded, packed = (_model(tiny, "sdpa", pack)(input_ids=ids, attention_mask=mask, labels=labels,
-                                                 fused_lm_head=True) for pack in (False, True))
+    padded, packed = (
+        _model(tiny, "sdpa", pack)(input_ids=ids, attention_mask=mask, labels=labels, fused_lm_head=True)
+        for pack in (False, True)
+    )
     torch.testing.assert_close(packed.log_probs, padded.log_probs)
 
 
@@ -146,9 +154,11 @@ def test_a_training_run_packs_and_learns_as_the_padded_run(tmp_path, tiny, monke
         _, trainer = _alignstudio_trainer(tmp_path / str(pack), tiny, data, precision="fp32")
         base = trainer.accelerator.unwrap_model(trainer.model).get_base_model()
         base.model.register_forward_pre_hook(  # packed rows come with position ids, the shared prefix alone
-            lambda m, a, kw: packed_calls.append(  # (the chat template's system prompt) with a cache to fill
-                (pack, "rows" if kw.get("position_ids") is not None else "prefix" if kw.get("use_cache")
-                 else "padded")), with_kwargs=True)
+            lambda m, a, kw, pack=pack: packed_calls.append(  # (the chat template's system prompt) with a cache to fill
+                (pack, "rows" if kw.get("position_ids") is not None else "prefix" if kw.get("use_cache") else "padded")
+            ),
+            with_kwargs=True,
+        )
         trainer.train()
         losses.append([row["loss"] for row in trainer.state.log_history if "loss" in row])
     assert set(packed_calls) == {(True, "rows"), (True, "prefix"), (False, "padded")}

@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 import pytest
+from servers import ROOT
 
 from alignstudio.core.models import EMBEDDED_HUB_ID, EMBEDDED_NAME
 from alignstudio.core.registry import ModelRegistry
@@ -13,7 +14,6 @@ from alignstudio.training.diagnostics import LN2
 from alignstudio.training.run_folder import SUCCEEDED
 from alignstudio.training.run_queue import RunManager
 from alignstudio.training.spec import RunSpec
-from servers import ROOT
 
 pytestmark = pytest.mark.real_model
 
@@ -21,9 +21,17 @@ pytestmark = pytest.mark.real_model
 def test_lora_dpo_on_smollm2_reloads_and_generates(real_workspace):
     store = Store(real_workspace.db_path)
     runs = RunManager(real_workspace, store)
-    spec = RunSpec(method="dpo", model="smollm2", data=str(ROOT / "data" / "example_preferences.jsonl"),
-                   max_steps=2, max_length=128, batch_size=2, learning_rate=5e-5, seed=0,
-                   compare_prompts=0)  # the side-by-side answers are the next test's (here they cost ~25 s)
+    spec = RunSpec(
+        method="dpo",
+        model="smollm2",
+        data=str(ROOT / "data" / "example_preferences.jsonl"),
+        max_steps=2,
+        max_length=128,
+        batch_size=2,
+        learning_rate=5e-5,
+        seed=0,
+        compare_prompts=0,
+    )  # the side-by-side answers are the next test's (here they cost ~25 s)
     name = runs.start(spec, "smollm2-dpo")
     try:
         status = runs.wait(name, timeout=900)
@@ -47,13 +55,15 @@ def test_lora_dpo_on_smollm2_reloads_and_generates(real_workspace):
     assert ref.is_adapter and ref.base_folder == real_workspace.models_dir / EMBEDDED_NAME
     model, tokenizer = registry.load(ref)
     (text,) = Generator(ref.name, model, tokenizer).complete(
-        [[{"role": "user", "content": "What is the capital of France?"}]], [0.3], top_p=0.9, max_new_tokens=24,
-        seed=0)
+        [[{"role": "user", "content": "What is the capital of France?"}]], [0.3], top_p=0.9, max_new_tokens=24, seed=0
+    )
     assert "Paris" in text  # 2 small LoRA steps keep the model's knowledge
 
 
-FILLER = ("Well, that is a really interesting question, and there is a lot one could say about it before getting "
-          "to the point, so let me ramble for a while first. ")
+FILLER = (
+    "Well, that is a really interesting question, and there is a lot one could say about it before getting "
+    "to the point, so let me ramble for a while first. "
+)
 
 
 def test_a_default_run_on_a_consistent_preference_learns_it_on_held_out_prompts(real_workspace, tmp_path):
@@ -69,8 +79,9 @@ def test_a_default_run_on_a_consistent_preference_learns_it_on_held_out_prompts(
     store = Store(real_workspace.db_path)
     runs = RunManager(real_workspace, store)
     # the default schedule (learning rate, batch, warm-up, held-out split), cut short to 12 steps for CI
-    name = runs.start(RunSpec(method="dpo", model="smollm2", data=str(data), compare_prompts=1, max_steps=12),
-                      "smollm2-default")
+    name = runs.start(
+        RunSpec(method="dpo", model="smollm2", data=str(data), compare_prompts=1, max_steps=12), "smollm2-default"
+    )
     try:
         status = runs.wait(name, timeout=1500)
     finally:

@@ -6,15 +6,23 @@ import subprocess
 import sys
 
 import pytest
+from stand_in_worker import STAND_IN, wait_for
 
 from alignstudio.core.errors import UserError
 from alignstudio.training.run_folder import (
-    CANCELLED, FAILED, QUEUED, RUNNING, STATES, SUCCEEDED, TRANSITIONS, IllegalTransition, RunFolder, check_transition,
+    CANCELLED,
+    FAILED,
+    QUEUED,
+    RUNNING,
+    STATES,
+    SUCCEEDED,
+    TRANSITIONS,
+    IllegalTransition,
+    RunFolder,
+    check_transition,
 )
 from alignstudio.training.run_queue import RunManager
 from alignstudio.training.spec import RunSpec
-from stand_in_worker import STAND_IN, wait_for
-
 
 
 @pytest.fixture

@@ -19,8 +19,13 @@ def _rows(prompts: int, per_prompt, seed: int = 0) -> list[dict]:
     for p in range(prompts):
         messages = [{"role": "user", "content": f"question {p}"}]
         for k in range(per_prompt(p) if callable(per_prompt) else per_prompt):
-            rows.append({"prompt": messages if p % 2 else f"question {p}", "chosen": f"good {p}.{k} {rng.random()}",
-                         "rejected": f"bad {p}.{k}"})
+            rows.append(
+                {
+                    "prompt": messages if p % 2 else f"question {p}",
+                    "chosen": f"good {p}.{k} {rng.random()}",
+                    "rejected": f"bad {p}.{k}",
+                }
+            )
     return rows
 
 
@@ -76,8 +81,9 @@ def test_values_the_user_sets_override_the_schedule():
     mine = choose(_spec(learning_rate=3e-5, batch_size=3, num_train_epochs=2.0, warmup_steps=1), 40)
     assert (mine.learning_rate, mine.batch_size, mine.num_train_epochs, mine.warmup_steps) == (3e-5, 3, 2.0, 1)
     assert mine.total_steps == 2 * 14
-    assert all(mine.reasons[k] == "you set it" for k in ("learning_rate", "batch_size", "num_train_epochs",
-                                                         "warmup_steps"))
+    assert all(
+        mine.reasons[k] == "you set it" for k in ("learning_rate", "batch_size", "num_train_epochs", "warmup_steps")
+    )
     capped = choose(_spec(max_steps=7), 40)
     assert capped.total_steps == 7 and "max_steps" in capped.reasons["num_train_epochs"]
 
@@ -86,15 +92,23 @@ def test_spec_accepts_auto_and_refuses_bad_values():
     spec = _spec(learning_rate="", batch_size="auto")
     assert spec.learning_rate is None and spec.batch_size is None
     assert RunSpec.from_json(spec.to_json()) == spec
-    for bad in (dict(heldout_fraction=0.7), dict(patience=0), dict(learning_rate=-1.0), dict(batch_size=0),
-                dict(method="kto", batch_size=1), dict(compare_prompts=50)):
+    for bad in (
+        dict(heldout_fraction=0.7),
+        dict(patience=0),
+        dict(learning_rate=-1.0),
+        dict(batch_size=0),
+        dict(method="kto", batch_size=1),
+        dict(compare_prompts=50),
+    ):
         with pytest.raises(UserError):
             _spec(**bad)
 
 
 def _train(losses, accs=None):
-    return [{"step": i + 1, "loss": loss, **({"rewards/accuracies": accs[i]} if accs else {})}
-            for i, loss in enumerate(losses)]
+    return [
+        {"step": i + 1, "loss": loss, **({"rewards/accuracies": accs[i]} if accs else {})}
+        for i, loss in enumerate(losses)
+    ]
 
 
 def _eval(points):
@@ -102,8 +116,9 @@ def _eval(points):
 
 
 def test_a_run_at_ln2_learned_nothing_and_no_warning_sign_hides_it():
-    flat = _train([LN2, 0.6932, 0.6929, 0.6933, 0.6931, 0.693, 0.6931, 0.6932], [0.0, 0.5, 0.5, 0.25, 0.5, 0.5,
-                                                                                  0.5, 0.5])
+    flat = _train(
+        [LN2, 0.6932, 0.6929, 0.6933, 0.6931, 0.693, 0.6931, 0.6932], [0.0, 0.5, 0.5, 0.25, 0.5, 0.5, 0.5, 0.5]
+    )
     verdict = judge_run(flat)
     assert verdict.code == NOTHING and "Nothing learned" in verdict.headline
     assert any(d.code == "flat-loss" for d in diagnose(flat))
@@ -116,7 +131,7 @@ def test_learned_memorized_diverged_and_unchecked_verdicts():
     learned = judge_run(falling + _eval([(3, 0.62, 0.7), (6, 0.55, 0.8)]), heldout_rows=10)
     assert learned.code == LEARNED and learned.heldout_accuracy == 0.8 and "chance 0.50" in learned.headline
     assert learned.best_step == 6
-    memorizing = _train([LN2, 0.4, 0.1, 0.02, 0.01, 0.01, 0.005, 0.004], [0, .75, 1, 1, 1, 1, 1, 1])
+    memorizing = _train([LN2, 0.4, 0.1, 0.02, 0.01, 0.01, 0.005, 0.004], [0, 0.75, 1, 1, 1, 1, 1, 1])
     rows = memorizing + _eval([(2, 0.6, 0.8), (4, 0.7, 0.7), (6, 0.9, 0.6), (8, 1.2, 0.6)])
     verdict = judge_run(rows, heldout_rows=10, best_step=2, stopped_early_at=8)
     assert verdict.code == MEMORIZED and verdict.best_step == 2 and "step 2" in verdict.detail

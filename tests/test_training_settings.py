@@ -5,6 +5,7 @@ import argparse
 
 import gradio as gr
 import pytest
+from servers import ROOT
 
 from alignstudio.cli import build_parser
 from alignstudio.cli.train import spec_from_args
@@ -12,7 +13,6 @@ from alignstudio.core.errors import UserError
 from alignstudio.services import training
 from alignstudio.training.spec import SWEEP_BETAS, RunSpec, settings
 from alignstudio.ui import train
-from servers import ROOT
 
 PAIRS = str(ROOT / "data" / "example_preferences.jsonl")
 # flags that deliberately differ from the spec: --method and --data must be given (no default)
@@ -37,7 +37,9 @@ def test_train_flags_have_the_spec_defaults_help_and_types():
         assert setting.help in action.help, name
         if setting.kind in ("int", "float"):
             assert action.type is {"int": int, "float": float}[setting.kind], name
-    assert flags["learning_rate"].option_strings == ["--lr"] and flags["num_train_epochs"].option_strings == ["--epochs"]
+    assert flags["learning_rate"].option_strings == ["--lr"] and flags["num_train_epochs"].option_strings == [
+        "--epochs"
+    ]
 
 
 @pytest.mark.parametrize("command, names", [("rounds", {"beta", "max_steps", "learning_rate", "batch_size"})])
@@ -45,20 +47,38 @@ def test_rounds_takes_its_training_flags_from_the_spec(command, names):  # queue
     flags = _spec_flags(command)
     assert names <= set(flags)
     for name in names:
-        assert flags[name].default == RunSpec.default(name) and flags[name].type is {"int": int, "float": float}[settings()[name].kind]
+        assert (
+            flags[name].default == RunSpec.default(name)
+            and flags[name].type is {"int": int, "float": float}[settings()[name].kind]
+        )
 
 
 def test_the_cli_defaults_make_the_spec_defaults(tmp_path):
     args = build_parser().parse_args(["train", "--method", "dpo", "--data", PAIRS])
     assert spec_from_args(args) == RunSpec(data=str(ROOT / "data" / "example_preferences.jsonl"))
-    args = build_parser().parse_args(["train", "--method", "dpo", "--data", PAIRS, "--loss-type", "sigmoid,sft",
-                                      "--loss-weights", "1,0.5", "--lr", "1e-4", "--no-early-stopping"])
+    args = build_parser().parse_args(
+        [
+            "train",
+            "--method",
+            "dpo",
+            "--data",
+            PAIRS,
+            "--loss-type",
+            "sigmoid,sft",
+            "--loss-weights",
+            "1,0.5",
+            "--lr",
+            "1e-4",
+            "--no-early-stopping",
+        ]
+    )
     spec = spec_from_args(args)
     assert spec.loss_type == ["sigmoid", "sft"] and spec.loss_weights == [1.0, 0.5]
     assert spec.learning_rate == 1e-4 and spec.early_stopping is False
     with pytest.raises(UserError, match="loss_weights must be comma-separated numbers"):
-        spec_from_args(build_parser().parse_args(["train", "--method", "dpo", "--data", PAIRS, "--loss-weights",
-                                                  "1,x"]))
+        spec_from_args(
+            build_parser().parse_args(["train", "--method", "dpo", "--data", PAIRS, "--loss-weights", "1,x"])
+        )
 
 
 def test_the_train_tab_controls_show_the_spec_defaults_labels_and_ranges(services):
@@ -106,8 +126,17 @@ def test_every_offered_range_is_accepted_by_the_spec():
 
 
 def test_from_values_reads_what_a_person_types():
-    spec = RunSpec.from_values({"data": "d", "beta": None, "max_steps": " 40 ", "learning_rate": "0",
-                                "batch_size": 0, "report_to": "none", "loss_type": "sigmoid, sft"})
+    spec = RunSpec.from_values(
+        {
+            "data": "d",
+            "beta": None,
+            "max_steps": " 40 ",
+            "learning_rate": "0",
+            "batch_size": 0,
+            "report_to": "none",
+            "loss_type": "sigmoid, sft",
+        }
+    )
     assert (spec.beta, spec.max_steps, spec.learning_rate, spec.batch_size) == (0.1, 40, None, None)
     assert spec.loss_type == ["sigmoid", "sft"] and spec.report_to == []
     with pytest.raises(UserError, match="no base model"):

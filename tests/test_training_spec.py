@@ -29,34 +29,44 @@ def test_every_field_has_help():
 
 
 def test_json_round_trip(tmp_path):
-    s = spec(method="dpo", loss_type=["sigmoid", "sft"], loss_weights=[1.0, 0.5], beta=0.2, max_steps=7,
-             lora_target_modules="q_proj, v_proj", register_as="mine")
+    s = spec(
+        method="dpo",
+        loss_type=["sigmoid", "sft"],
+        loss_weights=[1.0, 0.5],
+        beta=0.2,
+        max_steps=7,
+        lora_target_modules="q_proj, v_proj",
+        register_as="mine",
+    )
     again = RunSpec.from_json(s.to_json())
     assert again == s and again.lora_target_modules == ["q_proj", "v_proj"]
     assert RunSpec.load(s.save(tmp_path / "spec.json")) == s
     assert json.loads(s.to_json())["loss_weights"] == [1.0, 0.5]
 
 
-@pytest.mark.parametrize("changes, words", [
-    ({"method": "ppo"}, "method must be one of"),
-    ({"loss_type": ["sigmoidd"]}, "not a DPO loss"),
-    ({"loss_type": ["robust"], "label_smoothing": 0.5}, "label_smoothing"),
-    ({"loss_type": ["exo_pair"]}, "exo_pair needs label_smoothing"),
-    ({"method": "kto", "loss_type": ["sigmoid"]}, "KTO takes one loss_type"),
-    ({"method": "kto", "batch_size": 1}, "KTO needs batch_size"),
-    ({"method": "orpo", "loss_type": ["ipo"]}, "single loss"),
-    ({"method": "ipo", "loss_type": ["hinge"]}, "means DPO with loss_type"),
-    ({"beta": 0}, "beta must be > 0"),
-    ({"beta": float("nan")}, "beta must be a finite number"),
-    ({"learning_rate": -1}, "learning_rate"),
-    ({"max_length": 8}, "max_length"),
-    ({"batch_size": 1.5}, "batch_size must be a whole number"),
-    ({"loss_weights": [1.0, 2.0]}, "loss_weights has 2 values"),
-    ({"precision": "int4"}, "precision"),
-    ({"data": ""}, "no training data"),
-    ({"model": " "}, "no base model"),
-    ({"lora_dropout": 1.0}, "lora_dropout"),
-])
+@pytest.mark.parametrize(
+    "changes, words",
+    [
+        ({"method": "ppo"}, "method must be one of"),
+        ({"loss_type": ["sigmoidd"]}, "not a DPO loss"),
+        ({"loss_type": ["robust"], "label_smoothing": 0.5}, "label_smoothing"),
+        ({"loss_type": ["exo_pair"]}, "exo_pair needs label_smoothing"),
+        ({"method": "kto", "loss_type": ["sigmoid"]}, "KTO takes one loss_type"),
+        ({"method": "kto", "batch_size": 1}, "KTO needs batch_size"),
+        ({"method": "orpo", "loss_type": ["ipo"]}, "single loss"),
+        ({"method": "ipo", "loss_type": ["hinge"]}, "means DPO with loss_type"),
+        ({"beta": 0}, "beta must be > 0"),
+        ({"beta": float("nan")}, "beta must be a finite number"),
+        ({"learning_rate": -1}, "learning_rate"),
+        ({"max_length": 8}, "max_length"),
+        ({"batch_size": 1.5}, "batch_size must be a whole number"),
+        ({"loss_weights": [1.0, 2.0]}, "loss_weights has 2 values"),
+        ({"precision": "int4"}, "precision"),
+        ({"data": ""}, "no training data"),
+        ({"model": " "}, "no base model"),
+        ({"lora_dropout": 1.0}, "lora_dropout"),
+    ],
+)
 def test_invalid_values_name_the_field(changes, words):
     with pytest.raises(UserError, match=words):
         spec(**changes)

@@ -5,6 +5,7 @@ import math
 
 import gradio as gr
 import pytest
+from servers import ROOT
 
 from alignstudio.core.errors import UserError
 from alignstudio.services import training
@@ -12,16 +13,36 @@ from alignstudio.services.training import spec_from_form
 from alignstudio.training.diagnostics import LN2
 from alignstudio.training.run_folder import RunStatus
 from alignstudio.ui import train
-from servers import ROOT
 
 PAIRS = str(ROOT / "data" / "example_preferences.jsonl")
 
 
 def form(**kw):
-    values = dict(method="dpo", loss_type=["sigmoid"], model="smollm2", data_kind="file", snapshot=None,
-                  data_file=PAIRS, beta=0.1, learning_rate=5e-5, max_steps=4, num_train_epochs=1.0, batch_size=2,
-                  grad_accum=1, max_length=64, seed=42, label_smoothing=0.0, full=False, lora_r=16, lora_alpha=32,
-                  lora_dropout=0.05, heldout_fraction=0.2, early_stopping=True, report_to=[], run_name="")
+    values = dict(
+        method="dpo",
+        loss_type=["sigmoid"],
+        model="smollm2",
+        data_kind="file",
+        snapshot=None,
+        data_file=PAIRS,
+        beta=0.1,
+        learning_rate=5e-5,
+        max_steps=4,
+        num_train_epochs=1.0,
+        batch_size=2,
+        grad_accum=1,
+        max_length=64,
+        seed=42,
+        label_smoothing=0.0,
+        full=False,
+        lora_r=16,
+        lora_alpha=32,
+        lora_dropout=0.05,
+        heldout_fraction=0.2,
+        early_stopping=True,
+        report_to=[],
+        run_name="",
+    )
     values.update(kw)
     return values
 
@@ -36,9 +57,23 @@ def test_tab_builds_with_stable_elem_ids(services):
         view = train.build(services)
         train.wire(view, services, demo)
     ids = {c.elem_id for c in demo.blocks.values() if getattr(c, "elem_id", None)}
-    for needed in ("train-start", "train-cancel", "train-resume", "train-sweep", "train-method", "train-beta",
-                   "train-runs", "train-run", "train-status", "train-diagnostics", "train-plot-loss",
-                   "train-compare-runs", "train-data-file", "train-snapshot", "train-merge"):
+    for needed in (
+        "train-start",
+        "train-cancel",
+        "train-resume",
+        "train-sweep",
+        "train-method",
+        "train-beta",
+        "train-runs",
+        "train-run",
+        "train-status",
+        "train-diagnostics",
+        "train-plot-loss",
+        "train-compare-runs",
+        "train-data-file",
+        "train-snapshot",
+        "train-merge",
+    ):
         assert needed in ids, needed
     assert isinstance(view.timer, gr.Timer)
 
@@ -61,8 +96,10 @@ def test_spec_from_form_validates(tmp_path):
 
 def test_method_change_follows_loss_choices():
     loss, beta = train.method_changed("kto")
-    assert loss["choices"] == [("kto", "kto"), ("apo_zero_unpaired", "apo_zero_unpaired")] or \
-        list(loss["choices"]) == ["kto", "apo_zero_unpaired"]
+    assert loss["choices"] == [("kto", "kto"), ("apo_zero_unpaired", "apo_zero_unpaired")] or list(loss["choices"]) == [
+        "kto",
+        "apo_zero_unpaired",
+    ]
     assert loss["value"] == ["kto"] and beta["value"] == 0.1
     loss, beta = train.method_changed("simpo")
     assert loss["interactive"] is False and beta["value"] == 2.0
@@ -104,16 +141,38 @@ def test_sweep_and_compare(services):
     assert len(polled) == 13 == 1 + train.LIVE_VIEW_OUTPUTS and len(polled[0]) == 3
     # a tick with nothing selected (one sent before the page load restored a run) leaves the view alone
     ticked = train.tick(services, None)
-    assert len(ticked) == 17 and len(ticked[0]) == 3 and all(isinstance(u, dict) and u.get("__type__") == "update"
-                                                              and len(u) == 1 for u in ticked[1:])
+    assert (
+        len(ticked) == 17
+        and len(ticked[0]) == 3
+        and all(isinstance(u, dict) and u.get("__type__") == "update" and len(u) == 1 for u in ticked[1:])
+    )
     assert len(train.tick(services, "sw-beta0.05")) == 17
 
 
 def test_metric_frames_cover_every_plot():
-    rows = [{"step": 1, "loss": LN2, "rewards/accuracies": 0.0, "rewards/margins": 0.0, "rewards/chosen": 0.0,
-             "rewards/rejected": 0.0, "learning_rate": 1e-3, "tokens_per_s": 100.0},
-            {"step": 2, "loss": 0.6, "rewards/accuracies": 1.0, "rewards/margins": 0.2, "rewards/chosen": 0.1,
-             "rewards/rejected": -0.1, "learning_rate": 5e-4, "tokens_per_s": 120.0, "kl": None}]
+    rows = [
+        {
+            "step": 1,
+            "loss": LN2,
+            "rewards/accuracies": 0.0,
+            "rewards/margins": 0.0,
+            "rewards/chosen": 0.0,
+            "rewards/rejected": 0.0,
+            "learning_rate": 1e-3,
+            "tokens_per_s": 100.0,
+        },
+        {
+            "step": 2,
+            "loss": 0.6,
+            "rewards/accuracies": 1.0,
+            "rewards/margins": 0.2,
+            "rewards/chosen": 0.1,
+            "rewards/rejected": -0.1,
+            "learning_rate": 5e-4,
+            "tokens_per_s": 120.0,
+            "kl": None,
+        },
+    ]
     frames = train.metric_frames(rows, LN2)
     assert set(frames) == {"loss", "accuracy", "margins", "rewards", "kl", "lr", "throughput"}
     assert set(frames["rewards"]["series"]) == {"chosen", "rejected"} and len(frames["kl"]) == 0
@@ -125,9 +184,16 @@ def test_metric_frames_cover_every_plot():
     assert orpo["loss"][orpo["loss"]["series"] == train.START]["value"].isna().all()
     empty = train.metric_frames([], None)
     assert set(empty["rewards"]["series"]) == {"chosen", "rejected"} and empty["rewards"]["value"].isna().all()
-    status = train.status_markdown(training.LiveRun(
-        "r", RunStatus(state="failed", error="boom", error_tail="Traceback\nValueError"), spec_of(form()), rows, "",
-        None))
+    status = train.status_markdown(
+        training.LiveRun(
+            "r",
+            RunStatus(state="failed", error="boom", error_tail="Traceback\nValueError"),
+            spec_of(form()),
+            rows,
+            "",
+            None,
+        )
+    )
     assert "**Error:** boom" in status and "ValueError" in status
 
 

@@ -7,9 +7,9 @@ import math
 import time
 
 import pytest
-
 import torch
 from safetensors.torch import load_file
+from servers import ROOT
 
 from alignstudio.cli import main as cli_main
 from alignstudio.core.models import cpu_has_fast_bf16
@@ -20,7 +20,6 @@ from alignstudio.training.diagnostics import LN2
 from alignstudio.training.run_folder import CANCELLED, FAILED, SUCCEEDED, RunFolder
 from alignstudio.training.run_queue import RunManager
 from alignstudio.training.spec import RunSpec
-from servers import ROOT
 
 PAIRS = ROOT / "data" / "example_preferences.jsonl"
 FAST = dict(max_length=64, batch_size=2, learning_rate=1e-3)
@@ -37,9 +36,33 @@ def runs(ws, ws_store):
 def dpo_run(ws, tiny_model_dir, tmp_path_factory):
     """A 4-step LoRA DPO run started the way users do: `alignstudio train` in the foreground."""
     out = tmp_path_factory.mktemp("cli-run") / "dpo-run"
-    code = cli_main(["--workspace", str(ws.root), "train", "--method", "dpo", "--data", str(PAIRS), "--model",
-                     str(tiny_model_dir), "--out", str(out), "--max-steps", "4", "--max-length", "64",
-                     "--batch-size", "2", "--lr", "1e-3", "--save-steps", "2", "--seed", "3"])
+    code = cli_main(
+        [
+            "--workspace",
+            str(ws.root),
+            "train",
+            "--method",
+            "dpo",
+            "--data",
+            str(PAIRS),
+            "--model",
+            str(tiny_model_dir),
+            "--out",
+            str(out),
+            "--max-steps",
+            "4",
+            "--max-length",
+            "64",
+            "--batch-size",
+            "2",
+            "--lr",
+            "1e-3",
+            "--save-steps",
+            "2",
+            "--seed",
+            "3",
+        ]
+    )
     return code, RunFolder(out)
 
 
@@ -62,8 +85,17 @@ def test_first_dpo_loss_is_ln2_and_every_metric_is_finite(dpo_run):
     for row in rows:
         for key, value in row.items():
             assert isinstance(value, (int, float)) and math.isfinite(value), (key, value)
-    for key in ("rewards/accuracies", "rewards/margins", "rewards/chosen", "rewards/rejected", "logps/chosen",
-                "learning_rate", "tokens_per_s", "eta_s", "grad_norm"):
+    for key in (
+        "rewards/accuracies",
+        "rewards/margins",
+        "rewards/chosen",
+        "rewards/rejected",
+        "logps/chosen",
+        "learning_rate",
+        "tokens_per_s",
+        "eta_s",
+        "grad_norm",
+    ):
         assert key in rows[-1], key
     assert rows[-1]["eta_s"] == 0 and rows[0]["tokens_per_s"] > 0
 
@@ -88,8 +120,15 @@ def test_lora_moves_only_the_adapter(dpo_run, tiny_model_dir):
     run = dpo_run[1]
     config = json.loads((run.model_dir / "adapter_config.json").read_text())
     assert config["base_model_name_or_path"] == str(tiny_model_dir.resolve())
-    assert set(config["target_modules"]) == {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj",
-                                             "down_proj"}
+    assert set(config["target_modules"]) == {
+        "q_proj",
+        "k_proj",
+        "v_proj",
+        "o_proj",
+        "gate_proj",
+        "up_proj",
+        "down_proj",
+    }
     assert not list(run.model_dir.glob("*.bin")) and (run.model_dir / "tokenizer_config.json").exists()
     adapter = load_file(run.model_dir / "adapter_model.safetensors")
     lora_b = [t for k, t in adapter.items() if "lora_B" in k]
@@ -108,11 +147,25 @@ def test_lora_moves_only_the_adapter(dpo_run, tiny_model_dir):
 
 def test_generate_from_a_run_folder(dpo_run, ws, tmp_path):
     prompts = tmp_path / "prompts.jsonl"
-    prompts.write_text('{"id": "a", "prompt": "Say hello."}\n'
-                       '{"id": "b", "prompt": [{"role": "user", "content": "Name a colour."}]}\n')
+    prompts.write_text(
+        '{"id": "a", "prompt": "Say hello."}\n{"id": "b", "prompt": [{"role": "user", "content": "Name a colour."}]}\n'
+    )
     out = tmp_path / "out.jsonl"
-    args = ["--workspace", str(ws.root), "generate", "--model", str(dpo_run[1].path), "--prompts", str(prompts),
-            "--out", str(out), "--max-new-tokens", "8", "--seed", "1"]
+    args = [
+        "--workspace",
+        str(ws.root),
+        "generate",
+        "--model",
+        str(dpo_run[1].path),
+        "--prompts",
+        str(prompts),
+        "--out",
+        str(out),
+        "--max-new-tokens",
+        "8",
+        "--seed",
+        "1",
+    ]
     assert cli_main(args) == 0
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert [r["id"] for r in rows] == ["a", "b"]
@@ -151,10 +204,13 @@ def test_resume_after_the_final_checkpoint_saves_the_model_without_training(dpo_
     status = runs.wait(run.name, timeout=300)
     assert status.state == SUCCEEDED and status.step == 4, run.log_tail()
     assert "is the final step" in run.log_tail(50) and not run.metrics()
-    assert (run.model_dir / "adapter_model.safetensors").read_bytes() == \
-        (source.checkpoints_dir / "checkpoint-4" / "adapter_model.safetensors").read_bytes()
-    assert json.loads((run.model_dir / "adapter_config.json").read_text())["base_model_name_or_path"] == \
-        json.loads((source.model_dir / "adapter_config.json").read_text())["base_model_name_or_path"]
+    assert (run.model_dir / "adapter_model.safetensors").read_bytes() == (
+        source.checkpoints_dir / "checkpoint-4" / "adapter_model.safetensors"
+    ).read_bytes()
+    assert (
+        json.loads((run.model_dir / "adapter_config.json").read_text())["base_model_name_or_path"]
+        == json.loads((source.model_dir / "adapter_config.json").read_text())["base_model_name_or_path"]
+    )
     assert not (run.model_dir / "optimizer.pt").exists() and run.card()["resumed_from"] == "checkpoint-4"
 
 
@@ -220,8 +276,25 @@ def test_reference_free_methods_smoke(runs, tiny_model_dir, method):
 
 def test_print_launch_prepares_the_run_and_prints_accelerate(ws, tiny_model_dir, tmp_path, capsys):
     out = tmp_path / "gpu-run"
-    code = cli_main(["--workspace", str(ws.root), "train", "--method", "ipo", "--data", str(PAIRS), "--model",
-                     str(tiny_model_dir), "--out", str(out), "--print-launch", "--num-processes", "4", "--deepspeed"])
+    code = cli_main(
+        [
+            "--workspace",
+            str(ws.root),
+            "train",
+            "--method",
+            "ipo",
+            "--data",
+            str(PAIRS),
+            "--model",
+            str(tiny_model_dir),
+            "--out",
+            str(out),
+            "--print-launch",
+            "--num-processes",
+            "4",
+            "--deepspeed",
+        ]
+    )
     printed = capsys.readouterr().out
     assert code == 0 and RunFolder(out).state == "queued" and RunFolder(out).spec().loss_type == ["ipo"]
     assert "accelerate launch --config_file" in printed and "deepspeed_zero3.yaml" in printed
@@ -229,8 +302,17 @@ def test_print_launch_prepares_the_run_and_prints_accelerate(ws, tiny_model_dir,
 
 
 def test_nan_stops_the_run_without_saving_broken_weights(runs, tiny_model_dir):
-    spec = RunSpec(method="dpo", model=str(tiny_model_dir), data=str(PAIRS), max_steps=6, save_steps=1,
-                   max_length=64, batch_size=2, learning_rate=1e30, warmup_steps=0)
+    spec = RunSpec(
+        method="dpo",
+        model=str(tiny_model_dir),
+        data=str(PAIRS),
+        max_steps=6,
+        save_steps=1,
+        max_length=64,
+        batch_size=2,
+        learning_rate=1e30,
+        warmup_steps=0,
+    )
     name = runs.start(spec, "diverges")
     status = runs.wait(name, timeout=300)
     assert status.state == FAILED and status.error.startswith("training diverged: grad_norm")
@@ -247,13 +329,30 @@ def test_two_processes_under_torchrun_write_once(ws, tiny_model_dir, tmp_path):
     import subprocess
     import sys
 
-    run = RunFolder.create(tmp_path / "ddp", RunSpec(method="dpo", model=str(tiny_model_dir), data=str(PAIRS),
-                                                    max_steps=2, **FAST))
+    run = RunFolder.create(
+        tmp_path / "ddp", RunSpec(method="dpo", model=str(tiny_model_dir), data=str(PAIRS), max_steps=2, **FAST)
+    )
     env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
     result = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m",
-         "alignstudio.training.worker", str(run.path), "--workspace", str(ws.root)],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node",
+            "2",
+            "-m",
+            "alignstudio.training.worker",
+            str(run.path),
+            "--workspace",
+            str(ws.root),
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert run.status()["state"] == SUCCEEDED
     assert [r["step"] for r in run.metrics()] == [1, 2]  # one line per step, not one per process
@@ -269,8 +368,12 @@ def test_a_beta_sweep_computes_the_reference_log_probs_once(tmp_path, tiny_model
     store = Store(ws.db_path)
     manager = RunManager(ws, store)
     try:
-        names = manager.sweep(RunSpec(method=method, model=str(tiny_model_dir), data=str(PAIRS), max_steps=2,
-                                      heldout_fraction=0.0, **FAST), betas=[0.1, 0.5])
+        names = manager.sweep(
+            RunSpec(
+                method=method, model=str(tiny_model_dir), data=str(PAIRS), max_steps=2, heldout_fraction=0.0, **FAST
+            ),
+            betas=[0.1, 0.5],
+        )
         for name in names:
             assert manager.wait(name, timeout=300).state == SUCCEEDED, manager.log_tail(name)
         logs = [manager.folder(n).log_path.read_text() for n in names]

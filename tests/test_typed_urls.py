@@ -13,11 +13,11 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from fake_llm_server import FakeLLMServer
 
 from alignstudio.core.errors import UserError
 from alignstudio.services.judges import JudgeInput
 from alignstudio.services.judges.config import JudgeConfig, build_judge
-from fake_llm_server import FakeLLMServer
 
 KINDS = ("openai", "anthropic")
 ITEM = JudgeInput([{"role": "user", "content": "Hi"}], "Hello there, how can I help?", "Hey.")
@@ -89,11 +89,21 @@ def rebinding_resolver(monkeypatch):
     return answer
 
 
-@pytest.mark.parametrize("url", [
-    "http://[::ffff:169.254.169.254]/v1", "http://[::ffff:a9fe:a9fe]:80/latest/meta-data",
-    "http://[::ffff:169.254.170.2]/v1", "http://[64:ff9b::a9fe:a9fe]/v1", "http://[64:ff9b::169.254.169.254]/v1",
-    "http://[64:ff9b:1::a9fe:a9fe]/v1", "http://[2002:a9fe:a9fe::1]/v1", "http://[::169.254.169.254]/v1",
-    "https://[::ffff:169.254.1.1]:8443/v1", "http://[::ffff:100.100.100.200]/v1"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://[::ffff:169.254.169.254]/v1",
+        "http://[::ffff:a9fe:a9fe]:80/latest/meta-data",
+        "http://[::ffff:169.254.170.2]/v1",
+        "http://[64:ff9b::a9fe:a9fe]/v1",
+        "http://[64:ff9b::169.254.169.254]/v1",
+        "http://[64:ff9b:1::a9fe:a9fe]/v1",
+        "http://[2002:a9fe:a9fe::1]/v1",
+        "http://[::169.254.169.254]/v1",
+        "https://[::ffff:169.254.1.1]:8443/v1",
+        "http://[::ffff:100.100.100.200]/v1",
+    ],
+)
 @pytest.mark.parametrize("kind", KINDS)
 def test_ipv6_spellings_of_link_local_and_metadata_addresses_are_refused_before_any_request(kind, url):
     with pytest.raises(UserError, match="link-local or cloud-metadata"):
@@ -128,9 +138,28 @@ def test_over_tls_the_server_name_and_certificate_are_the_names(tmp_path, rebind
     """An https typed URL: the connection goes to the checked address, the TLS server name (SNI) is the name and
     the certificate is checked against the name."""
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", f"/CN={NAME}",
-                    "-addext", f"subjectAltName=DNS:{NAME}", "-keyout", str(key), "-out", str(cert)],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            f"/CN={NAME}",
+            "-addext",
+            f"subjectAltName=DNS:{NAME}",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
     monkeypatch.setenv("SSL_CERT_FILE", str(cert))  # the client trusts this certificate (for this name) only
     server_names = []
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)

@@ -19,9 +19,36 @@ from alignstudio.services.data.validation import (
 )
 
 TOPICS = [
-    "rivers", "volcanoes", "bread", "chess", "bicycles", "tides", "owls", "glass", "coffee", "maps",
-    "bridges", "honey", "comets", "violins", "deserts", "paper", "magnets", "coral", "tea", "clocks",
-    "snow", "lighthouses", "cheese", "kites", "caves", "silk", "rainbows", "trains", "mushrooms", "ink",
+    "rivers",
+    "volcanoes",
+    "bread",
+    "chess",
+    "bicycles",
+    "tides",
+    "owls",
+    "glass",
+    "coffee",
+    "maps",
+    "bridges",
+    "honey",
+    "comets",
+    "violins",
+    "deserts",
+    "paper",
+    "magnets",
+    "coral",
+    "tea",
+    "clocks",
+    "snow",
+    "lighthouses",
+    "cheese",
+    "kites",
+    "caves",
+    "silk",
+    "rainbows",
+    "trains",
+    "mushrooms",
+    "ink",
 ]
 
 
@@ -175,8 +202,10 @@ def test_plain_row_in_a_conversational_dataset_is_malformed():
 
 
 def test_nothing_to_train_when_every_row_is_broken():
-    rows = [{"prompt": f"Question {t}?", "chosen": f"Same answer about {t}.", "rejected": f"Same answer about {t}."}
-            for t in TOPICS[:5]]
+    rows = [
+        {"prompt": f"Question {t}?", "chosen": f"Same answer about {t}.", "rejected": f"Same answer about {t}."}
+        for t in TOPICS[:5]
+    ]
     report = validate(rows)
     assert {"identical_pairs", "nothing_to_train"} <= checks(report, "error")
     assert report.stats["usable_rows"] == 0
@@ -452,10 +481,15 @@ def test_thresholds_are_adjustable():
 
 
 def test_same_annotator_contradicting_themselves_is_flagged_with_the_pairs_named():
-    labels = [human("p1", "ann", "A"), human("p1", "ann", "B", left="B"),  # ann: A, later B on p1
-              human("p2", "ann", "A"), human("p2", "ann", "A"),            # the same verdict twice: fine
-              human("p1", "bob", "B"),                                      # another person disagreeing: not this
-              human("p3", "ann", "tie"), human("p3", "ann", "both_bad")]
+    labels = [
+        human("p1", "ann", "A"),
+        human("p1", "ann", "B", left="B"),  # ann: A, later B on p1
+        human("p2", "ann", "A"),
+        human("p2", "ann", "A"),  # the same verdict twice: fine
+        human("p1", "bob", "B"),  # another person disagreeing: not this
+        human("p3", "ann", "tie"),
+        human("p3", "ann", "both_bad"),
+    ]
     report = validate(clean_dpo(), labels=labels)
     f = finding(report, "self_contradiction")
     assert f.severity == "warning" and f.count == 2

@@ -10,9 +10,9 @@ from contextlib import contextmanager
 
 import httpx
 import pytest
+from servers import BROWSER_ARGS, free_port, running_app
 
 from alignstudio.services.auth import hash_password
-from servers import BROWSER_ARGS, free_port, running_app
 
 FRIEND = "https://friend.test"  # the one origin --allowed-origins lets in
 DEVICE = "alignstudio-device"
@@ -29,11 +29,40 @@ def users(tmp_path_factory):
 def tls_app(tmp_path_factory, tiny_model_dir, users):
     folder = tmp_path_factory.mktemp("tls")
     cert, key = folder / "cert.pem", folder / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=studio.test",
-                    "-addext", "subjectAltName=DNS:studio.test,IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
-                   check=True, capture_output=True)
-    with running_app(folder / "ws", tiny_model_dir, "--auth", str(users), "--ssl-certfile", str(cert),
-                     "--ssl-keyfile", str(key), "--allowed-origins", FRIEND) as (_, url):
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=studio.test",
+            "-addext",
+            "subjectAltName=DNS:studio.test,IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    with running_app(
+        folder / "ws",
+        tiny_model_dir,
+        "--auth",
+        str(users),
+        "--ssl-certfile",
+        str(cert),
+        "--ssl-keyfile",
+        str(key),
+        "--allowed-origins",
+        FRIEND,
+    ) as (_, url):
         port = int(url.rstrip("/").rsplit(":", 1)[1])
         yield url, port
 
@@ -62,13 +91,21 @@ def test_other_origins_get_no_credentialed_answer_and_listed_ones_do(tls_app):
             answer = client.get("/gradio_api/token", headers={"Origin": evil})
             assert answer.status_code == 403 and "token" not in answer.text, evil
             assert "access-control-allow-origin" not in answer.headers, evil
-            preflight = client.options("/gradio_api/token", headers={"Origin": evil,
-                                                                     "Access-Control-Request-Method": "GET"})
+            preflight = client.options(
+                "/gradio_api/token", headers={"Origin": evil, "Access-Control-Request-Method": "GET"}
+            )
             assert "access-control-allow-origin" not in preflight.headers, evil
             assert "access-control-allow-credentials" not in preflight.headers, evil
         # a form posted from another site (login CSRF) is refused too
-        assert _login(httpx.Client(base_url=url, verify=False, headers={"Host": f"studio.test:{port}"}),
-                      "ann", "ann-password", Origin="https://evil.test").status_code == 403
+        assert (
+            _login(
+                httpx.Client(base_url=url, verify=False, headers={"Host": f"studio.test:{port}"}),
+                "ann",
+                "ann-password",
+                Origin="https://evil.test",
+            ).status_code
+            == 403
+        )
 
         # a listed origin calls the app with the user's login (/config is 401 without it) ...
         friend = client.get("/config", headers={"Origin": FRIEND})
@@ -98,8 +135,11 @@ def test_cookies_are_samesite_lax_secure_and_set_once_under_tls(tls_app):
     assert "samesite=none" not in " ".join(response.headers.get_list("set-cookie")).lower()
 
 
-SECURITY_HEADERS = {"x-content-type-options": "nosniff", "referrer-policy": "same-origin",
-                    "x-frame-options": "SAMEORIGIN"}
+SECURITY_HEADERS = {
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "same-origin",
+    "x-frame-options": "SAMEORIGIN",
+}
 
 
 def _check_headers(response: httpx.Response, tls: bool) -> None:
@@ -120,8 +160,10 @@ def test_security_headers_on_pages_and_api_and_hsts_only_under_tls(tls_app, tmp_
         _check_headers(client.get("/config"), tls=True)
         _check_headers(client.get("/gradio_api/token"), tls=True)
         assert client.get("/gradio_api/token").headers["strict-transport-security"].startswith("max-age=")
-    with running_app(tmp_path / "ws", tiny_model_dir, "--auth", str(users)) as (_, plain), \
-            httpx.Client(base_url=plain, timeout=60) as client:
+    with (
+        running_app(tmp_path / "ws", tiny_model_dir, "--auth", str(users)) as (_, plain),
+        httpx.Client(base_url=plain, timeout=60) as client,
+    ):
         _check_headers(client.get("/"), tls=False)
         login = _login(client, "admin1", "admin-password")
         _check_headers(login, tls=False)
@@ -143,8 +185,9 @@ def test_logout_is_a_post_from_the_app_itself(tls_app):
             assert "max-age=0" in value.lower(), name  # Gradio's route ran: the cookies are deleted
         assert client.get("/config").status_code == 401
     with _client(url, port) as client:  # the old token no longer opens the app
-        cookie = next(v for n, v in _set_cookies(_login(client, "ann", "ann-password")).items()
-                      if n.startswith("access-token"))
+        cookie = next(
+            v for n, v in _set_cookies(_login(client, "ann", "ann-password")).items() if n.startswith("access-token")
+        )
         token = cookie.split(";")[0]
         client.cookies.clear()
         assert client.get("/config", headers={"Cookie": token}).status_code == 200
@@ -155,8 +198,10 @@ def test_logout_is_a_post_from_the_app_itself(tls_app):
 def _spray(url: str, addresses, names) -> list[int]:
     """Wrong passwords, one per (address, name), each claiming to come from `address` via X-Forwarded-For."""
     with httpx.Client(base_url=url, timeout=60) as client:
-        return [_login(client, name, "wrong-password", **{"X-Forwarded-For": address}).status_code
-                for address, name in zip(addresses, names)]
+        return [
+            _login(client, name, "wrong-password", **{"X-Forwarded-For": address}).status_code
+            for address, name in zip(addresses, names)
+        ]
 
 
 def test_forwarded_for_is_ignored_and_a_spray_does_not_lock_out_a_known_browser(tmp_path, tiny_model_dir, users):
@@ -242,15 +287,23 @@ def _chromium():
 
     from playwright.sync_api import sync_playwright
 
-    args = BROWSER_ARGS + ["--host-resolver-rules=MAP studio.test 127.0.0.1, MAP evil.test 127.0.0.1",
-                           "--ignore-certificate-errors"]
+    args = BROWSER_ARGS + [
+        "--host-resolver-rules=MAP studio.test 127.0.0.1, MAP evil.test 127.0.0.1",
+        "--ignore-certificate-errors",
+    ]
     with tempfile.TemporaryDirectory() as profile, sync_playwright() as pw:
         (Path(profile) / "Default").mkdir()
-        (Path(profile) / "Default" / "Preferences").write_text(json.dumps(
-            {"profile": {"cookie_controls_mode": 0, "block_third_party_cookies": False}}))
-        context = pw.chromium.launch_persistent_context(profile, executable_path="/usr/bin/chromium", args=args,
-                                                        headless=True, ignore_https_errors=True,
-                                                        viewport={"width": 1300, "height": 1000})
+        (Path(profile) / "Default" / "Preferences").write_text(
+            json.dumps({"profile": {"cookie_controls_mode": 0, "block_third_party_cookies": False}})
+        )
+        context = pw.chromium.launch_persistent_context(
+            profile,
+            executable_path="/usr/bin/chromium",
+            args=args,
+            headless=True,
+            ignore_https_errors=True,
+            viewport={"width": 1300, "height": 1000},
+        )
         try:
             yield context
         finally:
@@ -270,11 +323,13 @@ def test_a_page_on_another_site_cannot_read_the_session_in_chromium(tls_app):
         page.fill("input[type=password]", "admin-password")
         page.keyboard.press("Enter")
         # the app works under its CSP: it loads, shows a pair, takes a label, and every tab opens
-        page.wait_for_function("(document.querySelector('#label-prompt')?.innerText || '').includes('Prompt')",
-                               timeout=90_000)
+        page.wait_for_function(
+            "(document.querySelector('#label-prompt')?.innerText || '').includes('Prompt')", timeout=90_000
+        )
         page.click("#label-left-better")
-        page.wait_for_function("(document.querySelector('#label-status')?.innerText || '').includes('A is better')",
-                               timeout=60_000)
+        page.wait_for_function(
+            "(document.querySelector('#label-status')?.innerText || '').includes('A is better')", timeout=60_000
+        )
         for tab in ("Feedback", "Data", "Validate", "Train", "Evaluate", "Arena", "Rounds", "Label"):
             page.get_by_role("tab", name=tab).click()
             page.wait_for_timeout(1500)

@@ -21,8 +21,21 @@ import sys
 
 from ..core.errors import UserError
 
-COMMANDS = ["serve", "sample", "export", "import", "validate", "train", "generate", "judge", "eval", "users", "queue",
-            "rounds", "export-model"]
+COMMANDS = [
+    "serve",
+    "sample",
+    "export",
+    "import",
+    "validate",
+    "train",
+    "generate",
+    "judge",
+    "eval",
+    "users",
+    "queue",
+    "rounds",
+    "export-model",
+]
 
 
 def _module_of(command: str) -> str:
@@ -48,8 +61,9 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     """The CLI's parser, with every command; given the arguments it will parse, with only the command they name
     (see the module docstring), which parses them the same way."""
     parser = argparse.ArgumentParser(prog="alignstudio", description="The preference-alignment loop, headless.")
-    parser.add_argument("--workspace", default=None,
-                        help="runtime state folder (default ./workspace or $ALIGNSTUDIO_WORKSPACE)")
+    parser.add_argument(
+        "--workspace", default=None, help="runtime state folder (default ./workspace or $ALIGNSTUDIO_WORKSPACE)"
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     named = _command_in(argv) if argv is not None else None
     for name in [named] if named else COMMANDS:

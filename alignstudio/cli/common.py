@@ -27,9 +27,16 @@ def workspace(args: argparse.Namespace):
 
 def add_endpoints_arg(parser, help: str | None = None) -> None:
     """`--endpoints FILE`: named model servers, keys from the environment (judges/endpoints.py)."""
-    parser.add_argument("--endpoints", default=None, metavar="FILE", help=help or (
-        'model servers named in --model as NAME:MODEL, keys from the environment: JSON {"NAME": {"base_url": URL, '
-        '"kind": "openai"|"anthropic", "key_env": VAR, "models": [MODEL, ...]}}'))
+    parser.add_argument(
+        "--endpoints",
+        default=None,
+        metavar="FILE",
+        help=help
+        or (
+            'model servers named in --model as NAME:MODEL, keys from the environment: JSON {"NAME": {"base_url": URL, '
+            '"kind": "openai"|"anthropic", "key_env": VAR, "models": [MODEL, ...]}}'
+        ),
+    )
 
 
 def configure_endpoints(args: argparse.Namespace) -> None:
@@ -59,8 +66,9 @@ def add_sampling_args(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("sampling")
     add_setting(group, SamplingSettings, "temperature_a")
     add_setting(group, SamplingSettings, "temperature_b")
-    group.add_argument("--temperature", type=float, default=None,
-                       help="one temperature for both responses (overrides -a/-b)")
+    group.add_argument(
+        "--temperature", type=float, default=None, help="one temperature for both responses (overrides -a/-b)"
+    )
     add_setting(group, SamplingSettings, "similarity_threshold")
     for name in ("top_p", "max_new_tokens", "seed"):
         add_setting(group, SamplingSettings, name)
@@ -70,6 +78,12 @@ def sampling_settings(args: argparse.Namespace, **extra) -> SamplingSettings:
     """SamplingSettings from the flags `add_sampling_args` adds."""
     t_a = args.temperature if args.temperature is not None else args.temperature_a
     t_b = args.temperature if args.temperature is not None else args.temperature_b
-    return SamplingSettings(temperature_a=t_a, temperature_b=t_b, top_p=args.top_p,
-                            max_new_tokens=args.max_new_tokens, seed=args.seed,
-                            similarity_threshold=args.similarity_threshold, **extra)
+    return SamplingSettings(
+        temperature_a=t_a,
+        temperature_b=t_b,
+        top_p=args.top_p,
+        max_new_tokens=args.max_new_tokens,
+        seed=args.seed,
+        similarity_threshold=args.similarity_threshold,
+        **extra,
+    )

@@ -13,19 +13,32 @@ from pathlib import Path
 from tqdm import tqdm
 
 from ..core.errors import UserError
-from ..services.evaluation import (HELDOUT_TEXT, EvalSettings, evaluate, remember_in_model_card, save_report,
-                                   summary_markdown)
+from ..services.evaluation import (
+    HELDOUT_TEXT,
+    EvalSettings,
+    evaluate,
+    remember_in_model_card,
+    save_report,
+    summary_markdown,
+)
 from ..services.judges.protocol import JudgeCache
 from .common import add_endpoints_arg, add_setting, configure_endpoints, services
 from .judge import add_judge_args, judge_config, vet
 
 
 def register(sub) -> None:
-    p = sub.add_parser("eval", help="evaluate a model against a baseline with an AI judge (both orders)",
-                       description="Generate from both models on a prompt set, judge every pair in both orders, "
-                                   "and write a JSON report with win rates, intervals, pathologies and perplexity.")
-    p.add_argument("--model", required=True, help="model name, version, run folder or checkpoint folder, or a "
-                                                  "remote model: openai:MODEL, anthropic:MODEL, ENDPOINT:MODEL")
+    p = sub.add_parser(
+        "eval",
+        help="evaluate a model against a baseline with an AI judge (both orders)",
+        description="Generate from both models on a prompt set, judge every pair in both orders, "
+        "and write a JSON report with win rates, intervals, pathologies and perplexity.",
+    )
+    p.add_argument(
+        "--model",
+        required=True,
+        help="model name, version, run folder or checkpoint folder, or a "
+        "remote model: openai:MODEL, anthropic:MODEL, ENDPOINT:MODEL",
+    )
     p.add_argument("--baseline", required=True, help="baseline model (usually the SFT model, e.g. smollm2)")
     p.add_argument("--prompts", required=True, help="held-out prompts file (JSONL/CSV/Parquet with 'prompt')")
     p.add_argument("--out", required=True, help="report file (.json)")
@@ -48,10 +61,17 @@ def run(args) -> int:
     if out.suffix.lower() != ".json":
         raise UserError(f"--out must be a .json file, got {out.name}")
     config = judge_config(args)
-    settings = EvalSettings(max_new_tokens=args.max_new_tokens, temperature=args.temperature, top_p=args.top_p,
-                            seed=args.seed, batch_size=args.batch_size, limit=args.limit,
-                            concurrency=config.concurrency, perplexity=args.perplexity,
-                            injection_guard=config.injection_guard)
+    settings = EvalSettings(
+        max_new_tokens=args.max_new_tokens,
+        temperature=args.temperature,
+        top_p=args.top_p,
+        seed=args.seed,
+        batch_size=args.batch_size,
+        limit=args.limit,
+        concurrency=config.concurrency,
+        perplexity=args.perplexity,
+        injection_guard=config.injection_guard,
+    )
     prompts = load_prompts(args.prompts)
     heldout = None
     if settings.perplexity:
@@ -80,9 +100,18 @@ def run(args) -> int:
         bar.refresh()
 
     try:
-        report = evaluate(model_gen, baseline_gen, prompts, judge, settings=settings,
-                          cache=cache, heldout_text=heldout, prompts_source=str(args.prompts),
-                          progress=progress, trust=trust)
+        report = evaluate(
+            model_gen,
+            baseline_gen,
+            prompts,
+            judge,
+            settings=settings,
+            cache=cache,
+            heldout_text=heldout,
+            prompts_source=str(args.prompts),
+            progress=progress,
+            trust=trust,
+        )
     finally:
         bar.close()
     save_report(report, out)

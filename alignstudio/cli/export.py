@@ -7,24 +7,43 @@ from .common import services
 
 
 def register(sub) -> None:
-    p = sub.add_parser("export", help="materialize a training-ready snapshot (DPO or KTO) from the store",
-                       description="Writes a datasets folder under WORKSPACE/snapshots (its fingerprint goes into "
-                                   "run cards) and, with --out, copies as .jsonl/.csv/.parquet.")
+    p = sub.add_parser(
+        "export",
+        help="materialize a training-ready snapshot (DPO or KTO) from the store",
+        description="Writes a datasets folder under WORKSPACE/snapshots (its fingerprint goes into "
+        "run cards) and, with --out, copies as .jsonl/.csv/.parquet.",
+    )
     p.add_argument("--kind", choices=KINDS, default="dpo")
     p.add_argument("--out", action="append", default=[], help="also write this file (repeatable)")
-    p.add_argument("--source", action="append", default=None,
-                   help="only labels from this source: human, arena, judge, judge:NAME, import, synthetic "
-                        "(repeatable)")
-    p.add_argument("--exclude-source", action="append", default=None, metavar="SOURCE",
-                   help="leave out labels from this source, e.g. synthetic (repeatable; same names as --source)")
-    p.add_argument("--include-pairs", action="store_true",
-                   help="KTO: also derive unpaired rows from pairwise labels (chosen -> desirable)")
+    p.add_argument(
+        "--source",
+        action="append",
+        default=None,
+        help="only labels from this source: human, arena, judge, judge:NAME, import, synthetic (repeatable)",
+    )
+    p.add_argument(
+        "--exclude-source",
+        action="append",
+        default=None,
+        metavar="SOURCE",
+        help="leave out labels from this source, e.g. synthetic (repeatable; same names as --source)",
+    )
+    p.add_argument(
+        "--include-pairs",
+        action="store_true",
+        help="KTO: also derive unpaired rows from pairwise labels (chosen -> desirable)",
+    )
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
-    snap = services(args).data.export(args.kind, out=args.out, sources=args.source,
-                                     include_pairs=args.include_pairs, exclude_sources=args.exclude_source)
+    snap = services(args).data.export(
+        args.kind,
+        out=args.out,
+        sources=args.source,
+        include_pairs=args.include_pairs,
+        exclude_sources=args.exclude_source,
+    )
     print(f"snapshot {snap.id}: {snap.rows} {snap.kind} rows, fingerprint {snap.fingerprint}")
     print(f"  datasets folder: {snap.path}")
     for path in snap.files:

@@ -9,12 +9,15 @@ from .common import services
 
 
 def register(sub) -> None:
-    p = sub.add_parser("import", help="load preference pairs (or prompt sets) into the store",
-                       description="Reads prompt/chosen/rejected rows and the public datasets as published: "
-                                   "HH-RLHF, UltraFeedback (binarized or raw), SHP, Orca DPO pairs, OASST "
-                                   "(recognized from the columns, or named with --format). Every row is checked "
-                                   "first; on the first bad row nothing is stored and the error names the line "
-                                   "and the field.")
+    p = sub.add_parser(
+        "import",
+        help="load preference pairs (or prompt sets) into the store",
+        description="Reads prompt/chosen/rejected rows and the public datasets as published: "
+        "HH-RLHF, UltraFeedback (binarized or raw), SHP, Orca DPO pairs, OASST "
+        "(recognized from the columns, or named with --format). Every row is checked "
+        "first; on the first bad row nothing is stored and the error names the line "
+        "and the field.",
+    )
     p.add_argument("file", nargs="?", help=".jsonl, .csv, .parquet or a datasets folder")
     p.add_argument("--format", default="auto", choices=FORMATS, help="the file's format (default: from its columns)")
     p.add_argument("--hub", default=None, metavar="NAME", help="read a dataset from the Hugging Face Hub instead")
@@ -29,7 +32,16 @@ def register(sub) -> None:
 def run(args) -> int:
     if args.prompts and not args.file:
         raise UserError("--prompts needs a file")
-    print(services(args).data.import_file(
-        args.file, prompts=args.prompts, name=args.name, fmt=args.format, hub=args.hub, split=args.split,
-        limit=args.limit, source=args.source))
+    print(
+        services(args).data.import_file(
+            args.file,
+            prompts=args.prompts,
+            name=args.name,
+            fmt=args.format,
+            hub=args.hub,
+            split=args.split,
+            limit=args.limit,
+            source=args.source,
+        )
+    )
     return 0

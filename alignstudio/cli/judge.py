@@ -15,9 +15,9 @@ from tqdm import tqdm
 
 from ..core.errors import UserError
 from ..services.judges.bulk import SCOPES, judge_store, load_pair_file
+from ..services.judges.config import JudgeConfig
 from ..services.judges.prompt import clean_criteria
 from ..services.judges.protocol import JudgeCache, JudgeRun, PairItem, judge_pairs
-from ..services.judges.config import JudgeConfig
 from ..services.judges.trust import Trust, vet_judge
 from .common import add_setting, services
 
@@ -30,10 +30,19 @@ def add_judge_args(parser) -> None:
     add_setting(group, JudgeConfig, "force", "--force-judge", dest="force_judge")
     add_setting(group, JudgeConfig, "base_url", "--judge-base-url", dest="judge_base_url")
     add_setting(group, JudgeConfig, "key_env", "--api-key-env", dest="api_key_env", metavar="VAR")
-    group.add_argument("--criteria", default=None, metavar="FILE",
-                       help="judge criteria, one per line (default: helpfulness, accuracy, clarity)")
-    group.add_argument("--criterion", action="append", default=None, metavar="TEXT",
-                       help="a judge criterion (repeat for several; replaces the defaults)")
+    group.add_argument(
+        "--criteria",
+        default=None,
+        metavar="FILE",
+        help="judge criteria, one per line (default: helpfulness, accuracy, clarity)",
+    )
+    group.add_argument(
+        "--criterion",
+        action="append",
+        default=None,
+        metavar="TEXT",
+        help="a judge criterion (repeat for several; replaces the defaults)",
+    )
     for name in ("concurrency", "timeout", "max_retries", "price_in", "price_out"):
         add_setting(group, JudgeConfig, name)
     add_setting(group, JudgeConfig, "injection_guard")
@@ -54,10 +63,20 @@ def criteria_from(args):
 
 def judge_config(args) -> JudgeConfig:
     """The JudgeConfig the judge flags describe."""
-    return JudgeConfig(kind=args.judge, model=args.judge_model, base_url=args.judge_base_url, key_env=args.api_key_env,
-                       criteria=criteria_from(args), force=args.force_judge, timeout=args.timeout,
-                       max_retries=args.max_retries, price_in=args.price_in, price_out=args.price_out,
-                       concurrency=args.concurrency, injection_guard=args.injection_guard)
+    return JudgeConfig(
+        kind=args.judge,
+        model=args.judge_model,
+        base_url=args.judge_base_url,
+        key_env=args.api_key_env,
+        criteria=criteria_from(args),
+        force=args.force_judge,
+        timeout=args.timeout,
+        max_retries=args.max_retries,
+        price_in=args.price_in,
+        price_out=args.price_out,
+        concurrency=args.concurrency,
+        injection_guard=args.injection_guard,
+    )
 
 
 def vet(config: JudgeConfig, judge, store, cache) -> Trust:
@@ -70,15 +89,26 @@ def vet(config: JudgeConfig, judge, store, cache) -> Trust:
 
 
 def register(sub) -> None:
-    p = sub.add_parser("judge", help="judge pairs with an AI judge (both orders), into a file or the store",
-                       description="Each pair is judged twice, once with the order swapped; the same winner both "
-                                   "times is a win, anything else a tie. Malformed replies count as failures.")
+    p = sub.add_parser(
+        "judge",
+        help="judge pairs with an AI judge (both orders), into a file or the store",
+        description="Each pair is judged twice, once with the order swapped; the same winner both "
+        "times is a win, anything else a tie. Malformed replies count as failures.",
+    )
     p.add_argument("--pairs", default=None, help="pairs file: prompt + response_a/response_b (or chosen/rejected)")
     p.add_argument("--store", action="store_true", help="judge the store's pairs and record the verdicts as events")
-    p.add_argument("--scope", choices=list(SCOPES), default="unlabeled",
-                   help="with --store: " + "; ".join(f"{k} = {v}" for k, v in SCOPES.items()))
-    p.add_argument("--min-kappa", type=float, default=None,
-                   help="with --store: refuse unless the judge's Cohen's kappa against human labels reaches this")
+    p.add_argument(
+        "--scope",
+        choices=list(SCOPES),
+        default="unlabeled",
+        help="with --store: " + "; ".join(f"{k} = {v}" for k, v in SCOPES.items()),
+    )
+    p.add_argument(
+        "--min-kappa",
+        type=float,
+        default=None,
+        help="with --store: refuse unless the judge's Cohen's kappa against human labels reaches this",
+    )
     p.add_argument("--out", default=None, help="verdicts JSONL (required with --pairs)")
     p.add_argument("--limit", type=int, default=None, help="only the first N pairs")
     add_judge_args(p)
@@ -88,10 +118,22 @@ def register(sub) -> None:
 def _rows(run: JudgeRun, items, judge_name: str) -> list[dict]:
     rows = []
     for item, j in zip(items, run.judgments):
-        rows.append({"id": item.key, "prompt": item.messages, "response_a": item.response_a,
-                     "response_b": item.response_b, "verdict": j.winner, "consistent": j.consistent,
-                     "first": j.first.winner, "second": j.second_winner, "guarded": j.guarded,
-                     "rationale": j.rationale, "error": j.error, "judge": judge_name})
+        rows.append(
+            {
+                "id": item.key,
+                "prompt": item.messages,
+                "response_a": item.response_a,
+                "response_b": item.response_b,
+                "verdict": j.winner,
+                "consistent": j.consistent,
+                "first": j.first.winner,
+                "second": j.second_winner,
+                "guarded": j.guarded,
+                "rationale": j.rationale,
+                "error": j.error,
+                "judge": judge_name,
+            }
+        )
     return rows
 
 
@@ -125,24 +167,40 @@ def run(args) -> int:
 
     try:
         if args.store:
-            result = judge_store(store, judge, cache=cache, scope=args.scope, min_kappa=args.min_kappa,
-                                 limit=args.limit, concurrency=config.concurrency, progress=progress,
-                                 injection_guard=config.injection_guard, force=config.force)
+            result = judge_store(
+                store,
+                judge,
+                cache=cache,
+                scope=args.scope,
+                min_kappa=args.min_kappa,
+                limit=args.limit,
+                concurrency=config.concurrency,
+                progress=progress,
+                injection_guard=config.injection_guard,
+                force=config.force,
+            )
             run_, items, trust = result.run, None, result.trust
             if trust is not None:
                 print(trust.line(), flush=True)
         else:
             items = file_pairs.items[: args.limit] if args.limit else file_pairs.items
-            run_ = judge_pairs(judge, items, cache=cache, concurrency=config.concurrency, progress=progress,
-                               injection_guard=config.injection_guard)
+            run_ = judge_pairs(
+                judge,
+                items,
+                cache=cache,
+                concurrency=config.concurrency,
+                progress=progress,
+                injection_guard=config.injection_guard,
+            )
             cache.record(judge.name, run_.judgments, prefix="file:")
     finally:
         bar.close()
     if out is not None:
         if items is None:
             pairs = {p.id: p for p in store.pairs()}
-            items = [PairItem(j.key, pairs[j.key].messages, pairs[j.key].text_a, pairs[j.key].text_b)
-                     for j in run_.judgments]
+            items = [
+                PairItem(j.key, pairs[j.key].messages, pairs[j.key].text_a, pairs[j.key].text_b) for j in run_.judgments
+            ]
         rows = _rows(run_, items, judge.source)
         if trust is not None and trust.warning:
             for row in rows:

@@ -14,16 +14,18 @@ from tqdm import tqdm
 from ..core.errors import UserError
 from ..services.sampling.settings import SamplingSettings
 from ..services.training import RunSpec
-from .common import (add_endpoints_arg, add_sampling_args, add_setting, configure_endpoints, sampling_settings,
-                     services)
+from .common import add_endpoints_arg, add_sampling_args, add_setting, configure_endpoints, sampling_settings, services
 
 GROUP = 64  # prompts per bulk call: big enough to fill decoding batches, small enough for a live progress bar
 
 
 def register(sub) -> None:
-    p = sub.add_parser("sample", help="sample two responses per prompt (unlabeled pairs) into a JSONL file",
-                       description="Sample two responses per prompt from one model (two temperatures) or two "
-                                   "models; near-identical pairs are resampled, and skipped if they stay so.")
+    p = sub.add_parser(
+        "sample",
+        help="sample two responses per prompt (unlabeled pairs) into a JSONL file",
+        description="Sample two responses per prompt from one model (two temperatures) or two "
+        "models; near-identical pairs are resampled, and skipped if they stay so.",
+    )
     p.add_argument("--prompts", required=True, help="prompt file (JSONL/CSV/Parquet with a 'prompt' field)")
     p.add_argument("--model", default=RunSpec.default("model"), help="model name, version or checkpoint folder")
     p.add_argument("--model-b", default=None, help="second model for response B (default: same model)")
@@ -33,9 +35,13 @@ def register(sub) -> None:
     synthetic = p.add_argument_group("synthetic pairs (the same model under two system prompts)")
     add_setting(synthetic, SamplingSettings, "system_a", metavar="TEXT")
     add_setting(synthetic, SamplingSettings, "system_b", metavar="TEXT")
-    synthetic.add_argument("--chosen", choices=["a", "b"], default=None,
-                           help="the side whose system prompt asks for the better answer: the pairs are also "
-                                "stored as labeled, with source synthetic")
+    synthetic.add_argument(
+        "--chosen",
+        choices=["a", "b"],
+        default=None,
+        help="the side whose system prompt asks for the better answer: the pairs are also "
+        "stored as labeled, with source synthetic",
+    )
     add_sampling_args(p)
     p.set_defaults(func=run)
 
@@ -64,10 +70,12 @@ def run(args) -> int:
     written = skipped = 0
     pairs = []
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle, \
-                tqdm(total=len(prompts), desc="sampling pairs", unit="prompt") as progress:  # closed before an error
+        with (
+            os.fdopen(fd, "w", encoding="utf-8") as handle,
+            tqdm(total=len(prompts), desc="sampling pairs", unit="prompt") as progress,
+        ):  # closed before an error
             for number, start in enumerate(range(0, len(prompts), GROUP)):
-                group = prompts[start:start + GROUP]  # batched across prompts (sampler.sample_pairs)
+                group = prompts[start : start + GROUP]  # batched across prompts (sampler.sample_pairs)
                 seeded = settings if args.seed is None else replace(settings, seed=args.seed + number * 7919)
                 for item, pair in zip(group, sample_pairs([i.messages for i in group], seeded, gen_a, gen_b)):
                     if pair is None:
@@ -83,8 +91,9 @@ def run(args) -> int:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    print(f"wrote {written} pairs to {out}" + (f" ({skipped} prompts skipped: near-identical answers)"
-                                               if skipped else ""))
+    print(
+        f"wrote {written} pairs to {out}" + (f" ({skipped} prompts skipped: near-identical answers)" if skipped else "")
+    )
     if args.chosen:
         print(f"stored {len(pairs)} labeled pairs (chosen: side {args.chosen}, source synthetic)")
     return 0
@@ -92,8 +101,21 @@ def run(args) -> int:
 
 def _line(item, pair, chosen: str | None) -> str:
     """One output line: the prompt, both responses and how each was made."""
-    return json.dumps({
-        "id": item.id, "prompt": item.messages, "response_a": pair.text_a, "response_b": pair.text_b,
-        "model_a": pair.model_a, "model_b": pair.model_b, "params_a": pair.params_a, "params_b": pair.params_b,
-        "similarity": round(pair.similarity, 4),
-    } | ({"chosen": chosen} if chosen else {}), ensure_ascii=False) + "\n"
+    return (
+        json.dumps(
+            {
+                "id": item.id,
+                "prompt": item.messages,
+                "response_a": pair.text_a,
+                "response_b": pair.text_b,
+                "model_a": pair.model_a,
+                "model_b": pair.model_b,
+                "params_a": pair.params_a,
+                "params_b": pair.params_b,
+                "similarity": round(pair.similarity, 4),
+            }
+            | ({"chosen": chosen} if chosen else {}),
+            ensure_ascii=False,
+        )
+        + "\n"
+    )

@@ -18,41 +18,74 @@ from ..services.training import METHOD_NAMES, RunSpec, form_settings
 from .common import add_setting, services
 
 # RunSpec fields with a flag of their own (field, flag; None = --field-name), in the order --help lists them
-TRAINING_FLAGS = (("max_steps", None), ("num_train_epochs", "--epochs"), ("beta", None), ("label_smoothing", None),
-                  ("simpo_gamma", None), ("learning_rate", "--lr"), ("batch_size", None), ("warmup_steps", None),
-                  ("grad_accum", None), ("max_length", None), ("seed", None), ("full", None), ("lora_r", None),
-                  ("lora_alpha", None), ("lora_dropout", None), ("save_steps", None), ("precision", None),
-                  ("gradient_checkpointing", None), ("precompute_ref_log_probs", None), ("register_as", None))
+TRAINING_FLAGS = (
+    ("max_steps", None),
+    ("num_train_epochs", "--epochs"),
+    ("beta", None),
+    ("label_smoothing", None),
+    ("simpo_gamma", None),
+    ("learning_rate", "--lr"),
+    ("batch_size", None),
+    ("warmup_steps", None),
+    ("grad_accum", None),
+    ("max_length", None),
+    ("seed", None),
+    ("full", None),
+    ("lora_r", None),
+    ("lora_alpha", None),
+    ("lora_dropout", None),
+    ("save_steps", None),
+    ("precision", None),
+    ("gradient_checkpointing", None),
+    ("precompute_ref_log_probs", None),
+    ("register_as", None),
+)
 HELDOUT_FLAGS = ("heldout_fraction", "early_stopping", "patience", "compare_prompts")
 
 
 def register(sub) -> None:
-    p = sub.add_parser("train", help="train a model on preference data (DPO, KTO, IPO, ORPO, SimPO)",
-                       description="Train with TRL in a worker process; LoRA by default. Progress is printed; "
-                                   "the run folder holds the spec, status, metrics, log, checkpoints, the final "
-                                   "model and its card.")
-    p.add_argument("--method", choices=METHOD_NAMES, default=None,
-                   help="training method (ipo = dpo with loss type ipo; reward = a reward model for `--judge reward`)")
+    p = sub.add_parser(
+        "train",
+        help="train a model on preference data (DPO, KTO, IPO, ORPO, SimPO)",
+        description="Train with TRL in a worker process; LoRA by default. Progress is printed; "
+        "the run folder holds the spec, status, metrics, log, checkpoints, the final "
+        "model and its card.",
+    )
+    p.add_argument(
+        "--method",
+        choices=METHOD_NAMES,
+        default=None,
+        help="training method (ipo = dpo with loss type ipo; reward = a reward model for `--judge reward`)",
+    )
     p.add_argument("--data", help=RunSpec.help("data"))
     add_setting(p, RunSpec, "model")
     p.add_argument("--out", default=None, help="run folder to create (default: a new run under workspace/runs)")
-    p.add_argument("--resume", metavar="DIR", default=None,
-                   help="continue a cancelled or failed run folder from its last checkpoint")
-    p.add_argument("--ignore-validation", action="store_true",
-                   help="train even if `alignstudio validate` finds errors in the data")
+    p.add_argument(
+        "--resume",
+        metavar="DIR",
+        default=None,
+        help="continue a cancelled or failed run folder from its last checkpoint",
+    )
+    p.add_argument(
+        "--ignore-validation", action="store_true", help="train even if `alignstudio validate` finds errors in the data"
+    )
     g = p.add_argument_group("training settings")
     for name, flag in TRAINING_FLAGS:
         add_setting(g, RunSpec, name, flag)
     add_setting(g, RunSpec, "loss_type", help="comma-separated; " + RunSpec.help("loss_type"))
     add_setting(g, RunSpec, "loss_weights", help="comma-separated; " + RunSpec.help("loss_weights"))
-    add_setting(g, RunSpec, "report_to", nargs="+", choices=["none", *form_settings()["report_to"].choices],
-                metavar="TRACKER")
+    add_setting(
+        g, RunSpec, "report_to", nargs="+", choices=["none", *form_settings()["report_to"].choices], metavar="TRACKER"
+    )
     h = p.add_argument_group("held-out labels")
     for name in HELDOUT_FLAGS:
         add_setting(h, RunSpec, name)
     s = p.add_argument_group("several GPUs")
-    s.add_argument("--print-launch", action="store_true",
-                   help="prepare the run folder and print the `accelerate launch` command instead of training")
+    s.add_argument(
+        "--print-launch",
+        action="store_true",
+        help="prepare the run folder and print the `accelerate launch` command instead of training",
+    )
     s.add_argument("--num-processes", type=int, default=1, help="GPUs (processes) for --print-launch")
     s.add_argument("--deepspeed", action="store_true", help="use DeepSpeed ZeRO-3 in the printed command")
     p.set_defaults(func=run)
@@ -87,14 +120,19 @@ def run(args) -> int:
         spec = spec_from_args(args)
         foreground.check_data(spec)  # bad data fails before a run folder is written
         opened = services(args)
-        key = training.start(opened, spec, override=args.ignore_validation,
-                             folder=Path(args.out).expanduser().resolve() if args.out else None,
-                             check_model=not args.print_launch,  # the GPU node resolves it
-                             warn=lambda text: print(f"warning: {text} (--ignore-validation)"))
+        key = training.start(
+            opened,
+            spec,
+            override=args.ignore_validation,
+            folder=Path(args.out).expanduser().resolve() if args.out else None,
+            check_model=not args.print_launch,  # the GPU node resolves it
+            warn=lambda text: print(f"warning: {text} (--ignore-validation)"),
+        )
         if args.print_launch:
             run_folder = foreground.folder(opened, key)
-            command = foreground.launch_command(run_folder.path, opened.workspace.root, args.num_processes,
-                                                args.deepspeed)
+            command = foreground.launch_command(
+                run_folder.path, opened.workspace.root, args.num_processes, args.deepspeed
+            )
             print(f"# prepared run folder {run_folder.path} (queued); run on the GPU node:")
             print(f"cd {shlex.quote(str(foreground.ACCELERATE_CONFIGS.parents[1]))} && {shlex.join(command)}")
             return 0
@@ -102,14 +140,19 @@ def run(args) -> int:
     print(f"run folder: {run_folder.path} (log: {run_folder.log_path})", flush=True)
     status = foreground.run(opened, key, on_progress=_progress(foreground.progress_line))
     if status.state == foreground.SUCCEEDED:
-        print(f"succeeded: model in {status.model_dir}"
-              + (f", registered as {status.registered_as}" if status.registered_as else ""))
+        print(
+            f"succeeded: model in {status.model_dir}"
+            + (f", registered as {status.registered_as}" if status.registered_as else "")
+        )
         if status.verdict:
             print(f"verdict: {status.verdict}", flush=True)
         return 0
     if status.state == foreground.CANCELLED:
-        print(f"cancelled at step {status.step or 0}; continue with: "
-              f"alignstudio train --resume {shlex.quote(str(run_folder.path))}", file=sys.stderr)
+        print(
+            f"cancelled at step {status.step or 0}; continue with: "
+            f"alignstudio train --resume {shlex.quote(str(run_folder.path))}",
+            file=sys.stderr,
+        )
         return 130
     print(f"failed: {status.error}", file=sys.stderr)
     if status.error_tail:

@@ -11,14 +11,21 @@ from ..services.auth import DEFAULT_ROLE, ROLES, add_user
 
 
 def register(sub) -> None:
-    p = sub.add_parser("users", help="manage accounts for --auth",
-                       description="Passwords are stored as salted PBKDF2 hashes, never in clear.")
+    p = sub.add_parser(
+        "users",
+        help="manage accounts for --auth",
+        description="Passwords are stored as salted PBKDF2 hashes, never in clear.",
+    )
     actions = p.add_subparsers(dest="action", required=True)
     add = actions.add_parser("add", help="add or replace a user")
     add.add_argument("file", help="users file (created if missing)")
     add.add_argument("name")
-    add.add_argument("--role", choices=ROLES, default=DEFAULT_ROLE,
-                     help=f"what the account may do (default {DEFAULT_ROLE}; lines from before roles count as admin)")
+    add.add_argument(
+        "--role",
+        choices=ROLES,
+        default=DEFAULT_ROLE,
+        help=f"what the account may do (default {DEFAULT_ROLE}; lines from before roles count as admin)",
+    )
     add.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
     p.set_defaults(func=run)
 

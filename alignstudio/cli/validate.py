@@ -9,15 +9,19 @@ from .common import services
 
 
 def register(sub) -> None:
-    p = sub.add_parser("validate", help="check preference data for the known failure causes",
-                       description="Prints a report (or JSON with --json). Exit 0: no errors; 1: the data has "
-                                   "errors that would spoil training; 2: bad input.")
+    p = sub.add_parser(
+        "validate",
+        help="check preference data for the known failure causes",
+        description="Prints a report (or JSON with --json). Exit 0: no errors; 1: the data has "
+        "errors that would spoil training; 2: bad input.",
+    )
     p.add_argument("file", nargs="?", help="JSONL/CSV/Parquet file or datasets folder (omit with --store)")
     p.add_argument("--store", action="store_true", help="validate the store's current labels instead of a file")
     p.add_argument("--kind", choices=("dpo", "kto"), default=None, help="default: from the columns (store: dpo)")
     p.add_argument("--json", action="store_true", help="machine-readable report")
-    p.add_argument("--tokenizer", default=None,
-                   help="model whose tokenizer counts tokens and checks truncation (e.g. smollm2)")
+    p.add_argument(
+        "--tokenizer", default=None, help="model whose tokenizer counts tokens and checks truncation (e.g. smollm2)"
+    )
     p.add_argument("--max-length", type=int, default=None, help="training max_length (default TRL's 1024)")
     p.set_defaults(func=run)
 

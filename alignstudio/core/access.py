@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import contextvars
 import os
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from .errors import UserError
 
@@ -37,9 +37,9 @@ SERVER = Caller("(server)", ADMIN)
 
 @dataclass
 class Policy:
-    roles: bool = False                               # accounts with roles are in force (serve --auth)
+    roles: bool = False  # accounts with roles are in force (serve --auth)
     path_roots: list[Path] = field(default_factory=list)  # typed paths must lie inside one (empty: any path)
-    role_of: Callable[[str], str] | None = None       # account name -> role
+    role_of: Callable[[str], str] | None = None  # account name -> role
 
 
 _policy = Policy()
@@ -116,8 +116,10 @@ def check_typed_path(path: Path | str) -> None:
         return  # no limit configured, or not a request of the app (the server's own start-up, the CLI)
     resolved = Path(path).expanduser().resolve()
     if not any(resolved == root or root in resolved.parents for root in _policy.path_roots):
-        raise UserError(f"{path} {NOT_ALLOWED}: use a file or model inside the workspace, or start the server "
-                        "with --allow-path for its folder")
+        raise UserError(
+            f"{path} {NOT_ALLOWED}: use a file or model inside the workspace, or start the server "
+            "with --allow-path for its folder"
+        )
 
 
 def roots_environment() -> dict[str, str]:

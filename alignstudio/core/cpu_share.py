@@ -21,9 +21,9 @@ import time
 from pathlib import Path
 
 SHARING_ENV = "ALIGNSTUDIO_SHARING"
-WORKER_NICE = 5            # the worker's priority below the app's
-WORKER_STALE_S = 60.0      # a worker that has not stepped for this long is gone
-APP_STALE_S = 300.0        # an app flag older than this was left by a crash
+WORKER_NICE = 5  # the worker's priority below the app's
+WORKER_STALE_S = 60.0  # a worker that has not stepped for this long is gone
+APP_STALE_S = 300.0  # an app flag older than this was left by a crash
 
 
 def enabled() -> bool:

@@ -13,9 +13,9 @@ import hashlib
 import math
 import random
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from .conversation import as_messages, conversation_problems
 from .errors import UserError
@@ -35,21 +35,40 @@ class Origin:
         return UserError(f"{_where(self.path, line)}: {message}")
 
     def provenance(self, line, original_id, **extra) -> dict:
-        found = {"dataset": self.dataset, "file": self.path.name, "line": line,
-                 "id": None if original_id is None else str(original_id)}
+        found = {
+            "dataset": self.dataset,
+            "file": self.path.name,
+            "line": line,
+            "id": None if original_id is None else str(original_id),
+        }
         return found | {k: v for k, v in extra.items() if v is not None}
 
 
-def make_pair(origin: Origin, line, prompt: list[dict], chosen: str, rejected: str, prov_chosen: dict,
-              prov_rejected: dict, models: tuple[str, str] = ("import", "import")) -> dict:
+def make_pair(
+    origin: Origin,
+    line,
+    prompt: list[dict],
+    chosen: str,
+    rejected: str,
+    prov_chosen: dict,
+    prov_rejected: dict,
+    models: tuple[str, str] = ("import", "import"),
+) -> dict:
     """One store row, checked as TRL would see it (the prompt ends on the user's turn, answers not empty)."""
     for name, text in (("chosen", chosen), ("rejected", rejected)):
         problems = conversation_problems(prompt, [{"role": "assistant", "content": text}], completion_name=name)
         if problems:
             raise origin.fail(line, f"field '{name}': {problems[0]}")
-    return {"messages": prompt, "chosen": chosen.strip(), "rejected": rejected.strip(), "rationale": "",
-            "model_chosen": models[0], "model_rejected": models[1],
-            "params_chosen": prov_chosen, "params_rejected": prov_rejected}
+    return {
+        "messages": prompt,
+        "chosen": chosen.strip(),
+        "rejected": rejected.strip(),
+        "rationale": "",
+        "model_chosen": models[0],
+        "model_rejected": models[1],
+        "params_chosen": prov_chosen,
+        "params_rejected": prov_rejected,
+    }
 
 
 def number(origin: Origin, line, record: dict, name: str, label: str | None = None) -> float:
@@ -82,8 +101,10 @@ def _split_last_answer(origin: Origin, line, name: str, messages: list[dict]) ->
 
 def _same_prompt(origin: Origin, line, prompt_c: list[dict], prompt_r: list[dict]) -> list[dict]:
     if prompt_c != prompt_r:
-        raise origin.fail(line, "fields 'chosen' and 'rejected' differ before the last assistant turn "
-                                "(they must share one conversation)")
+        raise origin.fail(
+            line,
+            "fields 'chosen' and 'rejected' differ before the last assistant turn (they must share one conversation)",
+        )
     return prompt_c
 
 
@@ -106,8 +127,7 @@ def hh_rlhf(origin: Origin, records: Records) -> tuple[list[dict], int]:
     rows = []
     for line, record in records:
         prompt_c, chosen = _split_last_answer(origin, line, "chosen", _transcript(origin, line, record, "chosen"))
-        prompt_r, rejected = _split_last_answer(origin, line, "rejected",
-                                                _transcript(origin, line, record, "rejected"))
+        prompt_r, rejected = _split_last_answer(origin, line, "rejected", _transcript(origin, line, record, "rejected"))
         prompt = _same_prompt(origin, line, prompt_c, prompt_r)
         prov = origin.provenance(line, record.get("id", line))  # published without ids: the row number is its id
         rows.append(make_pair(origin, line, prompt, chosen, rejected, prov, prov))
@@ -129,10 +149,17 @@ def ultrafeedback_binarized(origin: Origin, records: Records) -> tuple[list[dict
         if not prompt:  # answers given alone: the prompt is the `prompt` column
             prompt = as_messages(_text_field(origin.path, line, record, "prompt"), "user")
         rid = record.get("prompt_id")
-        rows.append(make_pair(
-            origin, line, prompt, sides["chosen"][1], sides["rejected"][1],
-            origin.provenance(line, rid, score=number(origin, line, record, "score_chosen")),
-            origin.provenance(line, rid, score=number(origin, line, record, "score_rejected"))))
+        rows.append(
+            make_pair(
+                origin,
+                line,
+                prompt,
+                sides["chosen"][1],
+                sides["rejected"][1],
+                origin.provenance(line, rid, score=number(origin, line, record, "score_chosen")),
+                origin.provenance(line, rid, score=number(origin, line, record, "score_rejected")),
+            )
+        )
     return rows, 0
 
 
@@ -160,8 +187,12 @@ def ultrafeedback_raw(origin: Origin, records: Records) -> tuple[list[dict], int
                 raise origin.fail(line, f"field 'completions[{index}]' must be an object")
             if completion.get("response") is None:
                 raise origin.fail(line, f"missing field 'completions[{index}].response'")
-            _text_field(origin.path, line, {f"completions[{index}].response": completion["response"]},
-                        f"completions[{index}].response")
+            _text_field(
+                origin.path,
+                line,
+                {f"completions[{index}].response": completion["response"]},
+                f"completions[{index}].response",
+            )
             scored.append((_completion_score(origin, line, completion, index), index, completion))
         if len(scored) < 2:
             skipped += 1
@@ -172,11 +203,22 @@ def ultrafeedback_raw(origin: Origin, records: Records) -> tuple[list[dict], int
         if other[0] == best[0]:
             skipped += 1
             continue
-        prov = [origin.provenance(line, pid, completion=s[1], score=s[0], source=record.get("source"))
-                for s in (best, other)]
+        prov = [
+            origin.provenance(line, pid, completion=s[1], score=s[0], source=record.get("source"))
+            for s in (best, other)
+        ]
         models = (str(best[2].get("model") or "import"), str(other[2].get("model") or "import"))
-        rows.append(make_pair(origin, line, as_messages(instruction, "user"), best[2]["response"],
-                              other[2]["response"], *prov, models=models))
+        rows.append(
+            make_pair(
+                origin,
+                line,
+                as_messages(instruction, "user"),
+                best[2]["response"],
+                other[2]["response"],
+                *prov,
+                models=models,
+            )
+        )
     return rows, skipped
 
 
@@ -200,8 +242,17 @@ def shp(origin: Origin, records: Records) -> tuple[list[dict], int]:
             ratio = max(scores.values()) / min(scores.values()) if min(scores.values()) > 0 else None
         texts = {s: _text_field(origin.path, line, record, f"human_ref_{s}") for s in "AB"}
         order = ("A", "B") if a_wins else ("B", "A")
-        prov = [origin.provenance(line, record.get("post_id"), comment_id=record.get(f"c_root_id_{s}"),
-                                  score=scores[s], score_ratio=ratio, domain=record.get("domain")) for s in order]
+        prov = [
+            origin.provenance(
+                line,
+                record.get("post_id"),
+                comment_id=record.get(f"c_root_id_{s}"),
+                score=scores[s],
+                score_ratio=ratio,
+                domain=record.get("domain"),
+            )
+            for s in order
+        ]
         rows.append(make_pair(origin, line, as_messages(history, "user"), texts[order[0]], texts[order[1]], *prov))
     return rows, 0
 
@@ -216,11 +267,21 @@ def orca_dpo(origin: Origin, records: Records) -> tuple[list[dict], int]:
         system = record.get("system") or ""
         if not isinstance(system, str):
             raise origin.fail(line, f"field 'system' must be text, got {type(system).__name__}")
-        prompt = ([{"role": "system", "content": system.strip()}] if system.strip() else []) + \
-            as_messages(_text_field(origin.path, line, record, "question"), "user")
+        prompt = ([{"role": "system", "content": system.strip()}] if system.strip() else []) + as_messages(
+            _text_field(origin.path, line, record, "question"), "user"
+        )
         prov = origin.provenance(line, record.get("id", line))  # published without ids: the row number
-        rows.append(make_pair(origin, line, prompt, _text_field(origin.path, line, record, "chosen"),
-                              _text_field(origin.path, line, record, "rejected"), prov, prov))
+        rows.append(
+            make_pair(
+                origin,
+                line,
+                prompt,
+                _text_field(origin.path, line, record, "chosen"),
+                _text_field(origin.path, line, record, "rejected"),
+                prov,
+                prov,
+            )
+        )
     return rows, 0
 
 
@@ -230,8 +291,8 @@ def orca_dpo(origin: Origin, records: Records) -> tuple[list[dict], int]:
 @dataclass(frozen=True)
 class DatasetFormat:
     name: str
-    dataset: str            # the published dataset, recorded in every pair's provenance
-    columns: frozenset      # present in the first row: this format (checked in FORMATS order)
+    dataset: str  # the published dataset, recorded in every pair's provenance
+    columns: frozenset  # present in the first row: this format (checked in FORMATS order)
     convert: Callable[[Origin, Records], tuple[list[dict], int]]
     example: str = ""
 
@@ -244,13 +305,19 @@ def _formats() -> dict[str, DatasetFormat]:
     from .oasst_formats import oasst_messages, oasst_trees
 
     listed = [
-        DatasetFormat("oasst", "OpenAssistant/oasst1", frozenset({"message_id", "parent_id", "role", "text"}),
-                      oasst_messages),
+        DatasetFormat(
+            "oasst", "OpenAssistant/oasst1", frozenset({"message_id", "parent_id", "role", "text"}), oasst_messages
+        ),
         DatasetFormat("oasst-trees", "OpenAssistant/oasst1", frozenset({"message_tree_id", "prompt"}), oasst_trees),
-        DatasetFormat("ultrafeedback", "openbmb/UltraFeedback", frozenset({"instruction", "completions"}),
-                      ultrafeedback_raw),
-        DatasetFormat("ultrafeedback-binarized", "HuggingFaceH4/ultrafeedback_binarized",
-                      frozenset({"chosen", "rejected", "score_chosen", "score_rejected"}), ultrafeedback_binarized),
+        DatasetFormat(
+            "ultrafeedback", "openbmb/UltraFeedback", frozenset({"instruction", "completions"}), ultrafeedback_raw
+        ),
+        DatasetFormat(
+            "ultrafeedback-binarized",
+            "HuggingFaceH4/ultrafeedback_binarized",
+            frozenset({"chosen", "rejected", "score_chosen", "score_rejected"}),
+            ultrafeedback_binarized,
+        ),
         DatasetFormat("shp", "stanfordnlp/SHP", frozenset({"history", "human_ref_A", "human_ref_B", "labels"}), shp),
         DatasetFormat("orca-dpo", "Intel/orca_dpo_pairs", frozenset({"question", "chosen", "rejected"}), orca_dpo),
         DatasetFormat("trl", "", frozenset({"prompt", "chosen", "rejected"}), _trl),
@@ -259,8 +326,7 @@ def _formats() -> dict[str, DatasetFormat]:
     return {f.name: f for f in listed}
 
 
-FORMAT_NAMES = ("trl", "hh-rlhf", "ultrafeedback-binarized", "ultrafeedback", "shp", "orca-dpo", "oasst",
-                "oasst-trees")
+FORMAT_NAMES = ("trl", "hh-rlhf", "ultrafeedback-binarized", "ultrafeedback", "shp", "orca-dpo", "oasst", "oasst-trees")
 
 
 def detect(records: Records) -> DatasetFormat:
@@ -303,6 +369,7 @@ def read_hub(name: str, split: str) -> Records:
         data = datasets.load_dataset(name, split=split)
     except Exception as exc:  # offline, unknown name or split, or a network failure: all the user's to fix
         first = (str(exc).strip().splitlines() or [""])[0][:200]
-        raise UserError(f"cannot load {name} (split {split}) from the Hugging Face Hub: "
-                        f"{type(exc).__name__}: {first}") from None
+        raise UserError(
+            f"cannot load {name} (split {split}) from the Hugging Face Hub: {type(exc).__name__}: {first}"
+        ) from None
     return [(i + 1, row) for i, row in enumerate(data)]

@@ -51,15 +51,18 @@ def read_records(path: str | os.PathLike) -> list[tuple[int | None, dict]]:
         return _read_csv(path)
     if suffix == ".parquet":
         return _read_parquet(path)
-    raise UserError(f"{path.name}: unsupported file type {suffix or '(none)'}; use .jsonl, .csv, .parquet "
-                    "or a datasets folder")
+    raise UserError(
+        f"{path.name}: unsupported file type {suffix or '(none)'}; use .jsonl, .csv, .parquet or a datasets folder"
+    )
 
 
 def _check_size(path: Path) -> None:
     size = path.stat().st_size
     if size > MAX_FILE_BYTES:
-        raise UserError(f"{path.name}: {size:,} bytes is over the {MAX_FILE_BYTES:,}-byte limit for one file; "
-                        "split it or save it as a datasets folder")
+        raise UserError(
+            f"{path.name}: {size:,} bytes is over the {MAX_FILE_BYTES:,}-byte limit for one file; "
+            "split it or save it as a datasets folder"
+        )
 
 
 def _lines(path: Path):
@@ -182,8 +185,9 @@ def _text_field(path: Path, line, record: dict, name: str) -> str:
     if not value.strip():
         raise UserError(f"{_where(path, line)}: field '{name}' is empty")
     if len(value) > MAX_FIELD_CHARS:
-        raise UserError(f"{_where(path, line)}: field '{name}' is {len(value):,} characters "
-                        f"(limit {MAX_FIELD_CHARS:,})")
+        raise UserError(
+            f"{_where(path, line)}: field '{name}' is {len(value):,} characters (limit {MAX_FIELD_CHARS:,})"
+        )
     _no_control(path, line, name, value)
     return value
 
@@ -191,8 +195,7 @@ def _text_field(path: Path, line, record: dict, name: str) -> str:
 def _no_control(path: Path, line, name: str, value: str) -> None:
     found = _CONTROL.search(value)
     if found:
-        raise UserError(f"{_where(path, line)}: field '{name}' contains control character "
-                        f"U+{ord(found.group()):04X}")
+        raise UserError(f"{_where(path, line)}: field '{name}' contains control character U+{ord(found.group()):04X}")
 
 
 def _messages_field(path: Path, line, record: dict, name: str, role: str) -> list[dict]:
@@ -200,8 +203,9 @@ def _messages_field(path: Path, line, record: dict, name: str, role: str) -> lis
     if isinstance(value, str):
         value = _text_field(path, line, record, name)
     elif not isinstance(value, list):
-        raise UserError(f"{_where(path, line)}: field '{name}' must be text or a list of messages, "
-                        f"got {type(value).__name__}")
+        raise UserError(
+            f"{_where(path, line)}: field '{name}' must be text or a list of messages, got {type(value).__name__}"
+        )
     try:
         messages = as_messages(value, role)
     except TypeError as exc:
@@ -246,8 +250,14 @@ def load_preferences(path: str | os.PathLike, records: list[tuple[int | None, di
             problems = conversation_problems(messages, completion, completion_name=name)
             if problems:
                 raise UserError(f"{_where(path, line)}: field '{name}': {problems[0]}")
-        rows.append({"messages": messages, "chosen": text_of(chosen), "rejected": text_of(rejected),
-                     "rationale": str(record.get("rationale") or "")})
+        rows.append(
+            {
+                "messages": messages,
+                "chosen": text_of(chosen),
+                "rejected": text_of(rejected),
+                "rationale": str(record.get("rationale") or ""),
+            }
+        )
     return rows
 
 

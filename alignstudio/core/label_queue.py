@@ -60,8 +60,9 @@ class LabelQueue:
             ).fetchone()
             if row is None:
                 return None
-            db.execute("UPDATE label_queue SET claimed_by=?, claimed_at=? WHERE pair_id=?",
-                       (annotator, now, row["pair_id"]))
+            db.execute(
+                "UPDATE label_queue SET claimed_by=?, claimed_at=? WHERE pair_id=?", (annotator, now, row["pair_id"])
+            )
         return row["pair_id"], row["reason"]
 
     def complete(self, pair_id: str, annotator: str) -> None:

@@ -182,8 +182,6 @@ def load_causal_lm(folder: Path, base_folder: Path | None = None, dtype=None):
         if dtype != torch.float32:
             model = model.to(dtype)
     else:
-        model = AutoModelForCausalLM.from_pretrained(
-            folder, dtype=dtype, use_safetensors=True, trust_remote_code=False
-        )
+        model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype, use_safetensors=True, trust_remote_code=False)
     model.eval()
     return model

@@ -43,8 +43,9 @@ def _message(origin: Origin, line, record: dict) -> _Message:
     unranked = rank in (None, "") or (isinstance(rank, float) and math.isnan(rank))
     rank = None if unranked else number(origin, line, record, "rank")
     deleted = record.get("deleted") in (True, 1, "True", "true", "1")  # CSV gives text
-    return _Message(line, message_id, parent, ROLES[role], _text_field(origin.path, line, record, "text"), rank,
-                    deleted, record)
+    return _Message(
+        line, message_id, parent, ROLES[role], _text_field(origin.path, line, record, "text"), rank, deleted, record
+    )
 
 
 def _conversation(origin: Origin, messages: dict[str, _Message], last: _Message) -> list[dict]:
@@ -60,8 +61,14 @@ def _conversation(origin: Origin, messages: dict[str, _Message], last: _Message)
 
 
 def _provenance(origin: Origin, message: _Message) -> dict:
-    return origin.provenance(message.line, message.id, parent_id=message.parent, rank=message.rank,
-                             tree_id=message.record.get("message_tree_id"), lang=message.record.get("lang"))
+    return origin.provenance(
+        message.line,
+        message.id,
+        parent_id=message.parent,
+        rank=message.rank,
+        tree_id=message.record.get("message_tree_id"),
+        lang=message.record.get("lang"),
+    )
 
 
 def oasst_messages(origin: Origin, records: Records) -> tuple[list[dict], int]:
@@ -70,8 +77,9 @@ def oasst_messages(origin: Origin, records: Records) -> tuple[list[dict], int]:
     for line, record in records:
         message = _message(origin, line, record)
         if message.id in messages:
-            raise origin.fail(line, f"field 'message_id': {message.id!r} already appears on line "
-                                    f"{messages[message.id].line}")
+            raise origin.fail(
+                line, f"field 'message_id': {message.id!r} already appears on line {messages[message.id].line}"
+            )
         messages[message.id] = message
     replies: dict[str, list[_Message]] = defaultdict(list)
     for message in messages.values():
@@ -89,8 +97,17 @@ def oasst_messages(origin: Origin, records: Records) -> tuple[list[dict], int]:
             if other.rank == best.rank:
                 skipped += 1
                 continue
-            rows.append(make_pair(origin, other.line, prompt, best.text, other.text, _provenance(origin, best),
-                                  _provenance(origin, other)))
+            rows.append(
+                make_pair(
+                    origin,
+                    other.line,
+                    prompt,
+                    best.text,
+                    other.text,
+                    _provenance(origin, best),
+                    _provenance(origin, other),
+                )
+            )
     return rows, skipped
 
 
@@ -107,8 +124,9 @@ def oasst_trees(origin: Origin, records: Records) -> tuple[list[dict], int]:
             node, parent = stack.pop()
             replies = node.get("replies") or []
             if not isinstance(replies, (list, tuple)) or not all(isinstance(r, dict) for r in replies):
-                raise origin.fail(line, f"field 'replies' of message {node.get('message_id')!r} must be a list "
-                                        "of messages")
+                raise origin.fail(
+                    line, f"field 'replies' of message {node.get('message_id')!r} must be a list of messages"
+                )
             fields = {k: v for k, v in node.items() if k != "replies"}
             flat.append((line, fields | {"parent_id": parent, "message_tree_id": record.get("message_tree_id")}))
             stack.extend((reply, node.get("message_id")) for reply in reversed(replies))

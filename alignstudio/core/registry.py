@@ -18,9 +18,9 @@ from .workspace import Workspace
 
 @dataclass(frozen=True)
 class ModelRef:
-    name: str                   # registry name, shown in the UI and recorded with every generation
-    folder: Path                # checkpoint or adapter folder
-    base_folder: Path | None    # for adapters: the checkpoint the adapter sits on
+    name: str  # registry name, shown in the UI and recorded with every generation
+    folder: Path  # checkpoint or adapter folder
+    base_folder: Path | None  # for adapters: the checkpoint the adapter sits on
 
     @property
     def is_adapter(self) -> bool:

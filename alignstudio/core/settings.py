@@ -28,8 +28,13 @@ def setting(default: Any = None, help: str = "", *, repr: bool = True, **describ
 
 
 def _copy(value):
-    return {k: _copy(v) for k, v in value.items()} if isinstance(value, dict) else \
-        [_copy(v) for v in value] if isinstance(value, list) else value
+    return (
+        {k: _copy(v) for k, v in value.items()}
+        if isinstance(value, dict)
+        else [_copy(v) for v in value]
+        if isinstance(value, list)
+        else value
+    )
 
 
 @dataclass(frozen=True)
@@ -37,20 +42,20 @@ class Setting:
     """One field as a CLI flag or a form control shows it."""
 
     name: str
-    kind: str                     # str, int, float, bool, list[str] or list[float]
-    optional: bool                # may be None (empty = chosen from the data, or the method's default)
+    kind: str  # str, int, float, bool, list[str] or list[float]
+    optional: bool  # may be None (empty = chosen from the data, or the method's default)
     default: Any
     help: str
-    label: str | None = None      # the form's label; None where no form shows the field
-    info: str | None = None       # a short hint under the form control
-    empty: str | None = None      # what an empty box means (the placeholder of an optional number)
+    label: str | None = None  # the form's label; None where no form shows the field
+    info: str | None = None  # a short hint under the form control
+    empty: str | None = None  # what an empty box means (the placeholder of an optional number)
     minimum: float | None = None  # the range offered (and checked by `check`)
     maximum: float | None = None
     step: float | None = None
     choices: tuple | None = None
     per_method: dict | None = None  # {method: default} where a training method wants another default
-    zero_is_empty: bool = False     # a 0 from a form means "empty" (what an API client sends for an empty box)
-    form_default: Any = EMPTY       # what a form starts with where it differs from the default
+    zero_is_empty: bool = False  # a 0 from a form means "empty" (what an API client sends for an empty box)
+    form_default: Any = EMPTY  # what a form starts with where it differs from the default
 
     @property
     def type(self) -> type | None:
@@ -78,8 +83,7 @@ class Setting:
             return EMPTY
         if self.kind.startswith("list["):
             items = [x.strip() for x in value.split(",") if x.strip()] if isinstance(value, str) else list(value)
-            return [self._number(x, "comma-separated numbers") for x in items] if self.kind == "list[float]" \
-                else items
+            return [self._number(x, "comma-separated numbers") for x in items] if self.kind == "list[float]" else items
         if self.kind in ("int", "float") and isinstance(value, str):
             value = self._number(value, "a number or empty")
         if self.kind == "int" and isinstance(value, float):  # form number boxes send 2.0 for 2

@@ -11,9 +11,9 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
 
 from .errors import UserError
 from .store_events import LabelEvents
@@ -70,8 +70,9 @@ class Store(LabelEvents, LabelReads):
             )
         return pair_id
 
-    def add_generation(self, messages: list[dict], text: str, *, model: str, params: dict | None = None,
-                       prompt_set: str = "") -> str:
+    def add_generation(
+        self, messages: list[dict], text: str, *, model: str, params: dict | None = None, prompt_set: str = ""
+    ) -> str:
         with self._write() as db:
             pid = self._put_prompt(db, messages, prompt_set)
             return self._put_generation(db, pid, model, params or {}, text)
@@ -86,9 +87,16 @@ class Store(LabelEvents, LabelReads):
     @staticmethod
     def _pair(row: sqlite3.Row) -> PairRecord:
         return PairRecord(
-            id=row["id"], prompt_id=row["prompt_id"], messages=json.loads(row["messages"]),
-            prompt_set=row["prompt_set"], gen_a=row["gen_a"], gen_b=row["gen_b"],
-            text_a=row["text_a"], text_b=row["text_b"], model_a=row["model_a"], model_b=row["model_b"],
+            id=row["id"],
+            prompt_id=row["prompt_id"],
+            messages=json.loads(row["messages"]),
+            prompt_set=row["prompt_set"],
+            gen_a=row["gen_a"],
+            gen_b=row["gen_b"],
+            text_a=row["text_a"],
+            text_b=row["text_b"],
+            model_a=row["model_a"],
+            model_b=row["model_b"],
         )
 
     def pair(self, pair_id: str) -> PairRecord:
@@ -102,9 +110,15 @@ class Store(LabelEvents, LabelReads):
 
     def generation(self, gen_id: str) -> tuple[list[dict], str, str]:
         """(prompt messages, text, prompt set) of one stored response."""
-        row = self._conn().execute(
-            "SELECT pr.messages, g.text, pr.prompt_set FROM generations g JOIN prompts pr ON pr.id = g.prompt_id"
-            " WHERE g.id=?", (gen_id,)).fetchone()
+        row = (
+            self._conn()
+            .execute(
+                "SELECT pr.messages, g.text, pr.prompt_set FROM generations g JOIN prompts pr ON pr.id = g.prompt_id"
+                " WHERE g.id=?",
+                (gen_id,),
+            )
+            .fetchone()
+        )
         if row is None:
             raise UserError(f"no generation with id {gen_id}")
         return json.loads(row["messages"]), row["text"], row["prompt_set"]
@@ -116,8 +130,9 @@ class Store(LabelEvents, LabelReads):
         return row["text"]
 
     # -- bulk import ----------------------------------------------------------------------------
-    def import_preferences(self, rows: Iterable[dict], *, source: str = "import", prompt_set: str = "",
-                           origin: str = "import") -> int:
+    def import_preferences(
+        self, rows: Iterable[dict], *, source: str = "import", prompt_set: str = "", origin: str = "import"
+    ) -> int:
         """Store already-judged rows ({messages, chosen, rejected}, optional model_* and params_* with each
         side's provenance) in one transaction: all or nothing. The chosen side is stored as A."""
         count = 0
@@ -125,10 +140,12 @@ class Store(LabelEvents, LabelReads):
         with self._write() as db:
             for row in rows:
                 pid = self._put_prompt(db, row["messages"], prompt_set)
-                ga = self._put_generation(db, pid, row.get("model_chosen", "import"), row.get("params_chosen", {}),
-                                          row["chosen"])
-                gb = self._put_generation(db, pid, row.get("model_rejected", "import"),
-                                          row.get("params_rejected", {}), row["rejected"])
+                ga = self._put_generation(
+                    db, pid, row.get("model_chosen", "import"), row.get("params_chosen", {}), row["chosen"]
+                )
+                gb = self._put_generation(
+                    db, pid, row.get("model_rejected", "import"), row.get("params_rejected", {}), row["rejected"]
+                )
                 pair_id = new_id()
                 db.execute(
                     "INSERT INTO pairs(id, prompt_id, gen_a, gen_b, origin, created) VALUES (?,?,?,?,?,?)",
@@ -156,12 +173,12 @@ class Store(LabelEvents, LabelReads):
         rows = self._conn().execute("SELECT * FROM snapshots ORDER BY created DESC")
         return [dict(r) | {"params": json.loads(r["params"])} for r in rows]
 
-    def register_model(self, name: str, path: Path, *, kind: str, base: str | None = None,
-                       run_dir: Path | None = None) -> None:
+    def register_model(
+        self, name: str, path: Path, *, kind: str, base: str | None = None, run_dir: Path | None = None
+    ) -> None:
         with self._write() as db:
             db.execute(
-                "INSERT OR REPLACE INTO model_versions(name, path, base, kind, run_dir, created)"
-                " VALUES (?,?,?,?,?,?)",
+                "INSERT OR REPLACE INTO model_versions(name, path, base, kind, run_dir, created) VALUES (?,?,?,?,?,?)",
                 (name, str(path), base, kind, str(run_dir) if run_dir else None, time.time()),
             )
 

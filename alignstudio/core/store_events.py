@@ -74,13 +74,31 @@ class LabelEvents(StoreFile):
             db.execute(
                 "INSERT INTO events(id, kind, pair_id, gen_id, verdict, shown_left, annotator, source,"
                 " rationale, created) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                (event_id, "preference", pair_id, gen_id, verdict, shown_left, annotator, source,
-                 rationale, time.time()),
+                (
+                    event_id,
+                    "preference",
+                    pair_id,
+                    gen_id,
+                    verdict,
+                    shown_left,
+                    annotator,
+                    source,
+                    rationale,
+                    time.time(),
+                ),
             )
         return EventId(event_id, new=True)
 
-    def add_feedback(self, gen_id: str, verdict: str, *, annotator: str = "", source: str = "human",
-                     rationale: str = "", event_id: str | None = None) -> EventId:
+    def add_feedback(
+        self,
+        gen_id: str,
+        verdict: str,
+        *,
+        annotator: str = "",
+        source: str = "human",
+        rationale: str = "",
+        event_id: str | None = None,
+    ) -> EventId:
         if verdict not in FEEDBACK:
             raise UserError(f"feedback must be 'up' or 'down', not {verdict!r}")
         event_id = event_id or new_id()
@@ -100,8 +118,9 @@ class LabelEvents(StoreFile):
         """Cancel a label by appending a retract event (undo, or the first half of a relabel)."""
         with self._write() as db:
             row = db.execute("SELECT kind, annotator FROM events WHERE id=?", (event_id,)).fetchone()
-            access.require_owner(row["annotator"] if row and row["kind"] != "retract" else None,
-                                 f"no label with id {event_id}")
+            access.require_owner(
+                row["annotator"] if row and row["kind"] != "retract" else None, f"no label with id {event_id}"
+            )
             if db.execute("SELECT 1 FROM events WHERE target=?", (event_id,)).fetchone():
                 raise UserError(f"label {event_id} is already retracted")
             rid = new_id()
@@ -121,13 +140,24 @@ class LabelEvents(StoreFile):
             if db.execute("SELECT 1 FROM events WHERE target=?", (event_id,)).fetchone():
                 raise UserError(f"label {event_id} is already retracted")
             now = time.time()
-            db.execute("INSERT INTO events(id, kind, target, annotator, source, created) VALUES (?,?,?,?,?,?)",
-                       (new_id(), "retract", event_id, annotator, "human", now))
+            db.execute(
+                "INSERT INTO events(id, kind, target, annotator, source, created) VALUES (?,?,?,?,?,?)",
+                (new_id(), "retract", event_id, annotator, "human", now),
+            )
             new = new_id()
             db.execute(
                 "INSERT INTO events(id, kind, pair_id, verdict, shown_left, annotator, source, rationale, created)"
                 " VALUES (?,?,?,?,?,?,?,?,?)",
-                (new, "preference", old["pair_id"], verdict, old["shown_left"], annotator or old["annotator"],
-                 old["source"], f"relabel of {event_id}", now),
+                (
+                    new,
+                    "preference",
+                    old["pair_id"],
+                    verdict,
+                    old["shown_left"],
+                    annotator or old["annotator"],
+                    old["source"],
+                    f"relabel of {event_id}",
+                    now,
+                ),
             )
         return new

@@ -166,8 +166,9 @@ class StoreFile:
                     exc = commit_error
             if self.conn.in_transaction:
                 self.conn.execute("ROLLBACK")
-            if isinstance(exc, sqlite3.OperationalError) and ("full" in str(exc) or "disk" in str(exc)
-                                                               or "readonly" in str(exc)):
+            if isinstance(exc, sqlite3.OperationalError) and (
+                "full" in str(exc) or "disk" in str(exc) or "readonly" in str(exc)
+            ):
                 # nothing was written; say why in one line instead of a traceback
                 raise UserError(f"the store could not be written ({exc}); free disk space and try again") from None
             if exc_type is None:
@@ -203,8 +204,7 @@ class StoreFile:
     def _put_generation(db, pid: str, model: str, params: dict, text: str, edited_from=None) -> str:
         gid = new_id()
         db.execute(
-            "INSERT INTO generations(id, prompt_id, model, params, text, edited_from, created)"
-            " VALUES (?,?,?,?,?,?,?)",
+            "INSERT INTO generations(id, prompt_id, model, params, text, edited_from, created) VALUES (?,?,?,?,?,?,?)",
             (gid, pid, model, json.dumps(params, sort_keys=True), text, edited_from, time.time()),
         )
         return gid

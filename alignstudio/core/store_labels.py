@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Iterator
 
 from .store_file import StoreFile
 
@@ -45,9 +45,18 @@ class LabelReads(StoreFile):
 
     @staticmethod
     def _label(r: sqlite3.Row) -> Label:
-        return Label(id=r["id"], kind=r["kind"], pair_id=r["pair_id"], gen_id=r["gen_id"], verdict=r["verdict"],
-                     shown_left=r["shown_left"], annotator=r["annotator"], source=r["source"],
-                     rationale=r["rationale"], created=r["created"])
+        return Label(
+            id=r["id"],
+            kind=r["kind"],
+            pair_id=r["pair_id"],
+            gen_id=r["gen_id"],
+            verdict=r["verdict"],
+            shown_left=r["shown_left"],
+            annotator=r["annotator"],
+            source=r["source"],
+            rationale=r["rationale"],
+            created=r["created"],
+        )
 
     def label(self, event_id: str) -> Label | None:
         """One preference or feedback event by id (retracted or not), or None."""
@@ -56,27 +65,40 @@ class LabelReads(StoreFile):
 
     def last_label(self, annotator: str, kind: str = "preference", source: str = "human") -> Label | None:
         """This annotator's newest effective label of one kind (what "undo last" takes back)."""
-        row = self._conn().execute(
-            "SELECT e.* FROM events e WHERE e.kind=? AND e.annotator=? AND e.source=? AND NOT EXISTS"
-            " (SELECT 1 FROM events r WHERE r.kind='retract' AND r.target=e.id) ORDER BY e.seq DESC LIMIT 1",
-            (kind, annotator, source),
-        ).fetchone()
+        row = (
+            self._conn()
+            .execute(
+                "SELECT e.* FROM events e WHERE e.kind=? AND e.annotator=? AND e.source=? AND NOT EXISTS"
+                " (SELECT 1 FROM events r WHERE r.kind='retract' AND r.target=e.id) ORDER BY e.seq DESC LIMIT 1",
+                (kind, annotator, source),
+            )
+            .fetchone()
+        )
         return self._label(row) if row else None
 
     def labeled_prompts(self, prompt_set: str) -> int:
         """Distinct prompts of a prompt set with at least one effective human preference label."""
-        return self._conn().execute(
-            "SELECT COUNT(DISTINCT p.prompt_id) FROM events e JOIN pairs p ON p.id = e.pair_id"
-            " JOIN prompts pr ON pr.id = p.prompt_id WHERE e.kind='preference' AND e.source='human'"
-            " AND pr.prompt_set=? AND NOT EXISTS (SELECT 1 FROM events r WHERE r.kind='retract' AND r.target=e.id)",
-            (prompt_set,),
-        ).fetchone()[0]
+        return (
+            self._conn()
+            .execute(
+                "SELECT COUNT(DISTINCT p.prompt_id) FROM events e JOIN pairs p ON p.id = e.pair_id"
+                " JOIN prompts pr ON pr.id = p.prompt_id WHERE e.kind='preference' AND e.source='human'"
+                " AND pr.prompt_set=? AND NOT EXISTS (SELECT 1 FROM events r WHERE r.kind='retract' AND r.target=e.id)",
+                (prompt_set,),
+            )
+            .fetchone()[0]
+        )
 
     def label_count(self, annotator: str, kind: str = "preference") -> int:
-        return self._conn().execute(
-            "SELECT COUNT(*) FROM events e WHERE e.kind=? AND e.annotator=? AND NOT EXISTS"
-            " (SELECT 1 FROM events r WHERE r.kind='retract' AND r.target=e.id)", (kind, annotator),
-        ).fetchone()[0]
+        return (
+            self._conn()
+            .execute(
+                "SELECT COUNT(*) FROM events e WHERE e.kind=? AND e.annotator=? AND NOT EXISTS"
+                " (SELECT 1 FROM events r WHERE r.kind='retract' AND r.target=e.id)",
+                (kind, annotator),
+            )
+            .fetchone()[0]
+        )
 
     def event_count(self) -> int:
         return self._conn().execute("SELECT COUNT(*) FROM events").fetchone()[0]
@@ -100,8 +122,15 @@ class LabelReads(StoreFile):
             ORDER BY e.seq
             """
         )
-        return [dict(r) | {"messages": json.loads(r["messages"]), "params_a": json.loads(r["params_a"]),
-                           "params_b": json.loads(r["params_b"])} for r in rows]
+        return [
+            dict(r)
+            | {
+                "messages": json.loads(r["messages"]),
+                "params_a": json.loads(r["params_a"]),
+                "params_b": json.loads(r["params_b"]),
+            }
+            for r in rows
+        ]
 
     def feedback_rows(self) -> list[dict]:
         rows = self._conn().execute(

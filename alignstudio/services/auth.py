@@ -70,8 +70,10 @@ def parse_users(text: str, where: str) -> dict[str, Account]:
             continue
         parts = line.split(":")  # the hash holds no ':', so name:hash[:role] splits unambiguously
         if len(parts) not in (2, 3) or not _NAME.match(parts[0]) or not _HASH.match(parts[1]):
-            raise UserError(f"{where}, entry {number}: expected NAME:pbkdf2_sha256$...[:ROLE] "
-                            "(make one with `alignstudio users add`)")
+            raise UserError(
+                f"{where}, entry {number}: expected NAME:pbkdf2_sha256$...[:ROLE] "
+                "(make one with `alignstudio users add`)"
+            )
         role = _role(parts[2], f"{where}, entry {number}") if len(parts) == 3 else LEGACY_ROLE
         users[parts[0]] = Account(parts[1], role)
     if not users:
@@ -81,8 +83,9 @@ def parse_users(text: str, where: str) -> dict[str, Account]:
 
 def _read_users_file(path: Path) -> str:
     if path.stat().st_size > MAX_USERS_BYTES:
-        raise UserError(f"{path}: {path.stat().st_size:,} bytes is too big for a users file "
-                        f"(limit {MAX_USERS_BYTES:,})")
+        raise UserError(
+            f"{path}: {path.stat().st_size:,} bytes is too big for a users file (limit {MAX_USERS_BYTES:,})"
+        )
     try:
         return path.read_bytes().decode("utf-8")
     except UnicodeDecodeError:

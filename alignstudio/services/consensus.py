@@ -48,8 +48,9 @@ def human_votes(records: Iterable[Mapping]) -> dict[str, dict[str, str]]:
 def human_consensus(records: Iterable[Mapping]) -> dict[str, str]:
     """pair_id -> the humans' verdict on it: the unique most frequent of their latest votes (no entry when the
     top verdicts are tied). "both_bad" is a verdict of its own here, not folded into "tie"."""
-    return {pid: mode for pid, votes in human_votes(records).items()
-            if (mode := unique_mode(votes.values())) is not None}
+    return {
+        pid: mode for pid, votes in human_votes(records).items() if (mode := unique_mode(votes.values())) is not None
+    }
 
 
 def judge_verdicts(records: Iterable[Mapping], source: str) -> dict[str, str]:
@@ -78,8 +79,9 @@ def compare(consensus: Mapping[str, str], verdicts: Mapping[str, str]) -> Agreem
     human = [consensus[p] for p in shared]
     kappa = cohen_kappa(judge, human)
     agreement = sum(a == b for a, b in zip(judge, human)) / len(shared) if shared else None
-    return Agreement(len(shared), None if agreement is None else round(agreement, 4),
-                     None if kappa is None else round(kappa, 4))
+    return Agreement(
+        len(shared), None if agreement is None else round(agreement, 4), None if kappa is None else round(kappa, 4)
+    )
 
 
 def judge_agreement(records: Sequence[Mapping]) -> dict[str, Agreement]:

@@ -13,10 +13,10 @@ from ..core.workspace import Workspace
 from .arena import ArenaService
 from .data.service import DataService
 from .evaluation.service import EvaluationService
+from .labeling import LabelingService
 from .labeling.feedback import FeedbackService
 from .sampling import remote_names
 from .sampling.generators import GeneratorPool
-from .labeling import LabelingService
 from .sampling.prefetch import FeedManager
 from .sampling.prompt_sets import PromptSets
 
@@ -43,8 +43,15 @@ class Services:
     runs: Any  # training.run_queue.RunManager
 
     @classmethod
-    def build(cls, workspace: Workspace, default_model: str = DEFAULT_MODEL, prefetch_depth: int = 3, *,
-              resolve_default: bool = True, autostart: bool = True) -> "Services":
+    def build(
+        cls,
+        workspace: Workspace,
+        default_model: str = DEFAULT_MODEL,
+        prefetch_depth: int = 3,
+        *,
+        resolve_default: bool = True,
+        autostart: bool = True,
+    ) -> "Services":
         """The app's services (`serve`): the default model resolved at once (fail fast; the embedded model is
         converted once), and queued training runs start as soon as no other runs."""
         store = Store(workspace.db_path)
@@ -52,8 +59,9 @@ class Services:
             default_model = ModelRegistry(workspace, store).resolve(default_model).name
         from ..training.run_queue import RunManager
 
-        return cls.assemble(workspace, store, default_model, RunManager(workspace, store, autostart=autostart),
-                            prefetch_depth)
+        return cls.assemble(
+            workspace, store, default_model, RunManager(workspace, store, autostart=autostart), prefetch_depth
+        )
 
     @classmethod
     def open(cls, path: str | None = None) -> "Services":
@@ -62,17 +70,34 @@ class Services:
         return cls.build(open_workspace(path), resolve_default=False, autostart=False)
 
     @classmethod
-    def assemble(cls, workspace: Workspace, store: Store, default_model: str, runs, prefetch_depth: int = 3,
-                 ) -> "Services":
+    def assemble(
+        cls,
+        workspace: Workspace,
+        store: Store,
+        default_model: str,
+        runs,
+        prefetch_depth: int = 3,
+    ) -> "Services":
         """Every service over one store, with `runs` as the training queue (tests pass a stand-in worker's)."""
         registry = ModelRegistry(workspace, store)
         prompt_sets = PromptSets(workspace)
         generators = GeneratorPool(registry)
         feeds = FeedManager(generators, prompt_sets, depth=prefetch_depth)
-        return cls(workspace, store, registry, prompt_sets, generators, feeds, LabelingService(store, feeds),
-                   FeedbackService(store, feeds), default_model, DataService(store, workspace, prompt_sets),
-                   ArenaService(store), EvaluationService(store, workspace, generators, prompt_sets, default_model),
-                   runs)
+        return cls(
+            workspace,
+            store,
+            registry,
+            prompt_sets,
+            generators,
+            feeds,
+            LabelingService(store, feeds),
+            FeedbackService(store, feeds),
+            default_model,
+            DataService(store, workspace, prompt_sets),
+            ArenaService(store),
+            EvaluationService(store, workspace, generators, prompt_sets, default_model),
+            runs,
+        )
 
     def model_names(self) -> list[str]:
         """Every model a list in the app offers: the embedded and local ones, then trained runs."""
@@ -100,9 +125,16 @@ class Services:
         from .sampling.prompt_sets import DATA_DIR
 
         model = self.registry.resolve(self.default_model)
-        access.configure(role_of=role_of, path_roots=[self.workspace.root, model.folder,
-                                                      *([model.base_folder] if model.base_folder else []),
-                                                      DATA_DIR, *allow_paths])
+        access.configure(
+            role_of=role_of,
+            path_roots=[
+                self.workspace.root,
+                model.folder,
+                *([model.base_folder] if model.base_folder else []),
+                DATA_DIR,
+                *allow_paths,
+            ],
+        )
 
     def tokenizer(self, name: str):
         """A model's tokenizer, without loading its weights (to count tokens)."""

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from ..core.errors import UserError
 
-REASON_CHARS = 2_000      # why a label was given
-PROMPT_CHARS = 4_000      # a prompt typed into the Label tab (the model reads all of it, on a CPU)
-ANSWER_CHARS = 20_000     # a better answer a person wrote
-NAME_CHARS = 100          # annotator names
+REASON_CHARS = 2_000  # why a label was given
+PROMPT_CHARS = 4_000  # a prompt typed into the Label tab (the model reads all of it, on a CPU)
+ANSWER_CHARS = 20_000  # a better answer a person wrote
+NAME_CHARS = 100  # annotator names
 ANY_TEXT_CHARS = 100_000  # every other text box of the app (search filters, paths, names): a backstop
 
 

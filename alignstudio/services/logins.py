@@ -4,7 +4,8 @@ growing delay, and login sessions that expire.
 With the defaults an attacker gets, per account (whatever addresses the guesses come from): 5 guesses at once,
 then waits of 1, 2, 4, ... 60 s between guesses: 10 guesses in the first minute, then one a minute (69 in the
 first hour). One address gets 20 guesses (across all accounts) before its own delays start, since several
-people behind one NAT may mistype: 25 in its first minute, 84 in its first hour. `attempts_within` recomputes these numbers; tests/test_access.py checks them.
+people behind one NAT may mistype: 25 in its first minute, 84 in its first hour. `attempts_within` recomputes
+these numbers; tests/test_access.py checks them.
 The price is that someone guessing at an account also delays its owner, by at most `cap_s` a try.
 A browser that signed in to an account before carries a device token (`TrustedDevices`, a signed cookie): its
 attempts at that account skip the per-address throttle, so a spray from a shared address (one NAT, one proxy)
@@ -19,8 +20,8 @@ import hmac
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from .auth import Accounts
 
@@ -30,9 +31,9 @@ _MAX_NAME = 64  # longer names cannot be accounts; keeping the key short bounds 
 
 @dataclass(frozen=True)
 class Backoff:
-    free: int               # failed attempts allowed before any delay
-    base_s: float = 1.0     # the first delay, doubled at each further failure
-    cap_s: float = 60.0     # the longest delay between two attempts
+    free: int  # failed attempts allowed before any delay
+    base_s: float = 1.0  # the first delay, doubled at each further failure
+    cap_s: float = 60.0  # the longest delay between two attempts
     forget_s: float = 900.0  # no failure for this long: the key starts afresh
 
     def delay(self, failures: int) -> float:
@@ -52,8 +53,13 @@ def attempts_within(policy: Backoff, seconds: float) -> int:
 class LoginThrottle:
     """Thread-safe: the check and the bookkeeping run in worker threads next to the password hashing."""
 
-    def __init__(self, per_account: Backoff = Backoff(free=5), per_address: Backoff = Backoff(free=20),
-                 clock: Callable[[], float] = time.monotonic, max_keys: int = 100_000):
+    def __init__(
+        self,
+        per_account: Backoff = Backoff(free=5),
+        per_address: Backoff = Backoff(free=20),
+        clock: Callable[[], float] = time.monotonic,
+        max_keys: int = 100_000,
+    ):
         self.per_account, self.per_address = per_account, per_address
         self._clock, self._max_keys = clock, max_keys
         self._failures: dict[tuple[str, str], tuple[int, float]] = {}  # key -> (failures, time of the last)
@@ -101,7 +107,7 @@ class LoginThrottle:
         forget = max(self.per_account.forget_s, self.per_address.forget_s)
         self._failures = {k: v for k, v in self._failures.items() if now - v[1] <= forget}
         if len(self._failures) > self._max_keys:  # a flood of fresh keys: keep the most recent half
-            recent = sorted(self._failures.items(), key=lambda kv: kv[1][1])[-self._max_keys // 2:]
+            recent = sorted(self._failures.items(), key=lambda kv: kv[1][1])[-self._max_keys // 2 :]
             self._failures = dict(recent)
 
 
@@ -116,8 +122,7 @@ class TrustedDevices:
     for NAME and signed with a key that lives only in this process (a restart forgets every device: the owner
     then signs in once under the address throttle). Holding one proves a past sign-in, not the password."""
 
-    def __init__(self, max_age_s: float = 30 * 86400, clock: Callable[[], float] = time.time,
-                 key: bytes | None = None):
+    def __init__(self, max_age_s: float = 30 * 86400, clock: Callable[[], float] = time.time, key: bytes | None = None):
         self.max_age_s, self._clock = max_age_s, clock
         self._key = key or secrets.token_bytes(32)
 
@@ -142,8 +147,9 @@ class TrustedDevices:
 class SignIn:
     """The one door for a login: throttle first, then the (slow, by design) password check."""
 
-    def __init__(self, accounts: Accounts, throttle: LoginThrottle | None = None,
-                 devices: TrustedDevices | None = None):
+    def __init__(
+        self, accounts: Accounts, throttle: LoginThrottle | None = None, devices: TrustedDevices | None = None
+    ):
         self.accounts, self.throttle = accounts, throttle or LoginThrottle()
         self.devices = devices or TrustedDevices()
 

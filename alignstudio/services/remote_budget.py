@@ -24,7 +24,7 @@ from ..core import access
 from ..core.errors import UserError
 from .judges import endpoints as configured_endpoints
 
-DEFAULT_RPM = 60   # per user and endpoint, unless the endpoint says otherwise
+DEFAULT_RPM = 60  # per user and endpoint, unless the endpoint says otherwise
 WINDOW_S = 60.0
 
 _payer: contextvars.ContextVar[str | None] = contextvars.ContextVar("alignstudio_payer", default=None)
@@ -103,8 +103,10 @@ class RequestBudget:
                     return
                 free_in = sent[0] + WINDOW_S - now
             if not wait:
-                raise UserError(f"the request budget for endpoint {endpoint!r} is spent: {limit} requests per minute "
-                                f"per user{f' ({who})' if who else ''}; try again in {max(1, round(free_in))} s")
+                raise UserError(
+                    f"the request budget for endpoint {endpoint!r} is spent: {limit} requests per minute "
+                    f"per user{f' ({who})' if who else ''}; try again in {max(1, round(free_in))} s"
+                )
             cancel = _cancel.get()
             (cancel.wait if cancel is not None else time.sleep)(min(max(free_in, 0.01), 1.0))
 
@@ -112,9 +114,15 @@ class RequestBudget:
         """Per endpoint and user that sent anything in the last minute: the limit and the requests left."""
         with self._lock:
             now = self._clock()
-            rows = [{"endpoint": endpoint, "user": who or "(local)", "limit": limit_of(endpoint),
-                     "left": max(0, limit_of(endpoint) - len(self._window((endpoint, who), now)))}
-                    for endpoint, who in sorted(self._sent)]
+            rows = [
+                {
+                    "endpoint": endpoint,
+                    "user": who or "(local)",
+                    "limit": limit_of(endpoint),
+                    "left": max(0, limit_of(endpoint) - len(self._window((endpoint, who), now))),
+                }
+                for endpoint, who in sorted(self._sent)
+            ]
         return [row for row in rows if row["left"] < row["limit"]]
 
     def reset(self) -> None:
@@ -136,8 +144,11 @@ def remaining() -> list[dict]:
     configured = {e.name: e for e in configured_endpoints.configured()}
     rows = BUDGET.remaining()
     seen = {row["endpoint"] for row in rows}
-    return rows + [{"endpoint": name, "user": "(everyone)", "limit": limit_of(name), "left": limit_of(name)}
-                   for name in sorted(configured) if name not in seen]
+    return rows + [
+        {"endpoint": name, "user": "(everyone)", "limit": limit_of(name), "left": limit_of(name)}
+        for name in sorted(configured)
+        if name not in seen
+    ]
 
 
 def check_cancelled() -> None:

@@ -24,15 +24,19 @@ def _messages(prompt) -> list[dict]:
 def _answer(model, tokenizer, messages: list[dict], seed: int, autocast) -> str:
     import torch
 
-    ids = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt",
-                                        return_dict=True)
+    ids = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt", return_dict=True)
     ids = {k: v.to(model.device) for k, v in ids.items()}
     torch.manual_seed(seed)
     with torch.inference_mode(), autocast():
-        out = model.generate(**ids, do_sample=True, temperature=TEMPERATURE, top_p=TOP_P,
-                             max_new_tokens=MAX_NEW_TOKENS, pad_token_id=tokenizer.pad_token_id
-                             or tokenizer.eos_token_id)
-    return tokenizer.decode(out[0, ids["input_ids"].shape[1]:], skip_special_tokens=True).strip()
+        out = model.generate(
+            **ids,
+            do_sample=True,
+            temperature=TEMPERATURE,
+            top_p=TOP_P,
+            max_new_tokens=MAX_NEW_TOKENS,
+            pad_token_id=tokenizer.pad_token_id or tokenizer.eos_token_id,
+        )
+    return tokenizer.decode(out[0, ids["input_ids"].shape[1] :], skip_special_tokens=True).strip()
 
 
 def answer_side_by_side(trainer, loaded, prompts: list, count: int, seed: int, heldout: bool = True) -> list[dict]:
@@ -68,8 +72,15 @@ def answer_side_by_side(trainer, loaded, prompts: list, count: int, seed: int, h
             trained = _answer(model, tokenizer, messages, answer_seed, autocast)
             with base_context():
                 base = _answer(base_model, tokenizer, messages, answer_seed, autocast)
-            rows.append({"prompt": messages[-1]["content"], "base": base, "trained": trained, "seed": answer_seed,
-                         "heldout": heldout})
+            rows.append(
+                {
+                    "prompt": messages[-1]["content"],
+                    "base": base,
+                    "trained": trained,
+                    "seed": answer_seed,
+                    "heldout": heldout,
+                }
+            )
             if len(rows) >= count:
                 break
     finally:

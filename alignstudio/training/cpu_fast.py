@@ -65,23 +65,36 @@ def keep_freed_memory() -> bool:
     except (OSError, AttributeError):
         return False
     m_trim_threshold, m_mmap_max, m_arena_max = -1, -4, -8
-    return all(mallopt(option, value) for option, value in
-               ((m_arena_max, 1), (m_mmap_max, 0), (m_trim_threshold, 1 << 30)))
+    return all(
+        mallopt(option, value) for option, value in ((m_arena_max, 1), (m_mmap_max, 0), (m_trim_threshold, 1 << 30))
+    )
 
 
 def supports_compact_head(model) -> bool:
     """A CPU causal LM with a plain linear head (no logit scaling or soft-capping)."""
     config = model.config.get_text_config()
-    scaled = any(getattr(config, name, None) not in (None, 1.0) for name in
-                 ("final_logit_softcapping", "logit_scale", "output_multiplier", "lm_head_multiplier",
-                  "logits_scaling"))
+    scaled = any(
+        getattr(config, name, None) not in (None, 1.0)
+        for name in (
+            "final_logit_softcapping",
+            "logit_scale",
+            "output_multiplier",
+            "lm_head_multiplier",
+            "logits_scaling",
+        )
+    )
     head = model.get_output_embeddings()
-    return (not scaled and isinstance(head, torch.nn.Linear) and head.weight.device.type == "cpu"
-            and hasattr(model, "base_model"))
+    return (
+        not scaled
+        and isinstance(head, torch.nn.Linear)
+        and head.weight.device.type == "cpu"
+        and hasattr(model, "base_model")
+    )
 
 
-def _score(hidden: torch.Tensor, targets: torch.Tensor, head: torch.nn.Linear, temperature: float,
-           extras: bool) -> tuple[torch.Tensor, ...]:
+def _score(
+    hidden: torch.Tensor, targets: torch.Tensor, head: torch.nn.Linear, temperature: float, extras: bool
+) -> tuple[torch.Tensor, ...]:
     """Log-prob of each target under `head(hidden)`, plus (entropy, mean logit, is-top-1) when asked."""
     logits = head(hidden).float()
     if temperature != 1.0:
@@ -100,9 +113,12 @@ def _score(hidden: torch.Tensor, targets: torch.Tensor, head: torch.nn.Linear, t
 def _score_chunked(hidden, targets, head, temperature, extras):
     if hidden.shape[0] <= TOKEN_CHUNK or not torch.is_grad_enabled():
         return _score(hidden, targets, head, temperature, extras)
-    parts = [checkpoint(lambda h, t: _score(h, t, head, temperature, extras), hidden[piece], targets[piece],
-                        use_reentrant=False)  # the metric outputs come out of the same pass, without gradients
-             for piece in (slice(start, start + TOKEN_CHUNK) for start in range(0, hidden.shape[0], TOKEN_CHUNK))]
+    parts = [
+        checkpoint(
+            lambda h, t: _score(h, t, head, temperature, extras), hidden[piece], targets[piece], use_reentrant=False
+        )  # the metric outputs come out of the same pass, without gradients
+        for piece in (slice(start, start + TOKEN_CHUNK) for start in range(0, hidden.shape[0], TOKEN_CHUNK))
+    ]
     return tuple(torch.cat(column) for column in zip(*parts))
 
 
@@ -117,18 +133,30 @@ def install(model, outputs: tuple[str, ...] = ("log_probs",), temperature: float
     trl_forward = model.forward  # TRL's patched forward: the path for everything but fused_lm_head=True
     extras = bool({"entropy", "mean_logits", "is_top1"} & set(outputs))
 
-    def forward(self, *args, fused_lm_head=False, labels=None, shift_labels=None, num_items_in_batch=None,
-                **kwargs):
+    def forward(self, *args, fused_lm_head=False, labels=None, shift_labels=None, num_items_in_batch=None, **kwargs):
         if not fused_lm_head or kwargs.get("output_router_logits"):
-            return trl_forward(*args, fused_lm_head=fused_lm_head, labels=labels, shift_labels=shift_labels,
-                               num_items_in_batch=num_items_in_batch, **kwargs)
+            return trl_forward(
+                *args,
+                fused_lm_head=fused_lm_head,
+                labels=labels,
+                shift_labels=shift_labels,
+                num_items_in_batch=num_items_in_batch,
+                **kwargs,
+            )
         kwargs["use_cache"] = False
         targets = labels[:, 1:] if shift_labels is None else shift_labels
         mask = targets != -100
         # pad tokens of packed rows attend only to themselves and are never read: any id will do
-        packed = packing.pack(kwargs["input_ids"], kwargs.get("attention_mask"), pad_id=0,
-                              share_prefix=not (self.training and self.is_gradient_checkpointing)) \
-            if pack and not args and packing.can_pack(self, kwargs) else None
+        packed = (
+            packing.pack(
+                kwargs["input_ids"],
+                kwargs.get("attention_mask"),
+                pad_id=0,
+                share_prefix=not (self.training and self.is_gradient_checkpointing),
+            )
+            if pack and not args and packing.can_pack(self, kwargs)
+            else None
+        )
         if packed is not None:
             index = (packed.index[:, :-1] if shift_labels is None else packed.index)[mask]
             if not bool((index >= 0).all()):
@@ -145,9 +173,16 @@ def install(model, outputs: tuple[str, ...] = ("log_probs",), temperature: float
         log_probs = per_position[0]
         entropy, mean_logits, is_top1 = per_position[1:] if with_extras else (None, None, None)
         count = mask.sum().clamp(min=1) if num_items_in_batch is None else num_items_in_batch
-        return FusedCausalLMOutput(loss=-log_probs.sum() / count, log_probs=log_probs, entropy=entropy,
-                                   log_sum_sq_probs=None, mean_logits=mean_logits, is_top1=is_top1,
-                                   label_mask=mask, aux_loss=None)
+        return FusedCausalLMOutput(
+            loss=-log_probs.sum() / count,
+            log_probs=log_probs,
+            entropy=entropy,
+            log_sum_sq_probs=None,
+            mean_logits=mean_logits,
+            is_top1=is_top1,
+            label_mask=mask,
+            aux_loss=None,
+        )
 
     model.forward = types.MethodType(forward, model)
     return True

@@ -27,11 +27,11 @@ _FALSE = {"false", "0", "no", "down", "bad", "undesirable"}
 
 @dataclass
 class TrainingData:
-    dataset: object          # datasets.Dataset in TRL's columns
-    fingerprint: str         # snapshot `_fingerprint` or "sha256:<hex>" of the file
-    rows: int                # rows as read (before KTO unpairing)
-    source: str              # absolute path
-    kind: str                # "pairs" | "kto"
+    dataset: object  # datasets.Dataset in TRL's columns
+    fingerprint: str  # snapshot `_fingerprint` or "sha256:<hex>" of the file
+    rows: int  # rows as read (before KTO unpairing)
+    source: str  # absolute path
+    kind: str  # "pairs" | "kto"
     label_sources: dict | None = None  # a snapshot's rows per label source (human, judge, arena, ...)
 
 
@@ -101,8 +101,10 @@ def load_training_data(path: str | Path, method: str) -> TrainingData:
         want = "prompt/completion/label or prompt/chosen/rejected" if method == "kto" else "prompt/chosen/rejected"
         raise UserError(f"{name}: needs columns {want}; found {', '.join(sorted(columns)) or 'none'}")
     if method != "kto" and not is_pairs:
-        raise UserError(f"{name}: {method.upper()} needs preference pairs (prompt/chosen/rejected); this file has "
-                        "single labelled answers (prompt/completion/label) - train it with KTO")
+        raise UserError(
+            f"{name}: {method.upper()} needs preference pairs (prompt/chosen/rejected); this file has "
+            "single labelled answers (prompt/completion/label) - train it with KTO"
+        )
     rows: list[dict] = []
     for line, record in records:
         where = f"{name}, row {line}"
@@ -133,8 +135,9 @@ def load_training_data(path: str | Path, method: str) -> TrainingData:
     if method == "kto":
         labels = dataset["label"]
         if all(labels) or not any(labels):
-            raise UserError(f"{name}: KTO needs both desirable and undesirable examples; all labels are "
-                            f"{bool(labels[0])}")
+            raise UserError(
+                f"{name}: KTO needs both desirable and undesirable examples; all labels are {bool(labels[0])}"
+            )
     return TrainingData(dataset, fingerprint(path), len(rows), str(path), kind, label_sources(path))
 
 

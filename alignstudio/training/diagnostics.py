@@ -35,11 +35,11 @@ _ZERO_REWARD_LOSS = {
 
 @dataclass(frozen=True)
 class Diagnostic:
-    code: str        # stable id, e.g. "reference-mismatch"
-    severity: str    # "error" (the run is broken) | "warning" (look at it) | "info"
+    code: str  # stable id, e.g. "reference-mismatch"
+    severity: str  # "error" (the run is broken) | "warning" (look at it) | "info"
     title: str
-    meaning: str     # what the pattern means, in plain words
-    advice: str      # what to try
+    meaning: str  # what the pattern means, in plain words
+    advice: str  # what to try
     step: int | None = None
 
     def to_dict(self) -> dict:
@@ -68,8 +68,9 @@ def _values(rows: list[dict], key: str) -> list[float]:
     return [v for _, v in series(rows, key) if math.isfinite(v)]
 
 
-def expected_first_loss(method: str, loss_type=("sigmoid",), beta: float = DEFAULT_BETA,
-                        label_smoothing: float = 0.0) -> float | None:
+def expected_first_loss(
+    method: str, loss_type=("sigmoid",), beta: float = DEFAULT_BETA, label_smoothing: float = 0.0
+) -> float | None:
     """The loss at step 1 when the policy equals its reference, or None where it is not predictable."""
     loss_type = [loss_type] if isinstance(loss_type, str) else list(loss_type or ["sigmoid"])
     if method == "kto":
@@ -86,18 +87,29 @@ def check_nan(rows: list[dict]) -> list[Diagnostic]:
     for row in rows:
         for key in ("loss", "grad_norm", "rewards/margins", "rewards/chosen", "rewards/rejected", "kl"):
             if key in row and (row[key] is None or (isinstance(row[key], float) and not math.isfinite(row[key]))):
-                return [Diagnostic(
-                    "nan", "error", "Training diverged (NaN)",
-                    f"'{key}' became NaN or infinite, so the weights are no longer usable; the run was stopped "
-                    "and no checkpoint was saved from this point.",
-                    "Lower the learning rate (by 3-10x), keep max_grad_norm at 1.0, use fp32 or bf16 rather "
-                    "than fp16, and check the data for empty or extremely long answers.",
-                    int(row.get("step") or 0))]
+                return [
+                    Diagnostic(
+                        "nan",
+                        "error",
+                        "Training diverged (NaN)",
+                        f"'{key}' became NaN or infinite, so the weights are no longer usable; the run was stopped "
+                        "and no checkpoint was saved from this point.",
+                        "Lower the learning rate (by 3-10x), keep max_grad_norm at 1.0, use fp32 or bf16 rather "
+                        "than fp16, and check the data for empty or extremely long answers.",
+                        int(row.get("step") or 0),
+                    )
+                ]
     return []
 
 
-def check_first_loss(rows: list[dict], method: str = "dpo", loss_type=("sigmoid",), beta: float = DEFAULT_BETA,
-                     label_smoothing: float = 0.0, tolerance: float = 0.05) -> list[Diagnostic]:
+def check_first_loss(
+    rows: list[dict],
+    method: str = "dpo",
+    loss_type=("sigmoid",),
+    beta: float = DEFAULT_BETA,
+    label_smoothing: float = 0.0,
+    tolerance: float = 0.05,
+) -> list[Diagnostic]:
     expected = expected_first_loss(method, loss_type, beta, label_smoothing)
     first = series(rows, "loss")
     if expected is None or not first or first[0][0] > 1:  # only the very first step says it
@@ -106,30 +118,41 @@ def check_first_loss(rows: list[dict], method: str = "dpo", loss_type=("sigmoid"
     if not math.isfinite(value) or abs(value - expected) <= max(tolerance, tolerance * abs(expected)):
         return []
     name = "ln(2) ≈ 0.693" if abs(expected - LN2) < 1e-9 else f"{expected:.4g}"
-    return [Diagnostic(
-        "reference-mismatch", "error", "First loss far from its starting value",
-        f"The first loss is {value:.4f}, but a policy that starts equal to its reference gives {name}. The "
-        "reference model is not the model being trained: a different checkpoint, a different chat template, "
-        "or an adapter that does not start at zero.",
-        "Check that the reference is the same SFT model (leave it to the trainer with LoRA), that the "
-        "tokenizer and chat template match the model, and that a resumed adapter is the one you meant.",
-        step)]
+    return [
+        Diagnostic(
+            "reference-mismatch",
+            "error",
+            "First loss far from its starting value",
+            f"The first loss is {value:.4f}, but a policy that starts equal to its reference gives {name}. The "
+            "reference model is not the model being trained: a different checkpoint, a different chat template, "
+            "or an adapter that does not start at zero.",
+            "Check that the reference is the same SFT model (leave it to the trainer with LoRA), that the "
+            "tokenizer and chat template match the model, and that a resumed adapter is the one you meant.",
+            step,
+        )
+    ]
 
 
-def check_overfitting(rows: list[dict], threshold: float = 0.95, window: int = 5,
-                      min_points: int = 3) -> list[Diagnostic]:
+def check_overfitting(
+    rows: list[dict], threshold: float = 0.95, window: int = 5, min_points: int = 3
+) -> list[Diagnostic]:
     acc = series(rows, "rewards/accuracies")
     recent = [v for _, v in acc[-window:] if math.isfinite(v)]
     if len(recent) < min_points or fmean(recent) <= threshold:
         return []
-    return [Diagnostic(
-        "overfitting", "warning", "Reward accuracy above 0.95",
-        f"The model tells chosen from rejected in {fmean(recent):.0%} of recent pairs. Healthy runs end "
-        "around 0.65-0.85; near-perfect accuracy usually means it memorised these pairs (or a surface cue "
-        "such as length) rather than learned the preference.",
-        "Train fewer steps or epochs (0.5-1 epoch is often best), raise beta, add label smoothing "
-        "(robust, 0.1), or get more varied pairs.",
-        acc[-1][0])]
+    return [
+        Diagnostic(
+            "overfitting",
+            "warning",
+            "Reward accuracy above 0.95",
+            f"The model tells chosen from rejected in {fmean(recent):.0%} of recent pairs. Healthy runs end "
+            "around 0.65-0.85; near-perfect accuracy usually means it memorised these pairs (or a surface cue "
+            "such as length) rather than learned the preference.",
+            "Train fewer steps or epochs (0.5-1 epoch is often best), raise beta, add label smoothing "
+            "(robust, 0.1), or get more varied pairs.",
+            acc[-1][0],
+        )
+    ]
 
 
 def check_same_direction(rows: list[dict], window: int = 3, threshold: float = 0.1) -> list[Diagnostic]:
@@ -140,18 +163,22 @@ def check_same_direction(rows: list[dict], window: int = 3, threshold: float = 0
     if c * r <= 0 or min(abs(c), abs(r)) < threshold:
         return []
     way = "down" if c < 0 else "up"
-    return [Diagnostic(
-        "same-direction", "warning", f"Chosen and rejected rewards both drifting {way}",
-        f"Recent chosen reward {c:+.3f}, rejected {r:+.3f}: both moved {way} from the reference. The model "
-        "is changing its overall behaviour (every answer gets more or less likely) instead of learning to "
-        "tell the two apart; healthy runs raise chosen and keep rejected flat or lower.",
-        "Raise beta to hold the model near the reference, add an SFT term (loss_type ['sigmoid', 'sft']) "
-        "to anchor the chosen answers, or lower the learning rate.",
-        int(rows[-1].get("step") or 0))]
+    return [
+        Diagnostic(
+            "same-direction",
+            "warning",
+            f"Chosen and rejected rewards both drifting {way}",
+            f"Recent chosen reward {c:+.3f}, rejected {r:+.3f}: both moved {way} from the reference. The model "
+            "is changing its overall behaviour (every answer gets more or less likely) instead of learning to "
+            "tell the two apart; healthy runs raise chosen and keep rejected flat or lower.",
+            "Raise beta to hold the model near the reference, add an SFT term (loss_type ['sigmoid', 'sft']) "
+            "to anchor the chosen answers, or lower the learning rate.",
+            int(rows[-1].get("step") or 0),
+        )
+    ]
 
 
-def check_margins(rows: list[dict], limit: float = 5.0, growth: float = 3.0,
-                  lookback: int = 3) -> list[Diagnostic]:
+def check_margins(rows: list[dict], limit: float = 5.0, growth: float = 3.0, lookback: int = 3) -> list[Diagnostic]:
     margins = series(rows, "rewards/margins")
     finite = [(s, v) for s, v in margins if math.isfinite(v)]
     if not finite:
@@ -163,14 +190,19 @@ def check_margins(rows: list[dict], limit: float = 5.0, growth: float = 3.0,
         exploding = last > 1.0 and before > 0 and last > growth * before
     if not exploding:
         return []
-    return [Diagnostic(
-        "exploding-margins", "warning", "Reward margins growing fast",
-        f"The chosen-minus-rejected reward margin is {last:.3g} and climbing. The model is pushing the two "
-        "answers apart far beyond what the data supports, usually by making rejected answers vanishingly "
-        "unlikely; generations tend to degrade.",
-        "Raise beta, switch to loss_type ipo (its squared loss has a target margin) or robust, lower the "
-        "learning rate, or stop earlier.",
-        step)]
+    return [
+        Diagnostic(
+            "exploding-margins",
+            "warning",
+            "Reward margins growing fast",
+            f"The chosen-minus-rejected reward margin is {last:.3g} and climbing. The model is pushing the two "
+            "answers apart far beyond what the data supports, usually by making rejected answers vanishingly "
+            "unlikely; generations tend to degrade.",
+            "Raise beta, switch to loss_type ipo (its squared loss has a target margin) or robust, lower the "
+            "learning rate, or stop earlier.",
+            step,
+        )
+    ]
 
 
 def check_displacement(rows: list[dict], min_points: int = 4) -> list[Diagnostic]:
@@ -186,49 +218,71 @@ def check_displacement(rows: list[dict], min_points: int = 4) -> list[Diagnostic
     drop = 0.05 if key == "rewards/chosen" else max(1.0, 0.02 * abs(ch_early))
     if not (acc_late > acc_early + 0.1 and ch_late < ch_early - drop):
         return []
-    return [Diagnostic(
-        "likelihood-displacement", "warning", "Chosen answers getting less likely while accuracy rises",
-        f"Accuracy rose from {acc_early:.2f} to {acc_late:.2f}, but the chosen answers' {key} fell from "
-        f"{ch_early:.3g} to {ch_late:.3g}. DPO only needs chosen above rejected, so it can lower both and "
-        "move probability to answers that are in neither set ('likelihood displacement').",
-        "Add an SFT term on the chosen answers (loss_type ['sigmoid', 'sft']), raise beta, or train fewer "
-        "steps; check chosen and rejected answers are not near-identical.",
-        int(rows[-1].get("step") or 0))]
+    return [
+        Diagnostic(
+            "likelihood-displacement",
+            "warning",
+            "Chosen answers getting less likely while accuracy rises",
+            f"Accuracy rose from {acc_early:.2f} to {acc_late:.2f}, but the chosen answers' {key} fell from "
+            f"{ch_early:.3g} to {ch_late:.3g}. DPO only needs chosen above rejected, so it can lower both and "
+            "move probability to answers that are in neither set ('likelihood displacement').",
+            "Add an SFT term on the chosen answers (loss_type ['sigmoid', 'sft']), raise beta, or train fewer "
+            "steps; check chosen and rejected answers are not near-identical.",
+            int(rows[-1].get("step") or 0),
+        )
+    ]
 
 
 def check_not_learning(rows: list[dict], min_points: int = 20, floor: float = 0.55) -> list[Diagnostic]:
     acc = _values(rows, "rewards/accuracies")
     if len(acc) < min_points:
         return []
-    late = fmean(acc[-max(3, len(acc) // 4):])
+    late = fmean(acc[-max(3, len(acc) // 4) :])
     if late >= floor:
         return []
-    return [Diagnostic(
-        "not-learning", "info", "Accuracy still near chance",
-        f"After {len(acc)} logged steps the reward accuracy is {late:.2f}; the model is not separating "
-        "chosen from rejected yet.",
-        "Raise the learning rate, lower beta, train longer, or check the labels (swapped or noisy pairs).",
-        int(rows[-1].get("step") or 0))]
+    return [
+        Diagnostic(
+            "not-learning",
+            "info",
+            "Accuracy still near chance",
+            f"After {len(acc)} logged steps the reward accuracy is {late:.2f}; the model is not separating "
+            "chosen from rejected yet.",
+            "Raise the learning rate, lower beta, train longer, or check the labels (swapped or noisy pairs).",
+            int(rows[-1].get("step") or 0),
+        )
+    ]
 
 
-def check_flat_loss(rows: list[dict], method: str = "dpo", loss_type=("sigmoid",), beta: float = DEFAULT_BETA,
-                    label_smoothing: float = 0.0, min_points: int = 5, near: float = 0.02) -> list[Diagnostic]:
+def check_flat_loss(
+    rows: list[dict],
+    method: str = "dpo",
+    loss_type=("sigmoid",),
+    beta: float = DEFAULT_BETA,
+    label_smoothing: float = 0.0,
+    min_points: int = 5,
+    near: float = 0.02,
+) -> list[Diagnostic]:
     """The loss has not left its starting value: nothing is being learned (yet)."""
     loss = _values(rows, "loss")
     if len(loss) < min_points:
         return []
     start = expected_first_loss(method, loss_type, beta, label_smoothing)
     start = loss[0] if start is None else start
-    late = fmean(loss[-max(2, len(loss) // 4):])
+    late = fmean(loss[-max(2, len(loss) // 4) :])
     if abs(start - late) > near:
         return []
-    return [Diagnostic(
-        "flat-loss", "warning", "Loss still at its starting value",
-        f"After {len(loss)} logged steps the loss is {late:.3f}, where it started ({start:.3f}): the model has "
-        "not moved away from the reference, so it has learned nothing from these pairs yet.",
-        "Train longer (more epochs), raise the learning rate (LoRA: 1e-4 to 5e-4), or leave both empty so they "
-        "are chosen from the data size.",
-        int(rows[-1].get("step") or 0))]
+    return [
+        Diagnostic(
+            "flat-loss",
+            "warning",
+            "Loss still at its starting value",
+            f"After {len(loss)} logged steps the loss is {late:.3f}, where it started ({start:.3f}): the model has "
+            "not moved away from the reference, so it has learned nothing from these pairs yet.",
+            "Train longer (more epochs), raise the learning rate (LoRA: 1e-4 to 5e-4), or leave both empty so they "
+            "are chosen from the data size.",
+            int(rows[-1].get("step") or 0),
+        )
+    ]
 
 
 def check_memorizing(rows: list[dict], min_points: int = 3) -> list[Diagnostic]:
@@ -240,21 +294,34 @@ def check_memorizing(rows: list[dict], min_points: int = 3) -> list[Diagnostic]:
     best_step, best = min(held, key=lambda sv: sv[1])
     last_step, last = held[-1]
     held_acc = dict(series(rows, "eval_rewards/accuracies"))
-    acc_fell = held_acc.get(last_step) is not None and held_acc.get(best_step) is not None and \
-        held_acc[last_step] < held_acc[best_step]
+    acc_fell = (
+        held_acc.get(last_step) is not None
+        and held_acc.get(best_step) is not None
+        and held_acc[last_step] < held_acc[best_step]
+    )
     if fmean(train_acc[-3:]) < 0.95 or not (last > best + 0.05 or acc_fell):
         return []
-    return [Diagnostic(
-        "memorizing", "warning", "Memorizing the training pairs",
-        f"Training accuracy is {fmean(train_acc[-3:]):.2f}, but the held-out loss rose from {best:.3f} (step "
-        f"{best_step}) to {last:.3f}: the model is learning these particular pairs, not the preference.",
-        "Keep the best checkpoint (early stopping does), train fewer epochs, raise beta, or label more varied "
-        "pairs.",
-        last_step)]
+    return [
+        Diagnostic(
+            "memorizing",
+            "warning",
+            "Memorizing the training pairs",
+            f"Training accuracy is {fmean(train_acc[-3:]):.2f}, but the held-out loss rose from {best:.3f} (step "
+            f"{best_step}) to {last:.3f}: the model is learning these particular pairs, not the preference.",
+            "Keep the best checkpoint (early stopping does), train fewer epochs, raise beta, or label more varied "
+            "pairs.",
+            last_step,
+        )
+    ]
 
 
-def diagnose(rows: list[dict], method: str = "dpo", loss_type=("sigmoid",), beta: float = DEFAULT_BETA,
-             label_smoothing: float = 0.0) -> list[Diagnostic]:
+def diagnose(
+    rows: list[dict],
+    method: str = "dpo",
+    loss_type=("sigmoid",),
+    beta: float = DEFAULT_BETA,
+    label_smoothing: float = 0.0,
+) -> list[Diagnostic]:
     """Every diagnostic that applies to these metrics rows, most serious first."""
     if not rows:
         return []

@@ -26,8 +26,9 @@ class MergeResult:
     base: str
 
 
-def merge_adapter(registry: ModelRegistry, model: str, out: str | Path | None = None, name: str | None = None,
-                  dtype: str = "float32") -> MergeResult:
+def merge_adapter(
+    registry: ModelRegistry, model: str, out: str | Path | None = None, name: str | None = None, dtype: str = "float32"
+) -> MergeResult:
     """Merge adapter `model` (a version name, run folder or adapter folder) into a full checkpoint.
 
     `out` defaults to workspace/models/<name>; `name` (the registered version) defaults to '<adapter>-merged'.
@@ -69,16 +70,29 @@ def write_merged(ref, folder: Path, dtype: str = "float32") -> Path:
     torch_dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}.get(dtype)
     if torch_dtype is None:
         raise UserError(f"dtype must be float32, bfloat16 or float16, not {dtype!r}")
-    base = AutoModelForCausalLM.from_pretrained(core_models.check_model_folder(ref.base_folder), dtype=torch_dtype,
-                                                use_safetensors=True, trust_remote_code=False)
+    base = AutoModelForCausalLM.from_pretrained(
+        core_models.check_model_folder(ref.base_folder),
+        dtype=torch_dtype,
+        use_safetensors=True,
+        trust_remote_code=False,
+    )
     merged = PeftModel.from_pretrained(base, ref.folder).merge_and_unload()
     tokenizer_folder = ref.folder if (ref.folder / "tokenizer_config.json").exists() else ref.base_folder
     tokenizer = core_models.load_tokenizer(tokenizer_folder)
     merged.save_pretrained(folder, safe_serialization=True)
     tokenizer.save_pretrained(folder)
-    (folder / "merge_info.json").write_text(json.dumps(
-        {"adapter": str(ref.folder), "adapter_name": ref.name, "base_folder": str(ref.base_folder),
-         "base": core_models.portable_name(ref.base_folder), "dtype": dtype}, indent=2))
+    (folder / "merge_info.json").write_text(
+        json.dumps(
+            {
+                "adapter": str(ref.folder),
+                "adapter_name": ref.name,
+                "base_folder": str(ref.base_folder),
+                "base": core_models.portable_name(ref.base_folder),
+                "dtype": dtype,
+            },
+            indent=2,
+        )
+    )
     card_path = ref.folder.parent / "card.json"
     if card_path.is_file():
         (folder / "README.md").write_text(render(json.loads(card_path.read_text()), adapter=False), encoding="utf-8")

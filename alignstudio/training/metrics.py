@@ -20,8 +20,16 @@ from transformers import TrainerCallback
 # Keys from the Trainer's final summary log, kept for the card instead of the metrics stream.
 SUMMARY_KEYS = ("train_runtime", "train_samples_per_second", "train_steps_per_second", "total_flos", "train_loss")
 # Values that must stay finite; a NaN here stops the run.
-WATCHED = ("loss", "grad_norm", "rewards/chosen", "rewards/rejected", "rewards/margins", "logps/chosen",
-           "logps/rejected", "kl")
+WATCHED = (
+    "loss",
+    "grad_norm",
+    "rewards/chosen",
+    "rewards/rejected",
+    "rewards/margins",
+    "logps/chosen",
+    "logps/rejected",
+    "kl",
+)
 
 
 def _number(value):
@@ -55,8 +63,12 @@ class TokenCounter:
     def __call__(self, features):
         batch = self.collator(features)
         try:
-            for key in ("chosen_attention_mask", "rejected_attention_mask", "attention_mask",
-                        "completion_attention_mask"):
+            for key in (
+                "chosen_attention_mask",
+                "rejected_attention_mask",
+                "attention_mask",
+                "completion_attention_mask",
+            ):
                 if key in batch and hasattr(batch[key], "sum"):
                     self.tokens += int(batch[key].sum())
         except Exception:  # counting must never break training
@@ -65,8 +77,16 @@ class TokenCounter:
 
 
 class MetricsCallback(TrainerCallback):
-    def __init__(self, metrics_path: Path, *, token_counter: TokenCounter | None = None, world_size: int = 1,
-                 is_main: bool = True, echo: bool = True, on_row=None):
+    def __init__(
+        self,
+        metrics_path: Path,
+        *,
+        token_counter: TokenCounter | None = None,
+        world_size: int = 1,
+        is_main: bool = True,
+        echo: bool = True,
+        on_row=None,
+    ):
         self.on_row = on_row
         self.path = Path(metrics_path)
         self.token_counter = token_counter
@@ -107,8 +127,12 @@ class MetricsCallback(TrainerCallback):
         if "loss" not in logs:
             return
         now = time.time()
-        row: dict = {"step": state.global_step, "epoch": _number(state.epoch), "time": round(now, 3),
-                     "elapsed_s": round(now - self._t0, 3)}
+        row: dict = {
+            "step": state.global_step,
+            "epoch": _number(state.epoch),
+            "time": round(now, 3),
+            "elapsed_s": round(now - self._t0, 3),
+        }
         for key, value in logs.items():
             number = _number(value)
             if number is None:
@@ -150,8 +174,11 @@ class MetricsCallback(TrainerCallback):
         row: dict = {"step": state.global_step, "epoch": _number(state.epoch), "time": round(time.time(), 3)}
         for key, value in logs.items():
             number = _number(value)
-            if key.startswith("eval_") and number is not None and not key.startswith(("eval_runtime", "eval_samples",
-                                                                                      "eval_steps_per")):
+            if (
+                key.startswith("eval_")
+                and number is not None
+                and not key.startswith(("eval_runtime", "eval_samples", "eval_steps_per"))
+            ):
                 row[key] = number if math.isfinite(number) else None
         if len(row) > 3 and self.is_main:
             with open(self.path.with_name("heldout.jsonl"), "a", encoding="utf-8") as handle:
@@ -163,14 +190,23 @@ class MetricsCallback(TrainerCallback):
     def progress_line(row: dict) -> str:
         if "eval_loss" in row:
             parts = [f"held-out at step {row['step']}"]
-            for key, label in (("eval_loss", "loss"), ("eval_rewards/accuracies", "acc"),
-                               ("eval_rewards/margins", "margin")):
+            for key, label in (
+                ("eval_loss", "loss"),
+                ("eval_rewards/accuracies", "acc"),
+                ("eval_rewards/margins", "margin"),
+            ):
                 if isinstance(row.get(key), (int, float)):
                     parts.append(f"{label} {row[key]:.4g}")
             return "  ".join(parts)
         parts = [f"step {row['step']}" + (f"/{row['max_steps']}" if row.get("max_steps") else "")]
-        for key, label in (("loss", "loss"), ("rewards/accuracies", "acc"), ("rewards/margins", "margin"),
-                           ("kl", "kl"), ("learning_rate", "lr"), ("tokens_per_s", "tok/s")):
+        for key, label in (
+            ("loss", "loss"),
+            ("rewards/accuracies", "acc"),
+            ("rewards/margins", "margin"),
+            ("kl", "kl"),
+            ("learning_rate", "lr"),
+            ("tokens_per_s", "tok/s"),
+        ):
             value = row.get(key)
             if isinstance(value, (int, float)):
                 parts.append(f"{label} {value:.4g}")

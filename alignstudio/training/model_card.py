@@ -28,23 +28,36 @@ def _settings(card: dict) -> list[str]:
     spec, schedule = card.get("spec") or {}, card.get("schedule") or {}
     method = card.get("method") or spec.get("method")
     loss = ", ".join(spec.get("loss_type") or []) or "default"
-    rows = [("method", f"{method} (loss {loss})"), ("beta", spec.get("beta")),
-            ("learning rate", schedule.get("learning_rate", spec.get("learning_rate"))),
-            ("epochs", schedule.get("num_train_epochs", spec.get("num_train_epochs"))),
-            ("batch size", schedule.get("batch_size", spec.get("batch_size"))),
-            ("steps", (card.get("final_metrics") or {}).get("step")), ("max length", spec.get("max_length")),
-            ("seed", spec.get("seed"))]
-    rows.append(("parameters", "full fine-tuning" if spec.get("full") else
-                 f"LoRA r={spec.get('lora_r')} alpha={spec.get('lora_alpha')} dropout={spec.get('lora_dropout')}"))
+    rows = [
+        ("method", f"{method} (loss {loss})"),
+        ("beta", spec.get("beta")),
+        ("learning rate", schedule.get("learning_rate", spec.get("learning_rate"))),
+        ("epochs", schedule.get("num_train_epochs", spec.get("num_train_epochs"))),
+        ("batch size", schedule.get("batch_size", spec.get("batch_size"))),
+        ("steps", (card.get("final_metrics") or {}).get("step")),
+        ("max length", spec.get("max_length")),
+        ("seed", spec.get("seed")),
+    ]
+    rows.append(
+        (
+            "parameters",
+            "full fine-tuning"
+            if spec.get("full")
+            else f"LoRA r={spec.get('lora_r')} alpha={spec.get('lora_alpha')} dropout={spec.get('lora_dropout')}",
+        )
+    )
     return ["| setting | value |", "|---|---|"] + [f"| {k} | {_fmt(v, 4)} |" for k, v in rows]
 
 
 def _data(card: dict) -> list[str]:
     data = card.get("dataset") or {}
     heldout = data.get("heldout") or {}
-    lines = [f"- source: `{data.get('source')}`", f"- fingerprint: `{data.get('fingerprint')}`",
-             f"- rows: {data.get('rows')} ({data.get('training_rows')} trained on, "
-             f"{heldout.get('heldout_rows', 0)} held out by prompt)"]
+    lines = [
+        f"- source: `{data.get('source')}`",
+        f"- fingerprint: `{data.get('fingerprint')}`",
+        f"- rows: {data.get('rows')} ({data.get('training_rows')} trained on, "
+        f"{heldout.get('heldout_rows', 0)} held out by prompt)",
+    ]
     sources = data.get("label_sources")
     if sources:
         lines.append("- label sources: " + ", ".join(f"{k} {v}" for k, v in sorted(sources.items())))
@@ -60,9 +73,13 @@ def _results(card: dict) -> list[str]:
     if verdict.get("detail"):
         lines.append(f"{verdict['detail']}")
     lines.append("")
-    keys = [("held-out accuracy", verdict.get("heldout_accuracy")), ("best step", verdict.get("best_step")),
-            ("final training loss", final.get("loss")), ("final reward accuracy", final.get("rewards/accuracies")),
-            ("final reward margin", final.get("rewards/margins"))]
+    keys = [
+        ("held-out accuracy", verdict.get("heldout_accuracy")),
+        ("best step", verdict.get("best_step")),
+        ("final training loss", final.get("loss")),
+        ("final reward accuracy", final.get("rewards/accuracies")),
+        ("final reward margin", final.get("rewards/margins")),
+    ]
     reward = card.get("reward") or {}
     if reward.get("accuracy") is not None:
         keys.append(("held-out pairwise accuracy (reward model)", reward.get("accuracy")))
@@ -73,16 +90,20 @@ def _results(card: dict) -> list[str]:
 def _evaluation(card: dict) -> list[str]:
     ev = card.get(EVALUATION_KEY)
     if not ev:
-        return ["Not run yet: the Train tab's *Evaluate against the base* button or `alignstudio eval` measures "
-                "the win rate on held-out prompts and the alignment tax (perplexity change on held-out text)."]
+        return [
+            "Not run yet: the Train tab's *Evaluate against the base* button or `alignstudio eval` measures "
+            "the win rate on held-out prompts and the alignment tax (perplexity change on held-out text)."
+        ]
     low, high = ev.get("win_rate_ci") or [None, None]
     tax = ev.get("perplexity_change_pct")
-    lines = [f"- against `{ev.get('baseline')}` on {ev.get('n')} held-out prompts, judged by `{ev.get('judge')}` "
-             f"in both orders: win rate {_fmt(ev.get('win_rate'))} (95% CI [{_fmt(low)}, {_fmt(high)}]), "
-             f"W/T/L {ev.get('wins')}/{ev.get('ties')}/{ev.get('losses')}",
-             "- alignment tax: " + (f"perplexity on held-out text {tax:+.1f}%" if tax is not None
-                                     else "not measured in that evaluation"),
-             f"- report: `{ev.get('report')}`"]
+    lines = [
+        f"- against `{ev.get('baseline')}` on {ev.get('n')} held-out prompts, judged by `{ev.get('judge')}` "
+        f"in both orders: win rate {_fmt(ev.get('win_rate'))} (95% CI [{_fmt(low)}, {_fmt(high)}]), "
+        f"W/T/L {ev.get('wins')}/{ev.get('ties')}/{ev.get('losses')}",
+        "- alignment tax: "
+        + (f"perplexity on held-out text {tax:+.1f}%" if tax is not None else "not measured in that evaluation"),
+        f"- report: `{ev.get('report')}`",
+    ]
     if ev.get("warning"):
         lines.insert(0, f"**{ev['warning']}**")
     return lines
@@ -90,14 +111,22 @@ def _evaluation(card: dict) -> list[str]:
 
 def _loading(card: dict, portable: str, adapter: bool) -> list[str]:
     if not adapter:
-        return ["```python", "from transformers import AutoModelForCausalLM, AutoTokenizer",
-                'model = AutoModelForCausalLM.from_pretrained("path/to/this/folder")',
-                'tokenizer = AutoTokenizer.from_pretrained("path/to/this/folder")', "```"]
-    return ["```python", "from peft import AutoPeftModelForCausalLM",
-            f'# loads the base `{portable}` from the Hugging Face cache (or the hub), then this adapter',
-            'model = AutoPeftModelForCausalLM.from_pretrained("path/to/this/folder")', "```",
-            "With the base in a local folder: `PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(BASE), "
-            "folder)`."]
+        return [
+            "```python",
+            "from transformers import AutoModelForCausalLM, AutoTokenizer",
+            'model = AutoModelForCausalLM.from_pretrained("path/to/this/folder")',
+            'tokenizer = AutoTokenizer.from_pretrained("path/to/this/folder")',
+            "```",
+        ]
+    return [
+        "```python",
+        "from peft import AutoPeftModelForCausalLM",
+        f"# loads the base `{portable}` from the Hugging Face cache (or the hub), then this adapter",
+        'model = AutoPeftModelForCausalLM.from_pretrained("path/to/this/folder")',
+        "```",
+        "With the base in a local folder: `PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(BASE), "
+        "folder)`.",
+    ]
 
 
 def render(card: dict, adapter: bool) -> str:
@@ -109,24 +138,53 @@ def render(card: dict, adapter: bool) -> str:
     method = card.get("method") or "dpo"
     reward = method == "reward"
     tags = ["alignstudio", "trl", method] + (["lora"] if adapter else []) + (["reward-model"] if reward else [])
-    data = ModelCardData(base_model=portable, library_name="peft" if adapter else "transformers", tags=tags,
-                         pipeline_tag="text-classification" if reward else "text-generation")
-    body = [f"# {card.get('run')}", "",
-            f"{'A LoRA adapter' if adapter else 'A model'} trained with AlignStudio by "
-            f"{method.upper()} on `{portable}`" + (f", continuing `{base['continued_from']}`"
-                                                   if base.get("continued_from") else "") + "."]
+    data = ModelCardData(
+        base_model=portable,
+        library_name="peft" if adapter else "transformers",
+        tags=tags,
+        pipeline_tag="text-classification" if reward else "text-generation",
+    )
+    body = [
+        f"# {card.get('run')}",
+        "",
+        f"{'A LoRA adapter' if adapter else 'A model'} trained with AlignStudio by "
+        f"{method.upper()} on `{portable}`"
+        + (f", continuing `{base['continued_from']}`" if base.get("continued_from") else "")
+        + ".",
+    ]
     if base.get("name") == core_models.EMBEDDED_NAME:
-        body += ["", f"The base weights used here are the Q4_1 GGUF of `{core_models.EMBEDDED_HUB_ID}` "
-                     "dequantized to float32: close to the hub's weights, not identical. An adapter loaded on the "
-                     "hub's weights behaves nearly the same; for exactly the weights that were trained, export "
-                     "the merged model (`alignstudio export-model RUN --merged --out DIR`)."]
-    body += ["", "## Method and settings", "", *_settings(card),
-             "", "## Data", "", *_data(card),
-             "", "## Held-out results", "", *_results(card),
-             "", "## Evaluation against the base", "", *_evaluation(card),
-             "", "## Loading", "", *_loading(card, portable, adapter),
-             "", f"Local base folder on the training machine: `{base.get('folder')}`. The full record of the run "
-                 "(spec, schedule, trainer configuration, library versions) is its card.json."]
+        body += [
+            "",
+            f"The base weights used here are the Q4_1 GGUF of `{core_models.EMBEDDED_HUB_ID}` "
+            "dequantized to float32: close to the hub's weights, not identical. An adapter loaded on the "
+            "hub's weights behaves nearly the same; for exactly the weights that were trained, export "
+            "the merged model (`alignstudio export-model RUN --merged --out DIR`).",
+        ]
+    body += [
+        "",
+        "## Method and settings",
+        "",
+        *_settings(card),
+        "",
+        "## Data",
+        "",
+        *_data(card),
+        "",
+        "## Held-out results",
+        "",
+        *_results(card),
+        "",
+        "## Evaluation against the base",
+        "",
+        *_evaluation(card),
+        "",
+        "## Loading",
+        "",
+        *_loading(card, portable, adapter),
+        "",
+        f"Local base folder on the training machine: `{base.get('folder')}`. The full record of the run "
+        "(spec, schedule, trainer configuration, library versions) is its card.json.",
+    ]
     return f"---\n{data.to_yaml()}\n---\n\n" + "\n".join(body) + "\n"
 
 

@@ -112,8 +112,12 @@ def register(store: Store, run: RunFolder, spec: RunSpec, loaded: Loaded, kind: 
 
 def base_model_entry(loaded: Loaded) -> dict:
     """The card's record of the base: registry name, local folder, the portable name adapters carry."""
-    return {"name": loaded.base_name, "folder": str(loaded.base_folder), "continued_from": loaded.continued_from,
-            "portable": core_models.portable_name(loaded.base_folder)}
+    return {
+        "name": loaded.base_name,
+        "folder": str(loaded.base_folder),
+        "continued_from": loaded.continued_from,
+        "portable": core_models.portable_name(loaded.base_folder),
+    }
 
 
 def _trainable(model) -> dict:

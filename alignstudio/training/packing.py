@@ -37,10 +37,10 @@ PREFIX_MIN_SAVED = 16  # share the batch's common prefix once it saves this many
 
 @dataclass
 class Packed:
-    input_ids: torch.Tensor      # [rows, width]
-    position_ids: torch.Tensor   # [rows, width]
-    allowed: torch.Tensor        # [rows, 1, width, prefix + width] bool: query may attend key
-    index: torch.Tensor          # [batch rows, batch width]: flat packed position of each batch position (-1: pad);
+    input_ids: torch.Tensor  # [rows, width]
+    position_ids: torch.Tensor  # [rows, width]
+    allowed: torch.Tensor  # [rows, 1, width, prefix + width] bool: query may attend key
+    index: torch.Tensor  # [batch rows, batch width]: flat packed position of each batch position (-1: pad);
     # positions of the shared prefix read its own outputs, flat after the rows' (rows * width + position)
     prefix: torch.Tensor | None = None  # [prefix tokens]: every row's common first tokens, computed once
 
@@ -81,7 +81,7 @@ def _common_prefix(a: torch.Tensor, b: torch.Tensor) -> int:
 
 def _batch_prefix(ids: torch.Tensor, lengths: list[int]) -> int:
     """How many first tokens every row shares, leaving each row at least one token of its own."""
-    return _agreed(ids[:, :max(min(lengths) - 1, 0)])
+    return _agreed(ids[:, : max(min(lengths) - 1, 0)])
 
 
 def _rows(sizes: list[int]) -> list[list[int]]:
@@ -122,7 +122,7 @@ def pack(ids: torch.Tensor, mask: torch.Tensor | None, pad_id: int, share_prefix
             segments.append(((row, prefix, lengths[row]),))
             continue
         other = row + half
-        shared = _common_prefix(ids[row, :lengths[row]], ids[other, :lengths[other]])
+        shared = _common_prefix(ids[row, : lengths[row]], ids[other, : lengths[other]])
         segments.append(((row, prefix, lengths[row]), (other, shared, lengths[other])))
     sizes = [sum(end - start for _, start, end in seg) for seg in segments]
     bins = _rows(sizes)
@@ -182,8 +182,12 @@ def hidden_states(model, packed: Packed) -> torch.Tensor:
         rows = packed.input_ids.shape[0]
         for layer in cache.layers:  # a view per row; each row's keys are concatenated onto it, with gradients
             layer.keys, layer.values = (t.expand(rows, -1, -1, -1) for t in (layer.keys, layer.values))
-    out = model.base_model(input_ids=packed.input_ids, position_ids=packed.position_ids, use_cache=False,
-                           past_key_values=cache, attention_mask=attention_mask(packed, model, dtype)
-                           ).last_hidden_state
+    out = model.base_model(
+        input_ids=packed.input_ids,
+        position_ids=packed.position_ids,
+        use_cache=False,
+        past_key_values=cache,
+        attention_mask=attention_mask(packed, model, dtype),
+    ).last_hidden_state
     out = out.reshape(-1, out.shape[-1])
     return out if prefix_out is None else torch.cat([out, prefix_out])

@@ -21,7 +21,7 @@ from ..core import models as core_models
 from ..core.errors import UserError
 
 REWARD_FILE = "reward.json"
-REWARD_KIND = "reward"          # the model version kind a trained reward model is registered with
+REWARD_KIND = "reward"  # the model version kind a trained reward model is registered with
 CALIBRATION_BINS = 5
 
 
@@ -38,19 +38,25 @@ def check_reward_data(path: str | Path) -> None:
     empty = path.is_file() and not path.read_bytes().strip()
     records = [] if empty else [r for _, r in read_records(path)]
     if not records:
-        raise UserError(f"{path.name}: no labels: a reward model needs labeled pairs (prompt/chosen/rejected); "
-                        "label some pairs and export a snapshot first")
+        raise UserError(
+            f"{path.name}: no labels: a reward model needs labeled pairs (prompt/chosen/rejected); "
+            "label some pairs and export a snapshot first"
+        )
     columns = set().union(*(set(r) for r in records))
     if {"chosen", "rejected"} <= columns:
         return
     if "label" in columns:
         labels = {str(r.get("label")).strip().lower() for r in records}
         if len(labels) < 2:
-            raise UserError(f"{path.name}: one class only: all {len(records)} labels are {labels.pop()!r}; a reward "
-                            "model learns from pairs where one response was preferred over another "
-                            "(prompt/chosen/rejected)")
-        raise UserError(f"{path.name}: single answers with labels (prompt/completion/label) are KTO data; a reward "
-                        "model needs pairs (prompt/chosen/rejected)")
+            raise UserError(
+                f"{path.name}: one class only: all {len(records)} labels are {labels.pop()!r}; a reward "
+                "model learns from pairs where one response was preferred over another "
+                "(prompt/chosen/rejected)"
+            )
+        raise UserError(
+            f"{path.name}: single answers with labels (prompt/completion/label) are KTO data; a reward "
+            "model needs pairs (prompt/chosen/rejected)"
+        )
     raise UserError(f"{path.name}: needs columns prompt/chosen/rejected; found {', '.join(sorted(columns))}")
 
 
@@ -70,8 +76,12 @@ def _seqcls_from(folder: Path, dtype):
 
     with suppress_seqcls_warning():
         return AutoModelForSequenceClassification.from_pretrained(
-            core_models.check_model_folder(folder), num_labels=1, dtype=dtype, use_safetensors=True,
-            trust_remote_code=False)
+            core_models.check_model_folder(folder),
+            num_labels=1,
+            dtype=dtype,
+            use_safetensors=True,
+            trust_remote_code=False,
+        )
 
 
 def load_for_training(spec, registry):
@@ -84,8 +94,10 @@ def load_for_training(spec, registry):
 
     ref = registry.resolve(spec.model)
     if ref.is_adapter:
-        raise UserError(f"{ref.name} is an adapter: a reward model starts from a full checkpoint; merge it first "
-                        "(Train tab > Merge) or use the base model")
+        raise UserError(
+            f"{ref.name} is an adapter: a reward model starts from a full checkpoint; merge it first "
+            "(Train tab > Merge) or use the base model"
+        )
     if (ref.folder / REWARD_FILE).exists():
         raise UserError(f"{ref.name} is already a reward model; train from the base (SFT) model instead")
     tokenizer = core_models.load_tokenizer(ref.folder)
@@ -98,11 +110,24 @@ def load_for_training(spec, registry):
     if not spec.full:
         from peft import LoraConfig
 
-        peft_config = LoraConfig(r=spec.lora_r, lora_alpha=spec.lora_alpha, lora_dropout=spec.lora_dropout,
-                                 bias="none", target_modules=spec.lora_target_modules or lora_targets(model),
-                                 task_type="SEQ_CLS")
-    return Loaded(model, None, tokenizer, peft_config, Path(ref.folder), base_name(registry, Path(ref.folder)),
-                  not spec.full, None)
+        peft_config = LoraConfig(
+            r=spec.lora_r,
+            lora_alpha=spec.lora_alpha,
+            lora_dropout=spec.lora_dropout,
+            bias="none",
+            target_modules=spec.lora_target_modules or lora_targets(model),
+            task_type="SEQ_CLS",
+        )
+    return Loaded(
+        model,
+        None,
+        tokenizer,
+        peft_config,
+        Path(ref.folder),
+        base_name(registry, Path(ref.folder)),
+        not spec.full,
+        None,
+    )
 
 
 def make_reward_config(spec, run, schedule, heldout: bool = False):
@@ -116,15 +141,32 @@ def make_reward_config(spec, run, schedule, heldout: bool = False):
 
     save_steps, evaluation = heldout_settings(spec, schedule, heldout)
     return RewardConfig(
-        output_dir=str(run.path / "checkpoints"), learning_rate=schedule.learning_rate,
-        num_train_epochs=schedule.num_train_epochs, max_steps=spec.max_steps or -1,
-        per_device_train_batch_size=schedule.batch_size, gradient_accumulation_steps=spec.grad_accum,
-        lr_scheduler_type=spec.lr_scheduler, warmup_steps=schedule.warmup_steps, weight_decay=spec.weight_decay,
-        max_grad_norm=spec.max_grad_norm, seed=spec.seed, logging_steps=spec.logging_steps,
-        logging_first_step=True, save_strategy="steps", save_steps=save_steps, save_total_limit=2, **evaluation,
-        report_to=spec.report_to or "none", disable_tqdm=True, dataloader_num_workers=0,
-        activation_checkpointing=spec.gradient_checkpointing, max_length=spec.max_length,
-        pad_to_multiple_of=None, dataset_num_proc=None, **precision_flags(spec, torch.cuda.is_available()))
+        output_dir=str(run.path / "checkpoints"),
+        learning_rate=schedule.learning_rate,
+        num_train_epochs=schedule.num_train_epochs,
+        max_steps=spec.max_steps or -1,
+        per_device_train_batch_size=schedule.batch_size,
+        gradient_accumulation_steps=spec.grad_accum,
+        lr_scheduler_type=spec.lr_scheduler,
+        warmup_steps=schedule.warmup_steps,
+        weight_decay=spec.weight_decay,
+        max_grad_norm=spec.max_grad_norm,
+        seed=spec.seed,
+        logging_steps=spec.logging_steps,
+        logging_first_step=True,
+        save_strategy="steps",
+        save_steps=save_steps,
+        save_total_limit=2,
+        **evaluation,
+        report_to=spec.report_to or "none",
+        disable_tqdm=True,
+        dataloader_num_workers=0,
+        activation_checkpointing=spec.gradient_checkpointing,
+        max_length=spec.max_length,
+        pad_to_multiple_of=None,
+        dataset_num_proc=None,
+        **precision_flags(spec, torch.cuda.is_available()),
+    )
 
 
 def load_reward_model(folder: str | Path):
@@ -134,8 +176,10 @@ def load_reward_model(folder: str | Path):
     if not folder.is_dir():
         raise UserError(f"reward model folder {folder} does not exist")
     if not meta_path.is_file():
-        raise UserError(f"{folder} is not a reward model (no {REWARD_FILE}); train one with "
-                        "`alignstudio train --method reward --data LABELS`")
+        raise UserError(
+            f"{folder} is not a reward model (no {REWARD_FILE}); train one with "
+            "`alignstudio train --method reward --data LABELS`"
+        )
     try:
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
@@ -154,8 +198,9 @@ def _texts(tokenizer, prompts: list, responses: list) -> list[str]:
     return out
 
 
-def score_texts(model, tokenizer, prompts: list, responses: list, *, batch_size: int = 16,
-                max_length: int = 1024) -> list[float]:
+def score_texts(
+    model, tokenizer, prompts: list, responses: list, *, batch_size: int = 16, max_length: int = 1024
+) -> list[float]:
     """The reward of each (prompt, response), scored in batches, the way RewardTrainer trained it (chat template
     over prompt + response, the score at the last real token)."""
     import torch
@@ -166,9 +211,15 @@ def score_texts(model, tokenizer, prompts: list, responses: list, *, batch_size:
     tokenizer.padding_side = "right"
     with torch.inference_mode():
         for start in range(0, len(order), batch_size):
-            rows = order[start:start + batch_size]
-            batch = tokenizer([texts[i] for i in rows], add_special_tokens=False, padding=True, truncation=True,
-                              max_length=max_length, return_tensors="pt")
+            rows = order[start : start + batch_size]
+            batch = tokenizer(
+                [texts[i] for i in rows],
+                add_special_tokens=False,
+                padding=True,
+                truncation=True,
+                max_length=max_length,
+                return_tensors="pt",
+            )
             logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
             for i, value in zip(rows, logits[:, 0].float().tolist()):
                 scores[i] = float(value)
@@ -201,9 +252,14 @@ def calibration_table(diffs: list[float], bins: int = CALIBRATION_BINS) -> list[
         lo, hi = b / bins, (b + 1) / bins
         inside = [(p, y) for p, y in points if lo <= p < hi or (b == bins - 1 and p == 1.0)]
         if inside:
-            table.append({"bin": [round(lo, 2), round(hi, 2)], "count": len(inside),
-                          "predicted": round(sum(p for p, _ in inside) / len(inside), 4),
-                          "observed": round(sum(y for _, y in inside) / len(inside), 4)})
+            table.append(
+                {
+                    "bin": [round(lo, 2), round(hi, 2)],
+                    "count": len(inside),
+                    "predicted": round(sum(p for p, _ in inside) / len(inside), 4),
+                    "observed": round(sum(y for _, y in inside) / len(inside), 4),
+                }
+            )
     return table
 
 
@@ -232,8 +288,9 @@ def heldout_report(model, tokenizer, heldout: list[dict], note: str, max_length:
     ties = sum(abs(d) <= margin for d in diffs)
     agreement = sum(1.0 if d > margin else 0.0 if d < -margin else 0.5 for d in diffs) / len(diffs)
     accuracy = sum(d > 0 for d in diffs) / len(diffs)
-    return HeldoutReport(len(diffs), round(accuracy, 4), round(margin, 6), ties, round(agreement, 4),
-                         calibration_table(diffs), note)
+    return HeldoutReport(
+        len(diffs), round(accuracy, 4), round(margin, 6), ties, round(agreement, 4), calibration_table(diffs), note
+    )
 
 
 # -- the run ------------------------------------------------------------------------------------------------
@@ -258,15 +315,24 @@ class RewardMethod:
 
     def load(self, spec, registry):
         loaded = load_for_training(spec, registry)
-        print(f"model: {loaded.base_name} + score head" + (" (full fine-tuning)" if spec.full else " (LoRA, SEQ_CLS)"),
-              flush=True)
+        print(
+            f"model: {loaded.base_name} + score head" + (" (full fine-tuning)" if spec.full else " (LoRA, SEQ_CLS)"),
+            flush=True,
+        )
         return loaded
 
     def trainer(self, spec, args, loaded, train_set, eval_set, callbacks, workspace, metrics_cb):
         from trl import RewardTrainer
 
-        return RewardTrainer(model=loaded.model, args=args, train_dataset=train_set, eval_dataset=eval_set,
-                             processing_class=loaded.tokenizer, peft_config=loaded.peft_config, callbacks=callbacks)
+        return RewardTrainer(
+            model=loaded.model,
+            args=args,
+            train_dataset=train_set,
+            eval_dataset=eval_set,
+            processing_class=loaded.tokenizer,
+            peft_config=loaded.peft_config,
+            callbacks=callbacks,
+        )
 
     def card_start(self, split) -> dict:
         """The card's reward section before any measure (a cancelled or failed run keeps its split)."""
@@ -282,15 +348,25 @@ class RewardMethod:
         print(f"held-out: {split.note}", flush=True)
         scorer, tokenizer, _ = _scorer_from_dir(model_dir, s.loaded.base_folder)
         report = heldout_report(scorer, tokenizer, split.heldout, split.note, spec.max_length)
-        meta = {"kind": "alignstudio-reward", "version": 1, "base": str(s.loaded.base_folder), "run": run.name,
-                "tie_margin": report.tie_margin, "heldout": report.to_dict(), "data_fingerprint": data.fingerprint,
-                "trained_prompts": sorted({prompt_digest(r["prompt"]) for r in split.train}),
-                "max_length": spec.max_length}
+        meta = {
+            "kind": "alignstudio-reward",
+            "version": 1,
+            "base": str(s.loaded.base_folder),
+            "run": run.name,
+            "tie_margin": report.tie_margin,
+            "heldout": report.to_dict(),
+            "data_fingerprint": data.fingerprint,
+            "trained_prompts": sorted({prompt_digest(r["prompt"]) for r in split.train}),
+            "max_length": spec.max_length,
+        }
         (Path(model_dir) / REWARD_FILE).write_text(json.dumps(meta, indent=2), encoding="utf-8")
         s.card_extra["reward"] = {"split": split.to_dict(), **report.to_dict()}
         if report.accuracy is not None:
-            print(f"held-out pairwise accuracy {100 * report.accuracy:.1f}% on {report.pairs} pairs; tie margin "
-                  f"{report.tie_margin:.4g} ({report.ties} ties)", flush=True)
+            print(
+                f"held-out pairwise accuracy {100 * report.accuracy:.1f}% on {report.pairs} pairs; tie margin "
+                f"{report.tie_margin:.4g} ({report.ties} ties)",
+                flush=True,
+            )
         return {}
 
 

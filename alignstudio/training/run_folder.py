@@ -54,20 +54,23 @@ def check_transition(current: str, new: str, name: str = "run") -> None:
         raise IllegalTransition(f"{name} is {current}; it cannot become {new} (allowed: {allowed})")
 
 
-
-
 def finished_words(state: str) -> str:
     """How a person says where a run that can no longer be cancelled stands."""
     return {SUCCEEDED: "has finished", FAILED: "has already failed", CANCELLED: "is already cancelled"}.get(
-        state, f"is {state}")
+        state, f"is {state}"
+    )
 
 
 def actions(state: str | None, *, full: bool = False, reward: bool = False) -> dict[str, bool]:
     """Which of a run's actions apply in its state (the UI offers only these): cancel a queued or running run,
     resume a cancelled or failed one, merge a finished LoRA adapter, evaluate a finished policy."""
     done = state == SUCCEEDED
-    return {"cancel": state in (QUEUED, RUNNING), "resume": state in (FAILED, CANCELLED),
-            "merge": done and not full and not reward, "evaluate": done and not reward}
+    return {
+        "cancel": state in (QUEUED, RUNNING),
+        "resume": state in (FAILED, CANCELLED),
+        "merge": done and not full and not reward,
+        "evaluate": done and not reward,
+    }
 
 
 @dataclass(frozen=True)
@@ -103,8 +106,9 @@ class RunStatus:
     @classmethod
     def from_json(cls, data: dict) -> "RunStatus":
         names = {f.name for f in fields(cls)} - {"extra"}
-        return cls(**{k: v for k, v in data.items() if k in names},
-                   extra={k: v for k, v in data.items() if k not in names})
+        return cls(
+            **{k: v for k, v in data.items() if k in names}, extra={k: v for k, v in data.items() if k not in names}
+        )
 
 
 def _atomic_write(path: Path, text: str) -> None:
@@ -189,9 +193,19 @@ class RunFolder:
         run.path.mkdir(parents=True, exist_ok=True)
         spec.save(run.spec_path)
         now = time.time()
-        status = {"state": QUEUED, "created": now, "updated": now, "queued_at": now, "pid": None,
-                  "started": None, "finished": None, "error": None, "error_tail": None, "resumes": 0,
-                  "history": [{"state": QUEUED, "time": now, "note": "created"}]}
+        status = {
+            "state": QUEUED,
+            "created": now,
+            "updated": now,
+            "queued_at": now,
+            "pid": None,
+            "started": None,
+            "finished": None,
+            "error": None,
+            "error_tail": None,
+            "resumes": 0,
+            "history": [{"state": QUEUED, "time": now, "note": "created"}],
+        }
         _atomic_write(run.status_path, json.dumps(status, indent=2))
         return run
 
@@ -269,8 +283,7 @@ class RunFolder:
             _atomic_write(self.status_path, json.dumps(status, indent=2))
             return status
 
-    def transition(self, new: str, *, expect: str | tuple[str, ...] | None = None, note: str = "",
-                   **fields) -> dict:
+    def transition(self, new: str, *, expect: str | tuple[str, ...] | None = None, note: str = "", **fields) -> dict:
         """Move to state `new`; raises IllegalTransition when the state machine forbids it (or when the
         current state is not `expect`, for compare-and-set between processes)."""
         with self._locked():
@@ -284,8 +297,9 @@ class RunFolder:
             status["state"], status["updated"] = new, now
             if new == QUEUED:  # a queued run has no pending cancel and no old error
                 self.cancel_path.unlink(missing_ok=True)
-                status.update(queued_at=now, pid=None, finished=None, error=None, error_tail=None,
-                              cancel_requested=None)
+                status.update(
+                    queued_at=now, pid=None, finished=None, error=None, error_tail=None, cancel_requested=None
+                )
             elif new == RUNNING:
                 status["started"] = status.get("started") or now
             else:

@@ -26,11 +26,25 @@ from ..core.errors import UserError
 from ..core.locking import exclusive
 from ..core.store import Store
 from ..core.workspace import Workspace
-from .run_folder import (CANCELLED, ERROR_TAIL_LINES, FAILED, FINISHED, QUEUED, RUNNING, SUCCEEDED,
-                         IllegalTransition, RunFolder, RunInfo, RunStatus, check_transition, finished_words, pid_alive)
+from .run_folder import (
+    CANCELLED,
+    ERROR_TAIL_LINES,
+    FAILED,
+    FINISHED,
+    QUEUED,
+    RUNNING,
+    SUCCEEDED,
+    IllegalTransition,
+    RunFolder,
+    RunInfo,
+    RunStatus,
+    check_transition,
+    finished_words,
+    pid_alive,
+)
 from .spec import SWEEP_BETAS, RunSpec
 
-LAUNCH_GRACE_S = 60.0       # a running status without a pid this young is a launch in progress
+LAUNCH_GRACE_S = 60.0  # a running status without a pid this young is a launch in progress
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
 
@@ -41,8 +55,14 @@ class RunManager:
     stand-in script to exercise the state machine in milliseconds.
     """
 
-    def __init__(self, workspace: Workspace, store: Store | None = None, command: list[str] | None = None,
-                 *, autostart: bool = True):
+    def __init__(
+        self,
+        workspace: Workspace,
+        store: Store | None = None,
+        command: list[str] | None = None,
+        *,
+        autostart: bool = True,
+    ):
         self.workspace = workspace
         self.store = store
         self.command = list(command) if command else [sys.executable, "-m", "alignstudio.training.worker"]
@@ -110,8 +130,7 @@ class RunManager:
         names = []
         for one in specs:
             run_name = self.new_name(one, f"{prefix}-beta{one.beta:g}")
-            self.create(one.replace(register_as=one.register_as and f"{one.register_as}-beta{one.beta:g}"),
-                        run_name)
+            self.create(one.replace(register_as=one.register_as and f"{one.register_as}-beta{one.beta:g}"), run_name)
             names.append(run_name)
         if self.autostart:
             self.pump()
@@ -126,8 +145,7 @@ class RunManager:
             self._reconcile(run)
             state = run.state
             if state == QUEUED:
-                return RunStatus.from_json(run.transition(CANCELLED, expect=QUEUED,
-                                                          note="cancelled before it started"))
+                return RunStatus.from_json(run.transition(CANCELLED, expect=QUEUED, note="cancelled before it started"))
             if state == RUNNING:
                 run.cancel_path.write_text(str(time.time()))
                 return RunStatus.from_json(run.update(cancel_requested=time.time()))
@@ -143,13 +161,15 @@ class RunManager:
             status = run.status()
             if status["state"] in (SUCCEEDED, QUEUED, RUNNING):
                 why = {SUCCEEDED: "has finished", QUEUED: "is already queued", RUNNING: "is still running"}
-                raise IllegalTransition(f"run {run.name} {why[status['state']]}; nothing to resume"
-                                        + (" (start a new run to train further)" if status["state"] == SUCCEEDED
-                                           else ""))
+                raise IllegalTransition(
+                    f"run {run.name} {why[status['state']]}; nothing to resume"
+                    + (" (start a new run to train further)" if status["state"] == SUCCEEDED else "")
+                )
             check_transition(status["state"], QUEUED, f"run {run.name}")
             run.cancel_path.unlink(missing_ok=True)
-            status = run.transition(QUEUED, note="resume", resumes=int(status.get("resumes") or 0) + 1,
-                                    cancel_requested=None)
+            status = run.transition(
+                QUEUED, note="resume", resumes=int(status.get("resumes") or 0) + 1, cancel_requested=None
+            )
         if self.autostart if start is None else start:
             self.pump()
         return RunStatus.from_json(status)
@@ -195,9 +215,19 @@ class RunManager:
     def _info(self, run: RunFolder) -> RunInfo:
         status, spec = run.status(), run.spec()
         step = int(status.get("step") or 0)
-        return RunInfo(run.name, str(run.path), status["state"], spec.method, spec.model, spec.beta, spec.label,
-                       step, status.get("max_steps") or spec.max_steps, status.get("created") or 0.0,
-                       status.get("error"))
+        return RunInfo(
+            run.name,
+            str(run.path),
+            status["state"],
+            spec.method,
+            spec.model,
+            spec.beta,
+            spec.label,
+            step,
+            status.get("max_steps") or spec.max_steps,
+            status.get("created") or 0.0,
+            status.get("error"),
+        )
 
     def wait(self, name: str, timeout: float = 600.0, poll: float = 0.2) -> RunStatus:
         """Block until the run is finished (succeeded, failed or cancelled) or `timeout` passes."""
@@ -251,9 +281,14 @@ class RunManager:
         tail = run.log_tail(ERROR_TAIL_LINES)
         how = f"exit code {code}" if code is not None else "the process is gone"
         try:
-            run.transition(FAILED, expect=RUNNING, note="interrupted",
-                           error=f"interrupted: the worker stopped without reporting ({how})",
-                           error_tail=tail or None, exit_code=code)
+            run.transition(
+                FAILED,
+                expect=RUNNING,
+                note="interrupted",
+                error=f"interrupted: the worker stopped without reporting ({how})",
+                error_tail=tail or None,
+                exit_code=code,
+            )
         except IllegalTransition:
             pass  # the worker reported just now
 
@@ -308,8 +343,10 @@ class RunManager:
             run.cancel_path.unlink(missing_ok=True)
             try:
                 with open(run.log_path, "ab") as log:
-                    log.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} launch: "
-                              f"{' '.join(self.worker_command(run))}\n".encode())
+                    log.write(
+                        f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} launch: "
+                        f"{' '.join(self.worker_command(run))}\n".encode()
+                    )
                     log.flush()
                     env = worker_env(dict(os.environ))  # core.cpu_share: idle OpenMP threads sleep
                     env.pop(access.PATH_ROOTS_ENV, None)
@@ -320,12 +357,16 @@ class RunManager:
                     root = str(_repo_root())  # `alignstudio` imports in the worker wherever it runs
                     env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
                     proc = subprocess.Popen(
-                        self.worker_command(run), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                        cwd=str(_repo_root()), env=env, start_new_session=True,
+                        self.worker_command(run),
+                        stdin=subprocess.DEVNULL,
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                        cwd=str(_repo_root()),
+                        env=env,
+                        start_new_session=True,
                     )
             except OSError as exc:
-                run.transition(FAILED, expect=RUNNING, note="launch failed",
-                               error=f"could not start the worker: {exc}")
+                run.transition(FAILED, expect=RUNNING, note="launch failed", error=f"could not start the worker: {exc}")
                 raise UserError(f"could not start the training worker: {exc}") from None
             lower_priority(proc.pid)  # a click in the app never waits behind a training step
             self._procs[run.path] = proc
@@ -359,7 +400,7 @@ class RunManager:
                 for stream in seen:  # training lines, then the held-out evaluations
                     rows = getattr(run, stream)()
                     if on_progress and len(rows) > seen[stream]:
-                        on_progress(rows[seen[stream]:])
+                        on_progress(rows[seen[stream] :])
                         seen[stream] = len(rows)
                 if done:
                     break
@@ -370,8 +411,11 @@ class RunManager:
                     continue
                 cancelled = True
                 run.cancel_path.write_text(str(time.time()))
-                print("\ncancelling: the run stops at the next step and saves a checkpoint "
-                      "(Ctrl-C again to kill it)", file=sys.stderr, flush=True)
+                print(
+                    "\ncancelling: the run stops at the next step and saves a checkpoint (Ctrl-C again to kill it)",
+                    file=sys.stderr,
+                    flush=True,
+                )
         for _ in range(50):  # the watcher thread reconciles a dead worker; give it a moment
             if run.state != RUNNING:
                 break

@@ -24,13 +24,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-TARGET_STEPS = 60          # optimizer steps a small set is repeated up to
-MAX_EPOCHS = 8             # never more passes than this over a small set
-EVALS_PER_RUN = 12         # held-out evaluations over a run (eval_steps follows)
+TARGET_STEPS = 60  # optimizer steps a small set is repeated up to
+MAX_EPOCHS = 8  # never more passes than this over a small set
+EVALS_PER_RUN = 12  # held-out evaluations over a run (eval_steps follows)
 # (LoRA, full fine-tuning) peak learning rates
 LEARNING_RATES = {
     "dpo": (2e-4, 5e-6),
-    "ipo": (1e-4, 2e-6),    # IPO's squared loss pushes harder at the same rate
+    "ipo": (1e-4, 2e-6),  # IPO's squared loss pushes harder at the same rate
     "kto": (2e-4, 5e-6),
     "orpo": (2e-4, 8e-6),
     "simpo": (1e-4, 1e-6),
@@ -56,14 +56,22 @@ class Schedule:
     reasons: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
-        return {"learning_rate": self.learning_rate, "batch_size": self.batch_size,
-                "num_train_epochs": self.num_train_epochs, "warmup_steps": self.warmup_steps,
-                "eval_steps": self.eval_steps, "steps_per_epoch": self.steps_per_epoch,
-                "total_steps": self.total_steps, "reasons": dict(self.reasons)}
+        return {
+            "learning_rate": self.learning_rate,
+            "batch_size": self.batch_size,
+            "num_train_epochs": self.num_train_epochs,
+            "warmup_steps": self.warmup_steps,
+            "eval_steps": self.eval_steps,
+            "steps_per_epoch": self.steps_per_epoch,
+            "total_steps": self.total_steps,
+            "reasons": dict(self.reasons),
+        }
 
     def summary(self) -> str:
-        return (f"lr {self.learning_rate:g}, batch {self.batch_size}, {self.num_train_epochs:g} epoch(s) = "
-                f"{self.total_steps} steps, warm-up {self.warmup_steps}")
+        return (
+            f"lr {self.learning_rate:g}, batch {self.batch_size}, {self.num_train_epochs:g} epoch(s) = "
+            f"{self.total_steps} steps, warm-up {self.warmup_steps}"
+        )
 
 
 def _method_key(method: str, loss_type) -> str:
@@ -87,8 +95,9 @@ def choose(spec, train_rows: int, processes: int = 1) -> Schedule:
         batch, reasons["batch_size"] = spec.batch_size, "you set it"
     else:
         batch = 4 if train_rows >= 32 else 2
-        reasons["batch_size"] = (f"{train_rows} training rows: " +
-                                 ("4 per step for steadier gradients" if batch == 4 else "2 per step, a small set"))
+        reasons["batch_size"] = f"{train_rows} training rows: " + (
+            "4 per step for steadier gradients" if batch == 4 else "2 per step, a small set"
+        )
     per_step = batch * spec.grad_accum * max(1, processes)
     steps_per_epoch = max(1, math.ceil(train_rows / per_step))
 
@@ -104,7 +113,10 @@ def choose(spec, train_rows: int, processes: int = 1) -> Schedule:
         reasons["num_train_epochs"] = (
             f"{steps_per_epoch} steps per epoch: {epochs:g} epoch(s) give {total} updates "
             f"(aim: about {TARGET_STEPS}, at most {MAX_EPOCHS} epochs; held-out early stopping guards against "
-            "memorizing)" if epochs > 1 else f"{steps_per_epoch} steps per epoch: one pass is enough")
+            "memorizing)"
+            if epochs > 1
+            else f"{steps_per_epoch} steps per epoch: one pass is enough"
+        )
 
     if spec.warmup_steps is not None:
         warmup, reasons["warmup_steps"] = spec.warmup_steps, "you set it"

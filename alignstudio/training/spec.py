@@ -30,8 +30,21 @@ METHOD_ALIASES = {"ipo": ("dpo", ["ipo"])}  # `--method ipo` = DPO with the IPO 
 
 # DPOTrainer's loss types in TRL 1.16 (trl/trainer/dpo_trainer.py, `_compute_loss`).
 DPO_LOSS_TYPES = (
-    "sigmoid", "hinge", "ipo", "exo_pair", "nca_pair", "robust", "bco_pair", "sppo_hard", "aot",
-    "aot_unpaired", "apo_zero", "apo_down", "discopop", "sft", "sigmoid_norm",
+    "sigmoid",
+    "hinge",
+    "ipo",
+    "exo_pair",
+    "nca_pair",
+    "robust",
+    "bco_pair",
+    "sppo_hard",
+    "aot",
+    "aot_unpaired",
+    "apo_zero",
+    "apo_down",
+    "discopop",
+    "sft",
+    "sigmoid_norm",
 )
 KTO_LOSS_TYPES = ("kto", "apo_zero_unpaired")
 DEFAULT_LOSS = {"dpo": ["sigmoid"], "kto": ["kto"], "orpo": ["orpo"], "simpo": ["simpo"], "reward": ["bradley_terry"]}
@@ -47,112 +60,190 @@ class RunSpec:
     """One training run. Invalid values raise `UserError` naming the field."""
 
     # -- what to train ---------------------------------------------------------------------------
-    method: str = setting("dpo", "Training method: dpo, kto, orpo, simpo or reward (a Bradley-Terry reward model); "
-                                 "ipo = dpo with loss_type ipo.",
-                     label="Method")
-    model: str = setting(DEFAULT_MODEL, "Base model: a registry name ('smollm2', a trained version), a run folder or a "
-                               "local checkpoint folder. An adapter continues training from its weights.",
-                    label="Base model")
-    data: str = setting("", "Training data: a JSONL/Parquet file or a datasets snapshot folder. DPO/ORPO/SimPO "
-                       "need prompt/chosen/rejected; KTO takes prompt/completion/label (pairs are unpaired).")
+    method: str = setting(
+        "dpo",
+        "Training method: dpo, kto, orpo, simpo or reward (a Bradley-Terry reward model); "
+        "ipo = dpo with loss_type ipo.",
+        label="Method",
+    )
+    model: str = setting(
+        DEFAULT_MODEL,
+        "Base model: a registry name ('smollm2', a trained version), a run folder or a "
+        "local checkpoint folder. An adapter continues training from its weights.",
+        label="Base model",
+    )
+    data: str = setting(
+        "",
+        "Training data: a JSONL/Parquet file or a datasets snapshot folder. DPO/ORPO/SimPO "
+        "need prompt/chosen/rejected; KTO takes prompt/completion/label (pairs are unpaired).",
+    )
 
     # -- the loss ----------------------------------------------------------------------------------
-    loss_type: list[str] | None = setting(None, "Loss type(s). DPO: sigmoid, ipo, hinge, robust, ... and lists such "
-                                           "as ['sigmoid', 'sft'] (an SFT term, RPO). KTO: kto or "
-                                           "apo_zero_unpaired. Empty = the method's default.",
-                                         label="Loss type",
-                                         info="DPO: add 'sft' for an SFT term; ipo/robust for noisy labels")
-    loss_weights: list[float] | None = setting(None, "Weights for a list of DPO loss types (same length); default 1.0 each.")
-    beta: float = setting(0.1, "How far the model may move from the reference: higher = more conservative. DPO "
-                          "typically 0.1-0.2; for IPO it is tau; for ORPO the odds-ratio weight (lambda); SimPO "
-                          "usually wants about 2.0.",
-                    label="beta", info="How far the model may move from the reference: higher = more conservative.",
-                    minimum=0.0001, step=0.01, per_method={"simpo": 2.0})
-    label_smoothing: float = setting(0.0, "Probability that a label is flipped (robust DPO, EXO, SimPO), in [0, 0.5).",
-                               label="Label smoothing (robust/EXO/SimPO)", minimum=0.0, maximum=0.49)
+    loss_type: list[str] | None = setting(
+        None,
+        "Loss type(s). DPO: sigmoid, ipo, hinge, robust, ... and lists such "
+        "as ['sigmoid', 'sft'] (an SFT term, RPO). KTO: kto or "
+        "apo_zero_unpaired. Empty = the method's default.",
+        label="Loss type",
+        info="DPO: add 'sft' for an SFT term; ipo/robust for noisy labels",
+    )
+    loss_weights: list[float] | None = setting(
+        None, "Weights for a list of DPO loss types (same length); default 1.0 each."
+    )
+    beta: float = setting(
+        0.1,
+        "How far the model may move from the reference: higher = more conservative. DPO "
+        "typically 0.1-0.2; for IPO it is tau; for ORPO the odds-ratio weight (lambda); SimPO "
+        "usually wants about 2.0.",
+        label="beta",
+        info="How far the model may move from the reference: higher = more conservative.",
+        minimum=0.0001,
+        step=0.01,
+        per_method={"simpo": 2.0},
+    )
+    label_smoothing: float = setting(
+        0.0,
+        "Probability that a label is flipped (robust DPO, EXO, SimPO), in [0, 0.5).",
+        label="Label smoothing (robust/EXO/SimPO)",
+        minimum=0.0,
+        maximum=0.49,
+    )
     simpo_gamma: float = setting(0.5, "SimPO target reward margin (gamma).")
     desirable_weight: float = setting(1.0, "KTO: weight of desirable (thumbs-up) examples.")
     undesirable_weight: float = setting(1.0, "KTO: weight of undesirable (thumbs-down) examples.")
 
     # -- optimisation ------------------------------------------------------------------------------
-    learning_rate: float | None = setting(None, "Peak learning rate. Empty = chosen from the method and LoRA vs full "
-                                           "fine-tuning (LoRA 1e-4 to 2e-4, full 1e-6 to 8e-6); see the run card.",
-                                         label="Learning rate (empty = chosen from the data)",
-                                         empty="chosen from the data", zero_is_empty=True)
-    num_train_epochs: float | None = setting(None, "Passes over the data (ignored when max_steps is set). Empty = chosen "
-                                              "from the data size: about 60 updates on a small set, at most 8 "
-                                              "epochs; one epoch on a large one.",
-                                            label="Epochs (empty = chosen from the data)",
-                                            empty="chosen from the data", zero_is_empty=True)
-    max_steps: int | None = setting(None, "Stop after this many optimizer steps (overrides epochs).",
-                                  label="Max steps (empty = epochs)", empty="from the epochs")
-    batch_size: int | None = setting(None, "Examples per device per step (KTO needs at least 2). Empty = 4, or 2 "
-                                      "below 32 training rows.",
-                                    label="Batch size (empty = chosen)", empty="chosen", zero_is_empty=True)
-    grad_accum: int = setting(1, "Gradient accumulation steps (effective batch = batch_size x grad_accum x devices).",
-                         label="Grad accumulation", minimum=1)
-    max_length: int = setting(512, "Maximum tokens of prompt + completion; longer examples are truncated.",
-                         label="Max length (tokens)", minimum=16)
-    lr_scheduler: str = setting("linear", "Learning-rate schedule: linear, cosine, constant or constant_with_warmup.",
-                            choices=SCHEDULERS)
+    learning_rate: float | None = setting(
+        None,
+        "Peak learning rate. Empty = chosen from the method and LoRA vs full "
+        "fine-tuning (LoRA 1e-4 to 2e-4, full 1e-6 to 8e-6); see the run card.",
+        label="Learning rate (empty = chosen from the data)",
+        empty="chosen from the data",
+        zero_is_empty=True,
+    )
+    num_train_epochs: float | None = setting(
+        None,
+        "Passes over the data (ignored when max_steps is set). Empty = chosen "
+        "from the data size: about 60 updates on a small set, at most 8 "
+        "epochs; one epoch on a large one.",
+        label="Epochs (empty = chosen from the data)",
+        empty="chosen from the data",
+        zero_is_empty=True,
+    )
+    max_steps: int | None = setting(
+        None,
+        "Stop after this many optimizer steps (overrides epochs).",
+        label="Max steps (empty = epochs)",
+        empty="from the epochs",
+    )
+    batch_size: int | None = setting(
+        None,
+        "Examples per device per step (KTO needs at least 2). Empty = 4, or 2 below 32 training rows.",
+        label="Batch size (empty = chosen)",
+        empty="chosen",
+        zero_is_empty=True,
+    )
+    grad_accum: int = setting(
+        1,
+        "Gradient accumulation steps (effective batch = batch_size x grad_accum x devices).",
+        label="Grad accumulation",
+        minimum=1,
+    )
+    max_length: int = setting(
+        512,
+        "Maximum tokens of prompt + completion; longer examples are truncated.",
+        label="Max length (tokens)",
+        minimum=16,
+    )
+    lr_scheduler: str = setting(
+        "linear", "Learning-rate schedule: linear, cosine, constant or constant_with_warmup.", choices=SCHEDULERS
+    )
     warmup_steps: int | None = setting(None, "Linear warm-up steps. Empty = a tenth of the steps.")
     weight_decay: float = setting(0.0, "AdamW weight decay.")
     max_grad_norm: float = setting(1.0, "Gradient clipping norm.")
     seed: int = setting(42, "Random seed (data order, LoRA initialisation, dropout).", label="Seed", minimum=0)
 
     # -- held-out labels -----------------------------------------------------------------------
-    heldout_fraction: float = setting(0.2, "Share of the labels held out by prompt (no prompt on both sides) to measure "
-                                      "held-out loss, reward accuracy and margin during training; 0 = off. Below "
-                                      "20 rows there is no split.",
-                                    label="Held-out share of the labels (0 = off)", info="split by prompt",
-                                    minimum=0.0, maximum=0.5)
-    early_stopping: bool = setting(True, "Stop when the held-out loss has not improved for `patience` evaluations, "
-                                    "and keep the checkpoint with the best held-out loss (needs the split).",
-                                  label="Early stopping, keep the best held-out checkpoint")
+    heldout_fraction: float = setting(
+        0.2,
+        "Share of the labels held out by prompt (no prompt on both sides) to measure "
+        "held-out loss, reward accuracy and margin during training; 0 = off. Below "
+        "20 rows there is no split.",
+        label="Held-out share of the labels (0 = off)",
+        info="split by prompt",
+        minimum=0.0,
+        maximum=0.5,
+    )
+    early_stopping: bool = setting(
+        True,
+        "Stop when the held-out loss has not improved for `patience` evaluations, "
+        "and keep the checkpoint with the best held-out loss (needs the split).",
+        label="Early stopping, keep the best held-out checkpoint",
+    )
     patience: int = setting(3, "Held-out evaluations without improvement before early stopping.", minimum=1)
-    compare_prompts: int = setting(3, "When the run ends, this many held-out prompts are answered by the base and the "
-                                 "trained model side by side (same seeds); 0 = off.",
-                               minimum=0, maximum=20)
+    compare_prompts: int = setting(
+        3,
+        "When the run ends, this many held-out prompts are answered by the base and the "
+        "trained model side by side (same seeds); 0 = off.",
+        minimum=0,
+        maximum=20,
+    )
 
     # -- parameters that train ---------------------------------------------------------------------
-    full: bool = setting(False, "Full fine-tuning instead of LoRA (DPO/KTO keep an explicit frozen reference copy).",
-                     label="Full fine-tuning (instead of LoRA)")
+    full: bool = setting(
+        False,
+        "Full fine-tuning instead of LoRA (DPO/KTO keep an explicit frozen reference copy).",
+        label="Full fine-tuning (instead of LoRA)",
+    )
     lora_r: int = setting(16, "LoRA rank (adapter size; 8-64 typical).", label="LoRA r", minimum=1)
     lora_alpha: int = setting(32, "LoRA alpha (scale = alpha / r).", label="LoRA alpha", minimum=1)
     lora_dropout: float = setting(0.05, "LoRA dropout.", label="LoRA dropout", minimum=0.0, maximum=0.9)
-    lora_target_modules: list[str] | None = setting(None, "Modules LoRA adapts; empty = q/k/v/o/gate/up/down_proj for "
-                                                     "llama-like models, otherwise every linear layer.")
+    lora_target_modules: list[str] | None = setting(
+        None,
+        "Modules LoRA adapts; empty = q/k/v/o/gate/up/down_proj for llama-like models, otherwise every linear layer.",
+    )
 
     # -- machine -----------------------------------------------------------------------------------
-    precision: str = setting("auto", "auto (bf16 autocast over float32 weights where the CPU or GPU runs bf16 natively, "
-                                 "else fp32 on CPU and fp16 on GPU), fp32, bf16 or fp16.",
-                       choices=PRECISIONS)
+    precision: str = setting(
+        "auto",
+        "auto (bf16 autocast over float32 weights where the CPU or GPU runs bf16 natively, "
+        "else fp32 on CPU and fp16 on GPU), fp32, bf16 or fp16.",
+        choices=PRECISIONS,
+    )
     gradient_checkpointing: bool = setting(False, "Recompute activations to save memory (slower; useful on GPUs).")
-    precompute_ref_log_probs: bool = setting(True, "DPO/KTO: compute the reference log-probs once before training "
-                                                 "instead of a reference forward per step (one process; several compute per step).")
+    precompute_ref_log_probs: bool = setting(
+        True,
+        "DPO/KTO: compute the reference log-probs once before training "
+        "instead of a reference forward per step (one process; several compute per step).",
+    )
 
     # -- run folder --------------------------------------------------------------------------------
     logging_steps: int = setting(1, "Write a metrics line every N steps.")
     save_steps: int = setting(50, "Save a checkpoint every N steps (the last 2 are kept).")
     register_as: str | None = setting(None, "Model version name for the trained model (default: the run's name).")
-    report_to: list[str] = setting([], "Experiment trackers: tensorboard (event files in the run folder), wandb, mlflow "
-                                  "or trackio; several allowed; empty or 'none' = none. Keys come from the "
-                                  "environment only.",
-                                label="Experiment trackers", choices=tuple(TRACKERS),
-                                info="TensorBoard writes into the run folder; W&B, MLflow and Trackio need their "
-                                     "package and read keys from the environment")
+    report_to: list[str] = setting(
+        [],
+        "Experiment trackers: tensorboard (event files in the run folder), wandb, mlflow "
+        "or trackio; several allowed; empty or 'none' = none. Keys come from the "
+        "environment only.",
+        label="Experiment trackers",
+        choices=tuple(TRACKERS),
+        info="TensorBoard writes into the run folder; W&B, MLflow and Trackio need their "
+        "package and read keys from the environment",
+    )
 
     def __post_init__(self) -> None:
         self.method = str(self.method or "").strip().lower()
         if self.method in METHOD_ALIASES:
             method, loss = METHOD_ALIASES[self.method]
             if self.loss_type and list(self.loss_type) != loss:
-                raise UserError(f"method {self.method!r} means DPO with loss_type {loss}; "
-                                f"use method 'dpo' for loss_type {self.loss_type}")
+                raise UserError(
+                    f"method {self.method!r} means DPO with loss_type {loss}; "
+                    f"use method 'dpo' for loss_type {self.loss_type}"
+                )
             self.method, self.loss_type = method, list(loss)
         if self.method not in METHODS:
-            raise UserError(f"method must be one of {', '.join(METHODS + tuple(METHOD_ALIASES))}, "
-                            f"not {self.method!r}")
+            raise UserError(f"method must be one of {', '.join(METHODS + tuple(METHOD_ALIASES))}, not {self.method!r}")
         self._check_loss()
         self._check_numbers()
         if not str(self.model or "").strip():
@@ -185,8 +276,10 @@ class RunSpec:
             if len(loss) != 1 or loss[0] not in KTO_LOSS_TYPES:
                 raise UserError(f"KTO takes one loss_type of {', '.join(KTO_LOSS_TYPES)}, not {loss}")
         elif loss != DEFAULT_LOSS[self.method]:
-            raise UserError(f"{self.method.upper()} has a single loss; loss_type {loss} does not apply "
-                            "(use method 'dpo' for DPO loss variants)")
+            raise UserError(
+                f"{self.method.upper()} has a single loss; loss_type {loss} does not apply "
+                "(use method 'dpo' for DPO loss variants)"
+            )
         self.loss_type = loss
         if self.loss_weights is not None:
             if self.method != "dpo":
@@ -209,48 +302,86 @@ class RunSpec:
         for name in ("learning_rate", "num_train_epochs", "batch_size", "warmup_steps"):  # None = chosen from the data
             if getattr(self, name) in ("", "auto"):
                 setattr(self, name, None)
-        for name in ("beta", "simpo_gamma", "desirable_weight",
-                     "undesirable_weight", "weight_decay", "max_grad_norm", "lora_dropout", "label_smoothing",
-                     "heldout_fraction", *[n for n in ("learning_rate", "num_train_epochs")
-                                           if getattr(self, n) is not None]):
+        for name in (
+            "beta",
+            "simpo_gamma",
+            "desirable_weight",
+            "undesirable_weight",
+            "weight_decay",
+            "max_grad_norm",
+            "lora_dropout",
+            "label_smoothing",
+            "heldout_fraction",
+            *[n for n in ("learning_rate", "num_train_epochs") if getattr(self, n) is not None],
+        ):
             value = getattr(self, name)
-            need(isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value),
-                 f"{name} must be a finite number, got {value!r}")
+            need(
+                isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value),
+                f"{name} must be a finite number, got {value!r}",
+            )
             setattr(self, name, float(value))
-        for name in ("grad_accum", "max_length", "seed", "lora_r", "lora_alpha", "logging_steps", "save_steps",
-                     "patience", "compare_prompts", *[n for n in ("batch_size", "warmup_steps") if getattr(self, n) is not None]):
+        for name in (
+            "grad_accum",
+            "max_length",
+            "seed",
+            "lora_r",
+            "lora_alpha",
+            "logging_steps",
+            "save_steps",
+            "patience",
+            "compare_prompts",
+            *[n for n in ("batch_size", "warmup_steps") if getattr(self, n) is not None],
+        ):
             value = getattr(self, name)
             if isinstance(value, float) and value.is_integer():
                 value = int(value)
-            need(isinstance(value, int) and not isinstance(value, bool), f"{name} must be a whole number, got {value!r}")
+            need(
+                isinstance(value, int) and not isinstance(value, bool), f"{name} must be a whole number, got {value!r}"
+            )
             setattr(self, name, value)
         need(self.beta > 0, f"beta must be > 0, got {self.beta}")
-        need(self.learning_rate is None or self.learning_rate > 0, f"learning_rate must be > 0, got {self.learning_rate}")
-        need(self.num_train_epochs is None or self.num_train_epochs > 0,
-             f"num_train_epochs must be > 0, got {self.num_train_epochs}")
+        need(
+            self.learning_rate is None or self.learning_rate > 0, f"learning_rate must be > 0, got {self.learning_rate}"
+        )
+        need(
+            self.num_train_epochs is None or self.num_train_epochs > 0,
+            f"num_train_epochs must be > 0, got {self.num_train_epochs}",
+        )
         if self.max_steps is not None:
             if isinstance(self.max_steps, float) and self.max_steps.is_integer():
                 self.max_steps = int(self.max_steps)
-            need(isinstance(self.max_steps, int) and not isinstance(self.max_steps, bool),
-                 f"max_steps must be a whole number, got {self.max_steps!r}")
+            need(
+                isinstance(self.max_steps, int) and not isinstance(self.max_steps, bool),
+                f"max_steps must be a whole number, got {self.max_steps!r}",
+            )
             if self.max_steps <= 0:
                 self.max_steps = None  # 0 / -1: train by epochs
         need(self.batch_size is None or self.batch_size >= 1, "batch_size must be at least 1")
-        need(self.method != "kto" or self.batch_size is None or self.batch_size >= 2,
-             "KTO needs batch_size of at least 2 (it estimates its KL term from the other examples in a batch)")
+        need(
+            self.method != "kto" or self.batch_size is None or self.batch_size >= 2,
+            "KTO needs batch_size of at least 2 (it estimates its KL term from the other examples in a batch)",
+        )
         described = settings()
-        low = {name: described[name].minimum for name in ("grad_accum", "max_length", "patience", "lora_r",
-                                                             "lora_alpha", "seed")}  # the offered minimum is the rule
+        low = {
+            name: described[name].minimum
+            for name in ("grad_accum", "max_length", "patience", "lora_r", "lora_alpha", "seed")
+        }  # the offered minimum is the rule
         need(self.grad_accum >= low["grad_accum"], f"grad_accum must be at least {low['grad_accum']}")
-        need(self.max_length >= low["max_length"],
-             f"max_length must be at least {low['max_length']} tokens, got {self.max_length}")
+        need(
+            self.max_length >= low["max_length"],
+            f"max_length must be at least {low['max_length']} tokens, got {self.max_length}",
+        )
         need(self.warmup_steps is None or self.warmup_steps >= 0, "warmup_steps must be >= 0")
         held, compare = described["heldout_fraction"], described["compare_prompts"]
-        need(held.minimum <= self.heldout_fraction <= held.maximum,
-             f"heldout_fraction must be in [{held.minimum:g}, {held.maximum:g}], got {self.heldout_fraction}")
+        need(
+            held.minimum <= self.heldout_fraction <= held.maximum,
+            f"heldout_fraction must be in [{held.minimum:g}, {held.maximum:g}], got {self.heldout_fraction}",
+        )
         need(self.patience >= low["patience"], f"patience must be at least {low['patience']}")
-        need(compare.minimum <= self.compare_prompts <= compare.maximum,
-             f"compare_prompts must be in {compare.minimum}..{compare.maximum}")
+        need(
+            compare.minimum <= self.compare_prompts <= compare.maximum,
+            f"compare_prompts must be in {compare.minimum}..{compare.maximum}",
+        )
         need(self.weight_decay >= 0, "weight_decay must be >= 0")
         need(self.max_grad_norm > 0, "max_grad_norm must be > 0")
         need(self.lora_r >= low["lora_r"], f"lora_r must be at least {low['lora_r']}")

@@ -14,9 +14,9 @@ import json
 import random
 from dataclasses import dataclass, field
 
-MIN_ROWS_FOR_SPLIT = 20     # fewer rows: train on everything, no held-out numbers
-MIN_HELDOUT = 6             # never fewer held-out rows than this (accuracy on fewer is noise)
-MAX_HELDOUT = 200           # evaluation time stays bounded on large sets
+MIN_ROWS_FOR_SPLIT = 20  # fewer rows: train on everything, no held-out numbers
+MIN_HELDOUT = 6  # never fewer held-out rows than this (accuracy on fewer is noise)
+MAX_HELDOUT = 200  # evaluation time stays bounded on large sets
 HELDOUT_FRACTION = 0.2
 
 
@@ -24,7 +24,7 @@ HELDOUT_FRACTION = 0.2
 class Split:
     train: list[dict]
     heldout: list[dict]
-    note: str                        # one line for the card and the log: sizes, or why there is no split
+    note: str  # one line for the card and the log: sizes, or why there is no split
     heldout_prompts: list[str] = field(default_factory=list)
 
     @property
@@ -32,8 +32,12 @@ class Split:
         return bool(self.heldout)
 
     def to_dict(self) -> dict:
-        return {"train_rows": len(self.train), "heldout_rows": len(self.heldout),
-                "heldout_prompts": len(self.heldout_prompts), "note": self.note}
+        return {
+            "train_rows": len(self.train),
+            "heldout_rows": len(self.heldout),
+            "heldout_prompts": len(self.heldout_prompts),
+            "note": self.note,
+        }
 
 
 def prompt_key(prompt) -> str:
@@ -41,8 +45,14 @@ def prompt_key(prompt) -> str:
     if isinstance(prompt, str):
         return prompt.strip()
     if isinstance(prompt, list):
-        return json.dumps([{"role": m.get("role"), "content": str(m.get("content", "")).strip()}
-                           if isinstance(m, dict) else m for m in prompt], sort_keys=True, ensure_ascii=False)
+        return json.dumps(
+            [
+                {"role": m.get("role"), "content": str(m.get("content", "")).strip()} if isinstance(m, dict) else m
+                for m in prompt
+            ],
+            sort_keys=True,
+            ensure_ascii=False,
+        )
     return json.dumps(prompt, sort_keys=True, ensure_ascii=False, default=str)
 
 
@@ -57,9 +67,12 @@ def split_by_prompt(rows: list[dict], fraction: float = HELDOUT_FRACTION, seed: 
     """Hold out whole prompts until about `fraction` of the rows are held out."""
     want = heldout_size(len(rows), fraction)
     if want == 0:
-        reason = ("held-out split off" if fraction <= 0 else
-                  f"no held-out split: {len(rows)} rows, fewer than {MIN_ROWS_FOR_SPLIT}; "
-                  "all rows train and held-out accuracy cannot be measured (label more pairs)")
+        reason = (
+            "held-out split off"
+            if fraction <= 0
+            else f"no held-out split: {len(rows)} rows, fewer than {MIN_ROWS_FOR_SPLIT}; "
+            "all rows train and held-out accuracy cannot be measured (label more pairs)"
+        )
         return Split(list(rows), [], reason)
     groups: dict[str, list[int]] = {}
     for index, row in enumerate(rows):
@@ -77,11 +90,17 @@ def split_by_prompt(rows: list[dict], fraction: float = HELDOUT_FRACTION, seed: 
         count += len(groups[key])
     train_count = len(rows) - count
     if count < MIN_HELDOUT or train_count < MIN_HELDOUT or len(held) == len(keys):
-        return Split(list(rows), [], f"no held-out split: {len(rows)} rows over {len(keys)} distinct prompts "
-                                     "cannot be split by prompt (a prompt may not be on both sides)")
+        return Split(
+            list(rows),
+            [],
+            f"no held-out split: {len(rows)} rows over {len(keys)} distinct prompts "
+            "cannot be split by prompt (a prompt may not be on both sides)",
+        )
     held_set = set(held)
     train = [r for r in rows if prompt_key(r.get("prompt")) not in held_set]
     heldout = [r for r in rows if prompt_key(r.get("prompt")) in held_set]
-    note = (f"held out {len(heldout)} of {len(rows)} rows ({len(held)} prompts, none of them in training) "
-            "for held-out loss, reward accuracy and margin")
+    note = (
+        f"held out {len(heldout)} of {len(rows)} rows ({len(held)} prompts, none of them in training) "
+        "for held-out loss, reward accuracy and margin"
+    )
     return Split(train, heldout, note, held)

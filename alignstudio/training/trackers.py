@@ -16,8 +16,12 @@ from ..core.errors import UserError
 
 # name -> (import name, pip package): tensorboard is in requirements.txt; the others are large or pull their
 # own servers, so they are extras the user installs
-TRACKERS = {"tensorboard": ("tensorboard", "tensorboard"), "wandb": ("wandb", "wandb"),
-            "mlflow": ("mlflow", "mlflow"), "trackio": ("trackio", "trackio")}
+TRACKERS = {
+    "tensorboard": ("tensorboard", "tensorboard"),
+    "wandb": ("wandb", "wandb"),
+    "mlflow": ("mlflow", "mlflow"),
+    "trackio": ("trackio", "trackio"),
+}
 TENSORBOARD_DIR = "tensorboard"
 
 

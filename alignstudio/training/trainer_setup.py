@@ -87,8 +87,11 @@ def load_model(spec: RunSpec, registry: ModelRegistry) -> Loaded:
     # default), so its updates are not lost to bf16 rounding. Full fine-tuning keeps float32 master weights.
     lora_bf16 = not spec.full and precision_flags(spec, torch.cuda.is_available())["bf16"]
     model = AutoModelForCausalLM.from_pretrained(
-        core_models.check_model_folder(base_folder), dtype=torch.bfloat16 if lora_bf16 else torch.float32,
-        use_safetensors=True, trust_remote_code=False)
+        core_models.check_model_folder(base_folder),
+        dtype=torch.bfloat16 if lora_bf16 else torch.float32,
+        use_safetensors=True,
+        trust_remote_code=False,
+    )
     model.config.use_cache = False
     peft_config, continued_from = None, None
     if ref.is_adapter:
@@ -103,21 +106,36 @@ def load_model(spec: RunSpec, registry: ModelRegistry) -> Loaded:
         from peft import LoraConfig
 
         peft_config = LoraConfig(
-            r=spec.lora_r, lora_alpha=spec.lora_alpha, lora_dropout=spec.lora_dropout, bias="none",
-            target_modules=spec.lora_target_modules or lora_targets(model), task_type="CAUSAL_LM")
+            r=spec.lora_r,
+            lora_alpha=spec.lora_alpha,
+            lora_dropout=spec.lora_dropout,
+            bias="none",
+            target_modules=spec.lora_target_modules or lora_targets(model),
+            task_type="CAUSAL_LM",
+        )
     ref_model = None
     if spec.full and spec.uses_reference:
         if os.environ.get("ACCELERATE_USE_DEEPSPEED", "").lower() == "true":
             # ZeRO-3 shards parameters; TRL loads its own frozen reference from the same folder instead
             if ref.is_adapter:
-                raise UserError("full fine-tuning on top of an adapter under DeepSpeed: merge the adapter first "
-                                "(Train tab > Merge) and train the merged checkpoint")
+                raise UserError(
+                    "full fine-tuning on top of an adapter under DeepSpeed: merge the adapter first "
+                    "(Train tab > Merge) and train the merged checkpoint"
+                )
         else:
             ref_model = copy.deepcopy(model)  # an explicit frozen reference copy
             ref_model.requires_grad_(False)
             ref_model.eval()
-    return Loaded(model, ref_model, tokenizer, peft_config, Path(base_folder),
-                  base_name(registry, Path(base_folder)), not spec.full, continued_from)
+    return Loaded(
+        model,
+        ref_model,
+        tokenizer,
+        peft_config,
+        Path(base_folder),
+        base_name(registry, Path(base_folder)),
+        not spec.full,
+        continued_from,
+    )
 
 
 def heldout_settings(spec: RunSpec, schedule: Schedule, heldout: bool) -> tuple[int, dict]:
@@ -125,9 +143,14 @@ def heldout_settings(spec: RunSpec, schedule: Schedule, heldout: bool) -> tuple[
     `eval_steps` and keep the best checkpoint (one is saved at every evaluation); without, neither."""
     if not heldout:
         return spec.save_steps, {}
-    return schedule.eval_steps, dict(eval_strategy="steps", eval_steps=schedule.eval_steps,
-                                     per_device_eval_batch_size=8, load_best_model_at_end=spec.early_stopping,
-                                     metric_for_best_model="eval_loss", greater_is_better=False)
+    return schedule.eval_steps, dict(
+        eval_strategy="steps",
+        eval_steps=schedule.eval_steps,
+        per_device_eval_batch_size=8,
+        load_best_model_at_end=spec.early_stopping,
+        metric_for_best_model="eval_loss",
+        greater_is_better=False,
+    )
 
 
 def run_callbacks(spec: RunSpec, heldout: bool, *callbacks) -> list:
@@ -158,30 +181,57 @@ def make_config(spec: RunSpec, run: RunFolder, schedule: Schedule | None = None,
     # TRL caches precomputed reference log-probs next to the dataset; ours is in memory, so each process would
     # look for the main process's cache file in its own temporary folder: several processes compute per step
     precompute = spec.precompute_ref_log_probs and world_size() == 1
-    reference = dict(precompute_ref_log_probs=precompute,
-                     precompute_ref_batch_size=None if cuda else max(REFERENCE_BATCH_CPU, schedule.batch_size))
+    reference = dict(
+        precompute_ref_log_probs=precompute,
+        precompute_ref_batch_size=None if cuda else max(REFERENCE_BATCH_CPU, schedule.batch_size),
+    )
     common = dict(
-        output_dir=str(run.checkpoints_dir), per_device_train_batch_size=schedule.batch_size,
-        gradient_accumulation_steps=spec.grad_accum, learning_rate=schedule.learning_rate,
-        num_train_epochs=schedule.num_train_epochs, max_steps=spec.max_steps or -1,
-        lr_scheduler_type=spec.lr_scheduler, warmup_steps=schedule.warmup_steps, weight_decay=spec.weight_decay,
-        max_grad_norm=spec.max_grad_norm, seed=spec.seed, logging_steps=spec.logging_steps, logging_first_step=True,
-        save_strategy="steps", save_steps=save_steps, save_total_limit=2, report_to=spec.report_to or "none", disable_tqdm=True,
-        dataloader_num_workers=0, activation_checkpointing=spec.gradient_checkpointing,
-        max_length=spec.max_length, **evaluation, **precision_flags(spec, cuda),
+        output_dir=str(run.checkpoints_dir),
+        per_device_train_batch_size=schedule.batch_size,
+        gradient_accumulation_steps=spec.grad_accum,
+        learning_rate=schedule.learning_rate,
+        num_train_epochs=schedule.num_train_epochs,
+        max_steps=spec.max_steps or -1,
+        lr_scheduler_type=spec.lr_scheduler,
+        warmup_steps=schedule.warmup_steps,
+        weight_decay=spec.weight_decay,
+        max_grad_norm=spec.max_grad_norm,
+        seed=spec.seed,
+        logging_steps=spec.logging_steps,
+        logging_first_step=True,
+        save_strategy="steps",
+        save_steps=save_steps,
+        save_total_limit=2,
+        report_to=spec.report_to or "none",
+        disable_tqdm=True,
+        dataloader_num_workers=0,
+        activation_checkpointing=spec.gradient_checkpointing,
+        max_length=spec.max_length,
+        **evaluation,
+        **precision_flags(spec, cuda),
     )
     if spec.method == "dpo":
         from trl import DPOConfig
 
-        return DPOConfig(beta=spec.beta, loss_type=list(spec.loss_type), loss_weights=spec.loss_weights,
-                         label_smoothing=spec.label_smoothing,
-                         **reference, **common)
+        return DPOConfig(
+            beta=spec.beta,
+            loss_type=list(spec.loss_type),
+            loss_weights=spec.loss_weights,
+            label_smoothing=spec.label_smoothing,
+            **reference,
+            **common,
+        )
     if spec.method == "kto":
         from trl import KTOConfig
 
-        return KTOConfig(beta=spec.beta, loss_type=spec.loss_type[0], desirable_weight=spec.desirable_weight,
-                         undesirable_weight=spec.undesirable_weight,
-                         **reference, **common)
+        return KTOConfig(
+            beta=spec.beta,
+            loss_type=spec.loss_type[0],
+            desirable_weight=spec.desirable_weight,
+            undesirable_weight=spec.undesirable_weight,
+            **reference,
+            **common,
+        )
     if spec.method == "orpo":
         from trl.experimental.orpo import ORPOConfig
 
@@ -189,17 +239,32 @@ def make_config(spec: RunSpec, run: RunFolder, schedule: Schedule | None = None,
     if spec.method == "simpo":
         from trl.experimental.cpo import CPOConfig
 
-        return CPOConfig(loss_type="simpo", cpo_alpha=0.0, simpo_gamma=spec.simpo_gamma, beta=spec.beta,
-                         label_smoothing=spec.label_smoothing, remove_unused_columns=False, **common)
+        return CPOConfig(
+            loss_type="simpo",
+            cpo_alpha=0.0,
+            simpo_gamma=spec.simpo_gamma,
+            beta=spec.beta,
+            label_smoothing=spec.label_smoothing,
+            remove_unused_columns=False,
+            **common,
+        )
     raise UserError(f"unknown method {spec.method!r}")
 
 
-def make_trainer(spec: RunSpec, args, loaded: Loaded, dataset, callbacks: list, eval_dataset=None,
-                 ref_cache: Path | None = None):
+def make_trainer(
+    spec: RunSpec, args, loaded: Loaded, dataset, callbacks: list, eval_dataset=None, ref_cache: Path | None = None
+):
     """The TRL trainer for the spec's method (DPO/KTO get the reference; ORPO/SimPO have none). With
     `ref_cache`, DPO's and KTO's precomputed reference pass is kept there and reused (ref_cache.py)."""
-    kwargs = dict(model=loaded.model, args=args, train_dataset=dataset, eval_dataset=eval_dataset,
-                  processing_class=loaded.tokenizer, peft_config=loaded.peft_config, callbacks=callbacks)
+    kwargs = dict(
+        model=loaded.model,
+        args=args,
+        train_dataset=dataset,
+        eval_dataset=eval_dataset,
+        processing_class=loaded.tokenizer,
+        peft_config=loaded.peft_config,
+        callbacks=callbacks,
+    )
     from .cpu_fast import compact_lm_head_on_cpu, keep_freed_memory, prepare_model, tune_for_cpu
     from .ref_cache import cached_trainer
 
@@ -216,10 +281,14 @@ def make_trainer(spec: RunSpec, args, loaded: Loaded, dataset, callbacks: list, 
                 trainer_class = cached_trainer(trainer_class, ref_cache)
             trainer = trainer_class(ref_model=loaded.ref_model, **kwargs)
         if args.use_cpu:
-            chosen = tune_for_cpu(trainer, rows_per_step=2 * args.per_device_train_batch_size,
-                                  max_length=spec.max_length)
-            print(f"cpu: {chosen['attention']} attention, LoRA input casts "
-                  f"{'on' if chosen['lora_input_cast'] else 'off'}", flush=True)
+            chosen = tune_for_cpu(
+                trainer, rows_per_step=2 * args.per_device_train_batch_size, max_length=spec.max_length
+            )
+            print(
+                f"cpu: {chosen['attention']} attention, LoRA input casts "
+                f"{'on' if chosen['lora_input_cast'] else 'off'}",
+                flush=True,
+            )
         return trainer
     if spec.method == "orpo":
         from trl.experimental.orpo import ORPOTrainer

@@ -26,16 +26,23 @@ from ..core.workspace import Workspace
 from .card import build_card, trainer_config, write_card
 from .diagnostics import diagnose_spec
 from .model_card import write_model_card
-from .outputs import (_trainable, base_model_entry, best_step, checkpoint_is_final, model_from_checkpoint, register,
-                      save_final_model, start_metrics)
-from .run_folder import CANCELLED, FAILED, QUEUED, RUNNING, SUCCEEDED, ERROR_TAIL_LINES, RunFolder
+from .outputs import (
+    _trainable,
+    base_model_entry,
+    best_step,
+    checkpoint_is_final,
+    model_from_checkpoint,
+    register,
+    save_final_model,
+    start_metrics,
+)
+from .ref_cache import ref_cache_dir
+from .run_folder import CANCELLED, ERROR_TAIL_LINES, FAILED, QUEUED, RUNNING, SUCCEEDED, RunFolder
 from .schedule import Schedule, choose
 from .spec import RunSpec
 from .split import Split, split_by_prompt
 from .trackers import apply_environment
-from .ref_cache import ref_cache_dir
-from .trainer_setup import (Loaded, is_main_process, load_model, make_config, make_trainer, run_callbacks,
-                            world_size)
+from .trainer_setup import Loaded, is_main_process, load_model, make_config, make_trainer, run_callbacks, world_size
 from .verdict import judge_spec
 
 if TYPE_CHECKING:  # annotations only: metrics imports transformers, loaded once training starts
@@ -93,7 +100,7 @@ class Method:
     registering and the run card are the session's, the same for every method."""
 
     registry_kind: str | None = None  # the kind the model is registered with (None: adapter or full)
-    shares_cpu = True                  # trains on one core while the app samples (core.cpu_share)
+    shares_cpu = True  # trains on one core while the app samples (core.cpu_share)
 
     def data(self, spec: RunSpec):
         return data_and_split(spec)
@@ -107,16 +114,22 @@ class Method:
         set_seed(spec.seed)  # the LoRA weights start the same for the same seed: reproducible runs, and the same
         # model hash, part of the key of the cached reference pass (ref_cache) for sweeps and retrains
         loaded = load_model(spec, registry)
-        print(f"model: {loaded.base_name}" + (f" + adapter {loaded.continued_from}" if loaded.continued_from else "")
-              + (" (full fine-tuning)" if spec.full else " (LoRA)"), flush=True)
+        print(
+            f"model: {loaded.base_name}"
+            + (f" + adapter {loaded.continued_from}" if loaded.continued_from else "")
+            + (" (full fine-tuning)" if spec.full else " (LoRA)"),
+            flush=True,
+        )
         return loaded
 
-    def trainer(self, spec: RunSpec, args, loaded: Loaded, train_set, eval_set, callbacks, workspace: Workspace,
-                metrics_cb):
+    def trainer(
+        self, spec: RunSpec, args, loaded: Loaded, train_set, eval_set, callbacks, workspace: Workspace, metrics_cb
+    ):
         from .metrics import TokenCounter
 
-        trainer = make_trainer(spec, args, loaded, train_set, callbacks, eval_dataset=eval_set,
-                               ref_cache=ref_cache_dir(workspace.root))
+        trainer = make_trainer(
+            spec, args, loaded, train_set, callbacks, eval_dataset=eval_set, ref_cache=ref_cache_dir(workspace.root)
+        )
         if spec.method in ("orpo", "simpo"):  # these trainers log no num_tokens
             counter = TokenCounter(trainer.data_collator)
             trainer.data_collator = counter
@@ -135,18 +148,25 @@ class Method:
         from .before_after import answer_side_by_side
 
         prompts = [r["prompt"] for r in (s.split.heldout or s.data.dataset.to_list())]
-        return {"before_after": answer_side_by_side(s.trainer, s.loaded, prompts, s.spec.compare_prompts,
-                                                    s.spec.seed, heldout=s.split.active)}
+        return {
+            "before_after": answer_side_by_side(
+                s.trainer, s.loaded, prompts, s.spec.compare_prompts, s.spec.seed, heldout=s.split.active
+            )
+        }
 
     def judge(self, s: "Session", rows: list[dict], state: str, extra: dict):
         """(diagnostics, verdict or None) of a run that ended in `state`."""
         diagnostics = [d.to_dict() for d in diagnose_spec(rows, s.spec)]
         if state != SUCCEEDED and not extra.get("diverged"):
             return diagnostics, None
-        return diagnostics, judge_spec(rows, s.spec, heldout_rows=len(s.split.heldout),
-                                       best_step=extra.get("best_step"),
-                                       stopped_early_at=extra.get("stopped_early_at"),
-                                       failed_nan=bool(extra.get("diverged")))
+        return diagnostics, judge_spec(
+            rows,
+            s.spec,
+            heldout_rows=len(s.split.heldout),
+            best_step=extra.get("best_step"),
+            stopped_early_at=extra.get("stopped_early_at"),
+            failed_nan=bool(extra.get("diverged")),
+        )
 
 
 def method_for(spec: RunSpec) -> Method:
@@ -157,8 +177,18 @@ def method_for(spec: RunSpec) -> Method:
     return Method()
 
 
-def _attach_trainer(method: Method, run: RunFolder, spec: RunSpec, main: bool, args, loaded: Loaded, train_set,
-                    eval_set, heldout: bool, workspace: Workspace):
+def _attach_trainer(
+    method: Method,
+    run: RunFolder,
+    spec: RunSpec,
+    main: bool,
+    args,
+    loaded: Loaded,
+    train_set,
+    eval_set,
+    heldout: bool,
+    workspace: Workspace,
+):
     """(trainer, metrics callback, control callback): the trainer with our callbacks reporting into the run."""
     from transformers.trainer_callback import PrinterCallback
 
@@ -195,12 +225,28 @@ def prepare(run: RunFolder, workspace: Workspace, store: Store, started: float) 
     args = method.config(spec, run, schedule, split.active)
     loaded = method.load(spec, registry)
     checkpoint = start_metrics(run, main)
-    trainer, metrics_cb, control_cb = _attach_trainer(method, run, spec, main, args, loaded, train_set, eval_set,
-                                                      split.active, workspace)
+    trainer, metrics_cb, control_cb = _attach_trainer(
+        method, run, spec, main, args, loaded, train_set, eval_set, split.active, workspace
+    )
     if main:
         run.update(max_steps=trainer.args.max_steps if trainer.args.max_steps > 0 else None)
-    return Session(run, spec, main, started, data, split, train_set, schedule, loaded, trainer, metrics_cb,
-                   control_cb, checkpoint, method, method.card_start(split))
+    return Session(
+        run,
+        spec,
+        main,
+        started,
+        data,
+        split,
+        train_set,
+        schedule,
+        loaded,
+        trainer,
+        metrics_cb,
+        control_cb,
+        checkpoint,
+        method,
+        method.card_start(split),
+    )
 
 
 def finish(s: Session, state: str, error: str | None = None, **extra) -> dict:
@@ -216,20 +262,35 @@ def finish(s: Session, state: str, error: str | None = None, **extra) -> dict:
     before_after = extra.pop("before_after", None)
     if s.main:
         card = build_card(
-            run_name=run.name, state=state, spec=spec.to_dict(),
+            run_name=run.name,
+            state=state,
+            spec=spec.to_dict(),
             base_model=base_model_entry(s.loaded),
-            dataset={"source": data.source, "fingerprint": data.fingerprint, "rows": data.rows,
-                     "kind": data.kind, "label_sources": data.label_sources, "training_rows": len(s.train_set),
-                     "heldout": split.to_dict()},
-            schedule=s.schedule.to_dict(), verdict=verdict.to_dict() if verdict else None,
+            dataset={
+                "source": data.source,
+                "fingerprint": data.fingerprint,
+                "rows": data.rows,
+                "kind": data.kind,
+                "label_sources": data.label_sources,
+                "training_rows": len(s.train_set),
+                "heldout": split.to_dict(),
+            },
+            schedule=s.schedule.to_dict(),
+            verdict=verdict.to_dict() if verdict else None,
             before_after=before_after,
-            trainer_args=trainer_config(trainer.args), started=s.started,
+            trainer_args=trainer_config(trainer.args),
+            started=s.started,
             final_metrics=s.metrics_cb.last or (rows[-1] if rows else {}),
-            summary=s.metrics_cb.summary, diagnostics=diagnostics, error=error,
-            model_dir=extra.get("model_dir"), registered_as=extra.get("registered_as"),
+            summary=s.metrics_cb.summary,
+            diagnostics=diagnostics,
+            error=error,
+            model_dir=extra.get("model_dir"),
+            registered_as=extra.get("registered_as"),
             trainable=_trainable(trainer.model),
             device=("cuda:" + torch.cuda.get_device_name(0)) if torch.cuda.is_available() else "cpu",
-            processes=world_size(), resumed_from=s.checkpoint.name if s.checkpoint else None)
+            processes=world_size(),
+            resumed_from=s.checkpoint.name if s.checkpoint else None,
+        )
         card.update(s.card_extra)
         write_card(run.card_path, card)
         if extra.get("model_dir"):
@@ -261,17 +322,27 @@ def _outcome(s: Session, store: Store) -> dict:
     if metrics_cb.nan_at is not None:
         bad = sorted(set(metrics_cb.nan_keys), key=lambda k: (k != "loss", k != "grad_norm", k))
         keys = ", ".join(bad[:3]) + (f" (+{len(bad) - 3} more)" if len(bad) > 3 else "")
-        return finish(s, FAILED, f"training diverged: {keys} became NaN at step {metrics_cb.nan_at}; the run was "
-                                 "stopped (lower the learning rate, use fp32/bf16)", step=step, diverged=True)
+        return finish(
+            s,
+            FAILED,
+            f"training diverged: {keys} became NaN at step {metrics_cb.nan_at}; the run was "
+            "stopped (lower the learning rate, use fp32/bf16)",
+            step=step,
+            diverged=True,
+        )
     if control_cb.cancelled_at is not None and step < trainer.state.max_steps:
         return finish(s, CANCELLED, step=step, checkpoint=str(run.last_checkpoint() or "") or None)
     best = best_step(trainer)
-    stopped_early = step if (s.split.active and step < trainer.state.max_steps and control_cb.cancelled_at is None) \
-        else None
+    stopped_early = (
+        step if (s.split.active and step < trainer.state.max_steps and control_cb.cancelled_at is None) else None
+    )
     if best is not None:
-        print(f"kept the checkpoint of step {best} (best held-out loss "
-              f"{trainer.state.best_metric:.4f})" + (f"; early stopping at step {stopped_early}" if stopped_early
-                                                      else ""), flush=True)
+        print(
+            f"kept the checkpoint of step {best} (best held-out loss "
+            f"{trainer.state.best_metric:.4f})"
+            + (f"; early stopping at step {stopped_early}" if stopped_early else ""),
+            flush=True,
+        )
     model_dir = save_final_model(trainer, s.loaded, run)
     return _succeed(s, store, model_dir, step=step, trained=True, best_step=best, stopped_early_at=stopped_early)
 
@@ -292,17 +363,30 @@ def write_failure_card(run: RunFolder, error: str, started: float) -> None:
         spec = run.spec()
         rows = run.metrics()
         diagnostics = [d.to_dict() for d in diagnose_spec(rows, spec)]
-        write_card(run.card_path, build_card(
-            run_name=run.name, state=FAILED, spec=spec.to_dict(), base_model={"name": spec.model}, dataset=None,
-            trainer_args=None, started=started, final_metrics=rows[-1] if rows else {}, diagnostics=diagnostics,
-            processes=world_size(), error=error))
+        write_card(
+            run.card_path,
+            build_card(
+                run_name=run.name,
+                state=FAILED,
+                spec=spec.to_dict(),
+                base_model={"name": spec.model},
+                dataset=None,
+                trainer_args=None,
+                started=started,
+                final_metrics=rows[-1] if rows else {},
+                diagnostics=diagnostics,
+                processes=world_size(),
+                error=error,
+            ),
+        )
     except Exception as exc:  # the status still says what happened
         print(f"could not write the run card: {exc}", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m alignstudio.training.worker",
-                                     description="Run one AlignStudio training run folder to the end.")
+    parser = argparse.ArgumentParser(
+        prog="python -m alignstudio.training.worker", description="Run one AlignStudio training run folder to the end."
+    )
     parser.add_argument("run_dir", help="the run folder (spec.json, status.json)")
     parser.add_argument("--workspace", default=None, help="workspace of the store and model cache")
     args = parser.parse_args(argv)

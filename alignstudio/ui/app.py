@@ -38,8 +38,9 @@ def build_app(services: Services) -> gr.Blocks:
     with gr.Blocks(title="AlignStudio", delete_cache=UPLOAD_CACHE) as demo:
         with gr.Row():
             gr.Markdown("# AlignStudio")
-            annotator = gr.Textbox(label="Annotator", placeholder="your name", elem_id="annotator", scale=0,
-                                   min_width=240)
+            annotator = gr.Textbox(
+                label="Annotator", placeholder="your name", elem_id="annotator", scale=0, min_width=240
+            )
         with gr.Tab("Label", id="tab-label") as label_tab:
             label_view = label.build(services, annotator)
         with gr.Tab("Feedback", id="tab-feedback") as feedback_tab:
@@ -77,31 +78,59 @@ def private_paths(services: Services) -> list[str]:
     evaluation reports and rounds (exports stay downloadable)."""
     ws = services.workspace
     store = str(ws.db_path)
-    return [store, store + "-wal", store + "-shm", store + ".writelock", str(ws.runs_dir), str(ws.models_dir),
-            str(ws.snapshots_dir), str(ws.root / "prompt_sets"), str(ws.root / "judge_cache"),
-            str(ws.root / "evals"), str(ws.root / "rounds")]
+    return [
+        store,
+        store + "-wal",
+        store + "-shm",
+        store + ".writelock",
+        str(ws.runs_dir),
+        str(ws.models_dir),
+        str(ws.snapshots_dir),
+        str(ws.root / "prompt_sets"),
+        str(ws.root / "judge_cache"),
+        str(ws.root / "evals"),
+        str(ws.root / "rounds"),
+    ]
 
 
-def launch(services: Services, host: str = "127.0.0.1", port: int = 7860, accounts=None,
-           prevent_thread_lock: bool = False, *, session_hours: float = DEFAULT_SESSION_HOURS,
-           max_upload_mb: int = MAX_UPLOAD_MB, ssl_certfile: str | None = None, ssl_keyfile: str | None = None,
-           allowed_origins: tuple[str, ...] = (), trusted_proxies: tuple[str, ...] = ()):
+def launch(
+    services: Services,
+    host: str = "127.0.0.1",
+    port: int = 7860,
+    accounts=None,
+    prevent_thread_lock: bool = False,
+    *,
+    session_hours: float = DEFAULT_SESSION_HOURS,
+    max_upload_mb: int = MAX_UPLOAD_MB,
+    ssl_certfile: str | None = None,
+    ssl_keyfile: str | None = None,
+    allowed_origins: tuple[str, ...] = (),
+    trusted_proxies: tuple[str, ...] = (),
+):
     # uvicorn (started by Gradio) reads X-Forwarded-For/-Proto only from these peers; its default trusts loopback,
     # which would let anyone on this machine (or a proxy that passes the header through) pick their address
     os.environ["FORWARDED_ALLOW_IPS"] = ",".join(trusted_proxies)
     demo = build_app(services)
     demo.queue(default_concurrency_limit=4)
     return demo.launch(
-        server_name=host, server_port=port, head=f"<script>{_SHORTCUTS}</script>", show_error=True,
-        prevent_thread_lock=prevent_thread_lock, footer_links=[], blocked_paths=private_paths(services),
+        server_name=host,
+        server_port=port,
+        head=f"<script>{_SHORTCUTS}</script>",
+        show_error=True,
+        prevent_thread_lock=prevent_thread_lock,
+        footer_links=[],
+        blocked_paths=private_paths(services),
         auth=login.auth_callable(SignIn(accounts)) if accounts is not None else None,
         auth_message="AlignStudio: sign in with your account" if accounts is not None else None,
         app_kwargs=login.app_kwargs(session_hours, allowed_origins),
         max_file_size=max_upload_mb * 1024 * 1024,
         # never a public gradio.live tunnel, whatever GRADIO_SHARE says; never the Node SSR proxy (GRADIO_SSR_MODE),
         # which would hide the client address the login throttle keys on
-        share=False, ssr_mode=False,
+        share=False,
+        ssr_mode=False,
         # with TLS, Gradio's start-up self-check calls https://127.0.0.1, which a certificate made out to the
         # real host name (or a self-signed one) fails: it is the app talking to itself, so skip the check
-        ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile, ssl_verify=not ssl_certfile,
+        ssl_certfile=ssl_certfile,
+        ssl_keyfile=ssl_keyfile,
+        ssl_verify=not ssl_certfile,
     )

@@ -48,12 +48,15 @@ class ArenaView:
 def build(services: Services, annotator: gr.Textbox) -> ArenaView:
     names = services.generator_names()
     with gr.Row():
-        model_x = gr.Dropdown(names, value=services.newest_model(),
-                              label="Model 1", elem_id="arena-model-x", allow_custom_value=True)
-        model_y = gr.Dropdown(names, value=services.default_model, label="Model 2", elem_id="arena-model-y",
-                              allow_custom_value=True)
-        anonymous = gr.Checkbox(True, label="Anonymous (names shown after the vote; sides shuffled)",
-                                elem_id="arena-anonymous")
+        model_x = gr.Dropdown(
+            names, value=services.newest_model(), label="Model 1", elem_id="arena-model-x", allow_custom_value=True
+        )
+        model_y = gr.Dropdown(
+            names, value=services.default_model, label="Model 2", elem_id="arena-model-y", allow_custom_value=True
+        )
+        anonymous = gr.Checkbox(
+            True, label="Anonymous (names shown after the vote; sides shuffled)", elem_id="arena-anonymous"
+        )
     with gr.Accordion("Generation settings", open=False):
         with gr.Row():
             temperature = setting_number(ArenaSettings, "temperature", "arena-temperature", info=None)
@@ -63,8 +66,9 @@ def build(services: Services, annotator: gr.Textbox) -> ArenaView:
         left = gr.Chatbot(label="Model A", height=380, elem_id="arena-left")
         right = gr.Chatbot(label="Model B", height=380, elem_id="arena-right")
     with gr.Row():
-        message = gr.Textbox(placeholder="Say something to both models ...", show_label=False, scale=5,
-                             elem_id="arena-message")
+        message = gr.Textbox(
+            placeholder="Say something to both models ...", show_label=False, scale=5, elem_id="arena-message"
+        )
         send = gr.Button("Send", variant="primary", scale=1, elem_id="arena-send")
     with gr.Row():  # votes open once both answers are complete, as in Chatbot Arena
         vote_left = gr.Button("A is better", elem_id="arena-vote-left", interactive=False)
@@ -76,9 +80,28 @@ def build(services: Services, annotator: gr.Textbox) -> ArenaView:
     with gr.Accordion("Leaderboard (Bradley-Terry from arena votes, 95% bootstrap intervals)", open=False):
         leaderboard = gr.Dataframe(interactive=False, elem_id="arena-leaderboard")
         refresh = gr.Button("Refresh leaderboard", size="sm", elem_id="arena-refresh")
-    return ArenaView(annotator, model_x, model_y, anonymous, temperature, max_new_tokens, new, left, right, message,
-                     send, regenerate, vote_left, vote_right, vote_tie, vote_both_bad, reveal, leaderboard, refresh,
-                     gr.State(None))
+    return ArenaView(
+        annotator,
+        model_x,
+        model_y,
+        anonymous,
+        temperature,
+        max_new_tokens,
+        new,
+        left,
+        right,
+        message,
+        send,
+        regenerate,
+        vote_left,
+        vote_right,
+        vote_tie,
+        vote_both_bad,
+        reveal,
+        leaderboard,
+        refresh,
+        gr.State(None),
+    )
 
 
 # -- handlers ---------------------------------------------------------------------------------------------
@@ -91,17 +114,30 @@ def _escaped(messages: list[dict]) -> list[dict]:
 def _show(state: ArenaState, note: str = "") -> tuple:
     title_left, title_right = state.labels()
     open_turn = bool(state.user_turn) and state.complete and not state.voted
-    return (state.to_dict(), gr.update(value=_escaped(state.transcript("left")), label=title_left),
-            gr.update(value=_escaped(state.transcript("right")), label=title_right), note,
-            *(gr.update(interactive=open_turn) for _ in range(5)))
+    return (
+        state.to_dict(),
+        gr.update(value=_escaped(state.transcript("left")), label=title_left),
+        gr.update(value=_escaped(state.transcript("right")), label=title_right),
+        note,
+        *(gr.update(interactive=open_turn) for _ in range(5)),
+    )
 
 
 def start(model_x: str, model_y: str, anonymous: bool) -> tuple:
     return _show(new_battle(model_x, model_y, bool(anonymous)), "New conversation.")
 
 
-def send(services: Services, state: dict | None, text: str, model_x: str, model_y: str, anonymous: bool,
-         temperature, max_new_tokens, regenerate: bool = False):
+def send(
+    services: Services,
+    state: dict | None,
+    text: str,
+    model_x: str,
+    model_y: str,
+    anonymous: bool,
+    temperature,
+    max_new_tokens,
+    regenerate: bool = False,
+):
     battle = ArenaState.from_dict(state) if state else new_battle(model_x, model_y, bool(anonymous))
     if not regenerate and (not text or not text.strip()):
         raise UserError("type a message first")
@@ -111,8 +147,11 @@ def send(services: Services, state: dict | None, text: str, model_x: str, model_
     for current in stream_turn(battle, text, left, right, settings, regenerate=regenerate):
         if not current.complete:
             yield (*_show(current, "Streaming ... (vote when both answers are complete)"), "")
-    note = ("Both answers are identical: a vote would say nothing. Regenerate, or send another message."
-            if identical(battle) else "Vote when you have read both answers.")
+    note = (
+        "Both answers are identical: a vote would say nothing. Regenerate, or send another message."
+        if identical(battle)
+        else "Vote when you have read both answers."
+    )
     yield (*_show(battle, note), "")
 
 
@@ -124,8 +163,10 @@ def vote(services: Services, choice: str, state: dict | None, annotator: str) ->
     battle = ArenaState.from_dict(state)
     ack = services.arena.vote(battle, choice, annotator=annotator)
     stored = "This vote was already stored." if ack.duplicate else "Vote stored."
-    note = (f"{stored} A was **{battle.model_left}**, B was **{battle.model_right}**. "
-            "Keep chatting, or start a new conversation.")
+    note = (
+        f"{stored} A was **{battle.model_left}**, B was **{battle.model_right}**. "
+        "Keep chatting, or start a new conversation."
+    )
     return _show(battle, note)
 
 
@@ -147,24 +188,50 @@ def wire(view: ArenaView, services: Services, tab: gr.Tab) -> None:
     outputs = view.chat_outputs()
     settings = [view.model_x, view.model_y, view.anonymous, view.temperature, view.max_new_tokens]
     on(view.new.click, start, [view.model_x, view.model_y, view.anonymous], outputs, api_name="arena_new")
+
     def send_turn(state, text, *values):
         yield from send(services, state, text, *values)
 
-    on(view.send.click, send_turn, [view.state, view.message, *settings], [*outputs, view.message],
-       api_name="arena_send")
-    on(view.message.submit, send_turn, [view.state, view.message, *settings], [*outputs, view.message],
-       api_name=False)
+    on(
+        view.send.click,
+        send_turn,
+        [view.state, view.message, *settings],
+        [*outputs, view.message],
+        api_name="arena_send",
+    )
+    on(view.message.submit, send_turn, [view.state, view.message, *settings], [*outputs, view.message], api_name=False)
 
     def regenerate_turn(state, text, *values):
         yield from send(services, state, text, *values, regenerate=True)
 
-    on(view.regenerate.click, regenerate_turn, [view.state, view.message, *settings], [*outputs, view.message],
-       api_name="arena_regenerate")
-    for button, choice in ((view.vote_left, "left"), (view.vote_right, "right"), (view.vote_tie, "tie"),
-                           (view.vote_both_bad, "both_bad")):
-        on(button.click, lambda s, a, _c=choice: vote(services, _c, s, a), [view.state, view.annotator], outputs,
-           view.annotator, api_name=f"arena_vote_{choice}")
+    on(
+        view.regenerate.click,
+        regenerate_turn,
+        [view.state, view.message, *settings],
+        [*outputs, view.message],
+        api_name="arena_regenerate",
+    )
+    for button, choice in (
+        (view.vote_left, "left"),
+        (view.vote_right, "right"),
+        (view.vote_tie, "tie"),
+        (view.vote_both_bad, "both_bad"),
+    ):
+        on(
+            button.click,
+            lambda s, a, _c=choice: vote(services, _c, s, a),
+            [view.state, view.annotator],
+            outputs,
+            view.annotator,
+            api_name=f"arena_vote_{choice}",
+        )
     on(tab.select, lambda: leaderboard(services), [], view.leaderboard, api_name=False)
-    on(tab.select, lambda: model_lists(services), [], [view.model_x, view.model_y], api_name=False,
-       show_progress="hidden")
+    on(
+        tab.select,
+        lambda: model_lists(services),
+        [],
+        [view.model_x, view.model_y],
+        api_name=False,
+        show_progress="hidden",
+    )
     on(view.refresh.click, lambda: leaderboard(services), [], view.leaderboard, api_name="arena_leaderboard")

@@ -92,8 +92,9 @@ def guard(fn, inputs: list, outputs, identity=None):
                 raise gr.Error(str(exc), print_exception=False) from None
 
     # Gradio injects gr.Request into a positional parameter annotated with it; declare one per input + request
-    params = [inspect.Parameter(_param_name(c, i), inspect.Parameter.POSITIONAL_OR_KEYWORD)
-              for i, c in enumerate(inputs)]
+    params = [
+        inspect.Parameter(_param_name(c, i), inspect.Parameter.POSITIONAL_OR_KEYWORD) for i, c in enumerate(inputs)
+    ]
     params.append(inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=gr.Request))
     wrapped.__signature__ = inspect.Signature(params)
     wrapped.__annotations__ = {"request": gr.Request}
@@ -126,8 +127,22 @@ class SamplingControls:
         return [self.panel.expand] if self.panel is not None else []
 
     def inputs(self) -> list:
-        return [c for c in (self.prompt_set, self.model_a, self.model_b, self.temperature_a, self.temperature_b,
-                            self.top_p, self.max_new_tokens, self.seed, self.system_a, self.system_b) if c is not None]
+        return [
+            c
+            for c in (
+                self.prompt_set,
+                self.model_a,
+                self.model_b,
+                self.temperature_a,
+                self.temperature_b,
+                self.top_p,
+                self.max_new_tokens,
+                self.seed,
+                self.system_a,
+                self.system_b,
+            )
+            if c is not None
+        ]
 
     def source_inputs(self) -> list:
         """The controls whose change should bring a new sample right away."""
@@ -136,19 +151,39 @@ class SamplingControls:
 
 def sampling_controls(services: Services, prefix: str, *, pair: bool) -> SamplingControls:
     models = services.generator_names()
-    prompt_set = gr.Dropdown(services.prompt_sets.names(), value="default", label="Prompt set",
-                             elem_id=f"{prefix}-prompt-set")
+    prompt_set = gr.Dropdown(
+        services.prompt_sets.names(), value="default", label="Prompt set", elem_id=f"{prefix}-prompt-set"
+    )
     with gr.Accordion("Sampling settings", open=False) as panel:
         with gr.Row():
-            model_a = gr.Dropdown(models, value=services.default_model, label="Model A" if pair else "Model",
-                                  elem_id=f"{prefix}-model-a", allow_custom_value=True)
-            model_b = gr.Dropdown([SAME_MODEL, *models], value=SAME_MODEL, label="Model B",
-                                  elem_id=f"{prefix}-model-b", allow_custom_value=True) if pair else None
+            model_a = gr.Dropdown(
+                models,
+                value=services.default_model,
+                label="Model A" if pair else "Model",
+                elem_id=f"{prefix}-model-a",
+                allow_custom_value=True,
+            )
+            model_b = (
+                gr.Dropdown(
+                    [SAME_MODEL, *models],
+                    value=SAME_MODEL,
+                    label="Model B",
+                    elem_id=f"{prefix}-model-b",
+                    allow_custom_value=True,
+                )
+                if pair
+                else None
+            )
         with gr.Row():
-            temperature_a = setting_number(SamplingSettings, "temperature_a", f"{prefix}-temperature-a",
-                                           **({} if pair else {"label": "Temperature", "info": None}))
-            temperature_b = setting_number(SamplingSettings, "temperature_b",
-                                           f"{prefix}-temperature-b") if pair else None
+            temperature_a = setting_number(
+                SamplingSettings,
+                "temperature_a",
+                f"{prefix}-temperature-a",
+                **({} if pair else {"label": "Temperature", "info": None}),
+            )
+            temperature_b = (
+                setting_number(SamplingSettings, "temperature_b", f"{prefix}-temperature-b") if pair else None
+            )
             top_p = setting_number(SamplingSettings, "top_p", f"{prefix}-top-p", minimum=0.01)
             max_new_tokens = setting_number(SamplingSettings, "max_new_tokens", f"{prefix}-max-new-tokens")
             seed = optional_number_box("Seed", "empty = random", f"{prefix}-seed")
@@ -156,14 +191,33 @@ def sampling_controls(services: Services, prefix: str, *, pair: bool) -> Samplin
         if pair:  # synthetic pairs: the same model under two system prompts (recorded with each response);
             # value="" makes them optional for API clients, which may leave them out
             with gr.Row():
-                system_a = gr.Textbox(DEFAULTS.system_a, label=setting_of(SamplingSettings, "system_a").title, lines=2,
-                                      placeholder="e.g. Answer helpfully, accurately and concisely.",
-                                      elem_id=f"{prefix}-system-a")
-                system_b = gr.Textbox(DEFAULTS.system_b, label=setting_of(SamplingSettings, "system_b").title, lines=2,
-                                      placeholder="e.g. Answer vaguely and avoid specifics.",
-                                      elem_id=f"{prefix}-system-b")
-    return SamplingControls(prompt_set, model_a, model_b, temperature_a, temperature_b, top_p, max_new_tokens, seed,
-                            system_a, system_b, panel)
+                system_a = gr.Textbox(
+                    DEFAULTS.system_a,
+                    label=setting_of(SamplingSettings, "system_a").title,
+                    lines=2,
+                    placeholder="e.g. Answer helpfully, accurately and concisely.",
+                    elem_id=f"{prefix}-system-a",
+                )
+                system_b = gr.Textbox(
+                    DEFAULTS.system_b,
+                    label=setting_of(SamplingSettings, "system_b").title,
+                    lines=2,
+                    placeholder="e.g. Answer vaguely and avoid specifics.",
+                    elem_id=f"{prefix}-system-b",
+                )
+    return SamplingControls(
+        prompt_set,
+        model_a,
+        model_b,
+        temperature_a,
+        temperature_b,
+        top_p,
+        max_new_tokens,
+        seed,
+        system_a,
+        system_b,
+        panel,
+    )
 
 
 def sampling_lists(services: Services, controls: SamplingControls) -> tuple:
@@ -180,17 +234,31 @@ def sampling_lists(services: Services, controls: SamplingControls) -> tuple:
 def feed_config(mode: str, *values) -> FeedConfig:
     """FeedConfig from the values of SamplingControls.inputs(), in that order."""
     if mode == "pair":
-        (prompt_set, model_a, model_b, temperature_a, temperature_b, top_p, max_new_tokens, seed, system_a,
-         system_b) = values
+        (
+            prompt_set,
+            model_a,
+            model_b,
+            temperature_a,
+            temperature_b,
+            top_p,
+            max_new_tokens,
+            seed,
+            system_a,
+            system_b,
+        ) = values
     else:
         prompt_set, model_a, temperature_a, top_p, max_new_tokens, seed = values
         model_b, temperature_b, system_a, system_b = None, DEFAULTS.temperature_b, "", ""
     if top_p is None or max_new_tokens is None or temperature_a is None or temperature_b is None:
         raise UserError("fill in every sampling setting")
     settings = SamplingSettings(
-        temperature_a=float(temperature_a), temperature_b=float(temperature_b), top_p=float(top_p),
-        max_new_tokens=int(max_new_tokens), seed=optional_number(seed, "seed", whole=True),
-        system_a=(system_a or "").strip(), system_b=(system_b or "").strip(),
+        temperature_a=float(temperature_a),
+        temperature_b=float(temperature_b),
+        top_p=float(top_p),
+        max_new_tokens=int(max_new_tokens),
+        seed=optional_number(seed, "seed", whole=True),
+        system_a=(system_a or "").strip(),
+        system_b=(system_b or "").strip(),
     )
     return FeedConfig(prompt_set, model_a, None if model_b in (None, "", SAME_MODEL) else model_b, settings, mode)
 

@@ -15,8 +15,14 @@ from ..services.data.importing import FORMATS as IMPORT_FORMATS
 from .common import on
 
 FORMATS = ["jsonl", "csv", "parquet"]
-RELABEL_CHOICES = [("left is better (as the annotator saw it)", "left"), ("right is better", "right"), ("tie", "tie"),
-                   ("both bad", "both_bad"), ("A is better (stored form)", "A"), ("B is better (stored form)", "B")]
+RELABEL_CHOICES = [
+    ("left is better (as the annotator saw it)", "left"),
+    ("right is better", "right"),
+    ("tie", "tie"),
+    ("both bad", "both_bad"),
+    ("A is better (stored form)", "A"),
+    ("B is better (stored form)", "B"),
+]
 
 
 @dataclass
@@ -51,32 +57,40 @@ class DataView:
     message: gr.Markdown
 
     def filters(self) -> list:
-        return [self.kind, self.source, self.who, self.verdict, self.prompt_set, self.search, self.origin,
-                self.stored]
+        return [self.kind, self.source, self.who, self.verdict, self.prompt_set, self.search, self.origin, self.stored]
 
 
 def build(services: Services, annotator: gr.Textbox) -> DataView:
     with gr.Row():
         kind = gr.Dropdown(["all", "preference", "feedback"], value="all", label="Kind", elem_id="data-kind")
-        source = gr.Textbox(label="Source", placeholder="human, arena, judge:NAME, import, synthetic",
-                            elem_id="data-source")
+        source = gr.Textbox(
+            label="Source", placeholder="human, arena, judge:NAME, import, synthetic", elem_id="data-source"
+        )
         who = gr.Textbox(label="Annotator", elem_id="data-annotator")
-        verdict = gr.Dropdown(["", "A", "B", "tie", "both_bad", "up", "down"], value="", label="Verdict",
-                              elem_id="data-verdict")
+        verdict = gr.Dropdown(
+            ["", "A", "B", "tie", "both_bad", "up", "down"], value="", label="Verdict", elem_id="data-verdict"
+        )
         prompt_set = gr.Textbox(label="Prompt set", elem_id="data-prompt-set")
         search = gr.Textbox(label="Search text", elem_id="data-search")
         origin = gr.Dropdown(["", *ORIGINS], value="", label="Pairs made by", elem_id="data-origin")
     with gr.Row():
-        stored = gr.Checkbox(False, label="Stored form (verdicts about responses A / B, and the side A was shown "
-                             "on) instead of what the annotator saw", elem_id="data-stored", scale=4)
+        stored = gr.Checkbox(
+            False,
+            label="Stored form (verdicts about responses A / B, and the side A was shown "
+            "on) instead of what the annotator saw",
+            elem_id="data-stored",
+            scale=4,
+        )
         refresh = gr.Button("Refresh", size="sm", elem_id="data-refresh", scale=1)
     # one line per label (no wrapping), so a screen shows a dozen labels; the event id is the last column
-    table = gr.Dataframe(pd.DataFrame(columns=SEEN_COLUMNS), interactive=False, wrap=False, max_height=560,
-                         elem_id="data-table")
+    table = gr.Dataframe(
+        pd.DataFrame(columns=SEEN_COLUMNS), interactive=False, wrap=False, max_height=560, elem_id="data-table"
+    )
     with gr.Row():
         event_id = gr.Textbox(label="Selected label (click a row)", elem_id="data-event-id", scale=3)
-        new_verdict = gr.Dropdown(RELABEL_CHOICES, value="left", label="New verdict",
-                                  elem_id="data-new-verdict", scale=1)
+        new_verdict = gr.Dropdown(
+            RELABEL_CHOICES, value="left", label="New verdict", elem_id="data-new-verdict", scale=1
+        )
         relabel_button = gr.Button("Relabel", elem_id="data-relabel", scale=1)
         retract = gr.Button("Retract", variant="stop", elem_id="data-retract", scale=1)
     message = gr.Markdown(elem_id="data-message")
@@ -84,41 +98,86 @@ def build(services: Services, annotator: gr.Textbox) -> DataView:
         snapshots = gr.Dataframe(interactive=False, elem_id="data-snapshots")
         with gr.Row():
             export_kind = gr.Radio(["dpo", "kto"], value="dpo", label="Export kind", elem_id="data-export-kind")
-            export_formats = gr.CheckboxGroup(FORMATS, value=["jsonl"], label="Also as files",
-                                              elem_id="data-export-formats")
-            include_pairs = gr.Checkbox(False, label="KTO: add unpaired rows from pairwise labels",
-                                        elem_id="data-include-pairs")
-            no_synthetic = gr.Checkbox(False, label="Leave out synthetic labels (two system prompts)",
-                                       elem_id="data-no-synthetic")
+            export_formats = gr.CheckboxGroup(
+                FORMATS, value=["jsonl"], label="Also as files", elem_id="data-export-formats"
+            )
+            include_pairs = gr.Checkbox(
+                False, label="KTO: add unpaired rows from pairwise labels", elem_id="data-include-pairs"
+            )
+            no_synthetic = gr.Checkbox(
+                False, label="Leave out synthetic labels (two system prompts)", elem_id="data-no-synthetic"
+            )
         export = gr.Button("Export snapshot", elem_id="data-export")
-        export_files = gr.File(label="Exported files", file_count="multiple", interactive=False,
-                               elem_id="data-export-files")
+        export_files = gr.File(
+            label="Exported files", file_count="multiple", interactive=False, elem_id="data-export-files"
+        )
     with gr.Accordion("Import", open=False):
-        upload = gr.File(label="JSONL, CSV or Parquet", file_types=[".jsonl", ".json", ".csv", ".parquet"],
-                         elem_id="data-upload")
+        upload = gr.File(
+            label="JSONL, CSV or Parquet", file_types=[".jsonl", ".json", ".csv", ".parquet"], elem_id="data-upload"
+        )
         with gr.Row():
-            import_as = gr.Radio(["preference pairs", "prompt set"], value="preference pairs", label="Import as",
-                                 elem_id="data-import-as")
-            import_format = gr.Dropdown(list(IMPORT_FORMATS), value="auto", label="Pairs format (auto: from the "
-                                        "columns; HH-RLHF, UltraFeedback, SHP, Orca DPO, OASST)",
-                                        elem_id="data-import-format")
+            import_as = gr.Radio(
+                ["preference pairs", "prompt set"],
+                value="preference pairs",
+                label="Import as",
+                elem_id="data-import-as",
+            )
+            import_format = gr.Dropdown(
+                list(IMPORT_FORMATS),
+                value="auto",
+                label="Pairs format (auto: from the columns; HH-RLHF, UltraFeedback, SHP, Orca DPO, OASST)",
+                elem_id="data-import-format",
+            )
             import_name = gr.Textbox(label="Prompt set name (default: file name)", elem_id="data-import-name")
         import_button = gr.Button("Import", elem_id="data-import")
-    return DataView(annotator, kind, source, who, verdict, prompt_set, search, origin, stored, refresh, table,
-                    event_id,
-                    new_verdict, relabel_button, retract, snapshots, export_kind, export_formats, include_pairs,
-                    no_synthetic, export,
-                    export_files, upload, import_as, import_format, import_name, import_button, message)
+    return DataView(
+        annotator,
+        kind,
+        source,
+        who,
+        verdict,
+        prompt_set,
+        search,
+        origin,
+        stored,
+        refresh,
+        table,
+        event_id,
+        new_verdict,
+        relabel_button,
+        retract,
+        snapshots,
+        export_kind,
+        export_formats,
+        include_pairs,
+        no_synthetic,
+        export,
+        export_files,
+        upload,
+        import_as,
+        import_format,
+        import_name,
+        import_button,
+        message,
+    )
 
 
 # -- handlers ---------------------------------------------------------------------------------------------
 
 
-def load_table(services: Services, kind, source, who, verdict, prompt_set, search, origin="",
-               stored=False) -> pd.DataFrame:
-    return services.data.browse(stored=bool(stored), kind=kind, source=source.strip(), annotator=who.strip(),
-                                verdict=verdict, prompt_set=prompt_set.strip(), search=search.strip(),
-                                origin=origin or "")
+def load_table(
+    services: Services, kind, source, who, verdict, prompt_set, search, origin="", stored=False
+) -> pd.DataFrame:
+    return services.data.browse(
+        stored=bool(stored),
+        kind=kind,
+        source=source.strip(),
+        annotator=who.strip(),
+        verdict=verdict,
+        prompt_set=prompt_set.strip(),
+        search=search.strip(),
+        origin=origin or "",
+    )
 
 
 def selected_event(table: pd.DataFrame, event: gr.SelectData) -> str:
@@ -137,10 +196,12 @@ def do_retract(services: Services, event_id: str, annotator: str, *filters) -> t
     return load_table(services, *filters), "Retracted; the label stays in the history."
 
 
-def do_export(services: Services, kind: str, formats: list[str], include_pairs: bool,
-              no_synthetic: bool = False) -> tuple:
-    snap = services.data.export(kind, formats=formats, include_pairs=include_pairs,
-                                exclude_sources=["synthetic"] if no_synthetic else None)
+def do_export(
+    services: Services, kind: str, formats: list[str], include_pairs: bool, no_synthetic: bool = False
+) -> tuple:
+    snap = services.data.export(
+        kind, formats=formats, include_pairs=include_pairs, exclude_sources=["synthetic"] if no_synthetic else None
+    )
     note = f"Snapshot `{snap.id}`: {snap.rows} rows, fingerprint `{snap.fingerprint}`"
     return [str(p) for p in snap.files], services.data.snapshot_table(), note
 
@@ -149,8 +210,9 @@ def do_import(services: Services, upload, import_as: str, name: str, fmt: str = 
     if not upload:
         raise UserError("choose a file to import")
     path = upload if isinstance(upload, str) else getattr(upload, "name", str(upload))
-    line = services.data.import_file(path, prompts=import_as == "prompt set", name=name.strip() or Path(path).stem,
-                                     fmt=fmt or "auto")
+    line = services.data.import_file(
+        path, prompts=import_as == "prompt set", name=name.strip() or Path(path).stem, fmt=fmt or "auto"
+    )
     return line[0].upper() + line[1:] + "."
 
 
@@ -161,20 +223,46 @@ def wire(view: DataView, services: Services, tab: gr.Tab, demo: gr.Blocks | None
     filters = view.filters()
     me = view.annotator
     for event in [tab.select] + ([demo.load] if demo is not None else []):
-        on(event, lambda *f: (load_table(services, *f), services.data.snapshot_table()), filters,
-           [view.table, view.snapshots], api_name=False, show_progress="hidden")
+        on(
+            event,
+            lambda *f: (load_table(services, *f), services.data.snapshot_table()),
+            filters,
+            [view.table, view.snapshots],
+            api_name=False,
+            show_progress="hidden",
+        )
     on(view.refresh.click, lambda *f: load_table(services, *f), filters, view.table, api_name="data_labels")
     for box in filters:
         event = box.submit if isinstance(box, gr.Textbox) else box.change
         on(event, lambda *f: load_table(services, *f), filters, view.table, api_name=False)
     view.table.select(selected_event, view.table, view.event_id, api_name=False)
-    on(view.relabel.click, lambda e, v, a, *f: do_relabel(services, e, v, a, *f),
-       [view.event_id, view.new_verdict, me, *filters], [view.table, view.message], me, api_name="data_relabel")
-    on(view.retract.click, lambda e, a, *f: do_retract(services, e, a, *f), [view.event_id, me, *filters],
-       [view.table, view.message], me, api_name="data_retract")
-    on(view.export.click, lambda k, f, p, n: do_export(services, k, f, p, n),
-       [view.export_kind, view.export_formats, view.include_pairs, view.no_synthetic],
-       [view.export_files, view.snapshots, view.message],
-       api_name="data_export")
-    on(view.import_button.click, lambda u, how, name, fmt: do_import(services, u, how, name, fmt),
-       [view.upload, view.import_as, view.import_name, view.import_format], view.message, api_name="data_import")
+    on(
+        view.relabel.click,
+        lambda e, v, a, *f: do_relabel(services, e, v, a, *f),
+        [view.event_id, view.new_verdict, me, *filters],
+        [view.table, view.message],
+        me,
+        api_name="data_relabel",
+    )
+    on(
+        view.retract.click,
+        lambda e, a, *f: do_retract(services, e, a, *f),
+        [view.event_id, me, *filters],
+        [view.table, view.message],
+        me,
+        api_name="data_retract",
+    )
+    on(
+        view.export.click,
+        lambda k, f, p, n: do_export(services, k, f, p, n),
+        [view.export_kind, view.export_formats, view.include_pairs, view.no_synthetic],
+        [view.export_files, view.snapshots, view.message],
+        api_name="data_export",
+    )
+    on(
+        view.import_button.click,
+        lambda u, how, name, fmt: do_import(services, u, how, name, fmt),
+        [view.upload, view.import_as, view.import_name, view.import_format],
+        view.message,
+        api_name="data_import",
+    )

@@ -46,15 +46,17 @@ def build(services: Services, annotator: gr.Textbox) -> FeedbackView:
         skip = gr.Button("Skip  [k]", size="sm", elem_id="feedback-skip")
         undo = gr.Button("Undo last  [u]", size="sm", elem_id="feedback-undo")
     status = gr.Markdown(elem_id="feedback-status")
-    return FeedbackView(annotator, sampling, prompt, response, reason, up, down, skip, undo, status,
-                        gr.State(dict(EMPTY)))
+    return FeedbackView(
+        annotator, sampling, prompt, response, reason, up, down, skip, undo, status, gr.State(dict(EMPTY))
+    )
 
 
 _WORDS = {"up": "good", "down": "bad"}
 
 
-def _present(services: Services, state: dict, shown: ShownResponse, annotator: str, note: str = "",
-             config: tuple = ()) -> tuple:
+def _present(
+    services: Services, state: dict, shown: ShownResponse, annotator: str, note: str = "", config: tuple = ()
+) -> tuple:
     state = {"shown": asdict(shown)}
     ready = ""
     if config:
@@ -80,8 +82,11 @@ def rate(services: Services, verdict: str, state: dict, annotator: str, reason: 
     word = _WORDS[ack.verdict]
     if ack.duplicate:
         return f"Already stored your rating of this response (**{word}**); nothing new was stored."
-    waiting = "" if services.feedback.ready(feed_config("single", *config)) else \
-        " · sampling the next response: none is ready yet"
+    waiting = (
+        ""
+        if services.feedback.ready(feed_config("single", *config))
+        else " · sampling the next response: none is ready yet"
+    )
     return f"Stored: **{word}** · {count_line(services, annotator, 'feedback')}{waiting}"
 
 
@@ -93,7 +98,8 @@ def _move_on(services: Services, state: dict, annotator: str, config: tuple, *, 
     if rated_only and not services.feedback.is_rated(ShownResponse(**shown)):
         return tuple(gr.skip() for _ in range(5))
     shown_next = services.feedback.moved_on.once(
-        shown["key"], lambda: services.feedback.next_response(feed_config("single", *config)))
+        shown["key"], lambda: services.feedback.next_response(feed_config("single", *config))
+    )
     if shown_next is None:
         return tuple(gr.skip() for _ in range(5))
     # the acknowledgement stays on screen with the next response (prefetched, it replaces "Stored" at once)
@@ -114,8 +120,7 @@ def undo_last(services: Services, state: dict, annotator: str, *config) -> tuple
     if not annotator.strip():
         raise UserError("enter your annotator name first")
     shown = services.feedback.undo_last(annotator)
-    return _present(services, state, shown, annotator, "Undid your last rating: here is its response again",
-                    config)
+    return _present(services, state, shown, annotator, "Undid your last rating: here is its response again", config)
 
 
 def wire(view: FeedbackView, services: Services, tab: gr.Tab) -> None:
@@ -133,18 +138,44 @@ def wire(view: FeedbackView, services: Services, tab: gr.Tab) -> None:
 
     on(tab.select, first_time, [view.state, me, *config], outputs, me, api_name=False)
     for button, verdict in ((view.up, "up"), (view.down, "down")):
-        stored = on(button.click, lambda s, a, r, *c, _v=verdict: rate(services, _v, s, a, r, *c),
-                    [view.state, me, view.reason, *config], view.status, me, api_name=f"feedback_{verdict}",
-                    concurrency_limit=None)
-        on(stored.success, lambda s, a, *c: advance(services, s, a, *c), [view.state, me, *config], outputs, me,
-           api_name="feedback_next" if verdict == "up" else False, concurrency_limit=None)
-    on(view.skip.click, lambda s, a, *c: skip(services, s, a, *c), [view.state, me, *config], outputs, me,
-       api_name="feedback_skip", concurrency_limit=None)
-    on(view.undo.click, lambda s, a, *c: undo_last(services, s, a, *c), [view.state, me, *config], outputs, me,
-       api_name="feedback_undo", concurrency_limit=None)
+        stored = on(
+            button.click,
+            lambda s, a, r, *c, _v=verdict: rate(services, _v, s, a, r, *c),
+            [view.state, me, view.reason, *config],
+            view.status,
+            me,
+            api_name=f"feedback_{verdict}",
+            concurrency_limit=None,
+        )
+        on(
+            stored.success,
+            lambda s, a, *c: advance(services, s, a, *c),
+            [view.state, me, *config],
+            outputs,
+            me,
+            api_name="feedback_next" if verdict == "up" else False,
+            concurrency_limit=None,
+        )
+    on(
+        view.skip.click,
+        lambda s, a, *c: skip(services, s, a, *c),
+        [view.state, me, *config],
+        outputs,
+        me,
+        api_name="feedback_skip",
+        concurrency_limit=None,
+    )
+    on(
+        view.undo.click,
+        lambda s, a, *c: undo_last(services, s, a, *c),
+        [view.state, me, *config],
+        outputs,
+        me,
+        api_name="feedback_undo",
+        concurrency_limit=None,
+    )
     for component in view.sampling.source_inputs():  # chosen by the user (the list refresh fires `change`)
-        on(component.input, fresh, [view.state, me, *config], outputs, me, trigger_mode="always_last",
-           api_name=False)
+        on(component.input, fresh, [view.state, me, *config], outputs, me, trigger_mode="always_last", api_name=False)
     lists = view.sampling.source_inputs()
     for event in (tab.select, *view.sampling.refresh_on()):
         on(event, lambda: sampling_lists(services, view.sampling), [], lists, api_name=False, show_progress="hidden")

@@ -44,8 +44,13 @@ def setting_number(cls, name: str, elem_id: str, *, label: str | None = None, **
     """A number box for the setting `cls.name`: its default, bounds, label and help come from the dataclass
     field (`core.settings.setting`); `kw` may override any of them."""
     s = setting_of(cls, name)
-    options = {"label": label or s.title, "info": s.help or None, "minimum": s.minimum, "maximum": s.maximum,
-               "elem_id": elem_id}
+    options = {
+        "label": label or s.title,
+        "info": s.help or None,
+        "minimum": s.minimum,
+        "maximum": s.maximum,
+        "elem_id": elem_id,
+    }
     if s.step is not None:
         options["step"] = s.step
     if s.type is int:

@@ -12,8 +12,7 @@ import gradio as gr
 from ..core.errors import UserError
 from ..services.container import Services
 from ..services.labeling import ShownPair, seen_as
-from .common import (SamplingControls, count_line, feed_config, on, sampling_controls, sampling_lists,
-                     with_progress)
+from .common import SamplingControls, count_line, feed_config, on, sampling_controls, sampling_lists, with_progress
 from .render import escape_markdown_html
 
 EMPTY = {"shown": None}
@@ -54,13 +53,22 @@ class LabelView:
 def build(services: Services, annotator: gr.Textbox) -> LabelView:
     source = gr.Radio([FRESH, QUEUE], value=FRESH, label="Pairs from", elem_id="label-source")
     with gr.Row(visible=False) as queue_row:  # the queue's own fill, so nobody needs the CLI for it
-        fill_by = gr.Radio([BY_REWARD, BY_POLICY], value=BY_REWARD, label="Order the unlabeled pairs by",
-                           elem_id="label-fill-by", scale=3)
+        fill_by = gr.Radio(
+            [BY_REWARD, BY_POLICY],
+            value=BY_REWARD,
+            label="Order the unlabeled pairs by",
+            elem_id="label-fill-by",
+            scale=3,
+        )
         fill = gr.Button("Fill the queue", elem_id="label-fill-queue", scale=1)
     sampling = sampling_controls(services, "label", pair=True)
     with gr.Row():
-        typed_prompt = gr.Textbox(label="Your own prompt", placeholder="type a prompt to sample a pair for it",
-                                  elem_id="label-typed-prompt", scale=4)
+        typed_prompt = gr.Textbox(
+            label="Your own prompt",
+            placeholder="type a prompt to sample a pair for it",
+            elem_id="label-typed-prompt",
+            scale=4,
+        )
         sample_typed = gr.Button("Sample this prompt", elem_id="label-sample-typed", scale=1)
     prompt = gr.Markdown("Loading the first pair ...", elem_id="label-prompt")
     with gr.Row(equal_height=True):
@@ -85,9 +93,31 @@ def build(services: Services, annotator: gr.Textbox) -> LabelView:
         edit_save = gr.Button("Save as chosen", elem_id="label-edit-save")
     status = gr.Markdown(elem_id="label-status")
     state = gr.State(dict(EMPTY))
-    return LabelView(annotator, source, sampling, typed_prompt, sample_typed, prompt, left, right, reason, left_better,
-                     right_better, tie, both_bad, skip, undo, edit_side, edit_text, edit_save, status, state,
-                     queue_row, fill_by, fill)
+    return LabelView(
+        annotator,
+        source,
+        sampling,
+        typed_prompt,
+        sample_typed,
+        prompt,
+        left,
+        right,
+        reason,
+        left_better,
+        right_better,
+        tie,
+        both_bad,
+        skip,
+        undo,
+        edit_side,
+        edit_text,
+        edit_save,
+        status,
+        state,
+        queue_row,
+        fill_by,
+        fill,
+    )
 
 
 # -- handlers ---------------------------------------------------------------------------------------------
@@ -95,16 +125,27 @@ def build(services: Services, annotator: gr.Textbox) -> LabelView:
 # next pair fetched (`advance`): a slow or failed fetch never hides or repeats a stored label.
 
 
-def _present(services: Services, state: dict, shown: ShownPair | None, annotator: str, note: str = "",
-             config: tuple = ()) -> tuple:
+def _present(
+    services: Services, state: dict, shown: ShownPair | None, annotator: str, note: str = "", config: tuple = ()
+) -> tuple:
     state = {"shown": asdict(shown) if shown else None}
-    status = " · ".join(part for part in (note, count_line(services, annotator, "preference"),
-                                          _progress(services, shown, config)) if part)
+    status = " · ".join(
+        part
+        for part in (note, count_line(services, annotator, "preference"), _progress(services, shown, config))
+        if part
+    )
     if shown is None:
         return state, "", "", "", "", "", status
     prompt_md = f"**Prompt** ({escape_markdown_html(shown.prompt_set)})\n\n{escape_markdown_html(shown.prompt)}"
-    return (state, prompt_md, escape_markdown_html(shown.left), escape_markdown_html(shown.right), "", shown.left,
-            status)
+    return (
+        state,
+        prompt_md,
+        escape_markdown_html(shown.left),
+        escape_markdown_html(shown.right),
+        "",
+        shown.left,
+        status,
+    )
 
 
 def _progress(services: Services, shown: ShownPair | None, config: tuple) -> str:
@@ -127,8 +168,7 @@ def _fetch(services: Services, annotator: str, source: str, config: tuple) -> Sh
 
 def next_pair(services: Services, state: dict, annotator: str, source: str, *config) -> tuple:
     """Show a fresh pair (first load, skip, a new prompt set or model)."""
-    return _present(services, state, _fetch(services, annotator, source, config), annotator,
-                    config=(source, *config))
+    return _present(services, state, _fetch(services, annotator, source, config), annotator, config=(source, *config))
 
 
 def skip_pair(services: Services, state: dict, annotator: str, source: str, *config) -> tuple:
@@ -150,32 +190,34 @@ def _shown(state: dict, annotator: str) -> ShownPair:
     return ShownPair(**state["shown"])
 
 
-def _ack_line(services: Services, ack, shown: ShownPair, annotator: str, source: str, config: tuple,
-              saved: str) -> str:
+def _ack_line(services: Services, ack, shown: ShownPair, annotator: str, source: str, config: tuple, saved: str) -> str:
     if ack.duplicate:
-        return (f"Already stored your verdict on this pair (**{seen_as(shown.shown_left, ack.verdict)}**); "
-                "nothing new was stored.")
+        return (
+            f"Already stored your verdict on this pair (**{seen_as(shown.shown_left, ack.verdict)}**); "
+            "nothing new was stored."
+        )
     waiting = ""
     if source != QUEUE and services.labeling.ready(feed_config("pair", *config)) == 0:
         waiting = " · sampling the next pair: none is ready yet (sampling is behind your pace)"
     return f"{saved} · {count_line(services, annotator, 'preference')}{waiting}"
 
 
-def acknowledge(services: Services, choice: str, state: dict, annotator: str, reason: str, source: str,
-                *config) -> str:
+def acknowledge(services: Services, choice: str, state: dict, annotator: str, reason: str, source: str, *config) -> str:
     shown = _shown(state, annotator)
     ack = services.labeling.label(shown, choice, annotator=annotator, rationale=reason)
-    return _ack_line(services, ack, shown, annotator, source, config,
-                     f"Stored: **{seen_as(shown.shown_left, ack.verdict)}**")
+    return _ack_line(
+        services, ack, shown, annotator, source, config, f"Stored: **{seen_as(shown.shown_left, ack.verdict)}**"
+    )
 
 
-def acknowledge_edit(services: Services, side: str, text: str, state: dict, annotator: str, reason: str,
-                     source: str, *config) -> str:
+def acknowledge_edit(
+    services: Services, side: str, text: str, state: dict, annotator: str, reason: str, source: str, *config
+) -> str:
     shown = _shown(state, annotator)
-    ack = services.labeling.label_edited(shown, "left" if side == "A" else "right", text, annotator=annotator,
-                                         rationale=reason)
-    return _ack_line(services, ack, shown, annotator, source, config,
-                     "Saved your answer as the chosen response")
+    ack = services.labeling.label_edited(
+        shown, "left" if side == "A" else "right", text, annotator=annotator, rationale=reason
+    )
+    return _ack_line(services, ack, shown, annotator, source, config, "Saved your answer as the chosen response")
 
 
 def advance(services: Services, state: dict, annotator: str, source: str, *config) -> tuple:
@@ -200,8 +242,9 @@ def undo_last(services: Services, state: dict, annotator: str, source: str, *con
     if not annotator.strip():
         raise UserError("enter your annotator name first")
     shown = services.labeling.undo_last(annotator)
-    return _present(services, state, shown, annotator, "Undid your last label: here is its pair again",
-                    (source, *config))
+    return _present(
+        services, state, shown, annotator, "Undid your last label: here is its pair again", (source, *config)
+    )
 
 
 def typed_pair(services: Services, prompt: str, state: dict, annotator: str, _source: str, *config) -> tuple:
@@ -236,39 +279,103 @@ def wire(view: LabelView, services: Services, demo: gr.Blocks, tab: gr.Tab) -> N
     me = view.annotator
     following = dict(concurrency_limit=None)  # labels never wait behind another user's sampling
 
-    on(demo.load, lambda s, a, *c: next_pair(services, s, a, *c), [view.state, me, *config], outputs, me,
-       api_name="label_first_pair")
+    on(
+        demo.load,
+        lambda s, a, *c: next_pair(services, s, a, *c),
+        [view.state, me, *config],
+        outputs,
+        me,
+        api_name="label_first_pair",
+    )
     # every label is acknowledged on its own, then `label_next` shows the next pair (API clients call it too)
-    for button, choice in ((view.left_better, "left"), (view.right_better, "right"), (view.tie, "tie"),
-                           (view.both_bad, "both_bad")):
-        stored = on(button.click, lambda s, a, r, *c, _choice=choice: acknowledge(services, _choice, s, a, r, *c),
-                    [view.state, me, view.reason, *config], view.status, me, api_name=f"label_{choice}",
-                    **following)
-        on(stored.success, lambda s, a, *c: advance(services, s, a, *c), [view.state, me, *config], outputs, me,
-           api_name="label_next" if choice == "left" else False, **following)
-    on(view.skip.click, lambda s, a, *c: skip_pair(services, s, a, *c), [view.state, me, *config], outputs, me,
-       api_name="label_skip", **following)
-    on(view.undo.click, lambda s, a, *c: undo_last(services, s, a, *c), [view.state, me, *config], outputs, me,
-       api_name="label_undo", **following)
-    on(view.sample_typed.click, lambda p, s, a, *c: typed_pair(services, p, s, a, *c),
-       [view.typed_prompt, view.state, me, *config], outputs, me, api_name="label_typed_prompt")
+    for button, choice in (
+        (view.left_better, "left"),
+        (view.right_better, "right"),
+        (view.tie, "tie"),
+        (view.both_bad, "both_bad"),
+    ):
+        stored = on(
+            button.click,
+            lambda s, a, r, *c, _choice=choice: acknowledge(services, _choice, s, a, r, *c),
+            [view.state, me, view.reason, *config],
+            view.status,
+            me,
+            api_name=f"label_{choice}",
+            **following,
+        )
+        on(
+            stored.success,
+            lambda s, a, *c: advance(services, s, a, *c),
+            [view.state, me, *config],
+            outputs,
+            me,
+            api_name="label_next" if choice == "left" else False,
+            **following,
+        )
+    on(
+        view.skip.click,
+        lambda s, a, *c: skip_pair(services, s, a, *c),
+        [view.state, me, *config],
+        outputs,
+        me,
+        api_name="label_skip",
+        **following,
+    )
+    on(
+        view.undo.click,
+        lambda s, a, *c: undo_last(services, s, a, *c),
+        [view.state, me, *config],
+        outputs,
+        me,
+        api_name="label_undo",
+        **following,
+    )
+    on(
+        view.sample_typed.click,
+        lambda p, s, a, *c: typed_pair(services, p, s, a, *c),
+        [view.typed_prompt, view.state, me, *config],
+        outputs,
+        me,
+        api_name="label_typed_prompt",
+    )
     view.edit_side.change(edit_start, [view.state, view.edit_side], view.edit_text, api_name=False)
-    saved = on(view.edit_save.click,
-               lambda side, text, s, a, r, *c: acknowledge_edit(services, side, text, s, a, r, *c),
-               [view.edit_side, view.edit_text, view.state, me, view.reason, *config], view.status, me,
-               api_name="label_edited", **following)
-    on(saved.success, lambda s, a, *c: advance(services, s, a, *c), [view.state, me, *config], outputs, me,
-       api_name=False, **following)
-    view.source.change(lambda source: gr.update(visible=source == QUEUE), view.source, view.queue_row,
-                       api_name=False)
-    view.fill.click(with_progress(lambda by, progress: fill_queue(services, by, progress), [view.fill_by],
-                                  [view.status]),
-                    [view.fill_by], view.status, api_name="label_fill_queue")
+    saved = on(
+        view.edit_save.click,
+        lambda side, text, s, a, r, *c: acknowledge_edit(services, side, text, s, a, r, *c),
+        [view.edit_side, view.edit_text, view.state, me, view.reason, *config],
+        view.status,
+        me,
+        api_name="label_edited",
+        **following,
+    )
+    on(
+        saved.success,
+        lambda s, a, *c: advance(services, s, a, *c),
+        [view.state, me, *config],
+        outputs,
+        me,
+        api_name=False,
+        **following,
+    )
+    view.source.change(lambda source: gr.update(visible=source == QUEUE), view.source, view.queue_row, api_name=False)
+    view.fill.click(
+        with_progress(lambda by, progress: fill_queue(services, by, progress), [view.fill_by], [view.status]),
+        [view.fill_by],
+        view.status,
+        api_name="label_fill_queue",
+    )
     # new sampling numbers take effect with the next pair; a new prompt set or model (chosen by the user: `input`,
     # not `change`, which the list refresh below would also fire) shows one right away
     for component in (view.source, *view.sampling.source_inputs()):
-        on(component.input, lambda s, a, *c: next_pair(services, s, a, *c), [view.state, me, *config], outputs,
-           me, trigger_mode="always_last", api_name=False)
+        on(
+            component.input,
+            lambda s, a, *c: next_pair(services, s, a, *c),
+            [view.state, me, *config],
+            outputs,
+            me,
+            trigger_mode="always_last",
+            api_name=False,
+        )
     lists = view.sampling.source_inputs()
     for event in (demo.load, tab.select, *view.sampling.refresh_on()):
         on(event, lambda: sampling_lists(services, view.sampling), [], lists, api_name=False, show_progress="hidden")

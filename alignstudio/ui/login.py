@@ -52,14 +52,18 @@ class ClientAddress:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        state = {"address": scope["client"][0] if scope.get("client") else None,
-                 "device": _cookie(scope, DEVICE_COOKIE), "issue": None}
+        state = {
+            "address": scope["client"][0] if scope.get("client") else None,
+            "device": _cookie(scope, DEVICE_COOKIE),
+            "issue": None,
+        }
         _request.set(state)
 
         async def with_device(message):
             if message["type"] == "http.response.start" and state["issue"] and message.get("status") == 200:
-                cookie = (f"{DEVICE_COOKIE}={state['issue']}; Path=/login; Max-Age={30 * 86400}; HttpOnly; "
-                          "SameSite=Strict")
+                cookie = (
+                    f"{DEVICE_COOKIE}={state['issue']}; Path=/login; Max-Age={30 * 86400}; HttpOnly; SameSite=Strict"
+                )
                 message = dict(message, headers=[*message.get("headers", []), (b"set-cookie", cookie.encode())])
             await send(message)
 
@@ -69,12 +73,16 @@ class ClientAddress:
 def auth_callable(sign_in: SignIn):
     async def check(username: str, password: str) -> bool:
         state = _request.get() or {}
-        result = await anyio.to_thread.run_sync(sign_in.check, username, password, state.get("address"),
-                                                state.get("device"))
+        result = await anyio.to_thread.run_sync(
+            sign_in.check, username, password, state.get("address"), state.get("device")
+        )
         if result.retry_after_s > 0:
             wait = math.ceil(result.retry_after_s)
-            raise HTTPException(status_code=429, detail=f"Too many failed sign-ins; try again in {wait} s.",
-                                headers={"Retry-After": str(wait)})
+            raise HTTPException(
+                status_code=429,
+                detail=f"Too many failed sign-ins; try again in {wait} s.",
+                headers={"Retry-After": str(wait)},
+            )
         if result.ok:
             state["issue"] = sign_in.devices.issue(username)
         return result.ok
@@ -101,5 +109,7 @@ def app_kwargs(session_hours: float, allowed_origins=()) -> dict:
     expire, the browser-facing security rules)."""
     from starlette.middleware import Middleware
 
-    return {"middleware": [Middleware(ClientAddress)],
-            "lifespan": session_lifespan(session_hours * 3600, allowed_origins)}
+    return {
+        "middleware": [Middleware(ClientAddress)],
+        "lifespan": session_lifespan(session_hours * 3600, allowed_origins),
+    }

@@ -49,15 +49,20 @@ def _code_spans(line: str) -> str:
         if opener is None:
             break
         escaped = opener.start() > 0 and line[opener.start() - 1] == "\\"
-        closer = None if escaped else next(
-            (m for m in _BACKTICKS.finditer(line, opener.end()) if len(m.group()) == len(opener.group())), None)
+        closer = (
+            None
+            if escaped
+            else next(
+                (m for m in _BACKTICKS.finditer(line, opener.end()) if len(m.group()) == len(opener.group())), None
+            )
+        )
         if closer is None:  # a literal backtick (escaped, or never closed): only its first one is consumed
             position = opener.start() + 1
             continue
-        code = line[opener.end():closer.start()]
+        code = line[opener.end() : closer.start()]
         if code.strip(" ") and code.startswith(" ") and code.endswith(" "):
             code = code[1:-1]
-        out += [_inline(line[start:opener.start()]), f"<code>{_inline(code)}</code>"]
+        out += [_inline(line[start : opener.start()]), f"<code>{_inline(code)}</code>"]
         position = start = closer.end()
     out.append(_inline(line[start:]))
     return "".join(out)
@@ -65,7 +70,7 @@ def _code_spans(line: str) -> str:
 
 def _prose_line(line: str) -> str:
     stripped = line.lstrip(" \t")  # indentation shown as non-breaking spaces: never an indented code block
-    indent = line[:len(line) - len(stripped)].replace("\t", "    ")
+    indent = line[: len(line) - len(stripped)].replace("\t", "    ")
     return "&nbsp;" * len(indent) + _code_spans(stripped.rstrip())
 
 
@@ -74,7 +79,7 @@ def _first_line(line: str) -> str:
     start = _BLOCK_START.match(line)
     if start is None or line.startswith(("&", "<")):  # a reference or a tag written here: never a block
         return line
-    return line[:start.end() - 1] + _reference(line[start.end() - 1]) + line[start.end():]
+    return line[: start.end() - 1] + _reference(line[start.end() - 1]) + line[start.end() :]
 
 
 def _paragraphs(lines: list[str]) -> list[str]:
@@ -104,7 +109,7 @@ def _blocks(text: str) -> list[str]:
         code, index = [], index + 1
         while index < len(lines) and not closing.match(lines[index]):
             line = lines[index]
-            code.append(line[min(indent, len(line) - len(line.lstrip(" "))):])
+            code.append(line[min(indent, len(line) - len(line.lstrip(" "))) :])
             index += 1
         index += 1  # the closing fence (or past the end: an unclosed fence runs to the end, as in CommonMark)
         blocks.append(f"<pre><code>{_PRE.sub(lambda m: _reference(m.group()), chr(10).join(code))}</code></pre>")

@@ -43,52 +43,103 @@ class RoundsView:
 
 
 def build(services: Services) -> RoundsView:
-    gr.Markdown("Each round samples pairs from the current policy, labels them with an AI judge (both orders), "
-                "drops ties and invalid pairs, trains DPO from the current policy and evaluates it against the SFT "
-                "model on held-out prompts.")
+    gr.Markdown(
+        "Each round samples pairs from the current policy, labels them with an AI judge (both orders), "
+        "drops ties and invalid pairs, trains DPO from the current policy and evaluates it against the SFT "
+        "model on held-out prompts."
+    )
     described = lambda field: setting_of(RoundsSettings, field)  # noqa: E731
     with gr.Row():
         name = gr.Textbox(f"rounds-{time.strftime('%m%d-%H%M')}", label="Name", elem_id="rounds-name")
-        base_model = gr.Dropdown(services.model_names(), value=services.default_model, label="SFT model",
-                                 elem_id="rounds-model", allow_custom_value=True)
-        judge = gr.Dropdown([("best available (trained reward model, else the configured server)", ""),
-                             ("reward model (offline)", "reward"), ("rule-based (smoke tests)", "rules"),
-                             ("local model prompted (no signal at 135M)", "local")], value=described("judge").default,
-                            label=described("judge").title, elem_id="rounds-judge")
+        base_model = gr.Dropdown(
+            services.model_names(),
+            value=services.default_model,
+            label="SFT model",
+            elem_id="rounds-model",
+            allow_custom_value=True,
+        )
+        judge = gr.Dropdown(
+            [
+                ("best available (trained reward model, else the configured server)", ""),
+                ("reward model (offline)", "reward"),
+                ("rule-based (smoke tests)", "rules"),
+                ("local model prompted (no signal at 135M)", "local"),
+            ],
+            value=described("judge").default,
+            label=described("judge").title,
+            elem_id="rounds-judge",
+        )
     with gr.Row():
         rounds = setting_number(RoundsSettings, "rounds", "rounds-count", info=None)
         pairs_per_round = setting_number(RoundsSettings, "pairs_per_round", "rounds-pairs", info=None)
         max_steps = optional_number_box(described("max_steps").title, described("max_steps").empty, "rounds-steps")
         eval_limit = setting_number(RoundsSettings, "eval_limit", "rounds-eval", info=None)
     with gr.Row():
-        force_judge = gr.Checkbox(described("force_judge").default, label=described("force_judge").title,
-                                  elem_id="rounds-force-judge")
-        retrain_judge = gr.Checkbox(described("retrain_judge").default, label=described("retrain_judge").title,
-                                    elem_id="rounds-retrain-judge")
+        force_judge = gr.Checkbox(
+            described("force_judge").default, label=described("force_judge").title, elem_id="rounds-force-judge"
+        )
+        retrain_judge = gr.Checkbox(
+            described("retrain_judge").default, label=described("retrain_judge").title, elem_id="rounds-retrain-judge"
+        )
     start = gr.Button("Start rounds", variant="primary", elem_id="rounds-start")
     with gr.Row():
         pick = gr.Dropdown(list_rounds(services.workspace), label="Rounds", elem_id="rounds-pick", scale=3)
         stop = gr.Button("Stop these rounds", elem_id="rounds-stop", scale=1)  # no more sampling, judging, training
     status = gr.Markdown(elem_id="rounds-status")
     table = gr.Dataframe(pd.DataFrame(columns=COLUMNS), interactive=False, elem_id="rounds-table")
-    plot = gr.LinePlot(x="round", y="win_rate", title="Win rate against the SFT model", y_lim=[0, 1],
-                       elem_id="rounds-plot")
+    plot = gr.LinePlot(
+        x="round", y="win_rate", title="Win rate against the SFT model", y_lim=[0, 1], elem_id="rounds-plot"
+    )
     with gr.Accordion("Log", open=False):
         log = gr.Code(language=None, elem_id="rounds-log")
-    return RoundsView(name, base_model, rounds, pairs_per_round, judge, max_steps, eval_limit, force_judge,
-                      retrain_judge, start, pick, status,
-                      table, plot, log, gr.Timer(3.0), stop)
+    return RoundsView(
+        name,
+        base_model,
+        rounds,
+        pairs_per_round,
+        judge,
+        max_steps,
+        eval_limit,
+        force_judge,
+        retrain_judge,
+        start,
+        pick,
+        status,
+        table,
+        plot,
+        log,
+        gr.Timer(3.0),
+        stop,
+    )
 
 
-def start_rounds(services: Services, name, base_model, rounds, pairs, judge, max_steps, eval_limit,
-                 force_judge=False, retrain_judge=False) -> tuple:
-    settings = from_values(RoundsSettings, {"rounds": rounds, "pairs_per_round": pairs, "judge": judge or "",
-                                            "max_steps": max_steps, "eval_limit": eval_limit,
-                                            "force_judge": bool(force_judge), "retrain_judge": bool(retrain_judge)})
+def start_rounds(
+    services: Services,
+    name,
+    base_model,
+    rounds,
+    pairs,
+    judge,
+    max_steps,
+    eval_limit,
+    force_judge=False,
+    retrain_judge=False,
+) -> tuple:
+    settings = from_values(
+        RoundsSettings,
+        {
+            "rounds": rounds,
+            "pairs_per_round": pairs,
+            "judge": judge or "",
+            "max_steps": max_steps,
+            "eval_limit": eval_limit,
+            "force_judge": bool(force_judge),
+            "retrain_judge": bool(retrain_judge),
+        },
+    )
     if not base_model:
         raise UserError("choose the SFT model")
-    launch_rounds(services.workspace, (name or "").strip(), base_model, settings, SHIPPED["default"],
-                  SHIPPED["eval"])
+    launch_rounds(services.workspace, (name or "").strip(), base_model, settings, SHIPPED["default"], SHIPPED["eval"])
     return gr.update(choices=list_rounds(services.workspace), value=name.strip())
 
 
@@ -97,27 +148,47 @@ def show(services: Services, picked: str | None) -> tuple:
         return "", pd.DataFrame(columns=COLUMNS), pd.DataFrame(columns=["round", "win_rate"]), ""
     shown = view(services.workspace, picked)
     judge_line = f"\n\n{shown.judge_line}" if shown.judge_line else ""
-    return (f"**{shown.state}** · {shown.note}{judge_line}", pd.DataFrame(shown.table, columns=COLUMNS),
-            pd.DataFrame(shown.win_rates, columns=["round", "win_rate"]), shown.log)
+    return (
+        f"**{shown.state}** · {shown.note}{judge_line}",
+        pd.DataFrame(shown.table, columns=COLUMNS),
+        pd.DataFrame(shown.win_rates, columns=["round", "win_rate"]),
+        shown.log,
+    )
 
 
 def lists(services: Services, model: str | None, picked: str | None) -> tuple:
     """The model and rounds lists as they are now (a new trained model, rounds started from the CLI); on page
     load and whenever the tab opens. With nothing picked yet, the newest rounds folder is shown."""
     names = list_rounds(services.workspace)
-    return (gr.update(choices=services.model_names()),
-            gr.update(choices=names) if picked in names else
-            gr.update(choices=names, value=names[0] if names else None))
+    return (
+        gr.update(choices=services.model_names()),
+        gr.update(choices=names) if picked in names else gr.update(choices=names, value=names[0] if names else None),
+    )
 
 
 def wire(view: RoundsView, services: Services, tab: gr.Tab | None = None, demo: gr.Blocks | None = None) -> None:
-    form = [view.name, view.base_model, view.rounds, view.pairs_per_round, view.judge, view.max_steps,
-            view.eval_limit, view.force_judge, view.retrain_judge]
+    form = [
+        view.name,
+        view.base_model,
+        view.rounds,
+        view.pairs_per_round,
+        view.judge,
+        view.max_steps,
+        view.eval_limit,
+        view.force_judge,
+        view.retrain_judge,
+    ]
     shown = [view.status, view.table, view.plot, view.log]
     on(view.start.click, lambda *f: start_rounds(services, *f), form, view.pick, api_name="rounds_start")
     on(view.pick.change, lambda p: show(services, p), [view.pick], shown, api_name=False)
     on(view.stop.click, lambda p: stop_rounds(services.workspace, p), [view.pick], view.status, api_name="rounds_stop")
     on(view.timer.tick, lambda p: show(services, p), [view.pick], shown, show_progress="hidden", api_name=False)
     for event in ([tab.select] if tab is not None else []) + ([demo.load] if demo is not None else []):
-        on(event, lambda m, p: lists(services, m, p), [view.base_model, view.pick], [view.base_model, view.pick],
-           api_name=False, show_progress="hidden")
+        on(
+            event,
+            lambda m, p: lists(services, m, p),
+            [view.base_model, view.pick],
+            [view.base_model, view.pick],
+            api_name=False,
+            show_progress="hidden",
+        )

@@ -20,26 +20,77 @@ from ..services.container import Services
 from .common import acting_for, on, with_progress
 from .fields import optional_number_box
 from .train_runs import (  # noqa: F401  (the run list and live view; re-exported for tests and callers)
-    BEFORE_AFTER_HEADERS, COLORS, COMPARE_METRICS, EVAL_JUDGES, EVAL_PROMPTS, HELDOUT, LOSS_SERIES, POLL_S,
-    REWARD_SERIES, RUN_HEADERS, SPLIT_SERIES, START, _plot, before_after_frame, cancel_run, compare_frame,
-    LIVE_VIEW_OUTPUTS, evaluate_against_base, merge_run, metric_frames, pick_from_table, placeholder,
-    placeholder_calibration, poll, restore, resume_run, run_actions, run_lists, run_names, run_rows, run_table,
-    run_view, selected, status_markdown, tick,
+    BEFORE_AFTER_HEADERS,
+    COLORS,
+    COMPARE_METRICS,
+    EVAL_JUDGES,
+    EVAL_PROMPTS,
+    HELDOUT,
+    LIVE_VIEW_OUTPUTS,
+    LOSS_SERIES,
+    POLL_S,
+    REWARD_SERIES,
+    RUN_HEADERS,
+    SPLIT_SERIES,
+    START,
+    _plot,
+    before_after_frame,
+    cancel_run,
+    compare_frame,
+    evaluate_against_base,
+    merge_run,
+    metric_frames,
+    pick_from_table,
+    placeholder,
+    placeholder_calibration,
+    poll,
+    restore,
+    resume_run,
+    run_actions,
+    run_lists,
+    run_names,
+    run_rows,
+    run_table,
+    run_view,
+    selected,
+    status_markdown,
+    tick,
 )
 
-METHOD_CHOICES = [("DPO", "dpo"), ("IPO (DPO, squared loss)", "ipo"), ("KTO (thumbs up/down)", "kto"),
-                  ("ORPO (no reference)", "orpo"), ("SimPO (no reference, length-normalized)", "simpo"),
-                  ("Reward model (a judge trained from your labels)", "reward")]
+METHOD_CHOICES = [
+    ("DPO", "dpo"),
+    ("IPO (DPO, squared loss)", "ipo"),
+    ("KTO (thumbs up/down)", "kto"),
+    ("ORPO (no reference)", "orpo"),
+    ("SimPO (no reference, length-normalized)", "simpo"),
+    ("Reward model (a judge trained from your labels)", "reward"),
+]
 REMEMBERED_RUN_KEY = "alignstudio-train-run"  # localStorage key of the run this browser last looked at
 # The form's run settings: RunSpec field -> the TrainView attribute holding its control (the values reach the
 # handlers as a dict keyed by field name), plus the form's own inputs (where the data is; the run's name).
-SPEC_CONTROLS = {"method": "method", "loss_type": "loss_type", "model": "model", "beta": "beta",
-                 "learning_rate": "learning_rate", "max_steps": "max_steps", "num_train_epochs": "epochs",
-                 "batch_size": "batch_size", "grad_accum": "grad_accum", "max_length": "max_length", "seed": "seed",
-                 "label_smoothing": "label_smoothing", "full": "full", "lora_r": "lora_r", "lora_alpha": "lora_alpha",
-                 "lora_dropout": "lora_dropout", "heldout_fraction": "heldout_fraction",
-                 "early_stopping": "early_stopping", "report_to": "report_to"}
+SPEC_CONTROLS = {
+    "method": "method",
+    "loss_type": "loss_type",
+    "model": "model",
+    "beta": "beta",
+    "learning_rate": "learning_rate",
+    "max_steps": "max_steps",
+    "num_train_epochs": "epochs",
+    "batch_size": "batch_size",
+    "grad_accum": "grad_accum",
+    "max_length": "max_length",
+    "seed": "seed",
+    "label_smoothing": "label_smoothing",
+    "full": "full",
+    "lora_r": "lora_r",
+    "lora_alpha": "lora_alpha",
+    "lora_dropout": "lora_dropout",
+    "heldout_fraction": "heldout_fraction",
+    "early_stopping": "early_stopping",
+    "report_to": "report_to",
+}
 FORM_INPUTS = ("data_kind", "snapshot", "data_file", "run_name")
+
 
 @dataclass
 class TrainView:
@@ -109,16 +160,36 @@ class TrainView:
         return controls | {name: getattr(self, name) for name in FORM_INPUTS}
 
     def live_outputs(self) -> list:
-        return [self.status, self.diagnostics, self.before_after, self.calibration, self.plot_loss, self.plot_accuracy, self.plot_margins,
-                self.plot_rewards, self.plot_kl, self.plot_lr, self.plot_throughput, self.log]
+        return [
+            self.status,
+            self.diagnostics,
+            self.before_after,
+            self.calibration,
+            self.plot_loss,
+            self.plot_accuracy,
+            self.plot_margins,
+            self.plot_rewards,
+            self.plot_kl,
+            self.plot_lr,
+            self.plot_throughput,
+            self.log,
+        ]
 
 
 def _number(setting, elem_id: str, **kw) -> gr.Number:
     """A number control with the setting's default, label, hint and offered range."""
     if setting.step is not None:
         kw["step"] = setting.step
-    return gr.Number(setting.default, label=setting.label, info=setting.info, minimum=setting.minimum,
-                     maximum=setting.maximum, precision=0 if setting.kind == "int" else None, elem_id=elem_id, **kw)
+    return gr.Number(
+        setting.default,
+        label=setting.label,
+        info=setting.info,
+        minimum=setting.minimum,
+        maximum=setting.maximum,
+        precision=0 if setting.kind == "int" else None,
+        elem_id=elem_id,
+        **kw,
+    )
 
 
 def _optional(setting, elem_id: str) -> gr.Textbox:
@@ -135,18 +206,41 @@ def _form(services: Services) -> dict:
     s = training.form_settings()
     dpo = training.method_form(s["method"].default)
     gr.Markdown("### New run")
-    c = {"method": gr.Dropdown(METHOD_CHOICES, value=s["method"].default, label=s["method"].label,
-                               elem_id="train-method"),
-         "loss_type": gr.Dropdown(dpo.loss_choices, value=dpo.loss, multiselect=True, label=s["loss_type"].label,
-                                  info=s["loss_type"].info, elem_id="train-loss-type"),
-         "model": gr.Dropdown(services.model_names(), value=services.default_model, label=s["model"].label,
-                              allow_custom_value=True, elem_id="train-model"),
-         "data_kind": gr.Radio([("Snapshot", "snapshot"), ("File", "file")], value="snapshot",
-                               label="Training data", elem_id="train-data-kind"),
-         "snapshot": gr.Dropdown(snapshot_choices(services), label="Snapshot", allow_custom_value=False,
-                                 elem_id="train-snapshot"),
-         "data_file": gr.Textbox(label="File (JSONL / Parquet) or datasets folder", visible=False,
-                                 placeholder="data/example_preferences.jsonl", elem_id="train-data-file")}
+    c = {
+        "method": gr.Dropdown(
+            METHOD_CHOICES, value=s["method"].default, label=s["method"].label, elem_id="train-method"
+        ),
+        "loss_type": gr.Dropdown(
+            dpo.loss_choices,
+            value=dpo.loss,
+            multiselect=True,
+            label=s["loss_type"].label,
+            info=s["loss_type"].info,
+            elem_id="train-loss-type",
+        ),
+        "model": gr.Dropdown(
+            services.model_names(),
+            value=services.default_model,
+            label=s["model"].label,
+            allow_custom_value=True,
+            elem_id="train-model",
+        ),
+        "data_kind": gr.Radio(
+            [("Snapshot", "snapshot"), ("File", "file")],
+            value="snapshot",
+            label="Training data",
+            elem_id="train-data-kind",
+        ),
+        "snapshot": gr.Dropdown(
+            snapshot_choices(services), label="Snapshot", allow_custom_value=False, elem_id="train-snapshot"
+        ),
+        "data_file": gr.Textbox(
+            label="File (JSONL / Parquet) or datasets folder",
+            visible=False,
+            placeholder="data/example_preferences.jsonl",
+            elem_id="train-data-file",
+        ),
+    }
     with gr.Row():
         c["beta"] = _number(s["beta"], "train-beta")
         c["learning_rate"] = _optional(s["learning_rate"], "train-lr")
@@ -165,8 +259,10 @@ def _form(services: Services) -> dict:
 
 
 def _more_settings(s: dict) -> dict:
-    c = {"label_smoothing": _number(s["label_smoothing"], "train-label-smoothing"),
-         "full": _checkbox(s["full"], "train-full")}
+    c = {
+        "label_smoothing": _number(s["label_smoothing"], "train-label-smoothing"),
+        "full": _checkbox(s["full"], "train-full"),
+    }
     with gr.Row():
         c["heldout_fraction"] = _number(s["heldout_fraction"], "train-heldout")
         c["early_stopping"] = _checkbox(s["early_stopping"], "train-early-stopping")
@@ -175,18 +271,22 @@ def _more_settings(s: dict) -> dict:
         c["lora_alpha"] = _number(s["lora_alpha"], "train-lora-alpha")
         c["lora_dropout"] = _number(s["lora_dropout"], "train-lora-dropout")
     report = s["report_to"]
-    c["report_to"] = gr.CheckboxGroup(list(report.choices), value=report.default, label=report.label,
-                                      info=report.info, elem_id="train-report-to")
+    c["report_to"] = gr.CheckboxGroup(
+        list(report.choices), value=report.default, label=report.label, info=report.info, elem_id="train-report-to"
+    )
     return c
 
 
 def _start_controls() -> dict:
-    c = {"run_name": gr.Textbox(label="Run name (optional)", elem_id="train-name"),
-         "override": gr.Checkbox(False, label="Train even if validation finds errors", elem_id="train-override"),
-         "start": gr.Button("Start training", variant="primary", elem_id="train-start")}
+    c = {
+        "run_name": gr.Textbox(label="Run name (optional)", elem_id="train-name"),
+        "override": gr.Checkbox(False, label="Train even if validation finds errors", elem_id="train-override"),
+        "start": gr.Button("Start training", variant="primary", elem_id="train-start"),
+    }
     with gr.Row():
-        c["sweep_betas"] = gr.Textbox(training.SWEEP_TEXT, label="Beta sweep values", scale=3,
-                                      elem_id="train-sweep-betas")
+        c["sweep_betas"] = gr.Textbox(
+            training.SWEEP_TEXT, label="Beta sweep values", scale=3, elem_id="train-sweep-betas"
+        )
         c["sweep"] = gr.Button("Queue beta sweep", scale=1, elem_id="train-sweep")
     c["message"] = gr.Markdown(elem_id="train-message")
     return c
@@ -194,8 +294,11 @@ def _start_controls() -> dict:
 
 def _run_controls(services: Services, names: list[str]) -> dict:
     """The run table, the selected run and the actions that apply to it."""
-    c = {"runs": gr.Dataframe(run_table(services), interactive=False,
-                              label="Runs (newest first)", elem_id="train-runs", max_height=260)}
+    c = {
+        "runs": gr.Dataframe(
+            run_table(services), interactive=False, label="Runs (newest first)", elem_id="train-runs", max_height=260
+        )
+    }
     with gr.Row():
         c["run"] = gr.Dropdown(names, value=names[0] if names else None, label="Run", scale=3, elem_id="train-run")
         # clickable only where they apply to the selected run (set on load and selection)
@@ -206,15 +309,24 @@ def _run_controls(services: Services, names: list[str]) -> dict:
     c["status"] = gr.Markdown(elem_id="train-status")
     c["diagnostics"] = gr.Markdown(elem_id="train-diagnostics")
     with gr.Accordion("Before / after: held-out prompts, base vs trained (same seed)", open=True):
-        c["before_after"] = gr.Dataframe(pd.DataFrame(columns=BEFORE_AFTER_HEADERS), interactive=False,
-                                         wrap=True, elem_id="train-before-after", max_height=420)
+        c["before_after"] = gr.Dataframe(
+            pd.DataFrame(columns=BEFORE_AFTER_HEADERS),
+            interactive=False,
+            wrap=True,
+            elem_id="train-before-after",
+            max_height=420,
+        )
         with gr.Row():
-            c["eval_judge"] = gr.Dropdown(EVAL_JUDGES, value="auto", label="Judge", scale=3,
-                                          elem_id="train-eval-judge")
-            c["eval_force"] = gr.Checkbox(False, label="Use it even if it is at chance against people", scale=2,
-                                          elem_id="train-eval-force")
-            c["eval_start"] = gr.Button(f"Evaluate against the base ({EVAL_PROMPTS} held-out prompts, both "
-                                        "orders)", scale=3, elem_id="train-eval", interactive=False)
+            c["eval_judge"] = gr.Dropdown(EVAL_JUDGES, value="auto", label="Judge", scale=3, elem_id="train-eval-judge")
+            c["eval_force"] = gr.Checkbox(
+                False, label="Use it even if it is at chance against people", scale=2, elem_id="train-eval-force"
+            )
+            c["eval_start"] = gr.Button(
+                f"Evaluate against the base ({EVAL_PROMPTS} held-out prompts, both orders)",
+                scale=3,
+                elem_id="train-eval",
+                interactive=False,
+            )
         c["eval_summary"] = gr.Markdown(elem_id="train-eval-summary")
     return c
 
@@ -223,19 +335,33 @@ def _plots() -> dict:
     """The live plots of the selected run."""
     c = {}
     with gr.Row():
-        c["plot_loss"] = _plot("Loss: training, held-out (orange), and its start (grey, ln 2 for DPO)",
-                               "train-plot-loss", "loss", LOSS_SERIES)
-        c["plot_accuracy"] = _plot("Reward accuracy: training and held-out", "train-plot-accuracy", "accuracy",
-                                   SPLIT_SERIES, y_lim=[0, 1])
+        c["plot_loss"] = _plot(
+            "Loss: training, held-out (orange), and its start (grey, ln 2 for DPO)",
+            "train-plot-loss",
+            "loss",
+            LOSS_SERIES,
+        )
+        c["plot_accuracy"] = _plot(
+            "Reward accuracy: training and held-out", "train-plot-accuracy", "accuracy", SPLIT_SERIES, y_lim=[0, 1]
+        )
     with gr.Row():
-        c["plot_margins"] = _plot("Reward margin (chosen - rejected): training and held-out",
-                                  "train-plot-margins", "margin", SPLIT_SERIES)
+        c["plot_margins"] = _plot(
+            "Reward margin (chosen - rejected): training and held-out", "train-plot-margins", "margin", SPLIT_SERIES
+        )
         c["plot_rewards"] = _plot("Chosen and rejected rewards", "train-plot-rewards", "reward", REWARD_SERIES)
     c["calibration"] = gr.LinePlot(
-        placeholder_calibration(), x="predicted", y="observed", color="series",
+        placeholder_calibration(),
+        x="predicted",
+        y="observed",
+        color="series",
         color_map={"reward model": COLORS["train"], "perfectly calibrated": COLORS[START]},
         title="Reward model calibration on held-out pairs: predicted vs observed P(chosen wins)",
-        x_title="predicted", y_title="observed", height=240, elem_id="train-plot-calibration", visible=False)
+        x_title="predicted",
+        y_title="observed",
+        height=240,
+        elem_id="train-plot-calibration",
+        visible=False,
+    )
     with gr.Row():
         c["plot_kl"] = _plot("KTO: KL estimate", "train-plot-kl", "kl")
         c["plot_lr"] = _plot("Learning rate", "train-plot-lr", "lr")
@@ -248,19 +374,32 @@ def _comparison(services: Services, names: list[str]) -> dict:
     with gr.Accordion("Compare runs (e.g. a beta sweep)", open=False):
         with gr.Row():
             compare_runs = gr.Dropdown(names, multiselect=True, label="Runs", scale=3, elem_id="train-compare-runs")
-            compare_metric = gr.Radio(COMPARE_METRICS, value="loss", label="Metric", scale=2,
-                                      elem_id="train-compare-metric")
+            compare_metric = gr.Radio(
+                COMPARE_METRICS, value="loss", label="Metric", scale=2, elem_id="train-compare-metric"
+            )
             compare_refresh = gr.Button("Redraw", size="sm", scale=1, elem_id="train-compare-refresh")
 
         # Run names are the series here, so the plot is drawn afresh for each selection (a live
         # LinePlot keeps the colour domain it was first drawn with).
-        @gr.render(inputs=[compare_runs, compare_metric],
-                   triggers=[compare_runs.change, compare_metric.change, compare_refresh.click])
+        @gr.render(
+            inputs=[compare_runs, compare_metric],
+            triggers=[compare_runs.change, compare_metric.change, compare_refresh.click],
+        )
         def _compare(selected, metric, request: gr.Request):
             with acting_for(request):  # a render function is not wrapped by `on`: it says who calls itself
                 frame = compare_frame(services, selected, metric)
-            gr.LinePlot(frame if len(frame) else None, x="step", y="value", color="series", title="Runs compared",
-                        x_title="step", y_title=metric, height=280, elem_id="train-plot-compare")
+            gr.LinePlot(
+                frame if len(frame) else None,
+                x="step",
+                y="value",
+                color="series",
+                title="Runs compared",
+                x_title="step",
+                y_title=metric,
+                height=280,
+                elem_id="train-plot-compare",
+            )
+
     return {"compare_runs": compare_runs, "compare_metric": compare_metric, "compare_refresh": compare_refresh}
 
 
@@ -272,10 +411,10 @@ def build(services: Services) -> TrainView:
             names = run_names(services)
             parts |= _run_controls(services, names) | _plots() | _comparison(services, names)
             with gr.Accordion("Log", open=False):
-                parts["log"] = gr.Textbox(lines=12, max_lines=30, label="log.txt (last lines)", interactive=False,
-                                          elem_id="train-log")
-    return TrainView(**parts, timer=gr.Timer(POLL_S),
-                     remembered=gr.BrowserState(None, storage_key=REMEMBERED_RUN_KEY))
+                parts["log"] = gr.Textbox(
+                    lines=12, max_lines=30, label="log.txt (last lines)", interactive=False, elem_id="train-log"
+                )
+    return TrainView(**parts, timer=gr.Timer(POLL_S), remembered=gr.BrowserState(None, storage_key=REMEMBERED_RUN_KEY))
 
 
 # -- handlers (plain functions) ------------------------------------------------------------------------
@@ -284,8 +423,9 @@ def build(services: Services) -> TrainView:
 def method_changed(method: str) -> tuple:
     """The loss-type picker follows the method (ORPO/SimPO have a single loss), and beta its default."""
     form = training.method_form(method)
-    return gr.update(choices=form.loss_choices, value=form.loss, interactive=form.loss_editable), \
-        gr.update(value=form.beta)
+    return gr.update(choices=form.loss_choices, value=form.loss, interactive=form.loss_editable), gr.update(
+        value=form.beta
+    )
 
 
 def data_kind_changed(kind: str) -> tuple:
@@ -323,8 +463,7 @@ def sweep_runs(services: Services, override: bool, betas_text: str, values: dict
 
 def _after_change(services: Services, selected: str, note: str) -> tuple:
     names = run_names(services)
-    return (run_table(services), gr.update(choices=names, value=selected),
-            gr.update(choices=names), note)
+    return (run_table(services), gr.update(choices=names, value=selected), gr.update(choices=names), note)
 
 
 # -- events -------------------------------------------------------------------------------------------------
@@ -335,9 +474,12 @@ def form_lists(services: Services, model: str | None, snapshot: str | None) -> t
     (or the chosen one gone) the newest is chosen."""
     snapshots = snapshot_choices(services)
     paths = [path for _, path in snapshots]
-    return (gr.update(choices=services.model_names()),
-            gr.update(choices=snapshots) if snapshot in paths else
-            gr.update(choices=snapshots, value=paths[0] if paths else None))
+    return (
+        gr.update(choices=services.model_names()),
+        gr.update(choices=snapshots)
+        if snapshot in paths
+        else gr.update(choices=snapshots, value=paths[0] if paths else None),
+    )
 
 
 def wire(view: TrainView, services: Services, demo: gr.Blocks | None = None, tab: gr.Tab | None = None) -> None:
@@ -348,33 +490,72 @@ def wire(view: TrainView, services: Services, demo: gr.Blocks | None = None, tab
     changed = [view.runs, view.run, view.compare_runs, view.message]
     on(view.method.change, method_changed, [view.method], [view.loss_type, view.beta])
     on(view.data_kind.change, data_kind_changed, [view.data_kind], [view.snapshot, view.data_file])
-    on(view.start.click, lambda o, *f: start_run(services, o, dict(zip(fields, f))), [view.override, *form],
-       changed, api_name="train_start")
-    on(view.sweep.click, lambda o, b, *f: sweep_runs(services, o, b, dict(zip(fields, f))),
-       [view.override, view.sweep_betas, *form], changed, api_name="train_sweep")
+    on(
+        view.start.click,
+        lambda o, *f: start_run(services, o, dict(zip(fields, f))),
+        [view.override, *form],
+        changed,
+        api_name="train_start",
+    )
+    on(
+        view.sweep.click,
+        lambda o, b, *f: sweep_runs(services, o, b, dict(zip(fields, f))),
+        [view.override, view.sweep_betas, *form],
+        changed,
+        api_name="train_sweep",
+    )
     on(view.cancel.click, lambda n: cancel_run(services, n), [view.run], [view.message])
     on(view.resume.click, lambda n: resume_run(services, n), [view.run], [view.message])
     on(view.merge.click, lambda n: merge_run(services, n), [view.run], [view.message])
 
     eval_inputs = [view.run, view.eval_judge, view.eval_force]
-    view.eval_start.click(with_progress(lambda *v, progress: evaluate_against_base(services, *v, progress=progress),
-                                        eval_inputs, [view.eval_summary]),
-                          eval_inputs, [view.eval_summary], api_name="train_evaluate_against_base",
-                          concurrency_limit=1)
+    view.eval_start.click(
+        with_progress(
+            lambda *v, progress: evaluate_against_base(services, *v, progress=progress),
+            eval_inputs,
+            [view.eval_summary],
+        ),
+        eval_inputs,
+        [view.eval_summary],
+        api_name="train_evaluate_against_base",
+        concurrency_limit=1,
+    )
     on(view.run.change, lambda n: selected(services, n), [view.run], [*live, *buttons, view.remembered])
     view.runs.select(pick_from_table, view.runs, view.run, api_name=False)
-    on(view.timer.tick, lambda n: tick(services, n), [view.run], polled,
-       show_progress="hidden", concurrency_limit=None, api_name=False)
+    on(
+        view.timer.tick,
+        lambda n: tick(services, n),
+        [view.run],
+        polled,
+        show_progress="hidden",
+        concurrency_limit=None,
+        api_name=False,
+    )
     lists = [view.model, view.snapshot]
     restored = [view.runs, view.run, view.compare_runs, *live, *buttons]
-    on(view.refresh.click, lambda n, m, s: (*restore(services, n), *form_lists(services, m, s)),
-       [view.run, view.model, view.snapshot], [*restored, *lists])
+    on(
+        view.refresh.click,
+        lambda n, m, s: (*restore(services, n), *form_lists(services, m, s)),
+        [view.run, view.model, view.snapshot],
+        [*restored, *lists],
+    )
     # page load: the run this browser looked at last (or the newest running one) with its live plots, and
     # every list as it is now; opening the tab refreshes the lists and keeps the selection
     if demo is not None:
-        on(demo.load, lambda n, m, s: (*restore(services, n), *form_lists(services, m, s)),
-           [view.remembered, view.model, view.snapshot], [*restored, *lists], api_name=False, show_progress="hidden")
+        on(
+            demo.load,
+            lambda n, m, s: (*restore(services, n), *form_lists(services, m, s)),
+            [view.remembered, view.model, view.snapshot],
+            [*restored, *lists],
+            api_name=False,
+            show_progress="hidden",
+        )
     if tab is not None:
-        on(tab.select, lambda n, m, s: (*run_lists(services, n), *form_lists(services, m, s)),
-           [view.run, view.model, view.snapshot], [view.runs, view.run, view.compare_runs, *lists], api_name=False,
-           show_progress="hidden")
+        on(
+            tab.select,
+            lambda n, m, s: (*run_lists(services, n), *form_lists(services, m, s)),
+            [view.run, view.model, view.snapshot],
+            [view.runs, view.run, view.compare_runs, *lists],
+            api_name=False,
+            show_progress="hidden",
+        )

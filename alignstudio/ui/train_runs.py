@@ -19,11 +19,16 @@ from ..services.container import Services
 from ..services.evaluation import summary_markdown
 
 RUN_HEADERS = ["run", "state", "settings", "base model", "step", "created", "error"]
-COMPARE_METRICS = [("loss", "loss"), ("reward margin", "rewards/margins"), ("reward accuracy", "rewards/accuracies"),
-                   ("chosen reward", "rewards/chosen")]
+COMPARE_METRICS = [
+    ("loss", "loss"),
+    ("reward margin", "rewards/margins"),
+    ("reward accuracy", "rewards/accuracies"),
+    ("chosen reward", "rewards/chosen"),
+]
 POLL_S = 2.0
-EMPTY_PLOT = pd.DataFrame({"step": pd.Series(dtype=float), "value": pd.Series(dtype=float),
-                           "series": pd.Series(dtype=str)})
+EMPTY_PLOT = pd.DataFrame(
+    {"step": pd.Series(dtype=float), "value": pd.Series(dtype=float), "series": pd.Series(dtype=str)}
+)
 # Gradio 6's LinePlot fixes its colour domain when the chart is first drawn, so a plot with several
 # series always receives every series name (missing ones as a NaN placeholder row, which is not drawn).
 START = "expected start"
@@ -31,31 +36,39 @@ HELDOUT = "held-out"
 LOSS_SERIES = ("loss", HELDOUT, START)
 SPLIT_SERIES = ("train", HELDOUT)
 REWARD_SERIES = ("chosen", "rejected")
-COLORS = {"loss": "#2563eb", "train": "#2563eb", HELDOUT: "#f59e0b", START: "#9ca3af", "chosen": "#16a34a",
-          "rejected": "#dc2626"}
+COLORS = {
+    "loss": "#2563eb",
+    "train": "#2563eb",
+    HELDOUT: "#f59e0b",
+    START: "#9ca3af",
+    "chosen": "#16a34a",
+    "rejected": "#dc2626",
+}
 BEFORE_AFTER_HEADERS = ["held-out prompt", "base model", "trained model"]
 EVAL_PROMPTS = training.AGAINST_BASE_PROMPTS
-EVAL_JUDGES = [("best available (your reward model, else the configured server)", "auto"),
-               ("reward model trained from your labels", "reward"), ("this run's implicit reward", "implicit"),
-               ("rule-based", "rules"), ("OpenAI / compatible server", "openai"), ("Anthropic", "anthropic")]
-
+EVAL_JUDGES = [
+    ("best available (your reward model, else the configured server)", "auto"),
+    ("reward model trained from your labels", "reward"),
+    ("this run's implicit reward", "implicit"),
+    ("rule-based", "rules"),
+    ("OpenAI / compatible server", "openai"),
+    ("Anthropic", "anthropic"),
+]
 
 
 def _plot(title: str, elem_id: str, y_title: str, series: tuple[str, ...] = (), **kw) -> gr.LinePlot:
     """A live plot: one line, or several fixed, coloured series (see COLORS)."""
     if series:
-        kw.update(color="series", color_map={name: COLORS[name] for name in series},
-                  value=placeholder(series))
+        kw.update(color="series", color_map={name: COLORS[name] for name in series}, value=placeholder(series))
     else:
         kw.update(value=EMPTY_PLOT.copy())
-    return gr.LinePlot(x="step", y="value", title=title, y_title=y_title, x_title="step", elem_id=elem_id,
-                       height=220, **kw)
+    return gr.LinePlot(
+        x="step", y="value", title=title, y_title=y_title, x_title="step", elem_id=elem_id, height=220, **kw
+    )
 
 
 def placeholder(series) -> pd.DataFrame:
-    return pd.DataFrame({"step": [math.nan] * len(series), "value": [math.nan] * len(series),
-                         "series": list(series)})
-
+    return pd.DataFrame({"step": [math.nan] * len(series), "value": [math.nan] * len(series), "series": list(series)})
 
 
 def cancel_run(services: Services, name: str) -> str:
@@ -105,8 +118,9 @@ def long_frame(rows: list[dict], keys: dict[str, str], fixed: bool = False) -> p
                 records.append({"step": float(row.get("step") or 0), "value": float(value), "series": label})
     if fixed:
         present = {r["series"] for r in records}
-        records += [{"step": math.nan, "value": math.nan, "series": label}
-                    for label in keys.values() if label not in present]
+        records += [
+            {"step": math.nan, "value": math.nan, "series": label} for label in keys.values() if label not in present
+        ]
     return pd.DataFrame(records, columns=["step", "value", "series"]) if records else EMPTY_PLOT.copy()
 
 
@@ -116,12 +130,14 @@ def metric_frames(rows: list[dict], expected_start: float | None = None) -> dict
     loss = long_frame(rows, {"loss": "loss", "eval_loss": HELDOUT})
     steps = sorted(set(loss["step"]))
     if expected_start is not None and steps:
-        reference = pd.DataFrame({"step": steps, "value": [expected_start] * len(steps),
-                                  "series": [START] * len(steps)})
+        reference = pd.DataFrame(
+            {"step": steps, "value": [expected_start] * len(steps), "series": [START] * len(steps)}
+        )
         loss = pd.concat([loss, reference], ignore_index=True)
     if not len(loss) or set(loss["series"]) != set(LOSS_SERIES):
-        loss = pd.concat([loss, placeholder([s for s in LOSS_SERIES if s not in set(loss["series"])])],
-                         ignore_index=True)
+        loss = pd.concat(
+            [loss, placeholder([s for s in LOSS_SERIES if s not in set(loss["series"])])], ignore_index=True
+        )
     return {
         "loss": loss,
         "accuracy": long_frame(rows, {"rewards/accuracies": "train", "eval_rewards/accuracies": HELDOUT}, fixed=True),
@@ -137,7 +153,11 @@ def _duration(seconds) -> str:
     if seconds is None:
         return "–"
     seconds = int(seconds)
-    return f"{seconds // 3600}h {seconds % 3600 // 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m {seconds % 60:02d}s"
+    return (
+        f"{seconds // 3600}h {seconds % 3600 // 60:02d}m"
+        if seconds >= 3600
+        else f"{seconds // 60}m {seconds % 60:02d}s"
+    )
 
 
 def status_markdown(view: training.LiveRun) -> str:
@@ -157,16 +177,22 @@ def status_markdown(view: training.LiveRun) -> str:
         progress += f" · {last['tokens_per_s']:.0f} tokens/s"
     lines.append(progress)
     if view.running and last.get("sharing"):
-        lines.append(f"Sharing the CPU with labeling: the app is sampling pairs, so training runs on "
-                     f"{last['threads']} core(s) and the app on the other; it takes every core back when the "
-                     "app is idle.")
+        lines.append(
+            f"Sharing the CPU with labeling: the app is sampling pairs, so training runs on "
+            f"{last['threads']} core(s) and the app on the other; it takes every core back when the "
+            "app is idle."
+        )
     if view.succeeded:
-        lines.append(f"Model: `{status.model_dir}`"
-                     + (f" · registered as **{status.registered_as}**" if status.registered_as else ""))
+        lines.append(
+            f"Model: `{status.model_dir}`"
+            + (f" · registered as **{status.registered_as}**" if status.registered_as else "")
+        )
     if view.schedule:
-        lines.append(f"Schedule: lr {view.schedule.learning_rate:g} · batch {view.schedule.batch_size} · "
-                     f"{view.schedule.epochs:g} epoch(s) · warm-up {view.schedule.warmup_steps} "
-                     "(see the run card for why)")
+        lines.append(
+            f"Schedule: lr {view.schedule.learning_rate:g} · batch {view.schedule.batch_size} · "
+            f"{view.schedule.epochs:g} epoch(s) · warm-up {view.schedule.warmup_steps} "
+            "(see the run card for why)"
+        )
     if view.heldout_note:
         lines.append(view.heldout_note[:1].upper() + view.heldout_note[1:] + ".")
     if status.error:
@@ -201,15 +227,18 @@ def reward_markdown(view: training.LiveRun) -> str:
         return ""
     if result.accuracy is None:
         return ("ℹ️ **No held-out measure**: " + result.note) if result.note else ""
-    return (f"{'✅' if view.reward_usable else '⛔'} **Reward model: held-out pairwise accuracy "
-            f"{result.accuracy:.2f} on {result.pairs} pairs (chance 0.50).** Tie margin {result.tie_margin:.3g} "
-            f"({result.ties} ties); agreement counting a tie as half: {result.agreement_with_ties:.2f}. "
-            "Use it as `--judge reward` (registered as a judge version).")
+    return (
+        f"{'✅' if view.reward_usable else '⛔'} **Reward model: held-out pairwise accuracy "
+        f"{result.accuracy:.2f} on {result.pairs} pairs (chance 0.50).** Tie margin {result.tie_margin:.3g} "
+        f"({result.ties} ties); agreement counting a tie as half: {result.agreement_with_ties:.2f}. "
+        "Use it as `--judge reward` (registered as a judge version)."
+    )
 
 
 def placeholder_calibration() -> pd.DataFrame:
-    return pd.DataFrame({"predicted": [math.nan] * 2, "observed": [math.nan] * 2,
-                         "series": ["reward model", "perfectly calibrated"]})
+    return pd.DataFrame(
+        {"predicted": [math.nan] * 2, "observed": [math.nan] * 2, "series": ["reward model", "perfectly calibrated"]}
+    )
 
 
 def calibration_frame(view: training.LiveRun | None) -> pd.DataFrame:
@@ -239,10 +268,20 @@ def run_view(services: Services, name: str | None) -> tuple:
     if view is None:
         return ("Choose a run.", "", before_after_frame(None), gr.update(visible=False), *_empty_frames(), "")
     frames = metric_frames(view.rows, view.expected_start)
-    return (status_markdown(view), diagnostics_markdown(view),
-            before_after_frame(view), gr.update(value=calibration_frame(view), visible=view.reward),
-            frames["loss"], frames["accuracy"], frames["margins"], frames["rewards"], frames["kl"], frames["lr"],
-            frames["throughput"], view.log)
+    return (
+        status_markdown(view),
+        diagnostics_markdown(view),
+        before_after_frame(view),
+        gr.update(value=calibration_frame(view), visible=view.reward),
+        frames["loss"],
+        frames["accuracy"],
+        frames["margins"],
+        frames["rewards"],
+        frames["kl"],
+        frames["lr"],
+        frames["throughput"],
+        view.log,
+    )
 
 
 def _empty_frames() -> list[pd.DataFrame]:
@@ -288,8 +327,13 @@ def restore(services: Services, wanted: str | None) -> tuple:
     its live view and the actions that apply to it."""
     name = training.default_run(services, wanted)
     names = run_names(services)
-    return (run_table(services), gr.update(choices=names, value=name),
-            gr.update(choices=names), *run_view(services, name), *run_actions(services, name))
+    return (
+        run_table(services),
+        gr.update(choices=names, value=name),
+        gr.update(choices=names),
+        *run_view(services, name),
+        *run_actions(services, name),
+    )
 
 
 def pick_from_table(table: pd.DataFrame, event: gr.SelectData):
@@ -309,6 +353,5 @@ def run_lists(services: Services, current: str | None) -> tuple:
     """Opening the tab: the run table and run lists as they are now. The selection stays (a value sent a moment
     earlier may be older than the page's); only an empty one gets the newest running or newest run."""
     names = run_names(services)
-    run = gr.update(choices=names) if current else \
-        gr.update(choices=names, value=training.default_run(services, None))
+    run = gr.update(choices=names) if current else gr.update(choices=names, value=training.default_run(services, None))
     return run_table(services), run, gr.update(choices=names)

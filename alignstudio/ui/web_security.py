@@ -14,12 +14,18 @@ from urllib.parse import urlsplit
 
 # Permissive enough for Gradio's page (inline config script, Svelte styles, blob workers), strict where it
 # matters here: no framing by other sites, no plugins, forms and fetches to this origin, no remote images.
-CSP = ("default-src 'self'; script-src 'self' 'unsafe-inline' 'unsafe-eval' blob:; "
-       "style-src 'self' 'unsafe-inline' https://fonts.googleapis.com; font-src 'self' data: https://fonts.gstatic.com; "
-       "img-src 'self' data: blob:; media-src 'self' data: blob:; connect-src 'self'; worker-src 'self' blob:; "
-       "frame-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'self'")
-HEADERS = [(b"content-security-policy", CSP.encode()), (b"x-content-type-options", b"nosniff"),
-           (b"referrer-policy", b"same-origin"), (b"x-frame-options", b"SAMEORIGIN")]
+CSP = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline' 'unsafe-eval' blob:; "
+    "style-src 'self' 'unsafe-inline' https://fonts.googleapis.com; font-src 'self' data: https://fonts.gstatic.com; "
+    "img-src 'self' data: blob:; media-src 'self' data: blob:; connect-src 'self'; worker-src 'self' blob:; "
+    "frame-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'self'"
+)
+HEADERS = [
+    (b"content-security-policy", CSP.encode()),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"same-origin"),
+    (b"x-frame-options", b"SAMEORIGIN"),
+]
 HSTS = (b"strict-transport-security", b"max-age=31536000")
 _PREFLIGHT_MAX_AGE = b"600"
 _METHODS = b"GET, POST, HEAD, OPTIONS"
@@ -30,8 +36,14 @@ _UNSECURE_COOKIE = "access-token-unsecure-"
 def normalize_origin(origin: str) -> str:
     """`scheme://host[:port]`, lower-case, default ports dropped: how browsers write the Origin header."""
     parts = urlsplit(origin.strip())
-    if parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/") \
-            or parts.query or parts.username or parts.password:
+    if (
+        parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or parts.path not in ("", "/")
+        or parts.query
+        or parts.username
+        or parts.password
+    ):
         raise ValueError(f"{origin!r} is not an origin (scheme://host[:port])")
     port = parts.port
     default = {"http": 80, "https": 443}[parts.scheme]
@@ -97,8 +109,12 @@ class WebSecurity:
             return
         origin = _header(scope, b"origin")
         if origin is not None and not self._origin_allowed(scope, origin):
-            await self._refuse(scope, send, 403, "cross-origin request refused: this origin is not allowed "
-                                                 "(see serve --allowed-origins)")
+            await self._refuse(
+                scope,
+                send,
+                403,
+                "cross-origin request refused: this origin is not allowed (see serve --allowed-origins)",
+            )
             return
         if scope["type"] == "websocket":
             await self.app(scope, receive, send)
@@ -120,8 +136,12 @@ class WebSecurity:
 
         async def secured(message):
             if message["type"] == "http.response.start":
-                message = dict(message, headers=self._response_headers(message.get("headers", []), tls,
-                                                                       normalize_origin(origin) if listed else None))
+                message = dict(
+                    message,
+                    headers=self._response_headers(
+                        message.get("headers", []), tls, normalize_origin(origin) if listed else None
+                    ),
+                )
             await send(message)
 
         await self.app(scope, receive, secured)
@@ -130,8 +150,10 @@ class WebSecurity:
         out = []
         for key, value in headers:
             lower = key.lower()
-            if lower in (b"access-control-allow-origin", b"access-control-allow-credentials", b"vary") \
-                    and listed_origin is not None:
+            if (
+                lower in (b"access-control-allow-origin", b"access-control-allow-credentials", b"vary")
+                and listed_origin is not None
+            ):
                 continue  # replaced below, for the listed origin
             if lower == b"set-cookie":
                 rewritten = rewrite_cookie(value.decode("latin-1"), tls)
@@ -143,14 +165,22 @@ class WebSecurity:
             out.append((key, value))
         out += HEADERS + ([HSTS] if tls else [])
         if listed_origin is not None:
-            out += [(b"access-control-allow-origin", listed_origin.encode()),
-                    (b"access-control-allow-credentials", b"true"), (b"vary", b"Origin")]
+            out += [
+                (b"access-control-allow-origin", listed_origin.encode()),
+                (b"access-control-allow-credentials", b"true"),
+                (b"vary", b"Origin"),
+            ]
         return out
 
     async def _preflight(self, scope, send, origin: str) -> None:
-        headers = [(b"access-control-allow-origin", origin.encode()), (b"access-control-allow-credentials", b"true"),
-                   (b"access-control-allow-methods", _METHODS), (b"access-control-max-age", _PREFLIGHT_MAX_AGE),
-                   (b"vary", b"Origin"), (b"content-type", b"text/plain; charset=utf-8")]
+        headers = [
+            (b"access-control-allow-origin", origin.encode()),
+            (b"access-control-allow-credentials", b"true"),
+            (b"access-control-allow-methods", _METHODS),
+            (b"access-control-max-age", _PREFLIGHT_MAX_AGE),
+            (b"vary", b"Origin"),
+            (b"content-type", b"text/plain; charset=utf-8"),
+        ]
         requested = _header(scope, b"access-control-request-headers")
         if requested:
             headers.append((b"access-control-allow-headers", requested.encode("latin-1")))

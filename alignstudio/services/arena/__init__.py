@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import random
 import threading
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
-from typing import Iterator
 
 from transformers import TextIteratorStreamer
 
@@ -19,9 +19,9 @@ from ...core.errors import UserError
 from ...core.settings import check_bounds, setting
 from ...core.store import Store
 from ...core.store_file import new_id
-from ..limits import NAME_CHARS, check_length
-from ..labeling.exactly_once import Ack, acknowledge, already_stored
 from ..labeling import CHOICES
+from ..labeling.exactly_once import Ack, acknowledge, already_stored
+from ..limits import NAME_CHARS, check_length
 from ..sampling.sampler import Generator
 from ..sampling.settings import SamplingSettings
 
@@ -33,8 +33,14 @@ _SAMPLING = SamplingSettings()
 class ArenaSettings:
     """How both models answer in the arena: the sampling defaults, and longer answers than a labeling pair."""
 
-    temperature: float = setting(_SAMPLING.temperature_a, "sampling temperature of both answers",
-                                 label="Temperature", minimum=0.05, maximum=2.0, step=0.05)
+    temperature: float = setting(
+        _SAMPLING.temperature_a,
+        "sampling temperature of both answers",
+        label="Temperature",
+        minimum=0.05,
+        maximum=2.0,
+        step=0.05,
+    )
     top_p: float = setting(_SAMPLING.top_p, "nucleus sampling of both answers", label="top_p")
     max_new_tokens: int = setting(256, "tokens per answer at most", label="Max new tokens", minimum=1, maximum=2048)
 
@@ -49,14 +55,14 @@ class ArenaState:
     model_left: str
     model_right: str
     anonymous: bool
-    history: list[dict] = field(default_factory=list)   # shared conversation before the current turn
+    history: list[dict] = field(default_factory=list)  # shared conversation before the current turn
     user_turn: str = ""
     reply_left: str = ""
     reply_right: str = ""
-    voted: bool = True                                   # no open turn to vote on
-    continue_with: str = "left"                          # whose reply the next turn builds on
-    complete: bool = True                                # both replies to the open turn have finished
-    turn_key: str = ""                                   # fresh per turn: id of its pair and of the vote on it
+    voted: bool = True  # no open turn to vote on
+    continue_with: str = "left"  # whose reply the next turn builds on
+    complete: bool = True  # both replies to the open turn have finished
+    turn_key: str = ""  # fresh per turn: id of its pair and of the vote on it
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -91,13 +97,22 @@ def new_battle(model_x: str, model_y: str, anonymous: bool, rng: random.Random |
     return ArenaState(model_x, model_y, anonymous)
 
 
-def _stream_one(generator: Generator, messages: list[dict], temperature: float, top_p: float,
-                max_new_tokens: int, out: list[str], done: threading.Event, failures: list[Exception]) -> None:
+def _stream_one(
+    generator: Generator,
+    messages: list[dict],
+    temperature: float,
+    top_p: float,
+    max_new_tokens: int,
+    out: list[str],
+    done: threading.Event,
+    failures: list[Exception],
+) -> None:
     """Run one generation, appending decoded text to out[0] as tokens arrive."""
     if generator.tokenizer is None:  # a remote generator (sampling.remote): its answer arrives whole
         try:
-            (out[0],) = generator.complete([messages], [temperature], top_p=top_p, max_new_tokens=max_new_tokens,
-                                           seed=None)
+            (out[0],) = generator.complete(
+                [messages], [temperature], top_p=top_p, max_new_tokens=max_new_tokens, seed=None
+            )
         except Exception as exc:  # noqa: BLE001 - raised again by stream_turn, in the caller's thread
             failures.append(exc)
         finally:
@@ -110,9 +125,16 @@ def _stream_one(generator: Generator, messages: list[dict], temperature: float, 
 
     def run():
         with generator.decoding():  # one core while a worker trains (core.cpu_share), as every decode
-            generator.model.generate(**batch, do_sample=True, temperature=temperature, top_p=top_p, top_k=0,
-                                     max_new_tokens=max_new_tokens, streamer=streamer,
-                                     pad_token_id=tokenizer.pad_token_id)
+            generator.model.generate(
+                **batch,
+                do_sample=True,
+                temperature=temperature,
+                top_p=top_p,
+                top_k=0,
+                max_new_tokens=max_new_tokens,
+                streamer=streamer,
+                pad_token_id=tokenizer.pad_token_id,
+            )
 
     worker = threading.Thread(target=run, daemon=True)
     worker.start()
@@ -125,8 +147,15 @@ def _stream_one(generator: Generator, messages: list[dict], temperature: float, 
         done.set()
 
 
-def stream_turn(state: ArenaState, user_text: str, left: Generator, right: Generator,
-                settings: ArenaSettings = ArenaSettings(), *, regenerate: bool = False) -> Iterator[ArenaState]:
+def stream_turn(
+    state: ArenaState,
+    user_text: str,
+    left: Generator,
+    right: Generator,
+    settings: ArenaSettings = ArenaSettings(),
+    *,
+    regenerate: bool = False,
+) -> Iterator[ArenaState]:
     """Add a user turn (or, with `regenerate`, answer the open one again) and stream both replies at once,
     yielding the state as text arrives."""
     if regenerate:
@@ -145,9 +174,14 @@ def stream_turn(state: ArenaState, user_text: str, left: Generator, right: Gener
     state.voted, state.continue_with, state.complete, state.turn_key = False, "left", False, new_id()
     messages = state.history + [{"role": "user", "content": user_text}]
     outs, events, failures = ([""], [""]), (threading.Event(), threading.Event()), []
-    threads = [threading.Thread(target=_stream_one, args=(gen, messages, settings.temperature, settings.top_p,
-                                                          settings.max_new_tokens, out, done, failures), daemon=True)
-               for gen, out, done in ((left, outs[0], events[0]), (right, outs[1], events[1]))]
+    threads = [
+        threading.Thread(
+            target=_stream_one,
+            args=(gen, messages, settings.temperature, settings.top_p, settings.max_new_tokens, out, done, failures),
+            daemon=True,
+        )
+        for gen, out, done in ((left, outs[0], events[0]), (right, outs[1], events[1]))
+    ]
     for thread in threads:
         thread.start()
     while not all(e.is_set() for e in events):
@@ -183,11 +217,20 @@ def record_vote(store: Store, state: ArenaState, choice: str, *, annotator: str)
     if not state.complete or not state.reply_left or not state.reply_right:
         raise UserError("wait until both answers are complete")
     messages = state.history + [{"role": "user", "content": state.user_turn}]
-    pair_id = store.add_pair(messages, state.reply_left, state.reply_right, model_a=state.model_left,
-                             model_b=state.model_right, prompt_set="arena", origin="arena", pair_id=key)
+    pair_id = store.add_pair(
+        messages,
+        state.reply_left,
+        state.reply_right,
+        model_a=state.model_left,
+        model_b=state.model_right,
+        prompt_set="arena",
+        origin="arena",
+        pair_id=key,
+    )
     verdict = {"left": "A", "right": "B"}.get(choice, choice)
-    event_id = store.add_preference(pair_id, verdict, annotator=annotator.strip(), source="arena", shown_left="A",
-                                    event_id=key)
+    event_id = store.add_preference(
+        pair_id, verdict, annotator=annotator.strip(), source="arena", shown_left="A", event_id=key
+    )
     state.continue_with = "right" if choice == "right" else "left"
     state.voted = True
     return acknowledge(store, event_id, verdict)

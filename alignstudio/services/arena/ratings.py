@@ -34,8 +34,9 @@ def _fit(index_a: np.ndarray, index_b: np.ndarray, score: np.ndarray, n_models: 
     return theta - theta.mean()
 
 
-def bradley_terry(battles: list[tuple[str, str, float]], *, bootstrap: int = 200, seed: int = 0,
-                  l2: float = 1e-3) -> pd.DataFrame:
+def bradley_terry(
+    battles: list[tuple[str, str, float]], *, bootstrap: int = 200, seed: int = 0, l2: float = 1e-3
+) -> pd.DataFrame:
     """Ratings with 95% bootstrap intervals and vote counts, best first."""
     columns = ["model", "rating", "ci_low", "ci_high", "votes", "wins", "ties", "losses"]
     battles = [(a, b, float(s)) for a, b, s in battles if a != b]
@@ -59,8 +60,17 @@ def bradley_terry(battles: list[tuple[str, str, float]], *, bootstrap: int = 200
         wins = int(np.sum(score[as_a] == 1) + np.sum(score[as_b] == 0))
         losses = int(np.sum(score[as_a] == 0) + np.sum(score[as_b] == 1))
         ties = int(np.sum(score[as_a | as_b] == 0.5))
-        rows.append({"model": model, "rating": BASE + ELO_SCALE * theta[i], "ci_low": BASE + ELO_SCALE * low[i],
-                     "ci_high": BASE + ELO_SCALE * high[i], "votes": int(np.sum(as_a | as_b)), "wins": wins,
-                     "ties": ties, "losses": losses})
+        rows.append(
+            {
+                "model": model,
+                "rating": BASE + ELO_SCALE * theta[i],
+                "ci_low": BASE + ELO_SCALE * low[i],
+                "ci_high": BASE + ELO_SCALE * high[i],
+                "votes": int(np.sum(as_a | as_b)),
+                "wins": wins,
+                "ties": ties,
+                "losses": losses,
+            }
+        )
     frame = pd.DataFrame(rows, columns=columns).sort_values("rating", ascending=False).reset_index(drop=True)
     return frame.round({"rating": 1, "ci_low": 1, "ci_high": 1})

@@ -12,50 +12,134 @@ from ...core.errors import UserError
 from ...core.store import Store
 from ...core.store_events import VERDICTS
 
-COLUMNS = ["event_id", "kind", "verdict", "source", "origin", "annotator", "prompt_set", "prompt", "response_a",
-           "response_b", "edited", "shown_left", "rationale", "time"]
+COLUMNS = [
+    "event_id",
+    "kind",
+    "verdict",
+    "source",
+    "origin",
+    "annotator",
+    "prompt_set",
+    "prompt",
+    "response_a",
+    "response_b",
+    "edited",
+    "shown_left",
+    "rationale",
+    "time",
+]
 # What the annotator saw: the response on each side and the verdict in those terms; the event id last.
-SEEN_COLUMNS = ["time", "kind", "verdict", "prompt", "left", "right", "annotator", "source", "origin", "prompt_set",
-                "edited", "rationale", "event_id"]
+SEEN_COLUMNS = [
+    "time",
+    "kind",
+    "verdict",
+    "prompt",
+    "left",
+    "right",
+    "annotator",
+    "source",
+    "origin",
+    "prompt_set",
+    "edited",
+    "rationale",
+    "event_id",
+]
 # The stored form (verdicts about response A / B, with the side A was shown on), the event id last.
-STORED_COLUMNS = ["time", "kind", "verdict", "shown_left", "prompt", "response_a", "response_b", "annotator", "source",
-                  "origin", "prompt_set", "edited", "rationale", "event_id"]
+STORED_COLUMNS = [
+    "time",
+    "kind",
+    "verdict",
+    "shown_left",
+    "prompt",
+    "response_a",
+    "response_b",
+    "annotator",
+    "source",
+    "origin",
+    "prompt_set",
+    "edited",
+    "rationale",
+    "event_id",
+]
 SIDE_WORDS = {"tie": "tie", "both_bad": "both bad", "up": "👍 up", "down": "👎 down"}
 ORIGINS = ("sampler", "synthetic", "import", "arena")  # how a pair was made (synthetic: two system prompts)
 
 
-def label_table(store: Store, *, kind: str = "all", source: str = "", annotator: str = "", verdict: str = "",
-                prompt_set: str = "", search: str = "", origin: str = "", limit: int = 500) -> pd.DataFrame:
+def label_table(
+    store: Store,
+    *,
+    kind: str = "all",
+    source: str = "",
+    annotator: str = "",
+    verdict: str = "",
+    prompt_set: str = "",
+    search: str = "",
+    origin: str = "",
+    limit: int = 500,
+) -> pd.DataFrame:
     """Effective labels, newest first, filtered; `search` matches prompt or response text (case-insensitive);
     `origin` keeps the pairs made one way (e.g. synthetic), whoever labeled them."""
     rows = []
     if kind in ("all", "preference"):
         for r in store.preference_rows():
-            rows.append({"event_id": r["event_id"], "kind": "preference", "verdict": r["verdict"],
-                         "source": r["source"], "origin": r["origin"], "annotator": r["annotator"],
-                         "prompt_set": r["prompt_set"],
-                         "prompt": r["messages"][-1]["content"], "response_a": r["text_a"],
-                         "response_b": r["text_b"], "edited": r["edited_text"] or "",
-                         "shown_left": r["shown_left"] or "", "rationale": r["rationale"], "time": r["created"]})
+            rows.append(
+                {
+                    "event_id": r["event_id"],
+                    "kind": "preference",
+                    "verdict": r["verdict"],
+                    "source": r["source"],
+                    "origin": r["origin"],
+                    "annotator": r["annotator"],
+                    "prompt_set": r["prompt_set"],
+                    "prompt": r["messages"][-1]["content"],
+                    "response_a": r["text_a"],
+                    "response_b": r["text_b"],
+                    "edited": r["edited_text"] or "",
+                    "shown_left": r["shown_left"] or "",
+                    "rationale": r["rationale"],
+                    "time": r["created"],
+                }
+            )
     if kind in ("all", "feedback"):
         for r in store.feedback_rows():
-            rows.append({"event_id": r["event_id"], "kind": "feedback", "verdict": r["verdict"], "source": r["source"],
-                         "origin": "", "annotator": r["annotator"], "prompt_set": r["prompt_set"],
-                         "prompt": r["messages"][-1]["content"], "response_a": r["text"], "response_b": "",
-                         "edited": "", "shown_left": "", "rationale": r["rationale"], "time": r["created"]})
+            rows.append(
+                {
+                    "event_id": r["event_id"],
+                    "kind": "feedback",
+                    "verdict": r["verdict"],
+                    "source": r["source"],
+                    "origin": "",
+                    "annotator": r["annotator"],
+                    "prompt_set": r["prompt_set"],
+                    "prompt": r["messages"][-1]["content"],
+                    "response_a": r["text"],
+                    "response_b": "",
+                    "edited": "",
+                    "shown_left": "",
+                    "rationale": r["rationale"],
+                    "time": r["created"],
+                }
+            )
     frame = pd.DataFrame(rows, columns=COLUMNS)
     mine = access.visible_annotator()
     if mine is not None:  # an annotator sees only their own labels
         frame = frame[frame["annotator"] == mine]
-    for column, wanted in (("source", source), ("annotator", annotator), ("verdict", verdict),
-                           ("prompt_set", prompt_set), ("origin", origin)):
+    for column, wanted in (
+        ("source", source),
+        ("annotator", annotator),
+        ("verdict", verdict),
+        ("prompt_set", prompt_set),
+        ("origin", origin),
+    ):
         if wanted:
             frame = frame[frame[column] == wanted]
     if search:
         needle = search.casefold()
-        hit = (frame["prompt"].str.casefold().str.contains(needle, regex=False)
-               | frame["response_a"].str.casefold().str.contains(needle, regex=False)
-               | frame["response_b"].str.casefold().str.contains(needle, regex=False))
+        hit = (
+            frame["prompt"].str.casefold().str.contains(needle, regex=False)
+            | frame["response_a"].str.casefold().str.contains(needle, regex=False)
+            | frame["response_b"].str.casefold().str.contains(needle, regex=False)
+        )
         frame = frame[hit]
     frame = frame.sort_values("time", ascending=False).head(limit)
     frame["time"] = pd.to_datetime(frame["time"], unit="s").dt.strftime("%Y-%m-%d %H:%M:%S")
@@ -83,8 +167,14 @@ def browse_table(store: Store, *, stored: bool = False, **filters) -> pd.DataFra
     for row in frame.to_dict("records"):
         words, left = as_seen(row["verdict"], row["shown_left"])
         swap = row["kind"] == "preference" and left == "B"
-        seen.append(row | {"verdict": words, "left": row["response_b"] if swap else row["response_a"],
-                           "right": row["response_a"] if swap else row["response_b"]})
+        seen.append(
+            row
+            | {
+                "verdict": words,
+                "left": row["response_b"] if swap else row["response_a"],
+                "right": row["response_a"] if swap else row["response_b"],
+            }
+        )
     return pd.DataFrame(seen, columns=SEEN_COLUMNS)
 
 
@@ -107,5 +197,13 @@ def relabel(store: Store, event_id: str, verdict: str, *, annotator: str) -> str
 
 def label_records(store: Store) -> list[dict]:
     """Pairwise label records in the validator's shape (position bias, annotator and judge agreement)."""
-    return [{"pair_id": r["pair_id"], "annotator": r["annotator"], "source": r["source"], "verdict": r["verdict"],
-             "left": r["shown_left"]} for r in store.preference_rows()]  # left None: sides not recorded
+    return [
+        {
+            "pair_id": r["pair_id"],
+            "annotator": r["annotator"],
+            "source": r["source"],
+            "verdict": r["verdict"],
+            "left": r["shown_left"],
+        }
+        for r in store.preference_rows()
+    ]  # left None: sides not recorded

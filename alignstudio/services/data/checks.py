@@ -20,8 +20,9 @@ from .snapshots import dpo_rows, kto_rows
 from .validation import Report, validate
 
 
-def validate_store(store: Store, kind: str = "dpo", *, include_pairs: bool = False, tokenizer=None,
-                   max_length: int | None = None) -> Report:
+def validate_store(
+    store: Store, kind: str = "dpo", *, include_pairs: bool = False, tokenizer=None, max_length: int | None = None
+) -> Report:
     """The rows an export would produce now, plus the label records behind them (position bias, agreement)."""
     access.require_admin("validating the store")
     if kind not in ("dpo", "kto"):
@@ -30,8 +31,9 @@ def validate_store(store: Store, kind: str = "dpo", *, include_pairs: bool = Fal
     return validate(rows, kind, tokenizer=tokenizer, max_length=max_length, labels=label_records(store))
 
 
-def validate_path(path: str | Path, kind: str | None = None, *, tokenizer=None,
-                  max_length: int | None = None) -> Report:
+def validate_path(
+    path: str | Path, kind: str | None = None, *, tokenizer=None, max_length: int | None = None
+) -> Report:
     """A JSONL/CSV/Parquet file or a `datasets` folder (a snapshot)."""
     access.require_admin("validating a file")
     access.check_typed_path(path)
@@ -39,8 +41,11 @@ def validate_path(path: str | Path, kind: str | None = None, *, tokenizer=None,
     return validate(rows, kind, tokenizer=tokenizer, max_length=max_length)
 
 
-def histogram(series: dict[str, list[float]], bins: int = 20, value_range: tuple[float, float] | None = None,
-              ) -> pd.DataFrame:
+def histogram(
+    series: dict[str, list[float]],
+    bins: int = 20,
+    value_range: tuple[float, float] | None = None,
+) -> pd.DataFrame:
     """Counts per bin for several series on shared bins, long form for a Gradio BarPlot (bin, count, series).
     Bins are labelled by their lower edge, as text, in ascending numeric order (see `bin_order`)."""
     values = [np.asarray(v, dtype=float) for v in series.values() if len(v)]
@@ -69,6 +74,8 @@ def gate_training_data(data: str | Path, *, override: bool = False) -> Report:
     if report.has_errors and not override:
         errors = [f for f in report.findings if f.severity == "error"]
         first = errors[0]
-        raise UserError(f"the training data has {len(errors)} validation error(s), first: {first.check} "
-                        f"({first.count} rows) - fix the data, or override to train anyway")
+        raise UserError(
+            f"the training data has {len(errors)} validation error(s), first: {first.check} "
+            f"({first.count} rows) - fix the data, or override to train anyway"
+        )
     return report

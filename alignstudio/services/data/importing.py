@@ -13,7 +13,8 @@ from pathlib import Path
 from ...core import access
 from ...core.dataset_formats import FORMAT_NAMES, convert, read_hub
 from ...core.errors import UserError
-from ...core.formats import MAX_UPLOAD_MB, read_records  # MAX_UPLOAD_MB: the Data tab uploads what we import
+from ...core.formats import MAX_UPLOAD_MB as MAX_UPLOAD_MB  # the cap on what the Data tab uploads to import
+from ...core.formats import read_records
 from ...core.store import Store
 
 FORMATS = ("auto", *FORMAT_NAMES)
@@ -30,9 +31,17 @@ class ImportReport:
         return f"imported {self.pairs} preference pairs as {self.format}{skipped}"
 
 
-def import_pairs(store: Store, path: str | Path | None = None, *, fmt: str = "auto", hub: str | None = None,
-                 split: str = "train", limit: int | None = None, source: str = "import",
-                 prompt_set: str = "") -> ImportReport:
+def import_pairs(
+    store: Store,
+    path: str | Path | None = None,
+    *,
+    fmt: str = "auto",
+    hub: str | None = None,
+    split: str = "train",
+    limit: int | None = None,
+    source: str = "import",
+    prompt_set: str = "",
+) -> ImportReport:
     """Convert a file (or a Hub split) into preference pairs and store them all, or nothing."""
     access.require_admin("import")
     if path is None and hub is None:

@@ -45,9 +45,18 @@ class DataService:
 
     # -- import and export --------------------------------------------------------------------------------
 
-    def import_file(self, path: str | Path | None, *, prompts: bool = False, name: str | None = None,
-                    fmt: str = "auto", hub: str | None = None, split: str = "train", limit: int | None = None,
-                    source: str = "import") -> str:
+    def import_file(
+        self,
+        path: str | Path | None,
+        *,
+        prompts: bool = False,
+        name: str | None = None,
+        fmt: str = "auto",
+        hub: str | None = None,
+        split: str = "train",
+        limit: int | None = None,
+        source: str = "import",
+    ) -> str:
         """A prompt set, or preference pairs (ours or a public dataset's format): all rows stored, or none.
         Returns the line to show."""
         if prompts:
@@ -55,20 +64,35 @@ class DataService:
                 raise UserError("a prompt set needs a file")
             set_name, count = self.prompt_sets.import_file(path, name or None)
             return f"imported {count} prompts as prompt set {set_name!r}"
-        report = import_pairs(self.store, path, fmt=fmt or "auto", hub=hub, split=split, limit=limit,
-                              source=source, prompt_set=name or "")
+        report = import_pairs(
+            self.store, path, fmt=fmt or "auto", hub=hub, split=split, limit=limit, source=source, prompt_set=name or ""
+        )
         return report.line()
 
-    def export(self, kind: str, *, formats: list[str] = (), out: list[str] | None = None,
-               sources: list[str] | None = None, exclude_sources: list[str] | None = None,
-               include_pairs: bool = False) -> Snapshot:
+    def export(
+        self,
+        kind: str,
+        *,
+        formats: list[str] = (),
+        out: list[str] | None = None,
+        sources: list[str] | None = None,
+        exclude_sources: list[str] | None = None,
+        include_pairs: bool = False,
+    ) -> Snapshot:
         """A versioned snapshot; `formats` also writes `exports/KIND-N.FMT` files (N: the snapshot's number)."""
         out = list(out or [])
         if formats:
             stamp = len(self.store.snapshots()) + 1
             out += [str(self.workspace.exports_dir / f"{kind}-{stamp}.{fmt}") for fmt in formats]
-        return export_snapshot(self.store, self.workspace, kind, out=out, sources=sources,
-                               include_pairs=include_pairs, exclude_sources=exclude_sources)
+        return export_snapshot(
+            self.store,
+            self.workspace,
+            kind,
+            out=out,
+            sources=sources,
+            include_pairs=include_pairs,
+            exclude_sources=exclude_sources,
+        )
 
     def snapshots(self) -> list[dict]:
         """Every snapshot; none for an annotator (snapshots hold everyone's labels and name server paths), so
@@ -80,8 +104,16 @@ class DataService:
         for snap in self.snapshots():
             path = Path(snap["path"])
             size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if path.exists() else 0
-            rows.append({"id": snap["id"], "kind": snap["kind"], "rows": snap["rows"],
-                         "fingerprint": snap["fingerprint"], "size_kb": round(size / 1024, 1), "path": str(path)})
+            rows.append(
+                {
+                    "id": snap["id"],
+                    "kind": snap["kind"],
+                    "rows": snap["rows"],
+                    "fingerprint": snap["fingerprint"],
+                    "size_kb": round(size / 1024, 1),
+                    "path": str(path),
+                }
+            )
         return pd.DataFrame(rows, columns=SNAPSHOT_COLUMNS)
 
     # -- validation ---------------------------------------------------------------------------------------

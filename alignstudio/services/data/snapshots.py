@@ -34,8 +34,10 @@ def dpo_row(messages: list[dict], chosen: str, rejected: str) -> dict:
 
 
 def _matches(source: str, wanted: list[str]) -> bool:
-    return any(source == s or (s.endswith(":") and source.startswith(s)) or
-               (s == "judge" and source.startswith("judge:")) for s in wanted)
+    return any(
+        source == s or (s.endswith(":") and source.startswith(s)) or (s == "judge" and source.startswith("judge:"))
+        for s in wanted
+    )
 
 
 def source_kind(source: str) -> str:
@@ -48,8 +50,9 @@ def _source_ok(source: str, sources: list[str] | None, exclude: list[str] | None
     return (not sources or _matches(source, sources)) and not (exclude and _matches(source, exclude))
 
 
-def dpo_rows(store: Store, sources: list[str] | None = None, exclude: list[str] | None = None,
-             tally: Counter | None = None) -> list[dict]:
+def dpo_rows(
+    store: Store, sources: list[str] | None = None, exclude: list[str] | None = None, tally: Counter | None = None
+) -> list[dict]:
     """One DPO row per pair whose decisive labels have a majority; contested pairs are left out. `tally`
     counts the rows by the source of the label that decided them."""
     by_pair: dict[str, list[dict]] = defaultdict(list)
@@ -73,8 +76,13 @@ def dpo_rows(store: Store, sources: list[str] | None = None, exclude: list[str] 
     return rows
 
 
-def kto_rows(store: Store, include_pairs: bool = False, sources: list[str] | None = None,
-             exclude: list[str] | None = None, tally: Counter | None = None) -> list[dict]:
+def kto_rows(
+    store: Store,
+    include_pairs: bool = False,
+    sources: list[str] | None = None,
+    exclude: list[str] | None = None,
+    tally: Counter | None = None,
+) -> list[dict]:
     """KTO rows from thumbs up/down (majority per response), plus unpaired preferences if asked."""
     by_gen: dict[str, list[dict]] = defaultdict(list)
     for fb in store.feedback_rows():
@@ -86,8 +94,9 @@ def kto_rows(store: Store, include_pairs: bool = False, sources: list[str] | Non
         downs = len(feedback) - ups
         if ups == downs:
             continue
-        rows.append({"prompt": feedback[-1]["messages"], "completion": _assistant(feedback[-1]["text"]),
-                     "label": ups > downs})
+        rows.append(
+            {"prompt": feedback[-1]["messages"], "completion": _assistant(feedback[-1]["text"]), "label": ups > downs}
+        )
         if tally is not None:
             tally[source_kind(feedback[-1]["source"])] += 1
     if include_pairs:
@@ -119,9 +128,16 @@ class Snapshot:
     files: list[Path]
 
 
-def export_snapshot(store: Store, workspace: Workspace, kind: str, *, out: list[str] | None = None,
-                    sources: list[str] | None = None, include_pairs: bool = False,
-                    exclude_sources: list[str] | None = None) -> Snapshot:
+def export_snapshot(
+    store: Store,
+    workspace: Workspace,
+    kind: str,
+    *,
+    out: list[str] | None = None,
+    sources: list[str] | None = None,
+    include_pairs: bool = False,
+    exclude_sources: list[str] | None = None,
+) -> Snapshot:
     """Materialize a versioned snapshot (a `datasets` folder) and optional JSONL/CSV/Parquet copies;
     `sources` keeps only those labels, `exclude_sources` leaves those out (e.g. synthetic)."""
     access.require_admin("export")
@@ -132,8 +148,11 @@ def export_snapshot(store: Store, workspace: Workspace, kind: str, *, out: list[
     for path in out or []:
         output_suffix(path)  # a wrong file type fails before the snapshot is written
     exclude, tally = exclude_sources or [], Counter()
-    rows = (dpo_rows(store, sources, exclude, tally) if kind == "dpo"
-            else kto_rows(store, include_pairs, sources, exclude, tally))
+    rows = (
+        dpo_rows(store, sources, exclude, tally)
+        if kind == "dpo"
+        else kto_rows(store, include_pairs, sources, exclude, tally)
+    )
     if not rows:
         what = "decisive pairwise labels (A or B)" if kind == "dpo" else "thumbs up/down labels"
         raise UserError(f"nothing to export: the store has no {what}")
@@ -145,7 +164,11 @@ def export_snapshot(store: Store, workspace: Workspace, kind: str, *, out: list[
     (tmp / LABEL_SOURCES_FILE).write_text(json.dumps(dict(tally), sort_keys=True), encoding="utf-8")
     replace_dir(tmp, target)
     files = [write_records(rows, Path(path)) for path in (out or [])]
-    params = {"sources": sources or [], "exclude_sources": exclude, "include_pairs": include_pairs,
-              "label_sources": dict(tally)}
+    params = {
+        "sources": sources or [],
+        "exclude_sources": exclude,
+        "include_pairs": include_pairs,
+        "label_sources": dict(tally),
+    }
     sid = store.add_snapshot(kind, target, fp, len(rows), params)
     return Snapshot(sid, kind, target, fp, len(rows), files)

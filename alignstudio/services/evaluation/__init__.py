@@ -20,20 +20,24 @@ import os
 import re
 import tempfile
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Sequence
+from typing import TYPE_CHECKING
 
 from ...core import access
 from ...core.errors import UserError
 from ...core.formats import PromptItem
+from ...core.settings import check_bounds, setting, setting_of
 from ...core.workspace import Workspace
-from . import stats
 from ..judges import Judge
 from ..judges.config import JudgeConfig
-from ..sampling.settings import SamplingSettings
-from ...core.settings import check_bounds, setting, setting_of
 from ..judges.protocol import JudgeCache, PairItem, judge_pairs
+from ..sampling.settings import SamplingSettings
+from . import stats
+from .render import pathology_table as pathology_table  # the reports as a person reads them
+from .render import samples_table as samples_table
+from .render import summary_markdown as summary_markdown
 
 if TYPE_CHECKING:  # Trust only as a type: the CLI reads EvalSettings from here
     from ..judges.trust import Trust
@@ -51,20 +55,26 @@ class EvalSettings:
     bounds and help, from which the CLI flags and the Evaluate tab's controls are built."""
 
     # the sampling defaults are the sampler's (setting A); an answer may be longer than a pair's
-    max_new_tokens: int = setting(_SAMPLING.max_new_tokens, label="Max new tokens", help="tokens per answer at most",
-                                  minimum=1, maximum=4096)
-    temperature: float = setting(_SAMPLING.temperature_a, label="Temperature", help="sampling temperature",
-                                 minimum=0.05, maximum=2.0)
+    max_new_tokens: int = setting(
+        _SAMPLING.max_new_tokens, label="Max new tokens", help="tokens per answer at most", minimum=1, maximum=4096
+    )
+    temperature: float = setting(
+        _SAMPLING.temperature_a, label="Temperature", help="sampling temperature", minimum=0.05, maximum=2.0
+    )
     top_p: float = setting(_SAMPLING.top_p, label="top_p", help="nucleus sampling mass", maximum=1.0)
     seed: int = setting(0, label="Seed (empty = 0)", help="seed for sampling and the bootstrap")
     batch_size: int = setting(8, help="prompts per generate call", minimum=1)
-    limit: int | None = setting(None, label="Prompts (empty = all)", help="only the first N prompts", minimum=1,
-                                form_default=20)
+    limit: int | None = setting(
+        None, label="Prompts (empty = all)", help="only the first N prompts", minimum=1, form_default=20
+    )
     confidence: float = 0.95
     n_resamples: int = 2000
     concurrency: int = setting(setting_of(JudgeConfig, "concurrency").default, minimum=1)
-    perplexity: bool = setting(True, label="Alignment-tax check (perplexity on held-out text)",
-                               help="the perplexity (alignment tax) check; --no-perplexity skips it")
+    perplexity: bool = setting(
+        True,
+        label="Alignment-tax check (perplexity on held-out text)",
+        help="the perplexity (alignment tax) check; --no-perplexity skips it",
+    )
     perplexity_max_tokens: int | None = 8192
     injection_guard: bool = setting(setting_of(JudgeConfig, "injection_guard").default)
 
@@ -80,14 +90,19 @@ class EvalSettings:
             raise UserError(f"confidence must be in [0.5, 1), got {self.confidence}")
 
 
-def generate_answers(generator, prompts: Sequence[PromptItem], settings: EvalSettings,
-                     progress: Callable[[int, int], None] | None = None) -> list[str]:
+def generate_answers(
+    generator, prompts: Sequence[PromptItem], settings: EvalSettings, progress: Callable[[int, int], None] | None = None
+) -> list[str]:
     answers: list[str] = []
     for start in range(0, len(prompts), settings.batch_size):
-        batch = prompts[start:start + settings.batch_size]
-        answers += generator.complete([p.messages for p in batch], [settings.temperature] * len(batch),
-                                      top_p=settings.top_p, max_new_tokens=settings.max_new_tokens,
-                                      seed=settings.seed + start)
+        batch = prompts[start : start + settings.batch_size]
+        answers += generator.complete(
+            [p.messages for p in batch],
+            [settings.temperature] * len(batch),
+            top_p=settings.top_p,
+            max_new_tokens=settings.max_new_tokens,
+            seed=settings.seed + start,
+        )
         if progress is not None:
             progress(len(answers), len(prompts))
     return answers
@@ -164,49 +179,74 @@ class EvalReport:
     def from_dict(cls, data: dict) -> "EvalReport":
         names = {f.name for f in fields(cls)}
         results = {k: v for k, v in data["results"].items() if k in {f.name for f in fields(EvalResults)}}
-        return cls(**{k: v for k, v in data.items() if k in names and k != "results"},
-                   results=EvalResults(**results))
+        return cls(**{k: v for k, v in data.items() if k in names and k != "results"}, results=EvalResults(**results))
 
     @property
     def warning(self) -> str | None:
         return (self.judge_trust or {}).get("warning")
 
 
-def _results(run_summary, outcomes: list, model_answers: list[str], base_answers: list[str],
-             settings: EvalSettings) -> EvalResults:
+def _results(
+    run_summary, outcomes: list, model_answers: list[str], base_answers: list[str], settings: EvalSettings
+) -> EvalResults:
     judged = [i for i, o in enumerate(outcomes) if o is not None]
     scores = stats.scores_of([outcomes[i] for i in judged])
     len_model = [stats.words(model_answers[i]) for i in judged]
     len_base = [stats.words(base_answers[i]) for i in judged]
-    low, high = stats.bootstrap_ci(scores, confidence=settings.confidence, n_resamples=settings.n_resamples,
-                                   seed=settings.seed)
+    low, high = stats.bootstrap_ci(
+        scores, confidence=settings.confidence, n_resamples=settings.n_resamples, seed=settings.seed
+    )
     lc = stats.length_controlled_win_rate(scores, len_model, len_base)
     s = run_summary
     return EvalResults(
-        n=len(outcomes), judged=len(judged), failed=len(outcomes) - len(judged), wins=outcomes.count("win"),
-        ties=outcomes.count("tie"), losses=outcomes.count("loss"), win_rate=_round(stats.win_rate(scores)),
-        win_rate_ci=[_round(low), _round(high)], confidence=settings.confidence,
-        ci_method="bootstrap over prompts (scipy.stats.bootstrap, BCa)", lc_win_rate=_round(lc["lc_win_rate"]),
+        n=len(outcomes),
+        judged=len(judged),
+        failed=len(outcomes) - len(judged),
+        wins=outcomes.count("win"),
+        ties=outcomes.count("tie"),
+        losses=outcomes.count("loss"),
+        win_rate=_round(stats.win_rate(scores)),
+        win_rate_ci=[_round(low), _round(high)],
+        confidence=settings.confidence,
+        ci_method="bootstrap over prompts (scipy.stats.bootstrap, BCa)",
+        lc_win_rate=_round(lc["lc_win_rate"]),
         length_model={k: v for k, v in lc.items() if k != "lc_win_rate"},
-        position_inconsistency_rate=s.position_inconsistency_rate, flip_rate=s.flip_rate,
-        first_position_rate=s.first_position_rate, parse_failures=s.parse_failures,
-        backend_failures=s.backend_failures, injection_guarded=s.guarded, identical_answers=s.identical)
+        position_inconsistency_rate=s.position_inconsistency_rate,
+        flip_rate=s.flip_rate,
+        first_position_rate=s.first_position_rate,
+        parse_failures=s.parse_failures,
+        backend_failures=s.backend_failures,
+        injection_guarded=s.guarded,
+        identical_answers=s.identical,
+    )
 
 
 def _alignment_tax(model_gen, baseline_gen, heldout_text: str | None, settings: EvalSettings) -> dict:
     ppl_model = _perplexity(model_gen, heldout_text, settings)
     ppl_base = _perplexity(baseline_gen, heldout_text, settings)
-    ppl = {"text": str(HELDOUT_TEXT.name) if heldout_text is not None else None,
-           "model": ppl_model, "baseline": ppl_base}
+    ppl = {
+        "text": str(HELDOUT_TEXT.name) if heldout_text is not None else None,
+        "model": ppl_model,
+        "baseline": ppl_base,
+    }
     if "perplexity" in ppl_model and "perplexity" in ppl_base:
         ppl["change_pct"] = round(100.0 * (ppl_model["perplexity"] / ppl_base["perplexity"] - 1.0), 3)
     return ppl
 
 
-def evaluate(model_gen, baseline_gen, prompts: Sequence[PromptItem], judge: Judge, *,
-             settings: EvalSettings = EvalSettings(), cache: JudgeCache | None = None,
-             heldout_text: str | None = None, prompts_source: str = "", progress: Progress | None = None,
-             trust: Trust | None = None) -> EvalReport:
+def evaluate(
+    model_gen,
+    baseline_gen,
+    prompts: Sequence[PromptItem],
+    judge: Judge,
+    *,
+    settings: EvalSettings = EvalSettings(),
+    cache: JudgeCache | None = None,
+    heldout_text: str | None = None,
+    prompts_source: str = "",
+    progress: Progress | None = None,
+    trust: Trust | None = None,
+) -> EvalReport:
     """Run the whole evaluation and return the report (see the module docstring). `trust` is the judge's
     measured agreement with people (`judges.trust.vet_judge`), carried in the report with its warning."""
     prompts = list(prompts)[: settings.limit] if settings.limit else list(prompts)
@@ -223,15 +263,24 @@ def evaluate(model_gen, baseline_gen, prompts: Sequence[PromptItem], judge: Judg
     model_answers = generate_answers(model_gen, prompts, settings, stage(f"generating ({model_gen.name})", 0.0, 0.35))
     timings["generate_model"] = time.time() - t
     t = time.time()
-    base_answers = generate_answers(baseline_gen, prompts, settings,
-                                    stage(f"generating ({baseline_gen.name})", 0.35, 0.7))
+    base_answers = generate_answers(
+        baseline_gen, prompts, settings, stage(f"generating ({baseline_gen.name})", 0.35, 0.7)
+    )
     timings["generate_baseline"] = time.time() - t
 
     t = time.time()
-    items = [PairItem(p.id or str(i + 1), p.messages, m, b)
-             for i, (p, m, b) in enumerate(zip(prompts, model_answers, base_answers))]
-    run = judge_pairs(judge, items, cache=cache, concurrency=settings.concurrency,
-                      progress=stage(f"judging ({judge.name})", 0.7, 0.9), injection_guard=settings.injection_guard)
+    items = [
+        PairItem(p.id or str(i + 1), p.messages, m, b)
+        for i, (p, m, b) in enumerate(zip(prompts, model_answers, base_answers))
+    ]
+    run = judge_pairs(
+        judge,
+        items,
+        cache=cache,
+        concurrency=settings.concurrency,
+        progress=stage(f"judging ({judge.name})", 0.7, 0.9),
+        injection_guard=settings.injection_guard,
+    )
     timings["judge"] = time.time() - t
     if cache is not None:
         cache.record(judge.name, run.judgments, prefix="eval:")
@@ -243,23 +292,45 @@ def evaluate(model_gen, baseline_gen, prompts: Sequence[PromptItem], judge: Judg
 
     outcomes = [_outcome(j.winner) for j in run.judgments]
     summary = run.summary()
-    samples = [{"id": item.key, "prompt": prompts[i].text, "model": model_answers[i], "baseline": base_answers[i],
-                "outcome": outcomes[i] or "failed", "first": j.first.winner, "second": j.second_winner,
-                "rationale": j.rationale, "error": j.error}
-               for i, (item, j) in enumerate(zip(items, run.judgments))]
+    samples = [
+        {
+            "id": item.key,
+            "prompt": prompts[i].text,
+            "model": model_answers[i],
+            "baseline": base_answers[i],
+            "outcome": outcomes[i] or "failed",
+            "first": j.first.winner,
+            "second": j.second_winner,
+            "rationale": j.rationale,
+            "error": j.error,
+        }
+        for i, (item, j) in enumerate(zip(items, run.judgments))
+    ]
     say(1.0, "done")
     return EvalReport(
-        model=model_gen.name, baseline=baseline_gen.name, prompts={"source": prompts_source, "count": len(items)},
-        judge=run.judge, judge_trust=trust.to_dict() if trust is not None else None, settings=asdict(settings),
+        model=model_gen.name,
+        baseline=baseline_gen.name,
+        prompts={"source": prompts_source, "count": len(items)},
+        judge=run.judge,
+        judge_trust=trust.to_dict() if trust is not None else None,
+        settings=asdict(settings),
         results=_results(summary, outcomes, model_answers, base_answers, settings),
-        lengths={"model_mean_words": _mean([stats.words(a) for a in model_answers]),
-                 "baseline_mean_words": _mean([stats.words(a) for a in base_answers]),
-                 "model_mean_chars": _mean([len(a) for a in model_answers]),
-                 "baseline_mean_chars": _mean([len(a) for a in base_answers])},
-        pathologies={"model": stats.pathology_counts(model_answers),
-                     "baseline": stats.pathology_counts(base_answers), "of": len(items)},
-        alignment_tax=tax, usage=summary.usage.to_dict() | {"cost_usd": summary.cost_usd},
-        timings_s={k: round(v, 2) for k, v in timings.items()}, samples=samples)
+        lengths={
+            "model_mean_words": _mean([stats.words(a) for a in model_answers]),
+            "baseline_mean_words": _mean([stats.words(a) for a in base_answers]),
+            "model_mean_chars": _mean([len(a) for a in model_answers]),
+            "baseline_mean_chars": _mean([len(a) for a in base_answers]),
+        },
+        pathologies={
+            "model": stats.pathology_counts(model_answers),
+            "baseline": stats.pathology_counts(base_answers),
+            "of": len(items),
+        },
+        alignment_tax=tax,
+        usage=summary.usage.to_dict() | {"cost_usd": summary.cost_usd},
+        timings_s={k: round(v, 2) for k, v in timings.items()},
+        samples=samples,
+    )
 
 
 def _round(value: float | None, digits: int = 4) -> float | None:
@@ -273,10 +344,20 @@ def _mean(values: list[float]) -> float | None:
 # -- reports on disk ------------------------------------------------------------------------------------------
 
 
-def evaluate_and_save(workspace: Workspace, store, generators, prompts: Sequence[PromptItem], model: str,
-                      baseline: str, judge: Judge, *, settings: EvalSettings = EvalSettings(),
-                      force_judge: bool = False, prompts_source: str = "", progress: Progress | None = None
-                      ) -> tuple[EvalReport, Path]:
+def evaluate_and_save(
+    workspace: Workspace,
+    store,
+    generators,
+    prompts: Sequence[PromptItem],
+    model: str,
+    baseline: str,
+    judge: Judge,
+    *,
+    settings: EvalSettings = EvalSettings(),
+    force_judge: bool = False,
+    prompts_source: str = "",
+    progress: Progress | None = None,
+) -> tuple[EvalReport, Path]:
     """The judge measured against people first (refused at chance unless forced), then `evaluate`, then the
     report saved under evals/. What the Evaluate tab and the Train tab's "against the base" button run."""
     access.require_admin("evaluation")
@@ -286,8 +367,18 @@ def evaluate_and_save(workspace: Workspace, store, generators, prompts: Sequence
     trust = vet_judge(judge, store, force=bool(force_judge), cache=cache)
     model_gen, baseline_gen = generators.get(model), generators.get(baseline)
     heldout = HELDOUT_TEXT.read_text(encoding="utf-8") if settings.perplexity and HELDOUT_TEXT.is_file() else None
-    report = evaluate(model_gen, baseline_gen, prompts, judge, settings=settings, cache=cache, heldout_text=heldout,
-                      prompts_source=prompts_source, progress=progress, trust=trust)
+    report = evaluate(
+        model_gen,
+        baseline_gen,
+        prompts,
+        judge,
+        settings=settings,
+        cache=cache,
+        heldout_text=heldout,
+        prompts_source=prompts_source,
+        progress=progress,
+        trust=trust,
+    )
     path = save_report(report, default_report_path(workspace, model_gen.name, baseline_gen.name))
     remember_in_model_card(getattr(generators, "registry", None), model, report, path)
     return report, path
@@ -305,11 +396,23 @@ def remember_in_model_card(registry, model: str, report: EvalReport, path: Path)
     if folder.name != "model" or not (run_dir / "card.json").is_file():
         return
     r, tax = report.results, report.alignment_tax or {}
-    record_evaluation(run_dir, {
-        "baseline": report.baseline, "judge": report.judge["name"], "n": r.n, "wins": r.wins, "ties": r.ties,
-        "losses": r.losses, "win_rate": r.win_rate, "win_rate_ci": r.win_rate_ci,
-        "perplexity_change_pct": tax.get("change_pct"), "report": str(path), "warning": report.warning,
-        "created": report.created})
+    record_evaluation(
+        run_dir,
+        {
+            "baseline": report.baseline,
+            "judge": report.judge["name"],
+            "n": r.n,
+            "wins": r.wins,
+            "ties": r.ties,
+            "losses": r.losses,
+            "win_rate": r.win_rate,
+            "win_rate_ci": r.win_rate_ci,
+            "perplexity_change_pct": tax.get("change_pct"),
+            "report": str(path),
+            "warning": report.warning,
+            "created": report.created,
+        },
+    )
 
 
 def reports_dir(workspace: Workspace) -> Path:
@@ -359,8 +462,3 @@ def list_reports(workspace: Workspace) -> list[Path]:
     """Saved reports, newest first."""
     folder = reports_dir(workspace)
     return sorted(folder.glob("*.json"), key=lambda p: p.stat().st_mtime, reverse=True) if folder.is_dir() else []
-
-
-# the reports as a person reads them (render.py), part of this package's door
-from .render import pathology_table as pathology_table, samples_table as samples_table  # noqa: E402
-from .render import summary_markdown as summary_markdown  # noqa: E402

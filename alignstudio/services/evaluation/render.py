@@ -23,8 +23,10 @@ def summary_markdown(report: EvalReport) -> str:
     ci = f"[{_pct(low)}, {_pct(high)}]" if low is not None else "(too few judged prompts for an interval)"
     tax = report.alignment_tax
     if "change_pct" in tax:
-        tax_line = (f"perplexity on held-out text: model {tax['model']['perplexity']:.2f}, baseline "
-                    f"{tax['baseline']['perplexity']:.2f} ({tax['change_pct']:+.1f}%)")
+        tax_line = (
+            f"perplexity on held-out text: model {tax['model']['perplexity']:.2f}, baseline "
+            f"{tax['baseline']['perplexity']:.2f} ({tax['change_pct']:+.1f}%)"
+        )
     else:
         reason = tax.get("model", {}).get("skipped") or tax.get("baseline", {}).get("skipped") or "n/a"
         tax_line = f"perplexity: skipped ({reason})"
@@ -58,14 +60,29 @@ def pathology_table(report: EvalReport) -> pd.DataFrame:
     import pandas as pd
 
     p = report.pathologies
-    return pd.DataFrame([{"pathology": name, "model": p["model"][name], "baseline": p["baseline"][name],
-                          "of": p["of"]} for name in stats.PATHOLOGIES])
+    return pd.DataFrame(
+        [
+            {"pathology": name, "model": p["model"][name], "baseline": p["baseline"][name], "of": p["of"]}
+            for name in stats.PATHOLOGIES
+        ]
+    )
 
 
 def samples_table(report: EvalReport, limit: int | None = None) -> pd.DataFrame:
     import pandas as pd
 
     rows = report.samples[:limit] if limit else report.samples
-    return pd.DataFrame([{"id": s["id"], "prompt": s["prompt"], "model": s["model"], "baseline": s["baseline"],
-                          "outcome": s["outcome"], "rationale": s["rationale"]} for s in rows],
-                        columns=["id", "prompt", "model", "baseline", "outcome", "rationale"])
+    return pd.DataFrame(
+        [
+            {
+                "id": s["id"],
+                "prompt": s["prompt"],
+                "model": s["model"],
+                "baseline": s["baseline"],
+                "outcome": s["outcome"],
+                "rationale": s["rationale"],
+            }
+            for s in rows
+        ],
+        columns=["id", "prompt", "model", "baseline", "outcome", "rationale"],
+    )

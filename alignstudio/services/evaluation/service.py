@@ -53,17 +53,28 @@ class EvaluationService:
     def judge(self, config: JudgeConfig) -> Judge:
         return build_judge(config, store=self.store, generators=self.generators, default_model=self.default_model)
 
-    def evaluate(self, model: str, baseline: str, prompt_set: str, settings: EvalSettings, judge: JudgeConfig,
-                 progress=None) -> tuple[EvalReport, Path]:
+    def evaluate(
+        self, model: str, baseline: str, prompt_set: str, settings: EvalSettings, judge: JudgeConfig, progress=None
+    ) -> tuple[EvalReport, Path]:
         """Generate, judge both orders (the judge measured against people first), save the report."""
         access.require_admin("evaluation")
         if not model or not baseline:
             raise UserError("choose a model and a baseline")
         prompts = self.prompt_sets.load(prompt_set)
         with self._job(), remote_budget.patient():
-            return evaluate_and_save(self.workspace, self.store, self.generators, prompts, model, baseline,
-                                     self.judge(judge), settings=settings, force_judge=judge.force,
-                                     prompts_source=f"prompt set {prompt_set}", progress=progress)
+            return evaluate_and_save(
+                self.workspace,
+                self.store,
+                self.generators,
+                prompts,
+                model,
+                baseline,
+                self.judge(judge),
+                settings=settings,
+                force_judge=judge.force,
+                prompts_source=f"prompt set {prompt_set}",
+                progress=progress,
+            )
 
     def report_names(self) -> list[str]:
         """Saved reports, newest first (none for an annotator: reports hold prompts, answers and verdicts, which
@@ -86,12 +97,28 @@ class EvaluationService:
             return pd.DataFrame()
         return agreement_table(self.store, JudgeCache.for_workspace(self.workspace))
 
-    def judge_pairs(self, config: JudgeConfig, scope: str, *, min_kappa: float | None = None,
-                    limit: int | None = None, progress=None) -> tuple[BulkResult, str]:
+    def judge_pairs(
+        self,
+        config: JudgeConfig,
+        scope: str,
+        *,
+        min_kappa: float | None = None,
+        limit: int | None = None,
+        progress=None,
+    ) -> tuple[BulkResult, str]:
         """Judge the store's pairs in `scope`, each verdict stored as a judge:NAME label; (result, judge name)."""
         built = self.judge(config)
         with self._job():  # judge_store itself waits over budget
-            result = judge_store(self.store, built, cache=JudgeCache.for_workspace(self.workspace), scope=scope,
-                                 min_kappa=min_kappa, limit=limit, concurrency=config.concurrency,
-                                 progress=progress, force=config.force, cancel=self._cancel)
+            result = judge_store(
+                self.store,
+                built,
+                cache=JudgeCache.for_workspace(self.workspace),
+                scope=scope,
+                min_kappa=min_kappa,
+                limit=limit,
+                concurrency=config.concurrency,
+                progress=progress,
+                force=config.force,
+                cancel=self._cancel,
+            )
         return result, built.source

@@ -16,16 +16,28 @@ from __future__ import annotations
 import math
 import re
 import warnings
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
 OUTCOME_SCORE = {"win": 1.0, "tie": 0.5, "loss": 0.0}
 
-SYCOPHANCY_MARKERS = ("great question", "excellent question", "wonderful question", "that's a really",
-                      "i appreciate", "what a thoughtful")
-EVASION_MARKERS = ("it's important to note", "it depends on", "there are many perspectives", "i cannot",
-                   "i'm not able to", "it's worth noting that")
+SYCOPHANCY_MARKERS = (
+    "great question",
+    "excellent question",
+    "wonderful question",
+    "that's a really",
+    "i appreciate",
+    "what a thoughtful",
+)
+EVASION_MARKERS = (
+    "it's important to note",
+    "it depends on",
+    "there are many perspectives",
+    "i cannot",
+    "i'm not able to",
+    "it's worth noting that",
+)
 PATHOLOGIES = ("verbose", "sycophantic", "evasive", "repetitive", "degenerate")
 
 
@@ -42,8 +54,9 @@ def win_rate(scores: Sequence[float]) -> float | None:
     return float(scores.mean()) if scores.size else None
 
 
-def bootstrap_ci(scores: Sequence[float], *, confidence: float = 0.95, n_resamples: int = 2000,
-                 seed: int = 0) -> tuple[float | None, float | None]:
+def bootstrap_ci(
+    scores: Sequence[float], *, confidence: float = 0.95, n_resamples: int = 2000, seed: int = 0
+) -> tuple[float | None, float | None]:
     """Bootstrap confidence interval of the mean score (BCa; percentile where BCa is undefined)."""
     from scipy.stats import bootstrap
 
@@ -56,8 +69,14 @@ def bootstrap_ci(scores: Sequence[float], *, confidence: float = 0.95, n_resampl
     for method in ("BCa", "percentile"):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            result = bootstrap((data,), np.mean, confidence_level=confidence, n_resamples=n_resamples,
-                               method=method, rng=np.random.default_rng(seed))
+            result = bootstrap(
+                (data,),
+                np.mean,
+                confidence_level=confidence,
+                n_resamples=n_resamples,
+                method=method,
+                rng=np.random.default_rng(seed),
+            )
         low, high = float(result.confidence_interval.low), float(result.confidence_interval.high)
         if math.isfinite(low) and math.isfinite(high):
             return low, high
@@ -68,8 +87,9 @@ def _sigmoid(x):
     return 1.0 / (1.0 + np.exp(-x))
 
 
-def length_controlled_win_rate(scores: Sequence[float], len_model: Sequence[float], len_base: Sequence[float],
-                               *, l2: float = 0.1) -> dict:
+def length_controlled_win_rate(
+    scores: Sequence[float], len_model: Sequence[float], len_base: Sequence[float], *, l2: float = 0.1
+) -> dict:
     """The win rate with the length difference regressed out (see the module docstring).
 
     Returns {"lc_win_rate", "intercept", "length_coef", "length_scale"}; lc_win_rate is None without data.
@@ -94,8 +114,12 @@ def length_controlled_win_rate(scores: Sequence[float], len_model: Sequence[floa
 
     result = minimize(loss, x0=np.zeros(2), jac=True, method="L-BFGS-B")
     b0, b1 = (float(v) for v in result.x)
-    return {"lc_win_rate": float(_sigmoid(b0)), "intercept": round(b0, 6), "length_coef": round(b1, 6),
-            "length_scale": round(scale, 4)}
+    return {
+        "lc_win_rate": float(_sigmoid(b0)),
+        "intercept": round(b0, 6),
+        "length_coef": round(b1, 6),
+        "length_scale": round(scale, 4),
+    }
 
 
 def words(text: str) -> int:
@@ -126,8 +150,9 @@ def pathology_counts(responses: Sequence[str], *, verbose_words: int = 400) -> d
     return counts
 
 
-def perplexity(model, tokenizer, text: str, *, max_length: int = 512, stride: int = 256,
-               max_tokens: int | None = None) -> tuple[float, int]:
+def perplexity(
+    model, tokenizer, text: str, *, max_length: int = 512, stride: int = 256, max_tokens: int | None = None
+) -> tuple[float, int]:
     """(perplexity, scored tokens) of `text` under a causal LM: a window of `max_length` tokens moves by
     `stride`, and each token is scored once, with up to `max_length - stride` tokens of context before it."""
     import torch
@@ -146,7 +171,7 @@ def perplexity(model, tokenizer, text: str, *, max_length: int = 512, stride: in
             end = min(begin + max_length, ids.numel())
             window = ids[begin:end].unsqueeze(0)
             target = window.clone()
-            new = end - previous_end          # tokens not scored by an earlier window
+            new = end - previous_end  # tokens not scored by an earlier window
             target[:, :-new] = -100
             logits = model(input_ids=window).logits.float()
             shift_logits, shift_labels = logits[:, :-1, :], target[:, 1:]

@@ -2,14 +2,16 @@
 
 Backends: `reward` (a reward model trained from the store's labels; the offline judge with signal), `implicit`
 (a trained DPO policy's implicit reward), `rules` (the seed's rule-based scorer, for smoke tests), `local` (a
-local model's own next-token probabilities of "A" vs "B"; on the embedded 135M model it has no signal), `openai` (OpenAI and any OpenAI-compatible
-server through `base_url`: vLLM, llama.cpp server, Ollama, ...) and `anthropic`. `make_judge` builds one.
+local model's own next-token probabilities of "A" vs "B"; on the embedded 135M model it has no signal),
+`openai` (OpenAI and any OpenAI-compatible server through `base_url`: vLLM, llama.cpp server, Ollama, ...) and
+`anthropic`. `make_judge` builds one.
 
 This package owns the judge prompt and its parser (`prompt`), the backends (`rules`, `local`, `remote`), the
 swapped-order protocol with its cache and token counts (`protocol`), a judge's settings and the one way to
 build the judge they describe (`config`), bulk labeling of the store (`bulk`),
-judge/human agreement (`agreement`) and the measurement every judge passes before it is used (`trust`). API keys come from the environment or the caller; a judge never stores
-them in an attribute, a log, a cache, a report or its repr.
+judge/human agreement (`agreement`) and the measurement every judge passes before it is used (`trust`).
+API keys come from the environment or the caller; a judge never stores them in an attribute, a log, a cache,
+a report or its repr.
 """
 
 from __future__ import annotations
@@ -18,21 +20,41 @@ import hashlib
 import json
 import os
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from ...core.errors import UserError
 from ...core.models import DEFAULT_MODEL
 from .prompt import DEFAULT_CRITERIA, TEMPLATE_VERSION, clean_criteria
 
 KINDS = ("reward", "implicit", "rules", "local", "openai", "anthropic")
-_ALIASES = {"reward": "reward", "reward-model": "reward", "rm": "reward", "implicit": "implicit",
-            "rule": "rules", "rules": "rules", "rule-based": "rules", "local": "local", "openai": "openai",
-            "openai-compatible": "openai", "compatible": "openai", "vllm": "openai", "ollama": "openai",
-            "llamacpp": "openai", "llama.cpp": "openai", "anthropic": "anthropic", "claude": "anthropic"}
+_ALIASES = {
+    "reward": "reward",
+    "reward-model": "reward",
+    "rm": "reward",
+    "implicit": "implicit",
+    "rule": "rules",
+    "rules": "rules",
+    "rule-based": "rules",
+    "local": "local",
+    "openai": "openai",
+    "openai-compatible": "openai",
+    "compatible": "openai",
+    "vllm": "openai",
+    "ollama": "openai",
+    "llamacpp": "openai",
+    "llama.cpp": "openai",
+    "anthropic": "anthropic",
+    "claude": "anthropic",
+}
 # where the usual local OpenAI-compatible servers listen by default
-_DEFAULT_BASE_URLS = {"vllm": "http://127.0.0.1:8000/v1", "ollama": "http://127.0.0.1:11434/v1",
-                      "llamacpp": "http://127.0.0.1:8080/v1", "llama.cpp": "http://127.0.0.1:8080/v1"}
+_DEFAULT_BASE_URLS = {
+    "vllm": "http://127.0.0.1:8000/v1",
+    "ollama": "http://127.0.0.1:11434/v1",
+    "llamacpp": "http://127.0.0.1:8080/v1",
+    "llama.cpp": "http://127.0.0.1:8080/v1",
+}
 KEY_ENV = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY"}
 SIDES = ("A", "B")
 WINNERS = ("A", "B", "tie")
@@ -48,8 +70,12 @@ class Usage:
     cached: int = 0
 
     def __add__(self, other: "Usage") -> "Usage":
-        return Usage(self.input_tokens + other.input_tokens, self.output_tokens + other.output_tokens,
-                     self.calls + other.calls, self.cached + other.cached)
+        return Usage(
+            self.input_tokens + other.input_tokens,
+            self.output_tokens + other.output_tokens,
+            self.calls + other.calls,
+            self.cached + other.cached,
+        )
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -75,20 +101,34 @@ class Verdict:
     error: str = ""
     usage: Usage = field(default_factory=Usage)
     scores: dict = field(default_factory=dict)
-    failure: str = ""   # "" | "parse" (malformed reply) | "backend" (call failed) | "input" (prompt too long)
+    failure: str = ""  # "" | "parse" (malformed reply) | "backend" (call failed) | "input" (prompt too long)
 
     @property
     def ok(self) -> bool:
         return self.winner in WINNERS
 
     def to_dict(self) -> dict:
-        return {"winner": self.winner, "rationale": self.rationale, "raw": self.raw, "error": self.error,
-                "failure": self.failure, "usage": self.usage.to_dict(), "scores": self.scores}
+        return {
+            "winner": self.winner,
+            "rationale": self.rationale,
+            "raw": self.raw,
+            "error": self.error,
+            "failure": self.failure,
+            "usage": self.usage.to_dict(),
+            "scores": self.scores,
+        }
 
     @classmethod
     def from_dict(cls, data: dict) -> "Verdict":
-        return cls(data.get("winner"), data.get("rationale", ""), data.get("raw", ""), data.get("error", ""),
-                   Usage(**data.get("usage", {})), dict(data.get("scores") or {}), data.get("failure", ""))
+        return cls(
+            data.get("winner"),
+            data.get("rationale", ""),
+            data.get("raw", ""),
+            data.get("error", ""),
+            Usage(**data.get("usage", {})),
+            dict(data.get("scores") or {}),
+            data.get("failure", ""),
+        )
 
 
 class JudgeError(Exception):
@@ -108,8 +148,8 @@ class Judge:
     remote: bool = False
     batch_size: int = 8
     base_url: str | None = None
-    price_in: float | None = None    # dollars per million input tokens (None = unknown)
-    price_out: float | None = None   # dollars per million output tokens
+    price_in: float | None = None  # dollars per million input tokens (None = unknown)
+    price_out: float | None = None  # dollars per million output tokens
 
     def __init__(self, criteria: Sequence[str] | None = None):
         self.criteria = clean_criteria(criteria) if criteria is not None else tuple(DEFAULT_CRITERIA)
@@ -125,8 +165,7 @@ class Judge:
 
     def fingerprint(self) -> str:
         """Everything that changes a verdict for the same content (never the key): the cache's namespace."""
-        data = [self.kind, self.model, self.base_url or "", TEMPLATE_VERSION, list(self.criteria),
-                self._settings()]
+        data = [self.kind, self.model, self.base_url or "", TEMPLATE_VERSION, list(self.criteria), self._settings()]
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
     def _settings(self) -> dict:
@@ -144,8 +183,13 @@ class Judge:
         return (usage.input_tokens * (self.price_in or 0.0) + usage.output_tokens * (self.price_out or 0.0)) / 1e6
 
     def describe(self) -> dict:
-        return {"name": self.name, "kind": self.kind, "model": self.model, "base_url": public_url(self.base_url),
-                "criteria": list(self.criteria)}
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "model": self.model,
+            "base_url": public_url(self.base_url),
+            "criteria": list(self.criteria),
+        }
 
     def __repr__(self) -> str:  # never shows a key: judges hold none in attributes
         return f"<{type(self).__name__} {self.name}>"
@@ -181,8 +225,10 @@ def safe_name(text: str) -> str:
 def normalize_kind(kind: str) -> str:
     key = (kind or "").strip().lower()
     if key not in _ALIASES:
-        raise UserError(f"unknown judge {kind!r}: use one of {', '.join(KINDS)} "
-                        "(or vllm / ollama / llamacpp for an OpenAI-compatible server)")
+        raise UserError(
+            f"unknown judge {kind!r}: use one of {', '.join(KINDS)} "
+            "(or vllm / ollama / llamacpp for an OpenAI-compatible server)"
+        )
     return _ALIASES[key]
 
 
@@ -197,14 +243,27 @@ def resolve_api_key(kind: str, api_key: str | None, base_url: str | None, key_en
         return value
     if kind == "openai" and base_url:
         return "not-needed"
-    raise UserError(f"the {kind} judge needs an API key: set {env_name} in the environment or enter it in the "
-                    "key field")
+    raise UserError(
+        f"the {kind} judge needs an API key: set {env_name} in the environment or enter it in the key field"
+    )
 
 
-def make_judge(kind: str, model: str | None = None, base_url: str | None = None, api_key: str | None = None, *,
-               criteria: Sequence[str] | None = None, generators: Any = None, timeout: float = 60.0,
-               max_retries: int = 3, max_tokens: int = 512, price_in: float | None = None,
-               price_out: float | None = None, key_env: str | None = None, **options: Any) -> Judge:
+def make_judge(
+    kind: str,
+    model: str | None = None,
+    base_url: str | None = None,
+    api_key: str | None = None,
+    *,
+    criteria: Sequence[str] | None = None,
+    generators: Any = None,
+    timeout: float = 60.0,
+    max_retries: int = 3,
+    max_tokens: int = 512,
+    price_in: float | None = None,
+    price_out: float | None = None,
+    key_env: str | None = None,
+    **options: Any,
+) -> Judge:
     """Build a judge.
 
     kind: reward | implicit | rules | local | openai | anthropic (aliases: vllm, ollama, llamacpp = openai with
@@ -244,16 +303,43 @@ def make_judge(kind: str, model: str | None = None, base_url: str | None = None,
     if kind == "openai":
         from .remote import OpenAIJudge
 
-        judge: Judge = OpenAIJudge(model, key, base_url=base_url, criteria=criteria, timeout=timeout,
-                                   max_retries=max_retries, max_tokens=max_tokens, **options)
+        judge: Judge = OpenAIJudge(
+            model,
+            key,
+            base_url=base_url,
+            criteria=criteria,
+            timeout=timeout,
+            max_retries=max_retries,
+            max_tokens=max_tokens,
+            **options,
+        )
     else:
         from .remote import AnthropicJudge
 
-        judge = AnthropicJudge(model, key, base_url=base_url, criteria=criteria, timeout=timeout,
-                               max_retries=max_retries, max_tokens=max_tokens, **options)
+        judge = AnthropicJudge(
+            model,
+            key,
+            base_url=base_url,
+            criteria=criteria,
+            timeout=timeout,
+            max_retries=max_retries,
+            max_tokens=max_tokens,
+            **options,
+        )
     judge.price_in, judge.price_out = price_in, price_out
     return judge
 
 
-__all__ = ["KINDS", "Judge", "JudgeError", "JudgeInput", "Usage", "Verdict", "make_judge", "normalize_kind",
-           "resolve_api_key", "safe_name", "short_model_name"]
+__all__ = [
+    "KINDS",
+    "Judge",
+    "JudgeError",
+    "JudgeInput",
+    "Usage",
+    "Verdict",
+    "make_judge",
+    "normalize_kind",
+    "resolve_api_key",
+    "safe_name",
+    "short_model_name",
+]

@@ -20,8 +20,16 @@ if TYPE_CHECKING:
 
 __all__ = ["Agreement", "agreement_table", "compare", "human_consensus", "judge_vs_humans", "judgment_biases"]
 
-COLUMNS = ["rater", "labels", "shared with humans", "agreement", "kappa", "flip rate on swap",
-           "first/left position won", "longer answer won"]
+COLUMNS = [
+    "rater",
+    "labels",
+    "shared with humans",
+    "agreement",
+    "kappa",
+    "flip rate on swap",
+    "first/left position won",
+    "longer answer won",
+]
 
 
 def judge_vs_humans(store: Store, source: str) -> Agreement:
@@ -52,8 +60,11 @@ def judgment_biases(judgments: list[dict]) -> dict:
     flips = sum(j["first"] in ("A", "B") and j["second"] in ("A", "B") and j["first"] != j["second"] for j in both)
     first_pos = [j["first"] == "A" for j in both if j["first"] in ("A", "B")]
     first_pos += [j["second"] == "B" for j in both if j["second"] in ("A", "B")]
-    return {"judged": len(both), "flip_rate": round(flips / len(both), 4) if both else None,
-            "first_position_rate": round(sum(first_pos) / len(first_pos), 4) if first_pos else None}
+    return {
+        "judged": len(both),
+        "flip_rate": round(flips / len(both), 4) if both else None,
+        "first_position_rate": round(sum(first_pos) / len(first_pos), 4) if first_pos else None,
+    }
 
 
 def agreement_table(store: Store, cache: JudgeCache | None = None) -> pd.DataFrame:
@@ -62,15 +73,31 @@ def agreement_table(store: Store, cache: JudgeCache | None = None) -> pd.DataFra
     rows = store.preference_rows()
     agreement = judge_agreement(rows)
     human_rows = [r for r in rows if r["source"] == "human"]
-    table = [{"rater": "human", "labels": len(human_rows), "shared with humans": None, "agreement": None,
-              "kappa": None, "flip rate on swap": None, "first/left position won": _left_won(human_rows),
-              "longer answer won": _longer_won(human_rows)}]
+    table = [
+        {
+            "rater": "human",
+            "labels": len(human_rows),
+            "shared with humans": None,
+            "agreement": None,
+            "kappa": None,
+            "flip rate on swap": None,
+            "first/left position won": _left_won(human_rows),
+            "longer answer won": _longer_won(human_rows),
+        }
+    ]
     for source, stats in agreement.items():
         mine = [r for r in rows if r["source"] == source]
         biases = judgment_biases(cache.judgments(source.split(":", 1)[1])) if cache is not None else {}
-        table.append({"rater": source, "labels": len(mine), "shared with humans": stats.shared,
-                      "agreement": stats.agreement, "kappa": stats.kappa,
-                      "flip rate on swap": biases.get("flip_rate"),
-                      "first/left position won": biases.get("first_position_rate"),
-                      "longer answer won": _longer_won(mine)})
+        table.append(
+            {
+                "rater": source,
+                "labels": len(mine),
+                "shared with humans": stats.shared,
+                "agreement": stats.agreement,
+                "kappa": stats.kappa,
+                "flip rate on swap": biases.get("flip_rate"),
+                "first/left position won": biases.get("first_position_rate"),
+                "longer answer won": _longer_won(mine),
+            }
+        )
     return pd.DataFrame(table, columns=COLUMNS)

@@ -59,12 +59,16 @@ def check_gate(store: Store, source: str, min_kappa: float | None) -> Agreement 
         raise UserError(f"the minimum kappa must be between -1 and 1, got {min_kappa}")
     stats = judge_vs_humans(store, source)
     if stats.kappa is None:
-        raise UserError(f"{source} has no measurable agreement with human labels yet ({stats.shared} shared pairs); "
-                        f"judge pairs humans labeled first (scope 'human') to measure it against the minimum kappa "
-                        f"{min_kappa:g}")
+        raise UserError(
+            f"{source} has no measurable agreement with human labels yet ({stats.shared} shared pairs); "
+            f"judge pairs humans labeled first (scope 'human') to measure it against the minimum kappa "
+            f"{min_kappa:g}"
+        )
     if stats.kappa < min_kappa:
-        raise UserError(f"{source} agrees with humans at kappa {stats.kappa:.2f} on {stats.shared} shared pairs, "
-                        f"below the required {min_kappa:g}: it may not label pairs in bulk")
+        raise UserError(
+            f"{source} agrees with humans at kappa {stats.kappa:.2f} on {stats.shared} shared pairs, "
+            f"below the required {min_kappa:g}: it may not label pairs in bulk"
+        )
     return stats
 
 
@@ -87,11 +91,16 @@ class BulkResult:
         if s.pairs == 0:
             status = f"No pairs to judge in scope **{self.scope}**."
         else:
-            status = (f"**{source}** judged {s.pairs} pairs ({self.scope}): {s.line()}"
-                      f"\n\nRecorded **{len(self.events)}** events")
+            status = (
+                f"**{source}** judged {s.pairs} pairs ({self.scope}): {s.line()}"
+                f"\n\nRecorded **{len(self.events)}** events"
+            )
         if self.trust is not None:
-            status = (f"**{self.trust.warning}**\n\n" if self.trust.warning else "") + status + \
-                f"\n\nJudge vs people: {self.trust.line()}"
+            status = (
+                (f"**{self.trust.warning}**\n\n" if self.trust.warning else "")
+                + status
+                + f"\n\nJudge vs people: {self.trust.line()}"
+            )
         return status
 
 
@@ -100,14 +109,30 @@ def store_verdict(store: Store, judge: Judge, judgment: PairJudgment) -> str | N
     rationale of both orders, A shown first. None when the orders disagreed (no verdict)."""
     if judgment.winner is None:
         return None
-    return store.add_preference(judgment.key, judgment.winner, annotator=judge.name, source=judge.source,
-                                shown_left="A", rationale=judgment.rationale)
+    return store.add_preference(
+        judgment.key,
+        judgment.winner,
+        annotator=judge.name,
+        source=judge.source,
+        shown_left="A",
+        rationale=judgment.rationale,
+    )
 
 
-def judge_store(store: Store, judge: Judge, *, cache: JudgeCache | None = None, scope: str = "unlabeled",
-                min_kappa: float | None = None, limit: int | None = None, concurrency: int = 4,
-                progress: ProgressFn | None = None, injection_guard: bool = True, force: bool = False,
-                cancel: threading.Event | None = None) -> BulkResult:
+def judge_store(
+    store: Store,
+    judge: Judge,
+    *,
+    cache: JudgeCache | None = None,
+    scope: str = "unlabeled",
+    min_kappa: float | None = None,
+    limit: int | None = None,
+    concurrency: int = 4,
+    progress: ProgressFn | None = None,
+    injection_guard: bool = True,
+    force: bool = False,
+    cancel: threading.Event | None = None,
+) -> BulkResult:
     """Judge the store's pairs in `scope` and record each verdict as a judge:NAME preference event. Before it
     labels anything but the human-labeled pairs (scope "human" is itself a measurement), the judge is measured
     against held-out human labels and refused at chance unless `force` (`trust.vet_judge`).
@@ -115,12 +140,23 @@ def judge_store(store: Store, judge: Judge, *, cache: JudgeCache | None = None, 
     Setting `cancel` stops it: no request is sent after that (remote_budget.Cancelled is raised; the verdicts
     recorded so far stay). Over its request budget it waits for the window rather than failing."""
     with remote_budget.cancellable(cancel or threading.Event()), remote_budget.patient():
-        return _judge_store(store, judge, cache=cache, scope=scope, min_kappa=min_kappa, limit=limit,
-                            concurrency=concurrency, progress=progress, injection_guard=injection_guard, force=force)
+        return _judge_store(
+            store,
+            judge,
+            cache=cache,
+            scope=scope,
+            min_kappa=min_kappa,
+            limit=limit,
+            concurrency=concurrency,
+            progress=progress,
+            injection_guard=injection_guard,
+            force=force,
+        )
 
 
-def _judge_store(store: Store, judge: Judge, *, cache, scope, min_kappa, limit, concurrency, progress,
-                 injection_guard, force) -> BulkResult:
+def _judge_store(
+    store: Store, judge: Judge, *, cache, scope, min_kappa, limit, concurrency, progress, injection_guard, force
+) -> BulkResult:
     gate = check_gate(store, judge.source, min_kappa) if scope != "human" else None
     trust = vet_judge(judge, store, force=force, cache=cache) if scope != "human" else None
     pairs = pairs_to_judge(store, judge.source, scope, limit)
@@ -134,8 +170,15 @@ def _judge_store(store: Store, judge: Judge, *, cache, scope, min_kappa, limit, 
             if cache is not None:
                 cache.record(judge.name, [j])
 
-    run = judge_pairs(judge, items, cache=cache, concurrency=concurrency, progress=progress, on_judgment=record,
-                      injection_guard=injection_guard)
+    run = judge_pairs(
+        judge,
+        items,
+        cache=cache,
+        concurrency=concurrency,
+        progress=progress,
+        on_judgment=record,
+        injection_guard=injection_guard,
+    )
     return BulkResult(run, scope, events, gate, trust)
 
 
@@ -145,7 +188,7 @@ def _judge_store(store: Store, judge: Judge, *, cache, scope, min_kappa, limit, 
 @dataclass
 class FilePairs:
     items: list[PairItem]
-    labeled: bool   # chosen/rejected rows: A is the chosen response, so a verdict "A" agrees with the file
+    labeled: bool  # chosen/rejected rows: A is the chosen response, so a verdict "A" agrees with the file
 
 
 def load_pair_file(path: str | Path) -> FilePairs:

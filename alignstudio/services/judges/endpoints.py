@@ -68,15 +68,19 @@ def parse_endpoints(text: str, where: str) -> dict[str, Endpoint]:
         models = _models(entry.get("models", []), f"{where}: endpoint {name!r}")
         rpm = entry.get("requests_per_minute")
         if rpm is not None and not (type(rpm) is int and 1 <= rpm <= MAX_RPM):
-            raise UserError(f"{where}: endpoint {name!r}: requests_per_minute must be a whole number from 1 to "
-                            f"{MAX_RPM:,}")
+            raise UserError(
+                f"{where}: endpoint {name!r}: requests_per_minute must be a whole number from 1 to {MAX_RPM:,}"
+            )
         endpoints[name] = Endpoint(name, str(url).strip(), kind, key_env, models, rpm)
     return endpoints
 
 
 def _models(models, where: str) -> tuple[str, ...]:
-    if not isinstance(models, list) or len(models) > MAX_MODELS or \
-            not all(isinstance(m, str) and _MODEL.match(m) for m in models):
+    if (
+        not isinstance(models, list)
+        or len(models) > MAX_MODELS
+        or not all(isinstance(m, str) and _MODEL.match(m) for m in models)
+    ):
         raise UserError(f"{where}: models must be a list of at most {MAX_MODELS} model names without spaces")
     return tuple(dict.fromkeys(models))
 

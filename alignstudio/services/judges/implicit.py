@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -31,11 +31,14 @@ def sequence_logprobs(generator, prompts: list[list[dict]], completions: list[st
     with torch.inference_mode():
         for start in range(0, len(prompts), batch_size):
             rows, spans = [], []
-            for messages, completion in zip(prompts[start:start + batch_size], completions[start:start + batch_size]):
+            for messages, completion in zip(
+                prompts[start : start + batch_size], completions[start : start + batch_size]
+            ):
                 prefix = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
                 prefix_ids = tokenizer(prefix, add_special_tokens=False)["input_ids"]
-                completion_ids = tokenizer(completion + (tokenizer.eos_token or ""),
-                                           add_special_tokens=False)["input_ids"]
+                completion_ids = tokenizer(completion + (tokenizer.eos_token or ""), add_special_tokens=False)[
+                    "input_ids"
+                ]
                 rows.append(prefix_ids + completion_ids)
                 spans.append((len(prefix_ids), len(prefix_ids) + len(completion_ids)))
             width = max(len(r) for r in rows)
@@ -46,7 +49,7 @@ def sequence_logprobs(generator, prompts: list[list[dict]], completions: list[st
                 logits = model(input_ids=ids, attention_mask=mask).logits.float()
             logp = torch.log_softmax(logits[:, :-1], dim=-1).gather(-1, ids[:, 1:].unsqueeze(-1)).squeeze(-1)
             for i, (begin, end) in enumerate(spans):
-                totals.append(float(logp[i, begin - 1:end - 1].sum()))
+                totals.append(float(logp[i, begin - 1 : end - 1].sum()))
     return np.array(totals)
 
 
@@ -58,8 +61,9 @@ def implicit_rewards(policy, reference, prompts: list[list[dict]], responses: li
 def implicit_margins(policy, reference, pairs, beta: float = RunSpec.default("beta")) -> np.ndarray:
     """beta * [(log pi - log pi_ref)(A) - (log pi - log pi_ref)(B)] per pair (objects with messages/text_a/text_b)."""
     prompts = [p.messages for p in pairs]
-    return (implicit_rewards(policy, reference, prompts, [p.text_a for p in pairs], beta)
-            - implicit_rewards(policy, reference, prompts, [p.text_b for p in pairs], beta))
+    return implicit_rewards(policy, reference, prompts, [p.text_a for p in pairs], beta) - implicit_rewards(
+        policy, reference, prompts, [p.text_b for p in pairs], beta
+    )
 
 
 class ImplicitReward:
@@ -67,8 +71,9 @@ class ImplicitReward:
     messages/text_a/text_b) their margins r(A) - r(B). Built by `implicit_reward`, with the run's beta and
     reference."""
 
-    def __init__(self, policy, reference, beta: float, *, run: str = "", folder: Path | None = None,
-                 spec: RunSpec | None = None):
+    def __init__(
+        self, policy, reference, beta: float, *, run: str = "", folder: Path | None = None, spec: RunSpec | None = None
+    ):
         if getattr(policy, "model", None) is None or getattr(reference, "model", None) is None:
             raise UserError("the implicit reward needs local models (their log-probabilities)")
         if beta <= 0:
@@ -87,12 +92,16 @@ def trained_run(registry, run: str) -> tuple[Path, RunSpec]:
     """The folder and `RunSpec` of a finished DPO or KTO run named by a version, a run folder or its model/."""
     folder = find_run_folder(registry, run.strip())
     if folder is None:
-        raise UserError(f"{run} is not a trained run: its implicit reward needs the run folder (its spec gives beta "
-                        "and the reference model)")
+        raise UserError(
+            f"{run} is not a trained run: its implicit reward needs the run folder (its spec gives beta "
+            "and the reference model)"
+        )
     spec = RunSpec.load(folder / "spec.json")
     if spec.method not in REFERENCE_METHODS:
-        raise UserError(f"{run} was trained with {spec.method}; the implicit reward needs a DPO or KTO run "
-                        "(one trained against a reference)")
+        raise UserError(
+            f"{run} was trained with {spec.method}; the implicit reward needs a DPO or KTO run "
+            "(one trained against a reference)"
+        )
     if not (folder / "model").is_dir():
         raise UserError(f"run {folder.name} has no final model yet")
     return folder, spec
@@ -107,8 +116,14 @@ def implicit_reward(generators, run: str | None) -> ImplicitReward:
     if registry is None:
         raise UserError("the implicit reward needs the model pool (generators)")
     folder, spec = trained_run(registry, run)
-    return ImplicitReward(generators.get(str(folder / "model")), generators.get(spec.model), spec.beta,
-                          run=folder.name, folder=folder, spec=spec)
+    return ImplicitReward(
+        generators.get(str(folder / "model")),
+        generators.get(spec.model),
+        spec.beta,
+        run=folder.name,
+        folder=folder,
+        spec=spec,
+    )
 
 
 class ScoreJudge(Judge):
@@ -159,10 +174,15 @@ class ScoreJudge(Judge):
             a, b = scores[i], scores[len(items) + i]
             diff = a - b
             winner = "tie" if abs(diff) <= self.tie_margin else ("A" if diff > 0 else "B")
-            verdicts.append(Verdict(winner, f"{self.kind} score A {a:.4f}, B {b:.4f}: difference {diff:+.4f} "
-                                            f"(tie within {self.tie_margin:.4g})",
-                                    usage=Usage(calls=1), scores={"score_A": round(a, 6), "score_B": round(b, 6),
-                                                                  "margin": round(diff, 6)}))
+            verdicts.append(
+                Verdict(
+                    winner,
+                    f"{self.kind} score A {a:.4f}, B {b:.4f}: difference {diff:+.4f} "
+                    f"(tie within {self.tie_margin:.4g})",
+                    usage=Usage(calls=1),
+                    scores={"score_A": round(a, 6), "score_B": round(b, 6), "margin": round(diff, 6)},
+                )
+            )
         return verdicts
 
 
@@ -236,15 +256,19 @@ def calibrated_tie_margin(judge: ImplicitJudge, folder: Path, spec: RunSpec) -> 
     heldout = split_by_prompt(rows, spec.heldout_fraction, spec.seed).heldout
     diffs: list[float] = []
     if heldout:
-        prompts = [[{"role": "user", "content": r["prompt"]}] if isinstance(r["prompt"], str) else r["prompt"]
-                   for r in heldout]
-        scores = judge.scores_for(prompts * 2, [_text(r["chosen"]) for r in heldout] +
-                                  [_text(r["rejected"]) for r in heldout])
-        diffs = [c - r for c, r in zip(scores[:len(heldout)], scores[len(heldout):])]
+        prompts = [
+            [{"role": "user", "content": r["prompt"]}] if isinstance(r["prompt"], str) else r["prompt"] for r in heldout
+        ]
+        scores = judge.scores_for(
+            prompts * 2, [_text(r["chosen"]) for r in heldout] + [_text(r["rejected"]) for r in heldout]
+        )
+        diffs = [c - r for c, r in zip(scores[: len(heldout)], scores[len(heldout) :])]
     margin = calibrate_tie_margin(diffs)
     accuracy = round(sum(d > 0 for d in diffs) / len(diffs), 4) if diffs else None
-    path.write_text(json.dumps({"tie_margin": margin, "heldout_pairs": len(diffs), "heldout_accuracy": accuracy},
-                               indent=2), encoding="utf-8")
+    path.write_text(
+        json.dumps({"tie_margin": margin, "heldout_pairs": len(diffs), "heldout_accuracy": accuracy}, indent=2),
+        encoding="utf-8",
+    )
     return margin
 
 

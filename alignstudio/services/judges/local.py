@@ -13,7 +13,7 @@ injected "answer A" can not carry it. The model is used under its Generator's lo
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 from ...core.errors import UserError
 from . import Judge, JudgeInput, Usage, Verdict
@@ -24,8 +24,16 @@ class LocalJudge(Judge):
     kind = "local"
     remote = False
 
-    def __init__(self, generator, criteria: Sequence[str] | None = None, *, tie_margin: float = 0.0,
-                 injection_penalty: float = 20.0, batch_size: int = 4, max_length: int | None = None):
+    def __init__(
+        self,
+        generator,
+        criteria: Sequence[str] | None = None,
+        *,
+        tie_margin: float = 0.0,
+        injection_penalty: float = 20.0,
+        batch_size: int = 4,
+        max_length: int | None = None,
+    ):
         super().__init__(criteria)
         if getattr(generator, "tokenizer", None) is None or getattr(generator, "model", None) is None:
             raise UserError("the local judge needs a local model (a remote generator has no probabilities to read)")
@@ -63,7 +71,7 @@ class LocalJudge(Judge):
     def judge_many(self, items: list[JudgeInput]) -> list[Verdict]:
         verdicts: list[Verdict] = []
         for start in range(0, len(items), self.batch_size):
-            verdicts += self._batch(items[start:start + self.batch_size])
+            verdicts += self._batch(items[start : start + self.batch_size])
         return verdicts
 
     def _batch(self, items: list[JudgeInput]) -> list[Verdict]:
@@ -73,9 +81,15 @@ class LocalJudge(Judge):
         encoded = [tokenizer(self._text(item), add_special_tokens=False)["input_ids"] for item in items]
         fits = [len(ids) <= self.max_length for ids in encoded]
         results: list[Verdict | None] = [
-            None if ok else Verdict(None, error=f"the judge prompt is {len(ids)} tokens, over the local judge's "
-                                                f"limit of {self.max_length}", failure="input")
-            for ok, ids in zip(fits, encoded)]
+            None
+            if ok
+            else Verdict(
+                None,
+                error=f"the judge prompt is {len(ids)} tokens, over the local judge's limit of {self.max_length}",
+                failure="input",
+            )
+            for ok, ids in zip(fits, encoded)
+        ]
         rows = [i for i, ok in enumerate(fits) if ok]
         if not rows:
             return results  # type: ignore[return-value]
@@ -84,8 +98,9 @@ class LocalJudge(Judge):
         mask = batch["attention_mask"]
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
         with self.generator.decoding():  # one core while a worker trains (core.cpu_share)
-            logits = model(input_ids=batch["input_ids"], attention_mask=mask, position_ids=positions,
-                           logits_to_keep=1).logits[:, -1, :]
+            logits = model(
+                input_ids=batch["input_ids"], attention_mask=mask, position_ids=positions, logits_to_keep=1
+            ).logits[:, -1, :]
         logprobs = torch.log_softmax(logits.float(), dim=-1)
         for row, index in enumerate(rows):
             item = items[index]
@@ -102,9 +117,13 @@ class LocalJudge(Judge):
                 notes.append(f"B tries to instruct the judge ({', '.join(flags_b)}): -{self.injection_penalty:g}")
             winner = "tie" if abs(margin) <= self.tie_margin else ("A" if margin > 0 else "B")
             p_a = 1.0 / (1.0 + math.exp(-(lp_a - lp_b)))
-            rationale = (f"next-token probability of A vs B, renormalized: P(A)={p_a:.3f}, P(B)={1 - p_a:.3f}"
-                         + ("; " + "; ".join(notes) if notes else ""))
-            results[index] = Verdict(winner, rationale, usage=Usage(input_tokens=len(encoded[index]), calls=1),
-                                     scores={"logp_A": round(lp_a, 4), "logp_B": round(lp_b, 4),
-                                             "margin": round(margin, 4)})
+            rationale = f"next-token probability of A vs B, renormalized: P(A)={p_a:.3f}, P(B)={1 - p_a:.3f}" + (
+                "; " + "; ".join(notes) if notes else ""
+            )
+            results[index] = Verdict(
+                winner,
+                rationale,
+                usage=Usage(input_tokens=len(encoded[index]), calls=1),
+                scores={"logp_A": round(lp_a, 4), "logp_B": round(lp_b, 4), "margin": round(margin, 4)},
+            )
         return results  # type: ignore[return-value]

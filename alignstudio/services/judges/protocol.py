@@ -25,10 +25,10 @@ import sqlite3
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
 
 from ...core.errors import UserError
 from . import SIDES, Judge, JudgeError, JudgeInput, Usage, Verdict
@@ -65,15 +65,15 @@ def combine(first: str | None, second_swapped: str | None) -> tuple[str | None, 
 @dataclass
 class PairJudgment:
     key: str
-    winner: str | None                  # A | B | tie, in the pair's own labels; None = no verdict
-    first: Verdict                      # shown as (A, B)
-    second: Verdict                     # shown as (B, A); its winner is in the swapped labels
+    winner: str | None  # A | B | tie, in the pair's own labels; None = no verdict
+    first: Verdict  # shown as (A, B)
+    second: Verdict  # shown as (B, A); its winner is in the swapped labels
     consistent: bool | None
-    injection: dict = field(default_factory=dict)   # {"A": [signals], "B": [signals]} when flagged
-    guarded: bool = False               # a flagged response's win was withheld
-    len_a: int = 0                      # words
+    injection: dict = field(default_factory=dict)  # {"A": [signals], "B": [signals]} when flagged
+    guarded: bool = False  # a flagged response's win was withheld
+    len_a: int = 0  # words
     len_b: int = 0
-    identical: bool = False             # the two responses are the same text: a tie, the judge was not asked
+    identical: bool = False  # the two responses are the same text: a tie, the judge was not asked
 
     @property
     def second_winner(self) -> str | None:
@@ -94,10 +94,15 @@ class PairJudgment:
     def rationale(self) -> str:
         if self.identical:
             return "the two responses are identical: a tie (the judge was not asked)"
-        second = "no verdict" if self.second.winner is None else (
-            f"{self.second_winner} (the judge said {self.second.winner} with the responses shown as B, A)")
-        parts = [f"[A,B] {self.first.winner or 'no verdict'}: {self.first.rationale or self.first.error}",
-                 f"[B,A] {second}: {self.second.rationale or self.second.error}"]
+        second = (
+            "no verdict"
+            if self.second.winner is None
+            else (f"{self.second_winner} (the judge said {self.second.winner} with the responses shown as B, A)")
+        )
+        parts = [
+            f"[A,B] {self.first.winner or 'no verdict'}: {self.first.rationale or self.first.error}",
+            f"[B,A] {second}: {self.second.rationale or self.second.error}",
+        ]
         if self.consistent is False:
             parts.append("the two orders disagree: recorded as a tie")
         if self.injection:  # first, so the 4000-character cap never cuts it: it is stored with the verdict
@@ -108,10 +113,23 @@ class PairJudgment:
         return " | ".join(parts)[:4000]
 
     def to_dict(self) -> dict:
-        return {"key": self.key, "winner": self.winner, "first": self.first.winner, "second": self.second_winner,
-                "consistent": self.consistent, "flipped": self.flipped, "injection": self.injection,
-                "guarded": self.guarded, "identical": self.identical, "rationale": self.rationale, "error": self.error,
-                "first_raw": self.first.raw, "second_raw": self.second.raw, "len_a": self.len_a, "len_b": self.len_b}
+        return {
+            "key": self.key,
+            "winner": self.winner,
+            "first": self.first.winner,
+            "second": self.second_winner,
+            "consistent": self.consistent,
+            "flipped": self.flipped,
+            "injection": self.injection,
+            "guarded": self.guarded,
+            "identical": self.identical,
+            "rationale": self.rationale,
+            "error": self.error,
+            "first_raw": self.first.raw,
+            "second_raw": self.second.raw,
+            "len_a": self.len_a,
+            "len_b": self.len_b,
+        }
 
 
 @dataclass
@@ -130,15 +148,22 @@ class JudgeRun:
         first_won += [j.second.winner == "A" for j in both if j.second.winner in SIDES]
         counts = Counter(j.winner for j in self.judgments)
         return RunSummary(
-            pairs=len(self.judgments), judged=len(judged), failed=len(self.judgments) - len(judged),
-            a=counts["A"], b=counts["B"], tie=counts["tie"], identical=sum(j.identical for j in self.judgments),
+            pairs=len(self.judgments),
+            judged=len(judged),
+            failed=len(self.judgments) - len(judged),
+            a=counts["A"],
+            b=counts["B"],
+            tie=counts["tie"],
+            identical=sum(j.identical for j in self.judgments),
             parse_failures=sum(v.failure == "parse" for v in verdicts),
             backend_failures=sum(v.failure in ("backend", "input") for v in verdicts),
             position_inconsistency_rate=_rate(sum(j.consistent is False for j in both), len(both)),
             flip_rate=_rate(sum(j.flipped for j in both), len(both)),
             first_position_rate=_rate(sum(first_won), len(first_won)),
-            guarded=sum(j.guarded for j in self.judgments), usage=self.usage,
-            cost_usd=None if self.cost is None else round(self.cost, 6))
+            guarded=sum(j.guarded for j in self.judgments),
+            usage=self.usage,
+            cost_usd=None if self.cost is None else round(self.cost, 6),
+        )
 
 
 @dataclass(frozen=True)
@@ -172,9 +197,11 @@ class RunSummary:
         pct = "n/a" if self.position_inconsistency_rate is None else f"{100 * self.position_inconsistency_rate:.1f}%"
         cost = f", ${self.cost_usd:.4f}" if self.cost_usd is not None else ""
         u = self.usage
-        return (f"A {self.a}, B {self.b}, tie {self.tie}, no verdict {self.failed} (parse failures "
-                f"{self.parse_failures}, failed calls {self.backend_failures}); position inconsistency {pct}; "
-                f"{u.calls} calls ({u.cached} cached), {u.input_tokens} in / {u.output_tokens} out tokens{cost}")
+        return (
+            f"A {self.a}, B {self.b}, tie {self.tie}, no verdict {self.failed} (parse failures "
+            f"{self.parse_failures}, failed calls {self.backend_failures}); position inconsistency {pct}; "
+            f"{u.calls} calls ({u.cached} cached), {u.input_tokens} in / {u.output_tokens} out tokens{cost}"
+        )
 
 
 def _rate(k: int, n: int) -> float | None:
@@ -217,8 +244,9 @@ class JudgeCache:
 
     @staticmethod
     def key(judge: Judge, item: JudgeInput) -> str:
-        data = json.dumps([judge.fingerprint(), item.messages, item.response_a, item.response_b],
-                          ensure_ascii=False, sort_keys=True)
+        data = json.dumps(
+            [judge.fingerprint(), item.messages, item.response_a, item.response_b], ensure_ascii=False, sort_keys=True
+        )
         return hashlib.sha256(data.encode("utf-8")).hexdigest()
 
     def get(self, key: str) -> Verdict | None:
@@ -228,20 +256,28 @@ class JudgeCache:
 
     def put(self, key: str, judge: str, verdict: Verdict) -> None:
         with self._lock:
-            self._db.execute("INSERT OR REPLACE INTO cache(key, judge, verdict, created) VALUES (?,?,?,?)",
-                             (key, judge, json.dumps(verdict.to_dict(), ensure_ascii=False), time.time()))
+            self._db.execute(
+                "INSERT OR REPLACE INTO cache(key, judge, verdict, created) VALUES (?,?,?,?)",
+                (key, judge, json.dumps(verdict.to_dict(), ensure_ascii=False), time.time()),
+            )
 
     def size(self) -> int:
         with self._lock:
             return self._db.execute("SELECT COUNT(*) FROM cache").fetchone()[0]
 
     def record(self, judge: str, judgments: Iterable[PairJudgment], prefix: str = "") -> None:
-        rows = [(judge, prefix + j.key, j.first.winner, j.second_winner, j.winner, j.len_a, j.len_b, time.time())
-                for j in judgments if j.consistent is not None and not j.identical]
+        rows = [
+            (judge, prefix + j.key, j.first.winner, j.second_winner, j.winner, j.len_a, j.len_b, time.time())
+            for j in judgments
+            if j.consistent is not None and not j.identical
+        ]
         with self._lock:
             self._db.execute("BEGIN")
-            self._db.executemany("INSERT INTO judgments(judge, pair_id, first, second, winner, len_a, len_b, created)"
-                                 " VALUES (?,?,?,?,?,?,?,?)", rows)
+            self._db.executemany(
+                "INSERT INTO judgments(judge, pair_id, first, second, winner, len_a, len_b, created)"
+                " VALUES (?,?,?,?,?,?,?,?)",
+                rows,
+            )
             self._db.execute("COMMIT")
 
     def judgments(self, judge: str | None = None) -> list[dict]:
@@ -268,21 +304,40 @@ def _identical(item: PairItem) -> bool:
 
 def _judgment(item: PairItem, first: Verdict, second: Verdict, guard: bool) -> PairJudgment:
     if _identical(item):
-        return PairJudgment(item.key, "tie", first, second, True, len_a=_words(item.response_a),
-                            len_b=_words(item.response_b), identical=True)
+        return PairJudgment(
+            item.key,
+            "tie",
+            first,
+            second,
+            True,
+            len_a=_words(item.response_a),
+            len_b=_words(item.response_b),
+            identical=True,
+        )
     winner, consistent = combine(first.winner, second.winner)
-    flags = {side: signals for side, text in (("A", item.response_a), ("B", item.response_b))
-             if (signals := injection_signals(text))}
+    flags = {
+        side: signals
+        for side, text in (("A", item.response_a), ("B", item.response_b))
+        if (signals := injection_signals(text))
+    }
     guarded = False
     if guard and winner in SIDES and winner in flags and swap(winner) not in flags:
         winner, guarded = "tie", True
-    return PairJudgment(item.key, winner, first, second, consistent, flags, guarded,
-                        _words(item.response_a), _words(item.response_b))
+    return PairJudgment(
+        item.key, winner, first, second, consistent, flags, guarded, _words(item.response_a), _words(item.response_b)
+    )
 
 
-def judge_pairs(judge: Judge, items: list[PairItem], *, cache: JudgeCache | None = None, concurrency: int = 4,
-                progress: ProgressFn | None = None, on_judgment: Callable[[PairJudgment], None] | None = None,
-                injection_guard: bool = True) -> JudgeRun:
+def judge_pairs(
+    judge: Judge,
+    items: list[PairItem],
+    *,
+    cache: JudgeCache | None = None,
+    concurrency: int = 4,
+    progress: ProgressFn | None = None,
+    on_judgment: Callable[[PairJudgment], None] | None = None,
+    injection_guard: bool = True,
+) -> JudgeRun:
     """Judge every pair in both orders. `progress(done_calls, total_calls)` is called as calls finish and
     `on_judgment` as each pair completes (on this thread, so it may write to the store)."""
     if concurrency < 1:
@@ -334,7 +389,7 @@ def judge_pairs(judge: Judge, items: list[PairItem], *, cache: JudgeCache | None
     else:
         size = max(1, judge.batch_size)
         for start in range(0, len(pending), size):
-            chunk = pending[start:start + size]
+            chunk = pending[start : start + size]
             for call, verdict in zip(chunk, judge.judge_many([inputs[c] for c in chunk])):
                 finish(call, verdict)
 

@@ -16,16 +16,20 @@ messages are built from the status code and the server's message only.
 from __future__ import annotations
 
 import re
-from typing import Sequence
+from collections.abc import Sequence
 
 from ...core.errors import UserError
 from .. import remote_budget
 from . import Judge, JudgeError, JudgeInput, Usage, Verdict, typed_urls
 from .prompt import parse_verdict, render
 
-FATAL_STATUS = {400: "the server rejected the request", 401: "the API key was rejected",
-                403: "the API key may not use this model", 404: "no such model or endpoint",
-                422: "the server could not process the request"}
+FATAL_STATUS = {
+    400: "the server rejected the request",
+    401: "the API key was rejected",
+    403: "the API key may not use this model",
+    404: "no such model or endpoint",
+    422: "the server could not process the request",
+}
 
 
 _SECRET_LOOKING = re.compile(r"(?i)(bearer\s+\S+|sk-[A-Za-z0-9_-]{8,}|(authorization|x-api-key)[\"']?\s*[:=]\s*\S+)")
@@ -41,7 +45,7 @@ def _server_message(exc) -> str:
         if isinstance(error, dict) and error.get("message"):
             message = str(error["message"])
     request = getattr(exc, "request", None)
-    for value in (request.headers.values() if request is not None else ()):
+    for value in request.headers.values() if request is not None else ():
         for secret in {value, value.removeprefix("Bearer ").strip()}:
             if len(secret) >= 6:
                 message = message.replace(secret, "[redacted]")
@@ -55,8 +59,10 @@ def sdk_error(exc: Exception, who: str) -> Exception:
         return UserError(f"{who}: {FATAL_STATUS[status]} (HTTP {status}: {_server_message(exc)})")
     name = type(exc).__name__
     if status is not None and 300 <= status < 400:  # only a typed URL's client does not follow redirects
-        return UserError(f"{who}: the server answered with a redirect (HTTP {status}), which is not followed for a "
-                         "typed URL; type the final URL")
+        return UserError(
+            f"{who}: the server answered with a redirect (HTTP {status}), which is not followed for a "
+            "typed URL; type the final URL"
+        )
     if status is not None:
         return JudgeError(f"{who}: HTTP {status} after retries ({_server_message(exc)})")
     if "Timeout" in name:
@@ -70,8 +76,13 @@ def openai_client(api_key: str, base_url: str | None, *, timeout: float, max_ret
     from openai import OpenAI
 
     # a typed URL's client (typed_urls.connect_only_to) connects only to the checked address, without redirects
-    return OpenAI(api_key=api_key, base_url=base_url or None, timeout=timeout, max_retries=max_retries,
-                  http_client=typed_urls.http_client(timeout))
+    return OpenAI(
+        api_key=api_key,
+        base_url=base_url or None,
+        timeout=timeout,
+        max_retries=max_retries,
+        http_client=typed_urls.http_client(timeout),
+    )
 
 
 class OpenAIJudge(Judge):
@@ -80,9 +91,18 @@ class OpenAIJudge(Judge):
     kind = "openai"
     remote = True
 
-    def __init__(self, model: str, api_key: str, *, base_url: str | None = None,
-                 criteria: Sequence[str] | None = None, timeout: float = 60.0, max_retries: int = 3,
-                 max_tokens: int = 512, json_mode: bool | None = None):
+    def __init__(
+        self,
+        model: str,
+        api_key: str,
+        *,
+        base_url: str | None = None,
+        criteria: Sequence[str] | None = None,
+        timeout: float = 60.0,
+        max_retries: int = 3,
+        max_tokens: int = 512,
+        json_mode: bool | None = None,
+    ):
         super().__init__(criteria)
         self.model = model
         self.base_url = base_url or None
@@ -105,8 +125,7 @@ class OpenAIJudge(Judge):
             extra["response_format"] = {"type": "json_object"}
         remote_budget.take(self.kind, self.base_url)  # cancelled or over budget: nothing is sent
         try:
-            response = self._client.chat.completions.create(model=self.model, messages=messages, temperature=0,
-                                                            **extra)
+            response = self._client.chat.completions.create(model=self.model, messages=messages, temperature=0, **extra)
         except openai.APIError as exc:
             raise sdk_error(exc, f"judge {self.name}") from None
         usage = Usage(calls=1)
@@ -125,17 +144,30 @@ class AnthropicJudge(Judge):
     kind = "anthropic"
     remote = True
 
-    def __init__(self, model: str, api_key: str, *, base_url: str | None = None,
-                 criteria: Sequence[str] | None = None, timeout: float = 60.0, max_retries: int = 3,
-                 max_tokens: int = 512):
+    def __init__(
+        self,
+        model: str,
+        api_key: str,
+        *,
+        base_url: str | None = None,
+        criteria: Sequence[str] | None = None,
+        timeout: float = 60.0,
+        max_retries: int = 3,
+        max_tokens: int = 512,
+    ):
         from anthropic import Anthropic
 
         super().__init__(criteria)
         self.model = model
         self.base_url = base_url or None
         self.max_tokens = int(max_tokens)
-        self._client = Anthropic(api_key=api_key, base_url=self.base_url, timeout=timeout, max_retries=max_retries,
-                                 http_client=typed_urls.http_client(timeout))
+        self._client = Anthropic(
+            api_key=api_key,
+            base_url=self.base_url,
+            timeout=timeout,
+            max_retries=max_retries,
+            http_client=typed_urls.http_client(timeout),
+        )
 
     def _settings(self) -> dict:
         return {"max_tokens": self.max_tokens}
@@ -147,8 +179,9 @@ class AnthropicJudge(Judge):
         remote_budget.take(self.kind, self.base_url)
         try:
             # this SDK's messages.create takes no sampling parameters (temperature, top_p): the model's defaults apply
-            message = self._client.messages.create(model=self.model, max_tokens=self.max_tokens,
-                                                   system=system["content"], messages=[user])
+            message = self._client.messages.create(
+                model=self.model, max_tokens=self.max_tokens, system=system["content"], messages=[user]
+            )
         except anthropic.APIError as exc:
             raise sdk_error(exc, f"judge {self.name}") from None
         usage = Usage(calls=1)

@@ -9,23 +9,32 @@ held-out measurement.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from ...core import access
 from ...core.errors import UserError
 from ...training.reward import REWARD_KIND, load_reward_model, newest_reward_model, score_texts
 from .implicit import ScoreJudge
 
-NO_REWARD_MODEL = ("no trained reward model yet: label at least 50 pairs, export a snapshot and run `alignstudio "
-                   "train --method reward --data SNAPSHOT` (or the Train tab, method reward)")
+NO_REWARD_MODEL = (
+    "no trained reward model yet: label at least 50 pairs, export a snapshot and run `alignstudio "
+    "train --method reward --data SNAPSHOT` (or the Train tab, method reward)"
+)
 
 
 class RewardJudge(ScoreJudge):
     kind = "reward"
 
-    def __init__(self, folder: str | Path, name: str = "", criteria: Sequence[str] | None = None, *,
-                 tie_margin: float | None = None, max_length: int | None = None):
+    def __init__(
+        self,
+        folder: str | Path,
+        name: str = "",
+        criteria: Sequence[str] | None = None,
+        *,
+        tie_margin: float | None = None,
+        max_length: int | None = None,
+    ):
         super().__init__(criteria)
         self.folder = Path(folder)
         self.scorer, self.tokenizer, self.meta = load_reward_model(self.folder)
@@ -39,8 +48,11 @@ class RewardJudge(ScoreJudge):
 
     def describe(self) -> dict:
         held = self.meta.get("heldout") or {}
-        return super().describe() | {"tie_margin": self.tie_margin, "heldout_accuracy": held.get("accuracy"),
-                                     "heldout_pairs": held.get("pairs")}
+        return super().describe() | {
+            "tie_margin": self.tie_margin,
+            "heldout_accuracy": held.get("accuracy"),
+            "heldout_pairs": held.get("pairs"),
+        }
 
     def score(self, prompts, responses) -> list[float]:
         return score_texts(self.scorer, self.tokenizer, prompts, responses, max_length=self.max_length)
@@ -57,14 +69,20 @@ def reward_model_folder(model: str | None, registry) -> tuple[Path, str]:
         for version in registry.store.model_versions():
             if version["name"] == key:
                 if version["kind"] != REWARD_KIND:
-                    raise UserError(f"{key} is a {version['kind']} model, not a reward model; train one with "
-                                    "`alignstudio train --method reward`")
+                    raise UserError(
+                        f"{key} is a {version['kind']} model, not a reward model; train one with "
+                        "`alignstudio train --method reward`"
+                    )
                 return Path(version["path"]), key
     if not key:
         raise UserError(NO_REWARD_MODEL)
     path = Path(key).expanduser()
     access.check_typed_path(path)  # in the app: only a folder inside the allowed ones, before looking at it
-    if (path / "model").is_dir() and not (path / "config.json").exists() and not (path / "adapter_config.json").exists():
+    if (
+        (path / "model").is_dir()
+        and not (path / "config.json").exists()
+        and not (path / "adapter_config.json").exists()
+    ):
         path = path / "model"
     if not path.is_dir():
         raise UserError(f"unknown reward model {key!r}: give a registered reward version or a reward model folder")

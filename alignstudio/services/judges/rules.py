@@ -8,7 +8,7 @@ the swapped-order protocol always finds it consistent.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from . import Judge, JudgeInput, Usage, Verdict
 from .prompt import injection_signals

@@ -25,14 +25,16 @@ from . import Judge
 from .agreement import compare, human_consensus
 from .protocol import PairItem, judge_pairs
 
-MIN_LABELS = 20         # fewer held-out human labels: too few to measure
-MAX_SAMPLE = 200        # the measurement's sample (bounded cost for remote judges; cached afterwards)
-KAPPA_FLOOR = 0.2       # below: at chance
+MIN_LABELS = 20  # fewer held-out human labels: too few to measure
+MAX_SAMPLE = 200  # the measurement's sample (bounded cost for remote judges; cached afterwards)
+KAPPA_FLOOR = 0.2  # below: at chance
 POSITION_CEILING = 0.8  # above: the order decides, not the content
 ENV_KIND, ENV_MODEL, ENV_URL = "ALIGNSTUDIO_JUDGE", "ALIGNSTUDIO_JUDGE_MODEL", "ALIGNSTUDIO_JUDGE_BASE_URL"
-HOW_TO_GET_ONE = (f"no judge with measured signal is available: label at least 50 pairs and train a reward model "
-                  f"(`alignstudio train --method reward --data SNAPSHOT`), or configure a server ({ENV_KIND}=vllm "
-                  f"{ENV_MODEL}=NAME [{ENV_URL}=URL], or --judge openai --judge-model NAME)")
+HOW_TO_GET_ONE = (
+    f"no judge with measured signal is available: label at least 50 pairs and train a reward model "
+    f"(`alignstudio train --method reward --data SNAPSHOT`), or configure a server ({ENV_KIND}=vllm "
+    f"{ENV_MODEL}=NAME [{ENV_URL}=URL], or --judge openai --judge-model NAME)"
+)
 
 
 @dataclass
@@ -60,8 +62,10 @@ class Trust:
     def figures(self) -> str:
         pct = lambda v: "n/a" if v is None else f"{100 * v:.1f}%"  # noqa: E731
         kappa = "n/a" if self.kappa is None else f"{self.kappa:.2f}"
-        return (f"agreement {pct(self.agreement)}, Cohen's kappa {kappa}, position bias {pct(self.position_bias)} "
-                f"on {self.count} held-out human labels")
+        return (
+            f"agreement {pct(self.agreement)}, Cohen's kappa {kappa}, position bias {pct(self.position_bias)} "
+            f"on {self.count} held-out human labels"
+        )
 
     def line(self) -> str:
         """One line for the CLI, the reports and the UI."""
@@ -73,8 +77,9 @@ class Trust:
         return asdict(self) | {"warning": self.warning, "line": self.line()}
 
 
-def heldout_human_pairs(store: Store, exclude_prompts: set[str] = frozenset(), limit: int = MAX_SAMPLE,
-                        seed: int = 0) -> tuple[list[PairItem], dict[str, str], int]:
+def heldout_human_pairs(
+    store: Store, exclude_prompts: set[str] = frozenset(), limit: int = MAX_SAMPLE, seed: int = 0
+) -> tuple[list[PairItem], dict[str, str], int]:
     """(pairs, consensus verdicts, how many were left out as training prompts) for the measurement."""
     from ...training.reward import prompt_digest
 
@@ -98,23 +103,51 @@ def measure_judge(judge: Judge, store: Store, *, limit: int = MAX_SAMPLE, seed: 
     items, truth, excluded = heldout_human_pairs(store, getattr(judge, "trained_prompts", set()), limit, seed)
     held = f" ({excluded} pairs on its training prompts left out)" if excluded else ""
     if len(items) < MIN_LABELS:
-        return Trust(judge.source, len(items), None, None, None, "unmeasured",
-                     f"too few human labels to measure it: {len(items)} held-out human-labeled pairs, "
-                     f"{MIN_LABELS} needed{held}; label more pairs", excluded_trained=excluded)
+        return Trust(
+            judge.source,
+            len(items),
+            None,
+            None,
+            None,
+            "unmeasured",
+            f"too few human labels to measure it: {len(items)} held-out human-labeled pairs, "
+            f"{MIN_LABELS} needed{held}; label more pairs",
+            excluded_trained=excluded,
+        )
     run = judge_pairs(judge, items, cache=cache)
     verdicts = {j.key: j.winner for j in run.judgments if j.winner is not None}
     stats = compare(truth, verdicts)
     position = run.summary().first_position_rate
     if len(set(truth.values())) < 2:
-        return Trust(judge.source, stats.shared, stats.agreement, None, position, "unmeasured",
-                     f"the human labels have one class only ({next(iter(truth.values()))}): kappa is undefined"
-                     f"{held}; label more varied pairs", excluded_trained=excluded)
-    at_chance = (stats.kappa is None or stats.kappa < KAPPA_FLOOR
-                 or (position is not None and position > POSITION_CEILING))
-    note = (f"kappa below {KAPPA_FLOOR} or position bias above {100 * POSITION_CEILING:.0f}%" if at_chance
-            else "agrees with people beyond chance") + held
-    return Trust(judge.source, stats.shared, stats.agreement, stats.kappa, position,
-                 "at chance" if at_chance else "trusted", note, excluded_trained=excluded)
+        return Trust(
+            judge.source,
+            stats.shared,
+            stats.agreement,
+            None,
+            position,
+            "unmeasured",
+            f"the human labels have one class only ({next(iter(truth.values()))}): kappa is undefined"
+            f"{held}; label more varied pairs",
+            excluded_trained=excluded,
+        )
+    at_chance = (
+        stats.kappa is None or stats.kappa < KAPPA_FLOOR or (position is not None and position > POSITION_CEILING)
+    )
+    note = (
+        f"kappa below {KAPPA_FLOOR} or position bias above {100 * POSITION_CEILING:.0f}%"
+        if at_chance
+        else "agrees with people beyond chance"
+    ) + held
+    return Trust(
+        judge.source,
+        stats.shared,
+        stats.agreement,
+        stats.kappa,
+        position,
+        "at chance" if at_chance else "trusted",
+        note,
+        excluded_trained=excluded,
+    )
 
 
 def vet_judge(judge: Judge, store: Store, *, force: bool = False, cache=None, seed: int = 0) -> Trust:
@@ -122,9 +155,11 @@ def vet_judge(judge: Judge, store: Store, *, force: bool = False, cache=None, se
     trust = measure_judge(judge, store, cache=cache, seed=seed)
     if trust.status == "at chance":
         if not force:
-            raise UserError(f"{judge.source} is at chance against people and is refused: {trust.figures()}. Train "
-                            "a reward model or use a stronger judge; force it with --force-judge (the Force "
-                            "checkbox in the app) and its reports will say so")
+            raise UserError(
+                f"{judge.source} is at chance against people and is refused: {trust.figures()}. Train "
+                "a reward model or use a stronger judge; force it with --force-judge (the Force "
+                "checkbox in the app) and its reports will say so"
+            )
         trust.forced = True
     return trust
 

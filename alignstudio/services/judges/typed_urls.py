@@ -26,8 +26,9 @@ from ...core.errors import UserError
 
 NO_KEY = "not-needed"  # what the SDK sends to a typed URL when no key was typed with it
 METADATA_HOSTS = {"metadata", "metadata.google.internal", "metadata.azure.internal", "instance-data"}
-METADATA_IPS = {ipaddress.ip_address(a) for a in ("169.254.169.254", "169.254.170.2", "fd00:ec2::254",
-                                                  "100.100.100.200")}
+METADATA_IPS = {
+    ipaddress.ip_address(a) for a in ("169.254.169.254", "169.254.170.2", "fd00:ec2::254", "100.100.100.200")
+}
 # prefixes whose last 32 bits are an IPv4 address the packets end up at (RFC 6052 NAT64, RFC 8215 local NAT64,
 # the deprecated IPv4-compatible form)
 _EMBEDDING = [ipaddress.ip_network(n) for n in ("64:ff9b::/96", "64:ff9b:1::/48", "::/96")]
@@ -85,8 +86,10 @@ def check(url: str) -> TypedTarget:
         infos = []
     addresses = list(dict.fromkeys(info[4][0] for info in infos))
     if not addresses:
-        raise UserError(f"the base URL's host {host} does not resolve on the server; refused (type an address, or "
-                        "a name the server resolves)")
+        raise UserError(
+            f"the base URL's host {host} does not resolve on the server; refused (type an address, or "
+            "a name the server resolves)"
+        )
     for address in addresses:
         refusal = _refusal(host, address)
         if refusal:
@@ -123,8 +126,7 @@ def http_client(timeout: float) -> httpx2.Client | None:
     if target is None:
         return None
     # no redirects; trust_env off: no proxy from the environment (the proxy would resolve the name itself)
-    return httpx2.Client(transport=PinnedTransport(target), follow_redirects=False, trust_env=False,
-                         timeout=timeout)
+    return httpx2.Client(transport=PinnedTransport(target), follow_redirects=False, trust_env=False, timeout=timeout)
 
 
 class PinnedTransport(httpx2.BaseTransport):
@@ -139,14 +141,20 @@ class PinnedTransport(httpx2.BaseTransport):
         url, target = request.url, self._target
         origin = (url.scheme, (url.host or "").lower().rstrip("."), url.port or _DEFAULT_PORTS.get(url.scheme))
         if origin != (target.scheme, target.host, target.port):
-            raise httpx2.ConnectError(f"only {target.host}:{target.port} may be reached from this client",
-                                      request=request)
+            raise httpx2.ConnectError(
+                f"only {target.host}:{target.port} may be reached from this client", request=request
+            )
         extensions = dict(request.extensions)
         if url.scheme == "https":
             extensions["sni_hostname"] = target.host
         for index, address in enumerate(target.addresses):  # each checked address in turn, as a resolver's list
-            pinned = httpx2.Request(request.method, url.copy_with(host=address), headers=request.headers,
-                                    stream=request.stream, extensions=extensions)
+            pinned = httpx2.Request(
+                request.method,
+                url.copy_with(host=address),
+                headers=request.headers,
+                stream=request.stream,
+                extensions=extensions,
+            )
             try:
                 return self._inner.handle_request(pinned)
             except httpx2.ConnectError:

@@ -10,14 +10,14 @@ import random
 from dataclasses import dataclass
 
 from ...core.errors import UserError
-from ..limits import ANSWER_CHARS, NAME_CHARS, PROMPT_CHARS, REASON_CHARS, check_length
 from ...core.label_queue import LabelQueue
 from ...core.store import Store
 from ...core.store_file import new_id
-from .exactly_once import Ack, MoveOn, acknowledge, already_stored, is_stored
+from ..limits import ANSWER_CHARS, NAME_CHARS, PROMPT_CHARS, REASON_CHARS, check_length
 from ..sampling.prefetch import FeedConfig, FeedManager
 from ..sampling.sampler import Generator, sample_pair
 from ..sampling.settings import SamplingSettings
+from .exactly_once import Ack, MoveOn, acknowledge, already_stored, is_stored
 
 CHOICES = ("left", "right", "tie", "both_bad")
 
@@ -25,13 +25,13 @@ CHOICES = ("left", "right", "tie", "both_bad")
 @dataclass(frozen=True)
 class ShownPair:
     pair_id: str
-    prompt: str          # last user turn, for display
+    prompt: str  # last user turn, for display
     left: str
     right: str
-    shown_left: str      # "A" or "B": which stored response is on the left
+    shown_left: str  # "A" or "B": which stored response is on the left
     prompt_set: str = ""
     queued: bool = False  # handed out by the labeling queue (completed when labeled)
-    key: str = ""         # fresh per showing: the id of the label stored for it (idempotency key)
+    key: str = ""  # fresh per showing: the id of the label stored for it (idempotency key)
 
     def side(self, which: str) -> str:
         """Stored side (A/B) of the response shown on `which` (left/right)."""
@@ -64,8 +64,16 @@ class LabelingService:
         self.queue = LabelQueue(store)
         self.moved_on = MoveOn()
 
-    def _show(self, pair_id: str, prompt: str, text_a: str, text_b: str, prompt_set: str,
-              queued: bool = False, shown_left: str | None = None) -> ShownPair:
+    def _show(
+        self,
+        pair_id: str,
+        prompt: str,
+        text_a: str,
+        text_b: str,
+        prompt_set: str,
+        queued: bool = False,
+        shown_left: str | None = None,
+    ) -> ShownPair:
         """The pair with a fresh key, sides in random order unless `shown_left` keeps an earlier one."""
         shown_left = shown_left if shown_left in ("A", "B") else self.rng.choice(("A", "B"))
         left, right = (text_a, text_b) if shown_left == "A" else (text_b, text_a)
@@ -75,23 +83,34 @@ class LabelingService:
         """The next pair from the labeling queue (most informative first), claimed for this annotator."""
         item = self.queue.claim(annotator)
         if item is None:
-            raise UserError("the labeling queue is empty: fill it with the Fill the queue button (or `alignstudio "
-                            "queue`), or label fresh samples")
+            raise UserError(
+                "the labeling queue is empty: fill it with the Fill the queue button (or `alignstudio "
+                "queue`), or label fresh samples"
+            )
         pair = self.store.pair(item[0])
-        return self._show(pair.id, pair.messages[-1]["content"], pair.text_a, pair.text_b,
-                          pair.prompt_set or "queue", queued=True)
+        return self._show(
+            pair.id, pair.messages[-1]["content"], pair.text_a, pair.text_b, pair.prompt_set or "queue", queued=True
+        )
 
     def next_pair(self, config: FeedConfig, timeout: float = 300.0) -> ShownPair:
         """The next prefetched pair for this configuration, stored (unlabeled) as it is handed out."""
         pair = self.feeds.feed(config).get(timeout=timeout)
         pair_id = self.store.add_pair(
-            pair.messages, pair.text_a, pair.text_b, model_a=pair.model_a, model_b=pair.model_b,
-            params_a=pair.params_a, params_b=pair.params_b, prompt_set=pair.prompt_set, origin=pair.origin,
+            pair.messages,
+            pair.text_a,
+            pair.text_b,
+            model_a=pair.model_a,
+            model_b=pair.model_b,
+            params_a=pair.params_a,
+            params_b=pair.params_b,
+            prompt_set=pair.prompt_set,
+            origin=pair.origin,
         )
         return self._show(pair_id, pair.messages[-1]["content"], pair.text_a, pair.text_b, pair.prompt_set)
 
-    def pair_for_prompt(self, prompt: str, settings: SamplingSettings, gen_a: Generator,
-                        gen_b: Generator | None = None) -> ShownPair:
+    def pair_for_prompt(
+        self, prompt: str, settings: SamplingSettings, gen_a: Generator, gen_b: Generator | None = None
+    ) -> ShownPair:
         """A pair for a prompt the user typed in (sampled now, not from the queue)."""
         if not prompt.strip():
             raise UserError("type a prompt first")
@@ -101,16 +120,24 @@ class LabelingService:
         if pair is None:
             raise UserError("the model gave near-identical answers every time; try a higher temperature")
         pair_id = self.store.add_pair(
-            messages, pair.text_a, pair.text_b, model_a=pair.model_a, model_b=pair.model_b,
-            params_a=pair.params_a, params_b=pair.params_b, prompt_set="typed", origin=pair.origin,
+            messages,
+            pair.text_a,
+            pair.text_b,
+            model_a=pair.model_a,
+            model_b=pair.model_b,
+            params_a=pair.params_a,
+            params_b=pair.params_b,
+            prompt_set="typed",
+            origin=pair.origin,
         )
         return self._show(pair_id, prompt.strip(), pair.text_a, pair.text_b, "typed")
 
     def label(self, shown: ShownPair, choice: str, *, annotator: str, rationale: str = "") -> Ack:
         return self._record(shown, verdict_for(shown, choice), annotator, rationale)
 
-    def label_edited(self, shown: ShownPair, edited_side: str, edited_text: str, *, annotator: str,
-                     rationale: str = "") -> Ack:
+    def label_edited(
+        self, shown: ShownPair, edited_side: str, edited_text: str, *, annotator: str, rationale: str = ""
+    ) -> Ack:
         """The annotator rewrote the response on `edited_side` into a better one: it becomes chosen."""
         if edited_side not in ("left", "right"):
             raise UserError("choose which response you edited: left or right")
@@ -125,8 +152,14 @@ class LabelingService:
         if earlier is not None:  # the same showing labeled twice: keep the first verdict, store nothing
             return earlier
         event_id = self.store.add_preference(
-            shown.pair_id, verdict, annotator=annotator.strip(), source="human", shown_left=shown.shown_left,
-            rationale=rationale.strip(), event_id=key, **extra,
+            shown.pair_id,
+            verdict,
+            annotator=annotator.strip(),
+            source="human",
+            shown_left=shown.shown_left,
+            rationale=rationale.strip(),
+            event_id=key,
+            **extra,
         )
         if shown.queued:  # after the label is stored: a crash in between re-offers the item, never loses it
             self.queue.complete(shown.pair_id, annotator.strip())
@@ -170,5 +203,6 @@ class LabelingService:
             raise UserError("nothing to undo")
         self.store.retract(last.id, annotator=annotator.strip())
         pair = self.store.pair(last.pair_id)  # shown with the same side order, so it looks as it did
-        return self._show(pair.id, pair.messages[-1]["content"], pair.text_a, pair.text_b, pair.prompt_set,
-                          shown_left=last.shown_left)
+        return self._show(
+            pair.id, pair.messages[-1]["content"], pair.text_a, pair.text_b, pair.prompt_set, shown_left=last.shown_left
+        )

@@ -48,8 +48,15 @@ def fill_queue(store: Store, margins: dict[str, float], disputed: set[str] = fro
     return LabelQueue(store).fill({pid: rank for rank, pid in enumerate(order)}, reasons)
 
 
-def labels_saved(margins: dict[str, float], truth: dict[str, str], *, target_fraction: float = 0.8,
-                 disputed: set[str] = frozenset(), trials: int = 200, seed: int = 0) -> dict:
+def labels_saved(
+    margins: dict[str, float],
+    truth: dict[str, str],
+    *,
+    target_fraction: float = 0.8,
+    disputed: set[str] = frozenset(),
+    trials: int = 200,
+    seed: int = 0,
+) -> dict:
     """On pairs with known labels (A/B), how many labels each order needs to collect `target_fraction` of the
     informative ones (where the policy's preference, sign of the margin, disagrees with the label)."""
     pairs = [pid for pid in margins if truth.get(pid) in ("A", "B")]
@@ -74,16 +81,22 @@ def labels_saved(margins: dict[str, float], truth: dict[str, str], *, target_fra
         rng.shuffle(order)
         random_counts.append(labels_needed(order))
     expected_random = float(np.mean(random_counts))
-    return {"pairs": len(pairs), "informative": len(informative), "target": need, "active": active,
-            "random": expected_random, "saved": expected_random - active,
-            "saved_fraction": (expected_random - active) / expected_random}
+    return {
+        "pairs": len(pairs),
+        "informative": len(informative),
+        "target": need,
+        "active": active,
+        "random": expected_random,
+        "saved": expected_random - active,
+        "saved_fraction": (expected_random - active) / expected_random,
+    }
 
 
 def margins_of(score, pairs: list[PairRecord], progress=None) -> dict[str, float]:
     """{pair id: margin} from `score(chunk) -> margins`, 16 pairs a batch (`progress(done, total)` after each)."""
     margins: dict[str, float] = {}
     for start in range(0, len(pairs), 16):
-        chunk = pairs[start:start + 16]
+        chunk = pairs[start : start + 16]
         for pair, margin in zip(chunk, score(chunk)):
             margins[pair.id] = float(margin)
         if progress is not None:
@@ -107,7 +120,7 @@ def scorer(pool, *, judge: str | None = None, judge_model: str | None = None, po
         def by_reward(chunk):
             messages = [p.messages for p in chunk]
             scores = reward.scores_for(messages * 2, [p.text_a for p in chunk] + [p.text_b for p in chunk])
-            return [a - b for a, b in zip(scores[:len(chunk)], scores[len(chunk):])]
+            return [a - b for a, b in zip(scores[: len(chunk)], scores[len(chunk) :])]
 
         return by_reward
     run = judge_model if judge == "implicit" else policy

@@ -9,11 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ...core.errors import UserError
-from ..limits import NAME_CHARS, REASON_CHARS, check_length
 from ...core.store import Store
 from ...core.store_file import new_id
-from .exactly_once import Ack, MoveOn, acknowledge, already_stored, is_stored
+from ..limits import NAME_CHARS, REASON_CHARS, check_length
 from ..sampling.prefetch import FeedConfig, FeedManager
+from .exactly_once import Ack, MoveOn, acknowledge, already_stored, is_stored
 
 
 @dataclass(frozen=True)
@@ -35,8 +35,9 @@ class FeedbackService:
         if config.mode != "single":
             raise UserError("feedback needs a single-response feed")
         sample = self.feeds.feed(config).get(timeout=timeout)
-        gen_id = self.store.add_generation(sample.messages, sample.text, model=sample.model, params=sample.params,
-                                           prompt_set=sample.prompt_set)
+        gen_id = self.store.add_generation(
+            sample.messages, sample.text, model=sample.model, params=sample.params, prompt_set=sample.prompt_set
+        )
         return ShownResponse(gen_id, sample.messages[-1]["content"], sample.text, sample.prompt_set, new_id())
 
     def rate(self, shown: ShownResponse, verdict: str, *, annotator: str, rationale: str = "") -> Ack:
@@ -46,8 +47,14 @@ class FeedbackService:
         earlier = already_stored(self.store, key)
         if earlier is not None:  # the same showing rated twice (double click, retry): keep the first rating
             return earlier
-        event_id = self.store.add_feedback(shown.gen_id, verdict, annotator=annotator.strip(), source="human",
-                                           rationale=rationale.strip(), event_id=key)
+        event_id = self.store.add_feedback(
+            shown.gen_id,
+            verdict,
+            annotator=annotator.strip(),
+            source="human",
+            rationale=rationale.strip(),
+            event_id=key,
+        )
         return acknowledge(self.store, event_id, verdict)
 
     def is_rated(self, shown: ShownResponse) -> bool:

@@ -31,8 +31,11 @@ def write_status(folder: Path, rows: list[dict], state: str, note: str = "", tru
     tmp = folder / "rounds.json.partial"
     old = read_rounds(folder) or {}
     trust = trust or old.get("judge_trust")
-    tmp.write_text(json.dumps({"state": state, "note": note, "rounds": rows, "judge_trust": trust,
-                               "updated": time.time()}, indent=2))
+    tmp.write_text(
+        json.dumps(
+            {"state": state, "note": note, "rounds": rows, "judge_trust": trust, "updated": time.time()}, indent=2
+        )
+    )
     tmp.replace(folder / "rounds.json")
 
 
@@ -55,10 +58,19 @@ def ci_text(row: dict) -> str:
 def round_table(rows: list[dict]) -> list[dict]:
     """rounds.json's rows as people read them: rates with 2 decimals, the loss with 4, the interval as
     [lo, hi] or a note that too few prompts were decisive (TABLE_COLUMNS, in order)."""
-    return [{"round": row.get("round"), "policy": row.get("policy"), "sampled": row.get("sampled"),
-             "kept": row.get("kept"), "final_loss": fixed(row.get("final_loss"), 4),
-             "win_rate": fixed(row.get("win_rate"), 2), "win_rate_ci (95%)": ci_text(row),
-             "lc_win_rate": fixed(row.get("lc_win_rate"), 2)} for row in rows]
+    return [
+        {
+            "round": row.get("round"),
+            "policy": row.get("policy"),
+            "sampled": row.get("sampled"),
+            "kept": row.get("kept"),
+            "final_loss": fixed(row.get("final_loss"), 4),
+            "win_rate": fixed(row.get("win_rate"), 2),
+            "win_rate_ci (95%)": ci_text(row),
+            "lc_win_rate": fixed(row.get("lc_win_rate"), 2),
+        }
+        for row in rows
+    ]
 
 
 def read_rounds(folder: Path) -> dict | None:
@@ -70,8 +82,9 @@ def rounds_root(workspace: Workspace) -> Path:
     return workspace.root / "rounds"
 
 
-def launch_rounds(workspace: Workspace, name: str, base_model: str, settings: RoundsSettings,
-                  prompt_set: Path, eval_set: Path) -> Path:
+def launch_rounds(
+    workspace: Workspace, name: str, base_model: str, settings: RoundsSettings, prompt_set: Path, eval_set: Path
+) -> Path:
     """Run `alignstudio rounds` in its own process (log in the folder), so the app never blocks on it."""
     access.require_admin("rounds")
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", name or ""):
@@ -81,12 +94,31 @@ def launch_rounds(workspace: Workspace, name: str, base_model: str, settings: Ro
         raise UserError(f"rounds {name!r} already exist; choose another name")
     folder.mkdir(parents=True)
     write_status(folder, [], "queued", "starting")
-    command = [sys.executable, "-m", "alignstudio", "--workspace", str(workspace.root), "rounds",
-               "--out", str(folder), "--model", base_model, "--prompts", str(prompt_set),
-               "--eval-prompts", str(eval_set), *as_arguments(settings)]
+    command = [
+        sys.executable,
+        "-m",
+        "alignstudio",
+        "--workspace",
+        str(workspace.root),
+        "rounds",
+        "--out",
+        str(folder),
+        "--model",
+        base_model,
+        "--prompts",
+        str(prompt_set),
+        "--eval-prompts",
+        str(eval_set),
+        *as_arguments(settings),
+    ]
     with open(folder / "log.txt", "ab") as log:
-        proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                                cwd=Path(__file__).resolve().parents[3])
+        proc = subprocess.Popen(
+            command,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            cwd=Path(__file__).resolve().parents[3],
+        )
     _launched[str(folder)] = proc
     (folder / "pid").write_text(str(proc.pid))
     return folder
@@ -138,7 +170,9 @@ def list_rounds(workspace: Workspace) -> list[str]:
     if not access.is_admin():
         return []
     root = rounds_root(workspace)
-    return sorted((p.name for p in root.iterdir() if (p / "rounds.json").exists()), reverse=True) if root.exists() else []
+    return (
+        sorted((p.name for p in root.iterdir() if (p / "rounds.json").exists()), reverse=True) if root.exists() else []
+    )
 
 
 @dataclass
@@ -161,7 +195,11 @@ def view(workspace: Workspace, name: str, log_lines: int = 40) -> RoundsView:
     log_path = folder / "log.txt"
     log = "\n".join(log_path.read_text(errors="replace").splitlines()[-log_lines:]) if log_path.exists() else ""
     trust = summary.get("judge_trust") or {}
-    return RoundsView(summary["state"], summary.get("note", ""), trust.get("warning") or trust.get("line", ""),
-                      round_table(rows),
-                      [{"round": r["round"], "win_rate": r["win_rate"]} for r in rows if r.get("win_rate") is not None],
-                      log)
+    return RoundsView(
+        summary["state"],
+        summary.get("note", ""),
+        trust.get("warning") or trust.get("line", ""),
+        round_table(rows),
+        [{"round": r["round"], "win_rate": r["win_rate"]} for r in rows if r.get("win_rate") is not None],
+        log,
+    )

@@ -22,9 +22,9 @@ per round; the human labels stay the only ground truth unless you ask for it.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from ...core.errors import UserError
 from ...core.formats import PromptItem, write_records
@@ -106,15 +106,22 @@ class _Loop:
         return UserError(f"round {number}: {error}")
 
 
-def _open_loop(workspace: Workspace, store: Store, base_model: str, settings: RoundsSettings, folder: Path,
-               say: Callable[[str], None]) -> _Loop:
+def _open_loop(
+    workspace: Workspace,
+    store: Store,
+    base_model: str,
+    settings: RoundsSettings,
+    folder: Path,
+    say: Callable[[str], None],
+) -> _Loop:
     """Resolve the SFT model, choose the judge and measure it against people (`judges.trust`) before round 1."""
     registry = ModelRegistry(workspace, store)
     pool = GeneratorPool(registry)
     sft = registry.resolve(base_model).name
     # the one way to build a judge (an admin check, a no-op in this CLI process; none named = the best available)
-    judge = build_judge(JudgeConfig(kind=settings.judge or None, model=settings.judge_model), store=store,
-                        generators=pool)
+    judge = build_judge(
+        JudgeConfig(kind=settings.judge or None, model=settings.judge_model), store=store, generators=pool
+    )
     if settings.retrain_judge and judge.kind != "reward":
         raise UserError("retrain_judge applies to the reward judge only")
     trust = vet_judge(judge, store, force=settings.force_judge)
@@ -138,9 +145,17 @@ def sample_round(loop: _Loop, number: int, prompts: list[PromptItem]) -> list[tu
     sampled = []
     for pair in sample_pairs([item.messages for item in chosen], sampling, generator):
         if pair is not None:
-            pair_id = loop.store.add_pair(pair.messages, pair.text_a, pair.text_b, model_a=loop.policy,
-                                          model_b=loop.policy, params_a=pair.params_a, params_b=pair.params_b,
-                                          prompt_set=f"{loop.tag}-round-{number}", origin="rounds")
+            pair_id = loop.store.add_pair(
+                pair.messages,
+                pair.text_a,
+                pair.text_b,
+                model_a=loop.policy,
+                model_b=loop.policy,
+                params_a=pair.params_a,
+                params_b=pair.params_b,
+                prompt_set=f"{loop.tag}-round-{number}",
+                origin="rounds",
+            )
             sampled.append((pair_id, pair))
     return sampled
 
@@ -157,8 +172,9 @@ def judge_round(loop: _Loop, number: int, sampled: list[tuple[str, SampledPair]]
     return verdicts
 
 
-def training_rows(sampled: list[tuple[str, SampledPair]], verdicts: dict[str, PairJudgment]) \
-        -> tuple[list[dict], dict[str, int]]:
+def training_rows(
+    sampled: list[tuple[str, SampledPair]], verdicts: dict[str, PairJudgment]
+) -> tuple[list[dict], dict[str, int]]:
     """The judged pairs as DPO rows (`data.snapshots.dpo_row`, the rows of a DPO snapshot), and how many were
     dropped for which reason (`keep_pair`)."""
     kept, dropped = [], {}
@@ -178,10 +194,19 @@ def train_round(loop: _Loop, number: int, data: Path, row: dict) -> str:
     waits for it, as `alignstudio train` does); returns the run's name."""
     settings = loop.settings
     loop.say(f"round {number}: training DPO on {row['kept']} pairs from {loop.policy}")
-    spec = RunSpec(method="dpo", model=loop.policy, data=str(data), beta=settings.beta, max_steps=settings.max_steps,
-                   learning_rate=settings.learning_rate, max_length=settings.max_length,
-                   batch_size=settings.batch_size, seed=settings.seed + number,
-                   save_steps=settings.max_steps or 50, report_to=list(settings.report_to))
+    spec = RunSpec(
+        method="dpo",
+        model=loop.policy,
+        data=str(data),
+        beta=settings.beta,
+        max_steps=settings.max_steps,
+        learning_rate=settings.learning_rate,
+        max_length=settings.max_length,
+        batch_size=settings.batch_size,
+        seed=settings.seed + number,
+        save_steps=settings.max_steps or 50,
+        report_to=list(settings.report_to),
+    )
     run = loop.runs.create(spec, f"{loop.tag}-round-{number}")
     status = loop.runs.run_foreground(run)
     if status.state != SUCCEEDED:
@@ -193,9 +218,16 @@ def evaluate_round(loop: _Loop, number: int, eval_prompts: list[PromptItem], rou
     """The new policy against the SFT model on held-out prompts (`evaluation.evaluate`), saved as eval.json."""
     settings = loop.settings
     loop.say(f"round {number}: evaluating {loop.policy} against {loop.sft} on {settings.eval_limit} held-out prompts")
-    report = evaluate(loop.pool.get(loop.policy), loop.pool.get(loop.sft), eval_prompts, loop.judge,
-                      settings=EvalSettings(max_new_tokens=settings.max_new_tokens, limit=settings.eval_limit,
-                                            seed=settings.seed, perplexity=False), trust=loop.trust)
+    report = evaluate(
+        loop.pool.get(loop.policy),
+        loop.pool.get(loop.sft),
+        eval_prompts,
+        loop.judge,
+        settings=EvalSettings(
+            max_new_tokens=settings.max_new_tokens, limit=settings.eval_limit, seed=settings.seed, perplexity=False
+        ),
+        trust=loop.trust,
+    )
     save_report(report, round_dir / "eval.json")
     return report
 
@@ -209,8 +241,15 @@ def _one_round(loop: _Loop, number: int, prompts: list[PromptItem], eval_prompts
     round_dir.mkdir(exist_ok=True)
     sampled = sample_round(loop, number, prompts)
     kept, dropped = training_rows(sampled, judge_round(loop, number, sampled))
-    row = {"round": number, "policy": loop.policy, "judge": loop.judge.source, "judge_trust": loop.trust.line(),
-           "sampled": len(sampled), "kept": len(kept), "dropped": dropped}
+    row = {
+        "round": number,
+        "policy": loop.policy,
+        "judge": loop.judge.source,
+        "judge_trust": loop.trust.line(),
+        "sampled": len(sampled),
+        "kept": len(kept),
+        "dropped": dropped,
+    }
     loop.judged += kept
     if len(kept) < 2:
         raise loop.fail(number, row, "fewer than 2 usable pairs: raise pairs_per_round or the sampling temperature")
@@ -218,9 +257,17 @@ def _one_round(loop: _Loop, number: int, prompts: list[PromptItem], eval_prompts
     loop.policy = merge_adapter(loop.registry, run_name).name
     metrics = loop.runs.metrics(run_name)
     results = evaluate_round(loop, number, eval_prompts, round_dir).results
-    row |= {"run": run_name, "policy_after": loop.policy, "final_loss": metrics[-1].get("loss") if metrics else None,
-            "win_rate": results.win_rate, "win_rate_ci": results.win_rate_ci, "lc_win_rate": results.lc_win_rate,
-            "wins": results.wins, "ties": results.ties, "losses": results.losses}
+    row |= {
+        "run": run_name,
+        "policy_after": loop.policy,
+        "final_loss": metrics[-1].get("loss") if metrics else None,
+        "win_rate": results.win_rate,
+        "win_rate_ci": results.win_rate_ci,
+        "lc_win_rate": results.lc_win_rate,
+        "wins": results.wins,
+        "ties": results.ties,
+        "losses": results.losses,
+    }
     (round_dir / "round.json").write_text(json.dumps(row | {"settings": asdict(settings)}, indent=2))
     loop.rows.append(row)
     write_status(loop.folder, loop.rows, "running" if number < settings.rounds else "succeeded", f"round {number} done")
@@ -238,12 +285,20 @@ def _retrain_reward(loop: _Loop, round_dir: Path, number: int) -> str:
     rows = human_pairs(loop.store) + loop.judged
     data = write_records(rows, round_dir / "judge-data.jsonl")
     base = loop.judge.meta.get("base") or DEFAULT_MODEL
-    loop.say(f"round {number}: retraining the reward judge on {len(rows)} pairs ({len(rows) - len(loop.judged)} "
-             "human)")
-    spec = RunSpec(method="reward", model=base, data=str(data), max_steps=settings.judge_steps,
-                   learning_rate=1e-4, max_length=settings.max_length, batch_size=4, seed=settings.seed + number,
-                   save_steps=settings.judge_steps, register_as=f"{tag}-judge-{number}",
-                   report_to=list(settings.report_to))
+    loop.say(f"round {number}: retraining the reward judge on {len(rows)} pairs ({len(rows) - len(loop.judged)} human)")
+    spec = RunSpec(
+        method="reward",
+        model=base,
+        data=str(data),
+        max_steps=settings.judge_steps,
+        learning_rate=1e-4,
+        max_length=settings.max_length,
+        batch_size=4,
+        seed=settings.seed + number,
+        save_steps=settings.judge_steps,
+        register_as=f"{tag}-judge-{number}",
+        report_to=list(settings.report_to),
+    )
     run = loop.runs.create(spec, f"{tag}-judge-{number}")
     status = loop.runs.run_foreground(run)
     if status.state != SUCCEEDED:
@@ -251,9 +306,17 @@ def _retrain_reward(loop: _Loop, round_dir: Path, number: int) -> str:
     return status.registered_as
 
 
-def run_rounds(workspace: Workspace, store: Store, base_model: str, prompts: list[PromptItem],
-               eval_prompts: list[PromptItem], settings: RoundsSettings, folder: Path, *,
-               say: Callable[[str], None] = print) -> list[dict]:
+def run_rounds(
+    workspace: Workspace,
+    store: Store,
+    base_model: str,
+    prompts: list[PromptItem],
+    eval_prompts: list[PromptItem],
+    settings: RoundsSettings,
+    folder: Path,
+    *,
+    say: Callable[[str], None] = print,
+) -> list[dict]:
     """Every round in turn, each training from the policy the one before it trained; the rows of rounds.json."""
     if not prompts or not eval_prompts:
         raise UserError("rounds need a prompt set and an evaluation prompt set")

@@ -16,11 +16,29 @@ NUCLEUS_SEARCH = 1024  # candidates looked at before falling back to a full sort
 
 # generation-config fields whose non-default values make `generate` process logits beyond temperature and top-p;
 # a model that sets any of them is sampled with `generate` so its outputs keep their documented meaning
-_EXTRA_PROCESSING = ("repetition_penalty", "encoder_repetition_penalty", "no_repeat_ngram_size", "bad_words_ids",
-                     "min_p", "typical_p", "epsilon_cutoff", "eta_cutoff", "suppress_tokens", "begin_suppress_tokens",
-                     "forced_bos_token_id", "forced_eos_token_id", "sequence_bias", "min_length", "min_new_tokens",
-                     "exponential_decay_length_penalty", "renormalize_logits", "watermarking_config",
-                     "guidance_scale", "force_words_ids", "constraints")
+_EXTRA_PROCESSING = (
+    "repetition_penalty",
+    "encoder_repetition_penalty",
+    "no_repeat_ngram_size",
+    "bad_words_ids",
+    "min_p",
+    "typical_p",
+    "epsilon_cutoff",
+    "eta_cutoff",
+    "suppress_tokens",
+    "begin_suppress_tokens",
+    "forced_bos_token_id",
+    "forced_eos_token_id",
+    "sequence_bias",
+    "min_length",
+    "min_new_tokens",
+    "exponential_decay_length_penalty",
+    "renormalize_logits",
+    "watermarking_config",
+    "guidance_scale",
+    "force_words_ids",
+    "constraints",
+)
 
 
 def nucleus(logits: torch.Tensor, top_p: float, search: int = NUCLEUS_SEARCH) -> tuple[torch.Tensor, torch.Tensor]:
@@ -35,20 +53,21 @@ def nucleus(logits: torch.Tensor, top_p: float, search: int = NUCLEUS_SEARCH) ->
         return ids, torch.softmax(logits, dim=-1)
     log_total = torch.logsumexp(logits, dim=-1, keepdim=True)
     width = min(search, logits.shape[-1])
-    values, ids = logits.topk(width, dim=-1)          # sorted, most probable first
+    values, ids = logits.topk(width, dim=-1)  # sorted, most probable first
     probs = (values - log_total).exp()
     mass = probs.cumsum(dim=-1)
     if width < logits.shape[-1] and not bool((mass[:, -1] >= top_p).all()):
         values, ids = logits.sort(dim=-1, descending=True)
         probs = (values - log_total).exp()
         mass = probs.cumsum(dim=-1)
-    keep = (mass - probs) < top_p                     # the mass before a token is under top_p: it is in
+    keep = (mass - probs) < top_p  # the mass before a token is under top_p: it is in
     keep[:, 0] = True
     return ids, probs.masked_fill(~keep, 0.0)
 
 
-def sample_nucleus(logits: torch.Tensor, top_p: float, rng: torch.Generator | None = None,
-                   same_draws_as_generate: bool = False) -> torch.Tensor:
+def sample_nucleus(
+    logits: torch.Tensor, top_p: float, rng: torch.Generator | None = None, same_draws_as_generate: bool = False
+) -> torch.Tensor:
     """One token per row from the top-p nucleus of `logits` (already tempered).
 
     By default the draw runs over the nucleus candidates only. With `same_draws_as_generate` it is
@@ -96,10 +115,21 @@ def eos_ids(model, tokenizer) -> list[int]:
 
 
 @torch.inference_mode()
-def decode(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, temperatures: torch.Tensor, *,
-           top_p: float, max_new_tokens: int, eos_token_ids: list[int], pad_token_id: int,
-           min_new_tokens: int = 0, rng: torch.Generator | None = None,
-           same_draws_as_generate: bool = False, prune: bool = False) -> torch.Tensor:
+def decode(
+    model,
+    input_ids: torch.Tensor,
+    attention_mask: torch.Tensor,
+    temperatures: torch.Tensor,
+    *,
+    top_p: float,
+    max_new_tokens: int,
+    eos_token_ids: list[int],
+    pad_token_id: int,
+    min_new_tokens: int = 0,
+    rng: torch.Generator | None = None,
+    same_draws_as_generate: bool = False,
+    prune: bool = False,
+) -> torch.Tensor:
     """Sample up to `max_new_tokens` per row of a left-padded batch; returns the new tokens [rows, n]
     (rows that ended early are padded with `pad_token_id` after their end token, as `generate` does).
 
@@ -112,8 +142,14 @@ def decode(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, tempera
     rows = input_ids.shape[0]
     positions = (attention_mask.long().cumsum(-1) - 1).masked_fill(attention_mask == 0, 0)
     cache = DynamicCache(config=model.config)
-    out = model(input_ids=input_ids, attention_mask=attention_mask, position_ids=positions,
-                past_key_values=cache, use_cache=True, logits_to_keep=1)
+    out = model(
+        input_ids=input_ids,
+        attention_mask=attention_mask,
+        position_ids=positions,
+        past_key_values=cache,
+        use_cache=True,
+        logits_to_keep=1,
+    )
     stops = torch.tensor(eos_token_ids, dtype=torch.long)
     row_t = temperatures.to(torch.float32).unsqueeze(1)
     finished = torch.zeros(rows, dtype=torch.bool)
@@ -142,6 +178,11 @@ def decode(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, tempera
             rows = keep.numel()
         position = position + 1
         mask = torch.cat([mask, mask.new_ones(rows, 1)], dim=1)
-        out = model(input_ids=token.unsqueeze(1), attention_mask=mask, position_ids=position,
-                    past_key_values=cache, use_cache=True)
+        out = model(
+            input_ids=token.unsqueeze(1),
+            attention_mask=mask,
+            position_ids=position,
+            past_key_values=cache,
+            use_cache=True,
+        )
     return produced[:, :length]

@@ -24,8 +24,8 @@ from ...core.cpu_share import CpuShare
 from ...core.errors import UserError
 from ...core.models import cpu_has_fast_bf16
 from ...core.registry import ModelRegistry
-from .sampler import Generator
 from . import remote_names
+from .sampler import Generator
 
 log = logging.getLogger(__name__)
 DTYPE_ENV = "ALIGNSTUDIO_SAMPLER_DTYPE"
@@ -88,9 +88,11 @@ def pack_linear_layers(model: nn.Module) -> int:
     The swapped layers' weights are freed unless something else holds them (a tied lm_head keeps the
     embedding's). Nothing is swapped where oneDNN cannot pack, or where the check fails.
     """
-    names = [name for name, module in model.named_modules()
-             if type(module) is nn.Linear and module.weight.dtype == torch.bfloat16
-             and module.weight.device.type == "cpu"]
+    names = [
+        name
+        for name, module in model.named_modules()
+        if type(module) is nn.Linear and module.weight.dtype == torch.bfloat16 and module.weight.device.type == "cpu"
+    ]
     if not names or not _packing_works():
         return 0
     for name in names:  # one at a time, so each old weight can go as soon as its layer is swapped

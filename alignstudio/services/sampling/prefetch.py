@@ -3,9 +3,9 @@
 One worker thread per configuration keeps samples waiting: pairs for the Label tab, single responses for the
 Feedback tab. It starts by keeping `depth` ready and follows the labeling pace: each time someone asks while
 none is ready, it aims for one more, up to three times `depth`; whatever is missing is sampled in one batched
-decode (`sampler.sample_pairs` / `sample_singles`, up to BATCH prompts). Annotators share a queue: `Queue.get` hands each sample to
-exactly one of them. A new configuration gets a new queue; the least recently used ones are stopped, and their
-samples never shown.
+decode (`sampler.sample_pairs` / `sample_singles`, up to BATCH prompts). Annotators share a queue:
+`Queue.get` hands each sample to exactly one of them. A new configuration gets a new queue; the least recently
+used ones are stopped, and their samples never shown.
 
 Every loop is bounded, since a remote model costs a request per answer: after FAILED_BATCHES batches in a row
 that produced nothing (every attempt near-identical or empty; a pause of BACKOFF_S, doubling, after each) the feed
@@ -36,8 +36,8 @@ log = logging.getLogger(__name__)
 MODES = ("pair", "single")
 BATCH = 4  # most samples one decode prepares at once
 FAILED_BATCHES = 2  # batches in a row without a usable sample before the feed gives up
-BACKOFF_S = 1.0     # pause after a batch that produced nothing (doubles each time)
-IDLE_S = 120.0      # no get() for this long and nobody waiting: pause sampling until the next get()
+BACKOFF_S = 1.0  # pause after a batch that produced nothing (doubles each time)
+IDLE_S = 120.0  # no get() for this long and nobody waiting: pause sampling until the next get()
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,7 @@ class FeedConfig:
     model_a: str
     model_b: str | None
     settings: SamplingSettings
-    mode: str = "pair"   # "pair": two responses (Label tab); "single": one response (Feedback tab)
+    mode: str = "pair"  # "pair": two responses (Label tab); "single": one response (Feedback tab)
 
 
 class Feed:
@@ -61,12 +61,12 @@ class Feed:
         self.prompts = list(prompts)
         self.config = config
         self.queue: queue.Queue[SampledPair | SampledResponse] = queue.Queue()
-        self.target = depth             # samples to keep ready; grows when annotators outpace sampling
+        self.target = depth  # samples to keep ready; grows when annotators outpace sampling
         self.most = max(3 * depth, 1)
         self.error: str | None = None
-        self.skipped = 0          # prompts dropped because every attempt was near-identical or empty
+        self.skipped = 0  # prompts dropped because every attempt was near-identical or empty
         self.discarded = Discarded()  # attempts thrown away since the last usable sample
-        self.waiting = 0          # get() calls waiting now
+        self.waiting = 0  # get() calls waiting now
         self.last_get = time.monotonic()  # made for a caller who will ask for it at once
         self._payer = remote_budget.user()  # whose request budget the remote calls use (the latest caller)
         self._wake = threading.Event()
@@ -85,10 +85,21 @@ class Feed:
     def _sample(self, items: list[PromptItem], settings: SamplingSettings, gen_a, gen_b) -> list:
         with remote_budget.charged_to(self._payer):
             if self.config.mode == "single":
-                return sample_singles([item.messages for item in items], settings, gen_a,
-                                      prompt_set=self.config.prompt_set, discarded=self.discarded)
-            return sample_pairs([item.messages for item in items], settings, gen_a, gen_b,
-                                prompt_set=self.config.prompt_set, discarded=self.discarded)
+                return sample_singles(
+                    [item.messages for item in items],
+                    settings,
+                    gen_a,
+                    prompt_set=self.config.prompt_set,
+                    discarded=self.discarded,
+                )
+            return sample_pairs(
+                [item.messages for item in items],
+                settings,
+                gen_a,
+                gen_b,
+                prompt_set=self.config.prompt_set,
+                discarded=self.discarded,
+            )
 
     def _wanted(self) -> bool:
         """Sample now? Only below the target, and only while someone waits or asked recently."""
@@ -103,12 +114,16 @@ class Feed:
         who = "the two models" if two else "the model"
         parts = []
         if d.similar:
-            parts.append(f"near-identical answers {d.similar} times (similarity up to {d.highest:.2f}, above "
-                         f"the threshold {settings.similarity_threshold:g})")
+            parts.append(
+                f"near-identical answers {d.similar} times (similarity up to {d.highest:.2f}, above "
+                f"the threshold {settings.similarity_threshold:g})"
+            )
         if d.empty:
             parts.append(f"an empty answer {d.empty} times")
-        return (f"{who} gave {' and '.join(parts) or 'no usable answer'} in {d.total} attempts; sampling stopped. "
-                "Try other temperatures or models.")
+        return (
+            f"{who} gave {' and '.join(parts) or 'no usable answer'} in {d.total} attempts; sampling stopped. "
+            "Try other temperatures or models."
+        )
 
     def _run(self) -> None:
         try:
@@ -173,7 +188,9 @@ class Feed:
                         raise UserError(self.error) from None
                     waited += 0.25
                     if waited >= timeout:
-                        raise UserError("no sample was ready in time; the model may be too slow for these settings")
+                        raise UserError(
+                            "no sample was ready in time; the model may be too slow for these settings"
+                        ) from None
         finally:
             with self._count_lock:
                 self.waiting -= 1

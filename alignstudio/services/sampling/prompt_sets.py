@@ -53,7 +53,9 @@ class PromptSets:
         if name in SHIPPED:
             raise UserError(f"{name!r} is a shipped prompt set; choose another name")
         items = load_prompts(source)  # raises on the first bad line; nothing is written then
-        rows = [{"id": it.id or f"{name}-{i + 1}", "prompt": it.messages, "category": it.category}
-                for i, it in enumerate(items)]
+        rows = [
+            {"id": it.id or f"{name}-{i + 1}", "prompt": it.messages, "category": it.category}
+            for i, it in enumerate(items)
+        ]
         write_records(rows, self.folder / f"{name}.jsonl")
         return name, len(rows)

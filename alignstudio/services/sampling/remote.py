@@ -40,7 +40,7 @@ TIMEOUT_S, MAX_RETRIES, CONCURRENCY = 120.0, 3, 4
 class _RemoteGenerator:
     """What both protocols share: the name, the concurrency cap, usage counting and error wording."""
 
-    model = None       # no local weights: perplexity and the local judge do not apply
+    model = None  # no local weights: perplexity and the local judge do not apply
     tokenizer = None
     params_not_sent: tuple[str, ...] = ()  # settings the protocol cannot carry: asked for, not applied
 
@@ -72,8 +72,9 @@ class _RemoteGenerator:
         with self._usage_lock:
             self.usage = self.usage + Usage(int(input_tokens or 0), int(output_tokens or 0), 1)
 
-    def _one(self, messages: list[dict], temperature: float, top_p: float, max_new_tokens: int,
-             seed: int | None) -> str:
+    def _one(
+        self, messages: list[dict], temperature: float, top_p: float, max_new_tokens: int, seed: int | None
+    ) -> str:
         raise NotImplementedError
 
     def _limited(self, *args) -> str:
@@ -84,8 +85,16 @@ class _RemoteGenerator:
     def _budget(self) -> None:
         remote_budget.take(self.kind, self.base_url, self.name)
 
-    def complete(self, conversations: list[list[dict]], temperatures: list[float], *, top_p: float,
-                 max_new_tokens: int, seed: int | None, min_new_tokens: int = 0) -> list[str]:
+    def complete(
+        self,
+        conversations: list[list[dict]],
+        temperatures: list[float],
+        *,
+        top_p: float,
+        max_new_tokens: int,
+        seed: int | None,
+        min_new_tokens: int = 0,
+    ) -> list[str]:
         """One completion per conversation (seeded per row when `seed` is given), in order. `min_new_tokens`
         has no place in either protocol: it is accepted and ignored."""
         if len(conversations) != len(temperatures):
@@ -96,12 +105,21 @@ class _RemoteGenerator:
             futures = []
             for c, t, s in zip(conversations, temperatures, seeds):
                 self._budget()  # here, as the caller: over budget, nothing more is sent (what was counted goes)
-                futures.append(pool.submit(contextvars.copy_context().run, self._limited, c, t, top_p,
-                                           max_new_tokens, s))
+                futures.append(
+                    pool.submit(contextvars.copy_context().run, self._limited, c, t, top_p, max_new_tokens, s)
+                )
             return [f.result() for f in futures]
 
-    def complete_many(self, conversations: list[list[dict]], temperatures: list[float], *, top_p: float,
-                      max_new_tokens: int, seed: int | None, min_new_tokens: int = 0) -> list[str]:
+    def complete_many(
+        self,
+        conversations: list[list[dict]],
+        temperatures: list[float],
+        *,
+        top_p: float,
+        max_new_tokens: int,
+        seed: int | None,
+        min_new_tokens: int = 0,
+    ) -> list[str]:
         """Bulk sampling (`sampler.sample_pairs`): the server batches; the cap on requests in flight holds."""
         return self.complete(conversations, temperatures, top_p=top_p, max_new_tokens=max_new_tokens, seed=seed)
 
@@ -111,23 +129,38 @@ class RemoteGenerator(_RemoteGenerator):
 
     kind = "openai"
 
-    def __init__(self, model: str, base_url: str | None = None, api_key: str | None = None, *,
-                 name: str | None = None, timeout: float = TIMEOUT_S, max_retries: int = MAX_RETRIES,
-                 concurrency: int = CONCURRENCY, key_env: str | None = None):
+    def __init__(
+        self,
+        model: str,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        *,
+        name: str | None = None,
+        timeout: float = TIMEOUT_S,
+        max_retries: int = MAX_RETRIES,
+        concurrency: int = CONCURRENCY,
+        key_env: str | None = None,
+    ):
         super().__init__(model, name or f"remote:{(model or '').strip()}", concurrency)
         self.base_url = (base_url or "").strip() or None
         key = resolve_api_key("openai", api_key, self.base_url, key_env)
         self._client = openai_client(key, self.base_url, timeout=timeout, max_retries=max_retries)
 
-    def _one(self, messages: list[dict], temperature: float, top_p: float, max_new_tokens: int,
-             seed: int | None) -> str:
+    def _one(
+        self, messages: list[dict], temperature: float, top_p: float, max_new_tokens: int, seed: int | None
+    ) -> str:
         import openai
 
         extra = {"seed": seed} if seed is not None else {}
         try:
             response = self._client.chat.completions.create(
-                model=self.model_name, messages=messages, temperature=temperature, top_p=top_p,
-                max_tokens=max_new_tokens, **extra)
+                model=self.model_name,
+                messages=messages,
+                temperature=temperature,
+                top_p=top_p,
+                max_tokens=max_new_tokens,
+                **extra,
+            )
         except openai.APIError as exc:
             raise self._error(exc) from None
         if response.usage is not None:
@@ -143,28 +176,42 @@ class AnthropicGenerator(_RemoteGenerator):
     params_not_sent = ("temperature", "top_p", "seed")
     kind = "anthropic"
 
-    def __init__(self, model: str, api_key: str, base_url: str | None = None, *, name: str | None = None,
-                 timeout: float = TIMEOUT_S, max_retries: int = MAX_RETRIES, concurrency: int = CONCURRENCY):
+    def __init__(
+        self,
+        model: str,
+        api_key: str,
+        base_url: str | None = None,
+        *,
+        name: str | None = None,
+        timeout: float = TIMEOUT_S,
+        max_retries: int = MAX_RETRIES,
+        concurrency: int = CONCURRENCY,
+    ):
         from anthropic import Anthropic
 
         super().__init__(model, name or f"anthropic:{(model or '').strip()}", concurrency)
         self.base_url = (base_url or "").strip() or None
         self._client = Anthropic(api_key=api_key, base_url=self.base_url, timeout=timeout, max_retries=max_retries)
-        log.info("%s: Anthropic's API takes no temperature, top_p or seed; the model's own settings apply",
-                 self.name)
+        log.info("%s: Anthropic's API takes no temperature, top_p or seed; the model's own settings apply", self.name)
 
-    def _one(self, messages: list[dict], temperature: float, top_p: float, max_new_tokens: int,
-             seed: int | None) -> str:
+    def _one(
+        self, messages: list[dict], temperature: float, top_p: float, max_new_tokens: int, seed: int | None
+    ) -> str:
         import anthropic
 
         system = "\n\n".join(m["content"] for m in messages if m.get("role") == "system")
         turns = [{"role": m["role"], "content": m["content"]} for m in messages if m.get("role") != "system"]
         try:
-            message = self._client.messages.create(model=self.model_name, max_tokens=max_new_tokens,
-                                                   messages=turns, **({"system": system} if system else {}))
+            message = self._client.messages.create(
+                model=self.model_name,
+                max_tokens=max_new_tokens,
+                messages=turns,
+                **({"system": system} if system else {}),
+            )
         except anthropic.APIError as exc:
             raise self._error(exc) from None
         if message.usage is not None:
             self._count(message.usage.input_tokens, message.usage.output_tokens)
-        return "".join(getattr(block, "text", "") for block in message.content
-                       if getattr(block, "type", "") == "text").strip()
+        return "".join(
+            getattr(block, "text", "") for block in message.content if getattr(block, "type", "") == "text"
+        ).strip()

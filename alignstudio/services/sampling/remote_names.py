@@ -30,9 +30,9 @@ SDK_PREFIXES = configured_endpoints.KINDS  # openai, anthropic
 
 @dataclass(frozen=True)
 class RemoteName:
-    name: str                                    # as given: PREFIX:MODEL
-    kind: str                                    # the protocol: openai | anthropic
-    model: str                                   # what the server calls the model
+    name: str  # as given: PREFIX:MODEL
+    kind: str  # the protocol: openai | anthropic
+    model: str  # what the server calls the model
     endpoint: configured_endpoints.Endpoint | None = None  # None: the SDK's own endpoint
 
 
@@ -68,8 +68,9 @@ def _key(remote: RemoteName) -> str:
     variable = endpoint.key_env if endpoint is not None else KEY_ENV[remote.kind]
     key = os.environ.get(variable, "").strip()
     if not key:
-        raise UserError(f"generator {remote.name} needs an API key: set {variable} in the environment of the "
-                        "app or command")
+        raise UserError(
+            f"generator {remote.name} needs an API key: set {variable} in the environment of the app or command"
+        )
     return key
 
 

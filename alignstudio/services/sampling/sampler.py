@@ -2,8 +2,8 @@
 
 Owns the per-row temperature trick that lets two sampling settings share one batch, the `Generator` (a loaded
 model that completes chats), bulk sampling across prompts, and the similarity filter (a pair whose answers are
-near-identical is resampled and never shown); the settings themselves are in settings.py. It knows models only through a loaded
-(model, tokenizer) pair and nothing about the store or the UI.
+near-identical is resampled and never shown); the settings themselves are in settings.py. It knows models
+only through a loaded (model, tokenizer) pair and nothing about the store or the UI.
 
 Two decoders give the same outputs: `decoding.decode` (the default: a lean loop over the model's forward with
 a KV cache, see that module) and `generate` (transformers' own, used when a model's generation config asks
@@ -103,11 +103,19 @@ class Generator:
         """Hold the model for one decode: its lock, inference mode, and the cores' plan (one thread while a
         worker of the workspace trains, core.cpu_share) for every caller alike: the feeds, the arena,
         evaluation."""
-        with self.lock, torch.inference_mode(), (self.share.sampling() if self.share else contextlib.nullcontext()):
+        with self.lock, torch.inference_mode(), self.share.sampling() if self.share else contextlib.nullcontext():
             yield
 
-    def complete(self, conversations: list[list[dict]], temperatures: list[float], *, top_p: float,
-                 max_new_tokens: int, seed: int | None, min_new_tokens: int = 0) -> list[str]:
+    def complete(
+        self,
+        conversations: list[list[dict]],
+        temperatures: list[float],
+        *,
+        top_p: float,
+        max_new_tokens: int,
+        seed: int | None,
+        min_new_tokens: int = 0,
+    ) -> list[str]:
         """One sampled completion per conversation, all rows decoded together in one batch.
 
         `min_new_tokens` holds back the end token until that many tokens are out (benchmarks use it to
@@ -117,12 +125,21 @@ class Generator:
         with self.decoding():
             if seed is not None:
                 torch.manual_seed(seed)  # both decoders draw from the global generator, in the same order
-            return self._decode(texts, temperatures, top_p, max_new_tokens, min_new_tokens,
-                                same_draws_as_generate=seed is not None)
+            return self._decode(
+                texts, temperatures, top_p, max_new_tokens, min_new_tokens, same_draws_as_generate=seed is not None
+            )
 
-    def complete_many(self, conversations: list[list[dict]], temperatures: list[float], *, top_p: float,
-                      max_new_tokens: int, seed: int | None, min_new_tokens: int = 0,
-                      batch_rows: int | None = None) -> list[str]:
+    def complete_many(
+        self,
+        conversations: list[list[dict]],
+        temperatures: list[float],
+        *,
+        top_p: float,
+        max_new_tokens: int,
+        seed: int | None,
+        min_new_tokens: int = 0,
+        batch_rows: int | None = None,
+    ) -> list[str]:
         """`complete` for many rows at once (bulk sampling): rows sorted by prompt length, decoded
         `batch_rows` at a time, finished rows leaving each batch early; texts come back in the given order.
 
@@ -138,11 +155,18 @@ class Generator:
         order = sorted(range(len(texts)), key=lambda i: (lengths[i], i))  # similar lengths share a batch
         results: list[str] = [""] * len(texts)
         for start in range(0, len(order), size):
-            chunk = order[start:start + size]
+            chunk = order[start : start + size]
             rng = None if seed is None else torch.Generator().manual_seed(seed + start)
             with self.decoding():  # released between batches: a labeler's request can go in
-                outs = self._decode([texts[i] for i in chunk], [temperatures[i] for i in chunk], top_p,
-                                    max_new_tokens, min_new_tokens, rng=rng, prune=True)
+                outs = self._decode(
+                    [texts[i] for i in chunk],
+                    [temperatures[i] for i in chunk],
+                    top_p,
+                    max_new_tokens,
+                    min_new_tokens,
+                    rng=rng,
+                    prune=True,
+                )
             for i, text in zip(chunk, outs):
                 results[i] = text
         return results
@@ -150,27 +174,52 @@ class Generator:
     def _prompt(self, conversation: list[dict]) -> str:
         return self.tokenizer.apply_chat_template(conversation, tokenize=False, add_generation_prompt=True)
 
-    def _decode(self, texts: list[str], temperatures: list[float], top_p: float, max_new_tokens: int,
-                min_new_tokens: int, *, rng: torch.Generator | None = None, same_draws_as_generate: bool = False,
-                prune: bool = False) -> list[str]:
+    def _decode(
+        self,
+        texts: list[str],
+        temperatures: list[float],
+        top_p: float,
+        max_new_tokens: int,
+        min_new_tokens: int,
+        *,
+        rng: torch.Generator | None = None,
+        same_draws_as_generate: bool = False,
+        prune: bool = False,
+    ) -> list[str]:
         """Decode one left-padded batch (the caller holds the lock and inference mode)."""
         batch = self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
         row_temperatures = torch.tensor(temperatures, dtype=torch.float32)
         if self.lean:
-            new_tokens = decode(self.model, batch["input_ids"], batch["attention_mask"], row_temperatures,
-                                top_p=top_p, max_new_tokens=max_new_tokens, min_new_tokens=min_new_tokens,
-                                eos_token_ids=self.eos_token_ids, pad_token_id=self.pad_token_id, rng=rng,
-                                same_draws_as_generate=same_draws_as_generate, prune=prune)
+            new_tokens = decode(
+                self.model,
+                batch["input_ids"],
+                batch["attention_mask"],
+                row_temperatures,
+                top_p=top_p,
+                max_new_tokens=max_new_tokens,
+                min_new_tokens=min_new_tokens,
+                eos_token_ids=self.eos_token_ids,
+                pad_token_id=self.pad_token_id,
+                rng=rng,
+                same_draws_as_generate=same_draws_as_generate,
+                prune=prune,
+            )
         else:
             if rng is not None:  # `generate` draws from the global generator only
                 torch.manual_seed(int(torch.randint(0, 2**62, (1,), generator=rng)))
             extra = {"min_new_tokens": min_new_tokens} if min_new_tokens else {}
             output = self.model.generate(
-                **batch, do_sample=True, temperature=1.0, top_p=top_p, top_k=0, max_new_tokens=max_new_tokens,
+                **batch,
+                do_sample=True,
+                temperature=1.0,
+                top_p=top_p,
+                top_k=0,
+                max_new_tokens=max_new_tokens,
                 logits_processor=LogitsProcessorList([RowTemperature(row_temperatures)]),
-                pad_token_id=self.pad_token_id, **extra,
+                pad_token_id=self.pad_token_id,
+                **extra,
             )
-            new_tokens = output[:, batch["input_ids"].shape[1]:]
+            new_tokens = output[:, batch["input_ids"].shape[1] :]
         return [t.strip() for t in self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)]
 
 
@@ -184,8 +233,13 @@ class SampledResponse:
     meta: dict = field(default_factory=dict)
 
 
-def sample_singles(prompts: list[list[dict]], settings: SamplingSettings, gen: Generator,
-                   prompt_set: str = "", discarded: "Discarded | None" = None) -> list[SampledResponse | None]:
+def sample_singles(
+    prompts: list[list[dict]],
+    settings: SamplingSettings,
+    gen: Generator,
+    prompt_set: str = "",
+    discarded: "Discarded | None" = None,
+) -> list[SampledResponse | None]:
     """One response per prompt (for thumbs up/down) at setting A's temperature, batched across prompts
     (`complete_many`); None for a prompt whose every attempt was empty (counted in `discarded`)."""
     results: list[SampledResponse | None] = [None] * len(prompts)
@@ -194,9 +248,13 @@ def sample_singles(prompts: list[list[dict]], settings: SamplingSettings, gen: G
         if not pending:
             break
         seed = None if settings.seed is None else settings.seed + attempt * 1_000_003
-        texts = gen.complete_many([with_system(prompts[i], settings.system("A")) for i in pending],
-                                  [settings.temperature_a] * len(pending), top_p=settings.top_p,
-                                  max_new_tokens=settings.max_new_tokens, seed=seed)
+        texts = gen.complete_many(
+            [with_system(prompts[i], settings.system("A")) for i in pending],
+            [settings.temperature_a] * len(pending),
+            top_p=settings.top_p,
+            max_new_tokens=settings.max_new_tokens,
+            seed=seed,
+        )
         for i, text in zip(pending, texts):
             if text:
                 results[i] = SampledResponse(prompts[i], text, gen.name, settings.params("A", gen, seed), prompt_set)
@@ -206,8 +264,13 @@ def sample_singles(prompts: list[list[dict]], settings: SamplingSettings, gen: G
     return results
 
 
-def sample_pair(messages: list[dict], settings: SamplingSettings, gen_a: Generator,
-                gen_b: Generator | None = None, prompt_set: str = "") -> SampledPair | None:
+def sample_pair(
+    messages: list[dict],
+    settings: SamplingSettings,
+    gen_a: Generator,
+    gen_b: Generator | None = None,
+    prompt_set: str = "",
+) -> SampledPair | None:
     """Two responses for one prompt (`sample_pairs` of one); None when every attempt gave near-identical or
     empty answers. With one model both answers come from one batched call at the two temperatures; with two
     models each model answers once (at its side's temperature). Each side sees its own system prompt, if set."""
@@ -216,16 +279,17 @@ def sample_pair(messages: list[dict], settings: SamplingSettings, gen_a: Generat
 
 def _complete_many(gen, conversations, temperatures, settings: SamplingSettings, seed: int | None) -> list[str]:
     """Bulk completions from a local generator (batched decodes) or a remote one (its request pool)."""
-    return gen.complete_many(conversations, temperatures, top_p=settings.top_p,
-                             max_new_tokens=settings.max_new_tokens, seed=seed)
+    return gen.complete_many(
+        conversations, temperatures, top_p=settings.top_p, max_new_tokens=settings.max_new_tokens, seed=seed
+    )
 
 
 @dataclass
 class Discarded:
     """Attempts `sample_pairs` threw away, by reason (the prefetch loop's bound and its message use them)."""
 
-    similar: int = 0   # both answers there, but more similar than the threshold
-    empty: int = 0     # one side (or both) came back empty
+    similar: int = 0  # both answers there, but more similar than the threshold
+    empty: int = 0  # one side (or both) came back empty
     highest: float = 0.0  # the highest similarity among the similar ones
 
     @property
@@ -233,9 +297,14 @@ class Discarded:
         return self.similar + self.empty
 
 
-def sample_pairs(prompts: list[list[dict]], settings: SamplingSettings, gen_a: Generator,
-                 gen_b: Generator | None = None, prompt_set: str = "",
-                 discarded: Discarded | None = None) -> list[SampledPair | None]:
+def sample_pairs(
+    prompts: list[list[dict]],
+    settings: SamplingSettings,
+    gen_a: Generator,
+    gen_b: Generator | None = None,
+    prompt_set: str = "",
+    discarded: Discarded | None = None,
+) -> list[SampledPair | None]:
     """`sample_pair` for many prompts at once, batched across prompts (`Generator.complete_many`); one
     result per prompt, in order (None: every attempt was near-identical or empty).
 
@@ -265,8 +334,18 @@ def sample_pairs(prompts: list[list[dict]], settings: SamplingSettings, gen_a: G
         still = []
         for i, text_a, text_b in zip(pending, texts_a, texts_b):
             sim = similarity(text_a, text_b)
-            results[i] = SampledPair(prompts[i], text_a, text_b, gen_a.name, model_b, dict(params_a),
-                                     dict(params_b), sim, attempt + 1, prompt_set)
+            results[i] = SampledPair(
+                prompts[i],
+                text_a,
+                text_b,
+                gen_a.name,
+                model_b,
+                dict(params_a),
+                dict(params_b),
+                sim,
+                attempt + 1,
+                prompt_set,
+            )
             if not (text_a and text_b and sim <= settings.similarity_threshold):
                 still.append(i)
                 if discarded is not None and not (text_a and text_b):

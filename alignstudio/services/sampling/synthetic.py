@@ -33,14 +33,21 @@ def labeled_rows(pairs: list[SampledPair], chosen: str) -> list[dict]:
     for pair in pairs:
         sides = {"a": (pair.text_a, pair.model_a, pair.params_a), "b": (pair.text_b, pair.model_b, pair.params_b)}
         win, lose = sides[chosen], sides["b" if chosen == "a" else "a"]
-        rows.append({"messages": pair.messages, "chosen": win[0], "rejected": lose[0], "model_chosen": win[1],
-                     "model_rejected": lose[1], "params_chosen": win[2] | {"side": chosen},
-                     "params_rejected": lose[2] | {"side": "b" if chosen == "a" else "a"},
-                     "rationale": f"synthetic: the system prompt of side {chosen} asks for the better answer"})
+        rows.append(
+            {
+                "messages": pair.messages,
+                "chosen": win[0],
+                "rejected": lose[0],
+                "model_chosen": win[1],
+                "model_rejected": lose[1],
+                "params_chosen": win[2] | {"side": chosen},
+                "params_rejected": lose[2] | {"side": "b" if chosen == "a" else "a"},
+                "rationale": f"synthetic: the system prompt of side {chosen} asks for the better answer",
+            }
+        )
     return rows
 
 
 def store_labeled(store: Store, pairs: list[SampledPair], chosen: str, prompt_set: str = "") -> int:
     """All pairs and their labels in one transaction (all or nothing)."""
-    return store.import_preferences(labeled_rows(pairs, chosen), source=SOURCE, origin=SOURCE,
-                                    prompt_set=prompt_set)
+    return store.import_preferences(labeled_rows(pairs, chosen), source=SOURCE, origin=SOURCE, prompt_set=prompt_set)

@@ -20,8 +20,17 @@ from ...core.errors import UserError
 from ...training.diagnostics import diagnose_spec, expected_first_loss
 from ...training.reward import HeldoutReport
 from ...training.run_folder import CANCELLED, FINISHED, RUNNING, SUCCEEDED, RunStatus, actions
-from ...training.spec import (DEFAULT_LOSS, DPO_LOSS_TYPES, KTO_LOSS_TYPES, METHOD_ALIASES, METHODS, SWEEP_BETAS,
-                              RunSpec, Setting, settings)
+from ...training.spec import (
+    DEFAULT_LOSS,
+    DPO_LOSS_TYPES,
+    KTO_LOSS_TYPES,
+    METHOD_ALIASES,
+    METHODS,
+    SWEEP_BETAS,
+    RunSpec,
+    Setting,
+    settings,
+)
 from ...training.verdict import LEARNED, Verdict, judge_spec
 
 SWEEP_TEXT = ", ".join(f"{beta:g}" for beta in SWEEP_BETAS)  # the sweep box's default
@@ -46,8 +55,13 @@ class MethodForm:
 
 def method_form(method: str) -> MethodForm:
     choices = list(DPO_LOSS_TYPES) if method in ("dpo", "ipo") else list(KTO_LOSS_TYPES) if method == "kto" else []
-    loss = list(METHOD_ALIASES[method][1]) if method in METHOD_ALIASES else \
-        list(DEFAULT_LOSS[method]) if method in LOSS_PICKER_METHODS else []
+    loss = (
+        list(METHOD_ALIASES[method][1])
+        if method in METHOD_ALIASES
+        else list(DEFAULT_LOSS[method])
+        if method in LOSS_PICKER_METHODS
+        else []
+    )
     return MethodForm(choices, loss, method in LOSS_PICKER_METHODS, RunSpec.default("beta", method))
 
 
@@ -61,8 +75,11 @@ def spec_from_form(values: Mapping[str, Any]) -> RunSpec:
     snapshot, data_file = values.pop("snapshot", None), values.pop("data_file", None)
     data = (snapshot if kind == "snapshot" else (data_file or "").strip()) or ""
     if not data:
-        raise UserError("choose a snapshot (make one in the Data tab) or enter a data file"
-                        if kind == "snapshot" else "enter the path of a training data file")
+        raise UserError(
+            "choose a snapshot (make one in the Data tab) or enter a data file"
+            if kind == "snapshot"
+            else "enter the path of a training data file"
+        )
     path = Path(data).expanduser()
     access.check_typed_path(path)
     if not path.exists():
@@ -111,8 +128,16 @@ def _gate(data, override: bool = False, warn=None):
     return report
 
 
-def start(services, spec: RunSpec, name: str | None = None, override: bool = False, *, folder: Path | None = None,
-          check_model: bool = True, warn=None) -> str:
+def start(
+    services,
+    spec: RunSpec,
+    name: str | None = None,
+    override: bool = False,
+    *,
+    folder: Path | None = None,
+    check_model: bool = True,
+    warn=None,
+) -> str:
     """Queue one run (validation errors in its data block it unless overridden; `warn` hears of an override);
     returns its name. `folder` writes the run outside the workspace (the CLI's --out), queued for the caller to
     launch, and returns its path; `check_model=False` leaves the base model to the machine that launches the
@@ -124,8 +149,9 @@ def start(services, spec: RunSpec, name: str | None = None, override: bool = Fal
     return services.runs.start(spec, _name(name))
 
 
-def sweep(services, spec: RunSpec, betas: str | list[float], name: str | None = None,
-          override: bool = False) -> list[str]:
+def sweep(
+    services, spec: RunSpec, betas: str | list[float], name: str | None = None, override: bool = False
+) -> list[str]:
     """Queue one run per beta, otherwise identical; they run one after another."""
     _check_spec(services, spec)
     betas = parse_betas(betas) if isinstance(betas, str) or betas is None else list(betas)
@@ -163,8 +189,10 @@ def evaluation_models(services, name: str) -> tuple[str, str]:
     if status.state != SUCCEEDED or not status.registered_as:
         raise UserError(f"run {name} is {status.state}; only a finished run can be evaluated")
     if spec.method == "reward":
-        raise UserError("a reward model is a judge, not a chat model: measure it in the Evaluate tab's Judges "
-                        "section, or pick it as the judge here for a policy run")
+        raise UserError(
+            "a reward model is a judge, not a chat model: measure it in the Evaluate tab's Judges "
+            "section, or pick it as the judge here for a policy run"
+        )
     card = services.runs.card(name) or {}
     return status.registered_as, (card.get("base_model") or {}).get("name") or spec.model
 
@@ -181,11 +209,22 @@ def evaluate_against_base(services, name: str, judge_kind: str, force: bool = Fa
 
     trained, base = evaluation_models(services, name)
     judge = services.evaluation.judge(
-        JudgeConfig.from_form(judge_kind, trained if judge_kind == "implicit" else None, None, None, None))
+        JudgeConfig.from_form(judge_kind, trained if judge_kind == "implicit" else None, None, None, None)
+    )
     prompts = services.prompt_sets.load("eval")[:AGAINST_BASE_PROMPTS]
-    return evaluate_and_save(services.workspace, services.store, services.generators, prompts, trained, base, judge,
-                             settings=EvalSettings(limit=AGAINST_BASE_PROMPTS), force_judge=bool(force),
-                             prompts_source="prompt set eval", progress=progress)
+    return evaluate_and_save(
+        services.workspace,
+        services.store,
+        services.generators,
+        prompts,
+        trained,
+        base,
+        judge,
+        settings=EvalSettings(limit=AGAINST_BASE_PROMPTS),
+        force_judge=bool(force),
+        prompts_source="prompt set eval",
+        progress=progress,
+    )
 
 
 # -- what the run list and the live view show ------------------------------------------------------------
@@ -259,13 +298,13 @@ class LiveRun:
     name: str
     status: RunStatus
     spec: RunSpec
-    rows: list[dict]                 # training and held-out metrics lines
-    log: str                         # the log's last lines
-    expected_start: float | None     # the loss of a policy equal to its reference (ln 2 for sigmoid DPO)
+    rows: list[dict]  # training and held-out metrics lines
+    log: str  # the log's last lines
+    expected_start: float | None  # the loss of a policy equal to its reference (ln 2 for sigmoid DPO)
     findings: list = field(default_factory=list)  # diagnostics of the metrics so far
-    verdict: Verdict | None = None   # a succeeded policy run's verdict
+    verdict: Verdict | None = None  # a succeeded policy run's verdict
     schedule: ScheduleUsed | None = None
-    heldout_note: str = ""           # how the labels were split into training and held-out pairs
+    heldout_note: str = ""  # how the labels were split into training and held-out pairs
     before_after: list[BeforeAfter] = field(default_factory=list)
     reward_result: HeldoutReport | None = None  # a finished reward run's held-out measures
 
@@ -294,8 +333,9 @@ def _from_card(view: LiveRun, card: dict) -> None:
     """The card's parts the live view shows, as typed fields."""
     schedule = card.get("schedule")
     if schedule:
-        view.schedule = ScheduleUsed(schedule["learning_rate"], schedule["batch_size"],
-                                     schedule["num_train_epochs"], schedule["warmup_steps"])
+        view.schedule = ScheduleUsed(
+            schedule["learning_rate"], schedule["batch_size"], schedule["num_train_epochs"], schedule["warmup_steps"]
+        )
     view.heldout_note = ((card.get("dataset") or {}).get("heldout") or {}).get("note", "")
     view.before_after = [BeforeAfter(r["prompt"], r["base"], r["trained"]) for r in card.get("before_after") or []]
     reward = card.get("reward") or {}
@@ -312,8 +352,14 @@ def live(services, name: str | None, log_lines: int = 60) -> LiveRun | None:
     status, spec = runs.status(name), runs.spec(name)
     rows = runs.all_metrics(name)
     card = (runs.card(name) or {}) if status.state in FINISHED else {}
-    view = LiveRun(name, status, spec, rows, runs.log_tail(name, log_lines),
-                   expected_first_loss(spec.method, spec.loss_type, spec.beta, spec.label_smoothing))
+    view = LiveRun(
+        name,
+        status,
+        spec,
+        rows,
+        runs.log_tail(name, log_lines),
+        expected_first_loss(spec.method, spec.loss_type, spec.beta, spec.label_smoothing),
+    )
     _from_card(view, card)
     if rows:
         view.findings = diagnose_spec(rows, spec)

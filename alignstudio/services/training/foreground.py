@@ -10,8 +10,16 @@ from pathlib import Path
 from ...core.errors import UserError
 from ...training.run_folder import CANCELLED, SUCCEEDED, RunFolder, RunStatus
 
-__all__ = ["ACCELERATE_CONFIGS", "CANCELLED", "SUCCEEDED", "check_data", "folder", "launch_command", "progress_line",
-           "run"]
+__all__ = [
+    "ACCELERATE_CONFIGS",
+    "CANCELLED",
+    "SUCCEEDED",
+    "check_data",
+    "folder",
+    "launch_command",
+    "progress_line",
+    "run",
+]
 
 ACCELERATE_CONFIGS = Path(__file__).resolve().parents[3] / "configs" / "accelerate"
 
@@ -50,5 +58,16 @@ def launch_command(run_dir: Path, workspace_root: Path, num_processes: int, deep
     if num_processes < 1:
         raise UserError("--num-processes must be at least 1")
     config = ACCELERATE_CONFIGS / ("deepspeed_zero3.yaml" if deepspeed else "multi_gpu.yaml")
-    return ["accelerate", "launch", "--config_file", str(config), "--num_processes", str(num_processes),
-            "-m", "alignstudio.training.worker", str(run_dir), "--workspace", str(workspace_root)]
+    return [
+        "accelerate",
+        "launch",
+        "--config_file",
+        str(config),
+        "--num_processes",
+        str(num_processes),
+        "-m",
+        "alignstudio.training.worker",
+        str(run_dir),
+        "--workspace",
+        str(workspace_root),
+    ]

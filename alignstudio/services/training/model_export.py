@@ -22,8 +22,9 @@ from ...training.model_card import render
 _SKIP = {"training_args.bin", "optimizer.pt", "scheduler.pt", "trainer_state.json", "README.md"}
 
 
-def export_model(registry: ModelRegistry, model: str, out: str | Path, merged: bool = False,
-                 dtype: str = "float32") -> Path:
+def export_model(
+    registry: ModelRegistry, model: str, out: str | Path, merged: bool = False, dtype: str = "float32"
+) -> Path:
     """Write `model` (a run folder, a registered version or a model folder) into the new folder `out`."""
     ref = registry.resolve(model)
     target = Path(out).expanduser().resolve()

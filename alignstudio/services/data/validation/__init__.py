@@ -52,15 +52,24 @@ from .rows import (
 )
 from .tokens import check_truncation
 
-__all__ = ["DataShapeError", "Finding", "Report", "Thresholds", "cohen_kappa", "detect_kind", "normalize_prompt",
-           "suggest_kto_weights", "validate"]
+__all__ = [
+    "DataShapeError",
+    "Finding",
+    "Report",
+    "Thresholds",
+    "cohen_kappa",
+    "detect_kind",
+    "normalize_prompt",
+    "suggest_kto_weights",
+    "validate",
+]
 
 
 # --- entry point -------------------------------------------------------------------------------------------
 
 
 def detect_kind(rows: Sequence[Mapping]) -> str:
-    """"dpo" or "kto" from the columns present; DataShapeError when it is neither (or both)."""
+    """ "dpo" or "kto" from the columns present; DataShapeError when it is neither (or both)."""
     columns: set[str] = set()
     for row in rows:
         columns.update(row.keys())
@@ -69,12 +78,16 @@ def detect_kind(rows: Sequence[Mapping]) -> str:
     if is_dpo and is_kto:
         raise DataShapeError("rows have both DPO (chosen/rejected) and KTO (completion/label) columns; pass kind")
     if not (is_dpo or is_kto):
-        raise DataShapeError(f"cannot tell the data kind from the columns ({listed}): "
-                             "DPO needs prompt, chosen, rejected; KTO needs prompt, completion, label")
+        raise DataShapeError(
+            f"cannot tell the data kind from the columns ({listed}): "
+            "DPO needs prompt, chosen, rejected; KTO needs prompt, completion, label"
+        )
     kind = "dpo" if is_dpo else "kto"
     if "prompt" not in columns:
-        raise DataShapeError(f"{kind.upper()} rows need a 'prompt' column (found: {listed}); for implicit-prompt "
-                             "data, move the shared start of the conversation into 'prompt' first")
+        raise DataShapeError(
+            f"{kind.upper()} rows need a 'prompt' column (found: {listed}); for implicit-prompt "
+            "data, move the shared start of the conversation into 'prompt' first"
+        )
     return kind
 
 
@@ -123,5 +136,3 @@ def validate(
     order = {s: i for i, s in enumerate(SEVERITIES)}
     findings.sort(key=lambda f: order[f.severity])  # stable: checks keep their order within a severity
     return Report(kind=kind or "unknown", n_rows=len(rows), stats=stats, findings=findings)
-
-

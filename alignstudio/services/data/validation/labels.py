@@ -60,9 +60,16 @@ def check_labels(labels: list[dict], stats: dict, th: Thresholds, row_of_pair: d
     stats["label_records"] = len(labels)
     findings = []
     if bad:
-        findings.append(Finding("malformed_labels", "warning", f"{len(bad)} label record(s) are malformed and were "
-                                "left out of the label checks: fix them in the store or the import file.",
-                                len(bad), details=bad))
+        findings.append(
+            Finding(
+                "malformed_labels",
+                "warning",
+                f"{len(bad)} label record(s) are malformed and were "
+                "left out of the label checks: fix them in the store or the import file.",
+                len(bad),
+                details=bad,
+            )
+        )
     findings += check_self_contradictions(good, stats, row_of_pair)
     findings += check_position_bias(good, stats, th)
     findings += check_annotator_agreement(good, stats, th, row_of_pair)
@@ -85,11 +92,16 @@ def check_position_bias(labels: list[dict], stats: dict, th: Thresholds) -> list
         biased = not th.position_low <= rate <= th.position_high
         if n >= th.min_decisive_labels and biased and p_value < th.position_p_value:
             who = "Human annotators" if source == "human" else f"Source {source}"
-            findings.append(Finding(
-                "position_bias", "warning",
-                f"{who} picked the response shown on the left in {_pct(rate)} of {n} decisive verdicts (binomial "
-                f"test p={p_value:.2g}). The labels reflect screen position as well as quality: randomize which "
-                "response is shown left, judge both orders, and re-check these labels.", n))
+            findings.append(
+                Finding(
+                    "position_bias",
+                    "warning",
+                    f"{who} picked the response shown on the left in {_pct(rate)} of {n} decisive verdicts (binomial "
+                    f"test p={p_value:.2g}). The labels reflect screen position as well as quality: randomize which "
+                    "response is shown left, judge both orders, and re-check these labels.",
+                    n,
+                )
+            )
     stats["position_bias"] = result
     return findings
 
@@ -103,21 +115,31 @@ def check_self_contradictions(labels: list[dict], stats: dict, row_of_pair: dict
         if record["source"] in ("human", "arena"):
             given[(str(record["pair_id"]), str(record["annotator"]))].append(record["verdict"])
     clashes = [(pid, who, verdicts) for (pid, who), verdicts in given.items() if len(set(verdicts)) > 1]
-    stats["self_contradictions"] = [{"pair_id": pid, "annotator": who, "verdicts": verdicts}
-                                    for pid, who, verdicts in clashes]
+    stats["self_contradictions"] = [
+        {"pair_id": pid, "annotator": who, "verdicts": verdicts} for pid, who, verdicts in clashes
+    ]
     if not clashes:
         return []
     details = [f"pair {pid}: {who} said {' then '.join(verdicts)}" for pid, who, verdicts in clashes]
     pair_ids = list(dict.fromkeys(pid for pid, _, _ in clashes))
-    return [Finding(
-        "self_contradiction", "warning",
-        f"{len(clashes)} time(s) the same annotator gave one pair contradictory verdicts, and both labels are "
-        "kept: training sees the pair both ways. Keep the verdict meant (relabel or retract the other in the "
-        "Data tab).", len(clashes), _examples_for(pair_ids, row_of_pair), details=details, pair_ids=pair_ids)]
+    return [
+        Finding(
+            "self_contradiction",
+            "warning",
+            f"{len(clashes)} time(s) the same annotator gave one pair contradictory verdicts, and both labels are "
+            "kept: training sees the pair both ways. Keep the verdict meant (relabel or retract the other in the "
+            "Data tab).",
+            len(clashes),
+            _examples_for(pair_ids, row_of_pair),
+            details=details,
+            pair_ids=pair_ids,
+        )
+    ]
 
 
-def check_annotator_agreement(labels: list[dict], stats: dict, th: Thresholds,
-                              row_of_pair: dict[str, int]) -> list[Finding]:
+def check_annotator_agreement(
+    labels: list[dict], stats: dict, th: Thresholds, row_of_pair: dict[str, int]
+) -> list[Finding]:
     """Humans on pairs several of them labelled: percent agreement over every annotator pair on every shared
     item, and Cohen's kappa per annotator pair (the mean weighted by shared items)."""
     per_pair: dict[tuple[str, str], tuple[list[str], list[str]]] = defaultdict(lambda: ([], []))
@@ -137,27 +159,43 @@ def check_annotator_agreement(labels: list[dict], stats: dict, th: Thresholds,
         same = sum(x == y for x, y in zip(va, vb))
         agree, total = agree + same, total + len(va)
         kappa = cohen_kappa(va, vb) if len(va) >= 2 else None
-        pairs.append({"annotators": [a, b], "shared": len(va), "agreement": round(same / len(va), 4),
-                      "kappa": None if kappa is None else round(kappa, 4)})
+        pairs.append(
+            {
+                "annotators": [a, b],
+                "shared": len(va),
+                "agreement": round(same / len(va), 4),
+                "kappa": None if kappa is None else round(kappa, 4),
+            }
+        )
         if kappa is not None:
             weighted, weight = weighted + kappa * len(va), weight + len(va)
     kappa = weighted / weight if weight else None
     stats["annotator_agreement"] = {
-        "items_with_several_labels": multi, "comparisons": total,
+        "items_with_several_labels": multi,
+        "comparisons": total,
         "percent_agreement": round(agree / total, 4) if total else None,
-        "kappa": None if kappa is None else round(kappa, 4), "annotator_pairs": pairs}
+        "kappa": None if kappa is None else round(kappa, 4),
+        "annotator_pairs": pairs,
+    }
     if total < th.min_shared_items or kappa is None or kappa >= th.min_kappa:
         return []
-    return [Finding(
-        "low_annotator_agreement", "warning",
-        f"Annotators agree on {_pct(agree / total)} of {total} shared judgments (Cohen's kappa {kappa:.2f}; below "
-        f"{th.min_kappa} is barely better than chance). Labels this noisy teach little: tighten the labelling "
-        "guidelines, review the pairs they disagree on, or drop those pairs.",
-        len(disagreed), _examples_for(disagreed, row_of_pair), pair_ids=disagreed)]
+    return [
+        Finding(
+            "low_annotator_agreement",
+            "warning",
+            f"Annotators agree on {_pct(agree / total)} of {total} shared judgments (Cohen's kappa {kappa:.2f}; below "
+            f"{th.min_kappa} is barely better than chance). Labels this noisy teach little: tighten the labelling "
+            "guidelines, review the pairs they disagree on, or drop those pairs.",
+            len(disagreed),
+            _examples_for(disagreed, row_of_pair),
+            pair_ids=disagreed,
+        )
+    ]
 
 
-def check_judge_agreement(labels: list[dict], stats: dict, th: Thresholds,
-                          row_of_pair: dict[str, int]) -> list[Finding]:
+def check_judge_agreement(
+    labels: list[dict], stats: dict, th: Thresholds, row_of_pair: dict[str, int]
+) -> list[Finding]:
     """Each AI judge against the human consensus on pairs both labelled, by the rule of
     `services.consensus.judge_agreement` (the judges' agreement table in the Evaluate tab uses it too)."""
     result, findings = {}, []
@@ -168,11 +206,17 @@ def check_judge_agreement(labels: list[dict], stats: dict, th: Thresholds,
         if n >= th.min_shared_items and kappa is not None and kappa < th.min_kappa:
             verdicts = judge_verdicts(labels, source)
             disagreed = [pid for pid, verdict in verdicts.items() if pid in consensus and verdict != consensus[pid]]
-            findings.append(Finding(
-                "low_judge_agreement", "warning",
-                f"{source} agrees with the human verdict on {_pct(agreement)} of {n} pairs (Cohen's kappa "
-                f"{kappa:.2f}; below {th.min_kappa} is barely better than chance). Its labels would teach the judge's "
-                "taste, not your annotators': fix the judge prompt or model, or rely on human labels.",
-                len(disagreed), _examples_for(disagreed, row_of_pair), pair_ids=disagreed))
+            findings.append(
+                Finding(
+                    "low_judge_agreement",
+                    "warning",
+                    f"{source} agrees with the human verdict on {_pct(agreement)} of {n} pairs (Cohen's kappa "
+                    f"{kappa:.2f}; below {th.min_kappa} is barely better than chance). Its labels would teach the "
+                    "judge's taste, not your annotators': fix the judge prompt or model, or rely on human labels.",
+                    len(disagreed),
+                    _examples_for(disagreed, row_of_pair),
+                    pair_ids=disagreed,
+                )
+            )
     stats["judge_agreement"] = result
     return findings

@@ -21,7 +21,6 @@ SIDES = ("A", "B")
 _CHUNK = 4096  # rows per tokenizer call: 100k rows of token-id lists at once would be gigabytes of ints
 
 
-
 class DataShapeError(UserError, ValueError):
     """Rows whose columns fit neither DPO nor KTO (or a bad `kind`): the input must be fixed."""
 
@@ -100,8 +99,14 @@ class Report:
     def to_dict(self, include_values: bool = True) -> dict[str, Any]:
         """JSON-able dict; include_values=False leaves out the per-row lists in stats."""
         stats = self.stats if include_values else {k: v for k, v in self.stats.items() if not isinstance(v, list)}
-        return {"kind": self.kind, "n_rows": self.n_rows, "has_errors": self.has_errors, "counts": self.counts(),
-                "stats": _jsonable(stats), "findings": [asdict(f) for f in self.findings]}
+        return {
+            "kind": self.kind,
+            "n_rows": self.n_rows,
+            "has_errors": self.has_errors,
+            "counts": self.counts(),
+            "stats": _jsonable(stats),
+            "findings": [asdict(f) for f in self.findings],
+        }
 
     def to_text(self) -> str:
         return _report_text(self)
@@ -109,13 +114,13 @@ class Report:
 
 def _flag(check: str, severity: str, mask: np.ndarray, message: str, details: Sequence[str] = ()) -> Finding:
     """A finding about the rows where `mask` is true."""
-    return Finding(check, severity, message, int(mask.sum()), np.flatnonzero(mask)[:MAX_EXAMPLES].tolist(),
-                   list(details))
+    return Finding(
+        check, severity, message, int(mask.sum()), np.flatnonzero(mask)[:MAX_EXAMPLES].tolist(), list(details)
+    )
 
 
 def _pct(x: float) -> str:
     return f"{x:.0%}" if x >= 0.01 or x == 0 else f"{x:.1%}"
-
 
 
 # --- output ------------------------------------------------------------------------------------------------
@@ -136,40 +141,58 @@ def _jsonable(value: Any) -> Any:
 def _summary_lines(s: dict[str, Any]) -> list[str]:
     lines = []
     if "chosen_mean_words" in s:
-        lines.append(f"  length      chosen {s['chosen_mean_words']:.1f} words, "
-                     f"rejected {s['rejected_mean_words']:.1f} "
-                     f"(ratio {s['length_ratio']:.2f}x); chosen longer in {_pct(s['chosen_longer_fraction'])} of pairs")
+        lines.append(
+            f"  length      chosen {s['chosen_mean_words']:.1f} words, "
+            f"rejected {s['rejected_mean_words']:.1f} "
+            f"(ratio {s['length_ratio']:.2f}x); chosen longer in {_pct(s['chosen_longer_fraction'])} of pairs"
+        )
     if "desirable_mean_words" in s:
-        lines.append(f"  length      desirable {s['desirable_mean_words']:.1f} words, "
-                     f"undesirable {s['undesirable_mean_words']:.1f} (ratio {s['length_ratio']:.2f}x)")
+        lines.append(
+            f"  length      desirable {s['desirable_mean_words']:.1f} words, "
+            f"undesirable {s['undesirable_mean_words']:.1f} (ratio {s['length_ratio']:.2f}x)"
+        )
     if "similarity_mean" in s:
-        lines.append(f"  similarity  mean {s['similarity_mean']:.2f}, median {s['similarity_median']:.2f}; "
-                     "very similar "
-                     f"{_pct(s['very_similar_fraction'])}, very different {_pct(s['very_different_fraction'])}")
+        lines.append(
+            f"  similarity  mean {s['similarity_mean']:.2f}, median {s['similarity_median']:.2f}; "
+            "very similar "
+            f"{_pct(s['very_similar_fraction'])}, very different {_pct(s['very_different_fraction'])}"
+        )
     if "desirable_count" in s:
-        lines.append(f"  labels      {s['desirable_count']} desirable, {s['undesirable_count']} undesirable; suggested "
-                     f"desirable_weight={s['suggested_desirable_weight']}, "
-                     f"undesirable_weight={s['suggested_undesirable_weight']}")
+        lines.append(
+            f"  labels      {s['desirable_count']} desirable, {s['undesirable_count']} undesirable; suggested "
+            f"desirable_weight={s['suggested_desirable_weight']}, "
+            f"undesirable_weight={s['suggested_undesirable_weight']}"
+        )
     if "unique_prompts" in s:
-        lines.append(f"  prompts     {s['unique_prompts']} unique; {s['duplicate_rows']} duplicate rows, "
-                     f"{s['near_duplicate_prompt_rows']} near-duplicate prompt rows")
+        lines.append(
+            f"  prompts     {s['unique_prompts']} unique; {s['duplicate_rows']} duplicate rows, "
+            f"{s['near_duplicate_prompt_rows']} near-duplicate prompt rows"
+        )
     if "max_length" in s:
-        lines.append(f"  tokens      longest sequence {s['longest_sequence_tokens']} ({s['token_length_method']}); "
-                     f"max_length {s['max_length']} ({s['max_length_source']}): {s['truncated_rows']} truncated, "
-                     f"{s['prompt_too_long_rows']} dropped")
+        lines.append(
+            f"  tokens      longest sequence {s['longest_sequence_tokens']} ({s['token_length_method']}); "
+            f"max_length {s['max_length']} ({s['max_length_source']}): {s['truncated_rows']} truncated, "
+            f"{s['prompt_too_long_rows']} dropped"
+        )
     for source, pb in s.get("position_bias", {}).items():
-        lines.append(f"  position    {source}: left won {_pct(pb['left_win_rate'])} of {pb['decisive']} decisive "
-                     f"(p={pb['p_value']:.2g})")
+        lines.append(
+            f"  position    {source}: left won {_pct(pb['left_win_rate'])} of {pb['decisive']} decisive "
+            f"(p={pb['p_value']:.2g})"
+        )
     agreement = s.get("annotator_agreement")
     if agreement and agreement["comparisons"]:
         kappa = "n/a" if agreement["kappa"] is None else f"{agreement['kappa']:.2f}"
-        lines.append(f"  annotators  {_pct(agreement['percent_agreement'])} agreement, kappa {kappa} over "
-                     f"{agreement['comparisons']} comparisons")
+        lines.append(
+            f"  annotators  {_pct(agreement['percent_agreement'])} agreement, kappa {kappa} over "
+            f"{agreement['comparisons']} comparisons"
+        )
     for source, ja in s.get("judge_agreement", {}).items():
         if ja["shared"]:
             kappa = "n/a" if ja["kappa"] is None else f"{ja['kappa']:.2f}"
-            lines.append(f"  judge       {source}: {_pct(ja['agreement'])} agreement with humans, kappa {kappa} "
-                         f"over {ja['shared']} pairs")
+            lines.append(
+                f"  judge       {source}: {_pct(ja['agreement'])} agreement with humans, kappa {kappa} "
+                f"over {ja['shared']} pairs"
+            )
     return lines
 
 

@@ -96,9 +96,20 @@ def _prepare(rows: list[Mapping], kind: str) -> _Data:
 
     unusable = np.zeros(n, dtype=bool)
     unusable[list(problems)] = True
-    return _Data(kind, "conversational" if conversational else "plain", n, prompts, texts_of(prompts),
-                 [_key(p) for p in prompts], completions, {k: texts_of(v) for k, v in completions.items()},
-                 label, label_ok, problems, unusable)
+    return _Data(
+        kind,
+        "conversational" if conversational else "plain",
+        n,
+        prompts,
+        texts_of(prompts),
+        [_key(p) for p in prompts],
+        completions,
+        {k: texts_of(v) for k, v in completions.items()},
+        label,
+        label_ok,
+        problems,
+        unusable,
+    )
 
 
 def _word_counts(texts: list[str]) -> np.ndarray:
@@ -119,11 +130,17 @@ def check_malformed(data: _Data, stats: dict, th: Thresholds) -> list[Finding]:
     common = Counter(re.sub(r"\bturn \d+", "turn N", p) for i in rows for p in data.problems[i]).most_common(3)
     what = "; ".join(f"{kind} ({count})" for kind, count in common)
     details = [f"row {i}: {'; '.join(data.problems[i][:3])}" for i in rows[:MAX_EXAMPLES]]
-    return [Finding(
-        "malformed", "error",
-        f"{len(rows)} row(s) are not valid TRL {data.kind.upper()} examples. Most often: {what}. TRL would fail "
-        "on them or train on the wrong text: fix these rows or drop them.",
-        len(rows), rows[:MAX_EXAMPLES], details)]
+    return [
+        Finding(
+            "malformed",
+            "error",
+            f"{len(rows)} row(s) are not valid TRL {data.kind.upper()} examples. Most often: {what}. TRL would fail "
+            "on them or train on the wrong text: fix these rows or drop them.",
+            len(rows),
+            rows[:MAX_EXAMPLES],
+            details,
+        )
+    ]
 
 
 def check_empty_and_short(data: _Data, stats: dict, th: Thresholds) -> list[Finding]:
@@ -139,29 +156,46 @@ def check_empty_and_short(data: _Data, stats: dict, th: Thresholds) -> list[Find
     findings = []
     if empty_any.any():
         data.unusable |= empty_any
-        findings.append(_flag(
-            "empty_responses", "error", empty_any,
-            f"{int(empty_any.sum())} row(s) have an empty {what}. An empty response carries no preference signal: "
-            "regenerate those responses or drop the rows."))
+        findings.append(
+            _flag(
+                "empty_responses",
+                "error",
+                empty_any,
+                f"{int(empty_any.sum())} row(s) have an empty {what}. An empty response carries no preference signal: "
+                "regenerate those responses or drop the rows.",
+            )
+        )
     if short_any.any():
-        findings.append(_flag(
-            "short_responses", "warning", short_any,
-            f"{int(short_any.sum())} row(s) have a {what} shorter than {th.short_chars} characters. Fine for "
-            "one-word answers; otherwise these are usually cut-off or failed generations: look at them."))
+        findings.append(
+            _flag(
+                "short_responses",
+                "warning",
+                short_any,
+                f"{int(short_any.sum())} row(s) have a {what} shorter than {th.short_chars} characters. Fine for "
+                "one-word answers; otherwise these are usually cut-off or failed generations: look at them.",
+            )
+        )
     return findings
 
 
 def check_identical_pairs(data: _Data, stats: dict, th: Thresholds) -> list[Finding]:
     """DPO: chosen == rejected (after trimming): the two log-probabilities cancel, there is nothing to learn."""
-    same = np.fromiter((c.strip() == r.strip() for c, r in zip(data.texts["chosen"], data.texts["rejected"])),
-                       dtype=bool, count=data.n)
+    same = np.fromiter(
+        (c.strip() == r.strip() for c, r in zip(data.texts["chosen"], data.texts["rejected"])), dtype=bool, count=data.n
+    )
     stats["identical_pairs"] = int(same.sum())
     if not same.any():
         return []
     data.unusable |= same
-    return [_flag("identical_pairs", "error", same,
-                  f"{int(same.sum())} pair(s) have the same chosen and rejected text. DPO learns nothing from them "
-                  "and they dilute the batch: drop them, or relabel with a real difference.")]
+    return [
+        _flag(
+            "identical_pairs",
+            "error",
+            same,
+            f"{int(same.sum())} pair(s) have the same chosen and rejected text. DPO learns nothing from them "
+            "and they dilute the batch: drop them, or relabel with a real difference.",
+        )
+    ]
 
 
 def check_length_bias(data: _Data, stats: dict, th: Thresholds) -> list[Finding]:
@@ -174,11 +208,16 @@ def check_length_bias(data: _Data, stats: dict, th: Thresholds) -> list[Finding]
     # (one-word answers, templated text) do not read as "chosen is rarely longer".
     n_differ = int((chosen != rejected).sum())
     frac = float(longer.sum() / n_differ) if n_differ else 0.5
-    stats.update(prompt_words=_word_counts(data.prompt_text).tolist(), chosen_words=chosen.tolist(),
-                 rejected_words=rejected.tolist(), chosen_mean_words=round(c_mean, 2),
-                 rejected_mean_words=round(r_mean, 2), length_ratio=round(ratio, 4),
-                 chosen_longer_fraction=round(float(longer.mean()), 4),
-                 chosen_longer_fraction_of_unequal=round(frac, 4))
+    stats.update(
+        prompt_words=_word_counts(data.prompt_text).tolist(),
+        chosen_words=chosen.tolist(),
+        rejected_words=rejected.tolist(),
+        chosen_mean_words=round(c_mean, 2),
+        rejected_mean_words=round(r_mean, 2),
+        length_ratio=round(ratio, 4),
+        chosen_longer_fraction=round(float(longer.mean()), 4),
+        chosen_longer_fraction_of_unequal=round(frac, 4),
+    )
     ratio_biased = not th.length_ratio_low <= ratio <= th.length_ratio_high
     frac_biased = n_differ >= th.min_rows_for_fraction and not th.chosen_longer_low <= frac <= th.chosen_longer_high
     if not (ratio_biased or frac_biased):
@@ -190,11 +229,16 @@ def check_length_bias(data: _Data, stats: dict, th: Thresholds) -> list[Finding]
         reasons.append(f"the chosen response is the longer one in {_pct(frac)} of pairs that differ in length")
     toward = "longer" if (ratio > 1 if ratio_biased else frac > 0.5) else "shorter"
     other = "shorter" if toward == "longer" else "longer"
-    return [_flag(
-        "length_bias", "warning", longer if toward == "longer" else chosen < rejected,
-        f"Length bias: {' and '.join(reasons)}. DPO will learn that {toward} is better and the model drifts "
-        f"{'verbose' if toward == 'longer' else 'terse'}: add pairs where the {other} answer wins, drop some of "
-        "the biased pairs, or use a length-normalized loss (SimPO).")]
+    return [
+        _flag(
+            "length_bias",
+            "warning",
+            longer if toward == "longer" else chosen < rejected,
+            f"Length bias: {' and '.join(reasons)}. DPO will learn that {toward} is better and the model drifts "
+            f"{'verbose' if toward == 'longer' else 'terse'}: add pairs where the {other} answer wins, drop some of "
+            "the biased pairs, or use a length-normalized loss (SimPO).",
+        )
+    ]
 
 
 def check_similarity(data: _Data, stats: dict, th: Thresholds) -> list[Finding]:
@@ -204,21 +248,35 @@ def check_similarity(data: _Data, stats: dict, th: Thresholds) -> list[Finding]:
     sims = process.cpdist(chosen, rejected, scorer=fuzz.ratio, workers=-1).astype(np.float64) / 100.0
     very_similar, very_different = sims > th.very_similar, sims < th.very_different
     sim_frac, diff_frac = float(very_similar.mean()), float(very_different.mean())
-    stats.update(similarity=np.round(sims, 4).tolist(), similarity_mean=round(float(sims.mean()), 4),
-                 similarity_median=round(float(np.median(sims)), 4), very_similar_fraction=round(sim_frac, 4),
-                 very_different_fraction=round(diff_frac, 4))
+    stats.update(
+        similarity=np.round(sims, 4).tolist(),
+        similarity_mean=round(float(sims.mean()), 4),
+        similarity_median=round(float(np.median(sims)), 4),
+        very_similar_fraction=round(sim_frac, 4),
+        very_different_fraction=round(diff_frac, 4),
+    )
     findings = []
     if sim_frac > th.max_very_similar_fraction:
-        findings.append(_flag(
-            "weak_signal", "warning", very_similar,
-            f"{_pct(sim_frac)} of pairs are more than {th.very_similar:.0%} similar (chosen vs rejected text). "
-            "Near-identical pairs carry little preference signal and make training noisy: drop the most similar "
-            "pairs, or sample the two responses more differently (temperature, seed, model)."))
+        findings.append(
+            _flag(
+                "weak_signal",
+                "warning",
+                very_similar,
+                f"{_pct(sim_frac)} of pairs are more than {th.very_similar:.0%} similar (chosen vs rejected text). "
+                "Near-identical pairs carry little preference signal and make training noisy: drop the most similar "
+                "pairs, or sample the two responses more differently (temperature, seed, model).",
+            )
+        )
     if diff_frac > th.max_very_different_fraction:
-        findings.append(_flag(
-            "very_different_pairs", "info", very_different,
-            f"{_pct(diff_frac)} of pairs share almost no text (under {th.very_different:.0%} similar). That can be "
-            "fine, but check that chosen and rejected answer the same prompt (shifted columns look like this)."))
+        findings.append(
+            _flag(
+                "very_different_pairs",
+                "info",
+                very_different,
+                f"{_pct(diff_frac)} of pairs share almost no text (under {th.very_different:.0%} similar). That can be "
+                "fine, but check that chosen and rejected answer the same prompt (shifted columns look like this).",
+            )
+        )
     return findings
 
 
@@ -246,26 +304,38 @@ def check_kto_balance(data: _Data, stats: dict, th: Thresholds) -> list[Finding]
     n_und = int((~data.label & data.label_ok).sum())
     w_des, w_und = suggest_kto_weights(n_des, n_und, th)
     weighted = (w_des * n_des) / (w_und * n_und) if n_und else None
-    stats.update(desirable_count=n_des, undesirable_count=n_und,
-                 desirable_fraction=round(n_des / max(n_des + n_und, 1), 4),
-                 suggested_desirable_weight=w_des, suggested_undesirable_weight=w_und,
-                 weighted_ratio=None if weighted is None else round(weighted, 4),
-                 recommended_ratio_range=[th.kto_ratio_low, round(th.kto_ratio_high, 4)])
+    stats.update(
+        desirable_count=n_des,
+        undesirable_count=n_und,
+        desirable_fraction=round(n_des / max(n_des + n_und, 1), 4),
+        suggested_desirable_weight=w_des,
+        suggested_undesirable_weight=w_und,
+        weighted_ratio=None if weighted is None else round(weighted, 4),
+        recommended_ratio_range=[th.kto_ratio_low, round(th.kto_ratio_high, 4)],
+    )
     if n_des + n_und == 0 or (n_des and n_und and (w_des, w_und) == (1.0, 1.0)):
         return []
     if n_des == 0 or n_und == 0:
         have, missing = ("desirable", "undesirable") if n_und == 0 else ("undesirable", "desirable")
-        return [Finding(
-            "label_imbalance", "warning",
-            f"All {n_des + n_und} completions are {have}; there are no {missing} examples. KTO learns from the "
-            f"contrast between the two: add {missing} completions (e.g. the rejected side of preference pairs).",
-            n_des + n_und)]
-    return [Finding(
-        "label_imbalance", "warning",
-        f"{n_des} desirable vs {n_und} undesirable completions (ratio {n_des / n_und:.2f}). With equal weights KTO "
-        f"over-learns the larger class: set desirable_weight={w_des} and undesirable_weight={w_und} in KTOConfig "
-        f"(weighted ratio {weighted:.2f}, inside TRL's recommended [1, 4/3]).",
-        abs(n_des - n_und))]
+        return [
+            Finding(
+                "label_imbalance",
+                "warning",
+                f"All {n_des + n_und} completions are {have}; there are no {missing} examples. KTO learns from the "
+                f"contrast between the two: add {missing} completions (e.g. the rejected side of preference pairs).",
+                n_des + n_und,
+            )
+        ]
+    return [
+        Finding(
+            "label_imbalance",
+            "warning",
+            f"{n_des} desirable vs {n_und} undesirable completions (ratio {n_des / n_und:.2f}). With equal weights KTO "
+            f"over-learns the larger class: set desirable_weight={w_des} and undesirable_weight={w_und} in KTOConfig "
+            f"(weighted ratio {weighted:.2f}, inside TRL's recommended [1, 4/3]).",
+            abs(n_des - n_und),
+        )
+    ]
 
 
 def check_kto_length_bias(data: _Data, stats: dict, th: Thresholds) -> list[Finding]:
@@ -273,22 +343,32 @@ def check_kto_length_bias(data: _Data, stats: dict, th: Thresholds) -> list[Find
     words = _word_counts(data.texts["completion"])
     des_mask, und_mask = data.label & data.label_ok, ~data.label & data.label_ok
     des, und = words[des_mask], words[und_mask]
-    stats.update(prompt_words=_word_counts(data.prompt_text).tolist(), completion_words=words.tolist(),
-                 desirable_words=des.tolist(), undesirable_words=und.tolist())
+    stats.update(
+        prompt_words=_word_counts(data.prompt_text).tolist(),
+        completion_words=words.tolist(),
+        desirable_words=des.tolist(),
+        undesirable_words=und.tolist(),
+    )
     if len(des) < th.min_rows_per_class or len(und) < th.min_rows_per_class:
         return []
     d_mean, u_mean = float(des.mean()), float(und.mean())
     ratio = d_mean / max(u_mean, 1.0)
-    stats.update(desirable_mean_words=round(d_mean, 2), undesirable_mean_words=round(u_mean, 2),
-                 length_ratio=round(ratio, 4))
+    stats.update(
+        desirable_mean_words=round(d_mean, 2), undesirable_mean_words=round(u_mean, 2), length_ratio=round(ratio, 4)
+    )
     if th.length_ratio_low <= ratio <= th.length_ratio_high:
         return []
     toward = "longer" if ratio > 1 else "shorter"
-    return [_flag(
-        "length_bias", "warning", des_mask,
-        f"Length bias: desirable completions average {d_mean:.1f} words vs {u_mean:.1f} for undesirable "
-        f"({ratio:.2f}x). KTO will learn that {toward} is better: add desirable examples of the other length, or "
-        "drop some of the biased ones.")]
+    return [
+        _flag(
+            "length_bias",
+            "warning",
+            des_mask,
+            f"Length bias: desirable completions average {d_mean:.1f} words vs {u_mean:.1f} for undesirable "
+            f"({ratio:.2f}x). KTO will learn that {toward} is better: add desirable examples of the other length, or "
+            "drop some of the biased ones.",
+        )
+    ]
 
 
 # --- duplicates --------------------------------------------------------------------------------------------
@@ -311,38 +391,64 @@ def check_duplicates(data: _Data, stats: dict, th: Thresholds) -> list[Finding]:
     dup_rows = pd.Series(["\x1e".join(p) for p in zip(*parts)]).duplicated().to_numpy()
     repeat = prompts.duplicated().to_numpy() & ~dup_rows
     n_dup_prompts = int((prompts.value_counts() > 1).sum())
-    stats.update(unique_prompts=int(prompts.nunique()), duplicate_rows=int(dup_rows.sum()),
-                 duplicate_prompts=n_dup_prompts, repeated_prompt_rows=int(repeat.sum()))
+    stats.update(
+        unique_prompts=int(prompts.nunique()),
+        duplicate_rows=int(dup_rows.sum()),
+        duplicate_prompts=n_dup_prompts,
+        repeated_prompt_rows=int(repeat.sum()),
+    )
     findings = []
     if dup_rows.any():
-        findings.append(_flag(
-            "duplicate_rows", "warning", dup_rows,
-            f"{int(dup_rows.sum())} row(s) repeat an earlier row exactly. Duplicates are trained on twice and can "
-            "leak between train and eval splits: drop them."))
+        findings.append(
+            _flag(
+                "duplicate_rows",
+                "warning",
+                dup_rows,
+                f"{int(dup_rows.sum())} row(s) repeat an earlier row exactly. Duplicates are trained on twice and can "
+                "leak between train and eval splits: drop them.",
+            )
+        )
     if repeat.any() and data.kind == "dpo":
-        findings.append(_flag(
-            "duplicate_prompts", "warning", repeat,
-            f"{int(repeat.sum())} row(s) reuse a prompt from an earlier row with different responses "
-            f"({n_dup_prompts} prompt(s) appear more than once). Fine if you collected several pairs per prompt on "
-            "purpose; otherwise dedupe. Either way keep rows that share a prompt in the same split."))
+        findings.append(
+            _flag(
+                "duplicate_prompts",
+                "warning",
+                repeat,
+                f"{int(repeat.sum())} row(s) reuse a prompt from an earlier row with different responses "
+                f"({n_dup_prompts} prompt(s) appear more than once). Fine if you collected several pairs per prompt on "
+                "purpose; otherwise dedupe. Either way keep rows that share a prompt in the same split.",
+            )
+        )
     elif repeat.any():  # KTO rows share prompts by design (a good and a bad completion per prompt)
-        findings.append(_flag(
-            "duplicate_prompts", "info", repeat,
-            f"{int(repeat.sum())} row(s) reuse a prompt from an earlier row (normal for KTO data made from pairs). "
-            "Keep rows that share a prompt in the same split."))
+        findings.append(
+            _flag(
+                "duplicate_prompts",
+                "info",
+                repeat,
+                f"{int(repeat.sum())} row(s) reuse a prompt from an earlier row (normal for KTO data made from pairs). "
+                "Keep rows that share a prompt in the same split.",
+            )
+        )
     if data.kind == "kto":
-        pc = pd.DataFrame({"key": ["\x1e".join(p) for p in zip(data.prompt_keys, completion_keys["completion"])],
-                           "label": data.label})[data.label_ok]
+        pc = pd.DataFrame(
+            {"key": ["\x1e".join(p) for p in zip(data.prompt_keys, completion_keys["completion"])], "label": data.label}
+        )[data.label_ok]
         labels_per_key = pc.groupby("key")["label"].nunique()
         conflicted = labels_per_key.index[labels_per_key > 1]
         stats["conflicting_labels"] = len(conflicted)
         if len(conflicted):
             mask = np.zeros(data.n, dtype=bool)
             mask[pc.index[pc["key"].isin(conflicted)].to_numpy()] = True
-            findings.append(_flag(
-                "conflicting_labels", "warning", mask,
-                f"{len(conflicted)} prompt+completion(s) are labelled both desirable and undesirable "
-                f"({int(mask.sum())} rows). They pull training in opposite directions: settle the label or drop them."))
+            findings.append(
+                _flag(
+                    "conflicting_labels",
+                    "warning",
+                    mask,
+                    f"{len(conflicted)} prompt+completion(s) are labelled both desirable and undesirable "
+                    f"({int(mask.sum())} rows). They pull training in opposite directions: settle the label or drop "
+                    "them.",
+                )
+            )
     return findings
 
 
@@ -350,8 +456,10 @@ def check_near_duplicate_prompts(data: _Data, stats: dict, th: Thresholds) -> li
     """Prompts that differ only in case, spacing or punctuation. Grouping by the normalized text (a hash
     join, no all-pairs comparison) keeps it linear at 100k+ rows."""
     cache: dict[str, str] = {}
-    norm = [cache[k] if k in cache else cache.setdefault(k, normalize_prompt(t))
-            for k, t in zip(data.prompt_keys, data.prompt_text)]
+    norm = [
+        cache[k] if k in cache else cache.setdefault(k, normalize_prompt(t))
+        for k, t in zip(data.prompt_keys, data.prompt_text)
+    ]
     frame = pd.DataFrame({"raw": pd.factorize(pd.Series(data.prompt_keys))[0], "norm": norm})
     frame = frame[frame["norm"] != ""]
     groups = frame.groupby("norm", sort=False)["raw"]
@@ -362,17 +470,27 @@ def check_near_duplicate_prompts(data: _Data, stats: dict, th: Thresholds) -> li
     stats.update(near_duplicate_prompt_rows=int(near.sum()), near_duplicate_prompt_groups=n_groups)
     if not near.any():
         return []
-    return [_flag(
-        "near_duplicate_prompts", "warning", near,
-        f"{int(near.sum())} row(s) have a prompt that differs from another only in case, spacing or punctuation "
-        f"({n_groups} group(s)). They are effectively duplicates: merge them, and keep them in the same split.")]
+    return [
+        _flag(
+            "near_duplicate_prompts",
+            "warning",
+            near,
+            f"{int(near.sum())} row(s) have a prompt that differs from another only in case, spacing or punctuation "
+            f"({n_groups} group(s)). They are effectively duplicates: merge them, and keep them in the same split.",
+        )
+    ]
 
 
 def check_nothing_to_train(data: _Data, stats: dict, th: Thresholds) -> list[Finding]:
     stats["usable_rows"] = int((~data.unusable).sum())
     if stats["usable_rows"]:
         return []
-    return [Finding("nothing_to_train", "error", f"None of the {data.n} rows is usable for training: every row "
-                    "has one of the errors above. Fix those first.", data.n)]
-
-
+    return [
+        Finding(
+            "nothing_to_train",
+            "error",
+            f"None of the {data.n} rows is usable for training: every row "
+            "has one of the errors above. Fix those first.",
+            data.n,
+        )
+    ]

@@ -33,8 +33,9 @@ def _render(tokenizer: Any, convs: list[list[dict]], generation_prompt: bool) ->
         except Exception:  # the template raised for the whole batch: find the rows it fails on
             for offset, conv in enumerate(chunk):
                 try:
-                    texts.append(tokenizer.apply_chat_template(conv, tokenize=False,
-                                                               add_generation_prompt=generation_prompt))
+                    texts.append(
+                        tokenizer.apply_chat_template(conv, tokenize=False, add_generation_prompt=generation_prompt)
+                    )
                 except Exception as exc:  # any template error is a finding, not a crash
                     errors[start + offset] = f"{type(exc).__name__}: {exc}"
                     texts.append("")
@@ -49,8 +50,9 @@ def _aligned(values: np.ndarray, rows: np.ndarray, n: int) -> list:
     return out
 
 
-def check_truncation(data: _Data, stats: dict, th: Thresholds, *, tokenizer: Any = None,
-                     max_length: int | None = None) -> list[Finding]:
+def check_truncation(
+    data: _Data, stats: dict, th: Thresholds, *, tokenizer: Any = None, max_length: int | None = None
+) -> list[Finding]:
     """Token lengths built the way TRL builds them, and the rows `max_length` would cut or drop.
 
     TRL tokenizes the prompt and prompt+completion, through the chat template for conversations and as one
@@ -60,8 +62,14 @@ def check_truncation(data: _Data, stats: dict, th: Thresholds, *, tokenizer: Any
     if tokenizer is None:
         if max_length is None:
             return []
-        return [Finding("truncation", "info", f"max_length={max_length} was given without a tokenizer, so "
-                        "truncation was not checked. Pass the model's tokenizer to count tokens.")]
+        return [
+            Finding(
+                "truncation",
+                "info",
+                f"max_length={max_length} was given without a tokenizer, so "
+                "truncation was not checked. Pass the model's tokenizer to count tokens.",
+            )
+        ]
     source = "given"
     if max_length is None:
         max_length, source = TRL_DEFAULT_MAX_LENGTH, "TRL default"
@@ -94,34 +102,56 @@ def check_truncation(data: _Data, stats: dict, th: Thresholds, *, tokenizer: Any
     failed = np.isin(ok, list(errors))
     dropped = (prompt_len >= max_length) & ~failed
     cut = (sequence > max_length) & ~dropped & ~failed
-    stats.update(token_length_method=method, max_length=max_length, max_length_source=source,
-                 prompt_tokens=_aligned(prompt_len, ok, data.n), sequence_tokens=_aligned(sequence, ok, data.n),
-                 longest_sequence_tokens=int(sequence.max()) if len(sequence) else 0,
-                 truncated_rows=int(cut.sum()), prompt_too_long_rows=int(dropped.sum()))
+    stats.update(
+        token_length_method=method,
+        max_length=max_length,
+        max_length_source=source,
+        prompt_tokens=_aligned(prompt_len, ok, data.n),
+        sequence_tokens=_aligned(sequence, ok, data.n),
+        longest_sequence_tokens=int(sequence.max()) if len(sequence) else 0,
+        truncated_rows=int(cut.sum()),
+        prompt_too_long_rows=int(dropped.sum()),
+    )
     for name in names:
         stats[f"{name}_tokens"] = _aligned(np.maximum(full[name] - prompt_len, 0), ok, data.n)
     findings = []
     if errors:
         bad = sorted(errors)
         data.unusable[bad] = True
-        findings.append(Finding(
-            "chat_template", "error",
-            f"The tokenizer's chat template fails on {len(bad)} row(s), so TRL would fail on them too: fix those "
-            "messages, or use a tokenizer whose template accepts them.",
-            len(bad), bad[:MAX_EXAMPLES], [f"row {i}: {errors[i]}" for i in bad[:MAX_EXAMPLES]]))
+        findings.append(
+            Finding(
+                "chat_template",
+                "error",
+                f"The tokenizer's chat template fails on {len(bad)} row(s), so TRL would fail on them too: fix those "
+                "messages, or use a tokenizer whose template accepts them.",
+                len(bad),
+                bad[:MAX_EXAMPLES],
+                [f"row {i}: {errors[i]}" for i in bad[:MAX_EXAMPLES]],
+            )
+        )
     mask = np.zeros(data.n, dtype=bool)
     if cut.any():
         mask[ok[cut]] = True
-        findings.append(_flag(
-            "truncation", "warning", mask,
-            f"{int(cut.sum())} row(s) are longer than max_length={max_length} tokens ({source}; prompt + longest "
-            f"response, up to {int(sequence.max())}). TRL cuts the end off, so the model never sees how those "
-            "responses finish: raise max_length, or shorten or drop these rows."))
+        findings.append(
+            _flag(
+                "truncation",
+                "warning",
+                mask,
+                f"{int(cut.sum())} row(s) are longer than max_length={max_length} tokens ({source}; prompt + longest "
+                f"response, up to {int(sequence.max())}). TRL cuts the end off, so the model never sees how those "
+                "responses finish: raise max_length, or shorten or drop these rows.",
+            )
+        )
     if dropped.any():
         mask = np.zeros(data.n, dtype=bool)
         mask[ok[dropped]] = True
-        findings.append(_flag(
-            "prompt_too_long", "warning", mask,
-            f"{int(dropped.sum())} row(s) have a prompt of max_length={max_length} tokens or more on its own. "
-            "TRL drops these rows entirely: raise max_length or shorten the prompts."))
+        findings.append(
+            _flag(
+                "prompt_too_long",
+                "warning",
+                mask,
+                f"{int(dropped.sum())} row(s) have a prompt of max_length={max_length} tokens or more on its own. "
+                "TRL drops these rows entirely: raise max_length or shorten the prompts.",
+            )
+        )
     return findings

@@ -15,6 +15,7 @@ from .data.service import DataService
 from .evaluation.service import EvaluationService
 from .labeling import LabelingService
 from .labeling.feedback import FeedbackService
+from .rounds.folder import RoundsService
 from .sampling import remote_names
 from .sampling.generators import GeneratorPool
 from .sampling.prefetch import FeedManager
@@ -41,6 +42,11 @@ class Services:
     arena: ArenaService
     evaluation: EvaluationService
     runs: Any  # training.run_queue.RunManager
+    rounds: RoundsService = None  # set in __post_init__: rounds live in the workspace
+
+    def __post_init__(self):
+        if self.rounds is None:
+            self.rounds = RoundsService(self.workspace)
 
     @classmethod
     def build(
@@ -94,7 +100,7 @@ class Services:
             FeedbackService(store, feeds),
             default_model,
             DataService(store, workspace, prompt_sets),
-            ArenaService(store),
+            ArenaService(store, generators),
             EvaluationService(store, workspace, generators, prompt_sets, default_model),
             runs,
         )

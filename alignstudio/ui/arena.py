@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import gradio as gr
 
 from ..core.errors import UserError
-from ..services.arena import ArenaSettings, ArenaState, identical, new_battle, stream_turn
+from ..services.arena import ArenaSettings, ArenaState, identical, new_battle
 from ..services.container import Services
 from ..services.settings import from_values
 from .common import on
@@ -141,10 +141,8 @@ def send(
     battle = ArenaState.from_dict(state) if state else new_battle(model_x, model_y, bool(anonymous))
     if not regenerate and (not text or not text.strip()):
         raise UserError("type a message first")
-    left = services.generators.get(battle.model_left)
-    right = services.generators.get(battle.model_right)
     settings = from_values(ArenaSettings, {"temperature": temperature, "max_new_tokens": max_new_tokens})
-    for current in stream_turn(battle, text, left, right, settings, regenerate=regenerate):
+    for current in services.arena.turn(battle, text, settings, regenerate=regenerate):
         if not current.complete:
             yield (*_show(current, "Streaming ... (vote when both answers are complete)"), "")
     note = (

@@ -248,10 +248,7 @@ def undo_last(services: Services, state: dict, annotator: str, source: str, *con
 
 
 def typed_pair(services: Services, prompt: str, state: dict, annotator: str, _source: str, *config) -> tuple:
-    cfg = feed_config("pair", *config)
-    gen_a = services.generators.get(cfg.model_a)
-    gen_b = services.generators.get(cfg.model_b) if cfg.model_b else None
-    shown = services.labeling.pair_for_prompt(prompt, cfg.settings, gen_a, gen_b)
+    shown = services.labeling.typed_pair(prompt, feed_config("pair", *config))
     return _present(services, state, shown, annotator)
 
 

@@ -9,11 +9,9 @@ from dataclasses import dataclass
 import gradio as gr
 import pandas as pd
 
-from ..core.errors import UserError
 from ..services.container import Services
-from ..services.rounds.folder import TABLE_COLUMNS, launch_rounds, list_rounds, stop_rounds, view
+from ..services.rounds.folder import TABLE_COLUMNS
 from ..services.rounds.settings import RoundsSettings
-from ..services.sampling.prompt_sets import SHIPPED
 from ..services.settings import from_values, setting_of
 from .common import on
 from .fields import optional_number_box, setting_number
@@ -83,7 +81,7 @@ def build(services: Services) -> RoundsView:
         )
     start = gr.Button("Start rounds", variant="primary", elem_id="rounds-start")
     with gr.Row():
-        pick = gr.Dropdown(list_rounds(services.workspace), label="Rounds", elem_id="rounds-pick", scale=3)
+        pick = gr.Dropdown(services.rounds.names(), label="Rounds", elem_id="rounds-pick", scale=3)
         stop = gr.Button("Stop these rounds", elem_id="rounds-stop", scale=1)  # no more sampling, judging, training
     status = gr.Markdown(elem_id="rounds-status")
     table = gr.Dataframe(pd.DataFrame(columns=COLUMNS), interactive=False, elem_id="rounds-table")
@@ -137,16 +135,14 @@ def start_rounds(
             "retrain_judge": bool(retrain_judge),
         },
     )
-    if not base_model:
-        raise UserError("choose the SFT model")
-    launch_rounds(services.workspace, (name or "").strip(), base_model, settings, SHIPPED["default"], SHIPPED["eval"])
-    return gr.update(choices=list_rounds(services.workspace), value=name.strip())
+    started = services.rounds.start(name, base_model, settings)
+    return gr.update(choices=services.rounds.names(), value=started)
 
 
 def show(services: Services, picked: str | None) -> tuple:
     if not picked:
         return "", pd.DataFrame(columns=COLUMNS), pd.DataFrame(columns=["round", "win_rate"]), ""
-    shown = view(services.workspace, picked)
+    shown = services.rounds.view(picked)
     judge_line = f"\n\n{shown.judge_line}" if shown.judge_line else ""
     return (
         f"**{shown.state}** · {shown.note}{judge_line}",
@@ -159,7 +155,7 @@ def show(services: Services, picked: str | None) -> tuple:
 def lists(services: Services, model: str | None, picked: str | None) -> tuple:
     """The model and rounds lists as they are now (a new trained model, rounds started from the CLI); on page
     load and whenever the tab opens. With nothing picked yet, the newest rounds folder is shown."""
-    names = list_rounds(services.workspace)
+    names = services.rounds.names()
     return (
         gr.update(choices=services.model_names()),
         gr.update(choices=names) if picked in names else gr.update(choices=names, value=names[0] if names else None),
@@ -181,7 +177,7 @@ def wire(view: RoundsView, services: Services, tab: gr.Tab | None = None, demo: 
     shown = [view.status, view.table, view.plot, view.log]
     on(view.start.click, lambda *f: start_rounds(services, *f), form, view.pick, api_name="rounds_start")
     on(view.pick.change, lambda p: show(services, p), [view.pick], shown, api_name=False)
-    on(view.stop.click, lambda p: stop_rounds(services.workspace, p), [view.pick], view.status, api_name="rounds_stop")
+    on(view.stop.click, lambda p: services.rounds.stop(p), [view.pick], view.status, api_name="rounds_stop")
     on(view.timer.tick, lambda p: show(services, p), [view.pick], shown, show_progress="hidden", api_name=False)
     for event in ([tab.select] if tab is not None else []) + ([demo.load] if demo is not None else []):
         on(

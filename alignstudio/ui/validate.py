@@ -74,7 +74,7 @@ def build(services: Services) -> ValidateView:
 def run_validation(services: Services, source: str, upload, max_length, use_tokenizer: bool) -> tuple:
     tokenizer = None
     if use_tokenizer:
-        tokenizer = services.generators.get(services.default_model).tokenizer
+        tokenizer = services.tokenizer(services.default_model)
     max_length = int(max_length) if max_length else None
     if source in (STORE_DPO, STORE_KTO):
         report = services.data.validate_labels(

@@ -12,6 +12,7 @@ import random
 import threading
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from transformers import TextIteratorStreamer
 
@@ -252,6 +253,12 @@ class ArenaService:
     """The Arena tab's door: votes into the store (once per turn) and the leaderboard from them."""
 
     store: Store
+    generators: Any = None  # the loaded-model pool (sampling.generators.GeneratorPool)
+
+    def turn(self, state: ArenaState, user_text: str, settings: ArenaSettings, *, regenerate: bool = False):
+        """Both models answer the turn (each model name resolved, and checked, as the caller), streamed."""
+        left, right = self.generators.get(state.model_left), self.generators.get(state.model_right)
+        return stream_turn(state, user_text, left, right, settings, regenerate=regenerate)
 
     def vote(self, state: ArenaState, choice: str, *, annotator: str) -> Ack:
         return record_vote(self.store, state, choice, annotator=annotator)

@@ -108,6 +108,13 @@ class LabelingService:
         )
         return self._show(pair_id, pair.messages[-1]["content"], pair.text_a, pair.text_b, pair.prompt_set)
 
+    def typed_pair(self, prompt: str, config: FeedConfig) -> ShownPair:
+        """A pair for a prompt the user typed, from the models the sampling settings name."""
+        check_length(prompt.strip(), "the prompt", PROMPT_CHARS)  # before any model is loaded
+        gen_a = self.feeds.pool.get(config.model_a)
+        gen_b = self.feeds.pool.get(config.model_b) if config.model_b else None
+        return self.pair_for_prompt(prompt, config.settings, gen_a, gen_b)
+
     def pair_for_prompt(
         self, prompt: str, settings: SamplingSettings, gen_a: Generator, gen_b: Generator | None = None
     ) -> ShownPair:

@@ -203,3 +203,28 @@ def view(workspace: Workspace, name: str, log_lines: int = 40) -> RoundsView:
         [{"round": r["round"], "win_rate": r["win_rate"]} for r in rows if r.get("win_rate") is not None],
         log,
     )
+
+
+@dataclass(frozen=True)
+class RoundsService:
+    """The Rounds tab's door: start rounds on the shipped prompt sets, list them, show one, stop one (admins)."""
+
+    workspace: Workspace
+
+    def start(self, name: str, base_model: str, settings: RoundsSettings) -> str:
+        from ..sampling.prompt_sets import SHIPPED
+
+        if not base_model:
+            raise UserError("choose the SFT model")
+        name = (name or "").strip()
+        launch_rounds(self.workspace, name, base_model, settings, SHIPPED["default"], SHIPPED["eval"])
+        return name
+
+    def names(self) -> list[str]:
+        return list_rounds(self.workspace)
+
+    def view(self, name: str) -> RoundsView:
+        return view(self.workspace, name)
+
+    def stop(self, name: str) -> str:
+        return stop_rounds(self.workspace, name)

@@ -91,6 +91,7 @@ EXPECTED = {
     "train-data-kind.change -> train-snapshot": OWN,
     "train-start.click -> train-runs": ADMIN,
     "train-sweep.click -> train-runs": ADMIN,
+    "train-show-command.click -> train-command": ADMIN,
     "train-cancel.click -> train-message": ADMIN,
     "train-resume.click -> train-message": ADMIN,
     "train-merge.click -> train-message": ADMIN,

@@ -205,3 +205,65 @@ def test_validation_errors_block_training_unless_overridden(services, tmp_path):
     assert "blocked" not in train.run_names(services)
     train.start_run(services, True, form(run_name="forced", data_file=str(bad)))
     assert "forced" in train.run_names(services)
+
+
+def _parsed_back(line: str):
+    """The spec `alignstudio train ...` makes of the line, through the real parser."""
+    import shlex
+
+    from alignstudio.cli import build_parser
+    from alignstudio.cli.train import spec_from_args
+
+    words = shlex.split(line)
+    assert words[:2] == ["alignstudio", "train"], line
+    return spec_from_args(build_parser().parse_args(words[1:]))
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {},
+        {"method": "ipo", "loss_type": []},
+        {"method": "simpo", "beta": 2.0, "loss_type": []},
+        {
+            "method": "kto",
+            "loss_type": ["apo_zero_unpaired"],
+            "desirable_weight": 1.33,
+            "undesirable_weight": 0.75,
+            "lr_scheduler": "cosine",
+            "weight_decay": 0.01,
+            "warmup_steps": "3",
+        },
+        {
+            "loss_type": ["sigmoid", "sft"],
+            "loss_weights": "1, 0.25",
+            "learning_rate": "1e-4",
+            "num_train_epochs": "2.5",
+            "max_steps": "",
+            "batch_size": "",
+            "full": True,
+            "early_stopping": False,
+            "precompute_ref_log_probs": False,
+            "report_to": ["tensorboard"],
+            "lora_target_modules": "q_proj, v_proj",
+            "register_as": "my model",
+            "precision": "fp32",
+            "label_smoothing": 0.1,
+        },
+    ],
+)
+def test_the_command_line_shown_parses_back_to_the_forms_spec(changes):
+    values = form(**changes)
+    spec = spec_of(values)
+    line = train.show_command(values)
+    assert _parsed_back(line) == spec, line
+    words = line.split()
+    assert "--data" in words and "--seed" not in words and "--lora-r" not in words  # defaults are left out
+
+
+def test_the_command_line_names_only_what_differs_from_the_flags_defaults():
+    from alignstudio.training.spec import RunSpec
+
+    assert training.command_line(RunSpec(data="/d.jsonl")) == "alignstudio train --method dpo --data /d.jsonl"
+    line = training.command_line(RunSpec(data="/d.jsonl", method="ipo", num_train_epochs=2, early_stopping=False))
+    assert line == "alignstudio train --method ipo --data /d.jsonl --num-train-epochs 2.0 --no-early-stopping"

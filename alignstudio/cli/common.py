@@ -45,11 +45,12 @@ def configure_endpoints(args: argparse.Namespace) -> None:
 
 
 def add_setting(parser, cls, name: str, flag: str | None = None, **overrides) -> argparse.Action:
-    """`--name-with-dashes` (or `flag`) for the setting `cls.name`, its value landing in `args.<name>`: the
-    field's default, help (with its range) and type; a bool is a switch (`--x/--no-x` where it defaults to
-    on). `overrides` go to `add_argument` as they are (another help, nargs, choices, a different default)."""
+    """`--name-with-dashes` (and the field's `alias`; or `flag` alone) for the setting `cls.name`, its value
+    landing in `args.<name>`: the field's default, help (with its range) and type; a bool is a switch (`--x/--no-x`
+    where it defaults to on); a list with choices takes several words. `overrides` go to `add_argument` as they
+    are (another help, nargs, choices, a different default)."""
     s = setting_of(cls, name)
-    flag = flag or "--" + name.replace("_", "-")
+    flags = (flag,) if flag else s.flags
     bounds = f" ({s.minimum}-{s.maximum})" if s.minimum is not None and s.maximum is not None else ""
     kw: dict = {"dest": name, "default": s.default, "help": (s.help + bounds) or None}
     if s.type is bool:
@@ -57,8 +58,10 @@ def add_setting(parser, cls, name: str, flag: str | None = None, **overrides) ->
     else:
         if s.type in (int, float):
             kw["type"] = s.type
-        kw["metavar"] = flag.lstrip("-").replace("-", "_").upper()  # what argparse shows for a flag's own dest
-    return parser.add_argument(flag, **(kw | overrides))
+        elif s.choices and s.kind.startswith("list["):
+            kw |= {"nargs": "+", "choices": list(s.choices)}
+        kw["metavar"] = flags[0].lstrip("-").replace("-", "_").upper()  # what argparse shows for a flag's own dest
+    return parser.add_argument(*flags, **(kw | overrides))
 
 
 def add_sampling_args(parser: argparse.ArgumentParser) -> None:

@@ -17,30 +17,21 @@ from ..core.errors import UserError
 from ..services.training import METHOD_NAMES, RunSpec, form_settings
 from .common import add_setting, services
 
-# RunSpec fields with a flag of their own (field, flag; None = --field-name), in the order --help lists them
-TRAINING_FLAGS = (
-    ("max_steps", None),
-    ("num_train_epochs", "--epochs"),
-    ("beta", None),
-    ("label_smoothing", None),
-    ("simpo_gamma", None),
-    ("learning_rate", "--lr"),
-    ("batch_size", None),
-    ("warmup_steps", None),
-    ("grad_accum", None),
-    ("max_length", None),
-    ("seed", None),
-    ("full", None),
-    ("lora_r", None),
-    ("lora_alpha", None),
-    ("lora_dropout", None),
-    ("save_steps", None),
-    ("precision", None),
-    ("gradient_checkpointing", None),
-    ("precompute_ref_log_probs", None),
-    ("register_as", None),
-)
-HELDOUT_FLAGS = ("heldout_fraction", "early_stopping", "patience", "compare_prompts")
+# Per-flag differences from the field (add_setting's overrides): --method and --data have no default (they must
+# be given), the list flags say how they are written, and --report-to also takes "none".
+FLAG_OVERRIDES = {
+    "method": {
+        "choices": METHOD_NAMES,
+        "metavar": None,
+        "default": None,
+        "help": "training method (ipo = dpo with loss type ipo; reward = a reward model for `--judge reward`)",
+    },
+    "data": {"default": None},
+    "loss_type": {"help": "comma-separated; " + RunSpec.help("loss_type")},
+    "loss_weights": {"help": "comma-separated; " + RunSpec.help("loss_weights")},
+    "lora_target_modules": {"help": "comma-separated; " + RunSpec.help("lora_target_modules")},
+    "report_to": {"choices": ["none", *form_settings()["report_to"].choices], "metavar": "TRACKER"},
+}
 
 
 def register(sub) -> None:
@@ -51,14 +42,6 @@ def register(sub) -> None:
         "the run folder holds the spec, status, metrics, log, checkpoints, the final "
         "model and its card.",
     )
-    p.add_argument(
-        "--method",
-        choices=METHOD_NAMES,
-        default=None,
-        help="training method (ipo = dpo with loss type ipo; reward = a reward model for `--judge reward`)",
-    )
-    p.add_argument("--data", help=RunSpec.help("data"))
-    add_setting(p, RunSpec, "model")
     p.add_argument("--out", default=None, help="run folder to create (default: a new run under workspace/runs)")
     p.add_argument(
         "--resume",
@@ -69,17 +52,11 @@ def register(sub) -> None:
     p.add_argument(
         "--ignore-validation", action="store_true", help="train even if `alignstudio validate` finds errors in the data"
     )
-    g = p.add_argument_group("training settings")
-    for name, flag in TRAINING_FLAGS:
-        add_setting(g, RunSpec, name, flag)
-    add_setting(g, RunSpec, "loss_type", help="comma-separated; " + RunSpec.help("loss_type"))
-    add_setting(g, RunSpec, "loss_weights", help="comma-separated; " + RunSpec.help("loss_weights"))
-    add_setting(
-        g, RunSpec, "report_to", nargs="+", choices=["none", *form_settings()["report_to"].choices], metavar="TRACKER"
-    )
-    h = p.add_argument_group("held-out labels")
-    for name in HELDOUT_FLAGS:
-        add_setting(h, RunSpec, name)
+    groups = {"": p}
+    for name, s in form_settings().items():  # every RunSpec field with a flag, under its heading
+        if s.cli is not None:
+            group = groups.get(s.cli) or groups.setdefault(s.cli, p.add_argument_group(s.cli))
+            add_setting(group, RunSpec, name, **FLAG_OVERRIDES.get(name, {}))
     s = p.add_argument_group("several GPUs")
     s.add_argument(
         "--print-launch",

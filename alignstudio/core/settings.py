@@ -56,6 +56,12 @@ class Setting:
     per_method: dict | None = None  # {method: default} where a training method wants another default
     zero_is_empty: bool = False  # a 0 from a form means "empty" (what an API client sends for an empty box)
     form_default: Any = EMPTY  # what a form starts with where it differs from the default
+    # where the field is exposed (read by the command that offers it and by its tab):
+    cli: str | None = None  # the --help heading its flag is listed under ("" = the command's own); None = no flag
+    alias: str | None = None  # a second, older flag name (e.g. --epochs) besides `flag`
+    ui: str | None = None  # the form section its control sits in ("main", "more"); None = no control
+    control_id: str | None = None  # the control's id after the tab's prefix, where not the name with dashes
+    row: str | None = None  # neighbours in one section with the same row share a line of the form
 
     @property
     def type(self) -> type | None:
@@ -64,6 +70,19 @@ class Setting:
     @property
     def title(self) -> str:
         return self.label or self.name
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+    @property
+    def flags(self) -> tuple[str, ...]:
+        """The flag, then its alias where it has one."""
+        return (self.flag, self.alias) if self.alias else (self.flag,)
+
+    def control(self, prefix: str) -> str:
+        """The form control's elem_id under the tab's `prefix`."""
+        return f"{prefix}-{self.control_id or self.name.replace('_', '-')}"
 
     @property
     def start(self) -> Any:

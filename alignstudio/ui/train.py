@@ -9,8 +9,10 @@ selection). Operations and rules go through `services.training`; the plots read 
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass
+from itertools import groupby
 
 import gradio as gr
 import pandas as pd
@@ -18,7 +20,7 @@ import pandas as pd
 from ..services import training
 from ..services.container import Services
 from .common import acting_for, on, with_progress
-from .fields import optional_number_box
+from .fields import setting_control
 from .train_runs import (  # noqa: F401  (the run list and live view; re-exported for tests and callers)
     BEFORE_AFTER_HEADERS,
     COLORS,
@@ -66,56 +68,19 @@ METHOD_CHOICES = [
     ("Reward model (a judge trained from your labels)", "reward"),
 ]
 REMEMBERED_RUN_KEY = "alignstudio-train-run"  # localStorage key of the run this browser last looked at
-# The form's run settings: RunSpec field -> the TrainView attribute holding its control (the values reach the
-# handlers as a dict keyed by field name), plus the form's own inputs (where the data is; the run's name).
-SPEC_CONTROLS = {
-    "method": "method",
-    "loss_type": "loss_type",
-    "model": "model",
-    "beta": "beta",
-    "learning_rate": "learning_rate",
-    "max_steps": "max_steps",
-    "num_train_epochs": "epochs",
-    "batch_size": "batch_size",
-    "grad_accum": "grad_accum",
-    "max_length": "max_length",
-    "seed": "seed",
-    "label_smoothing": "label_smoothing",
-    "full": "full",
-    "lora_r": "lora_r",
-    "lora_alpha": "lora_alpha",
-    "lora_dropout": "lora_dropout",
-    "heldout_fraction": "heldout_fraction",
-    "early_stopping": "early_stopping",
-    "report_to": "report_to",
-}
+PREFIX = "train"  # the form's controls are #train-<field> (or the field's control_id)
+# The form's inputs besides the run settings: where the data is (RunSpec's `data`), and the run's name.
 FORM_INPUTS = ("data_kind", "snapshot", "data_file", "run_name")
 
 
 @dataclass
 class TrainView:
-    method: gr.Dropdown
-    loss_type: gr.Dropdown
-    model: gr.Dropdown
+    settings: dict  # RunSpec field -> its control, one per field the form shows (also `view.<field>`)
     data_kind: gr.Radio
     snapshot: gr.Dropdown
     data_file: gr.Textbox
-    beta: gr.Number
-    learning_rate: gr.Textbox
-    max_steps: gr.Textbox
-    epochs: gr.Textbox
-    batch_size: gr.Textbox
-    grad_accum: gr.Number
-    max_length: gr.Number
-    seed: gr.Number
-    label_smoothing: gr.Number
-    full: gr.Checkbox
-    lora_r: gr.Number
-    lora_alpha: gr.Number
-    lora_dropout: gr.Number
-    heldout_fraction: gr.Number
-    early_stopping: gr.Checkbox
-    report_to: gr.CheckboxGroup
+    show_command: gr.Button
+    command: gr.Code
     run_name: gr.Textbox
     override: gr.Checkbox
     start: gr.Button
@@ -150,14 +115,19 @@ class TrainView:
     timer: gr.Timer
     remembered: gr.BrowserState
 
+    def __getattr__(self, name: str):
+        controls = self.__dict__.get("settings") or {}
+        if name in controls:
+            return controls[name]
+        raise AttributeError(name)
+
     def actions(self) -> list:
         """The run actions, in `train_runs.ACTIONS` order."""
         return [self.cancel, self.resume, self.merge, self.eval_start]
 
     def form(self) -> dict:
         """The new-run form's controls by the name its values go under (RunSpec fields, then FORM_INPUTS)."""
-        controls = {field: getattr(self, attr) for field, attr in SPEC_CONTROLS.items()}
-        return controls | {name: getattr(self, name) for name in FORM_INPUTS}
+        return dict(self.settings) | {name: getattr(self, name) for name in FORM_INPUTS}
 
     def live_outputs(self) -> list:
         return [
@@ -176,55 +146,32 @@ class TrainView:
         ]
 
 
-def _number(setting, elem_id: str, **kw) -> gr.Number:
-    """A number control with the setting's default, label, hint and offered range."""
-    if setting.step is not None:
-        kw["step"] = setting.step
-    return gr.Number(
-        setting.default,
-        label=setting.label,
-        info=setting.info,
-        minimum=setting.minimum,
-        maximum=setting.maximum,
-        precision=0 if setting.kind == "int" else None,
-        elem_id=elem_id,
-        **kw,
+def _method(services: Services, s) -> dict:
+    return {"method": gr.Dropdown(METHOD_CHOICES, value=s.default, label=s.label, elem_id=s.control(PREFIX))}
+
+
+def _loss_type(services: Services, s) -> dict:
+    dpo = training.method_form(training.form_settings()["method"].default)
+    control = gr.Dropdown(
+        dpo.loss_choices, value=dpo.loss, multiselect=True, label=s.label, info=s.info, elem_id=s.control(PREFIX)
     )
+    return {"loss_type": control}
 
 
-def _optional(setting, elem_id: str) -> gr.Textbox:
-    """A number that may stay empty (= chosen from the data, or by the epochs)."""
-    return optional_number_box(setting.label, setting.empty, elem_id)
+def _model(services: Services, s) -> dict:
+    control = gr.Dropdown(
+        services.model_names(),
+        value=services.default_model,
+        label=s.label,
+        allow_custom_value=True,
+        elem_id=s.control(PREFIX),
+    )
+    return {"model": control}
 
 
-def _checkbox(setting, elem_id: str) -> gr.Checkbox:
-    return gr.Checkbox(setting.default, label=setting.label, elem_id=elem_id)
-
-
-def _form(services: Services) -> dict:
-    """The new-run form: what to train, on what data, and the main settings."""
-    s = training.form_settings()
-    dpo = training.method_form(s["method"].default)
-    gr.Markdown("### New run")
-    c = {
-        "method": gr.Dropdown(
-            METHOD_CHOICES, value=s["method"].default, label=s["method"].label, elem_id="train-method"
-        ),
-        "loss_type": gr.Dropdown(
-            dpo.loss_choices,
-            value=dpo.loss,
-            multiselect=True,
-            label=s["loss_type"].label,
-            info=s["loss_type"].info,
-            elem_id="train-loss-type",
-        ),
-        "model": gr.Dropdown(
-            services.model_names(),
-            value=services.default_model,
-            label=s["model"].label,
-            allow_custom_value=True,
-            elem_id="train-model",
-        ),
+def _data(services: Services, s) -> dict:
+    """The data: a snapshot from the Data tab or a file (`spec_from_form` makes the spec's `data` of them)."""
+    return {
         "data_kind": gr.Radio(
             [("Snapshot", "snapshot"), ("File", "file")],
             value="snapshot",
@@ -241,40 +188,40 @@ def _form(services: Services) -> dict:
             elem_id="train-data-file",
         ),
     }
-    with gr.Row():
-        c["beta"] = _number(s["beta"], "train-beta")
-        c["learning_rate"] = _optional(s["learning_rate"], "train-lr")
-    with gr.Row():
-        c["max_steps"] = _optional(s["max_steps"], "train-max-steps")
-        c["epochs"] = _optional(s["num_train_epochs"], "train-epochs")
-    with gr.Row():
-        c["batch_size"] = _optional(s["batch_size"], "train-batch-size")
-        c["grad_accum"] = _number(s["grad_accum"], "train-grad-accum")
-    with gr.Row():
-        c["max_length"] = _number(s["max_length"], "train-max-length")
-        c["seed"] = _number(s["seed"], "train-seed")
+
+
+# fields whose control is not the one their kind gets: the method's labelled choices, the method's loss types,
+# the app's models, and the data picker
+SPECIAL = {"method": _method, "loss_type": _loss_type, "model": _model, "data": _data}
+
+
+def _section(services: Services, section: str) -> dict:
+    """The controls of one form section, in RunSpec's order; neighbours with the same `row` share a line."""
+    shown = [s for s in training.form_settings().values() if s.ui == section]
+    controls = {}
+    for row, group in groupby(shown, key=lambda s: s.row):
+        with gr.Row() if row else contextlib.nullcontext():
+            for s in group:
+                build = SPECIAL.get(s.name)
+                controls |= build(services, s) if build else {s.name: setting_control(s, s.control(PREFIX))}
+    return controls
+
+
+def _form(services: Services) -> dict:
+    """The new-run form: every run setting the tab shows (`ui` in RunSpec), the main ones first, and the
+    command line that makes the same run."""
+    gr.Markdown("### New run")
+    c = _section(services, training.MAIN)
     with gr.Accordion("More settings", open=False):
-        c |= _more_settings(s)
-    return c
-
-
-def _more_settings(s: dict) -> dict:
-    c = {
-        "label_smoothing": _number(s["label_smoothing"], "train-label-smoothing"),
-        "full": _checkbox(s["full"], "train-full"),
-    }
-    with gr.Row():
-        c["heldout_fraction"] = _number(s["heldout_fraction"], "train-heldout")
-        c["early_stopping"] = _checkbox(s["early_stopping"], "train-early-stopping")
-    with gr.Row():
-        c["lora_r"] = _number(s["lora_r"], "train-lora-r")
-        c["lora_alpha"] = _number(s["lora_alpha"], "train-lora-alpha")
-        c["lora_dropout"] = _number(s["lora_dropout"], "train-lora-dropout")
-    report = s["report_to"]
-    c["report_to"] = gr.CheckboxGroup(
-        list(report.choices), value=report.default, label=report.label, info=report.info, elem_id="train-report-to"
-    )
-    return c
+        c |= _section(services, training.MORE)
+    form = {"settings": {name: control for name, control in c.items() if name not in FORM_INPUTS}}
+    form |= {name: c[name] for name in FORM_INPUTS if name in c}
+    with gr.Accordion("Command line", open=False):
+        form["show_command"] = gr.Button("Show command", size="sm", elem_id="train-show-command")
+        form["command"] = gr.Code(
+            "", language="shell", interactive=False, label="alignstudio train", elem_id="train-command"
+        )
+    return form
 
 
 def _start_controls() -> dict:
@@ -449,6 +396,13 @@ def start_run(services: Services, override: bool, values: dict) -> tuple:
     return _after_change(services, name, f"Queued **{name}** ({spec.label}).")
 
 
+def show_command(values: dict) -> str:
+    """Show command: the `alignstudio train ...` line that makes the run the form describes."""
+    values = dict(values)
+    values.pop("run_name", None)
+    return training.command_line(training.spec_from_form(values))
+
+
 def sweep_runs(services: Services, override: bool, betas_text: str, values: dict) -> tuple:
     """Queue beta sweep: one run per beta listed, the form's values otherwise."""
     betas = training.parse_betas(betas_text)
@@ -503,6 +457,13 @@ def wire(view: TrainView, services: Services, demo: gr.Blocks | None = None, tab
         [view.override, view.sweep_betas, *form],
         changed,
         api_name="train_sweep",
+    )
+    on(
+        view.show_command.click,
+        lambda *f: show_command(dict(zip(fields, f))),
+        form,
+        [view.command],
+        api_name="train_command",
     )
     on(view.cancel.click, lambda n: cancel_run(services, n), [view.run], [view.message])
     on(view.resume.click, lambda n: resume_run(services, n), [view.run], [view.message])

@@ -31,7 +31,14 @@ from ...training.spec import (
     Setting,
     settings,
 )
+from ...training.spec import (
+    MAIN as MAIN,
+)
+from ...training.spec import (
+    MORE as MORE,
+)
 from ...training.verdict import LEARNED, Verdict, judge_spec
+from .command import command_line  # noqa: F401  (the Train tab's command preview)
 
 SWEEP_TEXT = ", ".join(f"{beta:g}" for beta in SWEEP_BETAS)  # the sweep box's default
 LOSS_PICKER_METHODS = ("dpo", "kto")  # the methods whose loss type a person picks
@@ -39,7 +46,8 @@ METHOD_NAMES = (*METHODS, *METHOD_ALIASES)  # every method a person may name (ip
 
 
 def form_settings() -> dict[str, Setting]:
-    """Every run setting with its default, label, help, range and choices (what a form shows)."""
+    """Every run setting with its default, label, help, range and choices, and where it is exposed (`cli`: its
+    `alignstudio train` flag's heading; `ui`: its Train tab section, MAIN or MORE)."""
     return settings()
 
 

@@ -1,19 +1,20 @@
 """What a training run is asked to do: the `RunSpec` dataclass, validated on creation, saved as spec.json.
 
-Owns the method names (dpo, kto, orpo, simpo; `ipo` is DPO with loss_type ipo), the loss types each
-method accepts (TRL's `DPOConfig` does not check them, so we do), the defaults that make sense on one
-machine, and the JSON round-trip. Every field carries a `help` string; where the CLI or the Train tab offer it,
-also its form label, the range offered (`minimum`/`maximum`, inside what `__post_init__` accepts), choices and
-per-method defaults. The CLI's flags and the tab's controls are built from these (`settings()`), and both turn
-what was typed into a spec with one translation (`RunSpec.from_values`).
-It imports nothing heavy (no torch, no TRL): the UI and the runner read specs without loading a model.
+Owns the method names (dpo, kto, orpo, simpo, reward; `ipo` is DPO with loss_type ipo), the defaults that make
+sense on one machine, and the JSON round-trip; the rules a spec is checked against (the loss types each method
+accepts, the numbers) are `spec_rules`'. Every field carries a `help` string, its form label, the range offered
+(`minimum`/`maximum`, inside what the rules accept), choices and per-method defaults, and where it is exposed:
+`cli` (the heading of its `alignstudio train` flag, `alias` an older flag name) and `ui` (its Train tab section,
+MAIN or MORE in the "More settings" accordion; `control_id` and `row` place it). The CLI's flags and the tab's
+controls are built from these in one loop each (`settings()`), and both turn what was typed into a spec with one
+translation (`RunSpec.from_values`). It imports nothing heavy (no torch, no TRL): the UI and the runner read specs
+without loading a model.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,31 +24,15 @@ from ..core.errors import UserError
 from ..core.models import DEFAULT_MODEL
 from ..core.settings import Setting, from_values, setting
 from ..core.settings import settings as settings_of
-from .trackers import TRACKERS, check_trackers
+from .spec_rules import DEFAULT_LOSS as DEFAULT_LOSS
+from .spec_rules import DPO_LOSS_TYPES as DPO_LOSS_TYPES
+from .spec_rules import KTO_LOSS_TYPES as KTO_LOSS_TYPES
+from .spec_rules import check_loss, check_numbers
+from .trackers import TRACKERS
 
 METHODS = ("dpo", "kto", "orpo", "simpo", "reward")  # reward: a Bradley-Terry reward model (training.reward)
 METHOD_ALIASES = {"ipo": ("dpo", ["ipo"])}  # `--method ipo` = DPO with the IPO loss
 
-# DPOTrainer's loss types in TRL 1.16 (trl/trainer/dpo_trainer.py, `_compute_loss`).
-DPO_LOSS_TYPES = (
-    "sigmoid",
-    "hinge",
-    "ipo",
-    "exo_pair",
-    "nca_pair",
-    "robust",
-    "bco_pair",
-    "sppo_hard",
-    "aot",
-    "aot_unpaired",
-    "apo_zero",
-    "apo_down",
-    "discopop",
-    "sft",
-    "sigmoid_norm",
-)
-KTO_LOSS_TYPES = ("kto", "apo_zero_unpaired")
-DEFAULT_LOSS = {"dpo": ["sigmoid"], "kto": ["kto"], "orpo": ["orpo"], "simpo": ["simpo"], "reward": ["bradley_terry"]}
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 SCHEDULERS = ("linear", "cosine", "constant", "constant_with_warmup")
 # Methods that train against a frozen reference model (ORPO and SimPO have none).
@@ -403,8 +388,8 @@ class RunSpec:
             self.method, self.loss_type = method, list(loss)
         if self.method not in METHODS:
             raise UserError(f"method must be one of {', '.join(METHODS + tuple(METHOD_ALIASES))}, not {self.method!r}")
-        self._check_loss()
-        self._check_numbers()
+        check_loss(self)
+        check_numbers(self)
         if not str(self.model or "").strip():
             raise UserError("model: no base model given")
         if not str(self.data or "").strip():
@@ -419,139 +404,6 @@ class RunSpec:
             self.lora_target_modules = list(self.lora_target_modules) or None
         if self.register_as is not None and not str(self.register_as).strip():
             self.register_as = None
-
-    def _check_loss(self) -> None:
-        loss = self.loss_type
-        if isinstance(loss, str):
-            loss = [part.strip() for part in loss.split(",") if part.strip()]
-        loss = [str(x).strip().lower() for x in (loss or [])] or list(DEFAULT_LOSS[self.method])
-        if self.method == "dpo":
-            unknown = [x for x in loss if x not in DPO_LOSS_TYPES]
-            if unknown:
-                raise UserError(f"loss_type {unknown[0]!r} is not a DPO loss; choose from {', '.join(DPO_LOSS_TYPES)}")
-            if len(set(loss)) != len(loss):
-                raise UserError(f"loss_type lists {loss} with a repeat")
-        elif self.method == "kto":
-            if len(loss) != 1 or loss[0] not in KTO_LOSS_TYPES:
-                raise UserError(f"KTO takes one loss_type of {', '.join(KTO_LOSS_TYPES)}, not {loss}")
-        elif loss != DEFAULT_LOSS[self.method]:
-            raise UserError(
-                f"{self.method.upper()} has a single loss; loss_type {loss} does not apply "
-                "(use method 'dpo' for DPO loss variants)"
-            )
-        self.loss_type = loss
-        if self.loss_weights is not None:
-            if self.method != "dpo":
-                raise UserError("loss_weights only apply to DPO loss combinations")
-            self.loss_weights = [float(w) for w in self.loss_weights]
-            if len(self.loss_weights) != len(loss):
-                raise UserError(f"loss_weights has {len(self.loss_weights)} values for {len(loss)} loss types")
-            if any(not math.isfinite(w) or w < 0 for w in self.loss_weights):
-                raise UserError("loss_weights must be finite and non-negative")
-        if not 0.0 <= self.label_smoothing < 0.5:
-            raise UserError(f"label_smoothing must be in [0, 0.5), got {self.label_smoothing}")
-        if "exo_pair" in loss and self.label_smoothing == 0.0:
-            raise UserError("loss_type exo_pair needs label_smoothing > 0 (the EXO paper uses 1e-3)")
-
-    def _check_numbers(self) -> None:
-        def need(cond: bool, message: str) -> None:
-            if not cond:
-                raise UserError(message)
-
-        for name in ("learning_rate", "num_train_epochs", "batch_size", "warmup_steps"):  # None = chosen from the data
-            if getattr(self, name) in ("", "auto"):
-                setattr(self, name, None)
-        for name in (
-            "beta",
-            "simpo_gamma",
-            "desirable_weight",
-            "undesirable_weight",
-            "weight_decay",
-            "max_grad_norm",
-            "lora_dropout",
-            "label_smoothing",
-            "heldout_fraction",
-            *[n for n in ("learning_rate", "num_train_epochs") if getattr(self, n) is not None],
-        ):
-            value = getattr(self, name)
-            need(
-                isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value),
-                f"{name} must be a finite number, got {value!r}",
-            )
-            setattr(self, name, float(value))
-        for name in (
-            "grad_accum",
-            "max_length",
-            "seed",
-            "lora_r",
-            "lora_alpha",
-            "logging_steps",
-            "save_steps",
-            "patience",
-            "compare_prompts",
-            *[n for n in ("batch_size", "warmup_steps") if getattr(self, n) is not None],
-        ):
-            value = getattr(self, name)
-            if isinstance(value, float) and value.is_integer():
-                value = int(value)
-            need(
-                isinstance(value, int) and not isinstance(value, bool), f"{name} must be a whole number, got {value!r}"
-            )
-            setattr(self, name, value)
-        need(self.beta > 0, f"beta must be > 0, got {self.beta}")
-        need(
-            self.learning_rate is None or self.learning_rate > 0, f"learning_rate must be > 0, got {self.learning_rate}"
-        )
-        need(
-            self.num_train_epochs is None or self.num_train_epochs > 0,
-            f"num_train_epochs must be > 0, got {self.num_train_epochs}",
-        )
-        if self.max_steps is not None:
-            if isinstance(self.max_steps, float) and self.max_steps.is_integer():
-                self.max_steps = int(self.max_steps)
-            need(
-                isinstance(self.max_steps, int) and not isinstance(self.max_steps, bool),
-                f"max_steps must be a whole number, got {self.max_steps!r}",
-            )
-            if self.max_steps <= 0:
-                self.max_steps = None  # 0 / -1: train by epochs
-        need(self.batch_size is None or self.batch_size >= 1, "batch_size must be at least 1")
-        need(
-            self.method != "kto" or self.batch_size is None or self.batch_size >= 2,
-            "KTO needs batch_size of at least 2 (it estimates its KL term from the other examples in a batch)",
-        )
-        described = settings()
-        low = {
-            name: described[name].minimum
-            for name in ("grad_accum", "max_length", "patience", "lora_r", "lora_alpha", "seed")
-        }  # the offered minimum is the rule
-        need(self.grad_accum >= low["grad_accum"], f"grad_accum must be at least {low['grad_accum']}")
-        need(
-            self.max_length >= low["max_length"],
-            f"max_length must be at least {low['max_length']} tokens, got {self.max_length}",
-        )
-        need(self.warmup_steps is None or self.warmup_steps >= 0, "warmup_steps must be >= 0")
-        held, compare = described["heldout_fraction"], described["compare_prompts"]
-        need(
-            held.minimum <= self.heldout_fraction <= held.maximum,
-            f"heldout_fraction must be in [{held.minimum:g}, {held.maximum:g}], got {self.heldout_fraction}",
-        )
-        need(self.patience >= low["patience"], f"patience must be at least {low['patience']}")
-        need(
-            compare.minimum <= self.compare_prompts <= compare.maximum,
-            f"compare_prompts must be in {compare.minimum}..{compare.maximum}",
-        )
-        need(self.weight_decay >= 0, "weight_decay must be >= 0")
-        need(self.max_grad_norm > 0, "max_grad_norm must be > 0")
-        need(self.lora_r >= low["lora_r"], f"lora_r must be at least {low['lora_r']}")
-        need(self.lora_alpha >= low["lora_alpha"], f"lora_alpha must be at least {low['lora_alpha']}")
-        need(0.0 <= self.lora_dropout < 1.0, "lora_dropout must be in [0, 1)")
-        need(self.desirable_weight > 0 and self.undesirable_weight > 0, "KTO weights must be > 0")
-        need(self.logging_steps >= 1, "logging_steps must be at least 1")
-        need(self.save_steps >= 1, "save_steps must be at least 1")
-        need(self.seed >= low["seed"], f"seed must be >= {low['seed']}")
-        need(isinstance(self.report_to, (list, tuple)), f"report_to must be a list of trackers, got {self.report_to!r}")
-        self.report_to = check_trackers(self.report_to)
 
     # -- derived -----------------------------------------------------------------------------------
     @property

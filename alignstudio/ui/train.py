@@ -1,7 +1,7 @@
 """Train tab: start DPO / KTO / IPO / ORPO / SimPO runs, watch them live, cancel, resume, sweep beta, merge.
 
-Layout in `build` (the new-run form's controls take their defaults, labels, hints and ranges from the run
-settings, `services.training.form_settings()`), plain handlers (values in, values out; testable without a
+Layout in `build` (the new-run form is `train_form`'s, one control per run setting, built from RunSpec's
+metadata), plain handlers (values in, values out; testable without a
 browser), events in `wire` (the one exception: the run comparison is a `gr.render` block, redrawn per
 selection). Operations and rules go through `services.training`; the plots read the run folder on a
 `gr.Timer`, so nothing depends on a browser staying connected, and the app can restart while a run goes on.
@@ -9,10 +9,7 @@ selection). Operations and rules go through `services.training`; the plots read 
 
 from __future__ import annotations
 
-import contextlib
-import time
 from dataclasses import dataclass
-from itertools import groupby
 
 import gradio as gr
 import pandas as pd
@@ -20,7 +17,7 @@ import pandas as pd
 from ..services import training
 from ..services.container import Services
 from .common import acting_for, on, with_progress
-from .fields import setting_control
+from .train_form import FORM_INPUTS, data_kind_changed, form_controls, method_changed, show_command, snapshot_choices
 from .train_runs import (  # noqa: F401  (the run list and live view; re-exported for tests and callers)
     BEFORE_AFTER_HEADERS,
     COLORS,
@@ -59,18 +56,7 @@ from .train_runs import (  # noqa: F401  (the run list and live view; re-exporte
     tick,
 )
 
-METHOD_CHOICES = [
-    ("DPO", "dpo"),
-    ("IPO (DPO, squared loss)", "ipo"),
-    ("KTO (thumbs up/down)", "kto"),
-    ("ORPO (no reference)", "orpo"),
-    ("SimPO (no reference, length-normalized)", "simpo"),
-    ("Reward model (a judge trained from your labels)", "reward"),
-]
 REMEMBERED_RUN_KEY = "alignstudio-train-run"  # localStorage key of the run this browser last looked at
-PREFIX = "train"  # the form's controls are #train-<field> (or the field's control_id)
-# The form's inputs besides the run settings: where the data is (RunSpec's `data`), and the run's name.
-FORM_INPUTS = ("data_kind", "snapshot", "data_file", "run_name")
 
 
 @dataclass
@@ -115,11 +101,11 @@ class TrainView:
     timer: gr.Timer
     remembered: gr.BrowserState
 
-    def __getattr__(self, name: str):
-        controls = self.__dict__.get("settings") or {}
-        if name in controls:
-            return controls[name]
-        raise AttributeError(name)
+    def __getattr__(self, name: str):  # view.<RunSpec field>: that field's control
+        try:
+            return self.__dict__["settings"][name]
+        except KeyError:
+            raise AttributeError(name) from None
 
     def actions(self) -> list:
         """The run actions, in `train_runs.ACTIONS` order."""
@@ -130,98 +116,10 @@ class TrainView:
         return dict(self.settings) | {name: getattr(self, name) for name in FORM_INPUTS}
 
     def live_outputs(self) -> list:
+        names = ("status", "diagnostics", "before_after", "calibration", "plot_loss", "plot_accuracy", "plot_margins")
         return [
-            self.status,
-            self.diagnostics,
-            self.before_after,
-            self.calibration,
-            self.plot_loss,
-            self.plot_accuracy,
-            self.plot_margins,
-            self.plot_rewards,
-            self.plot_kl,
-            self.plot_lr,
-            self.plot_throughput,
-            self.log,
+            getattr(self, name) for name in (*names, "plot_rewards", "plot_kl", "plot_lr", "plot_throughput", "log")
         ]
-
-
-def _method(services: Services, s) -> dict:
-    return {"method": gr.Dropdown(METHOD_CHOICES, value=s.default, label=s.label, elem_id=s.control(PREFIX))}
-
-
-def _loss_type(services: Services, s) -> dict:
-    dpo = training.method_form(training.form_settings()["method"].default)
-    control = gr.Dropdown(
-        dpo.loss_choices, value=dpo.loss, multiselect=True, label=s.label, info=s.info, elem_id=s.control(PREFIX)
-    )
-    return {"loss_type": control}
-
-
-def _model(services: Services, s) -> dict:
-    control = gr.Dropdown(
-        services.model_names(),
-        value=services.default_model,
-        label=s.label,
-        allow_custom_value=True,
-        elem_id=s.control(PREFIX),
-    )
-    return {"model": control}
-
-
-def _data(services: Services, s) -> dict:
-    """The data: a snapshot from the Data tab or a file (`spec_from_form` makes the spec's `data` of them)."""
-    return {
-        "data_kind": gr.Radio(
-            [("Snapshot", "snapshot"), ("File", "file")],
-            value="snapshot",
-            label="Training data",
-            elem_id="train-data-kind",
-        ),
-        "snapshot": gr.Dropdown(
-            snapshot_choices(services), label="Snapshot", allow_custom_value=False, elem_id="train-snapshot"
-        ),
-        "data_file": gr.Textbox(
-            label="File (JSONL / Parquet) or datasets folder",
-            visible=False,
-            placeholder="data/example_preferences.jsonl",
-            elem_id="train-data-file",
-        ),
-    }
-
-
-# fields whose control is not the one their kind gets: the method's labelled choices, the method's loss types,
-# the app's models, and the data picker
-SPECIAL = {"method": _method, "loss_type": _loss_type, "model": _model, "data": _data}
-
-
-def _section(services: Services, section: str) -> dict:
-    """The controls of one form section, in RunSpec's order; neighbours with the same `row` share a line."""
-    shown = [s for s in training.form_settings().values() if s.ui == section]
-    controls = {}
-    for row, group in groupby(shown, key=lambda s: s.row):
-        with gr.Row() if row else contextlib.nullcontext():
-            for s in group:
-                build = SPECIAL.get(s.name)
-                controls |= build(services, s) if build else {s.name: setting_control(s, s.control(PREFIX))}
-    return controls
-
-
-def _form(services: Services) -> dict:
-    """The new-run form: every run setting the tab shows (`ui` in RunSpec), the main ones first, and the
-    command line that makes the same run."""
-    gr.Markdown("### New run")
-    c = _section(services, training.MAIN)
-    with gr.Accordion("More settings", open=False):
-        c |= _section(services, training.MORE)
-    form = {"settings": {name: control for name, control in c.items() if name not in FORM_INPUTS}}
-    form |= {name: c[name] for name in FORM_INPUTS if name in c}
-    with gr.Accordion("Command line", open=False):
-        form["show_command"] = gr.Button("Show command", size="sm", elem_id="train-show-command")
-        form["command"] = gr.Code(
-            "", language="shell", interactive=False, label="alignstudio train", elem_id="train-command"
-        )
-    return form
 
 
 def _start_controls() -> dict:
@@ -353,7 +251,7 @@ def _comparison(services: Services, names: list[str]) -> dict:
 def build(services: Services) -> TrainView:
     with gr.Row():
         with gr.Column(scale=2, min_width=320):
-            parts = _form(services) | _start_controls()
+            parts = form_controls(services) | _start_controls()
         with gr.Column(scale=5):
             names = run_names(services)
             parts |= _run_controls(services, names) | _plots() | _comparison(services, names)
@@ -367,26 +265,6 @@ def build(services: Services) -> TrainView:
 # -- handlers (plain functions) ------------------------------------------------------------------------
 
 
-def method_changed(method: str) -> tuple:
-    """The loss-type picker follows the method (ORPO/SimPO have a single loss), and beta its default."""
-    form = training.method_form(method)
-    return gr.update(choices=form.loss_choices, value=form.loss, interactive=form.loss_editable), gr.update(
-        value=form.beta
-    )
-
-
-def data_kind_changed(kind: str) -> tuple:
-    return gr.update(visible=kind == "snapshot"), gr.update(visible=kind == "file")
-
-
-def snapshot_choices(services: Services) -> list[tuple[str, str]]:
-    out = []
-    for snap in services.data.snapshots():
-        stamp = time.strftime("%Y-%m-%d %H:%M", time.localtime(snap["created"]))
-        out.append((f"{snap['kind']} · {snap['rows']} rows · {stamp} · {snap['fingerprint'][:8]}", snap["path"]))
-    return out
-
-
 def start_run(services: Services, override: bool, values: dict) -> tuple:
     """Start: the form's values (keyed as `TrainView.form`) as one queued run."""
     values = dict(values)
@@ -394,13 +272,6 @@ def start_run(services: Services, override: bool, values: dict) -> tuple:
     spec = training.spec_from_form(values)
     name = training.start(services, spec, name, override)
     return _after_change(services, name, f"Queued **{name}** ({spec.label}).")
-
-
-def show_command(values: dict) -> str:
-    """Show command: the `alignstudio train ...` line that makes the run the form describes."""
-    values = dict(values)
-    values.pop("run_name", None)
-    return training.command_line(training.spec_from_form(values))
 
 
 def sweep_runs(services: Services, override: bool, betas_text: str, values: dict) -> tuple:

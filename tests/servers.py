@@ -155,3 +155,32 @@ def start_run_in_browser(page, data: Path, model: Path, *, max_steps: int, name:
     page.fill("#train-lr textarea, #train-lr input", "0.001")
     page.fill("#train-name textarea, #train-name input", name)
     page.click("#train-start")
+
+
+def self_signed_certificate(folder: Path, common_name: str, alt_names: str) -> tuple[Path, Path]:
+    """(certificate, key) PEM files for a test server, made by openssl: `alt_names` is the subjectAltName value,
+    e.g. "DNS:studio.test,IP:127.0.0.1"."""
+    cert, key = Path(folder) / "cert.pem", Path(folder) / "key.pem"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            f"/CN={common_name}",
+            "-addext",
+            f"subjectAltName={alt_names}",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return cert, key

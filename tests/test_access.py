@@ -13,7 +13,7 @@ import urllib.request
 import httpx
 import pytest
 from gradio_client import Client
-from servers import ROOT, running_app
+from servers import ROOT, running_app, self_signed_certificate
 
 from alignstudio.cli import main as cli_main
 from alignstudio.core.errors import UserError
@@ -234,29 +234,7 @@ def test_failed_logins_are_throttled_and_sessions_expire(tmp_path, tiny_model_di
 
 
 def test_https_and_the_upload_limit(tmp_path, tiny_model_dir):
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(
-        [
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=127.0.0.1",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1",
-            "-keyout",
-            str(key),
-            "-out",
-            str(cert),
-        ],
-        check=True,
-        capture_output=True,
-    )
+    cert, key = self_signed_certificate(tmp_path, "127.0.0.1", "IP:127.0.0.1")
     with running_app(
         tmp_path / "ws", tiny_model_dir, "--ssl-certfile", str(cert), "--ssl-keyfile", str(key), "--max-upload-mb", "1"
     ) as (_, url):

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import socket
 import ssl
-import subprocess
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from fake_llm_server import FakeLLMServer
+from servers import self_signed_certificate
 
 from alignstudio.core.errors import UserError
 from alignstudio.services.judges import JudgeInput
@@ -137,29 +137,7 @@ def test_the_client_connects_to_the_checked_address_not_a_later_answer(kind, reb
 def test_over_tls_the_server_name_and_certificate_are_the_names(tmp_path, rebinding_resolver, monkeypatch):
     """An https typed URL: the connection goes to the checked address, the TLS server name (SNI) is the name and
     the certificate is checked against the name."""
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(
-        [
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            f"/CN={NAME}",
-            "-addext",
-            f"subjectAltName=DNS:{NAME}",
-            "-keyout",
-            str(key),
-            "-out",
-            str(cert),
-        ],
-        check=True,
-        capture_output=True,
-    )
+    cert, key = self_signed_certificate(tmp_path, NAME, f"DNS:{NAME}")
     monkeypatch.setenv("SSL_CERT_FILE", str(cert))  # the client trusts this certificate (for this name) only
     server_names = []
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)

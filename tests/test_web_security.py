@@ -4,13 +4,12 @@ The real app runs in a subprocess (TLS with a self-signed certificate for studio
 studio.test and evil.test to 127.0.0.1."""
 
 import http.server
-import subprocess
 import threading
 from contextlib import contextmanager
 
 import httpx
 import pytest
-from servers import BROWSER_ARGS, free_port, running_app
+from servers import BROWSER_ARGS, free_port, running_app, self_signed_certificate
 
 from alignstudio.services.auth import hash_password
 
@@ -28,29 +27,7 @@ def users(tmp_path_factory):
 @pytest.fixture(scope="module")
 def tls_app(tmp_path_factory, tiny_model_dir, users):
     folder = tmp_path_factory.mktemp("tls")
-    cert, key = folder / "cert.pem", folder / "key.pem"
-    subprocess.run(
-        [
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=studio.test",
-            "-addext",
-            "subjectAltName=DNS:studio.test,IP:127.0.0.1",
-            "-keyout",
-            str(key),
-            "-out",
-            str(cert),
-        ],
-        check=True,
-        capture_output=True,
-    )
+    cert, key = self_signed_certificate(folder, "studio.test", "DNS:studio.test,IP:127.0.0.1")
     with running_app(
         folder / "ws",
         tiny_model_dir,

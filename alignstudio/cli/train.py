@@ -42,6 +42,11 @@ def register(sub) -> None:
         "the run folder holds the spec, status, metrics, log, checkpoints, the final "
         "model and its card.",
     )
+    groups = {"": p}
+    for name, s in form_settings().items():  # every RunSpec field with a flag, under its heading
+        if s.cli is not None:
+            group = groups.get(s.cli) or groups.setdefault(s.cli, p.add_argument_group(s.cli))
+            add_setting(group, RunSpec, name, **FLAG_OVERRIDES.get(name, {}))
     p.add_argument("--out", default=None, help="run folder to create (default: a new run under workspace/runs)")
     p.add_argument(
         "--resume",
@@ -52,11 +57,6 @@ def register(sub) -> None:
     p.add_argument(
         "--ignore-validation", action="store_true", help="train even if `alignstudio validate` finds errors in the data"
     )
-    groups = {"": p}
-    for name, s in form_settings().items():  # every RunSpec field with a flag, under its heading
-        if s.cli is not None:
-            group = groups.get(s.cli) or groups.setdefault(s.cli, p.add_argument_group(s.cli))
-            add_setting(group, RunSpec, name, **FLAG_OVERRIDES.get(name, {}))
     s = p.add_argument_group("several GPUs")
     s.add_argument(
         "--print-launch",

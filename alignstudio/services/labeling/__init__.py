@@ -95,18 +95,22 @@ class LabelingService:
     def next_pair(self, config: FeedConfig, timeout: float = 300.0) -> ShownPair:
         """The next prefetched pair for this configuration, stored (unlabeled) as it is handed out."""
         pair = self.feeds.feed(config).get(timeout=timeout)
-        pair_id = self.store.add_pair(
-            pair.messages,
+        pair_id = self._store(pair, pair.messages, pair.prompt_set)
+        return self._show(pair_id, pair.messages[-1]["content"], pair.text_a, pair.text_b, pair.prompt_set)
+
+    def _store(self, pair, messages: list[dict], prompt_set: str) -> str:
+        """A sampled pair stored (unlabeled) with its models and settings; its id."""
+        return self.store.add_pair(
+            messages,
             pair.text_a,
             pair.text_b,
             model_a=pair.model_a,
             model_b=pair.model_b,
             params_a=pair.params_a,
             params_b=pair.params_b,
-            prompt_set=pair.prompt_set,
+            prompt_set=prompt_set,
             origin=pair.origin,
         )
-        return self._show(pair_id, pair.messages[-1]["content"], pair.text_a, pair.text_b, pair.prompt_set)
 
     def typed_pair(self, prompt: str, config: FeedConfig) -> ShownPair:
         """A pair for a prompt the user typed, from the models the sampling settings name."""
@@ -126,17 +130,7 @@ class LabelingService:
         pair = sample_pair(messages, settings, gen_a, gen_b, prompt_set="typed")
         if pair is None:
             raise UserError("the model gave near-identical answers every time; try a higher temperature")
-        pair_id = self.store.add_pair(
-            messages,
-            pair.text_a,
-            pair.text_b,
-            model_a=pair.model_a,
-            model_b=pair.model_b,
-            params_a=pair.params_a,
-            params_b=pair.params_b,
-            prompt_set="typed",
-            origin=pair.origin,
-        )
+        pair_id = self._store(pair, messages, "typed")
         return self._show(pair_id, prompt.strip(), pair.text_a, pair.text_b, "typed")
 
     def label(self, shown: ShownPair, choice: str, *, annotator: str, rationale: str = "") -> Ack:

@@ -12,6 +12,7 @@ from ..services.container import Services
 from ..services.data.importing import MAX_UPLOAD_MB
 from ..services.logins import DEFAULT_SESSION_HOURS, SignIn
 from . import arena, data, evaluate, feedback, label, login, rounds, train, validate
+from .common import signed_in
 
 _SHORTCUTS = (Path(__file__).with_name("shortcuts.js")).read_text()
 # Uploaded files (imports) are read at once into the store; a day later their cached copies can go.
@@ -21,7 +22,7 @@ UPLOAD_CACHE = (3600, 86400)  # (check every hour, delete files older than a day
 def _annotator_on_load(remembered: str, request: gr.Request):
     """With accounts, the annotator is whoever logged in: show it and lock the box. Without, the name this
     browser used last (a reload must not turn labels into "anonymous")."""
-    user = getattr(request, "username", None)
+    user = signed_in(request)
     if user:
         return gr.update(value=user, interactive=False)
     return remembered if remembered else gr.skip()
@@ -30,7 +31,7 @@ def _annotator_on_load(remembered: str, request: gr.Request):
 def _tabs_for_role(request: gr.Request):
     """Annotators label, rate, browse their own labels and vote; the tabs that run the loop are for admins (the
     services refuse those operations to annotators anyway: hiding the tabs only keeps the page honest)."""
-    admin = caller_for(getattr(request, "username", None)).role == ADMIN
+    admin = caller_for(signed_in(request)).role == ADMIN
     return tuple(gr.update(visible=admin) for _ in range(4))
 
 

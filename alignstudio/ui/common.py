@@ -27,9 +27,14 @@ def _param_name(component, index: int) -> str:
     return name if name.isidentifier() else f"value_{index}"
 
 
+def signed_in(request) -> str | None:
+    """The account a request is signed in as (None without accounts, or with no request)."""
+    return getattr(request, "username", None)
+
+
 def acting_for(request):
     """Run as the caller of this request (for the few functions Gradio calls that `on` cannot wrap)."""
-    return acting_as(caller_for(getattr(request, "username", None) if request is not None else None))
+    return acting_as(caller_for(signed_in(request)))
 
 
 def _reader(inputs: list, identity=None):
@@ -46,7 +51,7 @@ def _reader(inputs: list, identity=None):
                 values[i] = ""
             elif isinstance(values[i], str):  # the services cap each field they take; this caps every box
                 check_length(values[i], f"the {inputs[i].label or 'text'} field", ANY_TEXT_CHARS)
-        user = getattr(request, "username", None) if request is not None else None
+        user = signed_in(request)
         if index is not None and user:
             values[index] = user
         return values, caller_for(user)

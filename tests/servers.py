@@ -1,4 +1,4 @@
-"""Starting the real app (or any server) as a subprocess for tests: loopback only, and it dies with us."""
+"""Starting the real app, the CLI or any server as a subprocess for tests: loopback only, and it dies with us."""
 
 from __future__ import annotations
 
@@ -15,6 +15,16 @@ from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def cli(*args, workspace=None):
+    """`alignstudio ARGS` as a user runs it: a real subprocess in the repository root."""
+    ws = ["--workspace", str(workspace)] if workspace else []
+    return subprocess.run(
+        [sys.executable, "-m", "alignstudio", *ws, *args], cwd=ROOT, capture_output=True, text=True, timeout=600
+    )
+
+
 BROWSER_ARGS = [
     "--no-sandbox",
     "--disable-gpu",

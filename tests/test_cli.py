@@ -5,19 +5,12 @@ import subprocess
 import sys
 
 import pytest
-from servers import ROOT
+from servers import ROOT, cli
 
 from alignstudio.cli import _module_of
 from alignstudio.core.store import Store
 
 PROMPTS = ROOT / "data" / "prompts.jsonl"
-
-
-def cli(*args, workspace=None):
-    ws = ["--workspace", str(workspace)] if workspace else []
-    return subprocess.run(
-        [sys.executable, "-m", "alignstudio", *ws, *args], cwd=ROOT, capture_output=True, text=True, timeout=600
-    )
 
 
 def commands(parser=None) -> list[str]:

@@ -5,7 +5,7 @@ import json
 from types import SimpleNamespace
 
 import pytest
-from test_cli import cli
+from servers import cli
 
 from alignstudio.core.errors import UserError
 from alignstudio.core.models import load_causal_lm, load_tokenizer

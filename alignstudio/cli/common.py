@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import argparse
 
+from ..services import setting_of
 from ..services.judges import endpoints
 from ..services.sampling.settings import SamplingSettings
-from ..services.settings import setting_of
 
 
 def services(args: argparse.Namespace):

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..services import from_values
 from ..services.rounds.settings import RoundsSettings, flag_of, settings_of
 from ..services.sampling.prompt_sets import SHIPPED
-from ..services.settings import from_values
 from ..services.training import RunSpec, form_settings
 from .common import add_setting, services
 

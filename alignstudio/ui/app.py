@@ -7,7 +7,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from ..services.access import ADMIN, caller_for
+from ..services import ADMIN, caller_for
 from ..services.container import Services
 from ..services.data.importing import MAX_UPLOAD_MB
 from ..services.logins import DEFAULT_SESSION_HOURS, SignIn

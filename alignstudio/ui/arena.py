@@ -7,9 +7,9 @@ from dataclasses import dataclass
 import gradio as gr
 
 from ..core.errors import UserError
+from ..services import from_values
 from ..services.arena import ArenaSettings, ArenaState, identical, new_battle
 from ..services.container import Services
-from ..services.settings import from_values
 from .common import on
 from .fields import setting_number
 from .render import escape_markdown_html

@@ -8,12 +8,11 @@ from dataclasses import dataclass
 import gradio as gr
 
 from ..core.errors import UserError
-from ..services.access import Caller, acting_as, caller_for
+from ..services import Caller, acting_as, caller_for, setting_of
 from ..services.container import Services
 from ..services.limits import ANY_TEXT_CHARS, check_length
 from ..services.sampling.prefetch import FeedConfig
 from ..services.sampling.settings import SamplingSettings
-from ..services.settings import setting_of
 from .fields import optional_number, optional_number_box, setting_number
 
 SAME_MODEL = "(same as A)"

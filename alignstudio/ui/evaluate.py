@@ -15,6 +15,7 @@ import gradio as gr
 import pandas as pd
 
 from ..core.errors import UserError
+from ..services import setting_of
 from ..services.container import Services
 from ..services.evaluation import EvalReport, EvalSettings, pathology_table, samples_table, summary_markdown
 from ..services.judges.bulk import SCOPES
@@ -22,7 +23,6 @@ from ..services.judges.config import JudgeConfig
 from ..services.judges.endpoints import names as endpoint_names
 from ..services.judges.prompt import DEFAULT_CRITERIA
 from ..services.remote_budget import remaining
-from ..services.settings import setting_of
 from .common import on, with_progress
 from .fields import optional_number, optional_number_box, setting_number
 

@@ -14,7 +14,7 @@ import math
 import gradio as gr
 
 from ..core.errors import UserError
-from ..services.settings import setting_of
+from ..services import setting_of
 
 
 def optional_number_box(label: str, placeholder: str, elem_id: str, **kw) -> gr.Textbox:

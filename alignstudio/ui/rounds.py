@@ -9,10 +9,10 @@ from dataclasses import dataclass
 import gradio as gr
 import pandas as pd
 
+from ..services import from_values, setting_of
 from ..services.container import Services
 from ..services.rounds.folder import TABLE_COLUMNS
 from ..services.rounds.settings import RoundsSettings
-from ..services.settings import from_values, setting_of
 from .common import on
 from .fields import optional_number_box, setting_number
 

@@ -128,12 +128,12 @@ def test_a_run_at_ln2_learned_nothing_and_no_warning_sign_hides_it():
 
 def test_learned_memorized_diverged_and_unchecked_verdicts():
     falling = _train([LN2, 0.6, 0.5, 0.4, 0.35, 0.3], [0.0, 0.75, 0.75, 1.0, 0.75, 1.0])
-    learned = judge_run(falling + _eval([(3, 0.62, 0.7), (6, 0.55, 0.8)]), heldout_rows=10)
+    learned = judge_run(falling + _eval([(3, 0.62, 0.7), (6, 0.55, 0.8)]), heldout_rows=40)
     assert learned.code == LEARNED and learned.heldout_accuracy == 0.8 and "chance 0.50" in learned.headline
     assert learned.best_step == 6
     memorizing = _train([LN2, 0.4, 0.1, 0.02, 0.01, 0.01, 0.005, 0.004], [0, 0.75, 1, 1, 1, 1, 1, 1])
     rows = memorizing + _eval([(2, 0.6, 0.8), (4, 0.7, 0.7), (6, 0.9, 0.6), (8, 1.2, 0.6)])
-    verdict = judge_run(rows, heldout_rows=10, best_step=2, stopped_early_at=8)
+    verdict = judge_run(rows, heldout_rows=40, best_step=2, stopped_early_at=8)
     assert verdict.code == MEMORIZED and verdict.best_step == 2 and "step 2" in verdict.detail
     assert any(d.code == "memorizing" for d in diagnose(rows))
     assert judge_run(falling, failed_nan=True).code == DIVERGED

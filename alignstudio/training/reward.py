@@ -19,6 +19,7 @@ from pathlib import Path
 
 from ..core import models as core_models
 from ..core.errors import UserError
+from .verdict import judge_reward
 
 REWARD_FILE = "reward.json"
 REWARD_KIND = "reward"  # the model version kind a trained reward model is registered with
@@ -118,16 +119,8 @@ def load_for_training(spec, registry):
             target_modules=spec.lora_target_modules or lora_targets(model),
             task_type="SEQ_CLS",
         )
-    return Loaded(
-        model,
-        None,
-        tokenizer,
-        peft_config,
-        Path(ref.folder),
-        base_name(registry, Path(ref.folder)),
-        not spec.full,
-        None,
-    )
+    folder = Path(ref.folder)
+    return Loaded(model, None, tokenizer, peft_config, folder, base_name(registry, folder), not spec.full, None)
 
 
 def make_reward_config(spec, run, schedule, heldout: bool = False):
@@ -339,8 +332,9 @@ class RewardMethod:
         return {"reward": {"split": split.to_dict()}}
 
     def judge(self, s, rows, state, extra):
-        """No policy verdict: a reward run's measure is its held-out accuracy (`measure`)."""
-        return [], None
+        """The verdict of a succeeded run: the saved model's held-out accuracy (`measure`) with its interval."""
+        held = s.card_extra.get("reward") or {}
+        return [], judge_reward(rows, held.get("accuracy"), held.get("pairs") or 0) if state == "succeeded" else None
 
     def measure(self, s, model_dir: Path, trained: bool) -> dict:
         """Held-out accuracy and tie margin into reward.json next to the model and into the run card."""

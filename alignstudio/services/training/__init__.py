@@ -310,7 +310,7 @@ class LiveRun:
     log: str  # the log's last lines
     expected_start: float | None  # the loss of a policy equal to its reference (ln 2 for sigmoid DPO)
     findings: list = field(default_factory=list)  # diagnostics of the metrics so far
-    verdict: Verdict | None = None  # a succeeded policy run's verdict
+    verdict: Verdict | None = None  # a succeeded run's verdict (a reward run's from its card)
     schedule: ScheduleUsed | None = None
     heldout_note: str = ""  # how the labels were split into training and held-out pairs
     before_after: list[BeforeAfter] = field(default_factory=list)
@@ -334,6 +334,10 @@ class LiveRun:
 
     @property
     def reward_usable(self) -> bool:
+        """A reward model whose held-out accuracy is beyond chance at its count (its verdict), or, for a card
+        from before reward verdicts, at least REWARD_USABLE."""
+        if self.reward and self.verdict is not None:
+            return self.verdict.code == LEARNED
         return self.reward_result is not None and (self.reward_result.accuracy or 0.0) >= REWARD_USABLE
 
 
@@ -349,6 +353,9 @@ def _from_card(view: LiveRun, card: dict) -> None:
     reward = card.get("reward") or {}
     if "accuracy" in reward or "note" in reward:
         view.reward_result = HeldoutReport(**{f.name: reward.get(f.name) for f in fields(HeldoutReport)})
+
+
+_VERDICT_FIELDS = {f.name for f in fields(Verdict)}
 
 
 def live(services, name: str | None, log_lines: int = 60) -> LiveRun | None:
@@ -371,9 +378,11 @@ def live(services, name: str | None, log_lines: int = 60) -> LiveRun | None:
     _from_card(view, card)
     if rows:
         view.findings = diagnose_spec(rows, spec)
-        if status.state == SUCCEEDED and not view.reward:
-            verdict = card.get("verdict")
-            view.verdict = Verdict(**verdict) if verdict else judge_spec(rows, spec)
+        verdict = card.get("verdict") if status.state == SUCCEEDED else None
+        if verdict:  # fields a newer card has and this code does not know are left out
+            view.verdict = Verdict(**{k: v for k, v in verdict.items() if k in _VERDICT_FIELDS})
+        elif status.state == SUCCEEDED and not view.reward:
+            view.verdict = judge_spec(rows, spec)
     return view
 
 

@@ -1,0 +1,51 @@
+"""The end-of-run verdict's uncertainty: held-out accuracy with its Wilson interval, "learned" only beyond chance
+at the count of held-out pairs, "too few held-out pairs to tell" otherwise, and the same rule for reward runs
+(a held-out loss that stayed at ln 2 is never "learned"). Pure functions over metrics rows."""
+
+from statsmodels.stats.proportion import proportion_confint
+
+from alignstudio.training.diagnostics import LN2
+from alignstudio.training.verdict import LEARNED, NOTHING, TOO_FEW, judge_reward, judge_run, pairs_needed
+
+
+def _rows(final_accuracy, losses=(LN2, 0.6, 0.5, 0.4, 0.35, 0.3)):
+    train = [{"step": i + 1, "loss": v, "rewards/accuracies": 0.75} for i, v in enumerate(losses)]
+    held = [
+        {"step": 3, "eval_loss": 0.62, "eval_rewards/accuracies": 0.7},
+        {"step": 6, "eval_loss": 0.55, "eval_rewards/accuracies": final_accuracy},
+    ]
+    return train + held
+
+
+def test_six_heldout_pairs_show_their_interval_and_learned_needs_it_above_chance():
+    # 6/6: the Wilson interval is [0.61, 1.00]: above chance, so "learned", and the interval is in the text
+    all_right = judge_run(_rows(1.0), heldout_rows=6)
+    low, high = proportion_confint(6, 6, method="wilson")
+    assert (all_right.interval_low, all_right.interval_high) == (round(low, 4), round(high, 4))
+    assert all_right.code == LEARNED and "95% interval 0.61-1.00" in all_right.markdown()
+    # 5/6 = 0.83 looks like learning but its interval [0.44, 0.97] holds chance: too few to tell, with figures
+    five = judge_run(_rows(5 / 6), heldout_rows=6)
+    assert five.code == TOO_FEW and five.interval_low < 0.5 < five.interval_high
+    text = five.markdown()
+    assert "Too few held-out pairs to tell" in text and "0.83 on 6 held-out pairs" in text
+    assert "95% interval 0.44-0.97" in text and f"about {pairs_needed(5 / 6)} held-out pairs" in text
+
+
+def test_the_same_accuracy_on_enough_pairs_is_learned():
+    # 0.8 on 10 pairs: interval [0.49, 0.94] reaches chance; on 40 pairs: [0.65, 0.90]
+    assert judge_run(_rows(0.8), heldout_rows=10).code == TOO_FEW
+    enough = judge_run(_rows(0.8), heldout_rows=40)
+    assert enough.code == LEARNED and "0.80 on 40 held-out pairs (95% interval 0.65-0.90" in enough.headline
+    assert judge_run(_rows(0.5), heldout_rows=40).code == NOTHING  # at chance, whatever the count
+
+
+def test_a_reward_run_at_ln2_or_on_few_pairs_is_not_learned():
+    train = [{"step": s, "loss": 0.69} for s in range(1, 9)]
+    flat = train + [{"step": s, "eval_loss": v, "eval_accuracy": 0.6} for s, v in ((4, 0.6935), (8, 0.6928))]
+    verdict = judge_reward(flat, 4 / 6, 6)  # the issue's run: 0.67 on 6 pairs, held-out loss flat near 0.69
+    assert verdict.code == NOTHING and "ln 2" in verdict.headline and "95% interval 0.30-0.90" in verdict.headline
+    moving = train + [{"step": 4, "eval_loss": 0.6}, {"step": 8, "eval_loss": 0.45}]
+    assert judge_reward(moving, 4 / 6, 6).code == TOO_FEW
+    learned = judge_reward(moving, 0.8, 40)
+    assert learned.code == LEARNED and learned.interval_low > 0.5
+    assert judge_reward(moving, None, 0).code != LEARNED  # no held-out split: unmeasured

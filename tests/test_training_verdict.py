@@ -49,3 +49,12 @@ def test_a_reward_run_at_ln2_or_on_few_pairs_is_not_learned():
     learned = judge_reward(moving, 0.8, 40)
     assert learned.code == LEARNED and learned.interval_low > 0.5
     assert judge_reward(moving, None, 0).code != LEARNED  # no held-out split: unmeasured
+
+
+def test_verdicts_and_diagnostics_read_as_text_without_emoji():
+    from alignstudio.training.diagnostics import diagnose
+
+    flat = [{"step": s, "loss": LN2, "rewards/accuracies": 0.5} for s in range(1, 9)]
+    texts = [judge_run(_rows(5 / 6), heldout_rows=6).markdown(), judge_run(flat).markdown()]
+    texts += [d.markdown() for d in diagnose(flat)]
+    assert len(texts) > 1 and all(ch.isascii() or ch in "—–·" for text in texts for ch in text), texts

@@ -46,9 +46,10 @@ class Diagnostic:
         return asdict(self)
 
     def markdown(self) -> str:
-        icon = {"error": "⛔", "warning": "⚠️"}.get(self.severity, "ℹ️")
+        # words, not emoji: the app's fonts may not carry emoji (they showed as empty boxes)
+        tag = {"error": "Error:", "warning": "Warning:"}.get(self.severity, "Note:")
         at = f" (step {self.step})" if self.step is not None else ""
-        return f"{icon} **{self.title}**{at} — {self.meaning} *Try:* {self.advice}"
+        return f"**{tag} {self.title}**{at} — {self.meaning} *Try:* {self.advice}"
 
 
 def series(rows: list[dict], key: str) -> list[tuple[int, float]]:

@@ -20,6 +20,7 @@ from .common import acting_for, on, with_progress
 from .train_form import FORM_INPUTS, data_kind_changed, form_controls, method_changed, show_command, snapshot_choices
 from .train_runs import (  # noqa: F401  (the run list and live view; re-exported for tests and callers)
     BEFORE_AFTER_HEADERS,
+    BEFORE_AFTER_WIDTHS,
     COLORS,
     COMPARE_METRICS,
     EVAL_JUDGES,
@@ -158,6 +159,7 @@ def _run_controls(services: Services, names: list[str]) -> dict:
             pd.DataFrame(columns=BEFORE_AFTER_HEADERS),
             interactive=False,
             wrap=True,
+            column_widths=BEFORE_AFTER_WIDTHS,
             elem_id="train-before-after",
             max_height=420,
         )

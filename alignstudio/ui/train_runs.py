@@ -45,6 +45,8 @@ COLORS = {
     "rejected": "#dc2626",
 }
 BEFORE_AFTER_HEADERS = ["held-out prompt", "base model", "trained model"]
+# fixed widths make the answers wrap: sized by content, a long prompt pushed the trained column off-screen
+BEFORE_AFTER_WIDTHS = ["20%", "40%", "40%"]
 EVAL_PROMPTS = training.AGAINST_BASE_PROMPTS
 EVAL_JUDGES = [
     ("best available (your reward model, else the configured server)", "auto"),

@@ -80,7 +80,7 @@ def test_as_seen_words_for_every_verdict():
     assert as_seen("B", "B") == ("left is better", "B")
     assert as_seen("A", None) == ("A is better", "A")  # imports and judges record no sides
     assert as_seen("both_bad", "B") == ("both bad", "B") and as_seen("tie", "")[0] == "tie"
-    assert as_seen("up", None)[0] == "👍 up"
+    assert as_seen("up", None)[0] == "thumbs up" and as_seen("down", None)[0] == "thumbs down"  # words, no emoji
 
 
 def test_relabel_as_seen_maps_left_and_right_through_the_side_shown(store):
@@ -92,3 +92,26 @@ def test_relabel_as_seen_maps_left_and_right_through_the_side_shown(store):
     imported = store.add_preference(pair, "A", annotator="imp", shown_left=None, source="judge:rules")
     with pytest.raises(UserError, match="records no left and right"):
         relabel(store, imported, "left", annotator="ann")
+
+
+def test_verdict_filter_speaks_the_words_of_the_table_shown(store):
+    from alignstudio.services.data.browser import SEEN_VERDICTS, STORED_VERDICTS, browse_table
+
+    pair = store.add_pair(MSG, "Build small projects.", "Read the manual cover to cover.", model_a="m", model_b="m")
+    right = store.add_preference(pair, "A", annotator="ann", shown_left="B")  # seen: "right is better"
+    left = store.add_preference(pair, "A", annotator="bob", shown_left="A")  # seen: "left is better"
+    gen = store.add_generation(MSG, "Practice daily.", model="m")
+    store.add_feedback(gen, "up", annotator="ann")
+    assert "A" not in SEEN_VERDICTS and "left is better" in SEEN_VERDICTS and "A" in STORED_VERDICTS
+    # every verdict word the table shows is one the filter offers, and filtering by it finds that row
+    seen = browse_table(store)
+    assert set(seen["verdict"]) <= set(SEEN_VERDICTS)
+    for word in seen["verdict"]:
+        assert word in list(browse_table(store, verdict=word)["verdict"])
+    assert list(browse_table(store, verdict="right is better")["event_id"]) == [right]
+    assert list(browse_table(store, verdict="left is better")["event_id"]) == [left]
+    assert list(browse_table(store, verdict="thumbs up")["kind"]) == ["feedback"]
+    # the stored form filters with the stored names
+    assert set(browse_table(store, stored=True, verdict="A")["event_id"]) == {left, right}
+    with pytest.raises(UserError, match="Verdict must be one of"):
+        browse_table(store, verdict="A")  # a stored name while the table shows what was seen

@@ -82,3 +82,26 @@ def test_kto_rows_from_feedback_and_unpaired_preferences(store):
     rows = kto_rows(store, include_pairs=True)
     assert len(rows) == 4 and sorted(r["label"] for r in rows) == [False, False, True, True]
     assert {"prompt", "completion", "label"} <= set(rows[-1])
+
+
+def test_the_export_says_how_many_ties_both_bad_and_contested_pairs_were_left_out(store, workspace):
+    p1, p2, p3, p4 = (_pair(store) for _ in range(4))
+    store.add_preference(p1, "A", annotator="x")
+    store.add_preference(p2, "tie", annotator="x")
+    store.add_preference(p2, "tie", annotator="y")
+    store.add_preference(p3, "both_bad", annotator="x")
+    store.add_preference(p4, "A", annotator="x")
+    store.add_preference(p4, "B", annotator="y")
+    snap = export_snapshot(store, workspace, "dpo")
+    assert snap.rows == 1
+    assert snap.left_out == {"tie labels": 2, "both-bad labels": 1, "contested pairs (as many votes for A as for B)": 1}
+    assert snap.left_out_line() == (
+        "Left out: 2 tie labels, 1 both-bad labels, 1 contested pairs (as many votes for A as for B)."
+    )
+    assert store.snapshots()[-1]["params"]["left_out"]["tie labels"] == 2
+
+
+def test_an_export_of_only_ties_says_they_were_left_out(store, workspace):
+    store.add_preference(_pair(store), "tie", annotator="x")
+    with pytest.raises(UserError, match="nothing to export.*Left out: 1 tie labels"):
+        export_snapshot(store, workspace, "dpo")

@@ -391,6 +391,18 @@ def test_position_bias_is_a_warning():
     assert (pb["decisive"], pb["left_won"]) == (30, 25) and pb["p_value"] < 0.05
 
 
+def test_a_kto_report_has_no_pairwise_position_statistic():
+    labels = [human(f"p{i}", "ann", "A" if i < 25 else "B", left="A") for i in range(30)]
+    rows = [
+        {"prompt": f"Tell me about {t}.", "completion": f"{t} are fine.", "label": i % 2 == 0}
+        for i, t in enumerate(TOPICS)
+    ]
+    report = validate(rows, "kto", labels=labels)
+    assert "position_bias" not in report.stats and "position_bias" not in checks(report)
+    assert "position" not in report.to_text() and "annotator_agreement" in report.stats
+    assert "position_bias" in validate(clean_dpo(), labels=labels).stats  # DPO keeps it
+
+
 def test_position_bias_needs_enough_decisive_labels_and_ignores_ties():
     few = [human(f"p{i}", "ann", "A", left="A") for i in range(15)]
     ties = [human(f"t{i}", "ann", "tie", left="A") for i in range(30)]

@@ -45,6 +45,8 @@ def run(args) -> int:
         exclude_sources=args.exclude_source,
     )
     print(f"snapshot {snap.id}: {snap.rows} {snap.kind} rows, fingerprint {snap.fingerprint}")
+    if snap.left_out:
+        print(f"  {snap.left_out_line()}")
     print(f"  datasets folder: {snap.path}")
     for path in snap.files:
         print(f"  file: {path}")

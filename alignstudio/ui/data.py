@@ -10,7 +10,7 @@ import pandas as pd
 
 from ..core.errors import UserError
 from ..services.container import Services
-from ..services.data.browser import ORIGINS, SEEN_COLUMNS
+from ..services.data.browser import ORIGINS, SEEN_COLUMNS, SEEN_VERDICTS, STORED_VERDICTS
 from ..services.data.importing import FORMATS as IMPORT_FORMATS
 from .common import on
 
@@ -23,6 +23,12 @@ RELABEL_CHOICES = [
     ("A is better (stored form)", "A"),
     ("B is better (stored form)", "B"),
 ]
+RETRACT, CONFIRM_RETRACT = "Retract", "Confirm retract"
+
+
+def verdict_choices(stored: bool) -> list[tuple[str, str]]:
+    """The Verdict filter in the words the table shows: as the annotator saw it, or the stored form."""
+    return [("any", ""), *((v, v) for v in (STORED_VERDICTS if stored else SEEN_VERDICTS))]
 
 
 @dataclass
@@ -42,6 +48,7 @@ class DataView:
     new_verdict: gr.Dropdown
     relabel: gr.Button
     retract: gr.Button
+    retract_armed: gr.State  # the label id a first Retract click asked about; the second click retracts it
     snapshots: gr.Dataframe
     export_kind: gr.Radio
     export_formats: gr.CheckboxGroup
@@ -67,9 +74,7 @@ def build(services: Services, annotator: gr.Textbox) -> DataView:
             label="Source", placeholder="human, arena, judge:NAME, import, synthetic", elem_id="data-source"
         )
         who = gr.Textbox(label="Annotator", elem_id="data-annotator")
-        verdict = gr.Dropdown(
-            ["", "A", "B", "tie", "both_bad", "up", "down"], value="", label="Verdict", elem_id="data-verdict"
-        )
+        verdict = gr.Dropdown(verdict_choices(False), value="", label="Verdict", elem_id="data-verdict")
         prompt_set = gr.Textbox(label="Prompt set", elem_id="data-prompt-set")
         search = gr.Textbox(label="Search text", elem_id="data-search")
         origin = gr.Dropdown(["", *ORIGINS], value="", label="Pairs made by", elem_id="data-origin")
@@ -92,7 +97,8 @@ def build(services: Services, annotator: gr.Textbox) -> DataView:
             RELABEL_CHOICES, value="left", label="New verdict", elem_id="data-new-verdict", scale=1
         )
         relabel_button = gr.Button("Relabel", elem_id="data-relabel", scale=1)
-        retract = gr.Button("Retract", variant="stop", elem_id="data-retract", scale=1)
+        retract = gr.Button(RETRACT, variant="stop", elem_id="data-retract", scale=1)
+    retract_armed = gr.State("")
     message = gr.Markdown(elem_id="data-message")
     with gr.Accordion("Snapshots and export", open=False):
         snapshots = gr.Dataframe(interactive=False, elem_id="data-snapshots")
@@ -146,6 +152,7 @@ def build(services: Services, annotator: gr.Textbox) -> DataView:
         new_verdict,
         relabel_button,
         retract,
+        retract_armed,
         snapshots,
         export_kind,
         export_formats,
@@ -180,9 +187,17 @@ def load_table(
     )
 
 
-def selected_event(table: pd.DataFrame, event: gr.SelectData) -> str:
+def switch_form(services: Services, kind, source, who, verdict, prompt_set, search, origin="", stored=False) -> tuple:
+    """The stored-form toggle: the table in the other form, and the Verdict filter in that form's words (reset,
+    since a word of one form names nothing in the other)."""
+    table = load_table(services, kind, source, who, "", prompt_set, search, origin, stored)
+    return table, gr.update(choices=verdict_choices(bool(stored)), value="")
+
+
+def selected_event(table: pd.DataFrame, event: gr.SelectData) -> tuple:
+    """The clicked row's label id; a Retract armed for another label is disarmed."""
     row = event.index[0] if isinstance(event.index, (list, tuple)) else event.index
-    return str(table.iloc[row]["event_id"])
+    return str(table.iloc[row]["event_id"]), gr.update(value=RETRACT), ""
 
 
 def do_relabel(services: Services, event_id: str, verdict: str, annotator: str, *filters) -> tuple:
@@ -191,9 +206,20 @@ def do_relabel(services: Services, event_id: str, verdict: str, annotator: str, 
     return load_table(services, *filters), f"Relabelled: {words.get(verdict, verdict)}; the old label is kept."
 
 
-def do_retract(services: Services, event_id: str, annotator: str, *filters) -> tuple:
+def do_retract(services: Services, event_id: str, armed: str, annotator: str, *filters) -> tuple:
+    """Two clicks: the first asks (the button turns into Confirm retract), the second, on the same label,
+    retracts it. Returns (table, message, button, armed label id)."""
+    event_id = (event_id or "").strip()
+    if not event_id:
+        raise UserError("Selected label: click a row in the table first")
+    if event_id != armed:
+        ask = (
+            f"Retract label `{event_id}`? It leaves the training data (it stays in the history). "
+            f"Click **{CONFIRM_RETRACT}** to retract it."
+        )
+        return gr.skip(), ask, gr.update(value=CONFIRM_RETRACT), event_id
     services.data.retract(event_id, annotator=annotator)
-    return load_table(services, *filters), "Retracted; the label stays in the history."
+    return load_table(services, *filters), "Retracted; the label stays in the history.", gr.update(value=RETRACT), ""
 
 
 def do_export(
@@ -202,7 +228,7 @@ def do_export(
     snap = services.data.export(
         kind, formats=formats, include_pairs=include_pairs, exclude_sources=["synthetic"] if no_synthetic else None
     )
-    note = f"Snapshot `{snap.id}`: {snap.rows} rows, fingerprint `{snap.fingerprint}`"
+    note = f"Snapshot `{snap.id}`: {snap.rows} rows, fingerprint `{snap.fingerprint}`. {snap.left_out_line()}"
     return [str(p) for p in snap.files], services.data.snapshot_table(), note
 
 
@@ -233,9 +259,12 @@ def wire(view: DataView, services: Services, tab: gr.Tab, demo: gr.Blocks | None
         )
     on(view.refresh.click, lambda *f: load_table(services, *f), filters, view.table, api_name="data_labels")
     for box in filters:
+        if box is view.stored:
+            on(box.change, lambda *f: switch_form(services, *f), filters, [view.table, view.verdict], api_name=False)
+            continue
         event = box.submit if isinstance(box, gr.Textbox) else box.change
         on(event, lambda *f: load_table(services, *f), filters, view.table, api_name=False)
-    view.table.select(selected_event, view.table, view.event_id, api_name=False)
+    view.table.select(selected_event, view.table, [view.event_id, view.retract, view.retract_armed], api_name=False)
     on(
         view.relabel.click,
         lambda e, v, a, *f: do_relabel(services, e, v, a, *f),
@@ -246,9 +275,9 @@ def wire(view: DataView, services: Services, tab: gr.Tab, demo: gr.Blocks | None
     )
     on(
         view.retract.click,
-        lambda e, a, *f: do_retract(services, e, a, *f),
-        [view.event_id, me, *filters],
-        [view.table, view.message],
+        lambda e, armed, a, *f: do_retract(services, e, armed, a, *f),
+        [view.event_id, view.retract_armed, me, *filters],
+        [view.table, view.message, view.retract, view.retract_armed],
         me,
         api_name="data_retract",
     )

@@ -61,7 +61,12 @@ STORED_COLUMNS = [
     "rationale",
     "event_id",
 ]
-SIDE_WORDS = {"tie": "tie", "both_bad": "both bad", "up": "👍 up", "down": "👎 down"}
+# words, not emoji: emoji render as empty boxes where the browser's fonts lack them
+SIDE_WORDS = {"tie": "tie", "both_bad": "both bad", "up": "thumbs up", "down": "thumbs down"}
+# The Verdict filter speaks the table's language: the words shown (a label without recorded sides, from an import
+# or a judge, reads "A is better"), or the stored names when the table shows the stored form.
+SEEN_VERDICTS = ("left is better", "right is better", "A is better", "B is better", *SIDE_WORDS.values())
+STORED_VERDICTS = (*VERDICTS, "up", "down")
 ORIGINS = ("sampler", "synthetic", "import", "arena")  # how a pair was made (synthetic: two system prompts)
 
 
@@ -75,10 +80,16 @@ def label_table(
     prompt_set: str = "",
     search: str = "",
     origin: str = "",
+    seen_verdict: str = "",
     limit: int = 500,
 ) -> pd.DataFrame:
     """Effective labels, newest first, filtered; `search` matches prompt or response text (case-insensitive);
-    `origin` keeps the pairs made one way (e.g. synthetic), whoever labeled them."""
+    `origin` keeps the pairs made one way (e.g. synthetic), whoever labeled them; `verdict` filters on the stored
+    verdict, `seen_verdict` on the words the annotator saw (see `as_seen`)."""
+    if verdict and verdict not in STORED_VERDICTS:
+        raise UserError(f"Verdict must be one of {', '.join(STORED_VERDICTS)}, not {verdict!r}")
+    if seen_verdict and seen_verdict not in SEEN_VERDICTS:
+        raise UserError(f"Verdict must be one of {', '.join(SEEN_VERDICTS)}, not {seen_verdict!r}")
     rows = []
     if kind in ("all", "preference"):
         for r in store.preference_rows():
@@ -141,6 +152,9 @@ def label_table(
             | frame["response_b"].str.casefold().str.contains(needle, regex=False)
         )
         frame = frame[hit]
+    if seen_verdict:
+        words = [as_seen(v, left)[0] for v, left in zip(frame["verdict"], frame["shown_left"])]
+        frame = frame[[w == seen_verdict for w in words]]
     frame = frame.sort_values("time", ascending=False).head(limit)
     frame["time"] = pd.to_datetime(frame["time"], unit="s").dt.strftime("%Y-%m-%d %H:%M:%S")
     return frame.reset_index(drop=True)
@@ -159,7 +173,10 @@ def as_seen(verdict: str, shown_left: str | None) -> tuple[str, str]:
 
 def browse_table(store: Store, *, stored: bool = False, **filters) -> pd.DataFrame:
     """The Data tab's table: `label_table`'s rows as the annotator saw them (left / right responses, the verdict
-    as given, e.g. "right is better"), or with `stored` in the store's own A / B form. The event id is last."""
+    as given, e.g. "right is better"), or with `stored` in the store's own A / B form. The event id is last.
+    The `verdict` filter takes the words of the form shown (`SEEN_VERDICTS`, or `STORED_VERDICTS` with `stored`)."""
+    if not stored:
+        filters["seen_verdict"] = filters.pop("verdict", "") or ""
     frame = label_table(store, **filters)
     if stored:
         return frame[STORED_COLUMNS].reset_index(drop=True)

@@ -11,7 +11,7 @@ import hashlib
 import json
 import time
 from collections import Counter, defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ...core import access
@@ -22,6 +22,7 @@ from ...core.workspace import Workspace
 from ...training.data import LABEL_SOURCES_FILE
 
 KINDS = ("dpo", "kto")
+LEFT_OUT_WORDS = {"tie": "tie labels", "both_bad": "both-bad labels"}
 
 
 def _assistant(text: str) -> list[dict]:
@@ -51,19 +52,30 @@ def _source_ok(source: str, sources: list[str] | None, exclude: list[str] | None
 
 
 def dpo_rows(
-    store: Store, sources: list[str] | None = None, exclude: list[str] | None = None, tally: Counter | None = None
+    store: Store,
+    sources: list[str] | None = None,
+    exclude: list[str] | None = None,
+    tally: Counter | None = None,
+    left_out: Counter | None = None,
 ) -> list[dict]:
     """One DPO row per pair whose decisive labels have a majority; contested pairs are left out. `tally`
-    counts the rows by the source of the label that decided them."""
+    counts the rows by the source of the label that decided them; `left_out` counts what did not become a row
+    (tie and both-bad labels, contested pairs), so the export can say so."""
     by_pair: dict[str, list[dict]] = defaultdict(list)
     for label in store.preference_rows():
-        if label["verdict"] in ("A", "B") and _source_ok(label["source"], sources, exclude):
+        if not _source_ok(label["source"], sources, exclude):
+            continue
+        if label["verdict"] in ("A", "B"):
             by_pair[label["pair_id"]].append(label)
+        elif left_out is not None:
+            left_out[LEFT_OUT_WORDS[label["verdict"]]] += 1
     rows = []
     for labels in by_pair.values():
         votes_a = sum(1 for label in labels if label["verdict"] == "A")
         votes_b = len(labels) - votes_a
         if votes_a == votes_b:
+            if left_out is not None:
+                left_out["contested pairs (as many votes for A as for B)"] += 1
             continue
         winner = "A" if votes_a > votes_b else "B"
         last = [label for label in labels if label["verdict"] == winner][-1]
@@ -82,8 +94,10 @@ def kto_rows(
     sources: list[str] | None = None,
     exclude: list[str] | None = None,
     tally: Counter | None = None,
+    left_out: Counter | None = None,
 ) -> list[dict]:
-    """KTO rows from thumbs up/down (majority per response), plus unpaired preferences if asked."""
+    """KTO rows from thumbs up/down (majority per response), plus unpaired preferences if asked; `left_out` as
+    in `dpo_rows` (responses with as many thumbs up as down, and with pairs, what `dpo_rows` leaves out)."""
     by_gen: dict[str, list[dict]] = defaultdict(list)
     for fb in store.feedback_rows():
         if _source_ok(fb["source"], sources, exclude):
@@ -93,6 +107,8 @@ def kto_rows(
         ups = sum(1 for f in feedback if f["verdict"] == "up")
         downs = len(feedback) - ups
         if ups == downs:
+            if left_out is not None:
+                left_out["responses with as many thumbs up as down"] += 1
             continue
         rows.append(
             {"prompt": feedback[-1]["messages"], "completion": _assistant(feedback[-1]["text"]), "label": ups > downs}
@@ -103,7 +119,7 @@ def kto_rows(
         from datasets import Dataset
         from trl import unpair_preference_dataset
 
-        pairs = dpo_rows(store, sources, exclude, tally)
+        pairs = dpo_rows(store, sources, exclude, tally, left_out)
         if pairs:
             rows.extend(unpair_preference_dataset(Dataset.from_list(pairs)).to_list())
     return rows
@@ -126,6 +142,12 @@ class Snapshot:
     fingerprint: str
     rows: int
     files: list[Path]
+    left_out: dict[str, int] = field(default_factory=dict)  # what did not become a row, e.g. {"tie labels": 3}
+
+    def left_out_line(self) -> str:
+        """ "Left out: 3 tie labels, 1 both-bad labels." (empty when nothing was), for the UI and the CLI."""
+        parts = [f"{count} {what}" for what, count in self.left_out.items() if count]
+        return f"Left out: {', '.join(parts)}." if parts else ""
 
 
 def export_snapshot(
@@ -147,15 +169,16 @@ def export_snapshot(
         raise UserError(f"--kind must be one of {', '.join(KINDS)}, not {kind!r}")
     for path in out or []:
         output_suffix(path)  # a wrong file type fails before the snapshot is written
-    exclude, tally = exclude_sources or [], Counter()
+    exclude, tally, left_out = exclude_sources or [], Counter(), Counter()
     rows = (
-        dpo_rows(store, sources, exclude, tally)
+        dpo_rows(store, sources, exclude, tally, left_out)
         if kind == "dpo"
-        else kto_rows(store, include_pairs, sources, exclude, tally)
+        else kto_rows(store, include_pairs, sources, exclude, tally, left_out)
     )
     if not rows:
         what = "decisive pairwise labels (A or B)" if kind == "dpo" else "thumbs up/down labels"
-        raise UserError(f"nothing to export: the store has no {what}")
+        told = Snapshot("", kind, Path(), "", 0, [], dict(left_out)).left_out_line()
+        raise UserError(f"nothing to export: the store has no {what}" + (f". {told}" if told else ""))
     fp = fingerprint(rows)
     name = f"{kind}-{time.strftime('%Y%m%d-%H%M%S')}-{fp[:8]}"
     target = workspace.snapshots_dir / name
@@ -169,6 +192,7 @@ def export_snapshot(
         "exclude_sources": exclude,
         "include_pairs": include_pairs,
         "label_sources": dict(tally),
+        "left_out": dict(left_out),
     }
     sid = store.add_snapshot(kind, target, fp, len(rows), params)
-    return Snapshot(sid, kind, target, fp, len(rows), files)
+    return Snapshot(sid, kind, target, fp, len(rows), files, dict(left_out))

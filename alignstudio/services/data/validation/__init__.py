@@ -132,7 +132,7 @@ def validate(
         findings += check_truncation(data, stats, th, tokenizer=tokenizer, max_length=max_length)
         findings += check_nothing_to_train(data, stats, th)
     if labels is not None:
-        findings += check_labels(labels, stats, th, _row_of_pair(rows))
+        findings += check_labels(labels, stats, th, _row_of_pair(rows), kind)
     order = {s: i for i, s in enumerate(SEVERITIES)}
     findings.sort(key=lambda f: order[f.severity])  # stable: checks keep their order within a severity
     return Report(kind=kind or "unknown", n_rows=len(rows), stats=stats, findings=findings)

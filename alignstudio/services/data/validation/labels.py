@@ -48,8 +48,12 @@ def _examples_for(pair_ids: list[str], row_of_pair: dict[str, int]) -> list[int]
     return [row_of_pair[p] for p in pair_ids if p in row_of_pair][:MAX_EXAMPLES]
 
 
-def check_labels(labels: list[dict], stats: dict, th: Thresholds, row_of_pair: dict[str, int]) -> list[Finding]:
-    """Malformed label records first (left out of the rest), then position bias and agreement checks."""
+def check_labels(
+    labels: list[dict], stats: dict, th: Thresholds, row_of_pair: dict[str, int], kind: str | None = "dpo"
+) -> list[Finding]:
+    """Malformed label records first (left out of the rest), then position bias and agreement checks. Position
+    bias is about which side of a pair was shown left: KTO rows have no sides, so their report has no position
+    statistic."""
     good, bad = [], []
     for index, record in enumerate(labels):
         problem = _label_problem(record)
@@ -71,7 +75,8 @@ def check_labels(labels: list[dict], stats: dict, th: Thresholds, row_of_pair: d
             )
         )
     findings += check_self_contradictions(good, stats, row_of_pair)
-    findings += check_position_bias(good, stats, th)
+    if kind != "kto":
+        findings += check_position_bias(good, stats, th)
     findings += check_annotator_agreement(good, stats, th, row_of_pair)
     findings += check_judge_agreement(good, stats, th, row_of_pair)
     return findings

@@ -33,22 +33,18 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from .duplicates import check_duplicates, check_near_duplicate_prompts, normalize_prompt
+from .kto import check_kto_balance, check_kto_length_bias, suggest_kto_weights
 from .labels import _row_of_pair, check_labels, cohen_kappa
+from .prepared import _prepare
 from .report import KINDS, SEVERITIES, DataShapeError, Finding, Report, Thresholds  # noqa: F401 (public)
 from .rows import (
-    _prepare,
-    check_duplicates,
     check_empty_and_short,
     check_identical_pairs,
-    check_kto_balance,
-    check_kto_length_bias,
     check_length_bias,
     check_malformed,
-    check_near_duplicate_prompts,
     check_nothing_to_train,
     check_similarity,
-    normalize_prompt,
-    suggest_kto_weights,
 )
 from .tokens import check_truncation
 

@@ -1,5 +1,5 @@
 """The token-length check: lengths built the way TRL builds them (chat template, then tokens), and the rows a
-`max_length` would cut or drop. Needs a tokenizer; the other row checks (`rows`) do not."""
+`max_length` would cut or drop. Needs a tokenizer; the other row checks do not."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import numpy as np
 
 from alignstudio.core.conversation import as_messages
 
+from .prepared import _Data
 from .report import _CHUNK, MAX_EXAMPLES, TRL_DEFAULT_MAX_LENGTH, Finding, Thresholds, _flag
-from .rows import _Data
 
 
 def _token_counts(tokenizer: Any, texts: list[str], add_special_tokens: bool) -> np.ndarray:

@@ -267,3 +267,36 @@ def test_the_command_line_names_only_what_differs_from_the_flags_defaults():
     assert training.command_line(RunSpec(data="/d.jsonl")) == "alignstudio train --method dpo --data /d.jsonl"
     line = training.command_line(RunSpec(data="/d.jsonl", method="ipo", num_train_epochs=2, early_stopping=False))
     assert line == "alignstudio train --method ipo --data /d.jsonl --num-train-epochs 2.0 --no-early-stopping"
+
+
+def test_snapshot_picker_moves_to_a_snapshot_exported_after_the_last_listing(services):
+    from alignstudio.services.data.snapshots import export_snapshot
+
+    def label(prompt: str) -> None:
+        pair = services.store.add_pair(
+            [{"role": "user", "content": prompt}], "Hello there, friend.", "No.", model_a="m", model_b="m"
+        )
+        services.store.add_preference(pair, "A", annotator="ann", shown_left="A")
+
+    label("Hi?")
+    export_snapshot(services.store, services.workspace, "dpo")
+    _, first, seen = train.form_lists(services, None, None, [])
+    older = first["value"]
+    assert older and seen == [older]
+    assert "value" not in train.form_lists(services, None, older, seen)[1]  # nothing new: the choice stays
+    label("Hello?")
+    export_snapshot(services.store, services.workspace, "dpo")  # a newer export (e.g. in the Data tab)
+    _, listed, seen = train.form_lists(services, None, older, seen)
+    assert listed["value"] != older and listed["value"] == seen[0] and older in seen
+    # a person who then picks the older one keeps it at the next listing
+    assert "value" not in train.form_lists(services, None, older, seen)[1]
+
+
+def test_a_reward_run_shows_no_beta_in_its_model_card():
+    from alignstudio.training.model_card import render
+
+    spec = {"method": "reward", "beta": 0.1, "loss_type": ["sigmoid"], "lora_r": 16}
+    text = render({"run": "rm", "method": "reward", "spec": spec, "base_model": {"name": "tiny"}}, adapter=True)
+    assert "| beta |" not in text and "reward model" in text
+    dpo = render({"run": "p", "method": "dpo", "spec": spec | {"method": "dpo"}, "base_model": {}}, adapter=True)
+    assert "| beta | 0.1 |" in dpo

@@ -29,8 +29,8 @@ def _settings(card: dict) -> list[str]:
     method = card.get("method") or spec.get("method")
     loss = ", ".join(spec.get("loss_type") or []) or "default"
     rows = [
-        ("method", f"{method} (loss {loss})"),
-        ("beta", spec.get("beta")),
+        ("method", f"{method} (loss {loss})" if method != "reward" else "reward model (Bradley-Terry)"),
+        ("beta", spec.get("beta") if method != "reward" else None),  # a reward model has no beta
         ("learning rate", schedule.get("learning_rate", spec.get("learning_rate"))),
         ("epochs", schedule.get("num_train_epochs", spec.get("num_train_epochs"))),
         ("batch size", schedule.get("batch_size", spec.get("batch_size"))),
@@ -46,7 +46,8 @@ def _settings(card: dict) -> list[str]:
             else f"LoRA r={spec.get('lora_r')} alpha={spec.get('lora_alpha')} dropout={spec.get('lora_dropout')}",
         )
     )
-    return ["| setting | value |", "|---|---|"] + [f"| {k} | {_fmt(v, 4)} |" for k, v in rows]
+    shown = [(k, v) for k, v in rows if not (k == "beta" and v is None)]
+    return ["| setting | value |", "|---|---|"] + [f"| {k} | {_fmt(v, 4)} |" for k, v in shown]
 
 
 def _data(card: dict) -> list[str]:

@@ -101,6 +101,7 @@ class TrainView:
     log: gr.Textbox
     timer: gr.Timer
     remembered: gr.BrowserState
+    snapshots_seen: gr.State  # the snapshot paths listed last (`form_lists`): a newer export gets chosen
 
     def __getattr__(self, name: str):  # view.<RunSpec field>: that field's control
         try:
@@ -261,7 +262,12 @@ def build(services: Services) -> TrainView:
                 parts["log"] = gr.Textbox(
                     lines=12, max_lines=30, label="log.txt (last lines)", interactive=False, elem_id="train-log"
                 )
-    return TrainView(**parts, timer=gr.Timer(POLL_S), remembered=gr.BrowserState(None, storage_key=REMEMBERED_RUN_KEY))
+    return TrainView(
+        **parts,
+        timer=gr.Timer(POLL_S),
+        remembered=gr.BrowserState(None, storage_key=REMEMBERED_RUN_KEY),
+        snapshots_seen=gr.State([]),
+    )
 
 
 # -- handlers (plain functions) ------------------------------------------------------------------------
@@ -296,16 +302,20 @@ def _after_change(services: Services, selected: str, note: str) -> tuple:
 # -- events -------------------------------------------------------------------------------------------------
 
 
-def form_lists(services: Services, model: str | None, snapshot: str | None) -> tuple:
-    """The base models and snapshots as they are now (page load, tab open, Refresh); with no snapshot chosen
-    (or the chosen one gone) the newest is chosen."""
+def form_lists(services: Services, model: str | None, snapshot: str | None, seen: list | None = None) -> tuple:
+    """The base models and snapshots as they are now (page load, tab open, Refresh), and the snapshot paths
+    listed (for the next call's `seen`). The newest snapshot is chosen when none is chosen, the chosen one is
+    gone, or the newest is not among those `seen` at the last listing (a newer export since); otherwise the
+    chosen one stays (a person may have picked an older one on purpose)."""
     snapshots = snapshot_choices(services)
     paths = [path for _, path in snapshots]
+    newest = paths[0] if paths else None
+    exported_since = seen is not None and newest is not None and newest not in seen
+    keep = snapshot in paths and not exported_since
     return (
         gr.update(choices=services.model_names()),
-        gr.update(choices=snapshots)
-        if snapshot in paths
-        else gr.update(choices=snapshots, value=paths[0] if paths else None),
+        gr.update(choices=snapshots) if keep else gr.update(choices=snapshots, value=newest),
+        paths,
     )
 
 
@@ -365,12 +375,12 @@ def wire(view: TrainView, services: Services, demo: gr.Blocks | None = None, tab
         concurrency_limit=None,
         api_name=False,
     )
-    lists = [view.model, view.snapshot]
+    lists = [view.model, view.snapshot, view.snapshots_seen]
     restored = [view.runs, view.run, view.compare_runs, *live, *buttons]
     on(
         view.refresh.click,
-        lambda n, m, s: (*restore(services, n), *form_lists(services, m, s)),
-        [view.run, view.model, view.snapshot],
+        lambda n, *lv: (*restore(services, n), *form_lists(services, *lv)),
+        [view.run, *lists],
         [*restored, *lists],
     )
     # page load: the run this browser looked at last (or the newest running one) with its live plots, and
@@ -378,8 +388,8 @@ def wire(view: TrainView, services: Services, demo: gr.Blocks | None = None, tab
     if demo is not None:
         on(
             demo.load,
-            lambda n, m, s: (*restore(services, n), *form_lists(services, m, s)),
-            [view.remembered, view.model, view.snapshot],
+            lambda n, *lv: (*restore(services, n), *form_lists(services, *lv)),
+            [view.remembered, *lists],
             [*restored, *lists],
             api_name=False,
             show_progress="hidden",
@@ -387,8 +397,8 @@ def wire(view: TrainView, services: Services, demo: gr.Blocks | None = None, tab
     if tab is not None:
         on(
             tab.select,
-            lambda n, m, s: (*run_lists(services, n), *form_lists(services, m, s)),
-            [view.run, view.model, view.snapshot],
+            lambda n, *lv: (*run_lists(services, n), *form_lists(services, *lv)),
+            [view.run, *lists],
             [view.runs, view.run, view.compare_runs, *lists],
             api_name=False,
             show_progress="hidden",

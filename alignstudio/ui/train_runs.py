@@ -294,7 +294,8 @@ def compare_frame(services: Services, names: list[str] | None, metric: str) -> p
     """One series per run for `metric` (loss, margins, ...), e.g. across a beta sweep."""
     records = []
     for name, beta, rows in training.metrics_by_run(services, names):
-        label = name if f"beta{beta:g}" in name else f"{name} (beta={beta:g})"
+        # beta is a setting of the policy losses only: a reward run (beta None) is named alone
+        label = name if beta is None or f"beta{beta:g}" in name else f"{name} (beta={beta:g})"
         frame = long_frame(rows, {metric: label})
         records.extend(frame.to_dict("records"))
     return pd.DataFrame(records, columns=["step", "value", "series"]) if records else EMPTY_PLOT.copy()

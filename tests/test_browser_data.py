@@ -1,5 +1,5 @@
 """A real browser on the Data tab: verdicts in words (no emoji), the Verdict filter in the table's words, Retract
-asks before it retracts, and the export says what it left out."""
+asks before it retracts, the export says what it left out, and admins see the per-annotator quality table."""
 
 import pytest
 from servers import browser_page, dropdown_options, running_app
@@ -73,3 +73,10 @@ def test_data_tab_words_filter_retract_confirmation_and_export_message(tmp_path,
         page.locator(".label-wrap", has_text="Snapshots and export").first.click()
         page.click("#data-export")
         _wait_text(page, "data-message", "Left out: 1 tie labels")
+
+        # admins see the per-annotator table, its plot, and the published anchors
+        page.locator(".label-wrap", has_text="Annotators").first.click()
+        page.click("#data-quality-refresh")
+        _wait_text(page, "data-quality", "(campaign)")
+        _wait_text(page, "data-quality-note", "63-77%")
+        page.wait_for_selector("#data-quality-plot .vega-embed", timeout=30_000)

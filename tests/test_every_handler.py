@@ -81,6 +81,7 @@ EXPECTED = {
     "data-relabel.click -> data-table": OWN,
     "data-retract.click -> data-table": OWN,
     "data-export.click -> data-export-files": ADMIN,
+    "data-quality-refresh.click -> data-quality": OWN,  # their own count and agreement only
     "data-import.click -> data-message": OWN,  # refused too, but "choose a file" comes first (no file touched)
     # Validate, Train, Evaluate, Rounds: the loop is the admins'; their page-load lists answer annotators empty
     "Validate.select -> validate-source": OWN,

@@ -4,30 +4,31 @@ The Validate report (`data.validation.labels`), the judges' agreement table and 
 `judges.bulk`), the judge's trust measurement (`judges.trust`) and the rounds' human pairs all read these, so
 every tab shows the same figures for one store. Pure functions of label records (dicts with pair_id,
 annotator, source, verdict, oldest first, as `Store.preference_rows` gives them: retracted labels are already
-gone); standard library only, so a judge command pays for no pandas or scipy.
+gone); standard library at import (kappa imports scikit-learn when first computed), so a judge command pays
+for no pandas or scipy. The per-annotator quality table (`data.annotators`) reads them too.
 """
 
 from __future__ import annotations
 
+import math
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 
 
 def cohen_kappa(a: Sequence[str], b: Sequence[str]) -> float | None:
-    """Cohen's kappa of two raters over the same items: (p_o - p_e) / (1 - p_e), where p_o is their observed
-    agreement and p_e the agreement expected by chance from each rater's own category frequencies.
+    """Cohen's kappa of two raters over the same items (scikit-learn's `cohen_kappa_score`): their observed
+    agreement corrected for the agreement expected by chance from each rater's own category frequencies.
 
-    Computed by hand (a few lines) so the validator needs no scikit-learn dependency. None when undefined:
-    no items, or both raters always used one and the same category.
+    None when undefined: no items, or both raters always used one and the same category. scikit-learn is
+    imported here, on first use, so importing this module stays cheap for a judge command.
     """
-    n = len(a)
-    if n == 0 or n != len(b):
+    if len(a) == 0 or len(a) != len(b) or len(set(a) | set(b)) < 2:
         return None
-    p_o = sum(x == y for x, y in zip(a, b)) / n
-    count_a, count_b = Counter(a), Counter(b)
-    p_e = sum(count_a[k] * count_b[k] for k in count_a) / (n * n)
-    return None if p_e >= 1.0 else (p_o - p_e) / (1.0 - p_e)
+    from sklearn.metrics import cohen_kappa_score
+
+    kappa = float(cohen_kappa_score(list(a), list(b)))
+    return None if math.isnan(kappa) else kappa
 
 
 def unique_mode(values: Iterable[str]) -> str | None:

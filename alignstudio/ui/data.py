@@ -62,6 +62,10 @@ class DataView:
     import_name: gr.Textbox
     import_button: gr.Button
     message: gr.Markdown
+    quality_refresh: gr.Button
+    quality: gr.Dataframe
+    quality_plot: gr.BarPlot
+    quality_note: gr.Markdown
 
     def filters(self) -> list:
         return [self.kind, self.source, self.who, self.verdict, self.prompt_set, self.search, self.origin, self.stored]
@@ -136,6 +140,18 @@ def build(services: Services, annotator: gr.Textbox) -> DataView:
             )
             import_name = gr.Textbox(label="Prompt set name (default: file name)", elem_id="data-import-name")
         import_button = gr.Button("Import", elem_id="data-import")
+    with gr.Accordion("Annotators: agreement, kappa, speed and leanings", open=False):
+        quality_refresh = gr.Button("Show annotator quality", size="sm", elem_id="data-quality-refresh")
+        quality_note = gr.Markdown(elem_id="data-quality-note")
+        quality = gr.Dataframe(interactive=False, wrap=True, elem_id="data-quality")
+        quality_plot = gr.BarPlot(
+            x="who",
+            y="agreement %",
+            color="series",
+            y_lim=[0, 100],
+            title="Agreement with the others' consensus, beside published human-human agreement",
+            elem_id="data-quality-plot",
+        )
     return DataView(
         annotator,
         kind,
@@ -166,6 +182,10 @@ def build(services: Services, annotator: gr.Textbox) -> DataView:
         import_name,
         import_button,
         message,
+        quality_refresh,
+        quality,
+        quality_plot,
+        quality_note,
     )
 
 
@@ -242,6 +262,14 @@ def do_import(services: Services, upload, import_as: str, name: str, fmt: str = 
     return line[0].upper() + line[1:] + "."
 
 
+def show_quality(services: Services) -> tuple:
+    """The per-annotator table, its plot and the notes (an annotator gets their own count and agreement only)."""
+    report = services.data.annotator_quality()
+    rows = report.rows()
+    note = report.to_text().split("\n\n", 1)[-1].replace("\n", " ") if rows else "No human pairwise labels yet."
+    return pd.DataFrame(rows), pd.DataFrame(report.plot_rows()), note
+
+
 # -- events -------------------------------------------------------------------------------------------------
 
 
@@ -287,6 +315,13 @@ def wire(view: DataView, services: Services, tab: gr.Tab, demo: gr.Blocks | None
         [view.export_kind, view.export_formats, view.include_pairs, view.no_synthetic],
         [view.export_files, view.snapshots, view.message],
         api_name="data_export",
+    )
+    on(
+        view.quality_refresh.click,
+        lambda: show_quality(services),
+        [],
+        [view.quality, view.quality_plot, view.quality_note],
+        api_name="data_annotator_quality",
     )
     on(
         view.import_button.click,

@@ -17,6 +17,7 @@ from ...core.errors import UserError
 from ...core.store import Store
 from ...core.workspace import Workspace
 from ..sampling.prompt_sets import PromptSets
+from .annotators import QualityReport, annotator_quality, own_view
 from .browser import browse_table, relabel
 from .checks import validate_path, validate_store
 from .importing import import_pairs
@@ -42,6 +43,13 @@ class DataService:
 
     def retract(self, event_id: str, *, annotator: str) -> str:
         return self.store.retract(_event(event_id), annotator=annotator.strip())
+
+    def annotator_quality(self) -> QualityReport:
+        """Per-annotator quality (`annotators`): every annotator's figures for admins; an annotator gets their own
+        label count and agreement with the others only."""
+        report = annotator_quality(self.store.preference_rows())
+        mine = access.visible_annotator()
+        return report if mine is None else own_view(report, mine)
 
     # -- import and export --------------------------------------------------------------------------------
 

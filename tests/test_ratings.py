@@ -1,4 +1,4 @@
-"""Bradley-Terry ratings on constructed vote sets."""
+"""Raw Bradley-Terry ratings on constructed vote sets (the style-controlled ones: test_arena_style.py)."""
 
 import random
 
@@ -16,7 +16,7 @@ def _votes(n: int, p_strong: float, seed: int = 0) -> list[tuple[str, str, float
 
 
 def test_clearly_stronger_model_ranks_first():
-    board = bradley_terry(_votes(200, 0.8))
+    board = bradley_terry(_votes(200, 0.8), bootstrap=100)
     assert list(board["model"]) == ["aligned", "sft", "base-tiny"]
     top = board.iloc[0]
     assert top["ci_low"] <= top["rating"] <= top["ci_high"]
@@ -31,12 +31,13 @@ def test_intervals_narrow_with_more_votes():
 
 
 def test_ties_count_half_and_even_records_rate_equal():
-    board = bradley_terry([("x", "y", 0.5)] * 10 + [("x", "y", 1.0), ("x", "y", 0.0)]).set_index("model")
+    board = bradley_terry([("x", "y", 0.5)] * 10 + [("x", "y", 1.0), ("x", "y", 0.0)], bootstrap=20)
+    board = board.set_index("model")
     assert abs(board.loc["x", "rating"] - board.loc["y", "rating"]) < 1.0
     assert board.loc["x", "ties"] == 10
 
 
 def test_unbeaten_model_stays_finite():
-    board = bradley_terry([("champ", "rookie", 1.0)] * 20)
+    board = bradley_terry([("champ", "rookie", 1.0)] * 20, bootstrap=20)
     assert board["rating"].notna().all() and board.iloc[0]["model"] == "champ"
     assert bradley_terry([]).empty

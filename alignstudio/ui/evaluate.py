@@ -1,29 +1,37 @@
-"""Evaluate tab: a model against a baseline with an AI judge, saved reports, and the Judges section (bulk
-labeling of the store's pairs, agreement with the humans).
+"""Evaluate tab: the judge (with the report cards of the judges measured against people), a model against a
+baseline, saved reports; the judge sections below (bulk labeling, agreement, budgets) are `evaluate_judges`.
 
 Layout in `build`, plain handlers (values in, values out; testable without a browser), events in `wire`.
+An evaluation streams its progress into the summary (stage, share done, time left) and ends there with the
+report, or with the refusal and how to fix it in the app, so nothing important is only a passing toast.
 The API key lives only in its password field: handlers pass it to the judge's SDK client and never return,
 store, log or put it in state.
 """
 
 from __future__ import annotations
 
+import contextvars
 import json
+import threading
+import time
 from dataclasses import dataclass
 
 import gradio as gr
-import pandas as pd
 
 from ..core.errors import UserError
 from ..services import setting_of
 from ..services.container import Services
 from ..services.evaluation import EvalReport, EvalSettings, pathology_table, samples_table, summary_markdown
-from ..services.judges.bulk import SCOPES
+from ..services.evaluation.render import PATHOLOGY_COLUMNS, SAMPLE_COLUMNS, progress_line
 from ..services.judges.config import JudgeConfig
 from ..services.judges.endpoints import names as endpoint_names
 from ..services.judges.prompt import DEFAULT_CRITERIA
-from ..services.remote_budget import remaining
-from .common import on, with_progress
+from . import evaluate_judges as judges
+from .common import on
+from .evaluate_judges import agreement as agreement
+from .evaluate_judges import empty_table
+from .evaluate_judges import judge_pairs_in_store as judge_pairs_in_store
+from .evaluate_judges import request_budgets as request_budgets
 from .fields import optional_number, optional_number_box, setting_number
 
 JUDGE_CHOICES = [
@@ -35,10 +43,9 @@ JUDGE_CHOICES = [
     ("OpenAI / OpenAI-compatible (vLLM, llama.cpp, Ollama)", "openai"),
     ("Anthropic", "anthropic"),
 ]
-SCOPE_CHOICES = [(f"{name}: {text}", name) for name, text in SCOPES.items()]
 SAMPLE_ROWS = 50
 DEFAULT_EVAL = EvalSettings()
-AGREEMENT_REFRESH_S = 15.0
+PROGRESS_EVERY_S = 1.0  # how often a running evaluation's line in the summary is redrawn
 
 
 @dataclass
@@ -63,19 +70,13 @@ class EvaluateView:
     reports: gr.Dropdown
     show_report: gr.Button
     report_json: gr.Code
-    scope: gr.Radio
-    require_kappa: gr.Checkbox
-    min_kappa: gr.Number
-    bulk_limit: gr.Textbox
-    concurrency: gr.Number
-    bulk_run: gr.Button
-    bulk_status: gr.Markdown
-    agreement: gr.Dataframe
-    agreement_refresh: gr.Button
-    agreement_timer: gr.Timer
-    cancel: gr.Button | None = None
-    budgets: gr.Dataframe | None = None
-    budgets_refresh: gr.Button | None = None
+    cards: gr.Dataframe
+    store_judging: judges.StoreJudgingView
+
+    def __getattr__(self, name: str):  # the judge sections' handles (view.scope, view.agreement, ...)
+        if name == "store_judging":
+            raise AttributeError(name)
+        return getattr(self.store_judging, name)
 
     def judge_inputs(self) -> list:
         return [self.judge_kind, self.judge_model, self.judge_base_url, self.judge_key, self.criteria, self.force_judge]
@@ -116,6 +117,7 @@ def build(services: Services) -> EvaluateView:
         judge_key = gr.Textbox(label=_judge("api_key").title, type="password", elem_id="eval-judge-key")
     criteria = gr.Textbox("\n".join(DEFAULT_CRITERIA), lines=3, label=_judge("criteria").title, elem_id="eval-criteria")
     force_judge = gr.Checkbox(_judge("force").default, label=_judge("force").title, elem_id="eval-force-judge")
+    cards = judges.build_cards()
 
     gr.Markdown("### Evaluate a model against a baseline")
     with gr.Row():
@@ -142,40 +144,19 @@ def build(services: Services) -> EvaluateView:
         )
     run = gr.Button("Run evaluation", variant="primary", elem_id="eval-run")
     summary = gr.Markdown(elem_id="eval-summary")
-    pathologies = gr.Dataframe(interactive=False, label="Pathologies (seed checks)", elem_id="eval-pathologies")
-    samples = gr.Dataframe(interactive=False, wrap=True, label="Answers side by side", elem_id="eval-samples")
+    pathologies = gr.Dataframe(
+        empty_table(PATHOLOGY_COLUMNS), interactive=False, label="Pathologies (seed checks)", elem_id="eval-pathologies"
+    )
+    samples = gr.Dataframe(
+        empty_table(SAMPLE_COLUMNS), interactive=False, wrap=True, label="Answers side by side", elem_id="eval-samples"
+    )
     with gr.Row():
         reports = gr.Dropdown(_report_names(services), label="Saved reports", elem_id="eval-reports", scale=3)
         show_report = gr.Button("Show report", elem_id="eval-show-report", scale=1)
     with gr.Accordion("Full report (JSON)", open=False):
         report_json = gr.Code(language="json", elem_id="eval-report-json")
 
-    gr.Markdown("### Judge the store's pairs")
-    with gr.Row():
-        scope = gr.Radio(SCOPE_CHOICES, value="unlabeled", label="Pairs", elem_id="eval-bulk-scope")
-    with gr.Row():
-        require_kappa = gr.Checkbox(
-            False, label="Require agreement with humans before bulk labeling", elem_id="eval-require-kappa"
-        )
-        min_kappa = gr.Number(
-            0.4, label="Minimum Cohen's kappa", minimum=-1, maximum=1, step=0.05, elem_id="eval-min-kappa"
-        )
-        bulk_limit = optional_number_box("At most N pairs (empty = all)", "all", "eval-bulk-limit")
-        concurrency = setting_number(JudgeConfig, "concurrency", "eval-concurrency", info=None)
-    with gr.Row():
-        bulk_run = gr.Button("Judge pairs", variant="primary", elem_id="eval-bulk-run", scale=3)
-        # stops the running evaluation or bulk judging: no remote request goes out after it
-        cancel = gr.Button("Cancel the running job", elem_id="eval-cancel", scale=1)
-    bulk_status = gr.Markdown(elem_id="eval-bulk-status")
-    gr.Markdown("### Agreement with human labels")
-    agreement = gr.Dataframe(interactive=False, elem_id="eval-agreement")
-    agreement_refresh = gr.Button("Refresh", size="sm", elem_id="eval-agreement-refresh")
-    agreement_timer = gr.Timer(AGREEMENT_REFRESH_S)  # live: new human and judge labels show up by themselves
-    gr.Markdown("### Remote request budgets (admins)")
-    budgets = gr.Dataframe(
-        interactive=False, label="Requests each user has left this minute, per endpoint", elem_id="eval-budgets"
-    )
-    budgets_refresh = gr.Button("Show request budgets", size="sm", elem_id="eval-budgets-refresh")
+    store_judging = judges.build_store_judging()
     return EvaluateView(
         judge_kind,
         judge_model,
@@ -197,33 +178,15 @@ def build(services: Services) -> EvaluateView:
         reports,
         show_report,
         report_json,
-        scope,
-        require_kappa,
-        min_kappa,
-        bulk_limit,
-        concurrency,
-        bulk_run,
-        bulk_status,
-        agreement,
-        agreement_refresh,
-        agreement_timer,
-        cancel,
-        budgets,
-        budgets_refresh,
+        cards,
+        store_judging,
     )
 
 
 # -- handlers -------------------------------------------------------------------------------------------------
 
 
-def _optional_int(value, name: str) -> int | None:
-    """An optional count: empty (or 0, as an emptied number box sends it) means no limit."""
-    number = optional_number(value, name, whole=True)
-    if not number:
-        return None
-    if number < 1:
-        raise UserError(f"{name} must be at least 1")
-    return number
+_optional_int = judges.optional_count
 
 
 def judge_config(
@@ -273,30 +236,45 @@ def show_report(services: Services, name: str) -> tuple:
     return _report_view(services.evaluation.report(name))
 
 
-def agreement(services: Services) -> pd.DataFrame:
-    return services.evaluation.agreement()
-
-
-def request_budgets() -> pd.DataFrame:
-    """Per endpoint and user, the remote requests left this minute (admins only: the service checks)."""
-    return pd.DataFrame(remaining(), columns=["endpoint", "user", "limit", "left"])
-
-
-def judge_pairs_in_store(
-    services: Services, scope: str, require_kappa: bool, min_kappa, limit, judge: JudgeConfig, progress=None
-) -> tuple:
-    """Judge the store's pairs in `scope`, record judge:NAME events; returns (status, agreement table)."""
-    calls = (
-        (lambda done, total: progress(done / total if total else 1.0, f"judging {done}/{total}")) if progress else None
+def refusal_view(error: UserError) -> tuple:
+    """A refused evaluation in the result area, worded for the app, with empty (but headed) tables."""
+    return (
+        judges.refusal_markdown(error),
+        empty_table(PATHOLOGY_COLUMNS),
+        empty_table(SAMPLE_COLUMNS),
+        "",
     )
-    result, source = services.evaluation.judge_pairs(
-        judge,
-        scope,
-        min_kappa=float(min_kappa or 0.0) if require_kappa else None,
-        limit=_optional_int(limit, "the number of pairs"),
-        progress=calls,
-    )
-    return result.status_markdown(source), agreement(services)
+
+
+def streamed_evaluation(job, every_s: float = PROGRESS_EVERY_S):
+    """Run `job(progress)` (an evaluation returning its report view) on a thread in the caller's context and
+    yield the summary's running line until it ends; then the report view, or the refusal (`refusal_view`).
+    Each yielded value is (summary, pathologies, samples, json, report name or None)."""
+    state = {"fraction": 0.0, "desc": "checking the judge", "result": None, "error": None}
+    started = time.monotonic()
+
+    def progress(fraction: float, desc: str = "") -> None:
+        state["fraction"], state["desc"] = fraction, desc or state["desc"]
+
+    def target() -> None:
+        try:
+            state["result"] = job(progress)
+        except BaseException as exc:  # handed to the handler's thread below
+            state["error"] = exc
+
+    worker = threading.Thread(target=contextvars.copy_context().run, args=(target,), daemon=True)
+    worker.start()
+    while worker.is_alive():
+        worker.join(every_s)
+        if worker.is_alive():
+            line = progress_line(state["fraction"], state["desc"], time.monotonic() - started)
+            yield (line, gr.skip(), gr.skip(), gr.skip(), None)
+    if isinstance(state["error"], UserError):
+        yield (*refusal_view(state["error"]), None)
+    elif state["error"] is not None:
+        raise state["error"]
+    else:
+        yield state["result"]
 
 
 # -- events ---------------------------------------------------------------------------------------------------
@@ -343,35 +321,32 @@ def wire(view: EvaluateView, services: Services, tab: gr.Tab | None = None, demo
     ]
     eval_outputs = [*view.report_outputs(), view.reports]
 
-    def evaluation(model, baseline, prompt_set, limit, max_new_tokens, seed, perplexity, *judge_values, progress):
-        *report, name = run_evaluation(
-            services,
-            model,
-            baseline,
-            prompt_set,
-            eval_settings(limit, max_new_tokens, seed, perplexity),
-            judge_config(*judge_values),
-            progress=progress,
-        )
-        return (*report, gr.update(choices=_report_names(services), value=name))
+    def evaluation(model, baseline, prompt_set, limit, max_new_tokens, seed, perplexity, *judge_values):
+        def job(progress):
+            return run_evaluation(
+                services,
+                model,
+                baseline,
+                prompt_set,
+                eval_settings(limit, max_new_tokens, seed, perplexity),
+                judge_config(*judge_values),
+                progress=progress,
+            )
 
-    def bulk(scope, require_kappa, min_kappa, limit, concurrency, *judge_values, progress):
-        return judge_pairs_in_store(
-            services,
-            scope,
-            require_kappa,
-            min_kappa,
-            limit,
-            judge_config(*judge_values, concurrency=concurrency),
-            progress=progress,
-        )
+        for *shown, name in streamed_evaluation(job):
+            reports = gr.update(choices=_report_names(services), value=name) if name else gr.skip()
+            yield (*shown, reports)
 
-    view.run.click(
-        with_progress(evaluation, eval_inputs, eval_outputs),
+    # the running line in the summary is the progress: Gradio's own timer would read "elapsed / average of
+    # earlier runs", which a quick refusal makes absurd ("100.7/1.9s")
+    on(
+        view.run.click,
+        evaluation,
         eval_inputs,
         eval_outputs,
         api_name="evaluate",
         concurrency_limit=1,
+        show_progress="hidden",
     )
     on(
         view.show_report.click,
@@ -380,27 +355,7 @@ def wire(view: EvaluateView, services: Services, tab: gr.Tab | None = None, demo
         view.report_outputs(),
         api_name="evaluation_report",
     )
-
-    bulk_inputs = [view.scope, view.require_kappa, view.min_kappa, view.bulk_limit, view.concurrency, *judge]
-    bulk_outputs = [view.bulk_status, view.agreement]
-    view.bulk_run.click(
-        with_progress(bulk, bulk_inputs, bulk_outputs),
-        bulk_inputs,
-        bulk_outputs,
-        api_name="judge_store_pairs",
-        concurrency_limit=1,
-    )
-    on(view.agreement_refresh.click, lambda: agreement(services), [], view.agreement, api_name="judge_agreement")
-    on(view.cancel.click, lambda: services.evaluation.cancel(), [], view.bulk_status, api_name="evaluation_cancel")
-    on(view.budgets_refresh.click, request_budgets, [], view.budgets, api_name="request_budgets")
-    on(
-        view.agreement_timer.tick,
-        lambda: agreement(services),
-        [],
-        view.agreement,
-        api_name=False,
-        show_progress="hidden",
-    )
+    judges.wire(view.store_judging, view.cards, services, judge, judge_config)
     listed = [view.model, view.baseline, view.prompt_set, view.reports]
     if demo is not None:  # a fresh page offers the newest trained model, as a restarted app would
         on(
@@ -414,9 +369,9 @@ def wire(view: EvaluateView, services: Services, tab: gr.Tab | None = None, demo
     if tab is not None:
         on(
             tab.select,
-            lambda *v: (agreement(services), *lists(services, *v)),
+            lambda *v: (*judges.judges_now(services), *lists(services, *v)),
             listed,
-            [view.agreement, *listed],
+            [view.agreement, view.cards, *listed],
             api_name=False,
             show_progress="hidden",
         )

@@ -15,13 +15,9 @@ skipped, with a note, for a remote one.
 from __future__ import annotations
 
 import contextlib
-import json
-import os
-import re
-import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -38,12 +34,17 @@ from . import stats
 from .render import pathology_table as pathology_table  # the reports as a person reads them
 from .render import samples_table as samples_table
 from .render import summary_markdown as summary_markdown
+from .reports import REPORT_KIND as REPORT_KIND  # the report, its file and its model-card line
+from .reports import REPORT_VERSION as REPORT_VERSION
+from .reports import EvalReport, EvalResults, default_report_path, remember_in_model_card, save_report
+from .reports import list_reports as list_reports
+from .reports import load_report as load_report
+from .reports import reports_dir as reports_dir
 
 if TYPE_CHECKING:  # Trust only as a type: the CLI reads EvalSettings from here
+    from ..judges.independence import Independence
     from ..judges.trust import Trust
 
-REPORT_KIND = "alignstudio-eval"
-REPORT_VERSION = 1
 HELDOUT_TEXT = Path(__file__).resolve().parents[3] / "data" / "heldout_text.txt"
 Progress = Callable[[float, str], None]
 _SAMPLING = SamplingSettings()
@@ -124,68 +125,6 @@ def _outcome(winner: str | None) -> str | None:
     return {"A": "win", "B": "loss", "tie": "tie"}.get(winner) if winner is not None else None
 
 
-@dataclass
-class EvalResults:
-    """The judged outcome: counts, the win rate with its interval, length control and the judge's biases."""
-
-    n: int
-    judged: int
-    failed: int
-    wins: int
-    ties: int
-    losses: int
-    win_rate: float | None
-    win_rate_ci: list
-    confidence: float
-    ci_method: str
-    lc_win_rate: float | None
-    length_model: dict
-    position_inconsistency_rate: float | None
-    flip_rate: float | None
-    first_position_rate: float | None
-    parse_failures: int
-    backend_failures: int
-    injection_guarded: int = 0
-    identical_answers: int = 0
-
-
-@dataclass
-class EvalReport:
-    """An evaluation report; `to_dict`/`from_dict` are its JSON file format (REPORT_KIND, REPORT_VERSION)."""
-
-    model: str
-    baseline: str
-    prompts: dict
-    judge: dict
-    judge_trust: dict | None
-    settings: dict
-    results: EvalResults
-    lengths: dict
-    pathologies: dict
-    alignment_tax: dict
-    usage: dict
-    timings_s: dict = field(default_factory=dict)
-    samples: list[dict] = field(default_factory=list)
-    created: str = field(default_factory=lambda: time.strftime("%Y-%m-%dT%H:%M:%S"))
-    kind: str = REPORT_KIND
-    version: int = REPORT_VERSION
-
-    def to_dict(self) -> dict:
-        data = asdict(self)
-        head = {k: data.pop(k) for k in ("kind", "version", "created")}  # the file's order: kind first
-        return head | data
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "EvalReport":
-        names = {f.name for f in fields(cls)}
-        results = {k: v for k, v in data["results"].items() if k in {f.name for f in fields(EvalResults)}}
-        return cls(**{k: v for k, v in data.items() if k in names and k != "results"}, results=EvalResults(**results))
-
-    @property
-    def warning(self) -> str | None:
-        return (self.judge_trust or {}).get("warning")
-
-
 def _results(
     run_summary, outcomes: list, model_answers: list[str], base_answers: list[str], settings: EvalSettings
 ) -> EvalResults:
@@ -246,9 +185,11 @@ def evaluate(
     prompts_source: str = "",
     progress: Progress | None = None,
     trust: Trust | None = None,
+    independence: Independence | None = None,
 ) -> EvalReport:
     """Run the whole evaluation and return the report (see the module docstring). `trust` is the judge's
-    measured agreement with people (`judges.trust.vet_judge`), carried in the report with its warning."""
+    measured agreement with people and its report card (`judges.trust.vet_judge`), `independence` whether it is
+    the evaluated model's own (`judges.independence.check`): both carried in the report with their warnings."""
     prompts = list(prompts)[: settings.limit] if settings.limit else list(prompts)
     if not prompts:
         raise UserError("the evaluation has no prompts")
@@ -330,6 +271,7 @@ def evaluate(
         usage=summary.usage.to_dict() | {"cost_usd": summary.cost_usd},
         timings_s={k: round(v, 2) for k, v in timings.items()},
         samples=samples,
+        judge_independence=independence.to_dict() if independence is not None else None,
     )
 
 
@@ -341,7 +283,7 @@ def _mean(values: list[float]) -> float | None:
     return round(sum(values) / len(values), 2) if values else None
 
 
-# -- reports on disk ------------------------------------------------------------------------------------------
+# -- the Evaluate tab's and the Train tab's evaluation ----------------------------------------------------------
 
 
 def evaluate_and_save(
@@ -358,11 +300,14 @@ def evaluate_and_save(
     prompts_source: str = "",
     progress: Progress | None = None,
 ) -> tuple[EvalReport, Path]:
-    """The judge measured against people first (refused at chance unless forced), then `evaluate`, then the
-    report saved under evals/. What the Evaluate tab and the Train tab's "against the base" button run."""
+    """The judge checked first: refused when it is the evaluated model's own implicit reward, measured against
+    people (refused at chance) unless forced; then `evaluate`, then the report saved under evals/. What the
+    Evaluate tab and the Train tab's "against the base" button run."""
     access.require_admin("evaluation")
+    from ..judges.independence import vet_independence
     from ..judges.trust import vet_judge
 
+    independence = vet_independence(judge, getattr(generators, "registry", None), model, force=bool(force_judge))
     cache = JudgeCache.for_workspace(workspace)
     trust = vet_judge(judge, store, force=bool(force_judge), cache=cache)
     model_gen, baseline_gen = generators.get(model), generators.get(baseline)
@@ -378,87 +323,8 @@ def evaluate_and_save(
         prompts_source=prompts_source,
         progress=progress,
         trust=trust,
+        independence=independence,
     )
     path = save_report(report, default_report_path(workspace, model_gen.name, baseline_gen.name))
     remember_in_model_card(getattr(generators, "registry", None), model, report, path)
     return report, path
-
-
-def remember_in_model_card(registry, model: str, report: EvalReport, path: Path) -> None:
-    """When the evaluated model is a training run's, its card and model card (README.md) keep the result."""
-    from ...training.model_card import record_evaluation
-
-    try:
-        folder = registry.resolve(model).folder
-    except (UserError, AttributeError):
-        return  # a remote model: no run folder
-    run_dir = folder.parent
-    if folder.name != "model" or not (run_dir / "card.json").is_file():
-        return
-    r, tax = report.results, report.alignment_tax or {}
-    record_evaluation(
-        run_dir,
-        {
-            "baseline": report.baseline,
-            "judge": report.judge["name"],
-            "n": r.n,
-            "wins": r.wins,
-            "ties": r.ties,
-            "losses": r.losses,
-            "win_rate": r.win_rate,
-            "win_rate_ci": r.win_rate_ci,
-            "perplexity_change_pct": tax.get("change_pct"),
-            "report": str(path),
-            "warning": report.warning,
-            "created": report.created,
-        },
-    )
-
-
-def reports_dir(workspace: Workspace) -> Path:
-    return Path(workspace.root) / "evals"
-
-
-def default_report_path(workspace: Workspace, model: str, baseline: str) -> Path:
-    def short(name: str) -> str:
-        return re.sub(r"[^A-Za-z0-9_.-]+", "-", Path(name.rstrip("/")).name if "/" in name else name)[:40]
-
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    return reports_dir(workspace) / f"{stamp}-{short(model)}-vs-{short(baseline)}.json"
-
-
-def save_report(report: EvalReport, path: str | Path) -> Path:
-    """Write the report as JSON via a temporary file renamed into place (never half a file)."""
-    path = Path(path)
-    if path.suffix.lower() != ".json":
-        raise UserError(f"the report must be a .json file, got {path.name}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(report.to_dict(), handle, ensure_ascii=False, indent=2)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
-def load_report(path: str | Path) -> EvalReport:
-    path = Path(path)
-    try:
-        report = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise UserError(f"cannot read the report {path.name}: {exc}") from None
-    if not isinstance(report, dict) or report.get("kind") != REPORT_KIND:
-        raise UserError(f"{path.name} is not an AlignStudio evaluation report")
-    try:
-        return EvalReport.from_dict(report)
-    except (KeyError, TypeError) as exc:
-        raise UserError(f"{path.name} is not a complete evaluation report ({exc})") from None
-
-
-def list_reports(workspace: Workspace) -> list[Path]:
-    """Saved reports, newest first."""
-    folder = reports_dir(workspace)
-    return sorted(folder.glob("*.json"), key=lambda p: p.stat().st_mtime, reverse=True) if folder.is_dir() else []

@@ -13,6 +13,10 @@ if TYPE_CHECKING:
     from . import EvalReport
 
 
+PATHOLOGY_COLUMNS = ["pathology", "model", "baseline", "of"]
+SAMPLE_COLUMNS = ["id", "prompt", "model", "baseline", "outcome", "rationale"]
+
+
 def _pct(value: float | None) -> str:
     return "n/a" if value is None else f"{100 * value:.1f}%"
 
@@ -33,7 +37,8 @@ def summary_markdown(report: EvalReport) -> str:
     usage = report.usage
     cost = f", ${usage['cost_usd']:.4f}" if usage.get("cost_usd") is not None else ""
     trust = report.judge_trust or {}
-    lines = [f"**{trust['warning']}**"] if trust.get("warning") else []
+    # every reason to doubt the verdict first, loudly: a self-judged model, a forced or length-biased judge
+    lines = [f"> **{warning}**\n" for warning in report.warnings]
     lines += [
         f"**{report.model}** vs **{report.baseline}** on {r.n} prompts, judged by "
         f"`{report.judge['name']}` in both orders",
@@ -50,10 +55,32 @@ def summary_markdown(report: EvalReport) -> str:
         f"{report.lengths['baseline_mean_words']}",
         f"- alignment tax: {tax_line}",
         f"- judge vs people: {trust.get('line') or 'not measured'}",
+        f"- judge {card_line(trust.get('card'))}",
         f"- judge usage: {usage['calls']} calls ({usage['cached']} cached), {usage['input_tokens']} input / "
         f"{usage['output_tokens']} output tokens{cost}",
     ]
     return "\n".join(lines)
+
+
+def card_line(card: dict | None) -> str:
+    """The judge's report card in one line (`judges.report_card`), or why there is none."""
+    from ..judges.report_card import ReportCard
+
+    if not card:
+        return "report card: none (the judge was not measured against people)"
+    return ReportCard(**card).line()
+
+
+def progress_line(fraction: float, desc: str, elapsed_s: float) -> str:
+    """What an evaluation shows while it runs: the stage, the share done, the time taken and, once a few percent
+    and seconds are done, a time left extrapolated from them (before that, an estimate would be noise)."""
+    fraction = min(max(float(fraction), 0.0), 1.0)
+    left = (
+        f", about {elapsed_s * (1 - fraction) / fraction:.0f} s left"
+        if fraction >= 0.05 and elapsed_s >= 3 and fraction < 1
+        else ""
+    )
+    return f"*Running:* {desc} ({100 * fraction:.0f}% done, {elapsed_s:.0f} s so far{left})"
 
 
 def pathology_table(report: EvalReport) -> pd.DataFrame:
@@ -64,7 +91,8 @@ def pathology_table(report: EvalReport) -> pd.DataFrame:
         [
             {"pathology": name, "model": p["model"][name], "baseline": p["baseline"][name], "of": p["of"]}
             for name in stats.PATHOLOGIES
-        ]
+        ],
+        columns=PATHOLOGY_COLUMNS,
     )
 
 
@@ -84,5 +112,5 @@ def samples_table(report: EvalReport, limit: int | None = None) -> pd.DataFrame:
             }
             for s in rows
         ],
-        columns=["id", "prompt", "model", "baseline", "outcome", "rationale"],
+        columns=SAMPLE_COLUMNS,
     )

@@ -20,10 +20,12 @@ from ...core.store import Store
 from ...core.workspace import Workspace
 from .. import remote_budget
 from ..judges import Judge
+from ..judges.agreement import COLUMNS as AGREEMENT_COLUMNS
 from ..judges.agreement import agreement_table
 from ..judges.bulk import BulkResult, judge_store
 from ..judges.config import JudgeConfig, build_judge
 from ..judges.protocol import JudgeCache
+from ..judges.report_card import COLUMNS as CARD_COLUMNS
 from ..sampling.generators import GeneratorPool
 from ..sampling.prompt_sets import PromptSets
 from . import EvalReport, EvalSettings, evaluate_and_save, list_reports, load_report, reports_dir
@@ -94,8 +96,20 @@ class EvaluationService:
         """Each judge's agreement with the human labels (and the humans' with each other); empty for an annotator
         (it names every annotator and judge), so the tab's timer answers them with nothing."""
         if not access.is_admin():
-            return pd.DataFrame()
+            return pd.DataFrame(columns=AGREEMENT_COLUMNS)
         return agreement_table(self.store, JudgeCache.for_workspace(self.workspace))
+
+    def report_cards(self) -> pd.DataFrame:
+        """Every judge measured against people: its latest report card (`judges.report_card`), newest first;
+        empty for an annotator (judges and their figures are admin data), as `agreement` is."""
+        if not access.is_admin():
+            return pd.DataFrame(columns=list(CARD_COLUMNS))
+        cache = JudgeCache.for_workspace(self.workspace)
+        try:
+            cards = cache.cards()
+        finally:
+            cache.close()
+        return pd.DataFrame([{k: card.get(k) for k in CARD_COLUMNS} for card in cards], columns=list(CARD_COLUMNS))
 
     def judge_pairs(
         self,

@@ -225,10 +225,10 @@ def make_implicit_judge(run: str | None, generators, criteria=None, tie_margin: 
     judge = ImplicitJudge(reward, criteria, tie_margin=tie_margin or 0.0)
     if tie_margin is None:
         judge.tie_margin = calibrated_tie_margin(judge, reward.folder, reward.spec)
-    from ...training.reward import prompt_digest
+    from .independence import run_trained_prompts
 
-    for row in _training_rows(reward.spec.data):
-        judge.trained_prompts.add(prompt_digest(row.get("prompt")))
+    # its agreement with people is measured without them (a data file or a snapshot folder alike)
+    judge.trained_prompts = run_trained_prompts(reward.folder, reward.spec)
     return judge
 
 
@@ -270,15 +270,3 @@ def calibrated_tie_margin(judge: ImplicitJudge, folder: Path, spec: RunSpec) -> 
         encoding="utf-8",
     )
     return margin
-
-
-def _training_rows(data: str | None) -> list[dict]:
-    """The run's training rows, to keep the prompts it saw out of its agreement measurement."""
-    if not data or not Path(data).is_file():
-        return []
-    try:
-        from ...core.formats import read_records
-
-        return [r for _, r in read_records(Path(data))]
-    except UserError:
-        return []

@@ -16,10 +16,14 @@ from ...core import access
 from ...core.errors import UserError
 from ...training.reward import REWARD_KIND, load_reward_model, newest_reward_model, score_texts
 from .implicit import ScoreJudge
+from .refusals import TRAIN_REWARD_IN_APP, Refusal
 
 NO_REWARD_MODEL = (
     "no trained reward model yet: label at least 50 pairs, export a snapshot and run `alignstudio "
-    "train --method reward --data SNAPSHOT` (or the Train tab, method reward)"
+    "train --method reward --data SNAPSHOT`"
+)
+NO_REWARD_MODEL_IN_APP = (
+    f"No trained reward model yet. To get one: label at least 50 pairs, then {TRAIN_REWARD_IN_APP}."
 )
 
 
@@ -65,7 +69,7 @@ def reward_model_folder(model: str | None, registry) -> tuple[Path, str]:
         if not key:
             key = newest_reward_model(registry.store) or ""
             if not key:
-                raise UserError(NO_REWARD_MODEL)
+                raise Refusal(NO_REWARD_MODEL, app=NO_REWARD_MODEL_IN_APP)
         for version in registry.store.model_versions():
             if version["name"] == key:
                 if version["kind"] != REWARD_KIND:
@@ -75,7 +79,7 @@ def reward_model_folder(model: str | None, registry) -> tuple[Path, str]:
                     )
                 return Path(version["path"]), key
     if not key:
-        raise UserError(NO_REWARD_MODEL)
+        raise Refusal(NO_REWARD_MODEL, app=NO_REWARD_MODEL_IN_APP)
     path = Path(key).expanduser()
     access.check_typed_path(path)  # in the app: only a folder inside the allowed ones, before looking at it
     if (

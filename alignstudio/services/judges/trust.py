@@ -17,13 +17,15 @@ from __future__ import annotations
 
 import os
 import random
+import time
 from dataclasses import asdict, dataclass
 
-from ...core.errors import UserError
 from ...core.store import Store
 from . import Judge
 from .agreement import compare, human_consensus
 from .protocol import PairItem, judge_pairs
+from .refusals import TRAIN_REWARD_IN_APP, Refusal, field_label
+from .report_card import report_card
 
 MIN_LABELS = 20  # fewer held-out human labels: too few to measure
 MAX_SAMPLE = 200  # the measurement's sample (bounded cost for remote judges; cached afterwards)
@@ -34,6 +36,11 @@ HOW_TO_GET_ONE = (
     f"no judge with measured signal is available: label at least 50 pairs and train a reward model "
     f"(`alignstudio train --method reward --data SNAPSHOT`), or configure a server ({ENV_KIND}=vllm "
     f"{ENV_MODEL}=NAME [{ENV_URL}=URL], or --judge openai --judge-model NAME)"
+)
+HOW_TO_GET_ONE_IN_APP = (
+    f"No judge with measured signal is available. To get one here: label at least 50 pairs, then "
+    f"{TRAIN_REWARD_IN_APP} and pick it as the judge; or choose a server judge (OpenAI, Anthropic or an "
+    'OpenAI-compatible server) in the "Judge backend" field and name its model in the "Judge model" field.'
 )
 
 
@@ -50,14 +57,21 @@ class Trust:
     note: str
     forced: bool = False
     excluded_trained: int = 0
+    card: dict | None = None  # report_card.ReportCard.to_dict(): its biases next to the people's
 
     @property
     def warning(self) -> str | None:
+        return " | ".join(self.warnings) or None
+
+    @property
+    def warnings(self) -> list[str]:
+        found = []
         if self.status == "at chance" and self.forced:
-            return f"WARNING: {self.judge} is at chance against people ({self.figures()}) and was used by force"
+            found.append(f"WARNING: {self.judge} is at chance against people ({self.figures()}) and was used by force")
         if self.status == "unmeasured":
-            return f"{self.judge} is unmeasured: {self.note}"
-        return None
+            found.append(f"{self.judge} is unmeasured: {self.note}")
+        found += (self.card or {}).get("warnings") or []  # a length bias beyond the people's
+        return found
 
     def figures(self) -> str:
         pct = lambda v: "n/a" if v is None else f"{100 * v:.1f}%"  # noqa: E731
@@ -74,7 +88,7 @@ class Trust:
         return f"judge {self.judge}: {self.status}: {self.figures()}" + (" (forced)" if self.forced else "")
 
     def to_dict(self) -> dict:
-        return asdict(self) | {"warning": self.warning, "line": self.line()}
+        return asdict(self) | {"warning": self.warning, "warnings": self.warnings, "line": self.line()}
 
 
 def heldout_human_pairs(
@@ -114,10 +128,25 @@ def measure_judge(judge: Judge, store: Store, *, limit: int = MAX_SAMPLE, seed: 
             f"{MIN_LABELS} needed{held}; label more pairs",
             excluded_trained=excluded,
         )
+    started = time.monotonic()
     run = judge_pairs(judge, items, cache=cache)
+    seconds = time.monotonic() - started
     verdicts = {j.key: j.winner for j in run.judgments if j.winner is not None}
     stats = compare(truth, verdicts)
     position = run.summary().first_position_rate
+    card = report_card(
+        judge.source,
+        run,
+        items,
+        truth,
+        [r for r in store.preference_rows() if r["source"] == "human"],
+        seconds=seconds,
+        agreement=stats.agreement,
+        kappa=stats.kappa,
+        remote=judge.remote,
+    ).to_dict()
+    if cache is not None:
+        cache.put_card(judge.source, card)
     if len(set(truth.values())) < 2:
         return Trust(
             judge.source,
@@ -129,6 +158,7 @@ def measure_judge(judge: Judge, store: Store, *, limit: int = MAX_SAMPLE, seed: 
             f"the human labels have one class only ({next(iter(truth.values()))}): kappa is undefined"
             f"{held}; label more varied pairs",
             excluded_trained=excluded,
+            card=card,
         )
     at_chance = (
         stats.kappa is None or stats.kappa < KAPPA_FLOOR or (position is not None and position > POSITION_CEILING)
@@ -147,6 +177,7 @@ def measure_judge(judge: Judge, store: Store, *, limit: int = MAX_SAMPLE, seed: 
         "at chance" if at_chance else "trusted",
         note,
         excluded_trained=excluded,
+        card=card,
     )
 
 
@@ -155,10 +186,12 @@ def vet_judge(judge: Judge, store: Store, *, force: bool = False, cache=None, se
     trust = measure_judge(judge, store, cache=cache, seed=seed)
     if trust.status == "at chance":
         if not force:
-            raise UserError(
-                f"{judge.source} is at chance against people and is refused: {trust.figures()}. Train "
-                "a reward model or use a stronger judge; force it with --force-judge (the Force "
-                "checkbox in the app) and its reports will say so"
+            refused = f"{judge.source} is at chance against people and is refused: {trust.figures()}"
+            raise Refusal(
+                f"{refused}. Train a reward model or use a stronger judge; force it with --force-judge and its "
+                "reports will say so",
+                app=f"{refused}. To fix it: {TRAIN_REWARD_IN_APP}, or choose a stronger judge; or tick "
+                f'"{field_label("force")}" and its reports will say so.',
             )
         trust.forced = True
     return trust
@@ -171,7 +204,7 @@ def default_judge() -> tuple[str, str | None, str | None]:
     kind = os.environ.get(ENV_KIND, "").strip()
     if kind:
         return kind, os.environ.get(ENV_MODEL, "").strip() or None, os.environ.get(ENV_URL, "").strip() or None
-    raise UserError(HOW_TO_GET_ONE)
+    raise Refusal(HOW_TO_GET_ONE, app=HOW_TO_GET_ONE_IN_APP)
 
 
 def choose_judge(kind: str | None, model: str | None, store: Store) -> tuple[str, str | None, str | None]:

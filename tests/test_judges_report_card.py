@@ -130,3 +130,38 @@ def test_the_running_line_shows_progress_and_a_time_left_that_adds_up(fraction, 
     from alignstudio.services.evaluation.render import progress_line
 
     assert progress_line(fraction, "judging 1/50", elapsed) == expected
+
+
+def test_judge_measure_prints_the_card_keeps_it_for_the_evaluate_tab_and_warns_of_length_bias(
+    tmp_path, capsys, monkeypatch
+):
+    from alignstudio.cli import main as cli_main
+    from alignstudio.core.store import Store
+    from alignstudio.core.workspace import Workspace
+    from alignstudio.services.container import Services
+
+    monkeypatch.delenv("ALIGNSTUDIO_JUDGE", raising=False)
+    ws = Workspace.open(tmp_path / "ws")
+    store = Store(ws.db_path)
+    long, short = "a long and winding answer that keeps going on and on", "a crisp answer"
+    for i in range(24):  # people prefer the short answer, except one pair in three; it sits left half the time
+        a, b = (long, short) if i % 2 == 0 else (short, long)
+        wants_long = i % 3 == 0
+        verdict = "A" if (a == long) == wants_long else "B"
+        pair = store.add_pair([{"role": "user", "content": f"Question {i}?"}], a, b, model_a="m", model_b="m")
+        store.add_preference(pair, verdict, annotator="ann", shown_left="A")
+    store.close()
+    assert cli_main(["--workspace", str(ws.root), "judge", "--measure", "--judge", "rules"]) == 0
+    out = capsys.readouterr().out
+    # the rule judge counts words: the longer answer always wins; people chose it in 8 of 24 pairs, and the
+    # left-shown answer in 12 of 24
+    assert "report card of judge:rules on 24 pairs (judge / people)" in out
+    assert "the longer 100% / 33%" in out and "first-shown answer 50% / 50%" in out
+    assert "LENGTH BIAS: judge:rules prefers the longer answer in 100% of decisive pairs, people in 33%" in out
+    services = Services.build(ws, default_model="smollm2", resolve_default=False, autostart=False)
+    try:
+        cards = services.evaluation.report_cards()
+    finally:
+        services.close()
+    assert list(cards["judge"]) == ["judge:rules"] and cards["judge_longer"][0] == 1.0
+    assert cards["human_longer"][0] == round(8 / 24, 4)

@@ -1,7 +1,9 @@
 """`alignstudio judge`: an AI judge on a file of pairs or on the store's pairs, in both orders.
 
 With --pairs FILE the verdicts go to --out (JSONL); with --store the store's pairs in --scope are judged and each
-verdict is recorded as a preference event with source judge:NAME (and also written to --out when given).
+verdict is recorded as a preference event with source judge:NAME (and also written to --out when given). With
+--measure the judge is only measured against the held-out human labels: its agreement and its report card (its
+preference for the first-shown, the longer and the more formatted answer next to the people's, and its cost).
 API keys come from the environment (OPENAI_API_KEY / ANTHROPIC_API_KEY, or the variable --api-key-env names);
 there is deliberately no flag that takes a key, so none lands in shell history or the process list.
 """
@@ -14,11 +16,12 @@ from pathlib import Path
 from tqdm import tqdm
 
 from ..core.errors import UserError
+from ..services.evaluation.render import card_line
 from ..services.judges.bulk import SCOPES, judge_store, load_pair_file
 from ..services.judges.config import JudgeConfig
 from ..services.judges.prompt import clean_criteria
 from ..services.judges.protocol import JudgeCache, JudgeRun, PairItem, judge_pairs
-from ..services.judges.trust import Trust, vet_judge
+from ..services.judges.trust import Trust, measure_judge, vet_judge
 from .common import add_setting, services
 
 
@@ -88,6 +91,18 @@ def vet(config: JudgeConfig, judge, store, cache) -> Trust:
     return trust
 
 
+def measure(args) -> int:
+    """`judge --measure`: the judge's agreement with people and its report card, kept for the Evaluate tab."""
+    opened = services(args)
+    judge = opened.evaluation.judge(judge_config(args))
+    trust = measure_judge(judge, opened.store, cache=JudgeCache.for_workspace(opened.workspace))
+    print(trust.line())
+    print(card_line(trust.card))
+    for warning in trust.warnings:
+        print(warning)
+    return 0
+
+
 def register(sub) -> None:
     p = sub.add_parser(
         "judge",
@@ -108,6 +123,11 @@ def register(sub) -> None:
         type=float,
         default=None,
         help="with --store: refuse unless the judge's Cohen's kappa against human labels reaches this",
+    )
+    p.add_argument(
+        "--measure",
+        action="store_true",
+        help="only measure the judge against the held-out human labels: agreement, kappa and its report card",
     )
     p.add_argument("--out", default=None, help="verdicts JSONL (required with --pairs)")
     p.add_argument("--limit", type=int, default=None, help="only the first N pairs")
@@ -140,8 +160,12 @@ def _rows(run: JudgeRun, items, judge_name: str) -> list[dict]:
 def run(args) -> int:
     from ..services.data.snapshots import write_records  # a verdicts file is written as a snapshot's files are
 
+    if args.measure:
+        if args.pairs or args.store or args.out:
+            raise UserError("--measure takes no --pairs, --store or --out: it judges the held-out human labels")
+        return measure(args)
     if bool(args.pairs) == bool(args.store):
-        raise UserError("give --pairs FILE or --store (one of them)")
+        raise UserError("give --pairs FILE or --store (one of them), or --measure")
     if args.limit is not None and args.limit < 1:
         raise UserError("--limit must be at least 1")
     out = Path(args.out) if args.out else None

@@ -33,6 +33,16 @@ def register(sub) -> None:
         action="store_true",
         help="KTO: also derive unpaired rows from pairwise labels (chosen -> desirable)",
     )
+    p.add_argument(
+        "--push-to-hub",
+        default=None,
+        metavar="REPO",
+        help="also push the snapshot and its dataset card to this Hub dataset repository (OWNER/NAME), with "
+        "datasets' push_to_hub; the token comes from the HF_TOKEN environment variable only. If the push fails, "
+        "nothing is kept",
+    )
+    p.add_argument("--public", action="store_true", help="with --push-to-hub: a public repository (default private)")
+    p.add_argument("--license", default="other", help="the license named in the dataset card (default: other)")
     p.set_defaults(func=run)
 
 
@@ -43,6 +53,9 @@ def run(args) -> int:
         sources=args.source,
         include_pairs=args.include_pairs,
         exclude_sources=args.exclude_source,
+        push_to_hub=args.push_to_hub,
+        private=not args.public,
+        license_id=args.license,
     )
     print(f"snapshot {snap.id}: {snap.rows} {snap.kind} rows, fingerprint {snap.fingerprint}")
     if snap.left_out:
@@ -50,4 +63,8 @@ def run(args) -> int:
     print(f"  datasets folder: {snap.path}")
     for path in snap.files:
         print(f"  file: {path}")
+    for path in snap.cards:
+        print(f"  dataset card: {path}")
+    if snap.hub_url:
+        print(f"  pushed to: {snap.hub_url}")
     return 0

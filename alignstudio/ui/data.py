@@ -249,6 +249,7 @@ def do_export(
         kind, formats=formats, include_pairs=include_pairs, exclude_sources=["synthetic"] if no_synthetic else None
     )
     note = f"Snapshot `{snap.id}`: {snap.rows} rows, fingerprint `{snap.fingerprint}`. {snap.left_out_line()}"
+    note += f" Dataset card: `{snap.cards[-1]}`." if snap.cards else ""
     return [str(p) for p in snap.files], services.data.snapshot_table(), note
 
 

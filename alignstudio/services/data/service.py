@@ -86,12 +86,16 @@ class DataService:
         sources: list[str] | None = None,
         exclude_sources: list[str] | None = None,
         include_pairs: bool = False,
+        push_to_hub: str | None = None,
+        private: bool = True,
+        license_id: str = "other",
     ) -> Snapshot:
-        """A versioned snapshot; `formats` also writes `exports/KIND-N.FMT` files (N: the snapshot's number)."""
+        """A versioned snapshot; `formats` also writes `exports/KIND-N/KIND-N.FMT` files (N: the snapshot's number)
+        with the dataset card beside them; `push_to_hub` sends it to that Hub repository first (HF_TOKEN)."""
         out = list(out or [])
         if formats:
-            stamp = len(self.store.snapshots()) + 1
-            out += [str(self.workspace.exports_dir / f"{kind}-{stamp}.{fmt}") for fmt in formats]
+            stamp = f"{kind}-{len(self.store.snapshots()) + 1}"
+            out += [str(self.workspace.exports_dir / stamp / f"{stamp}.{fmt}") for fmt in formats]
         return export_snapshot(
             self.store,
             self.workspace,
@@ -100,6 +104,9 @@ class DataService:
             sources=sources,
             include_pairs=include_pairs,
             exclude_sources=exclude_sources,
+            push_to_hub=push_to_hub,
+            private=private,
+            license_id=license_id,
         )
 
     def snapshots(self) -> list[dict]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -20,6 +21,8 @@ from ...core.formats import output_suffix, replace_dir, write_records
 from ...core.store import Store
 from ...core.workspace import Workspace
 from ...training.data import LABEL_SOURCES_FILE
+from . import hub
+from .card import dataset_card, write_card
 
 KINDS = ("dpo", "kto")
 LEFT_OUT_WORDS = {"tie": "tie labels", "both_bad": "both-bad labels"}
@@ -143,11 +146,24 @@ class Snapshot:
     rows: int
     files: list[Path]
     left_out: dict[str, int] = field(default_factory=dict)  # what did not become a row, e.g. {"tie labels": 3}
+    cards: list[Path] = field(default_factory=list)  # README.md dataset cards written (the snapshot's first)
+    hub_url: str = ""  # where it was pushed, if it was
 
     def left_out_line(self) -> str:
         """ "Left out: 3 tie labels, 1 both-bad labels." (empty when nothing was), for the UI and the CLI."""
         parts = [f"{count} {what}" for what, count in self.left_out.items() if count]
         return f"Left out: {', '.join(parts)}." if parts else ""
+
+
+def _card_labels(
+    store: Store, kind: str, include_pairs: bool, sources: list[str] | None, exclude: list[str]
+) -> list[dict]:
+    """The label rows the export read, for its dataset card."""
+    pairwise = kind == "dpo" or include_pairs
+    labels = [r for r in store.preference_rows() if pairwise and _source_ok(r["source"], sources, exclude)]
+    if kind == "kto":
+        labels += [r for r in store.feedback_rows() if _source_ok(r["source"], sources, exclude)]
+    return labels
 
 
 def export_snapshot(
@@ -159,9 +175,15 @@ def export_snapshot(
     sources: list[str] | None = None,
     include_pairs: bool = False,
     exclude_sources: list[str] | None = None,
+    push_to_hub: str | None = None,
+    private: bool = True,
+    license_id: str = "other",
 ) -> Snapshot:
-    """Materialize a versioned snapshot (a `datasets` folder) and optional JSONL/CSV/Parquet copies;
-    `sources` keeps only those labels, `exclude_sources` leaves those out (e.g. synthetic)."""
+    """Materialize a versioned snapshot (a `datasets` folder with its README.md dataset card) and optional
+    JSONL/CSV/Parquet copies (a card beside them too, unless their folder has a README.md of its own);
+    `sources` keeps only those labels, `exclude_sources` leaves those out (e.g. synthetic). With `push_to_hub`
+    the snapshot goes to that Hub dataset repository (token: HF_TOKEN) before anything is kept locally: a
+    failed push leaves no snapshot, no files and no store entry."""
     access.require_admin("export")
     from datasets import Dataset
 
@@ -169,6 +191,9 @@ def export_snapshot(
         raise UserError(f"--kind must be one of {', '.join(KINDS)}, not {kind!r}")
     for path in out or []:
         output_suffix(path)  # a wrong file type fails before the snapshot is written
+    token = ""
+    if push_to_hub:
+        token, push_to_hub = hub.hub_token(), hub.check_repo_id(push_to_hub)
     exclude, tally, left_out = exclude_sources or [], Counter(), Counter()
     rows = (
         dpo_rows(store, sources, exclude, tally, left_out)
@@ -183,16 +208,39 @@ def export_snapshot(
     name = f"{kind}-{time.strftime('%Y%m%d-%H%M%S')}-{fp[:8]}"
     target = workspace.snapshots_dir / name
     tmp = workspace.snapshots_dir / f".{name}.partial"
+    card = dataset_card(
+        kind,
+        len(rows),
+        fp,
+        _card_labels(store, kind, include_pairs, sources, exclude),
+        tally,
+        left_out,
+        license_id=license_id,
+    )
     Dataset.from_list(rows).save_to_disk(str(tmp))
     (tmp / LABEL_SOURCES_FILE).write_text(json.dumps(dict(tally), sort_keys=True), encoding="utf-8")
+    write_card(tmp, card)
+    hub_url = ""
+    if push_to_hub:
+        try:
+            hub_url = hub.push(tmp, push_to_hub, token=token, private=private)
+        finally:
+            if not hub_url:
+                shutil.rmtree(tmp, ignore_errors=True)
     replace_dir(tmp, target)
     files = [write_records(rows, Path(path)) for path in (out or [])]
+    cards = [target / "README.md"]
+    for folder in dict.fromkeys(Path(f).parent for f in files):
+        written = write_card(folder, card)
+        if written is not None:
+            cards.append(written)
     params = {
         "sources": sources or [],
         "exclude_sources": exclude,
         "include_pairs": include_pairs,
         "label_sources": dict(tally),
         "left_out": dict(left_out),
+        "hub": push_to_hub or "",
     }
     sid = store.add_snapshot(kind, target, fp, len(rows), params)
-    return Snapshot(sid, kind, target, fp, len(rows), files, dict(left_out))
+    return Snapshot(sid, kind, target, fp, len(rows), files, dict(left_out), cards, hub_url)

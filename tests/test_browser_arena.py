@@ -1,5 +1,7 @@
-"""A real browser chats one turn in anonymous mode and votes; the vote is a stored preference pair and the
-model names appear only after the vote."""
+"""A real browser chats one turn in anonymous mode and votes; the vote is a stored preference pair, the model
+names appear only after the vote, and the leaderboard follows the vote (with "too few votes" for one vote)."""
+
+import re
 
 import pytest
 from servers import browser_page, running_app
@@ -42,6 +44,15 @@ def test_anonymous_chat_vote_reveals_names_and_stores_a_pair(tmp_path, tiny_mode
         )
         reveal = page.inner_text("#arena-reveal")
         assert "tiny-llama-b" in reveal and "tiny-llama" in reveal.replace("tiny-llama-b", "")
+        # the leaderboard follows the vote without a refresh, and one vote gives no interval
+        page.wait_for_function(
+            "(document.querySelector('#arena-leaderboard')?.innerText || '').includes('too few votes')",
+            timeout=120_000,
+        )
+        board = page.inner_text("#arena-leaderboard")
+        assert "tiny-llama-b" in board and "style-controlled" in board
+        assert not re.search(r"\[\d+\.\d, \d+\.\d\]", board)  # no interval such as [1455.5, 1455.5]
+        assert "bootstrap rounds" in page.inner_text("#arena-style-summary")
 
     store = Store(workspace / "store.sqlite")
     [row] = store.preference_rows()

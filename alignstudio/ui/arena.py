@@ -9,6 +9,7 @@ import gradio as gr
 from ..core.errors import UserError
 from ..services import from_values
 from ..services.arena import ArenaSettings, ArenaState, identical, new_battle
+from ..services.arena.ratings import RatingSettings
 from ..services.container import Services
 from .common import on
 from .fields import setting_number
@@ -35,6 +36,9 @@ class ArenaView:
     vote_both_bad: gr.Button
     reveal: gr.Markdown
     leaderboard: gr.Dataframe
+    anchor: gr.Dropdown
+    bootstrap_rounds: gr.Number
+    summary: gr.Markdown
     refresh: gr.Button
     state: gr.State
 
@@ -43,6 +47,9 @@ class ArenaView:
 
     def votes(self) -> list:
         return [self.vote_left, self.vote_right, self.vote_tie, self.vote_both_bad, self.regenerate]
+
+    def board_outputs(self) -> list:
+        return [self.leaderboard, self.summary]
 
 
 def build(services: Services, annotator: gr.Textbox) -> ArenaView:
@@ -77,8 +84,20 @@ def build(services: Services, annotator: gr.Textbox) -> ArenaView:
         vote_both_bad = gr.Button("Both bad", elem_id="arena-vote-both-bad", interactive=False)
         regenerate = gr.Button("Regenerate", elem_id="arena-regenerate", interactive=False)
     reveal = gr.Markdown(elem_id="arena-reveal")
-    with gr.Accordion("Leaderboard (Bradley-Terry from arena votes, 95% bootstrap intervals)", open=False):
+    # open: it is refreshed after every vote, and a closed accordion would drop the update
+    with gr.Accordion("Leaderboard (Bradley-Terry from arena votes: raw and style-controlled)", open=True):
         leaderboard = gr.Dataframe(interactive=False, elem_id="arena-leaderboard")
+        summary = gr.Markdown(elem_id="arena-style-summary")
+        with gr.Row():
+            anchor = gr.Dropdown(
+                names,
+                value=services.default_model,
+                label="Anchor model",
+                info=f"held at {RatingSettings().anchor_rating:g} (empty: the mean of all models is)",
+                allow_custom_value=True,
+                elem_id="arena-anchor",
+            )
+            bootstrap_rounds = setting_number(RatingSettings, "bootstrap_rounds", "arena-bootstrap-rounds")
         refresh = gr.Button("Refresh leaderboard", size="sm", elem_id="arena-refresh")
     return ArenaView(
         annotator,
@@ -99,6 +118,9 @@ def build(services: Services, annotator: gr.Textbox) -> ArenaView:
         vote_both_bad,
         reveal,
         leaderboard,
+        anchor,
+        bootstrap_rounds,
+        summary,
         refresh,
         gr.State(None),
     )
@@ -172,11 +194,16 @@ def model_lists(services: Services) -> tuple:
     """The model choices as they are now (a model trained since the page loaded is offered at once). Choices only:
     echoing the values sent when the tab opened would undo a model picked before this answer arrives."""
     names = services.generator_names()
-    return gr.update(choices=names), gr.update(choices=names)
+    return gr.update(choices=names), gr.update(choices=names), gr.update(choices=names)
 
 
-def leaderboard(services: Services):
-    return services.arena.leaderboard()
+def leaderboard(services: Services, anchor: str, bootstrap_rounds) -> tuple:
+    """The table (raw and style-controlled ratings, intervals or "too few votes") and the notes under it."""
+    settings = from_values(RatingSettings, {"anchor": anchor or "", "bootstrap_rounds": bootstrap_rounds})
+    board = services.arena.leaderboard(settings)
+    if board.table.empty:
+        return board.display(), "No arena votes yet: chat with two models and vote."
+    return board.display(), board.summary()
 
 
 # -- events -------------------------------------------------------------------------------------------------
@@ -209,13 +236,18 @@ def wire(view: ArenaView, services: Services, tab: gr.Tab) -> None:
         [*outputs, view.message],
         api_name="arena_regenerate",
     )
+    board = [view.anchor, view.bootstrap_rounds]
+
+    def show_board(anchor, rounds):
+        return leaderboard(services, anchor, rounds)
+
     for button, choice in (
         (view.vote_left, "left"),
         (view.vote_right, "right"),
         (view.vote_tie, "tie"),
         (view.vote_both_bad, "both_bad"),
     ):
-        on(
+        stored = on(
             button.click,
             lambda s, a, _c=choice: vote(services, _c, s, a),
             [view.state, view.annotator],
@@ -223,13 +255,15 @@ def wire(view: ArenaView, services: Services, tab: gr.Tab) -> None:
             view.annotator,
             api_name=f"arena_vote_{choice}",
         )
-    on(tab.select, lambda: leaderboard(services), [], view.leaderboard, api_name=False)
+        # the leaderboard follows each stored vote (the names are already revealed while it is refitted)
+        on(stored.success, show_board, board, view.board_outputs(), api_name=False)
+    on(tab.select, show_board, board, view.board_outputs(), api_name=False)
     on(
         tab.select,
         lambda: model_lists(services),
         [],
-        [view.model_x, view.model_y],
+        [view.model_x, view.model_y, view.anchor],
         api_name=False,
         show_progress="hidden",
     )
-    on(view.refresh.click, lambda: leaderboard(services), [], view.leaderboard, api_name="arena_leaderboard")
+    on(view.refresh.click, show_board, board, view.board_outputs(), api_name="arena_leaderboard")

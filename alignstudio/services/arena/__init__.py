@@ -20,11 +20,13 @@ from ...core.errors import UserError
 from ...core.settings import check_bounds, setting
 from ...core.store import Store
 from ...core.store_file import new_id
+from ..evaluation.style import style_features
 from ..labeling import CHOICES
 from ..labeling.exactly_once import Ack, acknowledge, already_stored
 from ..limits import NAME_CHARS, check_length
 from ..sampling.sampler import Generator
 from ..sampling.settings import SamplingSettings
+from .ratings import Battle, Leaderboard, RatingSettings, leaderboard
 
 MAX_TURN_CHARS = 8000
 _SAMPLING = SamplingSettings()
@@ -237,14 +239,16 @@ def record_vote(store: Store, state: ArenaState, choice: str, *, annotator: str)
     return acknowledge(store, event_id, verdict)
 
 
-def arena_battles(store: Store) -> list[tuple[str, str, float]]:
-    """(model_a, model_b, score of A: 1 win, 0.5 tie, 0 loss) for every decisive or tied arena vote."""
+def arena_battles(store: Store) -> list[Battle]:
+    """A battle (models, score of A: 1 win, 0.5 tie, 0 loss, and both answers' style) for every decisive or
+    tied arena vote."""
     battles = []
     for row in store.preference_rows():
         if row["source"] != "arena" or row["verdict"] == "both_bad":
             continue
         score = {"A": 1.0, "B": 0.0, "tie": 0.5}[row["verdict"]]
-        battles.append((row["model_a"], row["model_b"], score))
+        style_a, style_b = style_features(row["text_a"]), style_features(row["text_b"])
+        battles.append(Battle(row["model_a"], row["model_b"], score, style_a, style_b))
     return battles
 
 
@@ -254,6 +258,8 @@ class ArenaService:
 
     store: Store
     generators: Any = None  # the loaded-model pool (sampling.generators.GeneratorPool)
+    _board: tuple | None = field(default=None, init=False, repr=False)  # (votes and settings, Leaderboard)
+    _board_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     def turn(self, state: ArenaState, user_text: str, settings: ArenaSettings, *, regenerate: bool = False):
         """Both models answer the turn (each model name resolved, and checked, as the caller), streamed."""
@@ -263,8 +269,16 @@ class ArenaService:
     def vote(self, state: ArenaState, choice: str, *, annotator: str) -> Ack:
         return record_vote(self.store, state, choice, annotator=annotator)
 
-    def leaderboard(self):
-        """Bradley-Terry ratings of every model version from the arena votes (a pandas table)."""
-        from .ratings import bradley_terry
-
-        return bradley_terry(arena_battles(self.store))
+    def leaderboard(self, settings: RatingSettings = RatingSettings()) -> Leaderboard:
+        """Raw and style-controlled Bradley-Terry ratings of every model version from the arena votes. Everyone
+        may see it, as on Chatbot Arena (it holds model names and counts, no labels). The last board is kept:
+        the same votes and settings give it again without refitting hundreds of bootstrap rounds."""
+        battles = arena_battles(self.store)
+        key = (tuple(battles), settings)
+        with self._board_lock:
+            if self._board is not None and self._board[0] == key:
+                return self._board[1]
+        board = leaderboard(battles, settings)
+        with self._board_lock:
+            self._board = (key, board)
+        return board

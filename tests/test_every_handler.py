@@ -35,13 +35,15 @@ EXPECTED = {
     "annotator.change -> browserstate": OWN,
     "?.load -> Validate": OWN,
     # Label: pairs from the shared prompt sets, the annotator's own labels
-    "?.load -> state": OWN,
-    "page.success -> state": OWN,
+    "page.then -> state": OWN,  # the first pair (after the name), the next pair after a label or skip
+    "page.success -> label-prompt": OWN,  # the placeholder while no pair is ready (both tabs' `hold`)
+    "page.then -> label-prompt": OWN,  # the buttons on or off, the timer while waiting (`settle`)
+    "timer.tick -> state": OWN,  # a waiting tab asks again (both tabs' `poll`)
     "label-left-better.click -> label-status": OWN,
     "label-right-better.click -> label-status": OWN,
     "label-tie.click -> label-status": OWN,
     "label-both-bad.click -> label-status": OWN,
-    "label-skip.click -> state": OWN,
+    "label-skip.click -> label-prompt": OWN,
     "label-undo.click -> state": OWN,
     "label-sample-typed.click -> state": OWN,
     "label-edit-side.change -> label-edit-text": OWN,
@@ -59,7 +61,9 @@ EXPECTED = {
     "Feedback.select -> state": OWN,
     "feedback-up.click -> feedback-status": OWN,
     "feedback-down.click -> feedback-status": OWN,
-    "feedback-skip.click -> state": OWN,
+    "feedback-skip.click -> feedback-prompt": OWN,
+    "page.success -> feedback-prompt": OWN,
+    "page.then -> feedback-prompt": OWN,
     "feedback-undo.click -> state": OWN,
     "feedback-prompt-set.input -> state": OWN,
     "feedback-model-a.input -> state": OWN,
@@ -97,6 +101,7 @@ EXPECTED = {
     "train-resume.click -> train-message": ADMIN,
     "train-merge.click -> train-message": ADMIN,
     "train-eval.click -> train-eval-summary": ADMIN,
+    "train-capabilities.click -> train-capabilities-result": ADMIN,
     "train-run.change -> train-status": OWN,
     "train-runs.select -> train-run": OWN,
     "timer.tick -> train-runs": OWN,
@@ -130,6 +135,7 @@ EXPECTED = {
     "Arena.select -> arena-leaderboard": OWN,
     "Arena.select -> arena-model-x": OWN,
     "arena-refresh.click -> arena-leaderboard": OWN,
+    "page.success -> arena-leaderboard": OWN,  # the leaderboard refitted after each stored vote
 }
 # handlers whose answer to an admin holds the seeded data: proof that the seeds sit where the handlers read
 SHOWN_TO_ADMINS = (

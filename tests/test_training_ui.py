@@ -138,15 +138,15 @@ def test_sweep_and_compare(services):
     with pytest.raises(UserError, match="numbers"):
         train.sweep_runs(services, False, "0.1, lots", form())
     polled = train.poll(services, "sw-beta0.05")
-    assert len(polled) == 13 == 1 + train.LIVE_VIEW_OUTPUTS and len(polled[0]) == 3
+    assert len(polled) == 14 == 1 + train.LIVE_VIEW_OUTPUTS and len(polled[0]) == 3
     # a tick with nothing selected (one sent before the page load restored a run) leaves the view alone
     ticked = train.tick(services, None)
     assert (
-        len(ticked) == 17
+        len(ticked) == 18
         and len(ticked[0]) == 3
         and all(isinstance(u, dict) and u.get("__type__") == "update" and len(u) == 1 for u in ticked[1:])
     )
-    assert len(train.tick(services, "sw-beta0.05")) == 17
+    assert len(train.tick(services, "sw-beta0.05")) == 18
 
 
 def test_metric_frames_cover_every_plot():

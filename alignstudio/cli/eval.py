@@ -4,6 +4,10 @@ Writes a JSON report (win/tie/loss, win rate with a bootstrap 95% interval, leng
 pathology counts, perplexity on held-out text, every answer side by side) and prints its summary. Either side
 can be served remotely: a remote name (`openai:MODEL`, `anthropic:MODEL`, `ENDPOINT:MODEL` with --endpoints), or
 any OpenAI-compatible server by URL (--model-base-url / --baseline-base-url).
+
+With `--capabilities TASKS` it runs lm-evaluation-harness tasks on the model (a finished run, or any model with
+--baseline) and its base instead, and prints each score, the delta and its standard error side by side; a run keeps
+the result in its folder and cards (`services.evaluation.capabilities`).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from ..core.errors import UserError
 from ..services.evaluation import (
     HELDOUT_TEXT,
     EvalSettings,
+    capabilities,
     evaluate,
     remember_in_model_card,
     save_report,
@@ -39,9 +44,13 @@ def register(sub) -> None:
         help="model name, version, run folder or checkpoint folder, or a "
         "remote model: openai:MODEL, anthropic:MODEL, ENDPOINT:MODEL",
     )
-    p.add_argument("--baseline", required=True, help="baseline model (usually the SFT model, e.g. smollm2)")
-    p.add_argument("--prompts", required=True, help="held-out prompts file (JSONL/CSV/Parquet with 'prompt')")
-    p.add_argument("--out", required=True, help="report file (.json)")
+    p.add_argument(
+        "--baseline",
+        default=None,
+        help="baseline model (usually the SFT model, e.g. smollm2); with --capabilities a run's base by default",
+    )
+    p.add_argument("--prompts", default=None, help="held-out prompts file (JSONL/CSV/Parquet with 'prompt')")
+    p.add_argument("--out", default=None, help="report file (.json)")
     for name in ("limit", "max_new_tokens", "temperature", "top_p", "seed", "batch_size"):
         add_setting(p, EvalSettings, name)
     p.add_argument("--heldout", default=str(HELDOUT_TEXT), help="text for the perplexity (alignment tax) check")
@@ -50,13 +59,54 @@ def register(sub) -> None:
     p.add_argument("--baseline-base-url", default=None, help="serve --baseline from this OpenAI-compatible server")
     add_endpoints_arg(p)
     add_judge_args(p)
+    group = p.add_argument_group(f"capability checks (lm-evaluation-harness; {capabilities.LM_EVAL_INSTALL})")
+    add_setting(group, capabilities.CapabilitySettings, "tasks", "--capabilities", default=None)
+    add_setting(group, capabilities.CapabilitySettings, "limit", "--capability-limit", dest="capability_limit")
+    add_setting(
+        group, capabilities.CapabilitySettings, "batch_size", "--capability-batch-size", dest="capability_batch"
+    )
     p.set_defaults(func=run)
+
+
+def run_capabilities(args) -> int:
+    """--capabilities: lm-eval tasks on the model and its base, side by side; kept with a run, and in --out."""
+    settings = capabilities.CapabilitySettings(
+        tasks=args.tasks, limit=args.capability_limit, batch_size=args.capability_batch
+    )
+    out = Path(args.out) if args.out else None
+    if out is not None and out.suffix.lower() != ".json":
+        raise UserError(f"--out must be a .json file, got {out.name}")
+    bar = tqdm(total=100, desc="capabilities", unit="%")
+
+    def progress(fraction: float, desc: str) -> None:
+        bar.set_description(desc[:60], refresh=False)
+        bar.n = round(100 * fraction)
+        bar.refresh()
+
+    try:
+        report, plan = capabilities.check(services(args), args.model, settings, args.baseline, progress)
+    finally:
+        bar.close()
+    if out is not None:
+        capabilities.save(report, out)
+    print(capabilities.markdown(report).replace("**", ""))
+    for where in [plan.run_dir / capabilities.RESULT_FILE if plan.run_dir else None, out]:
+        if where is not None:
+            print(f"wrote the result to {where}")
+    return 0
 
 
 def run(args) -> int:
     from ..services.sampling.prompt_sets import load_prompts
     from ..services.sampling.remote import RemoteGenerator
 
+    if args.tasks is not None:
+        return run_capabilities(args)
+    missing = [flag for flag in ("baseline", "prompts", "out") if not getattr(args, flag)]
+    if missing:
+        raise UserError(
+            "eval needs " + ", ".join(f"--{flag}" for flag in missing) + " (or --capabilities TASKS for lm-eval tasks)"
+        )
     out = Path(args.out)
     if out.suffix.lower() != ".json":
         raise UserError(f"--out must be a .json file, got {out.name}")

@@ -14,6 +14,8 @@ from pathlib import Path
 from ..core import models as core_models
 
 EVALUATION_KEY = "evaluation"  # card.json: the latest evaluation against the base (services.evaluation)
+CAPABILITIES_KEY = "capabilities"  # card.json: the latest capability check (services.evaluation.capabilities)
+DROP_LIMIT = 0.05  # the DPO guide: a benchmark drop above 5% (here: points of the score) is too aggressive
 
 
 def _fmt(value, digits: int = 3) -> str:
@@ -110,6 +112,44 @@ def _evaluation(card: dict) -> list[str]:
     return lines
 
 
+def _points(value) -> str:
+    return "n/a" if value is None else f"{100 * value:.1f}"
+
+
+def capability_lines(check: dict) -> list[str]:
+    """A capability check (`CapabilityReport.to_dict`) as markdown: each task's metric for the base and the
+    trained model with standard errors, the delta in points with its (paired) standard error, and the verdict."""
+    limit = f", at most {check['limit']} questions per task" if check.get("limit") else ""
+    lines = [
+        f"lm-evaluation-harness {check.get('lm_eval_version') or ''} on `{check.get('tasks')}`{limit}: "
+        f"`{check.get('model')}` against its base `{check.get('baseline')}` (scores in points, 100 = all right).",
+        "",
+        "| task | metric | base | trained | delta | SE of delta | questions |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for s in check.get("scores") or []:
+        flag = " **drop**" if s.get("dropped") else ""
+        lines.append(
+            f"| {s['task']} | {s['metric']} | {_points(s['base'])} ± {_points(s.get('base_stderr'))} | "
+            f"{_points(s['trained'])} ± {_points(s.get('trained_stderr'))} | {100 * s['delta']:+.1f}{flag} | "
+            f"{_points(s.get('delta_stderr'))} | {s.get('n')} |"
+        )
+    verdict = check.get("verdict") or ""
+    lines += ["", f"**{verdict}**" if any(s.get("dropped") for s in check.get("scores") or []) else verdict]
+    return lines
+
+
+def _capabilities(card: dict) -> list[str]:
+    check = card.get(CAPABILITIES_KEY)
+    if not check:
+        return [
+            "Not run yet: the Train tab's *Check capabilities* button or `alignstudio eval --capabilities TASKS "
+            "--model RUN` scores lm-evaluation-harness tasks on this model and its base (a drop of more than "
+            f"{100 * DROP_LIMIT:.0f} points means the training was too aggressive)."
+        ]
+    return capability_lines(check)
+
+
 def _loading(card: dict, portable: str, adapter: bool) -> list[str]:
     if not adapter:
         return [
@@ -179,6 +219,7 @@ def render(card: dict, adapter: bool) -> str:
         "",
         *_evaluation(card),
         "",
+        *([] if reward else ["## Capability checks (lm-evaluation-harness)", "", *_capabilities(card), ""]),
         "## Loading",
         "",
         *_loading(card, portable, adapter),
@@ -199,14 +240,21 @@ def write_model_card(model_dir: str | Path, card: dict) -> Path:
     return path
 
 
-def record_evaluation(run_dir: str | Path, summary: dict) -> None:
-    """Keep an evaluation against the base in the run's card and refresh its model card."""
+def record_evaluation(run_dir: str | Path, summary: dict, key: str = EVALUATION_KEY) -> None:
+    """Keep an evaluation against the base (or, with `key`, a capability check) in the run's card and refresh
+    its model card."""
     from .card import write_card
 
     run_dir = Path(run_dir)
     card_path = run_dir / "card.json"
     card = json.loads(card_path.read_text(encoding="utf-8"))
-    card[EVALUATION_KEY] = summary
+    card[key] = summary
     write_card(card_path, card)
     if (run_dir / "model").is_dir():
         write_model_card(run_dir / "model", card)
+
+
+def record_capabilities(run_dir: str | Path, check: dict) -> None:
+    """Keep a capability check in the run's card (when the run has one) and refresh its model card."""
+    if (Path(run_dir) / "card.json").is_file():
+        record_evaluation(run_dir, check, CAPABILITIES_KEY)

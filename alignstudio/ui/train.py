@@ -17,7 +17,21 @@ import pandas as pd
 from ..services import training
 from ..services.container import Services
 from .common import acting_for, on, with_progress
-from .train_form import FORM_INPUTS, data_kind_changed, form_controls, method_changed, show_command, snapshot_choices
+from .train_capabilities import (  # noqa: F401  (re-exported for tests and callers)
+    capabilities_button_label,
+    capabilities_markdown,
+    capability_controls,
+    check_capabilities,
+)
+from .train_form import (
+    FORM_INPUTS,
+    data_kind_changed,
+    form_controls,
+    form_lists,
+    method_changed,
+    show_command,
+    start_controls,
+)
 from .train_runs import (  # noqa: F401  (the run list and live view; re-exported for tests and callers)
     BEFORE_AFTER_HEADERS,
     BEFORE_AFTER_WIDTHS,
@@ -87,6 +101,10 @@ class TrainView:
     eval_force: gr.Checkbox
     eval_start: gr.Button
     eval_summary: gr.Markdown
+    cap_tasks: gr.Textbox
+    cap_limit: gr.Textbox
+    cap_start: gr.Button
+    cap_result: gr.Markdown
     calibration: gr.LinePlot
     plot_loss: gr.LinePlot
     plot_accuracy: gr.LinePlot
@@ -120,23 +138,9 @@ class TrainView:
     def live_outputs(self) -> list:
         names = ("status", "diagnostics", "before_after", "calibration", "plot_loss", "plot_accuracy", "plot_margins")
         return [
-            getattr(self, name) for name in (*names, "plot_rewards", "plot_kl", "plot_lr", "plot_throughput", "log")
+            getattr(self, name)
+            for name in (*names, "plot_rewards", "plot_kl", "plot_lr", "plot_throughput", "log", "cap_result")
         ]
-
-
-def _start_controls() -> dict:
-    c = {
-        "run_name": gr.Textbox(label="Run name (optional)", elem_id="train-name"),
-        "override": gr.Checkbox(False, label="Train even if validation finds errors", elem_id="train-override"),
-        "start": gr.Button("Start training", variant="primary", elem_id="train-start"),
-    }
-    with gr.Row():
-        c["sweep_betas"] = gr.Textbox(
-            training.SWEEP_TEXT, label="Beta sweep values", scale=3, elem_id="train-sweep-betas"
-        )
-        c["sweep"] = gr.Button("Queue beta sweep", scale=1, elem_id="train-sweep")
-    c["message"] = gr.Markdown(elem_id="train-message")
-    return c
 
 
 def _run_controls(services: Services, names: list[str]) -> dict:
@@ -176,6 +180,7 @@ def _run_controls(services: Services, names: list[str]) -> dict:
                 interactive=False,
             )
         c["eval_summary"] = gr.Markdown(elem_id="train-eval-summary")
+        c |= capability_controls()
     return c
 
 
@@ -254,7 +259,7 @@ def _comparison(services: Services, names: list[str]) -> dict:
 def build(services: Services) -> TrainView:
     with gr.Row():
         with gr.Column(scale=2, min_width=320):
-            parts = form_controls(services) | _start_controls()
+            parts = form_controls(services) | start_controls()
         with gr.Column(scale=5):
             names = run_names(services)
             parts |= _run_controls(services, names) | _plots() | _comparison(services, names)
@@ -302,23 +307,6 @@ def _after_change(services: Services, selected: str, note: str) -> tuple:
 # -- events -------------------------------------------------------------------------------------------------
 
 
-def form_lists(services: Services, model: str | None, snapshot: str | None, seen: list | None = None) -> tuple:
-    """The base models and snapshots as they are now (page load, tab open, Refresh), and the snapshot paths
-    listed (for the next call's `seen`). The newest snapshot is chosen when none is chosen, the chosen one is
-    gone, or the newest is not among those `seen` at the last listing (a newer export since); otherwise the
-    chosen one stays (a person may have picked an older one on purpose)."""
-    snapshots = snapshot_choices(services)
-    paths = [path for _, path in snapshots]
-    newest = paths[0] if paths else None
-    exported_since = seen is not None and newest is not None and newest not in seen
-    keep = snapshot in paths and not exported_since
-    return (
-        gr.update(choices=services.model_names()),
-        gr.update(choices=snapshots) if keep else gr.update(choices=snapshots, value=newest),
-        paths,
-    )
-
-
 def wire(view: TrainView, services: Services, demo: gr.Blocks | None = None, tab: gr.Tab | None = None) -> None:
     fields, form = list(view.form()), list(view.form().values())
     live = view.live_outputs()
@@ -363,6 +351,13 @@ def wire(view: TrainView, services: Services, demo: gr.Blocks | None = None, tab
         [view.eval_summary],
         api_name="train_evaluate_against_base",
         concurrency_limit=1,
+    )
+    on(
+        view.cap_start.click,
+        lambda n, tasks, limit: check_capabilities(services, n, tasks, limit),
+        [view.run, view.cap_tasks, view.cap_limit],
+        [view.cap_result],
+        api_name="train_check_capabilities",
     )
     on(view.run.change, lambda n: selected(services, n), [view.run], [*live, *buttons, view.remembered])
     view.runs.select(pick_from_table, view.runs, view.run, api_name=False)

@@ -107,6 +107,22 @@ def form_controls(services: Services) -> dict:
     return form
 
 
+def start_controls() -> dict:
+    """Under the form: the run's name, the validation override, Start, and the beta sweep."""
+    c = {
+        "run_name": gr.Textbox(label="Run name (optional)", elem_id="train-name"),
+        "override": gr.Checkbox(False, label="Train even if validation finds errors", elem_id="train-override"),
+        "start": gr.Button("Start training", variant="primary", elem_id="train-start"),
+    }
+    with gr.Row():
+        c["sweep_betas"] = gr.Textbox(
+            training.SWEEP_TEXT, label="Beta sweep values", scale=3, elem_id="train-sweep-betas"
+        )
+        c["sweep"] = gr.Button("Queue beta sweep", scale=1, elem_id="train-sweep")
+    c["message"] = gr.Markdown(elem_id="train-message")
+    return c
+
+
 def method_changed(method: str) -> tuple:
     """The loss-type picker follows the method (ORPO/SimPO have a single loss), and beta its default."""
     form = training.method_form(method)
@@ -132,3 +148,20 @@ def show_command(values: dict) -> str:
     values = dict(values)
     values.pop("run_name", None)
     return training.command_line(training.spec_from_form(values))
+
+
+def form_lists(services: Services, model: str | None, snapshot: str | None, seen: list | None = None) -> tuple:
+    """The base models and snapshots as they are now (page load, tab open, Refresh), and the snapshot paths
+    listed (for the next call's `seen`). The newest snapshot is chosen when none is chosen, the chosen one is
+    gone, or the newest is not among those `seen` at the last listing (a newer export since); otherwise the
+    chosen one stays (a person may have picked an older one on purpose)."""
+    snapshots = snapshot_choices(services)
+    paths = [path for _, path in snapshots]
+    newest = paths[0] if paths else None
+    exported_since = seen is not None and newest is not None and newest not in seen
+    keep = snapshot in paths and not exported_since
+    return (
+        gr.update(choices=services.model_names()),
+        gr.update(choices=snapshots) if keep else gr.update(choices=snapshots, value=newest),
+        paths,
+    )

@@ -17,6 +17,7 @@ from ..core.errors import UserError
 from ..services import training
 from ..services.container import Services
 from ..services.evaluation import summary_markdown
+from .train_capabilities import capabilities_markdown
 
 RUN_HEADERS = ["run", "state", "settings", "base model", "step", "created", "error"]
 COMPARE_METRICS = [
@@ -258,17 +259,19 @@ def before_after_frame(view: training.LiveRun | None) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=BEFORE_AFTER_HEADERS)
 
 
-LIVE_VIEW_OUTPUTS = 12  # what run_view returns: status, diagnostics, before/after, calibration, 7 plots, log
+LIVE_VIEW_OUTPUTS = 13  # what run_view returns: status, diagnostics, before/after, calibration, 7 plots, log,
+# the capability check
 
 
 def run_view(services: Services, name: str | None) -> tuple:
-    """Everything the live view shows for one run: status, diagnostics, seven plots, the log tail."""
+    """Everything the live view shows for one run: status, diagnostics, seven plots, the log tail, the latest
+    capability check."""
     try:
         view = training.live(services, name)
     except UserError as exc:
-        return (str(exc), "", before_after_frame(None), gr.update(visible=False), *_empty_frames(), "")
+        return (str(exc), "", before_after_frame(None), gr.update(visible=False), *_empty_frames(), "", "")
     if view is None:
-        return ("Choose a run.", "", before_after_frame(None), gr.update(visible=False), *_empty_frames(), "")
+        return ("Choose a run.", "", before_after_frame(None), gr.update(visible=False), *_empty_frames(), "", "")
     frames = metric_frames(view.rows, view.expected_start)
     return (
         status_markdown(view),
@@ -283,6 +286,7 @@ def run_view(services: Services, name: str | None) -> tuple:
         frames["lr"],
         frames["throughput"],
         view.log,
+        capabilities_markdown(services, name),
     )
 
 

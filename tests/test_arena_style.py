@@ -100,8 +100,9 @@ def test_anchor_model_is_held_at_the_anchor_rating_and_gaps_do_not_move():
     gap = lambda t, col: t.loc["verbose", col] - t.loc["base", col]  # noqa: E731
     for column in ("rating", "style_rating"):
         assert abs(gap(anchored, column) - gap(by_mean, column)) < 0.2
-    unknown = rate(battles, rounds=0, anchor="no-such-model")  # falls back to the mean
+    unknown = rate(battles, rounds=0, anchor="no-such-model")  # falls back to the mean, and says so
     assert unknown.anchor == "" and abs(unknown.table["rating"].mean() - 1000) < 0.2
+    assert "the anchor model has no votes yet" in unknown.summary()
 
 
 def test_too_few_votes_instead_of_a_degenerate_interval():

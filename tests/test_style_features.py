@@ -25,6 +25,7 @@ def test_style_features_count_markdown_as_rendered():
     )
     features = style_features(text)
     assert features == StyleFeatures(words=len(text.split()), headers=2, bold=3, list_items=3)
+    assert features.markdown == 8
     assert style_features("") == StyleFeatures(0, 0, 0, 0)
     assert style_features("* a\n* b\n+ c").list_items == 3
 

@@ -73,6 +73,7 @@ class Leaderboard:
     anchor_rating: float
     rounds: int
     min_votes: int
+    anchor_missing: bool = False  # an anchor was asked for that has no votes: the mean is held instead
 
     def display(self) -> pd.DataFrame:
         """The table as the Arena tab shows it: intervals as text, "too few votes" below the vote threshold."""
@@ -104,6 +105,8 @@ class Leaderboard:
     def summary(self) -> str:
         """The notes under the table (markdown; numbers and feature names only)."""
         held = f"the model marked '{ANCHOR}'" if self.anchor else "the mean of all models"
+        if self.anchor_missing:
+            held += " (the anchor model has no votes yet)"
         lines = [
             f"Elo scale; {held} is held at {self.anchor_rating:g}. 95% intervals from {self.rounds} bootstrap "
             f"rounds; a model with fewer than {self.min_votes} votes shows '{TOO_FEW}'. The style-controlled "
@@ -217,9 +220,10 @@ def rate(
     columns += ["votes", "wins", "ties", "losses"]
     empty_coefficients = pd.DataFrame(columns=["feature", "coefficient", "ci_low", "ci_high", "scale"])
     models = sorted({m for b in battles for m in (b.model_a, b.model_b)})
-    anchor_name = anchor_name if anchor_name in models else ""
+    missing = bool(anchor_name) and anchor_name not in models
+    anchor_name = "" if missing else anchor_name
     board = Leaderboard(
-        pd.DataFrame(columns=columns), empty_coefficients, anchor_name, anchor_rating, rounds, min_votes
+        pd.DataFrame(columns=columns), empty_coefficients, anchor_name, anchor_rating, rounds, min_votes, missing
     )
     if not battles:
         return board

@@ -36,6 +36,11 @@ class StyleFeatures:
     def vector(self) -> np.ndarray:
         return np.array(astuple(self), dtype=float)
 
+    @property
+    def markdown(self) -> int:
+        """Markdown elements of any kind (a judge's "prefers more markdown" compares these)."""
+        return self.headers + self.bold + self.list_items
+
 
 assert tuple(f.name for f in fields(StyleFeatures)) == STYLE_FEATURES
 

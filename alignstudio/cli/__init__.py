@@ -35,6 +35,7 @@ COMMANDS = [
     "queue",
     "rounds",
     "export-model",
+    "agreement",
 ]
 
 
@@ -69,7 +70,8 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     for name in [named] if named else COMMANDS:
         importlib.import_module(f"{__name__}.{_module_of(name)}").register(sub)
     for command in sub.choices.values():  # `alignstudio sample --workspace W` works as well as before it
-        command.add_argument("--workspace", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+        if "--workspace" not in command._option_string_actions:  # `serve` shows its own (app.py --help)
+            command.add_argument("--workspace", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     return parser
 
 

@@ -2,7 +2,12 @@
 
 import random
 
-from alignstudio.services.arena.ratings import bradley_terry
+from alignstudio.services.arena.ratings import rate
+
+
+def bradley_terry(battles, bootstrap: int = 500, seed: int = 0):
+    """The leaderboard's raw columns for (model_a, model_b, score) battles."""
+    return rate(battles, rounds=bootstrap, seed=seed).table
 
 
 def _votes(n: int, p_strong: float, seed: int = 0) -> list[tuple[str, str, float]]:

@@ -92,3 +92,21 @@ def test_style_controlled_win_rate_edges():
     assert all_won["sc_win_rate"] > 0.9 and math.isfinite(all_won["coefficients"]["words"])
     with pytest.raises(ValueError, match="same length"):
         style_controlled_win_rate([1.0], ["a"], [])
+
+
+def test_the_reports_lc_win_rate_agrees_with_alpacaevals_glm_without_its_difficulty_term():
+    """AlpacaEval 2's GLM is `tanh(std_delta_len) + instruction_difficulty + model term`; the LC win rate is its
+    mean prediction at zero length difference. One model against one base can not estimate an instruction's
+    difficulty (AlpacaEval takes it from its leaderboard's models), so the report's LC drops that term; with
+    it gone, the report's L2-penalized fit must agree with the unpenalized GLM on the same data."""
+    from alignstudio.services.evaluation import stats
+    from alignstudio.services.evaluation.style import fit_logistic
+
+    for quality, bias in ((0.0, 4.0), (1.0, 2.0), (0.0, 0.0)):
+        scores, model_answers, base_answers = _judged(300, quality=quality, length_bias=bias, seed=1)
+        len_model, len_base = [stats.words(t) for t in model_answers], [stats.words(t) for t in base_answers]
+        report = stats.length_controlled_win_rate(scores, len_model, len_base)
+        delta = np.asarray(len_model, dtype=float) - np.asarray(len_base, dtype=float)
+        tanh_delta = np.tanh(delta / delta.std(ddof=1))[:, None]  # as AlpacaEval: pandas std, not centred
+        _, intercept = fit_logistic(tanh_delta, np.asarray(scores), intercept=True, C=np.inf)
+        assert report["lc_win_rate"] == pytest.approx(1 / (1 + math.exp(-intercept)), abs=0.01)

@@ -268,20 +268,3 @@ def rate(
     table = pd.DataFrame(rows, columns=columns).sort_values("rating", ascending=False).reset_index(drop=True)
     board.table = table.round({c: 1 for c in columns[1:7]})
     return board
-
-
-def bradley_terry(
-    battles, *, bootstrap: int = 500, seed: int = 0, anchor: str = "", anchor_rating: float = BASE
-) -> pd.DataFrame:
-    """Raw ratings with 95% bootstrap intervals and vote counts, best first (the leaderboard's raw columns).
-    Any number of bootstrap rounds is allowed here; the app asks for at least 500 (RatingSettings)."""
-    plain = [b if isinstance(b, Battle) else Battle(*b[:3]) for b in battles]
-    table = rate(
-        [Battle(b.model_a, b.model_b, b.score) for b in plain],
-        rounds=bootstrap,
-        seed=seed,
-        anchor=anchor,
-        anchor_rating=anchor_rating,
-        min_votes=2,
-    ).table
-    return table[["model", "rating", "ci_low", "ci_high", "votes", "wins", "ties", "losses"]]

@@ -86,12 +86,16 @@ def test_a_drop_beyond_five_points_is_named_with_whether_it_is_beyond_noise():
     big = CapabilityScore("t", "acc", 0.60, 0.50, 0.02, 0.02, 0.02, 200)
     assert big.dropped and big.beyond_noise and big.delta == pytest.approx(-0.10)
     verdict = report(small, big).verdict
-    assert "Capability drop beyond the DPO guide's 5% threshold: t acc 0.600 -> 0.500 (-10.0 points" in verdict
+    assert "Capability drop beyond the DPO guide's 5% threshold: t acc 0.600 -> 0.500 (-10.0 points, " in verdict
     assert "beyond 2 standard errors" in verdict and "higher beta" in verdict
     noisy = CapabilityScore("t", "acc", 0.60, 0.50, 0.1, 0.1, 0.14, 20)
     assert noisy.dropped and not noisy.beyond_noise and "within 2 standard errors" in report(noisy).verdict
-    lower_is_better = CapabilityScore("t", "perplexity", 10.0, 10.5, None, None, None, 20, higher_is_better=False)
-    assert lower_is_better.dropped
+    # a metric that is no [0, 1] score: 5% of the base's value, and a rise is a drop where lower is better
+    worse = CapabilityScore("t", "perplexity", 10.0, 10.6, None, None, None, 20, higher_is_better=False)
+    assert worse.dropped and worse.change == "+0.6 (+6.0%)" and "perplexity 10.000 -> 10.600" in report(worse).verdict
+    assert not CapabilityScore("t", "perplexity", 10.0, 10.4, None, None, None, 20, higher_is_better=False).dropped
+    shown = "\n".join(capabilities.capability_lines(report(worse).to_dict()))
+    assert "| t | perplexity | 10 ± n/a | 10.6 ± n/a | +0.6 **drop** |" in shown
     assert CapabilityReport.from_dict(report(big).to_dict()).scores == [big]
 
 

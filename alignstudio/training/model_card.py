@@ -112,8 +112,11 @@ def _evaluation(card: dict) -> list[str]:
     return lines
 
 
-def _points(value) -> str:
-    return "n/a" if value is None else f"{100 * value:.1f}"
+def _score(value, fraction: bool) -> str:
+    """A [0, 1] score in points (100 = all right); any other metric as it is."""
+    if value is None:
+        return "n/a"
+    return f"{100 * value:.1f}" if fraction else f"{value:.4g}"
 
 
 def capability_lines(check: dict) -> list[str]:
@@ -122,17 +125,19 @@ def capability_lines(check: dict) -> list[str]:
     limit = f", at most {check['limit']} questions per task" if check.get("limit") else ""
     lines = [
         f"lm-evaluation-harness {check.get('lm_eval_version') or ''} on `{check.get('tasks')}`{limit}: "
-        f"`{check.get('model')}` against its base `{check.get('baseline')}` (scores in points, 100 = all right).",
+        f"`{check.get('model')}` against its base `{check.get('baseline')}` (scores in [0, 1] shown in points, "
+        "100 = all right).",
         "",
         "| task | metric | base | trained | delta | SE of delta | questions |",
         "|---|---|---|---|---|---|---|",
     ]
     for s in check.get("scores") or []:
-        flag = " **drop**" if s.get("dropped") else ""
+        flag, frac = " **drop**" if s.get("dropped") else "", s.get("fraction", True)
+        delta = f"{100 * s['delta']:+.1f}" if frac else f"{s['delta']:+.4g}"
         lines.append(
-            f"| {s['task']} | {s['metric']} | {_points(s['base'])} ± {_points(s.get('base_stderr'))} | "
-            f"{_points(s['trained'])} ± {_points(s.get('trained_stderr'))} | {100 * s['delta']:+.1f}{flag} | "
-            f"{_points(s.get('delta_stderr'))} | {s.get('n')} |"
+            f"| {s['task']} | {s['metric']} | {_score(s['base'], frac)} ± {_score(s.get('base_stderr'), frac)} | "
+            f"{_score(s['trained'], frac)} ± {_score(s.get('trained_stderr'), frac)} | {delta}{flag} | "
+            f"{_score(s.get('delta_stderr'), frac)} | {s.get('n')} |"
         )
     verdict = check.get("verdict") or ""
     lines += ["", f"**{verdict}**" if any(s.get("dropped") for s in check.get("scores") or []) else verdict]

@@ -85,22 +85,20 @@ class CapabilityReport:
         if self.state != DONE:
             return ""
         if not self.scores:
-            return "No scores: the tasks reported no metric with a standard error."
+            return "No scores: the tasks reported no metric for both models."
         if self.drops:
             named = "; ".join(
-                f"{s.task} {s.metric} {s.base:.3f} -> {s.trained:.3f} ({100 * s.delta:+.1f} points"
-                + (", beyond 2 standard errors" if s.beyond_noise else ", within 2 standard errors: more questions")
-                + ")"
+                f"{s.task} {s.metric} {s.base:.3f} -> {s.trained:.3f} ({s.change}, "
+                + ("beyond 2 standard errors)" if s.beyond_noise else "within 2 standard errors: maybe noise)")
                 for s in self.drops
             )
             return (
                 f"Capability drop beyond the DPO guide's 5% threshold: {named}. The training may be too "
                 "aggressive: try a higher beta, a lower learning rate or fewer steps."
             )
-        worst = max(self.scores, key=lambda s: s.drop)
+        worst = max(self.scores, key=lambda s: s.relative_drop)
         return (
-            f"No drop beyond the DPO guide's 5% threshold (largest change: {worst.task} {worst.metric} "
-            f"{100 * worst.delta:+.1f} points)."
+            f"No drop beyond the DPO guide's 5% threshold (largest change: {worst.task} {worst.metric} {worst.change})."
         )
 
     def to_dict(self) -> dict:

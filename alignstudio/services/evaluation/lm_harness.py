@@ -42,8 +42,27 @@ class CapabilityScore:
         return -self.delta if self.higher_is_better else self.delta
 
     @property
+    def fraction(self) -> bool:
+        """A score in [0, 1] (accuracy and the like), where the 5% threshold means 5 points; for any other
+        metric (perplexity, ...) it means 5% of the base's value."""
+        return 0.0 <= self.base <= 1.0 and 0.0 <= self.trained <= 1.0
+
+    @property
+    def relative_drop(self) -> float:
+        """The drop measured against the threshold's unit: points of a [0, 1] score, else a share of the base."""
+        return self.drop / (1.0 if self.fraction or not self.base else abs(self.base))
+
+    @property
     def dropped(self) -> bool:
-        return self.drop > DROP_LIMIT
+        return self.relative_drop > DROP_LIMIT
+
+    @property
+    def change(self) -> str:
+        """The delta as a person reads it: '-7.0 points' for a [0, 1] score, '+0.52 (+5.1%)' otherwise."""
+        if self.fraction:
+            return f"{100 * self.delta:+.1f} points"
+        share = f" ({100 * self.delta / abs(self.base):+.1f}%)" if self.base else ""
+        return f"{self.delta:+.4g}{share}"
 
     @property
     def beyond_noise(self) -> bool:
@@ -51,7 +70,8 @@ class CapabilityScore:
         return self.delta_stderr is not None and self.drop > 2 * self.delta_stderr
 
     def to_dict(self) -> dict:
-        return asdict(self) | {"delta": self.delta, "dropped": self.dropped, "beyond_noise": self.beyond_noise}
+        derived = {"delta": self.delta, "fraction": self.fraction, "dropped": self.dropped}
+        return asdict(self) | derived | {"beyond_noise": self.beyond_noise}
 
 
 def task_specs(names: list[str]):
@@ -80,10 +100,10 @@ def task_specs(names: list[str]):
     specs = []
     for entry in manager.task_index.values():
         path = entry.yaml_path.resolve() if entry.yaml_path is not None else None
-        local = path is not None and entry.kind is Kind.TASK and any(path.is_relative_to(f) for f in folders)
-        in_typed_folder = local and any(path.is_relative_to(f) for f in folders[1:])
+        is_local = path is not None and entry.kind is Kind.TASK and any(path.is_relative_to(f) for f in folders)
+        in_typed_folder = is_local and any(path.is_relative_to(f) for f in folders[1:])
         if entry.name in named or in_typed_folder:
-            specs.append(_local_config(load_yaml(path, resolve_func=True), path.parent) if local else entry.name)
+            specs.append(_local_config(load_yaml(path, resolve_func=True), path.parent) if is_local else entry.name)
     return specs, manager
 
 
@@ -109,9 +129,12 @@ def _in(folder: Path, files):
 def score(registry, name: str, specs, manager, limit: int | None, batch_size: int) -> dict:
     """lm-eval's results for one model: {task: {"metrics": {metric: (value, stderr)}, "per_doc": {...}}}."""
     import lm_eval
+    import torch
     from lm_eval.models.huggingface import HFLM
 
     model, tokenizer = registry.load(registry.resolve(name))
+    if torch.cuda.is_available():  # the registry loads on the CPU (for sampling); scoring is faster on a GPU
+        model = model.to("cuda")
     try:
         lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=batch_size, device=str(model.device))
         out = lm_eval.simple_evaluate(

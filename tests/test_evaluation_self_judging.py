@@ -149,9 +149,18 @@ def test_no_usable_judge_is_said_in_the_summary_with_the_way_to_get_one_in_the_a
 ):
     from alignstudio.core.workspace import Workspace
     from alignstudio.services.container import Services
+    from alignstudio.services.judges import make_judge
+    from alignstudio.services.judges.protocol import JudgeCache
+    from alignstudio.services.judges.trust import measure_judge
 
     monkeypatch.delenv("ALIGNSTUDIO_JUDGE", raising=False)
     fresh = Services.build(Workspace.open(tmp_path / "ws"), default_model=str(tiny_model_dir))
+    for i, topic in enumerate(TOPICS[:20]):  # people's labels, and the rule judge measured on them: its card
+        pair = fresh.store.add_pair(
+            [{"role": "user", "content": topic}], BULLETS.format(t=topic), CURT, model_a="m", model_b="m"
+        )
+        fresh.store.add_preference(pair, "A", annotator="ann", shown_left="A" if i % 2 else "B")
+    measure_judge(make_judge("rules"), fresh.store, cache=JudgeCache.for_workspace(fresh.workspace))
     demo, url = _evaluate_tab(fresh)
     try:
         with browser_page() as page:
@@ -166,6 +175,13 @@ def test_no_usable_judge_is_said_in_the_summary_with_the_way_to_get_one_in_the_a
             assert "No judge with measured signal is available" in summary
             assert 'Train tab (Method "Reward model"' in summary and '"Judge model" field' in summary
             assert "--judge" not in summary and "alignstudio train" not in summary
+            # where the judge is chosen: the measured judges' report cards (the tab's timer fills them)
+            page.wait_for_function(
+                "(document.querySelector('#eval-judge-cards')?.innerText || '').includes('judge:rules')",
+                timeout=60_000,
+            )
+            cards = page.evaluate("document.querySelector('#eval-judge-cards').innerText")
+            assert "P(longer) judge" in cards and "P(longer) people" in cards
     finally:
         demo.close()
         fresh.close()

@@ -53,6 +53,8 @@ def test_evaluate_tab_in_a_browser(tmp_path, tiny_model_dir, monkeypatch):
             page.fill("#eval-max-new-tokens input", "8")
             page.fill("#eval-judge-key input", SECRET)
             page.click("#eval-run")
+            _wait_text(page, "eval-summary", "% done")  # the running line: stage, share done, time so far
+            assert page.locator("#eval-summary .eta-bar, #eval-summary .progress-text").count() == 0
             _wait_text(page, "eval-summary", "wins / ties / losses")
             summary = _text(page, "eval-summary")
             assert "judged by local-" in summary and "length-controlled" in summary

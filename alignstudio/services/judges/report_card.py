@@ -89,8 +89,7 @@ def _prefers_more(verdicts: dict[str, str], amounts: dict[str, tuple[float, floa
 def _markdown_count(text: str) -> int:
     from ..evaluation.style import style_features
 
-    f = style_features(text)
-    return f.headers + f.bold + f.list_items
+    return style_features(text).markdown
 
 
 def length_warning(card: ReportCard) -> str | None:

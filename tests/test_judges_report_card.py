@@ -117,6 +117,21 @@ def test_refusals_name_the_apps_fields_and_tabs_not_flags(monkeypatch):
     assert 'Train tab (Method "Reward model"' in app and '"Judge backend"' in app
 
 
+def test_a_policy_picked_as_the_reward_judge_points_to_the_train_tab(store, workspace, tmp_path):
+    from alignstudio.core.registry import ModelRegistry
+    from alignstudio.services.judges.refusals import in_app_words
+    from alignstudio.services.judges.reward import reward_model_folder
+
+    store.register_model("dpo-x", tmp_path, kind="dpo")
+    with pytest.raises(UserError) as wrong:
+        reward_model_folder("dpo-x", ModelRegistry(workspace, store))
+    assert "`alignstudio train --method reward`" in str(wrong.value)
+    assert in_app_words(wrong.value) == (
+        "dpo-x is a dpo model, not a reward model. To get one: train a reward model in the Train tab (Method "
+        '"Reward model", on a snapshot exported in the Data tab).'
+    )
+
+
 @pytest.mark.parametrize(
     ("fraction", "elapsed", "expected"),
     [

@@ -73,9 +73,10 @@ def reward_model_folder(model: str | None, registry) -> tuple[Path, str]:
         for version in registry.store.model_versions():
             if version["name"] == key:
                 if version["kind"] != REWARD_KIND:
-                    raise UserError(
-                        f"{key} is a {version['kind']} model, not a reward model; train one with "
-                        "`alignstudio train --method reward`"
+                    wrong = f"{key} is a {version['kind']} model, not a reward model"
+                    raise Refusal(
+                        f"{wrong}; train one with `alignstudio train --method reward`",
+                        app=f"{wrong}. To get one: {TRAIN_REWARD_IN_APP}.",
                     )
                 return Path(version["path"]), key
     if not key:

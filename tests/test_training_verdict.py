@@ -58,3 +58,27 @@ def test_verdicts_and_diagnostics_read_as_text_without_emoji():
     texts = [judge_run(_rows(5 / 6), heldout_rows=6).markdown(), judge_run(flat).markdown()]
     texts += [d.markdown() for d in diagnose(flat)]
     assert len(texts) > 1 and all(ch.isascii() or ch in "—–·" for text in texts for ch in text), texts
+
+
+def test_a_run_that_tells_pairs_apart_but_writes_as_before_says_so():
+    from alignstudio.training.generation_check import style
+    from alignstudio.training.verdict import PAIRS_ONLY
+
+    rows = _rows(0.8)
+    rows[-1]["eval_rewards/margins"] = 2.0  # the held-out pairs are far apart in implicit reward
+    same = {"prompts": 3, "judge": "implicit", "implicit_margin": 0.1, "trained_preferred": 2, "scored": 3}
+    same |= {"base_words": 76.0, "trained_words": 72.0, "base_list_items": 0, "trained_list_items": 0}
+    same |= {"base_markdown": 0, "trained_markdown": 0}
+    verdict = judge_run(rows, heldout_rows=40, generation=same)
+    assert verdict.code == PAIRS_ONLY
+    assert verdict.headline.startswith("Learned to tell pairs apart, generation barely moved")
+    assert "72 words against the base's 76" in verdict.headline and "0.100" in verdict.headline
+    assert "lower beta" in verdict.detail
+    # the trained answers gained as much as the pairs are apart, or got much shorter: generation moved
+    assert judge_run(rows, heldout_rows=40, generation=same | {"implicit_margin": 1.5}).code == LEARNED
+    assert judge_run(rows, heldout_rows=40, generation=same | {"trained_words": 25.0}).code == LEARNED
+    # without an implicit reward (ORPO, SimPO), style alone: same length, same lists -> barely moved
+    by_style = {k: v for k, v in same.items() if k not in ("implicit_margin", "scored")} | {"judge": "style"}
+    assert judge_run(rows, heldout_rows=40, generation=by_style).code == PAIRS_ONLY
+    assert judge_run(rows, heldout_rows=40, generation=by_style | {"trained_list_items": 4}).code == LEARNED
+    assert style("# Title\n- one\n- two\n**bold** text") == {"words": 8, "list_items": 2, "markdown": 3}

@@ -377,7 +377,7 @@ def test_a_beta_sweep_computes_the_reference_log_probs_once(tmp_path, tiny_model
         for name in names:
             assert manager.wait(name, timeout=300).state == SUCCEEDED, manager.log_tail(name)
         logs = [manager.folder(n).log_path.read_text() for n in names]
-        assert ["Computing reference log probs" in log for log in logs] == [True, False]
+        assert ["reference log-probs for the train set: computed" in log for log in logs] == [True, False]
         assert ["reference log-probs for the train set: reused" in log for log in logs] == [False, True]
         firsts = [manager.metrics(n)[0] for n in names]
         assert all(abs(r["loss"] - first_loss) < 1e-3 for r in firsts)  # the kept pass is this reference's own

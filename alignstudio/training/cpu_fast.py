@@ -47,6 +47,12 @@ _TRAINER_MODULES = ("trl.trainer.dpo_trainer", "trl.trainer.kto_trainer")
 _building = threading.local()  # set while a trainer is constructed: its only head calls precompute log-probs
 
 
+def _checkpointing(model) -> bool:
+    """Whether activation checkpointing is on (transformers 5 renamed the flag; the old name warns)."""
+    flag = getattr(model, "is_activation_checkpointing", None)
+    return bool(model.is_gradient_checkpointing if flag is None else flag)
+
+
 def keep_freed_memory() -> bool:
     """Keep this process's freed blocks in its heap for the next step instead of returning them to the OS.
 
@@ -152,7 +158,7 @@ def install(model, outputs: tuple[str, ...] = ("log_probs",), temperature: float
                 kwargs["input_ids"],
                 kwargs.get("attention_mask"),
                 pad_id=0,
-                share_prefix=not (self.training and self.is_gradient_checkpointing),
+                share_prefix=not (self.training and _checkpointing(self)),
             )
             if pack and not args and packing.can_pack(self, kwargs)
             else None

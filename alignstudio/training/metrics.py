@@ -197,6 +197,8 @@ class MetricsCallback(TrainerCallback):
             ):
                 if isinstance(row.get(key), (int, float)):
                     parts.append(f"{label} {row[key]:.4g}")
+            if isinstance(row.get("eval_drift"), (int, float)):  # drift.DriftCallback: the base answers' perplexity
+                parts.append(f"drift {100 * row['eval_drift']:+.1f}%")
             return "  ".join(parts)
         parts = [f"step {row['step']}" + (f"/{row['max_steps']}" if row.get("max_steps") else "")]
         for key, label in (

@@ -15,6 +15,7 @@ completion's, whose pairing is itself a column of the rows, so it is in the key)
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 
@@ -41,7 +42,9 @@ def cached_trainer(trainer_class, folder: Path):
                 kept = load_file(str(path))
                 print(f"reference log-probs for the {name} set: reused ({path.name})", flush=True)
                 return concatenate_datasets([dataset, Dataset.from_dict(kept)], axis=1)
+            started = time.time()
             scored = super()._precompute_ref_logps(dataset, name, batch_size)
+            print(f"reference log-probs for the {name} set: computed in {time.time() - started:.1f} s", flush=True)
             if self.accelerator.is_main_process:
                 import torch
 

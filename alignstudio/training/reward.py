@@ -290,15 +290,15 @@ def heldout_report(model, tokenizer, heldout: list[dict], note: str, max_length:
 
 
 class RewardMethod:
-    """A reward run as a method of the one training session (`worker.Session`): TRL's RewardTrainer on the pairs,
-    and once the model is saved, its held-out accuracy and tie margin written beside it (reward.json) and into
-    the run card; the session registers it as a judge version."""
+    """A reward run as a method of the one training session (`worker.Session`), as `method.Method` is for a policy:
+    TRL's RewardTrainer on the pairs, and once the model is saved, its held-out accuracy and tie margin written
+    beside it (reward.json) and into the run card; the session registers it as a judge version."""
 
     registry_kind = REWARD_KIND
     shares_cpu = False
 
     def data(self, spec):
-        from .worker import data_and_split
+        from .method import data_and_split
 
         check_reward_data(spec.data)
         return data_and_split(spec)

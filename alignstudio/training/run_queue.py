@@ -6,7 +6,8 @@ FIFO queue of runs in the `queued` state, and notices a worker that died without
 while the status says running -> failed "interrupted"), so the app can restart and pick runs up.
 A workspace-wide lock file (`runs/.queue.lock`) keeps two processes sharing a workspace from starting two
 workers. What a run folder holds and which state moves are legal belong to `run_folder`; this module only
-decides when they happen. It never imports torch or TRL.
+decides when they happen; starting and following one worker process is `run_launch`'s. It never imports torch
+or TRL.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ import time
 from pathlib import Path
 
 from ..core import access
-from ..core.cpu_share import lower_priority, worker_env
 from ..core.errors import UserError
 from ..core.locking import exclusive
 from ..core.store import Store
@@ -42,6 +42,7 @@ from .run_folder import (
     finished_words,
     pid_alive,
 )
+from .run_launch import follow, start_worker
 from .spec import SWEEP_BETAS, RunSpec
 
 LAUNCH_GRACE_S = 60.0  # a running status without a pid this young is a launch in progress
@@ -342,33 +343,10 @@ class RunManager:
             run.transition(RUNNING, expect=QUEUED, note="launched", pid=None)
             run.cancel_path.unlink(missing_ok=True)
             try:
-                with open(run.log_path, "ab") as log:
-                    log.write(
-                        f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} launch: "
-                        f"{' '.join(self.worker_command(run))}\n".encode()
-                    )
-                    log.flush()
-                    env = worker_env(dict(os.environ))  # core.cpu_share: idle OpenMP threads sleep
-                    env.pop(access.PATH_ROOTS_ENV, None)
-                    env.update(access.roots_environment())  # the worker checks its spec's paths the same way
-                    env.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
-                    env.setdefault("TOKENIZERS_PARALLELISM", "false")
-                    env["PYTHONUNBUFFERED"] = "1"
-                    root = str(_repo_root())  # `alignstudio` imports in the worker wherever it runs
-                    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
-                    proc = subprocess.Popen(
-                        self.worker_command(run),
-                        stdin=subprocess.DEVNULL,
-                        stdout=log,
-                        stderr=subprocess.STDOUT,
-                        cwd=str(_repo_root()),
-                        env=env,
-                        start_new_session=True,
-                    )
+                proc = start_worker(run, self.worker_command(run))
             except OSError as exc:
                 run.transition(FAILED, expect=RUNNING, note="launch failed", error=f"could not start the worker: {exc}")
                 raise UserError(f"could not start the training worker: {exc}") from None
-            lower_priority(proc.pid)  # a click in the app never waits behind a training step
             self._procs[run.path] = proc
             run.update(pid=proc.pid, launched_by=os.getpid())
         threading.Thread(target=self._watch, args=(run, proc), daemon=True, name=f"watch-{run.name}").start()
@@ -391,31 +369,7 @@ class RunManager:
     def run_foreground(self, run: RunFolder, on_progress=None, poll: float = 0.5) -> RunStatus:
         """Launch `run` now and wait for it, calling `on_progress(metrics_rows)` as lines arrive.
         Ctrl-C asks the worker to stop gracefully (cancel flag) and waits for it."""
-        proc = self.launch(run)
-        seen = {"metrics": 0, "heldout": 0}
-        cancelled = False
-        while True:
-            try:
-                done = proc.poll() is not None
-                for stream in seen:  # training lines, then the held-out evaluations
-                    rows = getattr(run, stream)()
-                    if on_progress and len(rows) > seen[stream]:
-                        on_progress(rows[seen[stream] :])
-                        seen[stream] = len(rows)
-                if done:
-                    break
-                time.sleep(poll)
-            except KeyboardInterrupt:
-                if cancelled:
-                    proc.terminate()
-                    continue
-                cancelled = True
-                run.cancel_path.write_text(str(time.time()))
-                print(
-                    "\ncancelling: the run stops at the next step and saves a checkpoint (Ctrl-C again to kill it)",
-                    file=sys.stderr,
-                    flush=True,
-                )
+        follow(run, self.launch(run), on_progress, poll)
         for _ in range(50):  # the watcher thread reconciles a dead worker; give it a moment
             if run.state != RUNNING:
                 break
@@ -423,8 +377,3 @@ class RunManager:
         with self._lock:
             self._reconcile(run)
         return RunStatus.from_json(run.status())
-
-
-def _repo_root() -> Path:
-    """The folder that contains the `alignstudio` package, so `python -m alignstudio...` resolves."""
-    return Path(__file__).resolve().parents[2]

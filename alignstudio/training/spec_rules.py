@@ -154,6 +154,12 @@ def check_numbers(spec) -> None:
         compare.minimum <= spec.compare_prompts <= compare.maximum,
         f"compare_prompts must be in {compare.minimum}..{compare.maximum}",
     )
+    spec.drift_budget = float(spec.drift_budget or 0.0)  # None (a hand-written spec.json) is off, as 0 is
+    drift = described["drift_budget"]
+    need(
+        drift.minimum <= spec.drift_budget <= drift.maximum,
+        f"drift_budget must be in [{drift.minimum:g}, {drift.maximum:g}] percent, got {spec.drift_budget:g}",
+    )
     need(spec.weight_decay >= 0, "weight_decay must be >= 0")
     need(spec.max_grad_norm > 0, "max_grad_norm must be > 0")
     need(spec.lora_r >= low["lora_r"], f"lora_r must be at least {low['lora_r']}")

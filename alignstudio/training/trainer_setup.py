@@ -140,15 +140,19 @@ def load_model(spec: RunSpec, registry: ModelRegistry) -> Loaded:
 
 def heldout_settings(spec: RunSpec, schedule: Schedule, heldout: bool) -> tuple[int, dict]:
     """(save_steps, evaluation arguments) of a trainer config: with a held-out split, evaluate it every
-    `eval_steps` and keep the best checkpoint (one is saved at every evaluation); without, neither."""
+    `eval_steps` and keep the best checkpoint (one is saved at every evaluation; within the drift budget where
+    one is set); without, neither."""
     if not heldout:
         return spec.save_steps, {}
+    from .drift import KEPT_METRIC, drift_on
+
     return schedule.eval_steps, dict(
         eval_strategy="steps",
         eval_steps=schedule.eval_steps,
         per_device_eval_batch_size=8,
         load_best_model_at_end=spec.early_stopping,
-        metric_for_best_model="eval_loss",
+        # under a drift budget, the best held-out loss among the checkpoints within it (drift.DriftCallback)
+        metric_for_best_model=KEPT_METRIC if drift_on(spec, heldout) else "eval_loss",
         greater_is_better=False,
     )
 

@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass
 from statistics import fmean
 
 from .diagnostics import DEFAULT_BETA, LN2, expected_first_loss, series
+from .generation_check import generation_note
 
 LEARNED, NOTHING, MEMORIZED, DIVERGED, FIT_UNCHECKED, UNKNOWN = (
     "learned",
@@ -27,7 +28,7 @@ LEARNED, NOTHING, MEMORIZED, DIVERGED, FIT_UNCHECKED, UNKNOWN = (
     "fit-unchecked",
     "unknown",
 )
-TOO_FEW, OVER_OPTIMIZED = "too-few-to-tell", "over-optimized"
+TOO_FEW, OVER_OPTIMIZED, PAIRS_ONLY = "too-few-to-tell", "over-optimized", "pairs-only"
 NEAR_START = 0.02  # a loss within this of its start has not moved
 ACCURACY_LEARNED = 0.6  # held-out accuracy that counts as learned where the count of pairs is unknown
 CONFIDENCE = 0.95  # of the Wilson interval around held-out accuracy
@@ -131,10 +132,12 @@ def judge_run(
     failed_nan: bool = False,
     drift_budget: float | None = None,
     stopped_on_drift_at: int | None = None,
+    generation: dict | None = None,
 ) -> Verdict:
     """The verdict for a finished run's metrics rows. `best_step` is the kept checkpoint's step (None = the
     best held-out loss, within the drift budget where one is set); `drift_budget` the perplexity rise allowed
-    on the base's own answers (0.03 = 3%; None or 0 = no budget)."""
+    on the base's own answers (0.03 = 3%; None or 0 = no budget); `generation` the comparison of base and
+    trained answers (`generation_check.compare_generation`)."""
     train_loss = [v for _, v in _finite(rows, "loss")]
     if failed_nan or any(r.get("loss", 0) is None for r in rows):
         return Verdict(
@@ -177,9 +180,18 @@ def judge_run(
     )
     reference = start if method == "dpo" else eval_loss[0][1]
     kept_text = (
-        f" The checkpoint of step {kept_step} (best held-out loss) is the one kept." if kept_step != last_step else ""
+        f" The checkpoint of step {kept_step} (best held-out loss{' within the drift budget' if drift else ''}) is "
+        "the one kept."
+        if kept_step != last_step
+        else ""
     )
-    stop_text = f" Early stopping ended the run at step {stopped_early_at}." if stopped_early_at else ""
+    stop_text = (
+        f" The drift budget ended the run at step {stopped_on_drift_at}."
+        if stopped_on_drift_at
+        else f" Early stopping ended the run at step {stopped_early_at}."
+        if stopped_early_at
+        else ""
+    )
     over = {s: d for s, d in drift.items() if d > drift_budget} if drift else {}
     figures = dict(
         heldout_accuracy=kept_acc,
@@ -226,7 +238,7 @@ def judge_run(
         moved = f"The held-out loss moved ({reference:.3f} -> {kept_loss:.3f}), but "
         return Verdict(TOO_FEW, *_too_few(kept_acc, heldout_rows, acc_text, moved, kept_text + drift_note), **figures)
     if over:
-        return _over_optimized(acc_text, kept_step, drift, over, drift_budget, stopped_on_drift_at, kept_text, figures)
+        return _over_optimized(acc_text, kept_step, drift, over, drift_budget, stop_text + kept_text, figures)
     memorized = (
         train_acc
         and _tail_mean(train_acc) >= 0.95
@@ -243,6 +255,15 @@ def judge_run(
             + kept_text
             + stop_text
             + " More varied pairs, fewer epochs or a higher beta would help.",
+            **figures,
+        )
+    unmoved = generation_note(generation, dict(_finite(rows, "eval_rewards/margins")).get(kept_step))
+    if unmoved:
+        return Verdict(
+            PAIRS_ONLY,
+            f"Learned to tell pairs apart, generation barely moved: {acc_text}; but {unmoved}.",
+            "The model ranks the labeled pairs but writes much as before. More pairs, more steps or a lower beta "
+            "move what it writes further; Evaluate against the base shows it on more prompts." + kept_text + stop_text,
             **figures,
         )
     within = (
@@ -279,10 +300,9 @@ def _without_heldout(start: float, late_train: float, train_acc: list[float]) ->
     )
 
 
-def _over_optimized(acc_text, kept_step, drift, over, budget, stopped_at, kept_text, figures) -> Verdict:
+def _over_optimized(acc_text, kept_step, drift, over, budget, stop, figures) -> Verdict:
     """Drift past the budget: the kept checkpoint within it (learned, then over-optimized), or none was."""
     peak_step = max(over, key=over.get)
-    stop = f" The drift budget stopped the run at step {stopped_at}." if stopped_at else ""
     advice = " A higher beta, a lower learning rate or fewer steps keep the model closer to its base."
     kept = drift.get(kept_step)
     if kept is not None and kept <= budget:
@@ -291,7 +311,7 @@ def _over_optimized(acc_text, kept_step, drift, over, budget, stopped_at, kept_t
             f"Learned, then over-optimized: {acc_text} at step {kept_step}, where the base model's own answers "
             f"moved {_pct(kept)} in perplexity (budget {_pct(budget)}); by step {peak_step} they had moved "
             f"{_pct(over[peak_step])}.",
-            "Training went on trading the base model's behaviour for the preference." + stop + kept_text + advice,
+            "Training went on trading the base model's behaviour for the preference." + stop + advice,
             **figures,
         )
     return Verdict(

@@ -25,6 +25,7 @@ from ..core.store import Store
 from ..core.workspace import Workspace
 from .card import build_card, trainer_config, write_card
 from .diagnostics import diagnose_spec
+from .method import Method, method_for, shares_cpu_with_app
 from .model_card import write_model_card
 from .outputs import (
     _trainable,
@@ -36,14 +37,12 @@ from .outputs import (
     save_final_model,
     start_metrics,
 )
-from .ref_cache import ref_cache_dir
 from .run_folder import CANCELLED, ERROR_TAIL_LINES, FAILED, QUEUED, RUNNING, SUCCEEDED, RunFolder
 from .schedule import Schedule, choose
 from .spec import RunSpec
-from .split import Split, split_by_prompt
+from .split import Split
 from .trackers import apply_environment
-from .trainer_setup import Loaded, is_main_process, load_model, make_config, make_trainer, run_callbacks, world_size
-from .verdict import judge_spec
+from .trainer_setup import Loaded, is_main_process, run_callbacks, world_size
 
 if TYPE_CHECKING:  # annotations only: metrics imports transformers, loaded once training starts
     from .data import TrainingData
@@ -67,114 +66,9 @@ class Session:
     metrics_cb: MetricsCallback
     control_cb: ControlCallback
     checkpoint: Path | None
-    method: "Method"
+    method: Method
     card_extra: dict = field(default_factory=dict)  # what the method adds to the run card (a reward run's measures)
-
-
-def data_and_split(spec: RunSpec):
-    """(data, split, training set, held-out set or None) of the spec's data."""
-    from .data import load_training_data
-
-    data = load_training_data(spec.data, spec.method)
-    print(f"data: {data.rows} rows ({data.fingerprint[:23]})", flush=True)
-    split = split_by_prompt(data.dataset.to_list(), spec.heldout_fraction, spec.seed)
-    print(split.note, flush=True)
-    train_set, eval_set = data.dataset, None
-    if split.active:
-        from datasets import Dataset
-
-        train_set, eval_set = Dataset.from_list(split.train), Dataset.from_list(split.heldout)
-    return data, split, train_set, eval_set
-
-
-def _shares_cpu_with_app() -> bool:
-    """A single CPU process trains beside the app's sampler; GPU and multi-process runs have their own devices."""
-    import torch
-
-    return world_size() == 1 and not torch.cuda.is_available()
-
-
-class Method:
-    """What one kind of run supplies to the one `Session`: its data checks, trainer config, model, trainer, and its
-    measurement once the model is saved. The order of steps, the callbacks, cancel, resume, divergence, saving,
-    registering and the run card are the session's, the same for every method."""
-
-    registry_kind: str | None = None  # the kind the model is registered with (None: adapter or full)
-    shares_cpu = True  # trains on one core while the app samples (core.cpu_share)
-
-    def data(self, spec: RunSpec):
-        return data_and_split(spec)
-
-    def config(self, spec: RunSpec, run: RunFolder, schedule: Schedule, heldout: bool):
-        return make_config(spec, run, schedule, heldout=heldout)
-
-    def load(self, spec: RunSpec, registry: ModelRegistry) -> Loaded:
-        from transformers import set_seed
-
-        set_seed(spec.seed)  # the LoRA weights start the same for the same seed: reproducible runs, and the same
-        # model hash, part of the key of the cached reference pass (ref_cache) for sweeps and retrains
-        loaded = load_model(spec, registry)
-        print(
-            f"model: {loaded.base_name}"
-            + (f" + adapter {loaded.continued_from}" if loaded.continued_from else "")
-            + (" (full fine-tuning)" if spec.full else " (LoRA)"),
-            flush=True,
-        )
-        return loaded
-
-    def trainer(
-        self, spec: RunSpec, args, loaded: Loaded, train_set, eval_set, callbacks, workspace: Workspace, metrics_cb
-    ):
-        from .metrics import TokenCounter
-
-        trainer = make_trainer(
-            spec, args, loaded, train_set, callbacks, eval_dataset=eval_set, ref_cache=ref_cache_dir(workspace.root)
-        )
-        if spec.method in ("orpo", "simpo"):  # these trainers log no num_tokens
-            counter = TokenCounter(trainer.data_collator)
-            trainer.data_collator = counter
-            metrics_cb.token_counter = counter
-        return trainer
-
-    def card_start(self, split: Split) -> dict:
-        """What the method adds to the run card from the start (kept if the run fails or is cancelled)."""
-        return {}
-
-    def measure(self, s: "Session", model_dir: Path, trained: bool) -> dict:
-        """After the model is saved (main process): extra outcome fields. A policy answers a few held-out prompts
-        with the base and the trained model, side by side."""
-        if not (trained and s.spec.compare_prompts):
-            return {}
-        from .before_after import answer_side_by_side
-
-        prompts = [r["prompt"] for r in (s.split.heldout or s.data.dataset.to_list())]
-        return {
-            "before_after": answer_side_by_side(
-                s.trainer, s.loaded, prompts, s.spec.compare_prompts, s.spec.seed, heldout=s.split.active
-            )
-        }
-
-    def judge(self, s: "Session", rows: list[dict], state: str, extra: dict):
-        """(diagnostics, verdict or None) of a run that ended in `state`."""
-        diagnostics = [d.to_dict() for d in diagnose_spec(rows, s.spec)]
-        if state != SUCCEEDED and not extra.get("diverged"):
-            return diagnostics, None
-        return diagnostics, judge_spec(
-            rows,
-            s.spec,
-            heldout_rows=len(s.split.heldout),
-            best_step=extra.get("best_step"),
-            stopped_early_at=extra.get("stopped_early_at"),
-            failed_nan=bool(extra.get("diverged")),
-        )
-
-
-def method_for(spec: RunSpec) -> Method:
-    if spec.method == "reward":  # a reward model: its own trainer and held-out measures
-        from .reward import RewardMethod
-
-        return RewardMethod()
-    return Method()
+    drift_cb: object | None = None  # drift.DriftCallback where the run has a drift budget
 
 
 def _attach_trainer(
@@ -189,10 +83,12 @@ def _attach_trainer(
     heldout: bool,
     workspace: Workspace,
 ):
-    """(trainer, metrics callback, control callback): the trainer with our callbacks reporting into the run."""
+    """(trainer, metrics, control and drift callbacks): the trainer with our callbacks reporting into the run (the
+    drift callback is None without a drift budget)."""
     from transformers.trainer_callback import PrinterCallback
 
     from ..core.cpu_share import CpuShare
+    from .drift import DriftCallback, drift_on
     from .metrics import ControlCallback, MetricsCallback, ShareCallback
 
     metrics_cb = MetricsCallback(run.metrics_path, world_size=world_size(), is_main=main)
@@ -203,13 +99,19 @@ def _attach_trainer(
             run.update(step=row["step"], max_steps=row.get("max_steps"), eta_s=row.get("eta_s"))
 
     metrics_cb.on_row = on_row
-    sharing = [ShareCallback(CpuShare(workspace.root))] if method.shares_cpu and _shares_cpu_with_app() else []
+    sharing = [ShareCallback(CpuShare(workspace.root))] if method.shares_cpu and shares_cpu_with_app() else []
     metrics_cb.share = sharing[0] if sharing else None  # each metrics line says how many cores it trained on
-    callbacks = run_callbacks(spec, heldout, metrics_cb, control_cb, *sharing)
+    drift_cb = None
+    if drift_on(spec, heldout):  # before the metrics callback, which writes the drift it adds to held-out rows
+        prompts = list(eval_set["prompt"])
+        drift_cb = DriftCallback(
+            run.path, prompts, spec.drift_fraction, spec.patience, spec.seed, loaded.tokenizer, main
+        )
+    callbacks = run_callbacks(spec, heldout, *([drift_cb] if drift_cb else []), metrics_cb, control_cb, *sharing)
     apply_environment(spec.report_to, run.path, run.name)
     trainer = method.trainer(spec, args, loaded, train_set, eval_set, callbacks, workspace, metrics_cb)
     trainer.remove_callback(PrinterCallback)  # our callback prints one readable line per step instead
-    return trainer, metrics_cb, control_cb
+    return trainer, metrics_cb, control_cb, drift_cb
 
 
 def prepare(run: RunFolder, workspace: Workspace, store: Store, started: float) -> Session:
@@ -225,7 +127,7 @@ def prepare(run: RunFolder, workspace: Workspace, store: Store, started: float) 
     args = method.config(spec, run, schedule, split.active)
     loaded = method.load(spec, registry)
     checkpoint = start_metrics(run, main)
-    trainer, metrics_cb, control_cb = _attach_trainer(
+    trainer, metrics_cb, control_cb, drift_cb = _attach_trainer(
         method, run, spec, main, args, loaded, train_set, eval_set, split.active, workspace
     )
     if main:
@@ -246,6 +148,7 @@ def prepare(run: RunFolder, workspace: Workspace, store: Store, started: float) 
         checkpoint,
         method,
         method.card_start(split),
+        drift_cb,
     )
 
 
@@ -336,15 +239,18 @@ def _outcome(s: Session, store: Store) -> dict:
     stopped_early = (
         step if (s.split.active and step < trainer.state.max_steps and control_cb.cancelled_at is None) else None
     )
+    drift = {"stopped_on_drift_at": s.drift_cb.stopped_at} if s.drift_cb and s.drift_cb.stopped_at else {}
     if best is not None:
         print(
             f"kept the checkpoint of step {best} (best held-out loss "
-            f"{trainer.state.best_metric:.4f})"
-            + (f"; early stopping at step {stopped_early}" if stopped_early else ""),
+            f"{trainer.state.best_metric:.4f}{' within the drift budget' if s.drift_cb else ''})"
+            + (f"; {'drift' if drift else 'early'} stopping at step {stopped_early}" if stopped_early else ""),
             flush=True,
         )
     model_dir = save_final_model(trainer, s.loaded, run)
-    return _succeed(s, store, model_dir, step=step, trained=True, best_step=best, stopped_early_at=stopped_early)
+    return _succeed(
+        s, store, model_dir, step=step, trained=True, best_step=best, stopped_early_at=stopped_early, **drift
+    )
 
 
 def _succeed(s: Session, store: Store, model_dir: Path, *, step: int, trained: bool, **extra) -> dict:
@@ -383,6 +289,17 @@ def write_failure_card(run: RunFolder, error: str, started: float) -> None:
         print(f"could not write the run card: {exc}", file=sys.stderr)
 
 
+def quiet_progress_bars() -> None:
+    """The run's log is read line by line (the Train tab, `alignstudio train`): no progress-bar redraws from TRL's
+    reference pass (it reads TQDM_DISABLE), datasets' maps or transformers' saving; the metrics lines stay."""
+    import datasets
+    import transformers
+
+    os.environ["TQDM_DISABLE"] = "1"
+    datasets.disable_progress_bars()
+    transformers.utils.logging.disable_progress_bar()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m alignstudio.training.worker", description="Run one AlignStudio training run folder to the end."
@@ -408,9 +325,10 @@ def main(argv: list[str] | None = None) -> int:
     outcome: dict
     started = time.time()
     try:
+        quiet_progress_bars()
         workspace = Workspace.open(args.workspace)
         store = Store(workspace.db_path)
-        access.configure_from_environment()  # the folders the app allows, handed over by run_queue.launch
+        access.configure_from_environment()  # the folders the app allows, handed over by run_launch.start_worker
         with access.acting_as(access.SERVER):  # its spec came from the app: its paths obey the app's policy
             outcome = train(run, workspace, store)
     except UserError as exc:

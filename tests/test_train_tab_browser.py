@@ -1,9 +1,13 @@
 """A real browser on the Train tab at a desktop width: a finished run's before/after answers are readable side by
-side, and the snapshot picker moves to a snapshot exported after the page was drawn."""
+side, and its capability check (lm-eval on the shipped offline task) runs from the button and shows the delta."""
+
+import json
 
 import pytest
 from servers import ROOT, browser_page, running_app
 
+from alignstudio.core.store import Store
+from alignstudio.core.workspace import Workspace
 from alignstudio.training.card import write_card
 from alignstudio.training.run_folder import QUEUED, RUNNING, SUCCEEDED, RunFolder
 from alignstudio.training.spec import RunSpec
@@ -50,3 +54,38 @@ def test_before_after_shows_base_and_trained_side_by_side_at_1400px(tmp_path, ti
             assert box["width"] >= 250, (side, box)  # a readable column, not a sliver
         assert boxes["trained"]["x"] > boxes["base"]["x"] + boxes["base"]["width"] - 1, boxes  # side by side
         assert abs(boxes["trained"]["y"] - boxes["base"]["y"]) < 40, boxes  # on the same line
+
+
+def test_the_capability_button_checks_a_finished_run_and_shows_the_delta(tmp_path, tiny_model_dir):
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    ws = Workspace.open(tmp_path / "ws")
+    finished_run(ws.root, tiny_model_dir, "lora-run")
+    model_dir = ws.runs_dir / "lora-run" / "model"
+    torch.manual_seed(0)
+    config = LoraConfig(r=8, lora_alpha=64, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
+    get_peft_model(AutoModelForCausalLM.from_pretrained(tiny_model_dir), config).save_pretrained(model_dir)
+    store = Store(ws.db_path)
+    store.register_model("lora-run", model_dir, kind="adapter", base=str(tiny_model_dir), run_dir=model_dir.parent)
+    store.close()
+    RunFolder(model_dir.parent).update(registered_as="lora-run", model_dir=str(model_dir))
+    with running_app(ws.root, tiny_model_dir) as (_, url), browser_page() as page:
+        page.set_viewport_size({"width": 1400, "height": 1000})
+        page.goto(url)
+        page.click("button[role='tab']:has-text('Train')")
+        page.wait_for_function(
+            "(document.querySelector('#train-status')?.innerText || '').includes('SUCCEEDED')", timeout=60_000
+        )
+        page.fill("#train-capabilities-limit input, #train-capabilities-limit textarea", "5")
+        page.click("#train-capabilities")
+        page.wait_for_function(
+            "(document.querySelector('#train-capabilities-result')?.innerText || '').includes('5% threshold')",
+            timeout=240_000,
+        )
+        result = page.inner_text("#train-capabilities-result")
+    assert "alignstudio_basics" in result and "acc_norm" in result and "lora-run" in result, result
+    check = json.loads((model_dir.parent / "capabilities.json").read_text())
+    acc = next(s for s in check["scores"] if s["metric"] == "acc")
+    assert acc["n"] == 5 and f"{100 * acc['delta']:+.1f}" in result, result

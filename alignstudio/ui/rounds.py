@@ -3,7 +3,6 @@ run as its own process; the tab polls its folder and plots the win rate against 
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 import gradio as gr
@@ -15,6 +14,7 @@ from ..services.rounds.folder import TABLE_COLUMNS
 from ..services.rounds.settings import RoundsSettings
 from .common import on
 from .fields import optional_number_box, setting_number
+from .render import escape_markdown_html
 
 COLUMNS = TABLE_COLUMNS
 
@@ -48,7 +48,9 @@ def build(services: Services) -> RoundsView:
     )
     described = lambda field: setting_of(RoundsSettings, field)  # noqa: E731
     with gr.Row():
-        name = gr.Textbox(f"rounds-{time.strftime('%m%d-%H%M')}", label="Name", elem_id="rounds-name")
+        name = gr.Textbox(  # empty: a new name when Start is clicked (a name made at page load would repeat)
+            label="Name", placeholder="empty: rounds-MMDD-HHMMSS, when you start", elem_id="rounds-name"
+        )
         base_model = gr.Dropdown(
             services.model_names(),
             value=services.default_model,
@@ -89,7 +91,7 @@ def build(services: Services) -> RoundsView:
         x="round", y="win_rate", title="Win rate against the SFT model", y_lim=[0, 1], elem_id="rounds-plot"
     )
     with gr.Accordion("Log", open=False):
-        log = gr.Code(language=None, elem_id="rounds-log")
+        log = gr.Code(language=None, elem_id="rounds-log", wrap_lines=True)
     return RoundsView(
         name,
         base_model,
@@ -143,9 +145,12 @@ def show(services: Services, picked: str | None) -> tuple:
     if not picked:
         return "", pd.DataFrame(columns=COLUMNS), pd.DataFrame(columns=["round", "win_rate"]), ""
     shown = services.rounds.view(picked)
-    judge_line = f"\n\n{shown.judge_line}" if shown.judge_line else ""
+    judge_line = f"\n\n{escape_markdown_html(shown.judge_line)}" if shown.judge_line else ""
+    note = escape_markdown_html(shown.note)  # an error quotes paths and model output
+    # a failure's error in full, as its own paragraph (it wraps); not only in the collapsed log
+    state = f"**failed**\n\n{note}" if shown.state == "failed" else f"**{shown.state}** · {note}"
     return (
-        f"**{shown.state}** · {shown.note}{judge_line}",
+        f"{state}{judge_line}",
         pd.DataFrame(shown.table, columns=COLUMNS),
         pd.DataFrame(shown.win_rates, columns=["round", "win_rate"]),
         shown.log,

@@ -82,6 +82,13 @@ def rounds_root(workspace: Workspace) -> Path:
     return workspace.root / "rounds"
 
 
+def new_name(workspace: Workspace) -> str:
+    """A name no rounds folder has yet, from the time it is asked for (a start with the name left empty)."""
+    base = f"rounds-{time.strftime('%m%d-%H%M%S')}"
+    taken = rounds_root(workspace)
+    return next(name for name in (base, *(f"{base}-{i}" for i in range(2, 1000))) if not (taken / name).exists())
+
+
 def launch_rounds(
     workspace: Workspace, name: str, base_model: str, settings: RoundsSettings, prompt_set: Path, eval_set: Path
 ) -> Path:
@@ -187,6 +194,22 @@ class RoundsView:
     log: str
 
 
+def _ended(folder: Path) -> bool:
+    """Whether the rounds process this server (or an earlier one: the pid file) started for `folder` is gone."""
+    proc = _launched.get(str(folder))
+    if proc is not None:
+        return proc.poll() is not None
+    pid_file = folder / "pid"
+    return pid_file.exists() and not _alive(int(pid_file.read_text() or 0), folder)
+
+
+def _last_error(log: str) -> str:
+    """What a rounds process said last before it died: its `error:` line, else its last line."""
+    lines = [line.strip() for line in log.splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith("error:") or "Error" in line.split(":")[0]]
+    return (errors or lines or ["the rounds process ended without a word"])[-1]
+
+
 def view(workspace: Workspace, name: str, log_lines: int = 40) -> RoundsView:
     access.require_admin("rounds")
     folder = rounds_root(workspace) / Path(name).name
@@ -194,6 +217,11 @@ def view(workspace: Workspace, name: str, log_lines: int = 40) -> RoundsView:
     rows = summary["rounds"]
     log_path = folder / "log.txt"
     log = "\n".join(log_path.read_text(errors="replace").splitlines()[-log_lines:]) if log_path.exists() else ""
+    if summary["state"] in (QUEUED, RUNNING) and _ended(folder):
+        summary = read_rounds(folder)  # again: it may have said how it ended just before it ended
+        if summary["state"] in (QUEUED, RUNNING):  # it died before it could say so (a bad start, a crash)
+            write_status(folder, rows, "failed", _last_error(log))
+            summary = read_rounds(folder)
     trust = summary.get("judge_trust") or {}
     return RoundsView(
         summary["state"],
@@ -216,7 +244,7 @@ class RoundsService:
 
         if not base_model:
             raise UserError("choose the SFT model")
-        name = (name or "").strip()
+        name = (name or "").strip() or new_name(self.workspace)
         launch_rounds(self.workspace, name, base_model, settings, SHIPPED["default"], SHIPPED["eval"])
         return name
 

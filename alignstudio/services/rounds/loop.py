@@ -46,7 +46,7 @@ from ..judges.trust import Trust, vet_judge
 from ..sampling.generators import GeneratorPool
 from ..sampling.sampler import SampledPair, sample_pairs
 from ..sampling.settings import SamplingSettings
-from .folder import ci_text, fixed, write_status
+from .folder import ci_text, fixed, read_rounds, write_status
 from .settings import RoundsSettings
 
 MIN_CHARS = 10  # the validator's "short response" limit: such pairs teach nothing
@@ -318,11 +318,18 @@ def run_rounds(
     say: Callable[[str], None] = print,
 ) -> list[dict]:
     """Every round in turn, each training from the policy the one before it trained; the rows of rounds.json."""
-    if not prompts or not eval_prompts:
-        raise UserError("rounds need a prompt set and an evaluation prompt set")
     folder.mkdir(parents=True, exist_ok=True)
-    loop = _open_loop(workspace, store, base_model, settings, folder, say)
-    write_status(folder, loop.rows, "running", "starting", loop.trust.to_dict())
-    for number in range(1, settings.rounds + 1):
-        _one_round(loop, number, prompts, eval_prompts)
+    loop = None
+    try:
+        if not prompts or not eval_prompts:
+            raise UserError("rounds need a prompt set and an evaluation prompt set")
+        loop = _open_loop(workspace, store, base_model, settings, folder, say)
+        write_status(folder, loop.rows, "running", "starting", loop.trust.to_dict())
+        for number in range(1, settings.rounds + 1):
+            _one_round(loop, number, prompts, eval_prompts)
+    except Exception as exc:  # whatever stopped the rounds (at the start too): rounds.json says failed, and why
+        if (read_rounds(folder) or {}).get("state") != "failed":  # `_Loop.fail` records its own
+            error = str(exc) if isinstance(exc, UserError) else f"{type(exc).__name__}: {exc}"
+            write_status(folder, loop.rows if loop else [], "failed", error)
+        raise
     return loop.rows

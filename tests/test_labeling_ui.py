@@ -28,7 +28,8 @@ def _config(model) -> list:
 def test_a_saved_rewrite_is_confirmed_and_a_second_save_stores_nothing(services, tiny_model_dir):
     state, *_ = label.next_pair(services, {}, "eve", *_config(tiny_model_dir))
     first = label.acknowledge_edit(services, "A", "A better answer.", state, "eve", "", *_config(tiny_model_dir))
-    assert first.startswith("Saved your answer as the chosen response") and "**1** labels by eve" in first
+    assert first.startswith("Saved your rewrite of response A as the chosen response: \u201cA better answer.\u201d")
+    assert "**1** labels by eve" in first
     again = label.acknowledge_edit(services, "B", "Another.", state, "eve", "", *_config(tiny_model_dir))
     assert again.startswith("Already stored") and services.store.label_count("eve") == 1
     shown_next = label.advance(services, state, "eve", *_config(tiny_model_dir))

@@ -34,3 +34,23 @@ def test_waiting_annotators_make_the_buffer_grow_up_to_three_times_its_depth(wor
         assert feed.ready() == 3
     finally:
         feeds.stop()
+
+
+def test_no_sample_in_time_is_a_wait_not_a_failure(workspace, store, tiny_model_dir):
+    """The tabs show a placeholder for NothingReady (and ask again) where any other UserError is an error."""
+    import pytest
+
+    from alignstudio.services.sampling.prefetch import NothingReady
+
+    feeds = FeedManager(GeneratorPool(ModelRegistry(workspace, store)), PromptSets(workspace), depth=1)
+    config = FeedConfig("default", str(tiny_model_dir), None, SamplingSettings(max_new_tokens=4, seed=2))
+    try:
+        feed = feeds.feed(config)
+        feed.stop()  # sampling stalls: nothing more comes
+        feed.join(timeout=60)
+        while feed.ready():
+            feed.get()
+        with pytest.raises(NothingReady, match="no sample was ready in time"):
+            feed.get(timeout=0.0)
+    finally:
+        feeds.stop()

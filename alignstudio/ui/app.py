@@ -11,10 +11,19 @@ from ..services import ADMIN, caller_for
 from ..services.container import Services
 from ..services.data.importing import MAX_UPLOAD_MB
 from ..services.logins import DEFAULT_SESSION_HOURS, SignIn
-from . import arena, data, evaluate, feedback, label, login, rounds, train, validate
+from . import arena, data, evaluate, feedback, label, label_events, login, rounds, train, validate
 from .common import signed_in
 
 _SHORTCUTS = (Path(__file__).with_name("shortcuts.js")).read_text()
+# Narrow screens (a phone, 390 px): a one-line title beside a slim annotator box, so the pair starts near the top
+_CSS = """
+@media (max-width: 640px) {
+  #app-header { flex-wrap: nowrap !important; align-items: center; gap: 8px; }
+  #app-title { min-width: 0 !important; flex: 0 1 auto !important; }
+  #app-title h1 { font-size: 1.25rem; margin: 0; white-space: nowrap; }
+  #annotator { min-width: 0 !important; flex: 1 1 auto !important; }
+}
+"""
 # Uploaded files (imports) are read at once into the store; a day later their cached copies can go.
 UPLOAD_CACHE = (3600, 86400)  # (check every hour, delete files older than a day)
 
@@ -37,8 +46,8 @@ def _tabs_for_role(request: gr.Request):
 
 def build_app(services: Services) -> gr.Blocks:
     with gr.Blocks(title="AlignStudio", delete_cache=UPLOAD_CACHE) as demo:
-        with gr.Row():
-            gr.Markdown("# AlignStudio")
+        with gr.Row(elem_id="app-header"):
+            gr.Markdown("# AlignStudio", elem_id="app-title")
             annotator = gr.Textbox(
                 label="Annotator", placeholder="your name", elem_id="annotator", scale=0, min_width=240
             )
@@ -60,10 +69,11 @@ def build_app(services: Services) -> gr.Blocks:
             rounds_view = rounds.build(services)
         # the name is not a secret: a fixed key and secret let it survive server restarts
         remembered = gr.BrowserState("", storage_key="alignstudio-annotator", secret="alignstudio-annotator")
-        demo.load(_annotator_on_load, remembered, annotator, api_name=False)
+        # the first pair after the name is in its box: its status counts the remembered annotator's labels
+        named = demo.load(_annotator_on_load, remembered, annotator, api_name=False)
         annotator.change(lambda name: name, annotator, remembered, api_name=False)
         demo.load(_tabs_for_role, None, [validate_tab, train_tab, evaluate_tab, rounds_tab], api_name=False)
-        label.wire(label_view, services, demo, label_tab)
+        label_events.wire(label_view, services, demo, label_tab, named.then)
         feedback.wire(feedback_view, services, feedback_tab)
         data.wire(data_view, services, data_tab, demo)
         validate.wire(validate_view, services, validate_tab, demo)
@@ -113,12 +123,12 @@ def launch(
     os.environ["FORWARDED_ALLOW_IPS"] = ",".join(trusted_proxies)
     demo = build_app(services)
     demo.queue(default_concurrency_limit=4)
-    return demo.launch(
+    launched = demo.launch(
         server_name=host,
         server_port=port,
         head=f"<script>{_SHORTCUTS}</script>",
+        css=_CSS,
         show_error=True,
-        prevent_thread_lock=prevent_thread_lock,
         footer_links=[],
         blocked_paths=private_paths(services),
         auth=login.auth_callable(SignIn(accounts)) if accounts is not None else None,
@@ -129,9 +139,17 @@ def launch(
         # which would hide the client address the login throttle keys on
         share=False,
         ssr_mode=False,
+        # quiet: no "To create a public link, set share=True" (Blocks.launch prints it unless quiet; a public
+        # link is never made here); the one line worth printing, the address, is printed below
+        quiet=True,
         # with TLS, Gradio's start-up self-check calls https://127.0.0.1, which a certificate made out to the
         # real host name (or a self-signed one) fails: it is the app talking to itself, so skip the check
         ssl_certfile=ssl_certfile,
         ssl_keyfile=ssl_keyfile,
         ssl_verify=not ssl_certfile,
+        prevent_thread_lock=True,
     )
+    print(f"* Running on {demo.local_url}", flush=True)
+    if not prevent_thread_lock:
+        demo.block_thread()
+    return launched

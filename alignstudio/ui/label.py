@@ -12,12 +12,17 @@ import gradio as gr
 from ..core.errors import UserError
 from ..services.container import Services
 from ..services.labeling import ShownPair, seen_as
-from .common import SamplingControls, count_line, feed_config, on, sampling_controls, sampling_lists, with_progress
+from ..services.sampling.prefetch import NothingReady
+from .common import SamplingControls, count_line, feed_config, sampling_controls
 from .render import escape_markdown_html
+from .waiting import POLL_S, POLL_WAIT_S, next_item, placeholder, settled, skipped, waiting
 
 EMPTY = {"shown": None}
 FRESH, QUEUE = "fresh samples", "labeling queue (most uncertain first)"
 BY_REWARD, BY_POLICY = "the newest reward model", "the newest trained model (its implicit reward)"
+SAMPLING = "Sampling the next pair ..."
+# the buttons that judge the pair on screen: off while no unlabeled pair is there
+VERDICT_BUTTONS = ("label-left-better", "label-right-better", "label-tie", "label-both-bad", "label-edit-save")
 
 
 @dataclass
@@ -45,9 +50,14 @@ class LabelView:
     queue_row: gr.Row
     fill_by: gr.Radio
     fill: gr.Button
+    timer: gr.Timer  # on while the tab waits for a pair (`poll`)
 
     def pair_outputs(self) -> list:
         return [self.state, self.prompt, self.left, self.right, self.reason, self.edit_text, self.status]
+
+    def verdict_buttons(self) -> list:
+        """The buttons VERDICT_BUTTONS names, in that order."""
+        return [self.left_better, self.right_better, self.tie, self.both_bad, self.edit_save]
 
 
 def build(services: Services, annotator: gr.Textbox) -> LabelView:
@@ -79,18 +89,18 @@ def build(services: Services, annotator: gr.Textbox) -> LabelView:
             gr.Markdown("### Response B")
             right = gr.Markdown(elem_id="label-right")
     reason = gr.Textbox(label="Reason (optional)", lines=1, elem_id="label-reason")
-    with gr.Row():
-        left_better = gr.Button("A is better  [1]", variant="primary", elem_id="label-left-better")
-        right_better = gr.Button("B is better  [2]", variant="primary", elem_id="label-right-better")
-        tie = gr.Button("Tie  [3]", elem_id="label-tie")
-        both_bad = gr.Button("Both bad  [4]", elem_id="label-both-bad")
+    with gr.Row():  # off until a pair is on screen (`settle`)
+        left_better = gr.Button("A is better  [1]", variant="primary", elem_id="label-left-better", interactive=False)
+        right_better = gr.Button("B is better  [2]", variant="primary", elem_id="label-right-better", interactive=False)
+        tie = gr.Button("Tie  [3]", elem_id="label-tie", interactive=False)
+        both_bad = gr.Button("Both bad  [4]", elem_id="label-both-bad", interactive=False)
     with gr.Row():
         skip = gr.Button("Skip  [s]", size="sm", elem_id="label-skip")
         undo = gr.Button("Undo last  [z]", size="sm", elem_id="label-undo")
     with gr.Accordion("Write a better answer (stored as the chosen response, marked human-edited)", open=False):
         edit_side = gr.Radio(["A", "B"], value="A", label="Start from response", elem_id="label-edit-side")
         edit_text = gr.Textbox(lines=8, label="Your answer", elem_id="label-edit-text")
-        edit_save = gr.Button("Save as chosen", elem_id="label-edit-save")
+        edit_save = gr.Button("Save as chosen", elem_id="label-edit-save", interactive=False)
     status = gr.Markdown(elem_id="label-status")
     state = gr.State(dict(EMPTY))
     return LabelView(
@@ -117,35 +127,44 @@ def build(services: Services, annotator: gr.Textbox) -> LabelView:
         queue_row,
         fill_by,
         fill,
+        gr.Timer(POLL_S, active=False),
     )
 
 
 # -- handlers ---------------------------------------------------------------------------------------------
 # A verdict is acknowledged by itself (`acknowledge`: stored, with its idempotency key), and only then is the
-# next pair fetched (`advance`): a slow or failed fetch never hides or repeats a stored label.
+# next pair fetched (`advance`): a slow or failed fetch never hides or repeats a stored label. While no pair is
+# ready the tab waits (ui/waiting.py): a placeholder, the verdict buttons off, a timer asking again (`poll`).
+
+SKIPPED = skipped(7)
+
+
+def _pair_markdown(shown: dict) -> tuple[str, str, str]:
+    """(prompt, left, right) of a pair on screen, as markdown that shows exactly its text."""
+    prompt_md = f"**Prompt** ({escape_markdown_html(shown['prompt_set'])})\n\n{escape_markdown_html(shown['prompt'])}"
+    return prompt_md, escape_markdown_html(shown["left"]), escape_markdown_html(shown["right"])
+
+
+def _status(services: Services, annotator: str, shown, config: tuple, note: str = "") -> str:
+    parts = (note, count_line(services, annotator, "preference"), _progress(services, shown, config))
+    return " · ".join(part for part in parts if part)
 
 
 def _present(
     services: Services, state: dict, shown: ShownPair | None, annotator: str, note: str = "", config: tuple = ()
 ) -> tuple:
     state = {"shown": asdict(shown) if shown else None}
-    status = " · ".join(
-        part
-        for part in (note, count_line(services, annotator, "preference"), _progress(services, shown, config))
-        if part
-    )
+    status = _status(services, annotator, shown, config, note)
     if shown is None:
         return state, "", "", "", "", "", status
-    prompt_md = f"**Prompt** ({escape_markdown_html(shown.prompt_set)})\n\n{escape_markdown_html(shown.prompt)}"
-    return (
-        state,
-        prompt_md,
-        escape_markdown_html(shown.left),
-        escape_markdown_html(shown.right),
-        "",
-        shown.left,
-        status,
-    )
+    return (state, *_pair_markdown(state["shown"]), "", shown.left, status)
+
+
+def _waiting(services: Services, annotator: str, source: str, config: tuple, why: str) -> tuple:
+    """No pair yet (sampling is behind, the queue is empty): say so in the pair's place; the buttons go off."""
+    said = f"{why}: waiting for queued pairs ..." if source == QUEUE else f"{SAMPLING} ({why})"
+    status = _status(services, annotator, None, (source, *config))
+    return waiting(), placeholder(said), "", "", "", "", status
 
 
 def _progress(services: Services, shown: ShownPair | None, config: tuple) -> str:
@@ -160,26 +179,74 @@ def _progress(services: Services, shown: ShownPair | None, config: tuple) -> str
     return f"{done} of {total} prompts in {cfg.prompt_set!r} labeled · {ready} pair{'s' * (ready != 1)} ready"
 
 
-def _fetch(services: Services, annotator: str, source: str, config: tuple) -> ShownPair:
+def _fetch(services: Services, annotator: str, source: str, config: tuple, timeout: float = 300.0) -> ShownPair:
     if source == QUEUE:
         return services.labeling.next_queued(annotator)
-    return services.labeling.next_pair(feed_config("pair", *config))
+    return services.labeling.next_pair(feed_config("pair", *config), timeout=timeout)
+
+
+def _show_next(services: Services, state: dict, annotator: str, source: str, config: tuple, get, note=None) -> tuple:
+    """The pair `get()` hands out (None: nothing changes), or the placeholder while none is ready."""
+    try:
+        shown_next = get()
+    except NothingReady as exc:
+        return _waiting(services, annotator, source, config, str(exc))
+    if shown_next is None:
+        return SKIPPED
+    return _present(services, state, shown_next, annotator, note() if note else "", (source, *config))
+
+
+def _labeled(services: Services):
+    return lambda shown: services.labeling.is_labeled(ShownPair(**shown))
 
 
 def next_pair(services: Services, state: dict, annotator: str, source: str, *config) -> tuple:
-    """Show a fresh pair (first load, skip, a new prompt set or model)."""
-    return _present(services, state, _fetch(services, annotator, source, config), annotator, config=(source, *config))
+    """Show a fresh pair (first load, a new prompt set or model)."""
+    return _show_next(services, state, annotator, source, config, lambda: _fetch(services, annotator, source, config))
 
 
 def skip_pair(services: Services, state: dict, annotator: str, source: str, *config) -> tuple:
     """The next pair instead of this one; a second skip of the same pair (double click) does nothing."""
+    fetch = lambda: _fetch(services, annotator, source, config)  # noqa: E731
+    get = lambda: next_item(services.labeling.moved_on, state, fetch, lambda shown: True)  # noqa: E731
+    return _show_next(services, state, annotator, source, config, get)
+
+
+def poll(services: Services, state: dict, annotator: str, source: str, *config) -> tuple:
+    """While the tab waits: the next pair if one is ready now, else nothing changes (the timer asks again)."""
+    if state.get("shown") or not state.get("waiting"):
+        return SKIPPED
+    fetch = lambda: _fetch(services, annotator, source, config, timeout=POLL_WAIT_S)  # noqa: E731
+    get = lambda: next_item(services.labeling.moved_on, state, fetch, _labeled(services))  # noqa: E731
+    try:
+        shown_next = get()
+    except NothingReady:
+        return SKIPPED  # still waiting: the placeholder stays as it is
+    return _present(services, state, shown_next, annotator, config=(source, *config)) if shown_next else SKIPPED
+
+
+def hold(services: Services, state: dict, source: str, *config) -> tuple:
+    """Right after a label or a skip, before the next pair is fetched: when none is ready, the pair just
+    labeled leaves the screen for the placeholder and the verdict buttons go off (no stale pair to click)."""
+    if source == QUEUE or services.labeling.ready(feed_config("pair", *config)) > 0:
+        return skipped(3 + len(VERDICT_BUTTONS))  # the next pair comes at once
+    return (placeholder(SAMPLING), "", "", *(gr.update(interactive=False) for _ in VERDICT_BUTTONS))
+
+
+def _live(services: Services, state: dict) -> bool:
     shown = state.get("shown")
-    if not shown:
-        return next_pair(services, state, annotator, source, *config)
-    shown_next = services.labeling.moved_on.once(shown["key"], lambda: _fetch(services, annotator, source, config))
-    if shown_next is None:
-        return tuple(gr.skip() for _ in range(7))
-    return _present(services, state, shown_next, annotator, config=(source, *config))
+    return bool(shown) and not services.labeling.is_labeled(ShownPair(**shown))
+
+
+def settle(services: Services, state: dict) -> tuple:
+    """After every change of pair: the verdict buttons on only for an unlabeled pair on screen, the timer on only
+    while waiting. (Buttons and timer only: a pair's text as an output would show a progress mark on it.)"""
+    return settled(len(VERDICT_BUTTONS), state, _live(services, state))
+
+
+def restore(services: Services, state: dict) -> tuple:
+    """After a failed skip or fetch: the unlabeled pair on screen again in place of the placeholder `hold` put."""
+    return _pair_markdown(state["shown"]) if _live(services, state) else skipped(3)
 
 
 def _shown(state: dict, annotator: str) -> ShownPair:
@@ -196,10 +263,10 @@ def _ack_line(services: Services, ack, shown: ShownPair, annotator: str, source:
             f"Already stored your verdict on this pair (**{seen_as(shown.shown_left, ack.verdict)}**); "
             "nothing new was stored."
         )
-    waiting = ""
+    waiting_now = ""
     if source != QUEUE and services.labeling.ready(feed_config("pair", *config)) == 0:
-        waiting = " · sampling the next pair: none is ready yet (sampling is behind your pace)"
-    return f"{saved} · {count_line(services, annotator, 'preference')}{waiting}"
+        waiting_now = " · sampling the next pair: none is ready yet (sampling is behind your pace)"
+    return f"{saved} · {count_line(services, annotator, 'preference')}{waiting_now}"
 
 
 def acknowledge(services: Services, choice: str, state: dict, annotator: str, reason: str, source: str, *config) -> str:
@@ -210,6 +277,13 @@ def acknowledge(services: Services, choice: str, state: dict, annotator: str, re
     )
 
 
+def _rewrite_saved(side: str, text: str) -> str:
+    """The confirmation that names the rewrite: which response it replaces, and how it begins."""
+    start = " ".join(text.split())
+    start = start if len(start) <= 60 else start[:60] + "..."
+    return f"Saved your rewrite of response {side} as the chosen response: \u201c{escape_markdown_html(start)}\u201d"
+
+
 def acknowledge_edit(
     services: Services, side: str, text: str, state: dict, annotator: str, reason: str, source: str, *config
 ) -> str:
@@ -217,24 +291,26 @@ def acknowledge_edit(
     ack = services.labeling.label_edited(
         shown, "left" if side == "A" else "right", text, annotator=annotator, rationale=reason
     )
-    return _ack_line(services, ack, shown, annotator, source, config, "Saved your answer as the chosen response")
+    return _ack_line(services, ack, shown, annotator, source, config, _rewrite_saved(side, text))
 
 
-def advance(services: Services, state: dict, annotator: str, source: str, *config) -> tuple:
+def advance(services: Services, state: dict, annotator: str, source: str, *config, note=None) -> tuple:
     """The next pair after a label: only once per labeled pair, however many clicks asked for it."""
-    shown = state.get("shown")
     fetch = lambda: _fetch(services, annotator, source, config)  # noqa: E731
-    if not shown:
-        shown_next = fetch()
-    elif services.labeling.is_labeled(ShownPair(**shown)):
-        shown_next = services.labeling.moved_on.once(shown["key"], fetch)
-    else:
-        shown_next = None  # not labeled: nothing to move on from
-    if shown_next is None:  # or another click already moved on
-        return tuple(gr.skip() for _ in range(7))
-    last = services.labeling.last(annotator)
-    note = f"Last: **{seen_as(last.shown_left, last.verdict)}**" if last else ""
-    return _present(services, state, shown_next, annotator, note, (source, *config))
+
+    def last_label() -> str:
+        last = services.labeling.last(annotator)
+        return f"Last: **{seen_as(last.shown_left, last.verdict)}**" if last else ""
+
+    get = lambda: next_item(services.labeling.moved_on, state, fetch, _labeled(services))  # noqa: E731
+    return _show_next(services, state, annotator, source, config, get, note or last_label)
+
+
+def advance_after_edit(
+    services: Services, side: str, text: str, state: dict, annotator: str, source: str, *config
+) -> tuple:
+    """`advance`, with the rewrite named beside the next pair (the "Saved" line is replaced at once)."""
+    return advance(services, state, annotator, source, *config, note=lambda: "Last: " + _rewrite_saved(side, text))
 
 
 def undo_last(services: Services, state: dict, annotator: str, source: str, *config) -> tuple:
@@ -265,114 +341,3 @@ def edit_start(state: dict, side: str) -> str:
     if not shown:
         return ""
     return shown["left"] if side == "A" else shown["right"]
-
-
-# -- events -------------------------------------------------------------------------------------------------
-
-
-def wire(view: LabelView, services: Services, demo: gr.Blocks, tab: gr.Tab) -> None:
-    config = [view.source, *view.sampling.inputs()]
-    outputs = view.pair_outputs()
-    me = view.annotator
-    following = dict(concurrency_limit=None)  # labels never wait behind another user's sampling
-
-    on(
-        demo.load,
-        lambda s, a, *c: next_pair(services, s, a, *c),
-        [view.state, me, *config],
-        outputs,
-        me,
-        api_name="label_first_pair",
-    )
-    # every label is acknowledged on its own, then `label_next` shows the next pair (API clients call it too)
-    for button, choice in (
-        (view.left_better, "left"),
-        (view.right_better, "right"),
-        (view.tie, "tie"),
-        (view.both_bad, "both_bad"),
-    ):
-        stored = on(
-            button.click,
-            lambda s, a, r, *c, _choice=choice: acknowledge(services, _choice, s, a, r, *c),
-            [view.state, me, view.reason, *config],
-            view.status,
-            me,
-            api_name=f"label_{choice}",
-            **following,
-        )
-        on(
-            stored.success,
-            lambda s, a, *c: advance(services, s, a, *c),
-            [view.state, me, *config],
-            outputs,
-            me,
-            api_name="label_next" if choice == "left" else False,
-            **following,
-        )
-    on(
-        view.skip.click,
-        lambda s, a, *c: skip_pair(services, s, a, *c),
-        [view.state, me, *config],
-        outputs,
-        me,
-        api_name="label_skip",
-        **following,
-    )
-    on(
-        view.undo.click,
-        lambda s, a, *c: undo_last(services, s, a, *c),
-        [view.state, me, *config],
-        outputs,
-        me,
-        api_name="label_undo",
-        **following,
-    )
-    on(
-        view.sample_typed.click,
-        lambda p, s, a, *c: typed_pair(services, p, s, a, *c),
-        [view.typed_prompt, view.state, me, *config],
-        outputs,
-        me,
-        api_name="label_typed_prompt",
-    )
-    view.edit_side.change(edit_start, [view.state, view.edit_side], view.edit_text, api_name=False)
-    saved = on(
-        view.edit_save.click,
-        lambda side, text, s, a, r, *c: acknowledge_edit(services, side, text, s, a, r, *c),
-        [view.edit_side, view.edit_text, view.state, me, view.reason, *config],
-        view.status,
-        me,
-        api_name="label_edited",
-        **following,
-    )
-    on(
-        saved.success,
-        lambda s, a, *c: advance(services, s, a, *c),
-        [view.state, me, *config],
-        outputs,
-        me,
-        api_name=False,
-        **following,
-    )
-    view.source.change(lambda source: gr.update(visible=source == QUEUE), view.source, view.queue_row, api_name=False)
-    view.fill.click(
-        with_progress(lambda by, progress: fill_queue(services, by, progress), [view.fill_by], [view.status]),
-        [view.fill_by],
-        view.status,
-        api_name="label_fill_queue",
-    )
-    # new sampling numbers take effect with the next pair; a new prompt set or model (chosen by the user: `input`,
-    # not `change`, which the list refresh below would also fire) shows one right away
-    for component in (view.source, *view.sampling.source_inputs()):
-        on(
-            component.input,
-            lambda s, a, *c: next_pair(services, s, a, *c),
-            [view.state, me, *config],
-            outputs,
-            me,
-            trigger_mode="always_last",
-            api_name=False,
-        )
-    lists = view.sampling.source_inputs()
-    for event in (demo.load, tab.select, *view.sampling.refresh_on()):
-        on(event, lambda: sampling_lists(services, view.sampling), [], lists, api_name=False, show_progress="hidden")

@@ -14,7 +14,7 @@ from ...core.label_queue import LabelQueue
 from ...core.store import Store
 from ...core.store_file import new_id
 from ..limits import ANSWER_CHARS, NAME_CHARS, PROMPT_CHARS, REASON_CHARS, check_length
-from ..sampling.prefetch import FeedConfig, FeedManager
+from ..sampling.prefetch import FeedConfig, FeedManager, NothingReady
 from ..sampling.sampler import Generator, sample_pair
 from ..sampling.settings import SamplingSettings
 from .exactly_once import Ack, MoveOn, acknowledge, already_stored, is_stored
@@ -83,7 +83,7 @@ class LabelingService:
         """The next pair from the labeling queue (most informative first), claimed for this annotator."""
         item = self.queue.claim(annotator)
         if item is None:
-            raise UserError(
+            raise NothingReady(
                 "the labeling queue is empty: fill it with the Fill the queue button (or `alignstudio "
                 "queue`), or label fresh samples"
             )

@@ -40,6 +40,11 @@ BACKOFF_S = 1.0  # pause after a batch that produced nothing (doubles each time)
 IDLE_S = 120.0  # no get() for this long and nobody waiting: pause sampling until the next get()
 
 
+class NothingReady(UserError):
+    """Nothing to show yet (no sample ready in time, an empty queue): a state to wait in, not a failure, so the
+    tabs show a placeholder and try again rather than an error."""
+
+
 @dataclass(frozen=True)
 class FeedConfig:
     prompt_set: str
@@ -188,7 +193,7 @@ class Feed:
                         raise UserError(self.error) from None
                     waited += 0.25
                     if waited >= timeout:
-                        raise UserError(
+                        raise NothingReady(
                             "no sample was ready in time; the model may be too slow for these settings"
                         ) from None
         finally:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import ipaddress
 from pathlib import Path
 
@@ -14,6 +15,11 @@ from .common import add_endpoints_arg, configure_endpoints, workspace
 
 def register(sub) -> None:
     p = sub.add_parser("serve", help="start the web app")
+    p.add_argument(  # shown here too: `python app.py --help` is this command's help
+        "--workspace",
+        default=argparse.SUPPRESS,  # `alignstudio --workspace W serve` keeps W
+        help="runtime state folder: the store, runs, models (default ./workspace or $ALIGNSTUDIO_WORKSPACE)",
+    )
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default loopback only)")
     p.add_argument("--port", type=int, default=7860)
     p.add_argument(

@@ -1,4 +1,4 @@
-// Keyboard shortcuts for the labeling tabs. A key clicks the button with that elem_id when the
+// Keyboard shortcuts for the labeling tabs, and their help ("?"). A key clicks the button with that elem_id when the
 // button is visible and the focus is not in a text field (typing a reason must not label a pair).
 (() => {
   const keys = {
@@ -25,10 +25,58 @@
     }
     last = now;
   }, true);
+  // "?" shows the keys (Escape or "?" again hides them). Static text, set as textContent: nothing to escape.
+  const HELP = [
+    ["Label tab", ""], ["1", "A is better"], ["2", "B is better"], ["3", "tie"], ["4", "both bad"],
+    ["s", "skip"], ["z", "undo last"],
+    ["Feedback tab", ""], ["+", "good"], ["-", "bad"], ["k", "skip"], ["u", "undo last"],
+    ["?", "show or hide this help"],
+  ];
+  const toggleHelp = (show) => {
+    let panel = document.getElementById("key-help");
+    if (!panel) {
+      panel = document.createElement("div");
+      panel.id = "key-help";
+      panel.setAttribute("role", "dialog");
+      panel.setAttribute("aria-label", "Keyboard shortcuts");
+      panel.style.cssText = "position:fixed;right:16px;bottom:16px;z-index:1000;padding:12px 16px;" +
+        "background:var(--background-fill-primary,#fff);color:var(--body-text-color,#111);" +
+        "border:1px solid var(--border-color-primary,#ccc);border-radius:8px;box-shadow:0 4px 16px rgba(0,0,0,.2);" +
+        "font-size:14px;max-width:calc(100vw - 32px)";
+      const title = document.createElement("strong");
+      title.textContent = "Keyboard shortcuts (not while typing in a box)";
+      panel.appendChild(title);
+      for (const [key, what] of HELP) {
+        const line = document.createElement("div");
+        if (!what) {
+          line.style.marginTop = "6px";
+          line.style.fontWeight = "600";
+          line.textContent = key;
+        } else {
+          const kbd = document.createElement("kbd");
+          kbd.textContent = key;
+          kbd.style.cssText = "display:inline-block;min-width:1.6em;text-align:center;margin-right:8px;" +
+            "border:1px solid var(--border-color-primary,#ccc);border-radius:4px;padding:0 4px";
+          line.appendChild(kbd);
+          line.appendChild(document.createTextNode(what));
+        }
+        panel.appendChild(line);
+      }
+      panel.hidden = true;
+      document.body.appendChild(panel);
+    }
+    panel.hidden = show === undefined ? !panel.hidden : !show;
+  };
   document.addEventListener("keydown", (event) => {
     if (event.ctrlKey || event.metaKey || event.altKey) return;
     const target = event.target;
     if (target && (target.tagName === "TEXTAREA" || target.tagName === "INPUT" || target.isContentEditable)) return;
+    if (event.key === "?") {
+      event.preventDefault();
+      toggleHelp();
+      return;
+    }
+    if (event.key === "Escape" && document.getElementById("key-help")) toggleHelp(false);
     const id = keys[event.key];
     if (!id) return;
     const button = document.getElementById(id);

@@ -36,7 +36,6 @@ COMMANDS = [
     "rounds",
     "export-model",
     "agreement",
-    "live",
 ]
 
 

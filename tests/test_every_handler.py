@@ -37,7 +37,8 @@ EXPECTED = {
     # Label: pairs from the shared prompt sets, the annotator's own labels
     "page.then -> state": OWN,  # the first pair (after the name), the next pair after a label or skip
     "page.success -> label-prompt": OWN,  # the placeholder while no pair is ready (both tabs' `hold`)
-    "page.then -> label-prompt": OWN,  # the buttons on or off, the timer while waiting (`settle`)
+    "page.then -> label-left-better": OWN,  # the buttons on or off, the timer while waiting (`settle`)
+    "page.failure -> label-prompt": OWN,  # the pair back after a failed skip (`restore`)
     "timer.tick -> state": OWN,  # a waiting tab asks again (both tabs' `poll`)
     "label-left-better.click -> label-status": OWN,
     "label-right-better.click -> label-status": OWN,
@@ -63,7 +64,8 @@ EXPECTED = {
     "feedback-down.click -> feedback-status": OWN,
     "feedback-skip.click -> feedback-prompt": OWN,
     "page.success -> feedback-prompt": OWN,
-    "page.then -> feedback-prompt": OWN,
+    "page.then -> feedback-up": OWN,
+    "page.failure -> feedback-prompt": OWN,
     "feedback-undo.click -> state": OWN,
     "feedback-prompt-set.input -> state": OWN,
     "feedback-model-a.input -> state": OWN,

@@ -144,7 +144,7 @@ def test_bursts_keep_carry_over_discard_and_roll_back(engine):
 @pytest.fixture
 def live(workspace, store):
     from alignstudio.core.registry import ModelRegistry
-    from alignstudio.services.live import LiveService
+    from alignstudio.services.live.service import LiveService
     from alignstudio.services.sampling.generators import GeneratorPool
 
     service = LiveService(workspace, store, GeneratorPool(ModelRegistry(workspace, store)))
@@ -165,7 +165,7 @@ def test_annotators_may_not_start_burst_or_roll_back(live, tiny_model_dir):
 
 @pytest.mark.slow
 def test_service_bursts_every_k_labels_and_samples_from_the_newest_version(live, store, tiny_model_dir):
-    from alignstudio.services.live import LiveLabel
+    from alignstudio.services.live.service import LiveLabel
     from alignstudio.services.sampling.settings import SamplingSettings
 
     live.start(

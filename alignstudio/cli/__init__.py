@@ -36,6 +36,7 @@ COMMANDS = [
     "rounds",
     "export-model",
     "agreement",
+    "live",
 ]
 
 

@@ -1,4 +1,4 @@
-"""Live sessions (issue 37): a LoRA policy trained in bursts while labels arrive, and the pairs sampled from it.
+"""The live session service (issue 37): a LoRA policy trained in bursts while labels arrive, and its pairs.
 
 `LiveService` is the one door the CLI (and later the app) has onto live mode: start and stop a session's
 long-lived trainer (`python -m alignstudio.training.live.worker`, started like the training worker: its own
@@ -28,7 +28,6 @@ from ...training.live.folder import (
     AGAINST_BASE,
     BURST,
     FAILED,
-    POLICY,
     READY,
     ROLLBACK,
     STOP,
@@ -45,7 +44,6 @@ from ..sampling.generators import GeneratorPool
 from ..sampling.sampler import sample_pairs
 from ..sampling.settings import SamplingSettings
 
-__all__ = ["AGAINST_BASE", "POLICY", "LiveLabel", "LivePair", "LiveService", "LiveSettings", "LiveStatus"]
 WORKER_MODULE = "alignstudio.training.live.worker"
 
 

@@ -1,0 +1,40 @@
+"""`alignstudio live` end to end on the tiny model: a real subprocess samples pairs from the live policy, the rules
+judge (measured first: unmeasured here, with no human labels) labels them, bursts run, and the versions come out."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from servers import cli
+
+from alignstudio.core.store import Store
+from alignstudio.core.workspace import Workspace
+
+
+@pytest.mark.slow
+def test_live_command_runs_the_loop_with_a_judge(tmp_path, tiny_model_dir):
+    prompts = tmp_path / "prompts.jsonl"
+    prompts.write_text("".join(json.dumps({"prompt": f"Tell me about topic {i}."}) + "\n" for i in range(12)))
+    out = tmp_path / "live.json"
+    ws = tmp_path / "ws"
+    result = cli(
+        "live",
+        *("--model", str(tiny_model_dir), "--prompts", str(prompts), "--judge", "rules", "--name", "cli"),
+        *("--labels", "6", "--every", "4", "--steps", "1", "--max-new-tokens", "8", "--seed", "3"),
+        *("--out", str(out)),
+        workspace=ws,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "judge judge:rules: too few human labels" in result.stdout  # measured before it labels
+    print(result.stdout)
+    report = json.loads(out.read_text())
+    assert report["status"]["labels"] == 6 and report["status"]["state"] == "stopped"
+    assert len(report["bursts"]) == 2  # at the 4th label, and the last 2 labels' own burst
+    assert report["versions"][0]["name"] == "live-cli-v0"
+    store = Store(Workspace.open(ws).db_path)
+    pairs = [p for p in store.pairs() if p.prompt_set == "live:cli"]
+    assert len(pairs) >= 6 and all(p.model_a.startswith("live-cli-v") for p in pairs)
+    judged = [r for r in store.preference_rows() if r["source"] == "judge:rules"]
+    assert len(judged) >= 6
+    store.close()

@@ -21,7 +21,7 @@ def _messages(prompt) -> list[dict]:
     return [{"role": "user", "content": prompt}] if isinstance(prompt, str) else list(prompt)
 
 
-def _answer(model, tokenizer, messages: list[dict], seed: int, autocast) -> str:
+def _answer(model, tokenizer, messages: list[dict], seed: int, autocast, max_new_tokens: int = MAX_NEW_TOKENS) -> str:
     import torch
 
     ids = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt", return_dict=True)
@@ -33,7 +33,7 @@ def _answer(model, tokenizer, messages: list[dict], seed: int, autocast) -> str:
             do_sample=True,
             temperature=TEMPERATURE,
             top_p=TOP_P,
-            max_new_tokens=MAX_NEW_TOKENS,
+            max_new_tokens=max_new_tokens,
             pad_token_id=tokenizer.pad_token_id or tokenizer.eos_token_id,
         )
     return tokenizer.decode(out[0, ids["input_ids"].shape[1] :], skip_special_tokens=True).strip()

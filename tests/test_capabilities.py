@@ -110,6 +110,10 @@ def test_bad_input_is_refused_naming_the_field(services, tiny_model_dir, tmp_pat
         CapabilitySettings(tasks=" , ")
     with pytest.raises(UserError, match="Baseline"):
         capabilities.check(services, str(tiny_model_dir), CapabilitySettings())
+    with pytest.raises(UserError, match="Run: choose a finished run"):
+        train.check_capabilities(services, None, "alignstudio_basics", None)
+    with pytest.raises(UserError, match="Questions per task"):
+        train.check_capabilities(services, "cap-run", "alignstudio_basics", "0")
     with pytest.raises(UserError, match="reward model is a judge"):
         train.check_capabilities(services, "rm-run", "alignstudio_basics", None)
     assert not (services.workspace.runs_dir / "cap-run" / "capabilities.json").exists()  # nothing changed

@@ -123,8 +123,15 @@ def form_settings() -> dict:
 
 
 def settings_from_form(values: dict) -> CapabilitySettings:
-    """What the Train tab's controls hold, as validated settings (empty means the default)."""
-    return from_values(CapabilitySettings, values, "capability check")
+    """What the Train tab's controls hold, as validated settings (empty means the default); an error names the
+    control by its label ("Questions per task: ..."), not by the field."""
+    try:
+        return from_values(CapabilitySettings, values, "capability check")
+    except UserError as exc:
+        named = next((s for s in form_settings().values() if str(exc).startswith(f"{s.name} ")), None)
+        if named is None:
+            raise
+        raise UserError(f"{named.title}: {str(exc).removeprefix(named.name + ' ')}") from None
 
 
 def available() -> bool:
@@ -277,6 +284,8 @@ def start(services, run: str, settings: CapabilitySettings) -> str:
     time); its progress and result land in the run folder, which the tab polls."""
     access.require_admin("capability checks")
     require_lm_eval()
+    if not run or run not in services.runs.names():
+        raise UserError(f"Run: choose a finished run{f' (there is no run {run!r})' if run else ''}")
     chosen = plan(services, run)
     tasks = task_specs(task_list(settings.tasks))
     with exclusive(chosen.run_dir / ".capabilities.lock"):

@@ -60,8 +60,10 @@ def register(sub) -> None:
     add_endpoints_arg(p)
     add_judge_args(p)
     group = p.add_argument_group(f"capability checks (lm-evaluation-harness; {capabilities.LM_EVAL_INSTALL})")
-    add_setting(group, capabilities.CapabilitySettings, "tasks", "--capabilities", default=None)
-    add_setting(group, capabilities.CapabilitySettings, "limit", "--capability-limit", dest="capability_limit")
+    add_setting(group, capabilities.CapabilitySettings, "tasks", "--capabilities", default=None, metavar="TASKS")
+    add_setting(
+        group, capabilities.CapabilitySettings, "limit", "--capability-limit", dest="capability_limit", metavar="N"
+    )
     add_setting(
         group, capabilities.CapabilitySettings, "batch_size", "--capability-batch-size", dest="capability_batch"
     )

@@ -65,7 +65,12 @@ def register(sub) -> None:
         group, capabilities.CapabilitySettings, "limit", "--capability-limit", dest="capability_limit", metavar="N"
     )
     add_setting(
-        group, capabilities.CapabilitySettings, "batch_size", "--capability-batch-size", dest="capability_batch"
+        group,
+        capabilities.CapabilitySettings,
+        "batch_size",
+        "--capability-batch-size",
+        dest="capability_batch",
+        metavar="N",
     )
     p.set_defaults(func=run)
 

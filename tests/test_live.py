@@ -105,6 +105,7 @@ def test_bursts_keep_carry_over_discard_and_roll_back(engine):
     assert first["new_labels"] == 6 and first["heldout_labels"] == 3  # held-out labels never train
     v1 = version_weights(folder, 1)
     assert same(adapter_state(engine.model), v1) and not same(v1, v0)
+    assert list(engine.model.peft_config) == ["default"]  # no "ref" copy: the reference is the base (adapter off)
     assert folder.card(1)["labels_learned"] == 6 and folder.card(1)["heldout"]["loss"] == first["after"]["loss"]
 
     # burst 2 trains from v1's weights (tensor-wise), not from the start
@@ -202,4 +203,8 @@ def test_service_bursts_every_k_labels_and_samples_from_the_newest_version(live,
     assert live.wait("s", timeout=60).current == 0
     pair = live.sample_pairs("s", [messages("Say something else.")], sampling)[0]
     assert store.pair(pair.pair_id).model_a == "live-s-v0" and pair.version == 0
+    assert live.stop("s").state == "stopped"
+    live.resume("s")  # a new trainer process continues from the version the session was at
+    status = live.wait("s", timeout=300)
+    assert status.state == "ready" and status.current == 0 and status.versions == newest + 1
     assert live.stop("s").state == "stopped"

@@ -15,6 +15,7 @@ import contextlib
 import os
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 
@@ -108,6 +109,7 @@ class LiveService:
     command: list[str] | None = None  # the worker's command before FOLDER (tests may inject one)
     _procs: dict = field(default_factory=dict)
     _loaded: dict = field(default_factory=dict)  # session -> version name loaded in the pool (released on change)
+    _labels_lock: threading.Lock = field(default_factory=threading.Lock)  # count and append as one step
 
     @property
     def root(self):
@@ -134,6 +136,15 @@ class LiveService:
         if ref.is_adapter:
             raise UserError(f"model {ref.name} is a LoRA adapter: merge it first and start from the merged checkpoint")
         folder = LiveFolder.create(self.root / name, settings)
+        self._launch(folder)
+        return self.status(name)
+
+    def resume(self, name: str) -> LiveStatus:
+        """Start a stopped (or failed) session's trainer again: it continues from the version it was at."""
+        access.require_admin("live sessions")
+        folder = self.folder(name)
+        if self._alive(folder):
+            raise UserError(f"live session {name} is running already")
         self._launch(folder)
         return self.status(name)
 
@@ -212,10 +223,11 @@ class LiveService:
                     "time": time.time(),
                 }
             )
-        before = len(folder.labels())
-        folder.append_labels(rows)
-        if (before + len(rows)) // every > before // every:
-            folder.request(BURST, labels=before + len(rows))
+        with self._labels_lock:  # two labelers at once: each multiple of K requests exactly one burst
+            before = len(folder.labels())
+            folder.append_labels(rows)
+            if (before + len(rows)) // every > before // every:
+                folder.request(BURST, labels=before + len(rows))
         return self.status(name)
 
     def burst(self, name: str) -> LiveStatus:

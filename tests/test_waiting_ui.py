@@ -1,6 +1,8 @@
 """The Label and Feedback tabs while no item is ready (the plain handlers over real services on a tiny model): a
 placeholder in the item's place, the verdict buttons off, the timer on, no error; then the next item, once."""
 
+import time
+
 import gradio as gr
 import pytest
 
@@ -95,3 +97,22 @@ def test_the_feedback_tab_holds_waits_and_settles_the_same_way(services, tiny_mo
             break
     assert arrived[0]["shown"]["key"] and "Prompt" in arrived[1]
     assert _skipped(feedback.poll(services, waiting, "gus", *config))  # once per wait
+
+
+def test_sampling_that_gives_up_while_the_tab_waits_stops_the_asking(services, tiny_model_dir):
+    """A waiting tab asks again every 2 s; a feed that gave up (every pair near-identical) is not started again by
+    those asks (a request per answer on a remote model): the tab says sampling stopped, and the timer goes off."""
+    alike = [label.FRESH, "default", str(tiny_model_dir), "(same as A)", 0.05, 0.05, 0.01, 1, 3, "", ""]
+    failed = services.feeds.feed(label.feed_config("pair", *alike[1:]))
+    for _ in range(600):
+        if failed.error:
+            break
+        time.sleep(0.2)
+    assert failed.error  # every attempt came back unusable: the feed gave up
+    state = {"shown": None, "waiting": "w-alike"}
+    answer = label.poll(services, state, "hana", *alike)
+    assert "sampling stopped" in answer[1] and "press Skip to try again" in answer[1]
+    assert services.feeds._feeds[label.feed_config("pair", *alike[1:])] is failed  # not started again
+    assert not answer[0].get("waiting") and answer[0]["shown"] is None
+    live, timer = _buttons_and_timer(label.settle(services, answer[0]), len(label.VERDICT_BUTTONS))
+    assert live == [False] * len(label.VERDICT_BUTTONS) and not timer  # nothing more is asked by itself

@@ -12,7 +12,7 @@ from ..services.labeling.feedback import ShownResponse
 from ..services.sampling.prefetch import NothingReady
 from .common import SamplingControls, count_line, feed_config, on, sampling_controls, sampling_lists
 from .render import escape_markdown_html
-from .waiting import POLL_S, POLL_WAIT_S, next_item, placeholder, settled, skipped, waiting
+from .waiting import POLL_S, POLL_WAIT_S, next_item, placeholder, settled, skipped, stopped, waiting
 
 EMPTY = {"shown": None}
 SAMPLING = "Sampling the next response ..."
@@ -89,8 +89,8 @@ def _show_next(services: Services, state: dict, annotator: str, config: tuple, g
     return _present(services, state, shown_next, annotator, note() if note else "", config)
 
 
-def _fetch(services: Services, config: tuple, timeout: float = 300.0):
-    return lambda: services.feedback.next_response(feed_config("single", *config), timeout=timeout)
+def _fetch(services: Services, config: tuple, timeout: float = 300.0, restart: bool = True):
+    return lambda: services.feedback.next_response(feed_config("single", *config), timeout, restart)
 
 
 def _rated(services: Services):
@@ -143,12 +143,13 @@ def poll(services: Services, state: dict, annotator: str, *config) -> tuple:
     """While the tab waits: the next response if one is ready now, else nothing changes (the timer asks again)."""
     if state.get("shown") or not state.get("waiting"):
         return SKIPPED
+    fetch = _fetch(services, config, POLL_WAIT_S, restart=False)
     try:
-        shown_next = next_item(
-            services.feedback.moved_on, state, _fetch(services, config, POLL_WAIT_S), _rated(services)
-        )
+        shown_next = next_item(services.feedback.moved_on, state, fetch, _rated(services))
     except NothingReady:
         return SKIPPED
+    except UserError as exc:  # sampling gave up meanwhile: say so and stop asking
+        return (*stopped(str(exc)), "", count_line(services, annotator, "feedback"))
     return _present(services, state, shown_next, annotator, config=config) if shown_next else SKIPPED
 
 

@@ -15,7 +15,7 @@ from ..services.labeling import ShownPair, seen_as
 from ..services.sampling.prefetch import NothingReady
 from .common import SamplingControls, count_line, feed_config, sampling_controls
 from .render import escape_markdown_html
-from .waiting import POLL_S, POLL_WAIT_S, next_item, placeholder, settled, skipped, waiting
+from .waiting import POLL_S, POLL_WAIT_S, next_item, placeholder, settled, skipped, stopped, waiting
 
 EMPTY = {"shown": None}
 FRESH, QUEUE = "fresh samples", "labeling queue (most uncertain first)"
@@ -179,10 +179,12 @@ def _progress(services: Services, shown: ShownPair | None, config: tuple) -> str
     return f"{done} of {total} prompts in {cfg.prompt_set!r} labeled · {ready} pair{'s' * (ready != 1)} ready"
 
 
-def _fetch(services: Services, annotator: str, source: str, config: tuple, timeout: float = 300.0) -> ShownPair:
+def _fetch(
+    services: Services, annotator: str, source: str, config: tuple, timeout: float = 300.0, restart: bool = True
+) -> ShownPair:
     if source == QUEUE:
         return services.labeling.next_queued(annotator)
-    return services.labeling.next_pair(feed_config("pair", *config), timeout=timeout)
+    return services.labeling.next_pair(feed_config("pair", *config), timeout=timeout, restart=restart)
 
 
 def _show_next(services: Services, state: dict, annotator: str, source: str, config: tuple, get, note=None) -> tuple:
@@ -216,12 +218,14 @@ def poll(services: Services, state: dict, annotator: str, source: str, *config) 
     """While the tab waits: the next pair if one is ready now, else nothing changes (the timer asks again)."""
     if state.get("shown") or not state.get("waiting"):
         return SKIPPED
-    fetch = lambda: _fetch(services, annotator, source, config, timeout=POLL_WAIT_S)  # noqa: E731
+    fetch = lambda: _fetch(services, annotator, source, config, POLL_WAIT_S, restart=False)  # noqa: E731
     get = lambda: next_item(services.labeling.moved_on, state, fetch, _labeled(services))  # noqa: E731
     try:
         shown_next = get()
     except NothingReady:
         return SKIPPED  # still waiting: the placeholder stays as it is
+    except UserError as exc:  # sampling gave up meanwhile: say so and stop asking
+        return (*stopped(str(exc)), "", "", "", "", count_line(services, annotator, "preference"))
     return _present(services, state, shown_next, annotator, config=(source, *config)) if shown_next else SKIPPED
 
 

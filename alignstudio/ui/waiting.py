@@ -28,6 +28,12 @@ def waiting() -> dict:
     return {"shown": None, "waiting": uuid.uuid4().hex}
 
 
+def stopped(error: str) -> tuple[dict, str]:
+    """(state, placeholder) when sampling gave up while the tab waited: the timer stops (asking again would start
+    the failing sampling again, at a request per answer); Skip or new settings try again."""
+    return {"shown": None}, placeholder(f"{error} Change the settings, or press Skip to try again.")
+
+
 def placeholder(text: str) -> str:
     """What the item's place says while the tab waits (`text` may quote an error: escaped)."""
     return f"*{escape_markdown_html(text)}*"

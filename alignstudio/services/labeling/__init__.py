@@ -92,9 +92,10 @@ class LabelingService:
             pair.id, pair.messages[-1]["content"], pair.text_a, pair.text_b, pair.prompt_set or "queue", queued=True
         )
 
-    def next_pair(self, config: FeedConfig, timeout: float = 300.0) -> ShownPair:
-        """The next prefetched pair for this configuration, stored (unlabeled) as it is handed out."""
-        pair = self.feeds.feed(config).get(timeout=timeout)
+    def next_pair(self, config: FeedConfig, timeout: float = 300.0, restart: bool = True) -> ShownPair:
+        """The next prefetched pair for this configuration, stored (unlabeled) as it is handed out (`restart`:
+        see `FeedManager.feed`)."""
+        pair = self.feeds.feed(config, restart).get(timeout=timeout)
         pair_id = self._store(pair, pair.messages, pair.prompt_set)
         return self._show(pair_id, pair.messages[-1]["content"], pair.text_a, pair.text_b, pair.prompt_set)
 

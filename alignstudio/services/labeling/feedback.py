@@ -31,10 +31,10 @@ class FeedbackService:
         self.feeds = feeds
         self.moved_on = MoveOn()
 
-    def next_response(self, config: FeedConfig, timeout: float = 300.0) -> ShownResponse:
+    def next_response(self, config: FeedConfig, timeout: float = 300.0, restart: bool = True) -> ShownResponse:
         if config.mode != "single":
             raise UserError("feedback needs a single-response feed")
-        sample = self.feeds.feed(config).get(timeout=timeout)
+        sample = self.feeds.feed(config, restart).get(timeout=timeout)
         gen_id = self.store.add_generation(
             sample.messages, sample.text, model=sample.model, params=sample.params, prompt_set=sample.prompt_set
         )

@@ -223,11 +223,15 @@ class FeedManager:
         self._feeds: OrderedDict[FeedConfig, Feed] = OrderedDict()
         self._lock = threading.Lock()
 
-    def feed(self, config: FeedConfig) -> Feed:
+    def feed(self, config: FeedConfig, restart: bool = True) -> Feed:
+        """The feed of `config`; one that gave up is started again, unless `restart` is False (a tab asking
+        again by itself): then its error is raised, so no timer keeps a failing remote model busy."""
         for name in filter(None, (config.model_a, config.model_b)):
             self.pool.check(name)  # here, as the caller: a typed path is checked (core.access)
         with self._lock:
             feed = self._feeds.get(config)
+            if feed is not None and feed.error and not restart:
+                raise UserError(feed.error)
             if feed is None or feed.error:
                 if feed is not None:
                     feed.stop()

@@ -193,6 +193,7 @@ class MetricsCallback(TrainerCallback):
             for key, label in (
                 ("eval_loss", "loss"),
                 ("eval_rewards/accuracies", "acc"),
+                ("eval_accuracy", "acc"),  # a reward model's
                 ("eval_rewards/margins", "margin"),
             ):
                 if isinstance(row.get(key), (int, float)):

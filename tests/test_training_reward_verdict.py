@@ -1,0 +1,33 @@
+"""A reward run's verdict end to end (tiny model, real worker): the held-out pairwise accuracy of the saved model
+with its Wilson interval, in the card, the status line and the Train tab's live view."""
+
+import json
+from types import SimpleNamespace
+
+from alignstudio.core import access
+from alignstudio.services import training
+from alignstudio.training.run_folder import SUCCEEDED
+from alignstudio.training.run_queue import RunManager
+from alignstudio.training.spec import RunSpec
+
+
+def test_a_reward_run_ends_with_a_verdict_and_its_interval(ws, ws_store, tiny_model_dir, tmp_path):
+    data = tmp_path / "good.jsonl"
+    rows = [{"prompt": f"Tell me about item {i}.", "chosen": "good " * 6, "rejected": "bad " * 6} for i in range(40)]
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    spec = RunSpec(method="reward", model=str(tiny_model_dir), data=str(data), max_steps=8, learning_rate=1e-3)
+    runs = RunManager(ws, ws_store)
+    try:
+        status = runs.wait(runs.start(spec, "rm"), timeout=600)
+    finally:
+        runs.close()
+    assert status.state == SUCCEEDED, runs.log_tail("rm")
+    card = runs.card("rm")
+    verdict, held = card["verdict"], card["reward"]
+    assert verdict["heldout_accuracy"] == held["accuracy"] and verdict["heldout_rows"] == held["pairs"] == 8
+    assert verdict["interval_low"] is not None and "on 8 held-out pairs (95% interval" in verdict["headline"]
+    assert status.verdict == verdict["headline"]
+    with access.acting_as(access.SERVER):
+        view = training.live(SimpleNamespace(runs=runs), "rm")
+    assert view.verdict.code == verdict["code"] and "95% interval" in view.verdict.markdown()
+    assert view.reward_usable == (verdict["code"] == "learned")

@@ -191,10 +191,12 @@ def wire(view: FeedbackView, services: Services, tab: gr.Tab) -> None:
     following = dict(concurrency_limit=None)  # ratings never wait behind another user's sampling
     held = [view.prompt, view.response, view.up, view.down]
 
-    def then_settle(event) -> None:
+    def then_settle(event, restores: bool = False) -> None:
+        """`restores`: after a skip (`hold` may have hidden an unrated response), a failure brings it back."""
         hidden = dict(api_name=False, show_progress="hidden")
         on(event.then, lambda s: settle(services, s), [view.state], [view.up, view.down, view.timer], **hidden)
-        on(event.failure, lambda s: restore(services, s), [view.state], [view.prompt, view.response], **hidden)
+        if restores:
+            on(event.failure, lambda s: restore(services, s), [view.state], [view.prompt, view.response], **hidden)
 
     def then_hold(event):
         return on(event, lambda *c: hold(services, *c), config, held, api_name=False, show_progress="hidden")
@@ -244,7 +246,8 @@ def wire(view: FeedbackView, services: Services, tab: gr.Tab) -> None:
                 api_name=name,
                 **following,
                 **({} if name else {"show_progress": "hidden"}),
-            )
+            ),
+            restores=handler is skip,
         )
     for component in view.sampling.source_inputs():  # chosen by the user (the list refresh fires `change`)
         then_settle(

@@ -40,9 +40,13 @@ def wire(view: LabelView, services: Services, demo: gr.Blocks, tab: gr.Tab, firs
     settled = [*view.verdict_buttons(), view.timer]
     hidden = dict(api_name=False, show_progress="hidden")
 
-    def then_settle(event) -> None:
+    def then_settle(event, restores: bool = False) -> None:
+        """`restores`: the event follows a `hold` that may have put the placeholder over an unlabeled pair (a
+        skip): if it fails, that pair comes back."""
         on(event.then, lambda s: settle(services, s), [view.state], settled, **hidden)
-        on(event.failure, lambda s: restore(services, s), [view.state], [view.prompt, view.left, view.right], **hidden)
+        if restores:
+            pair = [view.prompt, view.left, view.right]
+            on(event.failure, lambda s: restore(services, s), [view.state], pair, **hidden)
 
     def then_hold(event):
         return on(
@@ -102,7 +106,8 @@ def wire(view: LabelView, services: Services, demo: gr.Blocks, tab: gr.Tab, firs
             me,
             api_name="label_skip",
             **following,
-        )
+        ),
+        restores=True,
     )
     then_settle(
         on(

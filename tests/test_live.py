@@ -139,6 +139,19 @@ def test_bursts_keep_carry_over_discard_and_roll_back(engine):
     assert {r["id"] for r in replay} <= set(folder.learned(1)) and not {r["id"] for r in new} & set(folder.learned(1))
 
 
+def test_a_burst_that_fails_is_recorded_and_the_policy_stays_at_its_version(engine):
+    from alignstudio.training.live.engine import adapter_state
+
+    kept, current = adapter_state(engine.model), engine.current
+    train, _ = prompts_by_side(1, 0, start=3000)
+    broken = {**label_row(300, train[0]), "chosen": 7}  # not an answer: the trainer cannot tokenize it
+    engine.folder.append_labels([broken])
+    row = engine.burst()
+    assert row["outcome"] == "failed" and f"stays at v{current}" in row["note"], row
+    assert engine.current == current and same(adapter_state(engine.model), kept)
+    assert list(engine.model.peft_config) == ["default"]
+
+
 # -- the service: the trainer process, the burst trigger, the sampler, who may do what --------------------------
 
 

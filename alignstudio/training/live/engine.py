@@ -37,10 +37,7 @@ def _live_trainer(cache: dict):
 
     class LiveDPOTrainer(DPOTrainer):
         def _precompute_ref_logps(self, dataset: Dataset, name: str, batch_size: int) -> Dataset:
-            model = self.accelerator.unwrap_model(self.model)
-            if "ref" in getattr(model, "peft_config", {}):
-                model.set_adapter("default")
-                model.delete_adapter("ref")
+            drop_reference_copy(self.accelerator.unwrap_model(self.model))
             keys = [Hasher.hash(row) for row in dataset]
             missing = [i for i, key in enumerate(keys) if key not in cache]
             if missing:
@@ -51,6 +48,13 @@ def _live_trainer(cache: dict):
             return dataset.add_column("ref_rejected_logps", [cache[k][1] for k in keys])
 
     return LiveDPOTrainer
+
+
+def drop_reference_copy(model) -> None:
+    """Remove TRL's frozen "ref" copy of the adapter, leaving the trained "default" adapter active."""
+    if "ref" in getattr(model, "peft_config", {}):
+        model.set_adapter("default")
+        model.delete_adapter("ref")
 
 
 def adapter_state(model) -> dict:
@@ -205,10 +209,7 @@ class LiveEngine:
 
     def burst(self, callbacks: list | None = None) -> dict:
         """Train one burst; keep it as a new version if the held-out loss went down. Returns its record (also
-        appended to bursts.jsonl)."""
-        from datasets import Dataset
-        from transformers.trainer_callback import PrinterCallback
-
+        appended to bursts.jsonl). A burst that raises is recorded as failed, the weights back at the version's."""
         number = len(self.folder.bursts()) + 1
         started = time.time()
         new, replay, heldout = self.plan()
@@ -225,6 +226,19 @@ class LiveEngine:
             return self._record(row, "skipped", "no new training labels since the current version")
         if not heldout:
             return self._record(row, "discarded", "no held-out labels yet: the burst cannot be measured")
+        try:
+            return self._train(row, new, replay, heldout, callbacks)
+        except Exception as exc:  # noqa: BLE001 - a failed burst is recorded; the session goes on at its version
+            drop_reference_copy(self.model)
+            self.rollback(self.current)
+            text = f"{type(exc).__name__}: {exc}".strip().splitlines()[0][:300]
+            return self._record(row, "failed", f"the burst failed and the policy stays at v{self.current}: {text}")
+
+    def _train(self, row: dict, new: list[dict], replay: list[dict], heldout: list[dict], callbacks) -> dict:
+        from datasets import Dataset
+        from transformers.trainer_callback import PrinterCallback
+
+        number = row["burst"]
         columns = ("prompt", "chosen", "rejected")
         pick = lambda rows: Dataset.from_list([{c: r[c] for c in columns} for r in rows])  # noqa: E731
         trainer = _live_trainer(self.reference_cache)(

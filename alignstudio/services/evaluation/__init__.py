@@ -1,11 +1,12 @@
 """Evaluation: a model against a baseline on held-out prompts, judged pairwise in both orders.
 
 Steps: generate one answer per prompt from each model (seeded, batched); judge every (model, baseline) pair
-in both orders (`judges.protocol`); report wins / ties / losses, the win rate with a bootstrap 95% interval, the
-length-controlled win rate, mean lengths, the seed's pathology counts for both models, the alignment-tax check
-(perplexity of both on a held-out text) and every answer side by side. The report is an `EvalReport` (its
-`to_dict` is the JSON file), saved atomically; `summary_markdown` and the table helpers render it for the CLI
-and the Evaluate tab.
+in both orders (`judges.protocol`); report wins / ties / losses, the win rate raw, length-controlled and
+style-controlled (length and markdown, `style`) with bootstrap intervals (500 rounds for the controlled ones,
+each refitting its model) and a warning when a controlled rate is far from the raw one, mean lengths, the seed's
+pathology counts for both models, the alignment-tax check (perplexity of both on a held-out text) and every
+answer side by side. The report is an `EvalReport` (its `to_dict` is the JSON file), saved atomically;
+`summary_markdown` and the table helpers render it for the CLI and the Evaluate tab.
 
 Generators are anything with `name` and `complete(conversations, temperatures, *, top_p, max_new_tokens, seed)`
 (local `sampling.sampler.Generator`, or a remote one from `sampling.remote`); perplexity needs a local model and is
@@ -30,7 +31,7 @@ from ..judges import Judge
 from ..judges.config import JudgeConfig
 from ..judges.protocol import JudgeCache, PairItem, judge_pairs
 from ..sampling.settings import SamplingSettings
-from . import stats
+from . import stats, style
 from .render import pathology_table as pathology_table  # the reports as a person reads them
 from .render import samples_table as samples_table
 from .render import summary_markdown as summary_markdown
@@ -48,6 +49,8 @@ if TYPE_CHECKING:  # Trust only as a type: the CLI reads EvalSettings from here
 HELDOUT_TEXT = Path(__file__).resolve().parents[3] / "data" / "heldout_text.txt"
 Progress = Callable[[float, str], None]
 _SAMPLING = SamplingSettings()
+# bootstrap rounds of the controlled win rates (each refits its model): Arena-Hard found 100 unstable, 500 stable
+CONTROLLED_BOOTSTRAP_ROUNDS = 500
 
 
 @dataclass(frozen=True)
@@ -136,6 +139,22 @@ def _results(
         scores, confidence=settings.confidence, n_resamples=settings.n_resamples, seed=settings.seed
     )
     lc = stats.length_controlled_win_rate(scores, len_model, len_base)
+    lc_low, lc_high = stats.length_controlled_interval(
+        scores,
+        len_model,
+        len_base,
+        confidence=settings.confidence,
+        n_resamples=CONTROLLED_BOOTSTRAP_ROUNDS,
+        seed=settings.seed,
+    )
+    sc = style.style_controlled_win_rate(
+        scores,
+        [model_answers[i] for i in judged],
+        [base_answers[i] for i in judged],
+        bootstrap_rounds=CONTROLLED_BOOTSTRAP_ROUNDS,
+        seed=settings.seed,
+        confidence=settings.confidence,
+    )
     s = run_summary
     return EvalResults(
         n=len(outcomes),
@@ -149,7 +168,16 @@ def _results(
         confidence=settings.confidence,
         ci_method="bootstrap over prompts (scipy.stats.bootstrap, BCa)",
         lc_win_rate=_round(lc["lc_win_rate"]),
+        lc_win_rate_ci=[_round(lc_low), _round(lc_high)],
         length_model={k: v for k, v in lc.items() if k != "lc_win_rate"},
+        sc_win_rate=_round(sc["sc_win_rate"]),
+        sc_win_rate_ci=[_round(v) for v in sc["ci"]],
+        style_model={
+            "coefficients": {k: _round(v) for k, v in sc["coefficients"].items()},
+            "scales": {k: _round(v) for k, v in sc["scales"].items()},
+            "n": sc["n"],
+            "bootstrap_rounds": CONTROLLED_BOOTSTRAP_ROUNDS,
+        },
         position_inconsistency_rate=s.position_inconsistency_rate,
         flip_rate=s.flip_rate,
         first_position_rate=s.first_position_rate,
@@ -299,10 +327,17 @@ def evaluate_and_save(
     force_judge: bool = False,
     prompts_source: str = "",
     progress: Progress | None = None,
+    out: Path | None = None,
+    heldout_text: str | None = None,
+    model_gen=None,
+    baseline_gen=None,
+    on_trust: Callable[[Trust], None] | None = None,
 ) -> tuple[EvalReport, Path]:
     """The judge checked first: refused when it is the evaluated model's own implicit reward, measured against
-    people (refused at chance) unless forced; then `evaluate`, then the report saved under evals/. What the
-    Evaluate tab and the Train tab's "against the base" button run."""
+    people (refused at chance) unless forced (`on_trust` hears that measurement); then `evaluate`, then the report
+    saved to `out` (default: under evals/). What the Evaluate tab, the Train tab's "against the base" button and
+    `alignstudio eval` run. `model_gen` / `baseline_gen` replace the pool's generator for that side (a server by
+    URL: the model card is then not touched); `heldout_text` replaces the shipped alignment-tax text."""
     access.require_admin("evaluation")
     from ..judges.independence import vet_independence
     from ..judges.trust import vet_judge
@@ -310,8 +345,13 @@ def evaluate_and_save(
     independence = vet_independence(judge, getattr(generators, "registry", None), model, force=bool(force_judge))
     cache = JudgeCache.for_workspace(workspace)
     trust = vet_judge(judge, store, force=bool(force_judge), cache=cache)
-    model_gen, baseline_gen = generators.get(model), generators.get(baseline)
-    heldout = HELDOUT_TEXT.read_text(encoding="utf-8") if settings.perplexity and HELDOUT_TEXT.is_file() else None
+    if on_trust is not None:
+        on_trust(trust)
+    local_model = model_gen is None
+    model_gen = model_gen or generators.get(model)
+    baseline_gen = baseline_gen or generators.get(baseline)
+    if heldout_text is None and settings.perplexity and HELDOUT_TEXT.is_file():
+        heldout_text = HELDOUT_TEXT.read_text(encoding="utf-8")
     report = evaluate(
         model_gen,
         baseline_gen,
@@ -319,12 +359,13 @@ def evaluate_and_save(
         judge,
         settings=settings,
         cache=cache,
-        heldout_text=heldout,
+        heldout_text=heldout_text if settings.perplexity else None,
         prompts_source=prompts_source,
         progress=progress,
         trust=trust,
         independence=independence,
     )
-    path = save_report(report, default_report_path(workspace, model_gen.name, baseline_gen.name))
-    remember_in_model_card(getattr(generators, "registry", None), model, report, path)
+    path = save_report(report, out or default_report_path(workspace, model_gen.name, baseline_gen.name))
+    if local_model:
+        remember_in_model_card(getattr(generators, "registry", None), model, report, path)
     return report, path

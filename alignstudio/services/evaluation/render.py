@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from . import stats
+from .style import FEATURE_TITLES
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -21,10 +22,33 @@ def _pct(value: float | None) -> str:
     return "n/a" if value is None else f"{100 * value:.1f}%"
 
 
+def _ci(interval: list, missing: str = "(too few judged prompts for an interval)") -> str:
+    low, high = (list(interval or []) + [None, None])[:2]
+    return f"[{_pct(low)}, {_pct(high)}]" if low is not None else missing
+
+
+def style_line(style_model: dict) -> str:
+    """The style model's coefficients (log-odds per standard deviation of the normalized difference, model
+    minus base): positive means the judge favoured the answer with more of it."""
+    coefficients = (style_model or {}).get("coefficients") or {}
+    if not coefficients:
+        return "none (no style feature varied between the answers)"
+    return ", ".join(f"{FEATURE_TITLES.get(k, k)} {v:+.2f}" for k, v in coefficients.items())
+
+
 def summary_markdown(report: EvalReport) -> str:
     r = report.results
-    low, high = r.win_rate_ci
-    ci = f"[{_pct(low)}, {_pct(high)}]" if low is not None else "(too few judged prompts for an interval)"
+    level = int(100 * r.confidence)
+    older = not r.style_model  # a report from before the controlled intervals and the style control
+    lc_ci = _ci(r.lc_win_rate_ci, "(no interval in this older report)") if older else _ci(r.lc_win_rate_ci)
+    if older:
+        style = "- style-controlled win rate: not in this older report (evaluate again to get it)"
+    else:
+        style = (
+            f"- style-controlled win rate (length and markdown held equal): **{_pct(r.sc_win_rate)}**, {level}% CI "
+            f"{_ci(r.sc_win_rate_ci)}; style coefficients (log-odds per SD, model minus base): "
+            f"{style_line(r.style_model)}"
+        )
     tax = report.alignment_tax
     if "change_pct" in tax:
         tax_line = (
@@ -44,9 +68,10 @@ def summary_markdown(report: EvalReport) -> str:
         f"`{report.judge['name']}` in both orders",
         f"- wins / ties / losses: **{r.wins} / {r.ties} / {r.losses}**"
         + (f" ({r.failed} without a verdict)" if r.failed else ""),
-        f"- win rate (ties count half): **{_pct(r.win_rate)}**, {int(100 * r.confidence)}% CI {ci}",
-        f"- length-controlled win rate: **{_pct(r.lc_win_rate)}** "
+        f"- win rate (ties count half): **{_pct(r.win_rate)}**, {level}% CI {_ci(r.win_rate_ci)}",
+        f"- length-controlled win rate: **{_pct(r.lc_win_rate)}**, {level}% CI {lc_ci} "
         f"(length coefficient {r.length_model.get('length_coef')})",
+        style,
         f"- judge position inconsistency: {_pct(r.position_inconsistency_rate)} of pairs; flips "
         f"{_pct(r.flip_rate)}; the first-shown answer won {_pct(r.first_position_rate)} of decisive calls; "
         f"parse failures {r.parse_failures}"

@@ -20,7 +20,9 @@ REPORT_VERSION = 1
 
 @dataclass
 class EvalResults:
-    """The judged outcome: counts, the win rate with its interval, length control and the judge's biases."""
+    """The judged outcome: counts, the win rate raw, length-controlled and style-controlled with their intervals
+    (`stats`, `style`), and the judge's biases. Fields after `backend_failures` have defaults: older reports
+    lack them and still load (an interval of [None, None], no style model)."""
 
     n: int
     judged: int
@@ -41,6 +43,26 @@ class EvalResults:
     backend_failures: int
     injection_guarded: int = 0
     identical_answers: int = 0
+    lc_win_rate_ci: list = field(default_factory=lambda: [None, None])
+    sc_win_rate: float | None = None
+    sc_win_rate_ci: list = field(default_factory=lambda: [None, None])
+    style_model: dict = field(default_factory=dict)  # style.style_controlled_win_rate: coefficients, scales, n
+
+    @property
+    def control_warnings(self) -> list[str]:
+        """A controlled win rate far from the raw one (AlpacaEval's rule, `stats.extreme_change`): the raw figure
+        is driven by length or style, or the fit is unreliable on these prompts; either way, not one to quote."""
+        from .stats import extreme_change
+
+        found = []
+        for name, controlled in (("length-controlled", self.lc_win_rate), ("style-controlled", self.sc_win_rate)):
+            if extreme_change(self.win_rate, controlled):
+                found.append(
+                    f"{name.upper()} WIN RATE {100 * controlled:.1f}% against raw {100 * self.win_rate:.1f}%: "
+                    f"the raw win rate comes from the answers' {name.split('-')[0]}, not their content, or the fit "
+                    f"is unreliable on {self.judged} prompts"
+                )
+        return found
 
 
 @dataclass
@@ -79,10 +101,12 @@ class EvalReport:
     @property
     def warnings(self) -> list[str]:
         """Every reason to doubt the verdict, loudest first: the judge judged its own model or shares its
-        training data, the judge was forced at chance or is unmeasured, its length bias exceeds the people's."""
+        training data, the judge was forced at chance or is unmeasured, its length bias exceeds the people's, a
+        length- or style-controlled win rate far from the raw one."""
         trust = self.judge_trust or {}
         found = [(self.judge_independence or {}).get("warning")]
         found += trust.get("warnings") or [trust.get("warning")]  # reports before the list had one line
+        found += self.results.control_warnings
         return [w for w in found if w]
 
     @property

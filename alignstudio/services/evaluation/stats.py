@@ -5,7 +5,10 @@
 - length-controlled win rate (after AlpacaEval 2): a logistic regression of the judgment on the normalized
   length difference, `P(win) = sigmoid(b0 + b1 * tanh((len_model - len_base) / sd))`, fitted by penalized
   maximum likelihood (ties as half a win); the controlled rate is `sigmoid(b0)`, the prediction when both
-  answers are equally long. A small L2 penalty on b1 keeps it finite when wins separate perfectly by length;
+  answers are equally long. A small L2 penalty on b1 keeps it finite when wins separate perfectly by length.
+  Its interval is a seeded percentile bootstrap over prompts, the fit redone on each resample; `extreme_change`
+  is AlpacaEval's rule for a controlled rate that moved too far from the raw one to take at face value.
+  How this differs from AlpacaEval 2's GLM: docs/judges.md, "Controlled win rates";
 - the seed article's pathology checks on a list of responses (verbose, sycophantic, evasive, repetitive,
   degenerate), with its sentence split fixed so a single sentence is not "repetitive";
 - perplexity of a causal LM on a text (sliding window), for the alignment-tax check.
@@ -120,6 +123,44 @@ def length_controlled_win_rate(
         "length_coef": round(b1, 6),
         "length_scale": round(scale, 4),
     }
+
+
+def length_controlled_interval(
+    scores: Sequence[float],
+    len_model: Sequence[float],
+    len_base: Sequence[float],
+    *,
+    confidence: float = 0.95,
+    n_resamples: int = 500,
+    seed: int = 0,
+    l2: float = 0.1,
+) -> tuple[float | None, float | None]:
+    """Bootstrap interval of the length-controlled win rate: prompts resampled, the same penalized fit redone on
+    each (scikit-learn's, `style.controlled_fit`: C = 1 / l2 is the same objective, intercept unpenalized, and
+    ~10x faster than the L-BFGS fit over 500 rounds); the length scale is the full data's."""
+    from .style import controlled_fit
+
+    y = np.asarray(scores, dtype=float)
+    if y.size < 2:
+        return None, None
+    diff = np.asarray(len_model, dtype=float) - np.asarray(len_base, dtype=float)
+    design = np.tanh(diff / (float(diff.std()) or 1.0))[:, None]
+    if not design.any():  # no length difference at all: nothing to control for, the column would be empty
+        design = np.zeros((y.size, 0))
+    *_, low, high = controlled_fit(design, y, rounds=n_resamples, seed=seed, confidence=confidence, C=1.0 / l2)
+    return low, high
+
+
+def extreme_change(raw: float | None, controlled: float | None, *, points: float = 10.0, share: float = 4.0) -> bool:
+    """AlpacaEval's warning rule (`glm_winrate.get_is_extreme_changes`, in percentage points): the controlled
+    rate left the raw one by more than `points` AND by more than 1/`share` of the room on that side (of the raw
+    rate below it, of 100 - raw above it). Written out: AlpacaEval itself is not a dependency."""
+    if raw is None or controlled is None:
+        return False
+    prev, new = 100.0 * raw, 100.0 * controlled
+    too_small = new < min(prev - prev / share, prev - points)
+    too_large = new > max(prev + (100.0 - prev) / share, prev + points)
+    return too_small or too_large
 
 
 def words(text: str) -> int:

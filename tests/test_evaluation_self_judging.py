@@ -185,3 +185,27 @@ def test_no_usable_judge_is_said_in_the_summary_with_the_way_to_get_one_in_the_a
     finally:
         demo.close()
         fresh.close()
+
+
+def test_the_cli_evals_door_refuses_a_model_judged_by_itself_and_saves_where_asked(services, tmp_path):
+    """`EvaluationService.evaluate_prompts` (what `alignstudio eval` is to call) vets independence as the tab
+    does, tells the caller the judge's measurement before generating, and saves the report to `out`."""
+    from alignstudio.services.evaluation import EvalSettings
+    from alignstudio.services.judges.config import JudgeConfig
+
+    prompts = services.prompt_sets.load("eval")
+    settings = EvalSettings(limit=2, max_new_tokens=4, perplexity=False)
+    evaluate = services.evaluation.evaluate_prompts
+    heard = []
+    own = JudgeConfig(kind="implicit", model="dpo-self")
+    with pytest.raises(UserError, match="a model judged by itself"):
+        evaluate(
+            "dpo-self", services.default_model, prompts, settings, own, out=tmp_path / "r.json", on_trust=heard.append
+        )
+    assert heard == [] and not (tmp_path / "r.json").exists()  # refused before the judge was even measured
+    forced = JudgeConfig(kind="implicit", model="dpo-self", force=True)
+    report, path = evaluate(
+        "dpo-self", services.default_model, prompts, settings, forced, out=tmp_path / "r.json", on_trust=heard.append
+    )
+    assert path == tmp_path / "r.json" and "SELF-JUDGED" in path.read_text() and len(heard) == 1
+    assert report.warnings[0].startswith("SELF-JUDGED")

@@ -17,11 +17,11 @@ from tqdm import tqdm
 
 from ..core.errors import UserError
 from ..services.evaluation.render import card_line
-from ..services.judges.bulk import SCOPES, judge_store, load_pair_file
+from ..services.judges.bulk import SCOPES, load_pair_file
 from ..services.judges.config import JudgeConfig
 from ..services.judges.prompt import clean_criteria
-from ..services.judges.protocol import JudgeCache, JudgeRun, PairItem, judge_pairs
-from ..services.judges.trust import Trust, measure_judge, vet_judge
+from ..services.judges.protocol import JudgeRun, PairItem
+from ..services.judges.trust import Trust, vet_judge
 from .common import add_setting, services
 
 
@@ -82,20 +82,26 @@ def judge_config(args) -> JudgeConfig:
     )
 
 
-def vet(config: JudgeConfig, judge, store, cache) -> Trust:
-    """Measure the judge against the human labels and print the figures; refuses a judge at chance unless forced."""
-    trust = vet_judge(judge, store, force=config.force, cache=cache)
+def print_trust(trust: Trust) -> None:
+    """The judge's measurement against people, as the service hears it (`on_trust`): its line, and on stderr the
+    warning of a judge used at chance because it was forced."""
     print(trust.line(), flush=True)
     if trust.warning and trust.forced:
         print(trust.warning, file=sys.stderr, flush=True)
+
+
+def vet(config: JudgeConfig, judge, store, cache) -> Trust:
+    """Measure the judge against the human labels and print the figures; refuses a judge at chance unless forced.
+    Only `eval` still calls this: once it calls `EvaluationService.evaluate_prompts(..., on_trust=print_trust)`
+    (which also refuses a model judged by itself), this goes."""
+    trust = vet_judge(judge, store, force=config.force, cache=cache)
+    print_trust(trust)
     return trust
 
 
 def measure(args) -> int:
     """`judge --measure`: the judge's agreement with people and its report card, kept for the Evaluate tab."""
-    opened = services(args)
-    judge = opened.evaluation.judge(judge_config(args))
-    trust = measure_judge(judge, opened.store, cache=JudgeCache.for_workspace(opened.workspace))
+    trust = services(args).evaluation.measure_judge(judge_config(args))
     print(trust.line())
     print(card_line(trust.card))
     for warning in trust.warnings:
@@ -177,11 +183,8 @@ def run(args) -> int:
         raise UserError("--min-kappa applies to --store (bulk labeling)")
     file_pairs = load_pair_file(args.pairs) if args.pairs else None  # bad input fails before models load
     opened = services(args)
-    store = opened.store
     config = judge_config(args)
-    judge = opened.evaluation.judge(config)
-    cache = JudgeCache.for_workspace(opened.workspace)
-    trust = None if args.store else vet(config, judge, store, cache)  # --store: judge_store measures it itself
+    judge = opened.evaluation.judge(config)  # built (or refused) before the progress bar shows
     bar = tqdm(total=0, desc=f"judging ({judge.name})", unit="call")
 
     def progress(done: int, total: int) -> None:
@@ -189,39 +192,24 @@ def run(args) -> int:
         bar.n = done
         bar.refresh()
 
-    try:
+    try:  # the Evaluate tab's door: the judge is measured against people (and gated) there
         if args.store:
-            result = judge_store(
-                store,
-                judge,
-                cache=cache,
-                scope=args.scope,
-                min_kappa=args.min_kappa,
-                limit=args.limit,
-                concurrency=config.concurrency,
-                progress=progress,
-                injection_guard=config.injection_guard,
-                force=config.force,
+            result, _ = opened.evaluation.judge_pairs(
+                config, args.scope, min_kappa=args.min_kappa, limit=args.limit, progress=progress, built_judge=judge
             )
             run_, items, trust = result.run, None, result.trust
             if trust is not None:
                 print(trust.line(), flush=True)
         else:
             items = file_pairs.items[: args.limit] if args.limit else file_pairs.items
-            run_ = judge_pairs(
-                judge,
-                items,
-                cache=cache,
-                concurrency=config.concurrency,
-                progress=progress,
-                injection_guard=config.injection_guard,
+            run_, trust = opened.evaluation.judge_file_pairs(
+                config, items, progress=progress, built_judge=judge, on_trust=print_trust
             )
-            cache.record(judge.name, run_.judgments, prefix="file:")
     finally:
         bar.close()
     if out is not None:
         if items is None:
-            pairs = {p.id: p for p in store.pairs()}
+            pairs = {p.id: p for p in opened.store.pairs()}
             items = [
                 PairItem(j.key, pairs[j.key].messages, pairs[j.key].text_a, pairs[j.key].text_b) for j in run_.judgments
             ]

@@ -94,7 +94,8 @@ def test_a_default_run_on_a_consistent_preference_learns_it_on_held_out_prompts(
     best = max(r["eval_rewards/accuracies"] for r in held)
     assert best > 0.5 and card["verdict"]["heldout_accuracy"] > 0.5
     # learned beyond chance, or too few held-out pairs to tell at this count: either way with its interval
-    assert card["verdict"]["code"] in ("learned", "memorized", "over-optimized", "too-few-to-tell"), card["verdict"]
+    verdicts = ("learned", "memorized", "over-optimized", "too-few-to-tell", "pairs-only")
+    assert card["verdict"]["code"] in verdicts, card["verdict"]
     assert card["verdict"]["interval_low"] is not None and "95% interval" in card["verdict"]["headline"]
     assert status.verdict.startswith(("Learned", "Too few held-out pairs to tell"))
     assert len(card["before_after"]) == 1 and card["before_after"][0]["trained"]

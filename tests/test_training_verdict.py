@@ -77,6 +77,8 @@ def test_a_run_that_tells_pairs_apart_but_writes_as_before_says_so():
     # the trained answers gained as much as the pairs are apart, or got much shorter: generation moved
     assert judge_run(rows, heldout_rows=40, generation=same | {"implicit_margin": 1.5}).code == LEARNED
     assert judge_run(rows, heldout_rows=40, generation=same | {"trained_words": 25.0}).code == LEARNED
+    # one compared answer is no evidence either way
+    assert judge_run(rows, heldout_rows=40, generation=same | {"prompts": 1, "scored": 1}).code == LEARNED
     # without an implicit reward (ORPO, SimPO), style alone: same length, same lists -> barely moved
     by_style = {k: v for k, v in same.items() if k not in ("implicit_margin", "scored")} | {"judge": "style"}
     assert judge_run(rows, heldout_rows=40, generation=by_style).code == PAIRS_ONLY

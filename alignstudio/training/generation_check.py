@@ -21,6 +21,7 @@ from statistics import fmean
 
 MOVED_SHARE = 0.25  # the trained answers gain less than this share of the held-out pair margin: barely moved
 LENGTH_MOVED = 0.10  # a mean length change below 10% is "the same length"
+MIN_PROMPTS = 3  # fewer compared answers (compare_prompts) make no claim: one answer is one roll of the dice
 _LIST_ITEM = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s", re.MULTILINE)
 _MARKDOWN = re.compile(r"^\s*#{1,6}\s|\*\*|__|`", re.MULTILINE)
 
@@ -95,12 +96,14 @@ def compare_generation(trainer, loaded, spec, before_after: list[dict]) -> dict 
 
 def generation_note(generation: dict | None, pair_margin: float | None) -> str | None:
     """The words of "generation barely moved" with its figures, or None when generation moved (or is unmeasured)."""
-    if not generation or not generation.get("prompts"):
+    if not generation or generation.get("prompts", 0) < MIN_PROMPTS:
         return None
     base_words, trained_words = generation["base_words"], generation["trained_words"]
     length_same = abs(trained_words - base_words) <= LENGTH_MOVED * max(base_words, 1.0)
     words = f"the trained answers average {trained_words:.0f} words against the base's {base_words:.0f}"
     if generation.get("judge") == "implicit" and pair_margin and pair_margin > 0:
+        if generation["scored"] < MIN_PROMPTS:
+            return None
         gain = generation["implicit_margin"]
         if not (length_same and gain < MOVED_SHARE * pair_margin):
             return None

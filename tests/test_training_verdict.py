@@ -84,3 +84,17 @@ def test_a_run_that_tells_pairs_apart_but_writes_as_before_says_so():
     assert judge_run(rows, heldout_rows=40, generation=by_style).code == PAIRS_ONLY
     assert judge_run(rows, heldout_rows=40, generation=by_style | {"trained_list_items": 4}).code == LEARNED
     assert style("# Title\n- one\n- two\n**bold** text") == {"words": 8, "list_items": 2, "markdown": 3}
+
+
+def test_drift_past_the_budget_from_the_first_evaluation_keeps_no_checkpoint_within_it():
+    from alignstudio.training.verdict import OVER_OPTIMIZED
+
+    rows = _rows(1.0)
+    for row, drift in zip(rows[-2:], (0.05, 0.09)):
+        row["eval_drift"] = drift
+    verdict = judge_run(rows, heldout_rows=40, drift_budget=0.03, stopped_on_drift_at=6)
+    assert verdict.code == OVER_OPTIMIZED and verdict.headline.startswith("Over-optimized")
+    assert "no held-out checkpoint stayed within it" in verdict.headline and "+9.0%" in verdict.headline
+    assert "The drift budget ended the run at step 6" in verdict.detail
+    # the same rows without a budget: drift is not judged
+    assert judge_run(rows, heldout_rows=40).code == LEARNED

@@ -83,6 +83,11 @@ def test_a_run_that_tells_pairs_apart_but_writes_as_before_says_so():
     by_style = {k: v for k, v in same.items() if k not in ("implicit_margin", "scored")} | {"judge": "style"}
     assert judge_run(rows, heldout_rows=40, generation=by_style).code == PAIRS_ONLY
     assert judge_run(rows, heldout_rows=40, generation=by_style | {"trained_list_items": 4}).code == LEARNED
+    # a reward model trained on the same labels is the judge where there is one: it preferred 1 of 3 trained answers
+    by_reward = by_style | {"judge": "reward", "reward_margin": -0.2, "trained_preferred": 1, "scored": 3}
+    unmoved = judge_run(rows, heldout_rows=40, generation=by_reward)
+    assert unmoved.code == PAIRS_ONLY and "higher on only 1 of 3 held-out prompts" in unmoved.headline
+    assert judge_run(rows, heldout_rows=40, generation=by_reward | {"trained_preferred": 3}).code == LEARNED
     assert style("# Title\n- one\n- two\n**bold** text") == {"words": 8, "list_items": 2, "markdown": 3}
 
 

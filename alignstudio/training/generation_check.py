@@ -3,7 +3,9 @@ preference learned at held-out accuracy 1.00 while the answers stayed at 72 word
 when a policy run ends, the base's and the trained model's answers to the same held-out prompts (the
 before/after answers, same seeds) are compared with the best judge the run has:
 
-- the run's implicit reward (DPO, KTO): r = beta * (log pi(answer) - log pi_ref(answer)), the quantity whose
+- a reward model trained on the same data (the newest registered one whose reward.json names this run's data
+  fingerprint): how many of the trained answers it scores above the base's;
+- else the run's implicit reward (DPO, KTO): r = beta * (log pi(answer) - log pi_ref(answer)), the quantity whose
   difference is the held-out `rewards/margins`; how much the trained answers gain over the base's is set
   against how far the model separates the held-out pairs;
 - else (ORPO, SimPO, a continued adapter whose reference is gone by now) the style statistics: words, list
@@ -46,9 +48,38 @@ def _reference(trainer, loaded, spec):
     return None
 
 
-def compare_generation(trainer, loaded, spec, before_after: list[dict]) -> dict | None:
-    """Style of both sides and, where the run has a reference, the mean implicit-reward gain of the trained answers
-    over the base's (`implicit_margin`) and how many of them gained (`trained_preferred`)."""
+def reward_model_for(store, fingerprint: str) -> str | None:
+    """The folder of the newest registered reward model trained on the data with this fingerprint, or None."""
+    import json
+    from pathlib import Path
+
+    from .reward import REWARD_FILE, REWARD_KIND
+
+    for version in reversed(store.model_versions()):
+        meta = Path(version["path"]) / REWARD_FILE
+        if version["kind"] == REWARD_KIND and meta.is_file():
+            try:
+                if json.loads(meta.read_text(encoding="utf-8")).get("data_fingerprint") == fingerprint:
+                    return version["path"]
+            except (OSError, ValueError):
+                continue
+    return None
+
+
+def _reward_margins(folder: str, before_after: list[dict], max_length: int) -> list[float]:
+    from .reward import load_reward_model, score_texts
+
+    model, tokenizer, _ = load_reward_model(folder)
+    prompts = [r["prompt"] for r in before_after]
+    trained = score_texts(model, tokenizer, prompts, [r["trained"] for r in before_after], max_length=max_length)
+    base = score_texts(model, tokenizer, prompts, [r["base"] for r in before_after], max_length=max_length)
+    return [t - b for t, b in zip(trained, base)]
+
+
+def compare_generation(trainer, loaded, spec, before_after: list[dict], reward_model: str | None = None) -> dict | None:
+    """Style of both sides and, with the best judge the run has (`reward_model`, else the implicit reward where the
+    run has a reference), the mean score gain of the trained answers over the base's (`reward_margin` or
+    `implicit_margin`) and how many of them gained (`trained_preferred`)."""
     if not before_after:
         return None
     base = [style(r["base"]) for r in before_after]
@@ -57,6 +88,15 @@ def compare_generation(trainer, loaded, spec, before_after: list[dict]) -> dict 
     for key in ("words", "list_items", "markdown"):
         out[f"base_{key}"] = round(fmean(s[key] for s in base), 2)
         out[f"trained_{key}"] = round(fmean(s[key] for s in trained), 2)
+    if reward_model:
+        margins = _reward_margins(reward_model, before_after, spec.max_length)
+        return out | dict(
+            judge="reward",
+            reward_model=reward_model,
+            reward_margin=round(fmean(margins), 4),
+            trained_preferred=sum(m > 0 for m in margins),
+            scored=len(margins),
+        )
     found = _reference(trainer, loaded, spec)
     if found is None:
         return out
@@ -101,6 +141,14 @@ def generation_note(generation: dict | None, pair_margin: float | None) -> str |
     base_words, trained_words = generation["base_words"], generation["trained_words"]
     length_same = abs(trained_words - base_words) <= LENGTH_MOVED * max(base_words, 1.0)
     words = f"the trained answers average {trained_words:.0f} words against the base's {base_words:.0f}"
+    if generation.get("judge") == "reward":  # a judge of this very preference: the trained answers won half or less
+        won = generation["trained_preferred"]
+        if not (length_same and won <= generation["scored"] / 2):
+            return None
+        return (
+            f"a reward model trained on the same labels scores the trained answer higher on only {won} of "
+            f"{generation['scored']} held-out prompts, and {words}"
+        )
     if generation.get("judge") == "implicit" and pair_margin and pair_margin > 0:
         if generation["scored"] < MIN_PROMPTS:
             return None

@@ -99,13 +99,14 @@ class Method:
         if not (trained and s.spec.compare_prompts):
             return {}
         from .before_after import answer_side_by_side
-        from .generation_check import compare_generation
+        from .generation_check import compare_generation, reward_model_for
 
         prompts = [r["prompt"] for r in (s.split.heldout or s.data.dataset.to_list())]
         rows = answer_side_by_side(
             s.trainer, s.loaded, prompts, s.spec.compare_prompts, s.spec.seed, heldout=s.split.active
         )
-        s.card_extra["generation"] = compare_generation(s.trainer, s.loaded, s.spec, rows)  # read by `judge`
+        reward_model = reward_model_for(s.store, s.data.fingerprint) if s.store is not None else None
+        s.card_extra["generation"] = compare_generation(s.trainer, s.loaded, s.spec, rows, reward_model)  # `judge`
         return {"before_after": rows}
 
     def judge(self, s: "Session", rows: list[dict], state: str, extra: dict):

@@ -69,6 +69,7 @@ class Session:
     method: Method
     card_extra: dict = field(default_factory=dict)  # what the method adds to the run card (a reward run's measures)
     drift_cb: object | None = None  # drift.DriftCallback where the run has a drift budget
+    store: Store | None = None  # the workspace's store (registered models, e.g. a reward model for this data)
 
 
 def _attach_trainer(
@@ -149,6 +150,7 @@ def prepare(run: RunFolder, workspace: Workspace, store: Store, started: float) 
         method,
         method.card_start(split),
         drift_cb,
+        store,
     )
 
 

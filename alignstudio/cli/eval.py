@@ -17,18 +17,9 @@ from pathlib import Path
 from tqdm import tqdm
 
 from ..core.errors import UserError
-from ..services.evaluation import (
-    HELDOUT_TEXT,
-    EvalSettings,
-    capabilities,
-    evaluate,
-    remember_in_model_card,
-    save_report,
-    summary_markdown,
-)
-from ..services.judges.protocol import JudgeCache
+from ..services.evaluation import HELDOUT_TEXT, EvalSettings, capabilities, summary_markdown
 from .common import add_endpoints_arg, add_setting, configure_endpoints, services
-from .judge import add_judge_args, judge_config, vet
+from .judge import add_judge_args, judge_config, print_trust
 
 
 def register(sub) -> None:
@@ -105,7 +96,6 @@ def run_capabilities(args) -> int:
 
 def run(args) -> int:
     from ..services.sampling.prompt_sets import load_prompts
-    from ..services.sampling.remote import RemoteGenerator
 
     if args.tasks is not None:
         return run_capabilities(args)
@@ -139,16 +129,6 @@ def run(args) -> int:
     opened = services(args)
     configure_endpoints(args)
     judge = opened.evaluation.judge(config)  # before the models load: no judge, no evaluation
-    cache = JudgeCache.for_workspace(opened.workspace)
-    trust = vet(config, judge, opened.store, cache)
-
-    def generator(name: str, base_url: str | None):
-        if base_url:
-            return RemoteGenerator(name, base_url, concurrency=config.concurrency)
-        return opened.generators.get(name)
-
-    model_gen = generator(args.model, args.model_base_url)
-    baseline_gen = generator(args.baseline, args.baseline_base_url)
     bar = tqdm(total=100, desc="evaluating", unit="%")
 
     def progress(fraction: float, desc: str) -> None:
@@ -156,24 +136,24 @@ def run(args) -> int:
         bar.n = round(100 * fraction)
         bar.refresh()
 
-    try:
-        report = evaluate(
-            model_gen,
-            baseline_gen,
+    try:  # the Evaluate tab's door: the judge vetted (never the model's own, measured against people) there
+        report, _ = opened.evaluation.evaluate_prompts(
+            args.model,
+            args.baseline,
             prompts,
-            judge,
-            settings=settings,
-            cache=cache,
-            heldout_text=heldout,
+            settings,
+            config,
             prompts_source=str(args.prompts),
+            out=out,
+            heldout_text=heldout,
+            model_base_url=args.model_base_url,
+            baseline_base_url=args.baseline_base_url,
+            built_judge=judge,
+            on_trust=print_trust,
             progress=progress,
-            trust=trust,
         )
     finally:
         bar.close()
-    save_report(report, out)
-    if not args.model_base_url:
-        remember_in_model_card(opened.registry, args.model, report, Path(out))
     print(summary_markdown(report).replace("**", ""))
     print(f"wrote the report to {out}")
     return 0

@@ -49,10 +49,10 @@ BEFORE_AFTER_HEADERS = ["held-out prompt", "base model", "trained model"]
 # fixed widths make the answers wrap: sized by content, a long prompt pushed the trained column off-screen
 BEFORE_AFTER_WIDTHS = ["20%", "40%", "40%"]
 EVAL_PROMPTS = training.AGAINST_BASE_PROMPTS
+# not "this run's implicit reward": against its base, that is the model judging itself (refused by the service)
 EVAL_JUDGES = [
     ("best available (your reward model, else the configured server)", "auto"),
     ("reward model trained from your labels", "reward"),
-    ("this run's implicit reward", "implicit"),
     ("rule-based", "rules"),
     ("OpenAI / compatible server", "openai"),
     ("Anthropic", "anthropic"),

@@ -26,8 +26,8 @@ def test_a_phone_sees_a_compact_header_the_pair_the_key_help_and_its_own_name(tm
             page.wait_for_function(
                 "(document.querySelector('#label-prompt')?.innerText || '').includes('Prompt')", timeout=120_000
             )
-            title = _box(page, "#app-title h1")
-            font = page.evaluate("parseFloat(getComputedStyle(document.querySelector('#app-title h1')).fontSize)")
+            title = _box(page, "h1")  # the page's title, "AlignStudio"
+            font = page.evaluate("parseFloat(getComputedStyle(document.querySelector('h1')).fontSize)")
             assert title["height"] < 2 * font  # one line, not "Align / Stu / dio"
             assert _box(page, "#label-prompt")["top"] < HEIGHT  # the pair starts on the first screen
 

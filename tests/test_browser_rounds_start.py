@@ -13,7 +13,7 @@ def test_a_failed_rounds_start_reads_failed_with_its_error(tmp_path, tiny_model_
         page.click("button[role='tab']:has-text('Rounds')")
         page.click("#rounds-judge input")
         page.click("#rounds-judge ul li:has-text('reward model (offline)')")  # none trained in this workspace
-        assert page.input_value("#rounds-name textarea, #rounds-name input") == ""  # named when started
+        name_before = page.input_value("#rounds-name textarea, #rounds-name input")
         page.click("#rounds-start")
         page.wait_for_function(
             "(document.querySelector('#rounds-status')?.innerText || '').includes('failed')", timeout=240_000
@@ -21,3 +21,4 @@ def test_a_failed_rounds_start_reads_failed_with_its_error(tmp_path, tiny_model_
         status = page.inner_text("#rounds-status")
         assert "reward" in status.lower() and "queued" not in status  # the error itself, in the tab
         assert page.input_value("#rounds-pick input").startswith("rounds-")
+        assert name_before == ""  # named when started, not when the page loaded (that name would repeat)

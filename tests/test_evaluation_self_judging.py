@@ -79,6 +79,17 @@ def test_a_model_judged_by_its_own_implicit_reward_is_refused_and_forced_says_so
     assert report.judge_independence["forced"] and "SELF-JUDGED" in path.read_text()
 
 
+def test_the_train_tabs_run_vs_base_evaluation_refuses_the_runs_own_implicit_reward(services):
+    """Against its base, a run's own implicit reward is the model judging itself: the Train tab no longer offers
+    it, and the service refuses it by name before anything is generated."""
+    from alignstudio.services import training
+    from alignstudio.ui.train_runs import EVAL_JUDGES
+
+    assert "implicit" not in [kind for _, kind in EVAL_JUDGES]
+    with pytest.raises(UserError, match="judging itself"):
+        training.evaluate_against_base(services, "dpo-self", "implicit")
+
+
 def test_a_reward_model_trained_on_the_runs_labels_is_flagged_as_not_independent(ws, services, trained, tiny_model_dir):
     from alignstudio.services.judges.config import JudgeConfig
     from alignstudio.services.judges.independence import SHARED, check

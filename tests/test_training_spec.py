@@ -84,3 +84,9 @@ def test_max_steps_zero_means_epochs_and_all_dpo_losses_accepted():
     for loss in DPO_LOSS_TYPES:
         assert spec(loss_type=[loss], label_smoothing=0.1).loss_type == [loss]
     assert spec(beta=0.3).replace(beta=0.05).beta == 0.05
+
+
+def test_a_reward_runs_label_shows_no_beta():
+    """A reward model has no beta: the run list and the status line showed "beta=0.1" for reward runs."""
+    assert "beta" not in spec(method="reward").label
+    assert "beta=0.1" in spec(method="dpo").label

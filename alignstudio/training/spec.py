@@ -86,7 +86,8 @@ class RunSpec(RunSettings):
     def label(self) -> str:
         """Short description for lists: 'dpo[sigmoid] beta=0.1 lora'."""
         loss = "" if self.method in ("orpo", "simpo", "reward") else f"[{'+'.join(self.loss_type)}]"
-        return f"{self.method}{loss} beta={self.beta:g} {'full' if self.full else 'lora'}"
+        beta = "" if self.method == "reward" else f" beta={self.beta:g}"  # a reward model has no beta
+        return f"{self.method}{loss}{beta} {'full' if self.full else 'lora'}"
 
     # -- JSON ------------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:

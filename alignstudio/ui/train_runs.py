@@ -211,15 +211,16 @@ def diagnostics_markdown(view: training.LiveRun) -> str:
     if not view.rows:
         return ""
     found = [d.markdown() for d in view.findings]
-    if view.reward:
-        return "\n\n".join([p for p in [reward_markdown(view)] if p] + found)
+    if view.reward:  # the verdict (with its interval, or "too few to tell"), then the figures behind it
+        head = [view.verdict.markdown()] if view.verdict is not None else []
+        return "\n\n".join(head + [p for p in [reward_markdown(view)] if p] + found)
     parts = []
     if view.verdict is not None:
         parts.append(view.verdict.markdown())
         if not view.learned and not found:
             return parts[0]
     if not found:
-        parts.append("✅ No warning signs in the metrics so far.")
+        parts.append("No warning signs in the metrics so far.")
     return "\n\n".join(parts + found)
 
 
@@ -229,9 +230,9 @@ def reward_markdown(view: training.LiveRun) -> str:
     if result is None:
         return ""
     if result.accuracy is None:
-        return ("ℹ️ **No held-out measure**: " + result.note) if result.note else ""
+        return ("**Note:** no held-out measure: " + result.note) if result.note else ""
     return (
-        f"{'✅' if view.reward_usable else '⛔'} **Reward model: held-out pairwise accuracy "
+        f"{'' if view.reward_usable else '**Stop:** '}**Reward model: held-out pairwise accuracy "
         f"{result.accuracy:.2f} on {result.pairs} pairs (chance 0.50).** Tie margin {result.tie_margin:.3g} "
         f"({result.ties} ties); agreement counting a tie as half: {result.agreement_with_ties:.2f}. "
         "Use it as `--judge reward` (registered as a judge version)."

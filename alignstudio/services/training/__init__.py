@@ -215,10 +215,13 @@ def evaluate_against_base(services, name: str, judge_kind: str, force: bool = Fa
     from ..evaluation import EvalSettings, evaluate_and_save
     from ..judges.config import JudgeConfig
 
+    if judge_kind == "implicit":
+        raise UserError(
+            "Judge: this run's implicit reward would be the model judging itself against its base; choose "
+            "the reward model trained from your labels, the rules or a judge server"
+        )
     trained, base = evaluation_models(services, name)
-    judge = services.evaluation.judge(
-        JudgeConfig.from_form(judge_kind, trained if judge_kind == "implicit" else None, None, None, None)
-    )
+    judge = services.evaluation.judge(JudgeConfig.from_form(judge_kind, None, None, None, None))
     prompts = services.prompt_sets.load("eval")[:AGAINST_BASE_PROMPTS]
     return evaluate_and_save(
         services.workspace,
@@ -386,14 +389,16 @@ def live(services, name: str | None, log_lines: int = 60) -> LiveRun | None:
     return view
 
 
-def metrics_by_run(services, names: list[str] | None) -> list[tuple[str, float, list[dict]]]:
-    """(name, beta, training metrics) for each run that exists, e.g. across a beta sweep."""
+def metrics_by_run(services, names: list[str] | None) -> list[tuple[str, float | None, list[dict]]]:
+    """(name, beta, training metrics) for each run that exists, e.g. across a beta sweep (a reward run: no
+    beta)."""
     if names:
         access.require_admin("a training run's metrics")
     out = []
     for name in names or []:
         try:
-            out.append((name, services.runs.spec(name).beta, services.runs.metrics(name)))
+            spec = services.runs.spec(name)
+            out.append((name, None if spec.method == "reward" else spec.beta, services.runs.metrics(name)))
         except UserError:
             continue
     return out

@@ -216,10 +216,7 @@ def evaluate_against_base(services, name: str, judge_kind: str, force: bool = Fa
     from ..judges.config import JudgeConfig
 
     if judge_kind == "implicit":
-        raise UserError(
-            "Judge: this run's implicit reward would be the model judging itself against its base; choose "
-            "the reward model trained from your labels, the rules or a judge server"
-        )
+        raise UserError("Judge: the run's own implicit reward would be the model judging itself; pick another")
     trained, base = evaluation_models(services, name)
     judge = services.evaluation.judge(JudgeConfig.from_form(judge_kind, None, None, None, None))
     prompts = services.prompt_sets.load("eval")[:AGAINST_BASE_PROMPTS]
@@ -390,14 +387,13 @@ def live(services, name: str | None, log_lines: int = 60) -> LiveRun | None:
 
 
 def metrics_by_run(services, names: list[str] | None) -> list[tuple[str, float | None, list[dict]]]:
-    """(name, beta, training metrics) for each run that exists, e.g. across a beta sweep (a reward run: no
-    beta)."""
+    """(name, beta or None for a reward run, training metrics) for each run that exists, e.g. a beta sweep."""
     if names:
         access.require_admin("a training run's metrics")
     out = []
     for name in names or []:
         try:
-            spec = services.runs.spec(name)
+            spec = services.runs.spec(name)  # a reward model has no beta
             out.append((name, None if spec.method == "reward" else spec.beta, services.runs.metrics(name)))
         except UserError:
             continue

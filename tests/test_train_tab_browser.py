@@ -1,5 +1,6 @@
 """A real browser on the Train tab at a desktop width: a finished run's before/after answers are readable side by
-side, and its capability check (lm-eval on the shipped offline task) runs from the button and shows the delta."""
+side, its verdict on 6 held-out pairs carries its interval, and its capability check (lm-eval on the shipped
+offline task) runs from the button and shows the delta."""
 
 import json
 
@@ -54,6 +55,35 @@ def test_before_after_shows_base_and_trained_side_by_side_at_1400px(tmp_path, ti
             assert box["width"] >= 250, (side, box)  # a readable column, not a sliver
         assert boxes["trained"]["x"] > boxes["base"]["x"] + boxes["base"]["width"] - 1, boxes  # side by side
         assert abs(boxes["trained"]["y"] - boxes["base"]["y"]) < 40, boxes  # on the same line
+
+
+def test_a_verdict_on_six_heldout_pairs_shows_its_interval_not_a_bare_learned(tmp_path, tiny_model_dir):
+    """Issue 38: "learned: accuracy 1.00 on 6 held-out pairs" had no interval. 5 of 6 right is 0.83, whose 95%
+    interval [0.44, 0.97] holds chance: the tab says too few pairs to tell, with the interval, as the worker's
+    card has it."""
+    from alignstudio.training.verdict import judge_run
+
+    name = "six-heldout"
+    run = RunFolder.create(tmp_path / "ws" / "runs" / name, RunSpec(data=str(PAIRS), model=str(tiny_model_dir)))
+    run.transition(RUNNING, expect=QUEUED)
+    run.transition(SUCCEEDED, expect=RUNNING, step=6)
+    train = [{"step": i + 1, "loss": v, "rewards/accuracies": 0.75} for i, v in enumerate((0.69, 0.6, 0.5, 0.4))]
+    held = [{"step": 4, "eval_loss": 0.55, "eval_rewards/accuracies": 5 / 6}]
+    run.metrics_path.write_text("".join(json.dumps(r) + "\n" for r in train))
+    run.heldout_path.write_text("".join(json.dumps(r) + "\n" for r in held))
+    verdict = judge_run(train + held, heldout_rows=6).to_dict()
+    write_card(run.card_path, {"run": name, "state": SUCCEEDED, "verdict": verdict})
+    with running_app(tmp_path / "ws", tiny_model_dir) as (_, url), browser_page() as page:
+        page.set_viewport_size({"width": 1400, "height": 1000})
+        page.goto(url)
+        page.click("button[role='tab']:has-text('Train')")
+        page.wait_for_function(
+            "(document.querySelector('#train-diagnostics')?.innerText || '').includes('held-out pairs')",
+            timeout=60_000,
+        )
+        text = page.inner_text("#train-diagnostics")
+        assert "Too few held-out pairs to tell" in text and "95% interval 0.44-0.97" in text, text
+        assert not text.startswith("Learned"), text
 
 
 def test_the_capability_button_checks_a_finished_run_and_shows_the_delta(tmp_path, tiny_model_dir):

@@ -44,6 +44,10 @@ EXPECTED = {
     "label-right-better.click -> label-status": OWN,
     "label-tie.click -> label-status": OWN,
     "label-both-bad.click -> label-status": OWN,
+    "label-left-much.click -> label-status": OWN,  # graded verdicts: much / slightly better per side
+    "label-left-slight.click -> label-status": OWN,
+    "label-right-much.click -> label-status": OWN,
+    "label-right-slight.click -> label-status": OWN,
     "label-skip.click -> label-prompt": OWN,
     "label-undo.click -> state": OWN,
     "label-sample-typed.click -> state": OWN,

@@ -26,6 +26,7 @@ def test_dpo_rows_by_majority_ties_and_both_bad_left_out(store):
             "prompt": MSG,
             "chosen": [{"role": "assistant", "content": "Paris."}],
             "rejected": [{"role": "assistant", "content": "Lyon."}],
+            "strength": None,  # a plain "better"
         }
     ]
 

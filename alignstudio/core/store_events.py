@@ -17,6 +17,7 @@ from .store_file import StoreFile, new_id
 VERDICTS = ("A", "B", "tie", "both_bad")
 FEEDBACK = ("up", "down")
 SIDES = ("A", "B")
+STRENGTHS = ("much", "slight")  # a graded A/B verdict; None is a plain "better"
 
 
 class EventId(str):
@@ -46,11 +47,17 @@ class LabelEvents(StoreFile):
         rationale: str = "",
         edited_text: str | None = None,
         event_id: str | None = None,
+        strength: str | None = None,
     ) -> EventId:
         """Append a preference label. With `edited_text`, the annotator rewrote the winning side: the
-        rewrite is stored as a human-edited generation and exported as the chosen response."""
+        rewrite is stored as a human-edited generation and exported as the chosen response. `strength`
+        grades an A or B verdict: "much" or "slight" better (None: plain "better")."""
         if verdict not in VERDICTS:
             raise UserError(f"verdict must be one of {', '.join(VERDICTS)}, not {verdict!r}")
+        if strength is not None and strength not in STRENGTHS:
+            raise UserError(f"strength must be one of {', '.join(STRENGTHS)} or empty, not {strength!r}")
+        if strength is not None and verdict not in SIDES:
+            raise UserError("only an A or B verdict has a strength (a tie or both bad has none)")
         if shown_left is not None and shown_left not in SIDES:
             raise UserError(f"shown_left must be A or B, not {shown_left!r}")
         if edited_text is not None:
@@ -73,7 +80,7 @@ class LabelEvents(StoreFile):
                 )
             db.execute(
                 "INSERT INTO events(id, kind, pair_id, gen_id, verdict, shown_left, annotator, source,"
-                " rationale, created) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                " rationale, created, strength) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     event_id,
                     "preference",
@@ -85,6 +92,7 @@ class LabelEvents(StoreFile):
                     source,
                     rationale,
                     time.time(),
+                    strength,
                 ),
             )
         return EventId(event_id, new=True)

@@ -59,7 +59,8 @@ CREATE TABLE IF NOT EXISTS events (
     source TEXT NOT NULL,           -- human | judge:NAME | arena | import | synthetic
     rationale TEXT NOT NULL DEFAULT '',
     target TEXT,                    -- event id a retract cancels
-    created REAL NOT NULL
+    created REAL NOT NULL,
+    strength TEXT                   -- graded preference: much | slight, NULL for a plain "better" (or none)
 );
 CREATE INDEX IF NOT EXISTS events_pair ON events(pair_id);
 CREATE INDEX IF NOT EXISTS events_target ON events(target);
@@ -82,6 +83,10 @@ CREATE TABLE IF NOT EXISTS model_versions (
 );
 """
 
+# Columns added after a table's first release: (table, column, declaration). A store file made before one was
+# added gets it on open (`_migrate`), NULL in its old rows, so every existing label is kept as it was.
+_ADDED_COLUMNS = (("events", "strength", "TEXT"),)
+
 
 def new_id() -> str:
     return uuid.uuid4().hex
@@ -103,9 +108,28 @@ class StoreFile:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._conn().executescript(_SCHEMA)  # idempotent DDL; executescript commits by itself
+            self._migrate()
         except sqlite3.DatabaseError as exc:
             self.close()
             raise UserError(f"cannot open the store {self.path}: {exc}") from None
+
+    def _migrate(self) -> None:
+        """Add the columns an older store file lacks, under the write lock: two processes opening the same old
+        file add each column once."""
+        conn = self._conn()
+        missing = [
+            added for added in _ADDED_COLUMNS if added[1] not in self._columns(conn, added[0])
+        ]  # checked first without the lock: a current file (the usual case) takes no write lock to open
+        if not missing:
+            return
+        with self._write() as db:
+            for table, column, declaration in missing:
+                if column not in self._columns(db, table):  # another process may have added it meanwhile
+                    db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
+
+    @staticmethod
+    def _columns(conn: sqlite3.Connection, table: str) -> set[str]:
+        return {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
 
     # -- connections --------------------------------------------------------------------------
     def _conn(self) -> sqlite3.Connection:

@@ -28,6 +28,7 @@ class Label:
     source: str
     rationale: str
     created: float
+    strength: str | None = None  # "much" | "slight" for a graded A/B verdict, None for a plain one
     extra: dict = field(default_factory=dict)
 
 
@@ -56,6 +57,7 @@ class LabelReads(StoreFile):
             source=r["source"],
             rationale=r["rationale"],
             created=r["created"],
+            strength=r["strength"],
         )
 
     def label(self, event_id: str) -> Label | None:
@@ -110,7 +112,7 @@ class LabelReads(StoreFile):
         """Effective preference labels joined with their pair's texts, for exports and validation."""
         rows = self._conn().execute(
             """
-            SELECT e.id AS event_id, e.pair_id, e.verdict, e.shown_left, e.annotator, e.source,
+            SELECT e.id AS event_id, e.pair_id, e.verdict, e.strength, e.shown_left, e.annotator, e.source,
                    e.rationale, e.created, pr.messages, pr.prompt_set, p.origin,
                    ga.text AS text_a, gb.text AS text_b, ga.model AS model_a, gb.model AS model_b,
                    ga.params AS params_a, gb.params AS params_b, ed.text AS edited_text

@@ -22,7 +22,14 @@ FRESH, QUEUE = "fresh samples", "labeling queue (most uncertain first)"
 BY_REWARD, BY_POLICY = "the newest reward model", "the newest trained model (its implicit reward)"
 SAMPLING = "Sampling the next pair ..."
 # the buttons that judge the pair on screen: off while no unlabeled pair is there
-VERDICT_BUTTONS = ("label-left-better", "label-right-better", "label-tie", "label-both-bad", "label-edit-save")
+VERDICT_BUTTONS = (
+    "label-left-better",
+    "label-right-better",
+    "label-tie",
+    "label-both-bad",
+    "label-edit-save",
+    *(f"label-{side}-{strength}" for side in ("left", "right") for strength in ("much", "slight")),
+)
 
 
 @dataclass
@@ -40,6 +47,7 @@ class LabelView:
     right_better: gr.Button
     tie: gr.Button
     both_bad: gr.Button
+    graded: list  # (button, choice, strength): "much" / "slightly" better per side, in VERDICT_BUTTONS' order
     skip: gr.Button
     undo: gr.Button
     edit_side: gr.Radio
@@ -57,7 +65,9 @@ class LabelView:
 
     def verdict_buttons(self) -> list:
         """The buttons VERDICT_BUTTONS names, in that order."""
-        return [self.left_better, self.right_better, self.tie, self.both_bad, self.edit_save]
+        return [self.left_better, self.right_better, self.tie, self.both_bad, self.edit_save] + [
+            button for button, _, _ in self.graded
+        ]
 
 
 def build(services: Services, annotator: gr.Textbox) -> LabelView:
@@ -94,6 +104,19 @@ def build(services: Services, annotator: gr.Textbox) -> LabelView:
         right_better = gr.Button("B is better  [2]", variant="primary", elem_id="label-right-better", interactive=False)
         tie = gr.Button("Tie  [3]", elem_id="label-tie", interactive=False)
         both_bad = gr.Button("Both bad  [4]", elem_id="label-both-bad", interactive=False)
+    with gr.Row():  # graded verdicts: small, so the row wraps two to a line on a phone
+        graded = [
+            (
+                gr.Button(f"{name} {words}{keys}", size="sm", elem_id=f"label-{choice}-{strength}", interactive=False),
+                choice,
+                strength,
+            )
+            for choice, name in (("left", "A"), ("right", "B"))
+            for strength, words, keys in (
+                ("much", "much better", "  [Shift+1]" if choice == "left" else "  [Shift+2]"),
+                ("slight", "slightly better", ""),
+            )
+        ]
     with gr.Row():
         skip = gr.Button("Skip  [s]", size="sm", elem_id="label-skip")
         undo = gr.Button("Undo last  [z]", size="sm", elem_id="label-undo")
@@ -117,6 +140,7 @@ def build(services: Services, annotator: gr.Textbox) -> LabelView:
         right_better,
         tie,
         both_bad,
+        graded,
         skip,
         undo,
         edit_side,
@@ -264,7 +288,7 @@ def _shown(state: dict, annotator: str) -> ShownPair:
 def _ack_line(services: Services, ack, shown: ShownPair, annotator: str, source: str, config: tuple, saved: str) -> str:
     if ack.duplicate:
         return (
-            f"Already stored your verdict on this pair (**{seen_as(shown.shown_left, ack.verdict)}**); "
+            f"Already stored your verdict on this pair (**{seen_as(shown.shown_left, ack.verdict, ack.strength)}**); "
             "nothing new was stored."
         )
     waiting_now = ""
@@ -273,12 +297,14 @@ def _ack_line(services: Services, ack, shown: ShownPair, annotator: str, source:
     return f"{saved} · {count_line(services, annotator, 'preference')}{waiting_now}"
 
 
-def acknowledge(services: Services, choice: str, state: dict, annotator: str, reason: str, source: str, *config) -> str:
+def acknowledge(
+    services: Services, choice: str, state: dict, annotator: str, reason: str, source: str, *config, strength=None
+) -> str:
+    """Store the verdict; `strength` ("much" / "slight") grades a left or right one."""
     shown = _shown(state, annotator)
-    ack = services.labeling.label(shown, choice, annotator=annotator, rationale=reason)
-    return _ack_line(
-        services, ack, shown, annotator, source, config, f"Stored: **{seen_as(shown.shown_left, ack.verdict)}**"
-    )
+    ack = services.labeling.label(shown, choice, annotator=annotator, rationale=reason, strength=strength)
+    saved = f"Stored: **{seen_as(shown.shown_left, ack.verdict, ack.strength)}**"
+    return _ack_line(services, ack, shown, annotator, source, config, saved)
 
 
 def _rewrite_saved(side: str, text: str) -> str:
@@ -304,7 +330,7 @@ def advance(services: Services, state: dict, annotator: str, source: str, *confi
 
     def last_label() -> str:
         last = services.labeling.last(annotator)
-        return f"Last: **{seen_as(last.shown_left, last.verdict)}**" if last else ""
+        return f"Last: **{seen_as(last.shown_left, last.verdict, last.strength)}**" if last else ""
 
     get = lambda: next_item(services.labeling.moved_on, state, fetch, _labeled(services))  # noqa: E731
     return _show_next(services, state, annotator, source, config, get, note or last_label)

@@ -70,19 +70,22 @@ def wire(view: LabelView, services: Services, demo: gr.Blocks, tab: gr.Tab, firs
         )
     )
     # every label is acknowledged on its own, then `label_next` shows the next pair (API clients call it too)
-    for button, choice in (
-        (view.left_better, "left"),
-        (view.right_better, "right"),
-        (view.tie, "tie"),
-        (view.both_bad, "both_bad"),
+    for button, choice, strength in (
+        (view.left_better, "left", None),
+        (view.right_better, "right", None),
+        (view.tie, "tie", None),
+        (view.both_bad, "both_bad", None),
+        *view.graded,
     ):
         stored = on(
             button.click,
-            lambda s, a, r, *c, _choice=choice: acknowledge(services, _choice, s, a, r, *c),
+            lambda s, a, r, *c, _choice=choice, _strength=strength: acknowledge(
+                services, _choice, s, a, r, *c, strength=_strength
+            ),
             [view.state, me, view.reason, *config],
             view.status,
             me,
-            api_name=f"label_{choice}",
+            api_name=f"label_{choice}" + (f"_{strength}" if strength else ""),
             **following,
         )
         held_event = then_hold(stored.success)
@@ -93,7 +96,7 @@ def wire(view: LabelView, services: Services, demo: gr.Blocks, tab: gr.Tab, firs
                 [view.state, me, *config],
                 outputs,
                 me,
-                api_name="label_next" if choice == "left" else False,
+                api_name="label_next" if choice == "left" and not strength else False,
                 **following,
             )
         )

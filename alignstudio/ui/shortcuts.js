@@ -6,11 +6,15 @@
     "s": "label-skip", "z": "label-undo",
     "+": "feedback-up", "=": "feedback-up", "-": "feedback-down", "k": "feedback-skip", "u": "feedback-undo",
   };
+  // Shift+1 / Shift+2: "much better". By physical key (event.code): Shift+1 types "!" on a US layout, other
+  // characters elsewhere.
+  const shifted = {"Digit1": "label-left-much", "Digit2": "label-right-much"};
   // A verdict (or skip) within this many ms of the previous one is a double press, not a decision: the next
   // item can be on screen a few ms after a label (it comes from the prefetched buffer), far too soon to have
   // been read, so the second press would judge an item nobody saw. Undo is left out: it judges nothing.
   const REPEAT_MS = 300;
   const verdicts = new Set(["label-left-better", "label-right-better", "label-tie", "label-both-bad", "label-skip",
+                            "label-left-much", "label-right-much", "label-left-slight", "label-right-slight",
                             "feedback-up", "feedback-down", "feedback-skip"]);
   let last = -Infinity;
   // capture phase: runs before the button's own handler, for a click and for a key's click alike
@@ -27,7 +31,8 @@
   }, true);
   // "?" shows the keys (Escape or "?" again hides them). Static text, set as textContent: nothing to escape.
   const HELP = [
-    ["Label tab", ""], ["1", "A is better"], ["2", "B is better"], ["3", "tie"], ["4", "both bad"],
+    ["Label tab", ""], ["1", "A is better"], ["2", "B is better"],
+    ["Shift+1", "A is much better"], ["Shift+2", "B is much better"], ["3", "tie"], ["4", "both bad"],
     ["s", "skip"], ["z", "undo last"],
     ["Feedback tab", ""], ["+", "good"], ["-", "bad"], ["k", "skip"], ["u", "undo last"],
     ["?", "show or hide this help"],
@@ -77,7 +82,7 @@
       return;
     }
     if (event.key === "Escape" && document.getElementById("key-help")) toggleHelp(false);
-    const id = keys[event.key];
+    const id = (event.shiftKey && shifted[event.code]) || keys[event.key];
     if (!id) return;
     const button = document.getElementById(id);
     if (button && button.offsetParent !== null && !button.disabled) {

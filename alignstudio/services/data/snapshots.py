@@ -1,8 +1,9 @@
 """Training-ready snapshots: the store's effective labels materialized as a `datasets.Dataset` on disk.
 
 Owns how labels become TRL rows (DPO: one row per pair by majority of decisive verdicts, ties and
-both-bad left out; KTO: thumbs up/down, optionally unpaired preferences) and the content fingerprint
-recorded in every run card. A snapshot is written to a temporary folder and renamed into place.
+both-bad left out, with the deciding label's `strength`: "much", "slight" or None for a plain "better"; KTO:
+thumbs up/down, optionally unpaired preferences) and the content fingerprint recorded in every run card.
+A snapshot is written to a temporary folder and renamed into place.
 """
 
 from __future__ import annotations
@@ -85,7 +86,7 @@ def dpo_rows(
         edited = [label["edited_text"] for label in labels if label["verdict"] == winner and label["edited_text"]]
         chosen = edited[-1] if edited else (last["text_a"] if winner == "A" else last["text_b"])
         rejected = last["text_b"] if winner == "A" else last["text_a"]
-        rows.append(dpo_row(last["messages"], chosen, rejected))
+        rows.append(dpo_row(last["messages"], chosen, rejected) | {"strength": last["strength"]})
         if tally is not None:
             tally[source_kind(last["source"])] += 1
     return rows
@@ -122,7 +123,11 @@ def kto_rows(
         from datasets import Dataset
         from trl import unpair_preference_dataset
 
-        pairs = dpo_rows(store, sources, exclude, tally, left_out)
+        # KTO rows are good or bad, not graded: the pairs' strength stays out
+        pairs = [
+            {k: v for k, v in row.items() if k != "strength"}
+            for row in dpo_rows(store, sources, exclude, tally, left_out)
+        ]
         if pairs:
             rows.extend(unpair_preference_dataset(Dataset.from_list(pairs)).to_list())
     return rows

@@ -43,11 +43,15 @@ class ShownPair:
 VERDICT_WORDS = {"A": "A is better", "B": "B is better", "tie": "tie", "both_bad": "both bad"}
 
 
-def seen_as(shown_left: str | None, verdict: str) -> str:
+STRENGTH_WORDS = {"much": "much better", "slight": "slightly better"}
+
+
+def seen_as(shown_left: str | None, verdict: str, strength: str | None = None) -> str:
     """A stored verdict in the words of the annotator's screen (A is the left response as shown)."""
     if verdict in ("A", "B") and shown_left == "B":
         verdict = "B" if verdict == "A" else "A"
-    return VERDICT_WORDS.get(verdict, verdict)
+    words = VERDICT_WORDS.get(verdict, verdict)
+    return words.replace("better", STRENGTH_WORDS[strength]) if strength in STRENGTH_WORDS else words
 
 
 def verdict_for(shown: ShownPair, choice: str) -> str:
@@ -134,8 +138,11 @@ class LabelingService:
         pair_id = self._store(pair, messages, "typed")
         return self._show(pair_id, prompt.strip(), pair.text_a, pair.text_b, "typed")
 
-    def label(self, shown: ShownPair, choice: str, *, annotator: str, rationale: str = "") -> Ack:
-        return self._record(shown, verdict_for(shown, choice), annotator, rationale)
+    def label(
+        self, shown: ShownPair, choice: str, *, annotator: str, rationale: str = "", strength: str | None = None
+    ) -> Ack:
+        """Store the verdict on the pair shown; `strength` ("much" or "slight") grades a left/right choice."""
+        return self._record(shown, verdict_for(shown, choice), annotator, rationale, strength=strength)
 
     def label_edited(
         self, shown: ShownPair, edited_side: str, edited_text: str, *, annotator: str, rationale: str = ""
@@ -145,7 +152,9 @@ class LabelingService:
             raise UserError("choose which response you edited: left or right")
         return self._record(shown, shown.side(edited_side), annotator, rationale, edited_text=edited_text)
 
-    def _record(self, shown: ShownPair, verdict: str, annotator: str, rationale: str, **extra) -> Ack:
+    def _record(
+        self, shown: ShownPair, verdict: str, annotator: str, rationale: str, strength: str | None = None, **extra
+    ) -> Ack:
         check_length(annotator.strip(), "the annotator name", NAME_CHARS)
         check_length(rationale.strip(), "the reason", REASON_CHARS)
         check_length(extra.get("edited_text"), "the better answer", ANSWER_CHARS)
@@ -161,11 +170,12 @@ class LabelingService:
             shown_left=shown.shown_left,
             rationale=rationale.strip(),
             event_id=key,
+            strength=strength,
             **extra,
         )
         if shown.queued:  # after the label is stored: a crash in between re-offers the item, never loses it
             self.queue.complete(shown.pair_id, annotator.strip())
-        return acknowledge(self.store, event_id, verdict)
+        return acknowledge(self.store, event_id, verdict, strength)
 
     def ready(self, config: FeedConfig) -> int:
         """Pairs sampled ahead for this configuration."""

@@ -20,19 +20,20 @@ class Ack:
     event_id: str
     verdict: str
     duplicate: bool
+    strength: str | None = None  # "much" | "slight" for a graded verdict
 
 
 def already_stored(store, key: str) -> Ack | None:
     """The acknowledgement of the label already stored under `key` (a second click or a retry), or None."""
     earlier = store.label(key)
-    return Ack(earlier.id, earlier.verdict, duplicate=True) if earlier is not None else None
+    return Ack(earlier.id, earlier.verdict, duplicate=True, strength=earlier.strength) if earlier is not None else None
 
 
-def acknowledge(store, event_id, verdict: str) -> Ack:
+def acknowledge(store, event_id, verdict: str, strength: str | None = None) -> Ack:
     """The answer to a label written under its key: what this call stored or, when a concurrent request with the
     same key stored first (the store's `EventId.new` is False), what is stored, said as already stored."""
     if getattr(event_id, "new", True):
-        return Ack(event_id, verdict, duplicate=False)
+        return Ack(event_id, verdict, duplicate=False, strength=strength)
     return already_stored(store, event_id)
 
 

@@ -19,6 +19,7 @@ COLUMNS = {
         "prompt": "the conversation so far, a list of {role, content} messages ending with the user's turn",
         "chosen": "the preferred assistant answer, as a one-message list (a human rewrite, where one was made)",
         "rejected": "the other answer, as a one-message list",
+        "strength": "how much better the chosen answer is: much, slight, or empty for a plain 'better'",
     },
     "kto": {
         "prompt": "the conversation so far, a list of {role, content} messages ending with the user's turn",

@@ -41,7 +41,13 @@ def worker_environment() -> dict:
 
 def start_worker(run: RunFolder, command: list[str]) -> subprocess.Popen:
     """The worker process for `run`, started now with its output appended to the run's log (OSError if not)."""
-    with open(run.log_path, "ab") as log:
+    return start_logged(command, run.log_path)
+
+
+def start_logged(command: list[str], log_path) -> subprocess.Popen:
+    """A worker process (a training run's, a live session's trainer) in its own session, at lower priority, with
+    the allowed folders in its environment and its output appended to `log_path`, never to a pipe."""
+    with open(log_path, "ab") as log:
         log.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} launch: {' '.join(command)}\n".encode())
         log.flush()
         proc = subprocess.Popen(

@@ -20,7 +20,6 @@ import time
 from dataclasses import dataclass, field
 
 from ...core import access
-from ...core.cpu_share import lower_priority
 from ...core.errors import UserError
 from ...core.store import Store
 from ...core.store_file import new_id
@@ -39,7 +38,7 @@ from ...training.live.folder import (
     split_labels,
     version_name,
 )
-from ...training.run_launch import repo_root, worker_environment
+from ...training.run_launch import start_logged
 from ..data.snapshots import dpo_row
 from ..sampling.generators import GeneratorPool
 from ..sampling.sampler import sample_pairs
@@ -151,19 +150,7 @@ class LiveService:
     def _launch(self, folder: LiveFolder) -> None:
         command = [*(self.command or [sys.executable, "-m", WORKER_MODULE]), str(folder.path)]
         command += ["--workspace", str(self.workspace.root)]
-        with open(folder.log_path, "ab") as log:
-            log.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} launch: {' '.join(command)}\n".encode())
-            log.flush()
-            proc = subprocess.Popen(
-                command,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                cwd=str(repo_root()),
-                env=worker_environment(),
-                start_new_session=True,
-            )
-        lower_priority(proc.pid)  # a click in the app never waits behind a burst
+        proc = start_logged(command, folder.log_path)  # as a training run's worker: a click never waits behind a burst
         self._procs[folder.name] = proc
         folder.write_state("loading", pid=proc.pid, error=None)
 

@@ -118,7 +118,9 @@ def test_over_http_an_annotator_labels_but_cannot_export_or_touch_others_labels(
             alice.predict("", *outside, api_name="/label_first_pair")  # admins too: a path must be allowed
         files, _, _ = alice.predict(api_name="/data_export")
         assert files
-        alice.predict(alices, "", *NO_FILTERS, api_name="/data_retract")
+        alice.predict(alices, "", *NO_FILTERS, api_name="/data_retract")  # asks to confirm: nothing retracted yet
+        assert len(Store(tmp_path / "ws" / "store.sqlite").labels()) == 2
+        alice.predict(alices, "", *NO_FILTERS, api_name="/data_retract")  # the confirmation
     assert [label.annotator for label in Store(tmp_path / "ws" / "store.sqlite").labels()] == ["bob"]
 
 

@@ -122,15 +122,24 @@ class LabelEvents(StoreFile):
             )
         return EventId(event_id, new=True)
 
+    @staticmethod
+    def _refuse_retract(db, event_id: str) -> None:
+        """UserError where retracting `event_id` is not the caller's to do (no such label, someone else's, done)."""
+        row = db.execute("SELECT kind, annotator FROM events WHERE id=?", (event_id,)).fetchone()
+        access.require_owner(
+            row["annotator"] if row and row["kind"] != "retract" else None, f"no label with id {event_id}"
+        )
+        if db.execute("SELECT 1 FROM events WHERE target=?", (event_id,)).fetchone():
+            raise UserError(f"label {event_id} is already retracted")
+
+    def check_retract(self, event_id: str) -> None:
+        """What `retract` would refuse, without writing: a confirmation is asked only where the answer could be yes."""
+        self._refuse_retract(self._conn(), event_id)
+
     def retract(self, event_id: str, *, annotator: str = "") -> str:
         """Cancel a label by appending a retract event (undo, or the first half of a relabel)."""
         with self._write() as db:
-            row = db.execute("SELECT kind, annotator FROM events WHERE id=?", (event_id,)).fetchone()
-            access.require_owner(
-                row["annotator"] if row and row["kind"] != "retract" else None, f"no label with id {event_id}"
-            )
-            if db.execute("SELECT 1 FROM events WHERE target=?", (event_id,)).fetchone():
-                raise UserError(f"label {event_id} is already retracted")
+            self._refuse_retract(db, event_id)
             rid = new_id()
             db.execute(
                 "INSERT INTO events(id, kind, target, annotator, source, created) VALUES (?,?,?,?,?,?)",

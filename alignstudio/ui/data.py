@@ -233,6 +233,7 @@ def do_retract(services: Services, event_id: str, armed: str, annotator: str, *f
     if not event_id:
         raise UserError("Selected label: click a row in the table first")
     if event_id != armed:
+        services.data.check_retract(event_id)  # another's label is refused at once, not after a confirmation
         ask = (
             f"Retract label `{event_id}`? It leaves the training data (it stays in the history). "
             f"Click **{CONFIRM_RETRACT}** to retract it."

@@ -44,6 +44,10 @@ class DataService:
     def retract(self, event_id: str, *, annotator: str) -> str:
         return self.store.retract(_event(event_id), annotator=annotator.strip())
 
+    def check_retract(self, event_id: str) -> None:
+        """The refusal `retract` would give (someone else's label, no such label, already retracted), now."""
+        self.store.check_retract(_event(event_id))
+
     def annotator_quality(self) -> QualityReport:
         """Per-annotator quality (`annotators`): every annotator's figures for admins; an annotator gets their own
         label count and agreement with the others only."""

@@ -303,6 +303,7 @@ def _trl(origin: Origin, records: Records) -> tuple[list[dict], int]:
 
 def _formats() -> dict[str, DatasetFormat]:
     from .oasst_formats import oasst_messages, oasst_trees
+    from .ranking_format import ranking_rows
 
     listed = [
         DatasetFormat(
@@ -320,13 +321,24 @@ def _formats() -> dict[str, DatasetFormat]:
         ),
         DatasetFormat("shp", "stanfordnlp/SHP", frozenset({"history", "human_ref_A", "human_ref_B", "labels"}), shp),
         DatasetFormat("orca-dpo", "Intel/orca_dpo_pairs", frozenset({"question", "chosen", "rejected"}), orca_dpo),
+        DatasetFormat("ranking", "", frozenset({"prompt", "ranking"}), ranking_rows),
         DatasetFormat("trl", "", frozenset({"prompt", "chosen", "rejected"}), _trl),
         DatasetFormat("hh-rlhf", "Anthropic/hh-rlhf", frozenset({"chosen", "rejected"}), hh_rlhf),
     ]
     return {f.name: f for f in listed}
 
 
-FORMAT_NAMES = ("trl", "hh-rlhf", "ultrafeedback-binarized", "ultrafeedback", "shp", "orca-dpo", "oasst", "oasst-trees")
+FORMAT_NAMES = (
+    "trl",
+    "ranking",
+    "hh-rlhf",
+    "ultrafeedback-binarized",
+    "ultrafeedback",
+    "shp",
+    "orca-dpo",
+    "oasst",
+    "oasst-trees",
+)
 
 
 def detect(records: Records) -> DatasetFormat:

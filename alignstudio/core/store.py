@@ -19,6 +19,7 @@ from .errors import UserError
 from .store_events import LabelEvents
 from .store_file import new_id
 from .store_labels import LabelReads
+from .store_rankings import RankingEvents
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,7 @@ class PairRecord:
     model_b: str
 
 
-class Store(LabelEvents, LabelReads):
+class Store(LabelEvents, LabelReads, RankingEvents):
     """Thread-safe handle on the store file (one SQLite connection per thread): every read and write of
     prompts, generations, pairs, labels, snapshots and model versions."""
 
@@ -134,11 +135,15 @@ class Store(LabelEvents, LabelReads):
         self, rows: Iterable[dict], *, source: str = "import", prompt_set: str = "", origin: str = "import"
     ) -> int:
         """Store already-judged rows ({messages, chosen, rejected}, optional model_* and params_* with each
-        side's provenance) in one transaction: all or nothing. The chosen side is stored as A."""
+        side's provenance) in one transaction: all or nothing. The chosen side is stored as A. A {messages,
+        ranking: [best, ..., worst]} row is stored as a ranking and counts its pairs."""
         count = 0
         now = time.time()
         with self._write() as db:
             for row in rows:
+                if "ranking" in row:
+                    count += self._import_ranking(db, row, source, prompt_set, origin, now)
+                    continue
                 pid = self._put_prompt(db, row["messages"], prompt_set)
                 ga = self._put_generation(
                     db, pid, row.get("model_chosen", "import"), row.get("params_chosen", {}), row["chosen"]

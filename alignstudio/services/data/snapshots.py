@@ -24,6 +24,7 @@ from ...core.workspace import Workspace
 from ...training.data import LABEL_SOURCES_FILE
 from . import hub
 from .card import dataset_card, write_card
+from .ranking_rows import ranking_kto_rows, with_groups
 
 KINDS = ("dpo", "kto")
 LEFT_OUT_WORDS = {"tie": "tie labels", "both_bad": "both-bad labels"}
@@ -87,9 +88,10 @@ def dpo_rows(
         chosen = edited[-1] if edited else (last["text_a"] if winner == "A" else last["text_b"])
         rejected = last["text_b"] if winner == "A" else last["text_a"]
         rows.append(dpo_row(last["messages"], chosen, rejected) | {"strength": last["strength"]})
+        rows[-1]["group_id"] = last["group_id"]  # the ranking a pair comes from; dropped below if none has one
         if tally is not None:
             tally[source_kind(last["source"])] += 1
-    return rows
+    return with_groups(rows)
 
 
 def kto_rows(
@@ -123,13 +125,16 @@ def kto_rows(
         from datasets import Dataset
         from trl import unpair_preference_dataset
 
-        # KTO rows are good or bad, not graded: the pairs' strength stays out
+        # KTO rows are good or bad, not graded: the pairs' strength stays out. A ranking's pairs give its top
+        # answer as desirable and its bottom one as undesirable (`ranking_kto_rows`), not each pair unpaired.
         pairs = [
-            {k: v for k, v in row.items() if k != "strength"}
+            {k: v for k, v in row.items() if k not in ("strength", "group_id")}
             for row in dpo_rows(store, sources, exclude, tally, left_out)
+            if not row.get("group_id")
         ]
         if pairs:
             rows.extend(unpair_preference_dataset(Dataset.from_list(pairs)).to_list())
+        rows.extend(ranking_kto_rows(store, lambda source: _source_ok(source, sources, exclude)))
     return rows
 
 

@@ -77,7 +77,10 @@ def engine(ws, ws_store, tiny_model_dir):
     from alignstudio.core.registry import ModelRegistry
     from alignstudio.training.live.engine import LiveEngine
 
-    settings = LiveSettings(model=str(tiny_model_dir), steps=3, learning_rate=2e-3, heldout_fraction=FRACTION)
+    # no drift budget: these bursts raise the tiny model's drift past it (test_live_engine.py tests the budget)
+    settings = LiveSettings(
+        model=str(tiny_model_dir), steps=3, learning_rate=2e-3, heldout_fraction=FRACTION, drift_budget=0
+    )
     folder = LiveFolder.create(ws.root / "live" / "engine", settings)
     engine = LiveEngine(folder, ModelRegistry(ws, ws_store))
     engine.load()
@@ -183,7 +186,10 @@ def test_service_bursts_every_k_labels_and_samples_from_the_newest_version(live,
     from alignstudio.services.sampling.settings import SamplingSettings
 
     live.start(
-        "s", LiveSettings(model=str(tiny_model_dir), every=4, steps=2, learning_rate=2e-3, heldout_fraction=FRACTION)
+        "s",
+        LiveSettings(
+            model=str(tiny_model_dir), every=4, steps=2, learning_rate=2e-3, heldout_fraction=FRACTION, drift_budget=0
+        ),
     )
     status = live.wait("s", timeout=300)
     assert status.state == "ready" and status.current == 0 and status.versions == 1

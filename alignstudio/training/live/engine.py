@@ -3,7 +3,8 @@
 Loaded once by the live worker and kept between bursts (no reload per burst). A burst trains TRL's DPOTrainer
 from the current adapter on the labels no kept version has learned plus a replay of learned ones, measures the
 held-out preference loss and accuracy before and after, and keeps the result as version vN only if the held-out
-loss went down; otherwise the adapter's weights are restored to the current version's. The reference is the base
+loss went down and the policy stayed within the session's drift budget (`budget.LiveDrift`); otherwise the
+adapter's weights are restored to the current version's. The reference is the base
 model (the adapter disabled, no second model): it never changes in a session, so its log-probs are computed once
 per pair and cached in memory (`_ReferenceCache`).
 """
@@ -22,6 +23,7 @@ from ...core.errors import UserError
 from ...core.registry import ModelRegistry
 from ..merge import base_name
 from ..trainer_setup import lora_targets
+from .budget import LiveDrift
 from .folder import LiveFolder, LiveSettings, split_labels, version_name
 
 ADAPTER_FILE = "adapter_model.safetensors"
@@ -88,6 +90,7 @@ class LiveEngine:
         self.base = ""  # the base's registry name
         self.reference_cache: dict = {}
         self.current: int | None = None  # the version the weights are now
+        self.drift = LiveDrift(folder.path, self.settings.drift_budget, self.settings.seed)
 
     # -- loading and versions ----------------------------------------------------------------------------------
 
@@ -260,7 +263,17 @@ class LiveEngine:
             train_losses=losses,
             steps=trainer.state.global_step,
         )
+        losses_note = f"held-out loss {before['eval_loss']:.4f} -> {after['eval_loss']:.4f}"
         if after["eval_loss"] < before["eval_loss"]:
+            row["drift"] = drift = self.drift.measure(self.model, self.tokenizer, heldout, trainer.args)
+            if drift is not None and not drift["within"]:
+                self.rollback(self.current)
+                return self._record(
+                    row,
+                    "discarded",
+                    f"{losses_note}, but the base's answers' perplexity rose {100 * drift['drift']:+.1f}%, over the "
+                    f"drift budget (+{100 * drift['budget']:.1f}%)",
+                )
             learned = self.folder.learned(self.current) + [r["id"] for r in new]
             version = max(self.folder.version_numbers()) + 1
             self._save_version(
@@ -271,14 +284,14 @@ class LiveEngine:
                     "from_version": row["from_version"],
                     "heldout": row["after"],
                     "before": row["before"],
+                    "drift": drift,
                 },
             )
             row["version"] = version
-            return self._record(row, "kept", f"held-out loss {before['eval_loss']:.4f} -> {after['eval_loss']:.4f}")
+            within = f", drift {100 * drift['drift']:+.1f}% (budget +{100 * drift['budget']:.1f}%)" if drift else ""
+            return self._record(row, "kept", losses_note + within)
         self.rollback(self.current)
-        return self._record(
-            row, "discarded", f"held-out loss did not improve ({before['eval_loss']:.4f} -> {after['eval_loss']:.4f})"
-        )
+        return self._record(row, "discarded", f"held-out loss did not improve ({losses_note})")
 
     def _record(self, row: dict, outcome: str, note: str) -> dict:
         row.update(outcome=outcome, note=note, finished=time.time(), current=self.current)

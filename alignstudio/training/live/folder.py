@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from ...core.errors import UserError
+from ..spec_fields import RunSettings
 from ..split import prompt_key
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -49,6 +50,9 @@ class LiveSettings:
     max_length: int = 512
     seed: int = 0
     pairs: str = POLICY  # policy: both answers from the newest version; policy-vs-base: one from the base
+    # percent: how much a burst may raise the perplexity of the base's answers to held-out prompts (0 = off);
+    # a batch run's default (`RunSpec.drift_budget`)
+    drift_budget: float = RunSettings.drift_budget
 
     BOUNDS = {
         "every": (1, 10_000),
@@ -62,6 +66,7 @@ class LiveSettings:
         "lora_alpha": (1, 1024),
         "max_length": (16, 32_768),
         "seed": (0, 2**31 - 1),
+        "drift_budget": (0.0, 100.0),
     }
 
     def check(self) -> "LiveSettings":

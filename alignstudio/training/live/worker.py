@@ -4,6 +4,11 @@ A long-lived process: it loads the policy once (`LiveEngine`), then watches the 
 them in order (rollback, burst, stop) until asked to stop; pending burst requests are one burst (the labels are
 read when it starts). Its state goes to state.json; its output to the folder's log.txt (the service starts it
 like the training worker: lower priority, the app's path policy in its environment).
+
+It never outlives the process that started it (the app or `alignstudio live`): it runs in its own session, so
+the parent's death sends it no signal; instead it checks that its parent is still the one it started with while
+idle, between bursts and at every training step, and stops (state `stopped`, the reason in `error`) once it is
+not. A burst cut short that way is dropped; the kept versions are on disk and `resume` continues from them.
 """
 
 from __future__ import annotations
@@ -23,6 +28,39 @@ from ...core.workspace import Workspace
 from .folder import BURST, FAILED, READY, ROLLBACK, STOP, STOPPED, TRAINING, LiveFolder
 
 POLL_S = 0.3
+ORPHANED = "the process that started the trainer exited: the trainer stopped with it"
+
+
+class ParentGone(BaseException):
+    """The parent exited. A BaseException, so a burst's error handling (`except Exception`) does not record it as
+    a failed burst and carry on: it ends the worker."""
+
+
+class ParentWatch:
+    """Whether the process that started this one is still there: a dead parent's children are re-parented (to
+    init or a subreaper), so `os.getppid()` changes. Started by init itself (ppid 1): nothing to watch."""
+
+    def __init__(self, parent: int | None = None):
+        self.parent = os.getppid() if parent is None else parent
+
+    def gone(self) -> bool:
+        return self.parent > 1 and os.getppid() != self.parent
+
+    def check(self) -> None:
+        if self.gone():
+            raise ParentGone(ORPHANED)
+
+    def callback(self):
+        """A TrainerCallback that checks at every training step (a burst lasts minutes on a real model)."""
+        from transformers import TrainerCallback
+
+        watch = self
+
+        class ParentCallback(TrainerCallback):
+            def on_step_end(self, args, state, control, **kwargs):
+                watch.check()
+
+        return ParentCallback()
 
 
 def _quiet() -> None:
@@ -35,15 +73,18 @@ def _quiet() -> None:
     transformers.utils.logging.disable_progress_bar()
 
 
-def serve(folder: LiveFolder, engine, share=None, poll: float = POLL_S) -> None:
-    """Answer the folder's requests until a stop request (the loop of the worker process)."""
-    callbacks = []
+def serve(folder: LiveFolder, engine, share=None, poll: float = POLL_S, watch: ParentWatch | None = None) -> None:
+    """Answer the folder's requests until a stop request (the loop of the worker process); ParentGone once the
+    parent has exited (`watch`)."""
+    callbacks = [watch.callback()] if watch is not None else []
     if share is not None:
         from ..metrics import ShareCallback
 
         callbacks.append(ShareCallback(share))
     folder.write_state(READY, current=engine.current)
     while True:
+        if watch is not None:
+            watch.check()
         requests = folder.pending_requests()
         if not requests:
             time.sleep(poll)
@@ -81,6 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     if not folder.exists():
         print(f"error: no live session in {folder.path}", file=sys.stderr)
         return 2
+    watch = ParentWatch()  # before anything slow: the parent may die while the model loads
     folder.write_state("loading", pid=os.getpid(), error=None)
     try:
         _quiet()
@@ -94,7 +136,12 @@ def main(argv: list[str] | None = None) -> int:
             engine = LiveEngine(folder, ModelRegistry(workspace, store))
             engine.load()
             print(f"live session {folder.name}: {engine.base} + LoRA, at v{engine.current}", flush=True)
-            serve(folder, engine, CpuShare(workspace.root))
+            watch.check()
+            serve(folder, engine, CpuShare(workspace.root), watch=watch)
+    except ParentGone as exc:
+        folder.write_state(STOPPED, error=str(exc))
+        print(f"live session {folder.name}: {exc}", flush=True)
+        return 0
     except BaseException as exc:  # noqa: BLE001 - every failure is reported in state.json
         print(traceback.format_exc(), file=sys.stderr, flush=True)
         text = f"{type(exc).__name__}: {exc}" if not isinstance(exc, UserError) else str(exc)

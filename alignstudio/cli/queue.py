@@ -1,10 +1,12 @@
-"""`alignstudio queue`: order the unlabeled pairs for humans, most uncertain under the current policy first."""
+"""`alignstudio queue`: order the unlabeled pairs for humans, most uncertain under the current policy first; set a
+campaign's annotators per pair (`--overlap`) and show its progress (`--status`)."""
 
 from __future__ import annotations
 
 from tqdm import tqdm
 
 from ..core.errors import UserError
+from ..services.campaigns import QUEUE, SPLITS
 from .common import services
 
 
@@ -33,15 +35,50 @@ def register(sub) -> None:
         "model, --judge-model NAME_OR_DIR; empty = the newest)",
     )
     p.add_argument("--judge-model", default=None, help="the judge's model (see --judge)")
+    p.add_argument(
+        "--overlap",
+        type=int,
+        default=None,
+        metavar="N",
+        help="annotators per pair in the campaign (--campaign): each pair is handed to N distinct annotators, "
+        "never twice to one; snapshots then read the annotators' consensus",
+    )
+    p.add_argument(
+        "--split",
+        choices=SPLITS,
+        default="drop",
+        help="with --overlap: a pair whose annotators disagree is dropped (drop: only unanimous pairs are kept), "
+        "or its majority kept with the agreement as its weight (weight)",
+    )
+    p.add_argument(
+        "--campaign",
+        default=QUEUE,
+        help=f"the campaign --overlap and --status are about: a prompt set's name, or {QUEUE} (the default)",
+    )
+    p.add_argument(
+        "--status",
+        action="store_true",
+        help="print each campaign's pairs: complete (labeled by N annotators), in progress, pending",
+    )
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
     from ..services.labeling.active import labels_saved, margins_of, scorer
 
-    if not (args.policy or args.judge):
-        raise UserError("give --policy RUN (or --judge implicit --judge-model RUN, or --judge reward)")
+    if not (args.policy or args.judge or args.status or args.overlap is not None):
+        raise UserError("give --policy RUN (or --judge implicit --judge-model RUN, or --judge reward), or --status")
     opened = services(args)
+    campaigns = opened.labeling.campaigns
+    if args.overlap is not None:
+        settings = campaigns.configure(args.campaign, args.overlap, args.split)
+        print(f"campaign {settings.campaign}: {settings.overlap} annotators per pair, disagreements: {settings.split}")
+    if args.status:
+        shown = campaigns.every_progress() if args.campaign == QUEUE else [campaigns.progress(args.campaign)]
+        for progress in shown:
+            print(f"{progress.campaign}: {progress.line()} (disagreements: {progress.split})")
+    if not (args.policy or args.judge):
+        return 0
     store = opened.store
     score = scorer(opened.generators, judge=args.judge, judge_model=args.judge_model, policy=args.policy)
     bar = tqdm(desc="scoring pairs", unit="pair")

@@ -1,15 +1,15 @@
-"""The human labeling queue: stored pairs waiting for a label, in priority order, one annotator per item.
+"""The human labeling queue: stored pairs waiting for a label, in priority order, N distinct annotators per item.
 
-Owns the queue table in the store file. `claim` hands the highest-priority unclaimed item to one annotator
-inside a write transaction, so two annotators can never be handed the same item; a claim that is not
-answered within `lease_s` (closed browser) returns to the queue. Priorities come from the caller (random,
-or the active-learning order in `services.labeling.active`).
+Owns the queue table in the store file. `claim` hands the highest-priority item this annotator has not labeled
+and that still has a free place (the queue campaign's overlap N, 1 by default: `campaigns`) inside a write
+transaction, so no item is handed to more than N annotators, nor twice to one; a claim that is not answered
+within `lease_s` (closed browser) frees its place. Priorities come from the caller (random, or the
+active-learning order in `services.labeling.active`).
 """
 
 from __future__ import annotations
 
-import time
-
+from .campaigns import Campaigns
 from .errors import UserError
 from .store import Store
 
@@ -18,9 +18,9 @@ CREATE TABLE IF NOT EXISTS label_queue (
     pair_id TEXT PRIMARY KEY REFERENCES pairs(id),
     priority REAL NOT NULL,        -- lower comes first
     reason TEXT NOT NULL DEFAULT '',
-    claimed_by TEXT,
+    claimed_by TEXT,               -- unused since claims moved to campaigns' pair_claims (kept: older files)
     claimed_at REAL,
-    done INTEGER NOT NULL DEFAULT 0
+    done INTEGER NOT NULL DEFAULT 0  -- 1: labeled by the queue's N annotators
 );
 CREATE INDEX IF NOT EXISTS label_queue_next ON label_queue(done, priority);
 """
@@ -31,6 +31,7 @@ class LabelQueue:
         self.store = store
         self.lease_s = lease_s
         store._conn().executescript(_SCHEMA)
+        self.campaigns = Campaigns(store, lease_s)
 
     def fill(self, priorities: dict[str, float], reasons: dict[str, str] | None = None) -> int:
         """Put pairs in the queue (or update their priority); returns how many are waiting."""
@@ -47,30 +48,13 @@ class LabelQueue:
         return self.waiting()
 
     def claim(self, annotator: str) -> tuple[str, str] | None:
-        """(pair_id, reason) of the next item for this annotator, or None when the queue is empty."""
-        if not annotator.strip():
-            raise UserError("enter your annotator name first")
-        now = time.time()
-        with self.store._write() as db:
-            row = db.execute(
-                "SELECT pair_id, reason FROM label_queue WHERE done=0 AND"
-                " (claimed_by IS NULL OR claimed_by=? OR claimed_at < ?) ORDER BY"
-                " (claimed_by IS NOT NULL AND claimed_by=?) DESC, priority LIMIT 1",
-                (annotator, now - self.lease_s, annotator),
-            ).fetchone()
-            if row is None:
-                return None
-            db.execute(
-                "UPDATE label_queue SET claimed_by=?, claimed_at=? WHERE pair_id=?", (annotator, now, row["pair_id"])
-            )
-        return row["pair_id"], row["reason"]
+        """(pair_id, reason) of the next item for this annotator (their open one first), or None when nothing in
+        the queue is left for them."""
+        return self.campaigns.claim_queued(annotator)
 
     def complete(self, pair_id: str, annotator: str) -> None:
-        with self.store._write() as db:
-            row = db.execute("SELECT claimed_by FROM label_queue WHERE pair_id=?", (pair_id,)).fetchone()
-            if row is not None and row["claimed_by"] not in (None, annotator):
-                raise UserError("this item was handed to another annotator")
-            db.execute("UPDATE label_queue SET done=1, claimed_by=? WHERE pair_id=?", (annotator, pair_id))
+        """The annotator labeled the item; refused when its places were all handed to others."""
+        self.campaigns.finish(pair_id, annotator)
 
     def waiting(self) -> int:
         return self.store._conn().execute("SELECT COUNT(*) FROM label_queue WHERE done=0").fetchone()[0]

@@ -46,12 +46,39 @@ def human_votes(records: Iterable[Mapping]) -> dict[str, dict[str, str]]:
     return dict(votes)
 
 
+@dataclass(frozen=True)
+class PairConsensus:
+    """The humans' consensus on one pair: the unique most frequent of their latest verdicts (None when the top
+    verdicts tie), the share of annotators who gave it, and how many annotators labeled the pair."""
+
+    verdict: str | None
+    agreement: float
+    annotators: int
+
+    def kept(self, split: str = "drop") -> bool:
+        """Whether the pair keeps its verdict under a campaign's disagreement setting: `drop` keeps only pairs
+        whose annotators all agree, `weight` every pair with a majority (its agreement then weighs it); a tie
+        has no verdict to keep under either."""
+        if self.verdict is None:
+            return False
+        return self.agreement == 1.0 if split == "drop" else True
+
+
+def pair_consensus(records: Iterable[Mapping]) -> dict[str, PairConsensus]:
+    """pair_id -> the humans' consensus on it (every pair with a human label), the one rule behind
+    `human_consensus`, the snapshots' consensus rows and the campaign's agreement figures."""
+    consensus = {}
+    for pid, votes in human_votes(records).items():
+        mode = unique_mode(votes.values())
+        share = sum(v == mode for v in votes.values()) / len(votes) if mode is not None else 0.0
+        consensus[pid] = PairConsensus(mode, round(share, 4), len(votes))
+    return consensus
+
+
 def human_consensus(records: Iterable[Mapping]) -> dict[str, str]:
     """pair_id -> the humans' verdict on it: the unique most frequent of their latest votes (no entry when the
     top verdicts are tied). "both_bad" is a verdict of its own here, not folded into "tie"."""
-    return {
-        pid: mode for pid, votes in human_votes(records).items() if (mode := unique_mode(votes.values())) is not None
-    }
+    return {pid: c.verdict for pid, c in pair_consensus(records).items() if c.verdict is not None}
 
 
 def judge_verdicts(records: Iterable[Mapping], source: str) -> dict[str, str]:

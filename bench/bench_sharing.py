@@ -69,7 +69,7 @@ def _throughput(rows: list[dict], opened: float) -> dict:
 
 
 def run_case(services, config, spec, *, label: bool, window: float, read: float, steps: int) -> dict:
-    runs, labeling = services.runs, services.labeling
+    runs, labeling = services.runs.manager, services.labeling
     name = runs.start(spec)
     try:
         _wait_rows(runs, name, 2, 900)  # loaded and stepping

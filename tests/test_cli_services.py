@@ -9,7 +9,6 @@ from servers import ROOT
 
 from alignstudio.core import access
 from alignstudio.core.errors import UserError
-from alignstudio.services import training
 from alignstudio.services.container import Services
 from alignstudio.services.training import RunSpec
 
@@ -20,7 +19,7 @@ PAIRS = ROOT / "data" / "example_preferences.jsonl"
 def opened(tmp_path):
     services = Services.open(str(tmp_path / "ws"))
     yield services
-    services.runs.close()  # a worker started by mistake does not outlive the test
+    services.runs.manager.close()  # a worker started by mistake does not outlive the test
     services.close()
 
 
@@ -32,11 +31,11 @@ def test_open_makes_the_workspace_and_loads_no_model(opened, tmp_path):
 
 
 def test_a_run_queued_by_the_cli_waits_for_its_foreground_launch(opened, tiny_model_dir):
-    """`alignstudio train` queues through `training.start`, then launches the run itself: were the queue to start
+    """`alignstudio train` queues through `services.runs.start`, then launches the run itself: were the queue to start
     it too, two workers would train one folder."""
-    name = training.start(opened, RunSpec(method="dpo", model=str(tiny_model_dir), data=str(PAIRS), max_steps=1))
-    assert opened.runs.status(name).state == "queued"
-    assert opened.runs.busy() is None
+    name = opened.runs.start(RunSpec(method="dpo", model=str(tiny_model_dir), data=str(PAIRS), max_steps=1))
+    assert opened.runs.manager.status(name).state == "queued"
+    assert opened.runs.manager.busy() is None
 
 
 def test_start_writes_a_run_outside_the_workspace_and_warns_of_an_override(opened, tiny_model_dir, tmp_path):
@@ -52,20 +51,20 @@ def test_start_writes_a_run_outside_the_workspace_and_warns_of_an_override(opene
     )
     spec = RunSpec(method="dpo", model=str(tiny_model_dir), data=str(data))
     with pytest.raises(UserError, match="validation error"):
-        training.start(opened, spec, folder=tmp_path / "blocked")
+        opened.runs.start(spec, folder=tmp_path / "blocked")
     assert not (tmp_path / "blocked").exists()
     heard = []
-    key = training.start(opened, spec, override=True, folder=tmp_path / "outside", warn=heard.append)
+    key = opened.runs.start(spec, override=True, folder=tmp_path / "outside", warn=heard.append)
     assert key == str(tmp_path / "outside") and (tmp_path / "outside" / "spec.json").is_file()
     assert len(heard) == 1 and re.fullmatch(r"training despite \d+ validation error\(s\)", heard[0])
-    assert opened.runs.status(key).state == "queued" and not list(opened.workspace.runs_dir.iterdir())
+    assert opened.runs.manager.status(key).state == "queued" and not list(opened.workspace.runs_dir.iterdir())
 
 
 def test_print_launch_leaves_the_model_to_the_gpu_node(opened, tmp_path):
     spec = RunSpec(method="dpo", model="a-model-only-the-gpu-node-has", data=str(PAIRS))
     with pytest.raises(UserError, match="unknown model"):
-        training.start(opened, spec, folder=tmp_path / "here")
-    assert training.start(opened, spec, folder=tmp_path / "there", check_model=False) == str(tmp_path / "there")
+        opened.runs.start(spec, folder=tmp_path / "here")
+    assert opened.runs.start(spec, folder=tmp_path / "there", check_model=False) == str(tmp_path / "there")
 
 
 def test_limit_access_allows_the_workspace_the_default_model_and_the_named_folders(
@@ -84,5 +83,5 @@ def test_limit_access_allows_the_workspace_the_default_model_and_the_named_folde
             assert not access.is_admin()
     finally:
         access.reset()
-        services.runs.close()
+        services.runs.manager.close()
         services.close()

@@ -82,12 +82,11 @@ def test_a_model_judged_by_its_own_implicit_reward_is_refused_and_forced_says_so
 def test_the_train_tabs_run_vs_base_evaluation_refuses_the_runs_own_implicit_reward(services):
     """Against its base, a run's own implicit reward is the model judging itself: the Train tab no longer offers
     it, and the service refuses it by name before anything is generated."""
-    from alignstudio.services import training
     from alignstudio.ui.train_runs import EVAL_JUDGES
 
     assert "implicit" not in [kind for _, kind in EVAL_JUDGES]
     with pytest.raises(UserError, match="judging itself"):
-        training.evaluate_against_base(services, "dpo-self", "implicit")
+        services.runs.evaluate_against_base("dpo-self", "implicit")
 
 
 def test_a_reward_model_trained_on_the_runs_labels_is_flagged_as_not_independent(ws, services, trained, tiny_model_dir):

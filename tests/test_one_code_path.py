@@ -101,3 +101,31 @@ def test_one_definition_each_of_agreement_implicit_reward_and_judge_construction
         assert calls <= {"services/judges/implicit.py"} and defined == {"services/judges/implicit.py"}, name
     for name in ("cohen_kappa", "human_consensus", "judge_agreement", "judge_verdicts"):
         assert _calls_and_definitions(name)[1] == {"services/consensus.py"}, name
+
+
+def test_training_runs_are_one_typed_service_on_the_container(services):
+    """The container's `runs` is a RunsService (typed, never None) and every operation on a run is one of its
+    methods: no function in services/training takes the container, and nothing outside it reaches past the
+    service to the run queue (`runs.manager`)."""
+    import ast
+    import typing
+    from pathlib import Path
+
+    from alignstudio.services.container import Services
+    from alignstudio.services.training import RunsService
+
+    assert isinstance(services.runs, RunsService) and typing.get_type_hints(Services)["runs"] is RunsService
+    package = Path(__file__).resolve().parents[1] / "alignstudio"
+    takes_container, reaches_queue = set(), set()
+    for path in package.rglob("*.py"):
+        rel = path.relative_to(package).as_posix()
+        tree = ast.parse(path.read_text())
+        if rel.startswith("services/training/"):
+            for node in tree.body:
+                if isinstance(node, ast.FunctionDef) and [a.arg for a in node.args.args[:1]] == ["services"]:
+                    takes_container.add(f"{rel}:{node.name}")
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Attribute) and node.attr == "manager" and getattr(node.value, "attr", "") == "runs":
+                reaches_queue.add(rel)
+    assert takes_container == set() and reaches_queue == set()

@@ -462,18 +462,11 @@ def test_the_labeling_queue_orders_pairs_by_the_reward_judge(reward_run, tmp_pat
 
 
 def test_the_train_tab_shows_a_reward_runs_held_out_accuracy_and_calibration(reward_run, ws, ws_store):
-    from types import SimpleNamespace
-
-    from alignstudio.core.registry import ModelRegistry
+    from alignstudio.services.container import Services
     from alignstudio.training.run_queue import RunManager
     from alignstudio.ui import train as train_tab
 
-    services = SimpleNamespace(
-        runs=RunManager(ws, ws_store, autostart=False),
-        workspace=ws,
-        store=ws_store,
-        registry=ModelRegistry(ws, ws_store),
-    )
+    services = Services.assemble(ws, ws_store, "smollm2", RunManager(ws, ws_store, autostart=False))
     view = train_tab.run_view(services, str(reward_run[1].path))
     assert "Reward model: held-out pairwise accuracy 1.00" in view[1] and "chance 0.50" in view[1]
     calibration = view[3]

@@ -153,9 +153,9 @@ def test_the_role_comes_before_the_file_system_and_paths_obey_one_policy(workspa
             assert training.spec_from_form({"method": "dpo", "model": "m", "data_file": str(inside)}).data
             # a base model outside the allowed folders is refused before anything is queued
             with pytest.raises(UserError, match="outside the workspace"):
-                training.start(services, RunSpec(method="dpo", model=str(tiny_model_dir), data=str(inside)))
+                services.runs.start(RunSpec(method="dpo", model=str(tiny_model_dir), data=str(inside)))
             with pytest.raises(UserError, match="outside the workspace"):
-                training.start(services, RunSpec(method="dpo", model="m", data=str(outside)))
+                services.runs.start(RunSpec(method="dpo", model="m", data=str(outside)))
             with pytest.raises(UserError, match="outside the workspace"):
                 reward_model_folder(str(tiny_model_dir), None)
     finally:

@@ -18,7 +18,7 @@ def _interactive(updates) -> list[bool]:
 
 
 def test_reload_restores_the_running_run_else_the_remembered_or_newest(services):
-    runs = services.runs
+    runs = services.runs.manager
     done = runs.start(RunSpec(method="dpo", model="tiny", data="ok"), "done")
     runs.wait(done, timeout=30)
     live = runs.start(RunSpec(method="dpo", model="tiny", data="wait-cancel"), "live")

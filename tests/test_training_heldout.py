@@ -4,13 +4,12 @@ the CLI's last line and the Train tab."""
 
 import json
 import random
-from types import SimpleNamespace
 
 import pytest
 from safetensors.torch import load_file
 
 from alignstudio.cli import main as cli_main
-from alignstudio.core.registry import ModelRegistry
+from alignstudio.services.container import Services
 from alignstudio.training.diagnostics import LN2
 from alignstudio.training.run_folder import SUCCEEDED, RunFolder
 from alignstudio.training.run_queue import RunManager
@@ -119,12 +118,7 @@ def test_a_run_that_learns_nothing_says_so_everywhere(ws, ws_store, noise, tiny_
     assert card["schedule"]["reasons"]["learning_rate"] == "you set it"
     assert card["trainer_config"]["learning_rate"] == 1e-9
     # the Train tab shows the verdict, never "no warning signs"
-    services = SimpleNamespace(
-        runs=RunManager(ws, ws_store, autostart=False),
-        workspace=ws,
-        store=ws_store,
-        registry=ModelRegistry(ws, ws_store),
-    )
+    services = Services.assemble(ws, ws_store, "smollm2", RunManager(ws, ws_store, autostart=False))
     view = train_tab.run_view(services, str(out))
     assert "Nothing learned" in view[1] and "No warning signs" not in view[1]
     assert "Held out" in view[0]  # the split's note

@@ -3,10 +3,9 @@ with its Wilson interval, in the card, the status line and the Train tab's live 
 same labels compares its answers with the base's under that reward model (generation_check)."""
 
 import json
-from types import SimpleNamespace
 
 from alignstudio.core import access
-from alignstudio.services import training
+from alignstudio.services.container import Services
 from alignstudio.training.run_folder import SUCCEEDED
 from alignstudio.training.run_queue import RunManager
 from alignstudio.training.spec import RunSpec
@@ -31,7 +30,7 @@ def test_a_reward_run_ends_with_a_verdict_and_its_interval(ws, ws_store, tiny_mo
     assert verdict["interval_low"] is not None and "on 8 held-out pairs (95% interval" in verdict["headline"]
     assert status.verdict == verdict["headline"]
     with access.acting_as(access.SERVER):
-        view = training.live(SimpleNamespace(runs=runs), "rm")
+        view = Services.assemble(ws, ws_store, str(tiny_model_dir), runs).runs.live("rm")
     assert view.verdict.code == verdict["code"] and "95% interval" in view.verdict.markdown()
     assert view.reward_usable == (verdict["code"] == "learned")
     # the policy run on the same labels: its answers and the base's judged by that reward model

@@ -108,7 +108,7 @@ def test_method_change_follows_loss_choices():
 def test_start_cancel_resume_and_live_view(services):
     table, run_update, _, note = train.start_run(services, False, form(run_name="ui-run", data_file=PAIRS))
     assert "ui-run" in note and run_update["value"] == "ui-run" and "ui-run" in list(table["run"])
-    services.runs.wait("ui-run", timeout=20)
+    services.runs.manager.wait("ui-run", timeout=20)
     out = train.run_view(services, "ui-run")
     status_md, diag_md, loss_plot = out[0], out[1], out[4]
     assert "SUCCEEDED" in status_md
@@ -127,12 +127,12 @@ def test_sweep_and_compare(services):
     table, _, compare, note = train.sweep_runs(services, False, "0.05, 0.2", form(run_name="sw"))
     assert compare["value"] == ["sw-beta0.05", "sw-beta0.2"] and "Queued 2 runs" in note
     for name in compare["value"]:
-        services.runs.wait(name, timeout=20)
+        services.runs.manager.wait(name, timeout=20)
     frame = train.compare_frame(services, compare["value"], "loss")
     assert set(frame["series"]) == {"sw-beta0.05", "sw-beta0.2"}  # sweep names already carry the beta
     _, run_update, _, note = train.start_run(services, False, form(run_name="plain"))
     assert run_update["value"] == "plain" and "Queued **plain**" in note
-    services.runs.wait("plain", timeout=20)
+    services.runs.manager.wait("plain", timeout=20)
     assert set(train.compare_frame(services, ["plain"], "loss")["series"]) == {"plain (beta=0.1)"}
     assert train.compare_frame(services, ["nope"], "loss").empty
     with pytest.raises(UserError, match="numbers"):

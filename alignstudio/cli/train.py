@@ -86,19 +86,17 @@ def spec_from_args(args) -> RunSpec:
 
 
 def run(args) -> int:
-    from ..services import training
     from ..services.training import foreground
 
     if args.resume:
         opened = services(args)
         key = str(Path(args.resume).expanduser().resolve())
-        training.resume(opened, key)
+        opened.runs.resume(key)
     else:
         spec = spec_from_args(args)
         foreground.check_data(spec)  # bad data fails before a run folder is written
         opened = services(args)
-        key = training.start(
-            opened,
+        key = opened.runs.start(
             spec,
             override=args.ignore_validation,
             folder=Path(args.out).expanduser().resolve() if args.out else None,
@@ -106,16 +104,16 @@ def run(args) -> int:
             warn=lambda text: print(f"warning: {text} (--ignore-validation)"),
         )
         if args.print_launch:
-            run_folder = foreground.folder(opened, key)
+            run_folder = opened.runs.folder(key)
             command = foreground.launch_command(
                 run_folder.path, opened.workspace.root, args.num_processes, args.deepspeed
             )
             print(f"# prepared run folder {run_folder.path} (queued); run on the GPU node:")
             print(f"cd {shlex.quote(str(foreground.ACCELERATE_CONFIGS.parents[1]))} && {shlex.join(command)}")
             return 0
-    run_folder = foreground.folder(opened, key)
+    run_folder = opened.runs.folder(key)
     print(f"run folder: {run_folder.path} (log: {run_folder.log_path})", flush=True)
-    status = foreground.run(opened, key, on_progress=_progress(foreground.progress_line))
+    status = opened.runs.run_foreground(key, on_progress=_progress(foreground.progress_line))
     if status.state == foreground.SUCCEEDED:
         print(
             f"succeeded: model in {status.model_dir}"

@@ -3,8 +3,8 @@ by each CLI command (`Services.open`)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from ..core.models import DEFAULT_MODEL
 from ..core.registry import ModelRegistry
@@ -20,6 +20,10 @@ from .sampling import remote_names
 from .sampling.generators import GeneratorPool
 from .sampling.prefetch import FeedManager
 from .sampling.prompt_sets import PromptSets
+from .training.runs import RunsService
+
+if TYPE_CHECKING:
+    from ..training.run_queue import RunManager
 
 
 def open_workspace(path: str | None = None) -> Workspace:
@@ -41,12 +45,11 @@ class Services:
     data: DataService
     arena: ArenaService
     evaluation: EvaluationService
-    runs: Any  # training.run_queue.RunManager
-    rounds: RoundsService = None  # set in __post_init__: rounds live in the workspace
+    runs: RunsService
+    rounds: RoundsService = field(init=False)  # rounds live in the workspace
 
-    def __post_init__(self):
-        if self.rounds is None:
-            self.rounds = RoundsService(self.workspace)
+    def __post_init__(self) -> None:
+        self.rounds = RoundsService(self.workspace)
 
     @classmethod
     def build(
@@ -81,7 +84,7 @@ class Services:
         workspace: Workspace,
         store: Store,
         default_model: str,
-        runs,
+        runs: RunManager,
         prefetch_depth: int = 3,
     ) -> "Services":
         """Every service over one store, with `runs` as the training queue (tests pass a stand-in worker's)."""
@@ -89,6 +92,7 @@ class Services:
         prompt_sets = PromptSets(workspace)
         generators = GeneratorPool(registry)
         feeds = FeedManager(generators, prompt_sets, depth=prefetch_depth)
+        evaluation = EvaluationService(store, workspace, generators, prompt_sets, default_model)
         return cls(
             workspace,
             store,
@@ -101,8 +105,8 @@ class Services:
             default_model,
             DataService(store, workspace, prompt_sets),
             ArenaService(store, generators),
-            EvaluationService(store, workspace, generators, prompt_sets, default_model),
-            runs,
+            evaluation,
+            RunsService(runs, registry, evaluation),
         )
 
     def model_names(self) -> list[str]:

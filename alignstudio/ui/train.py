@@ -283,7 +283,7 @@ def start_run(services: Services, override: bool, values: dict) -> tuple:
     values = dict(values)
     name = values.pop("run_name", None)
     spec = training.spec_from_form(values)
-    name = training.start(services, spec, name, override)
+    name = services.runs.start(spec, name, override)
     return _after_change(services, name, f"Queued **{name}** ({spec.label}).")
 
 
@@ -292,7 +292,7 @@ def sweep_runs(services: Services, override: bool, betas_text: str, values: dict
     betas = training.parse_betas(betas_text)
     values = dict(values)
     name = values.pop("run_name", None)
-    names = training.sweep(services, training.spec_from_form(values), betas, name, override)
+    names = services.runs.sweep(training.spec_from_form(values), betas, name, override)
     table, run_update, compare_update, _ = _after_change(services, names[0], "")
     compare_update = gr.update(choices=run_names(services), value=names)
     note = f"Queued {len(names)} runs (one at a time): " + ", ".join(f"**{n}**" for n in names)

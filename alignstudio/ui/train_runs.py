@@ -75,30 +75,30 @@ def placeholder(series) -> pd.DataFrame:
 
 
 def cancel_run(services: Services, name: str) -> str:
-    if training.cancel(services, name):
+    if services.runs.cancel(name):
         return f"**{name}** cancelled before it started."
     return f"Cancelling **{name}**: it stops at the next step and keeps a checkpoint."
 
 
 def resume_run(services: Services, name: str) -> str:
-    training.resume(services, name)
+    services.runs.resume(name)
     return f"**{name}** queued again; it continues from its last checkpoint."
 
 
 def merge_run(services: Services, name: str) -> str:
-    result = training.merge(services, name)
+    result = services.runs.merge(name)
     return f"Merged into a full checkpoint **{result.name}** ({result.folder})."
 
 
 def evaluate_against_base(services: Services, name: str, kind: str, force: bool, progress=None) -> str:
     """One click after a run: the trained model against its base on held-out prompts, judged in both orders
     by the judge chosen (measured against people first), saved as a report the Evaluate tab lists."""
-    report, path = training.evaluate_against_base(services, name, kind, bool(force), progress)
+    report, path = services.runs.evaluate_against_base(name, kind, bool(force), progress)
     return summary_markdown(report) + f"\n\nSaved as `{path.name}` (Evaluate tab, saved reports)."
 
 
 def run_rows(services: Services) -> list[list]:
-    return training.run_rows(services)
+    return services.runs.rows()
 
 
 def run_table(services: Services) -> pd.DataFrame:
@@ -107,7 +107,7 @@ def run_table(services: Services) -> pd.DataFrame:
 
 
 def run_names(services: Services) -> list[str]:
-    return training.run_names(services)
+    return services.runs.names()
 
 
 def long_frame(rows: list[dict], keys: dict[str, str], fixed: bool = False) -> pd.DataFrame:
@@ -268,7 +268,7 @@ def run_view(services: Services, name: str | None) -> tuple:
     """Everything the live view shows for one run: status, diagnostics, seven plots, the log tail, the latest
     capability check."""
     try:
-        view = training.live(services, name)
+        view = services.runs.live(name)
     except UserError as exc:
         return (str(exc), "", before_after_frame(None), gr.update(visible=False), *_empty_frames(), "", "")
     if view is None:
@@ -298,7 +298,7 @@ def _empty_frames() -> list[pd.DataFrame]:
 def compare_frame(services: Services, names: list[str] | None, metric: str) -> pd.DataFrame:
     """One series per run for `metric` (loss, margins, ...), e.g. across a beta sweep."""
     records = []
-    for name, beta, rows in training.metrics_by_run(services, names):
+    for name, beta, rows in services.runs.metrics_by_run(names):
         # beta is a setting of the policy losses only: a reward run (beta None) is named alone
         label = name if beta is None or f"beta{beta:g}" in name else f"{name} (beta={beta:g})"
         frame = long_frame(rows, {metric: label})
@@ -326,14 +326,14 @@ ACTIONS = ("cancel", "resume", "merge", "evaluate")
 def run_actions(services: Services, name: str | None) -> tuple:
     """The action buttons for the selected run, clickable only where they apply (cancel, resume, merge,
     evaluate, in that order; the training service decides)."""
-    allowed = training.allowed_actions(services, name)
+    allowed = services.runs.allowed_actions(name)
     return tuple(gr.update(interactive=allowed[key]) for key in ACTIONS)
 
 
 def restore(services: Services, wanted: str | None) -> tuple:
-    """Page load and tab open: the run table and lists as they are now, the selected run (see `training.default_run`),
-    its live view and the actions that apply to it."""
-    name = training.default_run(services, wanted)
+    """Page load and tab open: the run table and lists as they are now, the selected run (see
+    `RunsService.default_run`), its live view and the actions that apply to it."""
+    name = services.runs.default_run(wanted)
     names = run_names(services)
     return (
         run_table(services),
@@ -361,5 +361,5 @@ def run_lists(services: Services, current: str | None) -> tuple:
     """Opening the tab: the run table and run lists as they are now. The selection stays (a value sent a moment
     earlier may be older than the page's); only an empty one gets the newest running or newest run."""
     names = run_names(services)
-    run = gr.update(choices=names) if current else gr.update(choices=names, value=training.default_run(services, None))
+    run = gr.update(choices=names) if current else gr.update(choices=names, value=services.runs.default_run(None))
     return run_table(services), run, gr.update(choices=names)

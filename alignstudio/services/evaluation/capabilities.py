@@ -178,8 +178,6 @@ class Plan:
 def plan(services, model: str, baseline: str | None = None) -> Plan:
     """The trained model and its base: a finished policy run (by run name or its registered name) knows its
     base; any other model needs `baseline`."""
-    from ..training import evaluation_models
-
     model = (model or "").strip()
     if not model:
         raise UserError("Model: name a finished run or a model")
@@ -189,7 +187,7 @@ def plan(services, model: str, baseline: str | None = None) -> Plan:
         if run is None and version["name"] == model and version.get("run_dir"):
             run = Path(version["run_dir"]).name if Path(version["run_dir"]).name in runs else None
     if run is not None:
-        trained, base = evaluation_models(services, run)
+        trained, base = services.runs.evaluation_models(run)
         return Plan(trained, (baseline or "").strip() or base, services.runs.folder(run).path)
     if not (baseline or "").strip():
         raise UserError(f"Baseline: {model!r} is not a training run, so name the model to compare it with")

@@ -1,24 +1,22 @@
 """A training run in the foreground, as `alignstudio train` runs one: its data loaded first as the worker will
-load it (bad data fails before a run folder is written), then queued through `services.training.start` (or
-`resume`), launched at once and watched until it ends; or, for several GPUs, the `accelerate launch` command
-that runs the same worker."""
+load it (bad data fails before a run folder is written), then queued through `RunsService.start` (or `resume`),
+launched at once and watched until it ends (`RunsService.run_foreground`); or, for several GPUs, the
+`accelerate launch` command that runs the same worker."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from ...core.errors import UserError
-from ...training.run_folder import CANCELLED, SUCCEEDED, RunFolder, RunStatus
+from ...training.run_folder import CANCELLED, SUCCEEDED
 
 __all__ = [
     "ACCELERATE_CONFIGS",
     "CANCELLED",
     "SUCCEEDED",
     "check_data",
-    "folder",
     "launch_command",
     "progress_line",
-    "run",
 ]
 
 ACCELERATE_CONFIGS = Path(__file__).resolve().parents[3] / "configs" / "accelerate"
@@ -33,17 +31,6 @@ def check_data(spec) -> None:
 
         check_reward_data(spec.data)
     load_training_data(spec.data, spec.method)
-
-
-def folder(services, key: str) -> RunFolder:
-    """A run by name, or by the path `start` returned for a folder outside the workspace."""
-    return services.runs.folder(key)
-
-
-def run(services, key: str, on_progress=None) -> RunStatus:
-    """Launch the queued run now and wait for it, calling `on_progress(rows)` as metrics lines arrive; Ctrl-C
-    asks the worker to stop at its next step and keep a checkpoint."""
-    return services.runs.run_foreground(folder(services, key), on_progress=on_progress)
 
 
 def progress_line(row: dict) -> str:

@@ -124,3 +124,25 @@ def test_import_refuses_a_bad_ranking_row_and_stores_nothing(store, tmp_path):
     with pytest.raises(UserError, match="list of 2 to"):
         import_pairs(store, path)
     assert store.event_count() == 0
+
+
+def test_the_service_stores_a_submitted_ranking_once_and_undo_takes_it_back(store):
+    from alignstudio.services.labeling.ranking import RankingService, ShownRanking
+    from alignstudio.services.sampling.answers import RankFeeds
+
+    gens = _answers(store)
+    service = RankingService(store, RankFeeds(None, None))
+    shown = ShownRanking("key-1", MSG[-1]["content"], "colours", gens, ANSWERS)
+    with pytest.raises(UserError, match="rank all 4 answers"):
+        service.rank(shown, [0, 1, 2], annotator="ann")
+    first = service.rank(shown, [3, 1, 0, 2], annotator="ann")
+    again = service.rank(shown, [0, 1, 2, 3], annotator="ann")  # a double submit / an API retry
+    assert (first.pairs, first.duplicate, again.duplicate) == (6, False, True)
+    assert store.ranking("key-1").gen_ids == [gens[3], gens[1], gens[0], gens[2]] and len(store.labels()) == 6
+    back = service.undo_last("ann")
+    assert back.gen_ids == gens and back.texts == ANSWERS and back.key != "key-1"
+    assert store.labels() == [] and service.answers_for("colours") == 2
+    service.set_answers("colours", 4)
+    assert service.answers_for("colours") == 4
+    with pytest.raises(UserError, match="2 to 4"):
+        service.set_answers("colours", 5)

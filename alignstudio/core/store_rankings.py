@@ -141,6 +141,20 @@ class RankingEvents(StoreFile):
                 )
         return rid
 
+    def answers_for(self, campaign: str) -> int:
+        """Answers per prompt the Label tab shows for this campaign (a prompt set): 2, a pair, unless set."""
+        row = self._conn().execute("SELECT answers FROM campaign_answers WHERE campaign=?", (campaign,)).fetchone()
+        return row["answers"] if row else MIN_ANSWERS
+
+    def set_answers(self, campaign: str, answers: int) -> None:
+        if not MIN_ANSWERS <= answers <= MAX_ANSWERS:
+            raise UserError(f"answers per prompt must be {MIN_ANSWERS} to {MAX_ANSWERS}, not {answers}")
+        with self._write() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO campaign_answers(campaign, answers, updated) VALUES (?,?,?)",
+                (campaign, answers, time.time()),
+            )
+
     _RANKING_SELECT = (
         "SELECT k.*, EXISTS (SELECT 1 FROM events r WHERE r.kind='retract' AND r.target=k.id) AS retracted"
         " FROM rankings k"

@@ -215,6 +215,8 @@ class Feed:
 class FeedManager:
     """Feeds by configuration; at most `keep` run at once (least recently used ones are stopped)."""
 
+    feed_type = Feed  # what a feed samples (answers.RankFeeds: K answers per prompt)
+
     def __init__(self, pool: GeneratorPool, prompt_sets, depth: int = 3, keep: int = 3):
         self.pool = pool
         self.prompt_sets = prompt_sets
@@ -235,7 +237,7 @@ class FeedManager:
             if feed is None or feed.error:
                 if feed is not None:
                     feed.stop()
-                feed = Feed(self.pool, self.prompt_sets.load(config.prompt_set), config, self.depth)
+                feed = self.feed_type(self.pool, self.prompt_sets.load(config.prompt_set), config, self.depth)
                 self._feeds[config] = feed
             self._feeds.move_to_end(config)
             while len(self._feeds) > self.keep:

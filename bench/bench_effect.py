@@ -169,7 +169,7 @@ def score(rule: Rule, model_answers: list[str], base_answers: list[str]) -> dict
 
 
 def perplexity_of(gen) -> float:
-    from alignstudio.services.evaluation.stats import perplexity
+    from alignstudio.training.drift import text_perplexity as perplexity
 
     text = (ROOT / "data" / "heldout_text.txt").read_text(encoding="utf-8")
     with gen.lock:
@@ -351,6 +351,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--skip-timing", action="store_true", help="do not time judging 1,000 pairs")
     parser.add_argument("--no-policy", action="store_true", help="skip DPO training and the win rates")
+    parser.add_argument(
+        "--reuse-runs",
+        action="store_true",
+        help="measure the DPO runs an earlier run with the same --tag trained (no retraining)",
+    )
     parser.add_argument("--workspace", default=None)
     args = parser.parse_args(argv)
     if args.quick:
@@ -432,10 +437,14 @@ def main(argv: list[str] | None = None) -> int:
         if args.no_policy:
             continue
         out = work / f"run-{name}{args.tag}"
-        shutil.rmtree(out, ignore_errors=True)
-        t0 = time.perf_counter()
-        card = train(ws.root, data, out, args.train_args.split())
-        train_s = time.perf_counter() - t0
+        if args.reuse_runs and (out / "card.json").is_file():  # trained before: measure its model again
+            card = json.loads((out / "card.json").read_text())
+            train_s = card["duration_s"]
+        else:
+            shutil.rmtree(out, ignore_errors=True)
+            t0 = time.perf_counter()
+            card = train(ws.root, data, out, args.train_args.split())
+            train_s = time.perf_counter() - t0
         t0 = time.perf_counter()
         trained = pool.get(str(out))
         answers = answer(trained, eval_prompts, seed=101)

@@ -8,6 +8,7 @@ import pytest
 
 from alignstudio.services.evaluation import stats as st
 from alignstudio.services.judges.protocol import combine
+from alignstudio.training.drift import text_perplexity
 
 
 def outcomes_from_orders(orders):
@@ -116,9 +117,9 @@ def test_perplexity_of_a_tiny_model(tiny_model_dir):
     model, tokenizer = load_causal_lm(tiny_model_dir), load_tokenizer(tiny_model_dir)
     text = "The honeybee lives in colonies that can hold tens of thousands of workers. " * 20
     n_tokens = len(tokenizer(text, add_special_tokens=False)["input_ids"])
-    ppl, counted = st.perplexity(model, tokenizer, text, max_length=64, stride=32)
+    ppl, counted = text_perplexity(model, tokenizer, text, max_length=64, stride=32)
     assert counted == n_tokens - 1 and math.isfinite(ppl) and ppl > 1
     # a random model is near-uniform over its vocabulary
     assert ppl < 5 * len(tokenizer)
-    whole, _ = st.perplexity(model, tokenizer, text, max_length=512, stride=512)
+    whole, _ = text_perplexity(model, tokenizer, text, max_length=512, stride=512)
     assert whole == pytest.approx(ppl, rel=0.2)  # the window size barely matters to a context-blind model

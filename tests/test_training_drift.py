@@ -37,6 +37,7 @@ def _spec(model, data, **changes):
         patience=2,
         compare_prompts=0,
         seed=1,
+        drift_budget=3.0,  # the figures below read 0.03; the default is set in spec_fields
     )
     return RunSpec(**(settings | changes))
 
@@ -58,7 +59,7 @@ def test_an_over_optimizing_run_stops_on_drift_and_keeps_a_checkpoint_within_bud
     status, run = _run(ws, ws_store, _spec(tiny_model_dir, good_over_bad), "drifting")
     held = run.heldout()
     drift = {r["step"]: r["eval_drift"] for r in held}
-    assert all("eval_answers_perplexity" in r for r in held)
+    assert all("eval_text_perplexity" in r for r in held)
     # stopped on drift: the last `patience` (2) evaluations were over the 3% budget, long before max_steps
     assert status.extra["stopped_on_drift_at"] == status.step < 40
     assert [drift[s] > 0.03 for s in sorted(drift)][-2:] == [True, True]
@@ -69,14 +70,14 @@ def test_an_over_optimizing_run_stops_on_drift_and_keeps_a_checkpoint_within_bud
     kept = load_file(run.checkpoints_dir / f"checkpoint-{best['step']}" / "adapter_model.safetensors")
     final = load_file(run.model_dir / "adapter_model.safetensors")
     assert all((final[k] == kept[k]).all() for k in final)
-    # the verdict names it, with the figures; the base's answers are kept for a resume
+    # the verdict names it, with the figures; the base's perplexity is kept for a resume
     verdict = run.card()["verdict"]
     assert verdict["code"] == "over-optimized" and verdict["headline"].startswith("Learned, then over-optimized")
     assert verdict["drift"] <= 0.03 < verdict["drift_peak"] and verdict["best_step"] == best["step"]
     assert f"{100 * verdict['drift_peak']:+.1f}%" in verdict["headline"] and "95% interval" in verdict["headline"]
     assert status.verdict.startswith("Learned, then over-optimized")
     saved = json.loads((run.path / DRIFT_FILE).read_text())
-    assert len(saved["answers"]) == 4 and saved["base_perplexity"] > 1
+    assert saved["text"] == "heldout_text.txt" and saved["tokens"] > 1000 and saved["base_perplexity"] > 1
     # the log reads as lines: the metrics and drift lines, no progress-bar redraws
     log = run.log_path.read_text()
     assert "held-out at step" in log and "drift +" in log

@@ -9,6 +9,9 @@ from pathlib import Path
 from .errors import UserError
 
 ENV_VAR = "ALIGNSTUDIO_WORKSPACE"
+# Plain encyclopedic prose shipped with the app: the text the alignment tax (Evaluate tab, effect benchmark) and
+# the drift budget (training.drift) measure perplexity on, so all three give the same figure for one model.
+ALIGNMENT_TAX_TEXT = Path(__file__).resolve().parents[2] / "data" / "heldout_text.txt"
 
 
 @dataclass(frozen=True)

@@ -1,20 +1,20 @@
 """The drift budget: runs that stop before they break the model.
 
 A preference loss can keep falling while the model walks away from its base (the effect benchmark's concise
-rule: answers of 9 words against 82, perplexity on held-out text +7.4%). So, before training, the base model
-answers a few held-out prompts (sampled with fixed seeds, the way it would answer a user), and the perplexity
-of those answers under the model is measured once. At every held-out evaluation the same perplexity is measured
-under the policy: `eval_drift` = policy / base - 1 goes into the held-out row beside `eval_loss`. Keep-the-best
-then ranks checkpoints by `eval_loss_in_budget` (the held-out loss where drift is within the budget, +inf
-otherwise: TrainingArguments' `metric_for_best_model`), and the run stops once drift has exceeded the budget for
-`patience` evaluations in a row. The base's answers and perplexity are kept in drift.json in the run folder, so
-a resumed run compares against the same base.
+rule: answers of 9 words against 82, perplexity on held-out text +7.4%). So the perplexity of the shipped
+alignment-tax text (data/heldout_text.txt: plain encyclopedic prose, the text the Evaluate tab and the effect
+benchmark measure the tax on) is measured once under the base and again at every held-out evaluation under the
+policy: `eval_drift` = policy / base - 1 goes into the held-out row beside `eval_loss`. Keep-the-best then
+ranks checkpoints by `eval_loss_in_budget` (the held-out loss where drift is within the budget, +inf otherwise:
+TrainingArguments' `metric_for_best_model`), and the run stops once drift has exceeded the budget for `patience`
+evaluations in a row. The base's perplexity is kept in drift.json in the run folder, so a resumed run compares
+against the same base.
 
-Generated answers rather than the held-out pairs' chosen texts: DPO pushes the chosen texts up and the rejected
-ones down by design, so their perplexity measures the objective, not the drift. Measured on SmolLM2-135M on
-one loaded CPU core, generating the DRIFT_PROMPTS answers once took 38 s and scoring them 2.7 s per evaluation
-(DRIFT_NEW_TOKENS). Answer length is not measured at every evaluation (a generation per evaluation would cost
-14 times the scoring on a CPU); the before/after answers at the end of the run show it.
+Text the preference says nothing about, rather than the base's own answers: a preference is *meant* to move the
+answers. Measured with the effect benchmark's concise rule (SmolLM2, 40 training pairs), the perplexity of the
+base's answers rose 1.0% / 4.5% / 10.9% / 22.4% at steps 5-20, so a 3% budget on it kept step 5 and the run
+learned nothing (win rate 0.54 against the base), while the same run's alignment tax on this text was +0.0%.
+Scoring the text costs one forward pass over DRIFT_TEXT_TOKENS tokens per evaluation.
 """
 
 from __future__ import annotations
@@ -26,21 +26,21 @@ from pathlib import Path
 
 from transformers import TrainerCallback
 
+from ..core.workspace import ALIGNMENT_TAX_TEXT
 from .before_after import _answer, _messages
 from .split import prompt_key
 
 DRIFT_FILE = "drift.json"
-DRIFT_PROMPTS = 4  # held-out prompts the base answers once; their answers are scored at every evaluation
-DRIFT_NEW_TOKENS = 96  # per answer: enough text to measure, while the generation and each evaluation's scoring
-# stay cheap. SmolLM2-135M, fp32, one CPU core at load average 6: 4 answers of up to 160 tokens took 110 s to
-# generate and 9 s to score; of up to 96 tokens, 38 s and 2.7 s.
+DRIFT_TEXT_TOKENS = 4096  # the whole shipped text (~3,000 SmolLM2 tokens): ~3 s per evaluation on one CPU core
+DRIFT_PROMPTS = 4  # live bursts (`live.budget`): held-out prompts the base answers once
+DRIFT_NEW_TOKENS = 96  # per such answer. SmolLM2-135M, fp32, one CPU core: 4 answers took 38 s, scoring 2.7 s
 KEPT_METRIC = "eval_loss_in_budget"  # TrainingArguments.metric_for_best_model under a drift budget
 
 
 def drift_on(spec, heldout: bool) -> bool:
-    """Whether the run measures drift: a budget, a held-out split, and a policy (a reward model generates nothing).
-    Not under DeepSpeed: ZeRO-3 shards the weights, and generating the base's answers would need every process
-    to step in lockstep."""
+    """Whether the run measures drift: a budget, a held-out split, and a policy (a reward model is no language
+    model). Not under DeepSpeed: ZeRO-3 shards the weights, and scoring the text would need every process to step
+    in lockstep."""
     deepspeed = os.environ.get("ACCELERATE_USE_DEEPSPEED", "").lower() == "true"
     return bool(heldout and spec.drift_fraction and not deepspeed)
 
@@ -53,6 +53,44 @@ def autocast_for(model, args):
     return torch.autocast(
         device, dtype=dtype, enabled=bool(getattr(args, "bf16", False) or getattr(args, "fp16", False))
     )
+
+
+def text_perplexity(
+    model, tokenizer, text: str, *, max_length: int = 512, stride: int = 256, max_tokens: int | None = None
+) -> tuple[float, int]:
+    """(perplexity, scored tokens) of `text` under a causal LM: a window of `max_length` tokens moves by
+    `stride`, and each token is scored once, with up to `max_length - stride` tokens of context before it. The
+    one perplexity of text: the drift budget here, the Evaluate tab's alignment tax and the effect benchmark."""
+    import torch
+
+    ids = tokenizer(text, return_tensors="pt", add_special_tokens=False)["input_ids"][0]
+    if max_tokens is not None:
+        ids = ids[:max_tokens]
+    if ids.numel() < 2:
+        raise ValueError("the held-out text is too short to measure perplexity")
+    limit = getattr(getattr(model, "config", None), "max_position_embeddings", None) or max_length
+    max_length = min(max_length, int(limit))
+    stride = min(stride, max_length)
+    device = getattr(model, "device", None)
+    nll, counted, previous_end = 0.0, 0, 0
+    with torch.inference_mode():
+        for begin in range(0, ids.numel(), stride):
+            end = min(begin + max_length, ids.numel())
+            window = ids[begin:end].unsqueeze(0).to(device) if device is not None else ids[begin:end].unsqueeze(0)
+            target = window.clone()
+            new = end - previous_end  # tokens not scored by an earlier window
+            target[:, :-new] = -100
+            logits = model(input_ids=window).logits.float()
+            shift_logits, shift_labels = logits[:, :-1, :], target[:, 1:]
+            mask = shift_labels != -100
+            if mask.any():
+                losses = torch.nn.functional.cross_entropy(shift_logits[mask], shift_labels[mask], reduction="sum")
+                nll += float(losses)
+                counted += int(mask.sum())
+            previous_end = end
+            if end == ids.numel():
+                break
+    return math.exp(nll / counted), counted
 
 
 def answer_logprob(model, tokenizer, messages: list[dict], answer: str) -> tuple[float, int] | None:
@@ -115,61 +153,53 @@ class DriftCallback(TrainerCallback):
     Must come before the metrics callback (its `on_log` adds the drift to the held-out row that callback writes)
     and before early stopping (its `on_evaluate` adds KEPT_METRIC, which early stopping reads)."""
 
-    def __init__(self, run_path: Path, prompts: list, budget: float, patience: int, seed: int, tokenizer, main: bool):
+    def __init__(self, run_path: Path, budget: float, patience: int, tokenizer, main: bool, text: str | None = None):
         self.path = Path(run_path) / DRIFT_FILE
-        self.prompts, self.budget, self.patience, self.seed = prompts, budget, patience, seed
+        self.budget, self.patience = budget, patience
         self.tokenizer, self.main = tokenizer, main
-        self.answers: list[dict] = []
+        self.text = text if text is not None else ALIGNMENT_TAX_TEXT.read_text(encoding="utf-8")
         self.base_ppl: float | None = None
         self.by_step: dict[int, float] = {}
         self.over = 0  # evaluations over the budget in a row
         self.stopped_at: int | None = None
 
-    def _measure(self, model, args) -> float:
+    def _measure(self, model, args) -> tuple[float, int]:
         was_training = model.training
         model.eval()  # no dropout while measuring
         try:
-            return answers_perplexity(model, self.tokenizer, self.answers, lambda: autocast_for(model, args))
+            with autocast_for(model, args):
+                return text_perplexity(model, self.tokenizer, self.text, max_tokens=DRIFT_TEXT_TOKENS)
         finally:
             model.train(was_training)
 
     def on_train_begin(self, args, state, control, model=None, **kwargs):
-        if self.path.is_file():  # a resumed run: the base's answers and perplexity from its first start
+        if self.path.is_file():  # a resumed run: the base's perplexity from its first start
             saved = json.loads(self.path.read_text(encoding="utf-8"))
-            self.answers, self.base_ppl = saved["answers"], saved["base_perplexity"]
+            self.base_ppl = saved.get("base_perplexity")
             return
         if state.global_step > 0:  # resumed from a run that measured no drift: no base left to compare with
             print("drift: not measured (this run started without a drift budget)", flush=True)
             return
-        was_training = model.training
-        model.eval()
-        try:
-            self.answers = base_answers(
-                model, self.tokenizer, self.prompts, self.seed, lambda: autocast_for(model, args)
-            )
-        finally:
-            model.train(was_training)
-        ppl = self._measure(model, args) if self.answers else float("nan")
+        ppl, tokens = self._measure(model, args)
         self.base_ppl = ppl if math.isfinite(ppl) else None
         if self.base_ppl is None:
-            print("drift: not measured (no held-out prompt gave a scorable answer)", flush=True)
+            print("drift: not measured (the base's perplexity of the held-out text is not finite)", flush=True)
             return
-        words = sum(len(a["answer"].split()) for a in self.answers) / len(self.answers)
         print(
-            f"drift: the base answered {len(self.answers)} held-out prompts ({words:.0f} words on average), "
-            f"perplexity {self.base_ppl:.3f}; budget +{100 * self.budget:.1f}%",
+            f"drift: the base's perplexity of the held-out text is {self.base_ppl:.3f} ({tokens} tokens); "
+            f"budget +{100 * self.budget:.1f}%",
             flush=True,
         )
         if self.main:
-            record = {"answers": self.answers, "base_perplexity": self.base_ppl, "budget": self.budget}
-            self.path.write_text(json.dumps(record, indent=1), encoding="utf-8")
+            record = {"text": ALIGNMENT_TAX_TEXT.name, "tokens": tokens, "base_perplexity": self.base_ppl}
+            self.path.write_text(json.dumps(record | {"budget": self.budget}, indent=1), encoding="utf-8")
 
     def on_log(self, args, state, control, logs=None, model=None, **kwargs):
         if not logs or "eval_loss" not in logs or self.base_ppl is None:
             return
-        ppl = self._measure(model, args)
+        ppl, _ = self._measure(model, args)
         if math.isfinite(ppl):
-            logs["eval_answers_perplexity"] = ppl
+            logs["eval_text_perplexity"] = ppl
             logs["eval_drift"] = self.by_step[state.global_step] = ppl / self.base_ppl - 1
 
     def on_evaluate(self, args, state, control, metrics=None, **kwargs):
@@ -183,7 +213,7 @@ class DriftCallback(TrainerCallback):
             self.stopped_at = state.global_step
             control.should_training_stop = True
             print(
-                f"drift: the base's answers' perplexity is {100 * drift:+.1f}% (budget +{100 * self.budget:.1f}%) "
+                f"drift: the held-out text's perplexity is {100 * drift:+.1f}% (budget +{100 * self.budget:.1f}%) "
                 f"for {self.over} evaluations: stopping at step {state.global_step}",
                 flush=True,
             )

@@ -198,7 +198,7 @@ class MetricsCallback(TrainerCallback):
             ):
                 if isinstance(row.get(key), (int, float)):
                     parts.append(f"{label} {row[key]:.4g}")
-            if isinstance(row.get("eval_drift"), (int, float)):  # drift.DriftCallback: the base answers' perplexity
+            if isinstance(row.get("eval_drift"), (int, float)):  # drift.DriftCallback: the held-out text's perplexity
                 parts.append(f"drift {100 * row['eval_drift']:+.1f}%")
             return "  ".join(parts)
         parts = [f"step {row['step']}" + (f"/{row['max_steps']}" if row.get("max_steps") else "")]

@@ -254,9 +254,10 @@ class RunSettings:
         row="compare",
     )
     drift_budget: float = setting(
-        3.0,
-        "Drift budget, in percent: how much the perplexity of the base model's own answers to held-out "
-        "prompts may rise. Keep-the-best takes the best held-out loss among checkpoints within it, and "
+        2.0,
+        "Drift budget, in percent: how much the perplexity of the shipped held-out text (the alignment tax "
+        "the Evaluate tab measures) may rise over the base model's. Keep-the-best takes the best held-out "
+        "loss among checkpoints within it, and "
         "the run stops once drift has exceeded it for `patience` evaluations; 0 = off (needs the split; "
         "not for reward models).",
         label="Drift budget, % perplexity rise (0 = off)",

@@ -4,7 +4,7 @@ One plain-words answer for the Train tab, the run card and the CLI's last line, 
 (training rows carry `loss`, `rewards/accuracies`, ...; held-out rows carry the same keys prefixed `eval_`).
 With a held-out split the verdict rests on it: held-out preference accuracy with its 95% Wilson interval, and
 "learned" only when that interval lies above chance (0.5) at the count of held-out pairs; otherwise "too few
-held-out pairs to tell". With a drift budget (`drift.py`), a run whose base answers' perplexity rose past the
+held-out pairs to tell". With a drift budget (`drift.py`), a run whose held-out text's perplexity rose past the
 budget "learned, then over-optimized". Without a split it can only say whether the training pairs were fit,
 and says that this is all it knows. "Nothing learned" is decided before anything else can sound reassuring: a
 run whose loss never left its starting value is never "fine". A reward run is judged by `judge_reward`.
@@ -45,7 +45,7 @@ class Verdict:
     best_step: int | None = None
     interval_low: float | None = None  # 95% Wilson interval of the held-out accuracy
     interval_high: float | None = None
-    drift: float | None = None  # the kept model's perplexity change on the base's own answers (0.02 = +2%)
+    drift: float | None = None  # the kept model's perplexity change on the held-out text (0.02 = +2%)
     drift_peak: float | None = None  # the largest change seen at any held-out evaluation
     drift_budget: float | None = None
 
@@ -136,7 +136,7 @@ def judge_run(
 ) -> Verdict:
     """The verdict for a finished run's metrics rows. `best_step` is the kept checkpoint's step (None = the
     best held-out loss, within the drift budget where one is set); `drift_budget` the perplexity rise allowed
-    on the base's own answers (0.03 = 3%; None or 0 = no budget); `generation` the comparison of base and
+    on the held-out text (0.03 = 3%; None or 0 = no budget); `generation` the comparison of base and
     trained answers (`generation_check.compare_generation`)."""
     train_loss = [v for _, v in _finite(rows, "loss")]
     if failed_nan or any(r.get("loss", 0) is None for r in rows):
@@ -203,7 +203,7 @@ def judge_run(
         drift_budget=drift_budget or None,
     )
     drift_note = (
-        f" The base model's own answers grew {_pct(max(over.values()))} less likely (perplexity; budget "
+        f" Perplexity of the held-out text rose {_pct(max(over.values()))} (the drift budget is "
         f"{_pct(drift_budget)}) by step {max(over, key=over.get)}."
         if over
         else ""
@@ -267,7 +267,7 @@ def judge_run(
             **figures,
         )
     within = (
-        f" The base model's own answers moved {_pct(drift[kept_step])} in perplexity (budget {_pct(drift_budget)})."
+        f" Perplexity of the held-out text moved {_pct(drift[kept_step])} (drift budget {_pct(drift_budget)})."
         if kept_step in drift
         else ""
     )
@@ -308,16 +308,16 @@ def _over_optimized(acc_text, kept_step, drift, over, budget, stop, figures) -> 
     if kept is not None and kept <= budget:
         return Verdict(
             OVER_OPTIMIZED,
-            f"Learned, then over-optimized: {acc_text} at step {kept_step}, where the base model's own answers "
-            f"moved {_pct(kept)} in perplexity (budget {_pct(budget)}); by step {peak_step} they had moved "
+            f"Learned, then over-optimized: {acc_text} at step {kept_step}, where perplexity of the held-out text "
+            f"had moved {_pct(kept)} (budget {_pct(budget)}); by step {peak_step} it had moved "
             f"{_pct(over[peak_step])}.",
             "Training went on trading the base model's behaviour for the preference." + stop + advice,
             **figures,
         )
     return Verdict(
         OVER_OPTIMIZED,
-        f"Over-optimized: {acc_text}, but the base model's own answers moved {_pct(over[peak_step])} in "
-        f"perplexity by step {peak_step} (budget {_pct(budget)}); no held-out checkpoint stayed within it.",
+        f"Over-optimized: {acc_text}, but perplexity of the held-out text moved {_pct(over[peak_step])} by step "
+        f"{peak_step} (budget {_pct(budget)}); no held-out checkpoint stayed within it.",
         "The model kept is the last one and has drifted from its base."
         + stop
         + advice

@@ -104,10 +104,7 @@ def _attach_trainer(
     metrics_cb.share = sharing[0] if sharing else None  # each metrics line says how many cores it trained on
     drift_cb = None
     if drift_on(spec, heldout):  # before the metrics callback, which writes the drift it adds to held-out rows
-        prompts = list(eval_set["prompt"])
-        drift_cb = DriftCallback(
-            run.path, prompts, spec.drift_fraction, spec.patience, spec.seed, loaded.tokenizer, main
-        )
+        drift_cb = DriftCallback(run.path, spec.drift_fraction, spec.patience, loaded.tokenizer, main)
     callbacks = run_callbacks(spec, heldout, *([drift_cb] if drift_cb else []), metrics_cb, control_cb, *sharing)
     apply_environment(spec.report_to, run.path, run.name)
     trainer = method.trainer(spec, args, loaded, train_set, eval_set, callbacks, workspace, metrics_cb)

@@ -26,7 +26,7 @@ from ...core import access
 from ...core.errors import UserError
 from ...core.formats import PromptItem
 from ...core.settings import check_bounds, setting, setting_of
-from ...core.workspace import Workspace
+from ...core.workspace import ALIGNMENT_TAX_TEXT, Workspace
 from ..judges import Judge
 from ..judges.config import JudgeConfig
 from ..judges.protocol import JudgeCache, PairItem, judge_pairs
@@ -46,7 +46,7 @@ if TYPE_CHECKING:  # Trust only as a type: the CLI reads EvalSettings from here
     from ..judges.independence import Independence
     from ..judges.trust import Trust
 
-HELDOUT_TEXT = Path(__file__).resolve().parents[3] / "data" / "heldout_text.txt"
+HELDOUT_TEXT = ALIGNMENT_TAX_TEXT  # the drift budget (training.drift) measures runs on the same text
 Progress = Callable[[float, str], None]
 _SAMPLING = SamplingSettings()
 # bootstrap rounds of the controlled win rates (each refits its model): Arena-Hard found 100 unstable, 500 stable
@@ -118,9 +118,11 @@ def _perplexity(generator, text: str | None, settings: EvalSettings) -> dict:
     model, tokenizer = getattr(generator, "model", None), getattr(generator, "tokenizer", None)
     if model is None or tokenizer is None or not hasattr(model, "forward"):
         return {"skipped": f"{generator.name} is a remote model: no token probabilities to measure"}
+    from ...training.drift import text_perplexity  # torch and transformers: loaded only when measuring
+
     start = time.time()
     with getattr(generator, "lock", None) or contextlib.nullcontext():  # a local generator decodes one call at a time
-        ppl, tokens = stats.perplexity(model, tokenizer, text, max_tokens=settings.perplexity_max_tokens)
+        ppl, tokens = text_perplexity(model, tokenizer, text, max_tokens=settings.perplexity_max_tokens)
     return {"perplexity": round(ppl, 4), "tokens": tokens, "seconds": round(time.time() - start, 2)}
 
 

@@ -189,39 +189,3 @@ def pathology_counts(responses: Sequence[str], *, verbose_words: int = 400) -> d
         for name, flagged in pathology_flags(response, verbose_words=verbose_words).items():
             counts[name] += int(flagged)
     return counts
-
-
-def perplexity(
-    model, tokenizer, text: str, *, max_length: int = 512, stride: int = 256, max_tokens: int | None = None
-) -> tuple[float, int]:
-    """(perplexity, scored tokens) of `text` under a causal LM: a window of `max_length` tokens moves by
-    `stride`, and each token is scored once, with up to `max_length - stride` tokens of context before it."""
-    import torch
-
-    ids = tokenizer(text, return_tensors="pt", add_special_tokens=False)["input_ids"][0]
-    if max_tokens is not None:
-        ids = ids[:max_tokens]
-    if ids.numel() < 2:
-        raise ValueError("the held-out text is too short to measure perplexity")
-    limit = getattr(getattr(model, "config", None), "max_position_embeddings", None) or max_length
-    max_length = min(max_length, int(limit))
-    stride = min(stride, max_length)
-    nll, counted, previous_end = 0.0, 0, 0
-    with torch.inference_mode():
-        for begin in range(0, ids.numel(), stride):
-            end = min(begin + max_length, ids.numel())
-            window = ids[begin:end].unsqueeze(0)
-            target = window.clone()
-            new = end - previous_end  # tokens not scored by an earlier window
-            target[:, :-new] = -100
-            logits = model(input_ids=window).logits.float()
-            shift_logits, shift_labels = logits[:, :-1, :], target[:, 1:]
-            mask = shift_labels != -100
-            if mask.any():
-                losses = torch.nn.functional.cross_entropy(shift_logits[mask], shift_labels[mask], reduction="sum")
-                nll += float(losses)
-                counted += int(mask.sum())
-            previous_end = end
-            if end == ids.numel():
-                break
-    return math.exp(nll / counted), counted

@@ -258,11 +258,15 @@ class ArenaService:
 
     store: Store
     generators: Any = None  # the loaded-model pool (sampling.generators.GeneratorPool)
+    live: Any = None  # live.LiveService: resolves the model "live" to the newest live version
     _board: tuple | None = field(default=None, init=False, repr=False)  # (votes and settings, Leaderboard)
     _board_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     def turn(self, state: ArenaState, user_text: str, settings: ArenaSettings, *, regenerate: bool = False):
-        """Both models answer the turn (each model name resolved, and checked, as the caller), streamed."""
+        """Both models answer the turn (each model name resolved, and checked, as the caller), streamed. "live" is
+        the newest live version when the conversation starts, and stays that version (its vote records it)."""
+        if self.live is not None:
+            state.model_left, state.model_right = map(self.live.resolve_model, (state.model_left, state.model_right))
         left, right = self.generators.get(state.model_left), self.generators.get(state.model_right)
         return stream_turn(state, user_text, left, right, settings, regenerate=regenerate)
 

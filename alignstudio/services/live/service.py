@@ -41,8 +41,10 @@ from ...training.live.folder import (
 from ...training.run_launch import start_logged
 from ..data.snapshots import dpo_row
 from ..sampling.generators import GeneratorPool
+from ..sampling.prefetch import FeedManager
 from ..sampling.sampler import sample_pairs
 from ..sampling.settings import SamplingSettings
+from .campaigns import LiveCampaigns
 
 WORKER_MODULE = "alignstudio.training.live.worker"
 
@@ -55,6 +57,7 @@ class LiveLabel:
     chosen: str
     rejected: str
     pair_id: str = ""  # the stored pair it labels, when there is one
+    annotator: str = ""  # who gave it (default: the caller)
 
 
 @dataclass(frozen=True)
@@ -101,14 +104,17 @@ class LivePair:
 
 
 @dataclass
-class LiveService:
+class LiveService(LiveCampaigns):
     workspace: Workspace
     store: Store
     generators: GeneratorPool
     command: list[str] | None = None  # the worker's command before FOLDER (tests may inject one)
+    feeds: FeedManager | None = None  # the app's prefetch feeds, for the Label tab's live pairs (campaigns.py)
     _procs: dict = field(default_factory=dict)
     _loaded: dict = field(default_factory=dict)  # session -> version name loaded in the pool (released on change)
     _labels_lock: threading.Lock = field(default_factory=threading.Lock)  # count and append as one step
+    _serving: dict = field(default_factory=dict)  # session -> the Label tab's live FeedConfig handed out now
+    _serving_lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def root(self):
@@ -206,7 +212,7 @@ class LiveService:
                     "id": new_id(),
                     **row,
                     "pair_id": label.pair_id,
-                    "annotator": caller.name if caller else "",
+                    "annotator": label.annotator or (caller.name if caller else ""),
                     "time": time.time(),
                 }
             )

@@ -17,6 +17,7 @@ from pathlib import Path
 from ..core.conversation import conversation_problems
 from ..core.errors import UserError
 from ..core.formats import read_records
+from .group_batches import GROUP_COLUMN
 
 PAIR_COLUMNS = ("prompt", "chosen", "rejected")
 KTO_COLUMNS = ("prompt", "completion", "label")
@@ -106,6 +107,7 @@ def load_training_data(path: str | Path, method: str) -> TrainingData:
             "single labelled answers (prompt/completion/label) - train it with KTO"
         )
     rows: list[dict] = []
+    grouped = GROUP_COLUMN in columns and method in ("dpo", "orpo", "simpo")
     for line, record in records:
         where = f"{name}, row {line}"
         prompt = _plain(record.get("prompt"))
@@ -118,6 +120,8 @@ def load_training_data(path: str | Path, method: str) -> TrainingData:
             if chosen == rejected:
                 raise UserError(f"{where}: 'chosen' and 'rejected' are identical")
             rows.append({"prompt": prompt, "chosen": chosen, "rejected": rejected})
+            if grouped:  # a ranking's pairs share a group id (training.group_batches keeps them in one step)
+                rows[-1][GROUP_COLUMN] = record.get(GROUP_COLUMN)
         else:
             completion = _plain(record.get("completion"))
             if completion is None:

@@ -55,11 +55,22 @@ class Method:
     registry_kind: str | None = None  # the kind the model is registered with (None: adapter or full)
     shares_cpu = True  # trains on one core while the app samples (core.cpu_share)
 
+    grouped = False  # the training rows are in the order of their groups (a ranking's pairs in one step)
+
     def data(self, spec: RunSpec):
-        return data_and_split(spec)
+        from .group_batches import arrange
+        from .schedule import choose
+
+        data, split, train_set, eval_set = data_and_split(spec)
+        step_rows = choose(spec, len(train_set), world_size()).batch_size * spec.grad_accum * world_size()
+        train_set, eval_set, self.grouped = arrange(spec, train_set, eval_set, step_rows)
+        return data, split, train_set, eval_set
 
     def config(self, spec: RunSpec, run: RunFolder, schedule: Schedule, heldout: bool):
-        return make_config(spec, run, schedule, heldout=heldout)
+        args = make_config(spec, run, schedule, heldout=heldout)
+        if self.grouped:  # the trainer reads the rows in the order `group_batches` gave them
+            args.train_sampling_strategy = "sequential"
+        return args
 
     def load(self, spec: RunSpec, registry: ModelRegistry) -> Loaded:
         from transformers import set_seed

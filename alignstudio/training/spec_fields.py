@@ -335,6 +335,14 @@ class RunSettings:
         ui=MORE,
         row="precision",
     )
+    group_batches: bool = setting(
+        True,
+        "DPO/ORPO/SimPO on ranked data (a group_id column): keep each ranking's pairs in one optimizer step "
+        "(as InstructGPT did), the rows then read in that order; no effect on data without rankings.",
+        label="Keep a ranking's pairs in one step",
+        cli=TRAINING,
+        ui=MORE,
+    )
 
     # -- run folder --------------------------------------------------------------------------------
     logging_steps: int = setting(

@@ -90,7 +90,7 @@ class LiveEngine:
         self.base = ""  # the base's registry name
         self.reference_cache: dict = {}
         self.current: int | None = None  # the version the weights are now
-        self.drift = LiveDrift(folder.path, self.settings.drift_budget, self.settings.seed)
+        self.drift = LiveDrift(folder.path, self.settings.drift_budget)
 
     # -- loading and versions ----------------------------------------------------------------------------------
 
@@ -265,13 +265,13 @@ class LiveEngine:
         )
         losses_note = f"held-out loss {before['eval_loss']:.4f} -> {after['eval_loss']:.4f}"
         if after["eval_loss"] < before["eval_loss"]:
-            row["drift"] = drift = self.drift.measure(self.model, self.tokenizer, heldout, trainer.args)
+            row["drift"] = drift = self.drift.measure(self.model, self.tokenizer, trainer.args)
             if drift is not None and not drift["within"]:
                 self.rollback(self.current)
                 return self._record(
                     row,
                     "discarded",
-                    f"{losses_note}, but the base's answers' perplexity rose {100 * drift['drift']:+.1f}%, over the "
+                    f"{losses_note}, but the held-out text's perplexity rose {100 * drift['drift']:+.1f}%, over the "
                     f"drift budget (+{100 * drift['budget']:.1f}%)",
                 )
             learned = self.folder.learned(self.current) + [r["id"] for r in new]

@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from ...core import access
 from ...core.errors import UserError
 from ...training.live.folder import AGAINST_BASE, LOADING, READY, TRAINING, LiveSettings, check_name, version_name
-from ..sampling.prefetch import FeedConfig, NothingReady
+from ..sampling.prefetch import FeedConfig
 
 CAMPAIGNS_FILE = "campaigns.json"
 LIVE_MODEL = "live"  # the Arena's name for the newest live version
@@ -129,14 +129,15 @@ class LiveCampaigns:
     def label_feed(self, config: FeedConfig) -> FeedConfig:
         """The Label tab's feed: while the prompt set is live, its pairs come from the newest version (both
         answers, or one against the base: the session's `pairs` setting); else `config` as it is. When a version
-        lands, the older version's ready pairs are still handed out until the new one's first pair is ready."""
+        lands, the older version's ready pairs are still handed out until the new one's first pair is ready. Until
+        the trainer has saved v0, the models chosen (`config`)."""
         name = self.campaign_session(config.prompt_set)
         if name is None:
             return config
         folder = self.folder(name)
         current = folder.state().get("current")
-        if current is None:
-            raise NothingReady("the live policy is loading: its first pairs come once it is ready")
+        if current is None:  # loading: no version to sample from yet
+            return config
         base = folder.settings()
         newest = replace(
             config,
@@ -145,10 +146,11 @@ class LiveCampaigns:
         )
         with self._serving_lock:
             serving = self._serving.get(name)
-            if serving is None or serving == newest:
+            if serving is None or serving.model_a == newest.model_a:  # the same version (settings may differ)
                 self._serving[name] = newest
                 return newest
-            if self.feeds.feed(newest).ready() == 0 and self.feeds.feed(serving).ready() > 0:
+            only_the_version = replace(serving, model_a=newest.model_a, model_b=newest.model_b) == newest
+            if only_the_version and self.feeds.feed(newest).ready() == 0 and self.feeds.feed(serving).ready() > 0:
                 return serving  # the new version's feed is warming up (it started above)
             self._serving[name] = newest
         self.generators.release(serving.model_a)  # the older version leaves the pool (its feed idles out)

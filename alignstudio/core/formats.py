@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from .conversation import as_messages, conversation_problems, text_of
+from .conversation import as_messages, conversation_problems, is_conversational, text_of
 from .errors import UserError
 
 MAX_FIELD_CHARS = 200_000  # a prompt or response beyond this is almost surely a broken file, not data
@@ -118,12 +118,24 @@ def _read_csv(path: Path) -> list[tuple[int | None, dict]]:
         for row in reader:
             if None in row:
                 raise UserError(f"{_where(path, reader.line_num)}: more values than the header has columns")
-            records.append((reader.line_num, {k: v for k, v in row.items()}))
+            records.append((reader.line_num, {k: _csv_conversation(v) for k, v in row.items()}))
     except csv.Error as exc:
         raise UserError(f"{_where(path, reader.line_num)}: malformed CSV ({exc})") from None
     if not records:
         raise UserError(f"{path.name}: the file has a header but no rows")
     return records
+
+
+def _csv_conversation(value):
+    """A CSV cell holding a conversation as JSON (how `write_records` writes one) as its messages; any other
+    text as it is. CSV has no lists, so this is how a conversational row survives a CSV round trip."""
+    if not isinstance(value, str) or not value.lstrip().startswith("[{"):
+        return value
+    try:
+        parsed = json.loads(value)
+    except (json.JSONDecodeError, RecursionError):
+        return value
+    return parsed if is_conversational(parsed) else value
 
 
 def _read_parquet(path: Path) -> list[tuple[int | None, dict]]:

@@ -37,6 +37,7 @@ COMMANDS = [
     "export-model",
     "agreement",
     "live",
+    "guidelines",
 ]
 
 

@@ -35,6 +35,7 @@
     ["Shift+1", "A is much better"], ["Shift+2", "B is much better"], ["3", "tie"], ["4", "both bad"],
     ["s", "skip"], ["z", "undo last"],
     ["Feedback tab", ""], ["+", "good"], ["-", "bad"], ["k", "skip"], ["u", "undo last"],
+    ["Both tabs", ""], ["g", "show or hide the labeling guidelines"],
     ["?", "show or hide this help"],
   ];
   const toggleHelp = (show) => {
@@ -82,6 +83,14 @@
       return;
     }
     if (event.key === "Escape" && document.getElementById("key-help")) toggleHelp(false);
+    if (event.key === "g") {  // the guidelines panel of the tab on screen (a hidden tab's has no offsetParent)
+      const panel = [...document.querySelectorAll("details.guidelines-panel")].find((d) => d.offsetParent !== null);
+      if (panel) {
+        event.preventDefault();
+        panel.open = !panel.open;
+      }
+      return;
+    }
     const id = (event.shiftKey && shifted[event.code]) || keys[event.key];
     if (!id) return;
     const button = document.getElementById(id);

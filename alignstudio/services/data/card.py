@@ -77,6 +77,16 @@ def _sampling(labels: Sequence[Mapping]) -> list[str]:
     return lines or ["- not recorded"]
 
 
+def _guidelines_line(labels: Sequence[Mapping]) -> str:
+    """Which versions of the labeling guidelines the labels were given under, with how many labels each."""
+    used = Counter(r.get("guidelines") or "" for r in labels)
+    versions = ", ".join(f"`{v}` ({n} labels)" for v, n in sorted(used.items()) if v)
+    if not versions:
+        return "Guidelines versions: none (every label was given without labeling guidelines)."
+    without = f"; {used['']} labels without guidelines" if used[""] else ""
+    return f"Guidelines versions the labels were given under: {versions}{without}."
+
+
 def dataset_card(
     kind: str,
     rows: int,
@@ -130,7 +140,7 @@ def dataset_card(
         lines.append("Agreement: no item was labeled by two or more people, so none was measured.")
     told = [f"{count} {what}" for what, count in left_out.items() if count]
     lines.append(f"Left out: {', '.join(told)}." if told else "Nothing was left out.")
-    lines.append("Guidelines versions: not recorded in this store.")
+    lines.append(_guidelines_line(labels))
     lines += ["", "## Columns", ""]
     lines += [f"- `{name}`: {meaning}" for name, meaning in COLUMNS[kind].items()]
     lines += ["", "Load with `datasets.load_dataset(REPO)` on the Hub, or `datasets.load_from_disk(FOLDER)` locally."]

@@ -35,7 +35,7 @@ def _as_list(value: Any) -> list | None:
 def is_conversational(value: Any) -> bool:
     """True when `value` is a non-empty list of mappings with a "role" (TRL's conversational form)."""
     items = _as_list(value)
-    return bool(items) and isinstance(items[0], Mapping) and "role" in items[0]
+    return bool(items and isinstance(items[0], Mapping) and "role" in items[0])
 
 
 def as_messages(value: Any, role: str = "user") -> list[dict]:

@@ -215,7 +215,8 @@ def ultrafeedback_raw(origin: Origin, records: Records) -> tuple[list[dict], int
                 as_messages(instruction, "user"),
                 best[2]["response"],
                 other[2]["response"],
-                *prov,
+                prov[0],
+                prov[1],
                 models=models,
             )
         )
@@ -236,6 +237,7 @@ def shp(origin: Origin, records: Records) -> tuple[list[dict], int]:
             raise origin.fail(line, f"field 'labels' must be 0 or 1, got {label!r}")
         a_wins = str(label) in ("1", "True")
         scores = {s: number(origin, line, record, f"score_{s}") for s in "AB"}
+        ratio: float | None
         if record.get("score_ratio") is not None:
             ratio = number(origin, line, record, "score_ratio")
         else:
@@ -253,7 +255,9 @@ def shp(origin: Origin, records: Records) -> tuple[list[dict], int]:
             )
             for s in order
         ]
-        rows.append(make_pair(origin, line, as_messages(history, "user"), texts[order[0]], texts[order[1]], *prov))
+        rows.append(
+            make_pair(origin, line, as_messages(history, "user"), texts[order[0]], texts[order[1]], prov[0], prov[1])
+        )
     return rows, 0
 
 

@@ -111,7 +111,7 @@ def _read_csv(path: Path) -> list[tuple[int | None, dict]]:
     # line cap (a field cannot be longer than its line), so a long field gets the clear length message below.
     csv.field_size_limit(max(csv.field_size_limit(), MAX_LINE_BYTES))
     reader = csv.DictReader(line for _, line in _lines(path))
-    records = []
+    records: list[tuple[int | None, dict]] = []
     try:
         if not reader.fieldnames:
             raise UserError(f"{path.name}: the file is empty")

@@ -50,7 +50,9 @@ def _message(origin: Origin, line, record: dict) -> _Message:
 
 def _conversation(origin: Origin, messages: dict[str, _Message], last: _Message) -> list[dict]:
     """The turns from the root down to `last`, as {role, content} messages."""
-    path, seen, node = [], set(), last
+    path: list[dict] = []
+    seen: set[str] = set()
+    node: _Message | None = last
     while node is not None:
         if node.id in seen:
             raise origin.fail(node.line, f"field 'parent_id': message {node.id!r} is its own ancestor")
@@ -81,7 +83,7 @@ def oasst_messages(origin: Origin, records: Records) -> tuple[list[dict], int]:
                 line, f"field 'message_id': {message.id!r} already appears on line {messages[message.id].line}"
             )
         messages[message.id] = message
-    replies: dict[str, list[_Message]] = defaultdict(list)
+    replies: dict[str | None, list[_Message]] = defaultdict(list)  # None: a reply to no message, skipped below
     for message in messages.values():
         if message.parent is not None and message.parent not in messages:
             raise origin.fail(message.line, f"field 'parent_id': message {message.parent!r} is not in the file")
@@ -92,7 +94,7 @@ def oasst_messages(origin: Origin, records: Records) -> tuple[list[dict], int]:
         if parent_id is None or messages[parent_id].role != "user" or len(siblings) < 2:
             continue
         prompt = _conversation(origin, messages, messages[parent_id])
-        best, *others = sorted(siblings, key=lambda m: m.rank)
+        best, *others = sorted(siblings, key=lambda m: m.rank or 0.0)  # every reply kept has a rank
         for other in others:
             if other.rank == best.rank:
                 skipped += 1

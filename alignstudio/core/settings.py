@@ -23,7 +23,7 @@ def setting(default: Any = None, help: str = "", *, repr: bool = True, **describ
     default is copied for each instance."""
     meta = {"help": help, **describe}
     if isinstance(default, (list, dict)):
-        return dataclasses.field(default_factory=lambda d=default: _copy(d), metadata=meta, repr=repr)
+        return dataclasses.field(default_factory=lambda: _copy(default), metadata=meta, repr=repr)
     return dataclasses.field(default=default, metadata=meta, repr=repr)
 
 
@@ -134,7 +134,8 @@ class Setting:
 
 def _setting(f: dataclasses.Field) -> Setting:
     kind = str(f.type).replace(" | None", "").replace("None | ", "")
-    default = f.default_factory() if f.default is dataclasses.MISSING else f.default
+    factory = f.default_factory  # MISSING unless the default is a list or dict (`setting`)
+    default = factory() if f.default is dataclasses.MISSING and callable(factory) else f.default
     meta = dict(f.metadata)
     return Setting(f.name, kind, "None" in str(f.type), default, meta.pop("help", ""), **meta)
 

@@ -44,7 +44,7 @@ def export_model(
             for item in ref.folder.iterdir():
                 if item.is_file() and item.name not in _SKIP and not item.name.startswith("."):
                     shutil.copy2(item, tmp / item.name)
-            if ref.is_adapter and not (tmp / "tokenizer_config.json").exists():
+            if ref.base_folder is not None and not (tmp / "tokenizer_config.json").exists():  # an adapter
                 from ...core.models import load_tokenizer
 
                 load_tokenizer(ref.base_folder).save_pretrained(tmp)

@@ -37,7 +37,7 @@ def _spec(model, data, **changes):
         patience=2,
         compare_prompts=0,
         seed=1,
-        drift_budget=3.0,  # the figures below read 0.03; the default is set in spec_fields
+        drift_budget=2.0,  # the figures below read 0.02; the held-out text's perplexity peaks near +4% here
     )
     return RunSpec(**(settings | changes))
 
@@ -60,11 +60,11 @@ def test_an_over_optimizing_run_stops_on_drift_and_keeps_a_checkpoint_within_bud
     held = run.heldout()
     drift = {r["step"]: r["eval_drift"] for r in held}
     assert all("eval_text_perplexity" in r for r in held)
-    # stopped on drift: the last `patience` (2) evaluations were over the 3% budget, long before max_steps
+    # stopped on drift: the last `patience` (2) evaluations were over the 2% budget, long before max_steps
     assert status.extra["stopped_on_drift_at"] == status.step < 40
-    assert [drift[s] > 0.03 for s in sorted(drift)][-2:] == [True, True]
+    assert [drift[s] > 0.02 for s in sorted(drift)][-2:] == [True, True]
     # the kept checkpoint is the best held-out loss among those within the budget, and it is the model saved
-    within = [r for r in held if r["eval_drift"] <= 0.03]
+    within = [r for r in held if r["eval_drift"] <= 0.02]
     best = min(within, key=lambda r: r["eval_loss"])
     assert status.best_step == best["step"] and min(r["eval_loss"] for r in held) < best["eval_loss"]
     kept = load_file(run.checkpoints_dir / f"checkpoint-{best['step']}" / "adapter_model.safetensors")
@@ -73,7 +73,7 @@ def test_an_over_optimizing_run_stops_on_drift_and_keeps_a_checkpoint_within_bud
     # the verdict names it, with the figures; the base's perplexity is kept for a resume
     verdict = run.card()["verdict"]
     assert verdict["code"] == "over-optimized" and verdict["headline"].startswith("Learned, then over-optimized")
-    assert verdict["drift"] <= 0.03 < verdict["drift_peak"] and verdict["best_step"] == best["step"]
+    assert verdict["drift"] <= 0.02 < verdict["drift_peak"] and verdict["best_step"] == best["step"]
     assert f"{100 * verdict['drift_peak']:+.1f}%" in verdict["headline"] and "95% interval" in verdict["headline"]
     assert status.verdict.startswith("Learned, then over-optimized")
     saved = json.loads((run.path / DRIFT_FILE).read_text())

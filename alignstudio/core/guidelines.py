@@ -51,11 +51,12 @@ class GuidelinesStore:
             ).fetchone()
             if row is not None and row["version"] == version:
                 return self._row(row)
+            saved = GuidelinesVersion(campaign, version, text, author, time.time())
             db.execute(
                 "INSERT INTO guidelines(campaign, version, text, author, created) VALUES (?,?,?,?,?)",
-                (campaign, version, text, author, time.time()),
+                (saved.campaign, saved.version, saved.text, saved.author, saved.created),
             )
-        return self.own(campaign)
+        return saved
 
     def own(self, campaign: str) -> GuidelinesVersion | None:
         """The campaign's own newest version (no fallback to the default guidelines), or None."""

@@ -246,3 +246,20 @@ def test_the_cli_sets_overlap_and_prints_progress(workspace, store, capsys):
     assert "queue: 2 annotators per pair: 0 pairs complete · 0 in progress · 2 pending" in capsys.readouterr().out
     assert cli_main(["--workspace", str(workspace.root), "queue", "--overlap", "2", "--campaign", "nosuch"]) == 2
     assert "no prompt set named 'nosuch'" in capsys.readouterr().err
+
+
+def test_the_data_tabs_campaign_panel_sets_overlap_for_admins_only(services):
+    from alignstudio.ui import campaigns
+
+    message, table = campaigns.save(services, "default", 2, "weight")
+    assert message.startswith("Saved: **default**, 2 annotators per pair: 0 pairs complete")
+    assert table.set_index("campaign").loc["default", "annotators per pair"] == 2
+    assert campaigns.show(services, "default")[:2] == (2, "weight")
+    assert "queue" in campaigns.campaign_names(services)
+    access.configure(role_of={"bob": ANNOTATOR}.__getitem__)
+    try:
+        with acting_as(Caller("bob", ANNOTATOR)), pytest.raises(UserError, match="for admins"):
+            campaigns.save(services, "default", 3, "drop")
+    finally:
+        access.reset()
+    assert campaigns.show(services, "default")[0] == 2

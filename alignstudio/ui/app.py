@@ -11,7 +11,7 @@ from ..services import ADMIN, caller_for
 from ..services.container import Services
 from ..services.data.importing import MAX_UPLOAD_MB
 from ..services.logins import DEFAULT_SESSION_HOURS, SignIn
-from . import arena, data, evaluate, feedback, label, label_events, login, rounds, train, validate
+from . import arena, campaigns, data, evaluate, feedback, label, label_events, login, rounds, train, validate
 from .common import signed_in
 
 _SHORTCUTS = (Path(__file__).with_name("shortcuts.js")).read_text()
@@ -57,6 +57,7 @@ def build_app(services: Services) -> gr.Blocks:
             feedback_view = feedback.build(services, annotator)
         with gr.Tab("Data", id="tab-data") as data_tab:
             data_view = data.build(services, annotator)
+            campaign_view = campaigns.build(services)  # annotators per pair, and each campaign's progress
         with gr.Tab("Validate", id="tab-validate") as validate_tab:
             validate_view = validate.build(services)
         with gr.Tab("Train", id="tab-train") as train_tab:
@@ -76,6 +77,7 @@ def build_app(services: Services) -> gr.Blocks:
         label_events.wire(label_view, services, demo, label_tab, named.then)
         feedback.wire(feedback_view, services, feedback_tab)
         data.wire(data_view, services, data_tab, demo)
+        campaigns.wire(campaign_view, services)
         validate.wire(validate_view, services, validate_tab, demo)
         train.wire(train_view, services, demo, train_tab)
         evaluate.wire(evaluate_view, services, evaluate_tab, demo)

@@ -4,6 +4,7 @@
     python -m bench --quick         # small versions: ~3 min
     python bench/run_all.py --only sampling store
     python -m bench effect [ARGS]   # the effect benchmark (bench/bench_effect.py): ~35 min, not in the full run
+    python -m bench live [ARGS]     # live mode against batch training (bench/bench_live.py): ~90 min, not either
 
 Each benchmark prints its own table and writes bench/results/NAME.json; this writes bench/results/summary.json
 with the headline figures (each a ratio against its baseline measured in the same run) and the machine.
@@ -200,6 +201,10 @@ def main(argv: list[str] | None = None) -> int:
         from bench.bench_effect import main as effect
 
         return effect(argv[1:])
+    if argv[:1] == ["live"]:  # live mode against batch training, with a simulated labeler (over an hour)
+        from bench.bench_live import main as live
+
+        return live(argv[1:])
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small versions of every benchmark")
     parser.add_argument("--only", nargs="+", choices=sorted(BENCHES), help="run only these")

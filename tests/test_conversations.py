@@ -120,3 +120,23 @@ def test_an_arena_vote_after_several_turns_stores_the_whole_history_as_the_promp
     assert stored.messages == expected and stored.prompt_set == "arena"
     snapshot = load_from_disk(str(services.data.export("dpo", sources=["arena"]).path))
     assert expected in snapshot["prompt"]  # TRL's conversational form: the whole history is the prompt
+
+
+def test_imported_conversational_pairs_keep_every_turn_and_show_them_from_the_queue(services, tiny_model_dir, tmp_path):
+    row = {
+        "prompt": CHAT,
+        "chosen": [{"role": "assistant", "content": "Tom."}],
+        "rejected": [{"role": "assistant", "content": "Fish."}],
+    }
+    (tmp_path / "pairs.jsonl").write_text(json.dumps(row) + "\n")
+    assert (
+        services.data.import_file(str(tmp_path / "pairs.jsonl"), name="imported")
+        == "imported 1 preference pairs as trl"
+    )
+    [pair] = [p for p in services.store.pairs() if p.text_a == "Tom."]
+    assert pair.messages == CHAT
+    services.labeling.queue.fill({pair.id: 0.0})
+    config = [label.QUEUE, "chat", str(tiny_model_dir), "(same as A)", 0.7, 1.0, 0.95, 6, None, "", ""]
+    state, prompt, *_ = label.next_pair(services, {}, "eve", *config)
+    assert state["shown"]["pair_id"] == pair.id
+    assert "**Assistant:**" in prompt and prompt.endswith("What is my cat called?")

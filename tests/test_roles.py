@@ -130,13 +130,14 @@ def test_the_role_comes_before_the_file_system_and_paths_obey_one_policy(workspa
     from alignstudio.services import training
     from alignstudio.services.container import Services
     from alignstudio.services.judges.reward import reward_model_folder
+    from alignstudio.training.run_queue import RunManager
     from alignstudio.training.spec import RunSpec
 
     outside = tmp_path / "outside.jsonl"
     outside.write_text('{"prompt": "p", "chosen": "a", "rejected": "b"}\n')
     inside = workspace.root / "data.jsonl"
     inside.write_text(outside.read_text())
-    services = Services.assemble(workspace, store, str(tiny_model_dir), runs=None)
+    services = Services.assemble(workspace, store, str(tiny_model_dir), RunManager(workspace, store, autostart=False))
     access.configure(role_of={"alice": ADMIN, "bob": ANNOTATOR}.__getitem__, path_roots=[workspace.root])
     try:
         with acting_as(Caller("bob", ANNOTATOR)):

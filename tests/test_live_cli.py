@@ -42,3 +42,17 @@ def test_live_command_runs_the_loop_with_a_judge(tmp_path, tiny_model_dir):
     judged = [r for r in store.preference_rows() if r["source"] == "judge:rules"]
     assert len(judged) >= 6
     store.close()
+
+
+def test_live_command_takes_the_drift_budget_and_refuses_a_bad_one(tmp_path):
+    """`--drift-budget` reaches the session's settings, checked against the setting's bounds before anything
+    starts (the parse and check only: no model is loaded)."""
+    from alignstudio.cli import build_parser
+    from alignstudio.cli.live import _settings
+    from alignstudio.core.errors import UserError
+
+    parse = build_parser().parse_args
+    assert _settings(parse(["live", "--drift-budget", "0"])).drift_budget == 0
+    assert _settings(parse(["live"])).drift_budget == 2.0  # a batch run's default
+    with pytest.raises(UserError, match="drift_budget"):
+        _settings(parse(["live", "--drift-budget", "-1"]))

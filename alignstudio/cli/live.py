@@ -40,6 +40,12 @@ def register(sub) -> None:
     p.add_argument("--beta", type=float, default=defaults.beta, help="DPO beta (default %(default)s)")
     p.add_argument("--replay", type=int, default=defaults.replay, help="learned labels replayed per burst")
     p.add_argument(
+        "--drift-budget",
+        type=float,
+        default=defaults.drift_budget,
+        help="percent rise of the held-out text's perplexity a burst may cause (0 = off; default %(default)s)",
+    )
+    p.add_argument(
         "--heldout-fraction", type=float, default=defaults.heldout_fraction, help="of the prompts (default %(default)s)"
     )
     p.add_argument(
@@ -66,6 +72,7 @@ def _settings(args) -> LiveSettings:
         replay=args.replay,
         heldout_fraction=args.heldout_fraction,
         pairs=args.pairs,
+        drift_budget=args.drift_budget,
     ).check()
 
 

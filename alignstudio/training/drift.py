@@ -27,13 +27,9 @@ from pathlib import Path
 from transformers import TrainerCallback
 
 from ..core.workspace import ALIGNMENT_TAX_TEXT
-from .before_after import _answer, _messages
-from .split import prompt_key
 
 DRIFT_FILE = "drift.json"
 DRIFT_TEXT_TOKENS = 4096  # the whole shipped text (~3,000 SmolLM2 tokens): ~3 s per evaluation on one CPU core
-DRIFT_PROMPTS = 4  # live bursts (`live.budget`): held-out prompts the base answers once
-DRIFT_NEW_TOKENS = 96  # per such answer. SmolLM2-135M, fp32, one CPU core: 4 answers took 38 s, scoring 2.7 s
 KEPT_METRIC = "eval_loss_in_budget"  # TrainingArguments.metric_for_best_model under a drift budget
 
 
@@ -91,60 +87,6 @@ def text_perplexity(
             if end == ids.numel():
                 break
     return math.exp(nll / counted), counted
-
-
-def answer_logprob(model, tokenizer, messages: list[dict], answer: str) -> tuple[float, int] | None:
-    """(sum of the answer tokens' log-probabilities given the prompt, their count) under `model` (chat template;
-    call under inference mode and the run's autocast), or None where the template rewrites the prompt once
-    answered, so the answer's tokens cannot be told apart."""
-    import torch
-    import torch.nn.functional as F
-
-    prompt = _ids(tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True))
-    full = _ids(tokenizer.apply_chat_template(messages + [{"role": "assistant", "content": answer}], tokenize=True))
-    if len(full) <= len(prompt) or full[: len(prompt)] != prompt:
-        return None
-    ids = torch.tensor([full], device=model.device)
-    logits = model(input_ids=ids, attention_mask=torch.ones_like(ids)).logits[0, :-1].float()
-    labels = ids[0, 1:].clone()
-    labels[: len(prompt) - 1] = -100  # score the answer's tokens only
-    return -float(F.cross_entropy(logits, labels, ignore_index=-100, reduction="sum")), int((labels != -100).sum())
-
-
-def answers_perplexity(model, tokenizer, answers: list[dict], autocast) -> float:
-    """exp(mean negative log-likelihood) of the answers' tokens given their prompts, pooled over all tokens. One
-    answer per forward: no padding to get wrong, and there are only a few."""
-    import torch
-
-    total, count = 0.0, 0
-    with torch.inference_mode(), autocast():
-        for item in answers:
-            scored = answer_logprob(model, tokenizer, item["messages"], item["answer"])
-            if scored is not None:
-                total, count = total - scored[0], count + scored[1]
-    return math.exp(total / count) if count else float("nan")
-
-
-def _ids(encoded) -> list[int]:
-    ids = encoded["input_ids"] if isinstance(encoded, dict) or hasattr(encoded, "keys") else encoded
-    return list(ids[0] if ids and isinstance(ids[0], list) else ids)
-
-
-def base_answers(model, tokenizer, prompts: list, seed: int, autocast) -> list[dict]:
-    """Up to DRIFT_PROMPTS distinct prompts, each answered once by the model as it is now (the base)."""
-    seen, out = set(), []
-    for prompt in prompts:
-        key = prompt_key(prompt)
-        if key in seen:
-            continue
-        seen.add(key)
-        messages = _messages(prompt)
-        answer = _answer(model, tokenizer, messages, seed + len(out), autocast, DRIFT_NEW_TOKENS)
-        if answer.strip():
-            out.append({"messages": messages, "answer": answer})
-        if len(out) >= DRIFT_PROMPTS:
-            break
-    return out
 
 
 class DriftCallback(TrainerCallback):

@@ -102,7 +102,7 @@ def compare_generation(trainer, loaded, spec, before_after: list[dict], reward_m
         return out
     import torch
 
-    from .drift import answer_logprob, autocast_for
+    from .drift import autocast_for
 
     policy, reference_context, reference = found
     margins = []
@@ -166,3 +166,26 @@ def generation_note(generation: dict | None, pair_margin: float | None) -> str |
     if not (length_same and same_style):
         return None
     return f"judged by style on {generation['prompts']} held-out prompts, {words}, with the same lists and markdown"
+
+
+def answer_logprob(model, tokenizer, messages: list[dict], answer: str) -> tuple[float, int] | None:
+    """(sum of the answer tokens' log-probabilities given the prompt, their count) under `model` (chat template;
+    call under inference mode and the run's autocast), or None where the template rewrites the prompt once
+    answered, so the answer's tokens cannot be told apart."""
+    import torch
+    import torch.nn.functional as F
+
+    prompt = _ids(tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True))
+    full = _ids(tokenizer.apply_chat_template(messages + [{"role": "assistant", "content": answer}], tokenize=True))
+    if len(full) <= len(prompt) or full[: len(prompt)] != prompt:
+        return None
+    ids = torch.tensor([full], device=model.device)
+    logits = model(input_ids=ids, attention_mask=torch.ones_like(ids)).logits[0, :-1].float()
+    labels = ids[0, 1:].clone()
+    labels[: len(prompt) - 1] = -100  # score the answer's tokens only
+    return -float(F.cross_entropy(logits, labels, ignore_index=-100, reduction="sum")), int((labels != -100).sum())
+
+
+def _ids(encoded) -> list[int]:
+    ids = encoded["input_ids"] if isinstance(encoded, dict) or hasattr(encoded, "keys") else encoded
+    return list(ids[0] if ids and isinstance(ids[0], list) else ids)

@@ -50,8 +50,8 @@ class LiveSettings:
     max_length: int = 512
     seed: int = 0
     pairs: str = POLICY  # policy: both answers from the newest version; policy-vs-base: one from the base
-    # percent: how much a burst may raise the perplexity of the base's answers to held-out prompts (0 = off);
-    # a batch run's default (`RunSpec.drift_budget`)
+    # percent: how much a burst may raise the perplexity of the shipped held-out text over the base's (0 = off);
+    # a batch run's default (`RunSpec.drift_budget`, measured by `training.drift`)
     drift_budget: float = RunSettings.drift_budget
 
     BOUNDS = {

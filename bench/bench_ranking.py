@@ -69,6 +69,7 @@ def _ranking(page, seconds: float, read: float) -> tuple[int, float]:
     """(rankings given, seconds taken) from the first four answers on screen: read them, press 1 2 3 and Enter,
     wait for the next four."""
     page.click("#label-answers label:has-text('4')")
+    page.evaluate("document.activeElement && document.activeElement.blur()")
     page.wait_for_selector("#rank-order-list li[data-idx='3']", timeout=WAIT_MS)
     given, start = 0, time.monotonic()
     end = start + seconds

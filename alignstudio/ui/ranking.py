@@ -61,7 +61,9 @@ RANK_JS = r"""
   document.addEventListener("keydown", (event) => {
     if (event.ctrlKey || event.metaKey || event.altKey) return;
     const t = event.target;
-    if (t && (t.tagName === "TEXTAREA" || t.tagName === "INPUT" || t.isContentEditable)) return;
+    const typing = t && (t.tagName === "TEXTAREA" || t.isContentEditable ||
+      (t.tagName === "INPUT" && !["radio", "checkbox"].includes(t.type)));  // a clicked choice keeps the keys
+    if (typing) return;
     const el = sync();
     if (!el || el.offsetParent === null) return;
     const n = items(el).length;

@@ -178,6 +178,7 @@ def test_a_logged_in_user_cannot_fetch_private_workspace_files(tmp_path, tiny_mo
             "judge_cache/judge.sqlite": "cache",
             "evals/e1/report.json": "{}",
             "rounds/r1/round.json": "{}",
+            "live/s1/labels.jsonl": "{}",
         }
         for name, text in private.items():
             (workspace / name).parent.mkdir(parents=True, exist_ok=True)

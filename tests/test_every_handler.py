@@ -55,6 +55,14 @@ EXPECTED = {
     "label-edit-save.click -> label-status": OWN,
     "label-source.change -> row": OWN,
     "label-fill-queue.click -> label-status": ADMIN,
+    # Label, ranking 3 or 4 answers (ui/ranking.py): the prompt set's setting is the admins' to change
+    "page.then -> label-answers": OWN,  # which view shows, and the first answers to rank
+    "label-prompt-set.input -> label-answers": OWN,
+    "label-answers.input -> label-answers": ADMIN,
+    "rank-submit.click -> rank-status": OWN,
+    "page.success -> state": OWN,  # the next answers after a ranking
+    "rank-skip.click -> state": OWN,
+    "rank-undo.click -> state": OWN,
     "label-source.input -> state": OWN,
     "label-prompt-set.input -> state": OWN,
     "label-model-a.input -> state": OWN,
@@ -62,6 +70,14 @@ EXPECTED = {
     "?.load -> label-prompt-set": OWN,
     "Label.select -> label-prompt-set": OWN,
     "Sampling settings.expand -> label-prompt-set": OWN,
+    "state.change -> label-guidelines": OWN,  # the labeling guidelines of the pair on screen
+    "?.load -> Edit the guidelines (admins)": OWN,  # the editor shown to admins only
+    "Edit the guidelines (admins).expand -> label-guidelines-campaign": OWN,  # the guidelines everyone reads
+    "label-guidelines-save.click -> label-guidelines-status": ADMIN,
+    # Label: live mode (issue 37): admins start and stop it; the chip is everyone's
+    "label-live-start.click -> label-live-message": ADMIN,
+    "label-live-stop.click -> label-live-message": ADMIN,
+    "timer.tick -> label-live-chip": OWN,
     # Feedback
     "Feedback.select -> state": OWN,
     "feedback-up.click -> feedback-status": OWN,
@@ -75,6 +91,7 @@ EXPECTED = {
     "feedback-model-a.input -> state": OWN,
     "Feedback.select -> feedback-prompt-set": OWN,
     "Sampling settings.expand -> feedback-prompt-set": OWN,
+    "state.change -> feedback-guidelines": OWN,
     # Data: the annotator's own labels; import and export are the admins'
     "Data.select -> data-table": OWN,
     "?.load -> data-table": OWN,
@@ -93,6 +110,9 @@ EXPECTED = {
     "data-export.click -> data-export-files": ADMIN,
     "data-quality-refresh.click -> data-quality": OWN,  # their own count and agreement only
     "data-import.click -> data-message": OWN,  # refused too, but "choose a file" comes first (no file touched)
+    "campaign-name.change -> campaign-overlap": OWN,  # a campaign's settings and progress: counts, no labels
+    "campaign-save.click -> campaign-message": ADMIN,  # annotators per pair: the admins' setting
+    "campaign-refresh.click -> campaign-name": OWN,
     # Validate, Train, Evaluate, Rounds: the loop is the admins'; their page-load lists answer annotators empty
     "Validate.select -> validate-source": OWN,
     "?.load -> validate-source": OWN,
@@ -114,6 +134,9 @@ EXPECTED = {
     "train-refresh.click -> train-runs": OWN,
     "?.load -> train-runs": OWN,
     "Train.select -> train-runs": OWN,
+    "timer.tick -> train-live-session": OWN,  # live sessions' curves across bursts (as the Label tab's chip)
+    "timer.tick -> train-live-loss": OWN,
+    "train-live-session.change -> train-live-loss": OWN,
     "eval-run.click -> eval-summary": ADMIN,
     "eval-show-report.click -> eval-summary": ADMIN,
     "eval-bulk-run.click -> eval-bulk-status": ADMIN,

@@ -48,10 +48,12 @@ class LabelEvents(StoreFile):
         edited_text: str | None = None,
         event_id: str | None = None,
         strength: str | None = None,
+        guidelines: str | None = None,
     ) -> EventId:
         """Append a preference label. With `edited_text`, the annotator rewrote the winning side: the
         rewrite is stored as a human-edited generation and exported as the chosen response. `strength`
-        grades an A or B verdict: "much" or "slight" better (None: plain "better")."""
+        grades an A or B verdict: "much" or "slight" better (None: plain "better"). `guidelines`: the version of
+        the labeling guidelines the pair was shown with (None: none)."""
         if verdict not in VERDICTS:
             raise UserError(f"verdict must be one of {', '.join(VERDICTS)}, not {verdict!r}")
         if strength is not None and strength not in STRENGTHS:
@@ -80,7 +82,7 @@ class LabelEvents(StoreFile):
                 )
             db.execute(
                 "INSERT INTO events(id, kind, pair_id, gen_id, verdict, shown_left, annotator, source,"
-                " rationale, created, strength) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                " rationale, created, strength, guidelines) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     event_id,
                     "preference",
@@ -93,6 +95,7 @@ class LabelEvents(StoreFile):
                     rationale,
                     time.time(),
                     strength,
+                    guidelines,
                 ),
             )
         return EventId(event_id, new=True)
@@ -106,6 +109,7 @@ class LabelEvents(StoreFile):
         source: str = "human",
         rationale: str = "",
         event_id: str | None = None,
+        guidelines: str | None = None,
     ) -> EventId:
         if verdict not in FEEDBACK:
             raise UserError(f"feedback must be 'up' or 'down', not {verdict!r}")
@@ -116,9 +120,9 @@ class LabelEvents(StoreFile):
             if db.execute("SELECT 1 FROM generations WHERE id=?", (gen_id,)).fetchone() is None:
                 raise UserError(f"no generation with id {gen_id}")
             db.execute(
-                "INSERT INTO events(id, kind, gen_id, verdict, annotator, source, rationale, created)"
-                " VALUES (?,?,?,?,?,?,?,?)",
-                (event_id, "feedback", gen_id, verdict, annotator, source, rationale, time.time()),
+                "INSERT INTO events(id, kind, gen_id, verdict, annotator, source, rationale, created, guidelines)"
+                " VALUES (?,?,?,?,?,?,?,?,?)",
+                (event_id, "feedback", gen_id, verdict, annotator, source, rationale, time.time(), guidelines),
             )
         return EventId(event_id, new=True)
 
@@ -163,8 +167,8 @@ class LabelEvents(StoreFile):
             )
             new = new_id()
             db.execute(
-                "INSERT INTO events(id, kind, pair_id, verdict, shown_left, annotator, source, rationale, created)"
-                " VALUES (?,?,?,?,?,?,?,?,?)",
+                "INSERT INTO events(id, kind, pair_id, verdict, shown_left, annotator, source, rationale, created,"
+                " guidelines) VALUES (?,?,?,?,?,?,?,?,?,?)",  # a relabel keeps the guidelines the pair was seen with
                 (
                     new,
                     "preference",
@@ -175,6 +179,7 @@ class LabelEvents(StoreFile):
                     old["source"],
                     f"relabel of {event_id}",
                     now,
+                    old["guidelines"],
                 ),
             )
         return new

@@ -64,6 +64,35 @@ CREATE TABLE IF NOT EXISTS events (
 );
 CREATE INDEX IF NOT EXISTS events_pair ON events(pair_id);
 CREATE INDEX IF NOT EXISTS events_target ON events(target);
+CREATE TABLE IF NOT EXISTS rankings (
+    id TEXT PRIMARY KEY,            -- the ranking's event id (caller-chosen: a retry stores nothing twice), and the
+                                    -- group id of the pairs it expands to
+    prompt_id TEXT NOT NULL REFERENCES prompts(id),
+    gen_ids TEXT NOT NULL,          -- JSON list of generation ids in rank order, best first
+    shown TEXT,                     -- JSON list of the same ids in the order they were shown
+    annotator TEXT NOT NULL DEFAULT '',
+    source TEXT NOT NULL,           -- human | import | ...
+    created REAL NOT NULL           -- retracted by a `retract` event whose target is this id
+);
+CREATE TABLE IF NOT EXISTS campaign_answers (
+    campaign TEXT PRIMARY KEY,      -- a prompt set's name
+    answers INTEGER NOT NULL,       -- answers shown per prompt in the Label tab: 2 (a pair) to 4 (a ranking)
+    updated REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS guidelines (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,   -- every save is a row: the newest per campaign is current
+    campaign TEXT NOT NULL,         -- a prompt set, 'queue', or '' for every campaign without its own
+    version TEXT NOT NULL,          -- short content hash of the text
+    text TEXT NOT NULL,             -- markdown
+    author TEXT NOT NULL DEFAULT '',
+    created REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS guidelines_read (
+    annotator TEXT NOT NULL,
+    version TEXT NOT NULL,          -- shown open to this annotator once: collapsed for them afterwards
+    created REAL NOT NULL,
+    PRIMARY KEY (annotator, version)
+);
 CREATE TABLE IF NOT EXISTS snapshots (
     id TEXT PRIMARY KEY,
     kind TEXT NOT NULL,
@@ -85,7 +114,11 @@ CREATE TABLE IF NOT EXISTS model_versions (
 
 # Columns added after a table's first release: (table, column, declaration). A store file made before one was
 # added gets it on open (`_migrate`), NULL in its old rows, so every existing label is kept as it was.
-_ADDED_COLUMNS = (("events", "strength", "TEXT"),)
+_ADDED_COLUMNS = (
+    ("events", "strength", "TEXT"),
+    ("events", "group_id", "TEXT"),  # group_id: its ranking
+    ("events", "guidelines", "TEXT"),  # the guidelines version (short hash) shown with the item
+)
 
 
 def new_id() -> str:

@@ -29,6 +29,7 @@ class Label:
     rationale: str
     created: float
     strength: str | None = None  # "much" | "slight" for a graded A/B verdict, None for a plain one
+    guidelines: str | None = None  # the guidelines version the item was shown with, None when there were none
     extra: dict = field(default_factory=dict)
 
 
@@ -58,6 +59,7 @@ class LabelReads(StoreFile):
             rationale=r["rationale"],
             created=r["created"],
             strength=r["strength"],
+            guidelines=r["guidelines"],
         )
 
     def label(self, event_id: str) -> Label | None:
@@ -112,8 +114,8 @@ class LabelReads(StoreFile):
         """Effective preference labels joined with their pair's texts, for exports and validation."""
         rows = self._conn().execute(
             """
-            SELECT e.id AS event_id, e.pair_id, e.verdict, e.strength, e.shown_left, e.annotator, e.source,
-                   e.rationale, e.created, pr.messages, pr.prompt_set, p.origin,
+            SELECT e.id AS event_id, e.pair_id, e.verdict, e.strength, e.group_id, e.shown_left, e.annotator, e.source,
+                   e.rationale, e.created, e.guidelines, pr.messages, pr.prompt_set, p.origin,
                    ga.text AS text_a, gb.text AS text_b, ga.model AS model_a, gb.model AS model_b,
                    ga.params AS params_a, gb.params AS params_b, ed.text AS edited_text
             FROM events e JOIN pairs p ON p.id = e.pair_id JOIN prompts pr ON pr.id = p.prompt_id
@@ -138,7 +140,7 @@ class LabelReads(StoreFile):
         rows = self._conn().execute(
             """
             SELECT e.id AS event_id, e.gen_id, e.verdict, e.annotator, e.source, e.rationale, e.created,
-                   pr.messages, pr.prompt_set, g.text, g.model
+                   e.guidelines, pr.messages, pr.prompt_set, g.text, g.model
             FROM events e JOIN generations g ON g.id = e.gen_id JOIN prompts pr ON pr.id = g.prompt_id
             WHERE e.kind = 'feedback' AND NOT EXISTS
                 (SELECT 1 FROM events r WHERE r.kind='retract' AND r.target=e.id)

@@ -15,8 +15,11 @@ from .data.service import DataService
 from .evaluation.service import EvaluationService
 from .labeling import LabelingService
 from .labeling.feedback import FeedbackService
+from .labeling.ranking import RankingService
+from .live.service import LiveService
 from .rounds.folder import RoundsService
 from .sampling import remote_names
+from .sampling.answers import RankFeeds
 from .sampling.generators import GeneratorPool
 from .sampling.prefetch import FeedManager
 from .sampling.prompt_sets import PromptSets
@@ -47,9 +50,17 @@ class Services:
     evaluation: EvaluationService
     runs: RunsService
     rounds: RoundsService = field(init=False)  # rounds live in the workspace
+    ranking: RankingService = field(init=False)  # K answers per prompt, with feeds of their own
+    live: LiveService = field(init=False)  # live sessions (issue 37): the Label tab's live pairs, chip and curve
+
+    def _ranking(self) -> RankingService:
+        return RankingService(self.store, RankFeeds(self.generators, self.prompt_sets, depth=self.feeds.depth))
 
     def __post_init__(self) -> None:
         self.rounds = RoundsService(self.workspace)
+        self.ranking = self._ranking()
+        self.live = LiveService(self.workspace, self.store, self.generators, feeds=self.feeds)
+        self.arena.live = self.live  # the Arena's "live" model: the newest live version
 
     @classmethod
     def build(
@@ -154,4 +165,6 @@ class Services:
         return load_tokenizer(ref.base_folder or ref.folder)
 
     def close(self) -> None:
+        self.live.close()  # the trainers this app started stop with it
         self.feeds.stop()
+        self.ranking.feeds.stop()

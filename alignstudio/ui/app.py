@@ -88,7 +88,8 @@ def build_app(services: Services) -> gr.Blocks:
 
 def private_paths(services: Services) -> list[str]:
     """Workspace files no route may serve: the store, runs, models, snapshots, prompt sets, judge cache,
-    evaluation reports and rounds (exports stay downloadable)."""
+    evaluation reports, rounds and live sessions (adapters and every annotator's live labels; exports stay
+    downloadable)."""
     ws = services.workspace
     store = str(ws.db_path)
     return [
@@ -103,6 +104,7 @@ def private_paths(services: Services) -> list[str]:
         str(ws.root / "judge_cache"),
         str(ws.root / "evals"),
         str(ws.root / "rounds"),
+        str(ws.root / "live"),
     ]
 
 

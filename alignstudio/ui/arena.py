@@ -53,7 +53,7 @@ class ArenaView:
 
 
 def build(services: Services, annotator: gr.Textbox) -> ArenaView:
-    names = services.generator_names()
+    names = services.generator_names() + services.live.offered()  # "live": the newest live version
     with gr.Row():
         model_x = gr.Dropdown(
             names, value=services.newest_model(), label="Model 1", elem_id="arena-model-x", allow_custom_value=True
@@ -193,7 +193,7 @@ def vote(services: Services, choice: str, state: dict | None, annotator: str) ->
 def model_lists(services: Services) -> tuple:
     """The model choices as they are now (a model trained since the page loaded is offered at once). Choices only:
     echoing the values sent when the tab opened would undo a model picked before this answer arrives."""
-    names = services.generator_names()
+    names = services.generator_names() + services.live.offered()  # "live": the newest live version
     return gr.update(choices=names), gr.update(choices=names), gr.update(choices=names)
 
 

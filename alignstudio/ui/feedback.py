@@ -10,8 +10,10 @@ from ..core.errors import UserError
 from ..services.container import Services
 from ..services.labeling.feedback import ShownResponse
 from ..services.sampling.prefetch import NothingReady
+from . import guidelines
 from .common import SamplingControls, count_line, feed_config, on, sampling_controls, sampling_lists
 from .render import escape_markdown_html
+from .turns import prompt_markdown
 from .waiting import POLL_S, POLL_WAIT_S, next_item, placeholder, settled, skipped, stopped, waiting
 
 EMPTY = {"shown": None}
@@ -32,6 +34,7 @@ class FeedbackView:
     status: gr.Markdown
     state: gr.State
     timer: gr.Timer  # on while the tab waits for a response (`poll`)
+    guidelines: guidelines.GuidelinesPanel | None = None  # the labeling guidelines
 
     def outputs(self) -> list:
         return [self.state, self.prompt, self.response, self.reason, self.status]
@@ -39,6 +42,7 @@ class FeedbackView:
 
 def build(services: Services, annotator: gr.Textbox) -> FeedbackView:
     sampling = sampling_controls(services, "feedback", pair=False)
+    guide = guidelines.build("feedback")
     prompt = gr.Markdown("Loading a response ...", elem_id="feedback-prompt")  # sampled when the tab opens
     gr.Markdown("### Response")
     response = gr.Markdown(elem_id="feedback-response")
@@ -51,7 +55,9 @@ def build(services: Services, annotator: gr.Textbox) -> FeedbackView:
         undo = gr.Button("Undo last  [u]", size="sm", elem_id="feedback-undo")
     status = gr.Markdown(elem_id="feedback-status")
     state, timer = gr.State(dict(EMPTY)), gr.Timer(POLL_S, active=False)
-    return FeedbackView(annotator, sampling, prompt, response, reason, up, down, skip, undo, status, state, timer)
+    return FeedbackView(
+        annotator, sampling, prompt, response, reason, up, down, skip, undo, status, state, timer, guide
+    )
 
 
 _WORDS = {"up": "good", "down": "bad"}
@@ -59,7 +65,7 @@ SKIPPED = skipped(5)
 
 
 def _response_markdown(shown: dict) -> tuple[str, str]:
-    prompt_md = f"### Prompt ({escape_markdown_html(shown['prompt_set'])})\n\n{escape_markdown_html(shown['prompt'])}"
+    prompt_md = prompt_markdown("### Prompt", shown["prompt_set"], shown["prompt"], shown.get("history") or ())
     return prompt_md, escape_markdown_html(shown["text"])
 
 
@@ -261,6 +267,7 @@ def wire(view: FeedbackView, services: Services, tab: gr.Tab) -> None:
                 api_name=False,
             )
         )
+    guidelines.wire(view.guidelines, services, view.state, me)
     lists = view.sampling.source_inputs()
     for event in (tab.select, *view.sampling.refresh_on()):
         on(event, lambda: sampling_lists(services, view.sampling), [], lists, api_name=False, show_progress="hidden")

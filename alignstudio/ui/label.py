@@ -13,8 +13,12 @@ from ..core.errors import UserError
 from ..services.container import Services
 from ..services.labeling import ShownPair, seen_as
 from ..services.sampling.prefetch import NothingReady
+from . import guidelines, live_chip
 from .common import SamplingControls, count_line, feed_config, sampling_controls
+from .ranking import RankView, build_setting
+from .ranking import build as build_ranking
 from .render import escape_markdown_html
+from .turns import prompt_markdown
 from .waiting import POLL_S, POLL_WAIT_S, next_item, placeholder, settled, skipped, stopped, waiting
 
 EMPTY = {"shown": None}
@@ -59,6 +63,10 @@ class LabelView:
     fill_by: gr.Radio
     fill: gr.Button
     timer: gr.Timer  # on while the tab waits for a pair (`poll`)
+    guidelines: guidelines.GuidelinesPanel | None = None  # the labeling guidelines, and the admins' editor
+    pairwise: gr.Column | None = None  # hidden while the prompt set ranks 3 or 4 answers (`ranking`)
+    ranking: RankView | None = None
+    live: live_chip.LiveControls | None = None  # live mode: its controls and chip (ui/live_chip.py)
 
     def pair_outputs(self) -> list:
         return [self.state, self.prompt, self.left, self.right, self.reason, self.edit_text, self.status]
@@ -82,6 +90,7 @@ def build(services: Services, annotator: gr.Textbox) -> LabelView:
         )
         fill = gr.Button("Fill the queue", elem_id="label-fill-queue", scale=1)
     sampling = sampling_controls(services, "label", pair=True)
+    live = live_chip.build()
     with gr.Row():
         typed_prompt = gr.Textbox(
             label="Your own prompt",
@@ -90,40 +99,50 @@ def build(services: Services, annotator: gr.Textbox) -> LabelView:
             scale=4,
         )
         sample_typed = gr.Button("Sample this prompt", elem_id="label-sample-typed", scale=1)
-    prompt = gr.Markdown("Loading the first pair ...", elem_id="label-prompt")
-    with gr.Row(equal_height=True):
-        with gr.Column():
-            gr.Markdown("### Response A")
-            left = gr.Markdown(elem_id="label-left")
-        with gr.Column():
-            gr.Markdown("### Response B")
-            right = gr.Markdown(elem_id="label-right")
-    reason = gr.Textbox(label="Reason (optional)", lines=1, elem_id="label-reason")
-    with gr.Row():  # off until a pair is on screen (`settle`)
-        left_better = gr.Button("A is better  [1]", variant="primary", elem_id="label-left-better", interactive=False)
-        right_better = gr.Button("B is better  [2]", variant="primary", elem_id="label-right-better", interactive=False)
-        tie = gr.Button("Tie  [3]", elem_id="label-tie", interactive=False)
-        both_bad = gr.Button("Both bad  [4]", elem_id="label-both-bad", interactive=False)
-    with gr.Row():  # graded verdicts: small, so the row wraps two to a line on a phone
-        graded = [
-            (
-                gr.Button(f"{name} {words}{keys}", size="sm", elem_id=f"label-{choice}-{strength}", interactive=False),
-                choice,
-                strength,
+    guide = guidelines.build("label", editor=True)
+    answers = build_setting()
+    with gr.Column() as pairwise:  # the pairwise view; `ranking`'s panel replaces it for 3 or 4 answers
+        prompt = gr.Markdown("Loading the first pair ...", elem_id="label-prompt")
+        with gr.Row(equal_height=True):
+            with gr.Column():
+                gr.Markdown("### Response A")
+                left = gr.Markdown(elem_id="label-left")
+            with gr.Column():
+                gr.Markdown("### Response B")
+                right = gr.Markdown(elem_id="label-right")
+        reason = gr.Textbox(label="Reason (optional)", lines=1, elem_id="label-reason")
+        with gr.Row():  # off until a pair is on screen (`settle`)
+            left_better = gr.Button(
+                "A is better  [1]", variant="primary", elem_id="label-left-better", interactive=False
             )
-            for choice, name in (("left", "A"), ("right", "B"))
-            for strength, words, keys in (
-                ("much", "much better", "  [Shift+1]" if choice == "left" else "  [Shift+2]"),
-                ("slight", "slightly better", ""),
+            right_better = gr.Button(
+                "B is better  [2]", variant="primary", elem_id="label-right-better", interactive=False
             )
-        ]
-    with gr.Row():
-        skip = gr.Button("Skip  [s]", size="sm", elem_id="label-skip")
-        undo = gr.Button("Undo last  [z]", size="sm", elem_id="label-undo")
-    with gr.Accordion("Write a better answer (stored as the chosen response, marked human-edited)", open=False):
-        edit_side = gr.Radio(["A", "B"], value="A", label="Start from response", elem_id="label-edit-side")
-        edit_text = gr.Textbox(lines=8, label="Your answer", elem_id="label-edit-text")
-        edit_save = gr.Button("Save as chosen", elem_id="label-edit-save", interactive=False)
+            tie = gr.Button("Tie  [3]", elem_id="label-tie", interactive=False)
+            both_bad = gr.Button("Both bad  [4]", elem_id="label-both-bad", interactive=False)
+        with gr.Row():  # graded verdicts: small, so the row wraps two to a line on a phone
+            graded = [
+                (
+                    gr.Button(
+                        f"{name} {words}{keys}", size="sm", elem_id=f"label-{choice}-{strength}", interactive=False
+                    ),
+                    choice,
+                    strength,
+                )
+                for choice, name in (("left", "A"), ("right", "B"))
+                for strength, words, keys in (
+                    ("much", "much better", "  [Shift+1]" if choice == "left" else "  [Shift+2]"),
+                    ("slight", "slightly better", ""),
+                )
+            ]
+        with gr.Row():
+            skip = gr.Button("Skip  [s]", size="sm", elem_id="label-skip")
+            undo = gr.Button("Undo last  [z]", size="sm", elem_id="label-undo")
+        with gr.Accordion("Write a better answer (stored as the chosen response, marked human-edited)", open=False):
+            edit_side = gr.Radio(["A", "B"], value="A", label="Start from response", elem_id="label-edit-side")
+            edit_text = gr.Textbox(lines=8, label="Your answer", elem_id="label-edit-text")
+            edit_save = gr.Button("Save as chosen", elem_id="label-edit-save", interactive=False)
+    rank_view = build_ranking(answers)
     status = gr.Markdown(elem_id="label-status")
     state = gr.State(dict(EMPTY))
     return LabelView(
@@ -152,6 +171,10 @@ def build(services: Services, annotator: gr.Textbox) -> LabelView:
         fill_by,
         fill,
         gr.Timer(POLL_S, active=False),
+        guide,
+        pairwise,
+        rank_view,
+        live=live,
     )
 
 
@@ -165,7 +188,7 @@ SKIPPED = skipped(7)
 
 def _pair_markdown(shown: dict) -> tuple[str, str, str]:
     """(prompt, left, right) of a pair on screen, as markdown that shows exactly its text."""
-    prompt_md = f"**Prompt** ({escape_markdown_html(shown['prompt_set'])})\n\n{escape_markdown_html(shown['prompt'])}"
+    prompt_md = prompt_markdown("**Prompt**", shown["prompt_set"], shown["prompt"], shown.get("history") or ())
     return prompt_md, escape_markdown_html(shown["left"]), escape_markdown_html(shown["right"])
 
 
@@ -195,12 +218,12 @@ def _progress(services: Services, shown: ShownPair | None, config: tuple) -> str
     """What is left in the current set, and how many pairs are sampled ahead."""
     if not config:
         return ""
-    if config[0] == QUEUE:
-        return f"{services.labeling.queue.waiting()} left in the queue"
-    cfg = feed_config("pair", *config[1:])
+    if config[0] == QUEUE:  # `note`: the campaign's pairs complete, in progress, pending (several annotators per pair)
+        return f"{services.labeling.queue.waiting()} left in the queue{services.labeling.campaigns.note(queued=True)}"
+    cfg = live_chip.live_config(services, *config[1:])
     done, total = services.labeling.progress(cfg.prompt_set)
-    ready = services.labeling.ready(cfg)
-    return f"{done} of {total} prompts in {cfg.prompt_set!r} labeled · {ready} pair{'s' * (ready != 1)} ready"
+    ready, note = services.labeling.ready(cfg), services.labeling.campaigns.note(cfg.prompt_set)
+    return f"{done} of {total} prompts in {cfg.prompt_set!r} labeled · {ready} pair{'s' * (ready != 1)} ready{note}"
 
 
 def _fetch(
@@ -208,7 +231,7 @@ def _fetch(
 ) -> ShownPair:
     if source == QUEUE:
         return services.labeling.next_queued(annotator)
-    return services.labeling.next_pair(feed_config("pair", *config), timeout=timeout, restart=restart)
+    return services.labeling.next_pair(live_chip.live_config(services, *config), timeout, restart, annotator)
 
 
 def _show_next(services: Services, state: dict, annotator: str, source: str, config: tuple, get, note=None) -> tuple:
@@ -256,7 +279,7 @@ def poll(services: Services, state: dict, annotator: str, source: str, *config) 
 def hold(services: Services, state: dict, source: str, *config) -> tuple:
     """Right after a label or a skip, before the next pair is fetched: when none is ready, the pair just
     labeled leaves the screen for the placeholder and the verdict buttons go off (no stale pair to click)."""
-    if source == QUEUE or services.labeling.ready(feed_config("pair", *config)) > 0:
+    if source == QUEUE or services.labeling.ready(live_chip.live_config(services, *config)) > 0:
         return skipped(3 + len(VERDICT_BUTTONS))  # the next pair comes at once
     return (placeholder(SAMPLING), "", "", *(gr.update(interactive=False) for _ in VERDICT_BUTTONS))
 
@@ -292,7 +315,7 @@ def _ack_line(services: Services, ack, shown: ShownPair, annotator: str, source:
             "nothing new was stored."
         )
     waiting_now = ""
-    if source != QUEUE and services.labeling.ready(feed_config("pair", *config)) == 0:
+    if source != QUEUE and services.labeling.ready(live_chip.live_config(services, *config)) == 0:
         waiting_now = " · sampling the next pair: none is ready yet (sampling is behind your pace)"
     return f"{saved} · {count_line(services, annotator, 'preference')}{waiting_now}"
 
@@ -303,7 +326,7 @@ def acknowledge(
     """Store the verdict; `strength` ("much" / "slight") grades a left or right one."""
     shown = _shown(state, annotator)
     ack = services.labeling.label(shown, choice, annotator=annotator, rationale=reason, strength=strength)
-    saved = f"Stored: **{seen_as(shown.shown_left, ack.verdict, ack.strength)}**"
+    saved = f"Stored: **{seen_as(shown.shown_left, ack.verdict, ack.strength)}**" + live_chip.learn(services, ack)
     return _ack_line(services, ack, shown, annotator, source, config, saved)
 
 
@@ -321,7 +344,8 @@ def acknowledge_edit(
     ack = services.labeling.label_edited(
         shown, "left" if side == "A" else "right", text, annotator=annotator, rationale=reason
     )
-    return _ack_line(services, ack, shown, annotator, source, config, _rewrite_saved(side, text))
+    saved = _rewrite_saved(side, text) + live_chip.learn(services, ack, text)
+    return _ack_line(services, ack, shown, annotator, source, config, saved)
 
 
 def advance(services: Services, state: dict, annotator: str, source: str, *config, note=None) -> tuple:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import gradio as gr
 
 from ..services.container import Services
+from . import guidelines, live_chip, ranking
 from .common import on, sampling_lists, with_progress
 from .label import (
     QUEUE,
@@ -188,6 +189,11 @@ def wire(view: LabelView, services: Services, demo: gr.Blocks, tab: gr.Tab, firs
                 api_name=False,
             )
         )
+    guidelines.wire(view.guidelines, services, view.state, me, demo.load)
+    if view.ranking is not None:  # 3 or 4 answers per prompt: the ranking view (ui/ranking.py)
+        ranking.wire(view.ranking, view, services, demo, first or demo.load)
+    if view.live is not None:  # live mode's start, stop and chip (ui/live_chip.py)
+        live_chip.wire(view.live, services, view.sampling.prompt_set, view.sampling.model_a)
     lists = view.sampling.source_inputs()
     for event in (demo.load, tab.select, *view.sampling.refresh_on()):
         on(event, lambda: sampling_lists(services, view.sampling), [], lists, api_name=False, show_progress="hidden")

@@ -1,10 +1,8 @@
 """Train tab: start DPO / KTO / IPO / ORPO / SimPO runs, watch them live, cancel, resume, sweep beta, merge.
 
-Layout in `build` (the new-run form is `train_form`'s, one control per run setting, built from RunSpec's
-metadata), plain handlers (values in, values out; testable without a
-browser), events in `wire` (the one exception: the run comparison is a `gr.render` block, redrawn per
-selection). Operations and rules go through `services.training`; the plots read the run folder on a
-`gr.Timer`, so nothing depends on a browser staying connected, and the app can restart while a run goes on.
+Layout in `build` (the form is `train_form`'s, from RunSpec's metadata), plain handlers (testable without a
+browser), events in `wire` (the run comparison is a `gr.render` block). Runs go through `services.runs`; the plots
+read the run folder on a `gr.Timer`, so nothing depends on a browser staying connected, and the app can restart.
 """
 
 from __future__ import annotations
@@ -16,6 +14,7 @@ import pandas as pd
 
 from ..services import training
 from ..services.container import Services
+from . import train_live
 from .common import acting_for, on, with_progress
 from .train_capabilities import (  # noqa: F401  (re-exported for tests and callers)
     capabilities_button_label,
@@ -263,6 +262,7 @@ def build(services: Services) -> TrainView:
         with gr.Column(scale=5):
             names = run_names(services)
             parts |= _run_controls(services, names) | _plots() | _comparison(services, names)
+            train_live.panel(services)  # live sessions' curves across bursts (wired by itself)
             with gr.Accordion("Log", open=False):
                 parts["log"] = gr.Textbox(
                     lines=12, max_lines=30, label="log.txt (last lines)", interactive=False, elem_id="train-log"

@@ -88,6 +88,8 @@ def label_rows(labels: Sequence[dict]) -> list[dict]:
             "source": label["source"],
             "verdict": label["verdict"],
             "strength": label["strength"],
+            "guidelines": label.get("guidelines"),  # the guidelines version it was given under
+            "group_id": label.get("group_id"),  # the ranking it came from
             "shown_left": label["shown_left"],
             "created": label["created"],
             "prompt_set": label["prompt_set"],

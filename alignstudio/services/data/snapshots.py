@@ -1,9 +1,11 @@
 """Training-ready snapshots: the store's effective labels materialized as a `datasets.Dataset` on disk.
 
 Owns how labels become TRL rows (DPO: one row per pair by majority of decisive verdicts, ties and
-both-bad left out, with the deciding label's `strength`: "much", "slight" or None for a plain "better"; KTO:
-thumbs up/down, optionally unpaired preferences) and the content fingerprint recorded in every run card.
-A snapshot is written to a temporary folder and renamed into place.
+both-bad left out, or in a campaign with several annotators per pair their consensus (`consensus_rows`),
+with the deciding label's `strength`: "much", "slight" or None for a plain "better"; KTO: thumbs up/down,
+optionally unpaired preferences) and the content fingerprint recorded in every run card. Every individual
+pairwise label goes beside the rows (`labels.jsonl`). A snapshot is written to a temporary folder and renamed
+into place.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from ...core.workspace import Workspace
 from ...training.data import LABEL_SOURCES_FILE
 from . import hub
 from .card import dataset_card, write_card
+from .consensus_rows import LABELS_FILE, consensus_decisions, label_rows, with_weights
 from .ranking_rows import ranking_kto_rows, with_groups
 
 KINDS = ("dpo", "kto")
@@ -67,20 +70,24 @@ def dpo_rows(
     counts the rows by the source of the label that decided them; `left_out` counts what did not become a row
     (tie and both-bad labels, contested pairs), so the export can say so."""
     by_pair: dict[str, list[dict]] = defaultdict(list)
-    for label in store.preference_rows():
-        if not _source_ok(label["source"], sources, exclude):
-            continue
+    read = [label for label in store.preference_rows() if _source_ok(label["source"], sources, exclude)]
+    for label in read:
         if label["verdict"] in ("A", "B"):
             by_pair[label["pair_id"]].append(label)
         elif left_out is not None:
             left_out[LEFT_OUT_WORDS[label["verdict"]]] += 1
+    # pairs of campaigns with several annotators per pair: the humans' consensus decides (`consensus_rows`)
+    decided = consensus_decisions(store, read, left_out)
     rows = []
-    for labels in by_pair.values():
+    for pair_id, labels in by_pair.items():
         votes_a = sum(1 for label in labels if label["verdict"] == "A")
         votes_b = len(labels) - votes_a
+        if pair_id in decided:
+            labels = [label for label in labels if label["source"] == "human"]
+            votes_a, votes_b = (1, 0) if decided[pair_id][0] == "A" else (0, 1) if decided[pair_id][0] else (0, 0)
+        elif votes_a == votes_b and left_out is not None:
+            left_out["contested pairs (as many votes for A as for B)"] += 1
         if votes_a == votes_b:
-            if left_out is not None:
-                left_out["contested pairs (as many votes for A as for B)"] += 1
             continue
         winner = "A" if votes_a > votes_b else "B"
         last = [label for label in labels if label["verdict"] == winner][-1]
@@ -89,9 +96,14 @@ def dpo_rows(
         rejected = last["text_b"] if winner == "A" else last["text_a"]
         rows.append(dpo_row(last["messages"], chosen, rejected) | {"strength": last["strength"]})
         rows[-1]["group_id"] = last["group_id"]  # the ranking a pair comes from; dropped below if none has one
+        rows[-1]["guidelines"] = last["guidelines"]  # the guidelines version it was labeled under (likewise)
+        if pair_id in decided:
+            rows[-1]["weight"] = decided[pair_id][1]  # the share of its annotators who gave the verdict
         if tally is not None:
             tally[source_kind(last["source"])] += 1
-    return with_groups(rows)
+    from ..labeling.guidelines import with_versions  # here: the labeling package loads torch (its sampler)
+
+    return with_versions(with_groups(with_weights(rows)))
 
 
 def kto_rows(
@@ -128,7 +140,7 @@ def kto_rows(
         # KTO rows are good or bad, not graded: the pairs' strength stays out. A ranking's pairs give its top
         # answer as desirable and its bottom one as undesirable (`ranking_kto_rows`), not each pair unpaired.
         pairs = [
-            {k: v for k, v in row.items() if k not in ("strength", "group_id")}
+            {k: v for k, v in row.items() if k not in ("strength", "group_id", "weight", "guidelines")}
             for row in dpo_rows(store, sources, exclude, tally, left_out)
             if not row.get("group_id")
         ]
@@ -230,6 +242,9 @@ def export_snapshot(
     Dataset.from_list(rows).save_to_disk(str(tmp))
     (tmp / LABEL_SOURCES_FILE).write_text(json.dumps(dict(tally), sort_keys=True), encoding="utf-8")
     write_card(tmp, card)
+    if kind == "dpo" or include_pairs:  # every individual label too, with its annotator
+        labels = [r for r in store.preference_rows() if _source_ok(r["source"], sources, exclude)]
+        write_records(label_rows(labels), tmp / LABELS_FILE)
     hub_url = ""
     if push_to_hub:
         try:

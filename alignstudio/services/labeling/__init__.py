@@ -7,17 +7,19 @@ order is randomized per pair and recorded with every label (position bias can be
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ...core.errors import UserError
 from ...core.label_queue import LabelQueue
 from ...core.store import Store
 from ...core.store_file import new_id
+from ..campaigns import CampaignService
 from ..limits import ANSWER_CHARS, NAME_CHARS, PROMPT_CHARS, REASON_CHARS, check_length
 from ..sampling.prefetch import FeedConfig, FeedManager, NothingReady
 from ..sampling.sampler import Generator, sample_pair
 from ..sampling.settings import SamplingSettings
 from .exactly_once import Ack, MoveOn, acknowledge, already_stored, is_stored
+from .guidelines import GuidelinesService
 
 CHOICES = ("left", "right", "tie", "both_bad")
 
@@ -31,7 +33,10 @@ class ShownPair:
     shown_left: str  # "A" or "B": which stored response is on the left
     prompt_set: str = ""
     queued: bool = False  # handed out by the labeling queue (completed when labeled)
+    claimed: bool = False  # claimed in a prompt-set campaign with several annotators per pair (finished when labeled)
     key: str = ""  # fresh per showing: the id of the label stored for it (idempotency key)
+    guidelines: str = ""  # the guidelines version current when it was handed out ("" none): its label records it
+    history: tuple = ()  # a conversation's turns before `prompt` ({role, content}), shown above the answers
 
     def side(self, which: str) -> str:
         """Stored side (A/B) of the response shown on `which` (left/right)."""
@@ -66,7 +71,9 @@ class LabelingService:
         self.feeds = feeds
         self.rng = rng or random.Random()
         self.queue = LabelQueue(store)
+        self.campaigns = CampaignService(self.queue.campaigns, feeds.prompt_sets if feeds is not None else None)
         self.moved_on = MoveOn()
+        self.guidelines = GuidelinesService(store)
 
     def _show(
         self,
@@ -77,11 +84,25 @@ class LabelingService:
         prompt_set: str,
         queued: bool = False,
         shown_left: str | None = None,
+        history: list[dict] | tuple = (),
     ) -> ShownPair:
-        """The pair with a fresh key, sides in random order unless `shown_left` keeps an earlier one."""
+        """The pair with a fresh key, sides in random order unless `shown_left` keeps an earlier one; `history`:
+        the conversation before the last user turn `prompt`."""
         shown_left = shown_left if shown_left in ("A", "B") else self.rng.choice(("A", "B"))
         left, right = (text_a, text_b) if shown_left == "A" else (text_b, text_a)
-        return ShownPair(pair_id, prompt, left, right, shown_left, prompt_set, queued, key=new_id())
+        guidelines = self.guidelines.version_for(prompt_set, queued)
+        return ShownPair(
+            pair_id,
+            prompt,
+            left,
+            right,
+            shown_left,
+            prompt_set,
+            queued,
+            key=new_id(),
+            guidelines=guidelines,
+            history=tuple(history),
+        )
 
     def next_queued(self, annotator: str) -> ShownPair:
         """The next pair from the labeling queue (most informative first), claimed for this annotator."""
@@ -93,15 +114,39 @@ class LabelingService:
             )
         pair = self.store.pair(item[0])
         return self._show(
-            pair.id, pair.messages[-1]["content"], pair.text_a, pair.text_b, pair.prompt_set or "queue", queued=True
+            pair.id,
+            pair.messages[-1]["content"],
+            pair.text_a,
+            pair.text_b,
+            pair.prompt_set or "queue",
+            queued=True,
+            history=pair.messages[:-1],
         )
 
-    def next_pair(self, config: FeedConfig, timeout: float = 300.0, restart: bool = True) -> ShownPair:
+    def next_pair(
+        self, config: FeedConfig, timeout: float = 300.0, restart: bool = True, annotator: str = ""
+    ) -> ShownPair:
         """The next prefetched pair for this configuration, stored (unlabeled) as it is handed out (`restart`:
-        see `FeedManager.feed`)."""
+        see `FeedManager.feed`). With several annotators per pair in the prompt set's campaign, a pair others
+        labeled that still needs `annotator` comes first, and a new one is claimed for them (`services.campaigns`)."""
+        waiting = self.campaigns.pending_pair(annotator, config.prompt_set)
+        if waiting is not None:
+            pair = self.store.pair(waiting)
+            shown = self._show(
+                pair.id,
+                pair.messages[-1]["content"],
+                pair.text_a,
+                pair.text_b,
+                pair.prompt_set,
+                history=pair.messages[:-1],
+            )
+            return replace(shown, claimed=True)
         pair = self.feeds.feed(config, restart).get(timeout=timeout)
         pair_id = self._store(pair, pair.messages, pair.prompt_set)
-        return self._show(pair_id, pair.messages[-1]["content"], pair.text_a, pair.text_b, pair.prompt_set)
+        shown = self._show(
+            pair_id, pair.messages[-1]["content"], pair.text_a, pair.text_b, pair.prompt_set, history=pair.messages[:-1]
+        )
+        return replace(shown, claimed=self.campaigns.hand_out(pair_id, annotator, config.prompt_set))
 
     def _store(self, pair, messages: list[dict], prompt_set: str) -> str:
         """A sampled pair stored (unlabeled) with its models and settings; its id."""
@@ -171,9 +216,10 @@ class LabelingService:
             rationale=rationale.strip(),
             event_id=key,
             strength=strength,
+            guidelines=shown.guidelines or None,  # as shown: a version saved meanwhile is not this label's
             **extra,
         )
-        if shown.queued:  # after the label is stored: a crash in between re-offers the item, never loses it
+        if shown.queued or shown.claimed:  # after the label is stored: a crash in between re-offers the item
             self.queue.complete(shown.pair_id, annotator.strip())
         return acknowledge(self.store, event_id, verdict, strength)
 
@@ -214,7 +260,15 @@ class LabelingService:
         if last is None:
             raise UserError("nothing to undo")
         self.store.retract(last.id, annotator=annotator.strip())
+        claimed = self.queue.campaigns.release(last.pair_id, annotator)  # counted again once labeled anew
         pair = self.store.pair(last.pair_id)  # shown with the same side order, so it looks as it did
-        return self._show(
-            pair.id, pair.messages[-1]["content"], pair.text_a, pair.text_b, pair.prompt_set, shown_left=last.shown_left
+        shown = self._show(
+            pair.id,
+            pair.messages[-1]["content"],
+            pair.text_a,
+            pair.text_b,
+            pair.prompt_set,
+            shown_left=last.shown_left,
+            history=pair.messages[:-1],
         )
+        return replace(shown, claimed=claimed)

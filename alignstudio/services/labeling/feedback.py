@@ -14,6 +14,7 @@ from ...core.store_file import new_id
 from ..limits import NAME_CHARS, REASON_CHARS, check_length
 from ..sampling.prefetch import FeedConfig, FeedManager
 from .exactly_once import Ack, MoveOn, acknowledge, already_stored, is_stored
+from .guidelines import GuidelinesService
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,8 @@ class ShownResponse:
     text: str
     prompt_set: str = ""
     key: str = ""  # fresh per showing: the id of the rating stored for it (idempotency key)
+    guidelines: str = ""  # the guidelines version current when it was handed out ("" none): its rating records it
+    history: tuple = ()  # a conversation's turns before `prompt` ({role, content}), shown above the response
 
 
 class FeedbackService:
@@ -30,6 +33,7 @@ class FeedbackService:
         self.store = store
         self.feeds = feeds
         self.moved_on = MoveOn()
+        self.guidelines = GuidelinesService(store)
 
     def next_response(self, config: FeedConfig, timeout: float = 300.0, restart: bool = True) -> ShownResponse:
         if config.mode != "single":
@@ -38,7 +42,16 @@ class FeedbackService:
         gen_id = self.store.add_generation(
             sample.messages, sample.text, model=sample.model, params=sample.params, prompt_set=sample.prompt_set
         )
-        return ShownResponse(gen_id, sample.messages[-1]["content"], sample.text, sample.prompt_set, new_id())
+        guidelines = self.guidelines.version_for(sample.prompt_set)
+        return ShownResponse(
+            gen_id,
+            sample.messages[-1]["content"],
+            sample.text,
+            sample.prompt_set,
+            new_id(),
+            guidelines,
+            history=tuple(sample.messages[:-1]),
+        )
 
     def rate(self, shown: ShownResponse, verdict: str, *, annotator: str, rationale: str = "") -> Ack:
         check_length(annotator.strip(), "the annotator name", NAME_CHARS)
@@ -54,6 +67,7 @@ class FeedbackService:
             source="human",
             rationale=rationale.strip(),
             event_id=key,
+            guidelines=shown.guidelines or None,
         )
         return acknowledge(self.store, event_id, verdict)
 
@@ -78,4 +92,12 @@ class FeedbackService:
             raise UserError("nothing to undo")
         self.store.retract(last.id, annotator=annotator.strip())
         messages, text, prompt_set = self.store.generation(last.gen_id)
-        return ShownResponse(last.gen_id, messages[-1]["content"], text, prompt_set, new_id())
+        return ShownResponse(
+            last.gen_id,
+            messages[-1]["content"],
+            text,
+            prompt_set,
+            new_id(),
+            self.guidelines.version_for(prompt_set),
+            history=tuple(messages[:-1]),
+        )

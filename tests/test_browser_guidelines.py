@@ -2,6 +2,8 @@
 them, their markdown renders with no HTML of the author's own, a label records the version shown, and at a phone's
 width (390 px) the panel overlaps nothing."""
 
+import json
+
 import pytest
 from playwright.sync_api import sync_playwright
 from servers import BROWSER_ARGS, running_app
@@ -45,10 +47,18 @@ def test_guidelines_open_first_then_collapse_and_g_toggles_them(tmp_path, tiny_m
         try:
             page = browser.new_context(viewport={"width": 390, "height": 844}).new_page()
             page.goto(url)
+            stored = "localStorage.getItem('alignstudio-annotator')"
+            page.wait_for_selector("#annotator textarea, #annotator input", timeout=120_000)
+            page.wait_for_timeout(1_000)  # the app has read (and may have written) the remembered name
+            before = page.evaluate(stored)
             page.fill("#annotator textarea, #annotator input", "erin")
             page.evaluate("document.activeElement && document.activeElement.blur()")
-            page.wait_for_timeout(500)  # the name reaches the browser's storage
+            # the name reaches the browser's storage (a fixed wait lost it under load: labels by anonymous)
+            page.wait_for_function(f"{stored} !== {json.dumps(before)}", timeout=60_000)
             page.reload()  # a returning annotator's first visit: the name is there before the first pair
+            page.wait_for_function(
+                "document.querySelector('#annotator textarea, #annotator input')?.value === 'erin'", timeout=60_000
+            )
             _first_pair(page)
             page.wait_for_function(OPEN.format(tab="label") + " === true", timeout=30_000)  # open: never read
             panel = page.inner_text("#label-guidelines")
@@ -82,8 +92,10 @@ def test_guidelines_open_first_then_collapse_and_g_toggles_them(tmp_path, tiny_m
             )
             page.reload()  # read once: collapsed from now on, still one key away
             _first_pair(page)
+            page.wait_for_function(  # the panel as loaded for erin (not the placeholder drawn before it)
+                f"(document.querySelector('#label-guidelines')?.innerText || '').includes('{version}')", timeout=60_000
+            )
             page.wait_for_function(OPEN.format(tab="label") + " === false", timeout=30_000)
-            assert version in page.inner_text("#label-guidelines")
             page.wait_for_timeout(1_000)  # the panel stays as it is
             assert _is_open(page) is False
             page.keyboard.press("g")

@@ -90,7 +90,6 @@ def build(services: Services, annotator: gr.Textbox) -> LabelView:
         )
         fill = gr.Button("Fill the queue", elem_id="label-fill-queue", scale=1)
     sampling = sampling_controls(services, "label", pair=True)
-    live = live_chip.build()
     with gr.Row():
         typed_prompt = gr.Textbox(
             label="Your own prompt",
@@ -100,7 +99,6 @@ def build(services: Services, annotator: gr.Textbox) -> LabelView:
         )
         sample_typed = gr.Button("Sample this prompt", elem_id="label-sample-typed", scale=1)
     guide = guidelines.build("label", editor=True)
-    answers = build_setting()
     with gr.Column() as pairwise:  # the pairwise view; `ranking`'s panel replaces it for 3 or 4 answers
         prompt = gr.Markdown("Loading the first pair ...", elem_id="label-prompt")
         with gr.Row(equal_height=True):
@@ -142,7 +140,9 @@ def build(services: Services, annotator: gr.Textbox) -> LabelView:
             edit_side = gr.Radio(["A", "B"], value="A", label="Start from response", elem_id="label-edit-side")
             edit_text = gr.Textbox(lines=8, label="Your answer", elem_id="label-edit-text")
             edit_save = gr.Button("Save as chosen", elem_id="label-edit-save", interactive=False)
+    answers = build_setting()  # below the pair: on a phone the pair stays on the first screen
     rank_view = build_ranking(answers)
+    live = live_chip.build()
     status = gr.Markdown(elem_id="label-status")
     state = gr.State(dict(EMPTY))
     return LabelView(

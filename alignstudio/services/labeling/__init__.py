@@ -104,6 +104,14 @@ class LabelingService:
             history=tuple(history),
         )
 
+    def _show_stored(self, pair_id: str, pair, prompt_set: str, **show) -> ShownPair:
+        """`_show` for a pair with its conversation (a stored or sampled pair): the last turn is the prompt shown,
+        the turns before it its history."""
+        messages = pair.messages
+        return self._show(
+            pair_id, messages[-1]["content"], pair.text_a, pair.text_b, prompt_set, history=messages[:-1], **show
+        )
+
     def next_queued(self, annotator: str) -> ShownPair:
         """The next pair from the labeling queue (most informative first), claimed for this annotator."""
         item = self.queue.claim(annotator)
@@ -113,15 +121,7 @@ class LabelingService:
                 "queue`), or label fresh samples"
             )
         pair = self.store.pair(item[0])
-        return self._show(
-            pair.id,
-            pair.messages[-1]["content"],
-            pair.text_a,
-            pair.text_b,
-            pair.prompt_set or "queue",
-            queued=True,
-            history=pair.messages[:-1],
-        )
+        return self._show_stored(pair.id, pair, pair.prompt_set or "queue", queued=True)
 
     def next_pair(
         self, config: FeedConfig, timeout: float = 300.0, restart: bool = True, annotator: str = ""
@@ -132,20 +132,10 @@ class LabelingService:
         waiting = self.campaigns.pending_pair(annotator, config.prompt_set)
         if waiting is not None:
             pair = self.store.pair(waiting)
-            shown = self._show(
-                pair.id,
-                pair.messages[-1]["content"],
-                pair.text_a,
-                pair.text_b,
-                pair.prompt_set,
-                history=pair.messages[:-1],
-            )
-            return replace(shown, claimed=True)
+            return replace(self._show_stored(pair.id, pair, pair.prompt_set), claimed=True)
         pair = self.feeds.feed(config, restart).get(timeout=timeout)
         pair_id = self._store(pair, pair.messages, pair.prompt_set)
-        shown = self._show(
-            pair_id, pair.messages[-1]["content"], pair.text_a, pair.text_b, pair.prompt_set, history=pair.messages[:-1]
-        )
+        shown = self._show_stored(pair_id, pair, pair.prompt_set)
         return replace(shown, claimed=self.campaigns.hand_out(pair_id, annotator, config.prompt_set))
 
     def _store(self, pair, messages: list[dict], prompt_set: str) -> str:
@@ -262,13 +252,5 @@ class LabelingService:
         self.store.retract(last.id, annotator=annotator.strip())
         claimed = self.queue.campaigns.release(last.pair_id, annotator)  # counted again once labeled anew
         pair = self.store.pair(last.pair_id)  # shown with the same side order, so it looks as it did
-        shown = self._show(
-            pair.id,
-            pair.messages[-1]["content"],
-            pair.text_a,
-            pair.text_b,
-            pair.prompt_set,
-            shown_left=last.shown_left,
-            history=pair.messages[:-1],
-        )
+        shown = self._show_stored(pair.id, pair, pair.prompt_set, shown_left=last.shown_left)
         return replace(shown, claimed=claimed)
